@@ -1,0 +1,3 @@
+from stackwatch.cli.main import main
+
+main()

@@ -1,0 +1,1 @@
+"""Parsers: one module per record format or program; ``registry`` names them all."""

@@ -1,0 +1,94 @@
+"""The two kinds of parser, and what they are given.
+
+* A **record parser** knows a record format: how a record starts (``sniff``), which
+  following lines belong to it (``continues``: tracebacks, auditd records of one serial,
+  an AIDE report) and how to turn the joined lines into events (``parse``).
+  Examples: oslo_log, syslog, auditd, json (CADF / notifications / eve.json), httpd_access.
+* A **message parser** knows what one program writes inside a carrier format. The syslog
+  record parser hands ``(program, message)`` to the message parser registered for that
+  program (sshd -> auth, systemd -> systemd, kernel -> kernel_net, clamd -> clamav...).
+  It returns the extra Event fields it recognised, or None.
+
+Parsers may raise any exception on bad input: the framing catches it and keeps the
+record as an ``unparsed`` event (raw kept, counted). They must never return an event
+without ``raw`` set to the verbatim record.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from stackwatch.core.event import Event
+
+MAX_PARSE_BYTES = 64 * 1024
+"""Records longer than this are not parsed (kept raw as ``unparsed``, reason ``oversize``)."""
+
+
+@dataclass(slots=True)
+class ParseContext:
+    """What a parser knows besides the record itself."""
+
+    host: str = ""  # default host when the record carries none
+    origin: str = ""  # file:/path, syslog:udp, stdin...
+    received: datetime = field(default_factory=lambda: datetime.now(UTC))
+    year: int | None = None  # year hint for formats without one (file mtime, receive time)
+    last_time: datetime | None = None  # time of the previous record of this stream
+    service: str = ""  # default service (e.g. from the file name: keystone.log -> keystone)
+    ref: str = ""  # locator of the record being parsed ('ctl1/keystone.log:12'); set by the framing
+
+
+def unparsed_event(lines: list[str], ctx: ParseContext, reason: str) -> Event:
+    """The event for a record no parser could read: raw kept verbatim, reason recorded."""
+    raw = "\n".join(lines)
+    return Event(
+        time=ctx.last_time or ctx.received,
+        received=ctx.received,
+        host=ctx.host,
+        service=ctx.service,
+        kind="unparsed",
+        message=raw[:4096],
+        attrs={"reason": reason},
+        raw=raw,
+        origin=ctx.origin,
+        ref=ctx.ref,
+    )
+
+
+def merge_fields(fields: dict[str, Any], extra: dict[str, Any] | None) -> dict[str, Any]:
+    """Merge a message parser's fields into a record parser's Event kwargs (attrs merged)."""
+    if not extra:
+        return fields
+    base_attrs = fields.get("attrs")
+    fields.update(extra)
+    extra_attrs = extra.get("attrs")
+    if base_attrs and extra_attrs is not None:
+        fields["attrs"] = {**base_attrs, **extra_attrs}
+    return fields
+
+
+class RecordParser(Protocol):
+    name: str  # the format name; also the Event.kind it produces by default
+
+    def sniff(self, line: str) -> bool:
+        """Cheap check: may ``line`` start a record of this format?"""
+        ...
+
+    def continues(self, first: str, line: str) -> bool:
+        """Does ``line`` belong to the record that started with ``first``?"""
+        ...
+
+    def parse(self, lines: list[str], ctx: ParseContext) -> list[Any]:
+        """Turn one record (its lines) into one or more Events."""
+        ...
+
+
+class MessageParser(Protocol):
+    name: str
+    programs: frozenset[str]  # program names (syslog TAG without pid) this parser handles
+
+    def parse_message(self, program: str, message: str) -> dict[str, Any] | None:
+        """Extra Event fields recognised in ``message`` (action, outcome, initiator,
+        target, severity, attrs...), or None when the message says nothing special."""
+        ...

@@ -1,0 +1,1 @@
+"""The pipeline: reading inputs, running events through detection and into the store."""
