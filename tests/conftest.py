@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parent.parent
-CORPUS = Path(os.environ.get("STACKWATCH_CORPUS", REPO.parent / "shared" / "corpus"))
+from stackwatch.testing import corpus_dir
+
+CORPUS = corpus_dir()
 
 
 @pytest.fixture(scope="session")

@@ -17,6 +17,17 @@ __all__ = ["FakeClock", "ParserVector", "check_parser_vector", "load_parser_vect
 VECTORS_DIR = Path(__file__).parent / "parsers" / "vectors"
 
 
+def corpus_dir() -> Path:
+    """The shared public corpus, read in place: ``$STACKWATCH_CORPUS``, else ``../shared/corpus``
+    beside the checkout (where CI lays it)."""
+    import os
+
+    env = os.environ.get("STACKWATCH_CORPUS")
+    if env:
+        return Path(env)
+    return Path(__file__).resolve().parents[3] / "shared" / "corpus"
+
+
 def make_event(**fields: Any) -> Event:
     """An Event with sensible defaults; ``initiator``/``target`` may be given as dicts."""
     now = fields.pop("time", None) or datetime(2026, 1, 1, tzinfo=UTC)

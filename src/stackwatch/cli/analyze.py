@@ -8,8 +8,8 @@ from pathlib import Path
 import click
 
 from stackwatch.cli.output import ProgressBar, write_json, write_summary, write_table
-from stackwatch.pipeline.engine import build_engine
 from stackwatch.pipeline.analyze import AnalyzeResult, analyze
+from stackwatch.pipeline.engine import build_engine
 from stackwatch.pipeline.reader import discover
 from stackwatch.store import open_store
 

@@ -29,8 +29,7 @@ def analyze(inputs: list[InputFile], *, engine: object, store: object | None = N
     process = engine.process  # type: ignore[attr-defined]
     batch: list[Event] = []
     append = store.append_events if store is not None else None  # type: ignore[attr-defined]
-    count = 0
-    for event in read_events(inputs, progress):
+    for count, event in enumerate(read_events(inputs, progress), 1):
         process(event)
         if append is not None:
             batch.append(event)
@@ -38,7 +37,6 @@ def analyze(inputs: list[InputFile], *, engine: object, store: object | None = N
                 append(batch)
                 result.stored += len(batch)
                 batch = []
-        count += 1
         if on_progress is not None and count % progress_every == 0:
             on_progress(progress)
     engine.finish()  # type: ignore[attr-defined]

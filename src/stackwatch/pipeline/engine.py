@@ -2,14 +2,28 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
+from typing import Any, TextIO
 
+from stackwatch.core.errors import RuleError
 from stackwatch.detect.engine import Engine
 from stackwatch.detect.loader import builtin_rules, load_rules
 
 
-def build_engine(extra_rule_paths: list[Path] | None = None, **options: object) -> Engine:
-    rules = list(builtin_rules())
+def build_engine(extra_rule_paths: list[Path] | None = None, *, strict: bool = False,
+                 report: TextIO | None = sys.stderr, **options: Any) -> Engine:
+    """An Engine with the built-in packs and ``extra_rule_paths``. Rule files with problems are
+    reported (file:line: reason) and left out; ``strict`` turns any problem into an error."""
+    rules = builtin_rules()
     if extra_rule_paths:
         rules.extend(load_rules(extra_rule_paths))
-    return Engine(rules, **options)  # type: ignore[arg-type]
+    if rules.errors:
+        if strict:
+            raise rules.errors[0]
+        if report is not None:
+            for error in rules.errors:
+                report.write(f"rule not loaded: {error}\n")
+    if not rules.rules and extra_rule_paths:
+        raise RuleError("no usable rule in the given rule paths", str(extra_rule_paths[0]))
+    return Engine(rules.rules, **options)

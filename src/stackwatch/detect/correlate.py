@@ -1,0 +1,195 @@
+"""One failed login seen in several places counts once.
+
+A keystone login attempt can be written three times: an Apache access line (``POST
+/v3/auth/tokens`` -> 401/201, kind ``httpd_access``), a keystone.log line
+(``Authorization failed ... from <ip>``) and a CADF ``identity.authenticate`` event
+(kind ``cadf`` or ``notification``). This stage, run by the engine before the rules,
+groups the copies of one attempt and releases them together:
+
+* grouping: same ``request_id`` first; otherwise same source IP and outcome within
+  ``window`` seconds (event time). A group holds at most one event per channel
+  (http / log / cadf), so two real attempts written by the same channel never merge;
+* the **primary** (CADF first, then the log line, then the access line) is the one
+  counting rules see; the others get ``attrs.duplicate_of = <primary ref>`` and counting
+  kinds skip them (absence / level_drop still see them: they are traffic);
+* the primary and the log-line copy are **enriched** with what the others know (user
+  name and id, project, source IP, user agent, request id), and with the user name of
+  a ``user.not_found`` line of the same request.
+
+Bounded: a group waits at most ``window`` seconds of event time (the delay an alert can
+get from this stage), at most ``max_pending`` groups are held, and the user.not_found
+cache keeps ``cache_size`` request ids for ``cache_ttl`` seconds.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict, deque
+from dataclasses import dataclass, field
+from typing import Final
+
+import msgspec
+
+from stackwatch.core.event import Event, Initiator
+
+CORRELATED_ACTIONS: Final = frozenset({"authenticate", "user.not_found"})
+"""Actions this stage looks at; the engine skips it for every other event."""
+CHANNEL_RANK: Final = {"cadf": 0, "log": 1, "http": 2}
+_INITIATOR_FIELDS: Final = ("name", "id", "project", "domain", "source_ip", "user_agent")
+
+
+def channel_of(event: Event) -> str:
+    kind = event.kind
+    if kind in ("cadf", "notification"):
+        return "cadf"
+    if kind == "httpd_access":
+        return "http"
+    return "log"
+
+
+def is_auth(event: Event) -> bool:
+    return event.action == "authenticate" and event.service == "keystone"
+
+
+@dataclass(slots=True)
+class _Group:
+    first: float
+    outcome: str | None
+    source_ip: str | None
+    request_id: str | None
+    members: list[tuple[str, Event]] = field(default_factory=list)
+    released: bool = False
+
+    def channels(self) -> set[str]:
+        return {channel for channel, _ in self.members}
+
+
+@dataclass(slots=True)
+class CorrelationStats:
+    attempts: int = 0  # groups released
+    duplicates: int = 0  # events marked duplicate_of
+    enriched: int = 0  # events that gained fields from their copies
+
+
+class Correlator:
+    def __init__(self, window: float = 2.0, max_pending: int = 10_000, cache_ttl: float = 30.0,
+                 cache_size: int = 10_000) -> None:
+        self.window = window
+        self.max_pending = max_pending
+        self.cache_ttl = cache_ttl
+        self.cache_size = cache_size
+        self.pending: deque[_Group] = deque()
+        self.by_request: dict[str, _Group] = {}
+        self.by_ip: dict[tuple[str, str | None], list[_Group]] = {}
+        self.not_found: OrderedDict[str, tuple[str, float]] = OrderedDict()
+        self.stats = CorrelationStats()
+
+    def push(self, event: Event, ts: float) -> list[Event]:
+        """Feed one event; returns the events ready for the rules, in order."""
+        out = self.release(ts) if self.pending else []
+        if event.action == "user.not_found" and event.request_id and event.initiator.name:
+            self._remember_name(event.request_id, event.initiator.name, ts)
+        if not is_auth(event):
+            out.append(event)
+            return out
+        self._add(event, ts)
+        if len(self.pending) > self.max_pending:
+            out.extend(self._release_group(self.pending.popleft()))
+        return out
+
+    def release(self, now: float | None = None) -> list[Event]:
+        """Release the groups whose window has passed at ``now`` (all of them when None)."""
+        out: list[Event] = []
+        pending = self.pending
+        while pending and (now is None or now - pending[0].first > self.window):
+            out.extend(self._release_group(pending.popleft()))
+        return out
+
+    # ------------------------------------------------------------------ internals
+
+    def _remember_name(self, request_id: str, name: str, ts: float) -> None:
+        cache = self.not_found
+        cache[request_id] = (name, ts)
+        cache.move_to_end(request_id)
+        while cache and (len(cache) > self.cache_size or ts - next(iter(cache.values()))[1] > self.cache_ttl):
+            cache.popitem(last=False)
+
+    def _add(self, event: Event, ts: float) -> None:
+        channel = channel_of(event)
+        rid, ip, outcome = event.request_id, event.initiator.source_ip, event.outcome
+        group = None
+        if rid:
+            candidate = self.by_request.get(rid)
+            if candidate is not None and channel not in candidate.channels():
+                group = candidate
+        if group is None and ip:
+            for candidate in self.by_ip.get((ip, outcome), ()):
+                if (channel not in candidate.channels() and abs(ts - candidate.first) <= self.window
+                        and not (rid and candidate.request_id and candidate.request_id != rid)):
+                    group = candidate
+                    break
+        if group is None:
+            group = _Group(ts, outcome, ip, rid)
+            self.pending.append(group)
+            if ip:
+                self.by_ip.setdefault((ip, outcome), []).append(group)
+        group.members.append((channel, event))
+        if rid and group.request_id is None:
+            group.request_id = rid
+        if rid and rid not in self.by_request:
+            self.by_request[rid] = group
+        if ip and group.source_ip is None:
+            group.source_ip = ip
+            self.by_ip.setdefault((ip, outcome), []).append(group)
+
+    def _unindex(self, group: _Group) -> None:
+        for _, event in group.members:
+            rid = event.request_id
+            if rid and self.by_request.get(rid) is group:
+                del self.by_request[rid]
+        if group.source_ip:
+            key = (group.source_ip, group.outcome)
+            groups = self.by_ip.get(key)
+            if groups is not None:
+                if group in groups:
+                    groups.remove(group)
+                if not groups:
+                    del self.by_ip[key]
+
+    def _release_group(self, group: _Group) -> list[Event]:
+        self._unindex(group)
+        self.stats.attempts += 1
+        members = group.members
+        known: dict[str, str] = {}
+        request_id = group.request_id
+        for _, event in sorted(members, key=lambda m: CHANNEL_RANK[m[0]]):
+            for name in _INITIATOR_FIELDS:
+                value = getattr(event.initiator, name)
+                if value and name not in known:
+                    known[name] = value
+        if "name" not in known and request_id and request_id in self.not_found:
+            known["name"] = self.not_found[request_id][0]
+        primary = min(range(len(members)), key=lambda i: (CHANNEL_RANK[members[i][0]], i))
+        primary_ref = members[primary][1].ref
+        out = []
+        for index, (channel, event) in enumerate(members):
+            changes: dict[str, object] = {}
+            if index == primary or channel == "log":
+                initiator = _enrich(event.initiator, known)
+                if initiator is not event.initiator:
+                    changes["initiator"] = initiator
+                if request_id and not event.request_id:
+                    changes["request_id"] = request_id
+            if index != primary:
+                changes["attrs"] = {**event.attrs, "duplicate_of": primary_ref}
+                self.stats.duplicates += 1
+            elif len(members) > 1:
+                changes["attrs"] = {**event.attrs, "seen_in": sorted(c for c, _ in members)}
+            if "initiator" in changes or "request_id" in changes:
+                self.stats.enriched += 1
+            out.append(msgspec.structs.replace(event, **changes) if changes else event)
+        return out
+
+
+def _enrich(initiator: Initiator, known: dict[str, str]) -> Initiator:
+    missing = {name: value for name, value in known.items() if not getattr(initiator, name)}
+    return msgspec.structs.replace(initiator, **missing) if missing else initiator

@@ -1,0 +1,305 @@
+"""The detection engine: events in, alerts out.
+
+Per event: advance event time (and run the time-driven kinds every ``tick_interval``
+seconds of it), pass the event through the correlation stage, then offer it only to the
+rules whose index hints allow its (action, service, kind): the candidate list is cached
+per combination, so an event that meets no rule costs one dict lookup and 500 rules cost
+little more than 50. Firings become alerts with dedup: a repeat for the same rule and key
+within ``realert`` seconds of the alert's last sighting updates that alert (count,
+last_seen, evidence) instead of creating a new one.
+
+Time: event time drives everything when replaying (deterministic: the same input gives
+the same alerts); the live service also calls ``tick()`` on the wall clock so silence is
+found when nothing arrives.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from stackwatch.core.alert import ALERT_SEVERITIES, Alert, Evidence
+from stackwatch.core.errors import RuleError
+from stackwatch.core.event import Event
+from stackwatch.detect.correlate import CORRELATED_ACTIONS, Correlator
+from stackwatch.detect.kinds import COUNTING, DETECTORS, Detector, Firing, KindContext
+from stackwatch.detect.model import Rule
+from stackwatch.detect.render import compile_summary, entity_readers
+from stackwatch.detect.schedule import MaintenanceSchedule
+
+MAX_EVIDENCE = 10
+"""Evidence records kept per alert."""
+MAX_OPEN_ALERTS = 100_000
+"""Dedup index bound: past it the least recently fired (rule, key) is forgotten."""
+MAX_INDEX_COMBOS = 8192
+
+
+class Clock(Protocol):
+    def now(self) -> datetime: ...
+
+
+@dataclass(slots=True)
+class EngineStats:
+    events: int = 0
+    evaluations: int = 0  # condition checks (rules actually offered an event)
+    firings: int = 0
+    alerts: int = 0  # distinct alerts created
+    suppressed: int = 0  # firings inside a maintenance window
+    duplicates_skipped: int = 0
+
+
+class _Slot:
+    """One active rule with its detector and precompiled rendering."""
+
+    __slots__ = ("condition", "counting", "detector", "entities", "rule", "summary")
+
+    def __init__(self, rule: Rule, detector: Detector) -> None:
+        self.rule = rule
+        self.detector = detector
+        self.condition = rule.condition
+        self.counting = rule.kind in COUNTING
+        values = {"threshold": getattr(rule.params, "threshold", None), "window": rule.window,
+                  "title": rule.title}
+        self.summary = compile_summary(rule.summary or rule.title, values, rule.source, rule.line or None)
+        group: tuple[str, ...] = getattr(detector, "group", rule.group_by)  # kinds with a default key
+        self.entities = entity_readers(rule.kind, group, rule.entities)
+
+
+def _sources(expected: Iterable[Any] | None) -> tuple[dict[str, str], ...]:
+    out = []
+    for item in expected or ():
+        if isinstance(item, Mapping):
+            out.append({str(k): str(v) for k, v in item.items()})
+        else:
+            host, service = item
+            out.append({"host": str(host), "service": str(service)})
+    return tuple(out)
+
+
+class Engine:
+    """Runs rules over events. Not thread-safe: one engine per worker (state is keyed by
+    entity, so workers can split the stream by key)."""
+
+    def __init__(self, rules: Iterable[Rule], *, clock: Clock | None = None,
+                 maintenance: MaintenanceSchedule | Any = None, expected_sources: Iterable[Any] | None = None,
+                 correlate: bool = True, tick_interval: float = 10.0, keep_alerts: bool = True) -> None:
+        self.clock = clock
+        self.maintenance = (maintenance if isinstance(maintenance, MaintenanceSchedule)
+                            else MaintenanceSchedule.from_config(maintenance))
+        self.ctx = KindContext(expected_sources=_sources(expected_sources))
+        self.correlator = Correlator() if correlate else None
+        self.tick_interval = tick_interval
+        self.keep_alerts = keep_alerts
+        self.stats = EngineStats()
+        self.rules: list[Rule] = []
+        self._slots: list[_Slot] = []
+        seen: dict[str, Rule] = {}
+        for rule in rules:
+            if rule.id in seen:
+                raise RuleError(f"duplicate rule id {rule.id} (also {seen[rule.id].where})",
+                                rule.source or None, rule.line or None, "id")
+            seen[rule.id] = rule
+            if rule.enabled:
+                self.rules.append(rule)
+                self._slots.append(_Slot(rule, DETECTORS[rule.kind](rule, self.ctx)))
+        self._timed = [s for s in self._slots if s.detector.time_driven]
+        self._index: dict[tuple[str | None, str, str], tuple[_Slot, ...]] = {}
+        self._open: OrderedDict[tuple[str, str], tuple[Alert, float]] = OrderedDict()
+        self._alerts: list[Alert] = []
+        self._now: float | None = None
+        self._next_tick = float("-inf")
+
+    # ------------------------------------------------------------------ public API
+
+    def process(self, event: Event) -> list[Alert]:
+        """Run one event; returns the alerts it created or updated (possibly after a tick)."""
+        self.stats.events += 1
+        ts = event.time.timestamp()
+        out: list[Alert] = []
+        if self._now is None or ts > self._now:
+            if self._now is None:
+                self.ctx.started = ts
+            self._now = ts
+            if self._timed and ts >= self._next_tick:
+                self._tick(ts, out)
+        correlator = self.correlator
+        if correlator is None or not (correlator.pending or event.action in CORRELATED_ACTIONS):
+            self._evaluate(event, ts, out)
+        else:
+            for ready in correlator.push(event, ts):
+                self._evaluate(ready, ts if ready is event else ready.time.timestamp(), out)
+        return out
+
+    def tick(self, now: datetime | None = None) -> list[Alert]:
+        """Advance time without an event (the live service calls this on the wall clock)."""
+        if now is None:
+            now = self.clock.now() if self.clock is not None else datetime.now(UTC)
+        ts = now.timestamp()
+        if self._now is None:
+            self.ctx.started = ts
+        if self._now is None or ts > self._now:
+            self._now = ts
+        out: list[Alert] = []
+        if self.correlator is not None:
+            for ready in self.correlator.release(ts):
+                self._evaluate(ready, ready.time.timestamp(), out)
+        self._tick(self._now, out)
+        return out
+
+    def finish(self) -> list[Alert]:
+        """End of input: release held events and run a last tick at the latest event time."""
+        out: list[Alert] = []
+        if self.correlator is not None:
+            for ready in self.correlator.release(None):
+                self._evaluate(ready, ready.time.timestamp(), out)
+        if self._now is not None:
+            self._tick(self._now, out)
+        return out
+
+    def alerts(self) -> list[Alert]:
+        """Every alert raised so far, in creation order."""
+        return list(self._alerts)
+
+    def state_stats(self) -> dict[str, dict[str, int]]:
+        """Per rule: keys held, keys evicted by the LRU cap, keys expired."""
+        out = {}
+        for slot in self._slots:
+            stats = slot.detector.stats()
+            out[slot.rule.id] = {"keys": stats.keys, "evicted": stats.evicted, "expired": stats.expired}
+        return out
+
+    # ------------------------------------------------------------------ internals
+
+    def _candidates(self, combo: tuple[str | None, str, str]) -> tuple[_Slot, ...]:
+        values = dict(zip(("action", "service", "kind"), combo, strict=True))
+        found = tuple(s for s in self._slots
+                      if all(values[dim] in allowed for dim, allowed in s.rule.index.items()))
+        if len(self._index) >= MAX_INDEX_COMBOS:
+            self._index.clear()
+        self._index[combo] = found
+        return found
+
+    def _evaluate(self, event: Event, ts: float, out: list[Alert]) -> None:
+        combo = (event.action, event.service, event.kind)
+        slots = self._index.get(combo)
+        if slots is None:
+            slots = self._candidates(combo)
+        if not slots:
+            return
+        duplicate = "duplicate_of" in event.attrs
+        stats = self.stats
+        for slot in slots:
+            if duplicate and slot.counting:
+                stats.duplicates_skipped += 1
+                continue
+            stats.evaluations += 1
+            if slot.condition(event):
+                for firing in slot.detector.on_event(event, ts):
+                    self._emit(slot, firing, out)
+
+    def _tick(self, now: float, out: list[Alert]) -> None:
+        self._next_tick = now + self.tick_interval
+        for slot in self._timed:
+            for firing in slot.detector.on_tick(now):
+                self._emit(slot, firing, out)
+
+    def _emit(self, slot: _Slot, firing: Firing, out: list[Alert]) -> None:
+        rule = slot.rule
+        self.stats.firings += 1
+        event = firing.event
+        when = event.time if event is not None and event.time.timestamp() == firing.time \
+            else datetime.fromtimestamp(firing.time, UTC)
+        if rule.outside_maintenance and self.maintenance and not firing.resolve:
+            host = (event.host if event is not None else "") or firing.fields.get("host", "")
+            if self.maintenance.active(when, host, _services(event, firing)):
+                self.stats.suppressed += 1
+                return
+        dedup = (rule.id, "|".join(firing.key))
+        held = self._open.get(dedup)
+        alert = held[0] if held is not None else None
+        if firing.resolve:
+            if alert is not None and alert.status == "open":
+                alert.status = "resolved"
+                alert.details["resolved_at"] = when.isoformat()
+                _add_evidence(alert, firing.evidence)
+                _once(out, alert)
+            return
+        severity = _severity(rule, event)
+        if alert is not None and held is not None and alert.status == "open" and (
+                firing.continuing or firing.time - held[1] <= rule.realert):
+            alert.count += 1
+            if when > alert.last_seen:
+                alert.last_seen = when
+            _add_evidence(alert, firing.evidence)
+            alert.summary = slot.summary(firing)
+            alert.details.update(firing.details)
+            alert.details["events"] = max(int(alert.details.get("events", 0)), firing.count)  # type: ignore[call-overload]
+            if ALERT_SEVERITIES.index(severity) > ALERT_SEVERITIES.index(alert.severity):
+                alert.severity = severity
+            self._open[dedup] = (alert, max(firing.time, held[1]))
+            self._open.move_to_end(dedup)
+            _once(out, alert)
+            return
+        first = min((e.time for e in firing.evidence if e.time is not None), default=when)
+        entities: dict[str, Any] = {name: _entity(read(firing)) for name, read in slot.entities.items()}
+        alert = Alert(rule=rule.id, title=rule.title, category=rule.category, severity=severity,
+                      time=min(first, when), last_seen=when, key=dedup[1], summary=slot.summary(firing),
+                      evidence=list(firing.evidence[:MAX_EVIDENCE]),
+                      details={"events": firing.count, **firing.details}, **entities)
+        self.stats.alerts += 1
+        self._open[dedup] = (alert, firing.time)
+        self._open.move_to_end(dedup)
+        if len(self._open) > MAX_OPEN_ALERTS:
+            self._open.popitem(last=False)
+        if self.keep_alerts:
+            self._alerts.append(alert)
+        out.append(alert)
+
+
+def _services(event: Event | None, firing: Firing) -> tuple[str, ...]:
+    """Names a maintenance window's ``services`` may match: the event's service and, for
+    systemd-style events, the unit (with and without ``.service``)."""
+    names = [firing.fields.get("service", "")]
+    if event is not None:
+        names.append(event.service)
+        unit = event.target.name or ""
+        if unit:
+            names.append(unit)
+            if unit.endswith(".service"):
+                names.append(unit[: -len(".service")])
+    return tuple(n for n in names if n)
+
+
+def _severity(rule: Rule, event: Event | None) -> str:
+    if event is not None:
+        for predicate, severity in rule.escalate:
+            if predicate(event):
+                return severity
+    return rule.severity
+
+
+def _entity(value: Any) -> str | None:
+    if value is None or value == "":
+        return None
+    return value if isinstance(value, str) else str(value)
+
+
+def _add_evidence(alert: Alert, items: list[Evidence]) -> None:
+    have = {(e.ref, e.time) for e in alert.evidence}
+    for item in items:
+        if (item.ref, item.time) in have:
+            continue
+        have.add((item.ref, item.time))
+        if len(alert.evidence) < MAX_EVIDENCE:
+            alert.evidence.append(item)
+        else:  # keep how it started, refresh the latest
+            alert.evidence[-1] = item
+
+
+def _once(out: list[Alert], alert: Alert) -> None:
+    if not any(a is alert for a in out):
+        out.append(alert)
+

@@ -1,0 +1,107 @@
+"""What every kind shares: the ``Firing`` a detector reports, the detector base class,
+key extraction, and helpers for reading kind parameters from a rule file."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from stackwatch.core.alert import Evidence
+from stackwatch.core.errors import RuleError
+from stackwatch.core.event import Event
+from stackwatch.detect.fields import getter
+from stackwatch.detect.locyaml import LocDict
+from stackwatch.detect.model import Rule, parse_duration
+from stackwatch.detect.state import Key, StateStats
+
+KeyFunc = Callable[[Event], Key]
+
+
+@dataclass(slots=True)
+class Firing:
+    """A detector's verdict; the engine turns it into a new or an updated Alert."""
+
+    key: Key
+    time: float  # event time (epoch seconds) of the firing
+    event: Event | None  # the event that made it fire (None for time-driven firings)
+    count: int = 1  # events behind it (e.g. failures in the window)
+    distinct: int = 0  # distinct values (cardinality)
+    evidence: list[Evidence] = field(default_factory=list)
+    details: dict[str, Any] = field(default_factory=dict)
+    resolve: bool = False  # the condition ended (a silent source spoke again)
+    continuing: bool = False  # part of the open episode: fold into its alert whatever the gap
+    fields: dict[str, str] = field(default_factory=dict)  # group_by values, for summaries without an event
+
+
+@dataclass(slots=True)
+class KindContext:
+    """What the engine shares with detectors."""
+
+    started: float | None = None  # event time of the first event the engine saw
+    expected_sources: tuple[dict[str, str], ...] = ()  # declared sources (config)
+
+
+def key_func(group_by: tuple[str, ...]) -> KeyFunc:
+    """Event -> tuple of the group_by values as text ('' when absent)."""
+    if not group_by:
+        return lambda event: ()
+    getters = tuple(getter(path) for path in group_by)
+    if len(getters) == 1:
+        only = getters[0]
+        return lambda event: (_text(only(event)),)
+    return lambda event: tuple(_text(g(event)) for g in getters)
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return ""
+    return value if isinstance(value, str) else str(value)
+
+
+class Detector:
+    """Base detector: subclasses implement ``on_event`` and, when time-driven, ``on_tick``."""
+
+    time_driven = False  # True: the engine calls on_tick as time advances
+
+    def __init__(self, rule: Rule, ctx: KindContext) -> None:
+        self.rule = rule
+        self.ctx = ctx
+        self.key_of = key_func(rule.group_by)
+
+    def on_event(self, event: Event, ts: float) -> list[Firing]:
+        raise NotImplementedError
+
+    def on_tick(self, now: float) -> list[Firing]:
+        return []
+
+    def stats(self) -> StateStats:
+        return StateStats()
+
+
+# ------------------------------------------------------------------ parameter helpers
+
+
+def int_param(doc: LocDict, name: str, file: str, *, default: int | None = None, minimum: int = 1) -> int:
+    if name not in doc:
+        if default is None:
+            raise RuleError(f"{name!r} is required for kind {doc.get('kind')!r}", file, doc.line, name)
+        return default
+    value = doc[name]
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise RuleError(f"{name} must be an integer >= {minimum}", file, doc.key_line(name), name)
+    return value
+
+
+def duration_param(doc: LocDict, name: str, file: str, *, default: float | None = None) -> float:
+    if name not in doc:
+        if default is None:
+            raise RuleError(f"{name!r} is required for kind {doc.get('kind')!r}", file, doc.line, name)
+        return default
+    return parse_duration(doc[name], file, doc.key_line(name), name)
+
+
+def require_window(rule: Rule) -> None:
+    if rule.window <= 0:
+        raise RuleError(f"kind {rule.kind!r} needs a window", rule.source or None, rule.line or None,
+                        "window")

@@ -1,0 +1,224 @@
+"""CADF audit events (pycadf shape), as keystone and keystonemiddleware emit them.
+
+``normalize_cadf`` maps one CADF event dict onto Event fields; notification.py uses it
+for CADF payloads inside oslo.messaging notifications, ``from_json`` for a bare CADF
+event read from a file. The mapping (see the field contract):
+
+* ``identity.authenticate`` -> action ``authenticate`` (or ``account.locked`` /
+  ``password.expired`` from the PCI-DSS ``reason``), initiator from ``initiator``
+  (username, user_id, project_id, host.address, host.agent), target typeURI + id,
+  ``partial_password_hash`` attachment and reason code/type in attrs.
+* keystone CRUD (``deleted.project``, ``created.role_assignment``...) -> the CADF action,
+  target.type the short resource name, target.id ``resource_info`` or target.id.
+* keystonemiddleware ``audit.http.*`` -> the CADF action (``read/list``, ``create``...),
+  target.type the typeURI, attrs.request_path, attrs.reason_code.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from stackwatch.core.event import Event, Initiator, Target
+from stackwatch.parsers.base import ParseContext
+
+CADF_EVENT_URI = "http://schemas.dmtf.org/cloud/audit/1.0/event"
+
+# Keystone's PCI-DSS reasons (keystone/notifications.py, exception.AccountLocked /
+# PasswordExpired); matched case-insensitively on reason.reasonType.
+_LOCKED_MARKERS = ("login attempts exceeded", "account is locked")
+_EXPIRED_MARKERS = ("password is expired", "expired and must be changed")
+
+# CADF target typeURI (keystone's data/security/...) -> the short resource name rules use.
+_TYPE_URI_NAMES = {
+    "data/security/project": "project",
+    "data/security/account/user": "user",
+    "data/security/domain": "domain",
+    "data/security/group": "group",
+    "data/security/role": "role",
+    "data/security/trust": "trust",
+    "data/security/region": "region",
+    "data/security/endpoint": "endpoint",
+    "data/security/service": "service",
+    "data/security/policy": "policy",
+}
+
+_ROLE_ASSIGNMENT_KEYS = ("role", "user", "project", "domain", "group", "inherited_to_projects")
+
+# keystonemiddleware target typeURI prefix -> the API service it audits.
+_TYPE_URI_SERVICES = (
+    ("service/compute", "nova-api"),
+    ("service/network", "neutron-server"),
+    ("service/storage/block", "cinder-api"),
+    ("service/storage/image", "glance-api"),
+    ("service/image", "glance-api"),
+    ("service/load-balancer", "octavia-api"),
+    ("service/security/keymanager", "barbican-api"),
+    ("service/orchestration", "heat-api"),
+    ("service/dns", "designate-api"),
+    ("service/identity", "keystone"),
+    ("service/security", "keystone"),
+)
+
+
+def is_cadf_event(obj: Any) -> bool:
+    return isinstance(obj, dict) and obj.get("typeURI") == CADF_EVENT_URI
+
+
+def parse_time(value: Any) -> datetime | None:
+    """An ISO-ish time string (``+0000`` offsets, space or T separator) as UTC; None if unusable."""
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+
+
+def _text(value: Any) -> str | None:
+    """A scalar as text (ids may be ints); None for missing/empty/containers."""
+    if value is None or value == "" or isinstance(value, dict | list):
+        return None
+    return str(value)
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _authenticate_action(reason_type: str | None) -> str:
+    if reason_type:
+        lowered = reason_type.lower()
+        if any(marker in lowered for marker in _LOCKED_MARKERS):
+            return "account.locked"
+        if any(marker in lowered for marker in _EXPIRED_MARKERS):
+            return "password.expired"
+    return "authenticate"
+
+
+def cadf_service(payload: dict[str, Any], event_type: str | None = None) -> str:
+    """The service an event is about: keystone for identity events, else from the target typeURI."""
+    if (event_type or "").startswith("identity.") or payload.get("action") == "authenticate":
+        return "keystone"
+    type_uri = _text(_dict(payload.get("target")).get("typeURI")) or ""
+    for prefix, service in _TYPE_URI_SERVICES:
+        if type_uri.startswith(prefix):
+            return service
+    observer_uri = _text(_dict(payload.get("observer")).get("typeURI")) or ""
+    return "keystone" if observer_uri == "service/security" else ""
+
+
+def normalize_cadf(payload: dict[str, Any], event_type: str | None = None) -> dict[str, Any]:
+    """Event fields (not time/raw/origin) for one CADF event dict."""
+    initiator = _dict(payload.get("initiator"))
+    host = _dict(initiator.get("host"))
+    target = _dict(payload.get("target"))
+    observer = _dict(payload.get("observer"))
+    reason = _dict(payload.get("reason"))
+    action = _text(payload.get("action")) or ""
+    outcome = _text(payload.get("outcome"))
+    reason_type = _text(reason.get("reasonType"))
+
+    attrs: dict[str, Any] = {}
+    if event_type:
+        attrs["event_type"] = event_type
+    for key, name in (("id", "cadf_id"), ("eventType", "cadf_event_type"), ("requestPath", "request_path"),
+                      ("resource_info", "resource_info")):
+        value = _text(payload.get(key))
+        if value is not None:
+            attrs[name] = value
+    if reason:
+        if (code := _text(reason.get("reasonCode"))) is not None:
+            attrs["reason_code"] = code  # always text: keystone sends 401, keystonemiddleware "200"
+        if reason_type is not None:
+            attrs["reason_type"] = reason_type
+    for attachment in payload.get("attachments") or ():
+        if isinstance(attachment, dict) and attachment.get("name") == "partial_password_hash":
+            attrs["partial_password_hash"] = _text(attachment.get("content"))
+    credential = _dict(initiator.get("credential"))
+    if credential.get("identity_provider"):  # federated authentication
+        attrs["identity_provider"] = _text(credential.get("identity_provider"))
+        attrs["credential_type"] = _text(credential.get("type"))
+        if isinstance(credential.get("groups"), list):
+            attrs["groups"] = [str(group) for group in credential["groups"]]
+    if observer.get("id"):
+        attrs["observer_id"] = _text(observer.get("id"))
+
+    target_type = _text(target.get("typeURI"))
+    target_id = _text(target.get("id"))
+    is_auth = action.startswith("authenticate") or event_type == "identity.authenticate"
+    if is_auth:
+        action = _authenticate_action(reason_type)
+    elif "." in action and "/" not in action:  # keystone CRUD: '<operation>.<resource>'
+        resource = action.partition(".")[2]
+        if target_type:
+            attrs["target_type_uri"] = target_type
+        target_type = resource or _TYPE_URI_NAMES.get(target_type or "", target_type)
+        target_id = attrs.get("resource_info") or target_id
+        if resource == "role_assignment":
+            for key in _ROLE_ASSIGNMENT_KEYS:
+                if key in payload and payload[key] is not None:
+                    attrs[key] = payload[key] if isinstance(payload[key], bool) else str(payload[key])
+
+    fields: dict[str, Any] = {
+        "service": cadf_service(payload, event_type),
+        "action": action or None,
+        "outcome": outcome if outcome in ("success", "failure", "pending") else (outcome and "unknown"),
+        "initiator": Initiator(
+            name=_text(initiator.get("username")) or _text(initiator.get("name")),
+            id=_text(initiator.get("user_id")) or _text(initiator.get("id")),
+            project=_text(initiator.get("project_id")),
+            domain=_text(initiator.get("domain_id")) or _text(initiator.get("user_domain_id")),
+            source_ip=_text(host.get("address")),
+            user_agent=_text(host.get("agent")),
+        ),
+        "target": Target(type=target_type, id=target_id, name=_text(target.get("name"))),
+        "observer": _text(observer.get("typeURI")) or _text(observer.get("id")),
+        "request_id": _text(initiator.get("request_id")) or _text(payload.get("request_id")),
+        "attrs": attrs,
+        "message": _summary(action, outcome, initiator, host, target_type, target_id, attrs),
+    }
+    if outcome == "failure":
+        fields["severity"] = "warning"
+    return fields
+
+
+def _summary(action: str, outcome: str | None, initiator: dict[str, Any], host: dict[str, Any],
+             target_type: str | None, target_id: str | None, attrs: dict[str, Any]) -> str:
+    who = (_text(initiator.get("username")) or _text(initiator.get("name"))
+           or _text(initiator.get("id")) or "?")
+    parts = [action or "?", outcome or "", "by", who]
+    if host.get("address"):
+        parts += ["from", str(host["address"])]
+    if "request_path" in attrs:
+        parts += ["path", attrs["request_path"]]
+    elif target_type or target_id:
+        parts += ["on", f"{target_type or '?'} {target_id or ''}".strip()]
+    if "reason_type" in attrs:
+        parts.append(f"({attrs['reason_type']})")
+    return " ".join(part for part in parts if part)
+
+
+def cadf_event(payload: dict[str, Any], raw: str, ctx: ParseContext, kind: str = "cadf",
+               event_type: str | None = None) -> Event:
+    fields = normalize_cadf(payload, event_type)
+    if not fields["service"]:
+        fields["service"] = ctx.service
+    return Event(
+        time=parse_time(payload.get("eventTime")) or ctx.received,
+        received=ctx.received,
+        host=ctx.host,
+        kind=kind,
+        raw=raw,
+        origin=ctx.origin,
+        ref=ctx.ref,
+        **fields,
+    )
+
+
+def from_json(obj: dict[str, Any], raw: str, ctx: ParseContext) -> list[Event] | None:
+    """A bare CADF event (``typeURI`` = the CADF event schema)."""
+    if not is_cadf_event(obj):
+        return None
+    return [cadf_event(obj, raw, ctx)]

@@ -1,0 +1,185 @@
+"""Apache/httpd access logs: common, combined, vhost_combined and the keystone vhost variants.
+
+Handles ``%h %l %u %t "%r" %>s %b`` with optional ``"%{Referer}i" "%{User-Agent}i"``,
+a ``%D`` (microseconds) either after ``%b`` (keystone/kolla vhosts) or at the end, a
+leading ``%v:%p`` (vhost_combined / other_vhosts_access.log), a quoted or
+comma-separated (X-Forwarded-For) ``%h``, and the bare ``"%r" %>s %b ...`` excerpt form.
+
+``http_fields`` is the one place the contract's HTTP mapping lives; oslo_log uses it for
+WSGI request lines too: POST .../v3/auth/tokens answered 401 is a failed keystone
+``authenticate``, 201 a successful one; everything else is ``http.request``.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta, timezone
+from functools import lru_cache
+from typing import Any
+
+from stackwatch.core.event import Event, Initiator
+from stackwatch.parsers.base import ParseContext
+
+_MONTHS = {m: i for i, m in enumerate(
+    ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"), 1)}
+_METHODS = frozenset(("GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS", "CONNECT", "TRACE"))
+
+_QUOTED = r'"((?:[^"\\]|\\.)*)"'
+_LINE = re.compile(
+    r"(?:(?P<vhost>[\w.\-]+:\d+) )?"
+    r'(?P<host>"[^"]*"|\S+(?:, \S+)*) (?P<ident>\S+) (?P<user>\S+) '
+    r"\[(?P<time>\d\d/\w{3}/\d{4}:\d\d:\d\d:\d\d(?: [+-]\d{4})?)\] "
+    r'"(?P<request>(?:[^"\\]|\\.)*)" (?P<status>\d{3}|-) (?P<bytes>\d+|-)'
+    r"(?: (?P<usec>\d+))?"
+    r"(?: " + _QUOTED.replace("(", "(?P<referer>", 1) + " " + _QUOTED.replace("(", "(?P<agent>", 1) + ")?"
+    r"(?: (?P<tail>.*))?$"
+)
+_BARE = re.compile(
+    r'"(?P<request>[A-Z]+ (?:[^"\\]|\\.)*)" (?P<status>\d{3}) (?P<bytes>\d+|-)'
+    r"(?: " + _QUOTED.replace("(", "(?P<referer>", 1) + " " + _QUOTED.replace("(", "(?P<agent>", 1) + ")?"
+    r"(?: (?P<tail>.*))?$"
+)
+
+
+@lru_cache(maxsize=64)
+def _tz(offset: str) -> timezone:
+    sign = -1 if offset[0] == "-" else 1
+    return timezone(sign * timedelta(hours=int(offset[1:3]), minutes=int(offset[3:5])))
+
+
+def parse_clf_time(text: str) -> datetime:
+    """``29/Sep/2025:09:46:23 +0000`` -> aware UTC datetime (no offset: UTC)."""
+    local = datetime(int(text[7:11]), _MONTHS[text[3:6]], int(text[0:2]),
+                     int(text[12:14]), int(text[15:17]), int(text[18:20]))
+    if len(text) > 21:
+        return local.replace(tzinfo=_tz(text[21:26])).astimezone(UTC)
+    return local.replace(tzinfo=UTC)
+
+
+def client_ip(text: str) -> str:
+    """First address of ``%h`` (quoted, or an X-Forwarded-For list); ``::ffff:a.b.c.d`` -> a.b.c.d."""
+    text = text.strip('"')
+    if "," in text:
+        text = text.split(",", 1)[0].strip()
+    if text.startswith("::ffff:") and "." in text:
+        text = text[7:]
+    return text
+
+
+def is_token_path(path: str) -> bool:
+    return path.partition("?")[0].rstrip("/").endswith("/v3/auth/tokens")
+
+
+def http_fields(method: str, path: str, status: int | None, size: int | None, duration: float | None,
+                source_ip: str | None = None, user_agent: str | None = None) -> dict[str, Any]:
+    """Event fields for one HTTP request, per the field contract."""
+    attrs: dict[str, Any] = {"method": method, "path": path}
+    if status is not None:
+        attrs["status"] = status
+    if size is not None:
+        attrs["bytes"] = size
+    if duration is not None:
+        attrs["duration"] = duration
+    fields: dict[str, Any] = {"action": "http.request", "attrs": attrs}
+    if status is not None:
+        fields["outcome"] = "success" if status < 400 else "failure"
+    if is_token_path(path):
+        fields["service"] = "keystone"
+        if method == "POST" and status in (201, 401):
+            fields["action"] = "authenticate"
+            fields["outcome"] = "success" if status == 201 else "failure"
+    if source_ip or user_agent:
+        fields["initiator"] = Initiator(source_ip=source_ip or None, user_agent=user_agent or None)
+    return fields
+
+
+def split_request(request: str) -> tuple[str, str, str]:
+    """``GET /path HTTP/1.1`` -> (method, path, protocol); junk -> ('', request, '')."""
+    parts = request.split(" ")
+    if len(parts) >= 2 and parts[0] in _METHODS:
+        protocol = parts[-1] if len(parts) >= 3 and parts[-1].startswith("HTTP/") else ""
+        path = " ".join(parts[1:-1] if protocol else parts[1:])
+        return parts[0], path, protocol
+    return "", request, ""
+
+
+def _int(text: str | None) -> int | None:
+    return int(text) if text and text != "-" else None
+
+
+class HttpdAccessParser:
+    name = "httpd_access"
+
+    def __init__(self) -> None:
+        self._last: tuple[str, re.Match[str] | None] = ("", None)  # sniff -> parse of one line
+
+    def _match(self, line: str) -> re.Match[str] | None:
+        last = self._last
+        if last[0] is line:
+            return last[1]
+        if line[:1] == '"':
+            match = _BARE.match(line) if line[1:2].isupper() else None
+        else:
+            match = _LINE.match(line) if '] "' in line else None
+        self._last = (line, match)
+        return match
+
+    def sniff(self, line: str) -> bool:
+        return self._match(line) is not None
+
+    def continues(self, first: str, line: str) -> bool:
+        return False
+
+    def parse(self, lines: list[str], ctx: ParseContext) -> list[Event]:
+        raw = "\n".join(lines)
+        line = lines[0]
+        match = self._match(line)
+        if match is None:
+            raise ValueError("not an access log line")
+        groups = match.groupdict()
+        method, path, protocol = split_request(groups["request"])
+        status = _int(groups["status"])
+        duration = None
+        usec = groups.get("usec")
+        tail = (groups.get("tail") or "").strip()
+        if usec is None and tail[:1].isdigit():  # combined + trailing %D / %T
+            usec = tail.split(" ", 1)[0]
+        if usec:
+            duration = int(usec) / 1e6 if usec.isdigit() else float(usec)
+        agent = groups.get("agent")
+        host = groups.get("host")
+        fields = http_fields(method, path, status, _int(groups["bytes"]), duration,
+                             client_ip(host) if host else None,
+                             agent if agent and agent != "-" else None)
+        attrs = fields["attrs"]
+        if protocol:
+            attrs["protocol"] = protocol
+        referer = groups.get("referer")
+        if referer and referer != "-":
+            attrs["referer"] = referer
+        user = groups.get("user")
+        if user and user != "-":
+            seen = fields.get("initiator") or Initiator()
+            fields["initiator"] = Initiator(name=user, source_ip=seen.source_ip, user_agent=seen.user_agent)
+        if groups.get("vhost"):
+            attrs["vhost"] = groups["vhost"]
+        if host and ("," in host):
+            attrs["forwarded_for"] = host.strip('"')
+        time = parse_clf_time(groups["time"]) if groups.get("time") else (ctx.last_time or ctx.received)
+        fields.setdefault("service", ctx.service or "httpd")
+        status_text = groups["status"]
+        return [Event(
+            time=time,
+            received=ctx.received,
+            host=ctx.host,
+            severity="warning" if status is not None and status >= 500 else "info",
+            message=f"{groups['request']} {status_text}",
+            kind="httpd_access",
+            raw=raw,
+            origin=ctx.origin,
+            ref=ctx.ref,
+            **fields,
+        )]
+
+
+PARSER = HttpdAccessParser()

@@ -1,0 +1,91 @@
+"""What keystone's (and keystonemiddleware's) log messages mean.
+
+oslo_log calls ``keystone_fields(logger, message)`` for every ``keystone*`` logger and
+merges the result into the event. Recognised (see the field contract):
+
+* ``Authorization failed. <exception> from <ip>[: Unauthorized: ...]`` (loggers
+  keystone.common.wsgi and keystone.server.flask.application): ``authenticate`` /
+  ``failure``, or ``account.locked`` / ``password.expired`` when the exception says so.
+* ``Could not find user: <name>``: ``user.not_found`` with initiator.name.
+* account locked / password expired messages on their own.
+* token validation failures (``Failed to validate token``, ``Token not found``,
+  ``Could not recognize Fernet token``, keystonemiddleware ``Authorization failed for
+  token``...): ``token.validate`` / ``failure``.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from stackwatch.core.event import Initiator, Target
+
+# Lazy reason so the first ' from <ip>' that ends the line (optionally followed by the
+# exception's ': Unauthorized: ...' text) is taken, whatever the reason text contains.
+_AUTH_FAILED = re.compile(
+    r"Authorization failed\.?\s*(?P<reason>.*?)\s+from (?P<ip>\S+?)(?:: (?P<exc>\w+): (?P<detail>.*))?:?$",
+    re.DOTALL,
+)
+_USER_NOT_FOUND = re.compile(r"Could not find user: (?P<name>.+?)\.?$")
+_USER_ID = re.compile(r"for user:? (?P<id>[\w\-]+)")
+_LOCKED = ("account is locked", "login attempts exceeded")
+_EXPIRED = ("password is expired", "expired and must be changed")
+_TOKEN_FAILURES = (
+    "Failed to validate token",
+    "Token not found",
+    "Could not find token",
+    "Could not recognize Fernet token",
+    "Authorization failed for token",
+    "Invalid user token",
+    "Token is expired",
+    "token is expired",
+)
+
+
+def _account_state_action(text: str) -> str | None:
+    lowered = text.lower()
+    if any(marker in lowered for marker in _LOCKED):
+        return "account.locked"
+    if any(marker in lowered for marker in _EXPIRED):
+        return "password.expired"
+    return None
+
+
+def _user_target(text: str) -> Target | None:
+    match = _USER_ID.search(text)
+    return Target(type="user", id=match.group("id")) if match else None
+
+
+def keystone_fields(logger: str, message: str) -> dict[str, Any] | None:
+    """Contract fields for one keystone log message (first line only), or None."""
+    if message.startswith("Authorization failed"):
+        match = _AUTH_FAILED.match(message)
+        if match is not None:
+            reason = match.group("reason").strip()
+            fields: dict[str, Any] = {
+                "action": _account_state_action(reason) or "authenticate",
+                "outcome": "failure",
+                "initiator": Initiator(source_ip=match.group("ip").rstrip(":")),
+                "attrs": {"reason": reason},
+                "severity": "warning",
+            }
+            if match.group("exc"):
+                fields["attrs"]["exception"] = match.group("exc")
+            if fields["action"] != "authenticate" and (target := _user_target(reason)):
+                fields["target"] = target
+            return fields
+    if message.startswith("Could not find user"):
+        match = _USER_NOT_FOUND.match(message)
+        if match is not None:
+            name = match.group("name").strip()
+            return {"action": "user.not_found", "outcome": "failure", "initiator": Initiator(name=name),
+                    "target": Target(type="user", name=name)}
+    state = _account_state_action(message)
+    if state is not None:
+        fields = {"action": state, "outcome": "failure"}
+        if target := _user_target(message):
+            fields["target"] = target
+        return fields
+    if any(marker in message for marker in _TOKEN_FAILURES):
+        return {"action": "token.validate", "outcome": "failure"}
+    return None

@@ -1,0 +1,359 @@
+"""Syslog records: RFC 3164, RFC 5424 and the file formats rsyslog writes.
+
+Accepted shapes (an optional ``<PRI>`` may precede any of them):
+
+* RFC 3164 / RSYSLOG_TraditionalFileFormat: ``Mmm dd HH:MM:SS host tag[pid]: msg``; also
+  without host (what libc sends to /dev/log), without pid, old ``sshd(pam_unix)[1]:`` tags,
+  and syslog-ng's ``YYYY Mmm dd HH:MM:SS`` variant.
+* RSYSLOG_FileFormat: ``2026-11-27T08:40:44.123456+00:00 host tag: msg`` (any ISO 8601 stamp).
+* RFC 5424 / RSYSLOG_SyslogProtocol23Format: ``<PRI>1 TS HOST APP PROCID MSGID SD MSG``.
+* ``host tag[pid]: msg`` without a stamp (journal exports); time falls back to ``received``.
+* The Open vSwitch log file line ``2016-...Z|00001|bridge|INFO|msg`` (carried to the ovs
+  message parser; the program comes from ``ctx.service``, default ``ovs-vswitchd``).
+
+The program's message is then handed to the message parser registered for it (sshd -> auth,
+kernel -> kernel_net...). A message parser that raises does not lose the record.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from stackwatch.core.event import Event
+from stackwatch.parsers import registry
+from stackwatch.parsers.base import ParseContext, merge_fields
+
+MONTHS = {"Jan": 1, "Feb": 2, "Mar": 3, "Apr": 4, "May": 5, "Jun": 6,
+          "Jul": 7, "Aug": 8, "Sep": 9, "Oct": 10, "Nov": 11, "Dec": 12}
+FACILITIES = ("kern", "user", "mail", "daemon", "auth", "syslog", "lpr", "news", "uucp", "cron",
+              "authpriv", "ftp", "ntp", "security", "console", "solaris-cron",
+              "local0", "local1", "local2", "local3", "local4", "local5", "local6", "local7")
+SEVERITY_NAMES = ("emergency", "alert", "critical", "error", "warning", "notice", "info", "debug")
+
+_TS3164 = re.compile(r"([A-Z][a-z]{2}) {1,2}(\d{1,2}) (\d\d):(\d\d):(\d\d)(?:\.(\d{1,6}))? +")
+_TS_YEAR = re.compile(r"(\d{4}) ([A-Z][a-z]{2}) {1,2}(\d{1,2}) (\d\d):(\d\d):(\d\d) +")
+# TAG, optional [PID], colon. A second word is allowed because old syslogds wrote
+# 'syslogd 1.4.1: restart.' (loghub's oracle keeps 'syslogd 1.4.1' as the component).
+_TAG = re.compile(r"([^\s\[:]+(?: [^\s\[:]+)?)(?:\[([^\]\s]*)\])?: *")
+# '2020-03-23 06:47:42.801612-0700  host tag: msg' (macOS / some journal exports): an ISO stamp
+# with a space, always with an offset -- which keeps oslo.log's '2017-05-16 00:00:00.008 25746' out.
+_ISO_SPACE = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:?\d\d) ")
+_NO_STAMP = re.compile(r"(?:[\w.-]+ )?[\w./()-]+\[\d+\]: ")
+_UPTIME = re.compile(r"\[ *(\d+\.\d+)\] ?")
+_SOLARIS_ID = re.compile(r"\[ID (\d+) ([\w.]+)\] ")
+_REPEATED = re.compile(r"message repeated (\d+) times: \[ ?(.*?)\]$")
+
+ONE_DAY = timedelta(days=1)
+HALF_YEAR = timedelta(days=183)
+_SHUTDOWN_BOOT = frozenset({"system.boot", "system.shutdown"})
+
+
+class SyslogParser:
+    """RecordParser for syslog lines (one line, one record)."""
+
+    name = "syslog"
+
+    def sniff(self, line: str) -> bool:
+        first = line[:1]
+        if first == "<":
+            return line[1:2].isdigit()
+        if line[3:4] == " " and line[:3] in MONTHS:
+            return True
+        if first.isdigit():
+            if line[4:5] == "-":
+                return line[10:11] == "T" or _ISO_SPACE.match(line) is not None
+            return line[4:5] == " " and line[5:8] in MONTHS
+        return _NO_STAMP.match(line) is not None
+
+    def continues(self, first: str, line: str) -> bool:
+        return False
+
+    def parse(self, lines: list[str], ctx: ParseContext) -> list[Event]:
+        return [parse_syslog_line("\n".join(lines) if len(lines) > 1 else lines[0], ctx)]
+
+
+def parse_syslog_line(line: str, ctx: ParseContext) -> Event:
+    """One syslog line (any accepted shape) -> Event. Raises ValueError on a line that is
+    not syslog at all (the framing turns that into an ``unparsed`` event)."""
+    pri: int | None = None
+    rest = line
+    if line.startswith("<"):
+        end = line.find(">", 1, 5)
+        if end > 1 and line[1:end].isdigit():
+            pri = int(line[1:end])
+            rest = line[end + 1:]
+            if rest.startswith("1 "):
+                return _parse_5424(line, pri, rest[2:], ctx)
+    first = rest[:1]
+    if first.isdigit():
+        if rest[4:5] == "-":
+            return _parse_iso(line, pri, rest, ctx)
+        match = _TS_YEAR.match(rest)
+        if match is None:
+            raise ValueError("not a syslog timestamp")
+        year, mon, day, hh, mm, ss = match.groups()
+        time = datetime(int(year), MONTHS[mon], int(day), int(hh), int(mm), int(ss), tzinfo=UTC)
+        return _parse_body(line, pri, time, rest[match.end():], ctx)
+    if rest[3:4] == " " and rest[:3] in MONTHS:
+        match = _TS3164.match(rest)
+        if match is None:
+            raise ValueError("not an RFC 3164 timestamp")
+        mon, day, hh, mm, ss, frac = match.groups()
+        micro = int(frac.ljust(6, "0")) if frac else 0
+        time = infer_time(MONTHS[mon], int(day), int(hh), int(mm), int(ss), micro, ctx)
+        return _parse_body(line, pri, time, rest[match.end():], ctx)
+    # No timestamp: '<13>host tag: msg' or a journal export 'host tag[pid]: msg'.
+    return _parse_body(line, pri, None, rest, ctx)
+
+
+def infer_time(month: int, day: int, hour: int, minute: int, second: int, micro: int,
+               ctx: ParseContext) -> datetime:
+    """A year-less stamp -> UTC datetime.
+
+    The previous record of the stream anchors the year (and a jump back of more than half a
+    year means Dec 31 -> Jan 1, so the year increments). Without one, ``ctx.year`` or the
+    receive year is used, rolled back a year when that puts the record more than a day in
+    the future (December logs read in January)."""
+    last = ctx.last_time
+    if last is not None:
+        year = last.year
+        time = _make(year, month, day, hour, minute, second, micro)
+        if time < last - HALF_YEAR:
+            time = _make(year + 1, month, day, hour, minute, second, micro)
+        elif time > last + HALF_YEAR:
+            time = _make(year - 1, month, day, hour, minute, second, micro)
+        return time
+    year = ctx.year or ctx.received.year
+    time = _make(year, month, day, hour, minute, second, micro)
+    limit = ctx.received + ONE_DAY
+    if time > limit:
+        earlier = _make(year - 1, month, day, hour, minute, second, micro)
+        if earlier <= limit:  # an explicit future ctx.year is kept as given
+            time = earlier
+    return time
+
+
+def _make(year: int, month: int, day: int, hour: int, minute: int, second: int, micro: int) -> datetime:
+    try:
+        return datetime(year, month, day, hour, minute, second, micro, tzinfo=UTC)
+    except ValueError:
+        if month == 2 and day == 29:  # Feb 29 only exists in leap years: take the closest earlier one
+            for back in range(1, 4):
+                if (year - back) % 4 == 0:
+                    return datetime(year - back, month, day, hour, minute, second, micro, tzinfo=UTC)
+        raise
+
+
+def _iso_time(text: str) -> datetime:
+    time = datetime.fromisoformat(text)
+    if time.tzinfo is None:
+        return time.replace(tzinfo=UTC)
+    return time.astimezone(UTC)
+
+
+def _parse_iso(line: str, pri: int | None, rest: str, ctx: ParseContext) -> Event:
+    space = rest.find(" ")
+    if space == 10:  # '2020-03-23 06:47:42.801612-0700  host ...'
+        match = _ISO_SPACE.match(rest)
+        if match is None:
+            raise ValueError("not a syslog timestamp")
+        return _parse_body(line, pri, _iso_time(rest[:match.end() - 1]), rest[match.end():].lstrip(" "), ctx)
+    bar = rest.find("|")
+    if bar != -1 and (space == -1 or bar < space):
+        # Open vSwitch's own log file: '2016-06-29T11:00:00.123Z|00001|bridge|INFO|msg'.
+        time = _iso_time(rest[:bar])
+        program = ctx.service or "ovs-vswitchd"
+        return _event(line, ctx, pri, time, ctx.host, program, None, rest[bar + 1:], {})
+    if space == -1:
+        raise ValueError("ISO timestamp without a message")
+    return _parse_body(line, pri, _iso_time(rest[:space]), rest[space + 1:], ctx)
+
+
+def _parse_body(line: str, pri: int | None, time: datetime | None, body: str,
+                ctx: ParseContext) -> Event:
+    """'host tag[pid]: msg' (host optional) after the timestamp."""
+    host = ""
+    token, _, after = body.partition(" ")
+    if token.startswith("[") and (token.endswith("]") or token.endswith("]:")):
+        # '[sshd]: msg' / '[sshd] msg': a bracketed tag and no host (seen in fail2ban's tests).
+        return _event(line, ctx, pri, time, "", token.strip("[]:"), None, after, {})
+    if not (token.endswith(":") and token.count(":") == 1):
+        host = token  # a host name never ends with a colon; a bare tag does (libc /dev/log)
+        body = after.lstrip(" ")
+    match = _TAG.match(body)
+    if match is None:
+        return _event(line, ctx, pri, time, host, "", None, body, {})
+    tag, pid = match.groups()
+    return _event(line, ctx, pri, time, host, tag, pid, body[match.end():], {})
+
+
+def _parse_5424(line: str, pri: int, rest: str, ctx: ParseContext) -> Event:
+    parts = rest.split(" ", 5)
+    if len(parts) < 5:
+        raise ValueError("truncated RFC 5424 header")
+    stamp, host, app, procid, msgid = parts[:5]
+    tail = parts[5] if len(parts) == 6 else ""
+    attrs: dict[str, Any] = {}
+    if msgid != "-":
+        attrs["msgid"] = msgid
+    message = tail
+    if tail.startswith("["):
+        try:
+            sd, end = parse_structured_data(tail)
+        except ValueError as exc:  # keep the header; the rest stays in the message
+            attrs["sd_error"] = str(exc)
+        else:
+            attrs["sd"] = sd
+            message = tail[end + 1:] if tail[end:end + 1] == " " else tail[end:]
+    elif tail == "-" or tail.startswith("- "):
+        message = tail[2:]
+    if message.startswith("\ufeff"):
+        message = message[1:]
+    time = None if stamp == "-" else _iso_time(stamp)
+    return _event(line, ctx, pri, time, "" if host == "-" else host,
+                  "" if app == "-" else app, None if procid == "-" else procid, message, attrs)
+
+
+def service_of(tag: str) -> str:
+    """The service name for a syslog tag: 'sshd(pam_unix)' -> 'sshd', 'syslogd 1.4.1' ->
+    'syslogd', 'NetworkManager' -> 'networkmanager'; otherwise as written."""
+    name = tag
+    paren = name.find("(")
+    if paren > 0:
+        name = name[:paren]
+    space = name.find(" ")
+    if space > 0:
+        name = name[:space]
+    return "networkmanager" if name == "NetworkManager" else name
+
+
+def _event(line: str, ctx: ParseContext, pri: int | None, time: datetime | None, host: str,
+           tag: str, pid: str | None, message: str, attrs: dict[str, Any]) -> Event:
+    service = service_of(tag) if tag else ""
+    if tag and tag != service:
+        attrs["program"] = tag
+    pid_value: int | None = None
+    if pid:
+        if pid.isdigit():
+            pid_value = int(pid)
+            attrs["pid"] = pid_value
+        else:
+            attrs["procid"] = pid
+    severity = "info"
+    if pri is not None and pri < 192:
+        attrs["facility"] = FACILITIES[pri >> 3]
+        attrs["pri"] = pri
+        severity = SEVERITY_NAMES[pri & 7]
+    message = message.strip()
+    if message[:1] == "[":
+        if service == "kernel":
+            match = _UPTIME.match(message)
+            if match:
+                attrs["uptime"] = float(match.group(1))
+                message = message[match.end():]
+        elif message.startswith("[ID "):  # Solaris msgid: '[ID 800047 auth.info] '
+            match = _SOLARIS_ID.match(message)
+            if match:
+                attrs["solaris_msgid"] = int(match.group(1))
+                message = message[match.end():]
+    elif message.startswith("message repeated "):
+        match = _REPEATED.match(message)
+        if match:  # rsyslog's reduction: one record standing for N identical ones
+            attrs["repeated"] = int(match.group(1))
+            message = match.group(2).strip()
+    fields: dict[str, Any] = {
+        "time": time or ctx.received,
+        "received": ctx.received,
+        "host": host or ctx.host,
+        "service": service or ctx.service,
+        "severity": severity,
+        "message": message,
+        "kind": "syslog",
+        "attrs": attrs,
+        "raw": line,
+        "origin": ctx.origin,
+        "ref": ctx.ref,
+    }
+    # The message parser sees the tag as written when it says more than the service
+    # ('su(pam_unix)' tells the auth parser this is a PAM line; 'NetworkManager' keeps its case).
+    program = tag if tag and ("(" in tag or service == "networkmanager") else service
+    parser = _message_parser(program, tag, message)
+    if parser is not None:
+        try:
+            extra = parser.parse_message(program, message)
+        except Exception as exc:  # the record is kept; the failure is visible on it
+            attrs["message_parser_error"] = f"{parser.name}: {type(exc).__name__}: {exc}"[:300]
+        else:
+            if extra:
+                merge_fields(fields, extra)
+                if pri is not None:  # the sender's PRI says what severity it meant
+                    fields["severity"] = severity
+                if (fields.get("action") in _SHUTDOWN_BOOT and service in ("systemd", "init")
+                        and pid_value not in (None, 1)):
+                    # A per-user systemd manager (pid != 1) also logs 'Startup finished' and
+                    # 'Reached target Shutdown' at login/logout; only PID 1 speaks for the host.
+                    fields["action"] = None
+                    fields["attrs"] = {**fields["attrs"], "user_manager": True}
+    return Event(**fields)
+
+
+def _message_parser(program: str, tag: str, message: str) -> Any:
+    if not program:
+        return None
+    if ("(pam" in tag or message.startswith(("pam_", "(pam_unix)", "PAM "))
+            or "]: pam_" in message[:64]):
+        return registry.message_parser_for("pam") or registry.message_parser_for(program)
+    return registry.message_parser_for(program)
+
+
+def parse_structured_data(text: str) -> tuple[dict[str, dict[str, str]], int]:
+    """RFC 5424 STRUCTURED-DATA at the start of ``text`` -> ({sd-id: {param: value}}, end).
+
+    Values may contain the escapes ``\\"`` ``\\\\`` ``\\]``; any other backslash is kept as
+    written (RFC 5424 6.3.3). A ``]`` inside a quoted value is accepted even unescaped, as
+    real senders write it. Raises ValueError on malformed input."""
+    result: dict[str, dict[str, str]] = {}
+    i, n = 0, len(text)
+    while i < n and text[i] == "[":
+        j = i + 1
+        while j < n and text[j] not in " ]":
+            j += 1
+        sd_id = text[i + 1:j]
+        if not sd_id:
+            raise ValueError("empty SD-ID")
+        params = result.setdefault(sd_id, {})
+        i = j
+        while i < n and text[i] == " ":
+            eq = text.find("=", i + 1)
+            if eq < 0 or text[eq + 1:eq + 2] != '"':
+                raise ValueError(f"SD-PARAM without a quoted value in [{sd_id}]")
+            name = text[i + 1:eq]
+            i = eq + 2
+            parts: list[str] = []
+            while True:
+                quote = text.find('"', i)
+                if quote < 0:
+                    raise ValueError(f"unterminated SD-PARAM value in [{sd_id}]")
+                backslash = text.find("\\", i, quote)
+                if backslash < 0:
+                    parts.append(text[i:quote])
+                    i = quote + 1
+                    break
+                parts.append(text[i:backslash])
+                escaped = text[backslash + 1:backslash + 2]
+                if escaped in ('"', "\\", "]"):
+                    parts.append(escaped)
+                    i = backslash + 2
+                else:
+                    parts.append("\\")
+                    i = backslash + 1
+            params[name] = "".join(parts)
+        if text[i:i + 1] != "]":
+            raise ValueError(f"SD-ELEMENT [{sd_id}] not closed")
+        i += 1
+    return result, i
+
+
+PARSER = SyslogParser()

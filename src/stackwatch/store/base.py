@@ -1,0 +1,247 @@
+"""The store interface every backend implements (embedded SQLite, PostgreSQL later).
+
+Events are append-only and numbered: ``seq`` is dense and monotonic (1, 2, 3...), the order in
+which they were appended. The tamper-evident layer chains records in that order, so nothing
+here may renumber or rewrite a stored event. Alerts are mutable state keyed by their dedup
+identity ``(rule, key)``; their status changes are recorded with who made them.
+
+Queries are small frozen dataclasses validated on construction, so a backend can trust their
+sizes (the HTTP API passes user input straight into them).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from types import TracebackType
+from typing import Final, Self
+
+from stackwatch.core.alert import ALERT_SEVERITIES, Alert
+from stackwatch.core.errors import StoreError
+from stackwatch.core.event import Event
+
+MAX_LIMIT: Final = 10_000
+"""Most rows one query may return (and most seqs one ``get_events`` call may ask for)."""
+MAX_OFFSET: Final = 1_000_000
+"""Deepest offset a query may page to: deep offsets cost O(offset) in every backend."""
+MAX_TEXT: Final = 512
+"""Longest free-text query, in characters."""
+MAX_TERMS: Final = 16
+"""Most words in a free-text query."""
+MAX_FIELD: Final = 1024
+"""Longest value of any other string filter."""
+
+ALERT_STATUSES: Final = ("open", "acknowledged", "resolved")
+
+
+class QueryError(StoreError, ValueError):
+    """A query is out of bounds (limit, offset, text length) or malformed."""
+
+
+class NotFoundError(StoreError, LookupError):
+    """The alert (or other object) asked for does not exist."""
+
+
+def _check_page(limit: int, offset: int) -> None:
+    if not 1 <= limit <= MAX_LIMIT:
+        raise QueryError(f"limit must be 1..{MAX_LIMIT}, got {limit}")
+    if not 0 <= offset <= MAX_OFFSET:
+        raise QueryError(f"offset must be 0..{MAX_OFFSET}, got {offset}")
+
+
+def _check_fields(obj: object, names: Iterable[str]) -> None:
+    for name in names:
+        value = getattr(obj, name)
+        if value is not None and (not isinstance(value, str) or len(value) > MAX_FIELD):
+            raise QueryError(f"{name} must be a string of at most {MAX_FIELD} characters")
+
+
+def _check_range(since: datetime | None, until: datetime | None) -> None:
+    for name, value in (("since", since), ("until", until)):
+        if value is not None and value.tzinfo is None:
+            raise QueryError(f"{name} must be timezone-aware")
+
+
+@dataclass(frozen=True, slots=True)
+class EventQuery:
+    """Filters for ``search_events``; every given filter must hold (AND).
+
+    ``since`` is inclusive and ``until`` exclusive, on event time. ``user`` matches the
+    initiator's name or id. ``text`` is free text over messages: every word must occur
+    (case-insensitive, whole words; a word like ``10.0.0.1`` or ``req-ab12`` matches as a
+    phrase of its parts). It is never interpreted as query syntax. Text with no word
+    characters at all matches nothing.
+    """
+
+    since: datetime | None = None
+    until: datetime | None = None
+    host: str | None = None
+    service: str | None = None
+    kind: str | None = None
+    action: str | None = None
+    outcome: str | None = None
+    severity: str | None = None
+    source_ip: str | None = None
+    user: str | None = None
+    project: str | None = None
+    request_id: str | None = None
+    text: str | None = None
+    limit: int = 100
+    offset: int = 0
+    newest_first: bool = True
+
+    def __post_init__(self) -> None:
+        _check_page(self.limit, self.offset)
+        _check_range(self.since, self.until)
+        _check_fields(self, ("host", "service", "kind", "action", "outcome", "severity", "source_ip",
+                             "user", "project", "request_id"))
+        if self.text is not None:
+            if not isinstance(self.text, str) or len(self.text) > MAX_TEXT:
+                raise QueryError(f"text must be a string of at most {MAX_TEXT} characters")
+            if len(self.text.split()) > MAX_TERMS:
+                raise QueryError(f"text may have at most {MAX_TERMS} words")
+
+
+@dataclass(frozen=True, slots=True)
+class AlertQuery:
+    """Filters for ``alerts``; ``since``/``until`` apply to ``last_seen``. Newest first."""
+
+    status: str | None = None
+    category: str | None = None
+    rule: str | None = None
+    severity: str | None = None
+    host: str | None = None
+    source_ip: str | None = None
+    user: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    with_evidence: bool = True
+    limit: int = 100
+    offset: int = 0
+
+    def __post_init__(self) -> None:
+        _check_page(self.limit, self.offset)
+        _check_range(self.since, self.until)
+        _check_fields(self, ("category", "rule", "host", "source_ip", "user"))
+        if self.status is not None and self.status not in ALERT_STATUSES:
+            raise QueryError(f"status must be one of {ALERT_STATUSES}")
+        if self.severity is not None and self.severity not in ALERT_SEVERITIES:
+            raise QueryError(f"severity must be one of {ALERT_SEVERITIES}")
+
+
+@dataclass(frozen=True, slots=True)
+class StoredEvent:
+    """An event as stored: its sequence number and the event."""
+
+    seq: int
+    event: Event
+
+
+@dataclass(frozen=True, slots=True)
+class AlertChange:
+    """One status change (or comment) of an alert, and who made it."""
+
+    time: datetime
+    actor: str
+    status: str
+    comment: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StoredAlert:
+    """An alert as stored: its id, the alert (status included) and when it last changed.
+    ``history`` is filled by ``get_alert`` only."""
+
+    id: int
+    alert: Alert
+    updated: datetime
+    history: tuple[AlertChange, ...] = field(default=())
+
+
+@dataclass(frozen=True, slots=True)
+class SourceStats:
+    """One source (host + service): event-time range, count, and when it was last received."""
+
+    host: str
+    service: str
+    first_seen: datetime
+    last_seen: datetime
+    count: int
+    last_received: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class StoreCounts:
+    events: int  # stored (committed) events
+    alerts: int
+    alerts_by_status: dict[str, int]
+    unindexed: int  # events not yet in the full-text index (indexed before any text search)
+
+
+class Store(ABC):
+    """What every backend offers. Use it as a context manager: leaving it flushes and closes."""
+
+    @abstractmethod
+    def append_events(self, events: Sequence[Event]) -> list[int]:
+        """Append events and return their sequence numbers, in order. Writes are buffered:
+        they are durable (and visible to other connections) once ``flush()`` returns."""
+
+    @abstractmethod
+    def flush(self) -> None:
+        """Write and commit everything buffered."""
+
+    def commit(self) -> None:
+        """Alias of ``flush()``."""
+        self.flush()
+
+    @abstractmethod
+    def get_events(self, seqs: Sequence[int]) -> list[StoredEvent]:
+        """The stored events with these seqs, in seq order; unknown seqs are left out."""
+
+    @abstractmethod
+    def search_events(self, query: EventQuery) -> list[StoredEvent]:
+        """Events matching ``query``, by event time (then seq), newest first unless asked."""
+
+    @abstractmethod
+    def upsert_alerts(self, alerts: Iterable[Alert]) -> list[int]:
+        """Insert alerts, or fold them into the stored alert with the same ``(rule, key)``.
+        Returns the alert ids. Folding keeps the earliest ``time``, the latest ``last_seen``,
+        the larger ``count`` (the engine's alert is cumulative), the newest descriptive
+        fields, and merges evidence by ``ref``. The stored status is kept (an operator's
+        acknowledgement survives further firing), except that an incoming ``resolved`` (the
+        engine resolved it) resolves it, and a resolved alert firing again after
+        its stored ``last_seen`` is reopened; both changes are recorded in the history."""
+
+    @abstractmethod
+    def set_alert_status(self, alert_id: int, status: str, *, actor: str,
+                         comment: str | None = None) -> StoredAlert:
+        """Change an alert's status (or just comment on it) and record who did it.
+        Raises NotFoundError for an unknown id and QueryError for an unknown status."""
+
+    @abstractmethod
+    def get_alert(self, alert_id: int) -> StoredAlert | None:
+        """One alert with its evidence and full history."""
+
+    @abstractmethod
+    def alerts(self, query: AlertQuery | None = None) -> list[StoredAlert]:
+        """Alerts matching ``query``, most recently seen first."""
+
+    @abstractmethod
+    def source_stats(self) -> list[SourceStats]:
+        """Every source (host + service) seen, sorted by host and service."""
+
+    @abstractmethod
+    def counts(self) -> StoreCounts: ...
+
+    @abstractmethod
+    def close(self) -> None:
+        """Flush and close. Closing twice is harmless; any other use after close raises."""
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()

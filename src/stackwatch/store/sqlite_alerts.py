@@ -1,0 +1,161 @@
+"""Alerts in SQLite: upsert by (rule, key), status changes with history, queries.
+
+Alerts are few (dedup folds repeats), so clarity wins over batching tricks here. Every
+function runs inside the caller's transaction (the store opens and commits it).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+from typing import Any, Final
+
+import orjson
+
+from stackwatch.core.alert import Alert, Evidence
+from stackwatch.store.base import AlertChange, AlertQuery, StoredAlert
+from stackwatch.store.rows import clean_text, encode_json, from_micros, raw_bytes, to_micros
+
+MAX_EVIDENCE: Final = 1000  # evidence rows kept per alert (the first ones; the count keeps growing)
+ENGINE: Final = "stackwatch"  # the actor recorded for changes the engine makes
+
+_COLUMNS: Final = ("id, rule, key, title, category, severity, status, time, last_seen, count, host, summary, "
+                   "source_ip, user_name, project, service, bridge, path, details, updated")
+
+
+def _text(value: str | None) -> str | None:
+    return clean_text(value) if value else value
+
+
+def upsert(conn: sqlite3.Connection, alert: Alert, now: int) -> int:
+    """Insert ``alert`` or fold it into the stored one with the same (rule, key); returns the id."""
+    found = conn.execute("SELECT id, status, time, last_seen, count FROM alerts WHERE rule = ? AND key = ?",
+                         (alert.rule, alert.key)).fetchone()
+    first, last = to_micros(alert.time), to_micros(alert.last_seen)
+    fields = (_text(alert.title), _text(alert.category), _text(alert.severity), _text(alert.host),
+              _text(alert.summary), _text(alert.source_ip), _text(alert.user), _text(alert.project),
+              _text(alert.service), _text(alert.bridge), _text(alert.path), encode_json(alert.details))
+    if found is None:
+        alert_id: int = conn.execute(
+            "INSERT INTO alerts (rule, key, title, category, severity, host, summary, source_ip, user_name, "
+            "project, service, bridge, path, details, status, time, last_seen, count, updated) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+            (_text(alert.rule), _text(alert.key), *fields, alert.status, first, last, alert.count, now),
+        ).fetchone()[0]
+        _history(conn, alert_id, now, ENGINE, alert.status, "raised")
+    else:
+        alert_id, status, stored_first, stored_last, stored_count = found
+        new_status = status
+        if alert.status == "resolved" and status != "resolved":
+            new_status = "resolved"
+            _history(conn, alert_id, now, ENGINE, new_status, "resolved by the engine")
+        elif status == "resolved" and alert.status != "resolved" and last > stored_last:
+            new_status = "open"
+            _history(conn, alert_id, now, ENGINE, new_status, "fired again after it was resolved")
+        conn.execute(
+            "UPDATE alerts SET title = ?, category = ?, severity = ?, host = ?, summary = ?, source_ip = ?, "
+            "user_name = ?, project = ?, service = ?, bridge = ?, path = ?, details = ?, status = ?, "
+            "time = ?, last_seen = ?, count = ?, updated = ? WHERE id = ?",
+            (*fields, new_status, min(first, stored_first), max(last, stored_last),
+             max(alert.count, stored_count), now, alert_id),
+        )
+    _add_evidence(conn, alert_id, alert.evidence)
+    return alert_id
+
+
+def _add_evidence(conn: sqlite3.Connection, alert_id: int, evidence: Sequence[Evidence]) -> None:
+    if not evidence:
+        return
+    room = MAX_EVIDENCE - conn.execute("SELECT count(*) FROM alert_evidence WHERE alert_id = ?",
+                                       (alert_id,)).fetchone()[0]
+    if room <= 0:
+        return
+    rows = [(alert_id, clean_text(item.ref), raw_bytes(item.raw),
+             to_micros(item.time) if item.time is not None else None) for item in evidence]
+    before = conn.total_changes
+    for row in rows:  # one by one: stop exactly at the cap, duplicates (same ref) are ignored
+        conn.execute("INSERT OR IGNORE INTO alert_evidence (alert_id, ref, raw, time) VALUES (?, ?, ?, ?)", row)
+        if conn.total_changes - before >= room:
+            break
+
+
+def _history(conn: sqlite3.Connection, alert_id: int, now: int, actor: str, status: str,
+             comment: str | None) -> None:
+    conn.execute("INSERT INTO alert_history (alert_id, time, actor, status, comment) VALUES (?, ?, ?, ?, ?)",
+                 (alert_id, now, clean_text(actor), status, _text(comment)))
+
+
+def set_status(conn: sqlite3.Connection, alert_id: int, status: str, actor: str, comment: str | None,
+               now: int) -> bool:
+    """Change the status (or only comment); False when there is no such alert."""
+    cursor = conn.execute("UPDATE alerts SET status = ?, updated = ? WHERE id = ?", (status, now, alert_id))
+    if cursor.rowcount == 0:
+        return False
+    _history(conn, alert_id, now, actor, status, comment)
+    return True
+
+
+def get(conn: sqlite3.Connection, alert_id: int) -> StoredAlert | None:
+    row = conn.execute(f"SELECT {_COLUMNS} FROM alerts WHERE id = ?", (alert_id,)).fetchone()  # noqa: S608
+    if row is None:
+        return None
+    history = tuple(
+        AlertChange(time=from_micros(t), actor=actor, status=status, comment=comment)
+        for t, actor, status, comment in conn.execute(
+            "SELECT time, actor, status, comment FROM alert_history WHERE alert_id = ? ORDER BY id", (alert_id,))
+    )
+    alert = _stored(row, _evidence(conn, [alert_id]).get(alert_id, []))
+    return StoredAlert(id=alert.id, alert=alert.alert, updated=alert.updated, history=history)
+
+
+def query(conn: sqlite3.Connection, q: AlertQuery) -> list[StoredAlert]:
+    where: list[str] = []
+    params: list[Any] = []
+    for column, value in (("status", q.status), ("category", q.category), ("rule", q.rule),
+                          ("severity", q.severity), ("host", q.host), ("source_ip", q.source_ip),
+                          ("user_name", q.user)):
+        if value is not None:
+            where.append(f"{column} = ?")  # column names come from the fixed list above
+            params.append(value)
+    if q.since is not None:
+        where.append("last_seen >= ?")
+        params.append(to_micros(q.since))
+    if q.until is not None:
+        where.append("last_seen < ?")
+        params.append(to_micros(q.until))
+    sql = f"SELECT {_COLUMNS} FROM alerts"  # noqa: S608 - fixed column list
+    if where:
+        sql += " WHERE " + " AND ".join(where)
+    sql += " ORDER BY last_seen DESC, id DESC LIMIT ? OFFSET ?"
+    rows = conn.execute(sql, (*params, q.limit, q.offset)).fetchall()
+    evidence = _evidence(conn, [row[0] for row in rows]) if q.with_evidence else {}
+    return [_stored(row, evidence.get(row[0], [])) for row in rows]
+
+
+def _evidence(conn: sqlite3.Connection, ids: list[int]) -> dict[int, list[Evidence]]:
+    found: dict[int, list[Evidence]] = {}
+    if not ids:
+        return found
+    for alert_id, ref, raw, time in conn.execute(
+            "SELECT alert_id, ref, raw, time FROM alert_evidence WHERE alert_id IN "
+            "(SELECT value FROM json_each(?)) ORDER BY alert_id, id", (orjson.dumps(ids).decode(),)):
+        found.setdefault(alert_id, []).append(Evidence(
+            ref=ref, raw=bytes(raw).decode("utf-8", "surrogateescape"),
+            time=from_micros(time) if time is not None else None))
+    return found
+
+
+def _stored(row: Sequence[Any], evidence: list[Evidence]) -> StoredAlert:
+    (alert_id, rule, key, title, category, severity, status, time, last_seen, count, host, summary,
+     source_ip, user, project, service, bridge, path, details, updated) = row
+    alert = Alert(
+        rule=rule, key=key, title=title, category=category, severity=severity, status=status,
+        time=from_micros(time), last_seen=from_micros(last_seen), count=count, host=host, summary=summary,
+        source_ip=source_ip, user=user, project=project, service=service, bridge=bridge, path=path,
+        details=orjson.loads(details), evidence=evidence,
+    )
+    return StoredAlert(id=alert_id, alert=alert, updated=from_micros(updated))
+
+
+def status_counts(conn: sqlite3.Connection) -> dict[str, int]:
+    return dict(conn.execute("SELECT status, count(*) FROM alerts GROUP BY status").fetchall())

@@ -1,0 +1,70 @@
+"""absence: silent sources, declared sources, backoff, and resolution."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from detect_helpers import T0, ev, rule_from_yaml, run
+
+from stackwatch.detect.engine import Engine
+
+RULE = """
+kind: absence
+category: logging.silence
+severity: high
+window: 10m
+summary: "{host}/{service} silent for {silent_for}"
+"""
+
+
+def line(at: float, host: str = "ctl1", service: str = "keystone"):
+    return ev(at, host=host, service=service)
+
+
+def test_a_source_that_stops_is_reported() -> None:
+    events = [line(0), line(60)] + [line(t, service="nova-api") for t in range(0, 1500, 60)]
+    [alert] = run(rule_from_yaml(RULE), events).alerts()
+    assert alert.key == "ctl1|keystone"
+    assert alert.host == "ctl1"
+    assert alert.service == "keystone"
+    assert alert.summary.startswith("ctl1/keystone silent for ")
+
+
+def test_quiet_while_every_source_keeps_writing() -> None:
+    events = [line(t, service=s) for t in range(0, 3000, 120) for s in ("keystone", "nova-api")]
+    assert run(rule_from_yaml(RULE), events).alerts() == []
+
+
+def test_wall_clock_tick_finds_silence_without_events() -> None:
+    engine = Engine([rule_from_yaml(RULE)])
+    engine.process(line(0))
+    assert engine.tick(T0 + timedelta(minutes=5)) == []
+    [alert] = engine.tick(T0 + timedelta(minutes=11))
+    assert alert.status == "open"
+
+
+def test_declared_source_that_never_spoke_is_reported() -> None:
+    engine = run(rule_from_yaml(RULE), [line(t) for t in range(0, 1500, 60)],
+                 expected_sources=[("net1", "neutron-server")])
+    [alert] = engine.alerts()
+    assert alert.key == "net1|neutron-server"
+    assert alert.details["never_seen"] is True
+
+
+def test_realerts_with_backoff_fold_into_one_alert() -> None:
+    engine = Engine([rule_from_yaml(RULE)])
+    engine.process(line(0))
+    for minutes in range(1, 200):
+        engine.tick(T0 + timedelta(minutes=minutes))
+    [alert] = engine.alerts()
+    # silence found at 10m, re-raised after 20m, 40m, 80m more: 10, 30, 70, 150
+    assert alert.count == 4
+
+
+def test_source_returning_resolves_the_alert() -> None:
+    engine = Engine([rule_from_yaml(RULE)])
+    engine.process(line(0))
+    engine.tick(T0 + timedelta(minutes=15))
+    [resolved] = engine.process(line(16 * 60))
+    assert resolved.status == "resolved"
+    assert len(engine.alerts()) == 1

@@ -1,0 +1,193 @@
+"""oslo_log: loghub as an oracle, context blocks, record joining, wrappers, the syslog form."""
+
+from __future__ import annotations
+
+import csv
+import re
+from datetime import UTC, datetime
+
+import pytest
+
+from stackwatch.parsers.base import ParseContext
+from stackwatch.parsers.framing import parse_text
+from stackwatch.parsers.oslo_log import MESSAGE_PARSER, PARSER, parse_context, service_for_logger
+
+LOGHUB = "openstack/loghub/OpenStack_2k.log"
+
+
+@pytest.fixture(scope="module")
+def loghub(corpus):
+    """(events, oracle rows) for the whole loghub sample, parsed once."""
+    events = parse_text((corpus / LOGHUB).read_text(), origin="loghub")
+    with (corpus / (LOGHUB + "_structured.csv")).open(newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    return events, rows
+
+
+def test_loghub_every_line_is_one_oslo_event(loghub):
+    events, rows = loghub
+    assert len(rows) == 2000
+    assert len(events) == len(rows)
+    assert {event.kind for event in events} == {"oslo_log"}
+
+
+@pytest.mark.parametrize("field", ["time", "pid", "level", "logger", "content", "request_id", "service"])
+def test_loghub_matches_structured_oracle(loghub, field):
+    events, rows = loghub
+    mismatches = []
+    for event, row in zip(events, rows, strict=True):
+        want, got = {
+            "time": (datetime.fromisoformat(f"{row['Date']} {row['Time']}").replace(tzinfo=UTC), event.time),
+            "pid": (int(row["Pid"]), event.attrs["pid"]),
+            "level": (row["Level"].lower(), event.severity),
+            "logger": (row["Component"], event.attrs["logger"]),
+            "content": (row["Content"], event.message),
+            "request_id": (row["ADDR"].split()[0] if row["ADDR"].startswith("req-") else None,
+                           event.request_id),
+            "service": (row["Logrecord"].partition(".log")[0], event.service),
+        }[field]
+        if want != got:
+            mismatches.append((row["LineId"], want, got))
+    assert mismatches == []
+
+
+def test_loghub_wsgi_lines_carry_http_fields(loghub):
+    events, _ = loghub
+    wsgi = [e for e in events if "status: " in e.message]
+    assert len(wsgi) > 1000
+    for event in wsgi:
+        status = int(re.search(r"status: (\d+)", event.message).group(1))
+        assert event.action == "http.request"
+        assert event.attrs["status"] == status
+        assert event.attrs["method"] in ("GET", "POST", "DELETE")
+        assert event.initiator.source_ip and event.initiator.source_ip[0].isdigit()
+        assert event.outcome == ("success" if status < 400 else "failure")
+
+
+def test_loghub_instance_uuid_extracted_wherever_it_appears(loghub):
+    events, _ = loghub
+    with_instance = [e for e in events if "[instance: " in e.message]
+    assert with_instance
+    for event in with_instance:
+        assert event.attrs["instance"] == re.search(r"\[instance: ([0-9a-f-]{36})\]", event.message).group(1)
+
+
+@pytest.mark.parametrize(("block", "expected"), [
+    ("-", {}),
+    ("req-38101a0b 113d 54fa - - -", {"request_id": "req-38101a0b", "user": "113d", "project": "54fa"}),
+    ("req-1 294c - - default -", {"request_id": "req-1", "user": "294c", "user_domain": "default"}),
+    ("None req-4cf5 1c6d 123e - - 756f 756f",
+     {"request_id": "req-4cf5", "user": "1c6d", "project": "123e", "user_domain": "756f",
+      "project_domain": "756f"}),
+    ("req-aaaa req-969b 5f1e 9a8b - - default default",
+     {"global_request_id": "req-aaaa", "request_id": "req-969b", "user": "5f1e", "project": "9a8b",
+      "user_domain": "default", "project_domain": "default"}),
+])
+def test_parse_context_forms(block, expected):
+    assert parse_context(block) == expected
+
+
+@pytest.mark.parametrize("line", [
+    "<134>May 16 00:00:00 host nova-compute[2931]: INFO nova.compute.manager [-] x",
+    "2025-06-17T10:23:40.242+00:00 ctl1 keystone[1]: hello",
+    '127.0.0.1 - - [29/Sep/2025:09:46:23 +0000] "GET /v3/auth/tokens HTTP/1.1" 404 558 "-" "x"',
+    "2017-05-16 00:00:00.008 notapid INFO nova.api [-] x",
+    "2017-05-16 junk",
+    "nova-api.log.1 not a date",
+    '{"a": 1}',
+])
+def test_sniff_rejects_other_formats(line):
+    assert not PARSER.sniff(line)
+
+
+@pytest.mark.parametrize(("first", "line", "joined"), [
+    ("2024-03-01 10:00:00.100 42 ERROR a.b [-] x", "Traceback (most recent call last):", True),
+    ("2024-03-01 10:00:00.100 42 ERROR a.b [-] x", '  File "x.py", line 1', True),
+    ("2024-03-01 10:00:00.100 42 ERROR a.b [-] x", "2024-03-01 10:00:00.100 42 ERROR a.b Traceback (", True),
+    ("2024-03-01 10:00:00.100 42 ERROR a.b [-] x", "2024-03-01 10:00:00.100 42 ERROR a.b [instance: "
+     "b9000564-fe1a-409b-b8cc-1e88b294cd1d]   File", True),
+    ("2024-03-01 10:00:00.100 42 ERROR a.b [-] x", "2024-03-01 10:00:00.100 43 ERROR a.b Traceback", False),
+    ("2024-03-01 10:00:00.100 42 ERROR a.b [-] x", "2024-03-01 10:00:00.100 42 ERROR a.c Traceback", False),
+    ("2024-03-01 10:00:00.100 42 ERROR a.b [-] x", "2024-03-01 10:00:00.200 42 INFO a.b [-] next", False),
+    ("2024-03-01 10:00:00.100 42 ERROR a.b [-] x", "   ", False),
+])
+def test_continues(first, line, joined):
+    assert PARSER.continues(first, line) is joined
+
+
+def test_exception_prefix_lines_are_stripped_in_the_joined_message():
+    text = ("2024-03-01 10:00:00.100 42 ERROR a.b [req-1 - - - - -] failed\n"
+            "2024-03-01 10:00:00.100 42 ERROR a.b Traceback (most recent call last):\n"
+            "2024-03-01 10:00:00.100 42 ERROR a.b ValueError: boom\n")
+    (event,) = parse_text(text)
+    assert event.message == "failed\nTraceback (most recent call last):\nValueError: boom"
+    assert event.raw == text.rstrip("\n")
+
+
+def test_a_record_starting_in_exception_prefix_form_parses():
+    line = "2024-03-01 10:00:00.100 42 ERROR nova.compute.manager Traceback (most recent call last):"
+    (event,) = parse_text(line)
+    assert event.kind == "oslo_log"
+    assert event.message == "Traceback (most recent call last):"
+    assert event.request_id is None
+
+
+@pytest.mark.parametrize(("logger", "service"), [
+    ("nova.compute.manager", "nova-compute"),
+    ("nova.virt.libvirt.driver", "nova-compute"),
+    ("nova.osapi_compute.wsgi.server", "nova-api"),
+    ("nova.api.openstack.wsgi", "nova-api"),
+    ("nova.scheduler.host_manager", "nova-scheduler"),
+    ("nova.conductor.manager", "nova-conductor"),
+    ("keystone.server.flask.application", "keystone"),
+    ("neutron.wsgi", "neutron-server"),
+    ("neutron.agent.dhcp.agent", "neutron-dhcp-agent"),
+    ("cinder.volume.manager", "cinder-volume"),
+    ("glance.api.v2.images", "glance-api"),
+    ("eventlet.wsgi.server", ""),
+    ("oslo_messaging.rpc.server", ""),
+])
+def test_service_for_logger(logger, service):
+    assert service_for_logger(logger) == service
+
+
+def test_context_service_wins_over_logger_guess():
+    ctx = ParseContext(service="nova-api-metadata")
+    (event,) = PARSER.parse(["2017-05-16 00:00:16.806 25783 INFO nova.metadata.wsgi.server [-] hi"], ctx)
+    assert event.service == "nova-api-metadata"
+
+
+@pytest.mark.parametrize("message", [
+    "2378 WARNING keystone.server.flask.application [req-1 - - - - -] Authorization failed. x from 10.0.0.9",
+    "WARNING keystone.server.flask.application [req-1 - - - - -] Authorization failed. x from 10.0.0.9",
+    "2020-07-09 15:47:30.541 2378 WARNING keystone.server.flask.application [req-1 - - - - -] "
+    "Authorization failed. x from 10.0.0.9",
+])
+def test_message_parser_reads_oslo_bodies_written_through_syslog(message):
+    fields = MESSAGE_PARSER.parse_message("keystone", message)
+    assert fields is not None
+    assert fields["action"] == "authenticate"
+    assert fields["outcome"] == "failure"
+    assert fields["initiator"].source_ip == "10.0.0.9"
+    assert fields["request_id"] == "req-1"
+    assert fields["severity"] == "warning"
+    assert fields["attrs"]["logger"] == "keystone.server.flask.application"
+
+
+def test_message_parser_programs_cover_the_openstack_services():
+    assert {"keystone", "nova-api", "nova-compute", "neutron-server", "cinder-volume", "glance-api"} <= (
+        MESSAGE_PARSER.programs)
+
+
+def test_message_parser_ignores_non_oslo_messages():
+    assert MESSAGE_PARSER.parse_message("nova-compute", "Starting OpenStack Compute...") is None
+
+
+def test_message_parser_normalises_a_log_driver_notification():
+    body = ('2378 INFO oslo.messaging.notification.identity.project.deleted [-] {"message_id": "m1", '
+            '"publisher_id": "identity.ctl1", "event_type": "identity.project.deleted", "priority": "INFO", '
+            '"payload": {"resource_info": "p9"}, "timestamp": "2024-01-01 00:00:00.000000"}')
+    fields = MESSAGE_PARSER.parse_message("keystone", body)
+    assert fields["kind"] == "notification"
+    assert fields["action"] == "deleted.project"
+    assert fields["target"].id == "p9"
