@@ -1,32 +1,64 @@
 """Benchmark runner.
 
-    python -m benchmarks [--sizes 100000,1000000] [--seed 7] [--out benchmarks/out] [--smoke]
+    python -m benchmarks [--quick | --full | --smoke] [--sizes 100000,1000000] [--keys 10000,100000]
+                         [--seed 7] [--out benchmarks/out] [--corpora DIR]
 
-For each size it generates (or reuses) a seeded multi-host corpus with the scenario generator,
-then times each stage in its own process: the baselines (the raw Python read loop and `grep -c`
-over the same files) and stackwatch's stages (read, parse, parse+detect, parse+detect+store).
-Every figure is reported with its ratio to the baselines of the same run, plus peak RSS.
-Writes ``results.json`` and ``results.md`` in the output folder and prints the markdown table.
+Profiles: ``--smoke`` (smallest sizes, for CI: must run, not timed; < 1 min), ``--quick``
+(a few minutes: 100k lines, 10k/100k keys, 100k CADF events), the default full profile
+(100k, 1M and 10M lines; 10k, 100k and 1M keys; 1M CADF events).
+
+Every stage runs in its own process (so its peak RSS is its own), after the baselines of
+the same run over the same input:
+
+* pipeline, per corpus size: baselines ``python_read`` (the raw ``for line in f`` loop) and
+  ``grep`` (``grep -c -F`` of one fixed string); stages read, parse, parse_detect (all
+  built-in rules), parse_detect_store (the SQLite store with its tamper-evident chain);
+* keys: the built-in keystone rules fed N distinct source addresses in one window;
+* cadf: keystone CADF envelopes end to end; baseline ``cadf_orjson`` (the two decodes alone);
+* sigma: SigmaHQ Linux rules over the corpus' auditd events, ours vs SQL over SQLite.
+
+Not yet measured (hook): end-to-end TCP syslog into ``stackwatch serve`` against rsyslog
+receiving the same stream into a file. When ``serve`` lands, add stages ``syslog_tcp`` and
+``rsyslog_tcp`` to ``benchmarks.stage`` and name them in ``INGEST_STAGES`` below; the table
+already has a section for them.
+
+Corpora are generated once per (size, seed) with the scenario generator and reused (pass
+``--corpora`` to keep them outside ``--out``). Writes ``results.json`` and ``results.md``.
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import platform
 import subprocess
 import sys
+import time
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import orjson
 
+from benchmarks.report import to_markdown
+
 BASELINES = ("python_read", "grep")
 STAGES = ("read", "parse", "parse_detect", "parse_detect_store")
+CADF_STAGES = ("cadf_orjson", "cadf_parse", "cadf_e2e", "cadf_store")
+INGEST_STAGES: tuple[str, ...] = ()  # ("rsyslog_tcp", "syslog_tcp") once `stackwatch serve` lands
+
+PROFILES: dict[str, dict[str, Any]] = {
+    "smoke": {"sizes": [2000], "keys": [1000], "cadf": 2000, "sigma_events": 2000},
+    "quick": {"sizes": [100_000], "keys": [10_000, 100_000], "cadf": 100_000, "sigma_events": 200_000},
+    "full": {"sizes": [100_000, 1_000_000, 10_000_000], "keys": [10_000, 100_000, 1_000_000],
+             "cadf": 1_000_000, "sigma_events": 1_000_000},
+}
+ROOT = Path(__file__).resolve().parent.parent
 
 
-def ensure_corpus(out: Path, lines: int, seed: int) -> Path:
-    root = out / f"corpus-{lines}-{seed}"
+def ensure_corpus(corpora: Path, lines: int, seed: int) -> Path:
+    root = corpora / f"corpus-{lines}-{seed}"
     if not (root / "manifest.json").exists():
         from stackwatch.scenario import generate
 
@@ -34,12 +66,23 @@ def ensure_corpus(out: Path, lines: int, seed: int) -> Path:
     return root
 
 
-def run_stage(stage: str, corpus: Path, out: Path) -> dict[str, object]:
+def ensure_cadf(corpora: Path, events: int, seed: int) -> Path:
+    root = corpora / f"cadf-{events}-{seed}"
+    target = root / "ctl1" / "notifications.json"
+    if not target.exists():
+        from benchmarks.synthetic import write_cadf
+
+        write_cadf(target, events, seed)
+    return root
+
+
+def run_stage(stage: str, corpus: Path, out: Path, *extra: str) -> dict[str, Any]:
     command = [sys.executable, "-m", "benchmarks.stage", stage, str(corpus),
-               "--data", str(out / "bench-data")]
-    done = subprocess.run(command, check=True, capture_output=True, text=True,
-                          cwd=Path(__file__).resolve().parent.parent)
-    return orjson.loads(done.stdout.strip().splitlines()[-1])
+               "--data", str(out / "bench-data"), *extra]
+    done = subprocess.run(command, check=False, capture_output=True, text=True, cwd=ROOT)
+    if done.returncode != 0:
+        raise RuntimeError(f"stage {stage} failed ({done.returncode}):\n{done.stderr[-3000:]}")
+    return orjson.loads(done.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
 
 
 def machine() -> str:
@@ -51,49 +94,109 @@ def machine() -> str:
                 break
     except OSError:
         pass
-    return f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, {platform.system()}"
+    memory = ""
+    try:
+        kib = int(Path("/proc/meminfo").read_text().split()[1])
+        memory = f", {kib / 1024 / 1024:.0f} GB RAM"
+    except (OSError, ValueError, IndexError):
+        pass
+    return f"{cpu}, {os.cpu_count()} cores{memory}, Python {platform.python_version()}, {platform.system()}"
 
 
-def to_markdown(results: list[dict[str, object]], header: str) -> str:
-    rows = [header, "",
-            "| lines | stage | lines/s | × python read loop | × grep -c | peak RSS MB | seconds |",
-            "|---:|---|---:|---:|---:|---:|---:|"]
-    for size_result in results:
-        base = size_result["baselines"]  # type: ignore[index]
-        py_rate = base["python_read"]["lines_per_s"]  # type: ignore[index]
-        grep_rate = base["grep"]["lines_per_s"]  # type: ignore[index]
-        for name, figures in [*base.items(), *size_result["stages"].items()]:  # type: ignore[union-attr,attr-defined]
-            rate = figures["lines_per_s"] or 0
-            rows.append(f"| {size_result['lines']:,} | {name} | {rate:,} | {rate / py_rate:.3f} | "
-                        f"{rate / grep_rate:.4f} | {figures['peak_rss_mb']} | {figures['seconds']} |")
-    return "\n".join(rows) + "\n"
+def _log(message: str) -> None:
+    sys.stderr.write(f"[{datetime.now(UTC):%H:%M:%S}] {message}\n")
+    sys.stderr.flush()
+
+
+def run_pipeline(sizes: list[int], stages: list[str], corpora: Path, out: Path,
+                 seed: int) -> list[dict[str, Any]]:
+    results = []
+    for size in sizes:
+        _log(f"corpus of {size:,} lines")
+        corpus = ensure_corpus(corpora, size, seed)
+        entry: dict[str, Any] = {"lines": size, "baselines": {}, "stages": {}}
+        for name in BASELINES:
+            entry["baselines"][name] = run_stage(name, corpus, out)
+        for name in stages:
+            _log(f"  {name}")
+            entry["stages"][name] = run_stage(name, corpus, out)
+        results.append(entry)
+    return results
+
+
+def growth(results: list[dict[str, Any]]) -> dict[str, Any]:
+    """Time and peak RSS per stage across sizes, and each size's time ratio to the previous one."""
+    table: dict[str, Any] = {}
+    for previous, current in itertools.pairwise(results):
+        scale = current["lines"] / previous["lines"]
+        for name, figures in current["stages"].items():
+            before = previous["stages"].get(name)
+            if before and before["seconds"]:
+                table.setdefault(name, []).append({
+                    "from": previous["lines"], "to": current["lines"], "size_ratio": scale,
+                    "time_ratio": round(figures["seconds"] / before["seconds"], 2),
+                    "rss_from_mb": before["peak_rss_mb"], "rss_to_mb": figures["peak_rss_mb"]})
+    return table
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--sizes", default="100000,1000000")
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("--smoke", action="store_true", help="smallest sizes, for CI: must run, not timed")
+    group.add_argument("--quick", action="store_true", help="a few minutes in all")
+    group.add_argument("--full", action="store_true", help="100k-10M lines, up to 1M keys (the default)")
+    parser.add_argument("--sizes", help="corpus sizes in lines, comma-separated (overrides the profile)")
+    parser.add_argument("--keys", help="distinct source addresses for the keys benchmark (overrides)")
+    parser.add_argument("--cadf", type=int, help="CADF events (overrides the profile)")
+    parser.add_argument("--skip", default="",
+                        help="comma-separated sections to skip: pipeline,keys,cadf,sigma")
+    parser.add_argument("--stages", default=",".join(STAGES))
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--out", type=Path, default=Path("benchmarks/out"))
-    parser.add_argument("--stages", default=",".join(STAGES))
-    parser.add_argument("--smoke", action="store_true", help="smallest size, for CI: must run, not timed")
+    parser.add_argument("--corpora", type=Path, help="where generated inputs are kept (default: --out)")
     args = parser.parse_args()
-    sizes = [2000] if args.smoke else [int(s) for s in args.sizes.split(",")]
-    args.out.mkdir(parents=True, exist_ok=True)
-    results = []
-    for size in sizes:
-        corpus = ensure_corpus(args.out, size, args.seed)
-        entry: dict[str, object] = {"lines": size, "baselines": {}, "stages": {}}
-        for name in BASELINES:
-            entry["baselines"][name] = run_stage(name, corpus, args.out)  # type: ignore[index]
-        for name in args.stages.split(","):
-            entry["stages"][name] = run_stage(name, corpus, args.out)  # type: ignore[index]
-        results.append(entry)
-    header = f"Machine: {machine()}; run {datetime.now(UTC):%Y-%m-%d %H:%M} UTC; seed {args.seed}."
-    report = {"machine": machine(), "time": datetime.now(UTC).isoformat(), "results": results}
-    (args.out / "results.json").write_bytes(orjson.dumps(report, option=orjson.OPT_INDENT_2))
-    markdown = to_markdown(results, header)
-    (args.out / "results.md").write_text(markdown)
+    profile_name = "smoke" if args.smoke else "quick" if args.quick else "full"
+    profile = dict(PROFILES[profile_name])
+    if args.sizes:
+        profile["sizes"] = [int(s) for s in args.sizes.split(",")]
+    if args.keys:
+        profile["keys"] = [int(s) for s in args.keys.split(",")]
+    if args.cadf:
+        profile["cadf"] = args.cadf
+    skip = set(filter(None, args.skip.split(",")))
+    out: Path = args.out.resolve()
+    corpora: Path = (args.corpora or args.out).resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    corpora.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    report: dict[str, Any] = {"machine": machine(), "time": datetime.now(UTC).isoformat(timespec="seconds"),
+                              "profile": profile_name, "seed": args.seed, "settings": profile}
+    stages = [s for s in args.stages.split(",") if s]
+    if "pipeline" not in skip:
+        report["results"] = run_pipeline(profile["sizes"], stages, corpora, out, args.seed)
+        report["growth"] = growth(report["results"])
+    if "keys" not in skip:
+        report["keys"] = []
+        for ips in profile["keys"]:
+            _log(f"keys: {ips:,} source addresses")
+            report["keys"].append(run_stage("keys", corpora, out, "--ips", str(ips)))
+    if "cadf" not in skip:
+        _log(f"cadf: {profile['cadf']:,} events")
+        cadf = ensure_cadf(corpora, profile["cadf"], args.seed)
+        report["cadf"] = {name: run_stage(name, cadf, out) for name in CADF_STAGES}
+    if "sigma" not in skip:
+        # the auditd records of the largest corpus up to 1M lines
+        size = max([s for s in profile["sizes"] if s <= 1_000_000] or [min(profile["sizes"])])
+        _log(f"sigma: auditd events of the {size:,}-line corpus")
+        report["sigma"] = run_stage("sigma", ensure_corpus(corpora, size, args.seed), out,
+                                    "--events", str(profile["sigma_events"]))
+        report["sigma"]["corpus_lines"] = size
+    report["ingest"] = {"status": "pending: needs `stackwatch serve` (see INGEST_STAGES)"}
+    report["wall_seconds"] = round(time.perf_counter() - started, 1)
+    (out / "results.json").write_bytes(orjson.dumps(report, option=orjson.OPT_INDENT_2))
+    markdown = to_markdown(report)
+    (out / "results.md").write_text(markdown)
     sys.stdout.write(markdown)
 
 

@@ -52,3 +52,57 @@ def store_factory(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[St
 @pytest.fixture
 def store(store_factory: StoreFactory) -> Store:
     return store_factory()
+
+
+# --- the tamper-evident ledger: a real store with keys and checkpoints ---
+
+import shutil  # noqa: E402
+from dataclasses import dataclass  # noqa: E402
+from datetime import UTC, datetime, timedelta  # noqa: E402
+
+from stackwatch.core.event import Event  # noqa: E402
+from stackwatch.store.seal import parse_initial_key  # noqa: E402
+
+
+def ledger_events(n: int, start: int = 0) -> list[Event]:
+    from stackwatch.testing import make_event
+
+    t0 = datetime(2026, 1, 1, tzinfo=UTC)
+    return [make_event(time=t0 + timedelta(seconds=i), host=f"ctl-{i % 3}", service="sshd",
+                       message=f"Failed password for user{i} from 10.0.0.{i % 250}", raw=f"<38>sshd[{i}]: record {i}",
+                       attrs={"i": i}, origin="file:/var/log/auth.log", ref=f"auth.log:{i}")
+            for i in range(start, start + n)]
+
+
+@dataclass
+class LedgerStore:
+    data: Path
+    k0: bytes
+    k0_text: str
+    public_key: str
+
+
+def build_ledger_store(data: Path, records: int, *, every: int = 50, **options: Any) -> LedgerStore:
+    """A store with keys, ``records`` events after the init admin event, a checkpoint every
+    ``every`` records, closed cleanly (so the tail is sealed)."""
+    from stackwatch.store.keys import init_store
+    from stackwatch.store.sqlite import SQLiteStore
+
+    result = init_store(data, background_index=False)
+    options.setdefault("background_index", False)
+    with SQLiteStore(data, checkpoint_every=every, batch_size=25, **options) as store:
+        events = ledger_events(records)
+        for i in range(0, records, 10):
+            store.append_events(events[i:i + 10])
+    return LedgerStore(data, parse_initial_key(result.initial_key), result.initial_key, result.public_key)
+
+
+@pytest.fixture(scope="session")
+def ledger_template(tmp_path_factory: pytest.TempPathFactory) -> LedgerStore:
+    """Built once: 300 records (+1 init event), checkpoints every 50. Copy it before tampering."""
+    return build_ledger_store(tmp_path_factory.mktemp("ledger") / "data", 300)
+
+
+def copy_store(template: LedgerStore, dest: Path) -> LedgerStore:
+    shutil.copytree(template.data, dest)
+    return LedgerStore(dest, template.k0, template.k0_text, template.public_key)

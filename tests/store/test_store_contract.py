@@ -83,7 +83,7 @@ def test_get_events_skips_unknown_seqs_and_returns_seq_order(store: Store) -> No
 def test_append_of_100k_events_is_all_stored_and_searchable(store_factory) -> None:
     store = store_factory(batch_size=20_000)
     events = [_event(n % 1000, host=f"cmp-{n % 7}", message=f"line {n} ok",
-                     initiator={"source_ip": f"10.0.{n % 250}.1"} if n % 10 == 0 else None)
+                     initiator={"source_ip": f"10.0.{n // 10 % 250}.1"} if n % 10 == 0 else {})
               for n in range(100_000)]
     seqs = store.append_events(events)
     store.flush()
@@ -228,7 +228,7 @@ def test_source_stats_per_host_and_service(sample: Store) -> None:
     keystone = stats[("ctl-1", "keystone")]
     assert (keystone.count, keystone.first_seen, keystone.last_seen) == (
         2, T0 + timedelta(seconds=1), T0 + timedelta(seconds=2))
-    sample.append_events([_event(0, host="ctl-1", service="keystone"), _event(30, host="ctl-1", service="keystone")])
+    sample.append_events([_event(n, host="ctl-1", service="keystone") for n in (0, 30)])
     keystone = {(s.host, s.service): s for s in sample.source_stats()}[("ctl-1", "keystone")]
     assert (keystone.count, keystone.first_seen, keystone.last_seen) == (4, T0, T0 + timedelta(seconds=30))
 

@@ -1,24 +1,64 @@
-"""Entry point of the ``stackwatch`` command."""
+"""Entry point of the ``stackwatch`` command.
+
+Command groups register by name in COMMANDS (``module:attribute``), imported lazily so that
+``stackwatch analyze`` does not pay for the web stack, and a command whose optional
+dependencies are missing is reported instead of breaking the whole CLI.
+"""
 
 from __future__ import annotations
+
+import importlib
+import importlib.util
+from typing import Any
 
 import click
 
 from stackwatch import __version__
-from stackwatch.cli.analyze import analyze_command
-from stackwatch.cli.demo import demo_command
-from stackwatch.cli.rules import rules_group
+
+COMMANDS: dict[str, str] = {
+    "analyze": "stackwatch.cli.analyze:analyze_command",
+    "demo": "stackwatch.cli.demo:demo_command",
+    "rules": "stackwatch.cli.rules:rules_group",
+    "store": "stackwatch.cli.store_cmd:store_group",
+    "serve": "stackwatch.cli.serve:serve_command",
+    "config": "stackwatch.cli.config_cmd:config_group",
+    "web": "stackwatch.cli.web:web_command",
+    "user": "stackwatch.cli.user:user_group",
+    "report": "stackwatch.cli.report:report_group",
+    "orphans": "stackwatch.cli.orphans:orphans_command",
+    "respond": "stackwatch.cli.respond:respond_group",
+}
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return [name for name in COMMANDS if self._reference(name) is not None]
+
+    @staticmethod
+    def _reference(name: str) -> str | None:
+        reference = COMMANDS.get(name)
+        if reference is None:
+            return None
+        module_name = reference.partition(":")[0]
+        return reference if importlib.util.find_spec(module_name) is not None else None
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        reference = self._reference(cmd_name)
+        if reference is None:
+            return None
+        module_name, _, attribute = reference.partition(":")
+        try:
+            command: Any = getattr(importlib.import_module(module_name), attribute)
+        except ImportError as exc:
+            raise click.ClickException(
+                f"'{cmd_name}' needs an optional dependency that is not installed: {exc}") from exc
+        return command  # type: ignore[no-any-return]
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="stackwatch")
 def cli() -> None:
     """stackwatch: security monitoring and log management for OpenStack clouds."""
-
-
-cli.add_command(analyze_command)
-cli.add_command(demo_command)
-cli.add_command(rules_group)
 
 
 def main() -> None:

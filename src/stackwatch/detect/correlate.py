@@ -3,8 +3,10 @@
 A keystone login attempt can be written three times: an Apache access line (``POST
 /v3/auth/tokens`` -> 401/201, kind ``httpd_access``), a keystone.log line
 (``Authorization failed ... from <ip>``) and a CADF ``identity.authenticate`` event
-(kind ``cadf`` or ``notification``). This stage, run by the engine before the rules,
-groups the copies of one attempt and releases them together:
+(kind ``cadf`` or ``notification``); a refused attempt on a locked account or an expired
+password is the same attempt with action ``account.locked`` / ``password.expired`` in the
+log line and CADF copies. This stage, run by the engine before the rules, groups the
+copies of one attempt and releases them together:
 
 * grouping: same ``request_id`` first; otherwise same source IP and outcome within
   ``window`` seconds (event time). A group holds at most one event per channel
@@ -31,7 +33,10 @@ import msgspec
 
 from stackwatch.core.event import Event, Initiator
 
-CORRELATED_ACTIONS: Final = frozenset({"authenticate", "user.not_found"})
+AUTH_ACTIONS: Final = frozenset({"authenticate", "account.locked", "password.expired"})
+"""One login attempt: a refusal for a locked account or an expired password is the same
+attempt (the Apache 401 says ``authenticate``, keystone.log and CADF say why)."""
+CORRELATED_ACTIONS: Final = AUTH_ACTIONS | {"user.not_found"}
 """Actions this stage looks at; the engine skips it for every other event."""
 CHANNEL_RANK: Final = {"cadf": 0, "log": 1, "http": 2}
 _INITIATOR_FIELDS: Final = ("name", "id", "project", "domain", "source_ip", "user_agent")
@@ -47,7 +52,7 @@ def channel_of(event: Event) -> str:
 
 
 def is_auth(event: Event) -> bool:
-    return event.action == "authenticate" and event.service == "keystone"
+    return event.action in AUTH_ACTIONS and event.service == "keystone"
 
 
 @dataclass(slots=True)

@@ -25,6 +25,7 @@ from stackwatch.core.alert import ALERT_SEVERITIES, Alert, Evidence
 from stackwatch.core.errors import RuleError
 from stackwatch.core.event import Event
 from stackwatch.detect.correlate import CORRELATED_ACTIONS, Correlator
+from stackwatch.detect.explain import Explainer, Explanation
 from stackwatch.detect.kinds import COUNTING, DETECTORS, Detector, Firing, KindContext
 from stackwatch.detect.model import Rule
 from stackwatch.detect.render import compile_summary, entity_readers
@@ -48,13 +49,14 @@ class EngineStats:
     firings: int = 0
     alerts: int = 0  # distinct alerts created
     suppressed: int = 0  # firings inside a maintenance window
+    explained: int = 0  # firings an earlier event explained (explained_by), dropped or lowered
     duplicates_skipped: int = 0
 
 
 class _Slot:
     """One active rule with its detector and precompiled rendering."""
 
-    __slots__ = ("condition", "counting", "detector", "entities", "rule", "summary")
+    __slots__ = ("condition", "counting", "detector", "entities", "explainer", "rule", "summary")
 
     def __init__(self, rule: Rule, detector: Detector) -> None:
         self.rule = rule
@@ -66,6 +68,7 @@ class _Slot:
         self.summary = compile_summary(rule.summary or rule.title, values, rule.source, rule.line or None)
         group: tuple[str, ...] = getattr(detector, "group", rule.group_by)  # kinds with a default key
         self.entities = entity_readers(rule.kind, group, rule.entities)
+        self.explainer = Explainer(rule.explained_by, rule.max_keys) if rule.explained_by else None
 
 
 def _sources(expected: Iterable[Any] | None) -> tuple[dict[str, str], ...]:
@@ -106,6 +109,8 @@ class Engine:
                 self.rules.append(rule)
                 self._slots.append(_Slot(rule, DETECTORS[rule.kind](rule, self.ctx)))
         self._timed = [s for s in self._slots if s.detector.time_driven]
+        self._explainers = [s.explainer for s in self._slots if s.explainer is not None]
+        self._explain_index: dict[tuple[str | None, str, str], tuple[Explainer, ...]] = {}
         self._index: dict[tuple[str | None, str, str], tuple[_Slot, ...]] = {}
         self._open: OrderedDict[tuple[str, str], tuple[Alert, float]] = OrderedDict()
         self._alerts: list[Alert] = []
@@ -184,6 +189,12 @@ class Engine:
 
     def _evaluate(self, event: Event, ts: float, out: list[Alert]) -> None:
         combo = (event.action, event.service, event.kind)
+        if self._explainers:
+            explainers = self._explain_index.get(combo)
+            if explainers is None:
+                explainers = self._explainer_candidates(combo)
+            for explainer in explainers:
+                explainer.observe(event, ts)
         slots = self._index.get(combo)
         if slots is None:
             slots = self._candidates(combo)
@@ -199,6 +210,15 @@ class Engine:
             if slot.condition(event):
                 for firing in slot.detector.on_event(event, ts):
                     self._emit(slot, firing, out)
+
+    def _explainer_candidates(self, combo: tuple[str | None, str, str]) -> tuple[Explainer, ...]:
+        values = dict(zip(("action", "service", "kind"), combo, strict=True))
+        found = tuple(e for e in self._explainers
+                      if all(values[dim] in allowed for dim, allowed in e.hints.items()))
+        if len(self._explain_index) >= MAX_INDEX_COMBOS:
+            self._explain_index.clear()
+        self._explain_index[combo] = found
+        return found
 
     def _tick(self, now: float, out: list[Alert]) -> None:
         self._next_tick = now + self.tick_interval
@@ -217,6 +237,13 @@ class Engine:
             if self.maintenance.active(when, host, _services(event, firing)):
                 self.stats.suppressed += 1
                 return
+        explained: Explanation | None = None
+        if slot.explainer is not None and event is not None and not firing.resolve:
+            explained = slot.explainer.explains(event, firing.time)
+            if explained is not None:
+                self.stats.explained += 1
+                if slot.explainer.spec.suppress:
+                    return
         dedup = (rule.id, "|".join(firing.key))
         held = self._open.get(dedup)
         alert = held[0] if held is not None else None
@@ -228,6 +255,8 @@ class Engine:
                 _once(out, alert)
             return
         severity = _severity(rule, event)
+        if explained is not None and slot.explainer is not None and slot.explainer.spec.severity:
+            severity = slot.explainer.spec.severity
         if alert is not None and held is not None and alert.status == "open" and (
                 firing.continuing or firing.time - held[1] <= rule.realert):
             alert.count += 1
@@ -254,9 +283,20 @@ class Engine:
         self._open.move_to_end(dedup)
         if len(self._open) > MAX_OPEN_ALERTS:
             self._open.popitem(last=False)
+        if explained is not None and slot.explainer is not None:
+            _mark_explained(alert, slot.explainer.spec.tag, explained)
         if self.keep_alerts:
             self._alerts.append(alert)
         out.append(alert)
+
+
+def _mark_explained(alert: Alert, tag: str, why: Explanation) -> None:
+    """Record on a new alert what explained it (the explaining record joins the evidence)."""
+    alert.details["tags"] = [tag]
+    alert.details["explained_by"] = {"ref": why.evidence.ref, "raw": why.evidence.raw,
+                                     "time": why.evidence.time.isoformat() if why.evidence.time else None,
+                                     **({"value": why.value} if why.value else {})}
+    _add_evidence(alert, [why.evidence])
 
 
 def _services(event: Event | None, firing: Firing) -> tuple[str, ...]:

@@ -21,6 +21,7 @@ from typing import Any, Final
 from stackwatch.core.alert import ALERT_SEVERITIES, CATEGORIES
 from stackwatch.core.errors import LocatedError, RuleError
 from stackwatch.detect.conditions import Compiled, combine_all, compile_condition
+from stackwatch.detect.explain import parse_explained_by
 from stackwatch.detect.fields import check_path
 from stackwatch.detect.kinds import MODULES
 from stackwatch.detect.locyaml import LocDict, LocList, load_yaml
@@ -36,7 +37,7 @@ from stackwatch.detect.render import compile_summary
 
 COMMON_FIELDS: Final = ("id", "title", "category", "severity", "description", "references", "kind",
                         "condition", "group_by", "window", "summary", "entities", "realert", "enabled",
-                        "tags", "outside_maintenance", "escalate", "max_keys", "tests")
+                        "tags", "outside_maintenance", "escalate", "explained_by", "max_keys", "tests")
 WINDOWED: Final = frozenset({"threshold", "cardinality", "sequence", "absence", "level_drop"})
 RULE_SUFFIXES: Final = (".yaml", ".yml")
 _SIGMA_HINT = re.compile(r"^logsource\s*:", re.MULTILINE)
@@ -276,7 +277,8 @@ def build_rule(doc: LocDict, source: str) -> Rule:
             entities=dict(entities) if entities is not None else None, realert=realert,
             enabled=_bool(doc, "enabled", True), tags=_strings(doc, "tags"), index=compiled.hints,
             outside_maintenance=_bool(doc, "outside_maintenance", False),
-            escalate=_escalate(doc, source), max_keys=max_keys, source=source, line=doc.line, tests=tests,
+            escalate=_escalate(doc, source), explained_by=parse_explained_by(doc, source),
+            max_keys=max_keys, source=source, line=doc.line, tests=tests,
         )
     except RuleError as exc:  # Rule's own checks (id not a UUID, kind needs a window...)
         if exc.field is not None and exc.field in doc:

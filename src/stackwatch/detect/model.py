@@ -64,6 +64,7 @@ class Rule:
     index: Mapping[str, frozenset[str]] = field(default_factory=dict)
     outside_maintenance: bool = False
     escalate: tuple[tuple[Predicate, str], ...] = ()  # (condition, severity): first match wins
+    explained_by: Any = None  # detect.explain.ExplainedBy: earlier events that explain a firing
     max_keys: int = DEFAULT_MAX_KEYS
     source: str = ""  # file the rule came from ('' when built in code)
     line: int = 0

@@ -36,8 +36,10 @@ class FramingStats:
 
 
 def choose_parser(line: str, preferred: RecordParser | None,
-                  parsers: tuple[RecordParser, ...]) -> RecordParser | None:
-    if preferred is not None and preferred.sniff(line):
+                  parsers: tuple[RecordParser, ...], *, tried: bool = False) -> RecordParser | None:
+    """The parser for a record starting with ``line``: ``preferred`` first (a stream is
+    nearly always one format; ``tried``: the caller already asked it), then the registry."""
+    if not tried and preferred is not None and preferred.sniff(line):
         return preferred
     for parser in parsers:
         if parser is not preferred and parser.sniff(line):
@@ -62,31 +64,54 @@ class Framer:
 
     def feed(self, line: str, lineno: int) -> list[Event]:
         """Add one line (without its newline); returns the events of records it closed."""
-        self.stats.lines += 1
+        return self.feed_lines((line,), lineno)
+
+    def feed_lines(self, lines: Iterable[str], lineno: int) -> list[Event]:
+        """Add consecutive lines, the first being line ``lineno``; returns the events of the
+        records they closed. The same as ``feed`` line by line, with the per-line overhead
+        (attribute look-ups, a call and a list per line) paid once per batch."""
+        out: list[Event] = []
+        stats = self.stats
         parser = self._parser
-        if parser is not None and (len(self._lines) < MAX_RECORD_LINES and self._size < MAX_PARSE_BYTES
-                                   and parser.continues(self._lines[0], line)):
-            self._lines.append(line)
-            self._size += len(line)
-            return []
-        if not line.strip():
-            self.stats.blank += 1
-            return []
-        out = self.flush() if parser is not None else []
-        chosen = choose_parser(line, self._preferred, self.parsers) if len(line) <= MAX_PARSE_BYTES else None
-        if chosen is None:
-            self.stats.records += 1
-            self.stats.unparsed += 1
-            self.stats.events += 1
-            self.ctx.ref = f"{self.ref_prefix}:{lineno}"
-            reason = "oversize" if len(line) > MAX_PARSE_BYTES else "no parser recognised the record"
-            out.append(unparsed_event([line], self.ctx, reason))
-            return out
-        self._preferred = chosen
-        self._parser = chosen
-        self._lines = [line]
-        self._first_lineno = lineno
-        self._size = len(line)
+        record = self._lines
+        preferred = self._preferred
+        parsers = self.parsers
+        count = 0
+        lineno -= 1
+        for line in lines:
+            lineno += 1
+            count += 1
+            if parser is not None and (len(record) < MAX_RECORD_LINES and self._size < MAX_PARSE_BYTES
+                                       and parser.continues(record[0], line)):
+                record.append(line)
+                self._size += len(line)
+                continue
+            if not line.strip():
+                stats.blank += 1
+                continue
+            if parser is not None:
+                out.extend(self.flush())
+            if len(line) > MAX_PARSE_BYTES:
+                chosen = None
+            elif preferred is not None and preferred.sniff(line):
+                chosen = preferred
+            else:
+                chosen = choose_parser(line, preferred, parsers, tried=True)
+            if chosen is None:
+                parser = None
+                stats.records += 1
+                stats.unparsed += 1
+                stats.events += 1
+                self.ctx.ref = f"{self.ref_prefix}:{lineno}"
+                reason = "oversize" if len(line) > MAX_PARSE_BYTES else "no parser recognised the record"
+                out.append(unparsed_event([line], self.ctx, reason))
+                continue
+            preferred = self._preferred = chosen
+            parser = self._parser = chosen
+            record = self._lines = [line]
+            self._first_lineno = lineno
+            self._size = len(line)
+        stats.lines += count
         return out
 
     def flush(self) -> list[Event]:

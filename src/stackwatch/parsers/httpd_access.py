@@ -24,18 +24,21 @@ _MONTHS = {m: i for i, m in enumerate(
     ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"), 1)}
 _METHODS = frozenset(("GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS", "CONNECT", "TRACE"))
 
-_QUOTED = r'"((?:[^"\\]|\\.)*)"'
+# Quoted fields as the "unrolled loop" [^"\\]*(?:\\.[^"\\]*)*: the same language as (?:[^"\\]|\\.)*
+# but about 3x faster in `re` (no alternation tried per character).
+_Q = r'[^"\\]*(?:\\.[^"\\]*)*'
+_QUOTED = '"(' + _Q + ')"'
 _LINE = re.compile(
     r"(?:(?P<vhost>[\w.\-]+:\d+) )?"
     r'(?P<host>"[^"]*"|\S+(?:, \S+)*) (?P<ident>\S+) (?P<user>\S+) '
     r"\[(?P<time>\d\d/\w{3}/\d{4}:\d\d:\d\d:\d\d(?: [+-]\d{4})?)\] "
-    r'"(?P<request>(?:[^"\\]|\\.)*)" (?P<status>\d{3}|-) (?P<bytes>\d+|-)'
+    r'"(?P<request>' + _Q + r')" (?P<status>\d{3}|-) (?P<bytes>\d+|-)'
     r"(?: (?P<usec>\d+))?"
     r"(?: " + _QUOTED.replace("(", "(?P<referer>", 1) + " " + _QUOTED.replace("(", "(?P<agent>", 1) + ")?"
     r"(?: (?P<tail>.*))?$"
 )
 _BARE = re.compile(
-    r'"(?P<request>[A-Z]+ (?:[^"\\]|\\.)*)" (?P<status>\d{3}) (?P<bytes>\d+|-)'
+    r'"(?P<request>[A-Z]+ ' + _Q + r')" (?P<status>\d{3}) (?P<bytes>\d+|-)'
     r"(?: " + _QUOTED.replace("(", "(?P<referer>", 1) + " " + _QUOTED.replace("(", "(?P<agent>", 1) + ")?"
     r"(?: (?P<tail>.*))?$"
 )
@@ -47,13 +50,27 @@ def _tz(offset: str) -> timezone:
     return timezone(sign * timedelta(hours=int(offset[1:3]), minutes=int(offset[3:5])))
 
 
+_CLF_TIMES: dict[str, datetime] = {}
+
+
 def parse_clf_time(text: str) -> datetime:
-    """``29/Sep/2025:09:46:23 +0000`` -> aware UTC datetime (no offset: UTC)."""
-    local = datetime(int(text[7:11]), _MONTHS[text[3:6]], int(text[0:2]),
-                     int(text[12:14]), int(text[15:17]), int(text[18:20]))
-    if len(text) > 21:
-        return local.replace(tzinfo=_tz(text[21:26])).astimezone(UTC)
-    return local.replace(tzinfo=UTC)
+    """``29/Sep/2025:09:46:23 +0000`` -> aware UTC datetime (no offset: UTC).
+
+    Access logs have one-second resolution and many lines per second, so parsed times are
+    cached by their text (bounded); ``datetime(..., tzinfo=)`` avoids ``replace`` (~1.5 µs)."""
+    when = _CLF_TIMES.get(text)
+    if when is not None:
+        return when
+    fields = (int(text[7:11]), _MONTHS[text[3:6]], int(text[0:2]),
+              int(text[12:14]), int(text[15:17]), int(text[18:20]))
+    if len(text) > 21 and text[22:26] != "0000":
+        when = datetime(*fields, tzinfo=_tz(text[21:26])).astimezone(UTC)
+    else:
+        when = datetime(*fields, tzinfo=UTC)
+    if len(_CLF_TIMES) >= 4096:
+        _CLF_TIMES.clear()
+    _CLF_TIMES[text] = when
+    return when
 
 
 def client_ip(text: str) -> str:

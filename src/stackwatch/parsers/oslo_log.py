@@ -142,8 +142,17 @@ _SECONDS: dict[str, datetime] = {}
 
 
 def record_time(text: str) -> datetime:
-    """``2017-05-16 00:00:00.008`` -> aware UTC. Lines of one second share the parsed second;
-    only the fraction is added (cheaper than ``fromisoformat`` per line)."""
+    """``2017-05-16 00:00:00.008`` -> aware UTC.
+
+    ``fromisoformat`` with an explicit ``+00:00`` is the fast path (~0.3 µs; ``replace`` costs
+    ~1.5 µs); anything it refuses takes the original route, so results never change."""
+    try:
+        return datetime.fromisoformat(text + "+00:00")
+    except ValueError:
+        return _record_time_slow(text)
+
+
+def _record_time_slow(text: str) -> datetime:
     second, _, fraction = text.partition(".")
     base = _SECONDS.get(second)
     if base is None:
@@ -243,14 +252,18 @@ class OsloLogParser:
     def __init__(self) -> None:
         # One-entry caches, checked by identity (``is``) so a stale entry is never used:
         self._first: tuple[str, str, str] = ("", "", "")  # (first line, pid, logger) for continues
-        self._last: tuple[str, tuple[Header | None, str, str]] = ("", (None, "", ""))  # sniff -> parse
+        self._cache: dict[str, tuple[Header | None, str, str]] = {}
 
     def _split(self, line: str) -> tuple[Header | None, str, str]:
-        last = self._last
-        if last[0] is line:
-            return last[1]
-        split = _header_of(line)
-        self._last = (line, split)  # continues -> sniff -> parse of one line split it once
+        # A line is split by continues(), sniff() and parse(), and files are read interleaved
+        # (time-ordered merge), so a small cache keyed by the line text itself saves two splits
+        # of three. Keyed by content, a hit is always right.
+        cache = self._cache
+        split = cache.get(line)
+        if split is None:
+            if len(cache) >= 64:
+                cache.clear()
+            split = cache[line] = _header_of(line)
         return split
 
     def sniff(self, line: str) -> bool:
@@ -266,7 +279,7 @@ class OsloLogParser:
             return False  # a new record (every normal record has a block, '[-]' at least)
         cached = self._first
         if cached[0] is not first:
-            first_header = _header_of(first)[0]
+            first_header = self._split(first)[0]
             if first_header is None:
                 return False
             cached = self._first = (first, first_header.pid, first_header.logger)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gzip
 import heapq
+import operator
 import re
 import sys
 from collections.abc import Iterable, Iterator
@@ -120,15 +121,76 @@ def _open(source: InputFile) -> BinaryIO:
     return handle
 
 
+READ_BLOCK = 1 << 20
+"""Bytes read at a time: whole blocks are decoded and split at once (one C call each instead
+of a readline + decode + rstrip per line: the read stage is ~3x faster)."""
+
+
+BATCH_LINES = 512
+"""Lines framed at a time per file. Parsing a batch of one file before moving on keeps the
+parsers' one-record caches warm while the time-ordered merge interleaves files; memory
+stays bounded (a batch of events per open file)."""
+
+
 def read_lines(handle: BinaryIO, progress: ReadProgress | None = None) -> Iterator[str]:
-    """Decoded lines without their newline; undecodable bytes kept via surrogateescape."""
+    """Decoded lines without their newline; undecodable bytes kept via surrogateescape.
+
+    Same lines as ``readline(MAX_LINE_BYTES)`` in a loop would give: a line longer than
+    MAX_LINE_BYTES comes out in MAX_LINE_BYTES pieces, and memory stays bounded by it."""
+    for batch in read_line_batches(handle, progress):
+        yield from batch
+
+
+def read_line_batches(handle: BinaryIO, progress: ReadProgress | None = None,
+                      size: int = BATCH_LINES) -> Iterator[list[str]]:
+    """``read_lines`` in lists of at most ``size`` lines."""
+    read = getattr(handle, "read1", handle.read)  # read1: a live pipe is not held until 1 MiB
+    carry = b""
     while True:
-        chunk = handle.readline(MAX_LINE_BYTES)
-        if not chunk:
-            return
+        block = read(READ_BLOCK)
+        if not block:
+            break
         if progress is not None:
-            progress.read_bytes += len(chunk)
-        yield chunk.decode("utf-8", "surrogateescape").rstrip("\r\n")
+            progress.read_bytes += len(block)
+        data = carry + block if carry else block
+        end = data.rfind(b"\n") + 1
+        if len(data) > MAX_LINE_BYTES:
+            cut, carry = _cut_lines(data, end)
+            if cut:
+                yield cut
+            continue
+        carry = data[end:]
+        if not end:
+            continue
+        text = data[:end].decode("utf-8", "surrogateescape")
+        lines = text.split("\n")
+        lines.pop()  # the empty piece after the last newline
+        if "\r" in text:
+            lines = [line.rstrip("\r") for line in lines]
+        if len(lines) <= size:
+            yield lines
+        else:
+            for start in range(0, len(lines), size):
+                yield lines[start:start + size]
+    if carry:
+        yield [carry.decode("utf-8", "surrogateescape").rstrip("\r\n")]
+
+
+def _cut_lines(data: bytes, end: int) -> tuple[list[str], bytes]:
+    """The slow path for a buffer holding an overlong line: the lines up to ``end``, long ones
+    cut in MAX_LINE_BYTES pieces, and the unfinished rest (shorter than MAX_LINE_BYTES)."""
+    out: list[str] = []
+    start = 0
+    while start < end:
+        stop = data.index(b"\n", start, end) + 1
+        for cut in range(start, stop, MAX_LINE_BYTES):
+            out.append(data[cut:min(cut + MAX_LINE_BYTES, stop)].decode("utf-8", "surrogateescape")
+                       .rstrip("\r\n"))
+        start = stop
+    while len(data) - start >= MAX_LINE_BYTES:
+        out.append(data[start:start + MAX_LINE_BYTES].decode("utf-8", "surrogateescape").rstrip("\r\n"))
+        start += MAX_LINE_BYTES
+    return out, data[start:]
 
 
 def events_of(source: InputFile, progress: ReadProgress | None = None,
@@ -139,8 +201,10 @@ def events_of(source: InputFile, progress: ReadProgress | None = None,
     framer = Framer(ctx, ref_prefix=source.ref_prefix)
     handle = _open(source)
     try:
-        for lineno, line in enumerate(read_lines(handle, progress), 1):
-            yield from framer.feed(line, lineno)
+        lineno = 1
+        for batch in read_line_batches(handle, progress):
+            yield from framer.feed_lines(batch, lineno)
+            lineno += len(batch)
         yield from framer.flush()
     finally:
         if source.path is not None:
@@ -149,8 +213,7 @@ def events_of(source: InputFile, progress: ReadProgress | None = None,
             progress.stats.add(framer.stats)
 
 
-def _time_key(event: Event) -> datetime:
-    return event.time
+_time_key = operator.attrgetter("time")  # C-level key for the merge (a def costs ~0.1 µs/event)
 
 
 def read_events(inputs: list[InputFile], progress: ReadProgress | None = None) -> Iterator[Event]:

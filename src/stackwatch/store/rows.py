@@ -111,7 +111,7 @@ class RowBuilder:
         """Row tuples for ``events``, numbered from ``first_seq``."""
         try:
             return self._fast_rows(events, first_seq)
-        except (TypeError, ValueError):  # naive datetime, attrs orjson cannot encode...
+        except (TypeError, ValueError, AttributeError):  # naive datetime, odd attrs, initiator=None...
             return [self.careful_row(event, seq) for seq, event in enumerate(events, first_seq)]
 
     def _fast_rows(self, events: Sequence[Event], first_seq: int) -> list[Row]:
@@ -147,13 +147,13 @@ class RowBuilder:
         source = self.sources.get(key)
         if source is None:
             source = self._new_source(*key)
-        i = event.initiator
-        t = event.target
+        i = event.initiator or NO_INITIATOR
+        t = event.target or NO_TARGET
         row = (
             seq, to_micros(event.time), to_micros(event.received), source, event.severity, event.kind,
             event.action, event.outcome, i.name, i.id, i.project, i.domain, i.source_ip, i.user_agent,
             t.type, t.id, t.name, event.observer, event.request_id, event.message,
-            encode_json(event.attrs), bytearray(raw_bytes(event.raw)), event.origin, event.ref,
+            encode_json(event.attrs or {}), bytearray(raw_bytes(event.raw)), event.origin, event.ref,
         )
         return clean_row(row)
 

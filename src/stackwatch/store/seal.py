@@ -300,6 +300,17 @@ class Sealer:
         self.advance_to(self.epoch + 1)
         return tag
 
+    def tag(self, checkpoint: Checkpoint) -> bytes:
+        """The seal tag of the current epoch's checkpoint *without* ratcheting: for a writer that
+        stores the tag in a transaction and calls ``advance_to(epoch + 1)`` once it committed
+        (a crash in between leaves the key of a sealed epoch, which the store ratchets away at
+        its next start and ``verify_seals`` reports as key-behind until then; it never leaves
+        a missing epoch)."""
+        if checkpoint.epoch != self.epoch:
+            raise ValueError(f"checkpoint is for epoch {checkpoint.epoch}, "
+                             f"the sealer is at epoch {self.epoch}")
+        return seal(self.epoch, self._key, checkpoint.to_bytes())
+
     def advance_to(self, epoch: int) -> None:
         """Ratchet forward to ``epoch`` (e.g. past epochs already sealed before a crash)."""
         if epoch < self.epoch:

@@ -12,6 +12,13 @@ rows; every ``batch_size`` rows, and on ``flush()``, the buffer goes to SQLite w
 on ``stackwatch.db.append-lock`` (seq numbers are handed out by the writer, and the hash
 chain of the tamper-evident store needs a single writer too). Anything else (alerts, status
 changes, searches, indexing) may run in any number of processes.
+
+Tamper evidence (see ``ledger``, ``checkpoints`` and docs/store.md): each write transaction
+also stores every row's chain hash, the Merkle state and cache nodes, and, when due, a signed
+and sealed checkpoint. Admin events (alert status changes...) made by a process that is not
+the appender go through ``admin_outbox`` in the same transaction as the change, and enter the
+log at the appender's next commit. With a standby configured in sync mode, ``flush()``
+returns only once the standby has acknowledged every committed record.
 """
 
 from __future__ import annotations
@@ -25,11 +32,14 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any, Final
 
+import msgspec
+
 from stackwatch.core.alert import Alert
 from stackwatch.core.clock import SystemClock
-from stackwatch.core.errors import StoreError
+from stackwatch.core.errors import IntegrityError, StoreError
 from stackwatch.core.event import Event
 from stackwatch.store import sqlite_alerts
+from stackwatch.store.admin import admin_event
 from stackwatch.store.base import (
     ALERT_STATUSES,
     AlertQuery,
@@ -42,7 +52,16 @@ from stackwatch.store.base import (
     StoredAlert,
     StoredEvent,
 )
-from stackwatch.store.rows import EVENT_COLUMNS, RowBuilder, clean_row, clean_text, from_micros, row_event, to_micros
+from stackwatch.store.checkpoints import Checkpointer
+from stackwatch.store.ledger import LedgerState
+from stackwatch.store.rows import (
+    EVENT_COLUMNS,
+    RowBuilder,
+    clean_text,
+    from_micros,
+    row_event,
+    to_micros,
+)
 from stackwatch.store.sqlite_index import Indexer, connect_index, fts_query, indexed_seq
 from stackwatch.store.sqlite_schema import (
     FIELD_IP,
@@ -52,18 +71,23 @@ from stackwatch.store.sqlite_schema import (
     SCHEMA_VERSION,
     migrate,
 )
+from stackwatch.store.witness import configured as configured_witnesses
+from stackwatch.store.witness import parse_witness
 
 DB_FILE: Final = "stackwatch.db"
 INDEX_FILE: Final = "stackwatch-index.db"
+WAL_CHECKPOINT_PAGES: Final = 16384  # 64 MB of 4 kB pages
 
-_INSERT: Final = f"INSERT INTO events ({', '.join(EVENT_COLUMNS)}) VALUES ({', '.join('?' * len(EVENT_COLUMNS))})"  # noqa: S608
+_INSERT: Final = (f"INSERT INTO events ({', '.join(EVENT_COLUMNS)}, chain) "  # noqa: S608 - fixed columns
+                   f"VALUES ({', '.join('?' * (len(EVENT_COLUMNS) + 1))})")
 _SELECT: Final = "SELECT " + ", ".join(f"e.{c}" for c in EVENT_COLUMNS) + ", s.host, s.service"
 # Fold a committed batch into the per-source statistics, in C.
 _SOURCE_STATS: Final = """
     WITH b AS (SELECT source, min(time) AS f, max(time) AS l, count(*) AS n, max(received) AS r
                FROM events WHERE seq BETWEEN ? AND ? GROUP BY source)
-    UPDATE sources SET first_seen = min(coalesce(first_seen, b.f), b.f), last_seen = max(coalesce(last_seen, b.l), b.l),
-                       count = count + b.n, last_received = max(coalesce(last_received, b.r), b.r)
+    UPDATE sources SET first_seen = min(coalesce(first_seen, b.f), b.f),
+                       last_seen = max(coalesce(last_seen, b.l), b.l), count = count + b.n,
+                       last_received = max(coalesce(last_received, b.r), b.r)
     FROM b WHERE sources.id = b.source"""
 
 
@@ -80,7 +104,9 @@ class SQLiteStore(Store):
 
     def __init__(self, data_dir: str | os.PathLike[str], *, batch_size: int = 20_000,
                  background_index: bool = True, index_every: int = 100_000, index_interval: float = 2.0,
-                 read_only: bool = False, timeout: float = 30.0, clock: Any = None) -> None:
+                 read_only: bool = False, timeout: float = 30.0, clock: Any = None,
+                 checkpoint_every: int = 100_000, checkpoint_interval: float = 60.0,
+                 witnesses: Sequence[str] | None = None, replication: dict[str, Any] | None = None) -> None:
         self.data_dir = Path(data_dir)
         self.read_only = read_only
         self.batch_size = max(1, batch_size)
@@ -96,18 +122,27 @@ class SQLiteStore(Store):
         self._new_sources: list[tuple[int, str, str]] = []
         self._builder = RowBuilder(self._sources, self._allocate_source)
         self._indexer: Indexer | None = None
+        self._names: dict[int, tuple[str, str]] = {}  # source id -> (host, service) as stored
+        self._ledger: LedgerState | None = None
+        self._checkpointer: Checkpointer | None = None
+        self._checkpoint_every = checkpoint_every
+        self._checkpoint_interval = checkpoint_interval
+        self._witness_specs = witnesses
+        self._replication_options = replication
+        self.replica: Any = None  # replication.Primary when this writer ships to a standby
         self._db = self.data_dir / DB_FILE
         if self.data_dir.exists() and not self.data_dir.is_dir():
             raise StoreError(f"{self.data_dir} is not a folder (expected the store's data folder)")
         if read_only:
             if not self._db.is_file():
                 raise StoreError(f"no store at {self.data_dir}")
-            self._conn = self._connect(f"file:{self._db}?mode=ro", uri=True, timeout=timeout)
+            self._conn = self._connect(_read_only_uri(self._db), uri=True, timeout=timeout)
             version = self._conn.execute("PRAGMA user_version").fetchone()[0]
             if version != SCHEMA_VERSION:
                 self._conn.close()
                 raise StoreError(f"the store's schema version is {version}, this stackwatch needs "
                                  f"{SCHEMA_VERSION}: open it once read-write to upgrade")
+            self._load_meta()
         else:
             self.data_dir.mkdir(parents=True, exist_ok=True)
             self._conn = self._connect(str(self._db), timeout=timeout)
@@ -116,7 +151,12 @@ class SQLiteStore(Store):
             except BaseException:
                 self._conn.close()
                 raise
-            store_id = self._conn.execute("SELECT value FROM meta WHERE name = 'store_id'").fetchone()[0]
+            self._load_meta()
+            if background_index:
+                # The indexer thread checkpoints the WAL; the writer only does so as a safety
+                # net when the WAL passes WAL_CHECKPOINT_PAGES (the thread fell behind).
+                self._conn.execute(f"PRAGMA wal_autocheckpoint = {WAL_CHECKPOINT_PAGES}")
+            store_id = self._store_id
             index = connect_index(self.data_dir / INDEX_FILE, self._db, store_id=store_id,
                                   last_seq=self._max_seq(), timeout=timeout)
             self._indexer = Indexer(index, background=background_index, interval=index_interval)
@@ -126,10 +166,33 @@ class SQLiteStore(Store):
         # Searches read through a connection with the index attached: kept apart from the
         # writer's, because a write transaction on a connection locks every attached file.
         index_path = self.data_dir / INDEX_FILE
-        self._reader = self._connect(f"file:{self._db}?mode=ro", uri=True, timeout=timeout)
+        self._reader = self._connect(_read_only_uri(self._db), uri=True, timeout=timeout)
         if index_path.exists():
-            self._reader.execute("ATTACH DATABASE ? AS idx", (f"file:{index_path}?mode=ro",))
+            self._reader.execute("ATTACH DATABASE ? AS idx", (_read_only_uri(index_path),))
         self._has_index = index_path.exists()
+
+    def _load_meta(self) -> None:
+        meta = dict(self._conn.execute("SELECT name, value FROM meta").fetchall())
+        self._store_id = str(meta["store_id"])
+        self._role = str(meta.get("role", "primary"))
+
+    @property
+    def role(self) -> str:
+        """``primary`` (appends) or ``standby`` (follows a primary; ``store promote`` changes it)."""
+        return self._role
+
+    @property
+    def log_id(self) -> str:
+        return self._store_id
+
+    @property
+    def size(self) -> int:
+        """Records committed to the ledger (the Merkle tree size)."""
+        with self._lock:
+            if self._ledger is not None:
+                return self._ledger.size
+            row = self._conn.execute("SELECT size FROM ledger_state WHERE id = 1").fetchone()
+            return int(row[0]) if row else 0
 
     @staticmethod
     def _connect(target: str, *, timeout: float, uri: bool = False) -> sqlite3.Connection:
@@ -150,6 +213,9 @@ class SQLiteStore(Store):
             self._check_writable()
             if self._append_lock is None:
                 self._take_append_lock()
+            if self._role != "primary":
+                raise StoreError(f"the store in {self.data_dir} is a {self._role}: promote it first "
+                                 "(stackwatch store promote)")
             first = self._next_seq
             self._rows.extend(self._builder.rows(events, first))
             self._next_seq = first + len(events)
@@ -157,7 +223,7 @@ class SQLiteStore(Store):
                 self._write_rows()
             return list(range(first, self._next_seq))
 
-    def _take_append_lock(self) -> None:
+    def _take_append_lock(self, *, replicate: bool = True) -> None:
         fd = os.open(f"{self._db}.append-lock", os.O_RDWR | os.O_CREAT, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -165,10 +231,34 @@ class SQLiteStore(Store):
             os.close(fd)
             raise StoreError(f"another process is appending to the store in {self.data_dir}") from None
         self._append_lock = fd
+        try:
+            self._start_writer(replicate=replicate)
+        except BaseException:
+            self._append_lock = None
+            os.close(fd)
+            raise
+
+    def _start_writer(self, *, replicate: bool) -> None:
         # Only now, holding the lock, are seq and source numbering ours to continue.
         self._next_seq = self._max_seq() + 1
-        self._sources.update({(host, service): source for source, host, service
-                              in self._conn.execute("SELECT id, host, service FROM sources")})
+        for source, host, service in self._conn.execute("SELECT id, host, service FROM sources"):
+            self._sources[(host, service)] = source
+            self._names[source] = (host, service)
+        self._ledger = LedgerState.load(self._conn)
+        if self._ledger.size != self._next_seq - 1:
+            raise StoreError(f"the ledger state covers {self._ledger.size} records but the store holds "
+                             f"{self._next_seq - 1}: the store was altered; run stackwatch store verify")
+        witnesses = (configured_witnesses(self.data_dir) if self._witness_specs is None
+                     else [parse_witness(w) for w in self._witness_specs])
+        self._checkpointer = Checkpointer(self.data_dir, self._store_id, self._conn, every=self._checkpoint_every,
+                                          interval=self._checkpoint_interval, witnesses=witnesses)
+        options = self._replication_options
+        if options is None:
+            from stackwatch.store.replication import configured as configured_replication
+            options = configured_replication(self.data_dir)
+        if options and replicate and self._role == "primary":
+            from stackwatch.store.replication import Primary
+            self.replica = Primary(self.data_dir, **options)
 
     def _allocate_source(self, host: str, service: str) -> int:
         key = (clean_text(host), clean_text(service))  # what the sources table can hold
@@ -176,6 +266,7 @@ class SQLiteStore(Store):
         if source is None:
             source = max(self._sources.values(), default=0) + 1
             self._sources[key] = source
+            self._names[source] = key
             self._new_sources.append((source, *key))
         self._sources[(host, service)] = source
         return source
@@ -184,45 +275,136 @@ class SQLiteStore(Store):
         return int(self._conn.execute("SELECT coalesce(max(seq), 0) FROM events").fetchone()[0])
 
     def flush(self) -> None:
+        """Commit everything buffered; with a standby in sync mode, also wait until it has
+        acknowledged every committed record (StoreError if it does not within its timeout:
+        the records are then stored here but not acknowledged)."""
         with self._lock:
             if self._closed or self.read_only:
                 return
             if self._rows:
                 self._write_rows()
+            if self.replica is not None and self._ledger is not None:
+                self.replica.wait_acked(self._ledger.size)
 
-    def _write_rows(self) -> None:
-        rows = self._rows
+    def checkpoint(self) -> int | None:
+        """Commit what is buffered and make a checkpoint now (even with no new record: one per
+        epoch). Returns its epoch, or None when the store has no keys (``store init``)."""
+        with self._lock:
+            self._check_writable()
+            if self._append_lock is None:
+                self._take_append_lock()
+            assert self._checkpointer is not None
+            if not self._checkpointer.enabled:
+                return None
+            self._write_rows(force_checkpoint=True)
+            epoch = self._checkpointer.sealer.epoch - 1  # type: ignore[union-attr]
+        self.flush()
+        return epoch
+
+    def tick(self) -> None:
+        """Make a checkpoint if its time has come (for a writer that is idle)."""
+        with self._lock:
+            if (self._checkpointer is not None and self._ledger is not None
+                    and self._checkpointer.due(self._ledger.size + len(self._rows), to_micros(self._clock.now()))):
+                self._write_rows()
+
+    def apply_replicated(self, wire_rows: Sequence[Sequence[Any]], *, checkpoints: Sequence[Any] = ()) -> None:
+        """The standby's write path: rows from the primary (seq, time, received, host, service, the
+        other columns, chain hash) in one transaction, their chain hashes recomputed here and
+        compared (IntegrityError on any difference), plus checkpoint inserts already verified."""
+        with self._lock:
+            self._check_writable()
+            if self._role != "standby":
+                raise StoreError("only a standby applies replicated records")
+            if self._append_lock is None:
+                self._take_append_lock(replicate=False)
+            rows: list[tuple[Any, ...]] = []
+            expect: list[bytes] = []
+            seq = self._next_seq
+            for w in wire_rows:
+                if w[0] != seq:
+                    raise IntegrityError(f"the primary sent seq {w[0]} where seq {seq} was due")
+                host, service = w[3], w[4]
+                source = self._sources.get((host, service)) or self._allocate_source(host, service)
+                rows.append((seq, w[1], w[2], source, *w[5:21], w[21], bytearray(w[22]), w[23], w[24]))
+                expect.append(bytes(w[25]))
+                seq += 1
+            self._rows = rows
+            self._next_seq = seq
+            try:
+                self._write_rows(expect=expect, checkpoints=checkpoints)
+            except BaseException:
+                self._rows = []
+                self._next_seq = seq - len(rows)
+                raise
+
+    def _outbox(self) -> tuple[list[int], list[tuple[Any, ...]]]:
+        """Admin events queued by other processes, as rows numbered after the buffer."""
+        pending = self._conn.execute("SELECT id, event FROM admin_outbox ORDER BY id").fetchall()
+        if not pending:
+            return [], []
+        events = [msgspec.json.decode(blob, type=Event) for _, blob in pending]
+        rows = self._builder.rows(events, self._next_seq)
+        self._next_seq += len(rows)
+        return [i for i, _ in pending], rows
+
+    def _write_rows(self, *, force_checkpoint: bool = False, expect: Sequence[bytes] | None = None,
+                    checkpoints: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """One write transaction: buffered rows (and queued admin events) with their chain
+        hashes, the ledger state, and a checkpoint when due. ``expect``/``checkpoints`` are the
+        standby's: the chain hashes the primary sent (must match) and its checkpoints."""
+        assert self._ledger is not None and self._checkpointer is not None
         conn = self._conn
+        ledger = self._ledger
+        snap = ledger.snapshot()
+        next_seq = self._next_seq
+        made = None
         try:
             conn.execute("BEGIN IMMEDIATE")
-            try:
-                self._insert(rows)
-            except UnicodeEncodeError:  # lone surrogates in a text field: store them as U+FFFD
-                conn.execute("ROLLBACK")
-                rows = [clean_row(row) for row in rows]
-                conn.execute("BEGIN IMMEDIATE")
-                self._insert(rows)
+            outbox, extra = self._outbox() if expect is None else ([], [])
+            rows = ledger.chain_rows(self._rows + extra, self._names) if self._rows or extra else []
+            if expect is not None and [r[-1] for r in rows] != list(expect):
+                bad = next(r[0] for r, h in zip(rows, expect, strict=False) if r[-1] != h)
+                raise IntegrityError(f"record {bad} from the primary does not match its chain hash")
+            if rows:
+                if self._new_sources:
+                    conn.executemany("INSERT INTO sources (id, host, service) VALUES (?, ?, ?)",
+                                     self._new_sources)
+                conn.executemany(_INSERT, rows)
+                conn.execute(_SOURCE_STATS, (rows[0][0], rows[-1][0]))
+            if outbox:
+                conn.execute("DELETE FROM admin_outbox WHERE id BETWEEN ? AND ?", (outbox[0], outbox[-1]))
+            ledger.save(conn)
+            for insert in checkpoints:
+                insert(conn)
+            now = to_micros(self._clock.now())
+            if expect is None and (force_checkpoint or self._checkpointer.due(ledger.size, now)):
+                made = self._checkpointer.make(conn, ledger.size, ledger.acc.root(), now)
             conn.execute("COMMIT")
-        except sqlite3.Error as exc:
+        except BaseException as exc:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
-            raise StoreError(f"writing events failed: {exc}") from exc
+            ledger.restore(snap)
+            self._next_seq = next_seq
+            if isinstance(exc, sqlite3.Error):
+                raise StoreError(f"writing events failed: {exc}") from exc
+            raise
+        if made is not None:
+            self._checkpointer.committed(made)
         self._rows = []
         self._new_sources.clear()
         self._since_index += len(rows)
+        if self.replica is not None:
+            self.replica.committed(ledger.size)
         self._after_commit()
-
-    def _insert(self, rows: list[tuple[Any, ...]]) -> None:
-        if self._new_sources:
-            self._conn.executemany("INSERT INTO sources (id, host, service) VALUES (?, ?, ?)", self._new_sources)
-        self._conn.executemany(_INSERT, rows)
-        self._conn.execute(_SOURCE_STATS, (rows[0][0], rows[-1][0]))
+        return rows
 
     def _after_commit(self) -> None:
         assert self._indexer is not None
         if self._background:
             self._indexer.poke()
-        elif self._since_index >= self._index_every or time.monotonic() - self._last_index > self._index_interval:
+        elif (self._since_index >= self._index_every
+              or time.monotonic() - self._last_index > self._index_interval):
             self.index_pending()
 
     def index_pending(self) -> int:
@@ -276,8 +458,9 @@ class SQLiteStore(Store):
         for fields, value in (((FIELD_IP,), query.source_ip), ((FIELD_USER_NAME, FIELD_USER_ID), query.user),
                               ((FIELD_REQUEST,), query.request_id)):
             if value is not None:
-                where.append(f"e.seq IN (SELECT seq FROM idx.event_keys WHERE field IN "
-                             f"({', '.join(str(f) for f in fields)}) AND value = ?)")
+                numbers = ", ".join(str(int(f)) for f in fields)  # integer constants
+                where.append(f"e.seq IN (SELECT seq FROM idx.event_keys WHERE field IN ({numbers}) "  # noqa: S608
+                             "AND value = ?)")
                 params.append(value)
         if query.text is not None:
             match = fts_query(query.text)
@@ -286,7 +469,7 @@ class SQLiteStore(Store):
             where.append("e.seq IN (SELECT rowid FROM idx.events_fts WHERE events_fts MATCH ?)")
             params.append(match)
         order = "DESC" if query.newest_first else "ASC"
-        sql = f"{_SELECT} FROM events AS e JOIN sources AS s ON s.id = e.source"  # noqa: S608
+        sql = f"{_SELECT} FROM events AS e JOIN sources AS s ON s.id = e.source"
         if where:
             sql += " WHERE " + " AND ".join(where)
         sql += f" ORDER BY e.time {order}, e.seq {order} LIMIT ? OFFSET ?"
@@ -321,8 +504,20 @@ class SQLiteStore(Store):
         with self._lock:
             self._check_writable()
             now = to_micros(self._clock.now())
-            if not self._write(lambda: sqlite_alerts.set_status(self._conn, alert_id, status, actor, comment, now)):
+            details: dict[str, Any] = {"alert_id": alert_id, "status": status}
+            if comment is not None:
+                details["comment"] = comment
+            event = admin_event(actor, "alert.status", f"alert:{alert_id}", details, now=self._clock.now())
+
+            def change() -> bool:
+                done = sqlite_alerts.set_status(self._conn, alert_id, status, actor, comment, now)
+                if done:  # the change and its admin event commit together
+                    self._queue_admin(event)
+                return bool(done)
+
+            if not self._write(change):
                 raise NotFoundError(f"no alert with id {alert_id}")
+            self._drain_admin()
             found = sqlite_alerts.get(self._conn, alert_id)
         assert found is not None
         return found
@@ -336,6 +531,44 @@ class SQLiteStore(Store):
         with self._lock:
             self._check_open()
             return sqlite_alerts.query(self._reader, query or AlertQuery())
+
+    def record_admin(self, event: Event) -> int | None:
+        """Put an admin event in the log (see ``admin.record_admin_action``)."""
+        with self._lock:
+            self._check_writable()
+            self._write(lambda: self._queue_admin(event))
+            return self._drain_admin()
+
+    def _queue_admin(self, event: Event) -> None:
+        self._conn.execute("INSERT INTO admin_outbox (event) VALUES (?)", (msgspec.json.encode(event),))
+
+    def _drain_admin(self) -> int | None:
+        """Move queued admin events into the log now if this process is, or can briefly become,
+        the appender; else the appender does it at its next commit. The last seq written, or None."""
+        temporary = False
+        if self._append_lock is None:
+            if self._role != "primary":
+                return None
+            try:
+                self._take_append_lock(replicate=False)
+            except StoreError:
+                return None  # another process appends: it drains the outbox
+            temporary = True
+        try:
+            rows = self._write_rows()
+            if self.replica is not None and self._ledger is not None:
+                self.replica.wait_acked(self._ledger.size)
+        finally:
+            if temporary:
+                self._release_append_lock()
+        return rows[-1][0] if rows else None
+
+    def _release_append_lock(self) -> None:
+        if self._append_lock is not None:
+            os.close(self._append_lock)
+            self._append_lock = None
+        self._ledger = None
+        self._checkpointer = None
 
     def _write(self, work: Callable[[], Any]) -> Any:
         """Run ``work`` in one write transaction."""
@@ -356,8 +589,8 @@ class SQLiteStore(Store):
             rows = self._reader.execute(
                 "SELECT host, service, first_seen, last_seen, count, last_received FROM sources "
                 "WHERE count > 0 ORDER BY host, service").fetchall()
-        return [SourceStats(host=h, service=s, first_seen=from_micros(f), last_seen=from_micros(last), count=n,
-                            last_received=from_micros(r)) for h, s, f, last, n, r in rows]
+        return [SourceStats(host=h, service=s, first_seen=from_micros(f), last_seen=from_micros(last),
+                            count=n, last_received=from_micros(r)) for h, s, f, last, n, r in rows]
 
     def counts(self) -> StoreCounts:
         with self._lock:
@@ -387,6 +620,11 @@ class SQLiteStore(Store):
                 return
             try:
                 self.flush()
+                if (self._checkpointer is not None and self._ledger is not None and self._role == "primary"
+                        and self._checkpointer.enabled and self._ledger.size > self._checkpointer.last_size):
+                    self._write_rows(force_checkpoint=True)  # seal the tail on a clean shutdown
+                if self.replica is not None:
+                    self.replica.close()
                 if self._indexer is not None:
                     self.index_pending()
             finally:
@@ -398,6 +636,11 @@ class SQLiteStore(Store):
                 if self._append_lock is not None:
                     os.close(self._append_lock)  # closing the fd releases the lock
                     self._append_lock = None
+
+
+def _read_only_uri(path: Path) -> str:
+    """A read-only SQLite URI for ``path`` (percent-encoded: '?', '#', '%' in folder names)."""
+    return f"{path.resolve().as_uri()}?mode=ro"
 
 
 def _json_ints(values: list[int]) -> str:

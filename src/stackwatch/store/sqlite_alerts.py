@@ -74,7 +74,8 @@ def _add_evidence(conn: sqlite3.Connection, alert_id: int, evidence: Sequence[Ev
              to_micros(item.time) if item.time is not None else None) for item in evidence]
     before = conn.total_changes
     for row in rows:  # one by one: stop exactly at the cap, duplicates (same ref) are ignored
-        conn.execute("INSERT OR IGNORE INTO alert_evidence (alert_id, ref, raw, time) VALUES (?, ?, ?, ?)", row)
+        conn.execute("INSERT OR IGNORE INTO alert_evidence (alert_id, ref, raw, time) "
+                     "VALUES (?, ?, ?, ?)", row)
         if conn.total_changes - before >= room:
             break
 
@@ -102,7 +103,8 @@ def get(conn: sqlite3.Connection, alert_id: int) -> StoredAlert | None:
     history = tuple(
         AlertChange(time=from_micros(t), actor=actor, status=status, comment=comment)
         for t, actor, status, comment in conn.execute(
-            "SELECT time, actor, status, comment FROM alert_history WHERE alert_id = ? ORDER BY id", (alert_id,))
+            "SELECT time, actor, status, comment FROM alert_history WHERE alert_id = ? ORDER BY id",
+            (alert_id,))
     )
     alert = _stored(row, _evidence(conn, [alert_id]).get(alert_id, []))
     return StoredAlert(id=alert.id, alert=alert.alert, updated=alert.updated, history=history)

@@ -129,7 +129,46 @@ def _v2_alerts(conn: sqlite3.Connection) -> None:
     conn.execute("CREATE INDEX alert_history_alert ON alert_history (alert_id, id)")
 
 
-MIGRATIONS: Final[list[Migration]] = [_v1_events, _v2_alerts]
+def _v3_ledger(conn: sqlite3.Connection) -> None:
+    """The tamper-evident ledger (see ``ledger``): chain state, Merkle node cache, signed and
+    sealed checkpoints, signer history, the boundary of a pruned range, the admin outbox.
+    Events stored before this version are chained here, in the migration's transaction."""
+    from stackwatch.store.ledger import chain_existing
+
+    conn.execute("""CREATE TABLE ledger_state (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        size INTEGER NOT NULL,        -- records chained (= max(seq))
+        head BLOB NOT NULL,           -- chain hash of record `size`
+        merkle BLOB NOT NULL,         -- MerkleAccumulator.to_bytes() at `size`
+        pruned_to INTEGER NOT NULL DEFAULT 0,   -- records 1..pruned_to expired by retention
+        pruned_head BLOB,             -- chain hash of record pruned_to
+        pruned_merkle BLOB,           -- accumulator (Merkle frontier) at pruned_to
+        pruned_time INTEGER)""")
+    conn.execute("""CREATE TABLE merkle_nodes (
+        level INTEGER NOT NULL, idx INTEGER NOT NULL, hash BLOB NOT NULL,
+        PRIMARY KEY (level, idx)) WITHOUT ROWID""")
+    conn.execute("""CREATE TABLE checkpoints (
+        epoch INTEGER PRIMARY KEY,
+        size INTEGER NOT NULL,
+        time INTEGER NOT NULL,
+        body BLOB NOT NULL,           -- canonical checkpoint bytes (seal.Checkpoint)
+        signature BLOB NOT NULL,      -- Ed25519 over body
+        seal BLOB NOT NULL)           -- HMAC tag under the epoch's ratchet key""")
+    conn.execute("""CREATE TABLE signers (
+        from_epoch INTEGER PRIMARY KEY,   -- checkpoints from this epoch on are signed/sealed by
+        public_key BLOB NOT NULL,         -- this key and a seal ratchet with its own k0
+        reason TEXT NOT NULL,             -- init, restore, promote
+        time INTEGER NOT NULL)""")
+    conn.execute("""CREATE TABLE pruned_leaves (idx INTEGER PRIMARY KEY, hash BLOB NOT NULL)""")
+    conn.execute("""CREATE TABLE admin_outbox (id INTEGER PRIMARY KEY, event BLOB NOT NULL)""")
+    conn.execute("INSERT OR IGNORE INTO meta VALUES ('role', 'primary')")
+    state = chain_existing(conn)
+    size, head, merkle = state.snapshot()
+    conn.execute("INSERT INTO ledger_state (id, size, head, merkle) VALUES (1, ?, ?, ?)", (size, head, merkle))
+    state.save(conn)
+
+
+MIGRATIONS: Final[list[Migration]] = [_v1_events, _v2_alerts, _v3_ledger]
 """MIGRATIONS[i] upgrades a database from version i to i + 1. Append only; never edit one
 that has shipped."""
 SCHEMA_VERSION: Final = len(MIGRATIONS)
@@ -172,7 +211,7 @@ def create_index_schema(conn: sqlite3.Connection) -> None:
     caller's transaction)."""
     for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table' AND name IN "
                                 "('meta', 'events_fts', 'event_keys')").fetchall():
-        conn.execute(f"DROP TABLE {name}")  # noqa: S608 - name comes from the fixed list above
+        conn.execute(f"DROP TABLE {name}")  # name comes from the fixed list above
     conn.execute("CREATE TABLE meta (name TEXT PRIMARY KEY, value) WITHOUT ROWID")
     conn.execute("INSERT INTO meta VALUES ('indexed_seq', 0), ('store_id', '')")
     # Contentless: the messages live in the record; this only maps words to seqs.

@@ -67,6 +67,7 @@ class _Source:
     alerts: int = 0  # alerts raised in the current silence (0 = not silent)
     next_alert: float = 0.0
     queued: bool = False
+    last_event: Event | None = None  # what it wrote last: the alert's evidence
 
 
 class AbsenceDetector(Detector):
@@ -87,7 +88,13 @@ class AbsenceDetector(Detector):
         """Track declared sources from the engine's start (once)."""
         self._declared_done = True
         wanted = set(self.group)
-        declared = [d for d in self.ctx.expected_sources if set(d) == wanted] + list(self.params.expected)
+        # The engine's declared sources go to every absence rule keyed the same way, but a
+        # rule whose index hints exclude a source (say, the monitor's own heartbeat rule and
+        # a declared nova-compute) can never hear from it and would call it silent forever.
+        index = self.rule.index
+        declared = [d for d in self.ctx.expected_sources if set(d) == wanted
+                    and all(d[dim] in allowed for dim, allowed in index.items() if dim in d)]
+        declared += list(self.params.expected)
         for item in declared:
             key = tuple(item[name] for name in self.group)
             if key not in self.state:
@@ -112,6 +119,7 @@ class AbsenceDetector(Detector):
             source.alerts = 0
         source.last = max(source.last, ts)
         source.spoke = True
+        source.last_event = event
         self._queue(key, source, source.last + self.window)
         return out
 
@@ -136,7 +144,9 @@ class AbsenceDetector(Detector):
                 source.alerts += 1
                 delay = min(self.window * self.params.backoff ** source.alerts, self.params.max_backoff)
                 source.next_alert = now + delay
+                last = source.last_event
                 out.append(Firing(key, now, None, continuing=source.alerts > 1,
+                                  evidence=[evidence_of(last)] if last is not None else [],
                                   fields=dict(zip(self.group, key, strict=True)),
                                   details={"silent_for": silent_for, "never_seen": not source.spoke,
                                            "last_seen": datetime.fromtimestamp(source.last, UTC).isoformat(),

@@ -11,14 +11,15 @@ when debug/info lines return.
 from __future__ import annotations
 
 import heapq
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Final
 
+from stackwatch.core.alert import Evidence
 from stackwatch.core.event import SEVERITY_RANK, Event
 from stackwatch.detect.kinds.base import Detector, Firing, KindContext, int_param, key_func, require_window
 from stackwatch.detect.locyaml import LocDict
 from stackwatch.detect.model import Rule
-from stackwatch.detect.state import Key, KeyedState, StateStats, evidence_of
+from stackwatch.detect.state import Key, KeyedState, StateStats, evidence_of, push_evidence
 
 FIELDS = ("min_low", "min_high")
 DEFAULT_GROUP = ("host", "service")
@@ -43,6 +44,7 @@ class _Levels:
     high_since_low: int = 0
     alerted: bool = False
     queued: bool = False
+    evidence: list[Evidence] = field(default_factory=list)  # warnings since the last debug/info line
 
 
 class LevelDropDetector(Detector):
@@ -71,12 +73,15 @@ class LevelDropDetector(Detector):
             levels.low_count += 1
             levels.last_low = max(levels.last_low, ts)
             levels.high_since_low = 0
+            if levels.evidence:
+                levels.evidence.clear()
             if not levels.queued:
                 levels.queued = True
                 heapq.heappush(self.heap, (levels.last_low + self.window, key))
             return out
         if SEVERITY_RANK.get(severity, 0) >= HIGH_RANK:
             levels.high_since_low += 1
+            push_evidence(levels.evidence, event)
             firing = self._check(key, levels, ts, event)
             return [firing] if firing is not None else []
         return []
@@ -87,8 +92,7 @@ class LevelDropDetector(Detector):
                 or now - levels.last_low < self.window):
             return None
         levels.alerted = True
-        return Firing(key, now, event, count=levels.high_since_low,
-                      evidence=[evidence_of(event)] if event is not None else [],
+        return Firing(key, now, event, count=levels.high_since_low, evidence=list(levels.evidence),
                       fields=dict(zip(self.group, key, strict=True)),
                       details={"quiet_for": now - levels.last_low, "high_since": levels.high_since_low})
 

@@ -1,0 +1,126 @@
+"""Store benchmark: ``python -m benchmarks.store_bench --records 200000``.
+
+Prints a markdown table, each figure as records/s and as a ratio to a plain SQLite insert of
+the same rows measured in the same run: the plain baseline (one table, no index, executemany
+in 20k-row transactions), the store's row path without the ledger, the store's append path
+with chain + Merkle + node cache + checkpoints (signed, sealed) + batched commits, and
+``store verify``. One process, one core for the store (no background indexing).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sqlite3
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from stackwatch.core.event import Event, Initiator
+from stackwatch.store.keys import init_store
+from stackwatch.store.rows import EVENT_COLUMNS, RowBuilder
+from stackwatch.store.sqlite import SQLiteStore
+from stackwatch.store.sqlite_schema import migrate
+from stackwatch.store.verify import verify_store
+
+BATCH = 20_000
+
+
+def make_events(n: int) -> list[Event]:
+    t0 = datetime(2026, 1, 1, tzinfo=UTC)
+    out = []
+    for i in range(n):
+        ip = f"10.0.{i % 200}.{i % 250}"
+        raw = f"Jan  1 00:00:00 ctl-{i % 7} sshd[{1000 + i}]: Failed password for root from {ip} port {i % 65535} ssh2"
+        out.append(Event(time=t0 + timedelta(microseconds=i), received=t0 + timedelta(microseconds=i),
+                         host=f"ctl-{i % 7}", service="sshd", severity="warning", kind="syslog",
+                         message=raw.split(": ", 1)[1], action="authenticate", outcome="failure",
+                         initiator=Initiator(name="root", source_ip=ip), attrs={"pid": 1000 + i}, raw=raw,
+                         origin="file:/var/log/auth.log", ref=f"auth.log:{i}"))
+    return out
+
+
+def rows_for(events: list[Event]) -> list[tuple]:  # type: ignore[type-arg]
+    sources: dict[tuple[str, str], int] = {}
+    return RowBuilder(sources, lambda h, s: sources.setdefault((h, s), len(sources) + 1)).rows(events, 1)
+
+
+def plain_insert(path: Path, rows: list[tuple]) -> float:  # type: ignore[type-arg]
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute("PRAGMA synchronous = NORMAL")
+    conn.execute(f"CREATE TABLE events ({', '.join(EVENT_COLUMNS)})")
+    sql = f"INSERT INTO events VALUES ({', '.join('?' * len(EVENT_COLUMNS))})"  # noqa: S608
+    start = time.perf_counter()
+    for i in range(0, len(rows), BATCH):
+        conn.execute("BEGIN")
+        conn.executemany(sql, rows[i:i + BATCH])
+        conn.execute("COMMIT")
+    elapsed = time.perf_counter() - start
+    conn.close()
+    return elapsed
+
+
+def store_rows_without_ledger(path: Path, events: list[Event]) -> float:
+    """The store's own row path (row building, schema with its indexes) without chain/Merkle."""
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute("PRAGMA synchronous = NORMAL")
+    migrate(conn)
+    sql = (f"INSERT INTO events ({', '.join(EVENT_COLUMNS)}) "  # noqa: S608
+           f"VALUES ({', '.join('?' * len(EVENT_COLUMNS))})")
+    start = time.perf_counter()
+    sources: dict[tuple[str, str], int] = {}
+    builder = RowBuilder(sources, lambda h, s: sources.setdefault((h, s), len(sources) + 1))
+    for i in range(0, len(events), BATCH):
+        rows = builder.rows(events[i:i + BATCH], i + 1)
+        conn.execute("BEGIN")
+        conn.executemany(sql, rows)
+        conn.execute("COMMIT")
+    elapsed = time.perf_counter() - start
+    conn.close()
+    return elapsed
+
+
+def store_append(data: Path, events: list[Event]) -> float:
+    init_store(data, background_index=False)
+    store = SQLiteStore(data, background_index=False, index_every=10**12, index_interval=1e9,
+                        checkpoint_every=100_000, batch_size=BATCH)
+    start = time.perf_counter()
+    for i in range(0, len(events), 5000):
+        store.append_events(events[i:i + 5000])
+    store.flush()
+    elapsed = time.perf_counter() - start
+    store._indexer = None  # type: ignore[assignment]  # do not index at close: not part of the measure
+    store.close()
+    return elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--records", type=int, default=200_000)
+    args = parser.parse_args()
+    n = args.records
+    events = make_events(n)
+    rows = rows_for(events)
+    with tempfile.TemporaryDirectory() as tmp:
+        base = plain_insert(Path(tmp) / "plain.db", rows)
+        no_ledger = store_rows_without_ledger(Path(tmp) / "rows.db", events)
+        append = store_append(Path(tmp) / "store", events)
+        report = verify_store(Path(tmp) / "store")
+        if report.failed:
+            raise SystemExit(f"verify failed: {report.first_bad}")
+        verify = report.seconds
+    base_rate = n / base
+    print(f"store benchmark, {n} records (ratio = rate / plain SQLite insert rate)\n")
+    print("| path | records/s | ratio |")
+    print("|---|---:|---:|")
+    for name, seconds in (("plain SQLite insert (baseline)", base), ("store append without chain", no_ledger),
+                          ("store append with chain + Merkle + checkpoints", append),
+                          ("store verify (chain + Merkle roots + signatures)", verify)):
+        rate = n / seconds
+        print(f"| {name} | {rate:,.0f} | {rate / base_rate:.2f} |")
+
+
+if __name__ == "__main__":
+    main()

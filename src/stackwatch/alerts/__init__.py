@@ -1,0 +1,1 @@
+"""Alert delivery: routing, throttling and the sinks (webhook, smtp, syslog, file)."""

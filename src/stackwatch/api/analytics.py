@@ -1,0 +1,458 @@
+"""Keystone access analytics: who fails to log in, from where, against which accounts, and
+what the pattern looks like (brute force, spraying, targeted account, stale credentials).
+
+One keystone login can be written three times (Apache access line, keystone.log line, CADF
+event); the store keeps all copies, so the events go through the same ``Correlator`` the
+detection engine uses and only the primary copy of each attempt counts (enriched with the
+user name the other copies know).
+
+Classification (per source address and per account; thresholds are the constants below):
+
+* **spraying**: one address failing against ``SPRAY_ACCOUNTS`` or more accounts, with at
+  most ``SPRAY_PER_ACCOUNT`` failures per account on average;
+* **brute force**: ``BRUTE_FAILURES`` or more failures against few accounts with changing
+  passwords (``partial_password_hash`` varies, or is unknown);
+* **targeted**: one account failing from ``TARGETED_IPS`` or more addresses;
+* **stale credentials**: ``STALE_FAILURES`` or more failures of one account all with the
+  same ``partial_password_hash``: the same wrong password again and again, the mark of a
+  script or service still holding an old password rather than of someone guessing.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections import Counter
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Final
+
+from stackwatch.core.event import Event
+from stackwatch.detect.correlate import Correlator
+from stackwatch.store.base import MAX_LIMIT, EventQuery, Store
+
+SPRAY_ACCOUNTS: Final = 5
+SPRAY_PER_ACCOUNT: Final = 3.0
+BRUTE_FAILURES: Final = 10
+TARGETED_IPS: Final = 5
+STALE_FAILURES: Final = 3
+MAX_EVENTS: Final = 200_000  # analytics read at most this many login events per report
+UNKNOWN: Final = "(unknown)"
+BUCKET_STEPS: Final = (60, 300, 600, 900, 1800, 3600, 3 * 3600, 6 * 3600, 12 * 3600, 86400, 7 * 86400)
+CLASSES: Final = ("brute_force", "spraying", "targeted", "stale_credentials")
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    """One login attempt (one correlated group of copies)."""
+
+    time: datetime
+    ip: str
+    account: str
+    outcome: str
+    password_hash: str | None
+    host: str
+    kind: str
+    ref: str
+    user_agent: str | None = None
+
+
+@dataclass(slots=True)
+class IpStats:
+    ip: str
+    failures: int = 0
+    successes: int = 0
+    accounts: Counter[str] = field(default_factory=Counter)  # failures per account
+    first: datetime | None = None
+    last: datetime | None = None
+    classification: str = ""
+
+    @property
+    def per_minute(self) -> float:
+        return _rate(self.failures, self.first, self.last)
+
+
+@dataclass(slots=True)
+class AccountStats:
+    account: str
+    privileged: bool = False
+    failures: int = 0
+    successes: int = 0
+    ips: Counter[str] = field(default_factory=Counter)  # failures per address
+    hashes: Counter[str] = field(default_factory=Counter)  # failures per partial_password_hash
+    unhashed: int = 0  # failures without a partial_password_hash
+    first: datetime | None = None
+    last: datetime | None = None
+    classification: str = ""
+
+    @property
+    def per_minute(self) -> float:
+        return _rate(self.failures, self.first, self.last)
+
+
+@dataclass(slots=True)
+class KeystoneReport:
+    since: datetime | None
+    until: datetime | None
+    attempts: list[Attempt]
+    ips: list[IpStats]
+    accounts: list[AccountStats]
+    bucket_seconds: int
+    buckets: list[tuple[datetime, int, int]]  # (start, failures, successes)
+    restricted: tuple[str, ...] | None = None
+    truncated: bool = False
+
+    @property
+    def failures(self) -> int:
+        return sum(1 for a in self.attempts if a.outcome == "failure")
+
+    @property
+    def successes(self) -> int:
+        return sum(1 for a in self.attempts if a.outcome == "success")
+
+    def timeline(
+        self, *, ip: str | None = None, account: str | None = None, limit: int = 500
+    ) -> list[Attempt]:
+        """The attempts of one address or account, oldest first."""
+        rows = [
+            a
+            for a in self.attempts
+            if (ip is None or a.ip == ip) and (account is None or a.account == account)
+        ]
+        return rows[:limit]
+
+
+def _rate(count: int, first: datetime | None, last: datetime | None) -> float:
+    if not count or first is None or last is None:
+        return 0.0
+    minutes = max((last - first).total_seconds() / 60.0, 1.0)
+    return round(count / minutes, 2)
+
+
+def login_events(
+    store: Store, since: datetime | None, until: datetime | None, max_events: int = MAX_EVENTS
+) -> tuple[list[Event], bool]:
+    """Keystone login events (and the ``user.not_found`` lines that name the account),
+    oldest first; True when ``max_events`` cut the read short."""
+    events: list[Event] = []
+    truncated = False
+    for action in ("authenticate", "user.not_found"):
+        offset = 0
+        while True:
+            page = store.search_events(
+                EventQuery(
+                    since=since,
+                    until=until,
+                    service="keystone",
+                    action=action,
+                    limit=MAX_LIMIT,
+                    offset=offset,
+                    newest_first=False,
+                )
+            )
+            events.extend(s.event for s in page)
+            offset += len(page)
+            if len(page) < MAX_LIMIT:
+                break
+            if len(events) >= max_events or offset + MAX_LIMIT > 1_000_000:
+                truncated = True
+                break
+    events.sort(key=lambda e: e.time)
+    return events, truncated
+
+
+def attempts_of(events: Iterable[Event]) -> Iterator[Attempt]:
+    """One Attempt per login, duplicates (other copies of the same login) left out."""
+    correlator = Correlator()
+    for event in events:
+        yield from _primaries(correlator.push(event, event.time.timestamp()))
+    yield from _primaries(correlator.release(None))
+
+
+def _primaries(events: Iterable[Event]) -> Iterator[Attempt]:
+    for event in events:
+        if event.action != "authenticate" or "duplicate_of" in event.attrs:
+            continue
+        init = event.initiator
+        yield Attempt(
+            time=event.time,
+            ip=init.source_ip or UNKNOWN,
+            account=init.name or init.id or UNKNOWN,
+            outcome=event.outcome or "unknown",
+            password_hash=event.attrs.get("partial_password_hash"),
+            host=event.host,
+            kind=event.kind,
+            ref=event.ref,
+            user_agent=init.user_agent,
+        )
+
+
+def build_report(
+    events: Sequence[Event],
+    *,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    accounts: Sequence[str] | None = None,
+    privileged: Iterable[str] = (),
+    max_buckets: int = 60,
+    truncated: bool = False,
+) -> KeystoneReport:
+    """The analytics over ``events`` (time-ordered). ``accounts`` restricts the report to
+    those accounts (the select-accounts view)."""
+    wanted = set(accounts) if accounts else None
+    attempts = [a for a in attempts_of(events) if wanted is None or a.account in wanted]
+    attempts.sort(key=lambda a: a.time)
+    privileged_set = {p.lower() for p in privileged}
+    by_ip: dict[str, IpStats] = {}
+    by_account: dict[str, AccountStats] = {}
+    for a in attempts:
+        ip = by_ip.get(a.ip) or by_ip.setdefault(a.ip, IpStats(a.ip))
+        acct = by_account.get(a.account) or by_account.setdefault(
+            a.account, AccountStats(a.account, privileged=a.account.lower() in privileged_set)
+        )
+        for stats in (ip, acct):
+            stats.first = stats.first or a.time
+            stats.last = a.time
+        if a.outcome == "failure":
+            ip.failures += 1
+            ip.accounts[a.account] += 1
+            acct.failures += 1
+            acct.ips[a.ip] += 1
+            if a.password_hash:
+                acct.hashes[a.password_hash] += 1
+            else:
+                acct.unhashed += 1
+        elif a.outcome == "success":
+            ip.successes += 1
+            acct.successes += 1
+    for acct in by_account.values():
+        acct.classification = classify_account(acct)
+    for ip in by_ip.values():
+        ip.classification = classify_ip(ip, by_account)
+    start = since or (attempts[0].time if attempts else None)
+    end = until or (attempts[-1].time if attempts else None)
+    step, buckets = _buckets(attempts, start, end, max_buckets)
+    return KeystoneReport(
+        since=since,
+        until=until,
+        attempts=attempts,
+        ips=sorted(by_ip.values(), key=lambda s: (-s.failures, s.ip)),
+        accounts=sorted(
+            (s for s in by_account.values() if s.account != UNKNOWN), key=lambda s: (-s.failures, s.account)
+        ),
+        bucket_seconds=step,
+        buckets=buckets,
+        restricted=tuple(sorted(wanted)) if wanted else None,
+        truncated=truncated,
+    )
+
+
+def classify_account(acct: AccountStats) -> str:
+    if acct.account == UNKNOWN or not acct.failures:
+        return ""
+    if acct.failures >= STALE_FAILURES and len(acct.hashes) == 1 and not acct.unhashed and len(acct.ips) <= 2:
+        return "stale_credentials"
+    if len(acct.ips) >= TARGETED_IPS:
+        return "targeted"
+    if acct.failures >= BRUTE_FAILURES and len(acct.hashes) != 1:
+        return "brute_force"
+    return ""
+
+
+def classify_ip(ip: IpStats, accounts: dict[str, AccountStats]) -> str:
+    if not ip.failures:
+        return ""
+    named = [a for a in ip.accounts if a != UNKNOWN]
+    if len(named) >= SPRAY_ACCOUNTS and ip.failures / len(named) <= SPRAY_PER_ACCOUNT:
+        return "spraying"
+    if named and all(accounts[a].classification == "stale_credentials" for a in named):
+        return "stale_credentials"
+    if ip.failures >= BRUTE_FAILURES:
+        return "brute_force"
+    return ""
+
+
+def _buckets(
+    attempts: list[Attempt], start: datetime | None, end: datetime | None, max_buckets: int
+) -> tuple[int, list[tuple[datetime, int, int]]]:
+    if start is None or end is None:
+        return 60, []
+    span = max((end - start).total_seconds(), 1.0)
+    step = next((s for s in BUCKET_STEPS if span / s <= max_buckets), BUCKET_STEPS[-1])
+    origin = datetime.fromtimestamp(int(start.timestamp()) // step * step, start.tzinfo)
+    count = int((end - origin).total_seconds() // step) + 1
+    fails, oks = [0] * count, [0] * count
+    for a in attempts:
+        index = int((a.time - origin).total_seconds() // step)
+        if 0 <= index < count:
+            if a.outcome == "failure":
+                fails[index] += 1
+            elif a.outcome == "success":
+                oks[index] += 1
+    return step, [(origin + timedelta(seconds=i * step), fails[i], oks[i]) for i in range(count)]
+
+
+def keystone_report(
+    store: Store,
+    *,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    accounts: Sequence[str] | None = None,
+    privileged: Iterable[str] = (),
+    max_events: int = MAX_EVENTS,
+) -> KeystoneReport:
+    events, truncated = login_events(store, since, until, max_events)
+    return build_report(
+        events, since=since, until=until, accounts=accounts, privileged=privileged, truncated=truncated
+    )
+
+
+# -- export ------------------------------------------------------------------------------------
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def ip_row(s: IpStats) -> dict[str, Any]:
+    return {
+        "ip": s.ip,
+        "failures": s.failures,
+        "successes": s.successes,
+        "accounts": len(s.accounts),
+        "top_accounts": [a for a, _ in s.accounts.most_common(5)],
+        "per_minute": s.per_minute,
+        "first_seen": _iso(s.first),
+        "last_seen": _iso(s.last),
+        "classification": s.classification,
+    }
+
+
+def account_row(s: AccountStats) -> dict[str, Any]:
+    return {
+        "account": s.account,
+        "privileged": s.privileged,
+        "failures": s.failures,
+        "successes": s.successes,
+        "source_ips": len(s.ips),
+        "top_ips": [i for i, _ in s.ips.most_common(5)],
+        "password_hashes": len(s.hashes),
+        "per_minute": s.per_minute,
+        "first_seen": _iso(s.first),
+        "last_seen": _iso(s.last),
+        "classification": s.classification,
+    }
+
+
+def attempt_row(a: Attempt) -> dict[str, Any]:
+    return {
+        "time": a.time.isoformat(),
+        "ip": a.ip,
+        "account": a.account,
+        "outcome": a.outcome,
+        "password_hash": a.password_hash,
+        "host": a.host,
+        "kind": a.kind,
+        "ref": a.ref,
+    }
+
+
+def report_dict(report: KeystoneReport) -> dict[str, Any]:
+    """The whole report as JSON-ready data."""
+    return {
+        "since": _iso(report.since),
+        "until": _iso(report.until),
+        "restricted_to": report.restricted,
+        "truncated": report.truncated,
+        "totals": {
+            "attempts": len(report.attempts),
+            "failures": report.failures,
+            "successes": report.successes,
+            "source_ips": len(report.ips),
+            "accounts": len(report.accounts),
+        },
+        "failures_over_time": {
+            "bucket_seconds": report.bucket_seconds,
+            "buckets": [
+                {"start": t.isoformat(), "failures": f, "successes": s} for t, f, s in report.buckets
+            ],
+        },
+        "source_ips": [ip_row(s) for s in report.ips],
+        "accounts": [account_row(s) for s in report.accounts],
+    }
+
+
+def report_csv(report: KeystoneReport) -> str:
+    """One CSV table: a row per source address and per account (``entity`` says which)."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+
+    def write(cells: list[Any]) -> None:
+        writer.writerow([_cell(c) for c in cells])
+
+    write(
+        [
+            "entity",
+            "name",
+            "failures",
+            "successes",
+            "distinct",
+            "per_minute",
+            "first_seen",
+            "last_seen",
+            "classification",
+            "privileged",
+            "top",
+        ]
+    )
+    for s in report.ips:
+        row = ip_row(s)
+        write(
+            [
+                "ip",
+                s.ip,
+                s.failures,
+                s.successes,
+                row["accounts"],
+                s.per_minute,
+                row["first_seen"],
+                row["last_seen"],
+                s.classification,
+                "",
+                " ".join(row["top_accounts"]),
+            ]
+        )
+    for a in report.accounts:
+        row = account_row(a)
+        write(
+            [
+                "account",
+                a.account,
+                a.failures,
+                a.successes,
+                row["source_ips"],
+                a.per_minute,
+                row["first_seen"],
+                row["last_seen"],
+                a.classification,
+                "yes" if a.privileged else "",
+                " ".join(row["top_ips"]),
+            ]
+        )
+    return out.getvalue()
+
+
+def _cell(value: Any) -> Any:
+    """Neutralise spreadsheet formulas: account names come from attackers (CSV injection)."""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r") and not _is_number(value):
+        return "'" + value
+    return value
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True

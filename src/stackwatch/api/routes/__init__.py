@@ -1,0 +1,32 @@
+"""One module per resource; each has a ``router`` (API under /api/v1 and its dashboard page).
+MODULES is the list create_app includes: a new resource is one module and one line here."""
+
+from __future__ import annotations
+
+from stackwatch.api.routes import (
+    activity,
+    alerts,
+    events,
+    health,
+    integrity,
+    keystone,
+    overview,
+    responses,
+    rules,
+    session,
+    sources,
+)
+
+MODULES = (
+    health,
+    session,
+    overview,
+    alerts,
+    events,
+    sources,
+    rules,
+    integrity,
+    keystone,
+    activity,
+    responses,
+)

@@ -1,0 +1,175 @@
+"""Activity: the everyday actions of administrators, projects and instances, from CADF
+audit events (keystone ``identity.*``, keystonemiddleware ``audit.http.*``) and OpenStack
+notifications: who did what to which resource, when, with what outcome."""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Iterator
+from typing import Annotated, Any, Final
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import Response
+
+from stackwatch.api.auth import Principal, viewer
+from stackwatch.api.params import opt, parse_time, store_now
+from stackwatch.store.base import MAX_LIMIT, EventQuery, StoredEvent
+from stackwatch.web.render import render
+
+router = APIRouter()
+KINDS: Final = ("cadf", "notification", "stackwatch_audit")
+SCAN_LIMIT: Final = 50_000  # events examined per request when filtering by resource
+Text = Annotated[str | None, Query(max_length=256)]
+
+
+def _stream(request: Request, kind: str, base: dict[str, Any]) -> Iterator[StoredEvent]:
+    store = request.app.state.services.store
+    offset = 0
+    while offset < SCAN_LIMIT:
+        page = store.search_events(EventQuery(kind=kind, limit=min(MAX_LIMIT, 1000), offset=offset, **base))
+        yield from page
+        if len(page) < 1000:
+            return
+        offset += len(page)
+
+
+def _matches_resource(stored: StoredEvent, resource: str) -> bool:
+    t = stored.event.target
+    needle = resource.lower()
+    return any(needle in (v or "").lower() for v in (t.type, t.id, t.name))
+
+
+def find_activity(
+    request: Request,
+    *,
+    user: str | None,
+    project: str | None,
+    action: str | None,
+    resource: str | None,
+    outcome: str | None,
+    since: str | None,
+    until: str | None,
+    limit: int,
+    offset: int,
+) -> list[StoredEvent]:
+    """Audit events of both kinds, newest first, filtered; ``resource`` matches the target's
+    type, id or name (substring, case-insensitive)."""
+    now = store_now(request.app.state.services.store) if (since or until) else None
+    base = {
+        "user": opt(user),
+        "project": opt(project),
+        "action": opt(action),
+        "outcome": opt(outcome),
+        "since": parse_time(since, now, name="since"),
+        "until": parse_time(until, now, name="until"),
+    }
+    merged = heapq.merge(
+        *(_stream(request, kind, base) for kind in KINDS), key=lambda s: (s.event.time, s.seq), reverse=True
+    )
+    out: list[StoredEvent] = []
+    skipped = 0
+    for stored in merged:
+        if resource and not _matches_resource(stored, resource):
+            continue
+        if skipped < offset:
+            skipped += 1
+            continue
+        out.append(stored)
+        if len(out) >= limit:
+            break
+    return out
+
+
+def activity_row(stored: StoredEvent) -> dict[str, Any]:
+    e = stored.event
+    return {
+        "seq": stored.seq,
+        "time": e.time.isoformat(),
+        "host": e.host,
+        "service": e.service,
+        "user": e.initiator.name or e.initiator.id,
+        "project": e.initiator.project,
+        "source_ip": e.initiator.source_ip,
+        "action": e.action,
+        "outcome": e.outcome,
+        "target_type": e.target.type,
+        "target_id": e.target.id,
+        "target_name": e.target.name,
+        "request_path": e.attrs.get("request_path"),
+        "message": e.message,
+    }
+
+
+@router.get("/api/v1/activity", tags=["activity"], summary="Who did what to which resource")
+def activity(
+    request: Request,
+    principal: Annotated[Principal, Depends(viewer)],
+    user: Text = None,
+    project: Text = None,
+    action: Text = None,
+    resource: Text = None,
+    outcome: Text = None,
+    since: Text = None,
+    until: Text = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    offset: Annotated[int, Query(ge=0, le=10_000)] = 0,
+) -> dict[str, Any]:
+    found = find_activity(
+        request,
+        user=user,
+        project=project,
+        action=action,
+        resource=resource,
+        outcome=outcome,
+        since=since,
+        until=until,
+        limit=limit,
+        offset=offset,
+    )
+    return {"activity": [activity_row(s) for s in found], "limit": limit, "offset": offset}
+
+
+@router.get("/activity", include_in_schema=False)
+def activity_page(
+    request: Request,
+    principal: Annotated[Principal, Depends(viewer)],
+    user: Text = None,
+    project: Text = None,
+    action: Text = None,
+    resource: Text = None,
+    outcome: Text = None,
+    since: Text = None,
+    until: Text = None,
+    offset: Annotated[int, Query(ge=0, le=10_000)] = 0,
+) -> Response:
+    limit = 50
+    found = find_activity(
+        request,
+        user=user,
+        project=project,
+        action=action,
+        resource=resource,
+        outcome=outcome,
+        since=since,
+        until=until,
+        limit=limit + 1,
+        offset=offset,
+    )
+    form = {
+        "user": user or "",
+        "project": project or "",
+        "action": action or "",
+        "resource": resource or "",
+        "outcome": outcome or "",
+        "since": since or "",
+        "until": until or "",
+    }
+    return render(
+        request,
+        "activity.html",
+        rows=[activity_row(s) for s in found[:limit]],
+        more=len(found) > limit,
+        offset=offset,
+        limit=limit,
+        form=form,
+    )

@@ -1,0 +1,84 @@
+"""The overview page: open alerts by severity and category, silent sources, ingest rate
+over time, integrity badge."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import timedelta
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import Response
+
+from stackwatch.api.auth import Principal, viewer
+from stackwatch.api.routes.sources import health_rows
+from stackwatch.api.stats import histogram, newest_event_time
+from stackwatch.core.alert import ALERT_SEVERITIES
+from stackwatch.store.base import AlertQuery, StoredAlert
+from stackwatch.web.charts import hbars, time_bars
+from stackwatch.web.render import render
+
+router = APIRouter()
+SPAN = timedelta(hours=24)
+MAX_OPEN = 10_000
+
+
+def open_alerts(request: Request) -> list[StoredAlert]:
+    return list(
+        request.app.state.services.store.alerts(
+            AlertQuery(status="open", with_evidence=False, limit=MAX_OPEN)
+        )
+    )
+
+
+@router.get("/api/v1/overview", tags=["overview"], summary="Counts behind the overview page")
+def overview(request: Request, principal: Annotated[Principal, Depends(viewer)]) -> dict[str, Any]:
+    services = request.app.state.services
+    alerts = open_alerts(request)
+    counts = services.store.counts()
+    return {
+        "events": counts.events,
+        "alerts_by_status": counts.alerts_by_status,
+        "open_by_severity": dict(Counter(a.alert.severity for a in alerts)),
+        "open_by_category": dict(Counter(a.alert.category for a in alerts)),
+        "silent_sources": [f"{h.host}/{h.service}" for h in health_rows(request) if h.silent],
+        "integrity": services.integrity.report().state,
+    }
+
+
+@router.get("/", include_in_schema=False)
+def overview_page(request: Request, principal: Annotated[Principal, Depends(viewer)]) -> Response:
+    services = request.app.state.services
+    store = services.store
+    alerts = open_alerts(request)
+    by_severity = Counter(a.alert.severity for a in alerts)
+    by_category = Counter(a.alert.category for a in alerts)
+    now = newest_event_time(store.source_stats())
+    chart = None
+    if now is not None:
+        oldest = min(s.first_seen for s in store.source_stats() if s.first_seen <= now)
+        since = max(now - SPAN, oldest)
+        hist = histogram(store, since, now + timedelta(seconds=1), max_buckets=48)
+        chart = time_bars(
+            hist.times,
+            [("events", "c-total", hist.total)],
+            step=hist.step,
+            title=f"events per {hist.step // 60} min",
+        )
+    category_chart = (
+        hbars([(c, n, False) for c, n in by_category.most_common(12)], title="open alerts by category")
+        if by_category
+        else None
+    )
+    return render(
+        request,
+        "overview.html",
+        severities=[(s, by_severity.get(s, 0)) for s in reversed(ALERT_SEVERITIES)],
+        category_chart=category_chart,
+        total_open=len(alerts),
+        counts=store.counts(),
+        silent=[h for h in health_rows(request) if h.silent],
+        chart=chart,
+        recent=alerts[:10],
+        integrity=services.integrity.report(),
+    )

@@ -1,0 +1,67 @@
+"""Sources (host + service) and their health: last seen, rate, silent, expected."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import Response
+
+from stackwatch.api.auth import Principal, viewer
+from stackwatch.api.stats import SourceHealth, histogram, newest_event_time, source_health
+from stackwatch.store.base import AlertQuery
+from stackwatch.web.charts import sparkline
+from stackwatch.web.render import render
+
+router = APIRouter()
+SPARK_SPAN = timedelta(hours=24)
+
+
+def health_rows(request: Request) -> list[SourceHealth]:
+    services, settings = request.app.state.services, request.app.state.settings
+    stats = services.store.source_stats()
+    silenced = {
+        (a.alert.host or "", a.alert.service or "")
+        for a in services.store.alerts(
+            AlertQuery(status="open", category="logging.silence", with_evidence=False, limit=1000)
+        )
+    }
+    return source_health(
+        stats, silent_after=settings.silent_after, expected=settings.expected_sources, silenced=silenced
+    )
+
+
+def _row(h: SourceHealth) -> dict[str, Any]:
+    return {
+        "host": h.host,
+        "service": h.service,
+        "count": h.count,
+        "first_seen": h.first_seen.isoformat() if h.first_seen else None,
+        "last_seen": h.last_seen.isoformat() if h.last_seen else None,
+        "per_hour": h.per_hour,
+        "silent": h.silent,
+        "expected": h.expected,
+        "silent_for_seconds": h.silent_for,
+    }
+
+
+@router.get("/api/v1/sources", tags=["sources"], summary="Every source with its health")
+def list_sources(request: Request, principal: Annotated[Principal, Depends(viewer)]) -> dict[str, Any]:
+    return {"sources": [_row(h) for h in health_rows(request)]}
+
+
+@router.get("/sources", include_in_schema=False)
+def sources_page(request: Request, principal: Annotated[Principal, Depends(viewer)]) -> Response:
+    store = request.app.state.services.store
+    rows = health_rows(request)
+    now = newest_event_time(store.source_stats())
+    sparks = {}
+    if now is not None:
+        hist = histogram(store, now - SPARK_SPAN, now + timedelta(seconds=1), max_buckets=48)
+        sparks = {
+            key: sparkline(values, title=f"{key[0]} {key[1]} events per {hist.step // 60} min")
+            for key, values in hist.by_source.items()
+        }
+    rows.sort(key=lambda h: (not (h.silent and h.expected), not h.silent, h.host, h.service))
+    return render(request, "sources.html", rows=rows, sparks=sparks)

@@ -1,0 +1,115 @@
+"""``stackwatch report auth``: keystone access analytics on the terminal (text, JSON, CSV)."""
+
+from __future__ import annotations
+
+import sys
+from typing import TextIO
+
+import click
+
+from stackwatch.cli.analyze import DEFAULT_DATA
+
+
+@click.group("report")
+def report_group() -> None:
+    """Reports over the stored events."""
+
+
+@report_group.command("auth")
+@click.option("--data", default=DEFAULT_DATA, show_default=True, help="Data folder of the store.")
+@click.option(
+    "--since",
+    default="24h",
+    show_default=True,
+    help="ISO 8601, or a span back from the newest stored event (30m, 24h, 7d); 'all' for everything.",
+)
+@click.option("--until", default=None, help="ISO 8601 or a span back from the newest event.")
+@click.option("--accounts", default=None, help="Comma-separated accounts: report only on them.")
+@click.option(
+    "--privileged",
+    default=None,
+    help="Comma-separated accounts to mark privileged (default: admin and the OpenStack service users).",
+)
+@click.option(
+    "--format", "fmt", type=click.Choice(["text", "json", "csv"]), default="text", show_default=True
+)
+@click.option("--top", default=20, show_default=True, help="Rows per table (text format).")
+def auth_command(
+    data: str, since: str, until: str | None, accounts: str | None, privileged: str | None, fmt: str, top: int
+) -> None:
+    """Keystone logins: failures by source IP and by account, frequency, first/last seen,
+    targeted accounts and the pattern (brute force, spraying, targeted, stale credentials)."""
+    import orjson
+    from fastapi import HTTPException
+
+    from stackwatch.api.analytics import keystone_report, report_csv, report_dict
+    from stackwatch.api.params import parse_time, store_now
+    from stackwatch.api.settings import DEFAULT_PRIVILEGED
+    from stackwatch.core.errors import StackwatchError
+    from stackwatch.store import open_store
+
+    try:
+        with open_store(data, read_only=True) as store:
+            now = store_now(store)
+            start = None if since == "all" else parse_time(since, now, name="--since")
+            end = parse_time(until, now, name="--until")
+            wanted = [a.strip() for a in accounts.split(",") if a.strip()] if accounts else None
+            marked = [a.strip() for a in privileged.split(",")] if privileged else DEFAULT_PRIVILEGED
+            report = keystone_report(store, since=start, until=end, accounts=wanted, privileged=marked)
+    except HTTPException as exc:
+        raise click.ClickException(str(exc.detail)) from exc
+    except StackwatchError as exc:
+        raise click.ClickException(str(exc)) from exc
+    if fmt == "json":
+        sys.stdout.write(orjson.dumps(report_dict(report), option=orjson.OPT_INDENT_2).decode() + "\n")
+    elif fmt == "csv":
+        sys.stdout.write(report_csv(report))
+    else:
+        write_text(report, sys.stdout, top)
+
+
+def _t(value: object) -> str:
+    return value.strftime("%Y-%m-%d %H:%M:%S") if hasattr(value, "strftime") else "-"
+
+
+def write_text(report: object, out: TextIO, top: int) -> None:
+    from stackwatch.api.analytics import KeystoneReport
+
+    assert isinstance(report, KeystoneReport)
+    start = _t(report.since) if report.since else "the beginning"
+    span = f"{start} to {_t(report.until) if report.until else 'the end'}"
+    out.write(
+        f"Keystone logins, {span}: {len(report.attempts)} attempts, {report.failures} failed, "
+        f"{report.successes} succeeded, {len(report.ips)} source IPs, {len(report.accounts)} accounts\n"
+    )
+    if report.restricted:
+        out.write(f"restricted to: {', '.join(report.restricted)}\n")
+    out.write("\nFailures by source IP\n")
+    out.write(
+        f"{'IP':<40} {'FAILED':>6} {'OK':>4} {'ACCTS':>5} {'/MIN':>6}  {'FIRST SEEN':<19}  "
+        f"{'LAST SEEN':<19}  PATTERN / ACCOUNTS\n"
+    )
+    for s in [s for s in report.ips if s.failures][:top]:
+        accounts = ", ".join(a for a, _ in s.accounts.most_common(3))
+        out.write(
+            f"{s.ip:<40} {s.failures:>6} {s.successes:>4} {len(s.accounts):>5} {s.per_minute:>6}  "
+            f"{_t(s.first):<19}  {_t(s.last):<19}  {s.classification or '-'}  {accounts}\n"
+        )
+    out.write("\nFailures by account (* = privileged)\n")
+    out.write(
+        f"{'ACCOUNT':<32} {'FAILED':>6} {'OK':>4} {'IPS':>4} {'PWDS':>4} {'/MIN':>6}  {'FIRST SEEN':<19}  "
+        f"{'LAST SEEN':<19}  PATTERN\n"
+    )
+    for a in [a for a in report.accounts if a.failures][:top]:
+        name = ("* " if a.privileged else "  ") + a.account
+        out.write(
+            f"{name:<32} {a.failures:>6} {a.successes:>4} {len(a.ips):>4} {len(a.hashes):>4} "
+            f"{a.per_minute:>6}  {_t(a.first):<19}  {_t(a.last):<19}  {a.classification or '-'}\n"
+        )
+    targeted = [a for a in report.accounts if a.classification in ("targeted", "brute_force")]
+    if targeted:
+        out.write(
+            "\nTargeted accounts: "
+            + ", ".join(f"{a.account} ({a.failures} failures from {len(a.ips)} IPs)" for a in targeted)
+            + "\n"
+        )

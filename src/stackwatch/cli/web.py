@@ -1,0 +1,100 @@
+"""``stackwatch web``: serve the HTTP API and the dashboard over a data folder."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from stackwatch.cli.analyze import DEFAULT_DATA
+
+
+def load_web_settings(config: str | None, overrides: dict[str, Any]) -> Any:
+    """WebSettings from the ``web:`` mapping of ``config`` (YAML), then command-line overrides."""
+    import yaml
+
+    from stackwatch.api.settings import WebSettings
+    from stackwatch.core.errors import ConfigError
+
+    data: dict[str, Any] = {}
+    if config:
+        try:
+            loaded = yaml.safe_load(Path(config).read_text(encoding="utf-8")) or {}
+        except (OSError, yaml.YAMLError) as exc:
+            raise ConfigError(f"cannot read: {exc}", config) from exc
+        if not isinstance(loaded, dict) or not isinstance(loaded.get("web", {}), dict):
+            raise ConfigError("expected a mapping with a 'web:' section", config)
+        data.update(loaded.get("web") or {})
+    data.update({k: v for k, v in overrides.items() if v is not None})
+    return WebSettings.from_mapping(data, config)
+
+
+@click.command("web")
+@click.option(
+    "--data", default=DEFAULT_DATA, show_default=True, help="Data folder of the store (and users.db)."
+)
+@click.option("--listen", default=None, help="host:port [default: 127.0.0.1:8443].")
+@click.option(
+    "--tls-cert", type=click.Path(exists=True, dir_okay=False), default=None, help="PEM certificate."
+)
+@click.option(
+    "--tls-key", type=click.Path(exists=True, dir_okay=False), default=None, help="PEM private key."
+)
+@click.option("--session-secret", default=None, help="Secret reference: $env:NAME or $file:/path.")
+@click.option(
+    "--config",
+    type=click.Path(exists=True, dir_okay=False),
+    default=None,
+    help="YAML configuration file; its 'web:' section holds the settings.",
+)
+@click.option("--rules", multiple=True, type=click.Path(exists=True), help="Extra rule files or folders.")
+def web_command(
+    data: str,
+    listen: str | None,
+    tls_cert: str | None,
+    tls_key: str | None,
+    session_secret: str | None,
+    config: str | None,
+    rules: tuple[str, ...],
+) -> None:
+    """Serve the API (/api/v1, OpenAPI at /api/v1/openapi.json) and the dashboard."""
+    import uvicorn
+
+    from stackwatch.api import Services, create_app
+    from stackwatch.core.errors import StackwatchError
+
+    try:
+        settings = load_web_settings(
+            config,
+            {"listen": listen, "tls_cert": tls_cert, "tls_key": tls_key, "session_secret": session_secret},
+        )
+        services = Services.for_data_dir(data, rule_paths=rules)
+    except StackwatchError as exc:
+        raise click.ClickException(str(exc)) from exc
+    if not services.users.all():
+        sys.stderr.write(
+            f"no users yet: create one with `stackwatch user add NAME --role admin --data {data}`\n"
+        )
+    if session_secret is None and not (
+        config and "session_secret" in Path(config).read_text(encoding="utf-8")
+    ):
+        sys.stderr.write("no session secret configured: using a random one (sessions end on restart)\n")
+    if not settings.tls and settings.host_port[0] not in ("127.0.0.1", "::1", "localhost"):
+        sys.stderr.write("warning: serving without TLS on a non-loopback address\n")
+    host, port = settings.host_port
+    app = create_app(settings, services)
+    try:
+        uvicorn.run(
+            app,
+            host=host,
+            port=port,
+            ssl_certfile=str(settings.tls_cert) if settings.tls else None,
+            ssl_keyfile=str(settings.tls_key) if settings.tls else None,
+            server_header=False,
+            proxy_headers=False,
+            log_level="info",
+        )
+    finally:
+        services.close()

@@ -1,0 +1,393 @@
+"""The live runner behind ``stackwatch serve``: sources -> fair worker -> detection -> store
+-> acknowledgements and alert delivery.
+
+* Every source has its own bounded queue. The worker takes at most ``fair_quantum`` records
+  from each non-empty queue in turn (the starting source rotates), so a flood on one source
+  delays the others by at most one quantum.
+* Parsing and detection run in the worker on the event loop; commits run in a thread (SQLite
+  releases the GIL) while the worker goes on with the next batch. Commits are strictly in
+  order; a batch is committed when it holds ``batch_size`` events or is ``commit_interval``
+  old. Only after its commit are the batch's records acknowledged (AMQP ack, file offsets)
+  and its alerts delivered, so an alert always points at stored evidence and nothing
+  acknowledged can be lost. A failing store is retried; nothing is acknowledged meanwhile.
+* The engine ticks on the wall clock every ``tick_interval``, so absence rules fire when
+  nothing arrives; a ``monitor.heartbeat`` event (service ``stackwatch``) is injected every
+  ``heartbeat_interval`` so a rule can watch the monitor itself. ``selfmon`` raises alerts
+  for dropped input, a silent input and a stalled pipeline.
+* SIGTERM (``stop``): sources stop reading, queued records are decoded and committed,
+  acknowledged, and pending alerts delivered, within ``shutdown_timeout``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import OrderedDict
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from stackwatch.alerts.dispatch import Dispatcher
+from stackwatch.alerts.registry import create_sink
+from stackwatch.alerts.routing import Router
+from stackwatch.alerts.throttle import Throttle
+from stackwatch.config.settings import Settings
+from stackwatch.core.alert import Alert
+from stackwatch.core.errors import StoreError
+from stackwatch.core.event import Event
+from stackwatch.pipeline.selfmon import SelfMonitor
+from stackwatch.sources.base import Source, SourceContext
+from stackwatch.sources.registry import create_source
+from stackwatch.store.base import MAX_LIMIT, Store
+
+log = logging.getLogger(__name__)
+
+TAKE_LIMIT = 2048
+"""Records decoded per worker turn before the readers get the loop back."""
+
+
+class _Batch:
+    """Events and alert changes waiting for one commit."""
+
+    __slots__ = ("alerts", "appended", "events", "oldest", "per_source", "started", "tokens")
+
+    def __init__(self) -> None:
+        self.events: list[Event] = []
+        self.alerts: dict[int, tuple[Alert, str, bool]] = {}  # id(alert) -> (snapshot, change, dispatch)
+        self.tokens: dict[Source, Any] = {}
+        self.per_source: dict[str, int] = {}
+        self.started = time.monotonic()
+        self.oldest: float | None = None
+        self.appended = False
+
+
+class Runner:
+    def __init__(self, settings: Settings, *, store: Store, engine: Any,
+                 sources: list[Source] | None = None, dispatcher: Dispatcher | None = None) -> None:
+        self.settings = settings
+        self.limits = settings.limits
+        self.store = store
+        self.engine = engine
+        self.wake = asyncio.Event()
+        context = SourceContext(queue_size=self.limits.queue_size, wake=self.wake, state_dir=settings.state_dir,
+                                hostname=settings.hostname, recent_refs=self.recent_refs)
+        self.sources = sources if sources is not None else [create_source(s, context) for s in settings.sources]
+        for source in self.sources:  # sources built elsewhere (tests) join the same wake-up
+            source.queue.wake = self.wake
+            source.context.recent_refs = source.context.recent_refs or self.recent_refs
+        if dispatcher is None:
+            sinks = [create_sink(s) for s in settings.sinks]
+            dispatcher = Dispatcher(sinks, Router(settings.routing, [s.name for s in sinks]),
+                                    Throttle(float(settings.throttle.update_interval), settings.throttle.max_per_minute),
+                                    Path(settings.state_dir) / "dead-letter.jsonl")
+        self.dispatcher = dispatcher
+        self.selfmon = SelfMonitor(self)
+        self.started = time.time()
+        self.stored_events = 0
+        self.alert_changes: dict[tuple[str, str], int] = {}  # (category, severity) -> changes
+        self.last_commit = 0.0
+        self.commit_lag = 0.0
+        self.last_progress = time.monotonic()
+        self.store_errors = 0
+        self._batch = _Batch()
+        self._commit_task: asyncio.Task[None] | None = None
+        self._worker: asyncio.Task[None] | None = None
+        self._stopping = False
+        self._round = 0
+        self._heartbeats = 0
+        self._known: OrderedDict[tuple[str, str], int] = OrderedDict()  # dedup key -> id of the Alert object
+        self._recent: dict[str, set[str]] | None = None
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def start(self) -> None:
+        Path(self.settings.state_dir).mkdir(parents=True, exist_ok=True)
+        await self.dispatcher.start()
+        for source in self.sources:
+            await source.start()
+        self._worker = asyncio.create_task(self._work(), name="worker")
+        await self.selfmon.start()
+
+    async def stop(self) -> None:
+        """Graceful shutdown: stop reading, drain, commit, acknowledge, deliver."""
+        deadline = time.monotonic() + float(self.limits.shutdown_timeout)
+        for source in self.sources:
+            with contextlib.suppress(Exception):
+                await source.stop()
+        self._stopping = True
+        self.wake.set()
+        if self._worker is not None:
+            try:
+                await asyncio.wait_for(asyncio.shield(self._worker), max(0.1, deadline - time.monotonic()))
+            except TimeoutError:
+                log.error("shutdown: the pipeline did not drain in time; unacknowledged records will be redelivered")
+                self._worker.cancel()
+        await self.selfmon.stop()
+        await self.dispatcher.close(max(0.5, deadline - time.monotonic()))
+        await asyncio.to_thread(self.store.close)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Run until ``stop`` is set (or the worker dies: its exception is raised)."""
+        await self.start()
+        try:
+            await self.wait(stop)
+        finally:
+            await self.stop()
+
+    async def wait(self, stop: asyncio.Event) -> None:
+        """Until ``stop`` is set; raises if the worker died (a bug: systemd restarts us)."""
+        assert self._worker is not None
+        stopper = asyncio.create_task(stop.wait())
+        done, _ = await asyncio.wait({stopper, self._worker}, return_when=asyncio.FIRST_COMPLETED)
+        stopper.cancel()
+        if self._worker in done and not self._stopping:
+            self._worker.result()
+            raise RuntimeError("the pipeline worker ended unexpectedly")
+
+    # ------------------------------------------------------------------ the worker
+
+    async def _work(self) -> None:
+        limits = self.limits
+        tick_every = float(limits.tick_interval)
+        beat_every = float(limits.heartbeat_interval)
+        next_tick = time.time() + tick_every
+        next_beat = time.time()
+        while True:
+            self.wake.clear()
+            took = self._take_fair(TAKE_LIMIT)
+            for source, records in took:
+                self._decode(source, records)
+            now = time.time()
+            for source in self.sources:
+                held = source.idle(now)
+                if held:
+                    self._add(source, held)
+            if now >= next_tick:
+                next_tick = now + tick_every
+                self._alerts(self.engine.tick(datetime.fromtimestamp(now, UTC)))
+                self.selfmon.check(now)
+            if beat_every and now >= next_beat:
+                next_beat = now + beat_every
+                self._heartbeat(now)
+            self.last_progress = time.monotonic()
+            batch = self._batch
+            due = time.monotonic() - batch.started >= float(limits.commit_interval)
+            if (len(batch.events) >= limits.batch_size or (due and (batch.events or batch.alerts or batch.tokens))):
+                await self._commit()
+            if self._stopping and not any(len(s.queue) for s in self.sources):
+                for source in self.sources:
+                    held = source.idle(float("inf"))
+                    if held:
+                        self._add(source, held)
+                await self._commit()
+                if self._commit_task is not None:
+                    await self._commit_task
+                return
+            if took:
+                await asyncio.sleep(0)
+            else:
+                wait = max(0.01, min(float(limits.commit_interval), next_tick - time.time()))
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.wake.wait(), wait)
+
+    def _take_fair(self, budget: int) -> list[tuple[Source, list[Any]]]:
+        sources = self.sources
+        if not sources:
+            return []
+        self._round = (self._round + 1) % len(sources)
+        active = [s for s in sources[self._round:] + sources[:self._round] if len(s.queue)]
+        quantum = self.limits.fair_quantum
+        out = []
+        while budget > 0 and active:
+            still = []
+            for source in active:
+                records = source.queue.take(min(quantum, budget))
+                if records:
+                    out.append((source, records))
+                    budget -= len(records)
+                if len(source.queue) and budget > 0:
+                    still.append(source)
+            active = still
+        return out
+
+    def _decode(self, source: Source, records: list[Any]) -> None:
+        batch = self._batch
+        oldest = records[0].received
+        if batch.oldest is None or oldest < batch.oldest:
+            batch.oldest = oldest
+        try:
+            events = source.decode(records)
+        except Exception:  # a decoder bug must not stop the monitor; the records stay unacknowledged
+            log.exception("source %s failed to decode %d records", source.name, len(records))
+            source.counters.errors += 1
+            return
+        batch.tokens[source] = None  # checkpoint taken at the cut
+        self._add(source, events)
+
+    def _add(self, source: Source | None, events: list[Event]) -> None:
+        if not events:
+            return
+        batch = self._batch
+        process = self.engine.process
+        changed: list[Alert] = []
+        for event in events:
+            changed.extend(process(event))
+        batch.events.extend(events)
+        if source is not None:
+            source.counters.events += len(events)
+            batch.per_source[source.name] = batch.per_source.get(source.name, 0) + len(events)
+            batch.tokens.setdefault(source, None)
+        if changed:
+            self._alerts(changed)
+
+    def _alerts(self, alerts: list[Alert], dispatch: bool = True) -> None:
+        """Record alert changes for the next commit (delivered after it)."""
+        known = self._known
+        for alert in alerts:
+            ident = (alert.rule, alert.key)
+            if alert.status == "resolved":
+                change = "resolved"
+            elif known.get(ident) != id(alert):
+                change = "new"
+            else:
+                change = "update"
+            known[ident] = id(alert)
+            known.move_to_end(ident)
+            if len(known) > 100_000:
+                known.popitem(last=False)
+            previous = self._batch.alerts.get(id(alert))
+            if previous is not None and previous[1] == "new" and change == "update":
+                change = "new"  # created and updated within one batch: still news
+            snapshot = msgspec.structs.replace(alert, evidence=list(alert.evidence), details=dict(alert.details))
+            self._batch.alerts[id(alert)] = (snapshot, change, dispatch)
+
+    def _heartbeat(self, now: float) -> None:
+        self._heartbeats += 1
+        stamp = datetime.fromtimestamp(now, UTC)
+        depth = sum(len(s.queue) for s in self.sources)
+        event = Event(time=stamp, received=stamp, host=self.settings.hostname, service="stackwatch",
+                      severity="info", kind="heartbeat", action="monitor.heartbeat", outcome="success",
+                      message=f"stackwatch heartbeat: {self.stored_events} events stored, queue depth {depth}",
+                      attrs={"queue_depth": depth, "events_stored": self.stored_events,
+                             "uptime": round(now - self.started, 3)},
+                      origin="internal", ref=f"heartbeat:{self.settings.hostname}:{int(now * 1000)}")
+        self._add(None, [event])
+
+    # ------------------------------------------------------------------ committing
+
+    async def _commit(self) -> None:
+        if self._commit_task is not None:
+            await self._commit_task  # strictly in order
+            self._commit_task = None
+        batch, self._batch = self._batch, _Batch()
+        for source in batch.tokens:
+            batch.tokens[source] = source.checkpoint()
+        if batch.events or batch.alerts or batch.tokens:
+            self._commit_task = asyncio.create_task(self._finish(batch))
+
+    async def _finish(self, batch: _Batch) -> None:
+        alerts = [item[0] for item in batch.alerts.values()]
+        delay = 0.5
+        while True:
+            try:
+                ids, statuses = await asyncio.to_thread(self._write, batch, alerts)
+                break
+            except Exception as exc:  # keep the batch and retry: nothing is acknowledged meanwhile
+                self.store_errors += 1
+                if isinstance(exc, StoreError):
+                    log.error("store commit failed (will retry, nothing acknowledged): %s", exc)
+                else:
+                    log.exception("store commit failed (will retry, nothing acknowledged)")
+                if self._stopping and time.monotonic() - batch.started > float(self.limits.shutdown_timeout):
+                    return
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 10.0)
+        now = time.time()
+        self.stored_events += len(batch.events)
+        self.last_commit = now
+        if batch.oldest is not None:
+            self.commit_lag = now - batch.oldest
+        for source in batch.tokens:
+            source.counters.committed += batch.per_source.get(source.name, 0)
+        for source, token in batch.tokens.items():
+            try:
+                await source.commit(token)
+            except Exception:  # an ack that fails means a redelivery, which dedup absorbs
+                log.exception("source %s: acknowledging failed", source.name)
+        for (alert, change, dispatch), alert_id, status in zip(batch.alerts.values(), ids, statuses, strict=True):
+            counter = (alert.category, alert.severity)
+            self.alert_changes[counter] = self.alert_changes.get(counter, 0) + 1
+            if dispatch:
+                self.dispatcher.submit(alert, change, alert_id, status)
+
+    def _write(self, batch: _Batch, alerts: list[Alert]) -> tuple[list[int], list[str]]:
+        """In a thread: append, upsert, commit. Returns alert ids and their stored statuses."""
+        store = self.store
+        if batch.events and not batch.appended:
+            store.append_events(batch.events)
+            batch.appended = True  # the store holds them now; a retry only flushes
+        ids = store.upsert_alerts(alerts) if alerts else []
+        store.flush()
+        statuses = []
+        for alert_id in ids:
+            stored = store.get_alert(alert_id) if alert_id is not None else None
+            statuses.append(stored.alert.status if stored is not None else "open")
+        return ids, statuses
+
+    # ------------------------------------------------------------------ helpers for sources
+
+    def recent_refs(self, origin_prefix: str) -> set[str]:
+        """Refs of the newest stored events whose origin starts with ``origin_prefix``: how
+        sources recognise records committed just before a crash but not acknowledged."""
+        if self._recent is None:
+            self._recent = {}
+            try:
+                last = self.store.counts().events
+                seqs = list(range(max(1, last - MAX_LIMIT + 1), last + 1))
+                for stored in self.store.get_events(seqs) if seqs else []:
+                    event = stored.event
+                    self._recent.setdefault(event.origin.partition(":")[0] + ":", set()).add(event.ref)
+            except StoreError as exc:
+                log.warning("cannot read the newest stored events: %s", exc)
+        return set(self._recent.get(origin_prefix, set()))
+
+    def queue_depth(self) -> int:
+        return sum(len(s.queue) for s in self.sources)
+
+
+def build_engine_for(settings: Settings) -> Any:
+    """The detection engine ``serve`` runs: built-in packs (unless disabled) plus the configured
+    rule paths, the maintenance windows and the expected sources (the monitor's own heartbeat
+    included, so an absence rule notices the monitor going quiet)."""
+    from stackwatch.core.clock import SystemClock
+    from stackwatch.detect.engine import Engine
+    from stackwatch.detect.loader import RuleSet, builtin_rules, load_rules
+
+    rules = builtin_rules() if settings.rules.builtin else RuleSet()
+    if settings.rules.paths:
+        rules.extend(load_rules(settings.rules.paths))
+    if rules.errors:
+        if settings.rules.strict:
+            raise rules.errors[0]
+        for error in rules.errors:
+            log.warning("rule not loaded: %s", error)
+    expected = [{"host": e.host, "service": e.service} for e in settings.expected_sources]
+    expected.append({"host": settings.hostname, "service": "stackwatch"})
+    return Engine(rules.rules, clock=SystemClock(), maintenance=settings.maintenance, expected_sources=expected)
+
+
+def create_runner(settings: Settings) -> Runner:
+    """Open the store, build the engine, sources and sinks named by ``settings``."""
+    from stackwatch.store import open_store
+
+    engine = build_engine_for(settings)
+    store = open_store(settings.store.open_url(), **settings.store.options)
+    try:
+        return Runner(settings, store=store, engine=engine)
+    except BaseException:
+        store.close()
+        raise

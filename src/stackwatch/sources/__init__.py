@@ -1,0 +1,1 @@
+"""Live sources for ``stackwatch serve``: one module per way records arrive (see ``registry``)."""

@@ -1,0 +1,236 @@
+"""The tamper-evident ledger inside the SQLite store: record bytes, chain, Merkle tree, checkpoints.
+
+Every stored event row becomes canonical record bytes (``chain.canonical_record_bytes``)::
+
+    raw        = the events.raw column (the record's exact bytes)
+    normalized = orjson array of the stored normalized fields, in NORMALIZED_FIELDS order
+                 (time, host, service, severity, kind, action, outcome, initiator x6, target x3,
+                 observer, request_id, message, attrs (the stored JSON text), ref)
+    received   = events.received (microseconds), origin = events.origin
+
+so verification recomputes them from exactly what a query would read (host and service by
+name, not by the internal source id: rewriting the ``sources`` table is caught). The chain hash
+goes into ``events.chain``; the Merkle leaf is ``leaf_hash(record bytes)`` at index ``seq-1``.
+``ledger_state`` (one row) holds the chain head and the accumulator; ``merkle_nodes`` caches
+perfect subtree roots of level >= NODE_LEVEL. Both are written in the same transaction as the
+rows they describe, so a restart continues exactly where the last commit ended.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import struct
+from collections.abc import Callable, Iterator, Sequence
+from hashlib import sha256
+from pathlib import Path
+from typing import Any, Final
+
+import orjson
+
+from stackwatch.store.chain import GENESIS, MAGIC
+from stackwatch.store.merkle import MerkleAccumulator, MerkleReader
+from stackwatch.store.rows import Row, clean_row
+
+NODE_LEVEL: Final = 8
+KEYS_DIR: Final = "keys"
+SIGN_KEY: Final = "sign.key"
+SIGN_PUB: Final = "sign.pub"
+SEAL_KEY: Final = "seal.key"
+
+NORMALIZED_FIELDS: Final = (
+    "time", "host", "service", "severity", "kind", "action", "outcome", "init_name", "init_id",
+    "init_project", "init_domain", "init_ip", "init_agent", "target_type", "target_id", "target_name",
+    "observer", "request_id", "message", "attrs", "ref")
+
+# seq, received, raw, origin, chain, then the normalized fields: row[5:] is the normalized tuple.
+LEDGER_SELECT: Final = (
+    "SELECT e.seq, e.received, e.raw, e.origin, e.chain, e.time, s.host, s.service, "
+    + ", ".join(f"e.{c}" for c in NORMALIZED_FIELDS[3:])
+    + " FROM events AS e LEFT JOIN sources AS s ON s.id = e.source")
+
+_HEAD: Final = struct.Struct(">4sQqIII")
+_dumps = orjson.dumps
+
+
+def key_paths(data_dir: Path) -> tuple[Path, Path, Path]:
+    """(signing key, public key, sealing key) in the data folder."""
+    keys = Path(data_dir) / KEYS_DIR
+    return keys / SIGN_KEY, keys / SIGN_PUB, keys / SEAL_KEY
+
+
+def ledger_record_bytes(row: Sequence[Any]) -> bytes:
+    """Canonical record bytes of a row in LEDGER_SELECT order."""
+    norm = _dumps(row[5:])
+    raw = row[2]
+    o = row[3].encode("utf-8", "surrogatepass")
+    return _HEAD.pack(MAGIC, row[0], row[1], len(raw), len(norm), len(o)) + raw + norm + o
+
+
+def iter_ledger(conn: sqlite3.Connection, first: int, last: int | None = None,
+                chunk: int = 50_000) -> Iterator[tuple[int, bytes, bytes]]:
+    """``(seq, record bytes, stored chain hash)`` in seq order from ``first``. A row whose columns
+    an intruder gave the wrong types yields empty bytes (it then fails the chain check)."""
+    pack, dumps, magic = _HEAD.pack, _dumps, MAGIC
+    seq = first
+    while True:
+        end = seq + chunk - 1 if last is None else min(last, seq + chunk - 1)
+        if last is not None and seq > last:
+            return
+        rows = conn.execute(LEDGER_SELECT + " WHERE e.seq BETWEEN ? AND ? ORDER BY e.seq", (seq, end)).fetchall()
+        for row in rows:
+            try:
+                norm = dumps(row[5:])
+                raw = row[2]
+                o = row[3].encode("utf-8", "surrogatepass")
+                rec = pack(magic, row[0], row[1], len(raw), len(norm), len(o)) + raw + norm + o
+            except (TypeError, ValueError, AttributeError, struct.error, orjson.JSONEncodeError):
+                rec = b""
+            chain = row[4]
+            yield row[0], rec, chain if isinstance(chain, bytes) else b""
+        if not rows:
+            nxt = conn.execute("SELECT min(seq) FROM events WHERE seq > ?", (end,)).fetchone()[0]
+            if nxt is None or (last is not None and nxt > last):
+                return
+            seq = nxt
+        else:
+            seq = end + 1
+
+
+class LedgerState:
+    """The writer's ledger: chain head and Merkle accumulator, loaded from and saved to the
+    database in the writer's transactions."""
+
+    def __init__(self, size: int = 0, head: bytes = GENESIS, merkle: bytes | None = None) -> None:
+        self.nodes: list[tuple[int, int, bytes]] = []
+        self.size = size
+        self.head = head
+        sink = self._sink
+        self.acc = (MerkleAccumulator.from_bytes(merkle, node_sink=sink, sink_min_level=NODE_LEVEL)
+                    if merkle else MerkleAccumulator(node_sink=sink, sink_min_level=NODE_LEVEL))
+        if self.acc.size != size:
+            raise ValueError("ledger state: accumulator size does not match")
+
+    def _sink(self, level: int, index: int, h: bytes) -> None:
+        self.nodes.append((level, index, h))
+
+    @classmethod
+    def load(cls, conn: sqlite3.Connection) -> LedgerState:
+        row = conn.execute("SELECT size, head, merkle FROM ledger_state WHERE id = 1").fetchone()
+        if row is None:
+            return cls()
+        return cls(row[0], row[1], row[2])
+
+    def snapshot(self) -> tuple[int, bytes, bytes]:
+        return self.size, self.head, self.acc.to_bytes()
+
+    def restore(self, snap: tuple[int, bytes, bytes]) -> None:
+        """Back to a snapshot (after a rolled-back transaction)."""
+        self.size, self.head = snap[0], snap[1]
+        self.acc = MerkleAccumulator.from_bytes(snap[2], node_sink=self._sink, sink_min_level=NODE_LEVEL)
+        self.nodes.clear()
+
+    def chain_rows(self, rows: list[Row], names: dict[int, tuple[str, str]]) -> list[Row]:
+        """Rows (EVENT_COLUMNS order) with their chain hash appended; advances head and
+        accumulator. Rows holding text SQLite cannot store are cleaned first (so what is hashed
+        is exactly what is stored)."""
+        out: list[Row] = []
+        push = out.append
+        leaves: list[bytes] = []
+        leaf = leaves.append
+        pack, dumps, magic = _HEAD.pack, _dumps, MAGIC
+        h = self.head
+        for r in rows:
+            try:
+                host, service = names[r[3]]
+                norm = dumps((r[1], host, service, *r[4:21], r[23]))
+                o = r[22].encode()
+            except (orjson.JSONEncodeError, UnicodeEncodeError, TypeError):
+                r = clean_row(r)
+                host, service = names[r[3]]
+                norm = dumps((r[1], host, service, *r[4:21], r[23]))
+                o = r[22].encode()
+            raw = r[21]
+            rec = pack(magic, r[0], r[2], len(raw), len(norm), len(o)) + raw + norm + o
+            h = sha256(h + rec).digest()
+            leaf(sha256(b"\x00" + rec).digest())
+            push((*r, h))
+        self.acc.extend(leaves)
+        self.head = h
+        self.size += len(rows)
+        return out
+
+    def save(self, conn: sqlite3.Connection) -> None:
+        """Write head, accumulator and new cache nodes (inside the caller's transaction)."""
+        if self.nodes:
+            conn.executemany("INSERT OR REPLACE INTO merkle_nodes VALUES (?, ?, ?)", self.nodes)
+            self.nodes.clear()
+        conn.execute("UPDATE ledger_state SET size = ?, head = ?, merkle = ? WHERE id = 1",
+                     (self.size, self.head, self.acc.to_bytes()))
+
+
+class DbNodeCache:
+    """merkle_nodes as a MerkleReader cache (reads the table; new nodes stay in memory)."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn = conn
+        self._mem: dict[tuple[int, int], bytes] = {}
+
+    def get(self, key: tuple[int, int], /) -> bytes | None:
+        hit = self._mem.get(key)
+        if hit is None:
+            row = self._conn.execute("SELECT hash FROM merkle_nodes WHERE level = ? AND idx = ?", key).fetchone()
+            hit = row[0] if row else None
+        return hit
+
+    def __setitem__(self, key: tuple[int, int], value: bytes, /) -> None:
+        self._mem[key] = value
+
+
+def leaf_source(conn: sqlite3.Connection) -> Callable[[int, int], list[bytes]]:
+    """``get_leaf_hashes(start, end)`` over the stored records (and the leaves kept for the
+    boundary of a pruned range)."""
+    pruned_to = pruned_size(conn)
+
+    def get(start: int, end: int) -> list[bytes]:
+        out: list[bytes] = []
+        if start < pruned_to:
+            kept = dict(conn.execute("SELECT idx, hash FROM pruned_leaves WHERE idx BETWEEN ? AND ?",
+                                     (start, min(end, pruned_to) - 1)).fetchall())
+            for i in range(start, min(end, pruned_to)):
+                if i not in kept:
+                    raise LookupError(f"leaf {i} (seq {i + 1}) was pruned by retention")
+                out.append(kept[i])
+            start = pruned_to
+        if start < end:
+            for _, rec, _ in iter_ledger(conn, start + 1, end):
+                out.append(sha256(b"\x00" + rec).digest())
+        return out
+
+    return get
+
+
+def pruned_size(conn: sqlite3.Connection) -> int:
+    row = conn.execute("SELECT pruned_to FROM ledger_state WHERE id = 1").fetchone()
+    return int(row[0]) if row else 0
+
+
+def reader(conn: sqlite3.Connection) -> MerkleReader:
+    return MerkleReader(leaf_source(conn), DbNodeCache(conn), NODE_LEVEL)
+
+
+def chain_existing(conn: sqlite3.Connection) -> LedgerState:
+    """Chain every event already stored (the v2 -> v3 upgrade), inside the caller's transaction."""
+    state = LedgerState()
+    names = {i: (h, s) for i, h, s in conn.execute("SELECT id, host, service FROM sources")}
+    last = 0
+    while True:
+        rows = conn.execute("SELECT seq, time, received, source, severity, kind, action, outcome, init_name, "
+                            "init_id, init_project, init_domain, init_ip, init_agent, target_type, target_id, "
+                            "target_name, observer, request_id, message, attrs, raw, origin, ref FROM events "
+                            "WHERE seq > ? ORDER BY seq LIMIT 20000", (last,)).fetchall()
+        if not rows:
+            break
+        chained = state.chain_rows([(*r[:21], bytearray(r[21]), *r[22:]) for r in rows], names)
+        conn.executemany("UPDATE events SET chain = ? WHERE seq = ?", [(r[-1], r[0]) for r in chained])
+        last = rows[-1][0]
+    return state

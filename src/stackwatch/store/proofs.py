@@ -1,0 +1,74 @@
+"""Inclusion and consistency proofs from a store folder, as JSON documents that
+``python -m stackwatch.store.auditor`` checks without the database."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+from stackwatch.core.errors import StoreError
+from stackwatch.store import auditor
+from stackwatch.store.ledger import iter_ledger, pruned_size, reader
+from stackwatch.store.seal import Checkpoint
+
+
+def _connect(data_dir: Path) -> sqlite3.Connection:
+    db = Path(data_dir) / "stackwatch.db"
+    if not db.is_file():
+        raise StoreError(f"no store at {data_dir}")
+    return sqlite3.connect(f"{db.resolve().as_uri()}?mode=ro", uri=True)
+
+
+def _checkpoints(conn: sqlite3.Connection) -> list[tuple[Checkpoint, bytes, bytes, bytes]]:
+    signers = conn.execute("SELECT from_epoch, public_key FROM signers ORDER BY from_epoch").fetchall()
+    out = []
+    for body, signature in conn.execute("SELECT body, signature FROM checkpoints ORDER BY epoch"):
+        cp = Checkpoint.from_bytes(bytes(body))
+        key = next((bytes(k) for e, k in reversed(signers) if e <= cp.epoch), b"")
+        out.append((cp, bytes(body), bytes(signature), key))
+    return out
+
+
+def prove(data_dir: str | Path, seq: int, tree_size: int | None = None) -> dict[str, Any]:
+    """Inclusion proof of record ``seq`` in the first checkpoint covering it (or at ``tree_size``)."""
+    conn = _connect(Path(data_dir))
+    try:
+        if seq <= pruned_size(conn):
+            raise StoreError(f"record {seq} was expired by retention: only its checkpoint attests it")
+        cps = [c for c in _checkpoints(conn) if c[0].size >= seq and (tree_size is None or c[0].size == tree_size)]
+        if not cps:
+            raise StoreError(f"no checkpoint covers record {seq} yet (run stackwatch store checkpoint)")
+        cp, body, signature, key = cps[0]
+        record = next((rec for s, rec, _ in iter_ledger(conn, seq, seq) if s == seq), None)
+        if record is None:
+            raise StoreError(f"record {seq} is not in the store")
+        proof = reader(conn).inclusion_proof(seq - 1, cp.size)
+        return auditor.inclusion_document(seq - 1, cp.size, proof, body, signature, key, record=record)
+    finally:
+        conn.close()
+
+
+def consistency(data_dir: str | Path, old_size: int, new_size: int) -> dict[str, Any]:
+    """Consistency proof from ``old_size`` to the checkpoint at ``new_size``."""
+    conn = _connect(Path(data_dir))
+    try:
+        cps = {c[0].size: c for c in _checkpoints(conn)}
+        if new_size not in cps:
+            raise StoreError(f"no checkpoint at tree size {new_size}; checkpoint sizes: "
+                             + ", ".join(str(s) for s in sorted(cps)[-10:]))
+        if not 0 <= old_size <= new_size:
+            raise StoreError("OLD_SIZE must be between 0 and NEW_SIZE")
+        if 0 < old_size < pruned_size(conn) and old_size not in cps:
+            raise StoreError(f"size {old_size} lies in the range expired by retention: use a checkpoint size")
+        cp, body, signature, key = cps[new_size]
+        rd = reader(conn)
+        proof = rd.consistency_proof(old_size, new_size)
+        old = cps.get(old_size)
+        if old is not None:
+            return auditor.consistency_document(old_size, new_size, proof, body, signature, key,
+                                                old_checkpoint=(old[1], old[2]))
+        return auditor.consistency_document(old_size, new_size, proof, body, signature, key,
+                                            old_root=rd.root(old_size))
+    finally:
+        conn.close()

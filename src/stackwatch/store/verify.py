@@ -1,0 +1,286 @@
+"""``stackwatch store verify``: check a store folder without trusting anything in it.
+
+Checks, in order: every checkpoint's Ed25519 signature (signer key per epoch from ``signers``,
+or the pinned ``public_key``); the checkpoint chain (epochs dense, prev links, sizes never
+shrinking) and, given the initial sealing key(s) k0, every seal (``seal.verify_seals``:
+gaps, re-sealing with a later key, truncation, a rolled-back key file, an unsealed tail);
+the hash chain of every stored record, recomputed from the stored columns, and the Merkle
+root at every checkpoint; the frontier kept for a range expired by retention against the
+checkpoint at its end; the ledger state against the records; and every witness entry against
+the store's checkpoints. Problems are FAIL (tampering or loss), WARN (an unsealed tail, time
+going backwards) or NOTE (what was not or cannot be checked); ``first_bad`` is the first
+record put in doubt.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Final
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+from stackwatch.store.chain import GENESIS, verify_chain
+from stackwatch.store.ledger import iter_ledger, key_paths
+from stackwatch.store.merkle import MerkleAccumulator
+from stackwatch.store.seal import (
+    Checkpoint,
+    KeyFileError,
+    SealedCheckpoint,
+    load_public_key,
+    public_key_bytes,
+    read_sealing_key,
+    verify_checkpoint_signature,
+    verify_seals,
+)
+from stackwatch.store.witness import read_entries
+
+DB_FILE: Final = "stackwatch.db"
+_SEAL_KINDS: Final = {"bad-seal", "resealed"}
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    level: str  # FAIL, WARN, NOTE
+    kind: str
+    seq: int | None  # first record put in doubt
+    message: str
+
+    def __str__(self) -> str:
+        where = f" at seq {self.seq}" if self.seq is not None else ""
+        return f"{self.level} {self.kind}{where}: {self.message}"
+
+
+@dataclass(slots=True)
+class VerifyReport:
+    problems: list[Problem] = field(default_factory=list)
+    records: int = 0  # records checked
+    size: int = 0  # tree size (records ever appended)
+    pruned_to: int = 0
+    epochs: int = 0
+    sealed_size: int = 0
+    seconds: float = 0.0
+
+    def add(self, level: str, kind: str, seq: int | None, message: str) -> None:
+        self.problems.append(Problem(level, kind, seq, message))
+
+    @property
+    def failed(self) -> bool:
+        return any(p.level == "FAIL" for p in self.problems)
+
+    def ok(self, *, allow_unsealed_tail: bool = False) -> bool:
+        for p in self.problems:
+            if p.level == "FAIL" or (p.level == "WARN" and not (allow_unsealed_tail and p.kind == "unsealed-tail")):
+                return False
+        return True
+
+    @property
+    def first_bad(self) -> Problem | None:
+        bad = [p for p in self.problems if p.level == "FAIL"]
+        with_seq = [p for p in bad if p.seq is not None]
+        return min(with_seq, key=lambda p: p.seq or 0) if with_seq else (bad[0] if bad else None)
+
+
+def _signer_for(signers: list[tuple[int, bytes]], epoch: int, default: bytes | None) -> bytes | None:
+    key = default
+    for from_epoch, pub in signers:
+        if from_epoch <= epoch:
+            key = pub
+    return key
+
+
+def verify_store(data_dir: str | Path, *, initial_keys: list[bytes] | None = None,
+                 public_key: Ed25519PublicKey | bytes | None = None,
+                 witnesses: list[str | Path] | None = None) -> VerifyReport:
+    """Verify the store in ``data_dir`` (read-only). ``initial_keys``: k0 of each signer in order
+    (the first from ``store init``, then one per restore/promotion)."""
+    started = time.perf_counter()
+    data_dir = Path(data_dir)
+    report = VerifyReport()
+    db = data_dir / DB_FILE
+    if not db.is_file():
+        report.add("FAIL", "missing", None, f"no store database at {db}")
+        return report
+    conn = sqlite3.connect(f"{db.resolve().as_uri()}?mode=ro", uri=True)
+    try:
+        _verify(conn, data_dir, report, initial_keys or [], public_key, witnesses or [])
+    except sqlite3.DatabaseError as exc:
+        report.add("FAIL", "corrupt", None, f"the database cannot be read: {exc}")
+    finally:
+        conn.close()
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _verify(conn: sqlite3.Connection, data_dir: Path, report: VerifyReport, initial_keys: list[bytes],
+            pinned: Ed25519PublicKey | bytes | None, witnesses: list[str | Path]) -> None:
+    if conn.execute("PRAGMA user_version").fetchone()[0] < 3:
+        report.add("FAIL", "not-ledger", None, "the store predates the tamper-evident ledger: open it once "
+                   "read-write to upgrade")
+        return
+    state = conn.execute("SELECT size, head, merkle, pruned_to, pruned_head, pruned_merkle, pruned_time "
+                         "FROM ledger_state WHERE id = 1").fetchone()
+    if state is None:
+        report.add("FAIL", "ledger-state", None, "the ledger state row is missing")
+        state = (0, GENESIS, None, 0, None, None, None)
+    size, _head, merkle, pruned_to, pruned_head, pruned_merkle, pruned_time = state
+    max_seq = conn.execute("SELECT coalesce(max(seq), 0) FROM events").fetchone()[0]
+    report.pruned_to = pruned_to
+    sign_path, pub_path, seal_path = key_paths(data_dir)
+    default_pub: bytes | None = None
+    if pinned is not None:
+        default_pub = pinned if isinstance(pinned, bytes) else public_key_bytes(pinned)
+    elif pub_path.exists():
+        default_pub = public_key_bytes(load_public_key(pub_path))
+    signers = [(int(e), bytes(k)) for e, k in conn.execute("SELECT from_epoch, public_key FROM signers "
+                                                            "ORDER BY from_epoch")]
+    if pinned is not None and signers and signers[0][1] != default_pub:
+        report.add("FAIL", "wrong-key", None, "the store's first signer is not the pinned public key")
+    if len(signers) > 1:
+        report.add("NOTE", "signers", None, "checkpoints are signed by " + ", ".join(
+            f"key {k.hex()[:16]}… from epoch {e}" for e, k in signers) + " (restore or promotion)")
+    rows = conn.execute("SELECT epoch, size, body, signature, seal FROM checkpoints ORDER BY epoch").fetchall()
+    items = [SealedCheckpoint(bytes(b), bytes(t), bytes(s)) for _, _, b, s, t in rows]
+    roots: dict[int, bytes] = {}
+    prev_size = 0
+    bodies: dict[int, bytes] = {}
+    for epoch, cp_size, body, signature, _tag in rows:
+        try:
+            cp = Checkpoint.from_bytes(bytes(body))
+        except ValueError:
+            continue  # reported by verify_seals as malformed
+        bodies[cp.epoch] = bytes(body)
+        if cp.epoch != epoch or cp.size != cp_size:
+            report.add("FAIL", "checkpoint-row", prev_size + 1, f"checkpoint row {epoch} does not match its "
+                       "signed body")
+        key = _signer_for(signers, cp.epoch, default_pub)
+        if key is None:
+            report.add("FAIL", "no-key", None, "checkpoints exist but no public key to check them "
+                       f"({pub_path} missing)")
+            break
+        if not verify_checkpoint_signature(key, bytes(body), bytes(signature)):
+            report.add("FAIL", "bad-signature", prev_size + 1, f"checkpoint epoch {cp.epoch} (size {cp.size}): "
+                       "Ed25519 signature does not verify: the checkpoint was replaced or altered")
+        else:
+            roots.setdefault(cp.size, cp.root)
+        prev_size = max(prev_size, cp.size)
+    report.epochs = len(rows)
+    sealer_epoch = None
+    try:
+        sealer_epoch = read_sealing_key(seal_path).epoch if seal_path.exists() else None
+    except KeyFileError as exc:
+        report.add("NOTE", "seal-key", None, f"sealing key file not read ({exc}); deleted trailing "
+                   "checkpoints are then only found by a witness")
+    _check_seals(report, items, signers, initial_keys, max(size, max_seq), sealer_epoch)
+    if not rows:
+        if not sign_path.exists():
+            report.add("WARN", "unsealed-tail", 1 if size else None, "the store has no keys and no checkpoint "
+                       "(run stackwatch store init): nothing is signed or sealed")
+    # The chain, from the start or from the retained frontier.
+    first, prev_hash, acc = 1, GENESIS, None
+    if pruned_to:
+        first, prev_hash = pruned_to + 1, bytes(pruned_head or b"")
+        try:
+            acc = MerkleAccumulator.from_bytes(bytes(pruned_merkle or b""))
+        except ValueError:
+            acc = None
+        root = roots.get(pruned_to)
+        if acc is None or acc.size != pruned_to or root is None or acc.root() != root:
+            report.add("FAIL", "pruned-frontier", pruned_to + 1, f"the Merkle frontier kept for the expired "
+                       f"records 1..{pruned_to} does not match a signed checkpoint at that size")
+            acc = MerkleAccumulator.from_bytes(bytes(pruned_merkle)) if acc is not None else None
+        attested = [e for e, b in bodies.items() if Checkpoint.from_bytes(b).size <= pruned_to]
+        when = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime((pruned_time or 0) / 1e6))
+        report.add("NOTE", "pruned", None, f"records 1..{pruned_to} were expired by retention at {when}: they "
+                   f"are attested ONLY by checkpoints (epochs {min(attested, default=0)}..{max(attested, default=0)}, "
+                   f"root {roots.get(pruned_to, b'').hex()[:16]}… at size {pruned_to}); their content can no "
+                   "longer be checked")
+    if acc is None:
+        acc = MerkleAccumulator() if first == 1 else None
+    end = max(size, prev_size, max_seq)
+    counted = [0]
+
+    def counting() -> object:
+        for item in iter_ledger(conn, first):
+            counted[0] += 1
+            yield item
+
+    fault = verify_chain(counting(), prev_hash=prev_hash, first_seq=first, end_seq=end,  # type: ignore[arg-type]
+                         roots={s: r for s, r in roots.items() if s >= first} or None, merkle=acc)
+    report.records = counted[0]
+    report.size = end
+    if fault is not None:
+        report.add("FAIL", fault.kind, fault.seq, fault.reason)
+    elif merkle is not None and acc is not None and acc.size == size and acc.to_bytes() != bytes(merkle):
+        report.add("FAIL", "ledger-state", None, "the stored Merkle state does not match the records")
+    if size != max_seq and fault is None:
+        report.add("FAIL", "ledger-state", min(size, max_seq) + 1, f"the ledger state says {size} records, "
+                   f"the events table ends at seq {max_seq}")
+    for path in witnesses:
+        _check_witness(report, Path(path), bodies, signers, default_pub)
+
+
+def _check_seals(report: VerifyReport, items: list[SealedCheckpoint], signers: list[tuple[int, bytes]],
+                 initial_keys: list[bytes], tree_size: int, sealer_epoch: int | None) -> None:
+    segments = [e for e, _ in signers] or [0]
+    if not items:
+        return
+    if not initial_keys:
+        report.add("NOTE", "seals-unchecked", None, "seals not checked: give the initial sealing key with --key "
+                   "(signatures, links and the chain are still checked)")
+    keys = list(initial_keys[:len(segments)])
+    if len(initial_keys) and len(keys) < len(segments):
+        report.add("NOTE", "seals-unchecked", None, f"seals from epoch {segments[len(keys)]} on not checked: "
+                   f"{len(segments)} signer segments, {len(keys)} keys given")
+    structural = verify_seals(keys[-1] if keys else bytes(32), items, tree_size, sealer_epoch=sealer_epoch)
+    findings = [f for f in structural.findings if f.kind not in _SEAL_KINDS]
+    for i, k0 in enumerate(keys):
+        lo = segments[i]
+        hi = segments[i + 1] if i + 1 < len(segments) else None
+        run = structural if k0 is keys[-1] and i == len(keys) - 1 else verify_seals(k0, items, tree_size)
+        findings += [f for f in run.findings if f.kind in _SEAL_KINDS and f.epoch is not None
+                     and f.epoch >= lo and (hi is None or f.epoch < hi)]
+    report.sealed_size = structural.sealed_size if keys else 0
+    last_epoch = structural.epochs and max(Checkpoint.from_bytes(i.body).epoch for i in items)
+    for f in findings:
+        if f.kind == "key-behind" and f.epoch == last_epoch:
+            # Exactly the newest sealed epoch: the writer died between committing the seal and
+            # ratcheting (a window of one fsync). The writer erases the key when it restarts.
+            report.add("WARN", f.kind, None, f"the sealing key of the newest sealed epoch {f.epoch} still exists: "
+                       "the writer stopped between sealing and erasing it (a crash?); it is erased when the "
+                       "writer restarts (stackwatch store checkpoint). Until then that epoch can be re-sealed.")
+            continue
+        report.add(f.level, f.kind, f.first_seq, (f"epoch {f.epoch}: " if f.epoch is not None else "") + f.message)
+
+
+def _check_witness(report: VerifyReport, path: Path, bodies: dict[int, bytes], signers: list[tuple[int, bytes]],
+                   default_pub: bytes | None) -> None:
+    try:
+        entries = read_entries(path)
+    except (OSError, ValueError) as exc:
+        report.add("FAIL", "witness", None, f"witness {path} cannot be read: {exc}")
+        return
+    if not entries:
+        report.add("WARN", "witness", None, f"witness {path} holds no checkpoint")
+        return
+    for e in entries:
+        epoch, body = int(e["epoch"]), str(e["body"]).encode()
+        prev_size = 0
+        ours = bodies.get(epoch)
+        if epoch - 1 in bodies:
+            prev_size = Checkpoint.from_bytes(bodies[epoch - 1]).size
+        key = _signer_for(signers, epoch, default_pub)
+        if key is None or not verify_checkpoint_signature(key, body, bytes.fromhex(e["signature"])):
+            report.add("FAIL", "witness", prev_size + 1, f"witness {path}: checkpoint epoch {epoch} was signed by a "
+                       "different key: the store was rebuilt or its key replaced")
+        elif ours is None:
+            report.add("FAIL", "witness", prev_size + 1, f"witness {path} holds checkpoint epoch {epoch} (size "
+                       f"{e['size']}) that the store does not have: the store was truncated or rebuilt")
+        elif ours != body:
+            report.add("FAIL", "witness", prev_size + 1, f"witness {path}: the store's checkpoint epoch {epoch} "
+                       "differs from the witnessed one: the store was rewritten or rebuilt")
+    last = max(int(e["epoch"]) for e in entries)
+    if bodies and max(bodies) > last:
+        report.add("NOTE", "witness", None, f"witness {path} ends at epoch {last}, the store at {max(bodies)}")

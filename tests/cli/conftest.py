@@ -1,0 +1,1 @@
+from tests.api.conftest import seeded_dir  # noqa: F401 - the store seeded through the pipeline

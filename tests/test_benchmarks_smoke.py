@@ -1,0 +1,64 @@
+"""The benchmark suite runs end to end at its smallest size (CI: it must run, not be timed)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import orjson
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def smoke(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, str]:
+    out = tmp_path_factory.mktemp("bench")
+    done = subprocess.run([sys.executable, "-m", "benchmarks", "--smoke", "--out", str(out)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return orjson.loads((out / "results.json").read_bytes()), (out / "results.md").read_text()
+
+
+def _positive(figures: dict) -> bool:
+    return isinstance(figures["lines_per_s"], int) and figures["lines_per_s"] > 0 and figures["lines"] > 0
+
+
+@pytest.mark.parametrize("stage", ["python_read", "grep"])
+def test_every_baseline_has_a_positive_rate(smoke, stage):
+    [size] = smoke[0]["results"]
+    assert _positive(size["baselines"][stage])
+
+
+@pytest.mark.parametrize("stage", ["read", "parse", "parse_detect", "parse_detect_store"])
+def test_every_pipeline_stage_has_a_positive_rate_and_reads_every_line(smoke, stage):
+    [size] = smoke[0]["results"]
+    figures = size["stages"][stage]
+    assert _positive(figures)
+    assert figures["lines"] == size["baselines"]["python_read"]["lines"]
+    assert figures["peak_rss_mb"] > 0
+
+
+@pytest.mark.parametrize("stage", ["cadf_orjson", "cadf_parse", "cadf_e2e", "cadf_store"])
+def test_every_cadf_stage_has_a_positive_rate(smoke, stage):
+    assert _positive(smoke[0]["cadf"][stage])
+
+
+def test_keys_benchmark_holds_every_distinct_address_in_state(smoke):
+    [keys] = smoke[0]["keys"]
+    assert keys["detect_events_per_s"] > 0
+    assert keys["keys_held"] >= keys["ips"]
+
+
+def test_sigma_comparison_runs_both_sides_and_they_agree(smoke):
+    sigma = smoke[0]["sigma"]
+    assert sigma["stackwatch"]["events_per_s"] > 0 and sigma["sqlite"]["events_per_s"] > 0
+    assert sigma["rules"] >= 7 and sigma["hits_equal"]
+
+
+def test_markdown_table_names_the_machine_and_every_section(smoke):
+    markdown = smoke[1]
+    assert markdown.startswith("Machine: ")
+    for heading in ("### Pipeline", "### Detection state", "### Keystone CADF", "### Sigma over auditd"):
+        assert heading in markdown
