@@ -31,12 +31,26 @@ def make_events(n: int) -> list[Event]:
     out = []
     for i in range(n):
         ip = f"10.0.{i % 200}.{i % 250}"
-        raw = f"Jan  1 00:00:00 ctl-{i % 7} sshd[{1000 + i}]: Failed password for root from {ip} port {i % 65535} ssh2"
-        out.append(Event(time=t0 + timedelta(microseconds=i), received=t0 + timedelta(microseconds=i),
-                         host=f"ctl-{i % 7}", service="sshd", severity="warning", kind="syslog",
-                         message=raw.split(": ", 1)[1], action="authenticate", outcome="failure",
-                         initiator=Initiator(name="root", source_ip=ip), attrs={"pid": 1000 + i}, raw=raw,
-                         origin="file:/var/log/auth.log", ref=f"auth.log:{i}"))
+        raw = (f"Jan  1 00:00:00 ctl-{i % 7} sshd[{1000 + i}]: Failed password for root from {ip} "
+               f"port {i % 65535} ssh2")
+        out.append(
+            Event(
+                time=t0 + timedelta(microseconds=i),
+                received=t0 + timedelta(microseconds=i),
+                host=f"ctl-{i % 7}",
+                service="sshd",
+                severity="warning",
+                kind="syslog",
+                message=raw.split(": ", 1)[1],
+                action="authenticate",
+                outcome="failure",
+                initiator=Initiator(name="root", source_ip=ip),
+                attrs={"pid": 1000 + i},
+                raw=raw,
+                origin="file:/var/log/auth.log",
+                ref=f"auth.log:{i}",
+            )
+        )
     return out
 
 
@@ -50,11 +64,11 @@ def plain_insert(path: Path, rows: list[tuple]) -> float:  # type: ignore[type-a
     conn.execute("PRAGMA journal_mode = WAL")
     conn.execute("PRAGMA synchronous = NORMAL")
     conn.execute(f"CREATE TABLE events ({', '.join(EVENT_COLUMNS)})")
-    sql = f"INSERT INTO events VALUES ({', '.join('?' * len(EVENT_COLUMNS))})"  # noqa: S608
+    sql = f"INSERT INTO events VALUES ({', '.join('?' * len(EVENT_COLUMNS))})"
     start = time.perf_counter()
     for i in range(0, len(rows), BATCH):
         conn.execute("BEGIN")
-        conn.executemany(sql, rows[i:i + BATCH])
+        conn.executemany(sql, rows[i : i + BATCH])
         conn.execute("COMMIT")
     elapsed = time.perf_counter() - start
     conn.close()
@@ -67,13 +81,12 @@ def store_rows_without_ledger(path: Path, events: list[Event]) -> float:
     conn.execute("PRAGMA journal_mode = WAL")
     conn.execute("PRAGMA synchronous = NORMAL")
     migrate(conn)
-    sql = (f"INSERT INTO events ({', '.join(EVENT_COLUMNS)}) "  # noqa: S608
-           f"VALUES ({', '.join('?' * len(EVENT_COLUMNS))})")
+    sql = f"INSERT INTO events ({', '.join(EVENT_COLUMNS)}) VALUES ({', '.join('?' * len(EVENT_COLUMNS))})"
     start = time.perf_counter()
     sources: dict[tuple[str, str], int] = {}
     builder = RowBuilder(sources, lambda h, s: sources.setdefault((h, s), len(sources) + 1))
     for i in range(0, len(events), BATCH):
-        rows = builder.rows(events[i:i + BATCH], i + 1)
+        rows = builder.rows(events[i : i + BATCH], i + 1)
         conn.execute("BEGIN")
         conn.executemany(sql, rows)
         conn.execute("COMMIT")
@@ -84,11 +97,17 @@ def store_rows_without_ledger(path: Path, events: list[Event]) -> float:
 
 def store_append(data: Path, events: list[Event]) -> float:
     init_store(data, background_index=False)
-    store = SQLiteStore(data, background_index=False, index_every=10**12, index_interval=1e9,
-                        checkpoint_every=100_000, batch_size=BATCH)
+    store = SQLiteStore(
+        data,
+        background_index=False,
+        index_every=10**12,
+        index_interval=1e9,
+        checkpoint_every=100_000,
+        batch_size=BATCH,
+    )
     start = time.perf_counter()
     for i in range(0, len(events), 5000):
-        store.append_events(events[i:i + 5000])
+        store.append_events(events[i : i + 5000])
     store.flush()
     elapsed = time.perf_counter() - start
     store._indexer = None  # type: ignore[assignment]  # do not index at close: not part of the measure
@@ -115,9 +134,12 @@ def main() -> None:
     print(f"store benchmark, {n} records (ratio = rate / plain SQLite insert rate)\n")
     print("| path | records/s | ratio |")
     print("|---|---:|---:|")
-    for name, seconds in (("plain SQLite insert (baseline)", base), ("store append without chain", no_ledger),
-                          ("store append with chain + Merkle + checkpoints", append),
-                          ("store verify (chain + Merkle roots + signatures)", verify)):
+    for name, seconds in (
+        ("plain SQLite insert (baseline)", base),
+        ("store append without chain", no_ledger),
+        ("store append with chain + Merkle + checkpoints", append),
+        ("store verify (chain + Merkle roots + signatures)", verify),
+    ):
         rate = n / seconds
         print(f"| {name} | {rate:,.0f} | {rate / base_rate:.2f} |")
 

@@ -64,6 +64,7 @@ def wait_for(predicate: Any, timeout: float = 10.0, interval: float = 0.02) -> A
 
 # ---------------------------------------------------------------------------- certificates
 
+
 def _key() -> ec.EllipticCurvePrivateKey:
     return ec.generate_private_key(ec.SECP256R1())
 
@@ -71,8 +72,11 @@ def _key() -> ec.EllipticCurvePrivateKey:
 def _write(path: Path, cert: x509.Certificate, key: ec.EllipticCurvePrivateKey) -> tuple[Path, Path]:
     cert_path, key_path = path.with_suffix(".pem"), path.with_suffix(".key")
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
     return cert_path, key_path
 
 
@@ -80,33 +84,62 @@ def _ca(name: str) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
     key = _key()
     subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
     now = dt.datetime.now(dt.UTC)
-    cert = (x509.CertificateBuilder().subject_name(subject).issuer_name(subject).public_key(key.public_key())
-            .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(days=1))
-            .not_valid_after(now + dt.timedelta(days=30))
-            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-            .add_extension(x509.KeyUsage(digital_signature=True, key_cert_sign=True, crl_sign=True,
-                                         content_commitment=False, key_encipherment=False, data_encipherment=False,
-                                         key_agreement=False, encipher_only=False, decipher_only=False), critical=True)
-            .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
-            .sign(key, hashes.SHA256()))
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(days=1))
+        .not_valid_after(now + dt.timedelta(days=30))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                key_cert_sign=True,
+                crl_sign=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        .sign(key, hashes.SHA256())
+    )
     return cert, key
 
 
-def _leaf(ca: tuple[x509.Certificate, ec.EllipticCurvePrivateKey], name: str,
-          server: bool) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
+def _leaf(
+    ca: tuple[x509.Certificate, ec.EllipticCurvePrivateKey], name: str, server: bool
+) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
     ca_cert, ca_key = ca
     key = _key()
     now = dt.datetime.now(dt.UTC)
     usage = ExtendedKeyUsageOID.SERVER_AUTH if server else ExtendedKeyUsageOID.CLIENT_AUTH
-    builder = (x509.CertificateBuilder().subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)]))
-               .issuer_name(ca_cert.subject).public_key(key.public_key()).serial_number(x509.random_serial_number())
-               .not_valid_before(now - dt.timedelta(days=1)).not_valid_after(now + dt.timedelta(days=30))
-               .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-               .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
-               .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
-               .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost"),
-                                                           x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-                              critical=False))
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)]))
+        .issuer_name(ca_cert.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(days=1))
+        .not_valid_after(now + dt.timedelta(days=30))
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False
+        )
+        .add_extension(
+            x509.SubjectAlternativeName(
+                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+            ),
+            critical=False,
+        )
+    )
     return builder.sign(ca_key, hashes.SHA256()), key
 
 
@@ -121,13 +154,16 @@ def make_certs(folder: Path) -> dict[str, Path]:
     out["ca"].write_bytes(ca[0].public_bytes(serialization.Encoding.PEM))
     out["server_cert"], out["server_key"] = _write(folder / "server", *_leaf(ca, "stackwatch", server=True))
     out["client_cert"], out["client_key"] = _write(folder / "client", *_leaf(ca, "node1", server=False))
-    out["stranger_cert"], out["stranger_key"] = _write(folder / "stranger", *_leaf(other, "intruder", server=False))
+    out["stranger_cert"], out["stranger_key"] = _write(
+        folder / "stranger", *_leaf(other, "intruder", server=False)
+    )
     for path in out.values():
         os.chmod(path, 0o644)
     return out
 
 
 # ---------------------------------------------------------------------------- webhook receiver
+
 
 class HookReceiver:
     """A real HTTP server recording POSTs; the first ``fail_first`` requests get HTTP 503."""
@@ -139,11 +175,12 @@ class HookReceiver:
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+            def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
                 with receiver.lock:
-                    receiver.requests.append({"body": body, "headers": dict(self.headers), "time": time.time(),
-                                              "path": self.path})
+                    receiver.requests.append(
+                        {"body": body, "headers": dict(self.headers), "time": time.time(), "path": self.path}
+                    )
                     failing = len(receiver.requests) <= receiver.fail_first
                 self.send_response(503 if failing else 200)
                 self.send_header("Content-Length", "0")
@@ -171,6 +208,7 @@ class HookReceiver:
 
 # ---------------------------------------------------------------------------- serve process
 
+
 class ServeProcess:
     """`stackwatch serve --config FILE` as a real child process."""
 
@@ -183,8 +221,12 @@ class ServeProcess:
 
     def start(self, timeout: float = 20.0) -> ServeProcess:
         self.ready.clear()
-        self.proc = subprocess.Popen([STACKWATCH, "serve", "--config", str(self.config)], env=self.env,
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        self.proc = subprocess.Popen(
+            [STACKWATCH, "serve", "--config", str(self.config)],
+            env=self.env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
         threading.Thread(target=self._read, args=(self.proc,), daemon=True).start()
         if not self.ready.wait(timeout):
             self.kill()
@@ -216,11 +258,11 @@ class ServeProcess:
 # ---------------------------------------------------------------------------- oslo.messaging publisher
 
 AMQP_URL = "amqp://guest@127.0.0.1:5672/"
-RABBIT_URL = "rabbit://guest:guest@127.0.0.1:5672/"
 
 
-def keystone_auth_payload(username: str = "admin", address: str = "203.0.113.50",
-                          outcome: str = "failure") -> dict[str, Any]:
+def keystone_auth_payload(
+    username: str = "admin", address: str = "203.0.113.50", outcome: str = "failure"
+) -> dict[str, Any]:
     """A CADF authenticate event built by pycadf the way keystone builds it."""
     from pycadf import cadftaxonomy as taxonomy
     from pycadf import cadftype, eventfactory, host, resource
@@ -231,37 +273,29 @@ def keystone_auth_payload(username: str = "admin", address: str = "203.0.113.50"
     initiator.user_id = "d7bec06f41254509987354d0c0581cdc"
     initiator.request_id = "req-214d0f85-74a4-441b-85b5-c1159341d577"
     event = eventfactory.EventFactory().new_event(
-        eventType=cadftype.EVENTTYPE_ACTIVITY, outcome=outcome, action=taxonomy.ACTION_AUTHENTICATE,
+        eventType=cadftype.EVENTTYPE_ACTIVITY,
+        outcome=outcome,
+        action=taxonomy.ACTION_AUTHENTICATE,
         initiator=initiator,
         target=resource.Resource(typeURI=taxonomy.ACCOUNT_USER, id="5ca93d89-b1fd-5245-9c37-508f0a034289"),
-        observer=resource.Resource(typeURI="service/security", id="f11c53400a5247baa2f120ff36c66b8f"))
+        observer=resource.Resource(typeURI="service/security", id="f11c53400a5247baa2f120ff36c66b8f"),
+    )
     return event.as_dict()  # type: ignore[no-any-return]
 
 
-def publish(exchange: str, topic: str, items: list[tuple[str, str, dict[str, Any]]],
-            publisher_id: str = "identity.ctl1") -> None:
+def publish(
+    exchange: str,
+    topic: str,
+    items: list[tuple[str, str, dict[str, Any]]],
+    publisher_id: str = "identity.ctl1",
+) -> None:
     """Publish ``(priority, event_type, payload)`` items with oslo.messaging's own Notifier
     (messagingv2 driver), on control exchange ``exchange``, as an OpenStack service would."""
-    import warnings
-
-    warnings.simplefilter("ignore")  # oslo.messaging pulls in eventlet, which warns on import
-    import oslo_messaging
-    from oslo_config import cfg
-    from oslo_context import context
-
-    oslo_messaging.set_transport_defaults(control_exchange=exchange)
-    conf = cfg.ConfigOpts()
-    conf([], project="stackwatch-test")
-    transport = oslo_messaging.get_notification_transport(conf, url=RABBIT_URL)
-    try:
-        notifier = oslo_messaging.Notifier(transport, driver="messagingv2", topics=[topic],
-                                           publisher_id=publisher_id)
-        ctx = context.RequestContext(user_id="u-ctx", project_id="p-ctx",
-                                     request_id="req-00000000-0000-0000-0000-000000000001")
-        for priority, event_type, payload in items:
-            getattr(notifier, priority)(ctx, event_type, payload)
-    finally:
-        transport.cleanup()
+    job = json.dumps({"exchange": exchange, "topic": topic, "publisher_id": publisher_id, "items": items})
+    script = Path(__file__).with_name("oslo_publisher.py")
+    subprocess.run(
+        [sys.executable, str(script)], input=job.encode(), check=True, timeout=120, capture_output=True
+    )
 
 
 async def amqp_cleanup(exchanges: list[str], queues: list[str]) -> None:
@@ -284,3 +318,89 @@ async def amqp_queue_depth(queue: str) -> int:
         channel = await connection.channel()
         declared = await channel.declare_queue(queue, passive=True)
         return int(declared.declaration_result.message_count or 0)
+
+
+# ---------------------------------------------------------------------------- rsyslog
+
+
+class Rsyslog:
+    """A real rsyslogd (Debian's), with its own config, pid file and work folder, in the foreground."""
+
+    def __init__(self, folder: Path, config: str) -> None:
+        self.folder = folder
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "work").mkdir(exist_ok=True)
+        self.conf = folder / "rsyslog.conf"
+        self.conf.write_text(f'global(workDirectory="{folder / "work"}")\n' + config)
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def __enter__(self) -> Rsyslog:
+        check = subprocess.run(["rsyslogd", "-N1", "-f", str(self.conf)], capture_output=True, timeout=30)
+        assert check.returncode == 0, check.stderr.decode() + check.stdout.decode()
+        self.proc = subprocess.Popen(
+            ["rsyslogd", "-n", "-f", str(self.conf), "-i", str(self.folder / "rsyslog.pid")],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+        )
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+
+    def output(self) -> str:
+        if self.proc is None or self.proc.stdout is None or self.proc.poll() is None:
+            return ""
+        return self.proc.stdout.read().decode("utf-8", "replace")
+
+
+def udp_port_bound(port: int) -> bool:
+    """True once something (rsyslog) has bound UDP ``port`` on 127.0.0.1."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return True
+    return False
+
+
+def logger(port: int, message: str, *, tag: str = "sshd", transport: str = "--udp") -> None:
+    subprocess.run(
+        [
+            "logger",
+            "--server",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            transport,
+            "--rfc5424",
+            "-t",
+            tag,
+            "-p",
+            "auth.info",
+            message,
+        ],
+        check=True,
+        timeout=10,
+    )
+
+
+def serve_config(folder: Path, sources: str, *, sinks: str = "", extra: str = "") -> Path:
+    """A serve config with a store and state in ``folder`` and the brute-force test rule."""
+    rules = folder / "rules"
+    rules.mkdir(parents=True, exist_ok=True)
+    (rules / "brute.yaml").write_text(BRUTE_FORCE_RULE)
+    text = (
+        f"hostname: testmon\nstate_dir: {folder / 'state'}\nstore: {{url: '{folder / 'data'}'}}\n"
+        f"rules: {{builtin: false, paths: ['{rules}']}}\nsources:\n{sources}"
+        + (f"sinks:\n{sinks}" if sinks else "")
+        + extra
+    )
+    path = folder / "serve.yaml"
+    path.write_text(text)
+    return path

@@ -16,32 +16,56 @@ def test_empty_file_gives_defaults() -> None:
 
 
 def test_sources_are_typed_by_their_module() -> None:
-    settings = parse_config("sources:\n  - {type: syslog_tcp, listen: '127.0.0.1:6514', rate_limit: 100}\n"
-                            "  - {type: file, name: logs, paths: [/var/log/x.log], start_at: beginning}\n")
+    settings = parse_config(
+        "sources:\n  - {type: syslog_tcp, listen: '127.0.0.1:6514', rate_limit: 100}\n"
+        "  - {type: file, name: logs, paths: [/var/log/x.log], start_at: beginning}\n"
+    )
     tcp, files = settings.sources
     assert tcp.name == "syslog_tcp" and tcp.listen == Address("127.0.0.1", 6514) and tcp.rate_limit == 100.0
     assert files.name == "logs" and files.paths == ["/var/log/x.log"]
 
 
-@pytest.mark.parametrize(("text", "where", "message"), [
-    ("sources:\n  - type: syslog_tcp\n    listn: 1\n", "serve.yaml:3", "did you mean 'listen'"),
-    ("limits:\n  batch_size: many\n", "serve.yaml:2", "expected an integer"),
-    ("limits:\n  commit_interval: soon\n", "serve.yaml:2", "bad duration"),
-    ("sourcs: []\n", "serve.yaml:1", "did you mean 'sources'"),
-    ("sources:\n  - {type: syslog_tpc}\n", "serve.yaml:2", "did you mean 'syslog_tcp'"),
-    ("sinks:\n  - type: webhook\n    url: http://127.0.0.1/h\n    secret: hunter2\n", "serve.yaml:4", "never inline"),
-    ("sinks:\n  - {type: file, name: a}\n  - {type: file, name: a}\n", "serve.yaml:3", "duplicate sink name"),
-    ("sinks:\n  - {type: file, name: a}\nrouting:\n  - {sinks: [b]}\n", "serve.yaml:4", "unknown sink 'b'"),
-    ("routing:\n  - {sinks: [], min_severity: huge}\n", "serve.yaml:2", "min_severity"),
-    ("store:\n  url: postgresql://sw:pw@127.0.0.1/sw\n", "serve.yaml:2", "must not contain a password"),
-    ("sources:\n  - {type: amqp, url: 'amqp://u:p@127.0.0.1/'}\n", "serve.yaml:2", "must not contain a password"),
-    ("listen:\n  metrics: 127.0.0.1:9108\n", "serve.yaml:2", "metrics_token is required"),
-    ("sources:\n  - type: syslog_tcp\n    tls: {cert: a.pem, key: a.key, require_client_cert: true}\n",
-     "serve.yaml:3", "needs client_ca"),
-    ("sources:\n  - {type: file, paths: [relative.log]}\n", "serve.yaml:2", "not an absolute path"),
-    ("maintenance:\n  windows:\n    - {name: w, cron: 'bad', duration: 1h}\n", "serve.yaml", "cron"),
-    ("sources: [\n", "serve.yaml", "invalid YAML"),
-])
+@pytest.mark.parametrize(
+    ("text", "where", "message"),
+    [
+        ("sources:\n  - type: syslog_tcp\n    listn: 1\n", "serve.yaml:3", "did you mean 'listen'"),
+        ("limits:\n  batch_size: many\n", "serve.yaml:2", "expected an integer"),
+        ("limits:\n  commit_interval: soon\n", "serve.yaml:2", "bad duration"),
+        ("sourcs: []\n", "serve.yaml:1", "did you mean 'sources'"),
+        ("sources:\n  - {type: syslog_tpc}\n", "serve.yaml:2", "did you mean 'syslog_tcp'"),
+        (
+            "sinks:\n  - type: webhook\n    url: http://127.0.0.1/h\n    secret: hunter2\n",
+            "serve.yaml:4",
+            "never inline",
+        ),
+        (
+            "sinks:\n  - {type: file, name: a}\n  - {type: file, name: a}\n",
+            "serve.yaml:3",
+            "duplicate sink name",
+        ),
+        (
+            "sinks:\n  - {type: file, name: a}\nrouting:\n  - {sinks: [b]}\n",
+            "serve.yaml:4",
+            "unknown sink 'b'",
+        ),
+        ("routing:\n  - {sinks: [], min_severity: huge}\n", "serve.yaml:2", "min_severity"),
+        ("store:\n  url: postgresql://sw:pw@127.0.0.1/sw\n", "serve.yaml:2", "must not contain a password"),
+        (
+            "sources:\n  - {type: amqp, url: 'amqp://u:p@127.0.0.1/'}\n",
+            "serve.yaml:2",
+            "must not contain a password",
+        ),
+        ("listen:\n  metrics: 127.0.0.1:9108\n", "serve.yaml:2", "metrics_token is required"),
+        (
+            "sources:\n  - type: syslog_tcp\n    tls: {cert: a.pem, key: a.key, require_client_cert: true}\n",
+            "serve.yaml:3",
+            "needs client_ca",
+        ),
+        ("sources:\n  - {type: file, paths: [relative.log]}\n", "serve.yaml:2", "not an absolute path"),
+        ("maintenance:\n  windows:\n    - {name: w, cron: 'bad', duration: 1h}\n", "serve.yaml", "cron"),
+        ("sources: [\n", "serve.yaml", "invalid YAML"),
+    ],
+)
 def test_errors_name_file_line_and_field(text: str, where: str, message: str) -> None:
     with pytest.raises(ConfigError) as info:
         parse_config(text, "serve.yaml")
@@ -59,15 +83,20 @@ def test_secret_from_environment_is_resolved_and_hidden(monkeypatch: pytest.Monk
 def test_secret_from_file(tmp_path) -> None:  # type: ignore[no-untyped-def]
     secret = tmp_path / "hook.secret"
     secret.write_text("filesecret\n")
-    settings = parse_config(f"sinks:\n  - {{type: webhook, url: 'http://127.0.0.1/h', secret: '$file:{secret}'}}\n")
+    settings = parse_config(
+        f"sinks:\n  - {{type: webhook, url: 'http://127.0.0.1/h', secret: '$file:{secret}'}}\n"
+    )
     assert settings.sinks[0].secret.value == "filesecret"
 
 
-@pytest.mark.parametrize(("reference", "message"), [
-    ("$env:SW_SURELY_UNSET_VARIABLE", "is not set"),
-    ("$file:/nonexistent/secret", "cannot read secret file"),
-    ("$file:relative/secret", "must be an absolute path"),
-])
+@pytest.mark.parametrize(
+    ("reference", "message"),
+    [
+        ("$env:SW_SURELY_UNSET_VARIABLE", "is not set"),
+        ("$file:/nonexistent/secret", "cannot read secret file"),
+        ("$file:relative/secret", "must be an absolute path"),
+    ],
+)
 def test_unresolvable_secrets_are_errors(reference: str, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         parse_config(f"sinks:\n  - {{type: webhook, url: 'http://127.0.0.1/h', secret: '{reference}'}}\n")
@@ -92,13 +121,21 @@ def test_owner_errors_keep_the_file_name() -> None:
         parse_config("respond:\n  surely_not_a_setting: 1\n", "serve.yaml")
 
 
-@pytest.mark.parametrize(("text", "expected"), [("64k", 65536), ("8M", 8 * 1024**2), (512, 512), ("1G", 1024**3)])
+@pytest.mark.parametrize(
+    ("text", "expected"), [("64k", 65536), ("8M", 8 * 1024**2), (512, 512), ("1G", 1024**3)]
+)
 def test_sizes(text: object, expected: int) -> None:
     assert parse_size(text) == expected
 
 
-@pytest.mark.parametrize(("text", "expected"), [
-    ("127.0.0.1:514", Address("127.0.0.1", 514)), ("[::1]:6514", Address("::1", 6514)),
-    (514, Address("0.0.0.0", 514)), (":9108", Address("0.0.0.0", 9108))])
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("127.0.0.1:514", Address("127.0.0.1", 514)),
+        ("[::1]:6514", Address("::1", 6514)),
+        (514, Address("0.0.0.0", 514)),
+        (":9108", Address("0.0.0.0", 9108)),
+    ],
+)
 def test_addresses(text: object, expected: Address) -> None:
     assert parse_address(text) == expected

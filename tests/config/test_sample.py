@@ -9,13 +9,21 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from stackwatch.alerts.registry import SINKS, settings_class as sink_settings
+from stackwatch.alerts.registry import SINKS
+from stackwatch.alerts.registry import settings_class as sink_settings
 from stackwatch.cli.config_cmd import config_group
 from stackwatch.config import parse_config
 from stackwatch.config.loader import SECTIONS
 from stackwatch.config.sample import SAMPLE
-from stackwatch.config.settings import LimitsSettings, ListenSettings, RulesSettings, StoreSettings, ThrottleSettings
-from stackwatch.sources.registry import SOURCES, settings_class as source_settings
+from stackwatch.config.settings import (
+    LimitsSettings,
+    ListenSettings,
+    RulesSettings,
+    StoreSettings,
+    ThrottleSettings,
+)
+from stackwatch.sources.registry import SOURCES
+from stackwatch.sources.registry import settings_class as source_settings
 
 
 @pytest.fixture
@@ -35,8 +43,11 @@ def test_sample_loads(sample_file: Path) -> None:
 
 
 def _classes() -> list[type]:
-    return ([StoreSettings, RulesSettings, ThrottleSettings, ListenSettings, LimitsSettings]
-            + [source_settings(kind) for kind in SOURCES] + [sink_settings(kind) for kind in SINKS])
+    return (
+        [StoreSettings, RulesSettings, ThrottleSettings, ListenSettings, LimitsSettings]
+        + [source_settings(kind) for kind in SOURCES]
+        + [sink_settings(kind) for kind in SINKS]
+    )
 
 
 @pytest.mark.parametrize("cls", _classes(), ids=lambda c: c.__name__)

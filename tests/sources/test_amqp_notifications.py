@@ -27,11 +27,17 @@ class Names:
         self.topic, self.queue = f"swt-{tag}-notifications", f"swt-{tag}-stackwatch"
 
     def yaml(self, extra: str = "") -> str:
-        return (f"sources:\n  - {{type: amqp, name: bus, url: 'amqp://guest@127.0.0.1:5672/', password: $env:SW_AMQP_PW,"
-                f" exchanges: [{self.keystone}, {self.nova}], topics: [{self.topic}], queue: {self.queue}{extra}}}\n")
+        return (
+            "sources:\n  - {type: amqp, name: bus, url: 'amqp://guest@127.0.0.1:5672/',"
+            " password: $env:SW_AMQP_PW,"
+            f" exchanges: [{self.keystone}, {self.nova}], topics: [{self.topic}],"
+            f" queue: {self.queue}{extra}}}\n"
+        )
 
     async def cleanup(self) -> None:
-        await amqp_cleanup([self.keystone, self.nova], [self.queue, f"{self.topic}.info", f"{self.topic}.error"])
+        await amqp_cleanup(
+            [self.keystone, self.nova], [self.queue, f"{self.topic}.info", f"{self.topic}.error"]
+        )
 
 
 @pytest.fixture
@@ -41,11 +47,17 @@ def names(monkeypatch: pytest.MonkeyPatch) -> Names:
 
 
 @asynccontextmanager
-async def consuming(tmp_path: Path, names: Names, refs: set[str] | None = None,
-                    extra: str = "") -> AsyncIterator[AmqpNotificationSource]:
+async def consuming(
+    tmp_path: Path, names: Names, refs: set[str] | None = None, extra: str = ""
+) -> AsyncIterator[AmqpNotificationSource]:
     settings = parse_config(names.yaml(extra)).sources[0]
-    context = SourceContext(queue_size=10_000, wake=asyncio.Event(), state_dir=str(tmp_path), hostname="t",
-                            recent_refs=(lambda prefix: set(refs or ())))
+    context = SourceContext(
+        queue_size=10_000,
+        wake=asyncio.Event(),
+        state_dir=str(tmp_path),
+        hostname="t",
+        recent_refs=(lambda prefix: set(refs or ())),
+    )
     source = AmqpNotificationSource(settings, context)
     await source.start()
     try:
@@ -68,12 +80,30 @@ def test_keystone_cadf_and_nova_notifications_are_normalized(tmp_path: Path, nam
     async def scenario() -> tuple[list[Event], int]:
         try:
             async with consuming(tmp_path, names) as source:
-                await asyncio.to_thread(publish, names.keystone, names.topic,
-                                        [("info", "identity.authenticate", keystone_auth_payload())])
-                await asyncio.to_thread(publish, names.nova, names.topic, [(
-                    "error", "compute.instance.delete.end",
-                    {"instance_id": "9f6a3c1e-0000-4000-8000-000000000001", "tenant_id": "p1", "user_id": "u1",
-                     "display_name": "vm1"})], "compute.cmp7")
+                await asyncio.to_thread(
+                    publish,
+                    names.keystone,
+                    names.topic,
+                    [("info", "identity.authenticate", keystone_auth_payload())],
+                )
+                await asyncio.to_thread(
+                    publish,
+                    names.nova,
+                    names.topic,
+                    [
+                        (
+                            "error",
+                            "compute.instance.delete.end",
+                            {
+                                "instance_id": "9f6a3c1e-0000-4000-8000-000000000001",
+                                "tenant_id": "p1",
+                                "user_id": "u1",
+                                "display_name": "vm1",
+                            },
+                        )
+                    ],
+                    "compute.cmp7",
+                )
                 events = await drain(source, 2)
                 await source.commit(source.checkpoint())
                 await asyncio.sleep(0.2)
@@ -106,7 +136,7 @@ def test_unacknowledged_messages_come_back_and_are_not_stored_twice(tmp_path: Pa
             async with consuming(tmp_path, names, refs=stored) as again:
                 await asyncio.sleep(1.0)
                 second = again.decode(again.queue.take(1000))
-                redelivered = again.duplicates
+                redelivered = again.counters.duplicates
                 await again.commit(again.checkpoint())
                 await asyncio.sleep(0.2)
                 return first, second, redelivered, await amqp_queue_depth(names.queue)

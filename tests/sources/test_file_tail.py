@@ -24,17 +24,27 @@ def numbers(events: list[Event]) -> list[int]:
     return [int(e.message.rsplit(" ", 1)[1]) for e in events]
 
 
-def _source(tmp_path: Path, log: Path, refs: Callable[[str], set[str]] | None = None,
-            extra: str = "") -> FileTailSource:
-    yaml = (f"sources:\n  - {{type: file, name: t, paths: ['{log}'], start_at: beginning, "
-            f"poll_interval: 50ms, idle_flush: 100ms{extra}}}\n")
+def _source(
+    tmp_path: Path, log: Path, refs: Callable[[str], set[str]] | None = None, extra: str = ""
+) -> FileTailSource:
+    yaml = (
+        f"sources:\n  - {{type: file, name: t, paths: ['{log}'], start_at: beginning, "
+        f"poll_interval: 50ms, idle_flush: 100ms{extra}}}\n"
+    )
     settings = parse_config(yaml).sources[0]
-    context = SourceContext(queue_size=100_000, wake=asyncio.Event(), state_dir=str(tmp_path / "state"),
-                            hostname="t", recent_refs=refs)
+    context = SourceContext(
+        queue_size=100_000,
+        wake=asyncio.Event(),
+        state_dir=str(tmp_path / "state"),
+        hostname="t",
+        recent_refs=refs,
+    )
     return FileTailSource(settings, context)
 
 
-async def _collect(source: FileTailSource, want: int, commit: bool = True, timeout: float = 5.0) -> list[Event]:
+async def _collect(
+    source: FileTailSource, want: int, commit: bool = True, timeout: float = 5.0
+) -> list[Event]:
     """Decode until ``want`` events came out; commit (save offsets) like the runner does."""
     out: list[Event] = []
     loop = asyncio.get_running_loop()
@@ -97,8 +107,10 @@ def test_copytruncate_restarts_at_zero(tmp_path: Path) -> None:
 
 def test_multiline_record_is_closed_when_idle(tmp_path: Path) -> None:
     log = tmp_path / "nova.log"
-    log.write_text("2026-11-27 10:00:00.001 123 ERROR nova.compute.manager [-] boom\n"
-                   "Traceback (most recent call last):\n  File \"x.py\", line 1, in <module>\nValueError: bad\n")
+    log.write_text(
+        "2026-11-27 10:00:00.001 123 ERROR nova.compute.manager [-] boom\n"
+        'Traceback (most recent call last):\n  File "x.py", line 1, in <module>\nValueError: bad\n'
+    )
 
     async def scenario() -> list[Event]:
         source = _source(tmp_path, log)

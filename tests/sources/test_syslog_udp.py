@@ -20,8 +20,9 @@ def _source(tmp_path: Path, extra: str = "") -> UdpSyslogSource:
 
 
 async def _logger(port: int, *args: str) -> None:
-    proc = await asyncio.create_subprocess_exec("logger", "--server", "127.0.0.1", "--port", str(port), "--udp",
-                                                *args)
+    proc = await asyncio.create_subprocess_exec(
+        "logger", "--server", "127.0.0.1", "--port", str(port), "--udp", *args
+    )
     assert await proc.wait() == 0
 
 
@@ -36,8 +37,15 @@ def test_logger_rfc5424_over_udp_is_parsed(tmp_path: Path) -> None:
     async def scenario() -> list:
         source = _source(tmp_path)
         await source.start()
-        await _logger(source.address[1], "--rfc5424", "-t", "sshd", "-p", "auth.info",
-                      "Failed password for invalid user admin from 198.51.100.4 port 5555 ssh2")
+        await _logger(
+            source.address[1],
+            "--rfc5424",
+            "-t",
+            "sshd",
+            "-p",
+            "auth.info",
+            "Failed password for invalid user admin from 198.51.100.4 port 5555 ssh2",
+        )
         await _logger(source.address[1], "-t", "sudo", "-p", "authpriv.notice", "plain rfc3164 message")
         await _settle(source, 2)
         events = source.decode(source.queue.take(10))

@@ -69,7 +69,8 @@ def ledger_events(n: int, start: int = 0) -> list[Event]:
 
     t0 = datetime(2026, 1, 1, tzinfo=UTC)
     return [make_event(time=t0 + timedelta(seconds=i), host=f"ctl-{i % 3}", service="sshd",
-                       message=f"Failed password for user{i} from 10.0.0.{i % 250}", raw=f"<38>sshd[{i}]: record {i}",
+                       message=f"Failed password for user{i} from 10.0.0.{i % 250}",
+                       raw=f"<38>sshd[{i}]: record {i}",
                        attrs={"i": i}, origin="file:/var/log/auth.log", ref=f"auth.log:{i}")
             for i in range(start, start + n)]
 

@@ -28,7 +28,8 @@ t = datetime(2026, 1, 1, tzinfo=UTC)
 n = store.size
 while True:
     events = [Event(time=t, received=t, host="ctl", service="sshd", severity="info", message=f"m{n + i}",
-                    kind="syslog", raw=f"record {n + i + 1}", origin="test", ref=f"r{n + i + 1}") for i in range(50)]
+                    kind="syslog", raw=f"record {n + i + 1}", origin="test", ref=f"r{n + i + 1}")
+              for i in range(50)]
     n += 50
     seqs = store.append_events(events)
     store.flush()
@@ -72,12 +73,18 @@ def test_kill_9_during_ingest_loses_no_acknowledged_record(tmp_path: Path) -> No
     script = tmp_path / "child.py"
     script.write_text(CHILD)
     for _round in range(3):  # kill it three times, restarting where it left off
-        proc = subprocess.Popen([sys.executable, str(script), str(data)], stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True)
+        proc = subprocess.Popen(
+            [sys.executable, str(script), str(data)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         _run_until(proc, 500 * (_round + 1))
         time.sleep(0.3 + 0.2 * _round)
         acked = _kill9(proc)
-        report = verify_store(data, initial_keys=[k0])  # the crashed writer left an unsealed tail: said loudly
+        report = verify_store(
+            data, initial_keys=[k0]
+        )  # the crashed writer left an unsealed tail: said loudly
         assert not report.failed, report.problems
         # A crash may leave an unsealed tail, or (killed between sealing and ratcheting) the newest
         # sealed epoch's key: both are warnings until the writer restarts, never silent.
@@ -105,18 +112,49 @@ def test_standby_failover_keeps_every_acknowledged_record(tmp_path: Path) -> Non
     secret.chmod(0o600)
     k0_primary = parse_initial_key(init_store(primary, background_index=False).initial_key)
     port = _free_port()
-    subprocess.run([*CLI, "store", "replicate", "--data", str(primary), "--listen", f"127.0.0.1:{port}",
-                    "--secret-file", str(secret)], check=True, capture_output=True)
-    out = subprocess.run([*CLI, "store", "init", "--standby", "--data", str(standby)], check=True,
-                         capture_output=True, text=True).stdout
+    subprocess.run(
+        [
+            *CLI,
+            "store",
+            "replicate",
+            "--data",
+            str(primary),
+            "--listen",
+            f"127.0.0.1:{port}",
+            "--secret-file",
+            str(secret),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    out = subprocess.run(
+        [*CLI, "store", "init", "--standby", "--data", str(standby)],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
     k0_standby = parse_initial_key(next(line for line in out.splitlines() if line.startswith("    ")).strip())
-    follower = subprocess.Popen([*CLI, "store", "standby", "--data", str(standby), "--primary", f"127.0.0.1:{port}",
-                                 "--secret-file", str(secret)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                                text=True)
+    follower = subprocess.Popen(
+        [
+            *CLI,
+            "store",
+            "standby",
+            "--data",
+            str(standby),
+            "--primary",
+            f"127.0.0.1:{port}",
+            "--secret-file",
+            str(secret),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     script = tmp_path / "child.py"
     script.write_text(CHILD)
-    proc = subprocess.Popen([sys.executable, str(script), str(primary)], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, str(script), str(primary)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     try:
         _run_until(proc, 3000)
         acked = _kill9(proc)  # the primary dies mid-ingest
@@ -151,17 +189,19 @@ def test_standby_refuses_a_primary_with_the_wrong_secret(tmp_path: Path) -> None
     def serve() -> None:
         try:
             Channel.server(conn, b"the-right-secret-123")
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             errors.append(exc)
+        finally:
+            conn.close()  # as the primary does: the standby then sees the connection end
 
+    client.settimeout(10)
     t = threading.Thread(target=serve)
     t.start()
     try:
         Channel.client(client, b"a-wrong-secret-45678")
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         errors.append(exc)
     client.close()
     t.join()
-    conn.close()
     server.close()
     assert errors and "secret" in str(errors[0])

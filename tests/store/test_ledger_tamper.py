@@ -44,7 +44,7 @@ def _change(conn: sqlite3.Connection, seq: int, column: str, pos: int) -> None:
     else:
         text = value or "x"
         i = pos % len(text)
-        new = text[:i] + ("Z" if text[i] != "Z" else "Y") + text[i + 1:]
+        new = text[:i] + ("Z" if text[i] != "Z" else "Y") + text[i + 1 :]
     conn.execute(f"UPDATE events SET {column} = ? WHERE seq = ?", (new, seq))
 
 
@@ -61,13 +61,16 @@ def test_clean_stores_of_any_size_verify(tmp_path: Path, records: int) -> None:
     assert _verify(store).ok()
 
 
-_settings = settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+_settings = settings(
+    max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 
 
 @_settings
 @given(seq=st.integers(1, SIZE), column=st.sampled_from(COLUMNS), pos=st.integers(0, 400))
-def test_any_changed_field_is_found_at_its_record(ledger_template: LedgerStore, seq: int, column: str,
-                                                   pos: int) -> None:
+def test_any_changed_field_is_found_at_its_record(
+    ledger_template: LedgerStore, seq: int, column: str, pos: int
+) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         store = copy_store(ledger_template, Path(tmp) / "d")
         with _db(store) as conn:
@@ -113,10 +116,13 @@ def test_an_inserted_record_is_found(ledger_template: LedgerStore, seq: int) -> 
         with _db(store) as conn:  # make room at `seq` and insert a copy of its neighbour there
             for s in range(SIZE, seq - 1, -1):
                 conn.execute("UPDATE events SET seq = seq + 1 WHERE seq = ?", (s,))
-            conn.execute("INSERT INTO events SELECT ?, time, received, source, severity, kind, action, outcome, "
-                         "init_name, init_id, init_project, init_domain, init_ip, init_agent, target_type, target_id, "
-                         "target_name, observer, request_id, 'forged ' || message, attrs, raw, origin, ref, chain "
-                         "FROM events WHERE seq = ?", (seq, seq + 1))
+            conn.execute(
+                "INSERT INTO events SELECT ?, time, received, source, severity, kind, action, outcome, "
+                "init_name, init_id, init_project, init_domain, init_ip, init_agent, target_type, target_id, "
+                "target_name, observer, request_id, 'forged ' || message, attrs, raw, origin, ref, chain "
+                "FROM events WHERE seq = ?",
+                (seq, seq + 1),
+            )
         report = _verify(store)
         assert report.first_bad.seq == seq  # type: ignore[union-attr]
 
@@ -144,18 +150,24 @@ def test_a_replaced_checkpoint_is_found(ledger_template: LedgerStore, tmp_path: 
     store = copy_store(ledger_template, tmp_path / "d")
     with _db(store) as conn:
         epoch, body, prev_size = conn.execute(
-            "SELECT epoch, body, (SELECT size FROM checkpoints c2 WHERE c2.epoch = c.epoch - 1) FROM checkpoints c "
-            "WHERE epoch = 3").fetchone()
+            "SELECT epoch, body, (SELECT size FROM checkpoints c2 WHERE c2.epoch = c.epoch - 1) "
+            "FROM checkpoints c "
+            "WHERE epoch = 3"
+        ).fetchone()
         cp = Checkpoint.from_bytes(body)
         forged = Checkpoint(cp.log_id, cp.epoch, cp.size, sha256(b"other").digest(), cp.time_us, cp.prev)
-        conn.execute("UPDATE checkpoints SET body = ?, signature = ? WHERE epoch = ?",
-                     (forged.to_bytes(), generate_signing_key().sign(forged.to_bytes()), epoch))
+        conn.execute(
+            "UPDATE checkpoints SET body = ?, signature = ? WHERE epoch = ?",
+            (forged.to_bytes(), generate_signing_key().sign(forged.to_bytes()), epoch),
+        )
     report = _verify(store)
     assert report.first_bad.seq == prev_size + 1  # type: ignore[union-attr]
     assert "bad-signature" in {p.kind for p in report.problems}
 
 
-def test_rewritten_history_resealed_with_a_later_key_is_found(ledger_template: LedgerStore, tmp_path: Path) -> None:
+def test_rewritten_history_resealed_with_a_later_key_is_found(
+    ledger_template: LedgerStore, tmp_path: Path
+) -> None:
     """An intruder with root now (the signing key and the current sealing key) rewrites record 120,
     recomputes every chain hash and Merkle root, re-signs and re-seals the later checkpoints
     (CVE-2023-31439 style). Only the old epochs' keys, erased long ago, could make true seals."""
@@ -171,14 +183,22 @@ def test_rewritten_history_resealed_with_a_later_key_is_found(ledger_template: L
             leaves.append(rec)
             conn.execute("UPDATE events SET chain = ? WHERE seq = ?", (h, seq))
         prev, interval_start = None, None
-        for epoch, size, body in conn.execute("SELECT epoch, size, body FROM checkpoints ORDER BY epoch").fetchall():
+        for epoch, size, body in conn.execute(
+            "SELECT epoch, size, body FROM checkpoints ORDER BY epoch"
+        ).fetchall():
             cp = Checkpoint.from_bytes(body)
             if size >= 120:
                 interval_start = interval_start or (prev_size + 1)  # noqa: F821
                 cp = Checkpoint(cp.log_id, epoch, size, mth(leaves[:size]), cp.time_us, prev or cp.prev)
-                conn.execute("UPDATE checkpoints SET body = ?, signature = ?, seal = ? WHERE epoch = ?",
-                             (cp.to_bytes(), signing.sign(cp.to_bytes()), seal(epoch, current.key, cp.to_bytes()),
-                              epoch))
+                conn.execute(
+                    "UPDATE checkpoints SET body = ?, signature = ?, seal = ? WHERE epoch = ?",
+                    (
+                        cp.to_bytes(),
+                        signing.sign(cp.to_bytes()),
+                        seal(epoch, current.key, cp.to_bytes()),
+                        epoch,
+                    ),
+                )
             prev, prev_size = cp.hash(), size  # noqa: F841
     report = _verify(store)
     assert report.failed
@@ -215,8 +235,11 @@ def test_cli_delete_row_is_found(ledger_template: LedgerStore, tmp_path: Path) -
 @needs_cli
 def test_cli_truncation_with_last_checkpoint_is_found(ledger_template: LedgerStore, tmp_path: Path) -> None:
     store = copy_store(ledger_template, tmp_path / "d")
-    _sql(store, "DELETE FROM events WHERE seq > 280; DELETE FROM checkpoints WHERE epoch = "
-                "(SELECT max(epoch) FROM checkpoints); UPDATE ledger_state SET size = 280;")
+    _sql(
+        store,
+        "DELETE FROM events WHERE seq > 280; DELETE FROM checkpoints WHERE epoch = "
+        "(SELECT max(epoch) FROM checkpoints); UPDATE ledger_state SET size = 280;",
+    )
     report = _verify(store)
     assert report.failed
     assert {"gap"} & {p.kind for p in report.problems}, report.problems
@@ -225,8 +248,11 @@ def test_cli_truncation_with_last_checkpoint_is_found(ledger_template: LedgerSto
 @needs_cli
 def test_cli_reinserted_row_is_found(ledger_template: LedgerStore, tmp_path: Path) -> None:
     store = copy_store(ledger_template, tmp_path / "d")
-    _sql(store, "CREATE TEMP TABLE t AS SELECT * FROM events WHERE seq = 150; DELETE FROM events WHERE seq = 150; "
-                "UPDATE t SET init_ip = '192.0.2.1'; INSERT INTO events SELECT * FROM t;")
+    _sql(
+        store,
+        "CREATE TEMP TABLE t AS SELECT * FROM events WHERE seq = 150; DELETE FROM events WHERE seq = 150; "
+        "UPDATE t SET init_ip = '192.0.2.1'; INSERT INTO events SELECT * FROM t;",
+    )
     report = _verify(store)
     assert (report.first_bad.seq, report.first_bad.kind) == (150, "mismatch")  # type: ignore[union-attr]
 
@@ -250,3 +276,50 @@ def test_witness_detects_a_wiped_and_rebuilt_store(tmp_path: Path) -> None:
     assert verify_store(data).ok()  # on its own, the rebuilt store is consistent...
     report = verify_store(data, witnesses=[witness])
     assert report.failed and {p.kind for p in report.problems if p.level == "FAIL"} == {"witness"}
+
+
+@pytest.mark.parametrize(
+    ("seq", "how"),
+    [(5, "raw"), (64, "raw"), (65, "raw"), (130, "delete"), (301, "delete"), (200, "message-rechained")],
+)
+def test_parallel_verify_finds_the_same_first_bad_record(
+    ledger_template: LedgerStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, seq: int, how: str
+) -> None:
+    from stackwatch.store import verify as verify_module
+    from stackwatch.store import verify_parallel
+
+    store = copy_store(ledger_template, tmp_path / "d")
+    with _db(store) as conn:
+        if how == "raw":
+            conn.execute("UPDATE events SET raw = CAST('x' AS BLOB) WHERE seq = ?", (seq,))
+        elif how == "delete":
+            conn.execute("DELETE FROM events WHERE seq = ?", (seq,))
+        else:  # altered and the whole chain recomputed: only a Merkle root can tell
+            conn.execute("UPDATE events SET message = 'quiet' WHERE seq = ?", (seq,))
+            h = GENESIS
+            for s, rec, _ in list(iter_ledger(conn, 1)):
+                h = sha256(h + rec).digest()
+                conn.execute("UPDATE events SET chain = ? WHERE seq = ?", (h, s))
+    serial = _verify(store)
+    monkeypatch.setattr(verify_parallel, "CHUNK_LEVEL", 5)
+    monkeypatch.setattr(verify_parallel, "CHUNK", 32)
+    monkeypatch.setattr(verify_module, "PARALLEL_MIN", 1)
+    parallel = _verify(store)
+    assert serial.first_bad is not None and parallel.first_bad is not None
+    assert (parallel.first_bad.seq, parallel.first_bad.kind) == (serial.first_bad.seq, serial.first_bad.kind)
+    if how != "message-rechained":
+        assert serial.first_bad.seq == seq
+    monkeypatch.undo()
+
+
+def test_parallel_verify_passes_a_clean_store(
+    ledger_template: LedgerStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from stackwatch.store import verify as verify_module
+    from stackwatch.store import verify_parallel
+
+    monkeypatch.setattr(verify_parallel, "CHUNK_LEVEL", 4)
+    monkeypatch.setattr(verify_parallel, "CHUNK", 16)
+    monkeypatch.setattr(verify_module, "PARALLEL_MIN", 1)
+    report = _verify(ledger_template)
+    assert report.ok() and report.records == SIZE

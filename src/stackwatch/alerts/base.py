@@ -1,6 +1,7 @@
 """What every alert sink shares: common settings, the notification it is handed, and the
 JSON document stackwatch sends (the webhook body, the file sink's line)."""
 
+
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
@@ -23,8 +24,9 @@ class SinkSettings:
 
     type: str = setting(help="the sink type")
     name: str = setting("", "unique name, used by routing and in metrics (default: the type)")
-    retries: int = setting(5, "attempts after the first failure before the notification goes to the "
-                           "dead-letter file")
+    retries: int = setting(
+        5, "attempts after the first failure before the notification goes to the dead-letter file"
+    )
     backoff: Seconds = setting(Seconds(1), "wait before the first retry; doubled each time")
     backoff_max: Seconds = setting(Seconds(60), "longest wait between retries")
     timeout: Seconds = setting(Seconds(10), "time allowed for one delivery attempt")
@@ -50,8 +52,14 @@ class Notification:
         return cls(change, alert_to_dict(alert), alert_id, datetime.now(UTC).isoformat())
 
     def document(self) -> dict[str, Any]:
-        return {"version": SCHEMA_VERSION, "source": "stackwatch", "change": self.change,
-                "id": self.alert_id, "sent": self.sent, "alert": self.alert}
+        return {
+            "version": SCHEMA_VERSION,
+            "source": "stackwatch",
+            "change": self.change,
+            "id": self.alert_id,
+            "sent": self.sent,
+            "alert": self.alert,
+        }
 
     def body(self) -> bytes:
         """The JSON document, exactly as signed and sent."""
@@ -78,8 +86,21 @@ class Notification:
         """A plain-text rendering for e-mail and humans."""
         alert = self.alert
         lines = [self.subject(), "", str(alert.get("summary") or alert.get("title", "")), ""]
-        for key in ("category", "severity", "status", "host", "service", "source_ip", "user", "project",
-                    "time", "last_seen", "count", "rule", "key"):
+        for key in (
+            "category",
+            "severity",
+            "status",
+            "host",
+            "service",
+            "source_ip",
+            "user",
+            "project",
+            "time",
+            "last_seen",
+            "count",
+            "rule",
+            "key",
+        ):
             value = alert.get(key)
             if value not in (None, ""):
                 lines.append(f"{key:>10}: {value}")

@@ -31,8 +31,9 @@ class SinkCounters:
 
 
 class Dispatcher:
-    def __init__(self, sinks: list[Sink], router: Router, throttle: Throttle,
-                 dead_letter: str | Path | None = None) -> None:
+    def __init__(
+        self, sinks: list[Sink], router: Router, throttle: Throttle, dead_letter: str | Path | None = None
+    ) -> None:
         self.sinks = {sink.name: sink for sink in sinks}
         self.router = router
         self.throttle = throttle
@@ -46,7 +47,9 @@ class Dispatcher:
             self.queues[name] = asyncio.Queue(sink.settings.queue_size)
             self._tasks.append(asyncio.create_task(self._worker(sink), name=f"sink:{name}"))
 
-    def submit(self, alert: Alert, change: str, alert_id: int | None = None, status: str = "open") -> list[str]:
+    def submit(
+        self, alert: Alert, change: str, alert_id: int | None = None, status: str = "open"
+    ) -> list[str]:
         """Queue ``change`` (new / update / resolved) of ``alert`` for its routed sinks;
         returns the sinks it was queued for."""
         note: Notification | None = None
@@ -93,7 +96,9 @@ class Dispatcher:
                 error = f"{type(exc).__name__}: {exc}"
                 if attempt == settings.retries:
                     counters.failed += 1
-                    log.warning("sink %s: giving up on alert %s: %s", sink.name, note.alert.get("rule"), error)
+                    log.warning(
+                        "sink %s: giving up on alert %s: %s", sink.name, note.alert.get("rule"), error
+                    )
                     self._dead(sink.name, note, error)
                     return
                 counters.retried += 1

@@ -1,5 +1,6 @@
 """File and stdout sink: one JSON document per line (``path: "-"`` is standard output)."""
 
+
 from __future__ import annotations
 
 import os

@@ -1,6 +1,7 @@
 """E-mail sink over SMTP (aiosmtplib): STARTTLS by default, implicit TLS on request, and
 authentication with a password given by reference."""
 
+
 from __future__ import annotations
 
 import ssl
@@ -61,8 +62,13 @@ class SmtpSink(Sink):
 
         settings = self.settings
         await aiosmtplib.send(
-            self.message(note), hostname=settings.host, port=settings.port,
-            start_tls=settings.starttls, use_tls=settings.implicit_tls,
-            username=settings.username, password=settings.password.value if settings.password else None,
+            self.message(note),
+            hostname=settings.host,
+            port=settings.port,
+            start_tls=settings.starttls,
+            use_tls=settings.implicit_tls,
+            username=settings.username,
+            password=settings.password.value if settings.password else None,
             tls_context=self._tls_context() if (settings.starttls or settings.implicit_tls) else None,
-            timeout=float(settings.timeout))
+            timeout=float(settings.timeout),
+        )

@@ -2,6 +2,7 @@
 (ArcSight Common Event Format) inside an RFC 5424 message; over UDP, TCP (RFC 6587
 octet counting, or LF) or TLS (RFC 5425)."""
 
+
 from __future__ import annotations
 
 import asyncio
@@ -19,8 +20,20 @@ from stackwatch.config.schema import Address, setting
 # Alert severity -> syslog severity (RFC 5424 numbers) and CEF severity (0-10).
 SYSLOG_SEVERITY = {"low": 5, "medium": 4, "high": 3, "critical": 2}
 CEF_SEVERITY = {"low": 3, "medium": 5, "high": 8, "critical": 10}
-FACILITIES = {"user": 1, "daemon": 3, "auth": 4, "authpriv": 10, "local0": 16, "local1": 17, "local2": 18,
-              "local3": 19, "local4": 20, "local5": 21, "local6": 22, "local7": 23}
+FACILITIES = {
+    "user": 1,
+    "daemon": 3,
+    "auth": 4,
+    "authpriv": 10,
+    "local0": 16,
+    "local1": 17,
+    "local2": 18,
+    "local3": 19,
+    "local4": 20,
+    "local5": 21,
+    "local6": 22,
+    "local7": 23,
+}
 SD_ID = "stackwatch@32473"  # 32473 is IANA's example enterprise number (RFC 5612)
 
 
@@ -58,7 +71,7 @@ def _cef_header(value: str) -> str:
 
 def _cef_value(value: object) -> str:
     text = str(value)
-    return (text.replace("\\", "\\\\").replace("=", "\\=").replace("\r", "\\r").replace("\n", "\\n"))
+    return text.replace("\\", "\\\\").replace("=", "\\=").replace("\r", "\\r").replace("\n", "\\n")
 
 
 def rfc5424(note: Notification, facility: str = "local4", hostname: str = "", msg: str | None = None) -> str:
@@ -67,12 +80,22 @@ def rfc5424(note: Notification, facility: str = "local4", hostname: str = "", ms
     pri = FACILITIES[facility] * 8 + SYSLOG_SEVERITY.get(note.severity, 4)
     stamp = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
     host = (hostname or socket.gethostname())[:255] or "-"
-    params = {"id": note.alert_id, "change": note.change, "rule": alert.get("rule"),
-              "category": note.category, "severity": note.severity, "status": alert.get("status"),
-              "key": alert.get("key"), "host": alert.get("host"), "source_ip": alert.get("source_ip"),
-              "user": alert.get("user"), "count": alert.get("count")}
-    sd = "".join(f' {name}="{_sd_escape(str(value))}"' for name, value in params.items()
-                 if value not in (None, ""))
+    params = {
+        "id": note.alert_id,
+        "change": note.change,
+        "rule": alert.get("rule"),
+        "category": note.category,
+        "severity": note.severity,
+        "status": alert.get("status"),
+        "key": alert.get("key"),
+        "host": alert.get("host"),
+        "source_ip": alert.get("source_ip"),
+        "user": alert.get("user"),
+        "count": alert.get("count"),
+    }
+    sd = "".join(
+        f' {name}="{_sd_escape(str(value))}"' for name, value in params.items() if value not in (None, "")
+    )
     text = msg if msg is not None else str(alert.get("summary") or note.title)
     return f"<{pri}>1 {stamp} {host} stackwatch - ALERT [{SD_ID}{sd}] {text}"
 
@@ -80,20 +103,41 @@ def rfc5424(note: Notification, facility: str = "local4", hostname: str = "", ms
 def cef(note: Notification) -> str:
     """The CEF line for ``note``."""
     alert = note.alert
-    head = "|".join(_cef_header(part) for part in (
-        "CEF:0", "stackwatch", "stackwatch", __version__, str(alert.get("rule", "")), note.title,
-        str(CEF_SEVERITY.get(note.severity, 5))))
-    ext: dict[str, Any] = {"cat": note.category, "msg": alert.get("summary"), "act": note.change,
-                           "src": alert.get("source_ip"), "suser": alert.get("user"), "dhost": alert.get("host"),
-                           "cnt": alert.get("count"), "externalId": note.alert_id,
-                           "cs1Label": "key", "cs1": alert.get("key"), "cs2Label": "status",
-                           "cs2": alert.get("status")}
+    head = "|".join(
+        _cef_header(part)
+        for part in (
+            "CEF:0",
+            "stackwatch",
+            "stackwatch",
+            __version__,
+            str(alert.get("rule", "")),
+            note.title,
+            str(CEF_SEVERITY.get(note.severity, 5)),
+        )
+    )
+    ext: dict[str, Any] = {
+        "cat": note.category,
+        "msg": alert.get("summary"),
+        "act": note.change,
+        "src": alert.get("source_ip"),
+        "suser": alert.get("user"),
+        "dhost": alert.get("host"),
+        "cnt": alert.get("count"),
+        "externalId": note.alert_id,
+        "cs1Label": "key",
+        "cs1": alert.get("key"),
+        "cs2Label": "status",
+        "cs2": alert.get("status"),
+    }
     last = alert.get("last_seen")
     if isinstance(last, str):
         with contextlib.suppress(ValueError):
             ext["rt"] = int(datetime.fromisoformat(last).timestamp() * 1000)
-    return head + "|" + " ".join(f"{key}={_cef_value(value)}" for key, value in ext.items()
-                                 if value not in (None, ""))
+    return (
+        head
+        + "|"
+        + " ".join(f"{key}={_cef_value(value)}" for key, value in ext.items() if value not in (None, ""))
+    )
 
 
 class SyslogForwardSink(Sink):
@@ -116,7 +160,8 @@ class SyslogForwardSink(Sink):
             if self._udp is None:
                 loop = asyncio.get_running_loop()
                 self._udp, _ = await loop.create_datagram_endpoint(
-                    asyncio.DatagramProtocol, remote_addr=(settings.address.host, settings.address.port))
+                    asyncio.DatagramProtocol, remote_addr=(settings.address.host, settings.address.port)
+                )
             self._udp.sendto(data)
             return
         frame = b"%d %s" % (len(data), data) if settings.framing == "octet" else data + b"\n"
@@ -137,8 +182,9 @@ class SyslogForwardSink(Sink):
             context = ssl.create_default_context(cafile=settings.ca_file)
             if settings.cert:
                 context.load_cert_chain(settings.cert, settings.key)
-        _, self._writer = await asyncio.open_connection(settings.address.host, settings.address.port,
-                                                        ssl=context)
+        _, self._writer = await asyncio.open_connection(
+            settings.address.host, settings.address.port, ssl=context
+        )
 
     async def close(self) -> None:
         if self._writer is not None:

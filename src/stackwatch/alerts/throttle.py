@@ -12,8 +12,9 @@ MAX_TRACKED = 100_000
 
 
 class Throttle:
-    def __init__(self, update_interval: float, max_per_minute: int,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, update_interval: float, max_per_minute: int, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self.update_interval = update_interval
         self.max_per_minute = max_per_minute
         self.clock = clock

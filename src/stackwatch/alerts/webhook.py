@@ -6,6 +6,7 @@ compare with ``hmac.compare_digest`` and may reject old ``sent`` times to stop r
 Non-2xx answers and network errors raise, and the dispatcher retries with backoff.
 """
 
+
 from __future__ import annotations
 
 import hashlib
@@ -62,8 +63,7 @@ class WebhookSink(Sink):
 
     async def send(self, note: Notification) -> None:
         body = note.body()
-        headers = {"Content-Type": "application/json", "User-Agent": "stackwatch",
-                   **self.settings.headers}
+        headers = {"Content-Type": "application/json", "User-Agent": "stackwatch", **self.settings.headers}
         if self.settings.secret is not None:
             headers[SIGNATURE_HEADER] = signature(self.settings.secret.value, body)
         response = await self._http().post(self.settings.url, content=body, headers=headers)

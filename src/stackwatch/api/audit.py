@@ -27,10 +27,11 @@ from typing import Any, Final
 
 from stackwatch.core.errors import StoreError
 from stackwatch.core.event import Event, Initiator, Target, to_json
+from stackwatch.store.admin import AUDIT_SPOOL
 
 AUDIT_KIND: Final = "stackwatch_audit"
 AUDIT_SERVICE: Final = "stackwatch"
-SPOOL_FILE: Final = "stackwatch-audit.jsonl"
+SPOOL_FILE: Final = AUDIT_SPOOL
 
 Appender = Callable[[Sequence[Event]], None]
 

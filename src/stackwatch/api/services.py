@@ -14,10 +14,10 @@ from typing import Any
 
 from stackwatch.api.audit import AuditLog
 from stackwatch.api.integrity import IntegrityStatus, _plain, integrity_for
-from stackwatch.api.rulestate import RuleState
 from stackwatch.api.users import UserStore
 from stackwatch.detect.loader import RuleSet, builtin_rules, load_rules
 from stackwatch.detect.model import Rule
+from stackwatch.detect.overrides import RuleState
 from stackwatch.detect.vectors import VectorResult, run_vectors
 from stackwatch.store.base import Store
 

@@ -41,13 +41,20 @@ async def serve(settings: object) -> None:
 
 
 @click.command("serve")
-@click.option("--config", "-c", "config_path", required=True, type=click.Path(dir_okay=False),
-              help="the configuration file (see `stackwatch config sample`)")
+@click.option(
+    "--config",
+    "-c",
+    "config_path",
+    required=True,
+    type=click.Path(dir_okay=False),
+    help="the configuration file (see `stackwatch config sample`)",
+)
 @click.option("--log-level", default="info", type=click.Choice(["debug", "info", "warning", "error"]))
 def serve_command(config_path: str, log_level: str) -> None:
     """Collect from every node in real time, detect live, deliver alerts."""
-    logging.basicConfig(level=log_level.upper(), stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=log_level.upper(), stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     try:
         settings = load_config(config_path)
     except ConfigError as exc:

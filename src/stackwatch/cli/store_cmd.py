@@ -6,6 +6,7 @@ Exit status: 0 when all is well, 1 on any problem found (verification), 2 on usa
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -18,8 +19,15 @@ import click
 from stackwatch.core.errors import StackwatchError
 
 DEFAULT_DATA = "./stackwatch-data"
-data_option = click.option("--data", "data", default=DEFAULT_DATA, show_default=True, envvar="STACKWATCH_DATA",
-                           type=click.Path(file_okay=False, path_type=Path), help="The store's data folder.")
+data_option = click.option(
+    "--data",
+    "data",
+    default=DEFAULT_DATA,
+    show_default=True,
+    envvar="STACKWATCH_DATA",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="The store's data folder.",
+)
 
 
 def _fail(message: str, code: int = 1) -> None:
@@ -66,8 +74,13 @@ def store_group() -> None:
 @store_group.command("init")
 @data_option
 @click.option("--standby", is_flag=True, help="Prepare an empty store to follow a primary.")
-@click.option("--witness", "witnesses", multiple=True, metavar="SPEC",
-              help="Off-box witness for checkpoints: file:PATH, syslog+udp://H:P, syslog+tcp://H:P, http(s)://URL.")
+@click.option(
+    "--witness",
+    "witnesses",
+    multiple=True,
+    metavar="SPEC",
+    help="Off-box witness for checkpoints: file:PATH, syslog+udp://H:P, syslog+tcp://H:P, http(s)://URL.",
+)
 def init_command(data: Path, standby: bool, witnesses: tuple[str, ...]) -> None:
     """Create the signing and sealing keys; print the initial sealing key ONCE."""
     from stackwatch.store.keys import init_store
@@ -76,8 +89,11 @@ def init_command(data: Path, standby: bool, witnesses: tuple[str, ...]) -> None:
         result = init_store(data, standby=standby, witnesses=list(witnesses))
     except StackwatchError as exc:
         _fail(str(exc))
-    click.echo(f"store initialised in {data}" + (" as a standby" if standby else "")
-               + (f" (new signer from epoch {result.epoch})" if result.epoch else ""))
+    click.echo(
+        f"store initialised in {data}"
+        + (" as a standby" if standby else "")
+        + (f" (new signer from epoch {result.epoch})" if result.epoch else "")
+    )
     click.echo(f"public key (Ed25519, also in {data}/keys/sign.pub): {result.public_key}")
     click.echo("")
     click.echo("INITIAL SEALING KEY k0 -- shown ONCE, stored nowhere. Write it down and keep it OFFLINE:")
@@ -87,34 +103,80 @@ def init_command(data: Path, standby: bool, witnesses: tuple[str, ...]) -> None:
 
 @store_group.command("verify")
 @data_option
-@click.option("--key", "keys", multiple=True, metavar="K0",
-              help="Initial sealing key (or a file holding it); one per signer segment, in order.")
+@click.option(
+    "--key",
+    "keys",
+    multiple=True,
+    metavar="K0",
+    help="Initial sealing key (or a file holding it); one per signer segment, in order.",
+)
 @click.option("--public-key", "public_key", metavar="KEY", help="Pin the Ed25519 public key (hex or file).")
-@click.option("--witness", "witnesses", multiple=True, type=click.Path(exists=True, dir_okay=False),
-              help="Witness file (JSON lines) to check the checkpoints against.")
-@click.option("--allow-unsealed-tail", is_flag=True, help="Exit 0 even if the newest records are not sealed yet.")
+@click.option(
+    "--witness",
+    "witnesses",
+    multiple=True,
+    type=click.Path(exists=True, dir_okay=False),
+    help="Witness file (JSON lines) to check the checkpoints against.",
+)
+@click.option(
+    "--allow-unsealed-tail", is_flag=True, help="Exit 0 even if the newest records are not sealed yet."
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
-def verify_command(data: Path, keys: tuple[str, ...], public_key: str | None, witnesses: tuple[str, ...],
-                   allow_unsealed_tail: bool, as_json: bool) -> None:
+def verify_command(
+    data: Path,
+    keys: tuple[str, ...],
+    public_key: str | None,
+    witnesses: tuple[str, ...],
+    allow_unsealed_tail: bool,
+    as_json: bool,
+) -> None:
     """Check chain, Merkle roots, signatures, seals and witnesses; exit 1 on any problem."""
+    from stackwatch.store.status import write_last_verification
     from stackwatch.store.verify import verify_store
 
-    report = verify_store(data, initial_keys=[_initial_key(k) for k in keys], public_key=_public_key(public_key),
-                          witnesses=list(witnesses))
+    report = verify_store(
+        data,
+        initial_keys=[_initial_key(k) for k in keys],
+        public_key=_public_key(public_key),
+        witnesses=list(witnesses),
+    )
     ok = report.ok(allow_unsealed_tail=allow_unsealed_tail)
+    first = report.first_bad or next(iter(report.problems), None)
+    with contextlib.suppress(OSError):  # the dashboard shows the last verification
+        write_last_verification(data, ok=ok, records=report.records,
+                                detail=str(first) if first else "all checks passed",
+                                seconds=report.seconds)
     if as_json:
-        click.echo(json.dumps({"ok": ok, "records": report.records, "size": report.size,
-                               "pruned_to": report.pruned_to, "epochs": report.epochs,
-                               "problems": [p.__dict__ if hasattr(p, "__dict__") else
-                                            {"level": p.level, "kind": p.kind, "seq": p.seq, "message": p.message}
-                                            for p in report.problems]}, indent=2))
+        click.echo(
+            json.dumps(
+                {
+                    "ok": ok,
+                    "records": report.records,
+                    "size": report.size,
+                    "pruned_to": report.pruned_to,
+                    "epochs": report.epochs,
+                    "problems": [
+                        p.__dict__
+                        if hasattr(p, "__dict__")
+                        else {"level": p.level, "kind": p.kind, "seq": p.seq, "message": p.message}
+                        for p in report.problems
+                    ],
+                },
+                indent=2,
+            )
+        )
         sys.exit(0 if ok else 1)
     rate = report.records / report.seconds if report.seconds else 0
-    click.echo(f"checked {report.records} records (tree size {report.size}), {report.epochs} checkpoints "
-               f"in {report.seconds:.2f}s ({rate:,.0f} records/s)")
+    click.echo(
+        f"checked {report.records} records (tree size {report.size}), {report.epochs} checkpoints "
+        f"in {report.seconds:.2f}s ({rate:,.0f} records/s)"
+    )
     for p in report.problems:
-        click.echo(f"  {'WARNING' if p.level == 'WARN' else p.level}: {p.kind}"
-                   + (f" (seq {p.seq})" if p.seq is not None else "") + f": {p.message}")
+        click.echo(
+            f"  {'WARNING' if p.level == 'WARN' else p.level}: {p.kind}"
+            + (f" (seq {p.seq})" if p.seq is not None else "")
+            + f": {p.message}"
+        )
     first = report.first_bad
     if first is not None and first.seq is not None:
         click.echo(f"FIRST BAD RECORD: seq {first.seq}: {first.message}")
@@ -189,8 +251,11 @@ def checkpoint_command(data: Path) -> None:
 @store_group.command("backup")
 @data_option
 @click.argument("dest", type=click.Path(dir_okay=False))
-@click.option("--encrypt-key", type=click.Path(exists=True, dir_okay=False),
-              help="AES-256-GCM key file (32 bytes, or 64 hex digits).")
+@click.option(
+    "--encrypt-key",
+    type=click.Path(exists=True, dir_okay=False),
+    help="AES-256-GCM key file (32 bytes, or 64 hex digits).",
+)
 def backup_command(data: Path, dest: str, encrypt_key: str | None) -> None:
     """Consistent online backup to DEST (ingest may continue)."""
     from stackwatch.store.backup import backup, read_key
@@ -199,8 +264,10 @@ def backup_command(data: Path, dest: str, encrypt_key: str | None) -> None:
         manifest = backup(data, dest, encrypt_key=read_key(encrypt_key) if encrypt_key else None)
     except StackwatchError as exc:
         _fail(str(exc))
-    click.echo(f"backup {dest}: {manifest['records']} records, {manifest['checkpoints']} checkpoints"
-               + (", encrypted" if encrypt_key else ""))
+    click.echo(
+        f"backup {dest}: {manifest['records']} records, {manifest['checkpoints']} checkpoints"
+        + (", encrypted" if encrypt_key else "")
+    )
 
 
 @store_group.command("restore")
@@ -210,15 +277,26 @@ def backup_command(data: Path, dest: str, encrypt_key: str | None) -> None:
 @click.option("--key", "keys", multiple=True, metavar="K0", help="Initial sealing key(s) to check the seals.")
 @click.option("--public-key", "public_key", metavar="KEY", help="Pin the Ed25519 public key (hex or file).")
 @click.option("--witness", "witnesses", multiple=True, type=click.Path(exists=True, dir_okay=False))
-def restore_command(src: str, dest_dir: str, decrypt_key: str | None, keys: tuple[str, ...],
-                    public_key: str | None, witnesses: tuple[str, ...]) -> None:
+def restore_command(
+    src: str,
+    dest_dir: str,
+    decrypt_key: str | None,
+    keys: tuple[str, ...],
+    public_key: str | None,
+    witnesses: tuple[str, ...],
+) -> None:
     """Verify backup SRC fully, then restore it into DEST_DIR (refused if anything is wrong)."""
     from stackwatch.store.backup import read_key, restore
 
     try:
-        report = restore(src, dest_dir, decrypt_key=read_key(decrypt_key) if decrypt_key else None,
-                         initial_keys=[_initial_key(k) for k in keys], public_key=_public_key(public_key),
-                         witnesses=list(witnesses))
+        report = restore(
+            src,
+            dest_dir,
+            decrypt_key=read_key(decrypt_key) if decrypt_key else None,
+            initial_keys=[_initial_key(k) for k in keys],
+            public_key=_public_key(public_key),
+            witnesses=list(witnesses),
+        )
     except StackwatchError as exc:
         _fail(f"restore refused: {exc}")
     for p in report.problems:
@@ -229,7 +307,9 @@ def restore_command(src: str, dest_dir: str, decrypt_key: str | None, keys: tupl
 @store_group.command("retention")
 @data_option
 @click.option("--max-age", help="Expire records received longer ago than this (e.g. 90d).")
-@click.option("--max-size", help="Expire the oldest records until the database is about this size (e.g. 10GB).")
+@click.option(
+    "--max-size", help="Expire the oldest records until the database is about this size (e.g. 10GB)."
+)
 @click.option("--actor", default=lambda: os.environ.get("USER", "stackwatch"), help="Who runs it (logged).")
 def retention_command(data: Path, max_age: str | None, max_size: str | None, actor: str) -> None:
     """Expire old records; what is expired stays attested by its checkpoints."""
@@ -240,29 +320,48 @@ def retention_command(data: Path, max_age: str | None, max_size: str | None, act
         _fail("give exactly one of --max-age and --max-size", 2)
     try:
         with SQLiteStore(data) as store:
-            result = expire(store, max_age=parse_age(max_age) if max_age else None,
-                            max_size=parse_size(max_size) if max_size else None, actor=actor)
+            result = expire(
+                store,
+                max_age=parse_age(max_age) if max_age else None,
+                max_size=parse_size(max_size) if max_size else None,
+                actor=actor,
+            )
     except StackwatchError as exc:
         _fail(str(exc))
     if not result.pruned_to:
         click.echo("nothing to expire (pruning stops at a checkpoint boundary)")
     else:
-        click.echo(f"expired records {result.pruned_from}..{result.pruned_to}; they are now attested only by "
-                   f"checkpoints (logged as admin event {result.admin_seq})")
+        click.echo(
+            f"expired records {result.pruned_from}..{result.pruned_to}; they are now attested only by "
+            f"checkpoints (logged as admin event {result.admin_seq})"
+        )
 
 
 @store_group.command("replicate")
 @data_option
 @click.option("--listen", metavar="HOST:PORT", help="Address the primary serves its standby on.")
-@click.option("--secret-file", type=click.Path(exists=True, dir_okay=False), help="Shared secret (>= 16 bytes).")
-@click.option("--async", "async_mode", is_flag=True, help="Do not wait for the standby in flush() (may lose data).")
+@click.option(
+    "--secret-file", type=click.Path(exists=True, dir_okay=False), help="Shared secret (>= 16 bytes)."
+)
+@click.option(
+    "--async", "async_mode", is_flag=True, help="Do not wait for the standby in flush() (may lose data)."
+)
 @click.option("--timeout", default=10.0, show_default=True, help="Seconds flush() waits for the standby.")
 @click.option("--tls-cert", help="Mutual TLS: this side's certificate (PEM).")
 @click.option("--tls-key", help="Mutual TLS: this side's private key (PEM).")
 @click.option("--tls-ca", help="Mutual TLS: the CA that signed both certificates.")
 @click.option("--off", is_flag=True, help="Stop replicating.")
-def replicate_command(data: Path, listen: str | None, secret_file: str | None, async_mode: bool, timeout: float,
-                      tls_cert: str | None, tls_key: str | None, tls_ca: str | None, off: bool) -> None:
+def replicate_command(
+    data: Path,
+    listen: str | None,
+    secret_file: str | None,
+    async_mode: bool,
+    timeout: float,
+    tls_cert: str | None,
+    tls_key: str | None,
+    tls_ca: str | None,
+    off: bool,
+) -> None:
     """Configure this store as a primary serving a standby (the appending process serves it)."""
     from stackwatch.store.replication import CONFIG_FILE, parse_address, read_secret
 
@@ -278,8 +377,12 @@ def replicate_command(data: Path, listen: str | None, secret_file: str | None, a
         read_secret(secret_file)  # type: ignore[arg-type]
     except StackwatchError as exc:
         _fail(str(exc), 2)
-    doc: dict[str, Any] = {"listen": listen, "secret_file": str(Path(secret_file).resolve()),  # type: ignore[arg-type]
-                           "mode": "async" if async_mode else "sync", "timeout": timeout}
+    doc: dict[str, Any] = {
+        "listen": listen,
+        "secret_file": str(Path(secret_file).resolve()),  # type: ignore[arg-type]
+        "mode": "async" if async_mode else "sync",
+        "timeout": timeout,
+    }
     if tls_cert or tls_key or tls_ca:
         doc["tls"] = {"cert": tls_cert, "key": tls_key, "ca": tls_ca}
     data.mkdir(parents=True, exist_ok=True)
@@ -295,8 +398,15 @@ def replicate_command(data: Path, listen: str | None, secret_file: str | None, a
 @click.option("--tls-cert", help="Mutual TLS: this side's certificate (PEM).")
 @click.option("--tls-key", help="Mutual TLS: this side's private key (PEM).")
 @click.option("--tls-ca", help="Mutual TLS: the CA that signed both certificates.")
-def standby_command(data: Path, primary: str, secret_file: str, public_key: str | None, tls_cert: str | None,
-                    tls_key: str | None, tls_ca: str | None) -> None:
+def standby_command(
+    data: Path,
+    primary: str,
+    secret_file: str,
+    public_key: str | None,
+    tls_cert: str | None,
+    tls_key: str | None,
+    tls_ca: str | None,
+) -> None:
     """Follow a primary, verifying everything received, until stopped (then: store promote)."""
     from stackwatch.store.replication import Standby, parse_address, read_secret
     from stackwatch.store.sqlite import SQLiteStore
@@ -304,10 +414,14 @@ def standby_command(data: Path, primary: str, secret_file: str, public_key: str 
     tls = {"cert": tls_cert, "key": tls_key, "ca": tls_ca} if tls_cert else None
     try:
         with SQLiteStore(data, background_index=False) as store:
-            follower = Standby(store, parse_address(primary), read_secret(secret_file),
-                               public_key=_public_key(public_key), tls=tls,  # type: ignore[arg-type]
-                               on_progress=lambda size, epoch: print(f"standby at {size} epoch {epoch}",
-                                                                     flush=True))
+            follower = Standby(
+                store,
+                parse_address(primary),
+                read_secret(secret_file),
+                public_key=_public_key(public_key),
+                tls=tls,  # type: ignore[arg-type]
+                on_progress=lambda size, epoch: print(f"standby at {size} epoch {epoch}", flush=True),
+            )
             signal.signal(signal.SIGTERM, lambda *_: follower.stop.set())
             click.echo(f"following {primary} from record {store.size}", err=True)
             follower.run()
@@ -326,5 +440,7 @@ def promote_command(data: Path, actor: str) -> None:
         epoch = promote(data, actor=actor)
     except StackwatchError as exc:
         _fail(str(exc))
-    click.echo(f"promoted: this store is the primary from epoch {epoch}; verify it with the primary's k0 "
-               "followed by this store's k0 (--key K0 --key K0_STANDBY)")
+    click.echo(
+        f"promoted: this store is the primary from epoch {epoch}; verify it with the primary's k0 "
+        "followed by this store's k0 (--key K0 --key K0_STANDBY)"
+    )

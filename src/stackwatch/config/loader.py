@@ -81,8 +81,13 @@ def parse_config(text: str, file: str = "<config>") -> Settings:
             if not isinstance(data[key], str) or not data[key]:
                 raise ConfigError("expected non-empty text", file, _line(data, key), key)
             values[key] = data[key]
-    for key, cls in (("store", StoreSettings), ("rules", RulesSettings), ("throttle", ThrottleSettings),
-                     ("listen", ListenSettings), ("limits", LimitsSettings)):
+    for key, cls in (
+        ("store", StoreSettings),
+        ("rules", RulesSettings),
+        ("throttle", ThrottleSettings),
+        ("listen", ListenSettings),
+        ("limits", LimitsSettings),
+    ):
         if key in data:
             values[key] = build(cls, data[key], where(key), key)
     if "maintenance" in data:
@@ -91,19 +96,29 @@ def parse_config(text: str, file: str = "<config>") -> Settings:
         try:
             values["maintenance"] = MaintenanceSchedule.from_config(data["maintenance"], file)
         except ConfigError as exc:
-            raise ConfigError(exc.reason, file, exc.line or _line(data, "maintenance"), "maintenance") from None
-    values["expected_sources"] = [build(ExpectedSource, item, Where(file, line), f"expected_sources[{i}]")
-                                  for i, item, line in _items(data, "expected_sources", file)]
+            raise ConfigError(
+                exc.reason, file, exc.line or _line(data, "maintenance"), "maintenance"
+            ) from None
+    values["expected_sources"] = [
+        build(ExpectedSource, item, Where(file, line), f"expected_sources[{i}]")
+        for i, item, line in _items(data, "expected_sources", file)
+    ]
     values["sources"] = _plugins(data, "sources", file, "stackwatch.sources.registry", "SOURCES")
     values["sinks"] = _plugins(data, "sinks", file, "stackwatch.alerts.registry", "SINKS")
-    values["routing"] = [build(RouteSettings, item, Where(file, line), f"routing[{i}]")
-                         for i, item, line in _items(data, "routing", file)]
+    values["routing"] = [
+        build(RouteSettings, item, Where(file, line), f"routing[{i}]")
+        for i, item, line in _items(data, "routing", file)
+    ]
     sink_names = {sink.name for sink in values["sinks"]}
     for i, route in enumerate(values["routing"]):
         for name in route.sinks:
             if name not in sink_names:
-                raise ConfigError(f"route names unknown sink {name!r} (sinks: {', '.join(sorted(sink_names))})",
-                                  file, _item_line(data, "routing", i), f"routing[{i}].sinks")
+                raise ConfigError(
+                    f"route names unknown sink {name!r} (sinks: {', '.join(sorted(sink_names))})",
+                    file,
+                    _item_line(data, "routing", i),
+                    f"routing[{i}].sinks",
+                )
     for key, reference in EXTERNAL_SECTIONS.items():
         if key in data:
             values[key] = _external(reference, data[key], Where(file, _line(data, key)), key)
@@ -142,12 +157,18 @@ def _plugins(data: Any, key: str, file: str, registry_module: str, table: str) -
         if kind not in types:
             close = difflib.get_close_matches(str(kind), list(types), n=1)
             hint = f"; did you mean {close[0]!r}?" if close else ""
-            raise ConfigError(f"unknown {key[:-1]} type {kind!r}{hint} (known: {', '.join(types)})",
-                              file, _line(item, "type") or line, f"{field}.type")
+            raise ConfigError(
+                f"unknown {key[:-1]} type {kind!r}{hint} (known: {', '.join(types)})",
+                file,
+                _line(item, "type") or line,
+                f"{field}.type",
+            )
         try:
             settings_cls = registry.settings_class(kind)
         except Exception as exc:  # a plugin that fails to import is reported, not a crash
-            raise ConfigError(f"{key[:-1]} type {kind!r} cannot be loaded: {exc}", file, line, field) from None
+            raise ConfigError(
+                f"{key[:-1]} type {kind!r} cannot be loaded: {exc}", file, line, field
+            ) from None
         settings = build(settings_cls, item, Where(file, line), field)
         if not settings.name:  # the type is the default name
             settings = dataclasses.replace(settings, name=kind)
@@ -168,8 +189,6 @@ def _external(reference: str, raw: Any, where: Where, key: str) -> Any:
     owner = getattr(module, attribute)
     try:
         return owner.from_mapping(raw, where.path)
-    except TypeError:
-        return owner.from_mapping(raw)
     except ConfigError:
         raise
     except (TypeError, ValueError, KeyError) as exc:

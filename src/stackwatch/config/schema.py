@@ -49,7 +49,7 @@ _SIZE = re.compile(r"^\s*(\d+)\s*([kKmMgG]i?[bB]?|[bB])?\s*$")
 _SIZE_UNITS = {"": 1, "b": 1, "k": 1024, "m": 1024**2, "g": 1024**3}
 
 
-def setting(default: Any = dataclasses.MISSING, help: str = "", **meta: Any) -> Any:  # noqa: A002
+def setting(default: Any = dataclasses.MISSING, help: str = "", **meta: Any) -> Any:
     """A settings field with its help text. Mutable defaults are copied per instance."""
     metadata = {"help": help, **meta}
     if isinstance(default, list | dict):
@@ -110,23 +110,29 @@ def build(cls: type[T], data: Any, where: Where, section: str = "") -> T:
     if data is None:
         data = {}
     if not isinstance(data, dict):
-        raise ConfigError(f"expected a mapping, got {type(data).__name__}", where.path,
-                          _line(data) or where.line, section or None)
+        raise ConfigError(
+            f"expected a mapping, got {type(data).__name__}",
+            where.path,
+            _line(data) or where.line,
+            section or None,
+        )
     names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
     for key in data:
         if key not in names:
             close = difflib.get_close_matches(str(key), sorted(names), n=1)
             hint = f"; did you mean {close[0]!r}?" if close else f" (known: {', '.join(sorted(names))})"
-            raise ConfigError(f"unknown setting {key!r}{hint}", where.path, _line(data, key),
-                              _join(section, str(key)))
-    hints = _hints(cls)
+            raise ConfigError(
+                f"unknown setting {key!r}{hint}", where.path, _line(data, key), _join(section, str(key))
+            )
+    hints = _hints(cls)  # type: ignore[arg-type]
     values: dict[str, Any] = {}
     for f in dataclasses.fields(cls):  # type: ignore[arg-type]
         name = _join(section, f.name)
         if f.name not in data:
             if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
-                raise ConfigError(f"missing required setting {f.name!r}", where.path,
-                                  _line(data) or where.line, name)
+                raise ConfigError(
+                    f"missing required setting {f.name!r}", where.path, _line(data) or where.line, name
+                )
             continue
         line = _line(data, f.name) or where.line
         values[f.name] = convert(hints[f.name], data[f.name], Where(where.path, line), name)
@@ -147,7 +153,7 @@ def _join(section: str, name: str) -> str:
     return f"{section}.{name}" if section else name
 
 
-def convert(hint: Any, value: Any, where: Where, name: str) -> Any:  # noqa: C901 - one branch per type
+def convert(hint: Any, value: Any, where: Where, name: str) -> Any:
     """Convert one YAML value to ``hint``."""
     origin = get_origin(hint)
     if origin in (Union, types.UnionType):
@@ -192,14 +198,25 @@ def convert(hint: Any, value: Any, where: Where, name: str) -> Any:  # noqa: C90
             if not isinstance(value, list):
                 raise ValueError(f"expected a list, got {type(value).__name__}")
             lines = value.item_lines if isinstance(value, LocList) else []
-            return [convert(item_hint, item, Where(where.path, lines[i] if i < len(lines) else where.line),
-                            f"{name}[{i}]") for i, item in enumerate(value)]
+            return [
+                convert(
+                    item_hint,
+                    item,
+                    Where(where.path, lines[i] if i < len(lines) else where.line),
+                    f"{name}[{i}]",
+                )
+                for i, item in enumerate(value)
+            ]
         if origin is dict:
             if not isinstance(value, dict):
                 raise ValueError(f"expected a mapping, got {type(value).__name__}")
             _, value_hint = get_args(hint)
-            return {str(k): convert(value_hint, v, Where(where.path, _line(value, str(k)) or where.line),
-                                    f"{name}.{k}") for k, v in value.items()}
+            return {
+                str(k): convert(
+                    value_hint, v, Where(where.path, _line(value, str(k)) or where.line), f"{name}.{k}"
+                )
+                for k, v in value.items()
+            }
         if dataclasses.is_dataclass(hint):
             return build(hint, value, where, name)  # type: ignore[arg-type]
     except ConfigError:

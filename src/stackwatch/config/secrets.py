@@ -43,21 +43,23 @@ def is_reference(text: str) -> bool:
     return text.startswith((ENV_PREFIX, FILE_PREFIX))
 
 
-def resolve_secret(text: object, path: str | None = None, line: int | None = None,
-                   field: str | None = None) -> Secret:
+def resolve_secret(
+    text: object, path: str | None = None, line: int | None = None, field: str | None = None
+) -> Secret:
     """Resolve ``$env:NAME`` / ``$file:/path``; anything else is an error (never inline)."""
     if not isinstance(text, str) or not is_reference(text):
-        raise ConfigError("secrets must be given by reference ($env:NAME or $file:/path), never inline",
-                          path, line, field)
+        raise ConfigError(
+            "secrets must be given by reference ($env:NAME or $file:/path), never inline", path, line, field
+        )
     if text.startswith(ENV_PREFIX):
-        name = text[len(ENV_PREFIX):]
+        name = text[len(ENV_PREFIX) :]
         if not name:
             raise ConfigError("empty environment variable name in $env:", path, line, field)
         value = os.environ.get(name)
         if value is None:
             raise ConfigError(f"environment variable {name} is not set", path, line, field)
         return Secret(text, value)
-    file_path = Path(text[len(FILE_PREFIX):])
+    file_path = Path(text[len(FILE_PREFIX) :])
     if not file_path.is_absolute():
         raise ConfigError(f"secret file {file_path} must be an absolute path", path, line, field)
     try:

@@ -5,6 +5,7 @@ Sources and sinks are typed by their own modules (``sources/<type>.py``'s ``Sett
 ``respond`` are owned by the API and responder modules: they are handed the raw mapping.
 """
 
+
 from __future__ import annotations
 
 import socket
@@ -19,8 +20,11 @@ from stackwatch.core.alert import ALERT_SEVERITIES
 
 @dataclass(frozen=True)
 class StoreSettings:
-    url: str = setting("/var/lib/stackwatch/data", "a data folder (embedded SQLite), sqlite:///dir or "
-                       "postgresql://user@host/db (no password in the URL: use `password`)")
+    url: str = setting(
+        "/var/lib/stackwatch/data",
+        "a data folder (embedded SQLite), sqlite:///dir or "
+        "postgresql://user@host/db (no password in the URL: use `password`)",
+    )
     password: Secret | None = setting(None, "the PostgreSQL password, by reference")
     options: dict[str, Any] = setting({}, "backend options passed to open_store (e.g. batch_size)")
 
@@ -35,6 +39,7 @@ class StoreSettings:
         parts = urlsplit(self.url)
         user, _, host = parts.netloc.rpartition("@")
         from urllib.parse import quote
+
         netloc = f"{user}:{quote(self.password.value, safe='')}@{host}" if user else parts.netloc
         return parts._replace(netloc=netloc).geturl()
 
@@ -43,8 +48,9 @@ class StoreSettings:
 class RulesSettings:
     builtin: bool = setting(True, "load the built-in rule packs")
     paths: list[str] = setting([], "more rule files or folders (YAML rules and Sigma rules)")
-    strict: bool = setting(False, "refuse to start when any rule file has a problem "
-                           "(default: report it and leave that rule out)")
+    strict: bool = setting(
+        False, "refuse to start when any rule file has a problem (default: report it and leave that rule out)"
+    )
 
 
 @dataclass(frozen=True)
@@ -69,45 +75,72 @@ class RouteSettings:
 
 @dataclass(frozen=True)
 class ThrottleSettings:
-    update_interval: Seconds = setting(Seconds(600), "an alert that keeps firing is re-sent at most "
-                                       "this often per sink (new and resolved alerts are always sent)")
-    max_per_minute: int = setting(60, "most notifications one sink sends per minute; the rest are "
-                                  "counted as throttled (they stay in the store)")
+    update_interval: Seconds = setting(
+        Seconds(600),
+        "an alert that keeps firing is re-sent at most "
+        "this often per sink (new and resolved alerts are always sent)",
+    )
+    max_per_minute: int = setting(
+        60,
+        "most notifications one sink sends per minute; the rest are "
+        "counted as throttled (they stay in the store)",
+    )
 
 
 @dataclass(frozen=True)
 class ListenSettings:
-    metrics: Address | None = setting(Address("127.0.0.1", 9108), "self-monitoring HTTP listener "
-                                      "(/metrics, /healthz); null disables it")
-    metrics_token: Secret | None = setting(None, "bearer token /metrics requires (required when "
-                                           "the listener is on); /healthz is open")
+    metrics: Address | None = setting(
+        Address("127.0.0.1", 9108), "self-monitoring HTTP listener (/metrics, /healthz); null disables it"
+    )
+    metrics_token: Secret | None = setting(
+        None, "bearer token /metrics requires (required when the listener is on); /healthz is open"
+    )
 
     def validate(self) -> None:
         if self.metrics is not None and self.metrics_token is None:
-            raise ValueError("listen.metrics_token is required when listen.metrics is set "
-                             "(e.g. metrics_token: $env:STACKWATCH_METRICS_TOKEN)")
+            raise ValueError(
+                "listen.metrics_token is required when listen.metrics is set "
+                "(e.g. metrics_token: $env:STACKWATCH_METRICS_TOKEN)"
+            )
 
 
 @dataclass(frozen=True)
 class LimitsSettings:
-    queue_size: int = setting(20000, "records each source may hold waiting for the pipeline; "
-                              "when full TCP/file/AMQP reads pause and UDP datagrams are dropped (counted)")
+    queue_size: int = setting(
+        20000,
+        "records each source may hold waiting for the pipeline; "
+        "when full TCP/file/AMQP reads pause and UDP datagrams are dropped (counted)",
+    )
     batch_size: int = setting(5000, "most events committed to the store in one transaction")
-    commit_interval: Seconds = setting(Seconds(0.2), "longest time an event waits before it is committed "
-                                       "(and its alerts sent)")
-    fair_quantum: int = setting(256, "records taken from one source before the next source's turn, "
-                                "so a flood on one source does not starve the others")
+    commit_interval: Seconds = setting(
+        Seconds(0.2), "longest time an event waits before it is committed (and its alerts sent)"
+    )
+    fair_quantum: int = setting(
+        256,
+        "records taken from one source before the next source's turn, "
+        "so a flood on one source does not starve the others",
+    )
     tick_interval: Seconds = setting(Seconds(1), "wall-clock tick driving absence/silence detection")
-    heartbeat_interval: Seconds = setting(Seconds(5), "period of the monitor.heartbeat event "
-                                          "(service stackwatch), so a rule can watch the monitor itself")
-    input_silence: Seconds = setting(Seconds(300), "raise logging.silence when no source at all "
-                                     "delivered anything for this long (0 disables)")
-    stall_after: Seconds = setting(Seconds(5), "the pipeline counts as stalled (healthz 503, and a "
-                                   "logging.silence alert for stackwatch itself) after this long without progress")
-    drop_check_interval: Seconds = setting(Seconds(10), "how often dropped-record counters are checked "
-                                           "and alerted on")
-    shutdown_timeout: Seconds = setting(Seconds(15), "on SIGTERM: most time spent flushing, committing, "
-                                        "acknowledging and delivering pending alerts")
+    heartbeat_interval: Seconds = setting(
+        Seconds(5),
+        "period of the monitor.heartbeat event (service stackwatch), so a rule can watch the monitor itself",
+    )
+    input_silence: Seconds = setting(
+        Seconds(300),
+        "raise logging.silence when no source at all delivered anything for this long (0 disables)",
+    )
+    stall_after: Seconds = setting(
+        Seconds(5),
+        "the pipeline counts as stalled (healthz 503, and a "
+        "logging.silence alert for stackwatch itself) after this long without progress",
+    )
+    drop_check_interval: Seconds = setting(
+        Seconds(10), "how often dropped-record counters are checked and alerted on"
+    )
+    shutdown_timeout: Seconds = setting(
+        Seconds(15),
+        "on SIGTERM: most time spent flushing, committing, acknowledging and delivering pending alerts",
+    )
 
 
 @dataclass(frozen=True)

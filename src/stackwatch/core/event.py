@@ -91,7 +91,33 @@ ACTIONS: Final = {
     "http.request": "an HTTP request (WSGI / Apache access)",
     "package.install": "a package was installed/updated/removed (dpkg, apt, yum, dnf)",
     "log.level_change": "a service's log level changed",
+    # Recognised by parsers for context and enrichment; no built-in rule counts them as attempts.
+    "user.not_found": "a login named an unknown user (keystone 'Could not find user', sshd 'Invalid user')",
+    "authenticate.exceeded": "a summary of failures already logged (sshd max tries, PAM 'N more failures')",
+    "ssh.connect": "an SSH connection was opened",
+    "ssh.disconnect": "an SSH connection closed (attrs.preauth when before authentication)",
+    "ssh.protocol_error": "an SSH protocol/negotiation error",
+    "ssh.reverse_dns_mismatch": "sshd's 'POSSIBLE BREAK-IN ATTEMPT' reverse-DNS warning",
+    "connection.refused": "a connection refused by a daemon (tcp wrappers, MaxStartups...)",
+    "account.created": "a local account was created (auditd ADD_USER, useradd)",
+    "account.deleted": "a local account was deleted",
+    "service.reload": "a service/unit reloaded its configuration",
+    "time.change": "the system clock was changed",
+    "link.up": "a NIC link came up",
+    "bridge.port_state": "a bridge port changed state other than disabled (learning, forwarding...)",
+    "port.added": "a port/interface was added to a bridge",
+    "bridge.added": "a bridge was created",
+    "firewall.log": "a packet logged by a netfilter LOG rule",
+    "integrity.check": "a file-integrity run's summary (counts of added/removed/changed)",
+    "av.update": "antivirus signature update (attrs say whether it failed)",
+    "av.reload": "antivirus signature database reloaded",
+    "ids.response": "an IDS active response (e.g. OSSEC firewall-drop)",
+    "ids.<event_type>": "a Suricata eve record other than an alert (ids.flow, ids.dns, ids.http...)",
+    "monitor.heartbeat": "stackwatch's own heartbeat (kind heartbeat), watched for pipeline stalls",
 }
+"""Notifications and CADF events keep their own vocabulary as the action: the CADF action
+(``deleted.project``, ``created.role_assignment``, ``read/list``) or the notification's
+event_type (``compute.instance.delete.end``, ``volume.attach.end``)."""
 
 
 def utcnow() -> datetime:

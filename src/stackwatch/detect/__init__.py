@@ -9,6 +9,8 @@ Public surface::
     engine.finish()
     engine.alerts()
 
+A long-running process calls ``tune_gc()`` once after building its engine (see gctune.py).
+
 The rule file format is documented in detect/FORMAT.md.
 """
 
@@ -17,9 +19,10 @@ from __future__ import annotations
 from stackwatch.detect.commands import rules_list, rules_test
 from stackwatch.detect.conditions import compile_condition
 from stackwatch.detect.engine import Engine
+from stackwatch.detect.gctune import tune_gc
 from stackwatch.detect.loader import RuleSet, builtin_rules, load_rules
 from stackwatch.detect.model import Rule
 from stackwatch.detect.schedule import MaintenanceSchedule
 
 __all__ = ["Engine", "MaintenanceSchedule", "Rule", "RuleSet", "builtin_rules", "compile_condition",
-           "load_rules", "rules_list", "rules_test"]
+           "load_rules", "rules_list", "rules_test", "tune_gc"]

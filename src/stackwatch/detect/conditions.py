@@ -8,10 +8,17 @@ Grammar (FORMAT.md documents it for rule writers)::
                | <field>: [v1, v2]        # in
                | <field>: {op: arg, ..., nocase: bool}   # every op must hold
 
-Everything that can be done once happens here: field getters, lower-casing for
+Everything that can be done once happens here: field access, lower-casing for
 ``nocase``, regex compilation and the literal gate in front of each regex, CIDR parsing.
 Index hints say which values of ``action``/``service``/``kind`` an event must have to
 possibly match, so the engine only offers an event to rules that can match it.
+
+Speed: a condition is first built as a small tree (``_Node``), then turned into ONE
+flat Python function (``codegen.py``), compiled once per rule: ``e.service == c0 and
+e.action in c1 and e.initiator.source_ip not in c2``, cheapest tests first, no nested
+generators. Each test keeps a reference closure with the documented semantics (list
+values, numbers vs text, ``nocase``); the generated code takes a fast path only when the
+value is a plain ``str`` and calls that closure otherwise, so results are identical.
 """
 
 from __future__ import annotations
@@ -25,6 +32,7 @@ from typing import Any, Final
 
 from stackwatch.core.errors import RuleError
 from stackwatch.core.event import Event
+from stackwatch.detect.codegen import And, Leaf, Node, Not, Op, Or, generate, interpret
 from stackwatch.detect.fields import check_path, getter
 from stackwatch.detect.locyaml import LocDict, LocList
 
@@ -40,6 +48,8 @@ INDEX_FIELDS: Final = ("action", "service", "kind")
 OPERATORS: Final = ("eq", "in", "prefix", "suffix", "contains", "regex", "cidr", "exists",
                     "gt", "gte", "lt", "lte", "nocase")
 LOGICAL: Final = ("all", "any", "not")
+HOT_FIELDS: Final = ("action", "service", "kind", "host", "outcome", "severity")
+"""Plain string fields compared with ``==`` directly (the hottest tests)."""
 
 
 def match_all(event: Event) -> bool:
@@ -50,6 +60,7 @@ def match_all(event: Event) -> bool:
 class Compiled:
     predicate: Predicate
     hints: Hints = field(default_factory=dict)  # dimension -> allowed values; absent = any
+    node: Node | None = field(default=None, compare=False, repr=False)  # the tree (None: opaque)
 
 
 @dataclass(frozen=True)
@@ -63,15 +74,28 @@ class _Where:
 
 def compile_condition(node: Any, file: str = "", line: int = 0) -> Compiled:
     """Compile a condition mapping; RuleError (file, line, field) on any mistake."""
-    return _compile(node, _Where(file, line), line)
+    tree, hints = _compile(node, _Where(file, line), line)
+    return _finish(tree, hints, f"{file}:{line}" if file else "<condition>")
 
 
-def _compile(node: Any, where: _Where, line: int) -> Compiled:
+def _finish(tree: Node, hints: Hints, where: str) -> Compiled:
+    if isinstance(tree, And) and not tree.parts:
+        return Compiled(match_all, hints, tree)
+    return Compiled(generate(tree, where), hints, tree)
+
+
+def reference_predicate(compiled: Compiled) -> Predicate:
+    """The same condition evaluated by the tree's reference closures (no generated code):
+    what the generated predicate must agree with (tests compare the two)."""
+    return interpret(compiled.node) if compiled.node is not None else compiled.predicate
+
+
+def _compile(node: Any, where: _Where, line: int) -> tuple[Node, Hints]:
     if node is None:
-        return Compiled(match_all)
+        return And(()), {}
     if not isinstance(node, dict):
         raise where.error(f"a condition must be a mapping, got {type(node).__name__}", line, "condition")
-    parts: list[Compiled] = []
+    parts: list[tuple[Node, Hints]] = []
     for key, value in node.items():
         key_line = node.key_line(key) if isinstance(node, LocDict) else line
         if key in ("all", "any"):
@@ -80,56 +104,60 @@ def _compile(node: Any, where: _Where, line: int) -> Compiled:
             children = [_compile(item, where, _item_line(value, i, key_line)) for i, item in enumerate(value)]
             parts.append(_and(children) if key == "all" else _or(children))
         elif key == "not":
-            parts.append(Compiled(_negate(_compile(value, where, key_line).predicate)))
+            inner, _ = _compile(value, where, key_line)
+            parts.append((Not(inner), {}))
         else:
             parts.append(_leaf(key, value, where, key_line))
-    if not parts:
-        return Compiled(match_all)
     return _and(parts)
-
-
-def _negate(inner: Predicate) -> Predicate:
-    return lambda event: not inner(event)
 
 
 def _item_line(items: list[Any], index: int, default: int) -> int:
     return items.item_line(index) if isinstance(items, LocList) else default
 
 
-def _and(parts: list[Compiled]) -> Compiled:
-    if len(parts) == 1:
-        return parts[0]
+def _and(parts: list[tuple[Node, Hints]]) -> tuple[Node, Hints]:
     hints: Hints = {}
-    for part in parts:
-        for dim, values in part.hints.items():
+    for _, part_hints in parts:
+        for dim, values in part_hints.items():
             hints[dim] = hints[dim] & values if dim in hints else values
-    predicates = tuple(p.predicate for p in parts if p.predicate is not match_all)
-    if not predicates:
-        return Compiled(match_all, hints)
-    if len(predicates) == 2:
-        first, second = predicates
-        return Compiled(lambda event: first(event) and second(event), hints)
-    return Compiled(lambda event: all(p(event) for p in predicates), hints)
+    nodes: list[Node] = []
+    for part, _ in parts:  # flatten: AND of ANDs is one AND ({} is an empty AND: always true)
+        nodes.extend(part.parts if isinstance(part, And) else (part,))
+    return (nodes[0] if len(nodes) == 1 else And(tuple(nodes))), hints
 
 
-def _or(parts: list[Compiled]) -> Compiled:
+def _or(parts: list[tuple[Node, Hints]]) -> tuple[Node, Hints]:
     if len(parts) == 1:
         return parts[0]
     hints: Hints = {}
     for dim in INDEX_FIELDS:
-        if all(dim in p.hints for p in parts):
-            hints[dim] = frozenset().union(*(p.hints[dim] for p in parts))
-    predicates = tuple(p.predicate for p in parts)
-    return Compiled(lambda event: any(p(event) for p in predicates), hints)
+        if all(dim in h for _, h in parts):
+            hints[dim] = frozenset().union(*(h[dim] for _, h in parts))
+    nodes: list[Node] = []
+    for part, _ in parts:
+        if isinstance(part, And) and not part.parts:  # one branch always true: the OR is too
+            return part, hints
+        nodes.extend(part.parts if isinstance(part, Or) else (part,))
+    return Or(tuple(nodes)), hints
+
+
+def _opaque(compiled: Compiled) -> tuple[Node, Hints]:
+    if compiled.node is not None:
+        return compiled.node, compiled.hints
+    return Leaf("", (Op("call", compiled.predicate, cost=20),)), compiled.hints
 
 
 def combine_all(parts: list[Compiled]) -> Compiled:
     """AND of compiled conditions (used by kinds that add their own conditions)."""
-    return _and(parts) if parts else Compiled(match_all)
+    tree, hints = _and([_opaque(p) for p in parts])
+    return _finish(tree, hints, "<condition>")
 
 
 def combine_any(parts: list[Compiled]) -> Compiled:
-    return _or(parts) if parts else Compiled(match_all)
+    if not parts:
+        return Compiled(match_all, {}, And(()))
+    tree, hints = _or([_opaque(p) for p in parts])
+    return _finish(tree, hints, "<condition>")
 
 
 # ---------------------------------------------------------------------------- leaves
@@ -137,45 +165,74 @@ def combine_any(parts: list[Compiled]) -> Compiled:
 Test = Callable[[Any], bool]
 
 
-def _leaf(path: str, spec: Any, where: _Where, line: int) -> Compiled:
+def _leaf(path: str, spec: Any, where: _Where, line: int) -> tuple[Node, Hints]:
     check_path(path, where.file, line)
     get = getter(path)
     if isinstance(spec, dict):
-        ops = dict(spec)
-        nocase = ops.pop("nocase", False)
+        ops_spec = dict(spec)
+        nocase = ops_spec.pop("nocase", False)
         if not isinstance(nocase, bool):
             raise where.error("nocase must be true or false", line, path)
-        if not ops:
+        if not ops_spec:
             raise where.error("no operator given", line, path)
-        tests = []
+        ops: list[Op] = []
         hints: Hints = {}
-        for op, arg in ops.items():
+        for op, arg in ops_spec.items():
             op_line = spec.key_line(op) if isinstance(spec, LocDict) else line
             if op not in OPERATORS:
                 raise where.error(f"unknown operator {op!r} (known: {', '.join(OPERATORS)})", op_line, path)
             if op == "exists":
                 if not isinstance(arg, bool):
                     raise where.error("exists must be true or false", op_line, path)
-                tests.append(_exists(get, arg))
+                ops.append(Op("exists", _exists(get, arg), cost=2, arg=arg))
                 continue
             test = _make_test(op, arg, nocase, where, op_line, path)
-            tests.append(_over_value(get, test, nocase))
+            ops.append(_op(op, arg, nocase, test, get))
             if not nocase and path in INDEX_FIELDS and op in ("eq", "in"):
                 values = arg if isinstance(arg, list) else [arg]
                 if all(isinstance(v, str) for v in values):
                     hints[path] = frozenset(values)
-        all_tests = tuple(tests)
-        predicate = tests[0] if len(tests) == 1 else (lambda event: all(t(event) for t in all_tests))
-        return Compiled(predicate, hints)
+                    ops[-1] = ops[-1].hinting(path, frozenset(values))
+        return Leaf(path, tuple(ops)), hints
     if isinstance(spec, list):
         return _leaf(path, {"in": spec}, where, line)
     if spec is None:
-        return Compiled(_exists(get, False))
+        return Leaf(path, (Op("exists", _exists(get, False), cost=2, arg=False),)), {}
     hints = {path: frozenset([spec])} if path in INDEX_FIELDS and isinstance(spec, str) else {}
-    if isinstance(spec, str) and path in ("action", "service", "kind", "host", "outcome", "severity"):
+    if isinstance(spec, str) and path in HOT_FIELDS:
         # The hottest case: a plain string field compared to a literal.
-        return Compiled(_text_equals(get, spec), hints)
-    return Compiled(_over_value(get, _make_test("eq", spec, False, where, line, path), False), hints)
+        op = Op("text_eq", _text_equals(get, spec), cost=1, arg=spec)
+        if hints:
+            op = op.hinting(path, hints[path])
+        return Leaf(path, (op,)), hints
+    test = _make_test("eq", spec, False, where, line, path)
+    op = _op("eq", spec, False, test, get)
+    if hints:
+        op = op.hinting(path, hints[path])
+    return Leaf(path, (op,)), hints
+
+
+def _op(op: str, arg: Any, nocase: bool, test: Test, get: Callable[[Event], Any]) -> Op:
+    """An operator node: its reference closure, plus what the code generator needs for
+    the plain-``str`` fast path (the reference closure handles every other value)."""
+    reference = _over_value(get, test, nocase)
+    values = arg if isinstance(arg, list) else [arg]
+    if nocase:  # fast path: the test on the lower-cased text (as the reference does)
+        return Op("nocase", reference, cost=6, arg=test)
+    if op in ("eq", "in"):
+        exact = frozenset(v for v in values if v is not None)
+        if all(isinstance(v, str) for v in exact):
+            return Op("in", reference, cost=3, arg=exact)
+        return Op("call", reference, cost=10)
+    if op in ("prefix", "suffix", "contains"):
+        return Op(op, reference, cost=4, arg=tuple(str(v) for v in values))
+    if op == "regex":
+        gates = []
+        for pattern in values:
+            literal = required_literal(pattern)
+            gates.append((literal if len(literal) >= 2 else "", re.compile(pattern).search))
+        return Op("regex", reference, cost=8, arg=tuple(gates))
+    return Op("call", reference, cost=10)
 
 
 def _text_equals(get: Callable[[Event], Any], text: str) -> Predicate:
@@ -190,14 +247,18 @@ def _over_value(get: Callable[[Event], Any], test: Test, nocase: bool) -> Predic
     """Apply ``test`` to the field value; a list value matches when any element does."""
 
     def predicate(event: Event) -> bool:
-        value = get(event)
-        if value is None:
-            return False
-        if isinstance(value, list | tuple):
-            return any(item is not None and test(_norm(item, nocase)) for item in value)
-        return test(_norm(value, nocase))
+        return _value_matches(get(event), test, nocase)
 
+    predicate.value_test = lambda value: _value_matches(value, test, nocase)  # type: ignore[attr-defined]
     return predicate
+
+
+def _value_matches(value: Any, test: Test, nocase: bool) -> bool:
+    if value is None:
+        return False
+    if isinstance(value, list | tuple):
+        return any(item is not None and test(_norm(item, nocase)) for item in value)
+    return test(_norm(value, nocase))
 
 
 def _norm(value: Any, nocase: bool) -> Any:

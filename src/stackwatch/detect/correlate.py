@@ -55,7 +55,7 @@ def is_auth(event: Event) -> bool:
     return event.action in AUTH_ACTIONS and event.service == "keystone"
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False)  # identity: groups are found in lists by identity
 class _Group:
     first: float
     outcome: str | None
@@ -66,6 +66,12 @@ class _Group:
 
     def channels(self) -> set[str]:
         return {channel for channel, _ in self.members}
+
+    def has_channel(self, channel: str) -> bool:
+        for member_channel, _ in self.members:  # noqa: SIM110 - a loop beats any(genexpr) here
+            if member_channel == channel:
+                return True
+        return False
 
 
 @dataclass(slots=True)
@@ -124,11 +130,11 @@ class Correlator:
         group = None
         if rid:
             candidate = self.by_request.get(rid)
-            if candidate is not None and channel not in candidate.channels():
+            if candidate is not None and not candidate.has_channel(channel):
                 group = candidate
         if group is None and ip:
             for candidate in self.by_ip.get((ip, outcome), ()):
-                if (channel not in candidate.channels() and abs(ts - candidate.first) <= self.window
+                if (not candidate.has_channel(channel) and abs(ts - candidate.first) <= self.window
                         and not (rid and candidate.request_id and candidate.request_id != rid)):
                     group = candidate
                     break
@@ -164,6 +170,8 @@ class Correlator:
         self._unindex(group)
         self.stats.attempts += 1
         members = group.members
+        if len(members) == 1:
+            return [self._release_single(members[0][1], group.request_id)]
         known: dict[str, str] = {}
         request_id = group.request_id
         for _, event in sorted(members, key=lambda m: CHANNEL_RANK[m[0]]):
@@ -193,6 +201,16 @@ class Correlator:
                 self.stats.enriched += 1
             out.append(msgspec.structs.replace(event, **changes) if changes else event)
         return out
+
+
+    def _release_single(self, event: Event, request_id: str | None) -> Event:
+        """A group of one (the common case): the general path reduced to what can apply, the
+        user name from a ``user.not_found`` line of the same request."""
+        if event.initiator.name or not request_id or request_id not in self.not_found:
+            return event
+        self.stats.enriched += 1
+        initiator = msgspec.structs.replace(event.initiator, name=self.not_found[request_id][0])
+        return msgspec.structs.replace(event, initiator=initiator)
 
 
 def _enrich(initiator: Initiator, known: dict[str, str]) -> Initiator:

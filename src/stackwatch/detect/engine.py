@@ -16,14 +16,15 @@ found when nothing arrives.
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any, Final, Protocol
 
 from stackwatch.core.alert import ALERT_SEVERITIES, Alert, Evidence
 from stackwatch.core.errors import RuleError
 from stackwatch.core.event import Event
+from stackwatch.detect.codegen import residual_for
 from stackwatch.detect.correlate import CORRELATED_ACTIONS, Correlator
 from stackwatch.detect.explain import Explainer, Explanation
 from stackwatch.detect.kinds import COUNTING, DETECTORS, Detector, Firing, KindContext
@@ -36,6 +37,7 @@ MAX_EVIDENCE = 10
 MAX_OPEN_ALERTS = 100_000
 """Dedup index bound: past it the least recently fired (rule, key) is forgotten."""
 MAX_INDEX_COMBOS = 8192
+_RANK: Final = {name: rank for rank, name in enumerate(ALERT_SEVERITIES)}
 
 
 class Clock(Protocol):
@@ -56,12 +58,19 @@ class EngineStats:
 class _Slot:
     """One active rule with its detector and precompiled rendering."""
 
-    __slots__ = ("condition", "counting", "detector", "entities", "explainer", "rule", "summary")
+    __slots__ = ("condition", "counting", "detector", "entities", "explainer", "on_event", "rule", "summary",
+                 "test", "top_rank")
 
     def __init__(self, rule: Rule, detector: Detector) -> None:
         self.rule = rule
         self.detector = detector
+        self.on_event = detector.on_event
         self.condition = rule.condition
+        # The engine offers a rule only events its index allows, so the equalities that
+        # built the index need not be tested again: the residual condition (None: nothing
+        # left to test, the rule takes every event it is offered).
+        usable, residual = residual_for(rule.condition, rule.index)
+        self.test: Callable[[Event], bool] | None = residual if usable else rule.condition
         self.counting = rule.kind in COUNTING
         values = {"threshold": getattr(rule.params, "threshold", None), "window": rule.window,
                   "title": rule.title}
@@ -69,6 +78,12 @@ class _Slot:
         group: tuple[str, ...] = getattr(detector, "group", rule.group_by)  # kinds with a default key
         self.entities = entity_readers(rule.kind, group, rule.entities)
         self.explainer = Explainer(rule.explained_by, rule.max_keys) if rule.explained_by else None
+        # the highest severity a firing of this rule can have: an open alert already there
+        # cannot go higher, so its updates need not evaluate the escalation conditions
+        severities = [rule.severity, *(severity for _, severity in rule.escalate)]
+        if self.explainer is not None and self.explainer.spec.severity:
+            severities.append(self.explainer.spec.severity)
+        self.top_rank = max(_RANK[s] for s in severities)
 
 
 def _sources(expected: Iterable[Any] | None) -> tuple[dict[str, str], ...]:
@@ -114,6 +129,7 @@ class Engine:
         self._index: dict[tuple[str | None, str, str], tuple[_Slot, ...]] = {}
         self._open: OrderedDict[tuple[str, str], tuple[Alert, float]] = OrderedDict()
         self._alerts: list[Alert] = []
+        self._listed: set[int] = set()  # ids of the alerts in the current call's output
         self._now: float | None = None
         self._next_tick = float("-inf")
 
@@ -124,6 +140,8 @@ class Engine:
         self.stats.events += 1
         ts = event.time.timestamp()
         out: list[Alert] = []
+        if self._listed:
+            self._listed.clear()
         if self._now is None or ts > self._now:
             if self._now is None:
                 self.ctx.started = ts
@@ -131,11 +149,17 @@ class Engine:
             if self._timed and ts >= self._next_tick:
                 self._tick(ts, out)
         correlator = self.correlator
-        if correlator is None or not (correlator.pending or event.action in CORRELATED_ACTIONS):
-            self._evaluate(event, ts, out)
-        else:
-            for ready in correlator.push(event, ts):
-                self._evaluate(ready, ts if ready is event else ready.time.timestamp(), out)
+        if correlator is not None:
+            if event.action in CORRELATED_ACTIONS:
+                for ready in correlator.push(event, ts):
+                    self._evaluate(ready, ts if ready is event else ready.time.timestamp(), out)
+                return out
+            # any other event only releases the groups whose window has passed (cheap test first)
+            pending = correlator.pending
+            if pending and ts - pending[0].first > correlator.window:
+                for ready in correlator.release(ts):
+                    self._evaluate(ready, ready.time.timestamp(), out)
+        self._evaluate(event, ts, out)
         return out
 
     def tick(self, now: datetime | None = None) -> list[Alert]:
@@ -148,6 +172,8 @@ class Engine:
         if self._now is None or ts > self._now:
             self._now = ts
         out: list[Alert] = []
+        if self._listed:
+            self._listed.clear()
         if self.correlator is not None:
             for ready in self.correlator.release(ts):
                 self._evaluate(ready, ready.time.timestamp(), out)
@@ -157,6 +183,8 @@ class Engine:
     def finish(self) -> list[Alert]:
         """End of input: release held events and run a last tick at the latest event time."""
         out: list[Alert] = []
+        if self._listed:
+            self._listed.clear()
         if self.correlator is not None:
             for ready in self.correlator.release(None):
                 self._evaluate(ready, ready.time.timestamp(), out)
@@ -200,16 +228,24 @@ class Engine:
             slots = self._candidates(combo)
         if not slots:
             return
-        duplicate = "duplicate_of" in event.attrs
-        stats = self.stats
+        duplicate: bool | None = None
+        skipped = 0
         for slot in slots:
-            if duplicate and slot.counting:
-                stats.duplicates_skipped += 1
-                continue
-            stats.evaluations += 1
-            if slot.condition(event):
-                for firing in slot.detector.on_event(event, ts):
+            if slot.counting:
+                if duplicate is None:
+                    duplicate = "duplicate_of" in event.attrs
+                if duplicate:
+                    skipped += 1
+                    continue
+            test = slot.test
+            if test is None or test(event):
+                firing = slot.on_event(event, ts)
+                if firing is not None:
                     self._emit(slot, firing, out)
+        stats = self.stats
+        stats.evaluations += len(slots) - skipped
+        if skipped:
+            stats.duplicates_skipped += skipped
 
     def _explainer_candidates(self, combo: tuple[str | None, str, str]) -> tuple[Explainer, ...]:
         values = dict(zip(("action", "service", "kind"), combo, strict=True))
@@ -252,11 +288,8 @@ class Engine:
                 alert.status = "resolved"
                 alert.details["resolved_at"] = when.isoformat()
                 _add_evidence(alert, firing.evidence)
-                _once(out, alert)
+                self._once(out, alert)
             return
-        severity = _severity(rule, event)
-        if explained is not None and slot.explainer is not None and slot.explainer.spec.severity:
-            severity = slot.explainer.spec.severity
         if alert is not None and held is not None and alert.status == "open" and (
                 firing.continuing or firing.time - held[1] <= rule.realert):
             alert.count += 1
@@ -264,14 +297,23 @@ class Engine:
                 alert.last_seen = when
             _add_evidence(alert, firing.evidence)
             alert.summary = slot.summary(firing)
-            alert.details.update(firing.details)
-            alert.details["events"] = max(int(alert.details.get("events", 0)), firing.count)  # type: ignore[call-overload]
-            if ALERT_SEVERITIES.index(severity) > ALERT_SEVERITIES.index(alert.severity):
-                alert.severity = severity
+            details = alert.details
+            details.update(firing.details)
+            details["events"] = max(int(details.get("events", 0)), firing.count)  # type: ignore[call-overload]
+            rank = _RANK[alert.severity]
+            if rank < slot.top_rank:  # an update only ever raises the severity
+                severity = _severity(rule, event)
+                if explained is not None and slot.explainer is not None and slot.explainer.spec.severity:
+                    severity = slot.explainer.spec.severity
+                if _RANK[severity] > rank:
+                    alert.severity = severity
             self._open[dedup] = (alert, max(firing.time, held[1]))
             self._open.move_to_end(dedup)
-            _once(out, alert)
+            self._once(out, alert)
             return
+        severity = _severity(rule, event)
+        if explained is not None and slot.explainer is not None and slot.explainer.spec.severity:
+            severity = slot.explainer.spec.severity
         first = min((e.time for e in firing.evidence if e.time is not None), default=when)
         entities: dict[str, Any] = {name: _entity(read(firing)) for name, read in slot.entities.items()}
         alert = Alert(rule=rule.id, title=rule.title, category=rule.category, severity=severity,
@@ -288,6 +330,14 @@ class Engine:
         if self.keep_alerts:
             self._alerts.append(alert)
         out.append(alert)
+        self._listed.add(id(alert))
+
+    def _once(self, out: list[Alert], alert: Alert) -> None:
+        """Add ``alert`` to this call's output unless it is there already (O(1): a call
+        that releases many correlated events can update thousands of alerts)."""
+        if id(alert) not in self._listed:
+            self._listed.add(id(alert))
+            out.append(alert)
 
 
 def _mark_explained(alert: Alert, tag: str, why: Explanation) -> None:
@@ -328,18 +378,29 @@ def _entity(value: Any) -> str | None:
 
 
 def _add_evidence(alert: Alert, items: list[Evidence]) -> None:
-    have = {(e.ref, e.time) for e in alert.evidence}
+    """Add the records not there yet (same ``ref`` and ``time``); past MAX_EVIDENCE the last
+    one is refreshed (how it started, where it is now)."""
+    evidence = alert.evidence
+    added: set[tuple[str, Any]] = set()  # keys added (or replaced) by this call
+    refs: list[str] | None = None
     for item in items:
-        if (item.ref, item.time) in have:
+        # An equal record (most often the very object: records are shared between rules
+        # and windows, see state.evidence_of) is there: the C-level scan settles it.
+        if item in evidence:
             continue
-        have.add((item.ref, item.time))
-        if len(alert.evidence) < MAX_EVIDENCE:
-            alert.evidence.append(item)
+        ref, time = item.ref, item.time
+        if refs is None:
+            refs = [e.ref for e in evidence]
+        if ref in refs and ((ref, time) in added or any(e.ref == ref and e.time == time for e in evidence)):
+            continue
+        added.add((ref, time))
+        refs.append(ref)
+        if len(evidence) < MAX_EVIDENCE:
+            evidence.append(item)
         else:  # keep how it started, refresh the latest
-            alert.evidence[-1] = item
+            replaced = evidence[-1]
+            added.add((replaced.ref, replaced.time))
+            evidence[-1] = item
 
 
-def _once(out: list[Alert], alert: Alert) -> None:
-    if not any(a is alert for a in out):
-        out.append(alert)
 

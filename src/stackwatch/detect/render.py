@@ -52,10 +52,12 @@ def human_seconds(value: float) -> str:
 
 
 def _show(value: Any) -> str:
+    if value.__class__ is str:  # the common case first
+        return value or "-"
     if value is None or value == "":
         return "-"
     if isinstance(value, list | tuple):
-        return ", ".join(str(v) for v in value)
+        return ", ".join(map(str, value))
     return str(value)
 
 
@@ -92,8 +94,21 @@ def compile_summary(template: str, rule_values: Mapping[str, Any], file: str = "
     if all(isinstance(p, str) for p in parts):
         text = "".join(p for p in parts if isinstance(p, str))
         return lambda firing: text
-    frozen = tuple(parts)
-    return lambda firing: "".join(p if isinstance(p, str) else p(firing) for p in frozen)
+    return _joiner(parts)
+
+
+def _joiner(parts: list[Part | str]) -> Callable[[Firing], str]:
+    """``def _summary(f): return JOIN((c0, p1(f), c2, ...))``: one call, no generator per
+    firing. Only generated names reach the source; literals and readers are constants."""
+    namespace: dict[str, Any] = {"__builtins__": {}, "JOIN": "".join}
+    items = []
+    for index, part in enumerate(parts):
+        name = f"p{index}"
+        namespace[name] = part
+        items.append(name if isinstance(part, str) else f"{name}(f)")
+    code = compile(f"def _summary(f):\n    return JOIN(({', '.join(items)},))\n", "<summary>", "exec")
+    exec(code, namespace)  # noqa: S102 - generated names only
+    return namespace["_summary"]  # type: ignore[no-any-return]
 
 
 def _placeholder(name: str, rule_values: Mapping[str, Any], file: str, line: int | None) -> Part:

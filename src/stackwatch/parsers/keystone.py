@@ -72,7 +72,9 @@ def keystone_fields(logger: str, message: str) -> dict[str, Any] | None:
             if match.group("exc"):
                 fields["attrs"]["exception"] = match.group("exc")
             if fields["action"] != "authenticate" and (target := _user_target(reason)):
+                # the locked/expired account is both what was refused and who tried to log in
                 fields["target"] = target
+                fields["initiator"] = Initiator(source_ip=match.group("ip").rstrip(":"), id=target.id)
             return fields
     if message.startswith("Could not find user"):
         match = _USER_NOT_FOUND.match(message)
@@ -85,6 +87,7 @@ def keystone_fields(logger: str, message: str) -> dict[str, Any] | None:
         fields = {"action": state, "outcome": "failure"}
         if target := _user_target(message):
             fields["target"] = target
+            fields["initiator"] = Initiator(id=target.id)
         return fields
     if any(marker in message for marker in _TOKEN_FAILURES):
         return {"action": "token.validate", "outcome": "failure"}

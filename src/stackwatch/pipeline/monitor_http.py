@@ -56,60 +56,161 @@ def render_metrics(runner: Runner) -> str:
     def metric(name: str, kind: str, help_text: str, samples: list[tuple[str, float]]) -> None:
         out.append(f"# HELP {name} {help_text}")
         out.append(f"# TYPE {name} {kind}")
-        out.extend(f"{name}{labels} {value:g}" if isinstance(value, float) else f"{name}{labels} {value}"
-                   for labels, value in samples)
+        out.extend(
+            f"{name}{labels} {value:g}" if isinstance(value, float) else f"{name}{labels} {value}"
+            for labels, value in samples
+        )
 
     sources = runner.sources
-    metric("stackwatch_records_received_total", "counter", "Records accepted from a source.",
-           [(_labels(source=s.name), s.counters.received) for s in sources])
-    metric("stackwatch_received_bytes_total", "counter", "Bytes read from a source.",
-           [(_labels(source=s.name), s.counters.bytes) for s in sources])
-    metric("stackwatch_records_dropped_total", "counter", "Records lost (UDP: queue full or over the rate limit).",
-           [(_labels(source=s.name, reason=r), v) for s in sources
-            for r, v in (("queue_full", s.counters.dropped_queue_full), ("rate_limit", s.counters.dropped_rate))])
-    metric("stackwatch_records_truncated_total", "counter", "Records cut to max_message_bytes.",
-           [(_labels(source=s.name), s.counters.truncated) for s in sources])
-    metric("stackwatch_events_decoded_total", "counter", "Events produced from a source's records.",
-           [(_labels(source=s.name), s.counters.events) for s in sources])
-    metric("stackwatch_events_unparsed_total", "counter", "Records kept raw because no parser understood them.",
-           [(_labels(source=s.name), s.counters.unparsed) for s in sources])
-    metric("stackwatch_events_committed_total", "counter", "Events committed to the store (out).",
-           [(_labels(source=s.name), s.counters.committed) for s in sources])
-    metric("stackwatch_source_errors_total", "counter", "Connection and read errors.",
-           [(_labels(source=s.name), s.counters.errors) for s in sources])
-    metric("stackwatch_source_connections", "gauge", "Open connections (TCP sources).",
-           [(_labels(source=s.name), s.counters.connections) for s in sources])
-    metric("stackwatch_queue_depth", "gauge", "Records waiting in a source's queue.",
-           [(_labels(source=s.name), len(s.queue)) for s in sources])
-    metric("stackwatch_queue_capacity", "gauge", "Size of a source's queue.",
-           [(_labels(source=s.name), s.queue.capacity) for s in sources])
+    metric(
+        "stackwatch_records_received_total",
+        "counter",
+        "Records accepted from a source.",
+        [(_labels(source=s.name), s.counters.received) for s in sources],
+    )
+    metric(
+        "stackwatch_received_bytes_total",
+        "counter",
+        "Bytes read from a source.",
+        [(_labels(source=s.name), s.counters.bytes) for s in sources],
+    )
+    metric(
+        "stackwatch_records_dropped_total",
+        "counter",
+        "Records lost (UDP: queue full or over the rate limit).",
+        [
+            (_labels(source=s.name, reason=r), v)
+            for s in sources
+            for r, v in (
+                ("queue_full", s.counters.dropped_queue_full),
+                ("rate_limit", s.counters.dropped_rate),
+            )
+        ],
+    )
+    metric(
+        "stackwatch_records_truncated_total",
+        "counter",
+        "Records cut to max_message_bytes.",
+        [(_labels(source=s.name), s.counters.truncated) for s in sources],
+    )
+    metric(
+        "stackwatch_events_decoded_total",
+        "counter",
+        "Events produced from a source's records.",
+        [(_labels(source=s.name), s.counters.events) for s in sources],
+    )
+    metric(
+        "stackwatch_events_unparsed_total",
+        "counter",
+        "Records kept raw because no parser understood them.",
+        [(_labels(source=s.name), s.counters.unparsed) for s in sources],
+    )
+    metric(
+        "stackwatch_events_committed_total",
+        "counter",
+        "Events committed to the store (out).",
+        [(_labels(source=s.name), s.counters.committed) for s in sources],
+    )
+    metric(
+        "stackwatch_duplicates_skipped_total",
+        "counter",
+        "Redelivered records already stored (skipped).",
+        [(_labels(source=s.name), s.counters.duplicates) for s in sources],
+    )
+    metric(
+        "stackwatch_source_errors_total",
+        "counter",
+        "Connection and read errors.",
+        [(_labels(source=s.name), s.counters.errors) for s in sources],
+    )
+    metric(
+        "stackwatch_source_connections",
+        "gauge",
+        "Open connections (TCP sources).",
+        [(_labels(source=s.name), s.counters.connections) for s in sources],
+    )
+    metric(
+        "stackwatch_queue_depth",
+        "gauge",
+        "Records waiting in a source's queue.",
+        [(_labels(source=s.name), len(s.queue)) for s in sources],
+    )
+    metric(
+        "stackwatch_queue_capacity",
+        "gauge",
+        "Size of a source's queue.",
+        [(_labels(source=s.name), s.queue.capacity) for s in sources],
+    )
     now = time.time()
     oldest = [r for r in (s.queue.oldest_received() for s in sources) if r is not None]
-    metric("stackwatch_queue_lag_seconds", "gauge", "Age of the oldest record waiting in any queue.",
-           [("", round(now - min(oldest), 6) if oldest else 0.0)])
-    metric("stackwatch_commit_lag_seconds", "gauge", "From receipt of the oldest record of the last batch to its commit.",
-           [("", round(runner.commit_lag, 6))])
-    metric("stackwatch_last_commit_timestamp_seconds", "gauge", "When the last batch was committed.",
-           [("", round(runner.last_commit, 3))])
-    metric("stackwatch_store_events_total", "counter", "Events committed by this process.",
-           [("", runner.stored_events)])
-    metric("stackwatch_store_errors_total", "counter", "Failed store commits (retried).", [("", runner.store_errors)])
+    metric(
+        "stackwatch_queue_lag_seconds",
+        "gauge",
+        "Age of the oldest record waiting in any queue.",
+        [("", round(now - min(oldest), 6) if oldest else 0.0)],
+    )
+    metric(
+        "stackwatch_commit_lag_seconds",
+        "gauge",
+        "From receipt of the oldest record of the last batch to its commit.",
+        [("", round(runner.commit_lag, 6))],
+    )
+    metric(
+        "stackwatch_last_commit_timestamp_seconds",
+        "gauge",
+        "When the last batch was committed.",
+        [("", round(runner.last_commit, 3))],
+    )
+    metric(
+        "stackwatch_store_events_total",
+        "counter",
+        "Events committed by this process.",
+        [("", runner.stored_events)],
+    )
+    metric(
+        "stackwatch_store_errors_total",
+        "counter",
+        "Failed store commits (retried).",
+        [("", runner.store_errors)],
+    )
     size = store_bytes(runner.settings.store.url)
     if size is not None:
         metric("stackwatch_store_bytes", "gauge", "Size of the embedded store on disk.", [("", size)])
-    metric("stackwatch_alert_changes_total", "counter", "Alerts raised, updated or resolved.",
-           [(_labels(category=c, severity=v), n) for (c, v), n in sorted(runner.alert_changes.items())])
+    metric(
+        "stackwatch_alert_changes_total",
+        "counter",
+        "Alerts raised, updated or resolved.",
+        [(_labels(category=c, severity=v), n) for (c, v), n in sorted(runner.alert_changes.items())],
+    )
     dispatcher = runner.dispatcher
-    metric("stackwatch_notifications_total", "counter", "Alert notifications per sink and result.",
-           [(_labels(sink=name, result=r), getattr(c, r)) for name, c in dispatcher.counters.items()
-            for r in ("sent", "failed", "retried", "throttled", "dropped")])
-    metric("stackwatch_notifications_pending", "gauge", "Notifications waiting for delivery.",
-           [("", dispatcher.pending())])
+    metric(
+        "stackwatch_notifications_total",
+        "counter",
+        "Alert notifications per sink and result.",
+        [
+            (_labels(sink=name, result=r), getattr(c, r))
+            for name, c in dispatcher.counters.items()
+            for r in ("sent", "failed", "retried", "throttled", "dropped")
+        ],
+    )
+    metric(
+        "stackwatch_notifications_pending",
+        "gauge",
+        "Notifications waiting for delivery.",
+        [("", dispatcher.pending())],
+    )
     stats = runner.engine.stats
     metric("stackwatch_engine_events_total", "counter", "Events run through detection.", [("", stats.events)])
     metric("stackwatch_engine_firings_total", "counter", "Rule firings.", [("", stats.firings)])
-    metric("stackwatch_up", "gauge", "1 while the pipeline makes progress.", [("", int(runner.selfmon.healthy()))])
-    metric("stackwatch_uptime_seconds", "gauge", "Seconds since start.", [("", round(now - runner.started, 3))])
+    metric(
+        "stackwatch_up",
+        "gauge",
+        "1 while the pipeline makes progress.",
+        [("", int(runner.selfmon.healthy()))],
+    )
+    metric(
+        "stackwatch_uptime_seconds", "gauge", "Seconds since start.", [("", round(now - runner.started, 3))]
+    )
     return "\n".join(out) + "\n"
 
 
@@ -138,8 +239,11 @@ class MonitorHTTP:
             status, ctype, body = 400, "text/plain", b"bad request\n"
         try:
             extra = 'WWW-Authenticate: Bearer realm="stackwatch"\r\n' if status == 401 else ""
-            writer.write(f"HTTP/1.0 {status} {_REASONS.get(status, 'Error')}\r\nContent-Type: {ctype}\r\n"
-                         f"Content-Length: {len(body)}\r\n{extra}Connection: close\r\n\r\n".encode() + body)
+            writer.write(
+                f"HTTP/1.0 {status} {_REASONS.get(status, 'Error')}\r\nContent-Type: {ctype}\r\n"
+                f"Content-Length: {len(body)}\r\n{extra}Connection: close\r\n\r\n".encode()
+                + body
+            )
             await writer.drain()
         except ConnectionError:
             pass
@@ -156,13 +260,20 @@ class MonitorHTTP:
             return 405, "text/plain", b"method not allowed\n"
         if target == "/healthz":
             healthy = self.runner.selfmon.healthy()
-            body = orjson.dumps({"status": "ok" if healthy else "stalled",
-                                 "queue_depth": self.runner.queue_depth(),
-                                 "last_commit": self.runner.last_commit,
-                                 "uptime": round(time.time() - self.runner.started, 3)})
+            body = orjson.dumps(
+                {
+                    "status": "ok" if healthy else "stalled",
+                    "queue_depth": self.runner.queue_depth(),
+                    "last_commit": self.runner.last_commit,
+                    "uptime": round(time.time() - self.runner.started, 3),
+                }
+            )
             return (200 if healthy else 503), "application/json", body
         if target == "/metrics":
-            headers = {k.strip().lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:] if line)}
+            headers = {
+                k.strip().lower(): v.strip()
+                for k, _, v in (line.partition(":") for line in lines[1:] if line)
+            }
             given = headers.get("authorization", "")
             scheme, _, credential = given.partition(" ")
             if scheme.lower() != "bearer" or not hmac.compare_digest(credential.strip().encode(), self.token):
@@ -171,5 +282,11 @@ class MonitorHTTP:
         return 404, "text/plain", b"not found\n"
 
 
-_REASONS = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 404: "Not Found", 405: "Method Not Allowed",
-            503: "Service Unavailable"}
+_REASONS = {
+    200: "OK",
+    400: "Bad Request",
+    401: "Unauthorized",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    503: "Service Unavailable",
+}

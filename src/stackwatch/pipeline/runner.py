@@ -38,10 +38,11 @@ from stackwatch.alerts.throttle import Throttle
 from stackwatch.config.settings import Settings
 from stackwatch.core.alert import Alert
 from stackwatch.core.errors import StoreError
-from stackwatch.core.event import Event
+from stackwatch.core.event import Event, from_json
 from stackwatch.pipeline.selfmon import SelfMonitor
 from stackwatch.sources.base import Source, SourceContext
 from stackwatch.sources.registry import create_source
+from stackwatch.store.admin import AUDIT_SPOOL
 from stackwatch.store.base import MAX_LIMIT, Store
 
 log = logging.getLogger(__name__)
@@ -57,7 +58,8 @@ class _Batch:
 
     def __init__(self) -> None:
         self.events: list[Event] = []
-        self.alerts: dict[int, tuple[Alert, str, bool]] = {}  # id(alert) -> (snapshot, change, dispatch)
+        # id(alert) -> (the engine's alert, kept alive so its id is not reused; snapshot; change; dispatch)
+        self.alerts: dict[int, tuple[Alert, Alert, str, bool]] = {}
         self.tokens: dict[Source, Any] = {}
         self.per_source: dict[str, int] = {}
         self.started = time.monotonic()
@@ -66,24 +68,41 @@ class _Batch:
 
 
 class Runner:
-    def __init__(self, settings: Settings, *, store: Store, engine: Any,
-                 sources: list[Source] | None = None, dispatcher: Dispatcher | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        store: Store,
+        engine: Any,
+        sources: list[Source] | None = None,
+        dispatcher: Dispatcher | None = None,
+    ) -> None:
         self.settings = settings
         self.limits = settings.limits
         self.store = store
         self.engine = engine
         self.wake = asyncio.Event()
-        context = SourceContext(queue_size=self.limits.queue_size, wake=self.wake, state_dir=settings.state_dir,
-                                hostname=settings.hostname, recent_refs=self.recent_refs)
-        self.sources = sources if sources is not None else [create_source(s, context) for s in settings.sources]
+        context = SourceContext(
+            queue_size=self.limits.queue_size,
+            wake=self.wake,
+            state_dir=settings.state_dir,
+            hostname=settings.hostname,
+            recent_refs=self.recent_refs,
+        )
+        self.sources = (
+            sources if sources is not None else [create_source(s, context) for s in settings.sources]
+        )
         for source in self.sources:  # sources built elsewhere (tests) join the same wake-up
             source.queue.wake = self.wake
             source.context.recent_refs = source.context.recent_refs or self.recent_refs
         if dispatcher is None:
             sinks = [create_sink(s) for s in settings.sinks]
-            dispatcher = Dispatcher(sinks, Router(settings.routing, [s.name for s in sinks]),
-                                    Throttle(float(settings.throttle.update_interval), settings.throttle.max_per_minute),
-                                    Path(settings.state_dir) / "dead-letter.jsonl")
+            dispatcher = Dispatcher(
+                sinks,
+                Router(settings.routing, [s.name for s in sinks]),
+                Throttle(float(settings.throttle.update_interval), settings.throttle.max_per_minute),
+                Path(settings.state_dir) / "dead-letter.jsonl",
+            )
         self.dispatcher = dispatcher
         self.selfmon = SelfMonitor(self)
         self.started = time.time()
@@ -99,7 +118,7 @@ class Runner:
         self._stopping = False
         self._round = 0
         self._heartbeats = 0
-        self._known: OrderedDict[tuple[str, str], int] = OrderedDict()  # dedup key -> id of the Alert object
+        self._known: OrderedDict[tuple[str, str], Alert] = OrderedDict()  # dedup key -> latest Alert object
         self._recent: dict[str, set[str]] | None = None
 
     # ------------------------------------------------------------------ lifecycle
@@ -124,10 +143,16 @@ class Runner:
             try:
                 await asyncio.wait_for(asyncio.shield(self._worker), max(0.1, deadline - time.monotonic()))
             except TimeoutError:
-                log.error("shutdown: the pipeline did not drain in time; unacknowledged records will be redelivered")
+                log.error(
+                    "shutdown: the pipeline did not drain in time; unacknowledged records will be redelivered"
+                )
                 self._worker.cancel()
         await self.selfmon.stop()
         await self.dispatcher.close(max(0.5, deadline - time.monotonic()))
+        orphans = getattr(self.engine, "orphans", None)
+        if orphans is not None:  # the resource ledger survives restarts
+            with contextlib.suppress(OSError):
+                orphans.save(self.settings.state_dir)
         await asyncio.to_thread(self.store.close)
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -156,8 +181,10 @@ class Runner:
         beat_every = float(limits.heartbeat_interval)
         next_tick = time.time() + tick_every
         next_beat = time.time()
+        stall_after = float(limits.stall_after)
         while True:
             self.wake.clear()
+            began = time.monotonic()
             took = self._take_fair(TAKE_LIMIT)
             for source, records in took:
                 self._decode(source, records)
@@ -170,13 +197,21 @@ class Runner:
                 next_tick = now + tick_every
                 self._alerts(self.engine.tick(datetime.fromtimestamp(now, UTC)))
                 self.selfmon.check(now)
+                self._drain_audit_spool()
+                store_tick = getattr(self.store, "tick", None)
+                if store_tick is not None:  # an idle writer still checkpoints and seals on time
+                    store_tick()
             if beat_every and now >= next_beat:
                 next_beat = now + beat_every
                 self._heartbeat(now)
             self.last_progress = time.monotonic()
+            if self.last_progress - began >= stall_after:  # one turn held the loop that long
+                self.selfmon.stalled(self.last_progress - began)
             batch = self._batch
             due = time.monotonic() - batch.started >= float(limits.commit_interval)
-            if (len(batch.events) >= limits.batch_size or (due and (batch.events or batch.alerts or batch.tokens))):
+            if len(batch.events) >= limits.batch_size or (
+                due and (batch.events or batch.alerts or batch.tokens)
+            ):
                 await self._commit()
             if self._stopping and not any(len(s.queue) for s in self.sources):
                 for source in self.sources:
@@ -190,7 +225,14 @@ class Runner:
             if took:
                 await asyncio.sleep(0)
             else:
-                wait = max(0.01, min(float(limits.commit_interval), next_tick - time.time()))
+                wait = max(
+                    0.01,
+                    min(
+                        float(limits.commit_interval),
+                        next_tick - time.time(),
+                        next_beat - time.time() if beat_every else next_tick,
+                    ),
+                )
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self.wake.wait(), wait)
 
@@ -199,7 +241,7 @@ class Runner:
         if not sources:
             return []
         self._round = (self._round + 1) % len(sources)
-        active = [s for s in sources[self._round:] + sources[:self._round] if len(s.queue)]
+        active = [s for s in sources[self._round :] + sources[: self._round] if len(s.queue)]
         quantum = self.limits.fair_quantum
         out = []
         while budget > 0 and active:
@@ -251,30 +293,78 @@ class Runner:
             ident = (alert.rule, alert.key)
             if alert.status == "resolved":
                 change = "resolved"
-            elif known.get(ident) != id(alert):
+            elif known.get(ident) is not alert:
                 change = "new"
             else:
                 change = "update"
-            known[ident] = id(alert)
+            known[ident] = alert
             known.move_to_end(ident)
             if len(known) > 100_000:
                 known.popitem(last=False)
             previous = self._batch.alerts.get(id(alert))
-            if previous is not None and previous[1] == "new" and change == "update":
+            if previous is not None and previous[2] == "new" and change == "update":
                 change = "new"  # created and updated within one batch: still news
-            snapshot = msgspec.structs.replace(alert, evidence=list(alert.evidence), details=dict(alert.details))
-            self._batch.alerts[id(alert)] = (snapshot, change, dispatch)
+            snapshot = msgspec.structs.replace(
+                alert, evidence=list(alert.evidence), details=dict(alert.details)
+            )
+            self._batch.alerts[id(alert)] = (alert, snapshot, change, dispatch)
+
+    def _drain_audit_spool(self) -> None:
+        """Audit events the web process could not append itself (this process holds the
+        store's append lock) wait in the data folder's spool; take them in, once each."""
+        folder = getattr(self.store, "data_dir", None)  # embedded store only: the spool sits beside it
+        if folder is None:
+            return
+        spool = Path(folder) / AUDIT_SPOOL
+        if not spool.exists():
+            return
+        draining = spool.with_suffix(".draining")
+        try:
+            if not draining.exists():
+                spool.rename(draining)  # the web process starts a new spool; nothing is read twice
+            lines = draining.read_bytes().splitlines()
+        except OSError as exc:
+            log.warning("cannot read the audit spool %s: %s", spool, exc)
+            return
+        events = []
+        for line in lines:
+            if not line.strip():
+                continue
+            try:
+                events.append(from_json(line))
+            except ValueError:
+                log.warning("audit spool line is not an event, kept as unparsed: %r", line[:200])
+                now = datetime.now(UTC)
+                raw = line.decode("utf-8", "surrogateescape")
+                events.append(Event(time=now, received=now, host=self.settings.hostname,
+                                    service="stackwatch", kind="unparsed", raw=raw,
+                                    origin="stackwatch:audit-spool", ref=f"audit-spool:{len(events)}"))
+        if events:
+            self._add(None, events)
+        draining.unlink(missing_ok=True)
 
     def _heartbeat(self, now: float) -> None:
         self._heartbeats += 1
         stamp = datetime.fromtimestamp(now, UTC)
         depth = sum(len(s.queue) for s in self.sources)
-        event = Event(time=stamp, received=stamp, host=self.settings.hostname, service="stackwatch",
-                      severity="info", kind="heartbeat", action="monitor.heartbeat", outcome="success",
-                      message=f"stackwatch heartbeat: {self.stored_events} events stored, queue depth {depth}",
-                      attrs={"queue_depth": depth, "events_stored": self.stored_events,
-                             "uptime": round(now - self.started, 3)},
-                      origin="internal", ref=f"heartbeat:{self.settings.hostname}:{int(now * 1000)}")
+        event = Event(
+            time=stamp,
+            received=stamp,
+            host=self.settings.hostname,
+            service="stackwatch",
+            severity="info",
+            kind="heartbeat",
+            action="monitor.heartbeat",
+            outcome="success",
+            message=f"stackwatch heartbeat: {self.stored_events} events stored, queue depth {depth}",
+            attrs={
+                "queue_depth": depth,
+                "events_stored": self.stored_events,
+                "uptime": round(now - self.started, 3),
+            },
+            origin="internal",
+            ref=f"heartbeat:{self.settings.hostname}:{int(now * 1000)}",
+        )
         self._add(None, [event])
 
     # ------------------------------------------------------------------ committing
@@ -290,7 +380,7 @@ class Runner:
             self._commit_task = asyncio.create_task(self._finish(batch))
 
     async def _finish(self, batch: _Batch) -> None:
-        alerts = [item[0] for item in batch.alerts.values()]
+        alerts = [item[1] for item in batch.alerts.values()]
         delay = 0.5
         while True:
             try:
@@ -318,7 +408,9 @@ class Runner:
                 await source.commit(token)
             except Exception:  # an ack that fails means a redelivery, which dedup absorbs
                 log.exception("source %s: acknowledging failed", source.name)
-        for (alert, change, dispatch), alert_id, status in zip(batch.alerts.values(), ids, statuses, strict=True):
+        for (_, alert, change, dispatch), alert_id, status in zip(
+            batch.alerts.values(), ids, statuses, strict=True
+        ):
             counter = (alert.category, alert.severity)
             self.alert_changes[counter] = self.alert_changes.get(counter, 0) + 1
             if dispatch:
@@ -364,8 +456,9 @@ def build_engine_for(settings: Settings) -> Any:
     rule paths, the maintenance windows and the expected sources (the monitor's own heartbeat
     included, so an absence rule notices the monitor going quiet)."""
     from stackwatch.core.clock import SystemClock
-    from stackwatch.detect.engine import Engine
     from stackwatch.detect.loader import RuleSet, builtin_rules, load_rules
+    from stackwatch.detect.overrides import RuleState, apply_overrides
+    from stackwatch.respond.orphans import OrphanAwareEngine, OrphanDetector
 
     rules = builtin_rules() if settings.rules.builtin else RuleSet()
     if settings.rules.paths:
@@ -375,9 +468,18 @@ def build_engine_for(settings: Settings) -> Any:
             raise rules.errors[0]
         for error in rules.errors:
             log.warning("rule not loaded: %s", error)
+    if "://" not in settings.store.url or settings.store.url.startswith("sqlite:"):
+        # rules switched on or off from the web UI (rule-state.json beside the embedded store)
+        folder = settings.store.url.removeprefix("sqlite:///").removeprefix("sqlite://")
+        rules.rules = apply_overrides(rules.rules, RuleState.in_data_dir(folder))
     expected = [{"host": e.host, "service": e.service} for e in settings.expected_sources]
     expected.append({"host": settings.hostname, "service": "stackwatch"})
-    return Engine(rules.rules, clock=SystemClock(), maintenance=settings.maintenance, expected_sources=expected)
+    # The orphaned-resource ledger is rebuilt from its snapshot so a restart keeps what it knew.
+    orphans = OrphanDetector.open(settings.state_dir)
+    return OrphanAwareEngine(
+        rules.rules, orphans=orphans, clock=SystemClock(), maintenance=settings.maintenance,
+        expected_sources=expected,
+    )
 
 
 def create_runner(settings: Settings) -> Runner:

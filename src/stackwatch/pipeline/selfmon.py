@@ -64,13 +64,32 @@ class SelfMonitor:
     def http_address(self) -> tuple[str, int] | None:
         return getattr(self._http, "address", None)
 
-    def _raise(self, key: str, rule: str, title: str, summary: str, now: float, severity: str = "high",
-               immediate: bool = False, **details: object) -> None:
+    def _raise(
+        self,
+        key: str,
+        rule: str,
+        title: str,
+        summary: str,
+        now: float,
+        severity: str = "high",
+        immediate: bool = False,
+        **details: object,
+    ) -> None:
         alert = self._open.get(key)
         if alert is None:
-            alert = Alert(rule=rule, title=title, category=CATEGORY, severity=severity, time=_now(now),
-                          last_seen=_now(now), key=key, host=self.hostname, service="stackwatch",
-                          summary=summary, details=dict(details))
+            alert = Alert(
+                rule=rule,
+                title=title,
+                category=CATEGORY,
+                severity=severity,
+                time=_now(now),
+                last_seen=_now(now),
+                key=key,
+                host=self.hostname,
+                service="stackwatch",
+                summary=summary,
+                details=dict(details),
+            )
             self._open[key] = alert
         else:
             alert.count += 1
@@ -91,7 +110,7 @@ class SelfMonitor:
         if immediate:  # the pipeline may be stuck: deliver now, store with the next commit
             change = "resolved" if alert.status == "resolved" else ("new" if alert.count == 1 else "update")
             runner.dispatcher.submit(alert, change)
-        runner._alerts([alert], dispatch=not immediate)  # noqa: SLF001 - the runner's own helper
+        runner._alerts([alert], dispatch=not immediate)
 
     def check(self, now: float) -> None:
         """Called by the worker every tick."""
@@ -103,9 +122,15 @@ class SelfMonitor:
             self._resolve("input", now)
         silence = float(self.limits.input_silence)
         if silence and runner.sources and now - self.last_input >= silence and "input" not in self._open:
-            self._raise("input", RULE_INPUT_SILENCE, "stackwatch receives no input at all",
-                        f"no source delivered anything for {int(now - self.last_input)} s "
-                        f"({', '.join(s.name for s in runner.sources)})", now, silent_for=int(now - self.last_input))
+            self._raise(
+                "input",
+                RULE_INPUT_SILENCE,
+                "stackwatch receives no input at all",
+                f"no source delivered anything for {int(now - self.last_input)} s "
+                f"({', '.join(s.name for s in runner.sources)})",
+                now,
+                silent_for=int(now - self.last_input),
+            )
         if now >= self._next_drop_check:
             self._next_drop_check = now + float(self.limits.drop_check_interval)
             for source in runner.sources:
@@ -113,11 +138,34 @@ class SelfMonitor:
                 before = self._dropped.get(source.name, 0)
                 if dropped > before:
                     self._dropped[source.name] = dropped
-                    self._raise(f"dropped|{source.name}", RULE_DROPPED, "stackwatch dropped input records",
-                                f"{dropped - before} records from source {source.name} were dropped "
-                                f"(queue full: {source.counters.dropped_queue_full}, over the rate limit: "
-                                f"{source.counters.dropped_rate} in total)", now,
-                                source=source.name, dropped=dropped)
+                    self._raise(
+                        f"dropped|{source.name}",
+                        RULE_DROPPED,
+                        "stackwatch dropped input records",
+                        f"{dropped - before} records from source {source.name} were dropped "
+                        f"(queue full: {source.counters.dropped_queue_full}, over the rate limit: "
+                        f"{source.counters.dropped_rate} in total)",
+                        now,
+                        source=source.name,
+                        dropped=dropped,
+                    )
+
+    def stalled(self, seconds: float) -> None:
+        """The worker just came back from one turn that took ``seconds`` (it held the loop)."""
+        now = time.time()
+        if "stalled" not in self._open:
+            self._raise(
+                "stalled",
+                RULE_STALLED,
+                "stackwatch pipeline stalled",
+                f"the pipeline made no progress for {seconds:.1f} s",
+                now,
+                severity="critical",
+                immediate=True,
+                stalled_for=round(seconds, 3),
+            )
+        self.stalled_since = None
+        self._resolve("stalled", now, immediate=True)
 
     async def _watch(self) -> None:
         """Notices a pipeline that makes no progress (or a blocked event loop) for ``stall_after``."""
@@ -134,9 +182,16 @@ class SelfMonitor:
                 gap = max(idle, lag)
                 if self.stalled_since is None:
                     self.stalled_since = now - gap
-                    self._raise("stalled", RULE_STALLED, "stackwatch pipeline stalled",
-                                f"the pipeline made no progress for {gap:.1f} s", now, severity="critical",
-                                immediate=True, stalled_for=round(gap, 3))
+                    self._raise(
+                        "stalled",
+                        RULE_STALLED,
+                        "stackwatch pipeline stalled",
+                        f"the pipeline made no progress for {gap:.1f} s",
+                        now,
+                        severity="critical",
+                        immediate=True,
+                        stalled_for=round(gap, 3),
+                    )
             elif self.stalled_since is not None:
                 self.stalled_since = None
                 self._resolve("stalled", now, immediate=True)

@@ -13,6 +13,7 @@ delivered again (after a crash or a reconnect, between commit and ack) is recogn
 ``message_id`` (the event's ref is ``<exchange>:<message_id>``) and not stored twice.
 """
 
+
 from __future__ import annotations
 
 import contextlib
@@ -39,14 +40,20 @@ SEEN_LIMIT = 200_000
 
 @dataclass(frozen=True, kw_only=True)
 class AmqpSettings(SourceSettings):
-    url: str = setting("amqp://stackwatch@127.0.0.1:5672/", "broker URL without the password "
-                       "(amqps:// for TLS); vhost as the path")
+    url: str = setting(
+        "amqp://stackwatch@127.0.0.1:5672/",
+        "broker URL without the password (amqps:// for TLS); vhost as the path",
+    )
     password: Secret | None = setting(None, "broker password, by reference")
-    exchanges: list[str] = setting(["keystone", "nova", "cinder", "neutron", "glance"],
-                                   "control exchanges the services publish to")
+    exchanges: list[str] = setting(
+        ["keystone", "nova", "cinder", "neutron", "glance"], "control exchanges the services publish to"
+    )
     topics: list[str] = setting(["notifications"], "oslo [oslo_messaging_notifications] topics")
-    exchange_durable: bool = setting(False, "durability the exchanges are declared with; must match "
-                                     "the services' [oslo_messaging_rabbit] amqp_durable_queues")
+    exchange_durable: bool = setting(
+        False,
+        "durability the exchanges are declared with; must match "
+        "the services' [oslo_messaging_rabbit] amqp_durable_queues",
+    )
     queue: str = setting("stackwatch", "this monitor's private queue")
     queue_durable: bool = setting(True, "keep the queue (and its messages) across broker restarts")
     prefetch: int = setting(500, "unacknowledged messages in flight")
@@ -77,7 +84,6 @@ class AmqpNotificationSource(Source):
         self.channel: Any = None
         self._pending: list[Any] = []  # decoded, not yet acknowledged messages (delivery order)
         self._seen: OrderedDict[str, None] = OrderedDict()
-        self.duplicates = 0
         self.ack_errors = 0
 
     async def start(self) -> None:
@@ -88,14 +94,17 @@ class AmqpNotificationSource(Source):
                 self._remember(ref)
         settings = self.settings
         self.connection = await aio_pika.connect_robust(
-            settings.connect_url(), reconnect_interval=float(settings.reconnect_interval),
-            client_properties={"connection_name": f"stackwatch:{self.name}"})
+            settings.connect_url(),
+            reconnect_interval=float(settings.reconnect_interval),
+            client_properties={"connection_name": f"stackwatch:{self.name}"},
+        )
         self.channel = await self.connection.channel()
         await self.channel.set_qos(prefetch_count=settings.prefetch)
         queue = await self.channel.declare_queue(settings.queue, durable=settings.queue_durable)
         for name in settings.exchanges:
-            exchange = await self.channel.declare_exchange(name, aio_pika.ExchangeType.TOPIC,
-                                                           durable=settings.exchange_durable)
+            exchange = await self.channel.declare_exchange(
+                name, aio_pika.ExchangeType.TOPIC, durable=settings.exchange_durable
+            )
             for topic in settings.topics:
                 await queue.bind(exchange, routing_key=f"{topic}.*")
         await queue.consume(self._on_message)
@@ -130,15 +139,21 @@ class AmqpNotificationSource(Source):
         for record in records:
             self._pending.append(record.meta)
             exchange = record.peer or "default"
-            ctx = ParseContext(host=self.settings.host, origin=f"amqp:{exchange}", service=self.settings.service,
-                               received=datetime.fromtimestamp(record.received, UTC))
+            ctx = ParseContext(
+                host=self.settings.host,
+                origin=f"amqp:{exchange}",
+                service=self.settings.service,
+                received=datetime.fromtimestamp(record.received, UTC),
+            )
             try:
                 message = decode_envelope(orjson.loads(record.text)) if not record.original_size else None
             except (orjson.JSONDecodeError, ValueError):
                 message = None
             if not isinstance(message, dict):
                 ctx.ref = f"{exchange}:{_digest(record.text)}"
-                reason = "oversize notification" if record.original_size else "not an oslo.messaging notification"
+                reason = (
+                    "oversize notification" if record.original_size else "not an oslo.messaging notification"
+                )
                 events = [unparsed_event([record.text], ctx, reason)]
                 self.counters.unparsed += 1
             else:
@@ -147,10 +162,12 @@ class AmqpNotificationSource(Source):
                 try:
                     events = normalize_notification(message, record.text, ctx)
                 except Exception as exc:  # a bad payload never stops the stream
-                    events = [unparsed_event([record.text], ctx, f"notification: {type(exc).__name__}: {exc}"[:300])]
+                    events = [
+                        unparsed_event([record.text], ctx, f"notification: {type(exc).__name__}: {exc}"[:300])
+                    ]
                     self.counters.unparsed += 1
             if not self._remember(ctx.ref):
-                self.duplicates += 1  # delivered again after a crash/reconnect: stored already
+                self.counters.duplicates += 1  # delivered again after a crash/reconnect: stored already
                 continue
             if record.original_size:
                 events = [mark_truncated(event, record.original_size) for event in events]

@@ -10,6 +10,7 @@ the store the runner calls ``commit(checkpoint())``: AMQP acknowledges, file tai
 offsets. Nothing is acknowledged before it is stored.
 """
 
+
 from __future__ import annotations
 
 import asyncio
@@ -35,10 +36,14 @@ class SourceSettings:
     name: str = setting("", "unique name, used in metrics and event origins (default: the type)")
     host: str = setting("", "host name for records that carry none (default: the sender's address)")
     service: str = setting("", "service name for records that carry none")
-    max_message_bytes: ByteSize = setting(ByteSize(65536), "longer records are truncated to this size "
-                                          "and flagged (attrs.truncated)")
-    rate_limit: float = setting(0.0, "records per second this source may deliver (0: no limit); "
-                                "TCP/file/AMQP are slowed down, UDP drops the excess (counted)")
+    max_message_bytes: ByteSize = setting(
+        ByteSize(65536), "longer records are truncated to this size and flagged (attrs.truncated)"
+    )
+    rate_limit: float = setting(
+        0.0,
+        "records per second this source may deliver (0: no limit); "
+        "TCP/file/AMQP are slowed down, UDP drops the excess (counted)",
+    )
     burst: int = setting(0, "records allowed above the rate in a burst (default: one second's worth)")
     queue_size: int = setting(0, "records waiting for the pipeline (0: limits.queue_size)")
 
@@ -70,6 +75,7 @@ class SourceCounters:
     events: int = 0  # events decoded
     committed: int = 0  # events committed to the store
     unparsed: int = 0
+    duplicates: int = 0  # redelivered records recognised as already stored (skipped)
     connections: int = 0  # open connections (TCP)
     errors: int = 0  # connection / read errors
 
@@ -188,7 +194,7 @@ class Source(ABC):
         """What ``commit`` needs to acknowledge everything decoded so far."""
         return None
 
-    async def commit(self, token: Any) -> None:
+    async def commit(self, token: Any) -> None:  # noqa: B027 - optional hook, most sources have nothing to ack
         """Everything up to ``token`` is in the store: acknowledge / save offsets."""
 
     def idle(self, now: float) -> list[Event]:
@@ -241,10 +247,14 @@ class MessageDecoder:
         lines = [text]
         parser = choose_parser(text, self.preferred, self.parsers) if len(text) <= MAX_PARSE_BYTES else None
         if parser is None:
-            events = [unparsed_event(lines, ctx, "no parser recognised the record" if text else "empty record")]
+            events = [
+                unparsed_event(lines, ctx, "no parser recognised the record" if text else "empty record")
+            ]
         else:
             try:
-                events = parser.parse(lines, ctx) or [unparsed_event(lines, ctx, f"{parser.name}: nothing recognised")]
+                events = parser.parse(lines, ctx) or [
+                    unparsed_event(lines, ctx, f"{parser.name}: nothing recognised")
+                ]
             except Exception as exc:  # a bad record never stops the stream
                 events = [unparsed_event(lines, ctx, f"{parser.name}: {type(exc).__name__}: {exc}"[:300])]
         if events[0].kind == "unparsed":

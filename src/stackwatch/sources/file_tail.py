@@ -19,6 +19,7 @@ skipped. A file rotated while stackwatch was down is found by its inode in the s
 and read to its end first.
 """
 
+
 from __future__ import annotations
 
 import asyncio
@@ -46,8 +47,9 @@ class FileSettings(SourceSettings):
     paths: list[str] = setting(help="files to follow (absolute paths)")
     start_at: str = setting("end", "where to start a file seen for the first time: end or beginning")
     poll_interval: Seconds = setting(Seconds(0.25), "stat poll period (inotify wakes the reader sooner)")
-    idle_flush: Seconds = setting(Seconds(0.5), "a multi-line record (traceback) is closed after "
-                                  "this long without another line")
+    idle_flush: Seconds = setting(
+        Seconds(0.5), "a multi-line record (traceback) is closed after this long without another line"
+    )
 
     def validate(self) -> None:
         super().validate()
@@ -77,7 +79,7 @@ class Generation:
         """Offset before which every record has been emitted (the open record starts here)."""
         framer = self.framer
         # The Framer keeps the open record's first line number; we feed byte offsets as line numbers.
-        return framer._first_lineno if framer._parser is not None else self.last_end  # noqa: SLF001
+        return framer._first_lineno if framer._parser is not None else self.last_end
 
     def take(self, events: list[Event]) -> list[Event]:
         out = []
@@ -173,8 +175,15 @@ class FileTailSource(Source):
         if st is not None:
             self._open(follow, follow.path, st, 0, st.st_size if self.settings.start_at == "end" else 0)
 
-    def _open(self, follow: _Follow, real: str, st: os.stat_result, epoch: int, offset: int,
-              logical: str | None = None) -> None:
+    def _open(
+        self,
+        follow: _Follow,
+        real: str,
+        st: os.stat_result,
+        epoch: int,
+        offset: int,
+        logical: str | None = None,
+    ) -> None:
         try:
             fd = os.open(real, os.O_RDONLY | os.O_NONBLOCK)
         except OSError:
@@ -276,8 +285,15 @@ class FileTailSource(Source):
             from asyncinotify import Inotify, Mask
         except ImportError:
             return
-        mask = (Mask.MODIFY | Mask.CREATE | Mask.MOVED_TO | Mask.MOVED_FROM | Mask.DELETE
-                | Mask.CLOSE_WRITE | Mask.ATTRIB)
+        mask = (
+            Mask.MODIFY
+            | Mask.CREATE
+            | Mask.MOVED_TO
+            | Mask.MOVED_FROM
+            | Mask.DELETE
+            | Mask.CLOSE_WRITE
+            | Mask.ATTRIB
+        )
         try:
             with Inotify() as inotify:
                 for folder in {str(Path(f.path).parent) for f in self.follows}:
@@ -310,13 +326,15 @@ class FileTailSource(Source):
         out: list[Event] = []
         wait = float(self.settings.idle_flush)
         for gen in self._decoding.values():
-            if gen.framer._parser is not None and now - gen.last_fed >= wait:  # noqa: SLF001
+            if gen.framer._parser is not None and now - gen.last_fed >= wait:
                 out.extend(gen.take(gen.framer.flush()))
         return out
 
     def checkpoint(self) -> dict[str, dict[str, int]]:
-        return {path: {"dev": gen.dev, "ino": gen.ino, "epoch": gen.epoch, "offset": gen.safe_offset()}
-                for path, gen in self._decoding.items()}
+        return {
+            path: {"dev": gen.dev, "ino": gen.ino, "epoch": gen.epoch, "offset": gen.safe_offset()}
+            for path, gen in self._decoding.items()
+        }
 
     async def commit(self, token: Any) -> None:
         if not token or all(self._saved.get(path) == state for path, state in token.items()):

@@ -11,6 +11,7 @@ With ``tls.client_ca`` and ``require_client_cert: true`` only holders of a certi
 signed by that CA (our nodes) can connect.
 """
 
+
 from __future__ import annotations
 
 import asyncio
@@ -69,7 +70,7 @@ class StreamFramer:
         self.skip = 0  # bytes of an oversize octet-counted frame still to discard
         self.discarding = False  # inside an oversize LF frame: discard up to the next LF
 
-    def feed(self, data: bytes) -> list[tuple[bytes, int]]:  # noqa: C901 - one state machine
+    def feed(self, data: bytes) -> list[tuple[bytes, int]]:
         """Frames completed by ``data``: (message bytes, original size if truncated else 0)."""
         buf = self.buffer
         buf += data
@@ -97,12 +98,12 @@ class StreamFramer:
                     if length <= limit:
                         if end - start < length:
                             break  # wait for the rest of the frame
-                        out.append((bytes(buf[start:start + length]), 0))
+                        out.append((bytes(buf[start : start + length]), 0))
                         pos = start + length
                     else:
                         if end - start < limit:
                             break
-                        out.append((bytes(buf[start:start + limit]), length))
+                        out.append((bytes(buf[start : start + limit]), length))
                         self.skip = length - limit
                         pos = start + limit
                     continue
@@ -118,7 +119,7 @@ class StreamFramer:
                 pos = newline + 1
             elif end - pos > limit:
                 newline = buf.find(b"\n", pos + limit)
-                out.append((bytes(buf[pos:pos + limit]), (newline if newline >= 0 else end) - pos))
+                out.append((bytes(buf[pos : pos + limit]), (newline if newline >= 0 else end) - pos))
                 self.discarding = True
                 pos += limit
             else:
@@ -148,8 +149,9 @@ class TcpSyslogSource(Source):
 
     async def start(self) -> None:
         listen = self.settings.listen
-        self.server = await asyncio.start_server(self._serve, listen.host, listen.port, ssl=self.ssl,
-                                                 limit=READ_SIZE, backlog=512)
+        self.server = await asyncio.start_server(
+            self._serve, listen.host, listen.port, ssl=self.ssl, limit=READ_SIZE, backlog=512
+        )
         self.address = self.server.sockets[0].getsockname()[:2]
 
     async def stop(self) -> None:

@@ -7,6 +7,7 @@ at ``net.core.rmem_max``: raise that sysctl on busy collectors). Stdlib asyncio 
 datagram per loop turn; ``serve`` runs on uvloop when it is installed (4x the intake).
 """
 
+
 from __future__ import annotations
 
 import asyncio

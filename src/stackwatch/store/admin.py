@@ -24,25 +24,51 @@ KIND: Final = "admin"
 SERVICE: Final = "stackwatch"
 ORIGIN: Final = "stackwatch:admin"
 
+AUDIT_SPOOL = "stackwatch-audit.jsonl"
+"""Admin/audit events a process could not append itself (another holds the append lock) wait
+in this file of the data folder, one Event JSON per line, until the appending process takes them in."""
 
-def admin_event(actor: str, action: str, target: str, details: Mapping[str, Any] | None = None, *,
-                now: datetime | None = None, host: str | None = None) -> Event:
+
+def admin_event(
+    actor: str,
+    action: str,
+    target: str,
+    details: Mapping[str, Any] | None = None,
+    *,
+    now: datetime | None = None,
+    host: str | None = None,
+) -> Event:
     """The event describing one admin action."""
     when = now or datetime.now(UTC)
     attrs = dict(details or {})
-    raw = orjson.dumps({"actor": actor, "action": action, "target": target, "details": attrs,
-                        "time": when.isoformat()}, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS,
-                       default=str).decode()
+    raw = orjson.dumps(
+        {"actor": actor, "action": action, "target": target, "details": attrs, "time": when.isoformat()},
+        option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS,
+        default=str,
+    ).decode()
     summary = ", ".join(f"{k}={v}" for k, v in sorted(attrs.items()))
-    return Event(time=when, received=when, host=host or socket.gethostname() or "localhost", service=SERVICE,
-                 severity="notice", message=f"{actor}: {action} {target}" + (f" ({summary})" if summary else ""),
-                 kind=KIND, action=action, outcome="success", initiator=Initiator(name=actor),
-                 target=Target(type=action.split(".")[0], name=target), attrs=attrs, raw=raw, origin=ORIGIN,
-                 ref=f"admin:{action}")
+    return Event(
+        time=when,
+        received=when,
+        host=host or socket.gethostname() or "localhost",
+        service=SERVICE,
+        severity="notice",
+        message=f"{actor}: {action} {target}" + (f" ({summary})" if summary else ""),
+        kind=KIND,
+        action=action,
+        outcome="success",
+        initiator=Initiator(name=actor),
+        target=Target(type=action.split(".")[0], name=target),
+        attrs=attrs,
+        raw=raw,
+        origin=ORIGIN,
+        ref=f"admin:{action}",
+    )
 
 
-def record_admin_action(store: Store, actor: str, action: str, target: str,
-                        details: Mapping[str, Any] | None = None) -> int | None:
+def record_admin_action(
+    store: Store, actor: str, action: str, target: str, details: Mapping[str, Any] | None = None
+) -> int | None:
     """Store an admin action in the log; returns its seq once it is in the log.
 
     The embedded store takes it through its admin outbox: written at once when this process

@@ -52,8 +52,10 @@ def read_key(path: str | os.PathLike[str]) -> bytes:
         except ValueError:
             pass
     if len(data) != 32:
-        raise StoreError(f"{path}: a backup key is 32 bytes (or 64 hex digits); "
-                         "make one with: head -c 32 /dev/urandom > backup.key")
+        raise StoreError(
+            f"{path}: a backup key is 32 bytes (or 64 hex digits); "
+            "make one with: head -c 32 /dev/urandom > backup.key"
+        )
     return data
 
 
@@ -101,8 +103,9 @@ def decrypt_stream(src: io.BufferedIOBase, dst: io.BufferedIOBase, key: bytes) -
         index += 1
 
 
-def backup(data_dir: str | os.PathLike[str], dest: str | os.PathLike[str], *,
-           encrypt_key: bytes | None = None) -> dict[str, Any]:
+def backup(
+    data_dir: str | os.PathLike[str], dest: str | os.PathLike[str], *, encrypt_key: bytes | None = None
+) -> dict[str, Any]:
     """Write a backup archive of the store to ``dest``; returns its manifest."""
     data_dir, dest = Path(data_dir), Path(dest)
     db = data_dir / "stackwatch.db"
@@ -128,16 +131,23 @@ def backup(data_dir: str | os.PathLike[str], dest: str | os.PathLike[str], *,
         for body, signature, epoch in cps:
             key = next((bytes(k) for e, k in reversed(signers) if e <= epoch), b"")
             lines.append(json.dumps(entry(bytes(body), bytes(signature), key), sort_keys=True))
-        manifest = {"format": "stackwatch-backup/v1", "store_id": store_id, "records": size,
-                    "checkpoints": len(cps), "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+        manifest = {
+            "format": "stackwatch-backup/v1",
+            "store_id": store_id,
+            "records": size,
+            "checkpoints": len(cps),
+            "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        }
         pub = key_paths(data_dir)[1]
         tar_path = Path(tmp) / "backup.tar"
         with tarfile.open(tar_path, "w") as tar:
             tar.add(copy, "stackwatch.db")
             if pub.exists():
                 tar.add(pub, "keys/sign.pub")
-            for name, text in (("checkpoints.jsonl", "".join(f"{ln}\n" for ln in lines)),
-                               ("manifest.json", json.dumps(manifest, indent=2))):
+            for name, text in (
+                ("checkpoints.jsonl", "".join(f"{ln}\n" for ln in lines)),
+                ("manifest.json", json.dumps(manifest, indent=2)),
+            ):
                 info = tarfile.TarInfo(name)
                 info.size = len(text.encode())
                 info.mtime = int(time.time())
@@ -161,9 +171,15 @@ def _members(tar: tarfile.TarFile) -> Iterator[tarfile.TarInfo]:
         yield member
 
 
-def restore(src: str | os.PathLike[str], dest_dir: str | os.PathLike[str], *, decrypt_key: bytes | None = None,
-            initial_keys: list[bytes] | None = None, public_key: bytes | None = None,
-            witnesses: list[str] | None = None) -> VerifyReport:
+def restore(
+    src: str | os.PathLike[str],
+    dest_dir: str | os.PathLike[str],
+    *,
+    decrypt_key: bytes | None = None,
+    initial_keys: list[bytes] | None = None,
+    public_key: bytes | None = None,
+    witnesses: list[str] | None = None,
+) -> VerifyReport:
     """Unpack and fully verify a backup, then move it to ``dest_dir`` (which must not exist or be
     empty). IntegrityError (and nothing written to ``dest_dir``) when it does not verify."""
     src, dest_dir = Path(src), Path(dest_dir)
@@ -191,8 +207,12 @@ def restore(src: str | os.PathLike[str], dest_dir: str | os.PathLike[str], *, de
             raise IntegrityError(f"the backup is not a valid archive: {exc}") from None
         if (work / "keys").exists():
             os.chmod(work / "keys", 0o700)
-        report = verify_store(work, initial_keys=initial_keys, public_key=public_key,
-                              witnesses=[*(witnesses or []), work / "checkpoints.jsonl"])
+        report = verify_store(
+            work,
+            initial_keys=initial_keys,
+            public_key=public_key,
+            witnesses=[*(witnesses or []), work / "checkpoints.jsonl"],
+        )
         if report.failed:
             first = report.first_bad
             raise IntegrityError(f"the backup does not verify; refusing it: {first}")

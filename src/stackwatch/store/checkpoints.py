@@ -45,8 +45,16 @@ def last_checkpoint(conn: sqlite3.Connection) -> StoredCheckpoint | None:
 class Checkpointer:
     """Checkpoints every ``every`` records or ``interval`` seconds (checked at each commit)."""
 
-    def __init__(self, data_dir: Path, log_id: str, conn: sqlite3.Connection, *, every: int,
-                 interval: float, witnesses: list[Witness]) -> None:
+    def __init__(
+        self,
+        data_dir: Path,
+        log_id: str,
+        conn: sqlite3.Connection,
+        *,
+        every: int,
+        interval: float,
+        witnesses: list[Witness],
+    ) -> None:
         self.log_id = log_id
         self.every = max(1, every)
         self.interval_us = int(interval * 1_000_000)
@@ -62,8 +70,9 @@ class Checkpointer:
         last_epoch = last.checkpoint.epoch if last else -1
         if self.sealer is not None and self.sealer.epoch <= last_epoch:
             # Crashed after committing epoch `last_epoch` but before ratcheting: erase its key now.
-            log.warning("sealing key was still at sealed epoch %d (crash after commit); ratcheting",
-                        self.sealer.epoch)
+            log.warning(
+                "sealing key was still at sealed epoch %d (crash after commit); ratcheting", self.sealer.epoch
+            )
             self.sealer.advance_to(last_epoch + 1)
 
     @property
@@ -81,8 +90,10 @@ class Checkpointer:
         cp = Checkpoint(self.log_id, self.sealer.epoch, size, root, max(now_us, self.last_time), self.prev)
         body = cp.to_bytes()
         stored = StoredCheckpoint(cp, body, sign_checkpoint(self._key, body), self.sealer.tag(cp))
-        conn.execute("INSERT INTO checkpoints VALUES (?, ?, ?, ?, ?, ?)",
-                     (cp.epoch, cp.size, cp.time_us, body, stored.signature, stored.seal))
+        conn.execute(
+            "INSERT INTO checkpoints VALUES (?, ?, ?, ?, ?, ?)",
+            (cp.epoch, cp.size, cp.time_us, body, stored.signature, stored.seal),
+        )
         return stored
 
     def committed(self, stored: StoredCheckpoint) -> None:

@@ -57,8 +57,14 @@ def _create_keys(data_dir: Path, first_epoch: int) -> tuple[bytes, bytes]:
     return k0, public_key_bytes(key)
 
 
-def init_store(data_dir: str | os.PathLike[str], *, standby: bool = False, witnesses: list[str] | None = None,
-               actor: str = "stackwatch", **options: Any) -> InitResult:
+def init_store(
+    data_dir: str | os.PathLike[str],
+    *,
+    standby: bool = False,
+    witnesses: list[str] | None = None,
+    actor: str = "stackwatch",
+    **options: Any,
+) -> InitResult:
     """Create keys (and the first checkpoint, unless a standby)."""
     data_dir = Path(data_dir)
     for spec in witnesses or []:
@@ -83,6 +89,7 @@ def _start_segment(store: SQLiteStore, epoch: int, pub: bytes, reason: str, acto
     """Record the signer segment, an admin event and its checkpoint, in one transaction."""
     now = store._clock.now()
     from stackwatch.store.rows import to_micros
+
     if store._append_lock is None:
         store._take_append_lock()
 
@@ -91,8 +98,11 @@ def _start_segment(store: SQLiteStore, epoch: int, pub: bytes, reason: str, acto
         conn.execute("UPDATE meta SET value = 'primary' WHERE name = 'role'")
 
     store._role = "primary"
-    store._queue_admin(admin_event(actor, f"store.{reason}", str(store.data_dir),
-                                   {"epoch": epoch, "public_key": pub.hex()}, now=now))
+    store._queue_admin(
+        admin_event(
+            actor, f"store.{reason}", str(store.data_dir), {"epoch": epoch, "public_key": pub.hex()}, now=now
+        )
+    )
     store._write_rows(force_checkpoint=True, checkpoints=[insert])
 
 

@@ -38,15 +38,35 @@ SIGN_PUB: Final = "sign.pub"
 SEAL_KEY: Final = "seal.key"
 
 NORMALIZED_FIELDS: Final = (
-    "time", "host", "service", "severity", "kind", "action", "outcome", "init_name", "init_id",
-    "init_project", "init_domain", "init_ip", "init_agent", "target_type", "target_id", "target_name",
-    "observer", "request_id", "message", "attrs", "ref")
+    "time",
+    "host",
+    "service",
+    "severity",
+    "kind",
+    "action",
+    "outcome",
+    "init_name",
+    "init_id",
+    "init_project",
+    "init_domain",
+    "init_ip",
+    "init_agent",
+    "target_type",
+    "target_id",
+    "target_name",
+    "observer",
+    "request_id",
+    "message",
+    "attrs",
+    "ref",
+)
 
 # seq, received, raw, origin, chain, then the normalized fields: row[5:] is the normalized tuple.
-LEDGER_SELECT: Final = (
-    "SELECT e.seq, e.received, e.raw, e.origin, e.chain, e.time, s.host, s.service, "
+LEDGER_SELECT: Final = (  # fixed column names
+    "SELECT e.seq, e.received, e.raw, e.origin, e.chain, e.time, s.host, s.service, "  # noqa: S608
     + ", ".join(f"e.{c}" for c in NORMALIZED_FIELDS[3:])
-    + " FROM events AS e LEFT JOIN sources AS s ON s.id = e.source")
+    + " FROM events AS e LEFT JOIN sources AS s ON s.id = e.source"
+)
 
 _HEAD: Final = struct.Struct(">4sQqIII")
 _dumps = orjson.dumps
@@ -66,8 +86,9 @@ def ledger_record_bytes(row: Sequence[Any]) -> bytes:
     return _HEAD.pack(MAGIC, row[0], row[1], len(raw), len(norm), len(o)) + raw + norm + o
 
 
-def iter_ledger(conn: sqlite3.Connection, first: int, last: int | None = None,
-                chunk: int = 50_000) -> Iterator[tuple[int, bytes, bytes]]:
+def iter_ledger(
+    conn: sqlite3.Connection, first: int, last: int | None = None, chunk: int = 50_000
+) -> Iterator[tuple[int, bytes, bytes]]:
     """``(seq, record bytes, stored chain hash)`` in seq order from ``first``. A row whose columns
     an intruder gave the wrong types yields empty bytes (it then fails the chain check)."""
     pack, dumps, magic = _HEAD.pack, _dumps, MAGIC
@@ -76,7 +97,9 @@ def iter_ledger(conn: sqlite3.Connection, first: int, last: int | None = None,
         end = seq + chunk - 1 if last is None else min(last, seq + chunk - 1)
         if last is not None and seq > last:
             return
-        rows = conn.execute(LEDGER_SELECT + " WHERE e.seq BETWEEN ? AND ? ORDER BY e.seq", (seq, end)).fetchall()
+        rows = conn.execute(
+            LEDGER_SELECT + " WHERE e.seq BETWEEN ? AND ? ORDER BY e.seq", (seq, end)
+        ).fetchall()
         for row in rows:
             try:
                 norm = dumps(row[5:])
@@ -105,8 +128,11 @@ class LedgerState:
         self.size = size
         self.head = head
         sink = self._sink
-        self.acc = (MerkleAccumulator.from_bytes(merkle, node_sink=sink, sink_min_level=NODE_LEVEL)
-                    if merkle else MerkleAccumulator(node_sink=sink, sink_min_level=NODE_LEVEL))
+        self.acc = (
+            MerkleAccumulator.from_bytes(merkle, node_sink=sink, sink_min_level=NODE_LEVEL)
+            if merkle
+            else MerkleAccumulator(node_sink=sink, sink_min_level=NODE_LEVEL)
+        )
         if self.acc.size != size:
             raise ValueError("ledger state: accumulator size does not match")
 
@@ -164,8 +190,10 @@ class LedgerState:
         if self.nodes:
             conn.executemany("INSERT OR REPLACE INTO merkle_nodes VALUES (?, ?, ?)", self.nodes)
             self.nodes.clear()
-        conn.execute("UPDATE ledger_state SET size = ?, head = ?, merkle = ? WHERE id = 1",
-                     (self.size, self.head, self.acc.to_bytes()))
+        conn.execute(
+            "UPDATE ledger_state SET size = ?, head = ?, merkle = ? WHERE id = 1",
+            (self.size, self.head, self.acc.to_bytes()),
+        )
 
 
 class DbNodeCache:
@@ -178,7 +206,9 @@ class DbNodeCache:
     def get(self, key: tuple[int, int], /) -> bytes | None:
         hit = self._mem.get(key)
         if hit is None:
-            row = self._conn.execute("SELECT hash FROM merkle_nodes WHERE level = ? AND idx = ?", key).fetchone()
+            row = self._conn.execute(
+                "SELECT hash FROM merkle_nodes WHERE level = ? AND idx = ?", key
+            ).fetchone()
             hit = row[0] if row else None
         return hit
 
@@ -194,8 +224,12 @@ def leaf_source(conn: sqlite3.Connection) -> Callable[[int, int], list[bytes]]:
     def get(start: int, end: int) -> list[bytes]:
         out: list[bytes] = []
         if start < pruned_to:
-            kept = dict(conn.execute("SELECT idx, hash FROM pruned_leaves WHERE idx BETWEEN ? AND ?",
-                                     (start, min(end, pruned_to) - 1)).fetchall())
+            kept = dict(
+                conn.execute(
+                    "SELECT idx, hash FROM pruned_leaves WHERE idx BETWEEN ? AND ?",
+                    (start, min(end, pruned_to) - 1),
+                ).fetchall()
+            )
             for i in range(start, min(end, pruned_to)):
                 if i not in kept:
                     raise LookupError(f"leaf {i} (seq {i + 1}) was pruned by retention")
@@ -224,10 +258,13 @@ def chain_existing(conn: sqlite3.Connection) -> LedgerState:
     names = {i: (h, s) for i, h, s in conn.execute("SELECT id, host, service FROM sources")}
     last = 0
     while True:
-        rows = conn.execute("SELECT seq, time, received, source, severity, kind, action, outcome, init_name, "
-                            "init_id, init_project, init_domain, init_ip, init_agent, target_type, target_id, "
-                            "target_name, observer, request_id, message, attrs, raw, origin, ref FROM events "
-                            "WHERE seq > ? ORDER BY seq LIMIT 20000", (last,)).fetchall()
+        rows = conn.execute(
+            "SELECT seq, time, received, source, severity, kind, action, outcome, init_name, "
+            "init_id, init_project, init_domain, init_ip, init_agent, target_type, target_id, "
+            "target_name, observer, request_id, message, attrs, raw, origin, ref FROM events "
+            "WHERE seq > ? ORDER BY seq LIMIT 20000",
+            (last,),
+        ).fetchall()
         if not rows:
             break
         chained = state.chain_rows([(*r[:21], bytearray(r[21]), *r[22:]) for r in rows], names)

@@ -124,11 +124,23 @@ class MerkleAccumulator:
 
     def extend(self, hashes: Iterable[bytes]) -> None:
         """Append many leaf hashes (the batch path: locals bound once)."""
-        if self._sink is not None:
-            for h in hashes:
-                self.append(h)
-            return
         stack = self._stack
+        if self._sink is not None:  # the same loop, reporting subtrees closed at level >= sink_min
+            sink, low = self._sink, self._sink_min
+            n = self._size
+            for h in hashes:
+                m = n
+                n += 1
+                level = 0
+                while m & 1:
+                    h = sha256(b"\x01" + stack.pop() + h).digest()
+                    m >>= 1
+                    level += 1
+                    if level >= low:
+                        sink(level, (n >> level) - 1, h)
+                stack.append(h)
+            self._size = n
+            return
         push, pop = stack.append, stack.pop
         n = self._size
         for h in hashes:

@@ -36,7 +36,11 @@ def prove(data_dir: str | Path, seq: int, tree_size: int | None = None) -> dict[
     try:
         if seq <= pruned_size(conn):
             raise StoreError(f"record {seq} was expired by retention: only its checkpoint attests it")
-        cps = [c for c in _checkpoints(conn) if c[0].size >= seq and (tree_size is None or c[0].size == tree_size)]
+        cps = [
+            c
+            for c in _checkpoints(conn)
+            if c[0].size >= seq and (tree_size is None or c[0].size == tree_size)
+        ]
         if not cps:
             raise StoreError(f"no checkpoint covers record {seq} yet (run stackwatch store checkpoint)")
         cp, body, signature, key = cps[0]
@@ -55,20 +59,24 @@ def consistency(data_dir: str | Path, old_size: int, new_size: int) -> dict[str,
     try:
         cps = {c[0].size: c for c in _checkpoints(conn)}
         if new_size not in cps:
-            raise StoreError(f"no checkpoint at tree size {new_size}; checkpoint sizes: "
-                             + ", ".join(str(s) for s in sorted(cps)[-10:]))
+            raise StoreError(
+                f"no checkpoint at tree size {new_size}; checkpoint sizes: "
+                + ", ".join(str(s) for s in sorted(cps)[-10:])
+            )
         if not 0 <= old_size <= new_size:
             raise StoreError("OLD_SIZE must be between 0 and NEW_SIZE")
         if 0 < old_size < pruned_size(conn) and old_size not in cps:
             raise StoreError(f"size {old_size} lies in the range expired by retention: use a checkpoint size")
-        cp, body, signature, key = cps[new_size]
+        _, body, signature, key = cps[new_size]
         rd = reader(conn)
         proof = rd.consistency_proof(old_size, new_size)
         old = cps.get(old_size)
         if old is not None:
-            return auditor.consistency_document(old_size, new_size, proof, body, signature, key,
-                                                old_checkpoint=(old[1], old[2]))
-        return auditor.consistency_document(old_size, new_size, proof, body, signature, key,
-                                            old_root=rd.root(old_size))
+            return auditor.consistency_document(
+                old_size, new_size, proof, body, signature, key, old_checkpoint=(old[1], old[2])
+            )
+        return auditor.consistency_document(
+            old_size, new_size, proof, body, signature, key, old_root=rd.root(old_size)
+        )
     finally:
         conn.close()

@@ -56,10 +56,12 @@ CHUNK: Final = 5000
 MAX_FRAME: Final = 256 * 1024 * 1024
 _LEN: Final = struct.Struct(">IB")
 
-_WIRE_SELECT: Final = ("SELECT e.seq, e.time, e.received, s.host, s.service, "
-                       + ", ".join(f"e.{c}" for c in EVENT_COLUMNS[4:])
-                       + ", e.chain FROM events AS e JOIN sources AS s ON s.id = e.source "
-                       "WHERE e.seq BETWEEN ? AND ? ORDER BY e.seq")
+_WIRE_SELECT: Final = (  # fixed column names
+    "SELECT e.seq, e.time, e.received, s.host, s.service, "  # noqa: S608
+    + ", ".join(f"e.{c}" for c in EVENT_COLUMNS[4:])
+    + ", e.chain FROM events AS e JOIN sources AS s ON s.id = e.source "
+    "WHERE e.seq BETWEEN ? AND ? ORDER BY e.seq"
+)
 
 
 def parse_address(text: str) -> tuple[str, int]:
@@ -84,9 +86,13 @@ def configured(data_dir: Path) -> dict[str, Any] | None:
     if not path.exists():
         return None
     doc = json.loads(path.read_text())
-    return {"listen": parse_address(doc["listen"]), "secret": read_secret(doc["secret_file"]),
-            "sync": doc.get("mode", "sync") == "sync", "timeout": float(doc.get("timeout", 10.0)),
-            "tls": doc.get("tls")}
+    return {
+        "listen": parse_address(doc["listen"]),
+        "secret": read_secret(doc["secret_file"]),
+        "sync": doc.get("mode", "sync") == "sync",
+        "timeout": float(doc.get("timeout", 10.0)),
+        "tls": doc.get("tls"),
+    }
 
 
 def tls_context(tls: dict[str, str] | None, *, server: bool) -> ssl.SSLContext | None:
@@ -120,19 +126,24 @@ class Channel:
         if not hmac.compare_digest(proof, hmac.digest(secret, b"client" + nonce_s + nonce_c, "sha256")):
             raise IntegrityError("replication peer does not know the shared secret")
         sock.sendall(hmac.digest(secret, b"server" + nonce_c + nonce_s, "sha256"))
-        return cls(sock, _session(secret, b"s2c", nonce_s, nonce_c), _session(secret, b"c2s", nonce_s, nonce_c))
+        return cls(
+            sock, _session(secret, b"s2c", nonce_s, nonce_c), _session(secret, b"c2s", nonce_s, nonce_c)
+        )
 
     @classmethod
     def client(cls, sock: socket.socket, secret: bytes) -> Channel:
         head = _read_exact(sock, len(MAGIC) + 16)
-        if head[:len(MAGIC)] != MAGIC:
+        if head[: len(MAGIC)] != MAGIC:
             raise IntegrityError("the peer is not a stackwatch primary")
-        nonce_s, nonce_c = head[len(MAGIC):], secrets.token_bytes(16)
+        nonce_s, nonce_c = head[len(MAGIC) :], secrets.token_bytes(16)
         sock.sendall(nonce_c + hmac.digest(secret, b"client" + nonce_s + nonce_c, "sha256"))
-        if not hmac.compare_digest(_read_exact(sock, 32), hmac.digest(secret, b"server" + nonce_c + nonce_s,
-                                                                      "sha256")):
+        if not hmac.compare_digest(
+            _read_exact(sock, 32), hmac.digest(secret, b"server" + nonce_c + nonce_s, "sha256")
+        ):
             raise IntegrityError("the primary does not know the shared secret")
-        return cls(sock, _session(secret, b"c2s", nonce_s, nonce_c), _session(secret, b"s2c", nonce_s, nonce_c))
+        return cls(
+            sock, _session(secret, b"c2s", nonce_s, nonce_c), _session(secret, b"s2c", nonce_s, nonce_c)
+        )
 
     def send(self, kind: int, obj: Any) -> None:
         payload = msgspec.msgpack.encode(obj)
@@ -151,7 +162,9 @@ class Channel:
         if len(body) < size + 32:
             raise ConnectionError("replication peer closed the connection mid-frame")
         payload, tag = body[:size], body[size:]
-        want = hmac.digest(self._recv_key, self._received.to_bytes(8, "big") + bytes([kind]) + payload, "sha256")
+        want = hmac.digest(
+            self._recv_key, self._received.to_bytes(8, "big") + bytes([kind]) + payload, "sha256"
+        )
         if not hmac.compare_digest(tag, want):
             raise IntegrityError("replication frame failed authentication (forged, replayed or reordered)")
         self._received += 1
@@ -182,8 +195,16 @@ def _read_exact(sock: socket.socket, n: int) -> bytes:
 class Primary:
     """The primary's side, run by the appending process: serves one standby at a time."""
 
-    def __init__(self, data_dir: Path, *, listen: tuple[str, int], secret: bytes, sync: bool = True,
-                 timeout: float = 10.0, tls: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        data_dir: Path,
+        *,
+        listen: tuple[str, int],
+        secret: bytes,
+        sync: bool = True,
+        timeout: float = 10.0,
+        tls: dict[str, str] | None = None,
+    ) -> None:
         self.db = Path(data_dir) / "stackwatch.db"
         self.secret, self.sync, self.timeout = secret, sync, timeout
         self._tls = tls_context(tls, server=True)
@@ -211,8 +232,10 @@ class Primary:
             self._target = max(self._target, size)
             self._cond.notify_all()
             if not self._cond.wait_for(lambda: self.acked >= size, timeout=self.timeout):
-                raise StoreError(f"the standby did not acknowledge records up to {size} within {self.timeout}s: "
-                                 "they are stored on the primary but NOT acknowledged")
+                raise StoreError(
+                    f"the standby did not acknowledge records up to {size} within {self.timeout}s: "
+                    "they are stored on the primary but NOT acknowledged"
+                )
 
     def close(self) -> None:
         with self._cond:
@@ -247,10 +270,13 @@ class Primary:
             if kind != HELLO:
                 raise IntegrityError("expected HELLO from the standby")
             sent, sent_epoch = int(hello["size"]), int(hello["epoch"])
-            old_size, old_root = int(hello["cp_size"]), bytes(hello["cp_root"])
+            old_size = int(hello["cp_size"])
             ours = conn.execute("SELECT size FROM ledger_state").fetchone()[0]
-            if sent > ours or (sent and conn.execute("SELECT chain FROM events WHERE seq = ?", (sent,)).fetchone()
-                                       != (bytes(hello["head"]),)):
+            if sent > ours or (
+                sent
+                and conn.execute("SELECT chain FROM events WHERE seq = ?", (sent,)).fetchone()
+                != (bytes(hello["head"]),)
+            ):
                 chan.send(ERROR, {"message": f"standby diverged from the primary at or before seq {sent}"})
                 raise IntegrityError("standby diverged from the primary")
             with self._cond:
@@ -260,13 +286,18 @@ class Primary:
                 self._cond.notify_all()
             while not self._stop:
                 with self._cond:
-                    self._cond.wait_for(lambda: self._stop or self._target > sent, timeout=0.5)
+                    self._cond.wait_for(lambda done=sent: self._stop or self._target > done, timeout=0.5)
                 if self._stop:
                     return
                 target = conn.execute("SELECT size FROM ledger_state").fetchone()[0]
-                cps = conn.execute("SELECT epoch, size, body, signature, seal FROM checkpoints WHERE epoch > ? "
-                                   "AND size <= ? ORDER BY epoch", (sent_epoch, target)).fetchall()
-                signers = [list(r) for r in conn.execute("SELECT from_epoch, public_key, reason, time FROM signers")]
+                cps = conn.execute(
+                    "SELECT epoch, size, body, signature, seal FROM checkpoints WHERE epoch > ? "
+                    "AND size <= ? ORDER BY epoch",
+                    (sent_epoch, target),
+                ).fetchall()
+                signers = [
+                    list(r) for r in conn.execute("SELECT from_epoch, public_key, reason, time FROM signers")
+                ]
                 for epoch, size, body, signature, tag in [*cps, (None, target, None, None, None)]:
                     while sent < size:
                         end = min(size, sent + CHUNK)
@@ -276,10 +307,19 @@ class Primary:
                     if epoch is None:
                         continue
                     proof = reader(conn).consistency_proof(old_size, size) if 0 < old_size < size else []
-                    chan.send(CHECKPOINT, {"body": body, "signature": signature, "seal": tag, "signers": signers,
-                                           "old_size": old_size, "proof": proof})
+                    chan.send(
+                        CHECKPOINT,
+                        {
+                            "body": body,
+                            "signature": signature,
+                            "seal": tag,
+                            "signers": signers,
+                            "old_size": old_size,
+                            "proof": proof,
+                        },
+                    )
                     self._await_ack(chan)
-                    sent_epoch, old_size, old_root = epoch, size, Checkpoint.from_bytes(body).root
+                    sent_epoch, old_size = epoch, size
         finally:
             conn.close()
 
@@ -298,9 +338,16 @@ class Primary:
 class Standby:
     """Follows a primary into the local store (role ``standby``)."""
 
-    def __init__(self, store: Any, primary: tuple[str, int], secret: bytes, *, public_key: bytes | None = None,
-                 tls: dict[str, str] | None = None,
-                 on_progress: Callable[[int, int | None], None] | None = None) -> None:
+    def __init__(
+        self,
+        store: Any,
+        primary: tuple[str, int],
+        secret: bytes,
+        *,
+        public_key: bytes | None = None,
+        tls: dict[str, str] | None = None,
+        on_progress: Callable[[int, int | None], None] | None = None,
+    ) -> None:
         if store.role != "standby":
             raise StoreError("the local store is not a standby (stackwatch store init --standby)")
         self.store, self.primary, self.secret = store, primary, secret
@@ -336,9 +383,16 @@ class Standby:
         store = self.store
         cp = last_checkpoint(store._conn)
         head = store._conn.execute("SELECT head FROM ledger_state").fetchone()[0]
-        chan.send(HELLO, {"size": store.size, "head": head, "epoch": cp.checkpoint.epoch if cp else -1,
-                          "cp_size": cp.checkpoint.size if cp else 0,
-                          "cp_root": cp.checkpoint.root if cp else sha256(b"").digest()})
+        chan.send(
+            HELLO,
+            {
+                "size": store.size,
+                "head": head,
+                "epoch": cp.checkpoint.epoch if cp else -1,
+                "cp_size": cp.checkpoint.size if cp else 0,
+                "cp_root": cp.checkpoint.root if cp else sha256(b"").digest(),
+            },
+        )
         while not self.stop.is_set():
             kind, msg = chan.recv()
             try:
@@ -373,8 +427,10 @@ class Standby:
         if cp.prev != (previous.checkpoint.hash() if previous else NO_PREV):
             raise IntegrityError(f"checkpoint epoch {cp.epoch} does not link to the previous checkpoint")
         if cp.size != store.size or cp.root != store._ledger.acc.root():
-            raise IntegrityError(f"checkpoint epoch {cp.epoch} (size {cp.size}) does not match the records "
-                                 f"received (size {store.size})")
+            raise IntegrityError(
+                f"checkpoint epoch {cp.epoch} (size {cp.size}) does not match the records "
+                f"received (size {store.size})"
+            )
         signers = sorted((int(e), bytes(k), str(r), int(t)) for e, k, r, t in msg["signers"])
         key = next((k for e, k, _, _ in reversed(signers) if e <= cp.epoch), None)
         if key is None:
@@ -387,15 +443,22 @@ class Standby:
         if self._pin is None and not known:
             self._pin = key  # trust on first use; later checkpoints must chain from here
         old_size = int(msg["old_size"])
-        if previous is not None and old_size:
-            if old_size != previous.checkpoint.size or not verify_consistency(
-                    old_size, cp.size, previous.checkpoint.root, cp.root, [bytes(h) for h in msg["proof"]]):
-                raise IntegrityError(f"consistency proof from size {old_size} to {cp.size} does not verify: "
-                                     "the primary's log did not only grow")
+        if (previous is not None and old_size) and (
+            old_size != previous.checkpoint.size
+            or not verify_consistency(
+                old_size, cp.size, previous.checkpoint.root, cp.root, [bytes(h) for h in msg["proof"]]
+            )
+        ):
+            raise IntegrityError(
+                f"consistency proof from size {old_size} to {cp.size} does not verify: "
+                "the primary's log did not only grow"
+            )
 
         def insert(conn: sqlite3.Connection) -> None:
-            conn.execute("INSERT INTO checkpoints VALUES (?, ?, ?, ?, ?, ?)",
-                         (cp.epoch, cp.size, cp.time_us, body, signature, tag))
+            conn.execute(
+                "INSERT INTO checkpoints VALUES (?, ?, ?, ?, ?, ?)",
+                (cp.epoch, cp.size, cp.time_us, body, signature, tag),
+            )
             conn.executemany("INSERT OR IGNORE INTO signers VALUES (?, ?, ?, ?)", signers)
 
         store.apply_replicated([], checkpoints=[insert])

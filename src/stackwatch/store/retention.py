@@ -25,8 +25,18 @@ from stackwatch.store.rows import to_micros
 from stackwatch.store.sqlite import SQLiteStore
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-_SIZES = {"": 1, "B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12, "KIB": 2**10, "MIB": 2**20,
-          "GIB": 2**30, "TIB": 2**40}
+_SIZES = {
+    "": 1,
+    "B": 1,
+    "KB": 10**3,
+    "MB": 10**6,
+    "GB": 10**9,
+    "TB": 10**12,
+    "KIB": 2**10,
+    "MIB": 2**20,
+    "GIB": 2**30,
+    "TIB": 2**40,
+}
 
 
 def parse_age(text: str) -> timedelta:
@@ -51,8 +61,13 @@ class RetentionResult:
     admin_seq: int | None
 
 
-def expire(store: SQLiteStore, *, max_age: timedelta | None = None, max_size: int | None = None,
-           actor: str = "stackwatch") -> RetentionResult:
+def expire(
+    store: SQLiteStore,
+    *,
+    max_age: timedelta | None = None,
+    max_size: int | None = None,
+    actor: str = "stackwatch",
+) -> RetentionResult:
     """Apply a retention policy (by record age on ``received``, or by database size)."""
     if (max_age is None) == (max_size is None):
         raise StoreError("give exactly one of max_age and max_size")
@@ -63,10 +78,15 @@ def expire(store: SQLiteStore, *, max_age: timedelta | None = None, max_size: in
         old = conn.execute("SELECT pruned_to FROM ledger_state").fetchone()[0]
         if max_age is not None:
             limit = to_micros(store._clock.now() - max_age)
-            first_young = conn.execute("SELECT min(seq) FROM events WHERE received >= ?", (limit,)).fetchone()[0]
+            first_young = conn.execute(
+                "SELECT min(seq) FROM events WHERE received >= ?", (limit,)
+            ).fetchone()[0]
             cutoff = size if first_young is None else first_young - 1
         else:
-            pages = conn.execute("PRAGMA page_count").fetchone()[0] - conn.execute("PRAGMA freelist_count").fetchone()[0]
+            pages = (
+                conn.execute("PRAGMA page_count").fetchone()[0]
+                - conn.execute("PRAGMA freelist_count").fetchone()[0]
+            )
             total = pages * conn.execute("PRAGMA page_size").fetchone()[0]
             held = max(1, size - old)
             keep = int(held * max_size / total) if total > max_size else held  # type: ignore[operator]
@@ -82,21 +102,30 @@ def expire(store: SQLiteStore, *, max_age: timedelta | None = None, max_size: in
                 stack.append(rd.subtree_root(start, start + (1 << bit)))
                 start += 1 << bit
         frontier = MerkleAccumulator(target, stack)
-        root = conn.execute("SELECT body FROM checkpoints WHERE size = ? ORDER BY epoch LIMIT 1", (target,)).fetchone()
+        root = conn.execute(
+            "SELECT body FROM checkpoints WHERE size = ? ORDER BY epoch LIMIT 1", (target,)
+        ).fetchone()
         from stackwatch.store.seal import Checkpoint
+
         if frontier.root() != Checkpoint.from_bytes(bytes(root[0])).root:
-            raise StoreError("the records do not match their checkpoint: run stackwatch store verify; "
-                             "nothing was expired")
+            raise StoreError(
+                "the records do not match their checkpoint: run stackwatch store verify; nothing was expired"
+            )
         block = target >> NODE_LEVEL << NODE_LEVEL
         leaves = leaf_source(conn)(block, target)
         head = conn.execute("SELECT chain FROM events WHERE seq = ?", (target,)).fetchone()[0]
         now = store._clock.now()
-        details: dict[str, Any] = {"pruned_from": old + 1, "pruned_to": target,
-                                   "policy": f"max_age={max_age}" if max_age is not None else f"max_size={max_size}"}
+        details: dict[str, Any] = {
+            "pruned_from": old + 1,
+            "pruned_to": target,
+            "policy": f"max_age={max_age}" if max_age is not None else f"max_size={max_size}",
+        }
 
         def prune(c: Any) -> None:
-            c.execute("UPDATE ledger_state SET pruned_to = ?, pruned_head = ?, pruned_merkle = ?, pruned_time = ?",
-                      (target, head, frontier.to_bytes(), to_micros(now)))
+            c.execute(
+                "UPDATE ledger_state SET pruned_to = ?, pruned_head = ?, pruned_merkle = ?, pruned_time = ?",
+                (target, head, frontier.to_bytes(), to_micros(now)),
+            )
             c.execute("DELETE FROM pruned_leaves")
             c.executemany("INSERT INTO pruned_leaves VALUES (?, ?)", list(enumerate(leaves, block)))
             c.execute("DELETE FROM events WHERE seq <= ?", (target,))

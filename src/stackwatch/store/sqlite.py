@@ -250,8 +250,9 @@ class SQLiteStore(Store):
                              f"{self._next_seq - 1}: the store was altered; run stackwatch store verify")
         witnesses = (configured_witnesses(self.data_dir) if self._witness_specs is None
                      else [parse_witness(w) for w in self._witness_specs])
-        self._checkpointer = Checkpointer(self.data_dir, self._store_id, self._conn, every=self._checkpoint_every,
-                                          interval=self._checkpoint_interval, witnesses=witnesses)
+        self._checkpointer = Checkpointer(self.data_dir, self._store_id, self._conn,
+                                          every=self._checkpoint_every, interval=self._checkpoint_interval,
+                                          witnesses=witnesses)
         options = self._replication_options
         if options is None:
             from stackwatch.store.replication import configured as configured_replication
@@ -286,6 +287,26 @@ class SQLiteStore(Store):
             if self.replica is not None and self._ledger is not None:
                 self.replica.wait_acked(self._ledger.size)
 
+    def integrity_status(self) -> dict[str, Any]:
+        """Checkpoints, last verification and witnesses, for the dashboard (store/status.py)."""
+        from stackwatch.store.status import integrity_status
+
+        with self._lock:
+            self._check_open()
+            specs = (list(self._witness_specs) if self._witness_specs is not None
+                     else [str(w) for w in configured_witnesses(self.data_dir)])
+            return integrity_status(self._conn, self.data_dir, specs)
+
+    def inclusion_proof(self, seq: int) -> dict[str, Any] | None:
+        """An inclusion proof of record ``seq`` (auditor JSON), or None when no checkpoint covers it."""
+        from stackwatch.store.proofs import prove
+
+        self.flush()
+        try:
+            return prove(self.data_dir, seq)
+        except StoreError:
+            return None
+
     def checkpoint(self) -> int | None:
         """Commit what is buffered and make a checkpoint now (even with no new record: one per
         epoch). Returns its epoch, or None when the store has no keys (``store init``)."""
@@ -305,10 +326,12 @@ class SQLiteStore(Store):
         """Make a checkpoint if its time has come (for a writer that is idle)."""
         with self._lock:
             if (self._checkpointer is not None and self._ledger is not None
-                    and self._checkpointer.due(self._ledger.size + len(self._rows), to_micros(self._clock.now()))):
+                    and self._checkpointer.due(self._ledger.size + len(self._rows),
+                                               to_micros(self._clock.now()))):
                 self._write_rows()
 
-    def apply_replicated(self, wire_rows: Sequence[Sequence[Any]], *, checkpoints: Sequence[Any] = ()) -> None:
+    def apply_replicated(self, wire_rows: Sequence[Sequence[Any]], *,
+                         checkpoints: Sequence[Any] = ()) -> None:
         """The standby's write path: rows from the primary (seq, time, received, host, service, the
         other columns, chain hash) in one transaction, their chain hashes recomputed here and
         compared (IntegrityError on any difference), plus checkpoint inserts already verified."""
@@ -378,7 +401,8 @@ class SQLiteStore(Store):
             for insert in checkpoints:
                 insert(conn)
             now = to_micros(self._clock.now())
-            if expect is None and (force_checkpoint or self._checkpointer.due(ledger.size, now)):
+            if expect is None and ((force_checkpoint and self._checkpointer.enabled)
+                                   or self._checkpointer.due(ledger.size, now)):
                 made = self._checkpointer.make(conn, ledger.size, ledger.acc.root(), now)
             conn.execute("COMMIT")
         except BaseException as exc:
@@ -555,7 +579,9 @@ class SQLiteStore(Store):
                 return None  # another process appends: it drains the outbox
             temporary = True
         try:
-            rows = self._write_rows()
+            # A brief appender (an API process acknowledging an alert) seals at once: the action
+            # is forward-secure immediately instead of waiting for the ingest's next checkpoint.
+            rows = self._write_rows(force_checkpoint=temporary)
             if self.replica is not None and self._ledger is not None:
                 self.replica.wait_acked(self._ledger.size)
         finally:

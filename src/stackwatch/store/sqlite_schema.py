@@ -164,7 +164,8 @@ def _v3_ledger(conn: sqlite3.Connection) -> None:
     conn.execute("INSERT OR IGNORE INTO meta VALUES ('role', 'primary')")
     state = chain_existing(conn)
     size, head, merkle = state.snapshot()
-    conn.execute("INSERT INTO ledger_state (id, size, head, merkle) VALUES (1, ?, ?, ?)", (size, head, merkle))
+    conn.execute("INSERT INTO ledger_state (id, size, head, merkle) VALUES (1, ?, ?, ?)",
+                 (size, head, merkle))
     state.save(conn)
 
 

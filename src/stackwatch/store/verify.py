@@ -14,6 +14,7 @@ record put in doubt.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import time
 from dataclasses import dataclass, field
@@ -35,9 +36,12 @@ from stackwatch.store.seal import (
     verify_checkpoint_signature,
     verify_seals,
 )
+from stackwatch.store.verify_parallel import CHUNK, verify_records_parallel
 from stackwatch.store.witness import read_entries
 
 DB_FILE: Final = "stackwatch.db"
+PARALLEL_MIN: Final = 4 * CHUNK
+"""Stores with at least this many records are verified by several processes."""
 _SEAL_KINDS: Final = {"bad-seal", "resealed"}
 
 
@@ -72,7 +76,9 @@ class VerifyReport:
 
     def ok(self, *, allow_unsealed_tail: bool = False) -> bool:
         for p in self.problems:
-            if p.level == "FAIL" or (p.level == "WARN" and not (allow_unsealed_tail and p.kind == "unsealed-tail")):
+            if p.level == "FAIL" or (
+                p.level == "WARN" and not (allow_unsealed_tail and p.kind == "unsealed-tail")
+            ):
                 return False
         return True
 
@@ -91,9 +97,13 @@ def _signer_for(signers: list[tuple[int, bytes]], epoch: int, default: bytes | N
     return key
 
 
-def verify_store(data_dir: str | Path, *, initial_keys: list[bytes] | None = None,
-                 public_key: Ed25519PublicKey | bytes | None = None,
-                 witnesses: list[str | Path] | None = None) -> VerifyReport:
+def verify_store(
+    data_dir: str | Path,
+    *,
+    initial_keys: list[bytes] | None = None,
+    public_key: Ed25519PublicKey | bytes | None = None,
+    witnesses: list[str | Path] | None = None,
+) -> VerifyReport:
     """Verify the store in ``data_dir`` (read-only). ``initial_keys``: k0 of each signer in order
     (the first from ``store init``, then one per restore/promotion)."""
     started = time.perf_counter()
@@ -114,14 +124,26 @@ def verify_store(data_dir: str | Path, *, initial_keys: list[bytes] | None = Non
     return report
 
 
-def _verify(conn: sqlite3.Connection, data_dir: Path, report: VerifyReport, initial_keys: list[bytes],
-            pinned: Ed25519PublicKey | bytes | None, witnesses: list[str | Path]) -> None:
+def _verify(
+    conn: sqlite3.Connection,
+    data_dir: Path,
+    report: VerifyReport,
+    initial_keys: list[bytes],
+    pinned: Ed25519PublicKey | bytes | None,
+    witnesses: list[str | Path],
+) -> None:
     if conn.execute("PRAGMA user_version").fetchone()[0] < 3:
-        report.add("FAIL", "not-ledger", None, "the store predates the tamper-evident ledger: open it once "
-                   "read-write to upgrade")
+        report.add(
+            "FAIL",
+            "not-ledger",
+            None,
+            "the store predates the tamper-evident ledger: open it once read-write to upgrade",
+        )
         return
-    state = conn.execute("SELECT size, head, merkle, pruned_to, pruned_head, pruned_merkle, pruned_time "
-                         "FROM ledger_state WHERE id = 1").fetchone()
+    state = conn.execute(
+        "SELECT size, head, merkle, pruned_to, pruned_head, pruned_merkle, pruned_time "
+        "FROM ledger_state WHERE id = 1"
+    ).fetchone()
     if state is None:
         report.add("FAIL", "ledger-state", None, "the ledger state row is missing")
         state = (0, GENESIS, None, 0, None, None, None)
@@ -134,14 +156,24 @@ def _verify(conn: sqlite3.Connection, data_dir: Path, report: VerifyReport, init
         default_pub = pinned if isinstance(pinned, bytes) else public_key_bytes(pinned)
     elif pub_path.exists():
         default_pub = public_key_bytes(load_public_key(pub_path))
-    signers = [(int(e), bytes(k)) for e, k in conn.execute("SELECT from_epoch, public_key FROM signers "
-                                                            "ORDER BY from_epoch")]
+    signers = [
+        (int(e), bytes(k))
+        for e, k in conn.execute("SELECT from_epoch, public_key FROM signers ORDER BY from_epoch")
+    ]
     if pinned is not None and signers and signers[0][1] != default_pub:
         report.add("FAIL", "wrong-key", None, "the store's first signer is not the pinned public key")
     if len(signers) > 1:
-        report.add("NOTE", "signers", None, "checkpoints are signed by " + ", ".join(
-            f"key {k.hex()[:16]}… from epoch {e}" for e, k in signers) + " (restore or promotion)")
-    rows = conn.execute("SELECT epoch, size, body, signature, seal FROM checkpoints ORDER BY epoch").fetchall()
+        report.add(
+            "NOTE",
+            "signers",
+            None,
+            "checkpoints are signed by "
+            + ", ".join(f"key {k.hex()[:16]}… from epoch {e}" for e, k in signers)
+            + " (restore or promotion)",
+        )
+    rows = conn.execute(
+        "SELECT epoch, size, body, signature, seal FROM checkpoints ORDER BY epoch"
+    ).fetchall()
     items = [SealedCheckpoint(bytes(b), bytes(t), bytes(s)) for _, _, b, s, t in rows]
     roots: dict[int, bytes] = {}
     prev_size = 0
@@ -153,16 +185,29 @@ def _verify(conn: sqlite3.Connection, data_dir: Path, report: VerifyReport, init
             continue  # reported by verify_seals as malformed
         bodies[cp.epoch] = bytes(body)
         if cp.epoch != epoch or cp.size != cp_size:
-            report.add("FAIL", "checkpoint-row", prev_size + 1, f"checkpoint row {epoch} does not match its "
-                       "signed body")
+            report.add(
+                "FAIL",
+                "checkpoint-row",
+                prev_size + 1,
+                f"checkpoint row {epoch} does not match its signed body",
+            )
         key = _signer_for(signers, cp.epoch, default_pub)
         if key is None:
-            report.add("FAIL", "no-key", None, "checkpoints exist but no public key to check them "
-                       f"({pub_path} missing)")
+            report.add(
+                "FAIL",
+                "no-key",
+                None,
+                f"checkpoints exist but no public key to check them ({pub_path} missing)",
+            )
             break
         if not verify_checkpoint_signature(key, bytes(body), bytes(signature)):
-            report.add("FAIL", "bad-signature", prev_size + 1, f"checkpoint epoch {cp.epoch} (size {cp.size}): "
-                       "Ed25519 signature does not verify: the checkpoint was replaced or altered")
+            report.add(
+                "FAIL",
+                "bad-signature",
+                prev_size + 1,
+                f"checkpoint epoch {cp.epoch} (size {cp.size}): "
+                "Ed25519 signature does not verify: the checkpoint was replaced or altered",
+            )
         else:
             roots.setdefault(cp.size, cp.root)
         prev_size = max(prev_size, cp.size)
@@ -171,13 +216,22 @@ def _verify(conn: sqlite3.Connection, data_dir: Path, report: VerifyReport, init
     try:
         sealer_epoch = read_sealing_key(seal_path).epoch if seal_path.exists() else None
     except KeyFileError as exc:
-        report.add("NOTE", "seal-key", None, f"sealing key file not read ({exc}); deleted trailing "
-                   "checkpoints are then only found by a witness")
+        report.add(
+            "NOTE",
+            "seal-key",
+            None,
+            f"sealing key file not read ({exc}); deleted trailing "
+            "checkpoints are then only found by a witness",
+        )
     _check_seals(report, items, signers, initial_keys, max(size, max_seq), sealer_epoch)
-    if not rows:
-        if not sign_path.exists():
-            report.add("WARN", "unsealed-tail", 1 if size else None, "the store has no keys and no checkpoint "
-                       "(run stackwatch store init): nothing is signed or sealed")
+    if not rows and not sign_path.exists():
+        report.add(
+            "WARN",
+            "unsealed-tail",
+            1 if size else None,
+            "the store has no keys and no checkpoint "
+            "(run stackwatch store init): nothing is signed or sealed",
+        )
     # The chain, from the start or from the retained frontier.
     first, prev_hash, acc = 1, GENESIS, None
     if pruned_to:
@@ -188,15 +242,26 @@ def _verify(conn: sqlite3.Connection, data_dir: Path, report: VerifyReport, init
             acc = None
         root = roots.get(pruned_to)
         if acc is None or acc.size != pruned_to or root is None or acc.root() != root:
-            report.add("FAIL", "pruned-frontier", pruned_to + 1, f"the Merkle frontier kept for the expired "
-                       f"records 1..{pruned_to} does not match a signed checkpoint at that size")
-            acc = MerkleAccumulator.from_bytes(bytes(pruned_merkle)) if acc is not None else None
+            report.add(
+                "FAIL",
+                "pruned-frontier",
+                pruned_to + 1,
+                f"the Merkle frontier kept for the expired "
+                f"records 1..{pruned_to} does not match a signed checkpoint at that size",
+            )
+            acc = None  # the chain is still checked from the kept head; Merkle roots cannot be
         attested = [e for e, b in bodies.items() if Checkpoint.from_bytes(b).size <= pruned_to]
         when = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime((pruned_time or 0) / 1e6))
-        report.add("NOTE", "pruned", None, f"records 1..{pruned_to} were expired by retention at {when}: they "
-                   f"are attested ONLY by checkpoints (epochs {min(attested, default=0)}..{max(attested, default=0)}, "
-                   f"root {roots.get(pruned_to, b'').hex()[:16]}… at size {pruned_to}); their content can no "
-                   "longer be checked")
+        report.add(
+            "NOTE",
+            "pruned",
+            None,
+            f"records 1..{pruned_to} were expired by retention at {when}: they "
+            f"are attested ONLY by checkpoints (epochs {min(attested, default=0)}.."
+            f"{max(attested, default=0)}, "
+            f"root {roots.get(pruned_to, b'').hex()[:16]}… at size {pruned_to}); their content can no "
+            "longer be checked",
+        )
     if acc is None:
         acc = MerkleAccumulator() if first == 1 else None
     end = max(size, prev_size, max_seq)
@@ -207,56 +272,105 @@ def _verify(conn: sqlite3.Connection, data_dir: Path, report: VerifyReport, init
             counted[0] += 1
             yield item
 
-    fault = verify_chain(counting(), prev_hash=prev_hash, first_seq=first, end_seq=end,  # type: ignore[arg-type]
-                         roots={s: r for s, r in roots.items() if s >= first} or None, merkle=acc)
-    report.records = counted[0]
+    if first == 1 and end >= PARALLEL_MIN and (os.cpu_count() or 1) > 1 and end == max_seq:
+        # Large stores: the same check, split over processes (verify_parallel).
+        fault, report.records = verify_records_parallel(data_dir / DB_FILE, end, roots)
+        acc = None
+    else:
+        fault = verify_chain(
+            counting(),
+            prev_hash=prev_hash,
+            first_seq=first,
+            end_seq=end,  # type: ignore[arg-type]
+            roots=({s: r for s, r in roots.items() if s >= first} or None) if acc is not None else None,
+            merkle=acc,
+        )
+        report.records = counted[0]
     report.size = end
     if fault is not None:
         report.add("FAIL", fault.kind, fault.seq, fault.reason)
     elif merkle is not None and acc is not None and acc.size == size and acc.to_bytes() != bytes(merkle):
         report.add("FAIL", "ledger-state", None, "the stored Merkle state does not match the records")
     if size != max_seq and fault is None:
-        report.add("FAIL", "ledger-state", min(size, max_seq) + 1, f"the ledger state says {size} records, "
-                   f"the events table ends at seq {max_seq}")
+        report.add(
+            "FAIL",
+            "ledger-state",
+            min(size, max_seq) + 1,
+            f"the ledger state says {size} records, the events table ends at seq {max_seq}",
+        )
     for path in witnesses:
         _check_witness(report, Path(path), bodies, signers, default_pub)
 
 
-def _check_seals(report: VerifyReport, items: list[SealedCheckpoint], signers: list[tuple[int, bytes]],
-                 initial_keys: list[bytes], tree_size: int, sealer_epoch: int | None) -> None:
+def _check_seals(
+    report: VerifyReport,
+    items: list[SealedCheckpoint],
+    signers: list[tuple[int, bytes]],
+    initial_keys: list[bytes],
+    tree_size: int,
+    sealer_epoch: int | None,
+) -> None:
     segments = [e for e, _ in signers] or [0]
     if not items:
         return
     if not initial_keys:
-        report.add("NOTE", "seals-unchecked", None, "seals not checked: give the initial sealing key with --key "
-                   "(signatures, links and the chain are still checked)")
-    keys = list(initial_keys[:len(segments)])
+        report.add(
+            "NOTE",
+            "seals-unchecked",
+            None,
+            "seals not checked: give the initial sealing key with --key "
+            "(signatures, links and the chain are still checked)",
+        )
+    keys = list(initial_keys[: len(segments)])
     if len(initial_keys) and len(keys) < len(segments):
-        report.add("NOTE", "seals-unchecked", None, f"seals from epoch {segments[len(keys)]} on not checked: "
-                   f"{len(segments)} signer segments, {len(keys)} keys given")
+        report.add(
+            "NOTE",
+            "seals-unchecked",
+            None,
+            f"seals from epoch {segments[len(keys)]} on not checked: "
+            f"{len(segments)} signer segments, {len(keys)} keys given",
+        )
     structural = verify_seals(keys[-1] if keys else bytes(32), items, tree_size, sealer_epoch=sealer_epoch)
     findings = [f for f in structural.findings if f.kind not in _SEAL_KINDS]
     for i, k0 in enumerate(keys):
         lo = segments[i]
         hi = segments[i + 1] if i + 1 < len(segments) else None
         run = structural if k0 is keys[-1] and i == len(keys) - 1 else verify_seals(k0, items, tree_size)
-        findings += [f for f in run.findings if f.kind in _SEAL_KINDS and f.epoch is not None
-                     and f.epoch >= lo and (hi is None or f.epoch < hi)]
+        findings += [
+            f
+            for f in run.findings
+            if f.kind in _SEAL_KINDS
+            and f.epoch is not None
+            and f.epoch >= lo
+            and (hi is None or f.epoch < hi)
+        ]
     report.sealed_size = structural.sealed_size if keys else 0
     last_epoch = structural.epochs and max(Checkpoint.from_bytes(i.body).epoch for i in items)
     for f in findings:
         if f.kind == "key-behind" and f.epoch == last_epoch:
             # Exactly the newest sealed epoch: the writer died between committing the seal and
             # ratcheting (a window of one fsync). The writer erases the key when it restarts.
-            report.add("WARN", f.kind, None, f"the sealing key of the newest sealed epoch {f.epoch} still exists: "
-                       "the writer stopped between sealing and erasing it (a crash?); it is erased when the "
-                       "writer restarts (stackwatch store checkpoint). Until then that epoch can be re-sealed.")
+            report.add(
+                "WARN",
+                f.kind,
+                None,
+                f"the sealing key of the newest sealed epoch {f.epoch} still exists: "
+                "the writer stopped between sealing and erasing it (a crash?); it is erased when the "
+                "writer restarts (stackwatch store checkpoint). Until then that epoch can be re-sealed.",
+            )
             continue
-        report.add(f.level, f.kind, f.first_seq, (f"epoch {f.epoch}: " if f.epoch is not None else "") + f.message)
+        report.add(
+            f.level, f.kind, f.first_seq, (f"epoch {f.epoch}: " if f.epoch is not None else "") + f.message
+        )
 
 
-def _check_witness(report: VerifyReport, path: Path, bodies: dict[int, bytes], signers: list[tuple[int, bytes]],
-                   default_pub: bytes | None) -> None:
+def _check_witness(
+    report: VerifyReport,
+    path: Path,
+    bodies: dict[int, bytes],
+    signers: list[tuple[int, bytes]],
+    default_pub: bytes | None,
+) -> None:
     try:
         entries = read_entries(path)
     except (OSError, ValueError) as exc:
@@ -273,14 +387,31 @@ def _check_witness(report: VerifyReport, path: Path, bodies: dict[int, bytes], s
             prev_size = Checkpoint.from_bytes(bodies[epoch - 1]).size
         key = _signer_for(signers, epoch, default_pub)
         if key is None or not verify_checkpoint_signature(key, body, bytes.fromhex(e["signature"])):
-            report.add("FAIL", "witness", prev_size + 1, f"witness {path}: checkpoint epoch {epoch} was signed by a "
-                       "different key: the store was rebuilt or its key replaced")
+            report.add(
+                "FAIL",
+                "witness",
+                prev_size + 1,
+                f"witness {path}: checkpoint epoch {epoch} was signed by a "
+                "different key: the store was rebuilt or its key replaced",
+            )
         elif ours is None:
-            report.add("FAIL", "witness", prev_size + 1, f"witness {path} holds checkpoint epoch {epoch} (size "
-                       f"{e['size']}) that the store does not have: the store was truncated or rebuilt")
+            report.add(
+                "FAIL",
+                "witness",
+                prev_size + 1,
+                f"witness {path} holds checkpoint epoch {epoch} (size "
+                f"{e['size']}) that the store does not have: the store was truncated or rebuilt",
+            )
         elif ours != body:
-            report.add("FAIL", "witness", prev_size + 1, f"witness {path}: the store's checkpoint epoch {epoch} "
-                       "differs from the witnessed one: the store was rewritten or rebuilt")
+            report.add(
+                "FAIL",
+                "witness",
+                prev_size + 1,
+                f"witness {path}: the store's checkpoint epoch {epoch} "
+                "differs from the witnessed one: the store was rewritten or rebuilt",
+            )
     last = max(int(e["epoch"]) for e in entries)
     if bodies and max(bodies) > last:
-        report.add("NOTE", "witness", None, f"witness {path} ends at epoch {last}, the store at {max(bodies)}")
+        report.add(
+            "NOTE", "witness", None, f"witness {path} ends at epoch {last}, the store at {max(bodies)}"
+        )

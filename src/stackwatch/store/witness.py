@@ -38,8 +38,16 @@ class Witness(Protocol):
 
 def entry(body: bytes, signature: bytes, public_key: bytes) -> dict[str, Any]:
     cp = Checkpoint.from_bytes(body)
-    return {"format": FORMAT, "log": cp.log_id, "epoch": cp.epoch, "size": cp.size, "root": cp.root.hex(),
-            "body": body.decode(), "signature": signature.hex(), "public_key": public_key.hex()}
+    return {
+        "format": FORMAT,
+        "log": cp.log_id,
+        "epoch": cp.epoch,
+        "size": cp.size,
+        "root": cp.root.hex(),
+        "body": body.decode(),
+        "signature": signature.hex(),
+        "public_key": public_key.hex(),
+    }
 
 
 def _line(body: bytes, signature: bytes, public_key: bytes) -> bytes:
@@ -72,8 +80,9 @@ class SyslogWitness:
     def message(self, body: bytes, signature: bytes, public_key: bytes) -> bytes:
         stamp = dt.datetime.now(dt.UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
         host = socket.gethostname() or "-"
-        return (f"<110>1 {stamp} {host} stackwatch {os.getpid()} checkpoint - ".encode()
-                + _line(body, signature, public_key))
+        return f"<110>1 {stamp} {host} stackwatch {os.getpid()} checkpoint - ".encode() + _line(
+            body, signature, public_key
+        )
 
     def send(self, body: bytes, signature: bytes, public_key: bytes) -> None:
         msg = self.message(body, signature, public_key)
@@ -93,8 +102,12 @@ class HttpWitness:
         return self.url
 
     def send(self, body: bytes, signature: bytes, public_key: bytes) -> None:
-        request = urllib.request.Request(self.url, data=_line(body, signature, public_key), method="POST",  # noqa: S310
-                                         headers={"Content-Type": "application/json"})
+        request = urllib.request.Request(  # noqa: S310 - parse_witness only accepts http(s)
+            self.url,
+            data=_line(body, signature, public_key),
+            method="POST",
+            headers={"Content-Type": "application/json"},
+        )
         with urllib.request.urlopen(request, timeout=TIMEOUT) as response:  # noqa: S310 - http(s) only
             if response.status >= 300:
                 raise OSError(f"HTTP {response.status}")
@@ -110,7 +123,9 @@ def parse_witness(spec: str) -> Witness:
             raise StoreError(f"witness {spec!r}: give host:port")
         return SyslogWitness(parts.hostname, parts.port, parts.scheme.split("+")[1])
     if "://" in spec:
-        raise StoreError(f"unknown witness {spec!r}: use file:PATH, syslog+udp://, syslog+tcp:// or http(s)://")
+        raise StoreError(
+            f"unknown witness {spec!r}: use file:PATH, syslog+udp://, syslog+tcp:// or http(s)://"
+        )
     return FileWitness(spec.removeprefix("file:"))
 
 
@@ -118,8 +133,11 @@ def configured(data_dir: Path) -> list[Witness]:
     path = Path(data_dir) / CONFIG_FILE
     if not path.exists():
         return []
-    return [parse_witness(line) for line in path.read_text().splitlines()
-            if line.strip() and not line.lstrip().startswith("#")]
+    return [
+        parse_witness(line)
+        for line in path.read_text().splitlines()
+        if line.strip() and not line.lstrip().startswith("#")
+    ]
 
 
 def read_entries(path: str | os.PathLike[str]) -> list[dict[str, Any]]:

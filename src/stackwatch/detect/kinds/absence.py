@@ -16,6 +16,7 @@ from __future__ import annotations
 import heapq
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from stackwatch.core.errors import RuleError
 from stackwatch.core.event import Event
@@ -23,13 +24,16 @@ from stackwatch.detect.kinds.base import (
     Detector,
     Firing,
     KindContext,
+    as_key,
     duration_param,
     key_func,
     require_window,
+    state_key_func,
+    to_state_key,
 )
 from stackwatch.detect.locyaml import LocDict, LocList
 from stackwatch.detect.model import Rule
-from stackwatch.detect.state import Key, KeyedState, StateStats, evidence_of
+from stackwatch.detect.state import LAST, CompactState, StateStats, evidence_of
 
 FIELDS = ("expected", "backoff", "max_backoff")
 DEFAULT_GROUP = ("host", "service")
@@ -60,14 +64,11 @@ def parse_params(doc: LocDict, file: str) -> Params:
                   duration_param(doc, "max_backoff", file, default=86400.0))
 
 
-@dataclass(slots=True)
-class _Source:
-    last: float  # last time the source spoke (engine start for declared ones)
-    spoke: bool = False
-    alerts: int = 0  # alerts raised in the current silence (0 = not silent)
-    next_alert: float = 0.0
-    queued: bool = False
-    last_event: Event | None = None  # what it wrote last: the alert's evidence
+# Record layout (a list, see state.CompactState):
+# [mark, last_use, key, spoke_at, spoke, alerts, next_alert, queued, last_event]
+# spoke_at: last time the source spoke (engine start for declared ones); alerts: alerts
+# raised in the current silence (0 = not silent); last_event: the alert's evidence.
+_SPOKE_AT, _SPOKE, _ALERTS, _NEXT_ALERT, _QUEUED, _EVENT = 3, 4, 5, 6, 7, 8
 
 
 class AbsenceDetector(Detector):
@@ -78,10 +79,12 @@ class AbsenceDetector(Detector):
         require_window(rule)
         self.group = rule.group_by or DEFAULT_GROUP
         self.key_of = key_func(self.group)
+        self.state_key = state_key_func(self.group)
+        self.width = len(self.group)
         self.params = rule.params if isinstance(rule.params, Params) else Params()
         self.window = rule.window
-        self.state: KeyedState[_Source] = KeyedState(rule.max_keys, 0.0)
-        self.heap: list[tuple[float, Key]] = []
+        self.state = CompactState(rule.max_keys, 0.0)
+        self.heap: list[tuple[float, Any]] = []
         self._declared_done = False
 
     def _declare(self, start: float) -> None:
@@ -96,31 +99,44 @@ class AbsenceDetector(Detector):
                     and all(d[dim] in allowed for dim, allowed in index.items() if dim in d)]
         declared += list(self.params.expected)
         for item in declared:
-            key = tuple(item[name] for name in self.group)
+            key = to_state_key(tuple(item[name] for name in self.group))
             if key not in self.state:
-                source = self.state.get(key, start, lambda: _Source(start))
-                self._queue(key, source, start + self.window)
+                rec = [start, start, key, start, False, 0, 0.0, False, None]
+                self.state.add(key, rec)
+                self._queue(key, rec, start + self.window)
 
-    def _queue(self, key: Key, source: _Source, deadline: float) -> None:
-        if not source.queued:
-            source.queued = True
+    def _queue(self, key: Any, rec: list[Any], deadline: float) -> None:
+        if not rec[_QUEUED]:
+            rec[_QUEUED] = True
             heapq.heappush(self.heap, (deadline, key))
 
-    def on_event(self, event: Event, ts: float) -> list[Firing]:
+    def on_event(self, event: Event, ts: float) -> Firing | None:
+        """Per event: one dict lookup and a few stores into the source's record."""
         if not self._declared_done:
             self._declare(self.ctx.started if self.ctx.started is not None else ts)
-        key = self.key_of(event)
-        source = self.state.get(key, ts, lambda: _Source(ts))
-        out: list[Firing] = []
-        if source.alerts:
-            out.append(Firing(key, ts, event, resolve=True, evidence=[evidence_of(event)],
-                              fields=dict(zip(self.group, key, strict=True)),
-                              details={"silent_for": ts - source.last}))
-            source.alerts = 0
-        source.last = max(source.last, ts)
-        source.spoke = True
-        source.last_event = event
-        self._queue(key, source, source.last + self.window)
+        key = self.state_key(event)
+        state = self.state
+        rec = state.data.get(key)
+        if rec is None:
+            rec = [ts, ts, key, ts, True, 0, 0.0, True, event]
+            state.add(key, rec)
+            heapq.heappush(self.heap, (ts + self.window, key))
+            return None
+        rec[LAST] = ts
+        out = None
+        if rec[_ALERTS]:
+            firing_key = as_key(key, self.width)
+            out = Firing(firing_key, ts, event, resolve=True, evidence=[evidence_of(event)],
+                         fields=dict(zip(self.group, firing_key, strict=True)),
+                         details={"silent_for": ts - rec[_SPOKE_AT]})
+            rec[_ALERTS] = 0
+        if ts > rec[_SPOKE_AT]:
+            rec[_SPOKE_AT] = ts
+        rec[_SPOKE] = True
+        rec[_EVENT] = event
+        if not rec[_QUEUED]:
+            rec[_QUEUED] = True
+            heapq.heappush(self.heap, (rec[_SPOKE_AT] + self.window, key))
         return out
 
     def on_tick(self, now: float) -> list[Firing]:
@@ -130,30 +146,32 @@ class AbsenceDetector(Detector):
             self._declare(self.ctx.started)
         out: list[Firing] = []
         heap = self.heap
+        data = self.state.data
         while heap and heap[0][0] <= now:
             _, key = heapq.heappop(heap)
-            source = self.state.peek(key)
-            if source is None:  # evicted by the LRU cap
+            rec = data.get(key)
+            if rec is None:  # evicted by the LRU cap
                 continue
-            source.queued = False
-            silent_for = now - source.last
+            rec[_QUEUED] = False
+            silent_for = now - rec[_SPOKE_AT]
             if silent_for < self.window:
-                self._queue(key, source, source.last + self.window)
+                self._queue(key, rec, rec[_SPOKE_AT] + self.window)
                 continue
-            if source.alerts == 0 or now >= source.next_alert:
-                source.alerts += 1
-                delay = min(self.window * self.params.backoff ** source.alerts, self.params.max_backoff)
-                source.next_alert = now + delay
-                last = source.last_event
-                out.append(Firing(key, now, None, continuing=source.alerts > 1,
+            if rec[_ALERTS] == 0 or now >= rec[_NEXT_ALERT]:
+                rec[_ALERTS] += 1
+                delay = min(self.window * self.params.backoff ** rec[_ALERTS], self.params.max_backoff)
+                rec[_NEXT_ALERT] = now + delay
+                last = rec[_EVENT]
+                last_seen = datetime.fromtimestamp(rec[_SPOKE_AT], UTC).isoformat()
+                firing_key = as_key(key, self.width)
+                out.append(Firing(firing_key, now, None, continuing=rec[_ALERTS] > 1,
                                   evidence=[evidence_of(last)] if last is not None else [],
-                                  fields=dict(zip(self.group, key, strict=True)),
-                                  details={"silent_for": silent_for, "never_seen": not source.spoke,
-                                           "last_seen": datetime.fromtimestamp(source.last, UTC).isoformat(),
-                                           "realerts": source.alerts - 1}))
-            self._queue(key, source, source.next_alert)
+                                  fields=dict(zip(self.group, firing_key, strict=True)),
+                                  details={"silent_for": silent_for, "never_seen": not rec[_SPOKE],
+                                           "last_seen": last_seen,
+                                           "realerts": rec[_ALERTS] - 1}))
+            self._queue(key, rec, rec[_NEXT_ALERT])
         return out
 
     def stats(self) -> StateStats:
-        self.state.stats.keys = len(self.state)
-        return self.state.stats
+        return self.state.current_stats()

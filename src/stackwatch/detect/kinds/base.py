@@ -10,10 +10,10 @@ from typing import Any
 from stackwatch.core.alert import Evidence
 from stackwatch.core.errors import RuleError
 from stackwatch.core.event import Event
-from stackwatch.detect.fields import getter
+from stackwatch.detect.codegen import FunctionSource
 from stackwatch.detect.locyaml import LocDict
 from stackwatch.detect.model import Rule, parse_duration
-from stackwatch.detect.state import Key, StateStats
+from stackwatch.detect.state import Key, StateKey, StateStats
 
 KeyFunc = Callable[[Event], Key]
 
@@ -46,11 +46,46 @@ def key_func(group_by: tuple[str, ...]) -> KeyFunc:
     """Event -> tuple of the group_by values as text ('' when absent)."""
     if not group_by:
         return lambda event: ()
-    getters = tuple(getter(path) for path in group_by)
-    if len(getters) == 1:
-        only = getters[0]
-        return lambda event: (_text(only(event)),)
-    return lambda event: tuple(_text(g(event)) for g in getters)
+    if len(group_by) == 1:
+        one = state_key_func(group_by)
+        return lambda event: (one(event),)
+    return state_key_func(group_by)  # type: ignore[return-value]
+
+
+def state_key_func(group_by: tuple[str, ...]) -> Callable[[Event], StateKey]:
+    """Event -> the key a kind's store uses: the text itself for one group_by field (one
+    object less per key than a 1-tuple), else the tuple of texts ('' when absent). One
+    generated function, no generator per event."""
+    if not group_by:
+        return lambda event: ()
+    src = _KeySource()
+    parts = [src.text(path) for path in group_by]
+    body = parts[0] if len(parts) == 1 else "(" + ", ".join(parts) + ",)"
+    return src.build(body)  # type: ignore[return-value]
+
+
+def as_key(state_key: StateKey, width: int) -> Key:
+    """The Firing key (a tuple) of a store key."""
+    return (state_key,) if width == 1 else state_key  # type: ignore[return-value]
+
+
+def to_state_key(values: Key) -> StateKey:
+    return values[0] if len(values) == 1 else values
+
+
+class _KeySource:
+    """Writes ``def _key(e): return (<text of field 1>, ...)`` from validated paths only."""
+
+    def __init__(self) -> None:
+        self._src = FunctionSource()
+        self._src.namespace["T"] = _text
+
+    def text(self, path: str) -> str:
+        var = self._src.var()
+        return f"({var} if ({var} := {self._src.access(path)}).__class__ is str else T({var}))"
+
+    def build(self, body: str) -> Callable[[Event], Any]:
+        return self._src.function("_key", body, "<group_by>")
 
 
 def _text(value: Any) -> str:
@@ -60,7 +95,9 @@ def _text(value: Any) -> str:
 
 
 class Detector:
-    """Base detector: subclasses implement ``on_event`` and, when time-driven, ``on_tick``."""
+    """Base detector: subclasses implement ``on_event`` and, when time-driven, ``on_tick``.
+
+    ``on_event`` returns the one firing an event can cause, or None (no list per event)."""
 
     time_driven = False  # True: the engine calls on_tick as time advances
 
@@ -69,7 +106,7 @@ class Detector:
         self.ctx = ctx
         self.key_of = key_func(rule.group_by)
 
-    def on_event(self, event: Event, ts: float) -> list[Firing]:
+    def on_event(self, event: Event, ts: float) -> Firing | None:
         raise NotImplementedError
 
     def on_tick(self, now: float) -> list[Firing]:

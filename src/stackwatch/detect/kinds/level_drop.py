@@ -11,15 +11,23 @@ when debug/info lines return.
 from __future__ import annotations
 
 import heapq
-from dataclasses import dataclass, field
-from typing import Final
+from dataclasses import dataclass
+from typing import Any, Final
 
-from stackwatch.core.alert import Evidence
 from stackwatch.core.event import SEVERITY_RANK, Event
-from stackwatch.detect.kinds.base import Detector, Firing, KindContext, int_param, key_func, require_window
+from stackwatch.detect.kinds.base import (
+    Detector,
+    Firing,
+    KindContext,
+    as_key,
+    int_param,
+    key_func,
+    require_window,
+    state_key_func,
+)
 from stackwatch.detect.locyaml import LocDict
 from stackwatch.detect.model import Rule
-from stackwatch.detect.state import Key, KeyedState, StateStats, evidence_of, push_evidence
+from stackwatch.detect.state import LAST, CompactState, StateStats, evidence_of, pushed
 
 FIELDS = ("min_low", "min_high")
 DEFAULT_GROUP = ("host", "service")
@@ -37,14 +45,10 @@ def parse_params(doc: LocDict, file: str) -> Params:
     return Params(int_param(doc, "min_low", file, default=20), int_param(doc, "min_high", file, default=3))
 
 
-@dataclass(slots=True)
-class _Levels:
-    low_count: int = 0
-    last_low: float = 0.0
-    high_since_low: int = 0
-    alerted: bool = False
-    queued: bool = False
-    evidence: list[Evidence] = field(default_factory=list)  # warnings since the last debug/info line
+# Record layout (a list, see state.CompactState):
+# [mark, last_use, key, low_count, last_low, high_since_low, alerted, queued, evidence]
+# evidence: a tuple of the warnings since the last debug/info line (at most EVIDENCE_PER_KEY).
+_LOW_COUNT, _LAST_LOW, _HIGH, _ALERTED, _QUEUED, _EVIDENCE = 3, 4, 5, 6, 7, 8
 
 
 class LevelDropDetector(Detector):
@@ -55,65 +59,75 @@ class LevelDropDetector(Detector):
         require_window(rule)
         self.group = rule.group_by or DEFAULT_GROUP
         self.key_of = key_func(self.group)
+        self.state_key = state_key_func(self.group)
+        self.width = len(self.group)
         self.params = rule.params if isinstance(rule.params, Params) else Params()
         self.window = rule.window
-        self.state: KeyedState[_Levels] = KeyedState(rule.max_keys, 0.0)
-        self.heap: list[tuple[float, Key]] = []
+        self.state = CompactState(rule.max_keys, 0.0)
+        self.heap: list[tuple[float, Any]] = []
 
-    def on_event(self, event: Event, ts: float) -> list[Firing]:
-        key = self.key_of(event)
-        levels = self.state.get(key, ts, _Levels)
+    def on_event(self, event: Event, ts: float) -> Firing | None:
+        """Per event: one dict lookup and a few stores into the source's record."""
+        key = self.state_key(event)
+        state = self.state
+        rec = state.data.get(key)
+        if rec is None:
+            rec = [ts, ts, key, 0, 0.0, 0, False, False, ()]
+            state.add(key, rec)
+        else:
+            rec[LAST] = ts
         severity = event.severity
         if severity in LOW:
-            out: list[Firing] = []
-            if levels.alerted:
-                out.append(Firing(key, ts, event, resolve=True, evidence=[evidence_of(event)],
-                                  fields=dict(zip(self.group, key, strict=True))))
-                levels.alerted = False
-            levels.low_count += 1
-            levels.last_low = max(levels.last_low, ts)
-            levels.high_since_low = 0
-            if levels.evidence:
-                levels.evidence.clear()
-            if not levels.queued:
-                levels.queued = True
-                heapq.heappush(self.heap, (levels.last_low + self.window, key))
+            out = None
+            if rec[_ALERTED]:
+                firing_key = as_key(key, self.width)
+                out = Firing(firing_key, ts, event, resolve=True, evidence=[evidence_of(event)],
+                             fields=dict(zip(self.group, firing_key, strict=True)))
+                rec[_ALERTED] = False
+            rec[_LOW_COUNT] += 1
+            if ts > rec[_LAST_LOW]:
+                rec[_LAST_LOW] = ts
+            rec[_HIGH] = 0
+            rec[_EVIDENCE] = ()
+            if not rec[_QUEUED]:
+                rec[_QUEUED] = True
+                heapq.heappush(self.heap, (rec[_LAST_LOW] + self.window, key))
             return out
         if SEVERITY_RANK.get(severity, 0) >= HIGH_RANK:
-            levels.high_since_low += 1
-            push_evidence(levels.evidence, event)
-            firing = self._check(key, levels, ts, event)
-            return [firing] if firing is not None else []
-        return []
+            rec[_HIGH] += 1
+            rec[_EVIDENCE] = pushed(rec[_EVIDENCE], event)
+            return self._check(key, rec, ts, event)
+        return None
 
-    def _check(self, key: Key, levels: _Levels, now: float, event: Event | None) -> Firing | None:
+    def _check(self, key: Any, rec: list[Any], now: float, event: Event | None) -> Firing | None:
         params = self.params
-        if (levels.alerted or levels.low_count < params.min_low or levels.high_since_low < params.min_high
-                or now - levels.last_low < self.window):
+        if (rec[_ALERTED] or rec[_LOW_COUNT] < params.min_low or rec[_HIGH] < params.min_high
+                or now - rec[_LAST_LOW] < self.window):
             return None
-        levels.alerted = True
-        return Firing(key, now, event, count=levels.high_since_low, evidence=list(levels.evidence),
-                      fields=dict(zip(self.group, key, strict=True)),
-                      details={"quiet_for": now - levels.last_low, "high_since": levels.high_since_low})
+        rec[_ALERTED] = True
+        firing_key = as_key(key, self.width)
+        return Firing(firing_key, now, event, count=rec[_HIGH], evidence=list(rec[_EVIDENCE]),
+                      fields=dict(zip(self.group, firing_key, strict=True)),
+                      details={"quiet_for": now - rec[_LAST_LOW], "high_since": rec[_HIGH]})
 
     def on_tick(self, now: float) -> list[Firing]:
         out: list[Firing] = []
         heap = self.heap
+        data = self.state.data
         while heap and heap[0][0] <= now:
             _, key = heapq.heappop(heap)
-            levels = self.state.peek(key)
-            if levels is None:
+            rec = data.get(key)
+            if rec is None:
                 continue
-            levels.queued = False
-            if now - levels.last_low < self.window:
-                levels.queued = True
-                heapq.heappush(heap, (levels.last_low + self.window, key))
+            rec[_QUEUED] = False
+            if now - rec[_LAST_LOW] < self.window:
+                rec[_QUEUED] = True
+                heapq.heappush(heap, (rec[_LAST_LOW] + self.window, key))
                 continue
-            firing = self._check(key, levels, now, None)
+            firing = self._check(key, rec, now, None)
             if firing is not None:
                 out.append(firing)
         return out
 
     def stats(self) -> StateStats:
-        self.state.stats.keys = len(self.state)
-        return self.state.stats
+        return self.state.current_stats()

@@ -17,5 +17,5 @@ def parse_params(doc: LocDict, file: str) -> Any:
 
 
 class MatchDetector(Detector):
-    def on_event(self, event: Event, ts: float) -> list[Firing]:
-        return [Firing(self.key_of(event), ts, event, evidence=[evidence_of(event)])]
+    def on_event(self, event: Event, ts: float) -> Firing | None:
+        return Firing(self.key_of(event), ts, event, evidence=[evidence_of(event)])

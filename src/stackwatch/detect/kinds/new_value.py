@@ -49,23 +49,23 @@ class NewValueDetector(Detector):
         # Values are forgotten only by the caps (no ttl): "never seen" means since we started.
         self.state: KeyedState[dict[tuple[str, ...], None]] = KeyedState(rule.max_keys, 0.0)
 
-    def on_event(self, event: Event, ts: float) -> list[Firing]:
+    def on_event(self, event: Event, ts: float) -> Firing | None:
         value = self.value_of(event)
         if not any(value):
-            return []
+            return None
         key = self.key_of(event)
         seen = self.state.get(key, ts, dict)
         if value in seen:
-            return []
+            return None
         seen[value] = None
         if len(seen) > self.params.max_values:
             del seen[next(iter(seen))]
         started = self.ctx.started if self.ctx.started is not None else ts
         if ts - started < self.params.learning:
-            return []
+            return None
         shown = value[0] if len(value) == 1 else "|".join(value)
-        return [Firing(key + value, ts, event, evidence=[evidence_of(event)],
-                       details={"field": ",".join(self.params.fields), "new_value": shown})]
+        return Firing(key + value, ts, event, evidence=[evidence_of(event)],
+                      details={"field": ",".join(self.params.fields), "new_value": shown})
 
     def stats(self) -> StateStats:
         self.state.stats.keys = len(self.state)

@@ -9,16 +9,16 @@ for a later step, more first-step events keep sliding the start.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from typing import Any
 
-from stackwatch.core.alert import Evidence
 from stackwatch.core.errors import RuleError
 from stackwatch.core.event import Event
 from stackwatch.detect.conditions import Compiled, Predicate, combine_any, compile_condition
-from stackwatch.detect.kinds.base import Detector, Firing, KindContext, require_window
+from stackwatch.detect.kinds.base import Detector, Firing, KindContext, as_key, require_window, state_key_func
 from stackwatch.detect.locyaml import LocDict, LocList
 from stackwatch.detect.model import Rule
-from stackwatch.detect.state import KeyedState, StateStats, push_evidence
+from stackwatch.detect.state import LAST, CompactState, StateStats, pushed
 
 FIELDS = ("steps",)
 STEP_FIELDS = ("name", "condition", "count")
@@ -64,13 +64,11 @@ def parse_params(doc: LocDict, file: str) -> Params:
     return Params(tuple(steps), combine_any(compiled))
 
 
-@dataclass(slots=True)
-class _Progress:
-    step: int = 0
-    count: int = 0  # events counted at the current step (steps after the first)
-    first_times: list[float] = field(default_factory=list)  # the first step's latest times
-    total: int = 0
-    evidence: list[Evidence] = field(default_factory=list)
+# Record layout (a list, see state.CompactState):
+# [mark, last_use, key, step, count, total, evidence, *first_times]
+# step: the step awaited; count: events counted at it (steps after the first); total:
+# events behind the sequence; first_times: the first step's latest <= count times.
+_STEP, _COUNT, _TOTAL, _EVIDENCE, _TIMES = 3, 4, 5, 6, 7
 
 
 class SequenceDetector(Detector):
@@ -81,58 +79,62 @@ class SequenceDetector(Detector):
             raise RuleError("sequence needs steps", rule.source or None, rule.line or None, "steps")
         self.steps = rule.params.steps
         self.window = rule.window
-        self.state: KeyedState[_Progress] = KeyedState(rule.max_keys, rule.window)
-        self._seen = 0
+        self.width = len(rule.group_by)
+        self.state_key = state_key_func(rule.group_by)
+        self.state = CompactState(rule.max_keys, rule.window)
 
-    def on_event(self, event: Event, ts: float) -> list[Firing]:
-        key = self.key_of(event)
+    def on_event(self, event: Event, ts: float) -> Firing | None:
+        key = self.state_key(event)
         steps = self.steps
-        progress = self.state.peek(key)
-        if progress is not None and progress.first_times and ts - progress.first_times[0] > self.window:
-            self._slide(progress, ts)
-        at = progress.step if progress is not None else 0
+        state = self.state
+        rec = state.data.get(key)
+        at = 0
+        if rec is not None:
+            if len(rec) > _TIMES and ts - rec[_TIMES] > self.window:
+                self._slide(rec, ts)
+            at = rec[_STEP]
         if at > 0 and steps[at].predicate(event):
-            assert progress is not None
-            self.state.get(key, ts, _Progress)
-            progress.count += 1
-            progress.total += 1
-            push_evidence(progress.evidence, event)
-            if progress.count >= steps[at].count:
-                progress.step, progress.count = at + 1, 0
-                if progress.step == len(steps):
-                    self.state.pop(key)
-                    return [Firing(key, ts, event, count=progress.total, evidence=list(progress.evidence),
-                                   details={"window": self.window, "steps": [s.name for s in steps]})]
-            return []
+            assert rec is not None
+            rec[LAST] = ts
+            rec[_COUNT] += 1
+            rec[_TOTAL] += 1
+            rec[_EVIDENCE] = pushed(rec[_EVIDENCE], event)
+            if rec[_COUNT] >= steps[at].count:
+                rec[_STEP], rec[_COUNT] = at + 1, 0
+                if at + 1 == len(steps):
+                    state.pop(key)
+                    return Firing(as_key(key, self.width), ts, event, count=rec[_TOTAL],
+                                  evidence=list(rec[_EVIDENCE]),
+                                  details={"window": self.window, "steps": [s.name for s in steps]})
+            return None
         first = steps[0]
         if not first.predicate(event):
-            return []
-        progress = self.state.get(key, ts, _Progress)
-        times = progress.first_times
-        times.append(ts)
-        progress.total += 1
-        if len(times) > first.count:
-            del times[0]
-        push_evidence(progress.evidence, event)
-        if progress.step == 0 and len(times) >= first.count:
-            progress.step, progress.count = 1, 0
-        self._seen += 1
-        if self._seen % 4096 == 0:
-            self.state.sweep(ts)
-        return []
+            return None
+        if rec is None:
+            rec = [ts, ts, key, 0, 0, 0, (), ts]
+            state.add(key, rec)
+        else:
+            rec[LAST] = ts
+            rec.append(ts)
+            if len(rec) - _TIMES > first.count:
+                del rec[_TIMES]
+        rec[_TOTAL] += 1
+        rec[_EVIDENCE] = pushed(rec[_EVIDENCE], event)
+        if rec[_STEP] == 0 and len(rec) - _TIMES >= first.count:
+            rec[_STEP], rec[_COUNT] = 1, 0
+        state.tick(ts)
+        return None
 
-    def _slide(self, progress: _Progress, ts: float) -> None:
+    def _slide(self, rec: list[Any], ts: float) -> None:
         """The oldest first-step events left the window: drop them, back to step 0 if too few."""
         limit = ts - self.window
-        times = progress.first_times
-        while times and times[0] < limit:
-            del times[0]
-        if len(times) < self.steps[0].count:
-            progress.step, progress.count = 0, 0
-            progress.total = len(times)
-            if not times:
-                progress.evidence.clear()
+        while len(rec) > _TIMES and rec[_TIMES] < limit:
+            del rec[_TIMES]
+        if len(rec) - _TIMES < self.steps[0].count:
+            rec[_STEP], rec[_COUNT] = 0, 0
+            rec[_TOTAL] = len(rec) - _TIMES
+            if len(rec) == _TIMES:
+                rec[_EVIDENCE] = ()
 
     def stats(self) -> StateStats:
-        self.state.stats.keys = len(self.state)
-        return self.state.stats
+        return self.state.current_stats()
