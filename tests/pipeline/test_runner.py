@@ -243,3 +243,42 @@ def test_audit_events_spooled_by_the_web_process_are_taken_in_once(tmp_path: Pat
         junk = store.search_events(EventQuery(kind="unparsed", service="stackwatch", limit=10))
     assert [s.event.initiator.name for s in taken] == ["mallory"]
     assert [s.event.raw_bytes() for s in junk] == [b"not json \xff"]
+
+
+def test_serve_sweeps_the_cloud_for_owners_deleted_without_a_notification(
+    tmp_path: Path, monkeypatch: Any
+) -> None:
+    import yaml
+
+    from tests.respond.conftest import build_world
+    from tests.respond.fake_openstack import FakeOpenStack
+
+    api = FakeOpenStack().start()
+    try:
+        world = build_world(api)
+        del api.projects[world.project]  # deleted while stackwatch saw no notification
+        auth = api.auth()
+        region = auth.pop("region_name")
+        clouds = tmp_path / "clouds.yaml"
+        clouds.write_text(yaml.safe_dump({"clouds": {"testcloud": {"auth": auth, "region_name": region}}}))
+        monkeypatch.setenv("OS_CLIENT_CONFIG_FILE", str(clouds))
+
+        async def scenario() -> None:
+            runner = _runner(tmp_path, "limits: {tick_interval: 100ms}\n"
+                                       "respond: {cloud: testcloud, sweep_interval: 1h}\n", ("a",))
+            await runner.start()
+            for _ in range(100):  # bounded: at most 10 s
+                await asyncio.sleep(0.1)
+                if runner._sweep_task is not None and runner._sweep_task.done():
+                    await asyncio.sleep(0.3)  # one more tick takes in what the sweep wrote
+                    break
+            await runner.stop()
+
+        run(scenario())
+        assert ("DELETE", f"/compute/v2.1/servers/{world.servers[0]}") not in api.mutations()  # report only
+        with open_store(tmp_path / "data") as store:
+            (stored,) = store.alerts(AlertQuery(category="identity.orphaned_resources"))
+        assert stored.alert.key == f"project:{world.project}"
+        assert stored.alert.details.get("found_by") == "sweep"
+    finally:
+        api.stop()

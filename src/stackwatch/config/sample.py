@@ -150,5 +150,15 @@ limits:
   shutdown_timeout: 15s             # SIGTERM: flush, commit, ack and deliver within this
 
 # web: {...}                        # the web UI / API (see its documentation)
-# respond: {...}                    # automatic responses (see its documentation)
+respond:                            # resources orphaned by deleted projects/users/domains (README)
+  cloud: null                       # clouds.yaml entry to sweep periodically (null: no sweep in serve)
+  sweep_interval: 1h                # how often serve lists owners and resources to catch missed deletions
+  instances: report                 # report | terminate
+  snapshot: false                   # snapshot an instance before terminating it
+  volumes: report                   # report | detach | delete
+  floating_ips: report              # report | disassociate | release
+  ports: report                     # report | delete
+  grace: 24h                        # wait this long after planning before acting
+  approval: true                    # actions wait for `stackwatch respond approve`
+  owners: [project, domain]         # which deletions lead to actions (user: opt in)
 """

@@ -24,7 +24,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -118,6 +118,9 @@ class Runner:
         self._stopping = False
         self._round = 0
         self._heartbeats = 0
+        self._next_sweep = 0.0  # the first sweep runs at the first tick
+        self._sweep_task: asyncio.Task[None] | None = None
+        self._sweep_writes: _QueuedWrites | None = None
         self._known: OrderedDict[tuple[str, str], Alert] = OrderedDict()  # dedup key -> latest Alert object
         self._recent: dict[str, set[str]] | None = None
 
@@ -198,6 +201,7 @@ class Runner:
                 self._alerts(self.engine.tick(datetime.fromtimestamp(now, UTC)))
                 self.selfmon.check(now)
                 self._drain_audit_spool()
+                self._sweep_orphans(now)
                 store_tick = getattr(self.store, "tick", None)
                 if store_tick is not None:  # an idle writer still checkpoints and seals on time
                     store_tick()
@@ -308,6 +312,43 @@ class Runner:
                 alert, evidence=list(alert.evidence), details=dict(alert.details)
             )
             self._batch.alerts[id(alert)] = (alert, snapshot, change, dispatch)
+
+    def _sweep_orphans(self, now: float) -> None:
+        """The periodic reconciliation sweep (respond.cloud, respond.sweep_interval): owners
+        deleted while no notification was seen. It runs in a worker thread; what it writes is
+        taken in here, on the loop."""
+        writes = self._sweep_writes
+        if writes is not None:
+            if writes.events:
+                taken = [writes.events.popleft() for _ in range(len(writes.events))]
+                self._add(None, taken)
+            if writes.new_alerts:
+                self._alerts([writes.new_alerts.popleft() for _ in range(len(writes.new_alerts))])
+        policy = self.settings.respond
+        cloud = getattr(policy, "cloud", None)
+        if not cloud or now < self._next_sweep or (self._sweep_task and not self._sweep_task.done()):
+            return
+        self._next_sweep = now + float(policy.sweep_interval)
+        if writes is None:
+            writes = self._sweep_writes = _QueuedWrites(self.store)
+        known = [a for a in self.engine.alerts() if a.category == "identity.orphaned_resources"]
+        self._sweep_task = asyncio.get_running_loop().create_task(
+            asyncio.to_thread(self._run_sweep, policy, writes, known), name="orphan-sweep")
+
+    def _run_sweep(self, policy: Any, writes: _QueuedWrites, known: list[Alert]) -> None:
+        from stackwatch.respond.approvals import ApprovalQueue
+        from stackwatch.respond.openstack import Cloud
+        from stackwatch.respond.reconcile import reconcile
+
+        folder = getattr(self.store, "data_dir", None) or self.settings.state_dir
+        try:
+            queue = ApprovalQueue.open(folder, store=writes)
+            report = reconcile(Cloud.connect(policy.cloud), policy, queue=queue, store=writes, alerts=known,
+                               out=None)
+            log.info("orphan sweep: %d orphaned owners confirmed, %d actions planned, %d queued",
+                     len(report.orphans), len(report.planned), len(report.queued))
+        except Exception as exc:  # the API may be down: say so, try again next interval
+            log.error("orphan sweep against cloud %r failed: %s", policy.cloud, exc)
 
     def _drain_audit_spool(self) -> None:
         """Audit events the web process could not append itself (this process holds the
@@ -449,6 +490,31 @@ class Runner:
 
     def queue_depth(self) -> int:
         return sum(len(s.queue) for s in self.sources)
+
+
+class _QueuedWrites:
+    """The store as a reconciliation sweep in a worker thread sees it while this runner owns the
+    append path: reads go to the store (which serialises them), writes are queued here and taken
+    in by the runner's loop, in order, like any other events."""
+
+    def __init__(self, store: Any) -> None:
+        self._store = store
+        self.events: deque[Event] = deque()
+        self.new_alerts: deque[Alert] = deque()
+
+    def append_events(self, events: Any) -> list[int]:
+        self.events.extend(events)
+        return []
+
+    def upsert_alerts(self, alerts: Any) -> list[int]:
+        self.new_alerts.extend(alerts)
+        return []
+
+    def flush(self) -> None:
+        """Nothing to do: the runner commits what it takes in."""
+
+    def alerts(self, query: Any = None) -> Any:
+        return self._store.alerts(query)
 
 
 def build_engine_for(settings: Settings) -> Any:

@@ -46,7 +46,8 @@ STEPS: Final = {
     "delete_port": 60,
 }
 """Every action the executor knows, with its place in a plan."""
-_KEYS: Final = (*CHOICES, "snapshot", "grace", "approval", "owners", "retries", "retry_delay")
+_KEYS: Final = (*CHOICES, "snapshot", "grace", "approval", "owners", "retries", "retry_delay", "cloud",
+                "sweep_interval")
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$")
 _UNITS: Final = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
 
@@ -91,6 +92,8 @@ class ResponsePolicy:
     owners: tuple[str, ...] = ("project", "domain")
     retries: int = 3
     retry_delay: float = 2.0
+    cloud: str | None = None  # clouds.yaml entry `serve` sweeps with; None: no periodic sweep in serve
+    sweep_interval: float = 3600.0  # how often `serve` reconciles (catches missed deletions)
 
     @property
     def report_only(self) -> bool:
@@ -174,6 +177,21 @@ def _value(key: str, value: Any, path: str | None, line: int | None) -> Any:
         if not isinstance(value, bool):
             raise ConfigError(f"must be true or false, got {value!r}", path, line, where)
         return value
+    if key == "cloud":
+        if value is None:
+            return None
+        if not isinstance(value, str) or not value.strip():
+            raise ConfigError(f"must name a clouds.yaml entry, got {value!r}", path, line, where)
+        return value.strip()
+    if key == "sweep_interval":
+        try:
+            seconds = parse_duration(value)
+        except ValueError as exc:
+            raise ConfigError(str(exc), path, line, where) from None
+        if seconds < 60:
+            raise ConfigError("must be at least 60s (each sweep lists every project, user and domain)",
+                              path, line, where)
+        return seconds
     if key in ("grace", "retry_delay"):
         try:
             return parse_duration(value)
