@@ -17,10 +17,9 @@ the same run over the same input:
 * cadf: keystone CADF envelopes end to end; baseline ``cadf_orjson`` (the two decodes alone);
 * sigma: SigmaHQ Linux rules over the corpus' auditd events, ours vs SQL over SQLite.
 
-Not yet measured (hook): end-to-end TCP syslog into ``stackwatch serve`` against rsyslog
-receiving the same stream into a file. When ``serve`` lands, add stages ``syslog_tcp`` and
-``rsyslog_tcp`` to ``benchmarks.stage`` and name them in ``INGEST_STAGES`` below; the table
-already has a section for them.
+* ingest (``benchmarks.ingest``, not in ``--smoke``): one syslog stream over loopback TCP into
+  rsyslog (imtcp -> omfile, the baseline) and into ``stackwatch serve``, paced at 20,000 msg/s
+  and flat out; msgs/s, the ratio, alert latency p50/p99 and each server's peak RSS.
 
 Corpora are generated once per (size, seed) with the scenario generator and reused (pass
 ``--corpora`` to keep them outside ``--out``). Writes ``results.json`` and ``results.md``.
@@ -41,18 +40,21 @@ from typing import Any
 
 import orjson
 
+from benchmarks.ingest import markdown as ingest_markdown
 from benchmarks.report import to_markdown
 
 BASELINES = ("python_read", "grep")
 STAGES = ("read", "parse", "parse_detect", "parse_detect_store")
 CADF_STAGES = ("cadf_orjson", "cadf_parse", "cadf_e2e", "cadf_store")
-INGEST_STAGES: tuple[str, ...] = ()  # ("rsyslog_tcp", "syslog_tcp") once `stackwatch serve` lands
+INGEST_STAGES: tuple[str, ...] = ("rsyslog_tcp", "syslog_tcp")  # run by benchmarks.ingest
+INGEST_RATES = (20_000, 0)  # paced msg/s, then flat out
 
 PROFILES: dict[str, dict[str, Any]] = {
-    "smoke": {"sizes": [2000], "keys": [1000], "cadf": 2000, "sigma_events": 2000},
-    "quick": {"sizes": [100_000], "keys": [10_000, 100_000], "cadf": 100_000, "sigma_events": 200_000},
+    "smoke": {"sizes": [2000], "keys": [1000], "cadf": 2000, "sigma_events": 2000, "ingest": 0},
+    "quick": {"sizes": [100_000], "keys": [10_000, 100_000], "cadf": 100_000, "sigma_events": 200_000,
+              "ingest": 100_000},
     "full": {"sizes": [100_000, 1_000_000, 10_000_000], "keys": [10_000, 100_000, 1_000_000],
-             "cadf": 1_000_000, "sigma_events": 1_000_000},
+             "cadf": 1_000_000, "sigma_events": 1_000_000, "ingest": 1_000_000},
 }
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -124,6 +126,21 @@ def run_pipeline(sizes: list[int], stages: list[str], corpora: Path, out: Path,
     return results
 
 
+def run_ingest(lines: int, corpus: Path) -> dict[str, Any]:
+    runs = []
+    for rate in INGEST_RATES:
+        _log(f"ingest: {lines:,} messages over TCP, {f'{rate:,}/s' if rate else 'flat out'}")
+        command = [sys.executable, "-m", "benchmarks.ingest", str(corpus), "--lines", str(lines),
+                   "--rate", str(rate), "--stages", ",".join(INGEST_STAGES)]
+        done = subprocess.run(command, check=False, capture_output=True, text=True, cwd=ROOT)
+        if done.returncode != 0:
+            raise RuntimeError(f"ingest failed ({done.returncode}):\n{done.stderr[-3000:]}")
+        runs.append(orjson.loads(done.stdout.strip().splitlines()[-1]))
+    ratios = ", ".join(f"{r.get('ratio', '–')} at " + (f"{r['rate']:,}/s" if r["rate"] else "flat out")
+                       for r in runs)
+    return {"status": f"stackwatch / rsyslog msgs/s {ratios} (table below)", "runs": runs}
+
+
 def growth(results: list[dict[str, Any]]) -> dict[str, Any]:
     """Time and peak RSS per stage across sizes, and each size's time ratio to the previous one."""
     table: dict[str, Any] = {}
@@ -150,7 +167,7 @@ def main() -> None:
     parser.add_argument("--keys", help="distinct source addresses for the keys benchmark (overrides)")
     parser.add_argument("--cadf", type=int, help="CADF events (overrides the profile)")
     parser.add_argument("--skip", default="",
-                        help="comma-separated sections to skip: pipeline,keys,cadf,sigma")
+                        help="comma-separated sections to skip: pipeline,keys,cadf,sigma,ingest")
     parser.add_argument("--stages", default=",".join(STAGES))
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--out", type=Path, default=Path("benchmarks/out"))
@@ -192,10 +209,14 @@ def main() -> None:
         report["sigma"] = run_stage("sigma", ensure_corpus(corpora, size, args.seed), out,
                                     "--events", str(profile["sigma_events"]))
         report["sigma"]["corpus_lines"] = size
-    report["ingest"] = {"status": "pending: needs `stackwatch serve` (see INGEST_STAGES)"}
+    report["ingest"] = {"status": "not run in this profile"}
+    if "ingest" not in skip and profile["ingest"]:
+        pool = ensure_corpus(corpora, min(profile["sizes"]), args.seed)  # the lines the stream cycles
+        report["ingest"] = run_ingest(profile["ingest"], pool)
     report["wall_seconds"] = round(time.perf_counter() - started, 1)
     (out / "results.json").write_bytes(orjson.dumps(report, option=orjson.OPT_INDENT_2))
     markdown = to_markdown(report)
+    markdown += "".join(f"{row}\n" for row in ingest_markdown(report["ingest"].get("runs", [])))
     (out / "results.md").write_text(markdown)
     sys.stdout.write(markdown)
 

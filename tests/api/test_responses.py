@@ -12,13 +12,16 @@ import pytest
 from fastapi.testclient import TestClient
 
 from stackwatch.api import Services
+from stackwatch.api.audit import AuditLog
 from stackwatch.api.settings import LoginRate
+from stackwatch.api.users import UserStore
 from stackwatch.respond.approvals import ApprovalQueue
 from stackwatch.respond.ledger import Resource
 from stackwatch.respond.orphans import Orphan
 from stackwatch.respond.policy import ResponsePolicy
+from stackwatch.store import open_store
 from stackwatch.store.base import EventQuery
-from tests.api.conftest import log_in, make_app
+from tests.api.conftest import PASSWORDS, ROLES, log_in, make_app
 
 
 @pytest.fixture()
@@ -38,21 +41,45 @@ def planned(queue_dir: Path) -> dict[str, int]:
     ])
     policy = ResponsePolicy(instances="terminate", volumes="delete")
     plan = policy.plan(orphan)
-    assert policy.approval and [a.action for a in plan] == ["terminate_instance", "detach_volume", "delete_volume"]
+    assert policy.approval
+    assert [a.action for a in plan] == ["terminate_instance", "detach_volume", "delete_volume"]
     with ApprovalQueue.open(queue_dir) as queue:
         ids = queue.enqueue(plan, approval=policy.approval, grace=policy.grace)
         assert [item.id for item in queue.list_pending()] == ids
     return {f"{a.action}:{a.resource_id}": i for a, i in zip(plan, ids, strict=True)}
 
 
+@pytest.fixture(scope="module")
+def resp_services(services: Services, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Services]:
+    """Its own store, users and audit log (so these decisions do not show up in the shared
+    store other tests count on); the rules are the session's."""
+    data = tmp_path_factory.mktemp("responses-data")
+    own = Services(store=open_store(data), users=UserStore.in_data_dir(data),
+                   audit=AuditLog.for_data_dir(data), rules=services.rules, data_dir=data)
+    for name in ("rex", "vic"):
+        own.users.add(name, PASSWORDS[name], ROLES[name])
+    yield own
+    own.close()
+
+
 @pytest.fixture()
-def resp_app(services: Services, queue_dir: Path):  # type: ignore[no-untyped-def]
-    """The app over the shared store and users, with its approval queue in ``queue_dir``."""
+def resp_app(resp_services: Services, queue_dir: Path):  # type: ignore[no-untyped-def]
+    """The app over ``resp_services``, with its approval queue in ``queue_dir`` (one per test)."""
     own = Services(
-        store=services.store, users=services.users, audit=services.audit, rules=services.rules,
-        data_dir=queue_dir,
+        store=resp_services.store, users=resp_services.users, audit=resp_services.audit,
+        rules=resp_services.rules, data_dir=queue_dir,
     )
     return make_app(own, login_rate=LoginRate(per_ip=1000, per_user=1000, window=60))
+
+
+@pytest.fixture()
+def viewer_token(resp_services: Services) -> str:
+    return resp_services.users.create_token("vic", "tests")[0]
+
+
+@pytest.fixture()
+def responder_token(resp_services: Services) -> str:
+    return resp_services.users.create_token("rex", "tests")[0]
 
 
 def _client(app, name: str) -> Iterator[TestClient]:  # type: ignore[no-untyped-def]
@@ -105,13 +132,15 @@ def test_a_viewer_cannot_approve(resp_app, planned, queue_dir, viewer_token: str
 def test_a_viewer_session_cannot_approve_with_the_form(vic: TestClient, planned, queue_dir) -> None:  # type: ignore[no-untyped-def]
     action_id = next(iter(planned.values()))
     assert "Approve</button>" not in vic.get("/responses").text
-    response = vic.post(f"/responses/{action_id}/approve", data={"csrf_token": _csrf(vic)}, follow_redirects=False)
+    response = vic.post(
+        f"/responses/{action_id}/approve", data={"csrf_token": _csrf(vic)}, follow_redirects=False
+    )
     assert response.status_code == 403
     assert _status(queue_dir, action_id) == "pending"
 
 
 def test_a_responder_approves_and_it_is_audited_once(  # type: ignore[no-untyped-def]
-    resp_app, planned, queue_dir, responder_token: str, services
+    resp_app, planned, queue_dir, responder_token: str, resp_services
 ) -> None:
     key, action_id = next((k, v) for k, v in planned.items() if k.startswith("terminate_instance"))
     resource_id = key.split(":", 1)[1]
@@ -120,22 +149,22 @@ def test_a_responder_approves_and_it_is_audited_once(  # type: ignore[no-untyped
         assert response.status_code == 200, response.text
         body = response.json()
         assert (body["id"], body["status"], body["decided_by"]) == (action_id, "approved", "rex")
-        pending_ids = [p["id"] for p in client.get("/api/v1/responses/pending", headers=_auth(responder_token))
-                       .json()["pending"]]
+        pending = client.get("/api/v1/responses/pending", headers=_auth(responder_token)).json()["pending"]
+        pending_ids = [p["id"] for p in pending]
         history = client.get("/api/v1/responses/history", headers=_auth(responder_token)).json()["history"]
     assert action_id not in pending_ids and len(pending_ids) == 2
     assert [(h["id"], h["status"]) for h in history] == [(action_id, "approved")]
     assert _status(queue_dir, action_id) == "approved"
-    (event,) = _audit(services, "response.approve", resource_id)
+    (event,) = _audit(resp_services, "response.approve", resource_id)
     assert event.initiator.name == "rex" and event.initiator.source_ip == "testclient"
     assert (event.target.type, event.target.id) == ("response", str(action_id))
     assert event.attrs["planned_action"] == "terminate_instance" and event.attrs["status"] == "approved"
     # Recorded in one place only: the queue did not append its own kind=response event.
-    own = services.store.search_events(EventQuery(kind="response", action="response.approve", limit=500))
+    own = resp_services.store.search_events(EventQuery(kind="response", action="response.approve", limit=500))
     assert not [f for f in own if f.event.target.id == resource_id]
 
 
-def test_reject_with_a_reason(resp_app, planned, queue_dir, responder_token: str, services) -> None:  # type: ignore[no-untyped-def]
+def test_reject_with_a_reason(resp_app, planned, queue_dir, responder_token: str, resp_services) -> None:  # type: ignore[no-untyped-def]
     key, action_id = next((k, v) for k, v in planned.items() if k.startswith("delete_volume"))
     resource_id = key.split(":", 1)[1]
     with TestClient(resp_app) as client:
@@ -148,7 +177,7 @@ def test_reject_with_a_reason(resp_app, planned, queue_dir, responder_token: str
     assert response.status_code == 200, response.text
     assert (response.json()["status"], response.json()["reason"]) == ("rejected", "project being restored")
     assert _status(queue_dir, action_id) == "rejected"
-    (event,) = _audit(services, "response.reject", resource_id)
+    (event,) = _audit(resp_services, "response.reject", resource_id)
     assert event.attrs["reason"] == "project being restored" and event.target.id == str(action_id)
 
 
@@ -159,29 +188,35 @@ def test_unknown_id_is_404(resp_app, planned, responder_token: str) -> None:  # 
             assert client.post(url, headers=_auth(responder_token), json=body).status_code == 404
 
 
-def test_no_queue_at_all_is_404_and_creates_nothing(services, tmp_path, responder_token: str) -> None:  # type: ignore[no-untyped-def]
+def test_no_queue_at_all_is_404_and_creates_nothing(  # type: ignore[no-untyped-def]
+    resp_services, tmp_path, responder_token: str
+) -> None:
     empty = tmp_path / "empty"
     empty.mkdir()
-    own = Services(store=services.store, users=services.users, audit=services.audit, rules=services.rules,
-                   data_dir=empty)
+    own = Services(store=resp_services.store, users=resp_services.users, audit=resp_services.audit,
+                   rules=resp_services.rules, data_dir=empty)
     with TestClient(make_app(own)) as client:
         response = client.post("/api/v1/responses/1/approve", headers=_auth(responder_token))
     assert response.status_code == 404
     assert not (empty / "respond").exists()
 
 
-def test_an_already_decided_action_is_409(resp_app, planned, queue_dir, responder_token: str, services) -> None:  # type: ignore[no-untyped-def]
+def test_an_already_decided_action_is_409(  # type: ignore[no-untyped-def]
+    resp_app, planned, queue_dir, responder_token: str, resp_services
+) -> None:
     key, action_id = next(iter(planned.items()))
     with TestClient(resp_app) as client:
         headers = _auth(responder_token)
         assert client.post(f"/api/v1/responses/{action_id}/approve", headers=headers).status_code == 200
         again = client.post(f"/api/v1/responses/{action_id}/approve", headers=headers)
-        rejected = client.post(f"/api/v1/responses/{action_id}/reject", headers=headers, json={"reason": "late"})
+        rejected = client.post(
+            f"/api/v1/responses/{action_id}/reject", headers=headers, json={"reason": "late"}
+        )
     assert again.status_code == 409 and "approved" in again.json()["detail"]
     assert rejected.status_code == 409
     assert _status(queue_dir, action_id) == "approved"
-    assert len(_audit(services, "response.approve", key.split(":", 1)[1])) == 1
-    assert not _audit(services, "response.reject", key.split(":", 1)[1])
+    assert len(_audit(resp_services, "response.approve", key.split(":", 1)[1])) == 1
+    assert not _audit(resp_services, "response.reject", key.split(":", 1)[1])
 
 
 def test_the_form_post_needs_the_csrf_token(rex: TestClient, planned, queue_dir) -> None:  # type: ignore[no-untyped-def]

@@ -4,7 +4,8 @@ in the store, so the same rules that watch the cloud watch stackwatch.
 The events: ``service: stackwatch``, ``kind: stackwatch_audit``, ``action`` one of
 ``authenticate`` (outcome ``failure`` / ``success``), ``alert.acknowledge``,
 ``alert.resolve``, ``alert.comment``, ``rule.enable``, ``rule.disable``, ``user.create``,
-``user.delete``, ``user.password``, ``user.role``, ``token.create``, ``token.revoke``;
+``user.delete``, ``user.password``, ``user.role``, ``token.create``, ``token.revoke``,
+``response.approve``, ``response.reject``;
 ``initiator.name`` the acting (or attempted) user, ``initiator.source_ip`` the client.
 
 Only one process may append to a store at a time (store/sqlite.py), and the collector may be

@@ -22,6 +22,7 @@ from stackwatch.detect.overrides import RuleState
 from stackwatch.detect.vectors import VectorResult, run_vectors
 from stackwatch.store.base import Store
 
+
 class RuleCatalog:
     """The rules the pipeline runs (built-in packs plus extra paths), with overrides."""
 
@@ -90,7 +91,7 @@ class ApprovalDesk:
         return self._queue_class is not None and self._queue_path is not None and self.data_dir is not None
 
     def _exists(self) -> bool:
-        return self.available and Path(self._queue_path(self.data_dir)).exists()  # type: ignore[misc]
+        return self.available and Path(self._queue_path(self.data_dir)).exists()  # type: ignore[misc, arg-type]
 
     def __call__(self) -> list[dict[str, Any]]:
         if not self._exists():
@@ -133,7 +134,7 @@ class ApprovalDesk:
                 raise ApprovalConflict(f"action {action_id} is {current.status}, not pending")
             try:
                 return _as_dict(decide(queue))
-            except StackwatchError as exc:  # the queue's ApprovalError: e.g. lost a race with another decision
+            except StackwatchError as exc:  # the queue's ApprovalError: e.g. lost a race
                 after = queue.get(action_id)
                 if after is not None and after.status != "pending":
                     raise ApprovalConflict(f"action {action_id} is {after.status}, not pending") from exc

@@ -123,34 +123,38 @@ class MerkleAccumulator:
         stack.append(h)
 
     def extend(self, hashes: Iterable[bytes]) -> None:
-        """Append many leaf hashes (the batch path: locals bound once)."""
-        stack = self._stack
-        if self._sink is not None:  # the same loop, reporting subtrees closed at level >= sink_min
-            sink, low = self._sink, self._sink_min
-            n = self._size
-            for h in hashes:
-                m = n
-                n += 1
-                level = 0
-                while m & 1:
-                    h = sha256(b"\x01" + stack.pop() + h).digest()
-                    m >>= 1
-                    level += 1
-                    if level >= low:
-                        sink(level, (n >> level) - 1, h)
-                stack.append(h)
-            self._size = n
+        """Append many leaf hashes: the batch is folded level by level (one comprehension per
+        level instead of a Python loop per leaf), giving exactly the state and the sink nodes
+        of appending them one by one (sink calls come grouped by level)."""
+        cur = hashes if isinstance(hashes, list) else list(hashes)
+        if not cur:
             return
-        push, pop = stack.append, stack.pop
+        stack = self._stack
         n = self._size
-        for h in hashes:
-            m = n
-            n += 1
-            while m & 1:
-                h = sha256(b"\x01" + pop() + h).digest()
-                m >>= 1
-            push(h)
-        self._size = n
+        self._size = n + len(cur)
+        sink, low = self._sink, self._sink_min
+        leftovers: list[bytes] = []  # the new lone node of each level below where `cur` ran out
+        level = 0
+        while cur:
+            pos = n >> level  # index, at this level, of the first node of `cur` (before any merge)
+            if pos & 1:  # a lone left sibling waits on the stack: it pairs with cur[0]
+                cur = [stack.pop(), *cur]
+                pos -= 1
+            if len(cur) & 1:
+                leftovers.append(cur[-1])
+                it = iter(cur[:-1])
+            else:
+                it = iter(cur)
+            cur = [sha256(b"\x01" + a + b).digest() for a, b in zip(it, it, strict=True)]
+            level += 1
+            if sink is not None and level >= low and cur:
+                first = pos >> 1
+                for j, h in enumerate(cur):
+                    sink(level, first + j, h)
+            elif not cur:
+                break
+        leftovers.reverse()
+        stack.extend(leftovers)
 
     def root(self) -> bytes:
         """MTH of everything appended so far."""

@@ -40,7 +40,7 @@ from stackwatch.store.verify_parallel import CHUNK, verify_records_parallel
 from stackwatch.store.witness import read_entries
 
 DB_FILE: Final = "stackwatch.db"
-PARALLEL_MIN: Final = 4 * CHUNK
+PARALLEL_MIN: Final = 2 * CHUNK
 """Stores with at least this many records are verified by several processes."""
 _SEAL_KINDS: Final = {"bad-seal", "resealed"}
 

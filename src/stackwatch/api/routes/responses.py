@@ -38,7 +38,9 @@ def history(request: Request, principal: Annotated[Principal, Depends(viewer)]) 
     return {"history": request.app.state.services.approvals.history()}
 
 
-def decide(request: Request, principal: Principal, action_id: int, decision: str, reason: str | None) -> dict[str, Any]:
+def decide(
+    request: Request, principal: Principal, action_id: int, decision: str, reason: str | None
+) -> dict[str, Any]:
     """Approve or reject queued action ``action_id`` and record it in the audit trail."""
     desk = request.app.state.services.approvals
     reason = (reason or "").strip()[:MAX_REASON] or None
@@ -100,7 +102,7 @@ def reject(
     action_id: int,
     principal: Annotated[Principal, Depends(responder)],
     # Optional at the HTTP level so an unauthenticated call gets 401, not a body error.
-    body: Annotated[dict[str, Any] | None, Body(examples=[{"reason": "the project is being restored"}])] = None,
+    body: Annotated[dict[str, Any] | None, Body(examples=[{"reason": "project being restored"}])] = None,
 ) -> dict[str, Any]:
     reason = body.get("reason") if isinstance(body, dict) else None
     if reason is not None and not isinstance(reason, str):

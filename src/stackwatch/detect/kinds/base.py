@@ -48,7 +48,7 @@ def key_func(group_by: tuple[str, ...]) -> KeyFunc:
         return lambda event: ()
     if len(group_by) == 1:
         one = state_key_func(group_by)
-        return lambda event: (one(event),)
+        return lambda event: (one(event),)  # type: ignore[return-value]
     return state_key_func(group_by)  # type: ignore[return-value]
 
 
