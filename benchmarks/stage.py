@@ -81,17 +81,20 @@ def stage_parse(root: Path) -> tuple[int, int]:
 
 
 def stage_detect(root: Path) -> tuple[int, int]:
+    from stackwatch.detect.gctune import tune_gc
     from stackwatch.pipeline.analyze import analyze
     from stackwatch.pipeline.engine import build_engine
     from stackwatch.pipeline.reader import discover
 
     engine, inputs = build_engine(), discover([str(root)])
+    tune_gc()  # as `stackwatch analyze` does
     CLOCK.restart()
     result = analyze(inputs, engine=engine)
     return result.progress.stats.lines, result.progress.stats.records
 
 
 def stage_store(root: Path, data: Path) -> tuple[int, int]:
+    from stackwatch.detect.gctune import tune_gc
     from stackwatch.pipeline.analyze import analyze
     from stackwatch.pipeline.engine import build_engine
     from stackwatch.pipeline.reader import discover
@@ -100,6 +103,7 @@ def stage_store(root: Path, data: Path) -> tuple[int, int]:
     shutil.rmtree(data, ignore_errors=True)
     store = open_store(str(data))
     engine, inputs = build_engine(), discover([str(root)])
+    tune_gc()  # as `stackwatch analyze` does
     CLOCK.restart()
     try:
         result = analyze(inputs, engine=engine, store=store)

@@ -19,6 +19,9 @@ async def serve(settings: object) -> None:
     from stackwatch.pipeline.runner import create_runner
 
     runner = create_runner(settings)  # type: ignore[arg-type]
+    from stackwatch.detect.gctune import tune_gc
+
+    tune_gc()  # rules loaded, engine built: long-lived window state need not be traversed by the GC
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
