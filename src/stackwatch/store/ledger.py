@@ -112,6 +112,79 @@ def iter_ledger(
             yield row[0], rec, chain if type(chain) is bytes else b""
 
 
+# The verify fast path: the same record bytes with the normalized array built by SQLite's
+# json_array (byte-identical to orjson's for the ints, texts and NULLs rows hold: same escapes,
+# UTF-8 kept as is) and origin as its stored UTF-8, so one row is 6 values instead of 26.
+# It is only trusted to say "all good": any difference (a blob where text belongs, a type
+# change, an escape SQLite writes differently) makes a hash differ, and the caller then runs the
+# reference path (iter_ledger + chain.verify_chain), which reports the exact fault.
+_SCAN_SELECT: Final = (  # fixed column names
+    "SELECT e.seq, e.received, e.raw, "  # noqa: S608
+    "CASE WHEN typeof(e.origin) = 'text' THEN CAST(e.origin AS BLOB) END, e.chain, "
+    "CAST(json_array(e.time, s.host, s.service, "
+    + ", ".join(f"e.{c}" for c in NORMALIZED_FIELDS[3:])
+    + ") AS BLOB) FROM events AS e LEFT JOIN sources AS s ON s.id = e.source "
+    "WHERE e.seq BETWEEN ? AND ? ORDER BY e.seq"
+)
+
+
+def scan_ledger(
+    conn: sqlite3.Connection,
+    first: int,
+    last: int,
+    prev_hash: bytes,
+    acc: MerkleAccumulator | None = None,
+    sizes: Sequence[int] = (),
+    at_size: Callable[[int], bool] | None = None,
+    chunk: int = 8192,
+) -> bytes | None:
+    """Fast check that records ``first..last`` are all present in order and each stored chain
+    hash follows from ``prev_hash``: the last chain hash, or None on *any* doubt (the caller
+    then runs the reference check). With ``acc`` (at ``first - 1`` leaves) the leaf hashes are
+    appended to it and ``at_size(s)`` is called at each of ``sizes`` (ascending, within the
+    range) once ``acc`` holds ``s`` leaves; False from it also means doubt."""
+    pack, magic = _HEAD.pack, MAGIC
+    size_iter = iter(sizes)
+    next_size = next(size_iter, 0)
+    leaves: list[bytes] = []
+    push = leaves.append
+    expected = first
+    h = prev_hash
+    try:
+        fetch = conn.execute(_SCAN_SELECT, (first, last)).fetchmany
+        while rows := fetch(chunk):
+            if acc is None:
+                for seq, received, raw, o, stored, norm in rows:
+                    if seq != expected:
+                        return None
+                    h = sha256(h + pack(magic, seq, received, len(raw), len(norm), len(o)) + raw + norm + o
+                               ).digest()
+                    if h != stored:
+                        return None
+                    expected += 1
+                continue
+            for seq, received, raw, o, stored, norm in rows:
+                if seq != expected:
+                    return None
+                rec = pack(magic, seq, received, len(raw), len(norm), len(o)) + raw + norm + o
+                h = sha256(h + rec).digest()
+                if h != stored:
+                    return None
+                push(sha256(b"\x00" + rec).digest())
+                if seq == next_size:
+                    acc.extend(leaves)
+                    leaves.clear()
+                    if at_size is None or not at_size(seq):
+                        return None
+                    next_size = next(size_iter, 0)
+                expected += 1
+            acc.extend(leaves)
+            leaves.clear()
+    except (sqlite3.Error, TypeError, ValueError, struct.error):
+        return None
+    return h if expected == last + 1 else None
+
+
 class LedgerState:
     """The writer's ledger: chain head and Merkle accumulator, loaded from and saved to the
     database in the writer's transactions."""
@@ -150,33 +223,17 @@ class LedgerState:
 
     def chain_rows(self, rows: list[Row], names: dict[int, tuple[str, str]]) -> list[Row]:
         """Rows (EVENT_COLUMNS order) with their chain hash appended; advances head and
-        accumulator. Rows holding text SQLite cannot store are cleaned first (so what is hashed
-        is exactly what is stored)."""
-        out: list[Row] = []
-        push = out.append
-        recs: list[bytes] = []  # leaf hashes are taken in one comprehension after the loop
-        keep = recs.append
-        pack, dumps, magic = _HEAD.pack, _dumps, MAGIC
-        h = self.head
-        for r in rows:
-            try:
-                host, service = names[r[3]]
-                norm = dumps((r[1], host, service, *r[4:21], r[23]))
-                o = r[22].encode()
-            except (orjson.JSONEncodeError, UnicodeEncodeError, TypeError):
-                r = clean_row(r)
-                host, service = names[r[3]]
-                norm = dumps((r[1], host, service, *r[4:21], r[23]))
-                o = r[22].encode()
-            raw = r[21]
-            rec = pack(magic, r[0], r[2], len(raw), len(norm), len(o)) + raw + norm + o
-            h = sha256(h + rec).digest()
-            keep(rec)
-            push((*r, h))
-        self.acc.extend([sha256(b"\x00" + rec).digest() for rec in recs])
-        self.head = h
-        self.size += len(rows)
+        accumulator (see ``chain_batch``)."""
+        out, leaves, head = chain_batch(rows, names, self.head)
+        self.advance(leaves, head)
         return out
+
+    def advance(self, leaves: list[bytes], head: bytes) -> None:
+        """Take in records chained elsewhere (``chain_batch``, ``RowBuilder.chained_rows``):
+        their leaf hashes in seq order and the chain hash of the last one."""
+        self.acc.extend(leaves)  # the whole batch at once, level by level
+        self.head = head
+        self.size += len(leaves)
 
     def save(self, conn: sqlite3.Connection) -> None:
         """Write head, accumulator and new cache nodes (inside the caller's transaction)."""
@@ -187,6 +244,36 @@ class LedgerState:
             "UPDATE ledger_state SET size = ?, head = ?, merkle = ? WHERE id = 1",
             (self.size, self.head, self.acc.to_bytes()),
         )
+
+
+def chain_batch(
+    rows: list[Row], names: dict[int, tuple[str, str]], head: bytes
+) -> tuple[list[Row], list[bytes], bytes]:
+    """``(rows with their chain hash appended, leaf hashes, new head)`` for rows (EVENT_COLUMNS
+    order) following ``head``. Rows holding text SQLite cannot store are cleaned first (so what
+    is hashed is exactly what is stored)."""
+    out: list[Row] = []
+    push = out.append
+    leaves: list[bytes] = []
+    leaf = leaves.append
+    pack, dumps, magic = _HEAD.pack, _dumps, MAGIC
+    h = head
+    for r in rows:
+        try:
+            host, service = names[r[3]]
+            norm = dumps((r[1], host, service, *r[4:21], r[23]))
+            o = r[22].encode()
+        except (orjson.JSONEncodeError, UnicodeEncodeError, TypeError):
+            r = clean_row(r)
+            host, service = names[r[3]]
+            norm = dumps((r[1], host, service, *r[4:21], r[23]))
+            o = r[22].encode()
+        raw = r[21]
+        rec = pack(magic, r[0], r[2], len(raw), len(norm), len(o)) + raw + norm + o
+        h = sha256(h + rec).digest()
+        leaf(sha256(b"\x00" + rec).digest())
+        push((*r, bytearray(h)))  # sqlite3 binds a bytearray directly, bytes via an adapter lookup
+    return out, leaves, h
 
 
 class DbNodeCache:

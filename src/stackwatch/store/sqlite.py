@@ -53,7 +53,7 @@ from stackwatch.store.base import (
     StoredEvent,
 )
 from stackwatch.store.checkpoints import Checkpointer
-from stackwatch.store.ledger import LedgerState
+from stackwatch.store.ledger import LedgerState, chain_batch
 from stackwatch.store.rows import (
     EVENT_COLUMNS,
     RowBuilder,
@@ -114,7 +114,11 @@ class SQLiteStore(Store):
         self._clock = clock or SystemClock()
         self._lock = threading.RLock()  # the store may be handed between threads, not shared at once
         self._closed = False
+        # Buffered rows are chained as they are built (rows + chain hash, their leaf hashes, the
+        # chain hash of the last one); the ledger state takes them in at the commit.
         self._rows: list[tuple[Any, ...]] = []
+        self._leaves: list[bytes] = []
+        self._tail: bytes | None = None
         self._since_index = 0
         self._append_lock: int | None = None  # fd holding the exclusive append lock
         self._next_seq = 0
@@ -217,11 +221,24 @@ class SQLiteStore(Store):
                 raise StoreError(f"the store in {self.data_dir} is a {self._role}: promote it first "
                                  "(stackwatch store promote)")
             first = self._next_seq
-            self._rows.extend(self._builder.rows(events, first))
+            self._buffer(self._builder.chained_rows(events, first, self._head(), self._names)
+                         or chain_batch(self._builder.rows(events, first), self._names, self._head()))
             self._next_seq = first + len(events)
             if len(self._rows) >= self.batch_size:
                 self._write_rows()
             return list(range(first, self._next_seq))
+
+    def _head(self) -> bytes:
+        """The chain hash the next built row follows (of the last buffered row, else the ledger's)."""
+        assert self._ledger is not None
+        return self._tail if self._tail is not None else self._ledger.head
+
+    def _buffer(self, chained: tuple[list[tuple[Any, ...]], list[bytes], bytes]) -> None:
+        rows, leaves, tail = chained
+        if rows:
+            self._rows.extend(rows)
+            self._leaves.extend(leaves)
+            self._tail = tail
 
     def _take_append_lock(self, *, replicate: bool = True) -> None:
         fd = os.open(f"{self._db}.append-lock", os.O_RDWR | os.O_CREAT, 0o600)
@@ -352,12 +369,12 @@ class SQLiteStore(Store):
                 rows.append((seq, w[1], w[2], source, *w[5:21], w[21], bytearray(w[22]), w[23], w[24]))
                 expect.append(bytes(w[25]))
                 seq += 1
-            self._rows = rows
-            self._next_seq = seq
             try:
+                self._buffer(chain_batch(rows, self._names, self._head()))
+                self._next_seq = seq
                 self._write_rows(expect=expect, checkpoints=checkpoints)
             except BaseException:
-                self._rows = []
+                self._rows, self._leaves, self._tail = [], [], None
                 self._next_seq = seq - len(rows)
                 raise
 
@@ -385,7 +402,12 @@ class SQLiteStore(Store):
         try:
             conn.execute("BEGIN IMMEDIATE")
             outbox, extra = self._outbox() if expect is None else ([], [])
-            rows = ledger.chain_rows(self._rows + extra, self._names) if self._rows or extra else []
+            rows, leaves, tail = self._rows, self._leaves, self._tail
+            if extra:
+                extra, extra_leaves, tail = chain_batch(extra, self._names, self._head())
+                rows, leaves = rows + extra, leaves + extra_leaves
+            if rows:
+                ledger.advance(leaves, tail)  # type: ignore[arg-type]
             if expect is not None and [r[-1] for r in rows] != list(expect):
                 bad = next(r[0] for r, h in zip(rows, expect, strict=False) if r[-1] != h)
                 raise IntegrityError(f"record {bad} from the primary does not match its chain hash")
@@ -415,7 +437,7 @@ class SQLiteStore(Store):
             raise
         if made is not None:
             self._checkpointer.committed(made)
-        self._rows = []
+        self._rows, self._leaves, self._tail = [], [], None
         self._new_sources.clear()
         self._since_index += len(rows)
         if self.replica is not None:
