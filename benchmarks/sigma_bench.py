@@ -16,88 +16,33 @@ the hit counts of both sides are reported so a reader can see they agree.
 
 from __future__ import annotations
 
-import re
-import sqlite3
 import time
 from pathlib import Path
 from typing import Any
 
 from stackwatch.core.event import Event
+from stackwatch.detect.sigma_sql import backend, count_hits, load_table
 
 RULES_DIR = Path(__file__).resolve().parent.parent / "tests" / "detect" / "sigma_rules"
-COLUMNS = ("kind", "action", "service", "records", "exe", "cmdline", "unit", "fulltext",
-           *(f"a{i}" for i in range(8)))
-
-
 def rule_files() -> list[Path]:
     return sorted(RULES_DIR.glob("*.yml"))
 
 
-def _pipeline() -> Any:
-    from sigma.processing.conditions import IncludeFieldCondition, LogsourceCondition
-    from sigma.processing.pipeline import ProcessingItem, ProcessingPipeline
-    from sigma.processing.transformations import (
-        AddConditionTransformation,
-        FieldMappingTransformation,
-        ReplaceStringTransformation,
-    )
-
-    def item(transformation: Any, **conditions: Any) -> ProcessingItem:
-        return ProcessingItem(transformation=transformation, **conditions)
-    return ProcessingPipeline(name="stackwatch-bench", priority=20, items=[
-        item(AddConditionTransformation({"kind": "auditd"}),
-             rule_conditions=[LogsourceCondition(product="linux", service="auditd")]),
-        item(AddConditionTransformation({"kind": "auditd", "action": "process.exec"}),
-             rule_conditions=[LogsourceCondition(product="linux", category="process_creation")]),
-        item(AddConditionTransformation({"service": "sshd"}),
-             rule_conditions=[LogsourceCondition(product="linux", service="sshd")]),
-        item(ReplaceStringTransformation(regex="^(.*)$", replacement="*|\\1|*"),
-             field_name_conditions=[IncludeFieldCondition(fields=["type"])]),
-        item(FieldMappingTransformation({"type": "records", "Image": "exe", "CommandLine": "cmdline"})),
-    ])
-
-
-def _row(event: Event) -> tuple[object, ...]:
-    attrs = event.attrs
-    argv = attrs.get("argv")
-    raw, message = event.raw, event.message
-    text = raw if not message or message in raw else f"{raw}\n{message}"
-    values: dict[str, object] = {
-        "kind": event.kind, "action": event.action, "service": event.service,
-        "records": "|" + "|".join(attrs["records"]) + "|" if "records" in attrs else None,
-        "exe": attrs.get("exe"), "cmdline": attrs.get("cmdline"), "unit": attrs.get("unit"), "fulltext": text,
-    }
-    for i in range(8):
-        values[f"a{i}"] = (argv[i] if i < len(argv) else None) if argv is not None else attrs.get(f"a{i}")
-    return tuple(values[column] for column in COLUMNS)
-
-
-def _regexp(pattern: str, value: object) -> bool:
-    return value is not None and re.search(pattern, str(value)) is not None
-
-
 def sql_queries() -> list[str]:
-    from sigma.backends.sqlite import sqliteBackend
     from sigma.collection import SigmaCollection
 
-    backend = sqliteBackend(_pipeline(), fulltext_field="fulltext")
+    sql = backend()
     queries: list[str] = []
     for path in rule_files():
         for rule in SigmaCollection.from_yaml(path.read_text()).rules:
-            queries.extend(backend.convert_rule(rule))
+            queries.extend(sql.convert_rule(rule))
     return queries
 
 
 def sqlite_pass(events: list[Event], queries: list[str]) -> int:
     """Load ``events`` into a fresh in-memory table and run every query; total hits."""
-    conn = sqlite3.connect(":memory:")
-    conn.create_function("regexp", 2, _regexp, deterministic=True)
-    conn.execute(f"CREATE TABLE logs ({', '.join(f'{c} TEXT COLLATE NOCASE' for c in COLUMNS)})")
-    conn.executemany(f"INSERT INTO logs VALUES ({', '.join('?' for _ in COLUMNS)})",
-                     map(_row, events))
-    hits = 0
-    for query in queries:
-        hits += conn.execute(query.replace("SELECT *", "SELECT COUNT(*)", 1)).fetchone()[0]
+    conn = load_table(events)
+    hits = sum(count_hits(conn, query) for query in queries)
     conn.close()
     return hits
 

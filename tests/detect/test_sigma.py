@@ -10,23 +10,16 @@ from __future__ import annotations
 
 import random
 import re
-import sqlite3
 from pathlib import Path
 
 import pytest
 from sigma.collection import SigmaCollection
-from sigma.processing.conditions import IncludeFieldCondition, LogsourceCondition
-from sigma.processing.pipeline import ProcessingItem, ProcessingPipeline
-from sigma.processing.transformations import (
-    AddConditionTransformation,
-    FieldMappingTransformation,
-    ReplaceStringTransformation,
-)
 
 from stackwatch.core.errors import RuleError
 from stackwatch.core.event import Event
 from stackwatch.detect.model import Rule
 from stackwatch.detect.sigma import compile_sigma, fulltext, load_sigma_file
+from stackwatch.detect.sigma_sql import backend, count_hits, load_table
 from stackwatch.parsers.framing import parse_text
 from stackwatch.testing import make_event
 
@@ -317,43 +310,6 @@ def test_file_without_rules_is_an_error(tmp_path):
 
 # --------------------------------------------------------------------------- SQL cross-check
 
-_COLUMNS = ("kind", "action", "service", "records", "exe", "cmdline", "unit", "fulltext",
-            *(f"a{i}" for i in range(8)))
-
-
-def _pipeline() -> ProcessingPipeline:
-    """Zircolite-style: logsources become column conditions, Sigma fields become columns.
-    Sigma `type` (any auditd record type) becomes a LIKE on '|SYSCALL|EXECVE|'."""
-    def item(transformation, **conditions) -> ProcessingItem:
-        return ProcessingItem(transformation=transformation, **conditions)
-    return ProcessingPipeline(name="stackwatch-test", priority=20, items=[
-        item(AddConditionTransformation({"kind": "auditd"}),
-             rule_conditions=[LogsourceCondition(product="linux", service="auditd")]),
-        item(AddConditionTransformation({"kind": "auditd", "action": "process.exec"}),
-             rule_conditions=[LogsourceCondition(product="linux", category="process_creation")]),
-        item(AddConditionTransformation({"service": "sshd"}),
-             rule_conditions=[LogsourceCondition(product="linux", service="sshd")]),
-        item(ReplaceStringTransformation(regex="^(.*)$", replacement="*|\\1|*"),
-             field_name_conditions=[IncludeFieldCondition(fields=["type"])]),
-        item(FieldMappingTransformation({"type": "records", "Image": "exe", "CommandLine": "cmdline"})),
-    ])
-
-
-def _row(event: Event) -> tuple[object, ...]:
-    attrs = event.attrs
-    argv = attrs.get("argv")
-    raw, message = event.raw, event.message
-    text = raw if not message or message in raw else f"{raw}\n{message}"
-    values: dict[str, object] = {
-        "kind": event.kind, "action": event.action, "service": event.service,
-        "records": "|" + "|".join(attrs["records"]) + "|" if "records" in attrs else None,
-        "exe": attrs.get("exe"), "cmdline": attrs.get("cmdline"), "unit": attrs.get("unit"), "fulltext": text,
-    }
-    for i in range(8):
-        values[f"a{i}"] = (argv[i] if i < len(argv) else None) if argv is not None else attrs.get(f"a{i}")
-    return tuple(values[column] for column in _COLUMNS)
-
-
 _WORDS = ["iptables", "IPTables", "ip6tables", "ufw", "UFW", "firewall-cmd", "Firewall-Cmd", "ls", "LS",
           "dd", "truncate", "shutdown", "Reboot", "halt", "poweroff", "init", "telinit", "cat", "curl"]
 _ARGS = ["-F", "-f", "-Z", "-X", "-x", "--flush", "DROP", "drop", "-dDROP", "delete", "DELETE",
@@ -387,25 +343,16 @@ def _generated_events(count: int) -> list[Event]:
     return events
 
 
-def _regexp(pattern: str, value: object) -> bool:
-    return value is not None and re.search(pattern, str(value)) is not None
-
-
 def test_predicate_hit_counts_equal_sqlite_backend_hit_counts():
-    from sigma.backends.sqlite import sqliteBackend
-
     events = _generated_events(3000)
-    conn = sqlite3.connect(":memory:")
-    conn.create_function("regexp", 2, _regexp, deterministic=True)
-    conn.execute(f"CREATE TABLE logs ({', '.join(f'{c} TEXT COLLATE NOCASE' for c in _COLUMNS)})")
-    conn.executemany(f"INSERT INTO logs VALUES ({', '.join('?' for _ in _COLUMNS)})", map(_row, events))
-    backend = sqliteBackend(_pipeline(), fulltext_field="fulltext")
+    conn = load_table(events)
+    sql = backend()
     compared = 0
     for path in SUPPORTED:
         text = path.read_text()
         [sigma_rule] = SigmaCollection.from_yaml(text).rules
-        [query] = backend.convert_rule(sigma_rule)
-        sql_hits = conn.execute(query.replace("SELECT *", "SELECT COUNT(*)", 1)).fetchone()[0]
+        [query] = sql.convert_rule(sigma_rule)
+        sql_hits = count_hits(conn, query)
         [rule] = load_sigma_file(path)
         ours = sum(1 for event in events if rule.condition(event))
         assert ours == sql_hits, f"{path.name}: predicate {ours} hits, SQL {sql_hits}: {query}"
