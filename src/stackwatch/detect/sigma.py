@@ -204,7 +204,8 @@ def _record_types(event: Event) -> frozenset[str]:
     if cached[0] is event:
         return cached[1]
     records = event.attrs.get("records")
-    types = frozenset(str(item).lower() for item in records) if isinstance(records, list) else frozenset()
+    types = (frozenset(str(item).lower() for item in records) if isinstance(records, (list, tuple))
+             else frozenset())
     _records_cache = (event, types)
     return types
 
@@ -570,13 +571,44 @@ class _Compiler:
             return None, _leaves(node.value, keyword=True)
         return None
 
+    def _record_set(self, name: str | None, leaves: list[Leaf], require_all: bool) -> frozenset[str] | None:
+        """The lower-cased record types of a group of plain ``type`` equalities (any of them
+        must be present), else None."""
+        if name is None or sf.FIELDS[self.profile].get(name) != ("@records",):
+            return None
+        if require_all and len(leaves) != 1:
+            return None
+        wanted: list[str] = []
+        for leaf in leaves:
+            text = getattr(leaf.test, "__self__", None)
+            if leaf.kind != "ci" or leaf.test.__name__ != "__eq__" or not isinstance(text, str):
+                return None
+            wanted.append(text)
+        return frozenset(wanted)
+
+    def required_types(self, node: Any) -> frozenset[str] | None:
+        """Record types of which an event must carry one for ``node`` to hold (None: no such
+        constraint found). Lets a rule reject most auditd events with one set test."""
+        simple = self._simple(node) if not isinstance(node, ConditionNOT) else None
+        if simple is not None:
+            return self._record_set(simple[0], simple[1], require_all=False)
+        if isinstance(node, ConditionAND):
+            found = [types for arg in node.args if (types := self.required_types(arg)) is not None]
+            return min(found, key=len) if found else None
+        if isinstance(node, ConditionOR):
+            union: set[str] = set()
+            for arg in node.args:
+                types = self.required_types(arg)
+                if types is None:
+                    return None
+                union |= types
+            return frozenset(union)
+        return None
+
     def _group_pred(self, name: str | None, leaves: list[Leaf], require_all: bool) -> Predicate:
-        wanted = [getattr(leaf.test, "__self__", None) for leaf in leaves]
-        if (name is not None and sf.FIELDS[self.profile].get(name) == ("@records",) and not require_all
-                and all(leaf.kind == "ci" and leaf.test.__name__ == "__eq__" and isinstance(text, str)
-                        for leaf, text in zip(leaves, wanted, strict=True))):
+        types = self._record_set(name, leaves, require_all)
+        if types is not None:
             # `type: EXECVE` opens nearly every auditd rule: a set lookup on a per-event cache
-            types = frozenset(wanted)
             return lambda event: not types.isdisjoint(_record_types(event))
         if name is None:
             return _group(fulltext, leaves, require_all, get_lower=_fulltext_lower)
@@ -585,6 +617,8 @@ class _Compiler:
     def _cost(self, name: str | None, leaves: list[Leaf]) -> int:
         if name is None:
             return 8  # keywords: a substring search over the whole record
+        if self._record_set(name, leaves, require_all=False) is not None:
+            return 0  # a set test on a per-event cache, and it rejects most auditd events
         paths = sf.FIELDS[self.profile].get(name, ())
         cost = 2 if any(path.startswith("@") for path in paths) else 1
         if any(leaf.kind == "cs" and getattr(leaf.test, "__self__", None).__class__ is re.Pattern
@@ -710,17 +744,30 @@ def compile_rule_condition(rule: SigmaRule, source: sf.LogSource) -> Predicate:
     except SigmaError as exc:
         raise Unsupported(f"condition: {exc}", "condition") from None
     body = _any([compiler.compile(tree) for tree in trees])
+    required = [found for tree in trees if (found := compiler.required_types(tree)) is not None]
+    if required and len(required) == len(trees):
+        # hoisted out of the tree: most auditd events carry none of the rule's record types
+        types = frozenset[str]().union(*required)
+        inner = body
+
+        def body(event: Event) -> bool:
+            return not types.isdisjoint(_record_types(event)) and inner(event)
     kinds, services, actions = source.kinds, source.services, source.actions
     if kinds and actions and not services:
-        return lambda event: event.kind in kinds and event.action in actions and body(event)
-    if kinds and not services and not actions:
-        return lambda event: event.kind in kinds and body(event)
-    if services and not kinds and not actions:
-        return lambda event: event.service in services and body(event)
-    guard = _guard(source)
-    if guard is None:
-        return body
-    return lambda event: guard(event) and body(event)
+        pred: Predicate = lambda event: event.kind in kinds and event.action in actions and body(event)  # noqa: E731
+    elif kinds and not services and not actions:
+        pred = lambda event: event.kind in kinds and body(event)  # noqa: E731
+    elif services and not kinds and not actions:
+        pred = lambda event: event.service in services and body(event)  # noqa: E731
+    else:
+        guard = _guard(source)
+        if guard is None:
+            return body
+        pred = lambda event: guard(event) and body(event)  # noqa: E731
+    # the engine offers the rule only events its index (= this guard) allows: it may run
+    # the body alone (see codegen.residual_for)
+    pred.residual = (body, tuple(source.index.items()))  # type: ignore[attr-defined]
+    return pred
 
 
 def _to_rule(rule: SigmaRule, path: str, line: int) -> Any:
