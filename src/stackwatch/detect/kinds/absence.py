@@ -21,22 +21,20 @@ from typing import Any
 from stackwatch.core.errors import RuleError
 from stackwatch.core.event import Event
 from stackwatch.detect.kinds.base import (
-    Detector,
+    SOURCE_GROUP,
     Firing,
     KindContext,
+    SourceDetector,
     as_key,
     duration_param,
-    key_func,
-    require_window,
-    state_key_func,
     to_state_key,
 )
 from stackwatch.detect.locyaml import LocDict, LocList
 from stackwatch.detect.model import Rule
-from stackwatch.detect.state import LAST, CompactState, StateStats, evidence_of
+from stackwatch.detect.state import LAST, StateStats, evidence_of
 
 FIELDS = ("expected", "backoff", "max_backoff")
-DEFAULT_GROUP = ("host", "service")
+DEFAULT_GROUP = SOURCE_GROUP
 
 
 @dataclass(frozen=True)
@@ -71,20 +69,11 @@ def parse_params(doc: LocDict, file: str) -> Params:
 _SPOKE_AT, _SPOKE, _ALERTS, _NEXT_ALERT, _QUEUED, _EVENT = 3, 4, 5, 6, 7, 8
 
 
-class AbsenceDetector(Detector):
-    time_driven = True
+class AbsenceDetector(SourceDetector):
+    params_type = Params
 
     def __init__(self, rule: Rule, ctx: KindContext) -> None:
         super().__init__(rule, ctx)
-        require_window(rule)
-        self.group = rule.group_by or DEFAULT_GROUP
-        self.key_of = key_func(self.group)
-        self.state_key = state_key_func(self.group)
-        self.width = len(self.group)
-        self.params = rule.params if isinstance(rule.params, Params) else Params()
-        self.window = rule.window
-        self.state = CompactState(rule.max_keys, 0.0)
-        self.heap: list[tuple[float, Any]] = []
         self._declared_done = False
 
     def _declare(self, start: float) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final
 
 from stackwatch.core.alert import Evidence
 from stackwatch.core.errors import RuleError
@@ -13,7 +13,7 @@ from stackwatch.core.event import Event
 from stackwatch.detect.codegen import FunctionSource
 from stackwatch.detect.locyaml import LocDict
 from stackwatch.detect.model import Rule, parse_duration
-from stackwatch.detect.state import Key, StateKey, StateStats
+from stackwatch.detect.state import CompactState, Key, StateKey, StateStats
 
 KeyFunc = Callable[[Event], Key]
 
@@ -114,6 +114,30 @@ class Detector:
 
     def stats(self) -> StateStats:
         return StateStats()
+
+
+SOURCE_GROUP: Final = ("host", "service")
+"""The default key of the per-source kinds (absence, level_drop): one log source."""
+
+
+class SourceDetector(Detector):
+    """Common set-up of the time-driven, per-source kinds: the key (default host+service),
+    one compact record per source, and a heap of deadlines for ``on_tick``."""
+
+    time_driven = True
+    params_type: type = object  # the kind's Params dataclass (its defaults when the rule gives none)
+
+    def __init__(self, rule: Rule, ctx: KindContext) -> None:
+        super().__init__(rule, ctx)
+        require_window(rule)
+        self.group = rule.group_by or SOURCE_GROUP
+        self.key_of = key_func(self.group)
+        self.state_key = state_key_func(self.group)
+        self.width = len(self.group)
+        self.params: Any = rule.params if isinstance(rule.params, self.params_type) else self.params_type()
+        self.window = rule.window
+        self.state = CompactState(rule.max_keys, 0.0)
+        self.heap: list[tuple[float, Any]] = []
 
 
 # ------------------------------------------------------------------ parameter helpers

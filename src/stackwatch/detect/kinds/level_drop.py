@@ -16,21 +16,19 @@ from typing import Any, Final
 
 from stackwatch.core.event import SEVERITY_RANK, Event
 from stackwatch.detect.kinds.base import (
-    Detector,
+    SOURCE_GROUP,
     Firing,
     KindContext,
+    SourceDetector,
     as_key,
     int_param,
-    key_func,
-    require_window,
-    state_key_func,
 )
 from stackwatch.detect.locyaml import LocDict
 from stackwatch.detect.model import Rule
-from stackwatch.detect.state import LAST, CompactState, StateStats, evidence_of, pushed
+from stackwatch.detect.state import LAST, StateStats, evidence_of, pushed
 
 FIELDS = ("min_low", "min_high")
-DEFAULT_GROUP = ("host", "service")
+DEFAULT_GROUP = SOURCE_GROUP
 LOW: Final = frozenset({"debug", "info"})
 HIGH_RANK: Final = SEVERITY_RANK["warning"]
 
@@ -51,20 +49,11 @@ def parse_params(doc: LocDict, file: str) -> Params:
 _LOW_COUNT, _LAST_LOW, _HIGH, _ALERTED, _QUEUED, _EVIDENCE = 3, 4, 5, 6, 7, 8
 
 
-class LevelDropDetector(Detector):
-    time_driven = True
+class LevelDropDetector(SourceDetector):
+    params_type = Params
 
     def __init__(self, rule: Rule, ctx: KindContext) -> None:
         super().__init__(rule, ctx)
-        require_window(rule)
-        self.group = rule.group_by or DEFAULT_GROUP
-        self.key_of = key_func(self.group)
-        self.state_key = state_key_func(self.group)
-        self.width = len(self.group)
-        self.params = rule.params if isinstance(rule.params, Params) else Params()
-        self.window = rule.window
-        self.state = CompactState(rule.max_keys, 0.0)
-        self.heap: list[tuple[float, Any]] = []
 
     def on_event(self, event: Event, ts: float) -> Firing | None:
         """Per event: one dict lookup and a few stores into the source's record."""
