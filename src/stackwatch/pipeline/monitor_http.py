@@ -49,6 +49,22 @@ def store_bytes(url: str) -> int | None:
     return total
 
 
+# Per-source figures that are one counter attribute each: (metric, type, help, attribute).
+_SOURCE_COUNTERS: tuple[tuple[str, str, str, str], ...] = (
+    ("stackwatch_records_received_total", "counter", "Records accepted from a source.", "received"),
+    ("stackwatch_received_bytes_total", "counter", "Bytes read from a source.", "bytes"),
+    ("stackwatch_records_truncated_total", "counter", "Records cut to max_message_bytes.", "truncated"),
+    ("stackwatch_events_decoded_total", "counter", "Events produced from a source's records.", "events"),
+    ("stackwatch_events_unparsed_total", "counter", "Records kept raw because no parser understood them.",
+     "unparsed"),
+    ("stackwatch_events_committed_total", "counter", "Events committed to the store (out).", "committed"),
+    ("stackwatch_duplicates_skipped_total", "counter", "Redelivered records already stored (skipped).",
+     "duplicates"),
+    ("stackwatch_source_errors_total", "counter", "Connection and read errors.", "errors"),
+    ("stackwatch_source_connections", "gauge", "Open connections (TCP sources).", "connections"),
+)
+
+
 def render_metrics(runner: Runner) -> str:
     """Every metric in the Prometheus text exposition format (version 0.0.4)."""
     out: list[str] = []
@@ -62,18 +78,9 @@ def render_metrics(runner: Runner) -> str:
         )
 
     sources = runner.sources
-    metric(
-        "stackwatch_records_received_total",
-        "counter",
-        "Records accepted from a source.",
-        [(_labels(source=s.name), s.counters.received) for s in sources],
-    )
-    metric(
-        "stackwatch_received_bytes_total",
-        "counter",
-        "Bytes read from a source.",
-        [(_labels(source=s.name), s.counters.bytes) for s in sources],
-    )
+    for name, kind, help_text, counter in _SOURCE_COUNTERS:
+        samples = [(_labels(source=s.name), getattr(s.counters, counter)) for s in sources]
+        metric(name, kind, help_text, samples)
     metric(
         "stackwatch_records_dropped_total",
         "counter",
@@ -86,48 +93,6 @@ def render_metrics(runner: Runner) -> str:
                 ("rate_limit", s.counters.dropped_rate),
             )
         ],
-    )
-    metric(
-        "stackwatch_records_truncated_total",
-        "counter",
-        "Records cut to max_message_bytes.",
-        [(_labels(source=s.name), s.counters.truncated) for s in sources],
-    )
-    metric(
-        "stackwatch_events_decoded_total",
-        "counter",
-        "Events produced from a source's records.",
-        [(_labels(source=s.name), s.counters.events) for s in sources],
-    )
-    metric(
-        "stackwatch_events_unparsed_total",
-        "counter",
-        "Records kept raw because no parser understood them.",
-        [(_labels(source=s.name), s.counters.unparsed) for s in sources],
-    )
-    metric(
-        "stackwatch_events_committed_total",
-        "counter",
-        "Events committed to the store (out).",
-        [(_labels(source=s.name), s.counters.committed) for s in sources],
-    )
-    metric(
-        "stackwatch_duplicates_skipped_total",
-        "counter",
-        "Redelivered records already stored (skipped).",
-        [(_labels(source=s.name), s.counters.duplicates) for s in sources],
-    )
-    metric(
-        "stackwatch_source_errors_total",
-        "counter",
-        "Connection and read errors.",
-        [(_labels(source=s.name), s.counters.errors) for s in sources],
-    )
-    metric(
-        "stackwatch_source_connections",
-        "gauge",
-        "Open connections (TCP sources).",
-        [(_labels(source=s.name), s.counters.connections) for s in sources],
     )
     metric(
         "stackwatch_queue_depth",

@@ -39,27 +39,32 @@ def _matches_resource(stored: StoredEvent, resource: str) -> bool:
     return any(needle in (v or "").lower() for v in (t.type, t.id, t.name))
 
 
-def find_activity(
-    request: Request,
-    *,
-    user: str | None,
-    project: str | None,
-    action: str | None,
-    resource: str | None,
-    outcome: str | None,
-    since: str | None,
-    until: str | None,
-    limit: int,
-    offset: int,
-) -> list[StoredEvent]:
+class ActivityFilter:
+    """The activity filters, declared once for the API route and the page (FastAPI reads
+    them from the query string through ``Depends``)."""
+
+    def __init__(self, user: Text = None, project: Text = None, action: Text = None,
+                 resource: Text = None, outcome: Text = None, since: Text = None,
+                 until: Text = None) -> None:
+        self.user, self.project, self.action, self.resource = user, project, action, resource
+        self.outcome, self.since, self.until = outcome, since, until
+
+    def form(self) -> dict[str, str]:
+        """The filters as the page's form values ('' for unset)."""
+        return {name: getattr(self, name) or "" for name in
+                ("user", "project", "action", "resource", "outcome", "since", "until")}
+
+
+def find_activity(request: Request, filters: ActivityFilter, *, limit: int, offset: int) -> list[StoredEvent]:
     """Audit events of both kinds, newest first, filtered; ``resource`` matches the target's
     type, id or name (substring, case-insensitive)."""
+    since, until, resource = filters.since, filters.until, filters.resource
     now = store_now(request.app.state.services.store) if (since or until) else None
     base = {
-        "user": opt(user),
-        "project": opt(project),
-        "action": opt(action),
-        "outcome": opt(outcome),
+        "user": opt(filters.user),
+        "project": opt(filters.project),
+        "action": opt(filters.action),
+        "outcome": opt(filters.outcome),
         "since": parse_time(since, now, name="since"),
         "until": parse_time(until, now, name="until"),
     }
@@ -104,28 +109,11 @@ def activity_row(stored: StoredEvent) -> dict[str, Any]:
 def activity(
     request: Request,
     principal: Annotated[Principal, Depends(viewer)],
-    user: Text = None,
-    project: Text = None,
-    action: Text = None,
-    resource: Text = None,
-    outcome: Text = None,
-    since: Text = None,
-    until: Text = None,
+    filters: Annotated[ActivityFilter, Depends()],
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Annotated[int, Query(ge=0, le=10_000)] = 0,
 ) -> dict[str, Any]:
-    found = find_activity(
-        request,
-        user=user,
-        project=project,
-        action=action,
-        resource=resource,
-        outcome=outcome,
-        since=since,
-        until=until,
-        limit=limit,
-        offset=offset,
-    )
+    found = find_activity(request, filters, limit=limit, offset=offset)
     return {"activity": [activity_row(s) for s in found], "limit": limit, "offset": offset}
 
 
@@ -133,37 +121,11 @@ def activity(
 def activity_page(
     request: Request,
     principal: Annotated[Principal, Depends(viewer)],
-    user: Text = None,
-    project: Text = None,
-    action: Text = None,
-    resource: Text = None,
-    outcome: Text = None,
-    since: Text = None,
-    until: Text = None,
+    filters: Annotated[ActivityFilter, Depends()],
     offset: Annotated[int, Query(ge=0, le=10_000)] = 0,
 ) -> Response:
     limit = 50
-    found = find_activity(
-        request,
-        user=user,
-        project=project,
-        action=action,
-        resource=resource,
-        outcome=outcome,
-        since=since,
-        until=until,
-        limit=limit + 1,
-        offset=offset,
-    )
-    form = {
-        "user": user or "",
-        "project": project or "",
-        "action": action or "",
-        "resource": resource or "",
-        "outcome": outcome or "",
-        "since": since or "",
-        "until": until or "",
-    }
+    found = find_activity(request, filters, limit=limit + 1, offset=offset)
     return render(
         request,
         "activity.html",
@@ -171,5 +133,5 @@ def activity_page(
         more=len(found) > limit,
         offset=offset,
         limit=limit,
-        form=form,
+        form=filters.form(),
     )
