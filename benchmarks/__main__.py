@@ -12,7 +12,9 @@ the same run over the same input:
 
 * pipeline, per corpus size: baselines ``python_read`` (the raw ``for line in f`` loop) and
   ``grep`` (``grep -c -F`` of one fixed string); stages read, parse, parse_detect (all
-  built-in rules), parse_detect_store (the SQLite store with its tamper-evident chain);
+  built-in rules), parse_detect_store (the SQLite store with its tamper-evident chain),
+  parse_detect_store_nochain (the same store without the chain: the chain's cost is the ratio
+  on/off, ``chain_ratio`` in the JSON);
 * keys: the built-in keystone rules fed N distinct source addresses in one window;
 * cadf: keystone CADF envelopes end to end; baseline ``cadf_orjson`` (the two decodes alone);
 * sigma: SigmaHQ Linux rules over the corpus' auditd events, ours vs SQL over SQLite.
@@ -44,7 +46,7 @@ from benchmarks.ingest import markdown as ingest_markdown
 from benchmarks.report import to_markdown
 
 BASELINES = ("python_read", "grep")
-STAGES = ("read", "parse", "parse_detect", "parse_detect_store")
+STAGES = ("read", "parse", "parse_detect", "parse_detect_store", "parse_detect_store_nochain")
 CADF_STAGES = ("cadf_orjson", "cadf_parse", "cadf_e2e", "cadf_store")
 INGEST_STAGES: tuple[str, ...] = ("rsyslog_tcp", "syslog_tcp")  # run by benchmarks.ingest
 INGEST_RATES = (20_000, 0)  # paced msg/s, then flat out
@@ -122,8 +124,20 @@ def run_pipeline(sizes: list[int], stages: list[str], corpora: Path, out: Path,
         for name in stages:
             _log(f"  {name}")
             entry["stages"][name] = run_stage(name, corpus, out)
+        ratio = chain_ratio(entry["stages"])
+        if ratio is not None:
+            entry["chain_ratio"] = ratio
         results.append(entry)
     return results
+
+
+def chain_ratio(stages: dict[str, Any]) -> dict[str, float] | None:
+    """End-to-end rate with the chain over the rate without it (wall and CPU), when both ran."""
+    on, off = stages.get("parse_detect_store"), stages.get("parse_detect_store_nochain")
+    if not on or not off:
+        return None
+    return {key: round(on[key] / off[key], 3) for key in ("lines_per_s", "lines_per_cpu_s")
+            if on.get(key) and off.get(key)}
 
 
 def run_ingest(lines: int, corpus: Path) -> dict[str, Any]:

@@ -32,6 +32,18 @@ def pipeline_table(results: list[dict[str, Any]]) -> list[str]:
     return rows
 
 
+def chain_table(results: list[dict[str, Any]]) -> list[str]:
+    ratios = [(r["lines"], r["chain_ratio"]) for r in results if r.get("chain_ratio")]
+    if not ratios:
+        return []
+    rows = ["", "### Cost of the tamper-evident chain "
+            "(parse_detect_store over parse_detect_store_nochain)", "",
+            "| lines | chain on/off, lines/s | chain on/off, lines per CPU-s |", "|---:|---:|---:|"]
+    for lines, ratio in ratios:
+        rows.append(f"| {lines:,} | {ratio.get('lines_per_s', '–')} | {ratio.get('lines_per_cpu_s', '–')} |")
+    return rows
+
+
 def growth_table(growth: dict[str, Any]) -> list[str]:
     if not growth:
         return []
@@ -91,6 +103,7 @@ def to_markdown(report: dict[str, Any]) -> str:
              "(one process per stage); every ratio is against a baseline measured in the same run, "
              "over the same input.", ""]
     lines += pipeline_table(report.get("results", []))
+    lines += chain_table(report.get("results", []))
     lines += growth_table(report.get("growth", {}))
     lines += keys_table(report.get("keys", []))
     lines += cadf_table(report.get("cadf", {}))

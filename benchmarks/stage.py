@@ -7,9 +7,10 @@ lines_per_cpu_s, peak_rss_mb (plus a stage's own figures). "lines" is the unit o
 stage: input lines, or events for the keys / cadf_orjson / sigma stages.
 
 Stages: python_read and grep (baselines), read, parse, parse_detect, parse_detect_store
-(the pipeline over a corpus folder); cadf_orjson (baseline: the two orjson decodes of an
-oslo.messaging envelope), cadf_parse, cadf_e2e over a CADF envelope file; keys (the
-keystone rules fed N distinct source addresses); sigma (auditd: ours vs SQL over SQLite).
+(the pipeline over a corpus folder), parse_detect_store_nochain (the same into the store
+without its hash chain: ``store.unchained``, for the chain's cost); cadf_orjson (baseline:
+the two orjson decodes of an oslo.messaging envelope), cadf_parse, cadf_e2e over a CADF
+envelope file; keys (the keystone rules fed N distinct source addresses); sigma (auditd: ours vs SQL over SQLite).
 """
 
 from __future__ import annotations
@@ -93,15 +94,16 @@ def stage_detect(root: Path) -> tuple[int, int]:
     return result.progress.stats.lines, result.progress.stats.records
 
 
-def stage_store(root: Path, data: Path) -> tuple[int, int]:
+def stage_store(root: Path, data: Path, *, chained: bool = True) -> tuple[int, int]:
     from stackwatch.detect.gctune import tune_gc
     from stackwatch.pipeline.analyze import analyze
     from stackwatch.pipeline.engine import build_engine
     from stackwatch.pipeline.reader import discover
     from stackwatch.store import open_store
+    from stackwatch.store.unchained import UnchainedBenchmarkStore
 
     shutil.rmtree(data, ignore_errors=True)
-    store = open_store(str(data))
+    store = open_store(str(data)) if chained else UnchainedBenchmarkStore(data)
     engine, inputs = build_engine(), discover([str(root)])
     tune_gc()  # as `stackwatch analyze` does
     CLOCK.restart()
@@ -175,8 +177,8 @@ STAGES = {
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("stage", choices=[*STAGES, "parse_detect_store", "cadf_store", "grep", "keys",
-                                          "sigma"])
+    parser.add_argument("stage", choices=[*STAGES, "parse_detect_store", "parse_detect_store_nochain",
+                                          "cadf_store", "grep", "keys", "sigma"])
     parser.add_argument("corpus", type=Path)
     parser.add_argument("--data", type=Path, default=None)
     parser.add_argument("--ips", type=int, default=10_000, help="keys: distinct source addresses")
@@ -186,8 +188,9 @@ def main() -> None:
     extra: dict[str, object] = {}
     CLOCK.restart()
     started = CLOCK.wall
-    if args.stage in ("parse_detect_store", "cadf_store"):
-        lines, records = stage_store(args.corpus, args.data or args.corpus.parent / "bench-data")
+    if args.stage in ("parse_detect_store", "parse_detect_store_nochain", "cadf_store"):
+        lines, records = stage_store(args.corpus, args.data or args.corpus.parent / "bench-data",
+                                     chained=args.stage != "parse_detect_store_nochain")
     elif args.stage == "keys":
         lines, records, extra = stage_keys(args.ips, args.events or 2 * args.ips)
     elif args.stage == "sigma":

@@ -31,13 +31,21 @@ def test_every_baseline_has_a_positive_rate(smoke, stage):
     assert _positive(size["baselines"][stage])
 
 
-@pytest.mark.parametrize("stage", ["read", "parse", "parse_detect", "parse_detect_store"])
+@pytest.mark.parametrize("stage", ["read", "parse", "parse_detect", "parse_detect_store",
+                                   "parse_detect_store_nochain"])
 def test_every_pipeline_stage_has_a_positive_rate_and_reads_every_line(smoke, stage):
     [size] = smoke[0]["results"]
     figures = size["stages"][stage]
     assert _positive(figures)
     assert figures["lines"] == size["baselines"]["python_read"]["lines"]
     assert figures["peak_rss_mb"] > 0
+
+
+def test_chain_cost_is_reported_as_the_on_off_ratio(smoke):
+    [size] = smoke[0]["results"]
+    on, off = size["stages"]["parse_detect_store"], size["stages"]["parse_detect_store_nochain"]
+    assert size["chain_ratio"]["lines_per_s"] == round(on["lines_per_s"] / off["lines_per_s"], 3)
+    assert "### Cost of the tamper-evident chain" in smoke[1]
 
 
 @pytest.mark.parametrize("stage", ["cadf_orjson", "cadf_parse", "cadf_e2e", "cadf_store"])

@@ -80,6 +80,10 @@ WAL_CHECKPOINT_PAGES: Final = 16384  # 64 MB of 4 kB pages
 
 _INSERT: Final = (f"INSERT INTO events ({', '.join(EVENT_COLUMNS)}, chain) "  # noqa: S608 - fixed columns
                    f"VALUES ({', '.join('?' * (len(EVENT_COLUMNS) + 1))})")
+_INSERT_UNCHAINED: Final = (f"INSERT INTO events ({', '.join(EVENT_COLUMNS)}) "  # noqa: S608 - fixed columns
+                            f"VALUES ({', '.join('?' * len(EVENT_COLUMNS))})")
+UNCHAINED_META: Final = "unchained_benchmark"
+"""meta row marking a store written by ``unchained.UnchainedBenchmarkStore`` (no chain: unusable)."""
 _SELECT: Final = "SELECT " + ", ".join(f"e.{c}" for c in EVENT_COLUMNS) + ", s.host, s.service"
 # Fold a committed batch into the per-source statistics, in C.
 _SOURCE_STATS: Final = """
@@ -101,6 +105,10 @@ class SQLiteStore(Store):
     ``background_index`` to fill the search index from a thread (else the writer indexes every
     ``index_every`` rows); ``read_only`` opens without creating, upgrading or writing anything
     (its searches see what the writer has indexed so far, at most ``index_interval`` seconds old)."""
+
+    # False only in unchained.UnchainedBenchmarkStore (a benchmark's chain-off comparison): a
+    # class attribute, not an option, so no configuration can turn the chain off.
+    _chained: bool = True
 
     def __init__(self, data_dir: str | os.PathLike[str], *, batch_size: int = 20_000,
                  background_index: bool = True, index_every: int = 100_000, index_interval: float = 2.0,
@@ -156,6 +164,7 @@ class SQLiteStore(Store):
                 self._conn.close()
                 raise
             self._load_meta()
+            self._check_chain_mode()
             if background_index:
                 # The indexer thread checkpoints the WAL; the writer only does so as a safety
                 # net when the WAL passes WAL_CHECKPOINT_PAGES (the thread fell behind).
@@ -179,6 +188,23 @@ class SQLiteStore(Store):
         meta = dict(self._conn.execute("SELECT name, value FROM meta").fetchall())
         self._store_id = str(meta["store_id"])
         self._role = str(meta.get("role", "primary"))
+        if UNCHAINED_META in meta and self._chained:
+            self._conn.close()
+            raise StoreError(f"the store in {self.data_dir} was written without its hash chain (a "
+                             "benchmark's chain-off comparison): it is not a tamper-evident store and "
+                             "cannot be used")
+
+    def _check_chain_mode(self) -> None:
+        """An unchained store must start empty, and is marked so it is never opened as a chained one."""
+        if self._chained:
+            return
+        marked = self._conn.execute("SELECT 1 FROM meta WHERE name = ?", (UNCHAINED_META,)).fetchone()
+        if marked is None:
+            if self._max_seq() or self._conn.execute("SELECT count(*) FROM checkpoints").fetchone()[0]:
+                self._conn.close()
+                raise StoreError(f"the store in {self.data_dir} is chained: it cannot be written "
+                                 "without its chain")
+            self._conn.execute("INSERT INTO meta VALUES (?, 1)", (UNCHAINED_META,))
 
     @property
     def role(self) -> str:
@@ -221,8 +247,11 @@ class SQLiteStore(Store):
                 raise StoreError(f"the store in {self.data_dir} is a {self._role}: promote it first "
                                  "(stackwatch store promote)")
             first = self._next_seq
-            self._buffer(self._builder.chained_rows(events, first, self._head(), self._names)
-                         or chain_batch(self._builder.rows(events, first), self._names, self._head()))
+            if not self._chained:
+                self._rows.extend(self._builder.rows(events, first))
+            else:
+                self._buffer(self._builder.chained_rows(events, first, self._head(), self._names)
+                             or chain_batch(self._builder.rows(events, first), self._names, self._head()))
             self._next_seq = first + len(events)
             if len(self._rows) >= self.batch_size:
                 self._write_rows()
@@ -262,7 +291,7 @@ class SQLiteStore(Store):
             self._sources[(host, service)] = source
             self._names[source] = (host, service)
         self._ledger = LedgerState.load(self._conn)
-        if self._ledger.size != self._next_seq - 1:
+        if self._chained and self._ledger.size != self._next_seq - 1:
             raise StoreError(f"the ledger state covers {self._ledger.size} records but the store holds "
                              f"{self._next_seq - 1}: the store was altered; run stackwatch store verify")
         witnesses = (configured_witnesses(self.data_dir) if self._witness_specs is None
@@ -403,10 +432,12 @@ class SQLiteStore(Store):
             conn.execute("BEGIN IMMEDIATE")
             outbox, extra = self._outbox() if expect is None else ([], [])
             rows, leaves, tail = self._rows, self._leaves, self._tail
-            if extra:
+            if extra and self._chained:
                 extra, extra_leaves, tail = chain_batch(extra, self._names, self._head())
                 rows, leaves = rows + extra, leaves + extra_leaves
-            if rows:
+            elif extra:
+                rows = rows + extra
+            if rows and self._chained:
                 ledger.advance(leaves, tail)  # type: ignore[arg-type]
             if expect is not None and [r[-1] for r in rows] != list(expect):
                 bad = next(r[0] for r, h in zip(rows, expect, strict=False) if r[-1] != h)
@@ -415,15 +446,16 @@ class SQLiteStore(Store):
                 if self._new_sources:
                     conn.executemany("INSERT INTO sources (id, host, service) VALUES (?, ?, ?)",
                                      self._new_sources)
-                conn.executemany(_INSERT, rows)
+                conn.executemany(_INSERT if self._chained else _INSERT_UNCHAINED, rows)
                 conn.execute(_SOURCE_STATS, (rows[0][0], rows[-1][0]))
             if outbox:
                 conn.execute("DELETE FROM admin_outbox WHERE id BETWEEN ? AND ?", (outbox[0], outbox[-1]))
-            ledger.save(conn)
+            if self._chained:
+                ledger.save(conn)
             for insert in checkpoints:
                 insert(conn)
             now = to_micros(self._clock.now())
-            if expect is None and ((force_checkpoint and self._checkpointer.enabled)
+            if self._chained and expect is None and ((force_checkpoint and self._checkpointer.enabled)
                                    or self._checkpointer.due(ledger.size, now)):
                 made = self._checkpointer.make(conn, ledger.size, ledger.acc.root(), now)
             conn.execute("COMMIT")
