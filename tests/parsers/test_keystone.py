@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from stackwatch.parsers import keystone
 from stackwatch.parsers.keystone import keystone_fields
 
 REQUIRES_AUTH = "Authorization failed. The request you have made requires authentication."
@@ -60,3 +61,20 @@ def test_account_state_and_token_failures(message, action):
 ])
 def test_other_messages_mean_nothing_special(message):
     assert keystone_fields("keystone.common.wsgi", message) is None
+
+
+def test_literal_gates_cover_every_marker():
+    """keystone_fields tests a cheap gate word before scanning for the markers: every marker
+    must contain its gate word, or a message naming it would be missed."""
+    assert all("oken" in marker for marker in keystone._TOKEN_FAILURES)
+    assert all("locked" in marker or "exceeded" in marker for marker in keystone._LOCKED)
+    assert all("expired" in marker for marker in keystone._EXPIRED)
+
+
+@pytest.mark.parametrize(("message", "action"), [
+    ("LOGIN ATTEMPTS EXCEEDED for user: 3c5f", "account.locked"),
+    ("The Password Is Expired for user: 3c5f", "password.expired"),
+    ("Invalid user token", "token.validate"),
+])
+def test_markers_match_past_the_gates(message, action):
+    assert keystone_fields("keystone.common.wsgi", message)["action"] == action

@@ -8,9 +8,16 @@ from datetime import UTC, datetime
 
 import pytest
 
+from stackwatch.core.event import Initiator
 from stackwatch.parsers.base import ParseContext
 from stackwatch.parsers.framing import parse_text
-from stackwatch.parsers.oslo_log import MESSAGE_PARSER, PARSER, parse_context, service_for_logger
+from stackwatch.parsers.oslo_log import (
+    MESSAGE_PARSER,
+    PARSER,
+    context_fields,
+    parse_context,
+    service_for_logger,
+)
 
 LOGHUB = "openstack/loghub/OpenStack_2k.log"
 
@@ -85,6 +92,23 @@ def test_loghub_instance_uuid_extracted_wherever_it_appears(loghub):
 ])
 def test_parse_context_forms(block, expected):
     assert parse_context(block) == expected
+
+
+@pytest.mark.parametrize("block", [
+    "-", "req-1 - - - - -", "req-38101a0b 113d 54fa - - -", "req-1 294c - - default -",
+    "req-2 294c - - default -",  # same identity as the one before: served from the cache
+    "None req-4cf5 1c6d 123e - - 756f 756f", "req-aaaa req-969b 5f1e 9a8b - - default default",
+    "req-3 u p d scope ud pd", "req-4  u\tp - - -", "req-5 u\xa0p - - -", "req-6 ", "u p - - -",
+])
+def test_context_fields_is_parse_context_as_event_fields(block):
+    """The cached reading agrees with parse_context, whatever the whitespace."""
+    context = parse_context(block)
+    request_id, initiator, attrs = context_fields(block)
+    assert request_id == context.get("request_id")
+    assert initiator == Initiator(id=context.get("user"), project=context.get("project"),
+                                  domain=context.get("domain"))
+    assert dict(attrs) == {k: v for k, v in context.items()
+                           if k in ("global_request_id", "user_domain", "project_domain", "system_scope")}
 
 
 @pytest.mark.parametrize("line", [

@@ -69,49 +69,51 @@ class Framer:
     def feed_lines(self, lines: Iterable[str], lineno: int) -> list[Event]:
         """Add consecutive lines, the first being line ``lineno``; returns the events of the
         records they closed. The same as ``feed`` line by line, with the per-line overhead
-        (attribute look-ups, a call and a list per line) paid once per batch."""
+        (attribute look-ups and stores, a call and a list per line) paid once per batch:
+        the open record lives in locals and is written back at the end."""
         out: list[Event] = []
         stats = self.stats
-        parser = self._parser
-        record = self._lines
+        parser, record, first_lineno, size = self._parser, self._lines, self._first_lineno, self._size
         preferred = self._preferred
-        parsers = self.parsers
-        count = 0
+        close = self._close
+        start = lineno
         lineno -= 1
-        for line in lines:
-            lineno += 1
-            count += 1
-            if parser is not None and (len(record) < MAX_RECORD_LINES and self._size < MAX_PARSE_BYTES
-                                       and parser.continues(record[0], line)):
-                record.append(line)
-                self._size += len(line)
-                continue
-            if not line.strip():
-                stats.blank += 1
-                continue
-            if parser is not None:
-                out.extend(self.flush())
-            if len(line) > MAX_PARSE_BYTES:
-                chosen = None
-            elif preferred is not None and preferred.sniff(line):
-                chosen = preferred
-            else:
-                chosen = choose_parser(line, preferred, parsers, tried=True)
-            if chosen is None:
-                parser = None
-                stats.records += 1
-                stats.unparsed += 1
-                stats.events += 1
-                self.ctx.ref = f"{self.ref_prefix}:{lineno}"
-                reason = "oversize" if len(line) > MAX_PARSE_BYTES else "no parser recognised the record"
-                out.append(unparsed_event([line], self.ctx, reason))
-                continue
-            preferred = self._preferred = chosen
-            parser = self._parser = chosen
-            record = self._lines = [line]
-            self._first_lineno = lineno
-            self._size = len(line)
-        stats.lines += count
+        try:
+            for line in lines:
+                lineno += 1
+                if parser is not None and (len(record) < MAX_RECORD_LINES and size < MAX_PARSE_BYTES
+                                           and parser.continues(record[0], line)):
+                    record.append(line)
+                    size += len(line)
+                    continue
+                if not line or line.isspace():  # `not line.strip()` without a copy
+                    stats.blank += 1
+                    continue
+                if parser is not None:
+                    out += close(parser, record, first_lineno)
+                    parser = None
+                if len(line) > MAX_PARSE_BYTES:
+                    chosen = None
+                elif preferred is not None and preferred.sniff(line):
+                    chosen = preferred
+                else:
+                    chosen = choose_parser(line, preferred, self.parsers, tried=True)
+                if chosen is None:
+                    stats.records += 1
+                    stats.unparsed += 1
+                    stats.events += 1
+                    self.ctx.ref = f"{self.ref_prefix}:{lineno}"
+                    reason = "oversize" if len(line) > MAX_PARSE_BYTES else "no parser recognised the record"
+                    out.append(unparsed_event([line], self.ctx, reason))
+                    continue
+                preferred = parser = chosen
+                record = [line]
+                first_lineno = lineno
+                size = len(line)
+        finally:
+            self._parser, self._lines, self._first_lineno, self._size = parser, record, first_lineno, size
+            self._preferred = preferred
+            stats.lines += lineno - start + 1
         return out
 
     def flush(self) -> list[Event]:
@@ -120,23 +122,28 @@ class Framer:
         if parser is None:
             return []
         self._parser, self._lines = None, []
+        return self._close(parser, lines, self._first_lineno)
+
+    def _close(self, parser: RecordParser, lines: list[str], first_lineno: int) -> list[Event]:
+        """The events of one complete record."""
         ctx = self.ctx
-        ctx.ref = f"{self.ref_prefix}:{self._first_lineno}"
-        self.stats.records += 1
+        ctx.ref = f"{self.ref_prefix}:{first_lineno}"
+        stats = self.stats
+        stats.records += 1
         try:
             events = parser.parse(lines, ctx)
         except Exception as exc:  # a bad record must never stop the stream
             events = [unparsed_event(lines, ctx, f"{parser.name}: {type(exc).__name__}: {exc}"[:300])]
-            self.stats.unparsed += 1
+            stats.unparsed += 1
         else:
             if not events:
                 events = [unparsed_event(lines, ctx, f"{parser.name}: nothing recognised")]
-                self.stats.unparsed += 1
+                stats.unparsed += 1
             elif events[0].kind == "unparsed":
-                self.stats.unparsed += 1
+                stats.unparsed += 1
             else:
-                self.stats.parsed += 1
-        self.stats.events += len(events)
+                stats.parsed += 1
+        stats.events += len(events)
         ctx.last_time = events[-1].time
         return events
 

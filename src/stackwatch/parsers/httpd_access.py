@@ -100,7 +100,7 @@ def http_fields(method: str, path: str, status: int | None, size: int | None, du
     fields: dict[str, Any] = {"action": "http.request", "attrs": attrs}
     if status is not None:
         fields["outcome"] = "success" if status < 400 else "failure"
-    if is_token_path(path):
+    if "/v3/auth/tokens" in path and is_token_path(path):  # literal gate: most paths are not
         fields["service"] = "keystone"
         if method == "POST" and status in (201, 401):
             fields["action"] = "authenticate"
@@ -112,6 +112,12 @@ def http_fields(method: str, path: str, status: int | None, size: int | None, du
 
 def split_request(request: str) -> tuple[str, str, str]:
     """``GET /path HTTP/1.1`` -> (method, path, protocol); junk -> ('', request, '')."""
+    method, space, rest = request.partition(" ")
+    if space and method in _METHODS:  # the usual shape, without a list and a join
+        path, space, protocol = rest.rpartition(" ")
+        if space and protocol.startswith("HTTP/"):
+            return method, path, protocol
+        return method, rest, ""
     parts = request.split(" ")
     if len(parts) >= 2 and parts[0] in _METHODS:
         protocol = parts[-1] if len(parts) >= 3 and parts[-1].startswith("HTTP/") else ""
