@@ -17,7 +17,7 @@ event read from a file. The mapping (see the field contract):
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Final
 
 from stackwatch.core.event import Event, Initiator, Target
 from stackwatch.parsers.base import ParseContext
@@ -43,6 +43,10 @@ _TYPE_URI_NAMES = {
     "data/security/policy": "policy",
 }
 
+_OUTCOMES = frozenset({"success", "failure", "pending"})
+# payload key -> attrs name, copied as text when present.
+_ATTR_KEYS = (("id", "cadf_id"), ("eventType", "cadf_event_type"), ("requestPath", "request_path"),
+              ("resource_info", "resource_info"))
 _ROLE_ASSIGNMENT_KEYS = ("role", "user", "project", "domain", "group", "inherited_to_projects")
 
 # keystonemiddleware target typeURI prefix -> the API service it audits.
@@ -73,18 +77,32 @@ def parse_time(value: Any) -> datetime | None:
         parsed = datetime.fromisoformat(value)
     except ValueError:
         return None
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+    if parsed.tzinfo is not None:
+        return parsed.astimezone(UTC)
+    # replace(tzinfo=) costs ~0.9 µs here, parsing again with the offset spelled out ~0.15 µs.
+    # A date alone ignores the suffix (naive again): only an aware result is taken.
+    try:
+        aware = datetime.fromisoformat(value + "+00:00")
+    except ValueError:
+        aware = None
+    return aware if aware is not None and aware.tzinfo is not None else parsed.replace(tzinfo=UTC)
 
 
 def _text(value: Any) -> str | None:
     """A scalar as text (ids may be ints); None for missing/empty/containers."""
+    if value.__class__ is str:  # nearly every value: skip the checks below
+        return value or None
     if value is None or value == "" or isinstance(value, dict | list):
         return None
     return str(value)
 
 
+_NO_FIELDS: Final[dict[str, Any]] = {}
+"""Stands in for an absent or malformed sub-object (never written to)."""
+
+
 def _dict(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
+    return value if isinstance(value, dict) else _NO_FIELDS
 
 
 def _authenticate_action(reason_type: str | None) -> str:
@@ -97,58 +115,69 @@ def _authenticate_action(reason_type: str | None) -> str:
     return "authenticate"
 
 
-def cadf_service(payload: dict[str, Any], event_type: str | None = None) -> str:
-    """The service an event is about: keystone for identity events, else from the target typeURI."""
-    if (event_type or "").startswith("identity.") or payload.get("action") == "authenticate":
+def _service(event_type: str | None, action: Any, target_uri: str | None, observer_uri: str | None) -> str:
+    if (event_type and event_type.startswith("identity.")) or action == "authenticate":
         return "keystone"
-    type_uri = _text(_dict(payload.get("target")).get("typeURI")) or ""
-    for prefix, service in _TYPE_URI_SERVICES:
-        if type_uri.startswith(prefix):
-            return service
-    observer_uri = _text(_dict(payload.get("observer")).get("typeURI")) or ""
+    if target_uri:
+        for prefix, service in _TYPE_URI_SERVICES:
+            if target_uri.startswith(prefix):
+                return service
     return "keystone" if observer_uri == "service/security" else ""
 
 
-def normalize_cadf(payload: dict[str, Any], event_type: str | None = None) -> dict[str, Any]:
-    """Event fields (not time/raw/origin) for one CADF event dict."""
-    initiator = _dict(payload.get("initiator"))
+def cadf_service(payload: dict[str, Any], event_type: str | None = None) -> str:
+    """The service an event is about: keystone for identity events, else from the target typeURI."""
+    return _service(event_type, payload.get("action"), _text(_dict(payload.get("target")).get("typeURI")),
+                    _text(_dict(payload.get("observer")).get("typeURI")))
+
+
+def normalize_cadf(payload: dict[str, Any], event_type: str | None = None,
+                   attrs: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Event fields (not time/raw/origin) for one CADF event dict. ``attrs``: a dict the CADF
+    attrs are added to (the notification's own, which keep their place first); a new one if None.
+
+    Straight-line on purpose: every keystone notification goes through here, so each field
+    CADF defines is read once, directly (no generic walk, no second pass for the summary)."""
+    get = payload.get
+    initiator = _dict(get("initiator"))
     host = _dict(initiator.get("host"))
-    target = _dict(payload.get("target"))
-    observer = _dict(payload.get("observer"))
-    reason = _dict(payload.get("reason"))
-    action = _text(payload.get("action")) or ""
-    outcome = _text(payload.get("outcome"))
+    target = _dict(get("target"))
+    observer = _dict(get("observer"))
+    reason = _dict(get("reason"))
+    raw_action = get("action")
+    action = _text(raw_action) or ""
+    outcome = _text(get("outcome"))
     reason_type = _text(reason.get("reasonType"))
 
-    attrs: dict[str, Any] = {}
+    if attrs is None:
+        attrs = {}
     if event_type:
         attrs["event_type"] = event_type
-    for key, name in (("id", "cadf_id"), ("eventType", "cadf_event_type"), ("requestPath", "request_path"),
-                      ("resource_info", "resource_info")):
-        value = _text(payload.get(key))
-        if value is not None:
+    for key, name in _ATTR_KEYS:
+        value = get(key)
+        if value is not None and (value := _text(value)) is not None:
             attrs[name] = value
     if reason:
         if (code := _text(reason.get("reasonCode"))) is not None:
             attrs["reason_code"] = code  # always text: keystone sends 401, keystonemiddleware "200"
         if reason_type is not None:
             attrs["reason_type"] = reason_type
-    for attachment in payload.get("attachments") or ():
+    for attachment in get("attachments") or ():
         if isinstance(attachment, dict) and attachment.get("name") == "partial_password_hash":
             attrs["partial_password_hash"] = _text(attachment.get("content"))
-    credential = _dict(initiator.get("credential"))
-    if credential.get("identity_provider"):  # federated authentication
+    credential = initiator.get("credential")
+    if isinstance(credential, dict) and credential.get("identity_provider"):  # federated authentication
         attrs["identity_provider"] = _text(credential.get("identity_provider"))
         attrs["credential_type"] = _text(credential.get("type"))
         if isinstance(credential.get("groups"), list):
             attrs["groups"] = [str(group) for group in credential["groups"]]
-    if observer.get("id"):
-        attrs["observer_id"] = _text(observer.get("id"))
+    observer_id = observer.get("id")
+    if observer_id:
+        attrs["observer_id"] = _text(observer_id)
 
-    target_type = _text(target.get("typeURI"))
+    target_uri = target_type = _text(target.get("typeURI"))
     target_id = _text(target.get("id"))
-    is_auth = action.startswith("authenticate") or event_type == "identity.authenticate"
-    if is_auth:
+    if action.startswith("authenticate") or event_type == "identity.authenticate":
         action = _authenticate_action(reason_type)
     elif "." in action and "/" not in action:  # keystone CRUD: '<operation>.<resource>'
         resource = action.partition(".")[2]
@@ -161,43 +190,45 @@ def normalize_cadf(payload: dict[str, Any], event_type: str | None = None) -> di
                 if key in payload and payload[key] is not None:
                     attrs[key] = payload[key] if isinstance(payload[key], bool) else str(payload[key])
 
+    name = _text(initiator.get("username")) or _text(initiator.get("name"))
+    initiator_id = _text(initiator.get("id"))
+    address = host.get("address")
+    observer_uri = _text(observer.get("typeURI"))
     fields: dict[str, Any] = {
-        "service": cadf_service(payload, event_type),
+        "service": _service(event_type, raw_action, target_uri, observer_uri),
         "action": action or None,
-        "outcome": outcome if outcome in ("success", "failure", "pending") else (outcome and "unknown"),
+        "outcome": outcome if outcome in _OUTCOMES else (outcome and "unknown"),
         "initiator": Initiator(
-            name=_text(initiator.get("username")) or _text(initiator.get("name")),
-            id=_text(initiator.get("user_id")) or _text(initiator.get("id")),
+            name=name,
+            id=_text(initiator.get("user_id")) or initiator_id,
             project=_text(initiator.get("project_id")),
             domain=_text(initiator.get("domain_id")) or _text(initiator.get("user_domain_id")),
-            source_ip=_text(host.get("address")),
+            source_ip=_text(address),
             user_agent=_text(host.get("agent")),
         ),
         "target": Target(type=target_type, id=target_id, name=_text(target.get("name"))),
-        "observer": _text(observer.get("typeURI")) or _text(observer.get("id")),
-        "request_id": _text(initiator.get("request_id")) or _text(payload.get("request_id")),
+        "observer": observer_uri or _text(observer_id),
+        "request_id": _text(initiator.get("request_id")) or _text(get("request_id")),
         "attrs": attrs,
-        "message": _summary(action, outcome, initiator, host, target_type, target_id, attrs),
+        "message": _summary(action, outcome, name or initiator_id, address, target_type, target_id, attrs),
     }
     if outcome == "failure":
         fields["severity"] = "warning"
     return fields
 
 
-def _summary(action: str, outcome: str | None, initiator: dict[str, Any], host: dict[str, Any],
+def _summary(action: str, outcome: str | None, who: str | None, address: Any,
              target_type: str | None, target_id: str | None, attrs: dict[str, Any]) -> str:
-    who = (_text(initiator.get("username")) or _text(initiator.get("name"))
-           or _text(initiator.get("id")) or "?")
-    parts = [action or "?", outcome or "", "by", who]
-    if host.get("address"):
-        parts += ["from", str(host["address"])]
+    parts = [action or "?", outcome or "", "by", who or "?"]
+    if address:
+        parts += ["from", str(address)]
     if "request_path" in attrs:
         parts += ["path", attrs["request_path"]]
     elif target_type or target_id:
         parts += ["on", f"{target_type or '?'} {target_id or ''}".strip()]
     if "reason_type" in attrs:
         parts.append(f"({attrs['reason_type']})")
-    return " ".join(part for part in parts if part)
+    return " ".join(filter(None, parts))
 
 
 def cadf_event(payload: dict[str, Any], raw: str, ctx: ParseContext, kind: str = "cadf",

@@ -20,7 +20,7 @@ import orjson
 
 from stackwatch.core.event import Event, Initiator, Target, normalize_severity
 from stackwatch.parsers.base import ParseContext
-from stackwatch.parsers.cadf import is_cadf_event, normalize_cadf, parse_time
+from stackwatch.parsers.cadf import CADF_EVENT_URI, normalize_cadf, parse_time
 
 # publisher_id prefix (legacy '<service>.<host>') -> service name.
 _PUBLISHER_SERVICES = {
@@ -90,6 +90,10 @@ def notification_service(event_type: str, publisher_id: str) -> str:
 
 def _context(msg: dict[str, Any]) -> dict[str, Any]:
     """The ``_context_*`` keys of an AMQP-driver message, without the prefix."""
+    # Keystone sends an empty context: one C-level scan of the joined key names says whether
+    # the per-key loop is needed (a match across two keys only costs that loop).
+    if "_context_" not in "".join(msg):
+        return {}
     return {key[9:]: value for key, value in msg.items() if key.startswith("_context_")}
 
 
@@ -133,9 +137,8 @@ def notification_fields(msg: dict[str, Any]) -> dict[str, Any]:
         if msg.get(key):
             attrs[key] = str(msg[key])
 
-    if isinstance(payload, dict) and is_cadf_event(payload):
-        fields = normalize_cadf(payload, event_type or None)
-        fields["attrs"] = {**attrs, **fields["attrs"]}
+    if isinstance(payload, dict) and payload.get("typeURI") == CADF_EVENT_URI:
+        fields = normalize_cadf(payload, event_type or None, attrs)  # CADF attrs after ours
     else:
         fields = _plain_fields(event_type, payload, attrs)
     if not fields.get("service"):
