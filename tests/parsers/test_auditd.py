@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import UTC, datetime
 
 import pytest
 import yaml
 
-from stackwatch.parsers.auditd import MESSAGE_PARSER, PARSER
+from stackwatch.parsers.auditd import MESSAGE_PARSER, PARSER, record_time
 from stackwatch.parsers.base import ParseContext
 from stackwatch.parsers.framing import Framer
 
@@ -178,3 +179,19 @@ def test_plain_auditd_daemon_message_is_not_a_record():
 ])
 def test_sniff_refuses_other_formats(line):
     assert not PARSER.sniff(line)
+
+
+@pytest.mark.parametrize("stamp", ["1772438420.220", "1772438420.9999", "1772438420", "0.1", "-5.5",
+                                   "253402300799.999", "-62135596800.000"])
+def test_record_time_is_the_epoch_stamp_in_utc(stamp):
+    seconds, _, millis = stamp.partition(".")
+    micros = int(millis[:3].ljust(3, "0")) * 1000
+    expected = datetime.fromtimestamp(int(seconds), UTC).replace(microsecond=micros)
+    got = record_time(stamp)
+    assert got == expected and got.tzinfo is UTC
+
+
+@pytest.mark.parametrize("stamp", ["253402300800.0", "-62135596801.0", "99999999999999999999.1"])
+def test_record_time_out_of_range_raises_like_fromtimestamp(stamp):
+    with pytest.raises((ValueError, OverflowError, OSError)):
+        record_time(stamp)
