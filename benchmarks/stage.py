@@ -10,7 +10,8 @@ Stages: python_read and grep (baselines), read, parse, parse_detect, parse_detec
 (the pipeline over a corpus folder), parse_detect_store_nochain (the same into the store
 without its hash chain: ``store.unchained``, for the chain's cost); cadf_orjson (baseline:
 the two orjson decodes of an oslo.messaging envelope), cadf_parse, cadf_e2e over a CADF
-envelope file; keys (the keystone rules fed N distinct source addresses); sigma (auditd: ours vs SQL over SQLite).
+envelope file; keys (the keystone rules fed N distinct source addresses); sigma (auditd:
+ours vs SQL over SQLite).
 """
 
 from __future__ import annotations

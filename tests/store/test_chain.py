@@ -80,11 +80,12 @@ def test_chain_hash_vectors() -> None:
         h = chain_hash(h, canonical_record_bytes(seq, *rec))
         hashes.append(h.hex())
     assert hashes == [
-        "73ec193facad2292cf8b87ae7db4210ba3eb57569755c3415d66d5ab0693c136",
-        "e8266a0b26197297b060cdd735d4c9fb0bb3f58080069828c45e921423498acd",
-        "2492f884b18cf3bf2cc4ed18d410ac885bb4c64ab26c4982af5e751af38cbf27",
+        "7fd0cdb4202241e4a77fd710e9f5eae90079e3ec7e5e6090565f18fb1a4b2db6",
+        "f6c0c2937ab1048480902b2a656893fdacc41c550e34dfb4abc9e80b40e90fe2",
+        "57f17a13e85432a200b1014cb81999897ee46cc4032e9fb4e8e9832002210843",
     ]
-    assert hashes[0] == hashlib.sha256(GENESIS + canonical_record_bytes(1, *RECORDS[0])).hexdigest()
+    leaf = hashlib.sha256(b"\x00" + canonical_record_bytes(1, *RECORDS[0])).digest()
+    assert hashes[0] == hashlib.sha256(GENESIS + leaf).hexdigest()  # the chain links Merkle leaves
 
 
 def test_merkle_root_over_record_bytes_vector() -> None:

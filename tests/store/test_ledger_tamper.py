@@ -14,7 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from stackwatch.store.chain import GENESIS
+from stackwatch.store.chain import GENESIS, chain_hash
 from stackwatch.store.ledger import iter_ledger, key_paths
 from stackwatch.store.merkle import mth
 from stackwatch.store.seal import Checkpoint, generate_signing_key, load_private_key, read_sealing_key, seal
@@ -179,7 +179,7 @@ def test_rewritten_history_resealed_with_a_later_key_is_found(
         records = list(iter_ledger(conn, 1))
         h, leaves = GENESIS, []
         for seq, rec, _ in records:
-            h = sha256(h + rec).digest()
+            h = chain_hash(h, rec)
             leaves.append(rec)
             conn.execute("UPDATE events SET chain = ? WHERE seq = ?", (h, seq))
         prev, interval_start = None, None
@@ -298,7 +298,7 @@ def test_parallel_verify_finds_the_same_first_bad_record(
             conn.execute("UPDATE events SET message = 'quiet' WHERE seq = ?", (seq,))
             h = GENESIS
             for s, rec, _ in list(iter_ledger(conn, 1)):
-                h = sha256(h + rec).digest()
+                h = chain_hash(h, rec)
                 conn.execute("UPDATE events SET chain = ? WHERE seq = ?", (h, s))
     serial = _verify(store)
     monkeypatch.setattr(verify_parallel, "CHUNK_LEVEL", 5)

@@ -1,9 +1,11 @@
 """The append-only hash chain over stored records, as pure functions.
 
-Every record gets canonical bytes (``canonical_record_bytes``) and a chain hash
-``h_seq = SHA-256(h_{seq-1} || record_bytes)`` starting from ``GENESIS``. The same record bytes
-are the leaves of the Merkle tree (``merkle.leaf_hash(record_bytes)``, leaf index ``seq - 1``),
-so one encoding serves both structures.
+Every record gets canonical bytes (``canonical_record_bytes``), whose Merkle leaf hash
+``leaf_seq = SHA-256(0x00 || record_bytes)`` (``merkle.leaf_hash``, leaf index ``seq - 1``) is
+the one hash taken over them; the chain links the leaves:
+``h_seq = SHA-256(h_{seq-1} || leaf_seq)`` starting from ``GENESIS``. So one encoding and one
+pass over the record's bytes serve both structures (the chain adds a 64-byte hash per record;
+before schema version 4 it hashed the record bytes a second time, see ``ledger.rechain_over_leaves``).
 
 Canonical record bytes (all integers big endian)::
 
@@ -71,8 +73,13 @@ def decode_record_bytes(data: bytes) -> RecordFields:
 
 
 def chain_hash(prev_hash: bytes, record_bytes: bytes) -> bytes:
-    """``SHA-256(prev_hash || record_bytes)``."""
-    return sha256(prev_hash + record_bytes).digest()
+    """``SHA-256(prev_hash || leaf_hash(record_bytes))``."""
+    return sha256(prev_hash + sha256(b"\x00" + record_bytes).digest()).digest()
+
+
+def chain_link(prev_hash: bytes, leaf: bytes) -> bytes:
+    """``SHA-256(prev_hash || leaf)``: the chain hash of a record given its Merkle leaf hash."""
+    return sha256(prev_hash + leaf).digest()
 
 
 def extend_chain(prev_hash: bytes, records: Sequence[bytes],
@@ -84,9 +91,10 @@ def extend_chain(prev_hash: bytes, records: Sequence[bytes],
     push_h, push_l = hashes.append, leaves.append
     h = prev_hash
     for rec in records:
-        h = sha256(h + rec).digest()
+        leaf = sha256(b"\x00" + rec).digest()
+        h = sha256(h + leaf).digest()
         push_h(h)
-        push_l(sha256(b"\x00" + rec).digest())
+        push_l(leaf)
     if merkle is not None:
         merkle.extend(leaves)
     return h, hashes, leaves
@@ -140,11 +148,12 @@ def verify_chain(items: Iterable[tuple[int, bytes, bytes]], *, prev_hash: bytes 
     for seq, rec, stored in it:
         if seq != expected:
             return _order_fault(expected, seq, it)
-        h = sha256(prev + rec).digest()
+        leaf = sha256(b"\x00" + rec).digest()
+        h = sha256(prev + leaf).digest()
         if h != stored:
             return ChainFault(seq, "mismatch", _mismatch_reason(seq, first_seq, prev_hash))
         if pending is not None:
-            pending.append(sha256(b"\x00" + rec).digest())
+            pending.append(leaf)
             if seq == next_size:
                 acc.extend(pending)  # type: ignore[union-attr]
                 pending.clear()

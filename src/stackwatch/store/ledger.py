@@ -9,8 +9,9 @@ Every stored event row becomes canonical record bytes (``chain.canonical_record_
     received   = events.received (microseconds), origin = events.origin
 
 so verification recomputes them from exactly what a query would read (host and service by
-name, not by the internal source id: rewriting the ``sources`` table is caught). The chain hash
-goes into ``events.chain``; the Merkle leaf is ``leaf_hash(record bytes)`` at index ``seq-1``.
+name, not by the internal source id: rewriting the ``sources`` table is caught). The Merkle leaf
+is ``leaf_hash(record bytes)`` at index ``seq-1``; the chain hash ``SHA-256(previous || leaf)``
+goes into ``events.chain``.
 ``ledger_state`` (one row) holds the chain head and the accumulator; ``merkle_nodes`` caches
 perfect subtree roots of level >= NODE_LEVEL. Both are written in the same transaction as the
 rows they describe, so a restart continues exactly where the last commit ended.
@@ -69,6 +70,8 @@ LEDGER_SELECT: Final = (  # fixed column names
 )
 
 _HEAD: Final = struct.Struct(">4sQqIII")
+# The canonical header behind the leaf's 0x00 prefix: leaf bytes are built in one concatenation.
+_LEAF_HEAD: Final = struct.Struct(">c4sQqIII")
 _dumps = orjson.dumps
 
 
@@ -143,7 +146,7 @@ def scan_ledger(
     then runs the reference check). With ``acc`` (at ``first - 1`` leaves) the leaf hashes are
     appended to it and ``at_size(s)`` is called at each of ``sizes`` (ascending, within the
     range) once ``acc`` holds ``s`` leaves; False from it also means doubt."""
-    pack, magic = _HEAD.pack, MAGIC
+    pack, magic = _LEAF_HEAD.pack, MAGIC
     size_iter = iter(sizes)
     next_size = next(size_iter, 0)
     leaves: list[bytes] = []
@@ -157,8 +160,9 @@ def scan_ledger(
                 for seq, received, raw, o, stored, norm in rows:
                     if seq != expected:
                         return None
-                    h = sha256(h + pack(magic, seq, received, len(raw), len(norm), len(o)) + raw + norm + o
-                               ).digest()
+                    leaf = sha256(pack(b"\x00", magic, seq, received, len(raw), len(norm), len(o))
+                                  + raw + norm + o).digest()
+                    h = sha256(h + leaf).digest()
                     if h != stored:
                         return None
                     expected += 1
@@ -166,11 +170,12 @@ def scan_ledger(
             for seq, received, raw, o, stored, norm in rows:
                 if seq != expected:
                     return None
-                rec = pack(magic, seq, received, len(raw), len(norm), len(o)) + raw + norm + o
-                h = sha256(h + rec).digest()
+                leaf = sha256(pack(b"\x00", magic, seq, received, len(raw), len(norm), len(o))
+                              + raw + norm + o).digest()
+                h = sha256(h + leaf).digest()
                 if h != stored:
                     return None
-                push(sha256(b"\x00" + rec).digest())
+                push(leaf)
                 if seq == next_size:
                     acc.extend(leaves)
                     leaves.clear()
@@ -256,7 +261,7 @@ def chain_batch(
     push = out.append
     leaves: list[bytes] = []
     leaf = leaves.append
-    pack, dumps, magic = _HEAD.pack, _dumps, MAGIC
+    pack, dumps, magic = _LEAF_HEAD.pack, _dumps, MAGIC
     h = head
     for r in rows:
         try:
@@ -269,9 +274,9 @@ def chain_batch(
             norm = dumps((r[1], host, service, *r[4:21], r[23]))
             o = r[22].encode()
         raw = r[21]
-        rec = pack(magic, r[0], r[2], len(raw), len(norm), len(o)) + raw + norm + o
-        h = sha256(h + rec).digest()
-        leaf(sha256(b"\x00" + rec).digest())
+        lh = sha256(pack(b"\x00", magic, r[0], r[2], len(raw), len(norm), len(o)) + raw + norm + o).digest()
+        h = sha256(h + lh).digest()
+        leaf(lh)
         push((*r, bytearray(h)))  # sqlite3 binds a bytearray directly, bytes via an adapter lookup
     return out, leaves, h
 
@@ -330,6 +335,38 @@ def pruned_size(conn: sqlite3.Connection) -> int:
 
 def reader(conn: sqlite3.Connection) -> MerkleReader:
     return MerkleReader(leaf_source(conn), DbNodeCache(conn), NODE_LEVEL)
+
+
+def rechain_over_leaves(conn: sqlite3.Connection) -> int:
+    """The v3 -> v4 upgrade (inside the caller's transaction): chain hashes were
+    ``SHA-256(previous || record bytes)``, they become ``SHA-256(previous || leaf hash)``.
+    Merkle leaves, roots and checkpoints are unchanged. Each record's old hash is checked
+    before it is replaced, so an upgrade never launders a broken chain: at the first record
+    that does not follow, re-chaining stops and everything from there keeps its old hash,
+    which ``store verify`` then reports at that same record. Returns the records re-chained."""
+    row = conn.execute("SELECT pruned_to, pruned_head FROM ledger_state WHERE id = 1").fetchone()
+    if row is None:
+        return 0
+    old = new = row[1] if row[0] else GENESIS
+    done = 0
+    updates: list[tuple[bytes, int]] = []
+    for seq, rec, stored in iter_ledger(conn, row[0] + 1):
+        leaf = sha256(b"\x00" + rec).digest()
+        if done == 0 and stored == sha256(new + leaf).digest():
+            return 0  # already chained over leaves (chain_existing ran in this same upgrade)
+        old = sha256(old + rec).digest()
+        if stored != old:
+            break
+        new = sha256(new + leaf).digest()
+        updates.append((new, seq))
+        done += 1
+        if len(updates) >= 20_000:
+            conn.executemany("UPDATE events SET chain = ? WHERE seq = ?", updates)
+            updates.clear()
+    else:
+        conn.execute("UPDATE ledger_state SET head = ? WHERE id = 1", (new,))
+    conn.executemany("UPDATE events SET chain = ? WHERE seq = ?", updates)
+    return done
 
 
 def chain_existing(conn: sqlite3.Connection) -> LedgerState:

@@ -38,7 +38,9 @@ EVENT_COLUMNS: Final = (
     "message", "attrs", "raw", "origin", "ref",
 )
 _RAW: Final = EVENT_COLUMNS.index("raw")
-_HEAD: Final = struct.Struct(">4sQqIII")  # chain.canonical_record_bytes' header
+# 0x00 (the Merkle leaf prefix) + chain.canonical_record_bytes' header: the record bytes are
+# only ever hashed as a leaf, so they are built with the prefix in one concatenation.
+_LEAF_HEAD: Final = struct.Struct(">c4sQqIII")
 
 Row = tuple[Any, ...]
 
@@ -154,7 +156,7 @@ class RowBuilder:
         dumps = orjson.dumps
         option = orjson.OPT_NON_STR_KEYS
         epoch, us = EPOCH, _US
-        pack, magic = _HEAD.pack, MAGIC
+        pack, magic = _LEAF_HEAD.pack, MAGIC
         sources = self.sources
         rows: list[Row] = []
         append = rows.append
@@ -185,9 +187,10 @@ class RowBuilder:
                               i_domain, i_ip, i_agent, t_type, t_id, t_name, observer, request_id, message,
                               attrs, ref))
                 o = origin.encode()
-                rec = pack(magic, seq, received, len(raw), len(norm), len(o)) + raw + norm + o
-                h = sha256(h + rec).digest()
-                leaf(sha256(b"\x00" + rec).digest())
+                lh = sha256(pack(b"\x00", magic, seq, received, len(raw), len(norm), len(o))
+                            + raw + norm + o).digest()
+                leaf(lh)
+                h = sha256(h + lh).digest()
                 append((seq, time, received, source, severity, kind, action, outcome, i_name, i_id, i_project,
                         i_domain, i_ip, i_agent, t_type, t_id, t_name, observer, request_id, message, attrs,
                         raw, origin, ref, bytearray(h)))

@@ -169,7 +169,14 @@ def _v3_ledger(conn: sqlite3.Connection) -> None:
     state.save(conn)
 
 
-MIGRATIONS: Final[list[Migration]] = [_v1_events, _v2_alerts, _v3_ledger]
+def _v4_chain_over_leaves(conn: sqlite3.Connection) -> None:
+    """Chain hashes link Merkle leaf hashes instead of hashing each record a second time."""
+    from stackwatch.store.ledger import rechain_over_leaves
+
+    rechain_over_leaves(conn)
+
+
+MIGRATIONS: Final[list[Migration]] = [_v1_events, _v2_alerts, _v3_ledger, _v4_chain_over_leaves]
 """MIGRATIONS[i] upgrades a database from version i to i + 1. Append only; never edit one
 that has shipped."""
 SCHEMA_VERSION: Final = len(MIGRATIONS)
