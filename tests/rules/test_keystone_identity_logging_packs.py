@@ -61,7 +61,7 @@ def analyze_dir(root: Path) -> list[Alert]:
 
 def test_the_packs_load_with_unique_ids_and_every_rule_has_vectors() -> None:
     assert [str(e) for e in ALL_RULES.errors] == []
-    assert len(OURS) == 21
+    assert len(OURS) == 22
     for r in OURS:
         assert r.tests and r.tests.get("fire") and r.tests.get("quiet"), r.where
 
@@ -158,6 +158,21 @@ def test_loghub_openssh_sample_shows_its_real_brute_forcers(corpus: Path) -> Non
     assert {"183.62.140.253", "187.141.143.180", "103.99.0.122"} <= found
     assert all(a.host and a.category == "auth.bruteforce" for a in alerts)
 
+
+
+def test_loghub_linux_sample_shows_its_pam_only_brute_forcers(corpus: Path) -> None:
+    """Linux_2k is /var/log/messages of a 2005 host: only `sshd(pam_unix)` failures, no sshd
+    "Failed password" lines. The PAM-only rule finds its bursts (218.188.2.4: 12 in a minute at
+    lines 19-42; 150.183.249.110: 80 on 10 July), the sshd rule stays quiet there and the PAM-only
+    rule stays quiet on the modern LabSZ sample (its PAM lines are sshd's own)."""
+    linux = list(read_events(discover([str(corpus / "linux-auth" / "loghub" / "Linux_2k.log")])))
+    pam = run([rule("auth/sshd_pam_bruteforce.yaml")], linux)
+    assert {"218.188.2.4", "150.183.249.110"} <= {a.source_ip for a in pam}
+    assert all(a.host == "combo" and a.category == "auth.bruteforce" for a in pam)
+    assert len({a.source_ip for a in pam}) >= 20
+    assert run([rule("auth/sshd_bruteforce.yaml")], linux) == []
+    modern = read_events(discover([str(corpus / "linux-auth" / "loghub" / "OpenSSH_2k.log")]))
+    assert run([rule("auth/sshd_pam_bruteforce.yaml")], modern) == []
 
 # ------------------------------------------------------------------ one attempt, three files
 
