@@ -110,6 +110,8 @@ class Ledger:
             "image.delete": self._image_deleted,
             "created.project": self._project_created,
         }
+        self.actions: frozenset[str] = frozenset(self._handlers)
+        """The actions ``apply`` acts on (any other event leaves the ledger as it is)."""
 
     # ------------------------------------------------------------------ public API
 
