@@ -42,13 +42,12 @@ CHANNEL_RANK: Final = {"cadf": 0, "log": 1, "http": 2}
 _INITIATOR_FIELDS: Final = ("name", "id", "project", "domain", "source_ip", "user_agent")
 
 
+_CHANNELS: Final = {"cadf": "cadf", "notification": "cadf", "httpd_access": "http"}
+"""Event kind -> channel; any other kind is a log line."""
+
+
 def channel_of(event: Event) -> str:
-    kind = event.kind
-    if kind in ("cadf", "notification"):
-        return "cadf"
-    if kind == "httpd_access":
-        return "http"
-    return "log"
+    return _CHANNELS.get(event.kind, "log")
 
 
 def is_auth(event: Event) -> bool:
@@ -96,10 +95,11 @@ class Correlator:
 
     def push(self, event: Event, ts: float) -> list[Event]:
         """Feed one event; returns the events ready for the rules, in order."""
-        out = self.release(ts) if self.pending else []
+        pending = self.pending
+        out = self.release(ts) if pending and ts - pending[0].first > self.window else []
         if event.action == "user.not_found" and event.request_id and event.initiator.name:
             self._remember_name(event.request_id, event.initiator.name, ts)
-        if not is_auth(event):
+        if event.action not in AUTH_ACTIONS or event.service != "keystone":  # not is_auth(event)
             out.append(event)
             return out
         self._add(event, ts)
@@ -112,7 +112,13 @@ class Correlator:
         out: list[Event] = []
         pending = self.pending
         while pending and (now is None or now - pending[0].first > self.window):
-            out.extend(self._release_group(pending.popleft()))
+            group = pending.popleft()
+            if len(group.members) == 1:  # the common case, without the list of one
+                self._unindex(group)
+                self.stats.attempts += 1
+                out.append(self._release_single(group.members[0][1], group.request_id))
+            else:
+                out.extend(self._release_group(group))
         return out
 
     # ------------------------------------------------------------------ internals
@@ -125,7 +131,7 @@ class Correlator:
             cache.popitem(last=False)
 
     def _add(self, event: Event, ts: float) -> None:
-        channel = channel_of(event)
+        channel = _CHANNELS.get(event.kind, "log")
         rid, ip, outcome = event.request_id, event.initiator.source_ip, event.outcome
         group = None
         if rid:
@@ -138,11 +144,18 @@ class Correlator:
                         and not (rid and candidate.request_id and candidate.request_id != rid)):
                     group = candidate
                     break
-        if group is None:
-            group = _Group(ts, outcome, ip, rid)
+        if group is None:  # a new attempt (the common case): index it and done
+            group = _Group(ts, outcome, ip, rid, [(channel, event)])
             self.pending.append(group)
             if ip:
-                self.by_ip.setdefault((ip, outcome), []).append(group)
+                groups = self.by_ip.get((ip, outcome))
+                if groups is None:
+                    self.by_ip[(ip, outcome)] = [group]
+                else:
+                    groups.append(group)
+            if rid and rid not in self.by_request:
+                self.by_request[rid] = group
+            return
         group.members.append((channel, event))
         if rid and group.request_id is None:
             group.request_id = rid
@@ -161,6 +174,9 @@ class Correlator:
             key = (group.source_ip, group.outcome)
             groups = self.by_ip.get(key)
             if groups is not None:
+                if len(groups) == 1 and groups[0] is group:  # mostly: the address's only attempt
+                    del self.by_ip[key]
+                    return
                 if group in groups:
                     groups.remove(group)
                 if not groups:
