@@ -116,18 +116,20 @@ def split_header(line: str) -> Header | None:
     if line[4:5] != "-" or line[10:11] != " " or line[13:14] != ":":
         return None
     parts = line.split(" ", 5)
-    if len(parts) < 5:
-        return None
-    date, clock, pid, level, logger = parts[:5]
+    if len(parts) < 6:
+        if len(parts) < 5:
+            return None
+        parts.append("")
+    date, clock, pid, level, logger, rest = parts
     if not (pid.isdigit() and level.isalpha() and level.isupper() and len(date) == 10
             and date[:4].isdigit() and logger[:1] != "["):
         return None
     if "," in clock:  # asctime without datefmt: '07:11:47,013.013'
-        clock = clock.partition(",")[0] + "." + clock.rpartition(".")[2]
-    elif len(clock) > 15:  # more than microseconds: fromisoformat takes at most 6 digits
-        clock = clock[:15]
+        stamp = f"{date} {clock.partition(',')[0]}.{clock.rpartition('.')[2]}"
+    else:  # '<date> <clock>' is the line's start; fromisoformat takes at most 6 digits (15 chars)
+        stamp = line[:11 + min(len(clock), 15)]
     # tuple.__new__: a NamedTuple's own constructor is a Python-level call (~0.3 µs a line)
-    return _new_tuple(Header, (f"{date} {clock}", pid, level, logger, parts[5] if len(parts) > 5 else ""))
+    return _new_tuple(Header, (stamp, pid, level, logger, rest))
 
 
 _new_tuple = tuple.__new__
