@@ -7,16 +7,20 @@ import re
 from datetime import UTC, datetime
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from stackwatch.core.event import Initiator
 from stackwatch.parsers.base import ParseContext
 from stackwatch.parsers.framing import parse_text
+from stackwatch.parsers.httpd_access import http_fields, split_request
 from stackwatch.parsers.oslo_log import (
     MESSAGE_PARSER,
     PARSER,
     context_fields,
     parse_context,
     service_for_logger,
+    wsgi_fields,
 )
 
 LOGHUB = "openstack/loghub/OpenStack_2k.log"
@@ -215,3 +219,19 @@ def test_message_parser_normalises_a_log_driver_notification():
     assert fields["kind"] == "notification"
     assert fields["action"] == "deleted.project"
     assert fields["target"].id == "p9"
+
+
+_REQUEST_TOKENS = st.sampled_from(["GET", "POST", "FOO", "get", "/v2.1/servers", "/a?b=c", "", "HTTP/1.1",
+                                   "HTTP/", "HTTPS/1.1", "x y", "é"])
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_REQUEST_TOKENS, max_size=5), st.sampled_from(["wsgi", "eventlet"]))
+def test_wsgi_request_is_read_as_split_request_reads_it(tokens, form):
+    """The WSGI regexes pre-split the usual 'METHOD path HTTP/x' request; any request must
+    still give the fields split_request and http_fields give."""
+    request = " ".join(tokens)
+    message = (f'10.0.0.1 "{request}" status: 200  len: 12 time: 0.5' if form == "wsgi"
+               else f'10.0.0.1 - - [30/Sep/2025 02:36:23] "{request}" 200 12 0.5')
+    method, path, _ = split_request(request)
+    assert wsgi_fields(message) == http_fields(method, path, 200, 12, 0.5, "10.0.0.1")

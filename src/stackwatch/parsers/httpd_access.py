@@ -22,7 +22,7 @@ from stackwatch.parsers.base import ParseContext
 
 _MONTHS = {m: i for i, m in enumerate(
     ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"), 1)}
-_METHODS = frozenset(("GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS", "CONNECT", "TRACE"))
+HTTP_METHODS = frozenset(("GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS", "CONNECT", "TRACE"))
 
 # Quoted fields as the "unrolled loop" [^"\\]*(?:\\.[^"\\]*)*: the same language as (?:[^"\\]|\\.)*
 # but about 3x faster in `re` (no alternation tried per character).
@@ -113,13 +113,13 @@ def http_fields(method: str, path: str, status: int | None, size: int | None, du
 def split_request(request: str) -> tuple[str, str, str]:
     """``GET /path HTTP/1.1`` -> (method, path, protocol); junk -> ('', request, '')."""
     method, space, rest = request.partition(" ")
-    if space and method in _METHODS:  # the usual shape, without a list and a join
+    if space and method in HTTP_METHODS:  # the usual shape, without a list and a join
         path, space, protocol = rest.rpartition(" ")
         if space and protocol.startswith("HTTP/"):
             return method, path, protocol
         return method, rest, ""
     parts = request.split(" ")
-    if len(parts) >= 2 and parts[0] in _METHODS:
+    if len(parts) >= 2 and parts[0] in HTTP_METHODS:
         protocol = parts[-1] if len(parts) >= 3 and parts[-1].startswith("HTTP/") else ""
         path = " ".join(parts[1:-1] if protocol else parts[1:])
         return parts[0], path, protocol

@@ -31,7 +31,7 @@ import orjson
 from stackwatch.core.event import Event, Initiator, normalize_severity
 from stackwatch.parsers.base import ParseContext
 from stackwatch.parsers.cadf import parse_time
-from stackwatch.parsers.httpd_access import http_fields, split_request
+from stackwatch.parsers.httpd_access import HTTP_METHODS, http_fields, split_request
 from stackwatch.parsers.keystone import keystone_fields
 from stackwatch.parsers.notification import normalize_notification, notification_fields
 
@@ -40,12 +40,15 @@ _PEBBLE = re.compile(
     r"\d{4}-\d\d-\d\dT[\d:.]+Z \[(?P<container>[^\]\s]+)\] \d{4}-\d\d-\d\d [\d:.]+ (?=\d{4}-)")
 _INSTANCE = re.compile(r"\[instance: (?P<uuid>[0-9a-fA-F\-]{36})\]")
 # oslo.service wsgi: '<ip[,ip]> "GET /p HTTP/1.1" status: 200 len: 1893 time: 0.24'
+# The request as split_request would split it when it has the usual three parts (the method
+# is checked against its list after the match); otherwise only `request` (the same text).
+_REQUEST = r'"(?P<request>(?P<method>[A-Z]+) (?P<path>[^" ]*) HTTP/[^" ]*|[^"]*)"'
 _WSGI = re.compile(
-    r'(?P<ip>[^\s"]+) "(?P<request>[^"]*)" status: (?P<status>\d+)\s+len: (?P<len>\d+)\s+'
+    r'(?P<ip>[^\s"]+) ' + _REQUEST + r' status: (?P<status>\d+)\s+len: (?P<len>\d+)\s+'
     r"time: (?P<time>[\d.]+)")
 # eventlet.wsgi: '<ip[,ip]> - - [30/Sep/2025 02:36:23] "GET /p HTTP/1.1" 404 419 0.02'
 _EVENTLET = re.compile(
-    r'(?P<ip>[^\s"]+) \S+ \S+ \[[^\]]*\] "(?P<request>[^"]*)" (?P<status>\d{3}) (?P<len>\d+|-) '
+    r'(?P<ip>[^\s"]+) \S+ \S+ \[[^\]]*\] ' + _REQUEST + r' (?P<status>\d{3}) (?P<len>\d+|-) '
     r"(?P<time>[\d.]+)")
 _REQUEST_LINE = re.compile(r"(?P<method>GET|POST|PUT|PATCH|DELETE|HEAD|OPTIONS) (?P<url>(?:https?://|/)\S*)$")
 _METHOD_STARTS = frozenset(("GET ", "POST", "PUT ", "DELE", "PATC", "HEAD", "OPTI"))
@@ -253,8 +256,9 @@ def wsgi_fields(message: str) -> dict[str, Any] | None:
     """Fields of a WSGI request line (oslo.service wsgi, eventlet.wsgi, keystone 'POST http://…')."""
     match = _WSGI.match(message) or _EVENTLET.match(message)
     if match is not None:
-        ip, request, status, size, duration = match.groups()
-        method, path, _ = split_request(request)
+        ip, request, method, path, status, size, duration = match.groups()
+        if method is None or method not in HTTP_METHODS:
+            method, path, _ = split_request(request)
         fields = http_fields(method, path, int(status), int(size) if size != "-" else None,
                              float(duration), ip.split(",", 1)[0])
         if "," in ip:
@@ -310,7 +314,10 @@ class OsloLogParser:
         if split is None:
             if len(cache) >= 64:
                 cache.clear()
-            split = cache[line] = _header_of(line)
+            if line[:1].isdigit() and line[10:11] != "T":  # unwrapped: split_wrapper's no-op case
+                split = cache[line] = (split_header(line), "", "")
+            else:
+                split = cache[line] = _header_of(line)
         return split
 
     def sniff(self, line: str) -> bool:
