@@ -254,7 +254,10 @@ def _merge_initiator(base: Initiator, extra: Initiator | None) -> Initiator:
 
 def wsgi_fields(message: str) -> dict[str, Any] | None:
     """Fields of a WSGI request line (oslo.service wsgi, eventlet.wsgi, keystone 'POST http://…')."""
-    match = _WSGI.match(message) or _EVENTLET.match(message)
+    # literal gates: each regex needs its literal ('" status: ' / '] "'); keystone's
+    # 'GET http://...' lines have neither and go straight to the request-line form
+    match = ((_WSGI.match(message) if '" status: ' in message else None)
+             or (_EVENTLET.match(message) if '] "' in message else None))
     if match is not None:
         ip, request, method, path, status, size, duration = match.groups()
         if method is None or method not in HTTP_METHODS:
