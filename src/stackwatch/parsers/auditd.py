@@ -228,10 +228,15 @@ def _execve_args(body: str) -> tuple[dict[str, str], list[str]]:
 
 def build_fields(records: list[AuditRecord]) -> dict[str, Any]:
     """The Event fields of one audit event (the records of one serial, in order)."""
-    types = [r.type for r in records]
-    node = next((r.node for r in records if r.node), "")
-    main = next((r for r in records if r.type == "SYSCALL"), None) or next(
-        (r for r in records if r.type not in _AUX), None)
+    if len(records) == 1:  # most events (USER_*, SERVICE_*...): no scans for the main record
+        only = records[0]
+        types, node = [only.type], only.node
+        main = only if only.type not in _AUX else None
+    else:
+        types = [r.type for r in records]
+        node = next((r.node for r in records if r.node), "")
+        main = next((r for r in records if r.type == "SYSCALL"), None) or next(
+            (r for r in records if r.type not in _AUX), None)
     first = main or records[0]
     attrs: dict[str, Any] = {"type": first.type, "records": types, "serial": first.serial}
     enriched: dict[str, str] = {}
@@ -272,7 +277,7 @@ def build_fields(records: list[AuditRecord]) -> dict[str, Any]:
         attrs["node"] = node
 
     typeset = set(types)
-    shown = next((r for r in records if r.type == "NETFILTER_CFG"), first)
+    shown = first if len(records) == 1 else next((r for r in records if r.type == "NETFILTER_CFG"), first)
     message = f"{shown.type} {shown.body}".strip()
     if "EXECVE" in typeset:
         action: str | None = "process.exec"
