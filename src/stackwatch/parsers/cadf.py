@@ -219,16 +219,18 @@ def normalize_cadf(payload: dict[str, Any], event_type: str | None = None,
 
 def _summary(action: str, outcome: str | None, who: str | None, address: Any,
              target_type: str | None, target_id: str | None, attrs: dict[str, Any]) -> str:
-    parts = [action or "?", outcome or "", "by", who or "?"]
+    """'<action> <outcome> by <who> [from <address>] [path <path> | on <target>] [(<reason>)]'."""
+    text = f"{action or '?'} {outcome} by {who or '?'}" if outcome else f"{action or '?'} by {who or '?'}"
     if address:
-        parts += ["from", str(address)]
+        text += f" from {address}"
     if "request_path" in attrs:
-        parts += ["path", attrs["request_path"]]
+        text += f" path {attrs['request_path']}"
     elif target_type or target_id:
-        parts += ["on", f"{target_type or '?'} {target_id or ''}".strip()]
+        on = f"{target_type or '?'} {target_id or ''}".strip()
+        text += f" on {on}" if on else " on"
     if "reason_type" in attrs:
-        parts.append(f"({attrs['reason_type']})")
-    return " ".join(filter(None, parts))
+        text += f" ({attrs['reason_type']})"
+    return text
 
 
 def cadf_event(payload: dict[str, Any], raw: str, ctx: ParseContext, kind: str = "cadf",

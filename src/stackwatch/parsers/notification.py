@@ -127,15 +127,20 @@ def _resource_fields(event_type: str, payload: Any) -> tuple[Target, dict[str, A
 
 def notification_fields(msg: dict[str, Any]) -> dict[str, Any]:
     """Event fields (without time/raw/origin/received) for one notification dict."""
-    event_type = str(msg.get("event_type") or "")
-    publisher_id = str(msg.get("publisher_id") or "")
-    priority = str(msg.get("priority") or "INFO")
-    payload = msg.get("payload")
+    get = msg.get
+    event_type = str(get("event_type") or "")
+    publisher_id = str(get("publisher_id") or "")
+    given_priority = get("priority")
+    priority = str(given_priority or "INFO")
+    payload = get("payload")
     context = _context(msg)
     attrs: dict[str, Any] = {"event_type": event_type}
-    for key in ("message_id", "publisher_id", "priority"):
-        if msg.get(key):
-            attrs[key] = str(msg[key])
+    if message_id := get("message_id"):
+        attrs["message_id"] = str(message_id)
+    if publisher_id:
+        attrs["publisher_id"] = publisher_id
+    if given_priority:
+        attrs["priority"] = priority
 
     if isinstance(payload, dict) and payload.get("typeURI") == CADF_EVENT_URI:
         fields = normalize_cadf(payload, event_type or None, attrs)  # CADF attrs after ours
@@ -144,12 +149,23 @@ def notification_fields(msg: dict[str, Any]) -> dict[str, Any]:
     if not fields.get("service"):
         fields["service"] = notification_service(event_type, publisher_id)
     fields["host"] = publisher_host(publisher_id)
-    severity = _PRIORITY_SEVERITY.get(priority.upper()) or normalize_severity(priority)
+    severity = _severities.get(priority) or _severity(priority)
     if fields.get("severity") is None or severity not in ("info", "debug"):
         fields["severity"] = severity
     if context:
         _apply_context(fields, context)
     return fields
+
+
+_severities: dict[str, str] = {}
+"""priority -> severity, memoised: a stream uses a handful of spellings."""
+
+
+def _severity(priority: str) -> str:
+    severity = _PRIORITY_SEVERITY.get(priority.upper()) or normalize_severity(priority)
+    if len(_severities) < 64:  # bounded: priorities come off the wire
+        _severities[priority] = severity
+    return severity
 
 
 def _plain_fields(event_type: str, payload: Any, attrs: dict[str, Any]) -> dict[str, Any]:
