@@ -371,6 +371,7 @@ class AuditdParser:
 
     def __init__(self) -> None:
         self._first: tuple[str, tuple[str, str, int] | None] = ("", None)
+        self._last: tuple[str, tuple[str, str, int] | None] = ("", None)  # the last line continues() keyed
 
     def sniff(self, line: str) -> bool:
         head = line[:5]
@@ -384,9 +385,11 @@ class AuditdParser:
         if cached[0] is first:
             key1 = cached[1]
         else:
-            key1 = _key(first)
+            last = self._last  # a record's first line was the line asked about just before
+            key1 = last[1] if last[0] is first else _key(first)
             self._first = (first, key1)
         key2 = _key(line)
+        self._last = (line, key2)
         if key1 is None or key2 is None or key1[1] != key2[1]:
             return False
         # same serial and stamp: one event (a 'node=' prefix may come and go within it);
