@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 import re
 import textwrap
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
-from stackwatch.parsers.cadf import normalize_cadf
+from stackwatch.parsers.cadf import normalize_cadf, parse_time
 from stackwatch.parsers.framing import parse_text
 
 _RST_BLOCK = re.compile(r"^\.\. code(?:-block)?::[^\n]*\n((?:[ \t]*\n|[ \t]+[^\n]*\n)+)", re.MULTILINE)
@@ -128,3 +129,20 @@ def test_normalize_cadf_actions(action, expected):
     fields = normalize_cadf({"typeURI": "x", "action": action, "outcome": "success",
                              "target": {"typeURI": "service/compute/servers", "id": "t"}})
     assert (fields["action"], fields["target"].type) == expected
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("2026-03-02 08:00:00.009764", datetime(2026, 3, 2, 8, 0, 0, 9764, tzinfo=UTC)),  # oslo timestamp
+    ("2026-03-02T08:00:00.009764+0000", datetime(2026, 3, 2, 8, 0, 0, 9764, tzinfo=UTC)),  # CADF eventTime
+    ("2026-03-02T09:00:00+0100", datetime(2026, 3, 2, 8, 0, tzinfo=UTC)),
+    ("2026-03-02", datetime(2026, 3, 2, tzinfo=UTC)),  # a date alone ignores an appended offset
+    ("20260302T080000", datetime(2026, 3, 2, 8, 0, tzinfo=UTC)),
+])
+def test_parse_time_is_utc_aware(text, expected):
+    parsed = parse_time(text)
+    assert parsed == expected and parsed.utcoffset() == timedelta(0)
+
+
+@pytest.mark.parametrize("value", [None, "", "yesterday", 1700000000, "2026-13-02"])
+def test_parse_time_gives_none_for_unusable_values(value):
+    assert parse_time(value) is None

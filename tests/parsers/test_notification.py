@@ -11,7 +11,12 @@ import pytest
 
 from stackwatch.parsers.base import ParseContext
 from stackwatch.parsers.framing import parse_text
-from stackwatch.parsers.notification import normalize_notification, publisher_host, unwrap_ovo
+from stackwatch.parsers.notification import (
+    normalize_notification,
+    notification_fields,
+    publisher_host,
+    unwrap_ovo,
+)
 
 NOVA_SAMPLES = Path("notifications/nova-versioned")
 
@@ -106,3 +111,37 @@ def test_priority_sets_severity():
     (event,) = parse_text(json.dumps({"event_type": "compute.exception", "publisher_id": "nova-api:x",
                                       "priority": "ERROR", "payload": {}}))
     assert event.severity == "error"
+
+
+@pytest.mark.parametrize(("priority", "severity"), [
+    ("INFO", "info"), ("info", "info"), ("WARN", "warning"), ("warning", "warning"), ("ERROR", "error"),
+    ("AUDIT", "notice"), ("SAMPLE", "info"), ("CRITICAL", "critical"), ("nonsense", "info"),
+])
+def test_priority_spellings_map_to_severities(priority, severity):
+    msg = {"event_type": "compute.exception", "publisher_id": "nova-api:x", "priority": priority,
+           "payload": {}}
+    for _ in range(2):  # the second time through the memo
+        assert notification_fields(msg)["severity"] == severity
+
+
+def test_cadf_attrs_follow_the_envelope_attrs():
+    payload = {"typeURI": "http://schemas.dmtf.org/cloud/audit/1.0/event", "id": "c-1",
+               "eventType": "activity", "action": "authenticate", "outcome": "failure",
+               "reason": {"reasonCode": 401, "reasonType": "Unauthorized"},
+               "observer": {"id": "obs", "typeURI": "service/security"}, "initiator": {"id": "u-1"}}
+    msg = {"message_id": "m-1", "publisher_id": "identity.ctl1", "event_type": "identity.authenticate",
+           "priority": "INFO", "payload": payload}
+    attrs = notification_fields(msg)["attrs"]
+    assert list(attrs) == ["event_type", "message_id", "publisher_id", "priority", "cadf_id",
+                           "cadf_event_type", "reason_code", "reason_type", "observer_id"]
+    assert attrs["reason_code"] == "401"
+
+
+def test_context_keys_fill_the_initiator_and_other_underscored_keys_do_not():
+    msg = {"event_type": "compute.instance.create.end", "publisher_id": "compute.cmp1", "priority": "INFO",
+           "payload": {"instance_id": "i-1"}, "_unique_id": "x", "_context_user_name": "alice",
+           "_context_remote_address": "10.0.0.9"}
+    fields = notification_fields(msg)
+    assert (fields["initiator"].name, fields["initiator"].source_ip) == ("alice", "10.0.0.9")
+    without = notification_fields({k: v for k, v in msg.items() if not k.startswith("_context_")})
+    assert (without["initiator"].name, without["initiator"].source_ip) == (None, None)

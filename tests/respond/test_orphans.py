@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from stackwatch.core.alert import CATEGORIES
+from stackwatch.core.event import replace
 from stackwatch.pipeline.analyze import analyze
 from stackwatch.pipeline.engine import build_engine
 from stackwatch.pipeline.reader import discover
@@ -77,6 +78,21 @@ def test_disabled_project_never_triggers():
 def test_failed_deletion_does_not_trigger():
     detector = _detector_with_project()
     assert detector.process(keystone_cadf("deleted", "project", P, outcome="failure")) == []
+
+
+def test_a_deletion_named_only_by_its_event_type_still_triggers():
+    # the detector's cheap gate looks at the action first: the event_type fallback must get through
+    deletion = replace(keystone_cadf("deleted", "project", P), action="delete")
+    (alert,) = _detector_with_project().process(deletion)
+    assert alert.key == f"project:{P}"
+
+
+def test_events_about_nothing_tracked_leave_the_ledger_alone():
+    detector = _detector_with_project()
+    untracked = replace(instance_created("i-9", P, U), action=None)
+    for event in (keystone_cadf("authenticate", "user", U), untracked):
+        assert detector.process(event) == []
+    assert len(detector.ledger) == 3 and detector.deletions == 0
 
 
 def test_deleted_project_without_resources_is_quiet():
