@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from stackwatch.core.errors import StoreError
+from stackwatch.core.event import Initiator
 from stackwatch.store.base import EventQuery
 from stackwatch.store.sqlite import DB_FILE, INDEX_FILE, SQLiteStore
 from stackwatch.store.sqlite_schema import SCHEMA_VERSION, migrate
@@ -210,3 +211,18 @@ def test_sources_and_events_flat_view(tmp_path: Path) -> None:
     assert conn.execute("SELECT host, service, message FROM events_flat ORDER BY seq").fetchall() == [
         ("ctl-1", "sshd", "msg 0"), ("ctl-1", "sshd", "msg 1")]
     conn.close()
+
+
+def test_key_lookups_search_every_generation_of_the_key_index(tmp_path: Path) -> None:
+    """event_keys rows lead with seq >> KEY_GEN_BITS; a lookup must seek every generation up to
+    the indexed seq's, not only the first (here a row is moved to generation 3 by hand)."""
+    from stackwatch.store.sqlite_schema import FIELD_IP, KEY_GEN_BITS
+
+    with _open(tmp_path) as store:
+        store.append_events(_events(2, initiator=Initiator(source_ip="203.0.113.9")))
+        assert len(store.search_events(EventQuery(source_ip="203.0.113.9"))) == 2
+        index = sqlite3.connect(tmp_path / INDEX_FILE, isolation_level=None)
+        index.execute("UPDATE event_keys SET gen = 3 WHERE field = ? AND seq = 2", (FIELD_IP,))
+        index.execute("UPDATE meta SET value = ? WHERE name = 'indexed_seq'", (3 << KEY_GEN_BITS,))
+        index.close()
+        assert sorted(e.seq for e in store.search_events(EventQuery(source_ip="203.0.113.9"))) == [1, 2]

@@ -62,7 +62,7 @@ from stackwatch.store.rows import (
     row_event,
     to_micros,
 )
-from stackwatch.store.sqlite_index import Indexer, connect_index, fts_query, indexed_seq
+from stackwatch.store.sqlite_index import KEY_GENS, Indexer, connect_index, fts_query, indexed_seq
 from stackwatch.store.sqlite_schema import (
     FIELD_IP,
     FIELD_REQUEST,
@@ -537,8 +537,8 @@ class SQLiteStore(Store):
                               ((FIELD_REQUEST,), query.request_id)):
             if value is not None:
                 numbers = ", ".join(str(int(f)) for f in fields)  # integer constants
-                where.append(f"e.seq IN (SELECT seq FROM idx.event_keys WHERE field IN ({numbers}) "  # noqa: S608
-                             "AND value = ?)")
+                where.append(f"e.seq IN (SELECT seq FROM idx.event_keys WHERE gen IN {KEY_GENS} "  # noqa: S608
+                             f"AND field IN ({numbers}) AND value = ?)")
                 params.append(value)
         if query.text is not None:
             match = fts_query(query.text)

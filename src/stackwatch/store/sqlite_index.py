@@ -27,6 +27,7 @@ from stackwatch.store.sqlite_schema import (
     FIELD_USER_NAME,
     FTS_MAX_CHARS,
     INDEX_VERSION,
+    KEY_GEN_BITS,
     create_index_schema,
 )
 
@@ -34,16 +35,21 @@ log = logging.getLogger(__name__)
 
 CHUNK: Final = 200_000  # most rows indexed per transaction (bounds how long the index lock is held)
 
+_GEN: Final = f"seq >> {KEY_GEN_BITS}"
 _INDEX_KEYS: Final = f"""
-    INSERT INTO event_keys (field, value, seq)
-    SELECT {FIELD_IP}, init_ip, seq FROM ev.events WHERE seq > ?1 AND seq <= ?2 AND init_ip != ''
+    INSERT INTO event_keys (gen, field, value, seq)
+    SELECT {_GEN}, {FIELD_IP}, init_ip, seq FROM ev.events WHERE seq > ?1 AND seq <= ?2 AND init_ip != ''
     UNION ALL
-    SELECT {FIELD_USER_NAME}, init_name, seq FROM ev.events WHERE seq > ?1 AND seq <= ?2 AND init_name != ''
+    SELECT {_GEN}, {FIELD_USER_NAME}, init_name, seq FROM ev.events
+      WHERE seq > ?1 AND seq <= ?2 AND init_name != ''
     UNION ALL
-    SELECT {FIELD_USER_ID}, init_id, seq FROM ev.events WHERE seq > ?1 AND seq <= ?2 AND init_id != ''
+    SELECT {_GEN}, {FIELD_USER_ID}, init_id, seq FROM ev.events WHERE seq > ?1 AND seq <= ?2 AND init_id != ''
     UNION ALL
-    SELECT {FIELD_REQUEST}, request_id, seq FROM ev.events WHERE seq > ?1 AND seq <= ?2
+    SELECT {_GEN}, {FIELD_REQUEST}, request_id, seq FROM ev.events WHERE seq > ?1 AND seq <= ?2
       AND request_id != ''"""  # noqa: S608 - only integer constants are interpolated
+KEY_GENS: Final = f"""(WITH RECURSIVE g(x) AS (SELECT 0 UNION ALL SELECT x + 1 FROM g
+    WHERE x < (SELECT value >> {KEY_GEN_BITS} FROM idx.meta WHERE name = 'indexed_seq')) SELECT x FROM g)"""  # noqa: S608 - integer constant
+"""Every generation of event_keys that can hold a row: ``gen IN KEY_GENS`` (see sqlite_schema)."""
 _INDEX_FTS: Final = f"""
     INSERT INTO events_fts (rowid, message)
     SELECT seq, substr(message, 1, {FTS_MAX_CHARS}) FROM ev.events
@@ -58,6 +64,8 @@ def connect_index(index_path: Path, record_path: Path, *, store_id: str, last_se
     try:
         conn.execute("PRAGMA journal_mode = WAL")
         conn.execute("PRAGMA synchronous = NORMAL")
+        # Room for the newest event_keys generation and the FTS segments being merged.
+        conn.execute("PRAGMA cache_size = -65536")  # 64 MB
         _ensure_index(conn, store_id, last_seq)
         # Attached only now: BEGIN IMMEDIATE on a connection write-locks every attached file.
         conn.execute("ATTACH DATABASE ? AS ev", (str(record_path),))
