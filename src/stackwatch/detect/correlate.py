@@ -26,7 +26,7 @@ cache keeps ``cache_size`` request ids for ``cache_ttl`` seconds.
 from __future__ import annotations
 
 from collections import OrderedDict, deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Final
 
 import msgspec
@@ -54,17 +54,14 @@ def is_auth(event: Event) -> bool:
     return event.action in AUTH_ACTIONS and event.service == "keystone"
 
 
-@dataclass(slots=True, eq=False)  # identity: groups are found in lists by identity
-class _Group:
+class _Group(msgspec.Struct, eq=False):  # eq=False: groups are found in lists by identity
+    """The copies of one attempt seen so far (a Struct: built for every login, in C)."""
+
     first: float
     outcome: str | None
     source_ip: str | None
     request_id: str | None
-    members: list[tuple[str, Event]] = field(default_factory=list)
-    released: bool = False
-
-    def channels(self) -> set[str]:
-        return {channel for channel, _ in self.members}
+    members: list[tuple[str, Event]]
 
     def has_channel(self, channel: str) -> bool:
         for member_channel, _ in self.members:  # noqa: SIM110 - a loop beats any(genexpr) here
@@ -148,9 +145,10 @@ class Correlator:
             group = _Group(ts, outcome, ip, rid, [(channel, event)])
             self.pending.append(group)
             if ip:
-                groups = self.by_ip.get((ip, outcome))
+                key = (ip, outcome)
+                groups = self.by_ip.get(key)
                 if groups is None:
-                    self.by_ip[(ip, outcome)] = [group]
+                    self.by_ip[key] = [group]
                 else:
                     groups.append(group)
             if rid and rid not in self.by_request:
