@@ -5,6 +5,7 @@ CA gets nothing, and the primary's sync flush says the records are not acknowled
 from __future__ import annotations
 
 import os
+import socket
 import sqlite3
 import threading
 from datetime import UTC, datetime
@@ -123,5 +124,8 @@ def test_standby_with_a_certificate_from_another_ca_gets_nothing(tmp_path: Path)
         with pytest.raises(StoreError, match="NOT acknowledged"):
             primary.close()  # its last flush is refused the same way
         thread.join(timeout=30)
+    assert primary.replica is not None
+    with pytest.raises(OSError):  # and the replication listener is closed all the same
+        socket.create_connection(("127.0.0.1", port), timeout=2).close()
     assert standby.size == 0
     standby.close()

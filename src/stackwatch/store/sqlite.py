@@ -703,12 +703,12 @@ class SQLiteStore(Store):
                 if (self._checkpointer is not None and self._ledger is not None and self._role == "primary"
                         and self._checkpointer.enabled and self._ledger.size > self._checkpointer.last_size):
                     self._write_rows(force_checkpoint=True)  # seal the tail on a clean shutdown
-                if self.replica is not None:
-                    self.replica.close()
                 if self._indexer is not None:
                     self.index_pending()
             finally:
                 self._closed = True
+                if self.replica is not None:  # also when the last flush was not acknowledged
+                    self.replica.close()
                 if self._indexer is not None:
                     self._indexer.close()
                 self._reader.close()
