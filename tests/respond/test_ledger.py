@@ -144,3 +144,37 @@ def test_snapshot_round_trip(tmp_path):
 
 def test_load_without_snapshot_is_empty(tmp_path):
     assert len(Ledger.load(tmp_path / "none.json")) == 0
+
+
+def _attached_servers(ledger: Ledger, volume: str) -> list[str]:
+    return [a["server"] for a in ledger.get("volume", volume).attachments]
+
+
+def test_deleting_an_instance_detaches_only_its_volumes():
+    ledger = Ledger()
+    for inst, vol in (("i-1", "v-1"), ("i-2", "v-2")):
+        ledger.apply(instance_created(inst, P, U))
+        ledger.apply(volume_attached(vol, inst, P, U))
+    ledger.apply(instance_deleted("i-1", P, U))
+    assert (_attached_servers(ledger, "v-1"), _attached_servers(ledger, "v-2")) == ([], ["i-2"])
+
+
+def test_deleting_an_instance_detaches_volumes_loaded_from_a_snapshot(tmp_path):
+    # the volumes an instance deletion touches are found through an index add() keeps
+    ledger = Ledger()
+    ledger.apply(instance_created("i-1", P, U))
+    ledger.apply(volume_attached("v-1", "i-1", P, U))
+    ledger.save(tmp_path / "ledger.json")
+    loaded = Ledger.load(tmp_path / "ledger.json")
+    loaded.apply(instance_deleted("i-1", P, U))
+    assert _attached_servers(loaded, "v-1") == []
+
+
+def test_the_attachment_index_is_rebuilt_past_its_bound():
+    ledger = Ledger(cap=4)
+    for i in range(12):  # servers come and go without deletions: stale index entries pile up
+        ledger.apply(volume_attached(f"v-{i % 2}", f"i-{i}", P, U))
+    ledger.apply(volume_attached("v-1", "i-99", P, U))
+    ledger.apply(instance_deleted("i-99", P, U))
+    assert _attached_servers(ledger, "v-1") == []
+    assert len(ledger._attached) <= 4

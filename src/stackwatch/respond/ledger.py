@@ -87,6 +87,11 @@ class Ledger:
         self.evicted = 0
         self._resources: OrderedDict[tuple[str, str], Resource] = OrderedDict()
         self._domains: OrderedDict[str, str] = OrderedDict()  # project id -> domain id
+        # server id -> keys of the volumes whose attachments may name it, so that deleting an
+        # instance touches its volumes instead of scanning the ledger (quadratic over a long run).
+        # A superset: detaches and removals leave stale keys behind, which cost one lookup.
+        self._attached: dict[str, set[tuple[str, str]]] = {}
+        self._attached_limit = cap
         self._handlers: dict[str, Callable[[Event], None]] = {
             "compute.instance.create.end": self._instance_created,
             "instance.create.end": self._instance_created,
@@ -140,6 +145,8 @@ class Ledger:
         while len(self._resources) > self.cap:
             self._resources.popitem(last=False)
             self.evicted += 1
+        if resource.attachments and resource.type == "volume":
+            self._index_attachments(resource)
 
     def remove(self, type_: str, id_: str) -> Resource | None:
         return self._resources.pop((type_, id_), None)
@@ -221,6 +228,21 @@ class Ledger:
                         copy.attachments.append({"volume": volume.id, "device": att.get("device", "")})
         return copy
 
+    def _index_attachments(self, volume: Resource) -> None:
+        """Note the servers ``volume``'s attachments name (see ``_attached``)."""
+        for att in volume.attachments:
+            server = att.get("server")
+            if server:
+                self._attached.setdefault(server, set()).add(volume.key)
+        if len(self._attached) > self._attached_limit:  # stale servers piled up: rebuild exactly
+            self._attached = {}
+            for resource in self._resources.values():
+                if resource.type == "volume":
+                    for att in resource.attachments:
+                        if server := att.get("server"):
+                            self._attached.setdefault(server, set()).add(resource.key)
+            self._attached_limit = max(self.cap, 2 * len(self._attached))
+
     def _touch(self, type_: str, id_: str | None, event: Event) -> Resource | None:
         """The resource to update (created on first sight), or None without an id."""
         if not id_:
@@ -252,12 +274,14 @@ class Ledger:
                 self._attach(str(device["volume_id"]), resource, _text(device.get("device_name")), event)
 
     def _instance_deleted(self, event: Event) -> None:
-        if not event.target.id:
+        server = event.target.id
+        if not server:
             return
-        self.remove("instance", event.target.id)
-        for volume in self._resources.values():  # nova detaches volumes before it deletes
-            if volume.type == "volume" and volume.attachments:
-                volume.attachments = [a for a in volume.attachments if a.get("server") != event.target.id]
+        self.remove("instance", server)
+        for key in self._attached.pop(server, ()):  # nova detaches volumes before it deletes
+            volume = self._resources.get(key)
+            if volume is not None and volume.attachments:
+                volume.attachments = [a for a in volume.attachments if a.get("server") != server]
 
     def _volume_seen(self, event: Event) -> None:
         payload = _payload(event)
@@ -280,6 +304,7 @@ class Ledger:
                                    ("attachment", _text(a.get("id")))) if v}
                 for a in attachments if isinstance(a, dict) and a.get("instance_uuid")
             ]
+            self._index_attachments(resource)
 
     def _volume_deleted(self, event: Event) -> None:
         if event.target.id:
@@ -299,6 +324,7 @@ class Ledger:
             if instance.host:
                 att["host"] = instance.host
             volume.attachments.append(att)
+            self._index_attachments(volume)
 
     def _nova_volume_attached(self, event: Event) -> None:
         payload = _payload(event)
