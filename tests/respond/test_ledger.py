@@ -178,3 +178,14 @@ def test_the_attachment_index_is_rebuilt_past_its_bound():
     ledger.apply(instance_deleted("i-99", P, U))
     assert _attached_servers(ledger, "v-1") == []
     assert len(ledger._attached) <= 4
+
+
+def test_an_instance_lists_every_attached_volume_in_ledger_order():
+    ledger = Ledger()
+    ledger.apply(instance_created("i-1", P, U))
+    ledger.apply(instance_created("i-2", P, U))
+    for volume, server in (("v-1", "i-1"), ("v-2", "i-2"), ("v-3", "i-1")):
+        ledger.apply(volume_attached(volume, server, P, U))
+    inventory = {r.id: r for r in ledger.owned_by("project", P)}
+    assert [a["volume"] for a in inventory["i-1"].attachments] == ["v-1", "v-3"]
+    assert [a["volume"] for a in inventory["i-2"].attachments] == ["v-2"]
