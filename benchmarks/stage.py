@@ -74,9 +74,12 @@ def stage_read(root: Path) -> tuple[int, int]:
 
 
 def stage_parse(root: Path) -> tuple[int, int]:
+    from stackwatch.detect.gctune import tune_gc
     from stackwatch.pipeline.reader import ReadProgress, discover, read_events
 
     progress = ReadProgress()
+    tune_gc()  # as `stackwatch analyze` does, so parse and parse_detect are comparable
+    CLOCK.restart()
     for _event in read_events(discover([str(root)]), progress):
         pass
     return progress.stats.lines, progress.stats.records
