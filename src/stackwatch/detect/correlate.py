@@ -46,14 +46,6 @@ _CHANNELS: Final = {"cadf": "cadf", "notification": "cadf", "httpd_access": "htt
 """Event kind -> channel; any other kind is a log line."""
 
 
-def channel_of(event: Event) -> str:
-    return _CHANNELS.get(event.kind, "log")
-
-
-def is_auth(event: Event) -> bool:
-    return event.action in AUTH_ACTIONS and event.service == "keystone"
-
-
 class _Group(msgspec.Struct, eq=False):  # eq=False: groups are found in lists by identity
     """The copies of one attempt seen so far (a Struct: built for every login, in C)."""
 
@@ -96,7 +88,7 @@ class Correlator:
         out = self.release(ts) if pending and ts - pending[0].first > self.window else []
         if event.action == "user.not_found" and event.request_id and event.initiator.name:
             self._remember_name(event.request_id, event.initiator.name, ts)
-        if event.action not in AUTH_ACTIONS or event.service != "keystone":  # not is_auth(event)
+        if event.action not in AUTH_ACTIONS or event.service != "keystone":  # not a keystone login
             out.append(event)
             return out
         self._add(event, ts)
