@@ -101,7 +101,8 @@ def to_markdown(report: dict[str, Any]) -> str:
     lines = [f"Machine: {report['machine']}. Run {report['time']} UTC, profile `{report['profile']}`, "
              f"seed {report['seed']}, {report.get('wall_seconds', '?')} s in all. Rates are on one core "
              "(one process per stage); every ratio is against a baseline measured in the same run, "
-             "over the same input.", ""]
+             f"over the same input. Each stage is the fastest of {report.get('repeat', 1)} run(s), "
+             "each baseline the fastest of 5.", ""]
     lines += pipeline_table(report.get("results", []))
     lines += chain_table(report.get("results", []))
     lines += growth_table(report.get("growth", {}))
