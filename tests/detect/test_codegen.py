@@ -111,11 +111,25 @@ def test_residual_agrees_on_the_events_the_index_lets_through(condition: dict[st
 
 def test_index_equalities_leave_the_residual() -> None:
     compiled = compile_condition({"service": "keystone", "action": ["authenticate", "account.locked"],
-                                  "outcome": "failure"})
+                                  "outcome": "failure", "severity": "warning"})
     usable, residual = residual_for(compiled.predicate, compiled.hints)
     assert usable and residual is not None
     assert "service" not in residual.__doc__ and "action" not in residual.__doc__
-    assert "outcome" in residual.__doc__
+    assert "outcome" not in residual.__doc__  # outcome is an index dimension too
+    assert "severity" in residual.__doc__
+    assert residual(ev(service="keystone", action="authenticate", outcome="failure", severity="warning"))
+    assert not residual(ev(service="keystone", action="authenticate", outcome="failure", severity="info"))
+
+
+def test_outcome_keeps_an_event_from_rules_that_cannot_match() -> None:
+    rule = rule_from_yaml("condition: {service: keystone, action: authenticate, outcome: failure}\n")
+    engine = Engine([rule])
+    engine.process(ev(1, service="keystone", action="authenticate", outcome="success"))
+    engine.process(ev(2, service="keystone", action="authenticate", outcome="failure"))
+    engine.process(ev(3, service="keystone", action="authenticate"))  # no outcome at all
+    engine.finish()  # logins wait in the correlation stage first
+    assert engine.stats.evaluations == 1
+    assert len(engine.alerts()) == 1
 
 
 def test_a_rule_of_index_equalities_only_needs_no_test() -> None:

@@ -36,7 +36,7 @@ def test_a_good_rule_loads_with_its_location() -> None:
     [rule] = load_text(GOOD, "rules/keystone/bruteforce.yaml")[0]
     assert (rule.kind, rule.window, rule.params.threshold) == ("threshold", 300.0, 10)
     assert rule.where == "rules/keystone/bruteforce.yaml:1"
-    assert rule.index == {"action": frozenset({"authenticate"})}
+    assert rule.index == {"action": frozenset({"authenticate"}), "outcome": frozenset({"failure"})}
 
 
 def test_typo_in_a_field_names_file_line_and_field() -> None:

@@ -70,3 +70,30 @@ def test_bad_bytes_are_kept_raw_and_counted_never_dropped(tmp_path: Path):
     raw = b"\n".join(e.raw_bytes() for e in events)
     for piece in junk:
         assert piece in raw
+
+
+def test_many_files_merged_share_a_bounded_read_budget(tmp_path: Path):
+    """Every file of a merge stays open with its read block and that block's lines; with a
+    block per file of 1 MiB, these 100 files of 256 KiB held ~63 MB (22 MB now). The blocks shrink with
+    the number of files so the total stays near READ_BUDGET."""
+    import tracemalloc
+
+    # Long oslo.log lines whose times interleave across the files, so the merge goes round
+    # all of them and each holds a full block past its first (small, buffered) read.
+    pad = "x" * 2000
+    for host in range(100):
+        folder = tmp_path / f"node{host:03d}"
+        folder.mkdir()
+        lines = (f"2017-05-16 00:{n // 60:02d}:{n % 60:02d}.{host:03d} 25746 INFO nova.api [-] {pad}\n"
+                 for n in range(128))
+        (folder / "nova-api.log").write_text("".join(lines))
+    inputs = discover([str(tmp_path)])
+    progress = ReadProgress()
+    tracemalloc.start()
+    try:
+        count = sum(1 for _ in read_events(inputs, progress))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert count == progress.stats.lines == 100 * 128
+    assert peak < 40 * 1024 * 1024, f"peak {peak / 1e6:.0f} MB"  # 1 MiB blocks: ~63 MB

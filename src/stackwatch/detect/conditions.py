@@ -10,7 +10,7 @@ Grammar (FORMAT.md documents it for rule writers)::
 
 Everything that can be done once happens here: field access, lower-casing for
 ``nocase``, regex compilation and the literal gate in front of each regex, CIDR parsing.
-Index hints say which values of ``action``/``service``/``kind`` an event must have to
+Index hints say which values of ``action``/``service``/``kind``/``outcome`` an event must have to
 possibly match, so the engine only offers an event to rules that can match it.
 
 Speed: a condition is first built as a small tree (``_Node``), then turned into ONE
@@ -44,7 +44,7 @@ except ImportError:  # pragma: no cover
 Predicate = Callable[[Event], bool]
 Hints = dict[str, frozenset[str]]
 
-INDEX_FIELDS: Final = ("action", "service", "kind")
+INDEX_FIELDS: Final = ("action", "service", "kind", "outcome")
 OPERATORS: Final = ("eq", "in", "prefix", "suffix", "contains", "regex", "cidr", "exists",
                     "gt", "gte", "lt", "lte", "nocase")
 LOGICAL: Final = ("all", "any", "not")

@@ -2,7 +2,7 @@
 
 Per event: advance event time (and run the time-driven kinds every ``tick_interval``
 seconds of it), pass the event through the correlation stage, then offer it only to the
-rules whose index hints allow its (action, service, kind): the candidate list is cached
+rules whose index hints allow its (action, service, kind, outcome): the candidate list is cached
 per combination, so an event that meets no rule costs one dict lookup and 500 rules cost
 little more than 50. Firings become alerts with dedup: a repeat for the same rule and key
 within ``realert`` seconds of the alert's last sighting updates that alert (count,
@@ -28,7 +28,7 @@ from stackwatch.detect.codegen import residual_for
 from stackwatch.detect.correlate import CORRELATED_ACTIONS, Correlator
 from stackwatch.detect.explain import Explainer, Explanation
 from stackwatch.detect.kinds import COUNTING, DETECTORS, Detector, Firing, KindContext
-from stackwatch.detect.model import Rule
+from stackwatch.detect.model import INDEX_DIMENSIONS, Rule
 from stackwatch.detect.render import compile_summary, entity_readers
 from stackwatch.detect.schedule import MaintenanceSchedule
 
@@ -125,8 +125,8 @@ class Engine:
                 self._slots.append(_Slot(rule, DETECTORS[rule.kind](rule, self.ctx)))
         self._timed = [s for s in self._slots if s.detector.time_driven]
         self._explainers = [s.explainer for s in self._slots if s.explainer is not None]
-        self._explain_index: dict[tuple[str | None, str, str], tuple[Explainer, ...]] = {}
-        self._index: dict[tuple[str | None, str, str], tuple[_Slot, ...]] = {}
+        self._explain_index: dict[tuple[str | None, str, str, str | None], tuple[Explainer, ...]] = {}
+        self._index: dict[tuple[str | None, str, str, str | None], tuple[_Slot, ...]] = {}
         self._open: OrderedDict[tuple[str, str], tuple[Alert, float]] = OrderedDict()
         self._alerts: list[Alert] = []
         self._listed: set[int] = set()  # ids of the alerts in the current call's output
@@ -206,8 +206,8 @@ class Engine:
 
     # ------------------------------------------------------------------ internals
 
-    def _candidates(self, combo: tuple[str | None, str, str]) -> tuple[_Slot, ...]:
-        values = dict(zip(("action", "service", "kind"), combo, strict=True))
+    def _candidates(self, combo: tuple[str | None, str, str, str | None]) -> tuple[_Slot, ...]:
+        values = dict(zip(INDEX_DIMENSIONS, combo, strict=True))
         found = tuple(s for s in self._slots
                       if all(values[dim] in allowed for dim, allowed in s.rule.index.items()))
         if len(self._index) >= MAX_INDEX_COMBOS:
@@ -216,7 +216,7 @@ class Engine:
         return found
 
     def _evaluate(self, event: Event, ts: float, out: list[Alert]) -> None:
-        combo = (event.action, event.service, event.kind)
+        combo = (event.action, event.service, event.kind, event.outcome)
         if self._explainers:
             explainers = self._explain_index.get(combo)
             if explainers is None:
@@ -247,8 +247,8 @@ class Engine:
         if skipped:
             stats.duplicates_skipped += skipped
 
-    def _explainer_candidates(self, combo: tuple[str | None, str, str]) -> tuple[Explainer, ...]:
-        values = dict(zip(("action", "service", "kind"), combo, strict=True))
+    def _explainer_candidates(self, combo: tuple[str | None, str, str, str | None]) -> tuple[Explainer, ...]:
+        values = dict(zip(INDEX_DIMENSIONS, combo, strict=True))
         found = tuple(e for e in self._explainers
                       if all(values[dim] in allowed for dim, allowed in e.hints.items()))
         if len(self._explain_index) >= MAX_INDEX_COMBOS:

@@ -6,7 +6,7 @@ engine only ever sees this type. A rule built from an external predicate is fine
     Rule(id="...", title="...", category="os.login", severity="low", kind="match",
          condition=my_predicate, index={"service": frozenset({"sshd"})})
 
-``index`` hints name the values of ``action``/``service``/``kind`` an event must have to
+``index`` hints name the values of ``action``/``service``/``kind``/``outcome`` an event must have to
 possibly match; an empty mapping means "offer me every event".
 """
 
@@ -31,7 +31,7 @@ KINDS: Final = ("match", "threshold", "cardinality", "sequence", "new_value", "a
 ENTITY_FIELDS: Final = ("source_ip", "user", "project", "service", "bridge", "path", "host")
 """Alert top-level fields a rule can fill from event fields."""
 
-INDEX_DIMENSIONS: Final = ("action", "service", "kind")
+INDEX_DIMENSIONS: Final = ("action", "service", "kind", "outcome")
 
 DEFAULT_REALERT: Final = 3600.0
 DEFAULT_MAX_KEYS: Final = 100_000
