@@ -138,9 +138,32 @@ def test_sniff_rejects_other_formats(line):
     ("2024-03-01 10:00:00.100 42 ERROR a.b [-] x", "2024-03-01 10:00:00.100 42 ERROR a.c Traceback", False),
     ("2024-03-01 10:00:00.100 42 ERROR a.b [-] x", "2024-03-01 10:00:00.200 42 INFO a.b [-] next", False),
     ("2024-03-01 10:00:00.100 42 ERROR a.b [-] x", "   ", False),
+    ("2024-03-01 10:00:00.100 42 ERROR a.b [-] x", "oslo_db.exception.DBError: boom", True),
+    ("2024-03-01 10:00:00.100 42 ERROR a.b [-] x", "{'a': 1, 'b': 2}", True),  # a dict in the message
+    # another format's record in a mixed stream starts a record of its own
+    ("2024-03-01 10:00:00.100 42 ERROR a.b [-] x", "Mar  1 10:00:01 cmp1 sshd[77]: Accepted publickey for "
+     "root from 10.0.0.9 port 50022 ssh2", False),
+    ("2024-03-01 10:00:00.100 42 ERROR a.b [-] x", "<38>Mar  1 10:00:01 cmp1 sshd[77]: x", False),
+    ("2024-03-01 10:00:00.100 42 ERROR a.b [-] x", "2024-03-01T10:00:01.000+00:00 cmp1 sshd[77]: x", False),
+    ("2024-03-01 10:00:00.100 42 ERROR a.b [-] x", "type=USER_LOGIN msg=audit(1709287201.000:12): pid=7",
+     False),
+    ("2024-03-01 10:00:00.100 42 ERROR a.b [-] x", '{"event_type": "identity.authenticate"}', False),
+    ("2024-03-01 10:00:00.100 42 ERROR a.b [-] x", '10.0.0.9 - - [01/Mar/2024:10:00:01 +0000] "GET / '
+     'HTTP/1.1" 200 1 "-" "x"', False),
 ])
 def test_continues(first, line, joined):
     assert PARSER.continues(first, line) is joined
+
+
+def test_a_mixed_stream_keeps_each_formats_records_apart():
+    text = ("2024-03-01 10:00:00.100 42 ERROR nova.compute.manager [-] failed\n"
+            "Traceback (most recent call last):\n"
+            "ValueError: boom\n"
+            "Mar  1 10:00:01 cmp1 sshd[77]: Accepted publickey for root from 10.0.0.9 port 50022 ssh2\n")
+    oslo, sshd = parse_text(text)
+    assert oslo.kind == "oslo_log" and oslo.message.endswith("ValueError: boom")
+    assert (sshd.service, sshd.action, sshd.outcome, sshd.initiator.source_ip) == (
+        "sshd", "authenticate", "success", "10.0.0.9")
 
 
 def test_exception_prefix_lines_are_stripped_in_the_joined_message():

@@ -50,6 +50,12 @@ _WSGI = re.compile(
 _EVENTLET = re.compile(
     r'(?P<ip>[^\s"]+) \S+ \S+ \[[^\]]*\] ' + _REQUEST + r' (?P<status>\d{3}) (?P<len>\d+|-) '
     r"(?P<time>[\d.]+)")
+# The start of a record of another format: a syslog priority or timestamp, an ISO date, an
+# auditd record, a JSON object, an access-log client address. Such a line after an oslo.log
+# record is a new record (a mixed stream on stdin), never the record's traceback or message body.
+_OTHER_RECORD_START = re.compile(
+    r'(?:<\d{1,3}>|\d{4}-\d\d-\d\d[T ]\d\d:|[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d '
+    r'|type=[A-Z_]+ msg=audit\(|\{"|[\d.:a-fA-F]+ \S+ \S+ \[\d\d/[A-Z][a-z]{2}/\d{4}:)')
 _REQUEST_LINE = re.compile(r"(?P<method>GET|POST|PUT|PATCH|DELETE|HEAD|OPTIONS) (?P<url>(?:https?://|/)\S*)$")
 _METHOD_STARTS = frozenset(("GET ", "POST", "PUT ", "DELE", "PATC", "HEAD", "OPTI"))
 _NOTIFICATION_LOGGER = "oslo.messaging.notification."
@@ -330,8 +336,8 @@ class OsloLogParser:
         if not line or line.isspace():
             return False
         header = self._split(line)[0]
-        if header is None:
-            return True  # traceback / multi-line message body
+        if header is None:  # traceback / multi-line message body, unless another format's record
+            return _OTHER_RECORD_START.match(line) is None
         rest = header[4]
         if rest[:1] == "[" and not rest.startswith("[instance: "):  # _has_context_block, inlined
             return False  # a new record (every normal record has a block, '[-]' at least)
