@@ -73,9 +73,11 @@ def _checkpoints(data: Path) -> list[tuple[Any, ...]]:
 
 
 def _stop(follower: Standby, thread: threading.Thread, primary: SQLiteStore) -> None:
-    follower.stop.set()
-    primary.close()  # ends the connection the standby is blocked reading from
-    thread.join(timeout=30)
+    try:
+        primary.close()  # seals the tail, waits for the standby to store it, ends the connection
+    finally:
+        follower.stop.set()  # only now: a standby told to stop leaves before the next message
+        thread.join(timeout=30)
     assert not thread.is_alive()
 
 
@@ -129,3 +131,25 @@ def test_standby_with_a_certificate_from_another_ca_gets_nothing(tmp_path: Path)
         socket.create_connection(("127.0.0.1", port), timeout=2).close()
     assert standby.size == 0
     standby.close()
+
+
+def test_the_closing_checkpoint_reaches_the_standby(tmp_path: Path) -> None:
+    """A clean shutdown seals the tail with a checkpoint; in sync mode ``close()`` waits until the
+    standby has verified and stored it, so a failover right after finds every record sealed."""
+    certs = make_certs(tmp_path / "certs")
+    secret = os.urandom(32)
+    primary, port = _primary(tmp_path, certs, secret, timeout=20.0)
+    follower, standby, thread, errors = _standby(tmp_path, port, secret, certs["client_cert"],
+                                                 certs["client_key"], certs["ca"])
+    try:
+        primary.append_events(_events(1, 300))
+        primary.flush()
+    finally:
+        _stop(follower, thread, primary)  # close() makes the closing checkpoint
+    assert not errors, errors
+    standby.close()
+    assert _checkpoints(tmp_path / "standby") == _checkpoints(tmp_path / "primary")
+    assert _checkpoints(tmp_path / "primary")[-1][1] == 301
+    promote(tmp_path / "standby")
+    report = verify_store(tmp_path / "standby", initial_keys=KEYS[-2:])
+    assert report.ok(), report.problems

@@ -211,6 +211,7 @@ class Primary:
         self._cond = threading.Condition()
         self._target = 0
         self.acked = 0
+        self.sealed = 0  # size of the newest checkpoint the standby has verified and stored
         self.connected = False
         self._stop = False
         self._listener = socket.create_server(listen, reuse_port=False)
@@ -236,6 +237,16 @@ class Primary:
                     f"the standby did not acknowledge records up to {size} within {self.timeout}s: "
                     "they are stored on the primary but NOT acknowledged"
                 )
+
+    def wait_sealed(self, size: int) -> bool:
+        """Wait (up to ``timeout``) until the standby holds a checkpoint covering ``size``
+        records; False when no standby is connected or it did not come in time."""
+        with self._cond:
+            if not self.connected:
+                return self.sealed >= size
+            self._target = max(self._target, size)
+            self._cond.notify_all()
+            return self._cond.wait_for(lambda: self.sealed >= size, timeout=self.timeout)
 
     def close(self) -> None:
         with self._cond:
@@ -281,6 +292,7 @@ class Primary:
                 raise IntegrityError("standby diverged from the primary")
             with self._cond:
                 self.acked = max(self.acked, sent)
+                self.sealed = max(self.sealed, old_size)
                 self._target = max(self._target, ours)  # catch up on what was committed before
                 self.connected = True
                 self._cond.notify_all()
@@ -320,6 +332,9 @@ class Primary:
                     )
                     self._await_ack(chan)
                     sent_epoch, old_size = epoch, size
+                    with self._cond:
+                        self.sealed = max(self.sealed, size)
+                        self._cond.notify_all()
         finally:
             conn.close()
 

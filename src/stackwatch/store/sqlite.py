@@ -24,6 +24,7 @@ returns only once the standby has acknowledged every committed record.
 from __future__ import annotations
 
 import fcntl
+import logging
 import os
 import sqlite3
 import threading
@@ -76,6 +77,7 @@ from stackwatch.store.witness import parse_witness
 
 DB_FILE: Final = "stackwatch.db"
 INDEX_FILE: Final = "stackwatch-index.db"
+log = logging.getLogger(__name__)
 WAL_CHECKPOINT_PAGES: Final = 16384  # 64 MB of 4 kB pages
 
 _INSERT: Final = (f"INSERT INTO events ({', '.join(EVENT_COLUMNS)}, chain) "  # noqa: S608 - fixed columns
@@ -703,6 +705,10 @@ class SQLiteStore(Store):
                 if (self._checkpointer is not None and self._ledger is not None and self._role == "primary"
                         and self._checkpointer.enabled and self._ledger.size > self._checkpointer.last_size):
                     self._write_rows(force_checkpoint=True)  # seal the tail on a clean shutdown
+                if (self.replica is not None and self.replica.sync and self._checkpointer is not None
+                        and not self.replica.wait_sealed(self._checkpointer.last_size)):
+                    log.warning("the standby has not stored the last checkpoint (up to record %d): its copy "
+                                "of the newest records is not sealed", self._checkpointer.last_size)
                 if self._indexer is not None:
                     self.index_pending()
             finally:
