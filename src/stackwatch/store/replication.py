@@ -19,6 +19,8 @@ only after the standby has committed every record the primary committed (the sta
 after its own commit). If no standby acknowledges within ``timeout`` seconds, ``flush()`` raises:
 the records are in the primary's store but not acknowledged, and the caller must treat them as
 such. In ``async`` mode ``flush()`` does not wait; a failover may then lose the last records.
+On a clean shutdown the store's ``close()`` seals the tail with a checkpoint and, in sync mode,
+waits (``wait_sealed``) until the standby has verified and stored it.
 """
 
 from __future__ import annotations
