@@ -36,7 +36,11 @@ GENESIS: Final = sha256(b"stackwatch chain genesis v1").digest()
 """The chain hash 'before' the first record."""
 FIRST_SEQ: Final = 1
 
-_HEAD: Final = struct.Struct(">4sQqIII")
+RECORD_HEAD: Final = struct.Struct(">4sQqIII")
+"""The canonical record bytes' header: MAGIC, seq, received, then the lengths of raw, normalized, origin."""
+LEAF_HEAD: Final = struct.Struct(">c4sQqIII")
+"""0x00 (the Merkle leaf prefix) + RECORD_HEAD: the hot paths build a record's leaf input in one
+concatenation, since record bytes are only ever hashed as a leaf."""
 _U32_MAX: Final = 0xFFFFFFFF
 
 
@@ -52,21 +56,22 @@ def canonical_record_bytes(seq: int, raw: bytes, normalized: bytes, received_us:
     """The unambiguous bytes the chain and the Merkle tree hash for one record."""
     o = origin.encode("utf-8", "surrogatepass")
     try:
-        return _HEAD.pack(MAGIC, seq, received_us, len(raw), len(normalized), len(o)) + raw + normalized + o
+        head = RECORD_HEAD.pack(MAGIC, seq, received_us, len(raw), len(normalized), len(o))
+        return head + raw + normalized + o
     except struct.error as exc:  # negative seq, time out of i64, field over 4 GiB
         raise ValueError(f"record {seq} cannot be encoded: {exc}") from None
 
 
 def decode_record_bytes(data: bytes) -> RecordFields:
     """Inverse of ``canonical_record_bytes``; ``ValueError`` on anything else."""
-    if len(data) < _HEAD.size:
+    if len(data) < RECORD_HEAD.size:
         raise ValueError("record bytes too short")
-    magic, seq, received_us, n_raw, n_norm, n_origin = _HEAD.unpack_from(data)
+    magic, seq, received_us, n_raw, n_norm, n_origin = RECORD_HEAD.unpack_from(data)
     if magic != MAGIC:
         raise ValueError("record bytes do not start with the SWR1 tag")
-    if _HEAD.size + n_raw + n_norm + n_origin != len(data):
+    if RECORD_HEAD.size + n_raw + n_norm + n_origin != len(data):
         raise ValueError("record bytes length does not match the lengths in their header")
-    a = _HEAD.size
+    a = RECORD_HEAD.size
     b = a + n_raw
     c = b + n_norm
     return RecordFields(seq, data[a:b], data[b:c], received_us, data[c:].decode("utf-8", "surrogatepass"))
@@ -74,7 +79,7 @@ def decode_record_bytes(data: bytes) -> RecordFields:
 
 def chain_hash(prev_hash: bytes, record_bytes: bytes) -> bytes:
     """``SHA-256(prev_hash || leaf_hash(record_bytes))``."""
-    return sha256(prev_hash + sha256(b"\x00" + record_bytes).digest()).digest()
+    return chain_link(prev_hash, sha256(b"\x00" + record_bytes).digest())
 
 
 def chain_link(prev_hash: bytes, leaf: bytes) -> bytes:

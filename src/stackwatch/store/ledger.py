@@ -28,7 +28,7 @@ from typing import Any, Final
 
 import orjson
 
-from stackwatch.store.chain import GENESIS, MAGIC
+from stackwatch.store.chain import GENESIS, LEAF_HEAD, MAGIC, RECORD_HEAD
 from stackwatch.store.merkle import MerkleAccumulator, MerkleReader
 from stackwatch.store.rows import Row, clean_row
 
@@ -69,9 +69,6 @@ LEDGER_SELECT: Final = (  # fixed column names
     + " FROM events AS e LEFT JOIN sources AS s ON s.id = e.source"
 )
 
-_HEAD: Final = struct.Struct(">4sQqIII")
-# The canonical header behind the leaf's 0x00 prefix: leaf bytes are built in one concatenation.
-_LEAF_HEAD: Final = struct.Struct(">c4sQqIII")
 _dumps = orjson.dumps
 
 
@@ -86,7 +83,7 @@ def ledger_record_bytes(row: Sequence[Any]) -> bytes:
     norm = _dumps(row[5:])
     raw = row[2]
     o = row[3].encode("utf-8", "surrogatepass")
-    return _HEAD.pack(MAGIC, row[0], row[1], len(raw), len(norm), len(o)) + raw + norm + o
+    return RECORD_HEAD.pack(MAGIC, row[0], row[1], len(raw), len(norm), len(o)) + raw + norm + o
 
 
 def iter_ledger(
@@ -96,7 +93,7 @@ def iter_ledger(
     an intruder gave the wrong types yields empty bytes (it then fails the chain check)."""
     # One statement read with fetchmany (no per-chunk re-query, no gap probing): the verify
     # loop is bound by SQLite handing over the columns, so the Python side stays minimal.
-    pack, dumps, magic = _HEAD.pack, _dumps, MAGIC
+    pack, dumps, magic = RECORD_HEAD.pack, _dumps, MAGIC
     if last is None:
         cur = conn.execute(LEDGER_SELECT + " WHERE e.seq >= ? ORDER BY e.seq", (first,))
     else:
@@ -146,7 +143,7 @@ def scan_ledger(
     then runs the reference check). With ``acc`` (at ``first - 1`` leaves) the leaf hashes are
     appended to it and ``at_size(s)`` is called at each of ``sizes`` (ascending, within the
     range) once ``acc`` holds ``s`` leaves; False from it also means doubt."""
-    pack, magic = _LEAF_HEAD.pack, MAGIC
+    pack, magic = LEAF_HEAD.pack, MAGIC
     size_iter = iter(sizes)
     next_size = next(size_iter, 0)
     leaves: list[bytes] = []
@@ -261,7 +258,7 @@ def chain_batch(
     push = out.append
     leaves: list[bytes] = []
     leaf = leaves.append
-    pack, dumps, magic = _LEAF_HEAD.pack, _dumps, MAGIC
+    pack, dumps, magic = LEAF_HEAD.pack, _dumps, MAGIC
     h = head
     for r in rows:
         try:

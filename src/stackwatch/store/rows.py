@@ -25,7 +25,7 @@ from typing import Any, Final
 import orjson
 
 from stackwatch.core.event import NO_INITIATOR, NO_TARGET, Event, Initiator, Target
-from stackwatch.store.chain import MAGIC
+from stackwatch.store.chain import LEAF_HEAD, MAGIC
 
 EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 _US: Final = timedelta(microseconds=1)
@@ -38,9 +38,6 @@ EVENT_COLUMNS: Final = (
     "message", "attrs", "raw", "origin", "ref",
 )
 _RAW: Final = EVENT_COLUMNS.index("raw")
-# 0x00 (the Merkle leaf prefix) + chain.canonical_record_bytes' header: the record bytes are
-# only ever hashed as a leaf, so they are built with the prefix in one concatenation.
-_LEAF_HEAD: Final = struct.Struct(">c4sQqIII")
 
 Row = tuple[Any, ...]
 
@@ -156,7 +153,7 @@ class RowBuilder:
         dumps = orjson.dumps
         option = orjson.OPT_NON_STR_KEYS
         epoch, us = EPOCH, _US
-        pack, magic = _LEAF_HEAD.pack, MAGIC
+        pack, magic = LEAF_HEAD.pack, MAGIC
         sources = self.sources
         rows: list[Row] = []
         append = rows.append
