@@ -238,18 +238,18 @@ class Ledger:
 
     def _index_attachments(self, volume: Resource) -> None:
         """Note the servers ``volume``'s attachments name (see ``_attached``)."""
-        for att in volume.attachments:
-            server = att.get("server")
-            if server:
-                self._attached.setdefault(server, set()).add(volume.key)
+        self._note_servers(volume)
         if len(self._attached) > self._attached_limit:  # stale servers piled up: rebuild exactly
             self._attached = {}
             for resource in self._resources.values():
                 if resource.type == "volume":
-                    for att in resource.attachments:
-                        if server := att.get("server"):
-                            self._attached.setdefault(server, set()).add(resource.key)
+                    self._note_servers(resource)
             self._attached_limit = max(self.cap, 2 * len(self._attached))
+
+    def _note_servers(self, volume: Resource) -> None:
+        for att in volume.attachments:
+            if server := att.get("server"):
+                self._attached.setdefault(server, set()).add(volume.key)
 
     def _touch(self, type_: str, id_: str | None, event: Event) -> Resource | None:
         """The resource to update (created on first sight), or None without an id."""
