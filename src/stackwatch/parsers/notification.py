@@ -20,7 +20,7 @@ import orjson
 
 from stackwatch.core.event import Event, Initiator, Target, normalize_severity
 from stackwatch.parsers.base import ParseContext
-from stackwatch.parsers.cadf import CADF_EVENT_URI, normalize_cadf, parse_time
+from stackwatch.parsers.cadf import is_cadf_event, normalize_cadf, parse_time
 
 # publisher_id prefix (legacy '<service>.<host>') -> service name.
 _PUBLISHER_SERVICES = {
@@ -142,7 +142,7 @@ def notification_fields(msg: dict[str, Any]) -> dict[str, Any]:
     if given_priority:
         attrs["priority"] = priority
 
-    if isinstance(payload, dict) and payload.get("typeURI") == CADF_EVENT_URI:
+    if is_cadf_event(payload):
         fields = normalize_cadf(payload, event_type or None, attrs)  # CADF attrs after ours
     else:
         fields = _plain_fields(event_type, payload, attrs)
