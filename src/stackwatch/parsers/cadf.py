@@ -116,6 +116,7 @@ def _authenticate_action(reason_type: str | None) -> str:
 
 
 def _service(event_type: str | None, action: Any, target_uri: str | None, observer_uri: str | None) -> str:
+    """The service an event is about: keystone for identity events, else from the target typeURI."""
     if (event_type and event_type.startswith("identity.")) or action == "authenticate":
         return "keystone"
     if target_uri:
@@ -123,12 +124,6 @@ def _service(event_type: str | None, action: Any, target_uri: str | None, observ
             if target_uri.startswith(prefix):
                 return service
     return "keystone" if observer_uri == "service/security" else ""
-
-
-def cadf_service(payload: dict[str, Any], event_type: str | None = None) -> str:
-    """The service an event is about: keystone for identity events, else from the target typeURI."""
-    return _service(event_type, payload.get("action"), _text(_dict(payload.get("target")).get("typeURI")),
-                    _text(_dict(payload.get("observer")).get("typeURI")))
 
 
 def normalize_cadf(payload: dict[str, Any], event_type: str | None = None,
