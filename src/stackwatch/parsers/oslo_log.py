@@ -338,8 +338,7 @@ class OsloLogParser:
         header = self._split(line)[0]
         if header is None:  # traceback / multi-line message body, unless another format's record
             return _OTHER_RECORD_START.match(line) is None
-        rest = header[4]
-        if rest[:1] == "[" and not rest.startswith("[instance: "):  # _has_context_block, inlined
+        if _has_context_block(header[4]):
             return False  # a new record (every normal record has a block, '[-]' at least)
         cached = self._first
         if cached[0] is not first:
@@ -360,7 +359,7 @@ class OsloLogParser:
         initiator = _NO_IDENTITY
         attrs: dict[str, Any] = {"pid": int(pid), "logger": logger}
         message = rest
-        if rest[:1] == "[" and not rest.startswith("[instance: "):  # _has_context_block
+        if _has_context_block(rest):
             end = rest.find("]")
             if end > 0:
                 request_id, initiator, context_attrs = context_fields(rest[1:end])
