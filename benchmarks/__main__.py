@@ -49,6 +49,7 @@ from benchmarks.report import to_markdown
 BASELINES = ("python_read", "grep")
 BASELINE_RUNS = 5
 STAGES = ("read", "parse", "parse_detect", "parse_detect_store", "parse_detect_store_nochain")
+FLOORS = ("floor_event", "floor_wide_row", "floor_meta_row")  # benchmarks.floors
 CADF_STAGES = ("cadf_orjson", "cadf_parse", "cadf_e2e", "cadf_store")
 INGEST_STAGES: tuple[str, ...] = ("rsyslog_tcp", "syslog_tcp")  # run by benchmarks.ingest
 INGEST_RATES = (20_000, 0)  # paced msg/s, then flat out
@@ -130,7 +131,12 @@ def run_pipeline(sizes: list[int], stages: list[str], corpora: Path, out: Path,
             # A baseline pass takes a few hundredths of a second, so one run is mostly start-up
             # noise (page cache, CPU clock ramp): the fastest of several is the honest figure.
             entry["baselines"][name] = best_of(BASELINE_RUNS, name, corpus, out)
+        if "floors" in stages:
+            _log("  floors")
+            entry["floors"] = {name: best_of(max(repeat, 3), name, corpus, out) for name in FLOORS}
         for name in stages:
+            if name == "floors":
+                continue
             _log(f"  {name}")
             entry["stages"][name] = best_of(repeat, name, corpus, out)
         ratio = chain_ratio(entry["stages"])
@@ -191,7 +197,8 @@ def main() -> None:
     parser.add_argument("--cadf", type=int, help="CADF events (overrides the profile)")
     parser.add_argument("--skip", default="",
                         help="comma-separated sections to skip: pipeline,keys,cadf,sigma,ingest")
-    parser.add_argument("--stages", default=",".join(STAGES))
+    parser.add_argument("--stages", default=",".join((*STAGES, "floors")),
+                        help="pipeline stages to run ('floors': the floor stages of benchmarks.floors)")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--repeat", type=int, default=1,
                         help="run each pipeline and CADF stage N times and keep the fastest (baselines: 5)")

@@ -32,6 +32,36 @@ def pipeline_table(results: list[dict[str, Any]]) -> list[str]:
     return rows
 
 
+TARGET_LINES_PER_S = 150_000  # the pipeline target: parse+detect+chain+store
+_FLOOR_LABELS = {
+    "floor_event": "reader + one Event per line + time-ordered merge (no parsing)",
+    "floor_wide_row": "the above + the store's chained 25-column row per line, in SQLite",
+    "floor_meta_row": "the above, but raw lines in a segment file + chain + 4-column row",
+}
+
+
+def floors_table(results: list[dict[str, Any]]) -> list[str]:
+    """The fixed per-line costs (benchmarks.floors) against the 150k lines/s budget."""
+    measured = [r for r in results if r.get("floors")]
+    if not measured:
+        return []
+    budget = 1e6 / TARGET_LINES_PER_S
+    rows = ["", f"### Floors: fixed per-line costs, no parsing or detection "
+            f"(budget at {TARGET_LINES_PER_S:,} lines/s: {budget:.2f} µs a line)", "",
+            "| lines | floor | lines/s | µs a line | 1/x of read loop | µs left for parse+detect |",
+            "|---:|---|---:|---:|---:|---:|"]
+    for result in measured:
+        py_rate = result["baselines"]["python_read"]["lines_per_s"]
+        for name, fig in result["floors"].items():
+            rate = fig["lines_per_s"] or 0
+            micros = 1e6 / rate if rate else None
+            rows.append(f"| {result['lines']:,} | {_FLOOR_LABELS.get(name, name)} | {_rate(rate)} "
+                        f"| {f'{micros:.2f}' if micros else '–'} "
+                        f"| {f'{py_rate / rate:.1f}' if rate else '–'} "
+                        f"| {f'{budget - micros:.2f}' if micros else '–'} |")
+    return rows
+
+
 def chain_table(results: list[dict[str, Any]]) -> list[str]:
     ratios = [(r["lines"], r["chain_ratio"]) for r in results if r.get("chain_ratio")]
     if not ratios:
@@ -104,6 +134,7 @@ def to_markdown(report: dict[str, Any]) -> str:
              f"over the same input. Each stage is the fastest of {report.get('repeat', 1)} run(s), "
              "each baseline the fastest of 5.", ""]
     lines += pipeline_table(report.get("results", []))
+    lines += floors_table(report.get("results", []))
     lines += chain_table(report.get("results", []))
     lines += growth_table(report.get("growth", {}))
     lines += keys_table(report.get("keys", []))

@@ -11,7 +11,8 @@ Stages: python_read and grep (baselines), read, parse, parse_detect, parse_detec
 without its hash chain: ``store.unchained``, for the chain's cost); cadf_orjson (baseline:
 the two orjson decodes of an oslo.messaging envelope), cadf_parse, cadf_e2e over a CADF
 envelope file; keys (the keystone rules fed N distinct source addresses); sigma (auditd:
-ours vs SQL over SQLite).
+ours vs SQL over SQLite); floor_event, floor_wide_row, floor_meta_row (the pipeline's fixed
+per-line costs without parsing or detection: see ``benchmarks.floors``).
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ import time
 from pathlib import Path
 
 import orjson
+
+from benchmarks import floors
 
 
 class Clock:
@@ -176,13 +179,17 @@ STAGES = {
     "cadf_orjson": stage_cadf_orjson,
     "cadf_parse": stage_parse,
     "cadf_e2e": stage_detect,
+    "floor_event": floors.stage_floor_event,
 }
+FLOORS_WITH_DATA = {"floor_wide_row": floors.stage_floor_wide_row,
+                    "floor_meta_row": floors.stage_floor_meta_row}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("stage", choices=[*STAGES, "parse_detect_store", "parse_detect_store_nochain",
-                                          "cadf_store", "grep", "keys", "sigma"])
+    parser.add_argument("stage", choices=[*STAGES, *FLOORS_WITH_DATA, "parse_detect_store",
+                                          "parse_detect_store_nochain", "cadf_store", "grep", "keys",
+                                          "sigma"])
     parser.add_argument("corpus", type=Path)
     parser.add_argument("--data", type=Path, default=None)
     parser.add_argument("--ips", type=int, default=10_000, help="keys: distinct source addresses")
@@ -195,6 +202,11 @@ def main() -> None:
     if args.stage in ("parse_detect_store", "parse_detect_store_nochain", "cadf_store"):
         lines, records = stage_store(args.corpus, args.data or args.corpus.parent / "bench-data",
                                      chained=args.stage != "parse_detect_store_nochain")
+    elif args.stage in FLOORS_WITH_DATA:
+        data = (args.data or args.corpus.parent / "bench-data") / "floors"
+        shutil.rmtree(data, ignore_errors=True)
+        lines, records = FLOORS_WITH_DATA[args.stage](args.corpus, data)
+        shutil.rmtree(data, ignore_errors=True)
     elif args.stage == "keys":
         lines, records, extra = stage_keys(args.ips, args.events or 2 * args.ips)
     elif args.stage == "sigma":

@@ -70,3 +70,12 @@ def test_markdown_table_names_the_machine_and_every_section(smoke):
     assert markdown.startswith("Machine: ")
     for heading in ("### Pipeline", "### Detection state", "### Keystone CADF", "### Sigma over auditd"):
         assert heading in markdown
+
+
+@pytest.mark.parametrize("stage", ["floor_event", "floor_wide_row", "floor_meta_row"])
+def test_every_floor_has_a_positive_rate_and_reads_every_line(smoke, stage):
+    [size] = smoke[0]["results"]
+    figures = size["floors"][stage]
+    assert _positive(figures)
+    assert figures["lines"] == size["baselines"]["python_read"]["lines"]
+    assert "### Floors: fixed per-line costs" in smoke[1]
