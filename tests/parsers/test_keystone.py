@@ -71,6 +71,14 @@ def test_literal_gates_cover_every_marker():
     assert all("expired" in marker for marker in keystone._EXPIRED)
 
 
+def test_token_gate_covers_every_marker_but_not_token_urls():
+    """The token-failure gate is ' token' / 'oken ': every marker has one; the '/v3/auth/tokens'
+    of keystone's request lines has neither (so those lines skip the marker scan)."""
+    assert all(" token" in marker or "oken " in marker for marker in keystone._TOKEN_FAILURES)
+    line = "POST http://controller:5000/v3/auth/tokens"
+    assert " token" not in line and "oken " not in line
+
+
 @pytest.mark.parametrize(("message", "action"), [
     ("LOGIN ATTEMPTS EXCEEDED for user: 3c5f", "account.locked"),
     ("The Password Is Expired for user: 3c5f", "password.expired"),

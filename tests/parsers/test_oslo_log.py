@@ -15,9 +15,11 @@ from stackwatch.parsers.base import ParseContext
 from stackwatch.parsers.framing import parse_text
 from stackwatch.parsers.httpd_access import http_fields, split_request
 from stackwatch.parsers.oslo_log import (
+    MESSAGE_FIELD_KEYS,
     MESSAGE_PARSER,
     PARSER,
     context_fields,
+    message_fields,
     parse_context,
     service_for_logger,
     wsgi_fields,
@@ -258,3 +260,66 @@ def test_wsgi_request_is_read_as_split_request_reads_it(tokens, form):
                else f'10.0.0.1 - - [30/Sep/2025 02:36:23] "{request}" 200 12 0.5')
     method, path, _ = split_request(request)
     assert wsgi_fields(message) == http_fields(method, path, 200, 12, 0.5, "10.0.0.1")
+
+
+@pytest.mark.parametrize(("logger", "message"), [
+    ("keystone.common.wsgi", "Authorization failed. The request you have made requires authentication. "
+                             "from 10.0.0.9: Unauthorized: locked"),
+    ("keystone.common.wsgi", "Authorization failed. The account is locked for user: 3c5f from 10.0.0.9"),
+    ("keystone.common.wsgi", "Could not find user: alice."),
+    ("keystone.common.wsgi", "The password is expired and must be changed for user: 3c5f"),
+    ("keystone.middleware.auth", "Failed to validate token"),
+    ("keystone.common.wsgi", "POST http://controller:5000/v3/auth/tokens"),
+    ("nova.osapi_compute.wsgi.server", '10.0.0.1,10.0.0.2 "GET /v2.1/servers HTTP/1.1" status: 200 len: 9 '
+                                       "time: 0.1"),
+    ("eventlet.wsgi.server", '10.0.0.1 - - [30/Sep/2025 02:36:23] "POST /v3/auth/tokens HTTP/1.1" 401 9 0.1'),
+])
+def test_message_fields_returns_only_the_keys_parse_reads(logger, message):
+    """OsloLogParser.parse reads message_fields' result key by key: a key outside
+    MESSAGE_FIELD_KEYS would be dropped silently."""
+    fields = message_fields(logger, message)
+    assert fields and fields.keys() <= MESSAGE_FIELD_KEYS
+
+
+_CONTEXT_TOKENS = st.sampled_from(["None", "req-1", "req-2", "-", "u", "p", "default", "", " ", "\t",
+                                   "None None", "req-3\t", "req-\x00", "u\xa0"])
+
+
+@pytest.mark.parametrize("block", [
+    "None req-7 1c6d 123e - - 756f 756f", "req-8 1c6d 123e - - 756f 756f",  # one cached identity, two forms
+    "None req-9 - - - - - -", "None req-10", "None req-11 req-12 u p - - -", "None - u p - - -",
+    "None  req-13 u p - - -", "None req-14 u\tp - - -", "None req-15 ",
+])
+def test_context_fields_reads_the_none_form_as_parse_context(block):
+    context = parse_context(block)
+    request_id, initiator, attrs = context_fields(block)
+    assert request_id == context.get("request_id")
+    assert initiator == Initiator(id=context.get("user"), project=context.get("project"),
+                                  domain=context.get("domain"))
+    assert dict(attrs) == {k: v for k, v in context.items()
+                           if k in ("global_request_id", "user_domain", "project_domain", "system_scope")}
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(_CONTEXT_TOKENS, max_size=9), st.sampled_from([" ", "  "]))
+def test_context_fields_agrees_with_parse_context(tokens, sep):
+    """Whatever was cached before (hypothesis runs many blocks in one process)."""
+    block = sep.join(tokens)
+    context = parse_context(block)
+    request_id, initiator, attrs = context_fields(block)
+    assert request_id == context.get("request_id")
+    assert initiator == Initiator(id=context.get("user"), project=context.get("project"),
+                                  domain=context.get("domain"))
+    assert dict(attrs) == {k: v for k, v in context.items()
+                           if k in ("global_request_id", "user_domain", "project_domain", "system_scope")}
+
+
+def test_repeated_keystone_messages_give_equal_events_with_their_own_attrs():
+    """keystone's message fields are read once per distinct text and shared: each event must
+    still be what a first reading gives, and own its attrs."""
+    line = ("2026-03-02 09:31:16.341 3155964 INFO keystone.common.wsgi [req-{} - - - - -] "
+            "POST http://10.20.0.10:5000/v3/auth/tokens")
+    first, second = (PARSER.parse([line.format(n)], ParseContext(service="keystone"))[0] for n in (1, 2))
+    assert first.attrs == second.attrs and first.attrs is not second.attrs
+    assert (first.action, first.request_id, second.request_id) == ("http.request", "req-1", "req-2")
+    assert first.attrs["path"] == "/v3/auth/tokens"

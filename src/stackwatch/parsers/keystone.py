@@ -91,6 +91,7 @@ def keystone_fields(logger: str, message: str) -> dict[str, Any] | None:
             fields["target"] = target
             fields["initiator"] = Initiator(id=target.id)
         return fields
-    if "oken" in message and any(marker in message for marker in _TOKEN_FAILURES):  # gate: all say "oken"
+    # gate: every marker says " token" or "Token "/"token " (not the '/v3/auth/tokens' of request lines)
+    if (" token" in message or "oken " in message) and any(marker in message for marker in _TOKEN_FAILURES):
         return {"action": "token.validate", "outcome": "failure"}
     return None

@@ -94,7 +94,9 @@ def _body(text: str) -> Fields | None:
         return {"action": f"link.{state}", "target": Target(type="interface", name=iface), "attrs": {}}
     if text.startswith("Called as "):
         return _vsctl(text[10:])
-    match = _BRIDGE_GONE.match(text)
+    # literal gate: the regex needs one of these words (and backtracks over the first word
+    # of every other message, flow_mods reports included, before it fails)
+    match = _BRIDGE_GONE.match(text) if "deleted" in text or "destroyed" in text else None
     if match:
         bridge = match.group(1) or match.group(2)
         return {"action": "bridge.deleted", "target": Target(type="bridge", name=bridge), "attrs": {}}
