@@ -159,3 +159,16 @@ def test_cheapest_tests_come_first() -> None:
                                   "service": "sshd"})
     source = compiled.predicate.__doc__
     assert source.index("e.service") < source.index("e.initiator.source_ip") < source.index("e.message")
+
+
+def test_two_index_operators_on_one_field_hint_the_values_both_allow() -> None:
+    """``{eq: a, in: [...]}`` on an index field: the hint is what both allow (it was the last
+    operator's values, so the residual, which drops both tests, could not be used)."""
+    compiled = compile_condition({"all": [{"service": ["sshd", "keystone"], "action": "authenticate"},
+                                          {"kind": {"eq": "sshd", "in": ["", "sshd"]}}]})
+    assert compiled.hints["kind"] == frozenset({"sshd"})
+    usable, _ = residual_for(compiled.predicate, compiled.hints)
+    assert usable
+    never = compile_condition({"kind": {"eq": "sshd", "in": [""]}})
+    assert never.hints["kind"] == frozenset()
+    assert residual_for(never.predicate, never.hints)[0]

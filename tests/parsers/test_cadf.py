@@ -146,3 +146,32 @@ def test_parse_time_is_utc_aware(text, expected):
 @pytest.mark.parametrize("value", [None, "", "yesterday", 1700000000, "2026-13-02"])
 def test_parse_time_gives_none_for_unusable_values(value):
     assert parse_time(value) is None
+
+
+def test_normalize_cadf_reads_non_text_values_as_before():
+    """The str fast paths keep ``_text``'s rules for everything else: ints become text, empty
+    strings and containers count as absent, and a missing username falls back to ``name``."""
+    fields = normalize_cadf({
+        "typeURI": "x", "action": "authenticate", "outcome": 1, "id": 42, "eventType": "",
+        "initiator": {"username": "", "name": "bob", "id": 7, "user_id": {}, "project_id": 9,
+                      "domain_id": "", "user_domain_id": "d1", "request_id": [],
+                      "host": {"address": 3232235777, "agent": ""}},
+        "target": {"typeURI": 5, "id": ""},
+        "observer": {"id": 11, "typeURI": ""},
+        "request_id": "req-1",
+    }, "identity.authenticate")
+    initiator = fields["initiator"]
+    assert (initiator.name, initiator.id, initiator.project, initiator.domain) == ("bob", "7", "9", "d1")
+    assert (initiator.source_ip, initiator.user_agent) == ("3232235777", None)
+    assert (fields["target"].type, fields["target"].id) == ("5", None)
+    assert fields["outcome"] == "unknown" and fields["request_id"] == "req-1"
+    assert fields["observer"] == "11" and fields["attrs"]["observer_id"] == "11"
+    assert fields["attrs"]["cadf_id"] == "42" and "cadf_event_type" not in fields["attrs"]
+    assert fields["service"] == "keystone" and fields["action"] == "authenticate"
+
+
+def test_normalize_cadf_tolerates_sub_objects_that_are_not_mappings():
+    fields = normalize_cadf({"typeURI": "x", "action": "read/list", "outcome": "success",
+                             "initiator": "someone", "target": ["t"], "observer": None, "reason": "r"})
+    assert fields["initiator"].name is None and fields["target"].type is None
+    assert fields["observer"] is None and "reason_code" not in fields["attrs"]

@@ -191,7 +191,8 @@ def _leaf(path: str, spec: Any, where: _Where, line: int) -> tuple[Node, Hints]:
             if not nocase and path in INDEX_FIELDS and op in ("eq", "in"):
                 values = arg if isinstance(arg, list) else [arg]
                 if all(isinstance(v, str) for v in values):
-                    hints[path] = frozenset(values)
+                    # several operators on one field all hold: the values they allow together
+                    hints[path] = hints[path] & frozenset(values) if path in hints else frozenset(values)
                     ops[-1] = ops[-1].hinting(path, frozenset(values))
         return Leaf(path, tuple(ops)), hints
     if isinstance(spec, list):

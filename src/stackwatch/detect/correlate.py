@@ -84,30 +84,62 @@ class Correlator:
 
     def push(self, event: Event, ts: float) -> list[Event]:
         """Feed one event; returns the events ready for the rules, in order."""
-        pending = self.pending
-        out = self.release(ts) if pending and ts - pending[0].first > self.window else []
-        if event.action == "user.not_found" and event.request_id and event.initiator.name:
-            self._remember_name(event.request_id, event.initiator.name, ts)
-        if event.action not in AUTH_ACTIONS or event.service != "keystone":  # not a keystone login
-            out.append(event)
-            return out
-        self._add(event, ts)
-        if len(self.pending) > self.max_pending:
-            out.extend(self._release_group(self.pending.popleft()))
-        return out
+        return [ready for ready, _ in self.push_timed(event, ts)]
 
     def release(self, now: float | None = None) -> list[Event]:
         """Release the groups whose window has passed at ``now`` (all of them when None)."""
-        out: list[Event] = []
+        return [ready for ready, _ in self.release_timed(now)]
+
+    def push_timed(self, event: Event, ts: float) -> list[tuple[Event, float]]:
+        """``push`` with each event's time as epoch seconds (what the engine needs: it is
+        known here, so the engine need not work it out from the datetime again)."""
         pending = self.pending
-        while pending and (now is None or now - pending[0].first > self.window):
+        out = self.release_timed(ts) if pending and ts - pending[0].first > self.window else []
+        action = event.action
+        if action == "user.not_found" and event.request_id and event.initiator.name:
+            self._remember_name(event.request_id, event.initiator.name, ts)
+        if action not in AUTH_ACTIONS or event.service != "keystone":  # not a keystone login
+            out.append((event, ts))
+            return out
+        self._add(event, ts)
+        if len(pending) > self.max_pending:
+            out.extend(_timed(self._release_group(pending.popleft())))
+        return out
+
+    def release_timed(self, now: float | None = None) -> list[tuple[Event, float]]:
+        """``release`` with each event's time as epoch seconds (see ``push_timed``)."""
+        out: list[tuple[Event, float]] = []
+        pending = self.pending
+        window = self.window
+        by_request, by_ip = self.by_request, self.by_ip
+        singles = 0
+        while pending and (now is None or now - pending[0].first > window):
             group = pending.popleft()
-            if len(group.members) == 1:  # the common case, without the list of one
-                self._unindex(group)
-                self.stats.attempts += 1
-                out.append(self._release_single(group.members[0][1], group.request_id))
+            members = group.members
+            if len(members) == 1:  # the common case, without the list of one
+                # _unindex for a group of one, inlined: its request id and address are those
+                # of its one member, and its time is the member's
+                rid = group.request_id
+                if rid and by_request.get(rid) is group:
+                    del by_request[rid]
+                ip = group.source_ip
+                if ip:
+                    ip_key = (ip, group.outcome)
+                    groups = by_ip.get(ip_key)
+                    if groups is not None and len(groups) == 1 and groups[0] is group:
+                        del by_ip[ip_key]  # mostly: the address's only attempt
+                    else:
+                        self._unindex_ip(group, ip)
+                singles += 1
+                event = members[0][1]
+                if event.initiator.name or not rid or rid not in self.not_found:
+                    out.append((event, group.first))
+                else:
+                    out.append((self._release_single(event, rid), group.first))
             else:
-                out.extend(self._release_group(group))
+                out.extend(_timed(self._release_group(group)))
+        if singles:
+            self.stats.attempts += singles
         return out
 
     # ------------------------------------------------------------------ internals
@@ -123,12 +155,16 @@ class Correlator:
         channel = _CHANNELS.get(event.kind, "log")
         rid, ip, outcome = event.request_id, event.initiator.source_ip, event.outcome
         group = None
+        by_request = self.by_request
+        known = None  # the group indexed under rid (looked up once: reused to index a new group)
         if rid:
-            candidate = self.by_request.get(rid)
-            if candidate is not None and not candidate.has_channel(channel):
-                group = candidate
+            known = by_request.get(rid)
+            if known is not None and not known.has_channel(channel):
+                group = known
+        same_ip = None  # the groups indexed under (ip, outcome), idem
         if group is None and ip:
-            for candidate in self.by_ip.get((ip, outcome), ()):
+            same_ip = self.by_ip.get((ip, outcome))
+            for candidate in same_ip or ():
                 if (not candidate.has_channel(channel) and abs(ts - candidate.first) <= self.window
                         and not (rid and candidate.request_id and candidate.request_id != rid)):
                     group = candidate
@@ -137,14 +173,12 @@ class Correlator:
             group = _Group(ts, outcome, ip, rid, [(channel, event)])
             self.pending.append(group)
             if ip:
-                key = (ip, outcome)
-                groups = self.by_ip.get(key)
-                if groups is None:
-                    self.by_ip[key] = [group]
+                if same_ip is None:
+                    self.by_ip[(ip, outcome)] = [group]
                 else:
-                    groups.append(group)
-            if rid and rid not in self.by_request:
-                self.by_request[rid] = group
+                    same_ip.append(group)
+            if rid and known is None:
+                by_request[rid] = group
             return
         group.members.append((channel, event))
         if rid and group.request_id is None:
@@ -161,16 +195,19 @@ class Correlator:
             if rid and self.by_request.get(rid) is group:
                 del self.by_request[rid]
         if group.source_ip:
-            key = (group.source_ip, group.outcome)
-            groups = self.by_ip.get(key)
-            if groups is not None:
-                if len(groups) == 1 and groups[0] is group:  # mostly: the address's only attempt
-                    del self.by_ip[key]
-                    return
-                if group in groups:
-                    groups.remove(group)
-                if not groups:
-                    del self.by_ip[key]
+            self._unindex_ip(group, group.source_ip)
+
+    def _unindex_ip(self, group: _Group, ip: str) -> None:
+        key = (ip, group.outcome)
+        groups = self.by_ip.get(key)
+        if groups is not None:
+            if len(groups) == 1 and groups[0] is group:  # mostly: the address's only attempt
+                del self.by_ip[key]
+                return
+            if group in groups:
+                groups.remove(group)
+            if not groups:
+                del self.by_ip[key]
 
     def _release_group(self, group: _Group) -> list[Event]:
         self._unindex(group)
@@ -217,6 +254,11 @@ class Correlator:
         self.stats.enriched += 1
         initiator = msgspec.structs.replace(event.initiator, name=self.not_found[request_id][0])
         return msgspec.structs.replace(event, initiator=initiator)
+
+
+def _timed(events: list[Event]) -> list[tuple[Event, float]]:
+    """Events with their time as epoch seconds (a released group of several: rare)."""
+    return [(event, event.time.timestamp()) for event in events]
 
 
 def _enrich(initiator: Initiator, known: dict[str, str]) -> Initiator:

@@ -86,6 +86,11 @@ class _Slot:
         self.top_rank = max(_RANK[s] for s in severities)
 
 
+_Run = tuple[_Slot, bool, Callable[[Event], bool] | None, Callable[[Event, float], Firing | None]]
+"""What the per-event loop reads of a slot, unpacked once per combination instead of read
+attribute by attribute per event: (slot, counting, test, on_event)."""
+
+
 def _sources(expected: Iterable[Any] | None) -> tuple[dict[str, str], ...]:
     out = []
     for item in expected or ():
@@ -125,8 +130,10 @@ class Engine:
                 self._slots.append(_Slot(rule, DETECTORS[rule.kind](rule, self.ctx)))
         self._timed = [s for s in self._slots if s.detector.time_driven]
         self._explainers = [s.explainer for s in self._slots if s.explainer is not None]
-        self._explain_index: dict[tuple[str | None, str, str, str | None], tuple[Explainer, ...]] = {}
-        self._index: dict[tuple[str | None, str, str, str | None], tuple[_Slot, ...]] = {}
+        # (action, service, kind, outcome) -> (the explainers that may observe such an event,
+        # the runs of the slots offered it): one lookup per event serves both
+        self._index: dict[tuple[str | None, str, str, str | None],
+                          tuple[tuple[Explainer, ...], tuple[_Run, ...]]] = {}
         self._open: OrderedDict[tuple[str, str], tuple[Alert, float]] = OrderedDict()
         self._alerts: list[Alert] = []
         self._listed: set[int] = set()  # ids of the alerts in the current call's output
@@ -142,8 +149,9 @@ class Engine:
         out: list[Alert] = []
         if self._listed:
             self._listed.clear()
-        if self._now is None or ts > self._now:
-            if self._now is None:
+        now = self._now
+        if now is None or ts > now:
+            if now is None:
                 self.ctx.started = ts
             self._now = ts
             if self._timed and ts >= self._next_tick:
@@ -151,14 +159,14 @@ class Engine:
         correlator = self.correlator
         if correlator is not None:
             if event.action in CORRELATED_ACTIONS:
-                for ready in correlator.push(event, ts):
-                    self._evaluate(ready, ts if ready is event else ready.time.timestamp(), out)
+                for ready, ready_ts in correlator.push_timed(event, ts):
+                    self._evaluate(ready, ready_ts, out)
                 return out
             # any other event only releases the groups whose window has passed (cheap test first)
             pending = correlator.pending
             if pending and ts - pending[0].first > correlator.window:
-                for ready in correlator.release(ts):
-                    self._evaluate(ready, ready.time.timestamp(), out)
+                for ready, ready_ts in correlator.release_timed(ts):
+                    self._evaluate(ready, ready_ts, out)
         self._evaluate(event, ts, out)
         return out
 
@@ -175,8 +183,8 @@ class Engine:
         if self._listed:
             self._listed.clear()
         if self.correlator is not None:
-            for ready in self.correlator.release(ts):
-                self._evaluate(ready, ready.time.timestamp(), out)
+            for ready, ready_ts in self.correlator.release_timed(ts):
+                self._evaluate(ready, ready_ts, out)
         self._tick(self._now, out)
         return out
 
@@ -186,8 +194,8 @@ class Engine:
         if self._listed:
             self._listed.clear()
         if self.correlator is not None:
-            for ready in self.correlator.release(None):
-                self._evaluate(ready, ready.time.timestamp(), out)
+            for ready, ready_ts in self.correlator.release_timed(None):
+                self._evaluate(ready, ready_ts, out)
         if self._now is not None:
             self._tick(self._now, out)
         return out
@@ -206,55 +214,44 @@ class Engine:
 
     # ------------------------------------------------------------------ internals
 
-    def _candidates(self, combo: tuple[str | None, str, str, str | None]) -> tuple[_Slot, ...]:
+    def _candidates(self, combo: tuple[str | None, str, str, str | None]
+                    ) -> tuple[tuple[Explainer, ...], tuple[_Run, ...]]:
         values = dict(zip(INDEX_DIMENSIONS, combo, strict=True))
-        found = tuple(s for s in self._slots
-                      if all(values[dim] in allowed for dim, allowed in s.rule.index.items()))
+        explainers = tuple(e for e in self._explainers
+                           if all(values[dim] in allowed for dim, allowed in e.hints.items()))
+        runs = tuple((s, s.counting, s.test, s.on_event) for s in self._slots
+                     if all(values[dim] in allowed for dim, allowed in s.rule.index.items()))
         if len(self._index) >= MAX_INDEX_COMBOS:
             self._index.clear()
-        self._index[combo] = found
+        found = self._index[combo] = (explainers, runs)
         return found
 
     def _evaluate(self, event: Event, ts: float, out: list[Alert]) -> None:
-        combo = (event.action, event.service, event.kind, event.outcome)
-        if self._explainers:
-            explainers = self._explain_index.get(combo)
-            if explainers is None:
-                explainers = self._explainer_candidates(combo)
-            for explainer in explainers:
-                explainer.observe(event, ts)
-        slots = self._index.get(combo)
-        if slots is None:
-            slots = self._candidates(combo)
-        if not slots:
+        entry = self._index.get((event.action, event.service, event.kind, event.outcome))
+        if entry is None:
+            entry = self._candidates((event.action, event.service, event.kind, event.outcome))
+        explainers, runs = entry
+        for explainer in explainers:
+            explainer.observe(event, ts)
+        if not runs:
             return
         duplicate: bool | None = None
         skipped = 0
-        for slot in slots:
-            if slot.counting:
+        for slot, counting, test, on_event in runs:
+            if counting:
                 if duplicate is None:
                     duplicate = "duplicate_of" in event.attrs
                 if duplicate:
                     skipped += 1
                     continue
-            test = slot.test
             if test is None or test(event):
-                firing = slot.on_event(event, ts)
+                firing = on_event(event, ts)
                 if firing is not None:
                     self._emit(slot, firing, out)
         stats = self.stats
-        stats.evaluations += len(slots) - skipped
+        stats.evaluations += len(runs) - skipped
         if skipped:
             stats.duplicates_skipped += skipped
-
-    def _explainer_candidates(self, combo: tuple[str | None, str, str, str | None]) -> tuple[Explainer, ...]:
-        values = dict(zip(INDEX_DIMENSIONS, combo, strict=True))
-        found = tuple(e for e in self._explainers
-                      if all(values[dim] in allowed for dim, allowed in e.hints.items()))
-        if len(self._explain_index) >= MAX_INDEX_COMBOS:
-            self._explain_index.clear()
-        self._explain_index[combo] = found
-        return found
 
     def _tick(self, now: float, out: list[Alert]) -> None:
         self._next_tick = now + self.tick_interval

@@ -20,7 +20,7 @@ import orjson
 
 from stackwatch.core.event import Event, Initiator, Target, normalize_severity
 from stackwatch.parsers.base import ParseContext
-from stackwatch.parsers.cadf import is_cadf_event, normalize_cadf, parse_time
+from stackwatch.parsers.cadf import CADF_EVENT_URI, normalize_cadf, parse_time
 
 # publisher_id prefix (legacy '<service>.<host>') -> service name.
 _PUBLISHER_SERVICES = {
@@ -127,22 +127,28 @@ def _resource_fields(event_type: str, payload: Any) -> tuple[Target, dict[str, A
 
 def notification_fields(msg: dict[str, Any]) -> dict[str, Any]:
     """Event fields (without time/raw/origin/received) for one notification dict."""
+    # The values are nearly always str already: ``str()`` only for the others (a call less each).
     get = msg.get
-    event_type = str(get("event_type") or "")
-    publisher_id = str(get("publisher_id") or "")
+    event_type = get("event_type")
+    if event_type.__class__ is not str:
+        event_type = str(event_type or "")
+    publisher_id = get("publisher_id")
+    if publisher_id.__class__ is not str:
+        publisher_id = str(publisher_id or "")
     given_priority = get("priority")
-    priority = str(given_priority or "INFO")
+    priority = (given_priority if given_priority.__class__ is str and given_priority
+                else str(given_priority or "INFO"))
     payload = get("payload")
     context = _context(msg)
     attrs: dict[str, Any] = {"event_type": event_type}
     if message_id := get("message_id"):
-        attrs["message_id"] = str(message_id)
+        attrs["message_id"] = message_id if message_id.__class__ is str else str(message_id)
     if publisher_id:
         attrs["publisher_id"] = publisher_id
     if given_priority:
         attrs["priority"] = priority
 
-    if is_cadf_event(payload):
+    if isinstance(payload, dict) and payload.get("typeURI") == CADF_EVENT_URI:  # is_cadf_event, inlined
         fields = normalize_cadf(payload, event_type or None, attrs)  # CADF attrs after ours
     else:
         fields = _plain_fields(event_type, payload, attrs)
@@ -150,7 +156,7 @@ def notification_fields(msg: dict[str, Any]) -> dict[str, Any]:
         fields["service"] = notification_service(event_type, publisher_id)
     fields["host"] = publisher_host(publisher_id)
     severity = _severities.get(priority) or _severity(priority)
-    if fields.get("severity") is None or severity not in ("info", "debug"):
+    if severity not in ("info", "debug") or fields.get("severity") is None:
         fields["severity"] = severity
     if context:
         _apply_context(fields, context)
