@@ -74,7 +74,7 @@ def test_bad_bytes_are_kept_raw_and_counted_never_dropped(tmp_path: Path):
 
 def test_many_files_merged_share_a_bounded_read_budget(tmp_path: Path):
     """Every file of a merge stays open with its read block and that block's lines; with a
-    block per file of 1 MiB, these 100 files of 256 KiB held ~63 MB (22 MB now). The blocks shrink with
+    block per file of 1 MiB, these 100 files of 256 KiB held ~63 MB (~25 MB now). The blocks shrink with
     the number of files so the total stays near READ_BUDGET."""
     import tracemalloc
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 from stackwatch.core.alert import Alert
 from stackwatch.core.event import Event
-from stackwatch.pipeline.reader import InputFile, ReadProgress, read_events
+from stackwatch.pipeline.reader import InputFile, ReadProgress, read_event_batches
 
 STORE_BATCH = 5000
 
@@ -23,22 +23,38 @@ def analyze(inputs: list[InputFile], *, engine: object, store: object | None = N
             on_progress: Callable[[ReadProgress], None] | None = None,
             progress_every: int = 20000) -> AnalyzeResult:
     """Run every record of ``inputs`` (in event-time order) through ``engine`` and into
-    ``store``. Returns the final, deduplicated alerts."""
+    ``store``. Returns the final, deduplicated alerts.
+
+    Events come a list at a time: a list in which no store batch fills up and no progress
+    report falls due is run through the engine with no per-event bookkeeping; the list that
+    holds such a point is taken event by event, so the store and the progress display are
+    called after exactly the same events as they would be one event at a time."""
     progress = ReadProgress()
     result = AnalyzeResult(progress)
     process = engine.process  # type: ignore[attr-defined]
     batch: list[Event] = []
     append = store.append_events if store is not None else None  # type: ignore[attr-defined]
-    for count, event in enumerate(read_events(inputs, progress), 1):
-        process(event)
-        if append is not None:
-            batch.append(event)
-            if len(batch) >= STORE_BATCH:
-                append(batch)
-                result.stored += len(batch)
-                batch = []
-        if on_progress is not None and count % progress_every == 0:
-            on_progress(progress)
+    count = 0
+    for events in read_event_batches(inputs, progress):
+        if count + len(events) < _next_stop(count, len(batch), append is not None,
+                                            on_progress is not None, progress_every):
+            for event in events:
+                process(event)
+            if append is not None:
+                batch += events
+            count += len(events)
+            continue
+        for event in events:
+            count += 1
+            process(event)
+            if append is not None:
+                batch.append(event)
+                if len(batch) >= STORE_BATCH:
+                    append(batch)
+                    result.stored += len(batch)
+                    batch = []
+            if on_progress is not None and count % progress_every == 0:
+                on_progress(progress)
     engine.finish()  # type: ignore[attr-defined]
     alerts = sorted(engine.alerts(), key=lambda a: (a.time, a.rule, a.key))  # type: ignore[attr-defined]
     if append is not None:
@@ -51,3 +67,13 @@ def analyze(inputs: list[InputFile], *, engine: object, store: object | None = N
     if on_progress is not None:
         on_progress(progress)
     return result
+
+
+def _next_stop(count: int, batched: int, storing: bool, reporting: bool, progress_every: int) -> float:
+    """The event count at which the store batch fills up or a progress report is due."""
+    stop = float("inf")
+    if storing:
+        stop = count + STORE_BATCH - batched
+    if reporting:
+        stop = min(stop, (count // progress_every + 1) * progress_every)
+    return stop
