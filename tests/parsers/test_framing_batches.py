@@ -10,9 +10,11 @@ from datetime import UTC, datetime, timedelta
 
 import msgspec
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from stackwatch.core.event import Event
-from stackwatch.parsers.base import MAX_PARSE_BYTES, ParseContext, RecordParser
+from stackwatch.parsers.base import MAX_PARSE_BYTES, ParseContext, RecordParser, is_multiline
 from stackwatch.parsers.framing import MAX_RECORD_LINES, Framer, choose_parser
 from stackwatch.parsers.registry import record_parsers
 
@@ -156,3 +158,45 @@ def test_real_parsers_frame_as_plain_framing_does(seed: int):
     cuts = random_cuts(rng, len(lines))
     parsers = record_parsers()
     assert frame(Framer, lines, cuts, parsers) == frame(PlainFramer, lines, [], parsers)
+
+
+class OneLine(Single):
+    """A single-line parser that says so: the framing must never ask its ``continues``."""
+
+    name = "one_line"
+    multiline = False
+
+    def __init__(self) -> None:
+        self.asked = 0
+
+    def sniff(self, line: str) -> bool:
+        return line.startswith("O")
+
+    def continues(self, first: str, line: str) -> bool:
+        self.asked += 1
+        return False
+
+
+ONE_LINE_LINES = [*TOY_LINES, "O one", "O two", " not joined to O"]
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_a_single_line_parser_frames_as_plain_framing_does_without_being_asked(seed: int):
+    rng = random.Random(seed)
+    lines = [rng.choice(ONE_LINE_LINES) for _ in range(rng.randint(0, 40))]
+    cuts = random_cuts(rng, len(lines))
+    one_line = OneLine()
+    parsers = (Toy(), Single(), one_line)
+    framed = frame(Framer, lines, cuts, parsers)
+    assert one_line.asked == 0
+    assert framed == frame(PlainFramer, lines, [], parsers)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.sampled_from(REAL_LINES), st.text(max_size=200), st.text(max_size=200))
+def test_parsers_declared_single_line_never_continue(prefix: str, first: str, line: str):
+    single_line = [parser for parser in record_parsers() if not is_multiline(parser)]
+    assert {parser.name for parser in single_line} >= {"syslog", "pkg", "suricata_fast"}
+    for parser in single_line:
+        assert parser.continues(prefix + first, line) is False
+        assert parser.continues(prefix, prefix + line) is False

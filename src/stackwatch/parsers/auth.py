@@ -432,6 +432,7 @@ class AuthParser:
 
     name = "auth"
     programs = frozenset({*_HANDLERS, "pam", "runuser", "unix_chkpwd"})
+    memoizable = True  # parse_message reads its arguments only (see base.MessageParser)
 
     def parse_message(self, program: str, message: str) -> Fields | None:
         base = program.split("(", 1)[0]

@@ -56,19 +56,11 @@ def unparsed_event(lines: list[str], ctx: ParseContext, reason: str) -> Event:
     )
 
 
-def merge_fields(fields: dict[str, Any], extra: dict[str, Any] | None) -> dict[str, Any]:
-    """Merge a message parser's fields into a record parser's Event kwargs (attrs merged)."""
-    if not extra:
-        return fields
-    base_attrs = fields.get("attrs")
-    fields.update(extra)
-    extra_attrs = extra.get("attrs")
-    if base_attrs and extra_attrs is not None:
-        fields["attrs"] = {**base_attrs, **extra_attrs}
-    return fields
-
-
 class RecordParser(Protocol):
+    """A record format. A parser whose records are always one line (``continues`` can never
+    return True) says so with a class attribute ``multiline = False``: the framing then
+    skips the ``continues`` call on every following line. Without it, True is assumed."""
+
     name: str  # the format name; also the Event.kind it produces by default
 
     def sniff(self, line: str) -> bool:
@@ -84,7 +76,17 @@ class RecordParser(Protocol):
         ...
 
 
+def is_multiline(parser: RecordParser) -> bool:
+    """May a record of ``parser`` span lines (see RecordParser)? True unless it says not."""
+    return bool(getattr(parser, "multiline", True))
+
+
 class MessageParser(Protocol):
+    """A program's messages. One whose ``parse_message`` result depends on its arguments
+    only (no state, no clock) may say so with a class attribute ``memoizable = True``: the
+    syslog parser then parses a message repeated word for word once, and shares the result
+    (which no caller changes)."""
+
     name: str
     programs: frozenset[str]  # program names (syslog TAG without pid) this parser handles
 

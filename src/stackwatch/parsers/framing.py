@@ -14,7 +14,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from stackwatch.core.event import Event
-from stackwatch.parsers.base import MAX_PARSE_BYTES, ParseContext, RecordParser, unparsed_event
+from stackwatch.parsers.base import MAX_PARSE_BYTES, ParseContext, RecordParser, is_multiline, unparsed_event
 from stackwatch.parsers.registry import record_parsers
 
 MAX_RECORD_LINES = 5000
@@ -47,6 +47,11 @@ def choose_parser(line: str, preferred: RecordParser | None,
     return None
 
 
+def _joiner(parser: RecordParser | None) -> RecordParser | None:
+    """``parser`` if its records may span lines, else None (see Framer.feed_lines)."""
+    return parser if parser is not None and is_multiline(parser) else None
+
+
 class Framer:
     """Frames one stream (a file, a connection). Not thread-safe; one per stream."""
 
@@ -70,19 +75,24 @@ class Framer:
         """Add consecutive lines, the first being line ``lineno``; returns the events of the
         records they closed. The same as ``feed`` line by line, with the per-line overhead
         (attribute look-ups and stores, a call and a list per line) paid once per batch:
-        the open record lives in locals and is written back at the end."""
+        the open record lives in locals and is written back at the end.
+
+        ``joiner``: the open record's parser when it may join lines; None without an open
+        record or for a single-line parser, whose ``continues`` is then never asked."""
         out: list[Event] = []
         stats = self.stats
         parser, record, first_lineno, size = self._parser, self._lines, self._first_lineno, self._size
         preferred = self._preferred
+        joiner = _joiner(parser)
+        preferred_joiner = _joiner(preferred)
         close = self._close
         start = lineno
         lineno -= 1
         try:
             for line in lines:
                 lineno += 1
-                if parser is not None and (len(record) < MAX_RECORD_LINES and size < MAX_PARSE_BYTES
-                                           and parser.continues(record[0], line)):
+                if joiner is not None and (len(record) < MAX_RECORD_LINES and size < MAX_PARSE_BYTES
+                                           and joiner.continues(record[0], line)):
                     record.append(line)
                     size += len(line)
                     continue
@@ -91,13 +101,16 @@ class Framer:
                     continue
                 if parser is not None:
                     out += close(parser, record, first_lineno)
-                    parser = None
+                    parser = joiner = None
                 if len(line) > MAX_PARSE_BYTES:
                     chosen = None
                 elif preferred is not None and preferred.sniff(line):
                     chosen = preferred
+                    joiner = preferred_joiner
                 else:
                     chosen = choose_parser(line, preferred, self.parsers, tried=True)
+                    if chosen is not None:  # it becomes the preferred parser below
+                        joiner = preferred_joiner = _joiner(chosen)
                 if chosen is None:
                     stats.records += 1
                     stats.unparsed += 1

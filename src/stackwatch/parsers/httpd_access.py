@@ -150,6 +150,7 @@ def _int(text: str | None) -> int | None:
 
 class HttpdAccessParser:
     name = "httpd_access"
+    multiline = False  # continues() is always False: the framing need not ask
 
     def __init__(self) -> None:
         self._last: tuple[str, re.Match[str] | None] = ("", None)  # sniff -> parse of one line

@@ -103,6 +103,7 @@ class PackageLogParser:
     """dpkg.log, dnf.rpm.log and yum.log lines (one line per record)."""
 
     name = "pkg"
+    multiline = False  # continues() is always False: the framing need not ask
 
     def sniff(self, line: str) -> bool:
         if line[4:5] == "-" and line[7:8] == "-":

@@ -68,6 +68,7 @@ class FastLogParser:
     """Record parser for fast.log (one line per alert)."""
 
     name = "suricata_fast"
+    multiline = False  # continues() is always False: the framing need not ask
 
     def sniff(self, line: str) -> bool:
         return line[2:3] == "/" and "[**] [" in line and _FAST_TIME_RE.match(line) is not None

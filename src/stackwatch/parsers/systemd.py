@@ -175,6 +175,7 @@ def _init(message: str) -> Fields | None:
 class SystemdParser:
     name = "systemd"
     programs = frozenset({"systemd", "init", "systemd-logind"})
+    memoizable = True  # parse_message reads its arguments only (see base.MessageParser)
 
     def parse_message(self, program: str, message: str) -> Fields | None:
         if program == "systemd-logind":
