@@ -105,6 +105,10 @@ def test_parse_context_forms(block, expected):
     "req-2 294c - - default -",  # same identity as the one before: served from the cache
     "None req-4cf5 1c6d 123e - - 756f 756f", "req-aaaa req-969b 5f1e 9a8b - - default default",
     "req-3 u p d scope ud pd", "req-4  u\tp - - -", "req-5 u\xa0p - - -", "req-6 ", "u p - - -",
+    # the new form without a global request id: one cached identity read in both forms
+    "None req-7 1c6d 123e - - 756f 756f", "req-8 1c6d 123e - - 756f 756f",
+    "None req-9 - - - - - -", "None req-10", "None req-11 req-12 u p - - -", "None - u p - - -",
+    "None  req-13 u p - - -", "None req-14 u\tp - - -", "None req-15 ",
 ])
 def test_context_fields_is_parse_context_as_event_fields(block):
     """The cached reading agrees with parse_context, whatever the whitespace."""
@@ -283,21 +287,6 @@ def test_message_fields_returns_only_the_keys_parse_reads(logger, message):
 
 _CONTEXT_TOKENS = st.sampled_from(["None", "req-1", "req-2", "-", "u", "p", "default", "", " ", "\t",
                                    "None None", "req-3\t", "req-\x00", "u\xa0"])
-
-
-@pytest.mark.parametrize("block", [
-    "None req-7 1c6d 123e - - 756f 756f", "req-8 1c6d 123e - - 756f 756f",  # one cached identity, two forms
-    "None req-9 - - - - - -", "None req-10", "None req-11 req-12 u p - - -", "None - u p - - -",
-    "None  req-13 u p - - -", "None req-14 u\tp - - -", "None req-15 ",
-])
-def test_context_fields_reads_the_none_form_as_parse_context(block):
-    context = parse_context(block)
-    request_id, initiator, attrs = context_fields(block)
-    assert request_id == context.get("request_id")
-    assert initiator == Initiator(id=context.get("user"), project=context.get("project"),
-                                  domain=context.get("domain"))
-    assert dict(attrs) == {k: v for k, v in context.items()
-                           if k in ("global_request_id", "user_domain", "project_domain", "system_scope")}
 
 
 @settings(max_examples=400, deadline=None)
