@@ -100,6 +100,17 @@ def test_parse_context_forms(block, expected):
     assert parse_context(block) == expected
 
 
+def assert_context_fields_agree(block: str) -> None:
+    """context_fields (cached) gives what parse_context reads, as event fields."""
+    context = parse_context(block)
+    request_id, initiator, attrs = context_fields(block)
+    assert request_id == context.get("request_id")
+    assert initiator == Initiator(id=context.get("user"), project=context.get("project"),
+                                  domain=context.get("domain"))
+    assert dict(attrs) == {k: v for k, v in context.items()
+                           if k in ("global_request_id", "user_domain", "project_domain", "system_scope")}
+
+
 @pytest.mark.parametrize("block", [
     "-", "req-1 - - - - -", "req-38101a0b 113d 54fa - - -", "req-1 294c - - default -",
     "req-2 294c - - default -",  # same identity as the one before: served from the cache
@@ -112,13 +123,7 @@ def test_parse_context_forms(block, expected):
 ])
 def test_context_fields_is_parse_context_as_event_fields(block):
     """The cached reading agrees with parse_context, whatever the whitespace."""
-    context = parse_context(block)
-    request_id, initiator, attrs = context_fields(block)
-    assert request_id == context.get("request_id")
-    assert initiator == Initiator(id=context.get("user"), project=context.get("project"),
-                                  domain=context.get("domain"))
-    assert dict(attrs) == {k: v for k, v in context.items()
-                           if k in ("global_request_id", "user_domain", "project_domain", "system_scope")}
+    assert_context_fields_agree(block)
 
 
 @pytest.mark.parametrize("line", [
@@ -293,14 +298,7 @@ _CONTEXT_TOKENS = st.sampled_from(["None", "req-1", "req-2", "-", "u", "p", "def
 @given(st.lists(_CONTEXT_TOKENS, max_size=9), st.sampled_from([" ", "  "]))
 def test_context_fields_agrees_with_parse_context(tokens, sep):
     """Whatever was cached before (hypothesis runs many blocks in one process)."""
-    block = sep.join(tokens)
-    context = parse_context(block)
-    request_id, initiator, attrs = context_fields(block)
-    assert request_id == context.get("request_id")
-    assert initiator == Initiator(id=context.get("user"), project=context.get("project"),
-                                  domain=context.get("domain"))
-    assert dict(attrs) == {k: v for k, v in context.items()
-                           if k in ("global_request_id", "user_domain", "project_domain", "system_scope")}
+    assert_context_fields_agree(sep.join(tokens))
 
 
 def test_repeated_keystone_messages_give_equal_events_with_their_own_attrs():
