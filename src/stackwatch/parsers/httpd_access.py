@@ -161,6 +161,8 @@ class HttpdAccessParser:
             return last[1]
         if line[:1] == '"':
             match = _BARE.match(line) if line[1:2].isupper() else None
+            if match is None and '] "' in line:  # a quoted %h: '"client, proxy" - - [...] "GET ...'
+                match = _LINE_NO_VHOST.match(line)
         elif '] "' not in line:
             match = None
         else:

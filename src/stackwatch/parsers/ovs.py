@@ -34,7 +34,8 @@ _VLOG = re.compile(r"(?:ovs\|)?(\d{5})\|([\w-]+)(?:\(([^)]*)\))?\|(EMER|ERR|WARN
 _LEVELS = {"EMER": "emergency", "ERR": "error", "WARN": "warning", "INFO": "info", "DBG": "debug"}
 _IFACE = re.compile(r"bridge (\S+): (deleted|added) interface (\S+) on port (\d+)")
 _LINK_STATE = re.compile(r"(?:interface|member|slave) (\S+): link state (up|down)")
-_BRIDGE_GONE = re.compile(r"(?:bridge (\S+): deleted\.?$|(?:bridge )?(\S+):? destroyed\.?$)")
+# The name stops before a colon: 'br-int: destroyed' names br-int (\S+ kept the colon).
+_BRIDGE_GONE = re.compile(r"(?:bridge ([^\s:]+): deleted\.?$|(?:bridge )?([^\s:]+):? destroyed\.?$)")
 _OFPP_LOCAL = 65534
 
 # ovs-vsctl commands that change topology, most significant first.
