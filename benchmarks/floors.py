@@ -70,17 +70,16 @@ def stage_floor_event(root: Path) -> tuple[int, int]:
 
 
 def _connect(path: Path) -> sqlite3.Connection:
-    """A connection as the store opens one (WAL, synchronous NORMAL, 32 MB cache)."""
-    conn = sqlite3.connect(path, isolation_level=None)
-    conn.execute("PRAGMA journal_mode = WAL")
-    conn.execute("PRAGMA synchronous = NORMAL")
-    conn.execute("PRAGMA cache_size = -32768")
-    return conn
+    """A connection opened the way the store opens its own (its PRAGMAs)."""
+    from stackwatch.store.sqlite import SQLiteStore
+
+    return SQLiteStore._connect(str(path), timeout=5.0)
 
 
 def stage_floor_wide_row(root: Path, data: Path) -> tuple[int, int]:
     """One chained 25-column row per line, the store's row builder and table."""
-    from stackwatch.store.rows import EVENT_COLUMNS, RowBuilder
+    from stackwatch.store.rows import RowBuilder
+    from stackwatch.store.sqlite import _INSERT as INSERT  # the store's own statement
     from stackwatch.store.sqlite_schema import migrate
 
     data.mkdir(parents=True, exist_ok=True)
@@ -95,8 +94,6 @@ def stage_floor_wide_row(root: Path, data: Path) -> tuple[int, int]:
         return source
 
     builder = RowBuilder(sources, new_source)
-    insert = (f"INSERT INTO events ({', '.join(EVENT_COLUMNS)}, chain) "
-              f"VALUES ({', '.join('?' * (len(EVENT_COLUMNS) + 1))})")
     head, seq, count = bytes(32), 1, 0
     batch: list[Event] = []
 
@@ -107,7 +104,7 @@ def stage_floor_wide_row(root: Path, data: Path) -> tuple[int, int]:
             raise RuntimeError("an event needed the store's careful row path")
         rows, _leaves, head = built
         conn.execute("BEGIN")
-        conn.executemany(insert, rows)
+        conn.executemany(INSERT, rows)
         conn.execute("COMMIT")
         seq += len(rows)
 
@@ -130,8 +127,10 @@ def stage_floor_meta_row(root: Path, data: Path) -> tuple[int, int]:
     conn.execute("CREATE TABLE IF NOT EXISTS events (seq INTEGER PRIMARY KEY, time INTEGER NOT NULL, "
                  "source INTEGER NOT NULL, offset INTEGER NOT NULL)")
     conn.execute("CREATE INDEX IF NOT EXISTS events_time ON events (time)")
+    from stackwatch.store.rows import EPOCH
+
     sources: dict[tuple[str, str], int] = {}
-    epoch, us = datetime(1970, 1, 1, tzinfo=UTC), timedelta(microseconds=1)
+    epoch, us = EPOCH, timedelta(microseconds=1)
     head, seq, offset, count = bytes(32), 1, 0, 0
     rows: list[tuple[int, int, int, int]] = []
     chunks: list[bytes] = []

@@ -64,6 +64,18 @@ def _standby(tmp_path: Path, port: int, secret: bytes, cert: Path, key: Path,
     return follower, store, thread, errors
 
 
+def _pair(tmp_path: Path, client: str, timeout: float
+          ) -> tuple[SQLiteStore, int, Standby, SQLiteStore, threading.Thread, list[BaseException]]:
+    """A primary (server certificate from the test CA) and a standby following it with the
+    ``client`` certificate pair of make_certs (``client``: the same CA; ``stranger``: another)."""
+    certs = make_certs(tmp_path / "certs")
+    secret = os.urandom(32)
+    primary, port = _primary(tmp_path, certs, secret, timeout=timeout)
+    follower, standby, thread, errors = _standby(tmp_path, port, secret, certs[f"{client}_cert"],
+                                                 certs[f"{client}_key"], certs["ca"])
+    return primary, port, follower, standby, thread, errors
+
+
 def _checkpoints(data: Path) -> list[tuple[Any, ...]]:
     conn = sqlite3.connect(f"{(data / 'stackwatch.db').as_uri()}?mode=ro", uri=True)
     try:
@@ -82,11 +94,7 @@ def _stop(follower: Standby, thread: threading.Thread, primary: SQLiteStore) -> 
 
 
 def test_standby_follows_a_primary_over_mutual_tls(tmp_path: Path) -> None:
-    certs = make_certs(tmp_path / "certs")
-    secret = os.urandom(32)
-    primary, port = _primary(tmp_path, certs, secret, timeout=20.0)
-    follower, standby, thread, errors = _standby(tmp_path, port, secret, certs["client_cert"],
-                                                 certs["client_key"], certs["ca"])
+    primary, _port, follower, standby, thread, errors = _pair(tmp_path, "client", timeout=20.0)
     try:
         primary.append_events(_events(1, 500))  # the first append starts the replication listener
         assert primary.replica is not None
@@ -111,11 +119,7 @@ def test_standby_follows_a_primary_over_mutual_tls(tmp_path: Path) -> None:
 
 
 def test_standby_with_a_certificate_from_another_ca_gets_nothing(tmp_path: Path) -> None:
-    certs = make_certs(tmp_path / "certs")
-    secret = os.urandom(32)
-    primary, port = _primary(tmp_path, certs, secret, timeout=2.0)
-    follower, standby, thread, _errors = _standby(tmp_path, port, secret, certs["stranger_cert"],
-                                                  certs["stranger_key"], certs["ca"])
+    primary, port, follower, standby, thread, _errors = _pair(tmp_path, "stranger", timeout=2.0)
     try:
         primary.append_events(_events(1, 50))
         with pytest.raises(StoreError, match="NOT acknowledged"):
@@ -136,11 +140,7 @@ def test_standby_with_a_certificate_from_another_ca_gets_nothing(tmp_path: Path)
 def test_the_closing_checkpoint_reaches_the_standby(tmp_path: Path) -> None:
     """A clean shutdown seals the tail with a checkpoint; in sync mode ``close()`` waits until the
     standby has verified and stored it, so a failover right after finds every record sealed."""
-    certs = make_certs(tmp_path / "certs")
-    secret = os.urandom(32)
-    primary, port = _primary(tmp_path, certs, secret, timeout=20.0)
-    follower, standby, thread, errors = _standby(tmp_path, port, secret, certs["client_cert"],
-                                                 certs["client_key"], certs["ca"])
+    primary, _port, follower, standby, thread, errors = _pair(tmp_path, "client", timeout=20.0)
     try:
         primary.append_events(_events(1, 300))
         primary.flush()

@@ -111,31 +111,14 @@ class Correlator:
         out: list[tuple[Event, float]] = []
         pending = self.pending
         window = self.window
-        by_request, by_ip = self.by_request, self.by_ip
         singles = 0
         while pending and (now is None or now - pending[0].first > window):
             group = pending.popleft()
             members = group.members
             if len(members) == 1:  # the common case, without the list of one
-                # _unindex for a group of one, inlined: its request id and address are those
-                # of its one member, and its time is the member's
-                rid = group.request_id
-                if rid and by_request.get(rid) is group:
-                    del by_request[rid]
-                ip = group.source_ip
-                if ip:
-                    ip_key = (ip, group.outcome)
-                    groups = by_ip.get(ip_key)
-                    if groups is not None and len(groups) == 1 and groups[0] is group:
-                        del by_ip[ip_key]  # mostly: the address's only attempt
-                    else:
-                        self._unindex_ip(group, ip)
+                self._unindex(group)
                 singles += 1
-                event = members[0][1]
-                if event.initiator.name or not rid or rid not in self.not_found:
-                    out.append((event, group.first))
-                else:
-                    out.append((self._release_single(event, rid), group.first))
+                out.append((self._release_single(members[0][1], group.request_id), group.first))
             else:
                 out.extend(_timed(self._release_group(group)))
         if singles:
@@ -195,19 +178,16 @@ class Correlator:
             if rid and self.by_request.get(rid) is group:
                 del self.by_request[rid]
         if group.source_ip:
-            self._unindex_ip(group, group.source_ip)
-
-    def _unindex_ip(self, group: _Group, ip: str) -> None:
-        key = (ip, group.outcome)
-        groups = self.by_ip.get(key)
-        if groups is not None:
-            if len(groups) == 1 and groups[0] is group:  # mostly: the address's only attempt
-                del self.by_ip[key]
-                return
-            if group in groups:
-                groups.remove(group)
-            if not groups:
-                del self.by_ip[key]
+            key = (group.source_ip, group.outcome)
+            groups = self.by_ip.get(key)
+            if groups is not None:
+                if len(groups) == 1 and groups[0] is group:  # mostly: the address's only attempt
+                    del self.by_ip[key]
+                    return
+                if group in groups:
+                    groups.remove(group)
+                if not groups:
+                    del self.by_ip[key]
 
     def _release_group(self, group: _Group) -> list[Event]:
         self._unindex(group)

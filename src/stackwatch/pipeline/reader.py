@@ -232,12 +232,6 @@ def event_batches_of(source: InputFile, progress: ReadProgress | None = None,
             progress.stats.add(framer.stats)
 
 
-def events_of(source: InputFile, progress: ReadProgress | None = None,
-              received: datetime | None = None, block_size: int = READ_BLOCK) -> Iterator[Event]:
-    """The events of one input, in file order."""
-    return chain.from_iterable(event_batches_of(source, progress, received, block_size))
-
-
 def read_event_batches(inputs: list[InputFile],
                        progress: ReadProgress | None = None) -> Iterator[list[Event]]:
     """All inputs merged in event-time order, as lists of events: ``read_events`` a list at a
