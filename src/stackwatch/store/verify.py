@@ -233,7 +233,8 @@ def _verify(
     evidence = epoch_evidence(data_dir, [e for e, _ in signers] or [0], initial_keys,
                               standby=standby, initialised=initialised)
     for level, kind, message in evidence.problems:
-        report.add(level, kind, None, message)
+        # Without the evidence, nothing after the newest checkpoint can be shown complete.
+        report.add(level, kind, prev_size + 1, message)
     if initialised and not rows and not standby:
         report.add(
             "FAIL",
@@ -322,7 +323,10 @@ def _verify(
         report.records = counted[0]
     report.size = end
     if fault is not None:
-        report.add("FAIL", fault.kind, fault.seq, fault.reason)
+        seq = fault.seq
+        if fault.kind == "root":  # the first record in doubt opens the checkpoint interval
+            seq = max((s for s in roots if s < fault.seq), default=first - 1) + 1
+        report.add("FAIL", fault.kind, seq, fault.reason)
     elif merkle is not None and acc is not None and acc.size == size and acc.to_bytes() != bytes(merkle):
         report.add("FAIL", "ledger-state", None, "the stored Merkle state does not match the records")
     if size != max_seq and fault is None:
@@ -449,6 +453,7 @@ def _check_witness(
     signers: list[tuple[int, bytes]],
     default_pub: bytes | None,
 ) -> None:
+    report.witnesses.append(str(path))
     try:
         entries = read_entries(path)
     except (OSError, ValueError) as exc:
