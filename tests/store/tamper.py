@@ -87,7 +87,9 @@ class Attacker:
         self.db.execute("UPDATE events SET raw = ? WHERE seq = ?", (bytes(raw), seq))
 
     def edit(self, seq: int) -> None:
-        self.db.execute("UPDATE events SET message = 'session opened', init_ip = '10.9.9.9' WHERE seq = ?", (seq,))
+        self.db.execute(
+            "UPDATE events SET message = 'session opened', init_ip = '10.9.9.9' WHERE seq = ?", (seq,)
+        )
 
     def delete(self, seq: int) -> None:
         self.db.execute("DELETE FROM events WHERE seq = ?", (seq,))
@@ -146,7 +148,8 @@ class Attacker:
         pub = public_key_bytes(signing)
         swapped = self._swapped
         prev = None
-        for epoch, size, body in self.db.execute("SELECT epoch, size, body FROM checkpoints ORDER BY epoch").fetchall():
+        stored = self.db.execute("SELECT epoch, size, body FROM checkpoints ORDER BY epoch").fetchall()
+        for epoch, size, body in stored:
             if size > len(records):
                 self.db.execute("DELETE FROM checkpoints WHERE epoch = ?", (epoch,))
                 continue
@@ -260,7 +263,8 @@ _COVER_UPS: tuple[tuple[str, tuple[Step, ...], str], ...] = (
      (REBUILT, ("delete_checkpoints_from", 0), ("roll_back_key",)), "key file vs ratchet from k0"),
     ("; rebuilt, covering checkpoints deleted, key file deleted",
      (REBUILT, ("delete_checkpoints_from", 0), ("delete_key",)), "missing key file"),
-    ("; rebuilt, all checkpoints deleted", (REBUILT, ("delete_all_checkpoints",)), "no checkpoints, key file"),
+    ("; rebuilt, all checkpoints deleted", (REBUILT, ("delete_all_checkpoints",)),
+     "no checkpoints, key file"),
     ("; rebuilt, all checkpoints deleted, key file rolled back to epoch 0",
      (REBUILT, ("delete_all_checkpoints",), ("roll_back_key", 0)), "key file vs ratchet from k0"),
     ("; rebuilt, all checkpoints deleted, key file deleted",

@@ -18,8 +18,8 @@ from click.testing import CliRunner
 
 from stackwatch.cli.store_cmd import store_group
 from stackwatch.core.alert import Alert
-from stackwatch.store.backup import MEMBERS
 from stackwatch.store.admin import record_admin_action
+from stackwatch.store.backup import MEMBERS
 from stackwatch.store.base import EventQuery
 from stackwatch.store.retention import expire, parse_age, parse_size
 from stackwatch.store.sqlite import SQLiteStore

@@ -24,8 +24,9 @@ so an intruder who swaps the signing key and re-signs every checkpoint breaks ev
 sealed before this binding carry ``"stackwatch-seal\\0" || i || checkpoint`` tags, still accepted
 and reported as not binding the key). Then it replaces the key on disk by ``k_{i+1} =
 HMAC-SHA256(k_i, "stackwatch-ratchet")`` (atomic rename) before the tag is handed out. An
-intruder who takes the machine in epoch j holds only ``k_j`` and cannot forge or re-make a seal for any epoch before j. The verifier starts from
-``k_0``, printed once at ``store init`` and kept offline.
+intruder who takes the machine in epoch j holds only ``k_j`` and cannot forge or re-make a seal
+for any epoch before j. The verifier starts from ``k_0``, printed once at ``store init`` and kept
+offline.
 
 Limits, said plainly: Python cannot wipe a ``bytes`` object and a rename does not scrub disk
 blocks, so "erased" means "no longer referenced or named"; records after the last seal (the

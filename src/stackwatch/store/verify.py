@@ -338,6 +338,14 @@ def _verify(
         )
     for path in witnesses:
         _check_witness(report, Path(path), bodies, signers, default_pub)
+    if initialised and not witnesses:
+        report.add(
+            "NOTE",
+            "witness",
+            None,
+            "no witness read: without one, a store wiped and rebuilt whole (new keys) is caught only "
+            "with --key K0; configure an off-host witness (docs/store.md)",
+        )
 
 
 def _fast_records(

@@ -1,0 +1,104 @@
+"""The evidence of how many epochs were sealed (store/evidence.py): the sealing key file must hold
+the key its epoch claims (checked from k0), a restored store's epoch proof must be genuine, and an
+initialised store without either has lost its evidence."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from stackwatch.store.evidence import (
+    MAX_EPOCH,
+    epoch_evidence,
+    epoch_proof_doc,
+    epoch_proof_path,
+)
+from stackwatch.store.ledger import key_paths
+from stackwatch.store.seal import epoch_proof, key_for_epoch, write_sealing_key
+
+K0 = bytes(range(32))
+
+
+@pytest.fixture
+def data(tmp_path: Path) -> Path:
+    (tmp_path / "keys").mkdir(mode=0o700)
+    return tmp_path
+
+
+def _key_file(data: Path, epoch: int, key: bytes) -> None:
+    write_sealing_key(key_paths(data)[2], epoch, key)
+
+
+def _kinds(evidence) -> list[str]:  # type: ignore[no-untyped-def]
+    return [kind for _, kind, _ in evidence.problems]
+
+
+def test_a_genuine_key_file_gives_the_sealer_epoch(data: Path) -> None:
+    _key_file(data, 7, key_for_epoch(K0, 7))
+    evidence = epoch_evidence(data, [0], [K0], standby=False, initialised=True)
+    assert (evidence.exact, evidence.problems) == (7, [])
+
+
+def test_a_key_file_rolled_back_is_caught_and_its_true_epoch_found(data: Path) -> None:
+    _key_file(data, 3, key_for_epoch(K0, 7))  # epoch field rewritten, the later key kept
+    evidence = epoch_evidence(data, [0], [K0], standby=False, initialised=True)
+    assert _kinds(evidence) == ["key-file"] and evidence.exact == 7
+    assert "holds the key of epoch 7" in evidence.problems[0][2]
+
+
+def test_a_key_file_that_no_epoch_of_k0_made_is_caught(data: Path) -> None:
+    _key_file(data, 0, os.urandom(32))
+    evidence = epoch_evidence(data, [0], [K0], standby=False, initialised=True)
+    assert _kinds(evidence) == ["key-file"] and evidence.exact is None
+
+
+def test_an_absurd_epoch_is_refused_without_deriving_it(data: Path) -> None:
+    _key_file(data, MAX_EPOCH + 1, os.urandom(32))
+    assert _kinds(epoch_evidence(data, [0], [K0], standby=False, initialised=True)) == ["key-file"]
+
+
+def test_without_k0_the_key_file_epoch_is_taken_unchecked(data: Path) -> None:
+    _key_file(data, 3, key_for_epoch(K0, 7))
+    evidence = epoch_evidence(data, [0], [], standby=False, initialised=True)
+    assert (evidence.exact, evidence.problems) == (3, [])
+
+
+@pytest.mark.parametrize("initialised", [True, False])
+def test_a_missing_key_file_fails_only_on_an_initialised_store(data: Path, initialised: bool) -> None:
+    evidence = epoch_evidence(data, [0], [], standby=False, initialised=initialised)
+    assert _kinds(evidence) == (["missing-key-file"] if initialised else [])
+
+
+def test_a_standby_key_file_belongs_to_the_next_segment(data: Path) -> None:
+    standby_k0 = os.urandom(32)
+    _key_file(data, 0, standby_k0)
+    assert epoch_evidence(data, [0], [K0], standby=True, initialised=True).problems == []
+    checked = epoch_evidence(data, [0], [K0, standby_k0], standby=True, initialised=True)
+    assert (checked.exact, checked.problems) == (0, [])
+
+
+def _proof(data: Path, epoch: int, claimed: int | None = None, from_epoch: int = 0) -> None:
+    doc = epoch_proof_doc(epoch if claimed is None else claimed, epoch_proof(epoch, key_for_epoch(K0, epoch)),
+                          from_epoch)
+    epoch_proof_path(data).write_text(json.dumps(doc))
+
+
+def test_a_genuine_epoch_proof_is_a_lower_bound(data: Path) -> None:
+    _proof(data, 6)
+    evidence = epoch_evidence(data, [0], [K0], standby=False, initialised=True)
+    assert (evidence.at_least, evidence.exact, evidence.problems) == (6, None, [])
+
+
+@pytest.mark.parametrize(("claimed", "from_epoch"), [(4, 0), (6, 2)], ids=["rolled-back", "wrong-segment"])
+def test_a_rewritten_epoch_proof_is_caught(data: Path, claimed: int, from_epoch: int) -> None:
+    _proof(data, 6, claimed, from_epoch)
+    evidence = epoch_evidence(data, [0], [K0], standby=False, initialised=True)
+    assert _kinds(evidence) == ["key-file"] and evidence.at_least is None
+
+
+def test_junk_in_the_epoch_proof_is_caught(data: Path) -> None:
+    epoch_proof_path(data).write_text("{not json")
+    assert _kinds(epoch_evidence(data, [0], [K0], standby=False, initialised=True)) == ["key-file"]
