@@ -40,7 +40,8 @@ def _backup_result(template, archive: Path, tamper: Tamper, tmp: Path) -> str:  
     except IntegrityError as exc:
         m = re.search(r"FAIL ([a-z-]+)(?: at seq (\d+))?", str(exc))
         if m is None:
-            return "refused: " + ("no epoch proof" if "seal.epoch" in str(exc) else "lists differ from database")
+            missing_proof = "seal.epoch" in str(exc)
+            return "refused: " + ("no epoch proof" if missing_proof else "lists differ from database")
         return f"`{m.group(1)}`" + (f" seq {m.group(2)}" if m.group(2) else "")
     return "**NOT CAUGHT**"
 
@@ -51,13 +52,13 @@ def main() -> None:
         archive = Path(base) / "template.bak"
         backup(template.data, archive)
         store_names = {t.name for t in TAMPERS}
-        print("| tamper (then the cover-up) | `verify --key K0` reports first | `restore --key K0` refuses with |")
+        print("| tamper (then the cover-up) | `verify --key K0` reports first "
+              "| `restore --key K0` refuses with |")
         print("|---|---|---|")
-        for i, tamper in enumerate(BACKUP_TAMPERS):
+        for tamper in BACKUP_TAMPERS:
             with tempfile.TemporaryDirectory(dir=base) as a, tempfile.TemporaryDirectory(dir=base) as b:
                 store = _store_result(template, tamper, Path(a)) if tamper.name in store_names else "n/a"
                 print(f"| {tamper.name} | {store} | {_backup_result(template, archive, tamper, Path(b))} |")
-            del i
 
 
 if __name__ == "__main__":
