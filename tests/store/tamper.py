@@ -49,6 +49,7 @@ class Tamper:
     steps: tuple[Step, ...]
     target: int | None = None  # the record attacked (the first one missing, for a truncation)
     evidence: str = ""  # what is left to catch it, for the table in docs/store.md
+    store_warns: bool = False  # on a live store only a WARNING (exit 1) can be honest about it
 
     @property
     def id(self) -> str:
@@ -204,6 +205,9 @@ class Attacker:
         else:
             write_sealing_key(key_paths(self.data)[2], 0, os.urandom(32))
 
+    def set_role(self, role: str) -> None:
+        self.db.execute("UPDATE meta SET value = ? WHERE name = 'role'", (role,))
+
     def erase_witness(self) -> None:
         """Root on the host also owns the local witness beside the data folder."""
         default_witness_path(self.data).unlink(missing_ok=True)
@@ -300,6 +304,14 @@ TAMPERS: tuple[Tamper, ...] = (
     Tamper("delete the key file", (("delete_key",),), None, "missing key file"),
     Tamper("swap the signing key (all checkpoints re-signed, signers updated)", (("swap_signing_key",),), 1,
            "seal binds the signing key"),
+    Tamper("truncate at a checkpoint boundary; rebuilt, covering checkpoints deleted, role rewritten to "
+           "standby",
+           (("truncate", 121), REBUILT, ("delete_checkpoints_from", 122), ("set_role", "standby")), 122,
+           "a standby holding its primary's key (role)"),
+    Tamper("truncate at a checkpoint boundary; rebuilt, covering checkpoints deleted, role rewritten to "
+           "standby, key file replaced",
+           (("truncate", 121), REBUILT, ("delete_checkpoints_from", 122), ("set_role", "standby"),
+            ("fresh_key",)), None, "standby: WARNING only (evidence on the primary)", store_warns=True),
     Tamper("a fresh store: all checkpoints re-made with a new signing key and a new ratchet",
            (("edit", 150), REBUILT, ("swap_signing_key",), ("fresh_key",), ("remake_checkpoints",)), None,
            "key file vs ratchet from k0; seals"),

@@ -21,8 +21,11 @@ def _store_result(template, tamper: Tamper, tmp: Path) -> str:  # type: ignore[n
     Attacker(store.data).run(tamper.steps)
     report = verify_store(store.data, initial_keys=[store.k0])
     first = report.first_bad
-    if report.ok() or first is None:
+    if report.ok():
         return "**NOT CAUGHT**"
+    if first is None:
+        warning = next(p for p in report.problems if p.level == "WARN")
+        return f"WARNING `{warning.kind}` (exit 1)"
     return f"`{first.kind}`" + (f" seq {first.seq}" if first.seq is not None else "")
 
 

@@ -102,3 +102,13 @@ def test_a_rewritten_epoch_proof_is_caught(data: Path, claimed: int, from_epoch:
 def test_junk_in_the_epoch_proof_is_caught(data: Path) -> None:
     epoch_proof_path(data).write_text("{not json")
     assert _kinds(epoch_evidence(data, [0], [K0], standby=False, initialised=True)) == ["key-file"]
+
+
+def test_a_primary_relabelled_standby_is_caught_by_its_own_key(data: Path) -> None:
+    _key_file(data, 4, key_for_epoch(K0, 4))
+    evidence = epoch_evidence(data, [0], [K0], standby=True, initialised=True)
+    assert _kinds(evidence) == ["role"] and evidence.exact == 4
+
+
+def test_a_standby_without_its_key_file_has_lost_evidence(data: Path) -> None:
+    assert _kinds(epoch_evidence(data, [0], [K0], standby=True, initialised=True)) == ["missing-key-file"]

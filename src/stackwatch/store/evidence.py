@@ -14,7 +14,9 @@ a checkpoint boundary) leaves a consistent-looking store. What betrays it is the
   neither file has lost its evidence: FAIL, never a silent skip.
 
 A standby's key file belongs to the signer segment it starts when promoted (one k0 after the
-primary's); without that k0 it is not checked.
+primary's); without that k0 it is not checked. A standby holds no evidence of its primary's
+sealed epochs (that is on the primary): ``verify`` says so as a WARNING. A primary whose role was
+rewritten to "standby" to dodge the check still holds its own ratchet's key: caught (``role``).
 """
 
 from __future__ import annotations
@@ -85,11 +87,13 @@ def epoch_evidence(
     # The key file belongs to the newest segment, or for a standby to the one it will start.
     owner = len(segments) if standby else len(segments) - 1
     k0 = initial_keys[owner] if owner < len(initial_keys) else None
+    if seal_path.exists() and standby and len(initial_keys) >= len(segments):
+        _check_standby_key(out, seal_path, initial_keys[len(segments) - 1])
     if seal_path.exists():
         _check_key_file(out, seal_path, k0, standby)
     if proof_path.exists():
         _check_proof(out, proof_path, segments, initial_keys)
-    if initialised and not standby and not seal_path.exists() and not proof_path.exists():
+    if initialised and not seal_path.exists() and not proof_path.exists():
         out.problems.append((
             "FAIL",
             "missing-key-file",
@@ -97,6 +101,22 @@ def epoch_evidence(
             "restore): the evidence of how many epochs were sealed was deleted",
         ))
     return out
+
+
+def _check_standby_key(out: EpochEvidence, path: Path, primary_k0: bytes) -> None:
+    """A standby's own key never comes from its primary's ratchet."""
+    try:
+        epoch, key = read_sealing_key(path)
+    except KeyFileError:
+        return  # reported by _check_key_file
+    if epoch <= MAX_EPOCH and hmac.compare_digest(key_for_epoch(primary_k0, epoch), key):
+        out.exact, out.source = epoch, "the sealing key file"
+        out.problems.append((
+            "FAIL",
+            "role",
+            "the store says it is a standby but its key file holds the primary's sealing key: "
+            "the role was rewritten (so that the sealed epochs are not checked)",
+        ))
 
 
 def _check_key_file(out: EpochEvidence, path: Path, k0: bytes | None, standby: bool) -> None:
