@@ -112,3 +112,24 @@ def test_a_primary_relabelled_standby_is_caught_by_its_own_key(data: Path) -> No
 
 def test_a_standby_without_its_key_file_has_lost_evidence(data: Path) -> None:
     assert _kinds(epoch_evidence(data, [0], [K0], standby=True, initialised=True)) == ["missing-key-file"]
+
+
+def test_a_restored_store_keeps_its_epoch_proof_and_verifies_after_new_keys(tmp_path: Path) -> None:
+    from stackwatch.store.backup import backup, restore
+    from stackwatch.store.keys import init_store
+    from stackwatch.store.seal import parse_initial_key
+    from stackwatch.store.sqlite import SQLiteStore
+    from stackwatch.store.verify import verify_store
+    from tests.store.conftest import build_ledger_store, ledger_events
+
+    store = build_ledger_store(tmp_path / "d", 100)
+    backup(store.data, tmp_path / "b.tar")
+    restore(tmp_path / "b.tar", tmp_path / "r", initial_keys=[store.k0])
+    assert epoch_proof_path(tmp_path / "r").exists() and not key_paths(tmp_path / "r")[2].exists()
+    assert verify_store(tmp_path / "r", initial_keys=[store.k0]).ok()
+    k1 = parse_initial_key(init_store(tmp_path / "r", background_index=False).initial_key)
+    with SQLiteStore(tmp_path / "r", checkpoint_every=20, background_index=False) as restored:
+        restored.append_events(ledger_events(30))
+    report = verify_store(tmp_path / "r", initial_keys=[store.k0, k1])
+    assert report.ok(), report.problems
+    assert [e for e, _ in report.signing_keys] == [0, 3]  # the restored history, then the new keys

@@ -183,7 +183,7 @@ def _verify(
             "signers",
             None,
             "checkpoints are signed by "
-            + ", ".join(f"key {k.hex()[:16]}… from epoch {e}" for e, k in signers)
+            + ", ".join(f"key {key_id(k)} from epoch {e}" for e, k in signers)
             + " (restore or promotion)",
         )
     rows = conn.execute(
