@@ -69,7 +69,7 @@ def _store_init(data: Path) -> str:
 def test_sigterm_during_analyze_stores_and_seals_what_was_read(tmp_path: Path) -> None:
     data = tmp_path / "d"
     k0 = _store_init(data)
-    line = "Dec  6 10:{m:02d}:{s:02d} ctl1 sshd[42]: Accepted publickey for ops from 10.0.0.{n} port 22 ssh2\n"
+    line = "Dec  6 10:{m:02d}:{s:02d} ctl1 sshd[42]: Accepted publickey for ops from 10.0.0.{n} port 22\n"
     with (tmp_path / "auth.log").open("w") as handle:
         for n in range(1_500_000):
             handle.write(line.format(m=n // 60 % 60, s=n % 60, n=n % 250))

@@ -147,6 +147,7 @@ limits:
   input_silence: 5m                 # alert when no source delivers anything (0: off)
   stall_after: 5s                   # pipeline stalled: healthz 503 and a logging.silence alert
   drop_check_interval: 10s
+  future_tolerance: 5m              # events stamped later than receipt + this are clamped to receipt
   shutdown_timeout: 15s             # SIGTERM: flush, commit, ack and deliver within this
 
 # web: {...}                        # the web UI / API (see its documentation)

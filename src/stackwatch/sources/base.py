@@ -229,7 +229,7 @@ class MessageDecoder:
     parser first, then any record parser that recognises it, else ``unparsed`` (raw kept)."""
 
     def __init__(self, origin: str, host: str = "", service: str = "") -> None:
-        self.ctx = ParseContext(host=host, origin=origin, service=service)
+        self.ctx = ParseContext(host=host, origin=origin, service=service, live=True)
         self.default_host = host
         self.origin = origin
         self.parsers: tuple[RecordParser, ...] = record_parsers()
