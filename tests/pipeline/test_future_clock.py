@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from stackwatch.core.event import Event
 from stackwatch.store import EventQuery, open_store
 from tests.servetools import ServeProcess, free_port, serve_config
 
@@ -41,43 +42,35 @@ def _send_from_the_future(port: int) -> datetime:
     return sent
 
 
-def _stored(tmp_path: Path) -> tuple[dict[str, object], list[str]]:
-    with open_store(tmp_path / "data") as store:
-        events = {e.event.message: e.event for e in store.search_events(EventQuery(service="app", limit=10))}
-        rules = [a.alert.rule for a in store.alerts()]
-    return events, rules
-
-
-def test_a_future_stamp_is_clamped_to_its_receipt_and_flagged(tmp_path: Path) -> None:
-    serve, port = _serve(tmp_path, "5m")
+@pytest.fixture(scope="module")
+def stored(tmp_path_factory: pytest.TempPathFactory) -> tuple[datetime, dict[str, Event], list[str]]:
+    """What serve stored after the two datagrams: when they were sent, the events by message,
+    the rules of the alerts raised."""
+    folder = tmp_path_factory.mktemp("serve")
+    serve, port = _serve(folder, "5m")
     try:
         sent = _send_from_the_future(port)
     finally:
         assert serve.stop() == 0, serve.log()
-    events, rules = _stored(tmp_path)
+    with open_store(folder / "data") as store:
+        events = {e.event.message: e.event for e in store.search_events(EventQuery(service="app", limit=10))}
+        rules = [a.alert.rule for a in store.alerts()]
+    return sent, events, rules
+
+
+def test_a_future_stamp_is_clamped_to_its_receipt_and_flagged(stored) -> None:  # type: ignore[no-untyped-def]
+    sent, events, _ = stored
     future = events["from the future"]
     assert future.attrs["future_time"] == "2031-01-01T00:00:00+00:00"
     assert future.time == future.received and abs(future.received - sent) < timedelta(seconds=10)
     assert "2031" in future.raw  # the record itself is kept as sent
 
 
-def test_a_year_less_stamp_is_never_put_in_next_year(tmp_path: Path) -> None:
-    serve, port = _serve(tmp_path, "5m")
-    try:
-        _send_from_the_future(port)
-    finally:
-        assert serve.stop() == 0, serve.log()
-    events, _ = _stored(tmp_path)
-    new_year = events["happy new year"]
+def test_a_year_less_stamp_is_never_put_in_next_year(stored) -> None:  # type: ignore[no-untyped-def]
+    new_year = stored[1]["happy new year"]
     assert new_year.time <= new_year.received + timedelta(days=1)
     assert new_year.time.month == 1 and new_year.time.day == 1
 
 
-def test_a_future_stamp_does_not_blind_the_heartbeat_rule(tmp_path: Path) -> None:
-    serve, port = _serve(tmp_path, "5m")
-    try:
-        _send_from_the_future(port)
-    finally:
-        assert serve.stop() == 0, serve.log()
-    _, rules = _stored(tmp_path)
-    assert HEARTBEAT_RULE_ID not in rules
+def test_a_future_stamp_does_not_blind_the_heartbeat_rule(stored) -> None:  # type: ignore[no-untyped-def]
+    assert HEARTBEAT_RULE_ID not in stored[2]
