@@ -49,7 +49,8 @@ def alertmanager(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningAl
         port = free_port()
         proc = subprocess.Popen(
             [ALERTMANAGER, f"--config.file={folder / 'alertmanager.yml'}",
-             f"--storage.path={folder / 'data'}", f"--web.listen-address=127.0.0.1:{port}", "--cluster.listen-address=", "--log.level=warn"],
+             f"--storage.path={folder / 'data'}", f"--web.listen-address=127.0.0.1:{port}",
+             "--cluster.listen-address=", "--log.level=warn"],
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
         )
         url = f"http://127.0.0.1:{port}"
