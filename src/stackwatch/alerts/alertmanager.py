@@ -24,7 +24,7 @@ from typing import Any
 import orjson
 
 from stackwatch.alerts.base import Notification, Sink
-from stackwatch.alerts.http import HttpPoster, HttpSinkSettings
+from stackwatch.alerts.http import HttpPoster, HttpSinkSettings, check_http_url
 from stackwatch.config.schema import Seconds, setting
 from stackwatch.config.secrets import Secret
 
@@ -47,8 +47,7 @@ class AlertmanagerSettings(HttpSinkSettings):
 
     def validate(self) -> None:
         super().validate()
-        if self.dashboard_url and not self.dashboard_url.startswith(("http://", "https://")):
-            raise ValueError("dashboard_url must start with http:// or https://")
+        check_http_url("dashboard_url", self.dashboard_url)
         for name in self.labels:
             if _LABEL_NAME.fullmatch(name) is None:
                 raise ValueError(f"bad label name {name!r} (Prometheus: {_LABEL_NAME.pattern})")

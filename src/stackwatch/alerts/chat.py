@@ -16,8 +16,8 @@ from typing import Any
 import orjson
 
 from stackwatch.alerts.alertmanager import alert_page
-from stackwatch.alerts.base import Notification, Sink, SinkSettings
-from stackwatch.alerts.http import HttpPoster
+from stackwatch.alerts.base import Notification, Sink
+from stackwatch.alerts.http import HttpPoster, HttpTlsSettings, check_http_url
 from stackwatch.config.schema import setting
 from stackwatch.config.secrets import Secret
 
@@ -28,23 +28,19 @@ _FIELDS = ("host", "service", "source_ip", "user", "project", "category", "count
 
 
 @dataclass(frozen=True, kw_only=True)
-class ChatSettings(SinkSettings):
+class ChatSettings(HttpTlsSettings):
     webhook_url: Secret = setting(help="the incoming webhook's URL, by reference (it is a credential)")
     flavor: str = setting("slack", "slack, mattermost or rocketchat: link syntax and name field")
     username: str = setting("stackwatch", "name the messages are posted under (Mattermost, Rocket.Chat)")
     channel: str = setting("", "channel override, where the webhook allows one (empty: the webhook's own)")
     dashboard_url: str = setting("", "the stackwatch dashboard's base URL, to link each alert's page")
-    ca_file: str | None = setting(None, "CA bundle to verify the chat server's certificate")
-    verify_tls: bool = setting(True, "verify the chat server's certificate")
 
     def validate(self) -> None:
         super().validate()
         if self.flavor not in FLAVORS:
             raise ValueError(f"flavor must be one of {', '.join(FLAVORS)}")
-        if not self.webhook_url.value.startswith(("http://", "https://")):
-            raise ValueError("webhook_url must start with http:// or https://")
-        if self.dashboard_url and not self.dashboard_url.startswith(("http://", "https://")):
-            raise ValueError("dashboard_url must start with http:// or https://")
+        check_http_url("webhook_url", self.webhook_url.value, required=True)
+        check_http_url("dashboard_url", self.dashboard_url)
 
 
 def _link(flavor: str, url: str, text: str) -> str:
@@ -87,8 +83,7 @@ class ChatSink(Sink):
 
     def __init__(self, settings: ChatSettings) -> None:
         super().__init__(settings)
-        self.poster = HttpPoster(float(settings.timeout), settings.ca_file or settings.verify_tls,
-                                 f"chat webhook ({settings.flavor})")
+        self.poster = HttpPoster.of(settings, f"chat webhook ({settings.flavor})")
 
     async def send(self, note: Notification) -> None:
         body = orjson.dumps(chat_payload(note, self.settings))

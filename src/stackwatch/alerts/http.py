@@ -10,18 +10,29 @@ from stackwatch.alerts.base import SinkSettings
 from stackwatch.config.schema import setting
 
 
-@dataclass(frozen=True, kw_only=True)
-class HttpSinkSettings(SinkSettings):
-    """Settings every HTTP sink has (``url`` and TLS)."""
+def check_http_url(name: str, value: str, *, required: bool = False) -> None:
+    """ValueError unless ``value`` is an http(s) URL (or empty, when not ``required``)."""
+    if (value or required) and not value.startswith(("http://", "https://")):
+        raise ValueError(f"{name} must start with http:// or https://")
 
-    url: str = setting(help="where to POST (https:// recommended)")
+
+@dataclass(frozen=True, kw_only=True)
+class HttpTlsSettings(SinkSettings):
+    """How an HTTP sink checks the receiver's certificate."""
+
     ca_file: str | None = setting(None, "CA bundle to verify the receiver's certificate")
     verify_tls: bool = setting(True, "verify the receiver's certificate")
 
+
+@dataclass(frozen=True, kw_only=True)
+class HttpSinkSettings(HttpTlsSettings):
+    """Settings of an HTTP sink whose URL is no secret."""
+
+    url: str = setting(help="where to POST (https:// recommended)")
+
     def validate(self) -> None:
         super().validate()
-        if not self.url.startswith(("http://", "https://")):
-            raise ValueError("url must start with http:// or https://")
+        check_http_url("url", self.url, required=True)
 
 
 class HttpPoster:
@@ -33,7 +44,7 @@ class HttpPoster:
         self._client: Any = None
 
     @classmethod
-    def of(cls, settings: HttpSinkSettings, what: str) -> HttpPoster:
+    def of(cls, settings: HttpTlsSettings, what: str) -> HttpPoster:
         return cls(float(settings.timeout), settings.ca_file or settings.verify_tls, what)
 
     def _http(self) -> Any:
