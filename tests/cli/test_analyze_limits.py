@@ -60,6 +60,18 @@ def test_one_line_of_half_a_gigabyte_is_read_in_bounded_memory(tmp_path: Path) -
     assert rss_kib < 200 * 1024  # the line alone is 512 MiB
 
 
+def test_many_records_of_megabytes_are_stored_in_bounded_memory(tmp_path: Path) -> None:
+    """Sixty lines just under the 4 MiB cut: each is kept whole, and the store batches they go
+    into are bounded by bytes as well as by count (5000 of them were held at once: ~0.9 GB for 100)."""
+    with gzip.open(tmp_path / "big.log.gz", "wb", compresslevel=1) as handle:
+        for n in range(60):
+            handle.write(b"%02d" % n + b"B" * ((4 << 20) - 100) + b"\n")
+    code, rss_kib, stderr = _analyze_measured(str(tmp_path / "big.log.gz"), "--data", str(tmp_path / "d"),
+                                              "--max-inflate-ratio", "0")
+    assert code == 0 and "unparsed: 60" in stderr and "over-long" not in stderr
+    assert rss_kib < 280 * 1024
+
+
 def _store_init(data: Path) -> str:
     done = subprocess.run([sys.executable, "-m", "stackwatch", "store", "init", "--data", str(data)],
                           capture_output=True, text=True, timeout=120, check=True)

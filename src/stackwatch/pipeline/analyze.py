@@ -12,9 +12,10 @@ from stackwatch.pipeline.reader import InflateLimits, InputFile, ReadProgress, r
 
 STORE_BATCH = 5000
 
-STORE_BATCH_BYTES = 64 << 20
-"""A store batch is also written once this much input was read since the last one, so a batch
-of 5000 records of megabytes each (over-long lines) is never held whole."""
+STORE_BATCH_BYTES = 16 << 20
+"""A store batch is also written and committed once this much input was read since the last
+one, so 5000 records of megabytes each (over-long lines) are never held whole, here or in the
+store's own row buffer."""
 
 
 @dataclass(slots=True)
@@ -53,6 +54,7 @@ def analyze(inputs: list[InputFile], *, engine: object, store: object | None = N
             break
         if append is not None and batch and progress.read_bytes - written_at >= STORE_BATCH_BYTES:
             append(batch)
+            store.flush()  # type: ignore[union-attr]  # the store buffers rows too
             result.stored += len(batch)
             batch = []
             written_at = progress.read_bytes
