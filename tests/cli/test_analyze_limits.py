@@ -11,6 +11,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from tests.servetools import wait_for
 
 _MEASURED = """
@@ -78,14 +80,23 @@ def _store_init(data: Path) -> str:
     return next(line.strip() for line in done.stdout.splitlines() if line.startswith("    "))
 
 
-def test_sigterm_during_analyze_stores_and_seals_what_was_read(tmp_path: Path) -> None:
-    data = tmp_path / "d"
-    k0 = _store_init(data)
+@pytest.fixture(scope="module")
+def long_log(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """1.5 M syslog lines: long enough to be interrupted in the middle."""
+    path = tmp_path_factory.mktemp("long") / "auth.log"
     line = "Dec  6 10:{m:02d}:{s:02d} ctl1 sshd[42]: Accepted publickey for ops from 10.0.0.{n} port 22\n"
-    with (tmp_path / "auth.log").open("w") as handle:
+    with path.open("w") as handle:
         for n in range(1_500_000):
             handle.write(line.format(m=n // 60 % 60, s=n % 60, n=n % 250))
-    proc = subprocess.Popen([sys.executable, "-m", "stackwatch", "analyze", str(tmp_path / "auth.log"),
+    return path
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_a_signal_during_analyze_stores_and_seals_what_was_read(tmp_path: Path, long_log: Path,
+                                                                signum: int) -> None:
+    data = tmp_path / "d"
+    k0 = _store_init(data)
+    proc = subprocess.Popen([sys.executable, "-m", "stackwatch", "analyze", str(long_log),
                              "--data", str(data)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
     def stored() -> int:
@@ -99,9 +110,9 @@ def test_sigterm_during_analyze_stores_and_seals_what_was_read(tmp_path: Path) -
     wait_for(lambda: stored() > before or proc.poll() is not None, timeout=300, interval=0.2)
     assert proc.poll() is None, "analyze ended before it could be interrupted"
     time.sleep(0.5)
-    proc.send_signal(signal.SIGTERM)
+    proc.send_signal(signum)
     _, stderr = proc.communicate(timeout=120)
-    assert proc.returncode == 128 + signal.SIGTERM
+    assert proc.returncode == 128 + signum
     assert "interrupted: stopped reading;" in stderr and "stored and sealed" in stderr
     verify = subprocess.run([sys.executable, "-m", "stackwatch", "store", "verify", "--data", str(data),
                              "--key", k0], capture_output=True, text=True, timeout=300)
