@@ -11,6 +11,7 @@ from __future__ import annotations
 import bisect
 import gzip
 import heapq
+import logging
 import operator
 import re
 import sys
@@ -25,6 +26,8 @@ from stackwatch.core.event import Event
 from stackwatch.parsers.base import ParseContext
 from stackwatch.parsers.framing import Framer, FramingStats
 from stackwatch.sources.base import mark_truncated
+
+log = logging.getLogger(__name__)
 
 MAX_LINE_BYTES = 4 * 1024 * 1024
 """A longer line keeps its first MAX_LINE_BYTES as its record (flagged ``truncated`` with its
@@ -182,6 +185,7 @@ class _LimitedInflate(_Closing):
         limits, compressed = self.limits, max(1, self.raw.tell())
         if limits.max_bytes and self.out > limits.max_bytes:
             block = block[: len(block) - (self.out - limits.max_bytes)]
+            self.out = limits.max_bytes
             self._stop(f"more than --max-inflated-size {limits.max_bytes} bytes")
         elif limits.max_ratio and self.out >= limits.RATIO_FLOOR and self.out / compressed > limits.max_ratio:
             self._stop(f"{self.out / compressed:.0f}x its compressed size (--max-inflate-ratio "
@@ -190,10 +194,12 @@ class _LimitedInflate(_Closing):
 
     def _stop(self, why: str) -> None:
         message = (f"{self.name}: stopped after {self.out:,} bytes decompressed from "
-                   f"{self.raw.tell():,}: {why}; the rest of the file was not read")
+                   f"{self.raw.tell():,} compressed: {why}; the rest of the file was not read")
         self.out = -1
         if self.progress is not None:
             self.progress.stopped.append(message)
+        else:  # nobody collects it: never stop in silence
+            log.warning("%s", message)
 
 
 READ_BLOCK = 1 << 20
