@@ -236,12 +236,6 @@ class CutLine(list[str]):
     original_bytes: int = 0
 
 
-def _cut(head: bytes, size: int) -> CutLine:
-    batch = CutLine([head.decode("utf-8", "surrogateescape").rstrip("\r")])
-    batch.original_bytes = size
-    return batch
-
-
 def read_line_batches(handle: BinaryIO, progress: ReadProgress | None = None,
                       size: int = BATCH_LINES, block_size: int = READ_BLOCK) -> Iterator[list[str]]:
     """``read_lines`` in lists of at most ``size`` lines, reading ``block_size`` bytes at a time.
@@ -299,10 +293,13 @@ def read_line_batches(handle: BinaryIO, progress: ReadProgress | None = None,
 
 
 def _cut_counted(head: bytes, size: int, progress: ReadProgress | None) -> CutLine:
+    """The batch of an over-long line of ``size`` bytes starting with ``head``, counted."""
     if progress is not None:
         progress.cut_lines += 1
         progress.cut_bytes += size - len(head)
-    return _cut(head, size)
+    batch = CutLine([head.decode("utf-8", "surrogateescape").rstrip("\r")])
+    batch.original_bytes = size
+    return batch
 
 
 def _cut_lines(data: bytes, end: int, size: int, progress: ReadProgress | None) -> Iterator[list[str]]:
