@@ -9,7 +9,7 @@ import pytest
 
 from stackwatch.parsers import syslog
 from stackwatch.parsers.base import ParseContext
-from stackwatch.parsers.framing import parse_text
+from stackwatch.parsers.framing import frame_lines, parse_text
 from stackwatch.parsers.syslog import PARSER, parse_structured_data, parse_syslog_line
 
 # loghub structured CSV column names differ per file: (month, day, time, host, program, pid)
@@ -194,3 +194,16 @@ def test_the_remembered_minute_is_not_reused_when_it_would_be_in_the_future():
     assert _after(previous, "Dec 20 10:00:00 h a: x", later) == datetime(2026, 12, 20, 10, tzinfo=UTC)
     # the same minute, now received before it: the year before
     assert _after(previous, "Dec 20 10:00:07 h a: x") == datetime(2025, 12, 20, 10, 0, 7, tzinfo=UTC)
+
+
+def test_a_step_back_across_new_year_is_last_years():
+    previous = datetime(2026, 1, 1, 0, 0, 5, tzinfo=UTC)
+    assert _after(previous, "Dec 31 23:59:58 h a: x") == datetime(2025, 12, 31, 23, 59, 58, tzinfo=UTC)
+
+
+def test_records_after_a_wrong_new_year_stamp_keep_their_year():
+    """`Jan  1` on Dec 6 is kept in this January (not next year's); the file's next record,
+    Dec 6, is this year's too, not put a year back by that odd predecessor."""
+    lines = ["Dec  6 10:00:00 h a: x", "Jan  1 00:00:00 h a: forged", "Dec  6 10:00:01 h a: y"]
+    odd = list(frame_lines(lines, ParseContext(received=DEC_6, year=2026)))
+    assert [e.time.year for e in odd] == [2026, 2026, 2026]

@@ -176,8 +176,10 @@ def infer_time(month: int, day: int, hour: int, minute: int, second: int, micro:
     """A year-less stamp -> UTC datetime, never more than FUTURE_SLACK past ``ctx.received``
     when an earlier year avoids it.
 
-    A file: the previous record of the stream anchors the year (and a jump back of more than
-    half a year means Dec 31 -> Jan 1, so the year increments). Without one, ``ctx.year`` or the
+    A file: the previous record of the stream anchors the year (a jump back of more than half a
+    year means Dec 31 -> Jan 1, so the year increments; a jump forward of more than half a year
+    is a step back across New Year only when it lands within a day before the previous record,
+    so the year decrements). Without one, ``ctx.year`` or the
     receive year is used, rolled back a year when that puts the record in the future (December
     logs read in January). A live stream (``ctx.live``): the receive time anchors it, as the
     record was just written; the year that puts the stamp nearest to it is taken."""
@@ -195,8 +197,14 @@ def infer_time(month: int, day: int, hour: int, minute: int, second: int, micro:
             later = _make(year + 1, month, day, hour, minute, second, micro)
             if later <= limit:
                 time = later
-        elif time > last + HALF_YEAR or time > limit:
+        elif time > limit:
             time = _make(year - 1, month, day, hour, minute, second, micro)
+        elif time > last + HALF_YEAR:
+            earlier = _make(year - 1, month, day, hour, minute, second, micro)
+            if earlier >= last - ONE_DAY:  # a step back across New Year (Jan 1, then Dec 31)
+                time = earlier
+            # else a jump forward: after a gap, or after a record whose stamp was wrong (a `Jan  1`
+            # kept in this year rather than the future must not put the records after it a year back)
         return time
     year = ctx.year or ctx.received.year
     time = _make(year, month, day, hour, minute, second, micro)
