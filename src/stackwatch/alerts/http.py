@@ -57,8 +57,11 @@ class HttpPoster:
         return self._client
 
     async def post(self, url: str, body: bytes, headers: dict[str, str]) -> None:
+        await self.send("POST", url, body, headers)
+
+    async def send(self, method: str, url: str, body: bytes, headers: dict[str, str]) -> None:
         headers = {"Content-Type": "application/json", "User-Agent": "stackwatch", **headers}
-        response = await self._http().post(url, content=body, headers=headers)
+        response = await self._http().request(method, url, content=body, headers=headers)
         if not 200 <= response.status_code < 300:
             raise RuntimeError(f"{self.what} answered HTTP {response.status_code}")
 

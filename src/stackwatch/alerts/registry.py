@@ -12,6 +12,7 @@ SINKS: Final = {
     "file": "stackwatch.alerts.file:FileSink",
     "alertmanager": "stackwatch.alerts.alertmanager:AlertmanagerSink",
     "chat": "stackwatch.alerts.chat:ChatSink",
+    "matrix": "stackwatch.alerts.matrix:MatrixSink",
 }
 
 

@@ -139,6 +139,15 @@ sinks:
     ca_file: null
     verify_tls: true
 
+  - type: matrix                    # a Matrix room, through the client-server API
+    name: matrix
+    homeserver: https://matrix.example.org
+    room_id: "!secops:example.org"  # the room's id (not an alias); the bot must have joined it
+    access_token: $env:STACKWATCH_MATRIX_TOKEN   # the bot user's token
+    dashboard_url: https://stackwatch.example.org
+    ca_file: null
+    verify_tls: true
+
 routing:                            # without routes every alert goes to every sink
   - name: everything to the SOC
     sinks: [soc, siem, alert-log]
