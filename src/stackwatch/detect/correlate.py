@@ -1,7 +1,7 @@
 """One failed login seen in several places counts once.
 
-A keystone login attempt can be written three times: an Apache access line (``POST
-/v3/auth/tokens`` -> 401/201, kind ``httpd_access``), a keystone.log line
+A keystone login attempt can be written three times: an Apache or uWSGI access line (``POST
+/v3/auth/tokens`` -> 401/201, kind ``httpd_access`` / ``uwsgi_request``), a keystone.log line
 (``Authorization failed ... from <ip>``) and a CADF ``identity.authenticate`` event
 (kind ``cadf`` or ``notification``); a refused attempt on a locked account or an expired
 password is the same attempt with action ``account.locked`` / ``password.expired`` in the
@@ -42,7 +42,7 @@ CHANNEL_RANK: Final = {"cadf": 0, "log": 1, "http": 2}
 _INITIATOR_FIELDS: Final = ("name", "id", "project", "domain", "source_ip", "user_agent")
 
 
-_CHANNELS: Final = {"cadf": "cadf", "notification": "cadf", "httpd_access": "http"}
+_CHANNELS: Final = {"cadf": "cadf", "notification": "cadf", "httpd_access": "http", "uwsgi_request": "http"}
 """Event kind -> channel; any other kind is a log line."""
 
 
