@@ -37,6 +37,7 @@ from typing import Any
 BIN = Path(sys.executable).parent
 AMQP = "amqp://guest:guest@127.0.0.1:5672/"
 TRANSPORT_URL = "rabbit://guest:guest@127.0.0.1:5672/"  # oslo.messaging's name for the same broker
+USER_AGENT = "stackwatch-tests keystoneauth1/5.18.1"
 PORT_RANGE = range(23000, 24000)
 """The TCP ports this fixture layer may listen on (the range the project assigned it)."""
 
@@ -80,7 +81,7 @@ class KeystoneClient:
         try:
             payload = json.dumps(body).encode() if body is not None else None
             all_headers = {"Content-Type": "application/json", "Accept": "application/json",
-                           "User-Agent": "stackwatch-tests keystoneauth1/5.18.1", **self.headers, **(headers or {})}
+                           "User-Agent": USER_AGENT, **self.headers, **(headers or {})}
             conn.request(method, path, body=payload, headers=all_headers)
             response = conn.getresponse()
             data = response.read()
@@ -92,21 +93,23 @@ class KeystoneClient:
     def authenticate(self, name: str, password: str, *, domain: str = "default",
                      project: str | None = None) -> int:
         """POST /v3/auth/tokens with a password; the HTTP status (201, 401...)."""
-        auth: dict[str, Any] = {"identity": {"methods": ["password"], "password": {
-            "user": {"name": name, "domain": {"id": domain}, "password": password}}}}
-        if project is not None:
-            auth["scope"] = {"project": {"name": project, "domain": {"id": domain}}}
-        status, _, _ = self.request("POST", "/v3/auth/tokens", {"auth": auth})
-        return status
+        return self._password_login(name, password, domain, project)[0]
 
     def token(self, credentials: Credentials) -> str:
-        auth = {"identity": {"methods": ["password"], "password": {"user": {
-            "name": credentials.name, "domain": {"id": credentials.domain}, "password": credentials.password}}},
-            "scope": {"project": {"name": credentials.project, "domain": {"id": credentials.domain}}}}
-        status, headers, document = self.request("POST", "/v3/auth/tokens", {"auth": auth})
+        """A project-scoped token for ``credentials`` (raises unless keystone issues one)."""
+        status, headers, document = self._password_login(credentials.name, credentials.password,
+                                                          credentials.domain, credentials.project)
         if status != 201:
             raise HttpError(f"admin token: HTTP {status}: {document}")
         return headers["x-subject-token"]
+
+    def _password_login(self, name: str, password: str, domain: str,
+                        project: str | None) -> tuple[int, dict[str, str], Any]:
+        user = {"name": name, "domain": {"id": domain}, "password": password}
+        auth: dict[str, Any] = {"identity": {"methods": ["password"], "password": {"user": user}}}
+        if project is not None:
+            auth["scope"] = {"project": {"name": project, "domain": {"id": domain}}}
+        return self.request("POST", "/v3/auth/tokens", {"auth": auth})
 
 
 @dataclass
@@ -165,7 +168,9 @@ class NotificationRecorder:
         connection = await aio_pika.connect_robust(AMQP)
         async with connection:
             channel = await connection.channel()
-            exchange = await channel.declare_exchange(self.exchange, aio_pika.ExchangeType.TOPIC, durable=False)
+            # oslo.messaging's own declaration (not durable unless amqp_durable_queues)
+            exchange = await channel.declare_exchange(self.exchange, aio_pika.ExchangeType.TOPIC,
+                                                      durable=False)
             queue = await channel.declare_queue(self.queue, durable=False)
             await queue.bind(exchange, routing_key=f"{self.topic}.*")
 
@@ -192,7 +197,8 @@ class NotificationRecorder:
         asyncio.run(self._declare())
 
     def drain(self, quiet: float = 1.0, timeout: float = 60.0) -> list[str]:
-        """The messages that arrived since the last drain (waits until none came for ``quiet`` s)."""
+        """The messages that arrived since the last drain (waits until none came for ``quiet`` s);
+        ``path`` keeps every one."""
         bodies = asyncio.run(self._drain(quiet, timeout))
         with self.path.open("a") as out:
             out.writelines(body + "\n" for body in bodies)
@@ -348,7 +354,8 @@ def start_keystone(folder: Path, *, port: int | None = None, lockout_attempts: i
     server_log = folder / "uwsgi.log"
     env = {**os.environ, "OS_KEYSTONE_CONFIG_DIR": str(folder)}
     proc = subprocess.Popen(
-        [str(BIN / "uwsgi"), "--http-socket", f"127.0.0.1:{port}", "--module", "keystone.wsgi.api:application",
+        [str(BIN / "uwsgi"), "--http-socket", f"127.0.0.1:{port}",
+         "--module", "keystone.wsgi.api:application",
          "--master", "--processes", "1", "--threads", "4", "--need-app", "--die-on-term", "--lazy-apps",
          "--logger", f"file:{server_log}", "--req-logger", f"file:{keystone.request_log}",
          # the client behind a proxy, as OpenStack-Ansible's uwsgi configuration logs it
