@@ -1,7 +1,8 @@
 """One failed login seen in several places counts once.
 
-A keystone login attempt can be written three times: an Apache or uWSGI access line (``POST
-/v3/auth/tokens`` -> 401/201, kind ``httpd_access`` / ``uwsgi_request``), a keystone.log line
+A keystone login attempt can be written four times: HAProxy's HTTP log line in front (kind
+``haproxy``), an Apache or uWSGI access line (``POST /v3/auth/tokens`` -> 401/201, kind
+``httpd_access`` / ``uwsgi_request``), a keystone.log line
 (``Authorization failed ... from <ip>``) and a CADF ``identity.authenticate`` event
 (kind ``cadf`` or ``notification``); a refused attempt on a locked account or an expired
 password is the same attempt with action ``account.locked`` / ``password.expired`` in the
@@ -10,8 +11,8 @@ copies of one attempt and releases them together:
 
 * grouping: same ``request_id`` first; otherwise same source IP and outcome within
   ``window`` seconds (event time). A group holds at most one event per channel
-  (http / log / cadf), so two real attempts written by the same channel never merge;
-* the **primary** (CADF first, then the log line, then the access line) is the one
+  (proxy / http / log / cadf), so two real attempts written by the same channel never merge;
+* the **primary** (CADF first, then the log line, the access line, the proxy's) is the one
   counting rules see; the others get ``attrs.duplicate_of = <primary ref>`` and counting
   kinds skip them (absence / level_drop still see them: they are traffic);
 * the primary and the log-line copy are **enriched** with what the others know (user
@@ -38,11 +39,12 @@ AUTH_ACTIONS: Final = frozenset({"authenticate", "account.locked", "password.exp
 attempt (the Apache 401 says ``authenticate``, keystone.log and CADF say why)."""
 CORRELATED_ACTIONS: Final = AUTH_ACTIONS | {"user.not_found"}
 """Actions this stage looks at; the engine skips it for every other event."""
-CHANNEL_RANK: Final = {"cadf": 0, "log": 1, "http": 2}
+CHANNEL_RANK: Final = {"cadf": 0, "log": 1, "http": 2, "proxy": 3}
 _INITIATOR_FIELDS: Final = ("name", "id", "project", "domain", "source_ip", "user_agent")
 
 
-_CHANNELS: Final = {"cadf": "cadf", "notification": "cadf", "httpd_access": "http", "uwsgi_request": "http"}
+_CHANNELS: Final = {"cadf": "cadf", "notification": "cadf", "httpd_access": "http", "uwsgi_request": "http",
+                    "haproxy": "proxy"}
 """Event kind -> channel; any other kind is a log line."""
 
 

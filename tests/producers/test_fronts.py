@@ -1,0 +1,112 @@
+"""keystone behind its fronts: HAProxy in front of uWSGI, attacked from several loopback addresses.
+
+A login attempt is written four times (HAProxy's HTTP log through rsyslog, uWSGI's request
+log, keystone.log, the CADF notification); stackwatch must count it once and attribute it to
+the real client, never to the proxy (127.0.0.1) nor to an X-Forwarded-For the client forged.
+
+* brute force: 35 logins as ``root`` (no such account: nothing locks) from 127.0.0.6, each
+  with a forged ``X-Forwarded-For: 203.0.113.66``;
+* one account tried once from each of nine addresses (127.0.0.7 to 127.0.0.15): no address
+  is noisy, the account is (``auth.targeted_account`` over distinct sources).
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from stackwatch.core.alert import Alert
+from tests.producers.fronts import start_haproxy
+from tests.producers.keystone_server import Keystone, KeystoneClient
+from tests.producers.observe import Slice, analyze_files, categories, read_events
+
+pytestmark = pytest.mark.integration
+
+BRUTE_FORCE_IP = "127.0.0.6"
+FORGED = "203.0.113.66"
+BRUTE_FORCE_TRIES = 35
+DISTRIBUTED_IPS = [f"127.0.0.{i}" for i in range(7, 16)]
+PROXY_IP = "127.0.0.1"
+CHANNELS = ["haproxy.log", "uwsgi-requests.log", "keystone.log", "notifications.jsonl"]
+
+
+@dataclass
+class FrontCampaign:
+    logs: dict[str, Path]  # channel -> the file it wrote during the campaign
+    target: str  # the account tried from many addresses
+
+
+def _wait_for_lines(path: Path, needle: str, count: int, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if path.exists() and path.read_text().count(needle) >= count:
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"{path} did not get {count} lines with {needle!r}")
+
+
+@pytest.fixture(scope="module")
+def haproxy_uwsgi(keystone: Keystone, tmp_path_factory: pytest.TempPathFactory) -> FrontCampaign:
+    folder = tmp_path_factory.mktemp("haproxy-uwsgi")
+    target = f"shared-{secrets.token_hex(3)}"
+    keystone.admin().create_user(target, "Shared-pw-1")
+    with start_haproxy(folder / "haproxy", keystone.port) as haproxy:
+        keystone.notifications.drain(quiet=0.3)
+        marks = {"keystone.log": Slice.mark(keystone.log_file),
+                 "uwsgi-requests.log": Slice.mark(keystone.request_log),
+                 "haproxy.log": Slice.mark(haproxy.log_file)}
+        forger = KeystoneClient("127.0.0.1", haproxy.port, BRUTE_FORCE_IP, {"X-Forwarded-For": FORGED})
+        assert {forger.authenticate("root", f"toor{i}") for i in range(BRUTE_FORCE_TRIES)} == {401}
+        for address in DISTRIBUTED_IPS:
+            assert keystone.client(address, port=haproxy.port).authenticate(target, "Summer2026!") == 401
+        attempts = BRUTE_FORCE_TRIES + len(DISTRIBUTED_IPS)
+        _wait_for_lines(haproxy.log_file, "/v3/auth/tokens", attempts)
+        logs = {name: mark.save(folder / name) for name, mark in marks.items()}
+        notifications = folder / "notifications.jsonl"
+        notifications.write_text("".join(body + "\n" for body in keystone.notifications.drain()))
+        logs["notifications.jsonl"] = notifications
+    return FrontCampaign(logs, target)
+
+
+def _brute_force(alerts: list[Alert]) -> Alert:
+    (alert,) = [a for a in alerts if a.category == "auth.bruteforce"]
+    return alert
+
+
+@pytest.mark.parametrize("channel", CHANNELS)
+def test_each_front_alone_names_the_real_client(haproxy_uwsgi: FrontCampaign, channel: str) -> None:
+    alerts = analyze_files(haproxy_uwsgi.logs[channel])
+    alert = _brute_force(alerts)
+    assert alert.source_ip == BRUTE_FORCE_IP
+    assert alert.details["events"] == BRUTE_FORCE_TRIES
+    assert {a.source_ip for a in alerts} & {PROXY_IP, FORGED} == set()
+
+
+@pytest.mark.parametrize("channel", CHANNELS)
+def test_every_refused_login_is_parsed_with_the_real_client(haproxy_uwsgi: FrontCampaign,
+                                                            channel: str) -> None:
+    # the notifications say which refusals were of the (by then) locked account
+    failures = [e for e in read_events(haproxy_uwsgi.logs[channel])
+                if e.action in ("authenticate", "account.locked") and e.outcome == "failure"]
+    assert len(failures) == BRUTE_FORCE_TRIES + len(DISTRIBUTED_IPS)
+    assert {e.initiator.source_ip for e in failures} == {BRUTE_FORCE_IP, *DISTRIBUTED_IPS}
+
+
+def test_all_four_together_count_each_failure_once(haproxy_uwsgi: FrontCampaign) -> None:
+    alerts = analyze_files(*haproxy_uwsgi.logs.values())
+    alert = _brute_force(alerts)
+    assert alert.source_ip == BRUTE_FORCE_IP
+    assert alert.details["events"] == BRUTE_FORCE_TRIES
+
+
+def test_all_four_together_see_one_account_tried_from_many_addresses(haproxy_uwsgi: FrontCampaign) -> None:
+    alerts = analyze_files(*haproxy_uwsgi.logs.values())
+    targeted = [a for a in alerts if a.category == "auth.targeted_account"]
+    # root: 35 failures for one name; the shared account: nine addresses
+    assert {a.user for a in targeted} == {"root", haproxy_uwsgi.target}
+    assert categories(alerts) == {"auth.bruteforce", "auth.targeted_account", "auth.lockout"}
+    assert {a.source_ip for a in alerts} & {PROXY_IP, FORGED} == set()
