@@ -2,16 +2,29 @@
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from tests.producers.keystone_server import Keystone, start_keystone
 
+APACHE_USER = "www-data"
+"""Debian's Apache runs its mod_wsgi daemons as this account (fronts.start_apache)."""
+
 
 @pytest.fixture(scope="session")
-def keystone(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Keystone]:
-    """A real keystone under uWSGI (see keystone_server.py), shared by the whole session.
-    Tests that attack it use their own users and source addresses."""
-    with start_keystone(tmp_path_factory.mktemp("keystone")) as server:
-        yield server
+def keystone() -> Iterator[Keystone]:
+    """A real keystone under uWSGI (see keystone_server.py), shared by the whole session and
+    served by Apache too when a test starts it. Tests that attack it use their own users and
+    source addresses. Its folder is outside pytest's (which only root may enter) so that
+    Apache's www-data can reach it."""
+    folder = Path(tempfile.mkdtemp(prefix="stackwatch-keystone-"))
+    folder.chmod(0o755)
+    try:
+        with start_keystone(folder, shared_with=APACHE_USER) as server:
+            yield server
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)

@@ -22,6 +22,7 @@ import contextlib
 import http.client
 import json
 import os
+import pwd
 import secrets
 import socket
 import sqlite3
@@ -309,6 +310,12 @@ def _manage(config: Path, *commands: tuple[str, ...]) -> None:
             raise RuntimeError(f"keystone-manage {args[0]} failed: {stderr.decode(errors='replace')[-3000:]}")
 
 
+def _hand_over(folder: Path, user: str) -> None:
+    account = pwd.getpwnam(user)
+    for path in [folder, *folder.rglob("*")]:
+        os.chown(path, account.pw_uid, account.pw_gid)
+
+
 def _wait_until_answering(client: KeystoneClient, proc: subprocess.Popen[bytes], log: Path,
                           timeout: float = 90.0) -> None:
     deadline = time.monotonic() + timeout
@@ -328,8 +335,12 @@ def _tail(path: Path) -> str:
 
 @contextlib.contextmanager
 def start_keystone(folder: Path, *, port: int | None = None, lockout_attempts: int = 5,
-                   admin_password: str | None = None) -> Iterator[Keystone]:
-    """Build and run a keystone in ``folder``; stops uWSGI and removes its AMQP queues after."""
+                   admin_password: str | None = None, shared_with: str | None = None) -> Iterator[Keystone]:
+    """Build and run a keystone in ``folder``; stops uWSGI and removes its AMQP queues after.
+
+    ``shared_with``: an OS account another server of this same keystone runs as (Apache's
+    mod_wsgi daemon runs as www-data): the folder, database, keys and log are handed to it
+    (uWSGI runs as root and is not hindered). ``folder`` must then be reachable by it."""
     folder.mkdir(parents=True, exist_ok=True)
     tag = uuid.uuid4().hex[:8]
     port = port or free_port()
@@ -350,6 +361,8 @@ def start_keystone(folder: Path, *, port: int | None = None, lockout_attempts: i
     _manage(keystone.config, ("db_sync",), ("fernet_setup", *owner), ("credential_setup", *owner))
     _manage(keystone.config, ("bootstrap", "--bootstrap-password", keystone.admin_credentials.password,
                               "--bootstrap-public-url", keystone.url, "--bootstrap-region-id", "RegionOne"))
+    if shared_with is not None:
+        _hand_over(folder, shared_with)
     keystone.notifications.declare()
     server_log = folder / "uwsgi.log"
     env = {**os.environ, "OS_KEYSTONE_CONFIG_DIR": str(folder)}

@@ -1,8 +1,10 @@
-"""keystone behind its fronts: HAProxy in front of uWSGI, attacked from several loopback addresses.
+"""keystone behind its fronts: HAProxy in front of uWSGI or of Apache httpd with mod_wsgi,
+attacked from several loopback addresses.
 
-A login attempt is written four times (HAProxy's HTTP log through rsyslog, uWSGI's request
-log, keystone.log, the CADF notification); stackwatch must count it once and attribute it to
-the real client, never to the proxy (127.0.0.1) nor to an X-Forwarded-For the client forged.
+A login attempt is written four times (HAProxy's HTTP log through rsyslog, the front's log:
+uWSGI's request log or Apache's access log, keystone.log, the CADF notification); stackwatch
+must count it once and attribute it to the real client, never to the proxy (127.0.0.1) nor to
+an X-Forwarded-For the client forged.
 
 * brute force: 35 logins as ``root`` (no such account: nothing locks) from 127.0.0.6, each
   with a forged ``X-Forwarded-For: 203.0.113.66``;
@@ -12,15 +14,17 @@ the real client, never to the proxy (127.0.0.1) nor to an X-Forwarded-For the cl
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from stackwatch.core.alert import Alert
-from tests.producers.fronts import start_haproxy
+from tests.producers.fronts import HAProxy, start_apache, start_haproxy
 from tests.producers.keystone_server import Keystone, KeystoneClient
 from tests.producers.observe import Slice, analyze_files, categories, read_events
 
@@ -31,7 +35,7 @@ FORGED = "203.0.113.66"
 BRUTE_FORCE_TRIES = 35
 DISTRIBUTED_IPS = [f"127.0.0.{i}" for i in range(7, 16)]
 PROXY_IP = "127.0.0.1"
-CHANNELS = ["haproxy.log", "uwsgi-requests.log", "keystone.log", "notifications.jsonl"]
+CHANNELS = ["haproxy.log", "front.log", "keystone.log", "notifications.jsonl"]
 
 
 @dataclass
@@ -49,27 +53,40 @@ def _wait_for_lines(path: Path, needle: str, count: int, timeout: float = 20.0) 
     raise AssertionError(f"{path} did not get {count} lines with {needle!r}")
 
 
-@pytest.fixture(scope="module")
-def haproxy_uwsgi(keystone: Keystone, tmp_path_factory: pytest.TempPathFactory) -> FrontCampaign:
-    folder = tmp_path_factory.mktemp("haproxy-uwsgi")
+def _attack_through(keystone: Keystone, haproxy: HAProxy, front_log: Path, folder: Path) -> FrontCampaign:
     target = f"shared-{secrets.token_hex(3)}"
     keystone.admin().create_user(target, "Shared-pw-1")
-    with start_haproxy(folder / "haproxy", keystone.port) as haproxy:
-        keystone.notifications.drain(quiet=0.3)
-        marks = {"keystone.log": Slice.mark(keystone.log_file),
-                 "uwsgi-requests.log": Slice.mark(keystone.request_log),
-                 "haproxy.log": Slice.mark(haproxy.log_file)}
-        forger = KeystoneClient("127.0.0.1", haproxy.port, BRUTE_FORCE_IP, {"X-Forwarded-For": FORGED})
-        assert {forger.authenticate("root", f"toor{i}") for i in range(BRUTE_FORCE_TRIES)} == {401}
-        for address in DISTRIBUTED_IPS:
-            assert keystone.client(address, port=haproxy.port).authenticate(target, "Summer2026!") == 401
-        attempts = BRUTE_FORCE_TRIES + len(DISTRIBUTED_IPS)
-        _wait_for_lines(haproxy.log_file, "/v3/auth/tokens", attempts)
-        logs = {name: mark.save(folder / name) for name, mark in marks.items()}
-        notifications = folder / "notifications.jsonl"
-        notifications.write_text("".join(body + "\n" for body in keystone.notifications.drain()))
-        logs["notifications.jsonl"] = notifications
+    keystone.notifications.drain(quiet=0.3)
+    marks = {"keystone.log": Slice.mark(keystone.log_file), "front.log": Slice.mark(front_log),
+             "haproxy.log": Slice.mark(haproxy.log_file)}
+    forger = KeystoneClient("127.0.0.1", haproxy.port, BRUTE_FORCE_IP, {"X-Forwarded-For": FORGED})
+    assert {forger.authenticate("root", f"toor{i}") for i in range(BRUTE_FORCE_TRIES)} == {401}
+    for address in DISTRIBUTED_IPS:
+        assert keystone.client(address, port=haproxy.port).authenticate(target, "Summer2026!") == 401
+    attempts = BRUTE_FORCE_TRIES + len(DISTRIBUTED_IPS)
+    _wait_for_lines(haproxy.log_file, "/v3/auth/tokens", attempts)
+    _wait_for_lines(front_log, "/v3/auth/tokens", attempts)
+    logs = {name: mark.save(folder / name) for name, mark in marks.items()}
+    logs["notifications.jsonl"] = folder / "notifications.jsonl"
+    logs["notifications.jsonl"].write_text("".join(body + "\n" for body in keystone.notifications.drain()))
     return FrontCampaign(logs, target)
+
+
+@pytest.fixture(scope="module", params=["uwsgi", "apache"])
+def front(request: pytest.FixtureRequest, keystone: Keystone,
+          tmp_path_factory: pytest.TempPathFactory) -> Iterator[FrontCampaign]:
+    """HAProxy in front of keystone's uWSGI (OpenStack-Ansible) or of Apache with mod_wsgi
+    (Kolla-Ansible, TripleO), attacked through HAProxy."""
+    folder = tmp_path_factory.mktemp(f"haproxy-{request.param}")
+    with contextlib.ExitStack() as stack:
+        if request.param == "uwsgi":
+            backend_port, front_log = keystone.port, keystone.request_log
+        else:
+            # in keystone's folder: Apache's www-data cannot enter pytest's
+            apache = stack.enter_context(start_apache(keystone.folder / "apache", keystone))
+            backend_port, front_log = apache.port, apache.access_log
+        haproxy = stack.enter_context(start_haproxy(folder / "haproxy", backend_port))
+        yield _attack_through(keystone, haproxy, front_log, folder)
 
 
 def _brute_force(alerts: list[Alert]) -> Alert:
@@ -78,8 +95,8 @@ def _brute_force(alerts: list[Alert]) -> Alert:
 
 
 @pytest.mark.parametrize("channel", CHANNELS)
-def test_each_front_alone_names_the_real_client(haproxy_uwsgi: FrontCampaign, channel: str) -> None:
-    alerts = analyze_files(haproxy_uwsgi.logs[channel])
+def test_each_front_alone_names_the_real_client(front: FrontCampaign, channel: str) -> None:
+    alerts = analyze_files(front.logs[channel])
     alert = _brute_force(alerts)
     assert alert.source_ip == BRUTE_FORCE_IP
     assert alert.details["events"] == BRUTE_FORCE_TRIES
@@ -87,26 +104,26 @@ def test_each_front_alone_names_the_real_client(haproxy_uwsgi: FrontCampaign, ch
 
 
 @pytest.mark.parametrize("channel", CHANNELS)
-def test_every_refused_login_is_parsed_with_the_real_client(haproxy_uwsgi: FrontCampaign,
+def test_every_refused_login_is_parsed_with_the_real_client(front: FrontCampaign,
                                                             channel: str) -> None:
     # the notifications say which refusals were of the (by then) locked account
-    failures = [e for e in read_events(haproxy_uwsgi.logs[channel])
+    failures = [e for e in read_events(front.logs[channel])
                 if e.action in ("authenticate", "account.locked") and e.outcome == "failure"]
     assert len(failures) == BRUTE_FORCE_TRIES + len(DISTRIBUTED_IPS)
     assert {e.initiator.source_ip for e in failures} == {BRUTE_FORCE_IP, *DISTRIBUTED_IPS}
 
 
-def test_all_four_together_count_each_failure_once(haproxy_uwsgi: FrontCampaign) -> None:
-    alerts = analyze_files(*haproxy_uwsgi.logs.values())
+def test_all_four_together_count_each_failure_once(front: FrontCampaign) -> None:
+    alerts = analyze_files(*front.logs.values())
     alert = _brute_force(alerts)
     assert alert.source_ip == BRUTE_FORCE_IP
     assert alert.details["events"] == BRUTE_FORCE_TRIES
 
 
-def test_all_four_together_see_one_account_tried_from_many_addresses(haproxy_uwsgi: FrontCampaign) -> None:
-    alerts = analyze_files(*haproxy_uwsgi.logs.values())
+def test_all_four_together_see_one_account_tried_from_many_addresses(front: FrontCampaign) -> None:
+    alerts = analyze_files(*front.logs.values())
     targeted = [a for a in alerts if a.category == "auth.targeted_account"]
     # root: 35 failures for one name; the shared account: nine addresses
-    assert {a.user for a in targeted} == {"root", haproxy_uwsgi.target}
+    assert {a.user for a in targeted} == {"root", front.target}
     assert categories(alerts) == {"auth.bruteforce", "auth.targeted_account", "auth.lockout"}
     assert {a.source_ip for a in alerts} & {PROXY_IP, FORGED} == set()

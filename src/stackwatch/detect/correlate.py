@@ -10,7 +10,8 @@ log line and CADF copies. This stage, run by the engine before the rules, groups
 copies of one attempt and releases them together:
 
 * grouping: same ``request_id`` first; otherwise same source IP and outcome within
-  ``window`` seconds (event time). A group holds at most one event per channel
+  ``window`` seconds (event time; for an access or proxy line, its start plus its duration:
+  when the request was answered, as the other copies are stamped). A group holds at most one event per channel
   (proxy / http / log / cadf), so two real attempts written by the same channel never merge;
 * the **primary** (CADF first, then the log line, the access line, the proxy's) is the one
   counting rules see; the others get ``attrs.duplicate_of = <primary ref>`` and counting
@@ -46,6 +47,8 @@ _INITIATOR_FIELDS: Final = ("name", "id", "project", "domain", "source_ip", "use
 _CHANNELS: Final = {"cadf": "cadf", "notification": "cadf", "httpd_access": "http", "uwsgi_request": "http",
                     "haproxy": "proxy"}
 """Event kind -> channel; any other kind is a log line."""
+_TIMED_AT_START: Final = frozenset({"http", "proxy"})
+"""Channels whose lines carry the request's start time and its duration."""
 
 
 class _Group(msgspec.Struct, eq=False):  # eq=False: groups are found in lists by identity
@@ -138,6 +141,13 @@ class Correlator:
 
     def _add(self, event: Event, ts: float) -> None:
         channel = _CHANNELS.get(event.kind, "log")
+        if channel in _TIMED_AT_START:
+            # An access line is stamped when the request came in; keystone writes its copies
+            # when it answers, which on a cold or busy server is many seconds later: matched
+            # at the answer's time (start + the line's own duration), one slow login is one.
+            duration = event.attrs.get("duration")
+            if duration.__class__ is float:
+                ts += duration  # type: ignore[operator]
         rid, ip, outcome = event.request_id, event.initiator.source_ip, event.outcome
         group = None
         by_request = self.by_request
