@@ -9,10 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.producers.fronts import APACHE_USER
 from tests.producers.keystone_server import Keystone, start_keystone
-
-APACHE_USER = "www-data"
-"""Debian's Apache runs its mod_wsgi daemons as this account (fronts.start_apache)."""
 
 
 @pytest.fixture(scope="session")

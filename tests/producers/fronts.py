@@ -142,8 +142,8 @@ ErrorLog {folder}/httpd-error.log
 LoadModule mpm_event_module {modules}/mod_mpm_event.so
 LoadModule authz_core_module {modules}/mod_authz_core.so
 LoadModule wsgi_module {modules}/mod_wsgi.so
-User www-data
-Group www-data
+User {user}
+Group {user}
 Listen 127.0.0.1:{port}
 ServerSignature Off
 ServerTokens Prod
@@ -178,6 +178,18 @@ from keystone.wsgi.api import application  # noqa: E402,F401
 """
 
 
+APACHE_USER = "www-data"
+
+
+def _check_reachable(path: Path, user: str) -> None:
+    """Fail clearly (not with Apache's 500s) when ``user`` cannot read ``path``."""
+    done = subprocess.run(["runuser", "-u", user, "--", "test", "-r", str(path), "-a", "-x", str(path)],
+                          capture_output=True, timeout=30)
+    if done.returncode != 0:
+        raise RuntimeError(f"{user} cannot read {path}: Apache's mod_wsgi daemon could not import keystone"
+                           " (make the virtual environment's folders world-readable)")
+
+
 def _embedded_python() -> str:
     """The Python version Debian's mod_wsgi embeds: 'mod_wsgi.so' links to 'mod_wsgi.so-3.11'."""
     return MOD_WSGI.resolve().name.rpartition("-")[2]
@@ -189,6 +201,8 @@ def start_apache(folder: Path, keystone: Keystone) -> Iterator[Apache]:
     if _embedded_python() != running:
         raise RuntimeError(f"Debian's mod_wsgi embeds Python {_embedded_python()}, the tests run {running}:"
                            " keystone's site-packages cannot be loaded into it")
+    site_packages = sysconfig.get_paths()["purelib"]
+    _check_reachable(Path(site_packages), APACHE_USER)
     folder.mkdir(parents=True, exist_ok=True)
     folder.chmod(0o755)
     port = free_port(PORT_RANGE.start + 200)
@@ -198,8 +212,8 @@ def start_apache(folder: Path, keystone: Keystone) -> Iterator[Apache]:
     script.write_text(WSGI_SCRIPT.format(config_dir=str(keystone.folder)))
     config = folder / "httpd.conf"
     config.write_text(APACHE_CONFIG.format(
-        folder=folder, modules=APACHE_MODULES, port=port, script=script,
-        site_packages=sysconfig.get_paths()["purelib"], access_log=apache.access_log,
+        folder=folder, modules=APACHE_MODULES, port=port, script=script, user=APACHE_USER,
+        site_packages=site_packages, access_log=apache.access_log,
         error_log=apache.error_log))
     check = subprocess.run(["apache2", "-t", "-f", str(config)], capture_output=True, text=True, timeout=30)
     assert check.returncode == 0, check.stdout + check.stderr
