@@ -27,19 +27,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.producers.keystone_server import PORT_RANGE, Keystone, free_port
+from tests.producers.keystone_server import PORT_RANGE, Keystone, free_port, stop_process
 from tests.servetools import Rsyslog, udp_port_bound
-
-
-def free_udp_port(start: int) -> int:
-    for port in range(start, PORT_RANGE.stop):
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-            try:
-                sock.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    raise RuntimeError(f"no free UDP port in {PORT_RANGE}")
 
 
 @dataclass(frozen=True)
@@ -95,7 +84,7 @@ def _wait_listening(port: int, proc: subprocess.Popen[bytes], timeout: float = 2
 @contextlib.contextmanager
 def start_haproxy(folder: Path, backend_port: int) -> Iterator[HAProxy]:
     folder.mkdir(parents=True, exist_ok=True)
-    syslog_port = free_udp_port(PORT_RANGE.start + 500)
+    syslog_port = free_port(PORT_RANGE.start + 500, socket.SOCK_DGRAM)
     port = free_port(PORT_RANGE.start + 100)
     log_file = folder / "haproxy.log"
     config = folder / "haproxy.cfg"
@@ -113,12 +102,7 @@ def start_haproxy(folder: Path, backend_port: int) -> Iterator[HAProxy]:
             _wait_listening(port, proc)
             yield HAProxy(port, log_file)
         finally:
-            proc.terminate()
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(5)
+            stop_process(proc)
 
 
 @dataclass(frozen=True)
@@ -223,9 +207,4 @@ def start_apache(folder: Path, keystone: Keystone) -> Iterator[Apache]:
         _wait_listening(port, proc, name="apache2")
         yield apache
     finally:
-        proc.terminate()
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
+        stop_process(proc)

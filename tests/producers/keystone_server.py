@@ -43,16 +43,26 @@ PORT_RANGE = range(23000, 24000)
 """The TCP ports this fixture layer may listen on (the range the project assigned it)."""
 
 
-def free_port(start: int = PORT_RANGE.start) -> int:
-    """The first port of PORT_RANGE (from ``start``) that nothing listens on."""
+def free_port(start: int = PORT_RANGE.start, kind: int = socket.SOCK_STREAM) -> int:
+    """The first port of PORT_RANGE (from ``start``) that nothing has bound (TCP, or UDP)."""
     for port in range(start, PORT_RANGE.stop):
-        with socket.socket() as sock:
+        with socket.socket(socket.AF_INET, kind) as sock:
             try:
                 sock.bind(("127.0.0.1", port))
             except OSError:
                 continue
             return port
     raise RuntimeError(f"no free port in {PORT_RANGE}")
+
+
+def stop_process(proc: subprocess.Popen[bytes], timeout: float = 20.0) -> None:
+    """SIGTERM, then SIGKILL if it has not exited within ``timeout``."""
+    proc.terminate()
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(10)
 
 
 @dataclass(frozen=True)
@@ -378,10 +388,5 @@ def start_keystone(folder: Path, *, port: int | None = None, lockout_attempts: i
         _wait_until_answering(keystone.client(), proc, server_log)
         yield keystone
     finally:
-        proc.terminate()
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(10)
+        stop_process(proc)
         keystone.notifications.delete()
