@@ -87,6 +87,7 @@ def start_haproxy(folder: Path, backend_port: int) -> Iterator[HAProxy]:
     syslog_port = free_port(PORT_RANGE.start + 500, socket.SOCK_DGRAM)
     port = free_port(PORT_RANGE.start + 100)
     log_file = folder / "haproxy.log"
+    log_file.touch()  # a follower may open it before the first request
     config = folder / "haproxy.cfg"
     config.write_text(HAPROXY_CONFIG.format(syslog_port=syslog_port, folder=folder, port=port,
                                             backend_port=backend_port))

@@ -59,6 +59,7 @@ class ServeAmqp:
 
     process: ServeProcess
     sink: Path
+    data: Path  # its store (readable with stackwatch.store.open_store once it stopped)
 
     def alerts(self) -> list[dict[str, Any]]:
         if not self.sink.exists():
@@ -72,8 +73,12 @@ class ServeAmqp:
 
 
 @contextmanager
-def serve_amqp(folder: Path, exchange: str, topic: str) -> Iterator[ServeAmqp]:
+def serve_amqp(folder: Path, exchange: str, topic: str, files: tuple[Path, ...] = ()) -> Iterator[ServeAmqp]:
+    """`serve` on the notifications of ``exchange``/``topic``, and following ``files`` (from their
+    end) when given."""
     folder.mkdir(parents=True, exist_ok=True)
+    tail = (f"  - {{type: file, name: logs, paths: [{', '.join(repr(str(f)) for f in files)}],"
+            " start_at: end, poll_interval: 100ms}\n") if files else ""
     queue = f"sw-producers-{uuid.uuid4().hex[:8]}"
     sink = folder / "alerts.jsonl"
     config = folder / "serve.yaml"
@@ -84,11 +89,12 @@ def serve_amqp(folder: Path, exchange: str, topic: str) -> Iterator[ServeAmqp]:
         "sources:\n"
         "  - {type: amqp, name: bus, url: 'amqp://guest@127.0.0.1:5672/', password: $env:SW_AMQP_PW,"
         f" exchanges: [{exchange}], topics: [{topic}], queue: {queue}, queue_durable: false}}\n"
+        + tail +
         f"sinks:\n  - {{type: file, name: alert-log, path: '{sink}'}}\n"
     )
     process = ServeProcess(config, env={"SW_AMQP_PW": "guest"}).start(timeout=60)
     try:
-        yield ServeAmqp(process, sink)
+        yield ServeAmqp(process, sink, folder / "data")
     finally:
         try:
             process.stop()

@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import secrets
 import time
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,9 +25,11 @@ from pathlib import Path
 import pytest
 
 from stackwatch.core.alert import Alert
+from stackwatch.store import open_store
+from stackwatch.store.base import EventQuery
 from tests.producers.fronts import HAProxy, start_apache, start_haproxy
 from tests.producers.keystone_server import Keystone, KeystoneClient
-from tests.producers.observe import Slice, analyze_files, categories, read_events
+from tests.producers.observe import Slice, analyze_files, categories, read_events, serve_amqp
 
 pytestmark = pytest.mark.integration
 
@@ -127,3 +130,42 @@ def test_all_four_together_see_one_account_tried_from_many_addresses(front: Fron
     assert {a.user for a in targeted} == {"root", front.target}
     assert categories(alerts) == {"auth.bruteforce", "auth.targeted_account", "auth.lockout"}
     assert {a.source_ip for a in alerts} & {PROXY_IP, FORGED} == set()
+
+
+LIVE_IP = "127.0.0.16"
+BRUTE_FORCE_THRESHOLD = 30  # rules/keystone/bruteforce_source_ip.yaml
+
+
+def _brute_force_alerts(alerts: list[dict[str, object]]) -> list[dict[str, object]]:
+    return [a for a in alerts if a["category"] == "auth.bruteforce" and a.get("source_ip") == LIVE_IP]
+
+
+def test_serve_following_all_four_live_fires_at_the_threshold_not_before(keystone: Keystone,
+                                                                          tmp_path: Path) -> None:
+    # Live, the copies arrive in any order (the notification first, the files at their next
+    # poll); counted more than once, 29 attempts would already be far past the threshold.
+    with contextlib.ExitStack() as stack:
+        haproxy = stack.enter_context(start_haproxy(tmp_path / "haproxy", keystone.port))
+        serve = stack.enter_context(serve_amqp(tmp_path / "serve", keystone.exchange, keystone.topic,
+                                               (keystone.log_file, keystone.request_log, haproxy.log_file)))
+        client = keystone.client(LIVE_IP, port=haproxy.port)
+        for i in range(BRUTE_FORCE_THRESHOLD - 1):
+            assert client.authenticate("root", f"live{i}") == 401
+        _wait_for_lines(haproxy.log_file, f"{LIVE_IP}:", BRUTE_FORCE_THRESHOLD - 1)
+        time.sleep(5)  # every copy followed and correlated (file polls 0.1 s, window 2 s)
+        assert _brute_force_alerts(serve.alerts()) == []
+        assert client.authenticate("root", "live-last") == 401
+        deadline = time.monotonic() + 30
+        while not _brute_force_alerts(serve.alerts()) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        [alert] = _brute_force_alerts(serve.alerts())
+        assert alert["details"]["events"] == BRUTE_FORCE_THRESHOLD  # type: ignore[index]
+    # and every copy was there to be counted once: all four followed live
+    store = open_store(str(serve.data))
+    try:
+        stored = store.search_events(EventQuery(source_ip=LIVE_IP, action="authenticate", limit=1000))
+    finally:
+        store.close()
+    kinds = Counter(event.event.kind for event in stored)
+    every_copy = ("haproxy", "uwsgi_request", "oslo_log", "notification")
+    assert kinds == dict.fromkeys(every_copy, BRUTE_FORCE_THRESHOLD)
