@@ -11,8 +11,9 @@ copies of one attempt and releases them together:
 
 * grouping: same ``request_id`` first; otherwise same source IP and outcome within
   ``window`` seconds (event time; for an access or proxy line, its start plus its duration:
-  when the request was answered, as the other copies are stamped). A group holds at most one event per channel
-  (proxy / http / log / cadf), so two real attempts written by the same channel never merge;
+  when the request was answered, as the other copies are stamped). A group holds at most
+  one event per channel (proxy / http / log / cadf), so two real attempts written by the
+  same channel never merge;
 * the **primary** (CADF first, then the log line, the access line, the proxy's) is the one
   counting rules see; the others get ``attrs.duplicate_of = <primary ref>`` and counting
   kinds skip them (absence / level_drop still see them: they are traffic);
