@@ -27,6 +27,9 @@ PAGE: Final = 50
 TAIL_MAX: Final = 200
 PATH_MAX: Final = 2000
 """Most events the request-path view shows."""
+AUDIT_KINDS: Final = frozenset({"cadf", "notification"})
+"""Event kinds the request-path view lists as the request's audit trail (CADF events and
+the oslo.messaging notifications that carry the same request id)."""
 QueryText = Annotated[str, Query(max_length=MAX_QUERY, description="a query in the search language "
                                  "(docs/search.md), e.g. user:adm* AND NOT outcome:success")]
 Moment = Annotated[str | None, Query(alias="from", max_length=64,
@@ -182,7 +185,7 @@ def request_path(
     window = time_window(request)
     return render(request, "request_path.html", request_id=request_id, found=found, events=found.events,
                   hops=hops, links=Links(None, window), query=text,
-                  cadf=[e for e in found.events if e.event.kind == "cadf"])
+                  audit=[e for e in found.events if e.event.kind in AUDIT_KINDS])
 
 
 @dataclass(slots=True)
