@@ -185,8 +185,9 @@ def test_the_live_tail_shows_a_newly_stored_event(page, server: str, services) -
     page.check("#live-tail")
     page.wait_for_timeout(300)
     # At the archive's end, not now: the store's "now" (other pages' default window) stays put.
-    event = make_event(time=store_now(services.store), host="tail-test-host", service="keystone", kind="oslo_log",
-                       message="live tail sees this authentication failure", raw="live tail record")
+    event = make_event(time=store_now(services.store), host="tail-test-host", service="keystone",
+                       kind="oslo_log", message="live tail sees this authentication failure",
+                       raw="live tail record")
     services.store.append_events([event])
     services.store.flush()
     page.wait_for_selector("#events tbody tr.fresh")
