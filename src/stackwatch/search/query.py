@@ -455,7 +455,7 @@ def to_text(node: Node) -> str:
     if isinstance(node, Everything):
         return "*"
     if isinstance(node, Text):
-        body = quote(node.value) if node.phrase else node.value
+        body = quote(node.value) if node.phrase else _word_text(node.value)
         return body + ("*" if node.prefix else "")
     if isinstance(node, Match):
         if node.prefix and not node.value:
@@ -469,6 +469,15 @@ def to_text(node: Node) -> str:
     if isinstance(node, And):
         return " AND ".join(f"({to_text(i)})" if isinstance(i, Or) else to_text(i) for i in node.items)
     return " OR ".join(to_text(i) for i in node.items)
+
+
+def _word_text(word: str) -> str:
+    """A free-text word as written: bare, or as ``message:word`` when bare it would read as
+    an operator or a field (``message:`` takes it verbatim up to the next space)."""
+    name, colon, _ = word.partition(":")
+    if word in OPERATORS or (colon and _NAME.fullmatch(name)):
+        return "message:" + word
+    return word
 
 
 def _instant_text(instant: Instant | None) -> str:
