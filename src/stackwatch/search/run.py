@@ -46,13 +46,15 @@ class SearchResult:
 
 def buckets_for(since: datetime, until: datetime) -> tuple[datetime, timedelta, int]:
     """Start (aligned to the step, from the epoch in UTC), step and bar count covering
-    ``[since, until)`` in at most BARS (+1 for the alignment) bars."""
+    ``[since, until)`` in at most BARS (+1 for the alignment) bars; past the longest step,
+    a multiple of it."""
     span = max(until - since, timedelta(seconds=1))
-    step = next((s for s in STEPS if span / s <= BARS), STEPS[-1])
+    longest = STEPS[-1]
+    step = next((s for s in STEPS if span / s <= BARS), longest * math.ceil(span / (longest * BARS)))
     epoch = datetime(1970, 1, 1, tzinfo=UTC)
     start = epoch + step * math.floor((since - epoch) / step)
     size = max(1, math.ceil((until - start) / step))
-    return start, step, min(size, BARS * 2)
+    return start, step, size
 
 
 def run_search(store: Store, text: str, *, since: datetime | None = None, until: datetime | None = None,
