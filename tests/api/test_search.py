@@ -132,3 +132,9 @@ def test_the_request_path_lists_every_service_in_time_order(viewer: TestClient, 
 def test_an_unknown_request_id_has_no_path(viewer: TestClient) -> None:
     page = viewer.get("/search/request/req-nothing-like-this")
     assert page.status_code == 200 and 'id="no-results"' in page.text
+
+
+def test_the_picker_says_which_pages_filter_by_time(viewer: TestClient) -> None:
+    assert 'id="window-ignored"' not in viewer.get("/search", params={"range": "1h"}).text
+    assert 'id="window-ignored"' in viewer.get("/rules").text
+    assert 'id="timepicker"' in viewer.get("/rules").text

@@ -90,12 +90,14 @@ env.globals["window_link"] = window_link
 def _picker(request: Request) -> dict[str, Any]:
     """What the layout's time picker needs: the window asked for (all time when the
     parameters are malformed: the page itself reports that) and the parameters it keeps."""
+    honoured = getattr(request.state, "window_honoured", False)
     try:
         window = time_window(request)
     except HTTPException:
         window = TimeWindow()
+    request.state.window_honoured = honoured
     keep = [(k, v) for k, v in request.query_params.multi_items() if k not in PARAMS and k != "offset"]
-    return {"window": window, "picker_keep": keep, "ranges": RANGES}
+    return {"window": window, "picker_keep": keep, "ranges": RANGES, "window_honoured": honoured}
 
 
 def render(request: Request, template: str, status: int = 200, **context: Any) -> HTMLResponse:

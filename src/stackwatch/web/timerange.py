@@ -8,8 +8,10 @@ The contract (docs/search.md, "Time window"): a page's URL may carry
   ``now-1h``; naive means UTC; a bare date as ``to`` means the end of that day). Either
   one overrides ``range``.
 
-No parameter means all time. A page honours the window by passing ``window.since`` and
-``window.until`` to its queries; the picker in the layout keeps every other parameter.
+No parameter means all time. A page honours the window by calling ``time_window(request)``
+and passing ``since`` and ``until`` to its queries; the picker in the layout keeps every
+other parameter, and on a page that never asked for the window it says that the page
+does not filter by time.
 
 Timestamps are shown in UTC, or in the zone named by the ``tz`` cookie (an IANA name, set
 by the picker from the browser's zone), always with the zone written after the time.
@@ -59,7 +61,9 @@ class TimeWindow:
 
 
 def time_window(request: Request, now: datetime | None = None) -> TimeWindow:
-    """The window the request's ``range``/``from``/``to`` parameters ask for (400 if malformed)."""
+    """The window the request's ``range``/``from``/``to`` parameters ask for (400 if malformed).
+    Calling it marks the page as one that honours the window (the picker says so)."""
+    request.state.window_honoured = True
     query = request.query_params
     span, start, end = (query.get(name, "").strip()[:64] for name in PARAMS)
     moment = now or datetime.now(UTC)
