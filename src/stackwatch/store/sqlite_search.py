@@ -165,7 +165,8 @@ def count(conn: sqlite3.Connection, where: Where) -> int:
 
 def time_bounds(conn: sqlite3.Connection, where: Where) -> tuple[int, int] | None:
     """The first and last matching event time (microseconds), None when nothing matches."""
-    low, high = conn.execute("SELECT min(e.time), max(e.time)" + _EVENTS + where.sql(), where.params).fetchone()
+    sql = "SELECT min(e.time), max(e.time)" + _EVENTS + where.sql()
+    low, high = conn.execute(sql, where.params).fetchone()
     return None if low is None else (int(low), int(high))
 
 
