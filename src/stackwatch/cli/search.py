@@ -44,8 +44,8 @@ def write_table(rows: Sequence[dict[str, str | int]], out: TextIO, total: int | 
     for row in rows:
         shown = {**row, "time": str(row["time"])[:19].replace("T", " ")}
         out.write(" ".join(cell(c, shown[c]) for c in COLUMNS) + "\n")
-    shown = f"{len(rows)} of {total}" if total is not None and total != len(rows) else str(len(rows))
-    out.write(f"-- {shown} events (times UTC)\n")
+    count = f"{len(rows)} of {total}" if total is not None and total != len(rows) else str(len(rows))
+    out.write(f"-- {count} events (times UTC)\n")
 
 
 def _moment(value: str | None, now: datetime, *, end: bool) -> datetime | None:
