@@ -54,3 +54,22 @@ def test_a_bad_since_is_a_usage_error(seeded_dir: Path) -> None:
 def test_a_missing_store_is_one_clear_line(tmp_path: Path) -> None:
     out = run("x", "--data", str(tmp_path / "nothing"), code=1)
     assert out.startswith("Error: ") and "Traceback" not in out
+
+
+def test_events_not_yet_indexed_are_announced(tmp_path: Path) -> None:
+    from stackwatch.store.sqlite import SQLiteStore
+    from stackwatch.testing import make_event
+
+    writer = SQLiteStore(tmp_path / "data", background_index=False, index_every=10**9, index_interval=10**9)
+    try:
+        writer.append_events([make_event(host="ctl1", message="first")])
+        writer.flush()
+        writer.index_pending()
+        writer.append_events([make_event(host="ctl1", message="second")])
+        writer.flush()  # committed, not yet indexed: the writer indexes on its own schedule
+        result = CliRunner().invoke(cli, ["search", "host:ctl1", "--data", str(tmp_path / "data")])
+    finally:
+        writer.close()
+    assert result.exit_code == 0, result.output
+    assert "note: the 1 newest events are not in the search index yet" in result.output
+    assert "-- 2 events" in result.output  # a host term reads the record, not the index

@@ -87,10 +87,14 @@ def search_command(query: str, data: str, since: str | None, until: str | None, 
         with open_store(data, read_only=True) as store:
             found = run_search(store, query, since=start, until=end, now=now, limit=limit,
                                newest_first=not oldest_first, count=not as_json)
+            unindexed = store.counts().unindexed
     except QuerySyntaxError as exc:
         raise click.ClickException(f"{exc}\n  {query}\n  {' ' * (exc.column - 1)}^") from None
     except StoreError as exc:
         raise click.ClickException(str(exc)) from None
+    if unindexed:  # a read-only store cannot index: the process writing it does, every few seconds
+        click.echo(f"note: the {unindexed} newest events are not in the search index yet: free text, IP, "
+                   "user and request id terms do not see them", err=True)
     rows = [event_row(e) for e in found.events]
     if as_json:
         for row in rows:
