@@ -13,6 +13,7 @@ from stackwatch.api.routes import (
     overview,
     responses,
     rules,
+    search,
     session,
     sources,
 )
@@ -23,6 +24,7 @@ MODULES = (
     overview,
     alerts,
     events,
+    search,
     sources,
     rules,
     integrity,
