@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from stackwatch.core.event import Event, Target
-from stackwatch.parsers.base import ParseContext
+from stackwatch.parsers.base import ParseContext, ref_at
 
 _OUTLINE = "AIDE "  # 'AIDE found ...', 'AIDE 0.15.1 found ...', 'AIDE successfully initialized...'
 _START = "Start timestamp:"
@@ -78,11 +78,6 @@ def _entry_kind(flags: str, section: str) -> str:
     if body and set(body) == {"-"}:
         return "removed"
     return "changed"
-
-
-def _ref_at(ref: str, offset: int) -> str:
-    head, _, lineno = ref.rpartition(":")
-    return f"{head}:{int(lineno) + offset}" if offset and lineno.isdigit() else ref
 
 
 class AideReportParser:
@@ -194,7 +189,7 @@ class AideReportParser:
                 **base, severity=_SEVERITY[action], action=action, message=f"{kind}: {path}",
                 target=Target(type="file", name=path),
                 attrs={"attributes": names if kind == "changed" else []},
-                raw=lines[index], ref=_ref_at(ctx.ref, index),
+                raw=lines[index], ref=ref_at(ctx.ref, index),
             ))
         return events
 

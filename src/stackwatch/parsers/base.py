@@ -39,6 +39,12 @@ class ParseContext:
     ref: str = ""  # locator of the record being parsed ('ctl1/keystone.log:12'); set by the framing
 
 
+def ref_at(ref: str, offset: int) -> str:
+    """The ref of the line ``offset`` lines below a multi-line record's first line."""
+    head, _, lineno = ref.rpartition(":")
+    return f"{head}:{int(lineno) + offset}" if offset and lineno.isdigit() else ref
+
+
 def unparsed_event(lines: list[str], ctx: ParseContext, reason: str) -> Event:
     """The event for a record no parser could read: raw kept verbatim, reason recorded."""
     raw = "\n".join(lines)
