@@ -91,8 +91,9 @@ def test_ovs_vswitchd_log_names_the_bridges_that_went_down(ovs_factory, tmp_path
     # the log as it stands after the incident, ovs-vswitchd still running
     snapshot = tmp_path / "ovs-vswitchd.log"
     shutil.copy(ovs.log, snapshot)
-    logs = host_logs(tmp_path / "logs", "net1", {"ovs-vswitchd.log": snapshot.read_text(),
-                                                   "ovsdb-server.log": (ovs.folder / "ovsdb-server.log").read_text()})
+    database_log = (ovs.folder / "ovsdb-server.log").read_text()
+    logs = host_logs(tmp_path / "logs", "net1",
+                     {"ovs-vswitchd.log": snapshot.read_text(), "ovsdb-server.log": database_log})
     result = analyze(logs, tmp_path / "data")
     assert result.categories() == {"network.bridge_down"}
     # br-int lost its patch port (critical); br-ex lost its NIC (high) and was deleted (critical);
