@@ -10,6 +10,7 @@ Suricata's priority / eve ``alert.severity`` runs 1 (highest) to 4.
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import re
 from datetime import UTC, datetime
@@ -33,10 +34,8 @@ def _split_endpoint(address: str, port: str | None) -> tuple[str, str | None]:
         address, port = address.rsplit(":", 1)
     address = address.strip("[]")
     if ":" in address:  # fast.log writes IPv6 in full ('0000:...:0001'), eve.json compressed ('::1')
-        try:
+        with contextlib.suppress(ValueError):  # not an address: kept as written
             address = ipaddress.IPv6Address(address).compressed
-        except ValueError:
-            pass
     return address, port
 
 
