@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.producers.hosttools import analyze, host_logs, run
+from tests.producers.hosttools import analyze, host_logs, run, syslog_into_serve, with_dev_log
 from tests.servetools import wait_for
 
 KEY = "stackwatch-netfilter"
@@ -164,3 +164,13 @@ def test_reloading_a_full_table_raises_nothing(auditd, netns, tmp_path: Path, co
     _restore(netns, command, SSH_ONLY)
     alerts, log = _alerts(auditd, offset, tmp_path)
     assert alerts == [], log
+
+
+def test_a_wipe_run_with_sudo_reaches_serve_through_syslog(netns, tmp_path: Path) -> None:
+    """Without auditd a node still has sudo's own record of the command (auth.log / syslog)."""
+    with syslog_into_serve(tmp_path / "serve") as (syslog, alerts):
+        run(with_dev_log(syslog.socket, syslog.scratch, [*netns, "sudo", "iptables", "-F"]))
+        run(with_dev_log(syslog.socket, syslog.scratch, [*netns, "sudo", "nft", "list", "ruleset"]))
+    assert [a.category for a in alerts] == ["firewall.flush"]
+    assert "iptables -F" in alerts[0].summary
+    assert not any("nft list" in ev.raw for a in alerts for ev in a.evidence)
