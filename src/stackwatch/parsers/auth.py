@@ -294,7 +294,9 @@ def _pam(message: str, program: str) -> Fields | None:
         text = text[prefix.end():]
     elif "(pam_" in program:
         module = program[program.index("(pam_") + 5:].rstrip(")")
-    pam = {"pam_module": f"pam_{module}" if module else None, "pam_service": pam_service,
+    # 'PAM N more authentication failures' names no module: it is libpam's own summary
+    pam_module = f"pam_{module}" if module else "libpam" if prefix else None
+    pam = {"pam_module": pam_module, "pam_service": pam_service,
            "pam_type": pam_type or None}
     if "authentication failure" in text:
         match = _PAM_AUTH_FAILURE.search(text)
