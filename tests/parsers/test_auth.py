@@ -146,6 +146,9 @@ def test_wazuh_labelled_lines(corpus, rule, line):
     assert event.kind == "syslog"
     if rule == "5710":  # 'invalid user' family: any line that says the user does not exist
         assert event.action == "user.not_found" or event.attrs.get("invalid_user") is True
+    elif rule == "5503" and event.service == "su":  # su's PAM failure: a failed switch of user
+        assert (event.action, event.outcome) == ("privilege.escalate", "failure")
+        assert event.initiator.name == "dcid" and event.target.name == "osaudit"
     elif rule in WAZUH_EXPECT:
         action, outcome = WAZUH_EXPECT[rule]
         assert event.action == action

@@ -81,7 +81,8 @@ _PAM_EXPIRED = re.compile(r"expired password for user (\S+)|account (\S+) has ex
 _SUDO_ATTEMPTS = re.compile(r"(\d+) incorrect password attempts?")
 _SU_TO = re.compile(r"\(to (\S+)\) (\S+) on (\S+)")
 _SU_RESULT = re.compile(r"(Successful|FAILED) su for (\S+) by (\S+)")
-_SU_SHADOW = re.compile(r"([+-]) (\S+) (\S+)-(\S+)$")
+_SU_SHADOW = re.compile(r"([+-]) (\S+) (\S+?)[-:](\S+)$")  # 'dcid-root' (old), 'alice:root' (shadow 4.x)
+_SU_UTIL_LINUX = re.compile(r"FAILED (?:SU|RUNUSER) \(to (\S+)\) (\S+) on (\S+)$")  # util-linux su
 _SU_BSD = re.compile(r"(BAD SU )?(\S+) to (\S+) on (\S+)$")
 _SU_FAILED_CHANGING = re.compile(r"failed: (\S+) changing from (\S+) to (\S+)")
 _SU_AUTH_FAILED = re.compile(r"Authentication failed for (\S+)")
@@ -91,6 +92,7 @@ _LOGIN_BY = re.compile(r"LOGIN ON '?(\S+?)'? BY '?(\S+?)'?(?: FROM '?(\S+?)'?)?$
 _LOGIN_FROM = re.compile(r"(?:FROM|from) '?([^\s']+)'?")
 
 _TTY_PREFIXES = ("tty", "pts", "/dev/", ":", "console")
+_SU_SERVICES = frozenset({"su", "su-l"})
 
 
 def _ip(text: str) -> str:
@@ -310,6 +312,11 @@ def _pam(message: str, program: str) -> Fields | None:
         if more:
             return _fields("authenticate.exceeded", "failure", name=name, ip=rhost or None,
                            attempts=int(more), **attrs)
+        if user and (pam_service in _SU_SERVICES or program.split("(", 1)[0] in _SU_SERVICES):
+            # su asks for the password of the account it switches to (user=); the one asking
+            # is ruser= (logname= on some PAM versions): a failed attempt to become that user
+            return _fields("privilege.escalate", "failure", name=ruser or info.get("logname") or None,
+                           target=Target(type="user", name=user), method="password", **attrs)
         return _fields("authenticate", "failure", name=name, ip=rhost or None, method="password", **attrs)
     if text.startswith("session "):
         match = _PAM_SESSION.match(text)
@@ -376,6 +383,10 @@ def _su(message: str) -> Fields | None:
     if match:
         target, user, tty = match.groups()
         return _escalate("success", user, target, tty)
+    match = _SU_UTIL_LINUX.match(message)
+    if match:
+        target, user, tty = match.groups()
+        return _escalate("failure", user, target, tty)
     match = _SU_RESULT.match(message)
     if match:
         result, target, user = match.groups()
