@@ -54,12 +54,14 @@ _DISCONNECTING = re.compile(
 _TOO_MANY = re.compile(r"Too many authentication failures(?: for (?:invalid user )?(.*?))?$")
 _MAX_EXCEEDED = re.compile(
     r"maximum authentication attempts exceeded for (invalid user )?(.*?) from (\S+) port (\d+)")
-_CONNECTION_FROM = re.compile(r"Connection from (\S+) port (\d+)(?: on (\S+) port (\d+))?")
+_CONNECTION_FROM = re.compile(r"Connection from (\S+?)(?: port (\d+))?(?: on (\S+) port (\d+))?(?: |$)")
 _PROTOCOL_ERROR = re.compile(
     r"(?:Did not receive identification string from|Bad protocol version identification .* from"
     r"|(?:fatal: )?Unable to negotiate with|banner exchange: Connection from"
     r"|ssh_dispatch_run_fatal: Connection from (?:(?:authenticating |invalid )?user .* )?"
     r"|Timeout before authentication for (?:connection from )?) ?(\S+?)(?: port (\d+))?(?:: |, | to |$)")
+_KERNEL_UPTIME = re.compile(r"^kernel: ?\[ *\d+\.\d+\]:? ")
+_READ_ERROR = re.compile(r"Read error from remote host (\S+?)(?: port (\d+))?: (.*)$")
 _REVERSE = re.compile(
     r"(?:reverse mapping checking getaddrinfo for (\S+) \[(\S+)\] failed"
     r"|Address (\S+) maps to (\S+), but this does not map back to the address)")
@@ -72,7 +74,7 @@ _DROPBEAR_ADDR = re.compile(r"from <?(\S+?):(\d+)>?(?:[: ]|$)")
 
 _PAM_PREFIX = re.compile(r"(?:[\w.-]+\[\d+\]: )?(?:pam_(\w+)(?:\(([^)]*)\))?: |\(pam_(\w+)\) |PAM )")
 _PAM_AUTH_FAILURE = re.compile(r"(?:(\d+) more )?authentication failures?;(.*?) ruser=(.*?) rhost=(\S*)"
-                               r"(?:\s+user=(.*?))?\s*$")
+                               r"(?:\s+user=(.*?))?\s*(?: \[preauth\])?$")
 _PAM_SESSION = re.compile(r"session (opened|closed) for user (\S+?)(?:\(uid=(\d+)\))?(?: by (.*))?$")
 _PAM_BY = re.compile(r"(\S*?)\(uid=(\d+)\)")
 _PAM_MAX_RETRIES = re.compile(r"service\((\S+)\) ignoring max retries; (\d+) > (\d+)")
@@ -127,6 +129,8 @@ def _sshd(message: str) -> Fields | None:
     text = message
     if text.startswith(("error: ", "fatal: ")):
         text = text[7:]
+    elif text.startswith("kernel:"):  # 'kernel:[  970.699396]: Failed ...': a journal relay's artefact
+        text = _KERNEL_UPTIME.sub("", text, count=1)
     head = text[:12]
     if head.startswith(("Failed ", "Accepted ")):
         match = _FAILED_ACCEPTED.match(text)
@@ -221,9 +225,12 @@ def _sshd(message: str) -> Fields | None:
             return _fields("ssh.reverse_dns_mismatch", ip=ip or ip2, hostname=host or host2,
                            break_in_warning="POSSIBLE BREAK-IN ATTEMPT" in text)
         return None
-    if head.startswith("Postponed ") and " for invalid user " in text:
-        user = text.split(" for invalid user ", 1)[1].split(" from ", 1)[0]
-        return _fields(None, name=user, invalid_user=True)
+    if head.startswith("Postponed "):  # a method half-way (key accepted, signature to come)
+        match = _FAILED_ACCEPTED.match("Failed " + text[10:].removesuffix(" [preauth]"))
+        if match:
+            _, method, invalid, user, ip, port, protocol, _ = match.groups()
+            return _fields(None, name=user, ip=ip, method=method, port=_int(port), invalid_user=bool(invalid))
+        return None
     if head.startswith("input_userau"):
         prefix = "input_userauth_request: invalid user "
         if text.startswith(prefix):  # the 'Invalid user U from IP' line already said it
@@ -233,8 +240,14 @@ def _sshd(message: str) -> Fields | None:
     if match:
         return _fields("ssh.protocol_error", "failure", ip=match.group(1), port=_int(match.group(2)),
                        reason=text)
+    if head.startswith("Read error f"):
+        match = _READ_ERROR.match(text)
+        if match:
+            return _fields("ssh.disconnect", "failure", ip=match.group(1), port=_int(match.group(2)),
+                           reason=match.group(3))
+        return None
     if text.startswith(("kex_exchange_identification:", "Unable to negotiate", "Read from socket failed",
-                        "Write failed", "no matching ")):
+                        "Write failed", "no matching ", "Corrupted MAC on input", "Bad packet length")):
         # Scanner noise without an address; the address is on the connection's other lines.
         action = "ssh.disconnect" if "Connection reset" in text else "ssh.protocol_error"
         return _fields(action, "failure", reason=text, preauth=text.endswith("[preauth]"))
