@@ -53,16 +53,20 @@ KNOWN: dict[str, str] = {
     "Disconnecting: Too many authentication failures for root [preauth]": NO_ADDRESS,
     "Disconnecting: Too many authentication failures [preauth]": NO_ADDRESS,
     "Received disconnect from 89.24.13.192: 3: com.jcraft.jsch.JSchException: Auth fail": CLIENT_SUMMARY,
-    "error: Received disconnect from 10.0.0.1 port 7736:3: com.jcraft.jsch.JSchException: Auth fail [preauth]":
+    "error: Received disconnect from 10.0.0.1 port 7736:3: com.jcraft.jsch.JSchException:"
+    " Auth fail [preauth]":
         CLIENT_SUMMARY,
     "error: Received disconnect from 94.249.236.6: 3: com.jcraft.jsch.JSchException: Auth fail [preauth]":
         CLIENT_SUMMARY,
     "error: Received disconnect from 94.249.236.6: 3: Ha ha, suckers!: Auth fail [preauth]": CLIENT_SUMMARY,
-    "pam_unix(sshd:auth): authentication failure; logname= uid=0 euid=0 tty=ssh ruser= rhost=192.0.2.112  user=root":
+    "pam_unix(sshd:auth): authentication failure; logname= uid=0 euid=0 tty=ssh ruser="
+    " rhost=192.0.2.112  user=root":
         PAM_COPY,
-    "pam_unix(sshd:auth): authentication failure; logname= uid=0 euid=0 tty=ssh ruser= rhost=192.0.2.113  user=rda":
+    "pam_unix(sshd:auth): authentication failure; logname= uid=0 euid=0 tty=ssh ruser="
+    " rhost=192.0.2.113  user=rda":
         PAM_COPY,
-    "pam_unix(sshd:auth): authentication failure; logname= uid=0 euid=0 tty=ssh ruser=rda rhost=192.0.2.113 [preauth]":
+    "pam_unix(sshd:auth): authentication failure; logname= uid=0 euid=0 tty=ssh ruser=rda"
+    " rhost=192.0.2.113 [preauth]":
         PAM_COPY,
     "pam_unix(sshd:auth): authentication failure; logname= uid=0 euid=0 tty=ssh ruser=root rhost=192.0.2.114":
         PAM_COPY,
@@ -76,12 +80,16 @@ KNOWN: dict[str, str] = {
         RESTATED,
     "Disconnected from invalid user root 172.18.1.100 port 43042": RESTATED,
     "Disconnecting invalid user root 172.18.1.100 port 43042": RESTATED,
-    "(pam_unix) authentication failure; logname= uid=0 euid=0 tty=pure-ftpd ruser=sample-user rhost=192.168.1.1 ":
+    "(pam_unix) authentication failure; logname= uid=0 euid=0 tty=pure-ftpd"
+    " ruser=sample-user rhost=192.168.1.1 ":
         NON_SSH,
-    "(pam_unix) authentication failure; logname= uid=0 euid=0 tty= ruser= rhost=66.232.129.62  user=mark": NON_SSH,
-    "pam_unix(vsftpd:auth): authentication failure; logname= uid=0 euid=0 tty=ftp ruser=an8767 rhost=www.google.com":
+    "(pam_unix) authentication failure; logname= uid=0 euid=0 tty= ruser="
+    " rhost=66.232.129.62  user=mark": NON_SSH,
+    "pam_unix(vsftpd:auth): authentication failure; logname= uid=0 euid=0 tty=ftp"
+    " ruser=an8767 rhost=www.google.com":
         NON_SSH,
-    "pam_unix: authentication failure; logname= uid=0 euid=0 tty=ftp ruser=an8767 rhost=www.google.com": NON_SSH,
+    "pam_unix: authentication failure; logname= uid=0 euid=0 tty=ftp ruser=an8767"
+    " rhost=www.google.com": NON_SSH,
     "pam_unix(auth): authentication failure; logname= uid=0 euid=0 tty=xxx ruser=test rhost=192.0.2.151"
     " rhost=192.0.2.1": NON_SSH,
     "pam_unix(auth): authentication failure; logname= uid=0 euid=0 tty=xxx ruser= rhost=192.0.2.2 user=test"
@@ -137,7 +145,7 @@ def cases_of(product: Product) -> list[Case]:
 
 def message(line: str) -> str:
     """The line without its syslog header (auditd records and header-less lines whole)."""
-    header, sep, rest = line.partition(": ")
+    _, sep, rest = line.partition(": ")
     return rest if sep and not line.startswith("type=") else line
 
 
@@ -166,8 +174,8 @@ def evaluate(product: Product) -> Row:
                sum(v.counted for v in verdicts), len(cases) - len(disagreements), disagreements)
 
 
-TABLE_HEADER = ("| suite | product (test file) | labelled lines | parsed | peer's attacks | stackwatch counts "
-                "| agree |\n|---|---|---|---|---|---|---|")
+TABLE_HEADER = ("| suite | product (test file) | labelled lines | parsed | peer's attacks "
+                "| stackwatch counts | agree |\n|---|---|---|---|---|---|---|")
 
 
 def render_table() -> str:
@@ -206,10 +214,10 @@ def test_every_known_disagreement_still_happens() -> None:
     ("Feb 25 14:34:11 belka sshd[31603]: Failed password for invalid user ROOT from aaaa:bbbb:cccc:1234::1:1",
      "SSH brute force on a node"),
     ("Jul 20 14:42:11 localhost sshd[22708]: Invalid user ftp from 192.0.2.1", "SSH brute force on a node"),
-    ("Feb 7 16:01:07 linux-m899 sshd[5106]: User root from 192.51.100.54 not allowed because a group is listed"
-     " in DenyGroups", "SSH brute force on a node"),
-    ("Nov 23 21:50:37 myhost sshd[21810]: error: maximum authentication attempts exceeded for root from 61.0.0.1"
-     " port 49940 ssh2 [preauth]", "SSH brute force on a node"),
+    ("Feb 7 16:01:07 linux-m899 sshd[5106]: User root from 192.51.100.54 not allowed because a group"
+     " is listed in DenyGroups", "SSH brute force on a node"),
+    ("Nov 23 21:50:37 myhost sshd[21810]: error: maximum authentication attempts exceeded for root"
+     " from 61.0.0.1 port 49940 ssh2 [preauth]", "SSH brute force on a node"),
     ("Jan  8 16:39:33 tp.lan dropbear[14824]: Bad password attempt for 'root' from 193.219.28.149:48629",
      "SSH brute force on a node"),
     ("Nov 11 22:46:29 localhost sshd(pam_unix)[15794]: 2 more authentication failures; logname= uid=0 euid=0"
@@ -217,12 +225,12 @@ def test_every_known_disagreement_still_happens() -> None:
     ("type=USER_AUTH msg=audit(1383116263.000:603): pid=12887 uid=0 auid=4294967295 ses=4294967295"
      " subj=system_u:system_r:sshd_t:s0-s0:c0.c1023 msg='op=password acct=\"dan\" exe=\"/usr/sbin/sshd\""
      " hostname=? addr=192.168.3.100 terminal=ssh res=failed'", "SSH brute force on a node (auditd only)"),
-    ("Apr 27 15:22:23 niban su(pam_unix)[2298]: authentication failure; logname= uid=1342 euid=0 tty= ruser=dcid"
-     " rhost=  user=root", "Failed attempt to become root"),
+    ("Apr 27 15:22:23 niban su(pam_unix)[2298]: authentication failure; logname= uid=1342 euid=0 tty="
+     " ruser=dcid rhost=  user=root", "Failed attempt to become root"),
     ("Jun 25 16:15:45 precise32 sudo:     mike : 3 incorrect password attempts ; TTY=pts/0 ; PWD=/root ;"
      " USER=root ; COMMAND=/bin/ls", "Failed attempt to become root"),
-    ("type=DAEMON_ABORT msg=audit(1339336882.189:9206): auditd error halt, auid=4294967295 pid=3095 res=failed",
-     "Security daemon stopped outside a maintenance window"),
+    ("type=DAEMON_ABORT msg=audit(1339336882.189:9206): auditd error halt, auid=4294967295 pid=3095"
+     " res=failed", "Security daemon stopped outside a maintenance window"),
 ])
 def test_each_way_to_fail_is_counted_by_its_rule(line: str, expected_rule: str) -> None:
     assert expected_rule in verdict(line).rules
@@ -233,8 +241,9 @@ def test_fail2ban_ddos_and_extra_mode_lines_are_not_login_failures() -> None:
     fail2ban counts only in its opt-in ddos/extra modes; stackwatch records it as
     ssh.protocol_error / ssh.disconnect and counts none of it, except the one 'Invalid user'
     line fail2ban happens to list in a ddos section (a refusal in any mode)."""
+    folder = _corpus() / "linux-auth" / "fail2ban"
     counted = [c.line for name in ("sshd.log", "sshd-journal.log")
-               for c in fail2ban_cases(_corpus() / "linux-auth" / "fail2ban" / name)[1] if verdict(c.line).counted]
+               for c in fail2ban_cases(folder / name)[1] if verdict(c.line).counted]
     assert counted == ["Jun  6 04:17:04 host sshd[1189074]: Invalid user  from 192.0.2.68 port 34916"]
 
 

@@ -80,7 +80,7 @@ def test_fail2ban_negatives_are_not_authentication_failures(corpus):
              if not a["match"] and e.action == "authenticate" and e.outcome == "failure"]
     contract = [line for line in wrong if "Failed publickey" in line or "authentication failure;" in line]
     assert len(wrong) - len(contract) == 0, wrong
-    assert len(contract) <= 19
+    assert len(contract) <= 21  # with the two PAM lines ending in ' [preauth]', parsed since
 
 
 def test_fail2ban_overall_accuracy(corpus):
@@ -93,7 +93,9 @@ def test_fail2ban_overall_accuracy(corpus):
         elif not a["match"]:
             scored.append(not (e.action == "authenticate" and e.outcome == "failure"))
     assert len(scored) >= 290
-    assert sum(scored) / len(scored) >= 0.85
+    # 0.84: the two PAM lines ending in ' [preauth]' now parse as the failures they are, which
+    # fail2ban defers; tests/conformance scores the rules' verdict line by line
+    assert sum(scored) / len(scored) >= 0.84
 
 
 def wazuh_pass_lines(path: Path):
