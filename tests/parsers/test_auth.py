@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from stackwatch.parsers.framing import parse_text
+from tests.conformance import peers
 
 FAIL2BAN_FILES = ("sshd.log", "sshd-journal.log", "pam-generic.log", "dropbear.log")
 
@@ -100,16 +101,7 @@ def test_fail2ban_overall_accuracy(corpus):
 
 def wazuh_pass_lines(path: Path):
     """(rule id, log line) for every 'log N pass = ...' line of a wazuh rules-testing INI."""
-    section: list[str] = []
-    for line in path.read_text().splitlines():
-        if line.startswith("["):
-            section = []
-        elif re.match(r"log \d+ pass = ", line):
-            section.append(line.split(" = ", 1)[1])
-        elif line.startswith("rule = "):
-            rule = line.split(" = ", 1)[1].strip()
-            yield from ((rule, log) for log in section)
-            section = []
+    return ((case.label, case.line) for case in peers.wazuh_cases(path))
 
 
 # wazuh rule id -> what our event must say (action, outcome); None = any outcome
