@@ -18,6 +18,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
+from typing import Any
 
 SSHD = shutil.which("sshd") or "/usr/sbin/sshd"
 SSH = shutil.which("ssh") or "/usr/bin/ssh"
@@ -36,6 +37,22 @@ ln -s "$socket" "$dev/log"
 mount --rbind "$dev" /dev
 exec "$@"
 """
+
+
+def logging_to(log_socket: Path, argv: list[str], **popen: Any) -> subprocess.Popen[bytes]:
+    """Start ``argv`` in a private mount namespace whose /dev/log is ``log_socket``."""
+    dev = Path(tempfile.mkdtemp(prefix="dev-", dir=log_socket.parent))  # the mount point, empty outside
+    return subprocess.Popen(
+        ["unshare", "--mount", "--propagation", "private", "sh", "-c", _NAMESPACE_SCRIPT, "sh",
+         str(dev), str(log_socket), *argv], **popen)
+
+
+def sudo_as(user: str, log_socket: Path, password: str) -> int:
+    """``sudo -S true`` run by ``user`` (not in sudoers), the password given on stdin."""
+    proc = logging_to(log_socket, ["runuser", "-u", user, "--", "sudo", "-S", "-k", "-p", "", "true"],
+                      stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc.communicate(f"{password}\n".encode(), timeout=60)
+    return proc.returncode
 
 
 def sshd_config(folder: Path, port: int, deny: str, authorized: Path) -> Path:
@@ -106,13 +123,8 @@ class Sshd:
         Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)  # privilege separation directory
         check = subprocess.run([SSHD, "-t", "-f", str(self.config)], capture_output=True, timeout=30)
         assert check.returncode == 0, check.stderr.decode()
-        dev = self.folder / "dev"
-        dev.mkdir()
-        self.proc = subprocess.Popen(
-            ["unshare", "--mount", "--propagation", "private", "sh", "-c", _NAMESPACE_SCRIPT, "sh",
-             str(dev), str(self.log_socket), SSHD, "-D", "-f", str(self.config)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True,
-        )
+        self.proc = logging_to(self.log_socket, [SSHD, "-D", "-f", str(self.config)],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
             assert self.proc.poll() is None, self.proc.stderr.read().decode() if self.proc.stderr else ""

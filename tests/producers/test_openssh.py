@@ -11,6 +11,7 @@ one scenario, so each alert (or its absence) is attributed to exactly one behavi
 127.0.0.7  root logs in with a key (PermitRootLogin prohibit-password)
 127.0.0.8  a client offering a wrong key before the right one, 10 times: no attack
 127.0.0.10 scanners: connect and leave before the key exchange, or speak HTTP to the port
+(local)    the valid user runs ``sudo -S true`` twice (not in sudoers; a wrong password, then hers)
 =========  =====================================================================================
 """
 
@@ -37,6 +38,7 @@ from tests.producers.openssh import (
     probe_before_auth,
     readable_folder,
     sshd_config,
+    sudo_as,
 )
 from tests.servetools import STACKWATCH, HookReceiver, Rsyslog, ServeProcess, free_port, wait_for
 
@@ -85,7 +87,7 @@ def _serve_config(folder: Path, port: int, hook_url: str) -> Path:
     return config
 
 
-def _attack(folder: Path, authorized: Path, port: int) -> None:
+def _attack(folder: Path, authorized: Path, port: int, log_socket: Path) -> None:
     """Every scenario of the module docstring, against the running sshd."""
     keys = [client_key(folder, f"client{i}") for i in range(3)]  # [2] is authorised
     for user in (USER, "root"):
@@ -102,6 +104,7 @@ def _attack(folder: Path, authorized: Path, port: int) -> None:
     assert client.run_all(logged_in) == [0] * len(logged_in)
     probe_before_auth(SCANNER, port, None)
     probe_before_auth(SCANNER, port, b"GET / HTTP/1.0\r\n\r\n")
+    assert [sudo_as(USER, log_socket, password) for password in ("wrong-guess", PASSWORD)] == [1, 1]
 
 
 def _settled(path: Path, quiet: float = 1.5) -> bool:
@@ -125,7 +128,7 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
     folder = tmp_path_factory.mktemp("openssh")
     auth_log, log_socket = folder / "auth.log", folder / "log.sock"
     ssh_port, serve_port = free_port(), free_port()
-    expected = {BRUTE: "auth.bruteforce", SPRAY: "auth.spraying", ROOT_KEY: "os.login"}
+    expected = {BRUTE: "auth.bruteforce", SPRAY: "auth.spraying", ROOT_KEY: "os.login", None: "os.privilege"}
     with LocalUsers([USER, DENIED]), readable_folder() as authorized, HookReceiver() as hook:
         serve = ServeProcess(_serve_config(folder, serve_port, hook.url)).start()
         try:
@@ -133,7 +136,7 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
                 wait_for(log_socket.exists, 15)
                 config = sshd_config(folder, ssh_port, deny=DENIED, authorized=authorized)
                 with Sshd(folder, config, log_socket, ssh_port):
-                    _attack(folder, authorized, ssh_port)
+                    _attack(folder, authorized, ssh_port, log_socket)
                     wait_for(lambda: _settled(auth_log), 30)
 
                 def delivered() -> bool:
@@ -239,6 +242,14 @@ def test_brute_force_alert_names_the_node_and_address(run: Run) -> None:
 def test_spraying_alert_lists_the_names_tried(run: Run) -> None:
     alert = next(a for a in run.analyze_alerts if a["category"] == "auth.spraying")
     assert alert["source_ip"] == SPRAY and "sw-nobody" in alert["summary"]
+
+
+@pytest.mark.parametrize("via", ["analyze", "serve"])
+def test_sudo_by_a_user_not_in_sudoers_is_a_failed_attempt_to_become_root(run: Run, via: str) -> None:
+    alerts = run.analyze_alerts if via == "analyze" else run.serve_alerts
+    [alert] = [a for a in alerts if a["category"] == "os.privilege"]
+    assert (alert["user"], alert["severity"]) == (USER, "high")  # high: not in sudoers at all
+    assert "NOT in sudoers" in alert["summary"]
 
 
 def test_root_key_login_is_reported_with_user_and_address(run: Run) -> None:
