@@ -83,7 +83,7 @@ _PAM_EXPIRED = re.compile(r"expired password for user (\S+)|account (\S+) has ex
 _SUDO_ATTEMPTS = re.compile(r"(\d+) incorrect password attempts?")
 _SU_TO = re.compile(r"\(to (\S+)\) (\S+) on (\S+)")
 _SU_RESULT = re.compile(r"(Successful|FAILED) su for (\S+) by (\S+)")
-_SU_SHADOW = re.compile(r"([+-]) (\S+) (\S+?)[-:](\S+)$")  # 'dcid-root' (old), 'alice:root' (shadow 4.x)
+_SU_SHADOW = re.compile(r"([+-]) (\S+) (\S+)$")  # '+ pts/4 dcid-root' (old), '- pts/0 alice:root'
 _SU_UTIL_LINUX = re.compile(r"FAILED (?:SU|RUNUSER) \(to (\S+)\) (\S+) on (\S+)$")  # util-linux su
 _SU_BSD = re.compile(r"(BAD SU )?(\S+) to (\S+) on (\S+)$")
 _SU_FAILED_CHANGING = re.compile(r"failed: (\S+) changing from (\S+) to (\S+)")
@@ -406,8 +406,11 @@ def _su(message: str) -> Fields | None:
         return _escalate("success" if result == "Successful" else "failure", user, target, None)
     match = _SU_SHADOW.match(message)
     if match:
-        sign, tty, user, target = match.groups()
-        return _escalate("success" if sign == "+" else "failure", user, target, tty)
+        sign, tty, pair = match.groups()
+        # 'from:to' splits at its colon (names may hold '-'); the old 'from-to' at its first '-'
+        user, sep, target = pair.rpartition(":") if ":" in pair else pair.partition("-")
+        if sep and user and target:
+            return _escalate("success" if sign == "+" else "failure", user, target, tty)
     match = _SU_FAILED_CHANGING.match(message)
     if match:
         tty, user, target = match.groups()
