@@ -1,10 +1,10 @@
 """A real OpenSSH server for the producer tests: Debian's sshd on a loopback port, with its own
 config, host key and test users, logging through syslog(3) to a real rsyslogd.
 
-sshd writes to /dev/log only (glibc's syslog has no other path). So that no system socket is
-touched, sshd runs in a private mount namespace whose /dev is a small tmpfs holding the
-device nodes it needs and a ``log`` symlink to the rsyslog socket the test created; the
-machine's own /dev is left alone."""
+sshd (and sudo, run beside it) write to /dev/log only (glibc's syslog has no other path). So
+that no system socket is touched, they run in a private mount namespace whose /dev is a small
+tmpfs holding the device nodes they need and a ``log`` symlink to the rsyslog socket the test
+created; the machine's own /dev is left alone."""
 
 from __future__ import annotations
 
