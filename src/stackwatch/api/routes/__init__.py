@@ -14,6 +14,7 @@ from stackwatch.api.routes import (
     responses,
     rules,
     session,
+    silences,
     sources,
 )
 
@@ -22,6 +23,7 @@ MODULES = (
     session,
     overview,
     alerts,
+    silences,
     events,
     sources,
     rules,

@@ -1,0 +1,128 @@
+"""Dashboard page speed on a big store: ``python -m benchmarks.pages``.
+
+    python -m benchmarks.pages build --events 1000000 --data /tmp/pages-1m
+    python -m benchmarks.pages time --data /tmp/pages-1m [--repeat 3] [--json]
+
+``build`` writes a scenario corpus of about ``--events`` lines (the benchmark corpus
+generator, ``scenario.generate``, spread over ``--hours`` of event time) and ingests it
+through the real ingest path (``stackwatch analyze``: read, parse, detect, store), so the
+store holds what a real one would: events of every kind, alerts, the search index.
+
+``time`` serves the real app (``create_app`` over the data folder, a logged-in session
+through Starlette's TestClient, the same middleware and templates a browser gets) and
+times each page: the first request (cold caches) and the fastest of ``--repeat`` more.
+Prints a markdown table (or JSON).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import re
+import sys
+import time
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+PAGES: tuple[tuple[str, str], ...] = (
+    ("overview", "/"),
+    ("alerts", "/alerts"),
+    ("keystone", "/keystone"),
+    ("activity", "/activity"),
+    ("sources", "/sources"),
+    ("search", "/search?text=Failed"),
+)
+USER = ("bench", "bench-password-for-pages")
+
+
+def build(events: int, data: Path, corpora: Path, hours: float, seed: int) -> dict[str, Any]:
+    """Generate the corpus (kept in ``corpora`` for reuse) and analyze it into ``data``."""
+    from stackwatch.cli.analyze import run_analyze
+    from stackwatch.scenario import generate
+
+    corpus = corpora / f"pages-{events}-{seed}-{hours:g}h"
+    started = time.perf_counter()
+    if not (corpus / "manifest.json").exists():
+        generate(corpus, seed=seed, lines=events, duration=timedelta(hours=hours))
+    generated = time.perf_counter()
+    with contextlib.redirect_stdout(io.StringIO()):
+        result = run_analyze([str(corpus)], data=str(data))
+    done = time.perf_counter()
+    return {"events": result.progress.stats.records, "alerts": len(result.alerts),
+            "generate_s": round(generated - started, 1), "ingest_s": round(done - generated, 1)}
+
+
+def _client(data: Path) -> Any:
+    from fastapi.testclient import TestClient
+
+    from stackwatch.api import Services, WebSettings, create_app
+
+    services = Services.for_data_dir(data)
+    if services.users.get(USER[0]) is None:
+        services.users.add(USER[0], USER[1], "viewer")
+    client = TestClient(create_app(WebSettings(), services))
+    token = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/login").text)
+    assert token, "no CSRF token on the login page"
+    response = client.post("/login", data={"username": USER[0], "password": USER[1],
+                                           "csrf_token": token.group(1), "next": "/"}, follow_redirects=False)
+    if response.status_code != 303:
+        raise SystemExit(f"login failed: {response.status_code} {response.text[:200]}")
+    return client, services
+
+
+def time_pages(data: Path, repeat: int) -> dict[str, Any]:
+    client, services = _client(data)
+    rows = []
+    try:
+        counts = services.store.counts()
+        for name, path in PAGES:
+            timings = []
+            for _ in range(repeat + 1):
+                started = time.perf_counter()
+                response = client.get(path)
+                timings.append(time.perf_counter() - started)
+                if response.status_code != 200:
+                    raise SystemExit(f"{path}: HTTP {response.status_code}: {response.text[:300]}")
+            rows.append({"page": name, "path": path, "first_ms": round(timings[0] * 1000, 1),
+                         "best_ms": round(min(timings[1:] or timings) * 1000, 1)})
+    finally:
+        client.close()
+        services.close()
+    return {"events": counts.events, "alerts": counts.alerts, "pages": rows}
+
+
+def markdown(result: dict[str, Any]) -> str:
+    lines = [f"{result['events']:,} events, {result['alerts']:,} alerts", "",
+             "| page | path | first ms | best ms |", "|---|---|---:|---:|"]
+    lines += [f"| {r['page']} | `{r['path']}` | {r['first_ms']:,} | {r['best_ms']:,} |"
+              for r in result["pages"]]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.pages", description=__doc__.split("\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    build_cmd = commands.add_parser("build", help="generate a corpus and ingest it into a store")
+    build_cmd.add_argument("--events", type=int, default=1_000_000)
+    build_cmd.add_argument("--data", type=Path, required=True)
+    build_cmd.add_argument("--corpora", type=Path, default=Path("/tmp/stackwatch-corpora"))
+    build_cmd.add_argument("--hours", type=float, default=24.0, help="event-time span of the corpus")
+    build_cmd.add_argument("--seed", type=int, default=7)
+    time_cmd = commands.add_parser("time", help="time every page of the app over a store")
+    time_cmd.add_argument("--data", type=Path, required=True)
+    time_cmd.add_argument("--repeat", type=int, default=3)
+    time_cmd.add_argument("--json", action="store_true")
+    args = parser.parse_args(argv)
+    if args.command == "build":
+        print(orjson.dumps(build(args.events, args.data, args.corpora, args.hours, args.seed)).decode())
+        return
+    result = time_pages(args.data, args.repeat)
+    print(orjson.dumps(result).decode() if args.json else markdown(result))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
