@@ -8,6 +8,14 @@ generator, ``scenario.generate``, spread over ``--hours`` of event time) and ing
 through the real ingest path (``stackwatch analyze``: read, parse, detect, store), so the
 store holds what a real one would: events of every kind, alerts, the search index.
 
+``grow`` makes a bigger store from a built one by copying its events ``--factor`` times
+into the same time window (SQL, one statement per copy; the rollup, source counts and search
+index follow), for sizes whose real ingest takes longer than this shared 2-core machine can
+give (10M events ingest in about an hour on an idle core). The copy is denser, not longer:
+every page reads a window that holds ``factor`` times the events. It is a benchmark
+fixture only: its hash chain does not cover the copies, so ``store verify`` fails on it and
+it refuses appends (audit events of the timed logins go to the spool file).
+
 ``time`` serves the real app (``create_app`` over the data folder, a logged-in session
 through Starlette's TestClient, the same middleware and templates a browser gets) and
 times each page: the first request (cold caches) and the fastest of ``--repeat`` more.
@@ -54,6 +62,37 @@ def build(events: int, data: Path, corpora: Path, hours: float, seed: int) -> di
     done = time.perf_counter()
     return {"events": result.progress.stats.records, "alerts": len(result.alerts),
             "generate_s": round(generated - started, 1), "ingest_s": round(done - generated, 1)}
+
+
+def grow(data: Path, factor: int) -> dict[str, Any]:
+    """Copy every event of the store in ``data`` ``factor - 1`` more times (seq shifted, time
+    shifted by the copy's number of microseconds), then bring the derived tables along."""
+    import sqlite3
+
+    from stackwatch.store import open_store
+    from stackwatch.store.rows import EVENT_COLUMNS
+    from stackwatch.store.sqlite import DB_FILE
+
+    started = time.perf_counter()
+    conn = sqlite3.connect(data / DB_FILE, isolation_level=None)
+    last = conn.execute("SELECT max(seq) FROM events").fetchone()[0]
+    columns = ", ".join(EVENT_COLUMNS)
+    shifted = ", ".join({"seq": "seq + ?1", "time": "time + ?2"}.get(c, c) for c in EVENT_COLUMNS)
+    for copy in range(1, factor):
+        conn.execute("BEGIN")
+        conn.execute(f"INSERT INTO events ({columns}) SELECT {shifted} FROM events "
+                     "WHERE seq <= ?3 ORDER BY seq", (copy * last, copy, last))
+        conn.execute("COMMIT")
+    conn.execute("BEGIN")
+    conn.execute("UPDATE sources SET count = count * ?", (factor,))
+    conn.execute("UPDATE event_counts SET n = n * ?", (factor,))
+    conn.execute("COMMIT")
+    conn.close()
+    copied = time.perf_counter()
+    with open_store(data, background_index=False) as store:
+        store.index_pending()
+    return {"events": last * factor, "copy_s": round(copied - started, 1),
+            "index_s": round(time.perf_counter() - copied, 1)}
 
 
 def _client(data: Path) -> Any:
@@ -112,6 +151,9 @@ def main(argv: list[str] | None = None) -> None:
     build_cmd.add_argument("--corpora", type=Path, default=Path("/tmp/stackwatch-corpora"))
     build_cmd.add_argument("--hours", type=float, default=24.0, help="event-time span of the corpus")
     build_cmd.add_argument("--seed", type=int, default=7)
+    grow_cmd = commands.add_parser("grow", help="copy a built store's events FACTOR times (same window)")
+    grow_cmd.add_argument("--data", type=Path, required=True)
+    grow_cmd.add_argument("--factor", type=int, default=10)
     time_cmd = commands.add_parser("time", help="time every page of the app over a store")
     time_cmd.add_argument("--data", type=Path, required=True)
     time_cmd.add_argument("--repeat", type=int, default=3)
@@ -119,6 +161,9 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if args.command == "build":
         print(orjson.dumps(build(args.events, args.data, args.corpora, args.hours, args.seed)).decode())
+        return
+    if args.command == "grow":
+        print(orjson.dumps(grow(args.data, args.factor)).decode())
         return
     result = time_pages(args.data, args.repeat)
     print(orjson.dumps(result).decode() if args.json else markdown(result))

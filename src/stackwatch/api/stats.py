@@ -101,6 +101,15 @@ def _scan_counts(
     return [(*k, n) for k, n in counts.items()], True
 
 
+def hourly_rate(count: int, first_seen: datetime, now: datetime | None) -> float:
+    """Events per hour over the time the source has been watched: from its first event to the
+    store's now, and at least an hour (a source seen for ten minutes wrote ``count`` events in
+    its first hour, not six times as many; one event is one an hour, not 60). A source that
+    went quiet is averaged over its quiet time too: the figure says what it writes now."""
+    watched = (now - first_seen).total_seconds() if now is not None else 0.0
+    return round(count / max(watched / 3600.0, 1.0), 1)
+
+
 def source_health(
     sources: list[SourceStats],
     *,
@@ -132,7 +141,7 @@ def source_health(
             or (key in expected_set and quiet > silent_after)
             or (steady and quiet > max(silent_after, QUIET_FACTOR * (usual_gap or 0.0)))
         )
-        per_hour = round(s.count / max(span / 3600.0, 1 / 60), 1)
+        per_hour = hourly_rate(s.count, s.first_seen, now)
         out.append(
             SourceHealth(
                 s.host,

@@ -538,7 +538,6 @@ class SQLiteStore(Store):
             if value is not None:
                 where.append(f"e.{column} = ?")  # column names from the fixed list above
                 params.append(value)
-                where.extend(sqlite_rollup.subset_terms(column, value))
         for fields, value in (((FIELD_IP,), query.source_ip), ((FIELD_USER_NAME, FIELD_USER_ID), query.user),
                               ((FIELD_REQUEST,), query.request_id)):
             if value is not None:
@@ -553,7 +552,13 @@ class SQLiteStore(Store):
             where.append("e.seq IN (SELECT rowid FROM idx.events_fts WHERE events_fts MATCH ?)")
             params.append(match)
         order = "DESC" if query.newest_first else "ASC"
-        sql = f"{_SELECT} FROM events AS e JOIN sources AS s ON s.id = e.source"
+        table = "events AS e"
+        subset = (None if uses_index
+                  else sqlite_rollup.subset_index({"action": query.action, "kind": query.kind}))
+        if subset is not None:
+            table += f" INDEXED BY {subset[0]}"  # a fixed index name
+            where.append(subset[1])
+        sql = f"{_SELECT} FROM {table} JOIN sources AS s ON s.id = e.source"
         if where:
             sql += " WHERE " + " AND ".join(where)
         sql += f" ORDER BY e.time {order}, e.seq {order} LIMIT ? OFFSET ?"

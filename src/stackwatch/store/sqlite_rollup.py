@@ -5,8 +5,8 @@
   per-source statistics), so the overview and sources charts sum a few thousand rollup rows
   instead of counting millions of events. Keyed by minute first: rows arrive in time order,
   so the fold appends at the end of the B-tree, and a time range is one range scan.
-* Partial indexes on event time over the two small subsets the pages read: login events
-  (the keystone page) and audit events (the activity page). Only matching rows enter them,
+* Partial indexes on (action, time) and (kind, time) over the two small subsets the pages
+  read: login events (the keystone page) and audit events (the activity page). Only matching rows enter them,
   so the append path pays one cheap condition per row, and a row index insert only for the
   few rows that match. SQLite uses a partial index only when the query repeats its WHERE
   term word for word: ``subset_terms`` gives a search the term to repeat.
@@ -31,6 +31,7 @@ def _in(column: str, values: tuple[str, ...]) -> str:
 
 SUBSETS: Final = {"action": LOGIN_ACTIONS, "kind": AUDIT_KINDS}
 """column -> the values a partial index covers."""
+SUBSET_INDEXES: Final = {"action": "events_logins", "kind": "events_audit"}
 
 _FOLD: Final = """
     INSERT INTO event_counts (minute, source, n)
@@ -55,7 +56,7 @@ def create_rollups(conn: sqlite3.Connection) -> None:
                  "SELECT time / 60000000, source, count(*) FROM events GROUP BY 1, 2")
     for name, column in (("events_logins", "action"), ("events_audit", "kind")):
         subset = _in(column, SUBSETS[column])
-        conn.execute(f"CREATE INDEX IF NOT EXISTS {name} ON events (time) WHERE {subset}")
+        conn.execute(f"CREATE INDEX IF NOT EXISTS {name} ON events ({column}, time) WHERE {subset}")
 
 
 def fold(conn: sqlite3.Connection, first_seq: int, last_seq: int) -> None:
@@ -69,13 +70,15 @@ def forget(conn: sqlite3.Connection, upto_seq: int) -> None:
     conn.execute("DELETE FROM event_counts WHERE n <= 0")
 
 
-def subset_terms(column: str, value: str | None, alias: str = "e") -> list[str]:
-    """The partial index's WHERE term to add to a search on ``column = value`` (already in the
-    query) so SQLite may use the index; none when ``value`` is outside the indexed subset."""
-    values = SUBSETS.get(column)
-    if value is None or values is None or value not in values:
-        return []
-    return [_in(f"{alias}.{column}", values)]
+def subset_index(filters: dict[str, str | None], alias: str = "e") -> tuple[str, str] | None:
+    """For a search with these ``column: value`` equality filters: a partial index that holds
+    every row it can match, and the index's WHERE term the query must repeat to use it (and
+    ``INDEXED BY`` it: left to itself the planner prefers (source, time) and sorts every row of
+    the source to find the newest few); None when no filter falls in an indexed subset."""
+    for column, values in SUBSETS.items():
+        if filters.get(column) in values:
+            return SUBSET_INDEXES[column], _in(f"{alias}.{column}", values)
+    return None
 
 
 def histogram(conn: sqlite3.Connection, start: datetime, until: datetime, step: int) -> list[tuple[Any, ...]]:
