@@ -22,10 +22,9 @@ PASSWORDS = {"ada": "ada-admin-password-1", "rex": "rex-responder-pass-2", "vic"
 ROLES = {"ada": "admin", "rex": "responder", "vic": "viewer"}
 
 
-@pytest.fixture(scope="session")
-def seeded_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The data folder: the demo scenario (keystone brute force, spraying...) through the pipeline."""
-    root = tmp_path_factory.mktemp("web")
+def seed(root: Path) -> Path:
+    """A data folder under ``root``: the demo scenario (keystone brute force, spraying...)
+    through the pipeline."""
     logs = demo_dataset(root / "logs", seed=7)
     data = root / "data"
     with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
@@ -34,12 +33,23 @@ def seeded_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return data
 
 
-@pytest.fixture(scope="session")
-def services(seeded_dir: Path) -> Iterator[Services]:
-    services = Services.for_data_dir(seeded_dir, rule_paths=[TEST_RULES])
+def services_over(data: Path) -> Services:
+    """Services over ``data`` with the users of every role."""
+    services = Services.for_data_dir(data, rule_paths=[TEST_RULES])
     for name, password in PASSWORDS.items():
         if services.users.get(name) is None:
             services.users.add(name, password, ROLES[name])
+    return services
+
+
+@pytest.fixture(scope="session")
+def seeded_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return seed(tmp_path_factory.mktemp("web"))
+
+
+@pytest.fixture(scope="session")
+def services(seeded_dir: Path) -> Iterator[Services]:
+    services = services_over(seeded_dir)
     yield services
     services.close()
 

@@ -22,7 +22,8 @@ MUTED, LOUD = "203.0.113.66", "203.0.113.77"
 
 def _line(i: int, ip: str) -> bytes:
     stamp = datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
-    body = f"<38>1 {stamp} cmp1 sshd {1000 + i} - - Failed password for root from {ip} port 5022 ssh2".encode()
+    text = f"Failed password for root from {ip} port 5022 ssh2"
+    body = f"<38>1 {stamp} cmp1 sshd {1000 + i} - - {text}".encode()
     return b"%d %s" % (len(body), body)
 
 
