@@ -121,3 +121,28 @@ def viewer_token(services: Services) -> str:
 @pytest.fixture()
 def responder_token(services: Services) -> str:
     return services.users.create_token("rex", "tests")[0]
+
+
+@pytest.fixture(scope="module")
+def triage_services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Services]:
+    """A store of its own per test module, for tests that change many alerts at once."""
+    services = services_over(seed(tmp_path_factory.mktemp("triage")))
+    yield services
+    services.close()
+
+
+@pytest.fixture(scope="module")
+def triage_app(triage_services: Services):  # type: ignore[no-untyped-def]
+    return make_app(triage_services, login_rate=LoginRate(per_ip=1000, per_user=1000, window=60))
+
+
+@contextlib.contextmanager
+def logged_in(app, name: str) -> Iterator[TestClient]:  # type: ignore[no-untyped-def]
+    with TestClient(app) as client:
+        yield log_in(client, name)
+
+
+@pytest.fixture()
+def token_of(triage_services: Services):  # type: ignore[no-untyped-def]
+    """An API token of a user of the module's own store: ``token_of("rex")``."""
+    return lambda name: triage_services.users.create_token(name, "tests")[0]
