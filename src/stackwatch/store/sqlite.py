@@ -452,7 +452,7 @@ class SQLiteStore(Store):
                                      self._new_sources)
                 conn.executemany(_INSERT if self._chained else _INSERT_UNCHAINED, rows)
                 conn.execute(_SOURCE_STATS, (rows[0][0], rows[-1][0]))
-                sqlite_rollup.fold(conn, rows[0][0], rows[-1][0])
+                sqlite_rollup.fold(conn, rows)
             if outbox:
                 conn.execute("DELETE FROM admin_outbox WHERE id BETWEEN ? AND ?", (outbox[0], outbox[-1]))
             if self._chained:

@@ -1,8 +1,8 @@
 """What keeps the dashboard's pages fast on a store of millions of events.
 
 * ``event_counts``: events per (minute, source), folded in by the writer in the same
-  transaction as the rows (one GROUP BY over the batch just written, in C, like the
-  per-source statistics), so the overview and sources charts sum a few thousand rollup rows
+  transaction as the rows (counted from the rows in hand, one upsert per minute and
+  source), so the overview and sources charts sum a few thousand rollup rows
   instead of counting millions of events. Keyed by minute first: rows arrive in time order,
   so the fold appends at the end of the B-tree, and a time range is one range scan.
 * Partial indexes on (action, time) and (kind, time) over the two small subsets the pages
@@ -17,8 +17,12 @@ Derived data, rebuilt by the migration that creates it; retention subtracts what
 from __future__ import annotations
 
 import sqlite3
+from collections import Counter
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, Final
+
+from stackwatch.store.rows import EVENT_COLUMNS
 
 MINUTE: Final = 60_000_000  # microseconds
 LOGIN_ACTIONS: Final = ("authenticate", "user.not_found")
@@ -26,16 +30,20 @@ AUDIT_KINDS: Final = ("cadf", "notification", "stackwatch_audit")
 
 
 def _in(column: str, values: tuple[str, ...]) -> str:
-    return f"{column} IN ({', '.join(repr(v) for v in values)})"  # fixed constants above
+    # Spelled as ORs, not IN (...): SQLite tests a partial index's IN list through an ephemeral
+    # table for every inserted row (+1.3 µs a row measured, 18% of a row insert); the ORs cost
+    # nothing measurable.
+    return "(" + " OR ".join(f"{column} = {v!r}" for v in values) + ")"  # fixed constants above
 
 
 SUBSETS: Final = {"action": LOGIN_ACTIONS, "kind": AUDIT_KINDS}
 """column -> the values a partial index covers."""
 SUBSET_INDEXES: Final = {"action": "events_logins", "kind": "events_audit"}
 
+_TIME: Final = EVENT_COLUMNS.index("time")
+_SOURCE: Final = EVENT_COLUMNS.index("source")
 _FOLD: Final = """
-    INSERT INTO event_counts (minute, source, n)
-    SELECT time / 60000000, source, count(*) FROM events WHERE seq BETWEEN ? AND ? GROUP BY 1, 2
+    INSERT INTO event_counts (minute, source, n) VALUES (?, ?, ?)
     ON CONFLICT (minute, source) DO UPDATE SET n = n + excluded.n"""
 _FORGET: Final = """
     WITH gone AS (SELECT time / 60000000 AS minute, source, count(*) AS n FROM events
@@ -59,9 +67,12 @@ def create_rollups(conn: sqlite3.Connection) -> None:
         conn.execute(f"CREATE INDEX IF NOT EXISTS {name} ON events ({column}, time) WHERE {subset}")
 
 
-def fold(conn: sqlite3.Connection, first_seq: int, last_seq: int) -> None:
-    """Count the rows ``first_seq..last_seq`` (just written, same transaction) into the rollup."""
-    conn.execute(_FOLD, (first_seq, last_seq))
+def fold(conn: sqlite3.Connection, rows: Sequence[Sequence[Any]]) -> None:
+    """Count the event rows being written (same transaction) into the rollup. Counted here, in
+    Python, from the rows in hand: 0.2 µs a row, where reading them back with a GROUP BY cost
+    1.2 µs."""
+    counts = Counter((row[_TIME] // MINUTE, row[_SOURCE]) for row in rows)
+    conn.executemany(_FOLD, [(minute, source, n) for (minute, source), n in counts.items()])
 
 
 def forget(conn: sqlite3.Connection, upto_seq: int) -> None:
