@@ -43,7 +43,7 @@ PAGES: tuple[tuple[str, str], ...] = (
     ("keystone", "/keystone"),
     ("activity", "/activity"),
     ("sources", "/sources"),
-    ("search", "/search?text=Failed"),
+    ("search", "/search?q=Failed+password"),
 )
 USER = ("bench", "bench-password-for-pages")
 

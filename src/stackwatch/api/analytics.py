@@ -38,7 +38,7 @@ BRUTE_FAILURES: Final = 10
 TARGETED_IPS: Final = 5
 STALE_FAILURES: Final = 3
 MAX_EVENTS: Final = 200_000  # analytics read at most this many login events per report
-PAGE_EVENTS: Final = 5_000
+PAGE_EVENTS: Final = 3_000
 """The dashboard page reads at most this many (the newest) per action: a page answers in
 well under a second on a store of 10M events; the API and export read up to MAX_EVENTS."""
 UNKNOWN: Final = "(unknown)"
