@@ -27,6 +27,7 @@ COMMANDS: dict[str, str] = {
     "report": "stackwatch.cli.report:report_group",
     "orphans": "stackwatch.cli.orphans:orphans_command",
     "respond": "stackwatch.cli.respond:respond_group",
+    "search": "stackwatch.cli.search:search_command",
 }
 
 

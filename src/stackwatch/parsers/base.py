@@ -37,6 +37,13 @@ class ParseContext:
     last_time: datetime | None = None  # time of the previous record of this stream
     service: str = ""  # default service (e.g. from the file name: keystone.log -> keystone)
     ref: str = ""  # locator of the record being parsed ('ctl1/keystone.log:12'); set by the framing
+    live: bool = False  # records arrive as written (serve): the receive time anchors year-less stamps
+
+
+def ref_at(ref: str, offset: int) -> str:
+    """The ref of the line ``offset`` lines below a multi-line record's first line."""
+    head, _, lineno = ref.rpartition(":")
+    return f"{head}:{int(lineno) + offset}" if offset and lineno.isdigit() else ref
 
 
 def unparsed_event(lines: list[str], ctx: ParseContext, reason: str) -> Event:

@@ -14,13 +14,16 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from types import TracebackType
-from typing import Final, Self
+from typing import TYPE_CHECKING, Final, Self
 
 from stackwatch.core.alert import ALERT_SEVERITIES, Alert
 from stackwatch.core.errors import StoreError
 from stackwatch.core.event import Event
+
+if TYPE_CHECKING:
+    from stackwatch.search.query import Node
 
 MAX_LIMIT: Final = 10_000
 """Most rows one query may return (and most seqs one ``get_events`` call may ask for)."""
@@ -94,10 +97,17 @@ class EventQuery:
     limit: int = 100
     offset: int = 0
     newest_first: bool = True
+    match: Node | None = None
+    """A parsed search-language query (``stackwatch.search.query.parse``), ANDed with the rest."""
+    now: datetime | None = None
+    """What relative times in ``match`` (``time:-1h``) count back from; default the wall clock."""
+    after_seq: int | None = None
+    """Only events stored after this seq (a live tail's next poll)."""
 
     def __post_init__(self) -> None:
         _check_page(self.limit, self.offset)
         _check_range(self.since, self.until)
+        _check_range(self.now, None)
         _check_fields(self, ("host", "service", "kind", "action", "outcome", "severity", "source_ip",
                              "user", "project", "request_id"))
         if self.text is not None:
@@ -234,6 +244,23 @@ class Store(ABC):
     @abstractmethod
     def search_events(self, query: EventQuery) -> list[StoredEvent]:
         """Events matching ``query``, by event time (then seq), newest first unless asked."""
+
+    def count_events(self, query: EventQuery) -> int:
+        """How many events match ``query`` (its limit and offset aside)."""
+        raise StoreError(f"{type(self).__name__} cannot count search hits")
+
+    def event_time_bounds(self, query: EventQuery) -> tuple[datetime, datetime] | None:
+        """The first and last matching event time, None when nothing matches."""
+        raise StoreError(f"{type(self).__name__} cannot bound search hits in time")
+
+    def hit_histogram(self, query: EventQuery, start: datetime, step: timedelta, size: int) -> list[int]:
+        """Matching events per bucket: ``size`` buckets of ``step`` from ``start``."""
+        raise StoreError(f"{type(self).__name__} cannot count search hits over time")
+
+    def top_values(self, query: EventQuery, fields: Sequence[str], *, sample: int = 10_000,
+                   limit: int = 5) -> dict[str, list[tuple[str, int]]]:
+        """The commonest values of each field among the newest ``sample`` matching events."""
+        raise StoreError(f"{type(self).__name__} cannot count field values")
 
     @abstractmethod
     def upsert_alerts(self, alerts: Iterable[Alert]) -> list[int]:

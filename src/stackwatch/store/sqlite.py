@@ -30,7 +30,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Final
 
@@ -40,7 +40,7 @@ from stackwatch.core.alert import Alert
 from stackwatch.core.clock import SystemClock
 from stackwatch.core.errors import IntegrityError, StoreError
 from stackwatch.core.event import Event
-from stackwatch.store import sqlite_alerts, sqlite_rollup, sqlite_silences
+from stackwatch.store import sqlite_alerts, sqlite_rollup, sqlite_search, sqlite_silences
 from stackwatch.store.admin import admin_event
 from stackwatch.store.base import (
     ALERT_STATUSES,
@@ -57,7 +57,9 @@ from stackwatch.store.base import (
 )
 from stackwatch.store.checkpoints import Checkpointer
 from stackwatch.store.ledger import LedgerState, chain_batch
+from stackwatch.store.permissions import make_private
 from stackwatch.store.rows import (
+    EPOCH,
     EVENT_COLUMNS,
     RowBuilder,
     clean_text,
@@ -65,15 +67,8 @@ from stackwatch.store.rows import (
     row_event,
     to_micros,
 )
-from stackwatch.store.sqlite_index import KEY_GENS, Indexer, connect_index, fts_query, indexed_seq
-from stackwatch.store.sqlite_schema import (
-    FIELD_IP,
-    FIELD_REQUEST,
-    FIELD_USER_ID,
-    FIELD_USER_NAME,
-    SCHEMA_VERSION,
-    migrate,
-)
+from stackwatch.store.sqlite_index import Indexer, connect_index, indexed_seq
+from stackwatch.store.sqlite_schema import SCHEMA_VERSION, migrate
 from stackwatch.store.witness import configured as configured_witnesses
 from stackwatch.store.witness import parse_witness
 
@@ -160,7 +155,8 @@ class SQLiteStore(Store):
                                  f"{SCHEMA_VERSION}: open it once read-write to upgrade")
             self._load_meta()
         else:
-            self.data_dir.mkdir(parents=True, exist_ok=True)
+            if not self._db.exists():
+                make_private(self.data_dir)  # a new store: folder 0700, database files 0600
             self._conn = self._connect(str(self._db), timeout=timeout)
             try:
                 migrate(self._conn)
@@ -518,59 +514,58 @@ class SQLiteStore(Store):
         return [StoredEvent(row[0], row_event(row[:-2], row[-2], row[-1])) for row in rows]
 
     def search_events(self, query: EventQuery) -> list[StoredEvent]:
-        uses_index = any(v is not None for v in (query.text, query.source_ip, query.user, query.request_id))
-        where: list[str] = []
-        params: list[Any] = []
-        if query.since is not None:
-            where.append("e.time >= ?")
-            params.append(to_micros(query.since))
-        if query.until is not None:
-            where.append("e.time < ?")
-            params.append(to_micros(query.until))
-        if query.host is not None:
-            where.append("e.source IN (SELECT id FROM sources WHERE host = ?)")
-            params.append(query.host)
-        if query.service is not None:
-            where.append("e.source IN (SELECT id FROM sources WHERE service = ?)")
-            params.append(query.service)
-        for column, value in (("kind", query.kind), ("action", query.action), ("outcome", query.outcome),
-                              ("severity", query.severity), ("init_project", query.project)):
-            if value is not None:
-                where.append(f"e.{column} = ?")  # column names from the fixed list above
-                params.append(value)
-        for fields, value in (((FIELD_IP,), query.source_ip), ((FIELD_USER_NAME, FIELD_USER_ID), query.user),
-                              ((FIELD_REQUEST,), query.request_id)):
-            if value is not None:
-                numbers = ", ".join(str(int(f)) for f in fields)  # integer constants
-                where.append(f"e.seq IN (SELECT seq FROM idx.event_keys WHERE gen IN {KEY_GENS} "  # noqa: S608
-                             f"AND field IN ({numbers}) AND value = ?)")
-                params.append(value)
-        if query.text is not None:
-            match = fts_query(query.text)
-            if match is None:
-                return []
-            where.append("e.seq IN (SELECT rowid FROM idx.events_fts WHERE events_fts MATCH ?)")
-            params.append(match)
+        where = sqlite_search.where_of(query, query.now)
         order = "DESC" if query.newest_first else "ASC"
         table = "events AS e"
-        subset = (None if uses_index
+        subset = (None if where.uses_index or query.match is not None
                   else sqlite_rollup.subset_index({"action": query.action, "kind": query.kind}))
         if subset is not None:
             table += f" INDEXED BY {subset[0]}"  # a fixed index name
-            where.append(subset[1])
-        sql = f"{_SELECT} FROM {table} JOIN sources AS s ON s.id = e.source"
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        sql += f" ORDER BY e.time {order}, e.seq {order} LIMIT ? OFFSET ?"
+            where.conditions.append(subset[1])
+        sql = (f"{_SELECT} FROM {table} JOIN sources AS s ON s.id = e.source{where.sql()}"
+               f" ORDER BY e.time {order}, e.seq {order} LIMIT ? OFFSET ?")
+        rows = self._read_where(where, lambda: self._reader.execute(
+            sql, (*where.params, query.limit, query.offset)).fetchall(), [])
+        return [StoredEvent(row[0], row_event(row[:-2], row[-2], row[-1])) for row in rows]
+
+    def count_events(self, query: EventQuery) -> int:
+        where = sqlite_search.where_of(query, query.now)
+        return int(self._read_where(where, lambda: sqlite_search.count(self._reader, where), 0))
+
+    def event_time_bounds(self, query: EventQuery) -> tuple[datetime, datetime] | None:
+        where = sqlite_search.where_of(query, query.now)
+        bounds = self._read_where(where, lambda: sqlite_search.time_bounds(self._reader, where), None)
+        return None if bounds is None else (from_micros(bounds[0]), from_micros(bounds[1]))
+
+    def hit_histogram(self, query: EventQuery, start: datetime, step: timedelta, size: int) -> list[int]:
+        step_us = to_micros(EPOCH + step)
+        if step_us <= 0 or not 1 <= size <= 10_000:
+            raise QueryError("a histogram needs a positive step and 1..10000 buckets")
+        where = sqlite_search.where_of(query, query.now)
+        return list(self._read_where(where, lambda: sqlite_search.histogram(
+            self._reader, where, to_micros(start), step_us, size), [0] * size))
+
+    def top_values(self, query: EventQuery, fields: Sequence[str], *, sample: int = 10_000,
+                   limit: int = 5) -> dict[str, list[tuple[str, int]]]:
+        unknown = [name for name in fields if name not in sqlite_search.FACETS]
+        if unknown or not 1 <= sample <= 100_000 or not 1 <= limit <= 100:
+            raise QueryError(f"top values: fields from {sorted(sqlite_search.FACETS)}, sample 1..100000, "
+                             f"limit 1..100 (unknown: {unknown})")
+        where = sqlite_search.where_of(query, query.now)
+        return dict(self._read_where(where, lambda: sqlite_search.top_values(
+            self._reader, where, tuple(fields), sample=sample, limit=limit), {name: [] for name in fields}))
+
+    def _read_where(self, where: sqlite_search.Where, read: Callable[[], Any], nothing: Any) -> Any:
+        """Run ``read`` under the lock once the record (and the index, when ``where`` needs it)
+        is up to date; ``nothing`` when it needs an index this store does not have."""
         with self._lock:
-            self._ready_to_read(index=uses_index)
-            if uses_index and not self._has_index:
-                return []
+            self._ready_to_read(index=where.uses_index)
+            if where.uses_index and not self._has_index:
+                return nothing
             try:
-                rows = self._reader.execute(sql, (*params, query.limit, query.offset)).fetchall()
+                return read()
             except sqlite3.OperationalError as exc:
                 raise StoreError(f"search failed: {exc}") from exc
-        return [StoredEvent(row[0], row_event(row[:-2], row[-2], row[-1])) for row in rows]
 
     def _ready_to_read(self, *, index: bool) -> None:
         self._check_open()
