@@ -170,3 +170,14 @@ def test_evidence_is_a_parsed_field_table_with_a_link_to_every_event(vic: TestCl
     query = parse_qs(urlsplit(link.group(1).replace("&amp;", "&")).query)
     assert f"source_ip:{alert.alert.source_ip}" in query["q"][0]
     assert query["from"] == [alert.alert.time.isoformat()]
+
+
+def test_the_evidence_link_finds_the_alerts_events_in_search(vic: TestClient,
+                                                             triage_services: Services) -> None:
+    [alert] = triage_services.store.alerts(AlertQuery(category="auth.bruteforce", limit=1))
+    link = re.search(r'href="(/search\?[^"]+)" id="show-all-events"', vic.get(f"/alerts/{alert.id}").text)
+    assert link
+    found = vic.get("/api/v1/search", params=parse_qs(urlsplit(link.group(1).replace("&amp;", "&")).query))
+    assert found.status_code == 200, found.text
+    events = found.json()["events"]
+    assert events and {e["initiator"]["source_ip"] for e in events} == {alert.alert.source_ip}
