@@ -44,12 +44,13 @@ def test_open_an_alert_see_its_evidence_and_acknowledge_it(page, server: str, se
     log_in(page, server)
     page.goto(server + "/alerts?status=open&category=auth.bruteforce")
     shot(page, "03-alerts")
-    link = page.locator("table.alerts tbody tr td:first-child a").first
+    link = page.locator("table.alerts tbody tr td a").first
     alert_id = int(link.inner_text())
     link.click()
     page.wait_for_url(re.compile(rf"/alerts/{alert_id}$"))
-    evidence = page.locator("table.evidence pre.raw")
-    assert evidence.count() >= 1 and evidence.first.inner_text().strip()
+    assert page.locator("section.evidence-record table.fields").count() >= 1
+    evidence = page.locator("section.evidence-record pre.raw")
+    assert evidence.count() >= 1 and (evidence.first.text_content() or "").strip()
     shot(page, "04-alert-evidence")
     page.click("#ack")
     page.wait_for_url(re.compile(rf"/alerts/{alert_id}$"))

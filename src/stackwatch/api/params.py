@@ -44,3 +44,11 @@ def opt(value: str | None) -> str | None:
         return None
     value = value.strip()
     return value or None
+
+
+def parse_span(value: str, *, name: str = "duration") -> timedelta:
+    """A span such as ``30m``, ``2h``, ``7d``, ``1w`` (forward, e.g. how long a silence lasts)."""
+    match = _RELATIVE.match(value.strip())
+    if not match or float(match.group(1)) <= 0:
+        raise HTTPException(400, f"{name}: use a span like 30m, 2h, 7d")
+    return timedelta(seconds=float(match.group(1)) * _UNITS[match.group(2)])

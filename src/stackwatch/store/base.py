@@ -37,6 +37,9 @@ MAX_FIELD: Final = 1024
 """Longest value of any other string filter."""
 
 ALERT_STATUSES: Final = ("open", "acknowledged", "resolved")
+ALERT_SORTS: Final = ("time", "severity", "rule", "host")
+"""What alert lists sort by: last seen, severity rank, rule title, host."""
+MAX_SILENCE_REASON: Final = 2000
 
 
 class QueryError(StoreError, ValueError):
@@ -116,7 +119,9 @@ class EventQuery:
 
 @dataclass(frozen=True, slots=True)
 class AlertQuery:
-    """Filters for ``alerts``; ``since``/``until`` apply to ``last_seen``. Newest first."""
+    """Filters for ``alerts``; ``since``/``until`` apply to ``last_seen``. Sorted by ``sort``
+    (one of ALERT_SORTS; ties: most recently seen first), newest or highest first unless
+    ``descending`` is False."""
 
     status: str | None = None
     category: str | None = None
@@ -125,16 +130,21 @@ class AlertQuery:
     host: str | None = None
     source_ip: str | None = None
     user: str | None = None
+    assignee: str | None = None
     since: datetime | None = None
     until: datetime | None = None
     with_evidence: bool = True
     limit: int = 100
     offset: int = 0
+    sort: str = "time"
+    descending: bool = True
 
     def __post_init__(self) -> None:
         _check_page(self.limit, self.offset)
         _check_range(self.since, self.until)
-        _check_fields(self, ("category", "rule", "host", "source_ip", "user"))
+        _check_fields(self, ("category", "rule", "host", "source_ip", "user", "assignee"))
+        if self.sort not in ALERT_SORTS:
+            raise QueryError(f"sort must be one of {ALERT_SORTS}")
         if self.status is not None and self.status not in ALERT_STATUSES:
             raise QueryError(f"status must be one of {ALERT_STATUSES}")
         if self.severity is not None and self.severity not in ALERT_SEVERITIES:
@@ -168,6 +178,27 @@ class StoredAlert:
     alert: Alert
     updated: datetime
     history: tuple[AlertChange, ...] = field(default=())
+    assignee: str | None = None
+    silenced_by: int | None = None  # the silence that muted its last firing (not delivered)
+
+
+@dataclass(frozen=True, slots=True)
+class Silence:
+    """Mutes alerts of ``rule`` (with ``key``, or every key when ``key`` is empty) until
+    ``ends``: they are still recorded, marked silenced, but not delivered to any sink."""
+
+    id: int
+    rule: str
+    key: str
+    created: datetime
+    created_by: str
+    reason: str
+    ends: datetime
+    expired: datetime | None = None  # when expired early by hand
+    expired_by: str | None = None
+
+    def active(self, now: datetime) -> bool:
+        return self.expired is None and self.ends > now
 
 
 @dataclass(frozen=True, slots=True)
@@ -246,6 +277,38 @@ class Store(ABC):
                          comment: str | None = None) -> StoredAlert:
         """Change an alert's status (or just comment on it) and record who did it.
         Raises NotFoundError for an unknown id and QueryError for an unknown status."""
+
+    @abstractmethod
+    def set_alerts_status(self, alert_ids: Sequence[int], status: str, *, actor: str,
+                          comment: str | None = None) -> list[StoredAlert]:
+        """``set_alert_status`` for many alerts in one transaction; the alerts changed, in the
+        order asked (unknown ids are left out)."""
+
+    @abstractmethod
+    def set_alert_assignee(self, alert_id: int, assignee: str | None, *, actor: str) -> StoredAlert:
+        """Assign an alert to ``assignee`` (None: nobody), recorded in its history.
+        Raises NotFoundError for an unknown id."""
+
+    @abstractmethod
+    def count_alerts(self, query: AlertQuery | None = None) -> int:
+        """How many alerts match ``query`` (its limit and offset ignored)."""
+
+    @abstractmethod
+    def create_silence(self, rule: str, key: str, *, ends: datetime, actor: str, reason: str) -> Silence:
+        """Mute ``rule`` (and ``key``; '' for every key) until ``ends``. Alerts it matches are
+        marked silenced at once and at every later firing while it lasts."""
+
+    @abstractmethod
+    def expire_silence(self, silence_id: int, *, actor: str) -> Silence:
+        """End a silence now (it stays listed). NotFoundError for an unknown id."""
+
+    @abstractmethod
+    def delete_silence(self, silence_id: int) -> Silence:
+        """Remove a silence; returns it as it was. NotFoundError for an unknown id."""
+
+    @abstractmethod
+    def silences(self) -> list[Silence]:
+        """Every silence, newest first."""
 
     @abstractmethod
     def get_alert(self, alert_id: int) -> StoredAlert | None:

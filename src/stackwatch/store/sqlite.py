@@ -40,7 +40,7 @@ from stackwatch.core.alert import Alert
 from stackwatch.core.clock import SystemClock
 from stackwatch.core.errors import IntegrityError, StoreError
 from stackwatch.core.event import Event
-from stackwatch.store import sqlite_alerts, sqlite_search
+from stackwatch.store import sqlite_alerts, sqlite_rollup, sqlite_search, sqlite_silences
 from stackwatch.store.admin import admin_event
 from stackwatch.store.base import (
     ALERT_STATUSES,
@@ -48,6 +48,7 @@ from stackwatch.store.base import (
     EventQuery,
     NotFoundError,
     QueryError,
+    Silence,
     SourceStats,
     Store,
     StoreCounts,
@@ -447,6 +448,7 @@ class SQLiteStore(Store):
                                      self._new_sources)
                 conn.executemany(_INSERT if self._chained else _INSERT_UNCHAINED, rows)
                 conn.execute(_SOURCE_STATS, (rows[0][0], rows[-1][0]))
+                sqlite_rollup.fold(conn, rows)
             if outbox:
                 conn.execute("DELETE FROM admin_outbox WHERE id BETWEEN ? AND ?", (outbox[0], outbox[-1]))
             if self._chained:
@@ -514,7 +516,13 @@ class SQLiteStore(Store):
     def search_events(self, query: EventQuery) -> list[StoredEvent]:
         where = sqlite_search.where_of(query, query.now)
         order = "DESC" if query.newest_first else "ASC"
-        sql = (f"{_SELECT} FROM events AS e JOIN sources AS s ON s.id = e.source{where.sql()}"
+        table = "events AS e"
+        subset = (None if where.uses_index or query.match is not None
+                  else sqlite_rollup.subset_index({"action": query.action, "kind": query.kind}))
+        if subset is not None:
+            table += f" INDEXED BY {subset[0]}"  # a fixed index name
+            where.conditions.append(subset[1])
+        sql = (f"{_SELECT} FROM {table} JOIN sources AS s ON s.id = e.source{where.sql()}"
                f" ORDER BY e.time {order}, e.seq {order} LIMIT ? OFFSET ?")
         rows = self._read_where(where, lambda: self._reader.execute(
             sql, (*where.params, query.limit, query.offset)).fetchall(), [])
@@ -575,28 +583,94 @@ class SQLiteStore(Store):
 
     def set_alert_status(self, alert_id: int, status: str, *, actor: str,
                          comment: str | None = None) -> StoredAlert:
+        changed = self.set_alerts_status([alert_id], status, actor=actor, comment=comment)
+        if not changed:
+            raise NotFoundError(f"no alert with id {alert_id}")
+        return changed[0]
+
+    def set_alerts_status(self, alert_ids: Sequence[int], status: str, *, actor: str,
+                          comment: str | None = None) -> list[StoredAlert]:
         if status not in ALERT_STATUSES:
             raise QueryError(f"status must be one of {ALERT_STATUSES}, got {status!r}")
         with self._lock:
             self._check_writable()
             now = to_micros(self._clock.now())
-            details: dict[str, Any] = {"alert_id": alert_id, "status": status}
-            if comment is not None:
-                details["comment"] = comment
-            event = admin_event(actor, "alert.status", f"alert:{alert_id}", details, now=self._clock.now())
 
-            def change() -> bool:
-                done = sqlite_alerts.set_status(self._conn, alert_id, status, actor, comment, now)
-                if done:  # the change and its admin event commit together
-                    self._queue_admin(event)
-                return bool(done)
+            def change() -> list[int]:
+                done = []
+                for alert_id in alert_ids:
+                    if sqlite_alerts.set_status(self._conn, alert_id, status, actor, comment, now):
+                        details: dict[str, Any] = {"alert_id": alert_id, "status": status}
+                        if comment is not None:
+                            details["comment"] = comment
+                        # the change and its admin event commit together
+                        self._queue_admin(admin_event(actor, "alert.status", f"alert:{alert_id}", details,
+                                                      now=self._clock.now()))
+                        done.append(alert_id)
+                return done
 
-            if not self._write(change):
-                raise NotFoundError(f"no alert with id {alert_id}")
+            return self._changed(self._write(change))
+
+    def set_alert_assignee(self, alert_id: int, assignee: str | None, *, actor: str) -> StoredAlert:
+        with self._lock:
+            self._check_writable()
+            now = to_micros(self._clock.now())
+            details = {"alert_id": alert_id, "assignee": assignee}
+
+            def change() -> list[int]:
+                if not sqlite_alerts.set_assignee(self._conn, alert_id, assignee, actor, now):
+                    return []
+                self._queue_admin(admin_event(actor, "alert.assign", f"alert:{alert_id}", details,
+                                              now=self._clock.now()))
+                return [alert_id]
+
+            changed = self._changed(self._write(change))
+        if not changed:
+            raise NotFoundError(f"no alert with id {alert_id}")
+        return changed[0]
+
+    def _changed(self, alert_ids: list[int]) -> list[StoredAlert]:
+        """After a change: its admin events into the log, and the changed alerts as stored now."""
+        if alert_ids:
             self._drain_admin()
-            found = sqlite_alerts.get(self._conn, alert_id)
-        assert found is not None
-        return found
+        found = [sqlite_alerts.get(self._conn, alert_id) for alert_id in alert_ids]
+        return [a for a in found if a is not None]
+
+    def count_alerts(self, query: AlertQuery | None = None) -> int:
+        with self._lock:
+            self._check_open()
+            return sqlite_alerts.count(self._reader, query or AlertQuery())
+
+    # -- silences --------------------------------------------------------------------------
+
+    def create_silence(self, rule: str, key: str, *, ends: datetime, actor: str, reason: str) -> Silence:
+        with self._lock:
+            self._check_writable()
+            now = to_micros(self._clock.now())
+            return self._write(lambda: sqlite_silences.create(  # type: ignore[no-any-return]
+                self._conn, rule, key, ends=to_micros(ends), actor=actor, reason=reason, now=now))
+
+    def expire_silence(self, silence_id: int, *, actor: str) -> Silence:
+        with self._lock:
+            self._check_writable()
+            now = to_micros(self._clock.now())
+            found = self._write(lambda: sqlite_silences.expire(self._conn, silence_id, actor=actor, now=now))
+        if found is None:
+            raise NotFoundError(f"no silence with id {silence_id}")
+        return found  # type: ignore[no-any-return]
+
+    def delete_silence(self, silence_id: int) -> Silence:
+        with self._lock:
+            self._check_writable()
+            found = self._write(lambda: sqlite_silences.delete(self._conn, silence_id))
+        if found is None:
+            raise NotFoundError(f"no silence with id {silence_id}")
+        return found  # type: ignore[no-any-return]
+
+    def silences(self) -> list[Silence]:
+        with self._lock:
+            self._check_open()
+            return sqlite_silences.every(self._reader)
 
     def get_alert(self, alert_id: int) -> StoredAlert | None:
         with self._lock:
@@ -660,6 +734,13 @@ class SQLiteStore(Store):
         return result
 
     # -- statistics ------------------------------------------------------------------------
+
+    def event_histogram(self, start: datetime, until: datetime, step: int) -> list[tuple[Any, ...]]:
+        """``(host, service, bucket, count)``: events in [start, until) per ``step`` seconds from
+        ``start`` (whole minutes, from the per-minute rollup; see ``sqlite_rollup.histogram``)."""
+        with self._lock:
+            self._ready_to_read(index=False)
+            return sqlite_rollup.histogram(self._reader, start, until, step)
 
     def source_stats(self) -> list[SourceStats]:
         with self._lock:

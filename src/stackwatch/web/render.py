@@ -20,6 +20,7 @@ STATIC_DIR: Final = Path(__file__).parent / "static"
 NAV: Final = (
     ("/", "Overview"),
     ("/alerts", "Alerts"),
+    ("/silences", "Silences"),
     ("/sources", "Sources"),
     ("/keystone", "Keystone access"),
     ("/activity", "Activity"),

@@ -15,6 +15,7 @@ from stackwatch.api.routes import (
     rules,
     search,
     session,
+    silences,
     sources,
 )
 
@@ -23,6 +24,7 @@ MODULES = (
     session,
     overview,
     alerts,
+    silences,
     events,
     search,
     sources,
