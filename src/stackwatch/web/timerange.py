@@ -81,6 +81,19 @@ def time_window(request: Request, now: datetime | None = None) -> TimeWindow:
     return TimeWindow()
 
 
+def page_bounds(request: Request, since: str | None, until: str | None) -> tuple[str | None, str | None]:
+    """A page's ``since``/``until``: its own filter fields when filled in, else the global
+    window's bounds (ISO text, which the pages' ``parse_time`` reads). Marks the page as one
+    that honours the window."""
+    window = time_window(request)
+    own_since, own_until = (since or "").strip(), (until or "").strip()
+    if not own_since and window.since is not None:
+        since = window.since.isoformat()
+    if not own_until and window.until is not None:
+        until = window.until.isoformat()
+    return since, until
+
+
 def display_zone(request: Request) -> tzinfo:
     """The zone timestamps are shown in: the ``tz`` cookie's IANA zone if valid, else UTC."""
     name = request.cookies.get(ZONE_COOKIE, "")

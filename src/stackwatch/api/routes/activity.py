@@ -15,6 +15,7 @@ from stackwatch.api.auth import Principal, viewer
 from stackwatch.api.params import opt, parse_time, store_now
 from stackwatch.store.base import MAX_LIMIT, EventQuery, StoredEvent
 from stackwatch.web.render import render
+from stackwatch.web.timerange import page_bounds
 
 router = APIRouter()
 KINDS: Final = ("cadf", "notification", "stackwatch_audit")
@@ -131,6 +132,8 @@ def activity_page(
     offset: Annotated[int, Query(ge=0, le=10_000)] = 0,
 ) -> Response:
     limit = 50
+    form = filters.form()  # what the user typed, not the window's bounds filled in below
+    filters.since, filters.until = page_bounds(request, filters.since, filters.until)
     found = find_activity(request, filters, limit=limit + 1, offset=offset)
     return render(
         request,
@@ -139,5 +142,5 @@ def activity_page(
         more=len(found) > limit,
         offset=offset,
         limit=limit,
-        form=filters.form(),
+        form=form,
     )

@@ -20,6 +20,7 @@ from stackwatch.core.alert import ALERT_SEVERITIES, CATEGORIES
 from stackwatch.core.event import Event
 from stackwatch.store.base import ALERT_SORTS, ALERT_STATUSES, AlertQuery, NotFoundError, StoredAlert
 from stackwatch.web.render import render
+from stackwatch.web.timerange import page_bounds
 
 router = APIRouter()
 MAX_COMMENT = 2000
@@ -294,9 +295,10 @@ def alerts_page(
     offset: Annotated[int, Query(ge=0, le=100_000)] = 0,
 ) -> Response:
     limit = PAGE_SIZE
+    since_bound, until_bound = page_bounds(request, since, None)
     query = _query(
-        request, status, category, severity, host, ip, user, None, since, None, limit, offset, False,
-        assignee=assignee, sort=sort, order=order,
+        request, status, category, severity, host, ip, user, None, since_bound, until_bound, limit, offset,
+        False, assignee=assignee, sort=sort, order=order,
     )
     store = request.app.state.services.store
     found = store.alerts(query)

@@ -25,6 +25,7 @@ from stackwatch.api.auth import Principal, viewer
 from stackwatch.api.params import parse_time, store_now
 from stackwatch.web.charts import hbars, time_bars
 from stackwatch.web.render import render
+from stackwatch.web.timerange import page_bounds
 
 router = APIRouter()
 Span = Annotated[
@@ -113,7 +114,8 @@ def keystone_page(
     ip: Annotated[str | None, Query(max_length=256)] = None,
     account: Annotated[str | None, Query(max_length=256)] = None,
 ) -> Response:
-    report = _report(request, since, until, accounts, PAGE_EVENTS)
+    since_bound, until_bound = page_bounds(request, since, until)
+    report = _report(request, since_bound, until_bound, accounts, PAGE_EVENTS)
     chart = time_bars(
         [b[0] for b in report.buckets],
         [
