@@ -11,6 +11,7 @@ from stackwatch.cli.output import ProgressBar, write_json, write_summary, write_
 from stackwatch.detect.gctune import tune_gc
 from stackwatch.pipeline.analyze import AnalyzeResult, analyze
 from stackwatch.pipeline.engine import build_engine
+from stackwatch.pipeline.ingested import IngestLedger
 from stackwatch.pipeline.reader import discover
 from stackwatch.store import open_store
 
@@ -24,18 +25,25 @@ def run_analyze(paths: list[str], *, data: str | None, host: str = "", fmt: str 
     engine = build_engine(extra_rule_paths=[Path(p) for p in rules])
     tune_gc()  # see detect/gctune.py: a quarter of detection time went to the cyclic GC
     store = open_store(data) if (data and store_events) else None
+    ledger = IngestLedger(data) if store is not None and data else None
     bar = ProgressBar()
     try:
-        result = analyze(inputs, engine=engine, store=store, on_progress=bar)
+        stored_before = ledger.prepare(inputs) if ledger is not None else None
+        result = analyze(inputs, engine=engine, store=store, on_progress=bar, stored_before=stored_before)
+        if ledger is not None:
+            ledger.record(inputs)  # after analyze flushed the store: what it names is committed
     finally:
         bar.close()
+        if ledger is not None:
+            ledger.close()
         if store is not None:
             store.close()
     if fmt == "json":
         write_json(result.alerts, sys.stdout)
     else:
         write_table(result.alerts, sys.stdout)
-    write_summary(result.progress, len(result.alerts))
+    write_summary(result.progress, len(result.alerts), inputs=inputs,
+                  already_stored=result.already_stored if store is not None else None)
     return result
 
 

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import shutil
 import sys
+import time
+from collections.abc import Callable, Sequence
 from typing import TextIO
 
 import orjson
 
 from stackwatch.core.alert import Alert, alert_to_dict
-from stackwatch.pipeline.reader import ReadProgress
+from stackwatch.pipeline.reader import InputFile, ReadProgress
 
 SEVERITY_ORDER = {"critical": 0, "high": 1, "medium": 2, "low": 3}
 
@@ -43,31 +45,69 @@ def write_table(alerts: list[Alert], out: TextIO) -> None:
     out.write("\n" + ", ".join(f"{n} {sev}" for sev, n in ordered) + f" ({len(alerts)} alerts)\n")
 
 
-def write_summary(progress: ReadProgress, alerts: int, out: TextIO = sys.stderr) -> None:
+def write_summary(progress: ReadProgress, alerts: int, out: TextIO | None = None, *,
+                  inputs: Sequence[InputFile] = (), already_stored: int | None = None) -> None:
+    """The closing summary (on stderr by default): what was read, and what an operator must
+    know about it (events already stored by an earlier run, files whose records named no
+    known service or no host)."""
+    out = out or sys.stderr
     s = progress.stats
     out.write(
         f"records read: {s.records}  parsed: {s.parsed}  unparsed: {s.unparsed}  "
         f"(lines: {s.lines}, blank: {s.blank}, events: {s.events})  alerts: {alerts}\n"
     )
+    if already_stored:
+        out.write(f"already stored: {already_stored} events (read before from the same files; "
+                  "not stored again)\n")
+    for source in inputs:
+        if source.unattributed:
+            out.write(f"no known service: {source.unattributed} of {source.events} events of "
+                      f"{source.name} (the records name none and the file name is no known service)\n")
+    hostless = [source for source in inputs if source.hostless]
+    for source in hostless:
+        out.write(f"no host: {source.hostless} of {source.events} events of {source.name}\n")
+    if hostless:
+        out.write("give their host with --host HOST (or lay the files out as <root>/<host>/<file>)\n")
+
+
+def _clock_text(seconds: float) -> str:
+    minutes, secs = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
 
 
 class ProgressBar:
-    """A one-line progress bar on stderr, shown only on a terminal."""
+    """A one-line progress bar on stderr, shown only on a terminal: share of the bytes read,
+    records framed so far, their rate, the time elapsed and the time left at that pace."""
 
-    def __init__(self, out: TextIO = sys.stderr) -> None:
+    WIDTH = 100
+
+    def __init__(self, out: TextIO = sys.stderr, *, clock: Callable[[], float] = time.monotonic,
+                 enabled: bool | None = None) -> None:
         self.out = out
-        self.enabled = out.isatty()
+        self.enabled = out.isatty() if enabled is None else enabled
+        self.clock = clock
+        self.started = clock()
+
+    def line(self, progress: ReadProgress) -> str:
+        share = min(progress.read_bytes / progress.total_bytes, 1.0)
+        filled = int(share * 30)
+        elapsed = max(self.clock() - self.started, 0.0)
+        records = progress.stats.records
+        rate = records / elapsed if elapsed > 0 else 0.0
+        text = (f"[{'#' * filled}{'.' * (30 - filled)}] {share:6.1%}  {records:,} records  "
+                f"{rate:,.0f}/s  elapsed {_clock_text(elapsed)}")
+        if 0 < share < 1:
+            text += f"  ETA {_clock_text(elapsed * (1 - share) / share)}"
+        return text
 
     def __call__(self, progress: ReadProgress) -> None:
         if not self.enabled or not progress.total_bytes:
             return
-        share = min(progress.read_bytes / progress.total_bytes, 1.0)
-        filled = int(share * 30)
-        self.out.write(f"\r[{'#' * filled}{'.' * (30 - filled)}] {share:6.1%} "
-                       f"{progress.stats.records:,} records")
+        self.out.write("\r" + self.line(progress).ljust(self.WIDTH)[:self.WIDTH])
         self.out.flush()
 
     def close(self) -> None:
         if self.enabled:
-            self.out.write("\r" + " " * 70 + "\r")
+            self.out.write("\r" + " " * self.WIDTH + "\r")
             self.out.flush()

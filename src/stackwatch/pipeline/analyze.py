@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from stackwatch.core.alert import Alert
 from stackwatch.core.event import Event
+from stackwatch.pipeline.ingested import stored_before
 from stackwatch.pipeline.reader import InputFile, ReadProgress, read_event_batches
 
 STORE_BATCH = 5000
@@ -17,13 +18,16 @@ class AnalyzeResult:
     progress: ReadProgress
     alerts: list[Alert] = field(default_factory=list)
     stored: int = 0
+    already_stored: int = 0  # events an earlier run stored (see ingested.py): not appended again
 
 
 def analyze(inputs: list[InputFile], *, engine: object, store: object | None = None,
             on_progress: Callable[[ReadProgress], None] | None = None,
-            progress_every: int = 20000) -> AnalyzeResult:
+            progress_every: int = 20000, stored_before: dict[str, int] | None = None) -> AnalyzeResult:
     """Run every record of ``inputs`` (in event-time order) through ``engine`` and into
-    ``store``. Returns the final, deduplicated alerts.
+    ``store``. Returns the final, deduplicated alerts. ``stored_before`` (origin -> lines,
+    from ``IngestLedger.prepare``) names records an earlier run stored: they are detected on
+    again but not appended twice.
 
     Events come a list at a time: a list in which no store batch fills up and no progress
     report falls due is run through the engine with no per-event bookkeeping; the list that
@@ -34,6 +38,8 @@ def analyze(inputs: list[InputFile], *, engine: object, store: object | None = N
     process = engine.process  # type: ignore[attr-defined]
     batch: list[Event] = []
     append = store.append_events if store is not None else None  # type: ignore[attr-defined]
+    if append is not None and stored_before:
+        append = _fresh_only(append, stored_before, result)
     count = 0
     for events in read_event_batches(inputs, progress):
         if count + len(events) < _next_stop(count, len(batch), append is not None,
@@ -63,6 +69,7 @@ def analyze(inputs: list[InputFile], *, engine: object, store: object | None = N
             result.stored += len(batch)
         store.upsert_alerts(alerts)  # type: ignore[union-attr]
         store.flush()  # type: ignore[union-attr]
+    result.stored -= result.already_stored
     result.alerts = alerts
     if on_progress is not None:
         on_progress(progress)
@@ -77,3 +84,14 @@ def _next_stop(count: int, batched: int, storing: bool, reporting: bool, progres
     if reporting:
         stop = min(stop, (count // progress_every + 1) * progress_every)
     return stop
+
+
+def _fresh_only(append: Callable[[list[Event]], object], stored: dict[str, int],
+                result: AnalyzeResult) -> Callable[[list[Event]], None]:
+    """``append`` for the events no earlier run stored; the others are counted."""
+    def append_fresh(events: list[Event]) -> None:
+        fresh = [event for event in events if not stored_before(event, stored)]
+        result.already_stored += len(events) - len(fresh)
+        if fresh:
+            append(fresh)
+    return append_fresh
