@@ -3,17 +3,23 @@
 Command groups register by name in COMMANDS (``module:attribute``), imported lazily so that
 ``stackwatch analyze`` does not pay for the web stack, and a command whose optional
 dependencies are missing is reported instead of breaking the whole CLI.
+
+Every error a command ends with is one line on stderr (``Error: ...``) and a non-zero exit,
+never a Python traceback: what a command does not turn into a clear message itself is
+turned into one here (``STACKWATCH_DEBUG=1`` shows the traceback instead, for a bug report).
 """
 
 from __future__ import annotations
 
 import importlib
 import importlib.util
+import os
 from typing import Any
 
 import click
 
 from stackwatch import __version__
+from stackwatch.cli.errors import DEBUG_ENV, error_line, one_line
 
 COMMANDS: dict[str, str] = {
     "analyze": "stackwatch.cli.analyze:analyze_command",
@@ -53,6 +59,24 @@ class LazyGroup(click.Group):
             raise click.ClickException(
                 f"'{cmd_name}' needs an optional dependency that is not installed: {exc}") from exc
         return command  # type: ignore[no-any-return]
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except click.UsageError:
+            raise  # click's own usage message (usage, hint, error) is the clear one
+        except click.ClickException as exc:
+            if "\n" not in exc.message:
+                raise
+            flat = click.ClickException(one_line(exc.message))
+            flat.exit_code = exc.exit_code
+            raise flat from exc
+        except (click.exceptions.Exit, click.Abort, SystemExit, KeyboardInterrupt):
+            raise
+        except Exception as exc:
+            if os.environ.get(DEBUG_ENV):
+                raise
+            raise click.ClickException(error_line(exc)) from exc
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})

@@ -40,25 +40,23 @@ def auth_command(
     """Keystone logins: failures by source IP and by account, frequency, first/last seen,
     targeted accounts and the pattern (brute force, spraying, targeted, stale credentials)."""
     import orjson
-    from fastapi import HTTPException
 
+    # No web framework here: `report` works on the plain install (pip install -e .)
     from stackwatch.api.analytics import keystone_report, report_csv, report_dict
-    from stackwatch.api.params import parse_time, store_now
     from stackwatch.api.settings import DEFAULT_PRIVILEGED
+    from stackwatch.api.timespan import parse_time_text, store_now
     from stackwatch.core.errors import StackwatchError
     from stackwatch.store import open_store
 
     try:
         with open_store(data, read_only=True) as store:
             now = store_now(store)
-            start = None if since == "all" else parse_time(since, now, name="--since")
-            end = parse_time(until, now, name="--until")
+            start = None if since == "all" else parse_time_text(since, now, name="--since")
+            end = parse_time_text(until, now, name="--until")
             wanted = [a.strip() for a in accounts.split(",") if a.strip()] if accounts else None
             marked = [a.strip() for a in privileged.split(",")] if privileged else DEFAULT_PRIVILEGED
             report = keystone_report(store, since=start, until=end, accounts=wanted, privileged=marked)
-    except HTTPException as exc:
-        raise click.ClickException(str(exc.detail)) from exc
-    except StackwatchError as exc:
+    except (ValueError, StackwatchError) as exc:
         raise click.ClickException(str(exc)) from exc
     if fmt == "json":
         sys.stdout.write(orjson.dumps(report_dict(report), option=orjson.OPT_INDENT_2).decode() + "\n")
