@@ -101,8 +101,9 @@ cli(sys.argv[1:])
 
 
 def test_report_auth_runs_without_the_web_extras(seeded_dir: Path, tmp_path: Path):
-    done = subprocess.run([sys.executable, "-c", WITHOUT_WEB_EXTRAS, "report", "auth", "--data", str(seeded_dir)],
-                          capture_output=True, text=True, timeout=120, check=False, cwd=tmp_path)
+    done = subprocess.run(
+        [sys.executable, "-c", WITHOUT_WEB_EXTRAS, "report", "auth", "--data", str(seeded_dir)],
+        capture_output=True, text=True, timeout=120, check=False, cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert "Keystone logins" in done.stdout and "Failures by source IP" in done.stdout
 
@@ -110,7 +111,8 @@ def test_report_auth_runs_without_the_web_extras(seeded_dir: Path, tmp_path: Pat
 def test_report_auth_reports_a_bad_time_in_one_line(seeded_dir: Path, tmp_path: Path):
     done = run(["report", "auth", "--data", str(seeded_dir), "--since", "yesterday"], str(tmp_path))
     assert done.returncode == 1
-    assert done.stderr.strip().splitlines() == ["Error: --since: use ISO 8601 (2026-03-02T08:00) or a span like 24h"]
+    assert done.stderr.strip().splitlines() == [
+        "Error: --since: use ISO 8601 (2026-03-02T08:00) or a span like 24h"]
 
 
 @pytest.mark.parametrize(("cloud", "message"), [
@@ -130,7 +132,7 @@ def test_an_unexpected_error_is_one_line_unless_debugging(tmp_path: Path):
     (tmp_path / "data").write_text("")
     done = run(["user", "list", "--data", str(tmp_path / "data")], str(tmp_path))
     assert done.returncode == 1 and done.stderr.count("\n") == 1 and "Traceback" not in done.stderr
-    debug = subprocess.run([sys.executable, "-m", "stackwatch", "user", "list", "--data", str(tmp_path / "data")],
-                           capture_output=True, text=True, timeout=120, check=False,
-                           env={**os.environ, "STACKWATCH_DEBUG": "1"})
+    debug = subprocess.run(
+        [sys.executable, "-m", "stackwatch", "user", "list", "--data", str(tmp_path / "data")],
+        capture_output=True, text=True, timeout=120, check=False, env={**os.environ, "STACKWATCH_DEBUG": "1"})
     assert "Traceback" in debug.stderr
