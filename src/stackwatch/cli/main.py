@@ -33,6 +33,8 @@ COMMANDS: dict[str, str] = {
     "report": "stackwatch.cli.report:report_group",
     "orphans": "stackwatch.cli.orphans:orphans_command",
     "respond": "stackwatch.cli.respond:respond_group",
+    "alerts": "stackwatch.cli.lists:alerts_command",
+    "sources": "stackwatch.cli.lists:sources_command",
 }
 
 
