@@ -3,7 +3,8 @@
 ``backup`` copies ``stackwatch.db`` with SQLite's online backup API in one step: it reads one
 consistent snapshot (a WAL read transaction) while the writer keeps appending. The archive
 (tar) holds ``stackwatch.db``, ``keys/sign.pub``, ``checkpoints.jsonl`` (the checkpoints as
-witness lines, readable without SQLite) and ``manifest.json``. Private keys are never
+witness lines, readable without SQLite), ``manifest.json`` and the sidecars (sidecars.py: the
+web users and API tokens, analyze's record of what it stored). Private keys are never
 included: a restored store verifies and can be read; to append again it gets new keys (a new
 signer segment, ``store init``).
 
@@ -35,12 +36,13 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from stackwatch.core.errors import IntegrityError, StoreError
 from stackwatch.store.ledger import key_paths
+from stackwatch.store.sidecars import SIDECARS, protect_restored, snapshot_sidecars
 from stackwatch.store.verify import VerifyReport, verify_store
 from stackwatch.store.witness import entry
 
 ENC_MAGIC: Final = b"SWBKENC1"
 CHUNK: Final = 1 << 20
-MEMBERS: Final = ("stackwatch.db", "keys/sign.pub", "checkpoints.jsonl", "manifest.json")
+MEMBERS: Final = ("stackwatch.db", "keys/sign.pub", "checkpoints.jsonl", "manifest.json", *SIDECARS)
 
 
 def read_key(path: str | os.PathLike[str]) -> bytes:
@@ -140,10 +142,14 @@ def backup(
         }
         pub = key_paths(data_dir)[1]
         tar_path = Path(tmp) / "backup.tar"
+        sidecars = snapshot_sidecars(data_dir, Path(tmp))  # web users and tokens, analyze's record
+        manifest["includes"] = sidecars
         with tarfile.open(tar_path, "w") as tar:
             tar.add(copy, "stackwatch.db")
             if pub.exists():
                 tar.add(pub, "keys/sign.pub")
+            for name in sidecars:
+                tar.add(Path(tmp) / name, name)
             for name, text in (
                 ("checkpoints.jsonl", "".join(f"{ln}\n" for ln in lines)),
                 ("manifest.json", json.dumps(manifest, indent=2)),
@@ -217,6 +223,7 @@ def restore(
             first = report.first_bad
             raise IntegrityError(f"the backup does not verify; refusing it: {first}")
         (work / "checkpoints.jsonl").unlink()
+        protect_restored(work)
         if dest_dir.exists():
             dest_dir.rmdir()
         os.replace(work, dest_dir)
