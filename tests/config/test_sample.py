@@ -30,6 +30,8 @@ from stackwatch.sources.registry import settings_class as source_settings
 def sample_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     for name in ("STACKWATCH_AMQP_PASSWORD", "STACKWATCH_WEBHOOK_SECRET", "STACKWATCH_METRICS_TOKEN"):
         monkeypatch.setenv(name, "x")
+    monkeypatch.setenv("STACKWATCH_CHAT_WEBHOOK", "https://chat.example.org/hooks/x")
+    monkeypatch.setenv("STACKWATCH_MATRIX_TOKEN", "syt_x")
     (tmp_path / "smtp-password").write_text("pw\n")
     path = tmp_path / "serve.yaml"
     path.write_text(SAMPLE.replace("/etc/stackwatch/smtp-password", str(tmp_path / "smtp-password")))

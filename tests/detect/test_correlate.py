@@ -94,3 +94,28 @@ def test_events_are_held_at_most_the_window() -> None:
     assert correlator.push(first, 0 + first.time.timestamp()) == []
     later = ev(2.5, service="nova-api")
     assert correlator.push(later, later.time.timestamp()) == [first, later]
+
+
+def haproxy_401(at: float, duration: float | None = None):
+    attrs = {"status": 401, **({"duration": duration} if duration is not None else {})}
+    return ev(at, service="keystone", kind="haproxy", action="authenticate", outcome="failure",
+              initiator={"source_ip": IP}, attrs=attrs)
+
+
+def test_four_copies_behind_haproxy_count_once() -> None:
+    events = [haproxy_401(at) for at in (0, 10)]
+    events += attempt(0.01, "alice", "req-1") + attempt(10.01, "alice", "req-2")
+    engine = run(rule_from_yaml(BRUTE), sorted(events, key=lambda e: e.time))
+    assert engine.alerts() == []
+    assert engine.correlator.stats.duplicates == 6
+
+
+def test_a_slow_answer_is_matched_at_the_access_lines_start_plus_duration() -> None:
+    # a cold backend: the proxy and access lines say 0 s (request start), keystone answered at 12 s
+    slow_http = ev(0, service="keystone", kind="uwsgi_request", action="authenticate", outcome="failure",
+                   initiator={"source_ip": IP}, attrs={"status": 401, "duration": 12.4})
+    events = [haproxy_401(0, duration=12.5), slow_http, failure(12.3, request_id="req-1"),
+              cadf(12.35, "alice", "req-1"), *attempt(20, "alice", "req-2")]
+    engine = run(rule_from_yaml(BRUTE), events)
+    assert engine.alerts() == []
+    assert engine.correlator.stats.duplicates == 5

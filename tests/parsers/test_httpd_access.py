@@ -54,7 +54,7 @@ def test_parse_clf_time(text, expected):
     ('"127.0.0.1"', "127.0.0.1"),
     ("::ffff:10.17.2.199", "10.17.2.199"),
     ("2001:db8::1", "2001:db8::1"),
-    ("203.0.113.9, 10.0.0.1", "203.0.113.9"),
+    ("203.0.113.9, 10.0.0.1", "10.0.0.1"),  # the address the proxy saw, not the forgeable first
 ])
 def test_client_ip(text, ip):
     assert client_ip(text) == ip

@@ -9,7 +9,7 @@ import pytest
 
 from stackwatch.parsers import syslog
 from stackwatch.parsers.base import ParseContext
-from stackwatch.parsers.framing import parse_text
+from stackwatch.parsers.framing import frame_lines, parse_text
 from stackwatch.parsers.syslog import PARSER, parse_structured_data, parse_syslog_line
 
 # loghub structured CSV column names differ per file: (month, day, time, host, program, pid)
@@ -149,3 +149,61 @@ def test_sniff_accepts_syslog_shapes(line):
 ])
 def test_sniff_rejects_other_formats(line):
     assert not PARSER.sniff(line)
+
+
+DEC_6 = datetime(2026, 12, 6, 12, tzinfo=UTC)
+
+
+def _after(previous: datetime, line: str, received: datetime = DEC_6, live: bool = False) -> datetime:
+    """The time of ``line`` parsed in a stream whose previous record was at ``previous``."""
+    return parse_syslog_line(line, ParseContext(received=received, last_time=previous, live=live)).time
+
+
+@pytest.mark.parametrize("live", [False, True])
+def test_a_new_year_that_would_be_in_the_future_is_not_chosen(live: bool):
+    # the issue's case: on Dec 6, a `Jan  1` line was stored as next year and moved the clock
+    assert _after(DEC_6, "Jan  1 00:00:00 h a: x", live=live) == datetime(2026, 1, 1, tzinfo=UTC)
+
+
+@pytest.mark.parametrize("live", [False, True])
+def test_a_stamp_later_this_year_than_its_receipt_is_last_years(live: bool):
+    assert _after(DEC_6, "Dec 25 10:00:00 h a: x", live=live) == datetime(2025, 12, 25, 10, tzinfo=UTC)
+
+
+@pytest.mark.parametrize("live", [False, True])
+def test_a_stamp_a_time_zone_ahead_of_its_receipt_keeps_its_year(live: bool):
+    assert _after(DEC_6, "Dec  6 23:30:00 h a: x", live=live) == datetime(2026, 12, 6, 23, 30, tzinfo=UTC)
+
+
+@pytest.mark.parametrize("live", [False, True])
+def test_new_year_at_midnight_still_rolls_over(live: bool):
+    received = datetime(2027, 1, 1, 0, 0, 5, tzinfo=UTC)
+    previous = datetime(2026, 12, 31, 23, 59, 59, tzinfo=UTC)
+    new_year = datetime(2027, 1, 1, 0, 0, 1, tzinfo=UTC)
+    assert _after(previous, "Jan  1 00:00:01 h a: x", received, live) == new_year
+
+
+def test_a_live_stream_is_anchored_by_the_receive_time_not_a_bogus_previous_record():
+    bogus_previous = datetime(2026, 1, 1, tzinfo=UTC)
+    stamp = datetime(2026, 12, 6, 11, 59, tzinfo=UTC)
+    assert _after(bogus_previous, "Dec  6 11:59:00 h a: x", live=True) == stamp
+
+
+def test_the_remembered_minute_is_not_reused_when_it_would_be_in_the_future():
+    previous, later = DEC_6.replace(day=1), datetime(2027, 6, 1, tzinfo=UTC)
+    assert _after(previous, "Dec 20 10:00:00 h a: x", later) == datetime(2026, 12, 20, 10, tzinfo=UTC)
+    # the same minute, now received before it: the year before
+    assert _after(previous, "Dec 20 10:00:07 h a: x") == datetime(2025, 12, 20, 10, 0, 7, tzinfo=UTC)
+
+
+def test_a_step_back_across_new_year_is_last_years():
+    previous = datetime(2026, 1, 1, 0, 0, 5, tzinfo=UTC)
+    assert _after(previous, "Dec 31 23:59:58 h a: x") == datetime(2025, 12, 31, 23, 59, 58, tzinfo=UTC)
+
+
+def test_records_after_a_wrong_new_year_stamp_keep_their_year():
+    """`Jan  1` on Dec 6 is kept in this January (not next year's); the file's next record,
+    Dec 6, is this year's too, not put a year back by that odd predecessor."""
+    lines = ["Dec  6 10:00:00 h a: x", "Jan  1 00:00:00 h a: forged", "Dec  6 10:00:01 h a: y"]
+    odd = list(frame_lines(lines, ParseContext(received=DEC_6, year=2026)))
+    assert [e.time.year for e in odd] == [2026, 2026, 2026]

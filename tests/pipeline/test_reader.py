@@ -97,3 +97,73 @@ def test_many_files_merged_share_a_bounded_read_budget(tmp_path: Path):
         tracemalloc.stop()
     assert count == progress.stats.lines == 100 * 128
     assert peak < 40 * 1024 * 1024, f"peak {peak / 1e6:.0f} MB"  # 1 MiB blocks: ~63 MB
+
+
+def test_an_over_long_line_keeps_its_head_flagged_with_its_length_and_the_rest_is_counted(tmp_path: Path):
+    from stackwatch.pipeline.reader import MAX_LINE_BYTES
+
+    long_line = b"y" * (3 * MAX_LINE_BYTES + 17)
+    (tmp_path / "app.log").write_bytes(OSLO.format(sec=1, n=1).encode() + b"\n" + long_line + b"\n"
+                                       + OSLO.format(sec=2, n=2).encode() + b"\n")
+    progress = ReadProgress()
+    events = list(read_events(discover([str(tmp_path / "app.log")]), progress))
+    assert [e.kind for e in events] == ["oslo_log", "unparsed", "oslo_log"]
+    cut = events[1]
+    assert cut.raw_bytes() == long_line[:MAX_LINE_BYTES]
+    assert cut.attrs["truncated"] is True and cut.attrs["original_bytes"] == len(long_line)
+    assert (progress.cut_lines, progress.cut_bytes) == (1, len(long_line) - MAX_LINE_BYTES)
+
+
+@pytest.mark.parametrize("newline_at_end", [True, False])
+def test_a_file_that_is_one_endless_line_gives_one_truncated_record(tmp_path: Path, newline_at_end: bool):
+    from stackwatch.pipeline.reader import MAX_LINE_BYTES
+
+    body = b"z" * (2 * MAX_LINE_BYTES + 5) + (b"\n" if newline_at_end else b"")
+    (tmp_path / "one.log").write_bytes(body)
+    events = list(read_events(discover([str(tmp_path / "one.log")])))
+    assert len(events) == 1 and events[0].attrs["original_bytes"] == 2 * MAX_LINE_BYTES + 5
+
+
+def _gzip_of_zeros(path: Path, size: int) -> None:
+    with gzip.open(path, "wb", compresslevel=9) as handle:
+        chunk = b"0" * (8 << 20)
+        for _ in range(size // len(chunk)):
+            handle.write(chunk)
+
+
+def test_a_gzip_that_inflates_past_the_ratio_stops_and_says_so(tmp_path: Path):
+    from stackwatch.pipeline.reader import InflateLimits, read_event_batches
+
+    _gzip_of_zeros(tmp_path / "bomb.log.gz", 256 << 20)
+    progress = ReadProgress()
+    events = [e for batch in read_event_batches(discover([str(tmp_path / "bomb.log.gz")]), progress,
+                                                InflateLimits(max_ratio=100)) for e in batch]
+    assert len(events) == 1 and events[0].attrs["truncated"] is True
+    (message,) = progress.stopped
+    assert "bomb.log.gz: stopped after" in message and "--max-inflate-ratio 100" in message
+    assert progress.read_bytes < 80 << 20  # stopped soon after the 64 MiB floor, not at 256 MiB
+
+
+def test_the_decompressed_size_cap_keeps_the_data_up_to_the_cap(tmp_path: Path):
+    from stackwatch.pipeline.reader import InflateLimits, read_event_batches
+
+    lines = "".join(OSLO.format(sec=n % 60, n=n) + "\n" for n in range(1000)).encode()
+    with gzip.open(tmp_path / "nova-api.log.gz", "wb") as handle:
+        handle.write(lines)
+    cap = lines.index(b"line 500\n") + len(b"line 500\n")
+    progress = ReadProgress()
+    events = [e for batch in read_event_batches(discover([str(tmp_path / "nova-api.log.gz")]), progress,
+                                                InflateLimits(max_ratio=0, max_bytes=cap)) for e in batch]
+    assert [e.message for e in events] == [f"line {n}" for n in range(501)]
+    assert "more than --max-inflated-size" in progress.stopped[0]
+
+
+def test_a_gzip_within_the_limits_is_read_whole(tmp_path: Path):
+    from stackwatch.pipeline.reader import InflateLimits, read_event_batches
+
+    with gzip.open(tmp_path / "nova-api.log.gz", "wt") as handle:
+        handle.write(OSLO.format(sec=1, n=1) + "\n")
+    progress = ReadProgress()
+    batches = list(read_event_batches(discover([str(tmp_path / "nova-api.log.gz")]), progress,
+                                      InflateLimits()))
+    assert [e.message for batch in batches for e in batch] == ["line 1"] and not progress.stopped

@@ -89,6 +89,23 @@ def test_over_rate_datagrams_are_dropped_and_counted(tmp_path: Path) -> None:
     assert 10 <= received <= 12 and received + dropped == 50
 
 
+def test_datagrams_the_kernel_drops_on_a_full_receive_buffer_are_counted(tmp_path: Path) -> None:
+    async def scenario() -> tuple[int, int]:
+        source = _source(tmp_path, ", receive_buffer: 4k")
+        await source.start()
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            for i in range(2000):  # the event loop does not run meanwhile: the socket's buffer fills
+                sock.sendto(b"<13>datagram %d" % i, ("127.0.0.1", source.address[1]))
+        source.refresh_counters()
+        await _settle(source, 2000)
+        source.refresh_counters()
+        await source.stop()
+        return source.counters.received, source.counters.dropped_kernel
+
+    received, dropped = run(scenario())
+    assert dropped > 1000 and received + dropped == 2000
+
+
 def test_oversize_datagram_is_truncated_and_flagged(tmp_path: Path) -> None:
     async def scenario() -> list:
         source = _source(tmp_path, ", max_message_bytes: 100")

@@ -105,5 +105,13 @@ def ledger_template(tmp_path_factory: pytest.TempPathFactory) -> LedgerStore:
 
 
 def copy_store(template: LedgerStore, dest: Path) -> LedgerStore:
+    """A copy of the store with its own copy of its local witness (so that tampering with or
+    extending the copy leaves the template's witness alone)."""
+    from stackwatch.store.witness import CONFIG_FILE, default_witness_path
+
     shutil.copytree(template.data, dest)
+    witness = default_witness_path(template.data)
+    if witness.exists():
+        shutil.copyfile(witness, default_witness_path(dest))
+        (dest / CONFIG_FILE).write_text(f"file:{default_witness_path(dest)}\n")
     return LedgerStore(dest, template.k0, template.k0_text, template.public_key)

@@ -19,6 +19,7 @@ from click.testing import CliRunner
 from stackwatch.cli.store_cmd import store_group
 from stackwatch.core.alert import Alert
 from stackwatch.store.admin import record_admin_action
+from stackwatch.store.backup import MEMBERS
 from stackwatch.store.base import EventQuery
 from stackwatch.store.retention import expire, parse_age, parse_size
 from stackwatch.store.sqlite import SQLiteStore
@@ -162,7 +163,7 @@ def test_tampered_backup_is_refused(ledger_template: LedgerStore, tmp_path: Path
     with sqlite3.connect(work / "stackwatch.db") as conn:
         conn.execute("UPDATE events SET message = 'all quiet' WHERE seq = 200")
     with tarfile.open(tmp_path / "evil.tar", "w") as tar:
-        for name in ("stackwatch.db", "keys/sign.pub", "checkpoints.jsonl", "manifest.json"):
+        for name in MEMBERS:
             tar.add(work / name, name)
     code, out = _cli("restore", str(tmp_path / "evil.tar"), str(tmp_path / "r"))
     assert code == 1 and "seq 200" in out

@@ -21,6 +21,8 @@ from stackwatch.store.seal import (
     KeyFileError,
     SealedCheckpoint,
     Sealer,
+    epoch_proof,
+    find_key_epoch,
     format_initial_key,
     generate_signing_key,
     key_for_epoch,
@@ -367,3 +369,59 @@ def test_any_single_tampering_is_flagged_and_clean_logs_pass(steps: list[int], d
         assert first.epoch == i or first.kind == "malformed"
     else:
         assert first.kind == "truncated"
+
+
+# --- seals that bind the signing key (issue #13) ---
+
+def test_bound_seal_vector() -> None:
+    pub = bytes(range(100, 132))
+    msg = b"stackwatch-seal2\x00" + (3).to_bytes(8, "big") + pub + CP_TEXT
+    assert seal(3, K0, CP_TEXT, pub) == hmac.new(K0, msg, "sha256").digest()
+    assert seal(3, K0, CP_TEXT, pub) != seal(3, K0, CP_TEXT)
+
+
+def bound_log(sizes: list[int], pub: bytes) -> list[SealedCheckpoint]:
+    return [SealedCheckpoint(item.body, seal(epoch, key_for_epoch(K0, epoch), item.body, pub))
+            for epoch, item in enumerate(make_log(sizes))]
+
+
+def test_a_bound_seal_passes_with_its_signing_key() -> None:
+    pub = public_key_bytes(generate_signing_key())
+    report = verify_seals(K0, bound_log([0, 3, 10], pub), 10, signer_of=lambda _e: pub)
+    assert report.status == "PASS" and report.unbound == []
+
+
+def test_a_bound_seal_fails_with_another_signing_key() -> None:
+    pub, other = (public_key_bytes(generate_signing_key()) for _ in range(2))
+    report = verify_seals(K0, bound_log([0, 3, 10], pub), 10, signer_of=lambda _e: other)
+    assert kinds(report) == [("FAIL", "bad-seal")] * 3
+    assert report.first_failure.first_seq == 1 and "signing key" in report.first_failure.message
+
+
+def test_seals_made_before_binding_pass_and_are_listed_unbound() -> None:
+    pub = public_key_bytes(generate_signing_key())
+    report = verify_seals(K0, make_log([0, 3, 10]), 10, signer_of=lambda _e: pub)
+    assert report.status == "PASS" and report.unbound == [0, 1, 2]
+
+
+def test_the_sealer_binds_the_key_it_is_given(tmp_path: Path) -> None:
+    pub = public_key_bytes(generate_signing_key())
+    cp0 = Checkpoint("sw-test", 0, 0, mth([]), 1)
+    sealer = Sealer.create(tmp_path / "seal.key", K0)
+    assert sealer.tag(cp0, pub) == seal(0, K0, cp0.to_bytes(), pub)
+    assert sealer.seal(cp0, pub) == seal(0, K0, cp0.to_bytes(), pub)
+
+
+def test_epoch_proof_is_made_by_that_epochs_key_only(tmp_path: Path) -> None:
+    sealer = Sealer.create(tmp_path / "seal.key", K0)
+    sealer.advance_to(5)
+    epoch, proof = sealer.proof()
+    assert epoch == 5 and proof == epoch_proof(5, key_for_epoch(K0, 5))
+    assert proof != epoch_proof(4, key_for_epoch(K0, 5))  # a later key cannot prove an earlier epoch
+    assert proof != epoch_proof(5, key_for_epoch(K0, 6))
+
+
+def test_find_key_epoch_names_the_epoch_a_key_belongs_to() -> None:
+    assert find_key_epoch(K0, key_for_epoch(K0, 9), 4, 100) == 9
+    assert find_key_epoch(K0, key_for_epoch(K0, 9), 10, 100) is None
+    assert find_key_epoch(K0, os.urandom(32), 0, 50) is None

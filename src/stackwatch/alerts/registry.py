@@ -10,6 +10,9 @@ SINKS: Final = {
     "smtp": "stackwatch.alerts.smtp:SmtpSink",
     "syslog": "stackwatch.alerts.syslog_forward:SyslogForwardSink",
     "file": "stackwatch.alerts.file:FileSink",
+    "alertmanager": "stackwatch.alerts.alertmanager:AlertmanagerSink",
+    "chat": "stackwatch.alerts.chat:ChatSink",
+    "matrix": "stackwatch.alerts.matrix:MatrixSink",
 }
 
 

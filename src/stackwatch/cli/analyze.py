@@ -2,24 +2,70 @@
 
 from __future__ import annotations
 
+import contextlib
+import signal
 import sys
+import threading
+from collections.abc import Iterator
 from pathlib import Path
+from typing import TextIO
 
 import click
 
 from stackwatch.cli.output import ProgressBar, write_json, write_summary, write_table
+from stackwatch.config.schema import parse_size
 from stackwatch.detect.gctune import tune_gc
 from stackwatch.pipeline.analyze import AnalyzeResult, analyze
 from stackwatch.pipeline.engine import build_engine
 from stackwatch.pipeline.ingested import IngestLedger
-from stackwatch.pipeline.reader import discover
+from stackwatch.pipeline.reader import DEFAULT_MAX_INFLATE_RATIO, InflateLimits, ReadProgress, discover
 from stackwatch.store import open_store
 
 DEFAULT_DATA = "./stackwatch-data"
 
 
+class StopSignal(threading.Event):
+    """Set by SIGTERM/SIGINT; ``signum`` says which."""
+
+    signum = 0
+
+
+class ByteSizeParam(click.ParamType):
+    name = "size"
+
+    def convert(self, value: object, param: click.Parameter | None, ctx: click.Context | None) -> int:
+        try:
+            return parse_size(value)
+        except ValueError as exc:
+            self.fail(str(exc), param, ctx)
+
+
+@contextlib.contextmanager
+def stop_on_signals() -> Iterator[StopSignal]:
+    """An event SIGTERM and SIGINT set, so ``analyze`` stops between two batches and the store
+    is closed (its tail sealed) before exit; a second signal interrupts at once."""
+    stop = StopSignal()
+    if threading.current_thread() is not threading.main_thread():
+        yield stop
+        return
+
+    def handler(signum: int, frame: object) -> None:
+        if stop.is_set():
+            raise KeyboardInterrupt
+        stop.signum = signum
+        stop.set()
+
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield stop
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
 def run_analyze(paths: list[str], *, data: str | None, host: str = "", fmt: str = "text",
-                rules: tuple[str, ...] = (), store_events: bool = True) -> AnalyzeResult:
+                rules: tuple[str, ...] = (), store_events: bool = True,
+                inflate: InflateLimits | None = None) -> AnalyzeResult:
     """Shared by `analyze` and `demo`: read, detect, store, print."""
     inputs = discover(paths, host=host)
     engine = build_engine(extra_rule_paths=[Path(p) for p in rules])
@@ -27,24 +73,40 @@ def run_analyze(paths: list[str], *, data: str | None, host: str = "", fmt: str 
     store = open_store(data) if (data and store_events) else None
     ledger = IngestLedger(data) if store is not None and data else None
     bar = ProgressBar()
-    try:
-        stored_before = ledger.prepare(inputs) if ledger is not None else None
-        result = analyze(inputs, engine=engine, store=store, on_progress=bar, stored_before=stored_before)
-        if ledger is not None:
-            ledger.record(inputs)  # after analyze flushed the store: what it names is committed
-    finally:
-        bar.close()
-        if ledger is not None:
-            ledger.close()
-        if store is not None:
-            store.close()
+    with stop_on_signals() as stop:
+        try:
+            stored_before = ledger.prepare(inputs) if ledger is not None else None
+            result = analyze(inputs, engine=engine, store=store, on_progress=bar,
+                             inflate=inflate or InflateLimits(), stop=stop, stored_before=stored_before)
+            if ledger is not None and not result.interrupted:
+                ledger.record(inputs)  # after analyze flushed the store: what it names is committed
+        finally:
+            bar.close()
+            if ledger is not None:
+                ledger.close()
+            if store is not None:
+                store.close()  # commits and seals the tail, also when stopped by a signal
     if fmt == "json":
         write_json(result.alerts, sys.stdout)
     else:
         write_table(result.alerts, sys.stdout)
     write_summary(result.progress, len(result.alerts), inputs=inputs,
                   already_stored=result.already_stored if store is not None else None)
+    write_read_limits(result.progress)
+    result.signal = stop.signum
+    if result.interrupted:
+        sys.stderr.write(f"interrupted: stopped reading; {result.stored} events stored"
+                         f"{' and sealed' if store is not None else ''}\n")
     return result
+
+
+def write_read_limits(progress: ReadProgress, out: TextIO = sys.stderr) -> None:
+    """Say what reading left out: over-long lines cut, files not read to the end."""
+    if progress.cut_lines:
+        out.write(f"over-long lines: {progress.cut_lines} cut to their first 4 MiB (attrs.truncated); "
+                  f"{progress.cut_bytes:,} bytes past the cut not stored\n")
+    for message in progress.stopped:
+        out.write(f"incomplete: {message}\n")
 
 
 @click.command("analyze")
@@ -55,9 +117,25 @@ def run_analyze(paths: list[str], *, data: str | None, host: str = "", fmt: str 
 @click.option("--host", default="", help="Host name for records that carry none.")
 @click.option("--rules", multiple=True, type=click.Path(exists=True),
               help="Extra rule files or folders (YAML or Sigma), in addition to the built-in packs.")
-def analyze_command(paths: tuple[str, ...], fmt: str, data: str, host: str, rules: tuple[str, ...]) -> None:
-    """Analyze log files, .gz files, folders (<root>/<host>/<file>) or - (stdin)."""
+@click.option("--max-inflate-ratio", type=click.FloatRange(min=0), default=DEFAULT_MAX_INFLATE_RATIO,
+              show_default=True,
+              help="Stop reading a .gz file that expands more than this many times its compressed size "
+                   "(checked after its first 64 MiB; 0: no limit). What was read is kept.")
+@click.option("--max-inflated-size", type=ByteSizeParam(), default="0", show_default=True,
+              help="Stop reading a .gz file after this much decompressed data (e.g. 20G; 0: no limit).")
+def analyze_command(paths: tuple[str, ...], fmt: str, data: str, host: str, rules: tuple[str, ...],
+                    max_inflate_ratio: float, max_inflated_size: int) -> None:
+    """Analyze log files, .gz files, folders (<root>/<host>/<file>) or - (stdin).
+
+    Exit status: 0 when everything was read, 1 when a file was not read to the end (see
+    --max-inflate-ratio), 128 + the signal's number when SIGTERM/SIGINT stopped it (the store
+    is sealed first)."""
     try:
-        run_analyze(list(paths), data=data, host=host, fmt=fmt, rules=rules)
+        result = run_analyze(list(paths), data=data, host=host, fmt=fmt, rules=rules,
+                             inflate=InflateLimits(max_inflate_ratio, max_inflated_size))
     except FileNotFoundError as exc:
         raise click.ClickException(str(exc)) from exc
+    if result.interrupted:
+        sys.exit(128 + (result.signal or signal.SIGTERM))
+    if result.progress.stopped:
+        sys.exit(1)

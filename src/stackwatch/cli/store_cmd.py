@@ -82,12 +82,30 @@ def store_group() -> None:
     metavar="SPEC",
     help="Off-box witness for checkpoints: file:PATH, syslog+udp://H:P, syslog+tcp://H:P, http(s)://URL.",
 )
-def init_command(data: Path, standby: bool, witnesses: tuple[str, ...]) -> None:
+@click.option(
+    "--witness-file",
+    type=click.Path(dir_okay=False),
+    envvar="STACKWATCH_WITNESS_FILE",
+    help="Local append-only witness file (outside the data folder). "
+    "Default with no --witness: DATA.witness.jsonl beside the data folder.",
+)
+@click.option("--no-local-witness", is_flag=True, help="Do not create the default local witness file.")
+def init_command(
+    data: Path, standby: bool, witnesses: tuple[str, ...], witness_file: str | None, no_local_witness: bool
+) -> None:
     """Create the signing and sealing keys; print the initial sealing key ONCE."""
     from stackwatch.store.keys import init_store
+    from stackwatch.store.witness import configured
 
     try:
-        result = init_store(data, standby=standby, witnesses=list(witnesses))
+        result = init_store(
+            data,
+            standby=standby,
+            witnesses=list(witnesses),
+            witness_file=witness_file,
+            local_witness=not no_local_witness,
+        )
+        sinks = [str(w) for w in configured(data)]
     except StackwatchError as exc:
         _fail(str(exc))
     click.echo(
@@ -96,6 +114,10 @@ def init_command(data: Path, standby: bool, witnesses: tuple[str, ...]) -> None:
         + (f" (new signer from epoch {result.epoch})" if result.epoch else "")
     )
     click.echo(f"public key (Ed25519, also in {data}/keys/sign.pub): {result.public_key}")
+    click.echo(
+        "checkpoints are witnessed by: " + (", ".join(sinks) if sinks else "nobody (no witness)")
+        + " (add an off-host witness: --witness syslog+tcp://H:P or https://...)"
+    )
     click.echo("")
     click.echo("INITIAL SEALING KEY k0 -- shown ONCE, stored nowhere. Write it down and keep it OFFLINE:")
     click.echo(f"    {result.initial_key}")
@@ -156,6 +178,8 @@ def verify_command(
                     "size": report.size,
                     "pruned_to": report.pruned_to,
                     "epochs": report.epochs,
+                    "signing_keys": [{"from_epoch": e, "fingerprint": fp} for e, fp in report.signing_keys],
+                    "witnesses": report.witnesses,
                     "problems": [
                         p.__dict__
                         if hasattr(p, "__dict__")
@@ -171,6 +195,12 @@ def verify_command(
     click.echo(
         f"checked {report.records} records (tree size {report.size}), {report.epochs} checkpoints "
         f"in {report.seconds:.2f}s ({rate:,.0f} records/s)"
+    )
+    click.echo(
+        "signing key: "
+        + (", ".join(f"{fp} (from epoch {e})" for e, fp in report.signing_keys) or "none")
+        + "; witnesses read: "
+        + (", ".join(report.witnesses) or "none")
     )
     for p in report.problems:
         click.echo(

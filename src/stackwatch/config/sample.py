@@ -119,13 +119,42 @@ sinks:
     name: alert-log
     path: /var/log/stackwatch/alerts.jsonl   # "-" for standard output
 
+  - type: alertmanager              # Prometheus Alertmanager, v2 API (POST /api/v2/alerts)
+    name: alertmanager
+    url: http://alertmanager.example.org:9093
+    dashboard_url: https://stackwatch.example.org   # generatorURL: <this>/alerts/<id>
+    labels: {team: cloud-ops}       # added to every alert (alertname, rule, severity, host... are set)
+    firing_ttl: 24h                 # a firing alert's endsAt, renewed when re-sent; resolved: endsAt = then
+    bearer_token: null              # by reference, when Alertmanager sits behind an authenticating proxy
+    ca_file: null
+    verify_tls: true
+
+  - type: chat                      # Slack-compatible incoming webhook: Slack, Mattermost, Rocket.Chat
+    name: chat
+    webhook_url: $env:STACKWATCH_CHAT_WEBHOOK   # the URL is a credential: by reference only
+    flavor: mattermost              # slack, mattermost or rocketchat
+    username: stackwatch            # shown as the poster (Mattermost username, Rocket.Chat alias)
+    channel: ""                     # override the webhook's channel, where allowed
+    dashboard_url: https://stackwatch.example.org   # links to each alert's page
+    ca_file: null
+    verify_tls: true
+
+  - type: matrix                    # a Matrix room, through the client-server API
+    name: matrix
+    homeserver: https://matrix.example.org
+    room_id: "!secops:example.org"  # the room's id (not an alias); the bot must have joined it
+    access_token: $env:STACKWATCH_MATRIX_TOKEN   # the bot user's token
+    dashboard_url: https://stackwatch.example.org
+    ca_file: null
+    verify_tls: true
+
 routing:                            # without routes every alert goes to every sink
   - name: everything to the SOC
     sinks: [soc, siem, alert-log]
     categories: ["*"]
     min_severity: low
   - name: page on serious identity attacks
-    sinks: [mail]
+    sinks: [mail, alertmanager, chat]
     categories: ["auth.*", "identity.*", "logging.silence"]
     min_severity: high
 
@@ -147,6 +176,7 @@ limits:
   input_silence: 5m                 # alert when no source delivers anything (0: off)
   stall_after: 5s                   # pipeline stalled: healthz 503 and a logging.silence alert
   drop_check_interval: 10s
+  future_tolerance: 5m              # events stamped later than receipt + this are clamped to receipt
   shutdown_timeout: 15s             # SIGTERM: flush, commit, ack and deliver within this
 
 # web: {...}                        # the web UI / API (see its documentation)

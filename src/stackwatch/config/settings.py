@@ -144,6 +144,11 @@ class LimitsSettings:
     drop_check_interval: Seconds = setting(
         Seconds(10), "how often dropped-record counters are checked and alerted on"
     )
+    future_tolerance: Seconds = setting(
+        Seconds(300),
+        "an event stamped further than this past its receive time is detected and stored at its "
+        "receive time (attrs.future_time keeps the claimed one), so a sender cannot move the clock",
+    )
     shutdown_timeout: Seconds = setting(
         Seconds(15),
         "on SIGTERM: most time spent flushing, committing, acknowledging and delivering pending alerts",

@@ -1,7 +1,8 @@
 """One failed login seen in several places counts once.
 
-A keystone login attempt can be written three times: an Apache access line (``POST
-/v3/auth/tokens`` -> 401/201, kind ``httpd_access``), a keystone.log line
+A keystone login attempt can be written four times: HAProxy's HTTP log line in front (kind
+``haproxy``), an Apache or uWSGI access line (``POST /v3/auth/tokens`` -> 401/201, kind
+``httpd_access`` / ``uwsgi_request``), a keystone.log line
 (``Authorization failed ... from <ip>``) and a CADF ``identity.authenticate`` event
 (kind ``cadf`` or ``notification``); a refused attempt on a locked account or an expired
 password is the same attempt with action ``account.locked`` / ``password.expired`` in the
@@ -9,9 +10,11 @@ log line and CADF copies. This stage, run by the engine before the rules, groups
 copies of one attempt and releases them together:
 
 * grouping: same ``request_id`` first; otherwise same source IP and outcome within
-  ``window`` seconds (event time). A group holds at most one event per channel
-  (http / log / cadf), so two real attempts written by the same channel never merge;
-* the **primary** (CADF first, then the log line, then the access line) is the one
+  ``window`` seconds (event time; for an access or proxy line, its start plus its duration:
+  when the request was answered, as the other copies are stamped). A group holds at most
+  one event per channel (proxy / http / log / cadf), so two real attempts written by the
+  same channel never merge;
+* the **primary** (CADF first, then the log line, the access line, the proxy's) is the one
   counting rules see; the others get ``attrs.duplicate_of = <primary ref>`` and counting
   kinds skip them (absence / level_drop still see them: they are traffic);
 * the primary and the log-line copy are **enriched** with what the others know (user
@@ -38,12 +41,15 @@ AUTH_ACTIONS: Final = frozenset({"authenticate", "account.locked", "password.exp
 attempt (the Apache 401 says ``authenticate``, keystone.log and CADF say why)."""
 CORRELATED_ACTIONS: Final = AUTH_ACTIONS | {"user.not_found"}
 """Actions this stage looks at; the engine skips it for every other event."""
-CHANNEL_RANK: Final = {"cadf": 0, "log": 1, "http": 2}
+CHANNEL_RANK: Final = {"cadf": 0, "log": 1, "http": 2, "proxy": 3}
 _INITIATOR_FIELDS: Final = ("name", "id", "project", "domain", "source_ip", "user_agent")
 
 
-_CHANNELS: Final = {"cadf": "cadf", "notification": "cadf", "httpd_access": "http"}
+_CHANNELS: Final = {"cadf": "cadf", "notification": "cadf", "httpd_access": "http", "uwsgi_request": "http",
+                    "haproxy": "proxy"}
 """Event kind -> channel; any other kind is a log line."""
+_TIMED_AT_START: Final = frozenset({"http", "proxy"})
+"""Channels whose lines carry the request's start time and its duration."""
 
 
 class _Group(msgspec.Struct, eq=False):  # eq=False: groups are found in lists by identity
@@ -136,6 +142,13 @@ class Correlator:
 
     def _add(self, event: Event, ts: float) -> None:
         channel = _CHANNELS.get(event.kind, "log")
+        if channel in _TIMED_AT_START:
+            # An access line is stamped when the request came in; keystone writes its copies
+            # when it answers, which on a cold or busy server is many seconds later: matched
+            # at the answer's time (start + the line's own duration), one slow login is one.
+            duration = event.attrs.get("duration")
+            if duration.__class__ is float:
+                ts += duration  # type: ignore[operator]
         rid, ip, outcome = event.request_id, event.initiator.source_ip, event.outcome
         group = None
         by_request = self.by_request

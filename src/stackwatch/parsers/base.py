@@ -37,6 +37,7 @@ class ParseContext:
     last_time: datetime | None = None  # time of the previous record of this stream
     service: str = ""  # default service (e.g. from the file name: keystone.log -> keystone)
     ref: str = ""  # locator of the record being parsed ('ctl1/keystone.log:12'); set by the framing
+    live: bool = False  # records arrive as written (serve): the receive time anchors year-less stamps
 
 
 def unparsed_event(lines: list[str], ctx: ParseContext, reason: str) -> Event:

@@ -222,7 +222,8 @@ def normalize_cadf(payload: dict[str, Any], event_type: str | None = None,
     # The initiator's fields: each read once, as text (inlined _text, see above).
     name = iget("username")
     if name.__class__ is not str or not name:
-        name = _text(name) or _text(iget("name"))
+        # keystone names an unknown account 'user_name' (the refused login of no such user)
+        name = _text(name) or _text(iget("name")) or _text(iget("user_name"))
     initiator_id = iget("id")
     if initiator_id.__class__ is str:
         initiator_id = initiator_id or None

@@ -91,10 +91,17 @@ def parse_clf_time(text: str) -> datetime:
 
 
 def client_ip(text: str) -> str:
-    """First address of ``%h`` (quoted, or an X-Forwarded-For list); ``::ffff:a.b.c.d`` -> a.b.c.d."""
+    """The client of ``%h`` (quoted, or an X-Forwarded-For list); ``::ffff:a.b.c.d`` -> a.b.c.d.
+
+    Of an X-Forwarded-For list the LAST address is taken: the one the nearest proxy (the
+    deployment's HAProxy) saw the request come from. Everything before it is what the client
+    itself wrote in the header, which anyone can forge: taking the first would let one
+    attacker rotate fake addresses past every per-address rule. keystone reads the header the
+    same way (werkzeug's ProxyFix, one trusted proxy), so its log, its CADF events and this
+    line name the same client and one attempt is counted once."""
     text = text.strip('"')
     if "," in text:
-        text = text.split(",", 1)[0].strip()
+        text = text.rsplit(",", 1)[1].strip()
     if text.startswith("::ffff:") and "." in text:
         text = text[7:]
     return text

@@ -22,11 +22,15 @@ from stackwatch.core.event import Initiator, Target
 
 # Lazy reason so the first ' from <ip>' that ends the line (optionally followed by the
 # exception's ': Unauthorized: ...' text) is taken, whatever the reason text contains.
+# Since 2024 oslo.log names the exception by its module path ('keystone.exception.Unauthorized').
+_EXCEPTION_SUFFIX = r"(?:: (?P<exc>[\w.]+): (?P<detail>.*))?"
 _AUTH_FAILED = re.compile(
-    r"Authorization failed\.?\s*(?P<reason>.*?)\s+from (?P<ip>\S+?)(?:: (?P<exc>\w+): (?P<detail>.*))?:?$",
+    r"Authorization failed\.?\s*(?P<reason>.*?)\s+from (?P<ip>\S+?)" + _EXCEPTION_SUFFIX + ":?$",
     re.DOTALL,
 )
-_USER_NOT_FOUND = re.compile(r"Could not find user: (?P<name>.+?)\.?$")
+# 'Could not find user: root' (old) or 'Could not find user: root.: keystone.exception.UserNotFound:
+# Could not find user: root.' (keystone 2024.1 on): the name ends at the exception suffix.
+_USER_NOT_FOUND = re.compile(r"Could not find user: (?P<name>.+?)\.?(?:: [\w.]*NotFound: .*)?$")
 _USER_ID = re.compile(r"for user:? (?P<id>[\w\-]+)")
 _LOCKED = ("account is locked", "login attempts exceeded")
 _EXPIRED = ("password is expired", "expired and must be changed")
@@ -72,7 +76,7 @@ def keystone_fields(logger: str, message: str) -> dict[str, Any] | None:
                 "severity": "warning",
             }
             if match.group("exc"):
-                fields["attrs"]["exception"] = match.group("exc")
+                fields["attrs"]["exception"] = match.group("exc").rpartition(".")[2]
             if fields["action"] != "authenticate" and (target := _user_target(reason)):
                 # the locked/expired account is both what was refused and who tried to log in
                 fields["target"] = target

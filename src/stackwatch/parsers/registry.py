@@ -24,6 +24,7 @@ RECORD_PARSERS: list[str] = [
     "stackwatch.parsers.auditd:PARSER",  # 'type=SYSCALL msg=audit(...)'
     "stackwatch.parsers.oslo_log:PARSER",  # '2017-05-16 00:00:00.008 25746 INFO nova...'
     "stackwatch.parsers.httpd_access:PARSER",  # '10.0.0.1 - - [16/May/2017:...] "POST /v3/auth/tokens"'
+    "stackwatch.parsers.uwsgi_request:PARSER",  # '[pid: 1|app: 0|req: 1/1] 10.0.0.1 () {...} [...] POST ...'
     "stackwatch.parsers.aide:PARSER",  # multi-line 'AIDE found differences...' reports
     "stackwatch.parsers.rkhunter:PARSER",  # '[12:00:01] Warning: ...' (rkhunter.log)
     "stackwatch.parsers.suricata:FAST_PARSER",  # suricata fast.log
@@ -38,6 +39,7 @@ MESSAGE_PARSERS: list[str] = [
     "stackwatch.parsers.systemd:PARSER",  # systemd unit start/stop/fail
     "stackwatch.parsers.kernel_net:PARSER",  # kernel boot banner, bridge ports, NIC link, NetworkManager
     "stackwatch.parsers.ovs:PARSER",  # ovs-vswitchd / ovs-vsctl
+    "stackwatch.parsers.haproxy:MESSAGE_PARSER",  # haproxy's HTTP log (option httplog)
     "stackwatch.parsers.auditd:MESSAGE_PARSER",  # audispd / audit records forwarded to syslog
     "stackwatch.parsers.aide:MESSAGE_PARSER",  # AIDE one-line syslog format
     "stackwatch.parsers.clamav:PARSER",  # clamd / clamscan / freshclam

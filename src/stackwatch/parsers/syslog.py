@@ -110,17 +110,23 @@ def parse_syslog_line(line: str, ctx: ParseContext) -> Event:
 _STAMP_LENGTH = 16  # 'Mmm dd HH:MM:SS ': the usual stamp (day space-padded or two digits) and its space
 _SECOND_TAILS = {f":{second:02d} ": timedelta(seconds=second) for second in range(60)}  # a stamp's [12:16]
 _LAST_SECOND = timedelta(seconds=59)
-_MINUTE_TIMES: dict[str, tuple[int, datetime, datetime, datetime]] = {}
+_MINUTE_TIMES: dict[str, tuple[int, datetime, datetime, datetime, datetime]] = {}
 """A stamp's first 12 characters ('Mmm dd HH:MM') -> (year of the previous record, that
-minute's time in that year, and the earliest and latest previous times for which infer_time
-keeps that year for every second of the minute)."""
+minute's time in that year, the earliest and latest previous times for which infer_time
+keeps that year for every second of the minute, and the earliest receive time for which no
+second of it is in the future)."""
+
+FUTURE_SLACK = ONE_DAY
+"""How far past its receive time a year-less stamp may be and keep the year that puts it there:
+RFC 3164 stamps are the sender's local time, up to 14 hours ahead of UTC. A later year is never
+chosen (``Jan  1`` received on Dec 6 is this year's, not next year's: it must not move the clock)."""
 
 
 def _rfc3164_time(rest: str, ctx: ParseContext) -> tuple[datetime, int]:
     """The time of the RFC 3164 stamp starting ``rest`` (see infer_time), and its end."""
     last = ctx.last_time
     # years far from datetime's limits, where time +- HALF_YEAR cannot overflow
-    if last is not None and last.tzinfo is UTC and 1000 <= last.year < 9000:
+    if last is not None and last.tzinfo is UTC and 1000 <= last.year < 9000 and not ctx.live:
         return _time_after(rest, last, ctx)
     month, day, hour, minute, second, micro, end = _stamp_fields(rest)
     return infer_time(month, day, hour, minute, second, micro, ctx), end
@@ -134,20 +140,23 @@ def _time_after(rest: str, last: datetime, ctx: ParseContext) -> tuple[datetime,
     that space, and of the seconds only that they are digits, so a stamp with the same first
     12 characters matches the same. infer_time keeps ``last``'s year unless ``time < last -
     HALF_YEAR`` or ``time > last + HALF_YEAR``, in UTC ``last > time + HALF_YEAR`` or ``last <
-    time - HALF_YEAR``: bounds that hold for the whole minute are remembered with it."""
+    time - HALF_YEAR``, or the time is more than FUTURE_SLACK past ``ctx.received``: bounds that
+    hold for the whole minute are remembered with it."""
     seconds = _SECOND_TAILS.get(rest[12:_STAMP_LENGTH])
     if seconds is not None and rest[16:17] != " ":
         known = _MINUTE_TIMES.get(rest[:12])
-        if known is not None and known[0] == last.year and known[2] <= last <= known[3]:
+        if (known is not None and known[0] == last.year and known[2] <= last <= known[3]
+                and ctx.received >= known[4]):
             return known[1] + seconds, _STAMP_LENGTH
     month, day, hour, minute, second, micro, end = _stamp_fields(rest)
     if seconds is not None and end == _STAMP_LENGTH:
         minute_time = _make(last.year, month, day, hour, minute, 0, 0)  # infer_time's first step
         earliest, latest = minute_time + _LAST_SECOND - HALF_YEAR, minute_time + HALF_YEAR
+        received_from = minute_time + _LAST_SECOND - FUTURE_SLACK
         if len(_MINUTE_TIMES) >= 4096:
             _MINUTE_TIMES.clear()
-        _MINUTE_TIMES[rest[:12]] = (last.year, minute_time, earliest, latest)
-        if earliest <= last <= latest:
+        _MINUTE_TIMES[rest[:12]] = (last.year, minute_time, earliest, latest, received_from)
+        if earliest <= last <= latest and ctx.received >= received_from:
             return minute_time + seconds, end
     return infer_time(month, day, hour, minute, second, micro, ctx), end
 
@@ -165,24 +174,41 @@ def _stamp_fields(rest: str) -> tuple[int, int, int, int, int, int, int]:
 
 def infer_time(month: int, day: int, hour: int, minute: int, second: int, micro: int,
                ctx: ParseContext) -> datetime:
-    """A year-less stamp -> UTC datetime.
+    """A year-less stamp -> UTC datetime, never more than FUTURE_SLACK past ``ctx.received``
+    when an earlier year avoids it.
 
-    The previous record of the stream anchors the year (and a jump back of more than half a
-    year means Dec 31 -> Jan 1, so the year increments). Without one, ``ctx.year`` or the
-    receive year is used, rolled back a year when that puts the record more than a day in
-    the future (December logs read in January)."""
+    A file: the previous record of the stream anchors the year (a jump back of more than half a
+    year means Dec 31 -> Jan 1, so the year increments; a jump forward of more than half a year
+    is a step back across New Year only when it lands within a day before the previous record,
+    so the year decrements). Without one, ``ctx.year`` or the
+    receive year is used, rolled back a year when that puts the record in the future (December
+    logs read in January). A live stream (``ctx.live``): the receive time anchors it, as the
+    record was just written; the year that puts the stamp nearest to it is taken."""
     last = ctx.last_time
+    limit = ctx.received + FUTURE_SLACK
+    if ctx.live:
+        year = ctx.received.year
+        candidates = [_make(y, month, day, hour, minute, second, micro) for y in (year - 1, year, year + 1)]
+        return min((t for t in candidates if t <= limit), key=lambda t: abs(t - ctx.received),
+                   default=candidates[0])
     if last is not None:
         year = last.year
         time = _make(year, month, day, hour, minute, second, micro)
         if time < last - HALF_YEAR:
-            time = _make(year + 1, month, day, hour, minute, second, micro)
-        elif time > last + HALF_YEAR:
+            later = _make(year + 1, month, day, hour, minute, second, micro)
+            if later <= limit:
+                time = later
+        elif time > limit:
             time = _make(year - 1, month, day, hour, minute, second, micro)
+        elif time > last + HALF_YEAR:
+            earlier = _make(year - 1, month, day, hour, minute, second, micro)
+            if earlier >= last - ONE_DAY:  # a step back across New Year (Jan 1, then Dec 31)
+                time = earlier
+            # else a jump forward: after a gap, or after a record whose stamp was wrong (a `Jan  1`
+            # kept in this year rather than the future must not put the records after it a year back)
         return time
     year = ctx.year or ctx.received.year
     time = _make(year, month, day, hour, minute, second, micro)
-    limit = ctx.received + ONE_DAY
     if time > limit:
         earlier = _make(year - 1, month, day, hour, minute, second, micro)
         if earlier <= limit:  # an explicit future ctx.year is kept as given

@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from stackwatch.core.alert import Alert
 from stackwatch.core.event import Event
 from stackwatch.pipeline.ingested import stored_before
-from stackwatch.pipeline.reader import InputFile, ReadProgress, read_event_batches
+from stackwatch.pipeline.reader import InflateLimits, InputFile, ReadProgress, read_event_batches
 
 STORE_BATCH = 5000
+
+STORE_BATCH_BYTES = 16 << 20
+"""A store batch is also written and committed once this much input was read since the last
+one, so 5000 records of megabytes each (over-long lines) are never held whole, here or in the
+store's own row buffer."""
 
 
 @dataclass(slots=True)
@@ -19,11 +25,15 @@ class AnalyzeResult:
     alerts: list[Alert] = field(default_factory=list)
     stored: int = 0
     already_stored: int = 0  # events an earlier run stored (see ingested.py): not appended again
+    interrupted: bool = False  # stopped early (SIGTERM/SIGINT): what was read is stored and sealed
+    signal: int = 0  # the signal that stopped it
 
 
 def analyze(inputs: list[InputFile], *, engine: object, store: object | None = None,
             on_progress: Callable[[ReadProgress], None] | None = None,
-            progress_every: int = 20000, stored_before: dict[str, int] | None = None) -> AnalyzeResult:
+            progress_every: int = 20000, inflate: InflateLimits | None = None,
+            stop: threading.Event | None = None, stored_before: dict[str, int] | None = None,
+            ) -> AnalyzeResult:
     """Run every record of ``inputs`` (in event-time order) through ``engine`` and into
     ``store``. Returns the final, deduplicated alerts. ``stored_before`` (origin -> lines,
     from ``IngestLedger.prepare``) names records an earlier run stored: they are detected on
@@ -32,7 +42,10 @@ def analyze(inputs: list[InputFile], *, engine: object, store: object | None = N
     Events come a list at a time: a list in which no store batch fills up and no progress
     report falls due is run through the engine with no per-event bookkeeping; the list that
     holds such a point is taken event by event, so the store and the progress display are
-    called after exactly the same events as they would be one event at a time."""
+    called after exactly the same events as they would be one event at a time.
+
+    ``stop`` (set by a signal handler) ends the reading between two lists of events: what was
+    read is then stored, the engine finished and ``result.interrupted`` set."""
     progress = ReadProgress()
     result = AnalyzeResult(progress)
     process = engine.process  # type: ignore[attr-defined]
@@ -41,7 +54,17 @@ def analyze(inputs: list[InputFile], *, engine: object, store: object | None = N
     if append is not None and stored_before:
         append = _fresh_only(append, stored_before, result)
     count = 0
-    for events in read_event_batches(inputs, progress):
+    written_at = 0  # progress.read_bytes when the last store batch was written
+    for events in read_event_batches(inputs, progress, inflate):
+        if stop is not None and stop.is_set():
+            result.interrupted = True
+            break
+        if append is not None and batch and progress.read_bytes - written_at >= STORE_BATCH_BYTES:
+            append(batch)
+            store.flush()  # type: ignore[union-attr]  # the store buffers rows too
+            result.stored += len(batch)
+            batch = []
+            written_at = progress.read_bytes
         if count + len(events) < _next_stop(count, len(batch), append is not None,
                                             on_progress is not None, progress_every):
             for event in events:
@@ -59,6 +82,7 @@ def analyze(inputs: list[InputFile], *, engine: object, store: object | None = N
                     append(batch)
                     result.stored += len(batch)
                     batch = []
+                    written_at = progress.read_bytes
             if on_progress is not None and count % progress_every == 0:
                 on_progress(progress)
     engine.finish()  # type: ignore[attr-defined]

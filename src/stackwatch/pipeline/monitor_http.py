@@ -78,17 +78,20 @@ def render_metrics(runner: Runner) -> str:
         )
 
     sources = runner.sources
+    for source in sources:
+        source.refresh_counters()
     for name, kind, help_text, counter in _SOURCE_COUNTERS:
         samples = [(_labels(source=s.name), getattr(s.counters, counter)) for s in sources]
         metric(name, kind, help_text, samples)
     metric(
         "stackwatch_records_dropped_total",
         "counter",
-        "Records lost (UDP: queue full or over the rate limit).",
+        "Records lost (UDP: the kernel's receive buffer full, the queue full or over the rate limit).",
         [
             (_labels(source=s.name, reason=r), v)
             for s in sources
             for r, v in (
+                ("kernel", s.counters.dropped_kernel),
                 ("queue_full", s.counters.dropped_queue_full),
                 ("rate_limit", s.counters.dropped_rate),
             )

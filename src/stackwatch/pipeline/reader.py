@@ -18,6 +18,7 @@ from __future__ import annotations
 import bisect
 import gzip
 import heapq
+import logging
 import operator
 import re
 import sys
@@ -32,10 +33,14 @@ from typing import Any, BinaryIO
 from stackwatch.core.event import Event
 from stackwatch.parsers.base import ParseContext
 from stackwatch.parsers.framing import Framer, FramingStats
+from stackwatch.sources.base import mark_truncated
+
+log = logging.getLogger(__name__)
 
 MAX_LINE_BYTES = 4 * 1024 * 1024
-"""A longer line is cut here (the rest is read as the next line) so one bad file cannot
-exhaust memory; the record is still kept raw and counted."""
+"""A longer line keeps its first MAX_LINE_BYTES as its record (flagged ``truncated`` with its
+``original_bytes``); the rest is read past, counted, not held: one line of gigabytes (a gzip
+bomb without a newline) costs a block of memory, not its size."""
 
 # Names that say nothing about the service: the records in them carry their program.
 _GENERIC_NAMES = frozenset({
@@ -113,13 +118,34 @@ class InputFile:
         return f"file:{self.path}" if self.path is not None else "stdin"
 
 
+DEFAULT_MAX_INFLATE_RATIO = 500.0
+
+
+@dataclass(frozen=True, slots=True)
+class InflateLimits:
+    """How far a compressed file may expand before reading it stops (what was read is kept).
+
+    ``max_ratio`` applies once ``RATIO_FLOOR`` bytes came out, so a small file that compresses
+    very well is never stopped; 0 turns either limit off. Logs of one line repeated reach ~300x;
+    a deflate bomb ~1000x."""
+
+    max_ratio: float = DEFAULT_MAX_INFLATE_RATIO
+    max_bytes: int = 0
+
+    RATIO_FLOOR = 64 << 20
+
+
 @dataclass(slots=True)
 class ReadProgress:
-    """Shared counters for a progress display: bytes consumed of the total."""
+    """Shared counters for a progress display: bytes consumed of the total, and what reading
+    left out: over-long lines cut (and the bytes read past) and files not read to the end."""
 
     total_bytes: int = 0
     read_bytes: int = 0
     stats: FramingStats = field(default_factory=FramingStats)
+    cut_lines: int = 0
+    cut_bytes: int = 0
+    stopped: list[str] = field(default_factory=list)  # one message per file not read to the end
 
 
 def service_hint(name: str) -> str:
@@ -167,16 +193,69 @@ def _input(path: Path, host: str, ref: str) -> InputFile:
                      size=stat.st_size, year=year)
 
 
-def open_input(source: InputFile) -> BinaryIO:
-    """A file's bytes, decompressed when it is gzip (stdin as it is)."""
+def open_input(source: InputFile, inflate: InflateLimits | None = None,
+               progress: ReadProgress | None = None) -> BinaryIO:
+    """A file's bytes, decompressed when it is gzip (within ``inflate``); stdin as it is."""
     if source.path is None:
         return sys.stdin.buffer
     handle = source.path.open("rb")
     if handle.read(2) == b"\x1f\x8b":
-        handle.close()
-        return gzip.open(source.path, "rb")  # type: ignore[return-value]
+        handle.seek(0)
+        inflated = gzip.GzipFile(fileobj=handle, mode="rb")
+        if inflate is None or not (inflate.max_ratio or inflate.max_bytes):
+            return _Closing(inflated, handle)  # type: ignore[return-value]
+        return _LimitedInflate(inflated, handle, inflate, str(source.path), progress)  # type: ignore[return-value]
     handle.seek(0)
     return handle
+
+
+class _Closing:
+    """A GzipFile over a file we opened: closing it closes both (GzipFile leaves ``fileobj`` open)."""
+
+    def __init__(self, inflated: gzip.GzipFile, raw: BinaryIO) -> None:
+        self.inflated, self.raw = inflated, raw
+        self.read = inflated.read
+        self.read1 = inflated.read1
+
+    def close(self) -> None:
+        self.inflated.close()
+        self.raw.close()
+
+
+class _LimitedInflate(_Closing):
+    """A .gz read that ends (as if at end of file) once it expanded past ``limits``; what came
+    out until then is read as usual, and ``progress.stopped`` says why the rest was not."""
+
+    def __init__(self, inflated: gzip.GzipFile, raw: BinaryIO, limits: InflateLimits, name: str,
+                 progress: ReadProgress | None) -> None:
+        super().__init__(inflated, raw)
+        self.limits, self.name, self.progress = limits, name, progress
+        self.out = 0
+        self.read = self.read1 = self._read  # type: ignore[method-assign]
+
+    def _read(self, size: int = -1) -> bytes:
+        if self.out < 0:
+            return b""
+        block = self.inflated.read1(size)
+        self.out += len(block)
+        limits, compressed = self.limits, max(1, self.raw.tell())
+        if limits.max_bytes and self.out > limits.max_bytes:
+            block = block[: len(block) - (self.out - limits.max_bytes)]
+            self.out = limits.max_bytes
+            self._stop(f"more than --max-inflated-size {limits.max_bytes} bytes")
+        elif limits.max_ratio and self.out >= limits.RATIO_FLOOR and self.out / compressed > limits.max_ratio:
+            self._stop(f"{self.out / compressed:.0f}x its compressed size (--max-inflate-ratio "
+                       f"{limits.max_ratio:g})")
+        return block
+
+    def _stop(self, why: str) -> None:
+        message = (f"{self.name}: stopped after {self.out:,} bytes decompressed from "
+                   f"{self.raw.tell():,} compressed: {why}; the rest of the file was not read")
+        self.out = -1
+        if self.progress is not None:
+            self.progress.stopped.append(message)
+        else:  # nobody collects it: never stop in silence
+            log.warning("%s", message)
 
 
 READ_BLOCK = 1 << 20
@@ -207,23 +286,44 @@ def read_lines(handle: BinaryIO, progress: ReadProgress | None = None) -> Iterat
         yield from batch
 
 
+class CutLine(list[str]):
+    """A batch of one over-long line's first MAX_LINE_BYTES; ``original_bytes``: its whole length."""
+
+    original_bytes: int = 0
+
+
 def read_line_batches(handle: BinaryIO, progress: ReadProgress | None = None,
                       size: int = BATCH_LINES, block_size: int = READ_BLOCK) -> Iterator[list[str]]:
-    """``read_lines`` in lists of at most ``size`` lines, reading ``block_size`` bytes at a time."""
+    """``read_lines`` in lists of at most ``size`` lines, reading ``block_size`` bytes at a time.
+    An over-long line comes alone, as a ``CutLine`` of its head."""
     read = getattr(handle, "read1", handle.read)  # read1: a live pipe is not held until 1 MiB
     carry = b""
+    long_head: bytes | None = None  # an over-long line being read past: its head and length so far
+    long_size = 0
     while True:
         block = read(block_size)
         if not block:
             break
         if progress is not None:
             progress.read_bytes += len(block)
+        if long_head is not None:
+            newline = block.find(b"\n")
+            if newline < 0:
+                long_size += len(block)
+                continue
+            long_size += newline
+            yield _cut_counted(long_head, long_size, progress)
+            long_head = None
+            block = block[newline + 1:]
+            if not block:
+                continue
         data = carry + block if carry else block
         end = data.rfind(b"\n") + 1
         if len(data) > MAX_LINE_BYTES:
-            cut, carry = _cut_lines(data, end)
-            if cut:
-                yield cut
+            yield from _cut_lines(data, end, size, progress)
+            carry = data[end:]
+            if len(carry) > MAX_LINE_BYTES:
+                long_head, long_size, carry = carry[:MAX_LINE_BYTES], len(carry), b""
             continue
         carry = data[end:]
         if not end:
@@ -242,55 +342,79 @@ def read_line_batches(handle: BinaryIO, progress: ReadProgress | None = None,
         else:
             for start in range(0, len(lines), size):
                 yield lines[start:start + size]
-    if carry:
+    if long_head is not None:
+        yield _cut_counted(long_head, long_size, progress)
+    elif carry:
         yield [carry.decode("utf-8", "surrogateescape").rstrip("\r\n")]
 
 
-def _cut_lines(data: bytes, end: int) -> tuple[list[str], bytes]:
-    """The slow path for a buffer holding an overlong line: the lines up to ``end``, long ones
-    cut in MAX_LINE_BYTES pieces, and the unfinished rest (shorter than MAX_LINE_BYTES)."""
-    out: list[str] = []
+def _cut_counted(head: bytes, size: int, progress: ReadProgress | None) -> CutLine:
+    """The batch of an over-long line of ``size`` bytes starting with ``head``, counted."""
+    if progress is not None:
+        progress.cut_lines += 1
+        progress.cut_bytes += size - len(head)
+    batch = CutLine([head.decode("utf-8", "surrogateescape").rstrip("\r")])
+    batch.original_bytes = size
+    return batch
+
+
+def _cut_lines(data: bytes, end: int, size: int, progress: ReadProgress | None) -> Iterator[list[str]]:
+    """The slow path for a buffer holding an overlong line: the complete lines up to ``end``
+    in batches, each over-long one alone as a ``CutLine``."""
+    lines: list[str] = []
     start = 0
     while start < end:
-        stop = data.index(b"\n", start, end) + 1
-        for cut in range(start, stop, MAX_LINE_BYTES):
-            out.append(data[cut:min(cut + MAX_LINE_BYTES, stop)].decode("utf-8", "surrogateescape")
-                       .rstrip("\r\n"))
-        start = stop
-    while len(data) - start >= MAX_LINE_BYTES:
-        out.append(data[start:start + MAX_LINE_BYTES].decode("utf-8", "surrogateescape").rstrip("\r\n"))
-        start += MAX_LINE_BYTES
-    return out, data[start:]
+        stop = data.index(b"\n", start, end)
+        if stop - start > MAX_LINE_BYTES:
+            if lines:
+                yield lines
+                lines = []
+            yield _cut_counted(data[start:start + MAX_LINE_BYTES], stop - start, progress)
+        else:
+            lines.append(data[start:stop].decode("utf-8", "surrogateescape").rstrip("\r"))
+            if len(lines) >= size:
+                yield lines
+                lines = []
+        start = stop + 1
+    if lines:
+        yield lines
 
 
 def event_batches_of(source: InputFile, progress: ReadProgress | None = None,
-                     received: datetime | None = None, block_size: int = READ_BLOCK) -> Iterator[list[Event]]:
+                     received: datetime | None = None, block_size: int = READ_BLOCK,
+                     inflate: InflateLimits | None = None) -> Iterator[list[Event]]:
     """The events of one input, in file order, as non-empty lists (the events of one batch of
     lines): the merge takes them a list at a time instead of one generator hand-off per event."""
     ctx = ParseContext(host=source.host, origin=source.origin, received=received or datetime.now(UTC),
                        year=source.year, service=source.service)
     framer = Framer(ctx, ref_prefix=source.ref_prefix)
-    handle = open_input(source)
+    handle = open_input(source, inflate, progress)
     tally = _Tally(source, progress)
     # The total is of the files' sizes on disk: a .gz file's progress is its compressed
     # position, not the (several times larger) text read out of it.
-    compressed = getattr(handle, "fileobj", None) if isinstance(handle, gzip.GzipFile) else None
-    position = 0
-    if source.fingerprint is not None:
-        handle = _Hashing(handle, source)
+    raw = handle.raw if isinstance(handle, _Closing) else None
+    if source.fingerprint is not None or raw is not None:
+        handle = counted = _Counting(handle, source.fingerprint)
+    compressed = text = 0  # of a .gz file: compressed bytes consumed, text bytes read
     try:
         lineno = 1
-        for batch in read_line_batches(handle, None if compressed is not None else progress,
-                                       block_size=block_size):
-            events = framer.feed_lines(batch, lineno)
+        for batch in read_line_batches(handle, progress, block_size=block_size):
+            if type(batch) is CutLine:  # a record of its own (never a continuation), kept unparsed
+                events = framer.flush()
+                events += [mark_truncated(event, batch.original_bytes)
+                           for event in framer.feed_lines(batch, lineno)]
+            else:
+                events = framer.feed_lines(batch, lineno)
             lineno += len(batch)
-            if compressed is not None and progress is not None:
-                progress.read_bytes += compressed.tell() - position
-                position = compressed.tell()
+            if raw is not None and progress is not None:  # count the compressed bytes instead
+                progress.read_bytes += (raw.tell() - compressed) - (counted.bytes_read - text)
+                compressed, text = raw.tell(), counted.bytes_read
             tally.take(events, framer.stats)
             if events:
                 yield events
         source.lines = lineno - 1
+        if source.fingerprint is not None:
+            source.text_bytes = counted.bytes_read
         events = framer.flush()
         tally.take(events, framer.stats)
         if events:
@@ -301,21 +425,21 @@ def event_batches_of(source: InputFile, progress: ReadProgress | None = None,
         tally.close(framer.stats)
 
 
-class _Hashing:
-    """A handle whose bytes, as read, go into its input's fingerprint (see ingested.py)."""
+class _Counting:
+    """A handle that counts the bytes read out of it and, given a hash, hashes them (an input's
+    fingerprint, see ingested.py)."""
 
-    def __init__(self, handle: BinaryIO, source: InputFile) -> None:
+    def __init__(self, handle: BinaryIO, fingerprint: Any = None) -> None:
         self.handle = handle
-        self.source = source
+        self.fingerprint = fingerprint
+        self.bytes_read = 0
 
     def read1(self, size: int = -1) -> bytes:
-        read = getattr(self.handle, "read1", self.handle.read)
-        block: bytes = read(size)
-        self.source.fingerprint.update(block)
-        self.source.text_bytes += len(block)
+        block: bytes = getattr(self.handle, "read1", self.handle.read)(size)
+        if self.fingerprint is not None:
+            self.fingerprint.update(block)
+        self.bytes_read += len(block)
         return block
-
-    read = read1
 
     def close(self) -> None:
         self.handle.close()
@@ -364,15 +488,15 @@ class _Tally:
             self.progress.stats.records -= self.counted
 
 
-def read_event_batches(inputs: list[InputFile],
-                       progress: ReadProgress | None = None) -> Iterator[list[Event]]:
+def read_event_batches(inputs: list[InputFile], progress: ReadProgress | None = None,
+                       inflate: InflateLimits | None = None) -> Iterator[list[Event]]:
     """All inputs merged in event-time order, as lists of events: ``read_events`` a list at a
     time, for a consumer whose own per-event overhead matters."""
     received = datetime.now(UTC)
     if progress is not None:
         progress.total_bytes = sum(source.size for source in inputs)
     block_size = max(MIN_READ_BLOCK, min(READ_BLOCK, READ_BUDGET // max(1, len(inputs))))
-    streams = [event_batches_of(source, progress, received, block_size) for source in inputs]
+    streams = [event_batches_of(source, progress, received, block_size, inflate) for source in inputs]
     if len(streams) == 1:
         return streams[0]
     return merge_by_time(streams)

@@ -25,7 +25,7 @@ import contextlib
 import logging
 import time
 from collections import OrderedDict, deque
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +38,7 @@ from stackwatch.alerts.throttle import Throttle
 from stackwatch.config.settings import Settings
 from stackwatch.core.alert import Alert
 from stackwatch.core.errors import StoreError
-from stackwatch.core.event import Event, from_json
+from stackwatch.core.event import Event, from_json, replace
 from stackwatch.pipeline.selfmon import SelfMonitor
 from stackwatch.sources.base import Source, SourceContext
 from stackwatch.sources.registry import create_source
@@ -65,6 +65,15 @@ class _Batch:
         self.started = time.monotonic()
         self.oldest: float | None = None
         self.appended = False
+
+
+def clamp_future(event: Event, tolerance: timedelta) -> Event:
+    """``event`` at its receive time when its own time is more than ``tolerance`` past it (a
+    wrong clock or a forged stamp must not move detection's clock forward); the claimed time is
+    kept in ``attrs.future_time`` and the raw record is unchanged."""
+    if event.time - event.received <= tolerance:
+        return event
+    return replace(event, time=event.received, attrs={**event.attrs, "future_time": event.time.isoformat()})
 
 
 class Runner:
@@ -113,6 +122,7 @@ class Runner:
         self.last_progress = time.monotonic()
         self.store_errors = 0
         self._batch = _Batch()
+        self._future_tolerance = timedelta(seconds=float(self.limits.future_tolerance))
         self._commit_task: asyncio.Task[None] | None = None
         self._worker: asyncio.Task[None] | None = None
         self._stopping = False
@@ -277,6 +287,11 @@ class Runner:
     def _add(self, source: Source | None, events: list[Event]) -> None:
         if not events:
             return
+        tolerance = self._future_tolerance
+        latest = datetime.now(UTC) + tolerance
+        for index, event in enumerate(events):
+            if event.time > latest:  # received <= now: only these can be too far ahead of their receipt
+                events[index] = clamp_future(event, tolerance)
         batch = self._batch
         process = self.engine.process
         changed: list[Alert] = []

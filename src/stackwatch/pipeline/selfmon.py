@@ -134,7 +134,9 @@ class SelfMonitor:
         if now >= self._next_drop_check:
             self._next_drop_check = now + float(self.limits.drop_check_interval)
             for source in runner.sources:
-                dropped = source.counters.dropped
+                source.refresh_counters()
+                counters = source.counters
+                dropped = counters.dropped
                 before = self._dropped.get(source.name, 0)
                 if dropped > before:
                     self._dropped[source.name] = dropped
@@ -142,12 +144,17 @@ class SelfMonitor:
                         f"dropped|{source.name}",
                         RULE_DROPPED,
                         "stackwatch dropped input records",
-                        f"{dropped - before} records from source {source.name} were dropped "
-                        f"(queue full: {source.counters.dropped_queue_full}, over the rate limit: "
-                        f"{source.counters.dropped_rate} in total)",
+                        f"{dropped - before} records from source {source.name} were dropped since the last "
+                        f"check; {dropped} in total: {counters.dropped_kernel} by the kernel (receive buffer "
+                        f"full), {counters.dropped_queue_full} with the queue full, {counters.dropped_rate} "
+                        "over the rate limit",
                         now,
                         source=source.name,
                         dropped=dropped,
+                        dropped_since_last_check=dropped - before,
+                        dropped_kernel=counters.dropped_kernel,
+                        dropped_queue_full=counters.dropped_queue_full,
+                        dropped_rate=counters.dropped_rate,
                     )
 
     def stalled(self, seconds: float) -> None:

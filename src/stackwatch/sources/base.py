@@ -71,6 +71,7 @@ class SourceCounters:
     bytes: int = 0
     dropped_queue_full: int = 0  # UDP only: the queue was full
     dropped_rate: int = 0  # UDP only: over the rate limit
+    dropped_kernel: int = 0  # UDP only: the socket's receive buffer was full (the kernel's count)
     truncated: int = 0
     events: int = 0  # events decoded
     committed: int = 0  # events committed to the store
@@ -81,7 +82,7 @@ class SourceCounters:
 
     @property
     def dropped(self) -> int:
-        return self.dropped_queue_full + self.dropped_rate
+        return self.dropped_queue_full + self.dropped_rate + self.dropped_kernel
 
 
 class RecordQueue:
@@ -201,6 +202,10 @@ class Source(ABC):
         """Events held back waiting for more input (a multi-line record) that should be let go."""
         return []
 
+    def refresh_counters(self) -> None:  # noqa: B027 - optional hook
+        """Bring counters kept outside the process (the kernel's) up to date; called before
+        they are reported or alerted on."""
+
     def truncate(self, data: bytes) -> tuple[str, int]:
         """Decode ``data``, cut to ``max_message_bytes``; returns (text, original size or 0)."""
         if len(data) > self.max_bytes:
@@ -229,7 +234,7 @@ class MessageDecoder:
     parser first, then any record parser that recognises it, else ``unparsed`` (raw kept)."""
 
     def __init__(self, origin: str, host: str = "", service: str = "") -> None:
-        self.ctx = ParseContext(host=host, origin=origin, service=service)
+        self.ctx = ParseContext(host=host, origin=origin, service=service, live=True)
         self.default_host = host
         self.origin = origin
         self.parsers: tuple[RecordParser, ...] = record_parsers()

@@ -1,9 +1,12 @@
 """Syslog over UDP (RFC 5426 / the BSD syslog of RFC 3164): one datagram, one message.
 
 UDP has no backpressure: when the queue is full or the source is over its rate limit a
-datagram is dropped, and counted (``dropped_queue_full`` / ``dropped_rate``); the runner
-raises an alert when drops happen. A large ``SO_RCVBUF`` absorbs bursts (the kernel caps it
-at ``net.core.rmem_max``: raise that sysctl on busy collectors). Stdlib asyncio reads one
+datagram is dropped, and counted (``dropped_queue_full`` / ``dropped_rate``); before that,
+the kernel drops datagrams that arrive while the socket's receive buffer is full, and counts
+them per socket: ``dropped_kernel`` is read from ``/proc/net/udp`` (the ``drops`` column of
+this socket's inode). The runner raises an alert when any of them grows. A large
+``SO_RCVBUF`` absorbs bursts (the kernel caps it at ``net.core.rmem_max``: raise that sysctl
+on busy collectors). Stdlib asyncio reads one
 datagram per loop turn; ``serve`` runs on uvloop when it is installed (4x the intake).
 """
 
@@ -11,6 +14,8 @@ datagram per loop turn; ``serve`` runs on uvloop when it is installed (4x the in
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
 import socket
 import time
 from dataclasses import dataclass
@@ -56,6 +61,8 @@ class UdpSyslogSource(Source):
         self.decoder = MessageDecoder(f"syslog:udp/{self.name}", settings.host, settings.service)
         self.transport: asyncio.DatagramTransport | None = None
         self.address: tuple[str, int] | None = None
+        self._socket_table = ""  # /proc/net/udp or udp6
+        self._inode = 0
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
@@ -72,6 +79,14 @@ class UdpSyslogSource(Source):
         transport, _ = await loop.create_datagram_endpoint(lambda: _Protocol(self), sock=sock)
         self.transport = transport
         self.address = sock.getsockname()[:2]
+        self._socket_table = "/proc/net/udp6" if family == socket.AF_INET6 else "/proc/net/udp"
+        self._inode = os.fstat(sock.fileno()).st_ino
+
+    def refresh_counters(self) -> None:
+        if self._inode:
+            drops = socket_drops(self._socket_table, self._inode)
+            if drops is not None:
+                self.counters.dropped_kernel = drops
 
     async def stop(self) -> None:
         if self.transport is not None:
@@ -85,3 +100,16 @@ class UdpSyslogSource(Source):
             out.extend(decode(record))
         self.counters.unparsed = self.decoder.unparsed
         return out
+
+
+def socket_drops(table: str, inode: int) -> int | None:
+    """The kernel's count of datagrams dropped on the socket ``inode`` (its receive buffer was
+    full), from ``table`` (``/proc/net/udp``/``udp6``: the last column); None if not listed."""
+    wanted = str(inode)
+    with contextlib.suppress(OSError), open(table, encoding="ascii") as lines:
+        next(lines, None)  # the header
+        for line in lines:
+            fields = line.split()
+            if len(fields) >= 13 and fields[9] == wanted:
+                return int(fields[-1])
+    return None

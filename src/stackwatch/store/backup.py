@@ -2,11 +2,17 @@
 
 ``backup`` copies ``stackwatch.db`` with SQLite's online backup API in one step: it reads one
 consistent snapshot (a WAL read transaction) while the writer keeps appending. The archive
-(tar) holds ``stackwatch.db``, ``keys/sign.pub``, ``checkpoints.jsonl`` (the checkpoints as
-witness lines, readable without SQLite), ``manifest.json`` and the sidecars (sidecars.py: the
-web users and API tokens, analyze's record of what it stored). Private keys are never
-included: a restored store verifies and can be read; to append again it gets new keys (a new
-signer segment, ``store init``).
+(tar) holds ``stackwatch.db``, ``keys/sign.pub``, ``keys/seal.epoch`` (the epoch the sealing
+ratchet had reached and a proof of it only that epoch's key could make, ``store/evidence.py``),
+``checkpoints.jsonl`` (the checkpoints as witness lines, readable without SQLite),
+``manifest.json`` and the sidecars (sidecars.py: the web users and API tokens, analyze's
+record of what it stored). Private keys are never included: a restored store verifies and can be read;
+to append again it gets new keys (a new signer segment, ``store init``). The archive is 0600.
+
+``restore`` refuses a backup whose checkpoint list or manifest does not match its database
+(an emptied ``checkpoints.jsonl`` is missing evidence, not a warning) or that lacks the epoch
+proof; with k0 the proof must be genuine and the checkpoints must reach its epoch, so a backup
+cut at a checkpoint boundary is refused.
 
 Encryption (``--encrypt-key FILE``, 32 random bytes raw or as 64 hex digits): AES-256-GCM in
 1 MiB chunks (the STREAM construction: nonce = 8-byte random prefix || chunk counter, the
@@ -35,14 +41,18 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from stackwatch.core.errors import IntegrityError, StoreError
+from stackwatch.store.evidence import EPOCH_PROOF_FILE, epoch_proof_doc, epoch_proof_path
 from stackwatch.store.ledger import key_paths
+from stackwatch.store.permissions import FILE_MODE, make_private
+from stackwatch.store.seal import KeyFileError, Sealer
 from stackwatch.store.sidecars import SIDECARS, protect_restored, snapshot_sidecars
 from stackwatch.store.verify import VerifyReport, verify_store
-from stackwatch.store.witness import entry
+from stackwatch.store.witness import entry, read_entries
 
 ENC_MAGIC: Final = b"SWBKENC1"
 CHUNK: Final = 1 << 20
-MEMBERS: Final = ("stackwatch.db", "keys/sign.pub", "checkpoints.jsonl", "manifest.json", *SIDECARS)
+MEMBERS: Final = ("stackwatch.db", "keys/sign.pub", f"keys/{EPOCH_PROOF_FILE}", "checkpoints.jsonl",
+                  "manifest.json", *SIDECARS)
 
 
 def read_key(path: str | os.PathLike[str]) -> bytes:
@@ -113,6 +123,8 @@ def backup(
     db = data_dir / "stackwatch.db"
     if not db.is_file():
         raise StoreError(f"no store at {data_dir}")
+    # Read before the snapshot: the snapshot then holds at least the checkpoints below this epoch.
+    proof = _epoch_proof(data_dir)
     with tempfile.TemporaryDirectory(dir=dest.parent, prefix=".stackwatch-backup-") as tmp:
         copy = Path(tmp) / "stackwatch.db"
         src = sqlite3.connect(f"{db.resolve().as_uri()}?mode=ro", uri=True)
@@ -141,6 +153,10 @@ def backup(
             "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         }
         pub = key_paths(data_dir)[1]
+        if proof is not None and not isinstance(proof, str):
+            epoch, tag = proof
+            segment = max((int(e) for e, _ in signers if int(e) <= epoch), default=0)
+            proof = json.dumps(epoch_proof_doc(epoch, tag, segment))
         tar_path = Path(tmp) / "backup.tar"
         sidecars = snapshot_sidecars(data_dir, Path(tmp))  # web users and tokens, analyze's record
         manifest["includes"] = sidecars
@@ -150,16 +166,21 @@ def backup(
                 tar.add(pub, "keys/sign.pub")
             for name in sidecars:
                 tar.add(Path(tmp) / name, name)
-            for name, text in (
+            texts = [
                 ("checkpoints.jsonl", "".join(f"{ln}\n" for ln in lines)),
                 ("manifest.json", json.dumps(manifest, indent=2)),
-            ):
+            ]
+            if proof is not None:
+                texts.append((f"keys/{EPOCH_PROOF_FILE}", proof))
+            for name, text in texts:
                 info = tarfile.TarInfo(name)
                 info.size = len(text.encode())
                 info.mtime = int(time.time())
                 tar.addfile(info, io.BytesIO(text.encode()))
         out = dest.with_name(f".{dest.name}.partial")
-        with open(tar_path, "rb") as fin, open(out, "wb") as fout:
+        fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
+        os.fchmod(fd, FILE_MODE)
+        with open(tar_path, "rb") as fin, open(fd, "wb") as fout:
             if encrypt_key is not None:
                 encrypt_stream(fin, fout, encrypt_key)
             else:
@@ -168,6 +189,49 @@ def backup(
             os.fsync(fout.fileno())
         os.replace(out, dest)
     return manifest
+
+
+def _epoch_proof(data_dir: Path) -> tuple[int, bytes] | str | None:
+    """The ratchet's epoch proof: made from the key file, or (a restored store not yet given new
+    keys) the proof it was restored with, as text; None for a store without keys."""
+    seal_path = key_paths(data_dir)[2]
+    if seal_path.exists():
+        try:
+            return Sealer(seal_path).proof()
+        except KeyFileError as exc:
+            raise StoreError(f"cannot back up the sealing evidence: {exc}") from None
+    kept = epoch_proof_path(data_dir)
+    return kept.read_text() if kept.exists() else None
+
+
+def _check_evidence(work: Path) -> None:
+    """The backup's own lists must match its database: an emptied or cut ``checkpoints.jsonl`` or
+    manifest is missing evidence, refused (verify then checks the database against them)."""
+    conn = sqlite3.connect(f"{(work / 'stackwatch.db').resolve().as_uri()}?mode=ro", uri=True)
+    try:
+        bodies = [bytes(b).decode() for (b,) in conn.execute("SELECT body FROM checkpoints ORDER BY epoch")]
+        size = conn.execute("SELECT size FROM ledger_state").fetchone()[0]
+    except sqlite3.DatabaseError as exc:
+        raise IntegrityError(f"the backup's database cannot be read: {exc}") from None
+    finally:
+        conn.close()
+    try:
+        listed = [str(e["body"]) for e in read_entries(work / "checkpoints.jsonl")]
+        manifest = json.loads((work / "manifest.json").read_text())
+    except (OSError, ValueError, KeyError) as exc:
+        raise IntegrityError(
+            f"the backup's checkpoint list or manifest is missing or unreadable: {exc}"
+        ) from None
+    if listed != bodies:
+        raise IntegrityError(
+            f"the backup's checkpoints.jsonl lists {len(listed)} checkpoints, its database holds "
+            f"{len(bodies)} (or they differ): the backup was altered"
+        )
+    if manifest.get("checkpoints") != len(bodies) or manifest.get("records") != size:
+        raise IntegrityError("the backup's manifest does not match its database: the backup was altered")
+    if bodies and not epoch_proof_path(work).exists():
+        raise IntegrityError(f"the backup carries no keys/{EPOCH_PROOF_FILE}: the evidence of how many "
+                             "epochs were sealed is missing")
 
 
 def _members(tar: tarfile.TarFile) -> Iterator[tarfile.TarInfo]:
@@ -213,16 +277,21 @@ def restore(
             raise IntegrityError(f"the backup is not a valid archive: {exc}") from None
         if (work / "keys").exists():
             os.chmod(work / "keys", 0o700)
+        if not (work / "stackwatch.db").is_file():
+            raise IntegrityError("the backup holds no stackwatch.db")
+        _check_evidence(work)
         report = verify_store(
             work,
             initial_keys=initial_keys,
             public_key=public_key,
             witnesses=[*(witnesses or []), work / "checkpoints.jsonl"],
+            local_witnesses=False,
         )
         if report.failed:
             first = report.first_bad
             raise IntegrityError(f"the backup does not verify; refusing it: {first}")
         (work / "checkpoints.jsonl").unlink()
+        make_private(work)
         protect_restored(work)
         if dest_dir.exists():
             dest_dir.rmdir()

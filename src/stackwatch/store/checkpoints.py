@@ -89,7 +89,9 @@ class Checkpointer:
         assert self.sealer is not None and self._key is not None
         cp = Checkpoint(self.log_id, self.sealer.epoch, size, root, max(now_us, self.last_time), self.prev)
         body = cp.to_bytes()
-        stored = StoredCheckpoint(cp, body, sign_checkpoint(self._key, body), self.sealer.tag(cp))
+        # The seal binds the signing key: swapping the key and re-signing breaks every seal.
+        tag = self.sealer.tag(cp, self.public_key)
+        stored = StoredCheckpoint(cp, body, sign_checkpoint(self._key, body), tag)
         conn.execute(
             "INSERT INTO checkpoints VALUES (?, ?, ?, ?, ?, ?)",
             (cp.epoch, cp.size, cp.time_us, body, stored.signature, stored.seal),

@@ -8,6 +8,10 @@ A store that already has checkpoints (restored from a backup, whose private keys
 included, or a standby being promoted) starts a new signer segment: its new keys sign and
 seal from the next epoch on, recorded in ``signers``; verification then takes one k0 per
 segment.
+
+``store init`` also makes the store private (data folder 0700, database files 0600: every
+event is readable by whoever reads them) and, when no witness is configured, gives the store a
+local witness file outside the data folder (``witness.default_witness_path``).
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from typing import Any
 from stackwatch.core.errors import StoreError
 from stackwatch.store.admin import admin_event
 from stackwatch.store.ledger import key_paths
+from stackwatch.store.permissions import make_private
 from stackwatch.store.seal import (
     Sealer,
     format_initial_key,
@@ -30,7 +35,7 @@ from stackwatch.store.seal import (
     write_public_key,
 )
 from stackwatch.store.sqlite import SQLiteStore
-from stackwatch.store.witness import CONFIG_FILE, parse_witness
+from stackwatch.store.witness import CONFIG_FILE, configured, default_witness_path, parse_witness
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,13 +67,29 @@ def init_store(
     *,
     standby: bool = False,
     witnesses: list[str] | None = None,
+    witness_file: str | os.PathLike[str] | None = None,
+    local_witness: bool = True,
     actor: str = "stackwatch",
     **options: Any,
 ) -> InitResult:
-    """Create keys (and the first checkpoint, unless a standby)."""
+    """Create keys (and the first checkpoint, unless a standby). With no witness given or
+    configured, the checkpoints also go to a local witness file (``witness_file``, default
+    ``default_witness_path``) unless ``local_witness`` is False."""
     data_dir = Path(data_dir)
-    for spec in witnesses or []:
+    witnesses = list(witnesses or [])
+    for spec in witnesses:
         parse_witness(spec)  # refuse a bad spec before creating anything
+    if witness_file is not None:
+        witnesses.append(f"file:{Path(witness_file).absolute()}")
+    elif local_witness and not witnesses and not configured(data_dir):
+        witnesses.append(f"file:{default_witness_path(data_dir)}")
+    for spec in witnesses:
+        witness = parse_witness(spec)
+        inside = getattr(witness, "path", None)
+        if inside is not None and Path(inside).absolute().is_relative_to(data_dir.absolute()):
+            raise StoreError(f"witness {spec!r} is inside the data folder: whoever rewrites the store "
+                             "rewrites it too; put it outside (another mount or host)")
+    make_private(data_dir)
     with SQLiteStore(data_dir, **options) as store:
         last = store._conn.execute("SELECT max(epoch) FROM checkpoints").fetchone()[0]
         first_epoch = 0 if last is None else last + 1
@@ -76,12 +97,14 @@ def init_store(
             raise StoreError("a standby starts from an empty store")
         if witnesses:
             (data_dir / CONFIG_FILE).write_text("".join(f"{w}\n" for w in witnesses))
+            os.chmod(data_dir / CONFIG_FILE, 0o600)
         k0, pub = _create_keys(data_dir, first_epoch)
         if standby:
             store._write(lambda: store._conn.execute("UPDATE meta SET value = 'standby' WHERE name = 'role'"))
             store._role = "standby"
         else:
             _start_segment(store, first_epoch, pub, "init" if first_epoch == 0 else "restore", actor)
+    make_private(data_dir)
     return InitResult(format_initial_key(k0), pub.hex(), first_epoch, standby)
 
 

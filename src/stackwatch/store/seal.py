@@ -18,11 +18,15 @@ bytes that re-encode identically). They are signed with Ed25519: anyone holding 
 key can check them, offline, with ``auditor.py``.
 
 **Seals** (Schneier–Kelsey). The sealer holds one MAC key, for the current epoch only. At the
-end of epoch i it computes ``tag = HMAC-SHA256(k_i, "stackwatch-seal\\0" || i || checkpoint)``,
-then replaces the key on disk by ``k_{i+1} = HMAC-SHA256(k_i, "stackwatch-ratchet")`` (atomic
-rename) before the tag is handed out. An intruder who takes the machine in epoch j holds only
-``k_j`` and cannot forge or re-make a seal for any epoch before j. The verifier starts from
-``k_0``, printed once at ``store init`` and kept offline.
+end of epoch i it computes ``tag = HMAC-SHA256(k_i, "stackwatch-seal2\\0" || i || P || checkpoint)``
+where P is the raw Ed25519 public key that signs the checkpoint: the seal binds the signing key,
+so an intruder who swaps the signing key and re-signs every checkpoint breaks every seal (stores
+sealed before this binding carry ``"stackwatch-seal\\0" || i || checkpoint`` tags, still accepted
+and reported as not binding the key). Then it replaces the key on disk by ``k_{i+1} =
+HMAC-SHA256(k_i, "stackwatch-ratchet")`` (atomic rename) before the tag is handed out. An
+intruder who takes the machine in epoch j holds only ``k_j`` and cannot forge or re-make a seal
+for any epoch before j. The verifier starts from ``k_0``, printed once at ``store init`` and kept
+offline.
 
 Limits, said plainly: Python cannot wipe a ``bytes`` object and a rename does not scrub disk
 blocks, so "erased" means "no longer referenced or named"; records after the last seal (the
@@ -39,7 +43,7 @@ import os
 import re
 import secrets
 import stat
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from hashlib import sha256
 from pathlib import Path
@@ -56,6 +60,9 @@ NO_PREV: Final = bytes(32)
 """``prev`` of the epoch-0 checkpoint."""
 RATCHET_LABEL: Final = b"stackwatch-ratchet"
 SEAL_LABEL: Final = b"stackwatch-seal\x00"
+BOUND_SEAL_LABEL: Final = b"stackwatch-seal2\x00"
+"""Seals that also cover the signing public key (binding it to the forward-secure ratchet)."""
+EPOCH_PROOF_LABEL: Final = b"stackwatch-epoch\x00"
 KEY_FILE_MAGIC: Final = b"SWK1"
 
 _CHECKPOINT_RE: Final = re.compile(
@@ -236,9 +243,33 @@ def key_for_epoch(initial_key: bytes, epoch: int) -> bytes:
     return k
 
 
-def seal(epoch: int, key: bytes, checkpoint_bytes: bytes) -> bytes:
-    """The seal tag of one epoch's checkpoint under that epoch's key."""
-    return hmac.digest(key, SEAL_LABEL + epoch.to_bytes(8, "big") + checkpoint_bytes, "sha256")
+def seal(epoch: int, key: bytes, checkpoint_bytes: bytes, public_key: bytes | None = None) -> bytes:
+    """The seal tag of one epoch's checkpoint under that epoch's key; with ``public_key`` (the raw
+    Ed25519 key that signs it) the tag also binds the signing key."""
+    if public_key is None:
+        return hmac.digest(key, SEAL_LABEL + epoch.to_bytes(8, "big") + checkpoint_bytes, "sha256")
+    if len(public_key) != 32:
+        raise ValueError("a bound seal takes the raw 32-byte Ed25519 public key")
+    return hmac.digest(key, BOUND_SEAL_LABEL + epoch.to_bytes(8, "big") + public_key + checkpoint_bytes,
+                       "sha256")
+
+
+def epoch_proof(epoch: int, key: bytes) -> bytes:
+    """Public evidence that the ratchet reached ``epoch``: ``HMAC(k_epoch, label || epoch)``. Only
+    the holder of k_epoch makes it (an intruder holding a later key cannot), anyone holding k_0
+    checks it; it reveals nothing usable about the key. Backups carry it instead of the key file."""
+    return hmac.digest(key, EPOCH_PROOF_LABEL + epoch.to_bytes(8, "big"), "sha256")
+
+
+def find_key_epoch(initial_key: bytes, key: bytes, start: int, limit: int) -> int | None:
+    """The epoch e in ``start..limit`` whose ratchet key is ``key`` (None if none): tells which
+    epoch a key file rolled back (its epoch field rewritten) really belongs to."""
+    k = key_for_epoch(initial_key, start)
+    for e in range(start, limit + 1):
+        if hmac.compare_digest(k, key):
+            return e
+        k = next_key(k)
+    return None
 
 
 def format_initial_key(key: bytes) -> str:
@@ -289,18 +320,18 @@ class Sealer:
         write_sealing_key(path, 0, initial_key)
         return cls(path)
 
-    def seal(self, checkpoint: Checkpoint) -> bytes:
+    def seal(self, checkpoint: Checkpoint, public_key: bytes | None = None) -> bytes:
         """Seal the current epoch's checkpoint, then ratchet: the key file holds k_{i+1} before
         the tag is returned. A crash before the caller stores the tag leaves a missing epoch,
         which verification reports; it never leaves k_i behind."""
         if checkpoint.epoch != self.epoch:
             raise ValueError(f"checkpoint is for epoch {checkpoint.epoch}, "
                              f"the sealer is at epoch {self.epoch}")
-        tag = seal(self.epoch, self._key, checkpoint.to_bytes())
+        tag = seal(self.epoch, self._key, checkpoint.to_bytes(), public_key)
         self.advance_to(self.epoch + 1)
         return tag
 
-    def tag(self, checkpoint: Checkpoint) -> bytes:
+    def tag(self, checkpoint: Checkpoint, public_key: bytes | None = None) -> bytes:
         """The seal tag of the current epoch's checkpoint *without* ratcheting: for a writer that
         stores the tag in a transaction and calls ``advance_to(epoch + 1)`` once it committed
         (a crash in between leaves the key of a sealed epoch, which the store ratchets away at
@@ -309,7 +340,11 @@ class Sealer:
         if checkpoint.epoch != self.epoch:
             raise ValueError(f"checkpoint is for epoch {checkpoint.epoch}, "
                              f"the sealer is at epoch {self.epoch}")
-        return seal(self.epoch, self._key, checkpoint.to_bytes())
+        return seal(self.epoch, self._key, checkpoint.to_bytes(), public_key)
+
+    def proof(self) -> tuple[int, bytes]:
+        """``(epoch, epoch_proof)`` of the current key (what a backup carries instead of it)."""
+        return self.epoch, epoch_proof(self.epoch, self._key)
 
     def advance_to(self, epoch: int) -> None:
         """Ratchet forward to ``epoch`` (e.g. past epochs already sealed before a crash)."""
@@ -356,6 +391,7 @@ class SealReport:
     sealed_size: int = 0  # tree size attested by the last valid seal before any FAIL
     tree_size: int = 0
     roots: dict[int, bytes] = field(default_factory=dict)  # size -> root from correctly sealed checkpoints
+    unbound: list[int] = field(default_factory=list)  # epochs whose seal predates binding the signing key
 
     @property
     def status(self) -> str:
@@ -382,13 +418,20 @@ _LOOKAHEAD: Final = 64  # an intruder can ratchet *forward* from the key it stol
 
 def verify_seals(initial_key: bytes, seals: Iterable[SealedCheckpoint], tree_size: int, *,
                  public_key: Ed25519PublicKey | bytes | None = None,
-                 sealer_epoch: int | None = None) -> SealReport:
+                 sealer_epoch: int | None = None,
+                 signer_of: Callable[[int], bytes | None] | None = None) -> SealReport:
     """Check every seal from k_0, the checkpoint chain, sizes and (with ``public_key``) signatures.
 
     ``seals`` in stored order; ``tree_size`` is the number of records the store holds now;
     ``sealer_epoch`` is the epoch in the sealer's key file, if known (it exposes deleted
-    trailing seals, and a key file rolled back to an epoch already sealed).
+    trailing seals, and a key file rolled back to an epoch already sealed). ``signer_of(epoch)``
+    is the raw public key said to sign that epoch (default: ``public_key``): a seal must bind it,
+    so a swapped signing key breaks the seals; a seal made before binding (no key in the tag) is
+    accepted and its epoch listed in ``unbound``.
     """
+    if signer_of is None:
+        pinned = public_key_bytes(public_key) if isinstance(public_key, Ed25519PublicKey) else public_key
+        signer_of = lambda _epoch: pinned  # noqa: E731
     items = list(seals)
     report = SealReport(tree_size=tree_size)
     add = report.findings.append
@@ -420,20 +463,27 @@ def verify_seals(initial_key: bytes, seals: Iterable[SealedCheckpoint], tree_siz
             failed = True
         while key_epoch < cp.epoch:
             key, key_epoch = next_key(key), key_epoch + 1
-        sealed_ok = hmac.compare_digest(item.tag, seal(cp.epoch, key, item.body))
+        signer = signer_of(cp.epoch)
+        sealed_ok = signer is not None and hmac.compare_digest(
+            item.tag, seal(cp.epoch, key, item.body, signer))
+        if not sealed_ok and hmac.compare_digest(item.tag, seal(cp.epoch, key, item.body)):
+            sealed_ok = True
+            report.unbound.append(cp.epoch)
         if not sealed_ok:
             later = None
             if diagnosed < _DIAGNOSE_LIMIT:
                 diagnosed += 1
-                later = _find_later_key(key, cp.epoch, top_epoch + _LOOKAHEAD, item)
+                later = _find_later_key(key, cp.epoch, top_epoch + _LOOKAHEAD, item, signer)
             if later is not None:
                 add(Finding("FAIL", "resealed", cp.epoch, first_seq,
                             f"sealed with the key of later epoch {later}: re-made after "
                             f"epoch {cp.epoch}'s key "
                             "was erased (the checkpoint or the records it attests were rewritten)"))
             else:
+                signed_by = f" and its signing key {key_id(signer)}" if signer is not None else ""
                 add(Finding("FAIL", "bad-seal", cp.epoch, first_seq,
-                            "seal tag does not match: the checkpoint or its seal was altered"))
+                            f"seal tag does not match the checkpoint{signed_by}: the checkpoint or its seal "
+                            "was altered, or the signing key was replaced"))
             failed = True
         if public_key is not None and not verify_checkpoint_signature(public_key, item.body, item.signature):
             add(Finding("FAIL", "bad-signature", cp.epoch, first_seq, "Ed25519 signature does not verify"))
@@ -473,12 +523,14 @@ def verify_seals(initial_key: bytes, seals: Iterable[SealedCheckpoint], tree_siz
     return report
 
 
-def _find_later_key(key: bytes, epoch: int, limit: int, item: SealedCheckpoint) -> int | None:
+def _find_later_key(key: bytes, epoch: int, limit: int, item: SealedCheckpoint,
+                    signer: bytes | None) -> int | None:
     """Which later epoch's key made this tag, if any (tells re-sealing from corruption)."""
     k = key
     for e in range(epoch + 1, limit + 1):
         k = next_key(k)
         for claimed in (epoch, e):  # tag over the original epoch number, or re-labelled
-            if hmac.compare_digest(item.tag, seal(claimed, k, item.body)):
+            if hmac.compare_digest(item.tag, seal(claimed, k, item.body, signer)) or hmac.compare_digest(
+                    item.tag, seal(claimed, k, item.body)):
                 return e
     return None

@@ -55,6 +55,7 @@ from stackwatch.store.base import (
 )
 from stackwatch.store.checkpoints import Checkpointer
 from stackwatch.store.ledger import LedgerState, chain_batch
+from stackwatch.store.permissions import make_private
 from stackwatch.store.rows import (
     EVENT_COLUMNS,
     RowBuilder,
@@ -158,7 +159,8 @@ class SQLiteStore(Store):
                                  f"{SCHEMA_VERSION}: open it once read-write to upgrade")
             self._load_meta()
         else:
-            self.data_dir.mkdir(parents=True, exist_ok=True)
+            if not self._db.exists():
+                make_private(self.data_dir)  # a new store: folder 0700, database files 0600
             self._conn = self._connect(str(self._db), timeout=timeout)
             try:
                 migrate(self._conn)

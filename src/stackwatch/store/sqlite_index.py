@@ -20,6 +20,7 @@ import threading
 from pathlib import Path
 from typing import Final
 
+from stackwatch.store.permissions import create_private_file
 from stackwatch.store.sqlite_schema import (
     FIELD_IP,
     FIELD_REQUEST,
@@ -58,6 +59,7 @@ def connect_index(index_path: Path, record_path: Path, *, store_id: str, last_se
                   timeout: float) -> sqlite3.Connection:
     """A connection with the index file as ``main`` and the record attached as ``ev``; the
     index is (re)built first when it does not match the record."""
+    create_private_file(index_path)  # 0600 whatever the umask: it holds every message's words
     conn = sqlite3.connect(index_path, isolation_level=None, timeout=timeout, check_same_thread=False)
     try:
         conn.execute("PRAGMA journal_mode = WAL")

@@ -7,7 +7,11 @@ gaps, re-sealing with a later key, truncation, a rolled-back key file, an unseal
 the hash chain of every stored record, recomputed from the stored columns, and the Merkle
 root at every checkpoint; the frontier kept for a range expired by retention against the
 checkpoint at its end; the ledger state against the records; and every witness entry against
-the store's checkpoints. Problems are FAIL (tampering or loss), WARN (an unsealed tail, time
+the store's checkpoints (the ones given, the file witnesses in ``witnesses.conf`` and the
+default local witness next to the data folder). With k0 it also checks the evidence of how many
+epochs were sealed (``store/evidence.py``): the sealing key file must hold the key its epoch
+claims, a restored store's epoch proof must be genuine, and an initialised store must have both
+checkpoints and that evidence. Problems are FAIL (tampering or loss), WARN (an unsealed tail, time
 going backwards) or NOTE (what was not or cannot be checked); ``first_bad`` is the first
 record put in doubt.
 """
@@ -17,7 +21,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
@@ -25,20 +29,20 @@ from typing import Final
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from stackwatch.store.chain import GENESIS, verify_chain
+from stackwatch.store.evidence import epoch_evidence
 from stackwatch.store.ledger import iter_ledger, key_paths, scan_ledger
 from stackwatch.store.merkle import MerkleAccumulator
 from stackwatch.store.seal import (
     Checkpoint,
-    KeyFileError,
     SealedCheckpoint,
+    key_id,
     load_public_key,
     public_key_bytes,
-    read_sealing_key,
     verify_checkpoint_signature,
     verify_seals,
 )
 from stackwatch.store.verify_parallel import CHUNK, verify_records_parallel
-from stackwatch.store.witness import read_entries
+from stackwatch.store.witness import local_witness_files, read_entries
 
 DB_FILE: Final = "stackwatch.db"
 PARALLEL_MIN: Final = 4 * CHUNK
@@ -68,6 +72,8 @@ class VerifyReport:
     epochs: int = 0
     sealed_size: int = 0
     seconds: float = 0.0
+    signing_keys: list[tuple[int, str]] = field(default_factory=list)  # (from epoch, fingerprint)
+    witnesses: list[str] = field(default_factory=list)  # witness files read
 
     def add(self, level: str, kind: str, seq: int | None, message: str) -> None:
         self.problems.append(Problem(level, kind, seq, message))
@@ -105,9 +111,12 @@ def verify_store(
     initial_keys: list[bytes] | None = None,
     public_key: Ed25519PublicKey | bytes | None = None,
     witnesses: list[str | Path] | None = None,
+    local_witnesses: bool = True,
 ) -> VerifyReport:
     """Verify the store in ``data_dir`` (read-only). ``initial_keys``: k0 of each signer in order
-    (the first from ``store init``, then one per restore/promotion)."""
+    (the first from ``store init``, then one per restore/promotion). ``witnesses``: witness files
+    to check against; with ``local_witnesses`` also the file witnesses the store is configured
+    with and the default local witness, when present."""
     started = time.perf_counter()
     data_dir = Path(data_dir)
     report = VerifyReport()
@@ -117,7 +126,8 @@ def verify_store(
         return report
     conn = sqlite3.connect(f"{db.resolve().as_uri()}?mode=ro", uri=True)
     try:
-        _verify(conn, data_dir, report, initial_keys or [], public_key, witnesses or [])
+        found = local_witness_files(data_dir) if local_witnesses else []
+        _verify(conn, data_dir, report, initial_keys or [], public_key, [*(witnesses or []), *found])
     except sqlite3.DatabaseError as exc:
         report.add("FAIL", "corrupt", None, f"the database cannot be read: {exc}")
     finally:
@@ -152,7 +162,7 @@ def _verify(
     size, _head, merkle, pruned_to, pruned_head, pruned_merkle, pruned_time = state
     max_seq = conn.execute("SELECT coalesce(max(seq), 0) FROM events").fetchone()[0]
     report.pruned_to = pruned_to
-    sign_path, pub_path, seal_path = key_paths(data_dir)
+    sign_path, pub_path, _ = key_paths(data_dir)
     default_pub: bytes | None = None
     if pinned is not None:
         default_pub = pinned if isinstance(pinned, bytes) else public_key_bytes(pinned)
@@ -164,13 +174,16 @@ def _verify(
     ]
     if pinned is not None and signers and signers[0][1] != default_pub:
         report.add("FAIL", "wrong-key", None, "the store's first signer is not the pinned public key")
+    report.signing_keys = [(e, key_id(k)) for e, k in signers] or (
+        [(0, key_id(default_pub))] if default_pub is not None else []
+    )
     if len(signers) > 1:
         report.add(
             "NOTE",
             "signers",
             None,
             "checkpoints are signed by "
-            + ", ".join(f"key {k.hex()[:16]}… from epoch {e}" for e, k in signers)
+            + ", ".join(f"key {key_id(k)} from epoch {e}" for e, k in signers)
             + " (restore or promotion)",
         )
     rows = conn.execute(
@@ -214,18 +227,45 @@ def _verify(
             roots.setdefault(cp.size, cp.root)
         prev_size = max(prev_size, cp.size)
     report.epochs = len(rows)
-    sealer_epoch = None
-    try:
-        sealer_epoch = read_sealing_key(seal_path).epoch if seal_path.exists() else None
-    except KeyFileError as exc:
+    role_row = conn.execute("SELECT value FROM meta WHERE name = 'role'").fetchone()
+    standby = role_row is not None and role_row[0] == "standby"
+    initialised = bool(rows or signers or initial_keys) or sign_path.exists() or pub_path.exists()
+    evidence = epoch_evidence(data_dir, [e for e, _ in signers] or [0], initial_keys,
+                              standby=standby, initialised=initialised)
+    for level, kind, message in evidence.problems:
+        # Without the evidence, nothing after the newest checkpoint can be shown complete.
+        report.add(level, kind, prev_size + 1, message)
+    if standby:
         report.add(
-            "NOTE",
-            "seal-key",
+            "WARN",
+            "standby",
             None,
-            f"sealing key file not read ({exc}); deleted trailing "
-            "checkpoints are then only found by a witness",
+            "this store is a standby: the evidence of how many epochs were sealed (the key file) is on "
+            "its primary, so checkpoints deleted here at a checkpoint boundary are caught only by "
+            "verifying the primary or by a witness (after store promote this store is checked fully)",
         )
-    _check_seals(report, items, signers, initial_keys, max(size, max_seq), sealer_epoch)
+    if initialised and not rows and (not standby or max(size, max_seq)):
+        report.add(
+            "FAIL",
+            "no-checkpoints",
+            1 if max(size, max_seq) else None,
+            "the store was initialised (keys, signers or k0 given) but holds no checkpoint: "
+            "store init always makes epoch 0, so every checkpoint was deleted",
+        )
+
+    def signer_of(epoch: int) -> bytes | None:
+        return _signer_for(signers, epoch, default_pub)
+
+    _check_seals(report, items, signers, initial_keys, max(size, max_seq), evidence.exact, signer_of)
+    sealed_epochs = max((int(r[0]) for r in rows), default=-1) + 1
+    if evidence.at_least is not None and evidence.at_least > sealed_epochs:
+        report.add(
+            "FAIL",
+            "gap",
+            prev_size + 1,
+            f"{evidence.source} proves the ratchet reached epoch {evidence.at_least}, but the "
+            f"checkpoints end at epoch {sealed_epochs - 1}: the sealed epochs after it were deleted",
+        )
     if not rows and not sign_path.exists():
         report.add(
             "WARN",
@@ -292,7 +332,10 @@ def _verify(
         report.records = counted[0]
     report.size = end
     if fault is not None:
-        report.add("FAIL", fault.kind, fault.seq, fault.reason)
+        seq = fault.seq
+        if fault.kind == "root":  # the first record in doubt opens the checkpoint interval
+            seq = max((s for s in roots if s < fault.seq), default=first - 1) + 1
+        report.add("FAIL", fault.kind, seq, fault.reason)
     elif merkle is not None and acc is not None and acc.size == size and acc.to_bytes() != bytes(merkle):
         report.add("FAIL", "ledger-state", None, "the stored Merkle state does not match the records")
     if size != max_seq and fault is None:
@@ -304,6 +347,14 @@ def _verify(
         )
     for path in witnesses:
         _check_witness(report, Path(path), bodies, signers, default_pub)
+    if initialised and not witnesses:
+        report.add(
+            "NOTE",
+            "witness",
+            None,
+            "no witness read: without one, a store wiped and rebuilt whole (new keys) is caught only "
+            "with --key K0; configure an off-host witness (docs/store.md)",
+        )
 
 
 def _fast_records(
@@ -339,9 +390,10 @@ def _check_seals(
     initial_keys: list[bytes],
     tree_size: int,
     sealer_epoch: int | None,
+    signer_of: Callable[[int], bytes | None],
 ) -> None:
     segments = [e for e, _ in signers] or [0]
-    if not items:
+    if not items and (sealer_epoch is None or not initial_keys):
         return
     if not initial_keys:
         report.add(
@@ -360,12 +412,20 @@ def _check_seals(
             f"seals from epoch {segments[len(keys)]} on not checked: "
             f"{len(segments)} signer segments, {len(keys)} keys given",
         )
-    structural = verify_seals(keys[-1] if keys else bytes(32), items, tree_size, sealer_epoch=sealer_epoch)
+    structural = verify_seals(
+        keys[-1] if keys else bytes(32), items, tree_size, sealer_epoch=sealer_epoch, signer_of=signer_of
+    )
     findings = [f for f in structural.findings if f.kind not in _SEAL_KINDS]
+    unbound: list[int] = []
     for i, k0 in enumerate(keys):
         lo = segments[i]
         hi = segments[i + 1] if i + 1 < len(segments) else None
-        run = structural if k0 is keys[-1] and i == len(keys) - 1 else verify_seals(k0, items, tree_size)
+        run = (
+            structural
+            if k0 is keys[-1] and i == len(keys) - 1
+            else verify_seals(k0, items, tree_size, signer_of=signer_of)
+        )
+        unbound += [e for e in run.unbound if e >= lo and (hi is None or e < hi)]
         findings += [
             f
             for f in run.findings
@@ -375,6 +435,15 @@ def _check_seals(
             and (hi is None or f.epoch < hi)
         ]
     report.sealed_size = structural.sealed_size if keys else 0
+    if unbound:
+        report.add(
+            "NOTE",
+            "seal-unbound",
+            None,
+            f"the seals of {len(unbound)} epochs ({min(unbound)}..{max(unbound)}) predate binding the "
+            "signing key to the seals: for them a swapped signing key is caught only with --public-key "
+            "or a witness",
+        )
     last_epoch = structural.epochs and max(Checkpoint.from_bytes(i.body).epoch for i in items)
     for f in findings:
         if f.kind == "key-behind" and f.epoch == last_epoch:
@@ -401,6 +470,7 @@ def _check_witness(
     signers: list[tuple[int, bytes]],
     default_pub: bytes | None,
 ) -> None:
+    report.witnesses.append(str(path))
     try:
         entries = read_entries(path)
     except (OSError, ValueError) as exc:
@@ -409,12 +479,12 @@ def _check_witness(
     if not entries:
         report.add("WARN", "witness", None, f"witness {path} holds no checkpoint")
         return
+    sizes = {ep: Checkpoint.from_bytes(b).size for ep, b in bodies.items()}
     for e in entries:
         epoch, body = int(e["epoch"]), str(e["body"]).encode()
-        prev_size = 0
+        # The first record in doubt follows the store's newest checkpoint before this epoch.
+        prev_size = max((s for ep, s in sizes.items() if ep < epoch), default=0)
         ours = bodies.get(epoch)
-        if epoch - 1 in bodies:
-            prev_size = Checkpoint.from_bytes(bodies[epoch - 1]).size
         key = _signer_for(signers, epoch, default_pub)
         if key is None or not verify_checkpoint_signature(key, body, bytes.fromhex(e["signature"])):
             report.add(

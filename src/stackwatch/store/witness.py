@@ -8,6 +8,11 @@ Specs (one per line in ``<data>/witnesses.conf``, or given to the store):
   RFC 6587), facility log audit (13), severity info, MSGID ``checkpoint``, the JSON as MSG;
 - ``http://host/path`` / ``https://...``: POST of the JSON document.
 
+A store with no witness configured gets a **local witness** at ``store init``: the file
+``<data folder>.witness.jsonl`` next to the data folder (``default_witness_path``), or the path
+given with ``store init --witness-file`` / ``$STACKWATCH_WITNESS_FILE``. ``store verify`` reads the
+file witnesses of ``witnesses.conf`` and that default file whenever they exist.
+
 Each entry is the JSON object ``{"format": "stackwatch-witness/v1", "log", "epoch", "size",
 "root", "body", "signature", "public_key"}``; ``store verify --witness FILE`` reads a file of
 them (a syslog or HTTP collector can write the same lines).
@@ -29,6 +34,8 @@ from stackwatch.store.seal import Checkpoint
 
 FORMAT: Final = "stackwatch-witness/v1"
 CONFIG_FILE: Final = "witnesses.conf"
+WITNESS_SUFFIX: Final = ".witness.jsonl"
+WITNESS_ENV: Final = "STACKWATCH_WITNESS_FILE"
 TIMEOUT: Final = 5.0
 
 
@@ -62,7 +69,7 @@ class FileWitness:
         return f"file:{self.path}"
 
     def send(self, body: bytes, signature: bytes, public_key: bytes) -> None:
-        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
         try:
             os.write(fd, _line(body, signature, public_key) + b"\n")
             os.fsync(fd)
@@ -129,15 +136,38 @@ def parse_witness(spec: str) -> Witness:
     return FileWitness(spec.removeprefix("file:"))
 
 
-def configured(data_dir: Path) -> list[Witness]:
+def _specs(data_dir: Path) -> list[str]:
     path = Path(data_dir) / CONFIG_FILE
     if not path.exists():
         return []
-    return [
-        parse_witness(line)
-        for line in path.read_text().splitlines()
-        if line.strip() and not line.lstrip().startswith("#")
-    ]
+    lines = path.read_text().splitlines()
+    return [line for line in lines if line.strip() and not line.lstrip().startswith("#")]
+
+
+def configured(data_dir: Path) -> list[Witness]:
+    return [parse_witness(line) for line in _specs(data_dir)]
+
+
+def default_witness_path(data_dir: str | os.PathLike[str]) -> Path:
+    """Where ``store init`` puts the local witness: ``$STACKWATCH_WITNESS_FILE``, else the file
+    ``<data folder>.witness.jsonl`` beside the data folder (outside it, so that replacing or
+    wiping the folder leaves it; on another mount or host it protects more, see docs/store.md)."""
+    env = os.environ.get(WITNESS_ENV)
+    if env:
+        return Path(env).absolute()
+    folder = Path(data_dir).absolute()
+    return folder.with_name(folder.name + WITNESS_SUFFIX)
+
+
+def local_witness_files(data_dir: Path) -> list[Path]:
+    """The witness files ``store verify`` reads by itself: every ``file:`` witness of
+    ``witnesses.conf`` (a missing one is reported: its evidence was deleted) and the default
+    local witness when it exists (so that deleting the config line does not hide it)."""
+    files = [w.path for w in configured(data_dir) if isinstance(w, FileWitness)]
+    default = default_witness_path(data_dir)
+    if default.exists() and all(f.absolute() != default for f in files):
+        files.append(default)
+    return files
 
 
 def read_entries(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
