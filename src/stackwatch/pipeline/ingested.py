@@ -11,7 +11,8 @@ rewritten under the same name) is read as new. The events still go through detec
 alerts they raise are the same, and alerts are upserted, not appended.
 
 The store itself stays append-only and chained: duplicates are dropped before the append.
-Standard input has no identity to recognise and is always stored.
+Standard input has no identity to recognise and is always stored. A run stopped by a signal
+records nothing (its last events may not all be stored): its files are read as new next time.
 """
 
 from __future__ import annotations
@@ -87,12 +88,15 @@ def _key(source: InputFile) -> str:
 
 def _prefix_digest(source: InputFile, size: int) -> bytes:
     digest = hashlib.sha256()
-    with open_input(source) as handle:
-        left = size
+    handle = open_input(source)
+    left = size
+    try:
         while left > 0:
             block = handle.read(min(left, 1 << 20))
             if not block:
                 break
             digest.update(block)
             left -= len(block)
+    finally:
+        handle.close()
     return digest.digest() if left == 0 else b""

@@ -441,6 +441,8 @@ class _Counting:
         self.bytes_read += len(block)
         return block
 
+    read = read1
+
     def close(self) -> None:
         self.handle.close()
 
