@@ -59,7 +59,7 @@ def test_records_are_counted_while_a_single_file_is_read(name: str, tmp_path: Pa
     seen: list[tuple[float, int]] = []
 
     def report(progress: ReadProgress) -> None:
-        seen.append((progress.read_bytes / progress.total_bytes, progress.stats.records))
+        seen.append((progress.file_bytes / progress.total_bytes, progress.stats.records))
 
     analyze(discover([str(path)], host="cmp1"), engine=build_engine(), on_progress=report,
             progress_every=5000)

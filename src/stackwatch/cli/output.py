@@ -219,7 +219,7 @@ class ProgressBar:
         self.started = clock()
 
     def line(self, progress: ReadProgress) -> str:
-        share = min(progress.read_bytes / progress.total_bytes, 1.0)
+        share = min(max(progress.file_bytes, 0) / progress.total_bytes, 1.0)
         filled = int(share * 30)
         elapsed = max(self.clock() - self.started, 0.0)
         records = progress.stats.records

@@ -140,12 +140,18 @@ class ReadProgress:
     """Shared counters for a progress display: bytes consumed of the total, and what reading
     left out: over-long lines cut (and the bytes read past) and files not read to the end."""
 
-    total_bytes: int = 0
-    read_bytes: int = 0
+    total_bytes: int = 0  # of the files on disk (a .gz file's compressed size)
+    read_bytes: int = 0  # text read (a .gz file's decompressed bytes)
     stats: FramingStats = field(default_factory=FramingStats)
     cut_lines: int = 0
     cut_bytes: int = 0
     stopped: list[str] = field(default_factory=list)  # one message per file not read to the end
+    inflated: int = 0  # text read out of .gz files beyond the compressed bytes it came from
+
+    @property
+    def file_bytes(self) -> int:
+        """Bytes of the files consumed, as ``total_bytes`` counts them: the share done."""
+        return self.read_bytes - self.inflated
 
 
 def service_hint(name: str) -> str:
@@ -390,8 +396,8 @@ def event_batches_of(source: InputFile, progress: ReadProgress | None = None,
     framer = Framer(ctx, ref_prefix=source.ref_prefix)
     handle = open_input(source, inflate, progress)
     tally = _Tally(source, progress)
-    # The total is of the files' sizes on disk: a .gz file's progress is its compressed
-    # position, not the (several times larger) text read out of it.
+    # The total is of the files' sizes on disk: a .gz file's share done is its compressed
+    # position, not the (several times larger) text read out of it (ReadProgress.inflated).
     raw = handle.raw if isinstance(handle, _Closing) else None
     if source.fingerprint is not None or raw is not None:
         handle = counted = _Counting(handle, source.fingerprint)
@@ -406,8 +412,8 @@ def event_batches_of(source: InputFile, progress: ReadProgress | None = None,
             else:
                 events = framer.feed_lines(batch, lineno)
             lineno += len(batch)
-            if raw is not None and progress is not None:  # count the compressed bytes instead
-                progress.read_bytes += (raw.tell() - compressed) - (counted.bytes_read - text)
+            if raw is not None and progress is not None:
+                progress.inflated += (counted.bytes_read - text) - (raw.tell() - compressed)
                 compressed, text = raw.tell(), counted.bytes_read
             tally.take(events, framer.stats)
             if events:

@@ -52,7 +52,8 @@ from stackwatch.store.witness import entry, read_entries
 ENC_MAGIC: Final = b"SWBKENC1"
 CHUNK: Final = 1 << 20
 MEMBERS: Final = ("stackwatch.db", "keys/sign.pub", f"keys/{EPOCH_PROOF_FILE}", "checkpoints.jsonl",
-                  "manifest.json", *SIDECARS)
+                  "manifest.json")
+"""Every backup's members; the sidecars (sidecars.SIDECARS) come when the data folder has them."""
 
 
 def read_key(path: str | os.PathLike[str]) -> bytes:
@@ -236,7 +237,7 @@ def _check_evidence(work: Path) -> None:
 
 def _members(tar: tarfile.TarFile) -> Iterator[tarfile.TarInfo]:
     for member in tar.getmembers():
-        if member.name not in MEMBERS or not member.isfile():
+        if member.name not in (*MEMBERS, *SIDECARS) or not member.isfile():
             raise IntegrityError(f"unexpected entry {member.name!r} in the backup")
         yield member
 
