@@ -22,10 +22,9 @@ PASSWORDS = {"ada": "ada-admin-password-1", "rex": "rex-responder-pass-2", "vic"
 ROLES = {"ada": "admin", "rex": "responder", "vic": "viewer"}
 
 
-@pytest.fixture(scope="session")
-def seeded_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The data folder: the demo scenario (keystone brute force, spraying...) through the pipeline."""
-    root = tmp_path_factory.mktemp("web")
+def seed(root: Path) -> Path:
+    """A data folder under ``root``: the demo scenario (keystone brute force, spraying...)
+    through the pipeline."""
     logs = demo_dataset(root / "logs", seed=7)
     data = root / "data"
     with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
@@ -34,12 +33,23 @@ def seeded_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return data
 
 
-@pytest.fixture(scope="session")
-def services(seeded_dir: Path) -> Iterator[Services]:
-    services = Services.for_data_dir(seeded_dir, rule_paths=[TEST_RULES])
+def services_over(data: Path) -> Services:
+    """Services over ``data`` with the users of every role."""
+    services = Services.for_data_dir(data, rule_paths=[TEST_RULES])
     for name, password in PASSWORDS.items():
         if services.users.get(name) is None:
             services.users.add(name, password, ROLES[name])
+    return services
+
+
+@pytest.fixture(scope="session")
+def seeded_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return seed(tmp_path_factory.mktemp("web"))
+
+
+@pytest.fixture(scope="session")
+def services(seeded_dir: Path) -> Iterator[Services]:
+    services = services_over(seeded_dir)
     yield services
     services.close()
 
@@ -111,3 +121,28 @@ def viewer_token(services: Services) -> str:
 @pytest.fixture()
 def responder_token(services: Services) -> str:
     return services.users.create_token("rex", "tests")[0]
+
+
+@pytest.fixture(scope="module")
+def triage_services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Services]:
+    """A store of its own per test module, for tests that change many alerts at once."""
+    services = services_over(seed(tmp_path_factory.mktemp("triage")))
+    yield services
+    services.close()
+
+
+@pytest.fixture(scope="module")
+def triage_app(triage_services: Services):  # type: ignore[no-untyped-def]
+    return make_app(triage_services, login_rate=LoginRate(per_ip=1000, per_user=1000, window=60))
+
+
+@contextlib.contextmanager
+def logged_in(app, name: str) -> Iterator[TestClient]:  # type: ignore[no-untyped-def]
+    with TestClient(app) as client:
+        yield log_in(client, name)
+
+
+@pytest.fixture()
+def token_of(triage_services: Services):  # type: ignore[no-untyped-def]
+    """An API token of a user of the module's own store: ``token_of("rex")``."""
+    return lambda name: triage_services.users.create_token(name, "tests")[0]

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
 from stackwatch.api.stats import source_health
 from stackwatch.store.base import SourceStats
 
@@ -42,3 +44,20 @@ def test_an_open_silence_alert_makes_a_source_silent() -> None:
     assert health(stats("nova-compute", 50, 120, 1), silenced={("ctl1", "nova-compute")}) == {
         "nova-compute": True
     }
+
+
+def rate(count: int, first_min: float, last_min: float) -> float:
+    [row] = source_health([stats("keystone", count, first_min, last_min)], silent_after=900, now=NOW)
+    return row.per_hour
+
+
+@pytest.mark.parametrize(("count", "first_min", "last_min", "per_hour"), [
+    (1, 0, 0, 1.0),  # one event is one an hour (was 60: a span of 0 floored at one minute)
+    (10, 0.05, 0, 10.0),  # a burst of 10 in 3 s is 10 in its hour (was 600)
+    (120, 180, 120, 40.0),  # 120 in its first hour, then quiet for two: 40 an hour now (was 120)
+    (2400, 1440, 0, 100.0),  # a steady source over a day: its plain average
+])
+def test_the_hourly_rate_is_over_the_watched_time_and_at_least_an_hour(
+    count: int, first_min: float, last_min: float, per_hour: float
+) -> None:
+    assert rate(count, first_min, last_min) == per_hour

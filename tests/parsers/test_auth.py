@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from stackwatch.parsers.framing import parse_text
+from tests.conformance import peers
 
 FAIL2BAN_FILES = ("sshd.log", "sshd-journal.log", "pam-generic.log", "dropbear.log")
 
@@ -80,7 +81,7 @@ def test_fail2ban_negatives_are_not_authentication_failures(corpus):
              if not a["match"] and e.action == "authenticate" and e.outcome == "failure"]
     contract = [line for line in wrong if "Failed publickey" in line or "authentication failure;" in line]
     assert len(wrong) - len(contract) == 0, wrong
-    assert len(contract) <= 19
+    assert len(contract) <= 21  # with the two PAM lines ending in ' [preauth]', parsed since
 
 
 def test_fail2ban_overall_accuracy(corpus):
@@ -93,21 +94,14 @@ def test_fail2ban_overall_accuracy(corpus):
         elif not a["match"]:
             scored.append(not (e.action == "authenticate" and e.outcome == "failure"))
     assert len(scored) >= 290
-    assert sum(scored) / len(scored) >= 0.85
+    # 0.84: the two PAM lines ending in ' [preauth]' now parse as the failures they are, which
+    # fail2ban defers; tests/conformance scores the rules' verdict line by line
+    assert sum(scored) / len(scored) >= 0.84
 
 
 def wazuh_pass_lines(path: Path):
     """(rule id, log line) for every 'log N pass = ...' line of a wazuh rules-testing INI."""
-    section: list[str] = []
-    for line in path.read_text().splitlines():
-        if line.startswith("["):
-            section = []
-        elif re.match(r"log \d+ pass = ", line):
-            section.append(line.split(" = ", 1)[1])
-        elif line.startswith("rule = "):
-            rule = line.split(" = ", 1)[1].strip()
-            yield from ((rule, log) for log in section)
-            section = []
+    return ((case.label, case.line) for case in peers.wazuh_cases(path))
 
 
 # wazuh rule id -> what our event must say (action, outcome); None = any outcome
@@ -146,6 +140,9 @@ def test_wazuh_labelled_lines(corpus, rule, line):
     assert event.kind == "syslog"
     if rule == "5710":  # 'invalid user' family: any line that says the user does not exist
         assert event.action == "user.not_found" or event.attrs.get("invalid_user") is True
+    elif rule == "5503" and event.service == "su":  # su's PAM failure: a failed switch of user
+        assert (event.action, event.outcome) == ("privilege.escalate", "failure")
+        assert event.initiator.name == "dcid" and event.target.name == "osaudit"
     elif rule in WAZUH_EXPECT:
         action, outcome = WAZUH_EXPECT[rule]
         assert event.action == action

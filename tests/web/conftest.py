@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -13,7 +14,13 @@ from pathlib import Path
 import pytest
 import uvicorn
 
-from tests.api.conftest import app, seeded_dir, services  # noqa: F401 - shared fixtures
+from tests.api.conftest import (  # noqa: F401 - shared fixtures
+    app,
+    seeded_dir,
+    services,
+    triage_app,
+    triage_services,
+)
 
 CHROMIUM = os.environ.get("STACKWATCH_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -29,12 +36,13 @@ CHROMIUM_ARGS = [
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 
 
-@pytest.fixture(scope="session")
-def server(app) -> Iterator[str]:  # type: ignore[no-untyped-def]  # noqa: F811
+@contextlib.contextmanager
+def serving(asgi) -> Iterator[str]:  # type: ignore[no-untyped-def]
+    """``asgi`` under a real uvicorn on 127.0.0.1 (an ephemeral port); yields its base URL."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
+    config = uvicorn.Config(asgi, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -46,6 +54,19 @@ def server(app) -> Iterator[str]:  # type: ignore[no-untyped-def]  # noqa: F811
     yield f"http://127.0.0.1:{port}"
     server.should_exit = True
     thread.join(10)
+
+
+@pytest.fixture(scope="session")
+def server(app) -> Iterator[str]:  # type: ignore[no-untyped-def]  # noqa: F811
+    with serving(app) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def triage_server(triage_app) -> Iterator[str]:  # type: ignore[no-untyped-def]  # noqa: F811
+    """A server over a store of the module's own (tests that change many alerts)."""
+    with serving(triage_app) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

@@ -32,7 +32,8 @@ PUBLIC_PATHS: Final = frozenset({"/healthz", "/login"})
 DESCRIPTION = """HTTP API of stackwatch. Every endpoint but `/healthz` needs authentication:
 a bearer API token (`stackwatch user token NAME`) or the dashboard's session cookie (then
 state-changing requests also need the `X-CSRF-Token` header). Roles: viewer (read),
-responder (acknowledge / resolve / comment alerts, run rule vectors), admin (rule changes)."""
+responder (acknowledge / resolve / comment / assign alerts, one or many at once; create and
+expire silences; run rule vectors), admin (rule changes, deleting silences)."""
 
 
 class SecurityHeaders(BaseHTTPMiddleware):

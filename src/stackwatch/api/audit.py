@@ -3,7 +3,8 @@ in the store, so the same rules that watch the cloud watch stackwatch.
 
 The events: ``service: stackwatch``, ``kind: stackwatch_audit``, ``action`` one of
 ``authenticate`` (outcome ``failure`` / ``success``), ``alert.acknowledge``,
-``alert.resolve``, ``alert.comment``, ``rule.enable``, ``rule.disable``, ``user.create``,
+``alert.resolve``, ``alert.reopen``, ``alert.comment``, ``alert.assign``, ``silence.create``,
+``silence.expire``, ``silence.delete``, ``rule.enable``, ``rule.disable``, ``user.create``,
 ``user.delete``, ``user.password``, ``user.role``, ``token.create``, ``token.revoke``,
 ``response.approve``, ``response.reject``;
 ``initiator.name`` the acting (or attempted) user, ``initiator.source_ip`` the client.
@@ -95,11 +96,17 @@ class AuditLog:
         return cls(append, Path(data_dir) / SPOOL_FILE)
 
     def record(self, event: Event) -> None:
+        self.record_all([event])
+
+    def record_all(self, events: Sequence[Event]) -> None:
+        """Several events in one append (a bulk change: one audit event per alert)."""
+        if not events:
+            return
         with self._lock:
             try:
-                self._append([event])
+                self._append(events)
             except StoreError:
                 if self.spool is None:
                     raise
                 with open(self.spool, "ab") as out:
-                    out.write(to_json(event) + b"\n")
+                    out.write(b"".join(to_json(event) + b"\n" for event in events))

@@ -21,6 +21,8 @@ def alert_dict(stored: StoredAlert, *, evidence: bool = True) -> dict[str, Any]:
         "id": stored.id,
         **msgspec.to_builtins(stored.alert),
         "updated": stored.updated.isoformat(),
+        "assignee": stored.assignee,
+        "silenced_by": stored.silenced_by,
     }
     if not evidence:
         data.pop("evidence", None)

@@ -1,15 +1,14 @@
 """Counts over time for the charts: ingest rate, per-source sparklines, source health.
 
 The store interface has no aggregate query yet. A store may offer one as
-``event_histogram(since, until, step_seconds) -> list[(host, service, bucket_index, count)]``;
-for the embedded SQLite store this module runs that one GROUP BY itself on a read-only
-connection (the ``events_time`` index makes it cheap); any other store is sampled through
-``search_events`` (at most ``SCAN_LIMIT`` events, and the result says so).
+``event_histogram(since, until, step_seconds) -> list[(host, service, bucket_index, count)]``
+(the embedded SQLite store sums its per-minute rollup, ``store/sqlite_rollup.py``); any
+other store is sampled through ``search_events`` (at most ``SCAN_LIMIT`` events, and the
+result says so).
 """
 
 from __future__ import annotations
 
-import sqlite3
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -83,29 +82,7 @@ def _counts(store: Store, start: datetime, until: datetime, step: int) -> tuple[
     offered = getattr(store, "event_histogram", None)
     if callable(offered):
         return list(offered(start, until, step)), False
-    from stackwatch.store.sqlite import DB_FILE, SQLiteStore
-
-    if isinstance(store, SQLiteStore):
-        store.flush()
-        return _sqlite_counts(store.data_dir / DB_FILE, start, until, step), False
     return _scan_counts(store, start, until, step)
-
-
-def _micros(value: datetime) -> int:
-    return int(value.timestamp() * 1_000_000)
-
-
-def _sqlite_counts(db: Any, start: datetime, until: datetime, step: int) -> list[tuple[Any, ...]]:
-    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=30)
-    try:
-        return conn.execute(
-            "SELECT s.host, s.service, c.b, c.n FROM (SELECT source, (time - ?) / ? AS b, count(*) AS n "
-            "FROM events WHERE time >= ? AND time < ? GROUP BY source, b) AS c "
-            "JOIN sources AS s ON s.id = c.source",
-            (_micros(start), step * 1_000_000, _micros(start), _micros(until)),
-        ).fetchall()
-    finally:
-        conn.close()
 
 
 def _scan_counts(
@@ -122,6 +99,15 @@ def _scan_counts(
         if len(page) < MAX_LIMIT:
             return [(*k, n) for k, n in counts.items()], False
     return [(*k, n) for k, n in counts.items()], True
+
+
+def hourly_rate(count: int, first_seen: datetime, now: datetime | None) -> float:
+    """Events per hour over the time the source has been watched: from its first event to the
+    store's now, and at least an hour (a source seen for ten minutes wrote ``count`` events in
+    its first hour, not six times as many; one event is one an hour, not 60). A source that
+    went quiet is averaged over its quiet time too: the figure says what it writes now."""
+    watched = (now - first_seen).total_seconds() if now is not None else 0.0
+    return round(count / max(watched / 3600.0, 1.0), 1)
 
 
 def source_health(
@@ -155,7 +141,7 @@ def source_health(
             or (key in expected_set and quiet > silent_after)
             or (steady and quiet > max(silent_after, QUIET_FACTOR * (usual_gap or 0.0)))
         )
-        per_hour = round(s.count / max(span / 3600.0, 1 / 60), 1)
+        per_hour = hourly_rate(s.count, s.first_seen, now)
         out.append(
             SourceHealth(
                 s.host,

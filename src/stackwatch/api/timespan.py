@@ -20,16 +20,21 @@ def store_now(store: Store) -> datetime:
     return newest_event_time(store.source_stats()) or datetime.now(UTC)
 
 
+def span(text: str) -> timedelta | None:
+    """``30m``, ``2h``, ``7d``, ``1w`` as a timedelta; None when ``text`` is no such span."""
+    match = _RELATIVE.match(text.strip())
+    return timedelta(seconds=float(match.group(1)) * _UNITS[match.group(2)]) if match else None
+
+
 def parse_time_text(value: str | None, now: datetime | None = None, *, name: str = "time") -> datetime | None:
     """ISO 8601 (naive = UTC) or a span back from ``now`` such as ``30m``, ``24h``, ``7d``;
     ValueError (naming ``name``) for anything else."""
     if value is None or not value.strip():
         return None
     text = value.strip()
-    match = _RELATIVE.match(text)
-    if match:
-        base = now or datetime.now(UTC)
-        return base - timedelta(seconds=float(match.group(1)) * _UNITS[match.group(2)])
+    back = span(text)
+    if back is not None:
+        return (now or datetime.now(UTC)) - back
     try:
         parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:

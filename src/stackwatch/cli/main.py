@@ -35,6 +35,7 @@ COMMANDS: dict[str, str] = {
     "respond": "stackwatch.cli.respond:respond_group",
     "alerts": "stackwatch.cli.lists:alerts_command",
     "sources": "stackwatch.cli.lists:sources_command",
+    "search": "stackwatch.cli.search:search_command",
 }
 
 

@@ -110,6 +110,7 @@ ACTIONS: Final = {
     "firewall.log": "a packet logged by a netfilter LOG rule",
     "integrity.check": "a file-integrity run's summary (counts of added/removed/changed)",
     "av.update": "antivirus signature update (attrs say whether it failed)",
+    "av.scan": "an antivirus scan run ended (clamscan summary: attrs.infected, scanned_files)",
     "av.reload": "antivirus signature database reloaded",
     "ids.response": "an IDS active response (e.g. OSSEC firewall-drop)",
     "ids.<event_type>": "a Suricata eve record other than an alert (ids.flow, ids.dns, ids.http...)",

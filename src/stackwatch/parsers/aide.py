@@ -1,4 +1,5 @@
-"""AIDE: ``aide --check`` text reports, and AIDE's one-line syslog format.
+"""AIDE: ``aide --check`` text reports, AIDE's one-line syslog format (RHEL/SUSE), and the
+report AIDE 0.18 sends to syslog piece by piece (``report_url=syslog:LOG_LOCAL1``).
 
 A report is one record (its many lines joined by ``continues``) and gives one summary
 event (``integrity.check`` with the counts) plus one event per added / removed / changed
@@ -20,7 +21,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from stackwatch.core.event import Event, Target
-from stackwatch.parsers.base import ParseContext
+from stackwatch.parsers.base import ParseContext, ref_at
 
 _OUTLINE = "AIDE "  # 'AIDE found ...', 'AIDE 0.15.1 found ...', 'AIDE successfully initialized...'
 _START = "Start timestamp:"
@@ -78,11 +79,6 @@ def _entry_kind(flags: str, section: str) -> str:
     if body and set(body) == {"-"}:
         return "removed"
     return "changed"
-
-
-def _ref_at(ref: str, offset: int) -> str:
-    head, _, lineno = ref.rpartition(":")
-    return f"{head}:{int(lineno) + offset}" if offset and lineno.isdigit() else ref
 
 
 class AideReportParser:
@@ -194,7 +190,7 @@ class AideReportParser:
                 **base, severity=_SEVERITY[action], action=action, message=f"{kind}: {path}",
                 target=Target(type="file", name=path),
                 attrs={"attributes": names if kind == "changed" else []},
-                raw=lines[index], ref=_ref_at(ctx.ref, index),
+                raw=lines[index], ref=ref_at(ctx.ref, index),
             ))
         return events
 
@@ -234,12 +230,38 @@ def _syslog_fields(message: str) -> dict[str, Any] | None:
             "attrs": {"attributes": names if kind == "changed" else []}}
 
 
+def _report_chunk_fields(message: str) -> dict[str, Any] | None:
+    """AIDE 0.18's ``report_url=syslog:``: the report sent a piece per message, each entry
+    ('f+++...: /path') and the summary in messages of their own, the newlines inside a
+    piece escaped by the relay (rsyslog writes them '#012')."""
+    text = message.replace("#012", "\n").replace("#011", "\t").strip()
+    entry = _ENTRY_RE.fullmatch(text)
+    if entry is not None:
+        flags = entry.group(1) + entry.group(2)
+        kind = _entry_kind(flags, "")
+        action = f"file.{kind}"
+        return {"service": "aide", "kind": "aide", "action": action, "severity": _SEVERITY[action],
+                "target": Target(type="file", name=entry.group(3)),
+                "attrs": {"attributes": _flag_attributes(flags) if kind == "changed" else []}}
+    if text.startswith("Summary:"):
+        counts: dict[str, int] = {}
+        for line in text.splitlines()[1:]:
+            count = _COUNT_RE.match(line)
+            if count:
+                key = count.group(1).split()[0].lower()
+                counts["total" if key in ("total", "number") else key] = int(count.group(2))
+        differs = any(counts.get(k) for k in ("added", "removed", "changed"))
+        return {"service": "aide", "kind": "aide", "action": "integrity.check", "attrs": counts,
+                "outcome": "failure" if differs else "success", "severity": "warning" if differs else "info"}
+    return None
+
+
 class AideMessageParser:
     name = "aide"
     programs = frozenset({"aide"})
 
     def parse_message(self, program: str, message: str) -> dict[str, Any] | None:
-        return _syslog_fields(message)
+        return _syslog_fields(message) or _report_chunk_fields(message)
 
 
 PARSER = AideReportParser()

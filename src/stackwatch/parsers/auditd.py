@@ -43,7 +43,11 @@ _TYPE_ACTIONS = {
     "USER_END": "session.close", "SERVICE_START": "service.start", "SERVICE_STOP": "service.stop",
     "SYSTEM_BOOT": "system.boot", "SYSTEM_SHUTDOWN": "system.shutdown", "ADD_USER": "account.created",
     "DEL_USER": "account.deleted",
+    # auditd's own records of itself: a halt (DAEMON_END) or a crash (DAEMON_ABORT) blinds the
+    # audit trail; on nodes that log only through auditd these are the only trace of it
+    "DAEMON_START": "service.start", "DAEMON_END": "service.stop", "DAEMON_ABORT": "service.fail",
 }
+_DAEMON_RECORDS = frozenset({"DAEMON_START", "DAEMON_END", "DAEMON_ABORT"})
 _OUTCOMES = {"success": "success", "yes": "success", "1": "success",
              "failed": "failure", "fail": "failure", "no": "failure", "0": "failure"}
 _UNSET = frozenset({"4294967295", "-1", "unset", "?", ""})
@@ -343,6 +347,8 @@ def build_fields(records: list[AuditRecord]) -> dict[str, Any]:
     target = None
     if action in ("service.start", "service.stop") and attrs.get("unit"):
         target = Target(type="unit", name=attrs["unit"])
+    elif first.type in _DAEMON_RECORDS:
+        target = Target(type="unit", name="auditd")
     elif action in ("session.open", "session.close") and acct:
         target = Target(name=acct)
     elif action in ("account.created", "account.deleted"):

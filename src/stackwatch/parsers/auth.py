@@ -54,12 +54,14 @@ _DISCONNECTING = re.compile(
 _TOO_MANY = re.compile(r"Too many authentication failures(?: for (?:invalid user )?(.*?))?$")
 _MAX_EXCEEDED = re.compile(
     r"maximum authentication attempts exceeded for (invalid user )?(.*?) from (\S+) port (\d+)")
-_CONNECTION_FROM = re.compile(r"Connection from (\S+) port (\d+)(?: on (\S+) port (\d+))?")
+_CONNECTION_FROM = re.compile(r"Connection from (\S+?)(?: port (\d+))?(?: on (\S+) port (\d+))?(?: |$)")
 _PROTOCOL_ERROR = re.compile(
     r"(?:Did not receive identification string from|Bad protocol version identification .* from"
     r"|(?:fatal: )?Unable to negotiate with|banner exchange: Connection from"
     r"|ssh_dispatch_run_fatal: Connection from (?:(?:authenticating |invalid )?user .* )?"
     r"|Timeout before authentication for (?:connection from )?) ?(\S+?)(?: port (\d+))?(?:: |, | to |$)")
+_KERNEL_UPTIME = re.compile(r"^kernel: ?\[ *\d+\.\d+\]:? ")
+_READ_ERROR = re.compile(r"Read error from remote host (\S+?)(?: port (\d+))?: (.*)$")
 _REVERSE = re.compile(
     r"(?:reverse mapping checking getaddrinfo for (\S+) \[(\S+)\] failed"
     r"|Address (\S+) maps to (\S+), but this does not map back to the address)")
@@ -72,7 +74,7 @@ _DROPBEAR_ADDR = re.compile(r"from <?(\S+?):(\d+)>?(?:[: ]|$)")
 
 _PAM_PREFIX = re.compile(r"(?:[\w.-]+\[\d+\]: )?(?:pam_(\w+)(?:\(([^)]*)\))?: |\(pam_(\w+)\) |PAM )")
 _PAM_AUTH_FAILURE = re.compile(r"(?:(\d+) more )?authentication failures?;(.*?) ruser=(.*?) rhost=(\S*)"
-                               r"(?:\s+user=(.*?))?\s*$")
+                               r"(?:\s+user=(.*?))?\s*(?: \[preauth\])?$")
 _PAM_SESSION = re.compile(r"session (opened|closed) for user (\S+?)(?:\(uid=(\d+)\))?(?: by (.*))?$")
 _PAM_BY = re.compile(r"(\S*?)\(uid=(\d+)\)")
 _PAM_MAX_RETRIES = re.compile(r"service\((\S+)\) ignoring max retries; (\d+) > (\d+)")
@@ -81,7 +83,8 @@ _PAM_EXPIRED = re.compile(r"expired password for user (\S+)|account (\S+) has ex
 _SUDO_ATTEMPTS = re.compile(r"(\d+) incorrect password attempts?")
 _SU_TO = re.compile(r"\(to (\S+)\) (\S+) on (\S+)")
 _SU_RESULT = re.compile(r"(Successful|FAILED) su for (\S+) by (\S+)")
-_SU_SHADOW = re.compile(r"([+-]) (\S+) (\S+)-(\S+)$")
+_SU_SHADOW = re.compile(r"([+-]) (\S+) (\S+)$")  # '+ pts/4 dcid-root' (old), '- pts/0 alice:root'
+_SU_UTIL_LINUX = re.compile(r"FAILED (?:SU|RUNUSER) \(to (\S+)\) (\S+) on (\S+)$")  # util-linux su
 _SU_BSD = re.compile(r"(BAD SU )?(\S+) to (\S+) on (\S+)$")
 _SU_FAILED_CHANGING = re.compile(r"failed: (\S+) changing from (\S+) to (\S+)")
 _SU_AUTH_FAILED = re.compile(r"Authentication failed for (\S+)")
@@ -91,6 +94,7 @@ _LOGIN_BY = re.compile(r"LOGIN ON '?(\S+?)'? BY '?(\S+?)'?(?: FROM '?(\S+?)'?)?$
 _LOGIN_FROM = re.compile(r"(?:FROM|from) '?([^\s']+)'?")
 
 _TTY_PREFIXES = ("tty", "pts", "/dev/", ":", "console")
+_SU_SERVICES = frozenset({"su", "su-l"})
 
 
 def _ip(text: str) -> str:
@@ -125,6 +129,8 @@ def _sshd(message: str) -> Fields | None:
     text = message
     if text.startswith(("error: ", "fatal: ")):
         text = text[7:]
+    elif text.startswith("kernel:"):  # 'kernel:[  970.699396]: Failed ...': a journal relay's artefact
+        text = _KERNEL_UPTIME.sub("", text, count=1)
     head = text[:12]
     if head.startswith(("Failed ", "Accepted ")):
         match = _FAILED_ACCEPTED.match(text)
@@ -219,9 +225,12 @@ def _sshd(message: str) -> Fields | None:
             return _fields("ssh.reverse_dns_mismatch", ip=ip or ip2, hostname=host or host2,
                            break_in_warning="POSSIBLE BREAK-IN ATTEMPT" in text)
         return None
-    if head.startswith("Postponed ") and " for invalid user " in text:
-        user = text.split(" for invalid user ", 1)[1].split(" from ", 1)[0]
-        return _fields(None, name=user, invalid_user=True)
+    if head.startswith("Postponed "):  # a method half-way (key accepted, signature to come)
+        match = _FAILED_ACCEPTED.match("Failed " + text[10:].removesuffix(" [preauth]"))
+        if match:
+            _, method, invalid, user, ip, port, protocol, _ = match.groups()
+            return _fields(None, name=user, ip=ip, method=method, port=_int(port), invalid_user=bool(invalid))
+        return None
     if head.startswith("input_userau"):
         prefix = "input_userauth_request: invalid user "
         if text.startswith(prefix):  # the 'Invalid user U from IP' line already said it
@@ -231,8 +240,14 @@ def _sshd(message: str) -> Fields | None:
     if match:
         return _fields("ssh.protocol_error", "failure", ip=match.group(1), port=_int(match.group(2)),
                        reason=text)
+    if head.startswith("Read error f"):
+        match = _READ_ERROR.match(text)
+        if match:
+            return _fields("ssh.disconnect", "failure", ip=match.group(1), port=_int(match.group(2)),
+                           reason=match.group(3))
+        return None
     if text.startswith(("kex_exchange_identification:", "Unable to negotiate", "Read from socket failed",
-                        "Write failed", "no matching ")):
+                        "Write failed", "no matching ", "Corrupted MAC on input", "Bad packet length")):
         # Scanner noise without an address; the address is on the connection's other lines.
         action = "ssh.disconnect" if "Connection reset" in text else "ssh.protocol_error"
         return _fields(action, "failure", reason=text, preauth=text.endswith("[preauth]"))
@@ -294,7 +309,9 @@ def _pam(message: str, program: str) -> Fields | None:
         text = text[prefix.end():]
     elif "(pam_" in program:
         module = program[program.index("(pam_") + 5:].rstrip(")")
-    pam = {"pam_module": f"pam_{module}" if module else None, "pam_service": pam_service,
+    # 'PAM N more authentication failures' names no module: it is libpam's own summary
+    pam_module = f"pam_{module}" if module else "libpam" if prefix else None
+    pam = {"pam_module": pam_module, "pam_service": pam_service,
            "pam_type": pam_type or None}
     if "authentication failure" in text:
         match = _PAM_AUTH_FAILURE.search(text)
@@ -308,6 +325,11 @@ def _pam(message: str, program: str) -> Fields | None:
         if more:
             return _fields("authenticate.exceeded", "failure", name=name, ip=rhost or None,
                            attempts=int(more), **attrs)
+        if user and (pam_service in _SU_SERVICES or program.split("(", 1)[0] in _SU_SERVICES):
+            # su asks for the password of the account it switches to (user=); the one asking
+            # is ruser= (logname= on some PAM versions): a failed attempt to become that user
+            return _fields("privilege.escalate", "failure", name=ruser or info.get("logname") or None,
+                           target=Target(type="user", name=user), method="password", **attrs)
         return _fields("authenticate", "failure", name=name, ip=rhost or None, method="password", **attrs)
     if text.startswith("session "):
         match = _PAM_SESSION.match(text)
@@ -374,14 +396,21 @@ def _su(message: str) -> Fields | None:
     if match:
         target, user, tty = match.groups()
         return _escalate("success", user, target, tty)
+    match = _SU_UTIL_LINUX.match(message)
+    if match:
+        target, user, tty = match.groups()
+        return _escalate("failure", user, target, tty)
     match = _SU_RESULT.match(message)
     if match:
         result, target, user = match.groups()
         return _escalate("success" if result == "Successful" else "failure", user, target, None)
     match = _SU_SHADOW.match(message)
     if match:
-        sign, tty, user, target = match.groups()
-        return _escalate("success" if sign == "+" else "failure", user, target, tty)
+        sign, tty, pair = match.groups()
+        # 'from:to' splits at its colon (names may hold '-'); the old 'from-to' at its first '-'
+        user, sep, target = pair.rpartition(":") if ":" in pair else pair.partition("-")
+        if sep and user and target:
+            return _escalate("success" if sign == "+" else "failure", user, target, tty)
     match = _SU_FAILED_CHANGING.match(message)
     if match:
         tty, user, target = match.groups()

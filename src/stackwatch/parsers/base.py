@@ -40,6 +40,12 @@ class ParseContext:
     live: bool = False  # records arrive as written (serve): the receive time anchors year-less stamps
 
 
+def ref_at(ref: str, offset: int) -> str:
+    """The ref of the line ``offset`` lines below a multi-line record's first line."""
+    head, _, lineno = ref.rpartition(":")
+    return f"{head}:{int(lineno) + offset}" if offset and lineno.isdigit() else ref
+
+
 def unparsed_event(lines: list[str], ctx: ParseContext, reason: str) -> Event:
     """The event for a record no parser could read: raw kept verbatim, reason recorded."""
     raw = "\n".join(lines)

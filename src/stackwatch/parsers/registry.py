@@ -27,6 +27,7 @@ RECORD_PARSERS: list[str] = [
     "stackwatch.parsers.uwsgi_request:PARSER",  # '[pid: 1|app: 0|req: 1/1] 10.0.0.1 () {...} [...] POST ...'
     "stackwatch.parsers.aide:PARSER",  # multi-line 'AIDE found differences...' reports
     "stackwatch.parsers.rkhunter:PARSER",  # '[12:00:01] Warning: ...' (rkhunter.log)
+    "stackwatch.parsers.clamav:LOG_PARSER",  # clamd LogFile, clamscan output and --log files
     "stackwatch.parsers.suricata:FAST_PARSER",  # suricata fast.log
     "stackwatch.parsers.ossec:PARSER",  # OSSEC/Wazuh alerts.log ('** Alert 1234.5: ...')
     "stackwatch.parsers.pkg:PARSER",  # dpkg.log / dnf.rpm.log / yum.log lines

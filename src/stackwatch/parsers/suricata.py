@@ -10,6 +10,8 @@ Suricata's priority / eve ``alert.severity`` runs 1 (highest) to 4.
 
 from __future__ import annotations
 
+import contextlib
+import ipaddress
 import re
 from datetime import UTC, datetime
 from typing import Any
@@ -30,7 +32,11 @@ def _split_endpoint(address: str, port: str | None) -> tuple[str, str | None]:
     # IPv6 fast.log endpoints are 'addr:port' with colons inside the address
     if port is None and address.count(":") > 1 and address.rsplit(":", 1)[1].isdigit():
         address, port = address.rsplit(":", 1)
-    return address.strip("[]"), port
+    address = address.strip("[]")
+    if ":" in address:  # fast.log writes IPv6 in full ('0000:...:0001'), eve.json compressed ('::1')
+        with contextlib.suppress(ValueError):  # not an address: kept as written
+            address = ipaddress.IPv6Address(address).compressed
+    return address, port
 
 
 def alert_fields(body: str) -> dict[str, Any] | None:

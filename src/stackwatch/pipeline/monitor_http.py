@@ -150,6 +150,12 @@ def render_metrics(runner: Runner) -> str:
         "Alerts raised, updated or resolved.",
         [(_labels(category=c, severity=v), n) for (c, v), n in sorted(runner.alert_changes.items())],
     )
+    metric(
+        "stackwatch_alert_changes_silenced_total",
+        "counter",
+        "Alert changes stored but not delivered to any sink: a silence muted them.",
+        [("", runner.silenced_changes)],
+    )
     dispatcher = runner.dispatcher
     metric(
         "stackwatch_notifications_total",

@@ -117,6 +117,7 @@ class Runner:
         self.started = time.time()
         self.stored_events = 0
         self.alert_changes: dict[tuple[str, str], int] = {}  # (category, severity) -> changes
+        self.silenced_changes = 0  # alert changes stored but not delivered: a silence muted them
         self.last_commit = 0.0
         self.commit_lag = 0.0
         self.last_progress = time.monotonic()
@@ -440,7 +441,7 @@ class Runner:
         delay = 0.5
         while True:
             try:
-                ids, statuses = await asyncio.to_thread(self._write, batch, alerts)
+                ids, statuses, silenced = await asyncio.to_thread(self._write, batch, alerts)
                 break
             except Exception as exc:  # keep the batch and retry: nothing is acknowledged meanwhile
                 self.store_errors += 1
@@ -464,27 +465,31 @@ class Runner:
                 await source.commit(token)
             except Exception:  # an ack that fails means a redelivery, which dedup absorbs
                 log.exception("source %s: acknowledging failed", source.name)
-        for (_, alert, change, dispatch), alert_id, status in zip(
-            batch.alerts.values(), ids, statuses, strict=True
+        for (_, alert, change, dispatch), alert_id, status, muted in zip(
+            batch.alerts.values(), ids, statuses, silenced, strict=True
         ):
             counter = (alert.category, alert.severity)
             self.alert_changes[counter] = self.alert_changes.get(counter, 0) + 1
-            if dispatch:
+            if muted:
+                self.silenced_changes += 1
+            elif dispatch:
                 self.dispatcher.submit(alert, change, alert_id, status)
 
-    def _write(self, batch: _Batch, alerts: list[Alert]) -> tuple[list[int], list[str]]:
-        """In a thread: append, upsert, commit. Returns alert ids and their stored statuses."""
+    def _write(self, batch: _Batch, alerts: list[Alert]) -> tuple[list[int], list[str], list[bool]]:
+        """In a thread: append, upsert, commit. Returns alert ids, their stored statuses, and
+        whether a silence mutes each (stored, marked, not delivered)."""
         store = self.store
         if batch.events and not batch.appended:
             store.append_events(batch.events)
             batch.appended = True  # the store holds them now; a retry only flushes
         ids = store.upsert_alerts(alerts) if alerts else []
         store.flush()
-        statuses = []
+        statuses, silenced = [], []
         for alert_id in ids:
             stored = store.get_alert(alert_id) if alert_id is not None else None
             statuses.append(stored.alert.status if stored is not None else "open")
-        return ids, statuses
+            silenced.append(stored is not None and stored.silenced_by is not None)
+        return ids, statuses, silenced
 
     # ------------------------------------------------------------------ helpers for sources
 

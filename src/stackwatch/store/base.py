@@ -14,13 +14,16 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from types import TracebackType
-from typing import Final, Self
+from typing import TYPE_CHECKING, Final, Self
 
 from stackwatch.core.alert import ALERT_SEVERITIES, Alert
 from stackwatch.core.errors import StoreError
 from stackwatch.core.event import Event
+
+if TYPE_CHECKING:
+    from stackwatch.search.query import Node
 
 MAX_LIMIT: Final = 10_000
 """Most rows one query may return (and most seqs one ``get_events`` call may ask for)."""
@@ -34,6 +37,9 @@ MAX_FIELD: Final = 1024
 """Longest value of any other string filter."""
 
 ALERT_STATUSES: Final = ("open", "acknowledged", "resolved")
+ALERT_SORTS: Final = ("time", "severity", "rule", "host")
+"""What alert lists sort by: last seen, severity rank, rule title, host."""
+MAX_SILENCE_REASON: Final = 2000
 
 
 class QueryError(StoreError, ValueError):
@@ -91,10 +97,17 @@ class EventQuery:
     limit: int = 100
     offset: int = 0
     newest_first: bool = True
+    match: Node | None = None
+    """A parsed search-language query (``stackwatch.search.query.parse``), ANDed with the rest."""
+    now: datetime | None = None
+    """What relative times in ``match`` (``time:-1h``) count back from; default the wall clock."""
+    after_seq: int | None = None
+    """Only events stored after this seq (a live tail's next poll)."""
 
     def __post_init__(self) -> None:
         _check_page(self.limit, self.offset)
         _check_range(self.since, self.until)
+        _check_range(self.now, None)
         _check_fields(self, ("host", "service", "kind", "action", "outcome", "severity", "source_ip",
                              "user", "project", "request_id"))
         if self.text is not None:
@@ -106,7 +119,9 @@ class EventQuery:
 
 @dataclass(frozen=True, slots=True)
 class AlertQuery:
-    """Filters for ``alerts``; ``since``/``until`` apply to ``last_seen``. Newest first."""
+    """Filters for ``alerts``; ``since``/``until`` apply to ``last_seen``. Sorted by ``sort``
+    (one of ALERT_SORTS; ties: most recently seen first), newest or highest first unless
+    ``descending`` is False."""
 
     status: str | None = None
     category: str | None = None
@@ -115,16 +130,21 @@ class AlertQuery:
     host: str | None = None
     source_ip: str | None = None
     user: str | None = None
+    assignee: str | None = None
     since: datetime | None = None
     until: datetime | None = None
     with_evidence: bool = True
     limit: int = 100
     offset: int = 0
+    sort: str = "time"
+    descending: bool = True
 
     def __post_init__(self) -> None:
         _check_page(self.limit, self.offset)
         _check_range(self.since, self.until)
-        _check_fields(self, ("category", "rule", "host", "source_ip", "user"))
+        _check_fields(self, ("category", "rule", "host", "source_ip", "user", "assignee"))
+        if self.sort not in ALERT_SORTS:
+            raise QueryError(f"sort must be one of {ALERT_SORTS}")
         if self.status is not None and self.status not in ALERT_STATUSES:
             raise QueryError(f"status must be one of {ALERT_STATUSES}")
         if self.severity is not None and self.severity not in ALERT_SEVERITIES:
@@ -158,6 +178,27 @@ class StoredAlert:
     alert: Alert
     updated: datetime
     history: tuple[AlertChange, ...] = field(default=())
+    assignee: str | None = None
+    silenced_by: int | None = None  # the silence that muted its last firing (not delivered)
+
+
+@dataclass(frozen=True, slots=True)
+class Silence:
+    """Mutes alerts of ``rule`` (with ``key``, or every key when ``key`` is empty) until
+    ``ends``: they are still recorded, marked silenced, but not delivered to any sink."""
+
+    id: int
+    rule: str
+    key: str
+    created: datetime
+    created_by: str
+    reason: str
+    ends: datetime
+    expired: datetime | None = None  # when expired early by hand
+    expired_by: str | None = None
+
+    def active(self, now: datetime) -> bool:
+        return self.expired is None and self.ends > now
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,6 +245,23 @@ class Store(ABC):
     def search_events(self, query: EventQuery) -> list[StoredEvent]:
         """Events matching ``query``, by event time (then seq), newest first unless asked."""
 
+    def count_events(self, query: EventQuery) -> int:
+        """How many events match ``query`` (its limit and offset aside)."""
+        raise StoreError(f"{type(self).__name__} cannot count search hits")
+
+    def event_time_bounds(self, query: EventQuery) -> tuple[datetime, datetime] | None:
+        """The first and last matching event time, None when nothing matches."""
+        raise StoreError(f"{type(self).__name__} cannot bound search hits in time")
+
+    def hit_histogram(self, query: EventQuery, start: datetime, step: timedelta, size: int) -> list[int]:
+        """Matching events per bucket: ``size`` buckets of ``step`` from ``start``."""
+        raise StoreError(f"{type(self).__name__} cannot count search hits over time")
+
+    def top_values(self, query: EventQuery, fields: Sequence[str], *, sample: int = 10_000,
+                   limit: int = 5) -> dict[str, list[tuple[str, int]]]:
+        """The commonest values of each field among the newest ``sample`` matching events."""
+        raise StoreError(f"{type(self).__name__} cannot count field values")
+
     @abstractmethod
     def upsert_alerts(self, alerts: Iterable[Alert]) -> list[int]:
         """Insert alerts, or fold them into the stored alert with the same ``(rule, key)``.
@@ -219,6 +277,38 @@ class Store(ABC):
                          comment: str | None = None) -> StoredAlert:
         """Change an alert's status (or just comment on it) and record who did it.
         Raises NotFoundError for an unknown id and QueryError for an unknown status."""
+
+    @abstractmethod
+    def set_alerts_status(self, alert_ids: Sequence[int], status: str, *, actor: str,
+                          comment: str | None = None) -> list[StoredAlert]:
+        """``set_alert_status`` for many alerts in one transaction; the alerts changed, in the
+        order asked (unknown ids are left out)."""
+
+    @abstractmethod
+    def set_alert_assignee(self, alert_id: int, assignee: str | None, *, actor: str) -> StoredAlert:
+        """Assign an alert to ``assignee`` (None: nobody), recorded in its history.
+        Raises NotFoundError for an unknown id."""
+
+    @abstractmethod
+    def count_alerts(self, query: AlertQuery | None = None) -> int:
+        """How many alerts match ``query`` (its limit and offset ignored)."""
+
+    @abstractmethod
+    def create_silence(self, rule: str, key: str, *, ends: datetime, actor: str, reason: str) -> Silence:
+        """Mute ``rule`` (and ``key``; '' for every key) until ``ends``. Alerts it matches are
+        marked silenced at once and at every later firing while it lasts."""
+
+    @abstractmethod
+    def expire_silence(self, silence_id: int, *, actor: str) -> Silence:
+        """End a silence now (it stays listed). NotFoundError for an unknown id."""
+
+    @abstractmethod
+    def delete_silence(self, silence_id: int) -> Silence:
+        """Remove a silence; returns it as it was. NotFoundError for an unknown id."""
+
+    @abstractmethod
+    def silences(self) -> list[Silence]:
+        """Every silence, newest first."""
 
     @abstractmethod
     def get_alert(self, alert_id: int) -> StoredAlert | None:

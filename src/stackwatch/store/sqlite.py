@@ -30,6 +30,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Final
 
@@ -39,7 +40,7 @@ from stackwatch.core.alert import Alert
 from stackwatch.core.clock import SystemClock
 from stackwatch.core.errors import IntegrityError, StoreError
 from stackwatch.core.event import Event
-from stackwatch.store import sqlite_alerts
+from stackwatch.store import sqlite_alerts, sqlite_rollup, sqlite_search, sqlite_silences
 from stackwatch.store.admin import admin_event
 from stackwatch.store.base import (
     ALERT_STATUSES,
@@ -47,6 +48,7 @@ from stackwatch.store.base import (
     EventQuery,
     NotFoundError,
     QueryError,
+    Silence,
     SourceStats,
     Store,
     StoreCounts,
@@ -57,6 +59,7 @@ from stackwatch.store.checkpoints import Checkpointer
 from stackwatch.store.ledger import LedgerState, chain_batch
 from stackwatch.store.permissions import make_private
 from stackwatch.store.rows import (
+    EPOCH,
     EVENT_COLUMNS,
     RowBuilder,
     clean_text,
@@ -64,15 +67,8 @@ from stackwatch.store.rows import (
     row_event,
     to_micros,
 )
-from stackwatch.store.sqlite_index import KEY_GENS, Indexer, connect_index, fts_query, indexed_seq
-from stackwatch.store.sqlite_schema import (
-    FIELD_IP,
-    FIELD_REQUEST,
-    FIELD_USER_ID,
-    FIELD_USER_NAME,
-    SCHEMA_VERSION,
-    migrate,
-)
+from stackwatch.store.sqlite_index import Indexer, connect_index, indexed_seq
+from stackwatch.store.sqlite_schema import SCHEMA_VERSION, migrate
 from stackwatch.store.witness import configured as configured_witnesses
 from stackwatch.store.witness import parse_witness
 
@@ -452,6 +448,7 @@ class SQLiteStore(Store):
                                      self._new_sources)
                 conn.executemany(_INSERT if self._chained else _INSERT_UNCHAINED, rows)
                 conn.execute(_SOURCE_STATS, (rows[0][0], rows[-1][0]))
+                sqlite_rollup.fold(conn, rows)
             if outbox:
                 conn.execute("DELETE FROM admin_outbox WHERE id BETWEEN ? AND ?", (outbox[0], outbox[-1]))
             if self._chained:
@@ -517,53 +514,58 @@ class SQLiteStore(Store):
         return [StoredEvent(row[0], row_event(row[:-2], row[-2], row[-1])) for row in rows]
 
     def search_events(self, query: EventQuery) -> list[StoredEvent]:
-        uses_index = any(v is not None for v in (query.text, query.source_ip, query.user, query.request_id))
-        where: list[str] = []
-        params: list[Any] = []
-        if query.since is not None:
-            where.append("e.time >= ?")
-            params.append(to_micros(query.since))
-        if query.until is not None:
-            where.append("e.time < ?")
-            params.append(to_micros(query.until))
-        if query.host is not None:
-            where.append("e.source IN (SELECT id FROM sources WHERE host = ?)")
-            params.append(query.host)
-        if query.service is not None:
-            where.append("e.source IN (SELECT id FROM sources WHERE service = ?)")
-            params.append(query.service)
-        for column, value in (("kind", query.kind), ("action", query.action), ("outcome", query.outcome),
-                              ("severity", query.severity), ("init_project", query.project)):
-            if value is not None:
-                where.append(f"e.{column} = ?")  # column names from the fixed list above
-                params.append(value)
-        for fields, value in (((FIELD_IP,), query.source_ip), ((FIELD_USER_NAME, FIELD_USER_ID), query.user),
-                              ((FIELD_REQUEST,), query.request_id)):
-            if value is not None:
-                numbers = ", ".join(str(int(f)) for f in fields)  # integer constants
-                where.append(f"e.seq IN (SELECT seq FROM idx.event_keys WHERE gen IN {KEY_GENS} "  # noqa: S608
-                             f"AND field IN ({numbers}) AND value = ?)")
-                params.append(value)
-        if query.text is not None:
-            match = fts_query(query.text)
-            if match is None:
-                return []
-            where.append("e.seq IN (SELECT rowid FROM idx.events_fts WHERE events_fts MATCH ?)")
-            params.append(match)
+        where = sqlite_search.where_of(query, query.now)
         order = "DESC" if query.newest_first else "ASC"
-        sql = f"{_SELECT} FROM events AS e JOIN sources AS s ON s.id = e.source"
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        sql += f" ORDER BY e.time {order}, e.seq {order} LIMIT ? OFFSET ?"
+        table = "events AS e"
+        subset = (None if where.uses_index or query.match is not None
+                  else sqlite_rollup.subset_index({"action": query.action, "kind": query.kind}))
+        if subset is not None:
+            table += f" INDEXED BY {subset[0]}"  # a fixed index name
+            where.conditions.append(subset[1])
+        sql = (f"{_SELECT} FROM {table} JOIN sources AS s ON s.id = e.source{where.sql()}"
+               f" ORDER BY e.time {order}, e.seq {order} LIMIT ? OFFSET ?")
+        rows = self._read_where(where, lambda: self._reader.execute(
+            sql, (*where.params, query.limit, query.offset)).fetchall(), [])
+        return [StoredEvent(row[0], row_event(row[:-2], row[-2], row[-1])) for row in rows]
+
+    def count_events(self, query: EventQuery) -> int:
+        where = sqlite_search.where_of(query, query.now)
+        return int(self._read_where(where, lambda: sqlite_search.count(self._reader, where), 0))
+
+    def event_time_bounds(self, query: EventQuery) -> tuple[datetime, datetime] | None:
+        where = sqlite_search.where_of(query, query.now)
+        bounds = self._read_where(where, lambda: sqlite_search.time_bounds(self._reader, where), None)
+        return None if bounds is None else (from_micros(bounds[0]), from_micros(bounds[1]))
+
+    def hit_histogram(self, query: EventQuery, start: datetime, step: timedelta, size: int) -> list[int]:
+        step_us = to_micros(EPOCH + step)
+        if step_us <= 0 or not 1 <= size <= 10_000:
+            raise QueryError("a histogram needs a positive step and 1..10000 buckets")
+        where = sqlite_search.where_of(query, query.now)
+        return list(self._read_where(where, lambda: sqlite_search.histogram(
+            self._reader, where, to_micros(start), step_us, size), [0] * size))
+
+    def top_values(self, query: EventQuery, fields: Sequence[str], *, sample: int = 10_000,
+                   limit: int = 5) -> dict[str, list[tuple[str, int]]]:
+        unknown = [name for name in fields if name not in sqlite_search.FACETS]
+        if unknown or not 1 <= sample <= 100_000 or not 1 <= limit <= 100:
+            raise QueryError(f"top values: fields from {sorted(sqlite_search.FACETS)}, sample 1..100000, "
+                             f"limit 1..100 (unknown: {unknown})")
+        where = sqlite_search.where_of(query, query.now)
+        return dict(self._read_where(where, lambda: sqlite_search.top_values(
+            self._reader, where, tuple(fields), sample=sample, limit=limit), {name: [] for name in fields}))
+
+    def _read_where(self, where: sqlite_search.Where, read: Callable[[], Any], nothing: Any) -> Any:
+        """Run ``read`` under the lock once the record (and the index, when ``where`` needs it)
+        is up to date; ``nothing`` when it needs an index this store does not have."""
         with self._lock:
-            self._ready_to_read(index=uses_index)
-            if uses_index and not self._has_index:
-                return []
+            self._ready_to_read(index=where.uses_index)
+            if where.uses_index and not self._has_index:
+                return nothing
             try:
-                rows = self._reader.execute(sql, (*params, query.limit, query.offset)).fetchall()
+                return read()
             except sqlite3.OperationalError as exc:
                 raise StoreError(f"search failed: {exc}") from exc
-        return [StoredEvent(row[0], row_event(row[:-2], row[-2], row[-1])) for row in rows]
 
     def _ready_to_read(self, *, index: bool) -> None:
         self._check_open()
@@ -581,28 +583,94 @@ class SQLiteStore(Store):
 
     def set_alert_status(self, alert_id: int, status: str, *, actor: str,
                          comment: str | None = None) -> StoredAlert:
+        changed = self.set_alerts_status([alert_id], status, actor=actor, comment=comment)
+        if not changed:
+            raise NotFoundError(f"no alert with id {alert_id}")
+        return changed[0]
+
+    def set_alerts_status(self, alert_ids: Sequence[int], status: str, *, actor: str,
+                          comment: str | None = None) -> list[StoredAlert]:
         if status not in ALERT_STATUSES:
             raise QueryError(f"status must be one of {ALERT_STATUSES}, got {status!r}")
         with self._lock:
             self._check_writable()
             now = to_micros(self._clock.now())
-            details: dict[str, Any] = {"alert_id": alert_id, "status": status}
-            if comment is not None:
-                details["comment"] = comment
-            event = admin_event(actor, "alert.status", f"alert:{alert_id}", details, now=self._clock.now())
 
-            def change() -> bool:
-                done = sqlite_alerts.set_status(self._conn, alert_id, status, actor, comment, now)
-                if done:  # the change and its admin event commit together
-                    self._queue_admin(event)
-                return bool(done)
+            def change() -> list[int]:
+                done = []
+                for alert_id in alert_ids:
+                    if sqlite_alerts.set_status(self._conn, alert_id, status, actor, comment, now):
+                        details: dict[str, Any] = {"alert_id": alert_id, "status": status}
+                        if comment is not None:
+                            details["comment"] = comment
+                        # the change and its admin event commit together
+                        self._queue_admin(admin_event(actor, "alert.status", f"alert:{alert_id}", details,
+                                                      now=self._clock.now()))
+                        done.append(alert_id)
+                return done
 
-            if not self._write(change):
-                raise NotFoundError(f"no alert with id {alert_id}")
+            return self._changed(self._write(change))
+
+    def set_alert_assignee(self, alert_id: int, assignee: str | None, *, actor: str) -> StoredAlert:
+        with self._lock:
+            self._check_writable()
+            now = to_micros(self._clock.now())
+            details = {"alert_id": alert_id, "assignee": assignee}
+
+            def change() -> list[int]:
+                if not sqlite_alerts.set_assignee(self._conn, alert_id, assignee, actor, now):
+                    return []
+                self._queue_admin(admin_event(actor, "alert.assign", f"alert:{alert_id}", details,
+                                              now=self._clock.now()))
+                return [alert_id]
+
+            changed = self._changed(self._write(change))
+        if not changed:
+            raise NotFoundError(f"no alert with id {alert_id}")
+        return changed[0]
+
+    def _changed(self, alert_ids: list[int]) -> list[StoredAlert]:
+        """After a change: its admin events into the log, and the changed alerts as stored now."""
+        if alert_ids:
             self._drain_admin()
-            found = sqlite_alerts.get(self._conn, alert_id)
-        assert found is not None
-        return found
+        found = [sqlite_alerts.get(self._conn, alert_id) for alert_id in alert_ids]
+        return [a for a in found if a is not None]
+
+    def count_alerts(self, query: AlertQuery | None = None) -> int:
+        with self._lock:
+            self._check_open()
+            return sqlite_alerts.count(self._reader, query or AlertQuery())
+
+    # -- silences --------------------------------------------------------------------------
+
+    def create_silence(self, rule: str, key: str, *, ends: datetime, actor: str, reason: str) -> Silence:
+        with self._lock:
+            self._check_writable()
+            now = to_micros(self._clock.now())
+            return self._write(lambda: sqlite_silences.create(  # type: ignore[no-any-return]
+                self._conn, rule, key, ends=to_micros(ends), actor=actor, reason=reason, now=now))
+
+    def expire_silence(self, silence_id: int, *, actor: str) -> Silence:
+        with self._lock:
+            self._check_writable()
+            now = to_micros(self._clock.now())
+            found = self._write(lambda: sqlite_silences.expire(self._conn, silence_id, actor=actor, now=now))
+        if found is None:
+            raise NotFoundError(f"no silence with id {silence_id}")
+        return found  # type: ignore[no-any-return]
+
+    def delete_silence(self, silence_id: int) -> Silence:
+        with self._lock:
+            self._check_writable()
+            found = self._write(lambda: sqlite_silences.delete(self._conn, silence_id))
+        if found is None:
+            raise NotFoundError(f"no silence with id {silence_id}")
+        return found  # type: ignore[no-any-return]
+
+    def silences(self) -> list[Silence]:
+        with self._lock:
+            self._check_open()
+            return sqlite_silences.every(self._reader)
 
     def get_alert(self, alert_id: int) -> StoredAlert | None:
         with self._lock:
@@ -666,6 +734,13 @@ class SQLiteStore(Store):
         return result
 
     # -- statistics ------------------------------------------------------------------------
+
+    def event_histogram(self, start: datetime, until: datetime, step: int) -> list[tuple[Any, ...]]:
+        """``(host, service, bucket, count)``: events in [start, until) per ``step`` seconds from
+        ``start`` (whole minutes, from the per-minute rollup; see ``sqlite_rollup.histogram``)."""
+        with self._lock:
+            self._ready_to_read(index=False)
+            return sqlite_rollup.histogram(self._reader, start, until, step)
 
     def source_stats(self) -> list[SourceStats]:
         with self._lock:

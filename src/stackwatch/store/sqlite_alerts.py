@@ -12,7 +12,8 @@ from typing import Any, Final
 
 import orjson
 
-from stackwatch.core.alert import Alert, Evidence
+from stackwatch.core.alert import ALERT_SEVERITIES, Alert, Evidence
+from stackwatch.store import sqlite_silences
 from stackwatch.store.base import AlertChange, AlertQuery, StoredAlert
 from stackwatch.store.rows import clean_text, encode_json, from_micros, raw_bytes, to_micros
 
@@ -20,7 +21,13 @@ MAX_EVIDENCE: Final = 1000  # evidence rows kept per alert (the first ones; the 
 ENGINE: Final = "stackwatch"  # the actor recorded for changes the engine makes
 
 _COLUMNS: Final = ("id, rule, key, title, category, severity, status, time, last_seen, count, host, summary, "
-                   "source_ip, user_name, project, service, bridge, path, details, updated")
+                   "source_ip, user_name, project, service, bridge, path, details, updated, assignee, "
+                   "silence")
+_SEVERITY_RANK: Final = "CASE severity " + " ".join(
+    f"WHEN '{name}' THEN {rank}" for rank, name in enumerate(ALERT_SEVERITIES)) + " ELSE -1 END"
+SORT_COLUMNS: Final = {"time": "last_seen", "severity": _SEVERITY_RANK, "rule": "title",
+                       "host": "coalesce(host, '')"}
+"""AlertQuery.sort -> the SQL it orders by (fixed expressions, never user text)."""
 
 
 def _text(value: str | None) -> str | None:
@@ -32,15 +39,17 @@ def upsert(conn: sqlite3.Connection, alert: Alert, now: int) -> int:
     found = conn.execute("SELECT id, status, time, last_seen, count FROM alerts WHERE rule = ? AND key = ?",
                          (alert.rule, alert.key)).fetchone()
     first, last = to_micros(alert.time), to_micros(alert.last_seen)
+    silence = sqlite_silences.muting(conn, alert.rule, alert.key, now)
     fields = (_text(alert.title), _text(alert.category), _text(alert.severity), _text(alert.host),
               _text(alert.summary), _text(alert.source_ip), _text(alert.user), _text(alert.project),
               _text(alert.service), _text(alert.bridge), _text(alert.path), encode_json(alert.details))
     if found is None:
         alert_id: int = conn.execute(
             "INSERT INTO alerts (rule, key, title, category, severity, host, summary, source_ip, user_name, "
-            "project, service, bridge, path, details, status, time, last_seen, count, updated) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
-            (_text(alert.rule), _text(alert.key), *fields, alert.status, first, last, alert.count, now),
+            "project, service, bridge, path, details, status, time, last_seen, count, updated, silence) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+            (_text(alert.rule), _text(alert.key), *fields, alert.status, first, last, alert.count, now,
+             silence),
         ).fetchone()[0]
         _history(conn, alert_id, now, ENGINE, alert.status, "raised")
     else:
@@ -55,9 +64,9 @@ def upsert(conn: sqlite3.Connection, alert: Alert, now: int) -> int:
         conn.execute(
             "UPDATE alerts SET title = ?, category = ?, severity = ?, host = ?, summary = ?, source_ip = ?, "
             "user_name = ?, project = ?, service = ?, bridge = ?, path = ?, details = ?, status = ?, "
-            "time = ?, last_seen = ?, count = ?, updated = ? WHERE id = ?",
+            "time = ?, last_seen = ?, count = ?, updated = ?, silence = ? WHERE id = ?",
             (*fields, new_status, min(first, stored_first), max(last, stored_last),
-             max(alert.count, stored_count), now, alert_id),
+             max(alert.count, stored_count), now, silence, alert_id),
         )
     _add_evidence(conn, alert_id, alert.evidence)
     return alert_id
@@ -96,6 +105,16 @@ def set_status(conn: sqlite3.Connection, alert_id: int, status: str, actor: str,
     return True
 
 
+def set_assignee(conn: sqlite3.Connection, alert_id: int, assignee: str | None, actor: str, now: int) -> bool:
+    """Assign (None: unassign); recorded in the history. False when there is no such alert."""
+    row = conn.execute("UPDATE alerts SET assignee = ?, updated = ? WHERE id = ? RETURNING status",
+                       (_text(assignee), now, alert_id)).fetchone()
+    if row is None:
+        return False
+    _history(conn, alert_id, now, actor, row[0], f"assigned to {assignee}" if assignee else "unassigned")
+    return True
+
+
 def get(conn: sqlite3.Connection, alert_id: int) -> StoredAlert | None:
     row = conn.execute(f"SELECT {_COLUMNS} FROM alerts WHERE id = ?", (alert_id,)).fetchone()  # noqa: S608
     if row is None:
@@ -106,16 +125,15 @@ def get(conn: sqlite3.Connection, alert_id: int) -> StoredAlert | None:
             "SELECT time, actor, status, comment FROM alert_history WHERE alert_id = ? ORDER BY id",
             (alert_id,))
     )
-    alert = _stored(row, _evidence(conn, [alert_id]).get(alert_id, []))
-    return StoredAlert(id=alert.id, alert=alert.alert, updated=alert.updated, history=history)
+    return _stored(row, _evidence(conn, [alert_id]).get(alert_id, []), history)
 
 
-def query(conn: sqlite3.Connection, q: AlertQuery) -> list[StoredAlert]:
+def _where(q: AlertQuery) -> tuple[str, list[Any]]:
     where: list[str] = []
     params: list[Any] = []
     for column, value in (("status", q.status), ("category", q.category), ("rule", q.rule),
                           ("severity", q.severity), ("host", q.host), ("source_ip", q.source_ip),
-                          ("user_name", q.user)):
+                          ("user_name", q.user), ("assignee", q.assignee)):
         if value is not None:
             where.append(f"{column} = ?")  # column names come from the fixed list above
             params.append(value)
@@ -125,10 +143,20 @@ def query(conn: sqlite3.Connection, q: AlertQuery) -> list[StoredAlert]:
     if q.until is not None:
         where.append("last_seen < ?")
         params.append(to_micros(q.until))
-    sql = f"SELECT {_COLUMNS} FROM alerts"  # noqa: S608 - fixed column list
-    if where:
-        sql += " WHERE " + " AND ".join(where)
-    sql += " ORDER BY last_seen DESC, id DESC LIMIT ? OFFSET ?"
+    return (" WHERE " + " AND ".join(where)) if where else "", params
+
+
+def count(conn: sqlite3.Connection, q: AlertQuery) -> int:
+    where, params = _where(q)
+    return int(conn.execute(f"SELECT count(*) FROM alerts{where}", params).fetchone()[0])  # noqa: S608
+
+
+def query(conn: sqlite3.Connection, q: AlertQuery) -> list[StoredAlert]:
+    where, params = _where(q)
+    direction = "DESC" if q.descending else "ASC"
+    order = SORT_COLUMNS[q.sort]  # a fixed expression, validated by AlertQuery
+    sql = (f"SELECT {_COLUMNS} FROM alerts{where} "  # noqa: S608 - fixed columns and expressions
+           f"ORDER BY {order} {direction}, last_seen DESC, id DESC LIMIT ? OFFSET ?")
     rows = conn.execute(sql, (*params, q.limit, q.offset)).fetchall()
     evidence = _evidence(conn, [row[0] for row in rows]) if q.with_evidence else {}
     return [_stored(row, evidence.get(row[0], [])) for row in rows]
@@ -147,16 +175,18 @@ def _evidence(conn: sqlite3.Connection, ids: list[int]) -> dict[int, list[Eviden
     return found
 
 
-def _stored(row: Sequence[Any], evidence: list[Evidence]) -> StoredAlert:
+def _stored(row: Sequence[Any], evidence: list[Evidence],
+            history: tuple[AlertChange, ...] = ()) -> StoredAlert:
     (alert_id, rule, key, title, category, severity, status, time, last_seen, count, host, summary,
-     source_ip, user, project, service, bridge, path, details, updated) = row
+     source_ip, user, project, service, bridge, path, details, updated, assignee, silence) = row
     alert = Alert(
         rule=rule, key=key, title=title, category=category, severity=severity, status=status,
         time=from_micros(time), last_seen=from_micros(last_seen), count=count, host=host, summary=summary,
         source_ip=source_ip, user=user, project=project, service=service, bridge=bridge, path=path,
         details=orjson.loads(details), evidence=evidence,
     )
-    return StoredAlert(id=alert_id, alert=alert, updated=from_micros(updated))
+    return StoredAlert(id=alert_id, alert=alert, updated=from_micros(updated), history=history,
+                       assignee=assignee, silenced_by=silence)
 
 
 def status_counts(conn: sqlite3.Connection) -> dict[str, int]:

@@ -176,7 +176,39 @@ def _v4_chain_over_leaves(conn: sqlite3.Connection) -> None:
     rechain_over_leaves(conn)
 
 
-MIGRATIONS: Final[list[Migration]] = [_v1_events, _v2_alerts, _v3_ledger, _v4_chain_over_leaves]
+def _v5_triage(conn: sqlite3.Connection) -> None:
+    """Triage at volume: an alert's assignee and the silence that muted it at its last
+    firing; silences (mute a rule, or a rule and key, until a time, with who and why)."""
+    # Written to be re-runnable (tests re-label a current database as an older version).
+    columns = {row[1] for row in conn.execute("PRAGMA table_info(alerts)")}
+    if "assignee" not in columns:
+        conn.execute("ALTER TABLE alerts ADD COLUMN assignee TEXT")
+    if "silence" not in columns:
+        conn.execute("ALTER TABLE alerts ADD COLUMN silence INTEGER")  # silences.id; NULL: not muted
+    conn.execute("CREATE INDEX IF NOT EXISTS alerts_assignee ON alerts (assignee, last_seen)")
+    conn.execute("""CREATE TABLE IF NOT EXISTS silences (
+        id INTEGER PRIMARY KEY,
+        rule TEXT NOT NULL,
+        key TEXT NOT NULL,            -- '' mutes every key of the rule
+        created INTEGER NOT NULL,     -- wall clock, microseconds since the epoch (UTC)
+        created_by TEXT NOT NULL,
+        reason TEXT NOT NULL,
+        ends INTEGER NOT NULL,
+        expired INTEGER,              -- set when expired early by hand
+        expired_by TEXT)""")
+    conn.execute("CREATE INDEX IF NOT EXISTS silences_rule ON silences (rule, key, ends)")
+
+
+def _v6_page_rollups(conn: sqlite3.Connection) -> None:
+    """What keeps the dashboard fast on a big store (see ``sqlite_rollup``): events per source
+    and minute, maintained on append; partial indexes over the login and audit events."""
+    from stackwatch.store.sqlite_rollup import create_rollups
+
+    create_rollups(conn)
+
+
+MIGRATIONS: Final[list[Migration]] = [_v1_events, _v2_alerts, _v3_ledger, _v4_chain_over_leaves, _v5_triage,
+                                      _v6_page_rollups]
 """MIGRATIONS[i] upgrades a database from version i to i + 1. Append only; never edit one
 that has shipped."""
 SCHEMA_VERSION: Final = len(MIGRATIONS)

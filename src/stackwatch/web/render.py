@@ -2,20 +2,25 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final
 from urllib.parse import urlencode
 
-from fastapi import Request
+from fastapi import HTTPException, Request
 from fastapi.responses import HTMLResponse
-from jinja2 import Environment, PackageLoader, select_autoescape
+from jinja2 import Environment, PackageLoader, pass_context, select_autoescape
+from jinja2.runtime import Context
+from markupsafe import Markup
+
+from stackwatch.web.timerange import PARAMS, RANGES, TimeWindow, display_zone, time_window
 
 STATIC_DIR: Final = Path(__file__).parent / "static"
 
 NAV: Final = (
     ("/", "Overview"),
     ("/alerts", "Alerts"),
+    ("/silences", "Silences"),
     ("/sources", "Sources"),
     ("/keystone", "Keystone access"),
     ("/activity", "Activity"),
@@ -26,15 +31,20 @@ NAV: Final = (
 )
 
 
-def _when(value: Any) -> str:
-    if isinstance(value, datetime):
-        return value.strftime("%Y-%m-%d %H:%M:%S")
+@pass_context
+def _when(context: Context, value: Any) -> Any:
+    """A timestamp in the page's display zone, the zone written after it (naive means UTC)."""
     if isinstance(value, str) and value:
         try:
-            return datetime.fromisoformat(value).strftime("%Y-%m-%d %H:%M:%S")
+            value = datetime.fromisoformat(value)
         except ValueError:
             return value
-    return "–" if value is None else str(value)
+    if not isinstance(value, datetime):
+        return "–" if value is None else str(value)
+    moment = value if value.tzinfo else value.replace(tzinfo=UTC)
+    shown = moment.astimezone(context.get("zone") or UTC)
+    return Markup('<time datetime="{}">{} {}</time>').format(
+        moment.isoformat(), shown.strftime("%Y-%m-%d %H:%M:%S"), shown.strftime("%Z") or "UTC")
 
 
 def _ago(seconds: float | None) -> str:
@@ -66,17 +76,42 @@ def with_query(request: Request, **changes: Any) -> str:
     return request.url.path + ("?" + urlencode(params) if params else "")
 
 
+def window_link(request: Request, span: str) -> str:
+    """The current page over the last ``span`` (``''``: all time), its other parameters kept."""
+    params = [(k, v) for k, v in request.query_params.multi_items() if k not in PARAMS and k != "offset"]
+    if span:
+        params.append(("range", span))
+    return request.url.path + ("?" + urlencode(params) if params else "")
+
+
 env.globals["with_query"] = with_query
+env.globals["window_link"] = window_link
+
+
+def _picker(request: Request) -> dict[str, Any]:
+    """What the layout's time picker needs: the window asked for (all time when the
+    parameters are malformed: the page itself reports that) and the parameters it keeps."""
+    honoured = getattr(request.state, "window_honoured", False)
+    try:
+        window = time_window(request)
+    except HTTPException:
+        window = TimeWindow()
+    request.state.window_honoured = honoured
+    keep = [(k, v) for k, v in request.query_params.multi_items() if k not in PARAMS and k != "offset"]
+    return {"window": window, "picker_keep": keep, "ranges": RANGES, "window_honoured": honoured}
 
 
 def render(request: Request, template: str, status: int = 200, **context: Any) -> HTMLResponse:
     principal = getattr(request.state, "principal", None)
+    zone = display_zone(request)
     html = env.get_template(template).render(
         request=request,
         principal=principal,
         csrf=getattr(principal, "csrf", None) or "",
         nav=NAV,
         path=request.url.path,
-        **context,
+        zone=zone,
+        zone_name=str(zone),
+        **{**_picker(request), **context},
     )
     return HTMLResponse(html, status_code=status)

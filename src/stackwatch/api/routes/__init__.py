@@ -13,7 +13,9 @@ from stackwatch.api.routes import (
     overview,
     responses,
     rules,
+    search,
     session,
+    silences,
     sources,
 )
 
@@ -22,7 +24,9 @@ MODULES = (
     session,
     overview,
     alerts,
+    silences,
     events,
+    search,
     sources,
     rules,
     integrity,

@@ -22,15 +22,19 @@ SCAN_LIMIT: Final = 50_000  # events examined per request when filtering by reso
 Text = Annotated[str | None, Query(max_length=256)]
 
 
-def _stream(request: Request, kind: str, base: dict[str, Any]) -> Iterator[StoredEvent]:
+def _stream(request: Request, kind: str, base: dict[str, Any], first: int) -> Iterator[StoredEvent]:
+    """Events of one kind, newest first, read in pages that start at ``first`` (what the
+    caller expects to need: a page of the activity list reads no more) and double up to 1000."""
     store = request.app.state.services.store
     offset = 0
+    size = max(1, min(first, 1000))
     while offset < SCAN_LIMIT:
-        page = store.search_events(EventQuery(kind=kind, limit=min(MAX_LIMIT, 1000), offset=offset, **base))
+        page = store.search_events(EventQuery(kind=kind, limit=min(MAX_LIMIT, size), offset=offset, **base))
         yield from page
-        if len(page) < 1000:
+        if len(page) < size:
             return
         offset += len(page)
+        size = min(size * 2, 1000)
 
 
 def _matches_resource(stored: StoredEvent, resource: str) -> bool:
@@ -69,7 +73,9 @@ def find_activity(request: Request, filters: ActivityFilter, *, limit: int, offs
         "until": parse_time(until, now, name="until"),
     }
     merged = heapq.merge(
-        *(_stream(request, kind, base) for kind in KINDS), key=lambda s: (s.event.time, s.seq), reverse=True
+        *(_stream(request, kind, base, offset + limit) for kind in KINDS),
+        key=lambda s: (s.event.time, s.seq),
+        reverse=True,
     )
     out: list[StoredEvent] = []
     skipped = 0

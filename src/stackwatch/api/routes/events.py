@@ -8,13 +8,11 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
-from fastapi.responses import Response
 
 from stackwatch.api.auth import Principal, viewer
 from stackwatch.api.params import opt, parse_time, store_now
 from stackwatch.api.serialize import event_dict
 from stackwatch.store.base import MAX_FIELD, MAX_TEXT, EventQuery, StoredEvent
-from stackwatch.web.render import render
 
 router = APIRouter()
 Text = Annotated[str | None, Query(max_length=MAX_FIELD)]
@@ -113,30 +111,3 @@ def get_event(request: Request, seq: int, principal: Annotated[Principal, Depend
     if not found:
         raise HTTPException(404, f"no event {seq}")
     return event_dict(found[0])
-
-
-@router.get("/search", include_in_schema=False)
-def search_page(
-    request: Request,
-    principal: Annotated[Principal, Depends(viewer)],
-    form: Annotated[SearchForm, Depends(search_form)],
-    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
-) -> Response:
-    limit = 50
-    searched = any(v for v in vars_of(form).values())
-    found = _search(request, form, limit + 1, offset) if searched else []
-    template = "search_results.html" if request.headers.get("hx-request") else "search.html"
-    return render(
-        request,
-        template,
-        events=found[:limit],
-        more=len(found) > limit,
-        offset=offset,
-        limit=limit,
-        form=vars_of(form),
-        searched=searched,
-    )
-
-
-def vars_of(form: SearchForm) -> dict[str, str]:
-    return {name: getattr(form, name) or "" for name in SearchForm.__dataclass_fields__}

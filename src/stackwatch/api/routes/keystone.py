@@ -11,6 +11,8 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import JSONResponse, Response
 
 from stackwatch.api.analytics import (
+    MAX_EVENTS,
+    PAGE_EVENTS,
     KeystoneReport,
     account_row,
     attempt_row,
@@ -33,7 +35,8 @@ Accounts = Annotated[
 ]
 
 
-def _report(request: Request, since: str | None, until: str | None, accounts: str | None) -> KeystoneReport:
+def _report(request: Request, since: str | None, until: str | None, accounts: str | None,
+            max_events: int = MAX_EVENTS) -> KeystoneReport:
     services, settings = request.app.state.services, request.app.state.settings
     now = store_now(services.store)
     wanted = [a for a in re.split(r"[,\s]+", accounts or "") if a][:100] or None
@@ -43,6 +46,7 @@ def _report(request: Request, since: str | None, until: str | None, accounts: st
         until=parse_time(until, now, name="until"),
         accounts=wanted,
         privileged=settings.privileged_accounts,
+        max_events=max_events,
     )
 
 
@@ -109,7 +113,7 @@ def keystone_page(
     ip: Annotated[str | None, Query(max_length=256)] = None,
     account: Annotated[str | None, Query(max_length=256)] = None,
 ) -> Response:
-    report = _report(request, since, until, accounts)
+    report = _report(request, since, until, accounts, PAGE_EVENTS)
     chart = time_bars(
         [b[0] for b in report.buckets],
         [

@@ -1,11 +1,13 @@
-"""Sources (host + service) and their health: last seen, rate, silent, expected."""
+"""Sources (host + service) and their health: last seen, rate, silent, expected; filtered by
+text and grouped by host or service on the page."""
 
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Annotated, Any
+from itertools import groupby
+from typing import Annotated, Any, Final
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 
 from stackwatch.api.auth import Principal, viewer
@@ -16,6 +18,25 @@ from stackwatch.web.render import render
 
 router = APIRouter()
 SPARK_SPAN = timedelta(hours=24)
+GROUPS: Final = ("host", "service")
+Filter = Annotated[str, Query(max_length=256, description="only sources whose host or service contains it")]
+Group = Annotated[str, Query(pattern="^(|host|service)$")]
+
+
+def matching(rows: list[SourceHealth], text: str) -> list[SourceHealth]:
+    """Sources whose host or service contains every word of ``text`` (case-insensitive)."""
+    words = text.lower().split()
+    return [h for h in rows if all(w in f"{h.host} {h.service}".lower() for w in words)]
+
+
+def grouped(rows: list[SourceHealth], by: str) -> list[tuple[str, list[SourceHealth]]]:
+    """``rows`` in groups of one host (or service), silent sources first within each group;
+    one unnamed group when ``by`` is empty."""
+    if by not in GROUPS:
+        return [("", rows)]
+    other = "service" if by == "host" else "host"
+    ordered = sorted(rows, key=lambda h: (getattr(h, by), not h.silent, getattr(h, other)))
+    return [(name, list(items)) for name, items in groupby(ordered, key=lambda h: getattr(h, by))]
 
 
 def health_rows(request: Request) -> list[SourceHealth]:
@@ -47,14 +68,18 @@ def _row(h: SourceHealth) -> dict[str, Any]:
 
 
 @router.get("/api/v1/sources", tags=["sources"], summary="Every source with its health")
-def list_sources(request: Request, principal: Annotated[Principal, Depends(viewer)]) -> dict[str, Any]:
-    return {"sources": [_row(h) for h in health_rows(request)]}
+def list_sources(
+    request: Request, principal: Annotated[Principal, Depends(viewer)], q: Filter = ""
+) -> dict[str, Any]:
+    return {"sources": [_row(h) for h in matching(health_rows(request), q)]}
 
 
 @router.get("/sources", include_in_schema=False)
-def sources_page(request: Request, principal: Annotated[Principal, Depends(viewer)]) -> Response:
+def sources_page(
+    request: Request, principal: Annotated[Principal, Depends(viewer)], q: Filter = "", group: Group = ""
+) -> Response:
     store = request.app.state.services.store
-    rows = health_rows(request)
+    rows = matching(health_rows(request), q)
     now = newest_event_time(store.source_stats())
     sparks = {}
     if now is not None:
@@ -64,4 +89,5 @@ def sources_page(request: Request, principal: Annotated[Principal, Depends(viewe
             for key, values in hist.by_source.items()
         }
     rows.sort(key=lambda h: (not (h.silent and h.expected), not h.silent, h.host, h.service))
-    return render(request, "sources.html", rows=rows, sparks=sparks)
+    return render(request, "sources.html", groups=grouped(rows, group), sparks=sparks, q=q, group=group,
+                  total=len(rows))

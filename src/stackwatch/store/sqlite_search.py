@@ -1,0 +1,199 @@
+"""Event searches as SQL for the embedded store: an ``EventQuery`` (its plain filters and its
+parsed search-language tree) becomes one WHERE clause with ``?`` parameters. Values are
+only ever parameters; the SQL text is built from the fixed fragments below.
+
+Where each field is looked up:
+
+- host, service: the small ``sources`` table (an id list, then the (source, time) index);
+- source IP, user (name or id) and request id: the search index's ``event_keys``
+  (``idx``, filled after the fact; see sqlite_index), by exact value or value range;
+- free text: the full-text index ``events_fts``;
+- kind, severity, action, outcome, project, target: columns of ``events``, checked on the
+  rows the other conditions (and the time index) select.
+
+A prefix ``adm*`` is the value range ``['adm', 'adm' + U+10FFFF)``, which an index can seek.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Final
+
+from stackwatch.search.query import And, Everything, Match, Node, Not, Or, Text, TimeRange
+from stackwatch.store.base import EventQuery
+from stackwatch.store.rows import to_micros
+from stackwatch.store.sqlite_index import KEY_GENS, fts_query
+from stackwatch.store.sqlite_schema import FIELD_IP, FIELD_REQUEST, FIELD_USER_ID, FIELD_USER_NAME
+
+_TOP: Final = "\U0010ffff"  # sorts after every character: the end of a prefix's range
+
+_SOURCE_COLUMNS: Final = {"host": "host", "service": "service"}
+_EVENT_COLUMNS: Final = {"kind": ("kind",), "severity": ("severity",), "action": ("action",),
+                         "outcome": ("outcome",), "project": ("init_project",),
+                         "target": ("target_name", "target_id")}
+_KEY_FIELDS: Final = {"source_ip": (FIELD_IP,), "user": (FIELD_USER_NAME, FIELD_USER_ID),
+                      "request_id": (FIELD_REQUEST,)}
+_KEY_COLUMNS: Final = {"source_ip": ("init_ip",), "user": ("init_name", "init_id"),
+                       "request_id": ("request_id",)}
+_FILTERS: Final = (("host", "host"), ("service", "service"), ("kind", "kind"), ("action", "action"),
+                   ("outcome", "outcome"), ("severity", "severity"), ("source_ip", "source_ip"),
+                   ("user", "user"), ("project", "project"), ("request_id", "request_id"))
+"""EventQuery's plain filters and the language field each one is."""
+
+
+@dataclass(slots=True)
+class Where:
+    """A WHERE clause in the making: conditions (ANDed), their parameters, and whether any
+    needs the search index (which must be caught up first)."""
+
+    conditions: list[str] = field(default_factory=list)
+    params: list[Any] = field(default_factory=list)
+    uses_index: bool = False
+
+    def sql(self) -> str:
+        return " WHERE " + " AND ".join(self.conditions) if self.conditions else ""
+
+
+def where_of(query: EventQuery, now: datetime | None = None) -> Where:
+    """The WHERE clause of ``query``; relative times in its tree resolve against ``now``
+    (default: the wall clock)."""
+    where = Where()
+    if query.since is not None:
+        where.conditions.append("e.time >= ?")
+        where.params.append(to_micros(query.since))
+    if query.until is not None:
+        where.conditions.append("e.time < ?")
+        where.params.append(to_micros(query.until))
+    if query.after_seq is not None:
+        where.conditions.append("e.seq > ?")
+        where.params.append(query.after_seq)
+    for attribute, name in _FILTERS:
+        value = getattr(query, attribute)
+        if value is not None:
+            where.conditions.append(_match(Match(name, value), where))
+    if query.text is not None:
+        where.conditions.append(_text_condition(fts_query(query.text) or "", where))
+    if query.match is not None and not isinstance(query.match, Everything):
+        where.conditions.append(_compile(query.match, where, now or datetime.now(UTC)))
+    return where
+
+
+def _compile(node: Node, where: Where, now: datetime) -> str:
+    if isinstance(node, Everything):
+        return "1"
+    if isinstance(node, Text):
+        phrase = '"' + node.value.replace('"', '""') + '"'
+        return _text_condition(phrase + ("*" if node.prefix else ""), where)
+    if isinstance(node, Match):
+        return _match(node, where)
+    if isinstance(node, TimeRange):
+        return _time(node, where, now)
+    if isinstance(node, Not):
+        return f"NOT ({_compile(node.item, where, now)})"
+    joiner = " AND " if isinstance(node, And) else " OR "
+    assert isinstance(node, And | Or)
+    return "(" + joiner.join(f"({_compile(item, where, now)})" for item in node.items) + ")"
+
+
+def _text_condition(fts: str, where: Where) -> str:
+    if not fts:
+        return "0"
+    where.uses_index = True
+    where.params.append(fts)
+    return "e.seq IN (SELECT rowid FROM idx.events_fts WHERE events_fts MATCH ?)"
+
+
+def _values(column: str, node: Match, where: Where) -> str:
+    """``column`` equal to the value, in the prefix's range, or (``field:*``) not empty."""
+    if node.prefix and not node.value:
+        return f"{column} != ''"
+    if node.prefix:
+        where.params.extend((node.value, node.value + _TOP))
+        return f"({column} >= ? AND {column} < ?)"
+    where.params.append(node.value)
+    return f"{column} = ?"
+
+
+def _match(node: Match, where: Where) -> str:
+    name = node.field
+    if name in _SOURCE_COLUMNS:
+        condition = _values(_SOURCE_COLUMNS[name], node, where)  # fixed column names, ? parameters
+        return f"e.source IN (SELECT id FROM sources WHERE {condition})"  # noqa: S608
+    if name in _KEY_FIELDS and not (node.prefix and not node.value):
+        where.uses_index = True
+        numbers = ", ".join(str(int(f)) for f in _KEY_FIELDS[name])  # integer constants
+        condition = _values("value", node, where)
+        return (f"e.seq IN (SELECT seq FROM idx.event_keys WHERE gen IN {KEY_GENS} "  # noqa: S608
+                f"AND field IN ({numbers}) AND {condition})")
+    columns = _EVENT_COLUMNS.get(name) or _KEY_COLUMNS[name]
+    return "(" + " OR ".join(_values(f"e.{column}", node, where) for column in columns) + ")"
+
+
+def _time(node: TimeRange, where: Where, now: datetime) -> str:
+    parts = []
+    if node.since is not None:
+        parts.append("e.time >= ?")
+        where.params.append(to_micros(node.since.resolve(now)))
+    if node.until is not None:
+        if node.until_inclusive:
+            end = node.until.resolve_end(now)
+            parts.append("e.time < ?" if node.until.date_only else "e.time <= ?")
+        else:
+            end = node.until.resolve(now)
+            parts.append("e.time < ?")
+        where.params.append(to_micros(end))
+    return "(" + " AND ".join(parts) + ")"
+
+
+# -- aggregates over the matching events ------------------------------------------------------
+
+_FROM: Final = " FROM events AS e JOIN sources AS s ON s.id = e.source"
+_EVENTS: Final = " FROM events AS e"
+"""Counting needs no join (conditions reach sources through subqueries): with none, a count
+or a histogram over a time range reads the time index alone."""
+FACETS: Final = {"host": "s.host", "service": "s.service", "severity": "e.severity", "kind": "e.kind",
+                 "action": "e.action", "outcome": "e.outcome", "user": "e.init_name",
+                 "source_ip": "e.init_ip", "project": "e.init_project", "request_id": "e.request_id"}
+"""Fields the sidebar counts values of, and the column each one reads."""
+
+
+def count(conn: sqlite3.Connection, where: Where) -> int:
+    return int(conn.execute("SELECT count(*)" + _EVENTS + where.sql(), where.params).fetchone()[0])
+
+
+def time_bounds(conn: sqlite3.Connection, where: Where) -> tuple[int, int] | None:
+    """The first and last matching event time (microseconds), None when nothing matches."""
+    sql = "SELECT min(e.time), max(e.time)" + _EVENTS + where.sql()
+    low, high = conn.execute(sql, where.params).fetchone()
+    return None if low is None else (int(low), int(high))
+
+
+def histogram(conn: sqlite3.Connection, where: Where, start: int, step: int, size: int) -> list[int]:
+    """Matching events per bucket of ``step`` microseconds from ``start`` (``size`` buckets;
+    events outside them are not counted)."""
+    counts = [0] * size
+    sql = (f"SELECT (e.time - ?) / ? AS bucket, count(*){_EVENTS}{where.sql()}"
+           f"{' AND' if where.conditions else ' WHERE'} e.time >= ? AND e.time < ? GROUP BY bucket")
+    end = start + step * size
+    for bucket, n in conn.execute(sql, (start, step, *where.params, start, end)):
+        if 0 <= bucket < size:
+            counts[int(bucket)] = int(n)
+    return counts
+
+
+def top_values(conn: sqlite3.Connection, where: Where, names: tuple[str, ...], *, sample: int,
+               limit: int) -> dict[str, list[tuple[str, int]]]:
+    """The ``limit`` commonest non-empty values of each field among the newest ``sample``
+    matching events (as Kibana's field sidebar: a sample keeps it fast on any hit count)."""
+    columns = ", ".join(f"{FACETS[name]} AS {name}" for name in names)
+    conn.execute("DROP TABLE IF EXISTS temp.hits")
+    conn.execute(f"CREATE TEMP TABLE hits AS SELECT {columns}{_FROM}{where.sql()} "
+                 "ORDER BY e.time DESC, e.seq DESC LIMIT ?", (*where.params, sample))
+    try:
+        return {name: [(str(v), int(n)) for v, n in conn.execute(
+            f"SELECT {name}, count(*) AS n FROM temp.hits WHERE {name} != '' "  # noqa: S608 - fixed names
+            f"GROUP BY {name} ORDER BY n DESC, {name} LIMIT ?", (limit,))] for name in names}
+    finally:
+        conn.execute("DROP TABLE temp.hits")
