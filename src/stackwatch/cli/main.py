@@ -19,7 +19,7 @@ from typing import Any
 import click
 
 from stackwatch import __version__
-from stackwatch.cli.errors import DEBUG_ENV, error_line, one_line
+from stackwatch.cli.errors import DEBUG_ENV, error_line
 
 COMMANDS: dict[str, str] = {
     "analyze": "stackwatch.cli.analyze:analyze_command",
@@ -66,16 +66,8 @@ class LazyGroup(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
-        except click.UsageError:
-            raise  # click's own usage message (usage, hint, error) is the clear one
-        except click.ClickException as exc:
-            if "\n" not in exc.message:
-                raise
-            flat = click.ClickException(one_line(exc.message))
-            flat.exit_code = exc.exit_code
-            raise flat from exc
-        except (click.exceptions.Exit, click.Abort, SystemExit, KeyboardInterrupt):
-            raise
+        except (click.ClickException, click.exceptions.Exit, click.Abort, SystemExit, KeyboardInterrupt):
+            raise  # a command's own message is as it means it (search points at a token under it)
         except Exception as exc:
             if os.environ.get(DEBUG_ENV):
                 raise
