@@ -55,3 +55,21 @@ def test_accounts_restrict_the_report(seeded_dir: Path) -> None:
 def test_bad_since_is_a_clear_error(seeded_dir: Path) -> None:
     result = CliRunner().invoke(cli, ["report", "auth", "--data", str(seeded_dir), "--since", "last tuesday"])
     assert result.exit_code != 0 and "--since" in result.output
+
+
+def test_yaml_lists_a_row_per_ip_and_account(seeded_dir: Path) -> None:
+    import yaml
+
+    rows = yaml.safe_load(run("--data", str(seeded_dir), "-f", "yaml"))
+    attacker = next(r for r in rows if r["entity"] == "ip" and r["name"] == "203.0.113.45")
+    assert attacker["failures"] == 40 and attacker["classification"] == "brute_force"
+
+
+def test_value_with_columns(seeded_dir: Path) -> None:
+    lines = run("--data", str(seeded_dir), "-f", "value", "-c", "name", "-c", "failures").splitlines()
+    assert "203.0.113.45 40" in lines
+
+
+def test_columns_do_not_apply_to_the_text_report(seeded_dir: Path) -> None:
+    result = CliRunner().invoke(cli, ["report", "auth", "--data", str(seeded_dir), "-c", "name"])
+    assert result.exit_code == 2 and "-f table, csv, json, yaml or value" in result.output

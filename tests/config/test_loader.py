@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from stackwatch.config import parse_config
+from stackwatch.config.loader import ConfigErrors
 from stackwatch.config.schema import Address, parse_address, parse_size
 from stackwatch.core.errors import ConfigError
 
@@ -139,3 +140,21 @@ def test_sizes(text: object, expected: int) -> None:
 )
 def test_addresses(text: object, expected: Address) -> None:
     assert parse_address(text) == expected
+
+
+def test_every_problem_is_reported_not_only_the_first() -> None:
+    text = ("hostnme: x\n"
+            "store:\n  url: postgresql://sw:pw@127.0.0.1/sw\n"
+            "sources:\n  - {type: nosuch}\n  - {type: file, paths: [relative.log]}\n"
+            "sinks:\n  - {type: file, name: a}\n  - {type: file, name: a}\n"
+            "routing:\n  - {sinks: [b]}\n")
+    with pytest.raises(ConfigErrors) as info:
+        parse_config(text, "serve.yaml")
+    reported = [str(problem) for problem in info.value.problems]
+    assert [line.split(":")[1] for line in reported] == ["1", "3", "5", "6", "9", "11"], reported
+    assert "unknown section 'hostnme'" in reported[0]
+    assert "must not contain a password" in reported[1]
+    assert "unknown source type 'nosuch'" in reported[2]
+    assert "not an absolute path" in reported[3]
+    assert "duplicate sink name" in reported[4]
+    assert "unknown sink 'b'" in reported[5]

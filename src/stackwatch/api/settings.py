@@ -12,7 +12,10 @@ Read from the ``web:`` mapping of the configuration file (or built in code/tests
       login_rate: {per_ip: 10, per_user: 5, window: 5m}
       privileged_accounts: [admin, root, cloud_admin]
       silent_after: 15m
-      expected_sources: [{host: ctl1, service: keystone}]
+
+The sources that must be writing are the file's top-level ``expected_sources:`` (one list for
+``serve``'s silence detection and the sources page); ``web: expected_sources`` is refused with
+a pointer there.
 
 Secrets are references, never literals: ``$env:NAME`` or ``$file:/path`` (style rule 9).
 """
@@ -58,7 +61,7 @@ FIELDS: Final = {
     "login_rate": "failed-login limits: {per_ip, per_user, window}",
     "privileged_accounts": "keystone accounts marked privileged on the keystone page",
     "silent_after": "a source with no event for this long (before the newest event) is silent",
-    "expected_sources": "list of {host, service} that must be writing",
+    "expected_sources": "moved to the top-level expected_sources: section",
     "max_page": "most rows one API page returns",
 }
 
@@ -170,7 +173,10 @@ class WebSettings:
         if "silent_after" in data:
             kwargs["silent_after"] = parse_duration(data["silent_after"], path, "silent_after")
         if "expected_sources" in data:
-            kwargs["expected_sources"] = _expected(data["expected_sources"], path)
+            raise ConfigError(
+                "moved: list the expected sources once, in the top-level `expected_sources:` section "
+                "(serve's silence detection and the sources page both read it); remove it from `web:`",
+                path, field="expected_sources")
         if "max_page" in data:
             kwargs["max_page"] = int(_positive(data["max_page"], path, "max_page"))
         return cls(**kwargs)
@@ -200,14 +206,3 @@ def _login_rate(value: Any, path: str | None) -> LoginRate:
     )
 
 
-def _expected(value: Any, path: str | None) -> tuple[tuple[str, str], ...]:
-    if not isinstance(value, list):
-        raise ConfigError(
-            "expected_sources must be a list of {host, service}", path, field="expected_sources"
-        )
-    out = []
-    for item in value:
-        if not isinstance(item, Mapping) or not item.get("host") or not item.get("service"):
-            raise ConfigError("each expected source needs host and service", path, field="expected_sources")
-        out.append((str(item["host"]), str(item["service"])))
-    return tuple(out)

@@ -17,6 +17,7 @@ from stackwatch.config.schema import parse_size
 from stackwatch.detect.gctune import tune_gc
 from stackwatch.pipeline.analyze import AnalyzeResult, analyze
 from stackwatch.pipeline.engine import build_engine
+from stackwatch.pipeline.ingested import IngestLedger
 from stackwatch.pipeline.reader import DEFAULT_MAX_INFLATE_RATIO, InflateLimits, ReadProgress, discover
 from stackwatch.store import open_store
 
@@ -70,20 +71,27 @@ def run_analyze(paths: list[str], *, data: str | None, host: str = "", fmt: str 
     engine = build_engine(extra_rule_paths=[Path(p) for p in rules])
     tune_gc()  # see detect/gctune.py: a quarter of detection time went to the cyclic GC
     store = open_store(data) if (data and store_events) else None
+    ledger = IngestLedger(data) if store is not None and data else None
     bar = ProgressBar()
     with stop_on_signals() as stop:
         try:
+            stored_before = ledger.prepare(inputs) if ledger is not None else None
             result = analyze(inputs, engine=engine, store=store, on_progress=bar,
-                             inflate=inflate or InflateLimits(), stop=stop)
+                             inflate=inflate or InflateLimits(), stop=stop, stored_before=stored_before)
+            if ledger is not None and not result.interrupted:
+                ledger.record(inputs)  # after analyze flushed the store: what it names is committed
         finally:
             bar.close()
+            if ledger is not None:
+                ledger.close()
             if store is not None:
                 store.close()  # commits and seals the tail, also when stopped by a signal
     if fmt == "json":
         write_json(result.alerts, sys.stdout)
     else:
         write_table(result.alerts, sys.stdout)
-    write_summary(result.progress, len(result.alerts))
+    write_summary(result.progress, len(result.alerts), inputs=inputs,
+                  already_stored=result.already_stored if store is not None else None)
     write_read_limits(result.progress)
     result.signal = stop.signum
     if result.interrupted:

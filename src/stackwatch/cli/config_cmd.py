@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from stackwatch.config.loader import load_config
+from stackwatch.config.loader import ConfigErrors, load_config
 from stackwatch.config.sample import SAMPLE
 from stackwatch.core.errors import ConfigError
 
@@ -23,6 +23,10 @@ def check_command(path: str, rules: bool) -> None:
     """Validate PATH: every problem as file:line: field: reason; secrets must resolve."""
     try:
         settings = load_config(path)
+    except ConfigErrors as exc:
+        for problem in exc.problems:
+            click.echo(str(problem), err=True)
+        raise click.ClickException(f"{path}: {len(exc.problems)} problems") from None
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from None
     problems = 0

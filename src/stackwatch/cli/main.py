@@ -3,17 +3,23 @@
 Command groups register by name in COMMANDS (``module:attribute``), imported lazily so that
 ``stackwatch analyze`` does not pay for the web stack, and a command whose optional
 dependencies are missing is reported instead of breaking the whole CLI.
+
+Every error a command ends with is one line on stderr (``Error: ...``) and a non-zero exit,
+never a Python traceback: what a command does not turn into a clear message itself is
+turned into one here (``STACKWATCH_DEBUG=1`` shows the traceback instead, for a bug report).
 """
 
 from __future__ import annotations
 
 import importlib
 import importlib.util
+import os
 from typing import Any
 
 import click
 
 from stackwatch import __version__
+from stackwatch.cli.errors import DEBUG_ENV, error_line
 
 COMMANDS: dict[str, str] = {
     "analyze": "stackwatch.cli.analyze:analyze_command",
@@ -27,6 +33,8 @@ COMMANDS: dict[str, str] = {
     "report": "stackwatch.cli.report:report_group",
     "orphans": "stackwatch.cli.orphans:orphans_command",
     "respond": "stackwatch.cli.respond:respond_group",
+    "alerts": "stackwatch.cli.lists:alerts_command",
+    "sources": "stackwatch.cli.lists:sources_command",
     "search": "stackwatch.cli.search:search_command",
 }
 
@@ -54,6 +62,16 @@ class LazyGroup(click.Group):
             raise click.ClickException(
                 f"'{cmd_name}' needs an optional dependency that is not installed: {exc}") from exc
         return command  # type: ignore[no-any-return]
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (click.ClickException, click.exceptions.Exit, click.Abort, SystemExit, KeyboardInterrupt):
+            raise  # a command's own message is as it means it (search points at a token under it)
+        except Exception as exc:
+            if os.environ.get(DEBUG_ENV):
+                raise
+            raise click.ClickException(error_line(exc)) from exc
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})

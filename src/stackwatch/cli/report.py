@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import sys
 from typing import TextIO
 
 import click
 
 from stackwatch.cli.analyze import DEFAULT_DATA
+from stackwatch.cli.output import FORMATS, emit
 
 
 @click.group("report")
@@ -31,41 +34,62 @@ def report_group() -> None:
     help="Comma-separated accounts to mark privileged (default: admin and the OpenStack service users).",
 )
 @click.option(
-    "--format", "fmt", type=click.Choice(["text", "json", "csv"]), default="text", show_default=True
+    "-f", "--format", "fmt", type=click.Choice(["text", *FORMATS]), default="text", show_default=True,
+    help="text: the two tables for reading; json: the whole report; csv, table, yaml, value: one row "
+    "per source IP and per account (the openstack CLI's formats, with -c and --fit-width).",
 )
+@click.option("-c", "--column", "columns", multiple=True, metavar="COLUMN",
+              help="Show only this column (repeat for more; not with -f text).")
+@click.option("--fit-width", "fit_width", is_flag=True, help="Fit -f table to the terminal's width.")
 @click.option("--top", default=20, show_default=True, help="Rows per table (text format).")
 def auth_command(
-    data: str, since: str, until: str | None, accounts: str | None, privileged: str | None, fmt: str, top: int
+    data: str, since: str, until: str | None, accounts: str | None, privileged: str | None, fmt: str,
+    columns: tuple[str, ...], fit_width: bool, top: int
 ) -> None:
     """Keystone logins: failures by source IP and by account, frequency, first/last seen,
     targeted accounts and the pattern (brute force, spraying, targeted, stale credentials)."""
+    if fmt == "text" and columns:
+        raise click.UsageError("-c/--column picks columns of a list: use it with -f table, csv, json, "
+                               "yaml or value")
     import orjson
-    from fastapi import HTTPException
 
+    # No web framework here: `report` works on the plain install (pip install -e .)
     from stackwatch.api.analytics import keystone_report, report_csv, report_dict
-    from stackwatch.api.params import parse_time, store_now
     from stackwatch.api.settings import DEFAULT_PRIVILEGED
+    from stackwatch.api.timespan import parse_time_text, store_now
     from stackwatch.core.errors import StackwatchError
     from stackwatch.store import open_store
 
     try:
         with open_store(data, read_only=True) as store:
             now = store_now(store)
-            start = None if since == "all" else parse_time(since, now, name="--since")
-            end = parse_time(until, now, name="--until")
+            start = None if since == "all" else parse_time_text(since, now, name="--since")
+            end = parse_time_text(until, now, name="--until")
             wanted = [a.strip() for a in accounts.split(",") if a.strip()] if accounts else None
             marked = [a.strip() for a in privileged.split(",")] if privileged else DEFAULT_PRIVILEGED
             report = keystone_report(store, since=start, until=end, accounts=wanted, privileged=marked)
-    except HTTPException as exc:
-        raise click.ClickException(str(exc.detail)) from exc
-    except StackwatchError as exc:
+    except (ValueError, StackwatchError) as exc:
         raise click.ClickException(str(exc)) from exc
-    if fmt == "json":
+    if fmt == "json" and not columns:
         sys.stdout.write(orjson.dumps(report_dict(report), option=orjson.OPT_INDENT_2).decode() + "\n")
-    elif fmt == "csv":
+    elif fmt == "csv" and not columns:
         sys.stdout.write(report_csv(report))
-    else:
+    elif fmt == "text":
         write_text(report, sys.stdout, top)
+    else:
+        reader = csv.DictReader(io.StringIO(report_csv(report)))
+        rows: list[dict[str, object]] = [{k: _number(k, v) for k, v in row.items()} for row in reader]
+        emit(rows, list(reader.fieldnames or []), fmt=fmt, selected=columns, fit_width=fit_width)
+
+
+_NUMERIC = frozenset({"failures", "successes", "distinct", "per_minute"})
+
+
+def _number(column: str, text: str) -> object:
+    """A numeric column's cell as a number (json/yaml keep the type); others as text."""
+    if column not in _NUMERIC or not text:
+        return text
+    return float(text) if "." in text else int(text)
 
 
 def _t(value: object) -> str:

@@ -13,22 +13,25 @@ def rules_group() -> None:
 
 
 @rules_group.command("list")
-@click.argument("paths", nargs=-1)
+@click.argument("paths", nargs=-1, type=click.Path(exists=True))
 def rules_list_command(paths: tuple[str, ...]) -> None:
     """List the loaded rules (built-in packs plus PATHS)."""
     from stackwatch.detect import rules_list
 
-    text, status = rules_list(list(paths))
-    sys.stdout.write(text)
-    sys.exit(status)
+    _report(*rules_list(list(paths)))
 
 
 @rules_group.command("test")
-@click.argument("paths", nargs=-1)
+@click.argument("paths", nargs=-1, type=click.Path(exists=True))
 def rules_test_command(paths: tuple[str, ...]) -> None:
     """Run the test vectors of the built-in rules, or of the rule files in PATHS."""
     from stackwatch.detect import rules_test
 
-    text, status = rules_test(list(paths))
-    sys.stdout.write(text)
+    _report(*rules_test(list(paths)))
+
+
+def _report(text: str, status: int) -> None:
+    """The report on stdout, its ``error:`` lines (rules that failed to load) on stderr."""
+    for line in text.splitlines(keepends=True):
+        (sys.stderr if line.startswith("error:") else sys.stdout).write(line)
     sys.exit(status)

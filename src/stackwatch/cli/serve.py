@@ -9,6 +9,7 @@ import sys
 
 import click
 
+from stackwatch.cli.startup_warnings import unkeyed_store_warning
 from stackwatch.config.loader import load_config
 from stackwatch.core.errors import ConfigError, RuleError, StoreError
 
@@ -62,6 +63,9 @@ def serve_command(config_path: str, log_level: str) -> None:
         settings = load_config(config_path)
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from None
+    warning = unkeyed_store_warning(settings.store)
+    if warning:
+        sys.stderr.write(f"warning: {warning}\n")
     try:
         import uvloop
     except ImportError:  # stdlib asyncio works; UDP intake is about 4x slower

@@ -16,6 +16,7 @@ from typing import Any
 
 import click
 
+from stackwatch.cli.errors import one_line
 from stackwatch.core.errors import StackwatchError
 
 DEFAULT_DATA = "./stackwatch-data"
@@ -31,7 +32,7 @@ data_option = click.option(
 
 
 def _fail(message: str, code: int = 1) -> None:
-    click.echo(f"error: {message}", err=True)
+    click.echo(f"error: {one_line(message)}", err=True)
     sys.exit(code)
 
 

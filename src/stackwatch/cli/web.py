@@ -9,16 +9,23 @@ from typing import Any
 import click
 
 from stackwatch.cli.analyze import DEFAULT_DATA
+from stackwatch.cli.startup_warnings import plain_http_warning
 
 
 def load_web_settings(config: str | None, overrides: dict[str, Any]) -> Any:
-    """WebSettings from the ``web:`` mapping of ``config`` (YAML), then command-line overrides."""
+    """WebSettings from the ``web:`` mapping of ``config`` (YAML), then command-line overrides;
+    the expected sources from the file's top-level ``expected_sources:`` (serve reads the same)."""
+    import dataclasses
+
     import yaml
 
     from stackwatch.api.settings import WebSettings
+    from stackwatch.config.schema import Where, build
+    from stackwatch.config.settings import ExpectedSource
     from stackwatch.core.errors import ConfigError
 
     data: dict[str, Any] = {}
+    expected: list[Any] = []
     if config:
         try:
             loaded = yaml.safe_load(Path(config).read_text(encoding="utf-8")) or {}
@@ -27,8 +34,17 @@ def load_web_settings(config: str | None, overrides: dict[str, Any]) -> Any:
         if not isinstance(loaded, dict) or not isinstance(loaded.get("web", {}), dict):
             raise ConfigError("expected a mapping with a 'web:' section", config)
         data.update(loaded.get("web") or {})
+        listed = loaded.get("expected_sources") or []
+        if not isinstance(listed, list):
+            raise ConfigError("expected a list of {host, service}", config, field="expected_sources")
+        expected = [build(ExpectedSource, item, Where(config, None), f"expected_sources[{i}]")
+                    for i, item in enumerate(listed)]
     data.update({k: v for k, v in overrides.items() if v is not None})
-    return WebSettings.from_mapping(data, config)
+    settings = WebSettings.from_mapping(data, config)
+    if expected:
+        pairs = tuple((e.host, e.service) for e in expected)
+        settings = dataclasses.replace(settings, expected_sources=pairs)
+    return settings
 
 
 @click.command("web")
@@ -81,8 +97,8 @@ def web_command(
         config and "session_secret" in Path(config).read_text(encoding="utf-8")
     ):
         sys.stderr.write("no session secret configured: using a random one (sessions end on restart)\n")
-    if not settings.tls and settings.host_port[0] not in ("127.0.0.1", "::1", "localhost"):
-        sys.stderr.write("warning: serving without TLS on a non-loopback address\n")
+    if not settings.tls:
+        sys.stderr.write(f"warning: {plain_http_warning(*settings.host_port)}\n")
     host, port = settings.host_port
     app = create_app(settings, services)
     try:

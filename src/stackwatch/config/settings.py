@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import socket
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -31,6 +32,12 @@ class StoreSettings:
     def validate(self) -> None:
         if urlsplit(self.url).password:
             raise ValueError("the store URL must not contain a password: use `password: $env:NAME`")
+
+    def embedded_folder(self) -> Path | None:
+        """The data folder of an embedded (SQLite) store; None for a server (PostgreSQL)."""
+        if self.url.startswith("sqlite:"):
+            return Path(self.url.removeprefix("sqlite:///").removeprefix("sqlite://"))
+        return None if "://" in self.url else Path(self.url)
 
     def open_url(self) -> str:
         """The URL with the password filled in (for the backend only; never logged)."""

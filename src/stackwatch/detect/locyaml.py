@@ -85,7 +85,10 @@ _LocLoader.yaml_implicit_resolvers = {
 def load_yaml(text: str, path: str = "") -> Any:
     """Parse ``text``; mappings become LocDict and sequences LocList. YAML syntax errors
     become RuleError with the file and line."""
-    loader = _LocLoader(text)
+    try:
+        loader = _LocLoader(text)  # reads the whole text: a control character fails here
+    except yaml.YAMLError as exc:
+        raise RuleError(f"invalid YAML: {str(exc).splitlines()[0]}", path) from None
     loader.path = path
     try:
         return loader.get_single_data()

@@ -77,7 +77,7 @@ _LOGGER_SERVICES: tuple[tuple[str, str], ...] = (
     ("octavia.api", "octavia-api"), ("octavia.controller.worker", "octavia-worker"),
     ("octavia.controller.healthmanager", "octavia-health-manager"),
 )
-_PROJECT_SERVICES = {
+PROJECT_SERVICES = {
     "keystone": "keystone", "nova": "nova", "neutron": "neutron-server", "cinder": "cinder",
     "glance": "glance-api", "heat": "heat", "octavia": "octavia", "placement": "placement-api",
     "barbican": "barbican-api", "designate": "designate", "manila": "manila", "ironic": "ironic",
@@ -86,13 +86,35 @@ _PROJECT_SERVICES = {
 }
 
 
+KEYSTONE_PROGRAMS = frozenset(("keystone-all", "keystone-wsgi-public", "keystone-wsgi-admin"))
+"""Names keystone runs under (a syslog tag, a WSGI process group): every one is keystone."""
+
+
+@lru_cache(maxsize=4096)
+def record_service(logger: str, hint: str) -> str:
+    """The service of a record written by ``logger``; ``hint`` is the service the file name
+    suggests ('' when it names none).
+
+    The record wins: ``keystone.common.wsgi`` is keystone whatever the file is called
+    (``wsgi-keystone.log``, ``foo.log``). The hint only says which of the logger's project's
+    binaries wrote it (``nova.compute.api`` runs in nova-api: ``nova-api.log`` says so), and
+    names the service when the logger names no known project."""
+    logged = service_for_logger(logger)
+    if not logged:
+        return hint
+    if hint and hint != logged and hint in OPENSTACK_PROGRAMS and hint not in KEYSTONE_PROGRAMS \
+            and hint.partition("-")[0] == logger.partition(".")[0]:
+        return hint
+    return logged
+
+
 @lru_cache(maxsize=4096)
 def service_for_logger(logger: str) -> str:
     """``nova.compute.manager`` -> ``nova-compute``; unknown projects -> ''."""
     for prefix, service in _LOGGER_SERVICES:
         if logger == prefix or logger.startswith(prefix + "."):
             return service
-    return _PROJECT_SERVICES.get(logger.partition(".")[0], "")
+    return PROJECT_SERVICES.get(logger.partition(".")[0], "")
 
 
 def split_wrapper(line: str) -> tuple[str, str, str]:
@@ -416,10 +438,10 @@ class OsloLogParser:
                 attrs["log_file"] = lines[0][:lines[0].find(" ")]
             elif wrapper == "pebble":
                 attrs["container"] = lines[0][lines[0].find("[") + 1:lines[0].find("]")]
-        service = wrapper_service or ctx.service or service_for_logger(logger)
+        service = wrapper_service or record_service(logger, ctx.service)
 
         if first_line[:1] == "{" and logger.startswith(_NOTIFICATION_LOGGER):
-            events = _notification_events(first_line, raw, ctx, wrapper_service or ctx.service, attrs)
+            events = _notification_events(first_line, raw, ctx, wrapper_service, attrs)
             if events:
                 return events
         extra = _shared_message_fields(logger, first_line)
@@ -436,7 +458,7 @@ class OsloLogParser:
         if extra_attrs:
             attrs.update(extra_attrs)
         implied = extra.get("service")  # e.g. keystone for POST /v3/auth/tokens
-        if implied and not (wrapper_service or ctx.service):
+        if implied and not service:
             service = implied
         event = Event(time=time, received=ctx.received, host=ctx.host, service=service or "",
                       severity=extra.get("severity", _severity(level)), message=message, kind="oslo_log",
@@ -456,7 +478,8 @@ def _continuation_text(line: str, pid: str, logger: str) -> str:
 
 def _notification_events(body: str, raw: str, ctx: ParseContext, service: str,
                          attrs: dict[str, Any]) -> list[Event] | None:
-    """An oslo.messaging ``log``-driver notification: the JSON message, normalised."""
+    """An oslo.messaging ``log``-driver notification: the JSON message, normalised. Its
+    publisher names the service; ``service`` (a wrapper's container name) overrides it."""
     try:
         msg = orjson.loads(body)
     except orjson.JSONDecodeError:
@@ -591,9 +614,9 @@ def from_json(obj: dict[str, Any], raw: str, ctx: ParseContext) -> list[Event] |
         attrs["instance"] = instance.group("uuid")
     elif isinstance(obj.get("extra"), dict) and (uuid := _first_text(obj["extra"], "instance_uuid")):
         attrs["instance"] = uuid
-    service = ctx.service or service_for_logger(logger)
+    service = record_service(logger, ctx.service)
     if logger.startswith(_NOTIFICATION_LOGGER) and message[:1] == "{":
-        events = _notification_events(message, raw, ctx, ctx.service, attrs)
+        events = _notification_events(message, raw, ctx, "", attrs)
         if events:
             return events
     fields: dict[str, Any] = {
@@ -611,7 +634,7 @@ def from_json(obj: dict[str, Any], raw: str, ctx: ParseContext) -> list[Event] |
         fields["initiator"] = _merge_initiator(fields["initiator"], extra.pop("initiator", None))
         attrs.update(extra.pop("attrs", {}))
         implied = extra.pop("service", None)
-        if implied and not ctx.service:
+        if implied and not service:
             service = implied
         fields.update(extra)
     return [Event(time=time, received=ctx.received, host=_first_text(obj, "hostname") or ctx.host,

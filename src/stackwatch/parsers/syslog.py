@@ -26,6 +26,7 @@ import msgspec
 from stackwatch.core.event import NO_INITIATOR, NO_TARGET, Event
 from stackwatch.parsers import registry
 from stackwatch.parsers.base import ParseContext
+from stackwatch.parsers.oslo_log import KEYSTONE_PROGRAMS
 
 MONTHS = {"Jan": 1, "Feb": 2, "Mar": 3, "Apr": 4, "May": 5, "Jun": 6,
           "Jul": 7, "Aug": 8, "Sep": 9, "Oct": 10, "Nov": 11, "Dec": 12}
@@ -420,7 +421,9 @@ def _names(tag: str) -> tuple[str, str]:
     names = _NAMES.get(tag)
     if names is None:
         service = service_of(tag)
-        names = (service, tag if "(" in tag or service == "networkmanager" else service)
+        program = tag if "(" in tag or service == "networkmanager" else service
+        # keystone-wsgi-public is keystone (its rules match keystone); its parser needs the tag
+        names = ("keystone" if service in KEYSTONE_PROGRAMS else service, program)
         if len(_NAMES) >= 4096:
             _NAMES.clear()
         _NAMES[tag] = names

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 from stackwatch.core.alert import Alert
 from stackwatch.core.event import Event
+from stackwatch.pipeline.ingested import stored_before
 from stackwatch.pipeline.reader import InflateLimits, InputFile, ReadProgress, read_event_batches
 
 STORE_BATCH = 5000
@@ -23,6 +24,7 @@ class AnalyzeResult:
     progress: ReadProgress
     alerts: list[Alert] = field(default_factory=list)
     stored: int = 0
+    already_stored: int = 0  # events an earlier run stored (see ingested.py): not appended again
     interrupted: bool = False  # stopped early (SIGTERM/SIGINT): what was read is stored and sealed
     signal: int = 0  # the signal that stopped it
 
@@ -30,9 +32,12 @@ class AnalyzeResult:
 def analyze(inputs: list[InputFile], *, engine: object, store: object | None = None,
             on_progress: Callable[[ReadProgress], None] | None = None,
             progress_every: int = 20000, inflate: InflateLimits | None = None,
-            stop: threading.Event | None = None) -> AnalyzeResult:
+            stop: threading.Event | None = None, stored_before: dict[str, int] | None = None,
+            ) -> AnalyzeResult:
     """Run every record of ``inputs`` (in event-time order) through ``engine`` and into
-    ``store``. Returns the final, deduplicated alerts.
+    ``store``. Returns the final, deduplicated alerts. ``stored_before`` (origin -> lines,
+    from ``IngestLedger.prepare``) names records an earlier run stored: they are detected on
+    again but not appended twice.
 
     Events come a list at a time: a list in which no store batch fills up and no progress
     report falls due is run through the engine with no per-event bookkeeping; the list that
@@ -46,6 +51,8 @@ def analyze(inputs: list[InputFile], *, engine: object, store: object | None = N
     process = engine.process  # type: ignore[attr-defined]
     batch: list[Event] = []
     append = store.append_events if store is not None else None  # type: ignore[attr-defined]
+    if append is not None and stored_before:
+        append = _fresh_only(append, stored_before, result)
     count = 0
     written_at = 0  # progress.read_bytes when the last store batch was written
     for events in read_event_batches(inputs, progress, inflate):
@@ -86,6 +93,7 @@ def analyze(inputs: list[InputFile], *, engine: object, store: object | None = N
             result.stored += len(batch)
         store.upsert_alerts(alerts)  # type: ignore[union-attr]
         store.flush()  # type: ignore[union-attr]
+    result.stored -= result.already_stored
     result.alerts = alerts
     if on_progress is not None:
         on_progress(progress)
@@ -100,3 +108,14 @@ def _next_stop(count: int, batched: int, storing: bool, reporting: bool, progres
     if reporting:
         stop = min(stop, (count // progress_every + 1) * progress_every)
     return stop
+
+
+def _fresh_only(append: Callable[[list[Event]], object], stored: dict[str, int],
+                result: AnalyzeResult) -> Callable[[list[Event]], None]:
+    """``append`` for the events no earlier run stored; the others are counted."""
+    def append_fresh(events: list[Event]) -> None:
+        fresh = [event for event in events if not stored_before(event, stored)]
+        result.already_stored += len(events) - len(fresh)
+        if fresh:
+            append(fresh)
+    return append_fresh

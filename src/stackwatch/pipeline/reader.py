@@ -1,9 +1,16 @@
 """Reading archives: files (plain or .gz), folders recursively, or stdin, into one stream
 of events in event-time order across files, so windowed detection works on archives.
 
-Host and service hints come from where a file sits, the way central log servers lay
-them out (rsyslog's ``/var/log/remote/%HOSTNAME%/<file>``): ``<root>/<host>/<file>``.
-A record that names its host (syslog HOSTNAME, a notification's publisher_id) wins.
+Host hints come from where a file sits, the way central log servers lay them out
+(rsyslog's ``/var/log/remote/%HOSTNAME%/<file>``): ``<root>/<host>/<file>``, only when a
+folder is given as the root; a file named on its own takes its host from its records (or
+``--host``), never from its parent folder. A record that names its host (syslog HOSTNAME, a
+notification's publisher_id) wins.
+
+The service comes from the record whenever it says it (an oslo.log logger, a syslog tag, a
+notification's publisher); the file name is the fallback, read for a known service name in
+it (``wsgi-keystone.log``, ``ctl2-keystone.log.gz`` -> keystone). Each input counts the
+events it could give no known service and no host, for the closing summary.
 """
 
 from __future__ import annotations
@@ -18,6 +25,7 @@ import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import cache
 from itertools import chain, compress, count, islice
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -42,6 +50,47 @@ _GENERIC_NAMES = frozenset({
 _ROTATION = re.compile(r"(\.(gz|log|txt|json|\d+)|[-_.]\d{8}|[-_.]\d{4}-\d{2}-\d{2}.*)$")
 
 
+# Daemons an OpenStack node runs besides OpenStack's own and those the message parsers know.
+_INFRASTRUCTURE = frozenset({
+    "httpd", "apache2", "nginx", "haproxy", "rabbitmq", "rabbitmq-server", "mysql", "mysqld",
+    "mariadb", "memcached", "libvirtd", "ovsdb-server", "ovs-vswitchd", "ovn-controller",
+    "ovn-northd", "suricata", "aide", "clamav", "rkhunter", "ossec", "wazuh", "keepalived",
+    "etcd", "dnsmasq", "chronyd", "ntpd", "rsyslogd", "dpkg", "yum", "dnf",
+})
+
+
+@cache
+def known_services() -> frozenset[str]:
+    """Service names a file name may carry: OpenStack's binaries and projects, the programs
+    the message parsers know, the usual infrastructure daemons."""
+    from stackwatch.parsers.oslo_log import KEYSTONE_PROGRAMS, OPENSTACK_PROGRAMS, PROJECT_SERVICES
+    from stackwatch.parsers.registry import message_parsers
+
+    names = OPENSTACK_PROGRAMS | frozenset(PROJECT_SERVICES) | frozenset(PROJECT_SERVICES.values()) \
+        | frozenset(message_parsers()) | _INFRASTRUCTURE
+    return names - KEYSTONE_PROGRAMS  # all of them are keystone
+
+
+def known_service_in(stem: str) -> str:
+    """The known service a file name's stem names: itself, else the longest run of its
+    ``-``/``_``-separated words that is one (``wsgi-keystone``, ``keystone-ctl2``,
+    ``ctl2-nova-compute``); an unknown stem is returned as it is (the best guess left)."""
+    from stackwatch.parsers.oslo_log import KEYSTONE_PROGRAMS
+
+    if stem in KEYSTONE_PROGRAMS:
+        return "keystone"
+    known = known_services()
+    if stem in known:
+        return stem
+    words = re.split(r"[-_]", stem)
+    for length in range(len(words) - 1, 0, -1):
+        for start in range(len(words) - length + 1):
+            candidate = "-".join(words[start:start + length])
+            if candidate in known:
+                return candidate
+    return stem
+
+
 @dataclass(slots=True)
 class InputFile:
     path: Path | None  # None for stdin
@@ -50,6 +99,19 @@ class InputFile:
     ref_prefix: str = ""
     size: int = 0
     year: int | None = None
+    events: int = 0  # read so far
+    unattributed: int = 0  # events given no known service (neither by the record nor the name)
+    hostless: int = 0  # events with no host (the record names none, no layout, no --host)
+    # Set by ingested.IngestLedger before reading: the text read is hashed (what an earlier
+    # run stored is recognised by it); text_bytes and lines are how much was read.
+    fingerprint: Any = None
+    text_bytes: int = 0
+    lines: int = 0
+
+    @property
+    def name(self) -> str:
+        """How the summary names this input."""
+        return str(self.path) if self.path is not None else "stdin"
 
     @property
     def origin(self) -> str:
@@ -78,12 +140,18 @@ class ReadProgress:
     """Shared counters for a progress display: bytes consumed of the total, and what reading
     left out: over-long lines cut (and the bytes read past) and files not read to the end."""
 
-    total_bytes: int = 0
-    read_bytes: int = 0
+    total_bytes: int = 0  # of the files on disk (a .gz file's compressed size)
+    read_bytes: int = 0  # text read (a .gz file's decompressed bytes)
     stats: FramingStats = field(default_factory=FramingStats)
     cut_lines: int = 0
     cut_bytes: int = 0
     stopped: list[str] = field(default_factory=list)  # one message per file not read to the end
+    inflated: int = 0  # text read out of .gz files beyond the compressed bytes it came from
+
+    @property
+    def file_bytes(self) -> int:
+        """Bytes of the files consumed, as ``total_bytes`` counts them: the share done."""
+        return self.read_bytes - self.inflated
 
 
 def service_hint(name: str) -> str:
@@ -98,7 +166,7 @@ def service_hint(name: str) -> str:
     for suffix in ("_access", "-access", "_error", "-error"):
         if stem.endswith(suffix) and stem != suffix.strip("_-"):
             stem = stem[: -len(suffix)]
-    return "" if stem in _GENERIC_NAMES or not stem else stem
+    return "" if stem in _GENERIC_NAMES or not stem else known_service_in(stem)
 
 
 def discover(paths: Iterable[str], host: str = "") -> list[InputFile]:
@@ -116,18 +184,11 @@ def discover(paths: Iterable[str], host: str = "") -> list[InputFile]:
                 relative = path.relative_to(root)
                 layout_host = relative.parts[0] if len(relative.parts) >= 2 else ""
                 inputs.append(_input(path, host or layout_host, str(relative)))
-        elif root.is_file():
-            inputs.append(_input(root, host or _parent_host(root), root.name))
+        elif root.is_file():  # its folder is no host: /tmp/x/ks.log is not from host 'x'
+            inputs.append(_input(root, host, root.name))
         else:
             raise FileNotFoundError(f"no such file or folder: {text}")
     return inputs
-
-
-def _parent_host(path: Path) -> str:
-    """A single file named on the command line: ``remote/ctl1/keystone.log`` -> ``ctl1``
-    only when it sits in a layout that clearly names hosts (not /var/log)."""
-    parent = path.resolve().parent
-    return "" if parent.name in {"log", "logs", "tmp", ""} or parent.parent == parent else parent.name
 
 
 def _input(path: Path, host: str, ref: str) -> InputFile:
@@ -138,8 +199,9 @@ def _input(path: Path, host: str, ref: str) -> InputFile:
                      size=stat.st_size, year=year)
 
 
-def _open(source: InputFile, inflate: InflateLimits | None = None,
-          progress: ReadProgress | None = None) -> BinaryIO:
+def open_input(source: InputFile, inflate: InflateLimits | None = None,
+               progress: ReadProgress | None = None) -> BinaryIO:
+    """A file's bytes, decompressed when it is gzip (within ``inflate``); stdin as it is."""
     if source.path is None:
         return sys.stdin.buffer
     handle = source.path.open("rb")
@@ -332,7 +394,14 @@ def event_batches_of(source: InputFile, progress: ReadProgress | None = None,
     ctx = ParseContext(host=source.host, origin=source.origin, received=received or datetime.now(UTC),
                        year=source.year, service=source.service)
     framer = Framer(ctx, ref_prefix=source.ref_prefix)
-    handle = _open(source, inflate, progress)
+    handle = open_input(source, inflate, progress)
+    tally = _Tally(source, progress)
+    # The total is of the files' sizes on disk: a .gz file's share done is its compressed
+    # position, not the (several times larger) text read out of it (ReadProgress.inflated).
+    raw = handle.raw if isinstance(handle, _Closing) else None
+    if source.fingerprint is not None or raw is not None:
+        handle = counted = _Counting(handle, source.fingerprint)
+    compressed = text = 0  # of a .gz file: compressed bytes consumed, text bytes read
     try:
         lineno = 1
         for batch in read_line_batches(handle, progress, block_size=block_size):
@@ -343,16 +412,88 @@ def event_batches_of(source: InputFile, progress: ReadProgress | None = None,
             else:
                 events = framer.feed_lines(batch, lineno)
             lineno += len(batch)
+            if raw is not None and progress is not None:
+                progress.inflated += (counted.bytes_read - text) - (raw.tell() - compressed)
+                compressed, text = raw.tell(), counted.bytes_read
+            tally.take(events, framer.stats)
             if events:
                 yield events
+        source.lines = lineno - 1
+        if source.fingerprint is not None:
+            source.text_bytes = counted.bytes_read
         events = framer.flush()
+        tally.take(events, framer.stats)
         if events:
             yield events
     finally:
         if source.path is not None:
             handle.close()
-        if progress is not None:
-            progress.stats.add(framer.stats)
+        tally.close(framer.stats)
+
+
+class _Counting:
+    """A handle that counts the bytes read out of it and, given a hash, hashes them (an input's
+    fingerprint, see ingested.py)."""
+
+    def __init__(self, handle: BinaryIO, fingerprint: Any = None) -> None:
+        self.handle = handle
+        self.fingerprint = fingerprint
+        self.bytes_read = 0
+
+    def read1(self, size: int = -1) -> bytes:
+        block: bytes = getattr(self.handle, "read1", self.handle.read)(size)
+        if self.fingerprint is not None:
+            self.fingerprint.update(block)
+        self.bytes_read += len(block)
+        return block
+
+    read = read1
+
+    def close(self) -> None:
+        self.handle.close()
+
+
+_service_of = operator.attrgetter("service")
+_host_of = operator.attrgetter("host")
+
+
+class _Tally:
+    """Counts as one input is read: its records into the shared progress as they are framed
+    (the progress bar shows them while a large file is read, not only once it is done), and
+    the events it gives no known service or no host. Those two are counted only where they
+    can be missing, a list at a time in C: a file with a known service name and a host gives
+    every event both."""
+
+    __slots__ = ("check_host", "check_service", "counted", "hint", "progress", "source")
+
+    def __init__(self, source: InputFile, progress: ReadProgress | None) -> None:
+        self.source = source
+        self.progress = progress
+        self.hint = source.service
+        self.check_service = not self.hint or self.hint not in known_services()
+        self.check_host = not source.host
+        self.counted = 0  # records already added to the progress
+
+    def take(self, events: list[Event], stats: FramingStats) -> None:
+        if self.progress is not None:
+            self.progress.stats.records += stats.records - self.counted
+            self.counted = stats.records
+        if not events:
+            return
+        source = self.source
+        source.events += len(events)
+        if self.check_service:
+            services = list(map(_service_of, events))
+            source.unattributed += operator.countOf(services, "")
+            if self.hint:
+                source.unattributed += operator.countOf(services, self.hint)
+        if self.check_host:
+            source.hostless += operator.countOf(map(_host_of, events), "")
+
+    def close(self, stats: FramingStats) -> None:
+        if self.progress is not None:
+            self.progress.stats.add(stats)
+            self.progress.stats.records -= self.counted
 
 
 def read_event_batches(inputs: list[InputFile], progress: ReadProgress | None = None,

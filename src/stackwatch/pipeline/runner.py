@@ -554,9 +554,9 @@ def build_engine_for(settings: Settings) -> Any:
             raise rules.errors[0]
         for error in rules.errors:
             log.warning("rule not loaded: %s", error)
-    if "://" not in settings.store.url or settings.store.url.startswith("sqlite:"):
+    folder = settings.store.embedded_folder()
+    if folder is not None:
         # rules switched on or off from the web UI (rule-state.json beside the embedded store)
-        folder = settings.store.url.removeprefix("sqlite:///").removeprefix("sqlite://")
         rules.rules = apply_overrides(rules.rules, RuleState.in_data_dir(folder))
     expected = [{"host": e.host, "service": e.service} for e in settings.expected_sources]
     expected.append({"host": settings.hostname, "service": "stackwatch"})

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from stackwatch.core.errors import StackwatchError
 from stackwatch.respond.ledger import Resource
 from stackwatch.respond.orphans import Orphan
 
@@ -84,7 +85,18 @@ class Cloud:
         openstack = _sdk()
         if auth:
             return cls(openstack.connect(load_yaml_config=False, load_envvars=False, **auth))
-        return cls(openstack.connect(cloud=cloud))
+        from keystoneauth1.exceptions import MissingRequiredOptions
+        from openstack.exceptions import ConfigException
+
+        try:
+            return cls(openstack.connect(cloud=cloud))
+        except ConfigException as exc:  # a --cloud (or $OS_CLOUD) clouds.yaml does not hold
+            raise StackwatchError(f"cloud {cloud or '$OS_CLOUD'}: {exc} (the clouds.yaml files read: "
+                                  "./clouds.yaml, ~/.config/openstack/clouds.yaml, "
+                                  "/etc/openstack/clouds.yaml, or $OS_CLIENT_CONFIG_FILE)") from None
+        except MissingRequiredOptions as exc:  # no clouds.yaml entry and no OS_* variables
+            raise StackwatchError(f"no cloud to connect to ({exc}): name a clouds.yaml entry with "
+                                  "--cloud NAME or $OS_CLOUD, or set the OS_AUTH_URL... variables") from None
 
     # ------------------------------------------------------------------ owners
 

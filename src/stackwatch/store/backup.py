@@ -4,8 +4,9 @@
 consistent snapshot (a WAL read transaction) while the writer keeps appending. The archive
 (tar) holds ``stackwatch.db``, ``keys/sign.pub``, ``keys/seal.epoch`` (the epoch the sealing
 ratchet had reached and a proof of it only that epoch's key could make, ``store/evidence.py``),
-``checkpoints.jsonl`` (the checkpoints as witness lines, readable without SQLite) and
-``manifest.json``. Private keys are never included: a restored store verifies and can be read;
+``checkpoints.jsonl`` (the checkpoints as witness lines, readable without SQLite),
+``manifest.json`` and the sidecars (sidecars.py: the web users and API tokens, analyze's
+record of what it stored). Private keys are never included: a restored store verifies and can be read;
 to append again it gets new keys (a new signer segment, ``store init``). The archive is 0600.
 
 ``restore`` refuses a backup whose checkpoint list or manifest does not match its database
@@ -44,6 +45,7 @@ from stackwatch.store.evidence import EPOCH_PROOF_FILE, epoch_proof_doc, epoch_p
 from stackwatch.store.ledger import key_paths
 from stackwatch.store.permissions import FILE_MODE, make_private
 from stackwatch.store.seal import KeyFileError, Sealer
+from stackwatch.store.sidecars import SIDECARS, protect_restored, snapshot_sidecars
 from stackwatch.store.verify import VerifyReport, verify_store
 from stackwatch.store.witness import entry, read_entries
 
@@ -51,6 +53,7 @@ ENC_MAGIC: Final = b"SWBKENC1"
 CHUNK: Final = 1 << 20
 MEMBERS: Final = ("stackwatch.db", "keys/sign.pub", f"keys/{EPOCH_PROOF_FILE}", "checkpoints.jsonl",
                   "manifest.json")
+"""Every backup's members; the sidecars (sidecars.SIDECARS) come when the data folder has them."""
 
 
 def read_key(path: str | os.PathLike[str]) -> bytes:
@@ -156,10 +159,14 @@ def backup(
             segment = max((int(e) for e, _ in signers if int(e) <= epoch), default=0)
             proof = json.dumps(epoch_proof_doc(epoch, tag, segment))
         tar_path = Path(tmp) / "backup.tar"
+        sidecars = snapshot_sidecars(data_dir, Path(tmp))  # web users and tokens, analyze's record
+        manifest["includes"] = sidecars
         with tarfile.open(tar_path, "w") as tar:
             tar.add(copy, "stackwatch.db")
             if pub.exists():
                 tar.add(pub, "keys/sign.pub")
+            for name in sidecars:
+                tar.add(Path(tmp) / name, name)
             texts = [
                 ("checkpoints.jsonl", "".join(f"{ln}\n" for ln in lines)),
                 ("manifest.json", json.dumps(manifest, indent=2)),
@@ -230,7 +237,7 @@ def _check_evidence(work: Path) -> None:
 
 def _members(tar: tarfile.TarFile) -> Iterator[tarfile.TarInfo]:
     for member in tar.getmembers():
-        if member.name not in MEMBERS or not member.isfile():
+        if member.name not in (*MEMBERS, *SIDECARS) or not member.isfile():
             raise IntegrityError(f"unexpected entry {member.name!r} in the backup")
         yield member
 
@@ -286,6 +293,7 @@ def restore(
             raise IntegrityError(f"the backup does not verify; refusing it: {first}")
         (work / "checkpoints.jsonl").unlink()
         make_private(work)
+        protect_restored(work)
         if dest_dir.exists():
             dest_dir.rmdir()
         os.replace(work, dest_dir)
