@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 from pathlib import Path
 
@@ -20,9 +22,26 @@ def run(*args: str, code: int = 0) -> str:
 
 def test_a_table_of_hits_and_the_total(seeded_dir: Path) -> None:
     out = run(f"ip:{IP} AND outcome:failure", "--data", str(seeded_dir), "--limit", "5").splitlines()
-    assert out[0].split()[:3] == ["TIME", "HOST", "SERVICE"]
-    assert len(out) == 7 and all(IP in line for line in out[1:6])
+    assert [cell.strip() for cell in out[1].split("|")[1:4]] == ["Time", "Host", "Service"]
+    rows = [line for line in out[3:] if line.startswith("|")]
+    assert len(rows) == 5 and all(IP in line for line in rows)
     assert out[-1] == "-- 5 of 120 events (times UTC)"
+
+
+def test_csv_with_chosen_columns_reads_back(seeded_dir: Path) -> None:
+    out = run(f"ip:{IP}", "--data", str(seeded_dir), "--limit", "4", "-f", "csv", "-c", "Source IP",
+              "-c", "Seq")
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert len(rows) == 4 and {r["Source IP"] for r in rows} == {IP} and all(r["Seq"].isdigit() for r in rows)
+
+
+def test_value_format_prints_bare_values_without_the_total(seeded_dir: Path) -> None:
+    out = run(f"ip:{IP}", "--data", str(seeded_dir), "--limit", "3", "-f", "value", "-c", "Source IP")
+    assert out.splitlines() == [IP] * 3
+
+
+def test_an_unknown_column_is_a_usage_error(seeded_dir: Path) -> None:
+    assert "unknown column 'Nope'" in run("x", "--data", str(seeded_dir), "-c", "Nope", code=2)
 
 
 def test_json_lines_one_event_each(seeded_dir: Path) -> None:

@@ -1,51 +1,41 @@
 """``stackwatch search QUERY``: the search language (docs/search.md) over a data folder.
 
 Rows are built by ``event_row`` (one flat dict per event, the same columns for every
-format) and written as a simple table or JSON lines."""
+format) and written in the openstack CLI's conventions (``-f``, ``-c``, ``--fit-width``:
+output.py), or as JSON lines with ``--json``."""
 
 from __future__ import annotations
 
 import sys
-from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Final, TextIO
+from typing import Final
 
 import click
 import orjson
 
 from stackwatch.cli.analyze import DEFAULT_DATA
+from stackwatch.cli.output import emit, output_options
 from stackwatch.store.base import MAX_LIMIT, StoredEvent
 
-COLUMNS: Final = ("time", "host", "service", "severity", "kind", "action", "outcome", "user", "source_ip",
-                  "request_id", "message")
-_WIDTHS: Final = {"time": 20, "host": 10, "service": 14, "severity": 8, "kind": 12, "action": 16,
-                  "outcome": 8, "user": 14, "source_ip": 15, "request_id": 40}
+COLUMNS: Final = ("Time", "Host", "Service", "Severity", "Kind", "Action", "Outcome", "User", "Source IP",
+                  "Request ID", "Message", "Seq")
+"""The columns of every format (``-c`` picks among them); the table shows all but Seq by default."""
+TABLE_COLUMNS: Final = COLUMNS[:-1]
 
 
-def event_row(stored: StoredEvent) -> dict[str, str | int]:
+def event_row(stored: StoredEvent) -> dict[str, object]:
     """One event as the flat row every output format shows (times in ISO 8601, UTC)."""
     e = stored.event
-    return {"seq": stored.seq, "time": e.time.astimezone(UTC).isoformat(), "host": e.host,
-            "service": e.service, "severity": e.severity, "kind": e.kind, "action": e.action or "",
-            "outcome": e.outcome or "",
-            "user": e.initiator.name or e.initiator.id or "", "source_ip": e.initiator.source_ip or "",
-            "request_id": e.request_id or "", "message": e.message}
+    return {"Time": e.time, "Host": e.host, "Service": e.service, "Severity": e.severity, "Kind": e.kind,
+            "Action": e.action or "", "Outcome": e.outcome or "",
+            "User": e.initiator.name or e.initiator.id or "", "Source IP": e.initiator.source_ip or "",
+            "Request ID": e.request_id or "", "Message": e.message, "Seq": stored.seq}
 
 
-def write_table(rows: Sequence[dict[str, str | int]], out: TextIO, total: int | None) -> None:
-    def cell(name: str, value: object) -> str:
-        text = str(value).replace("\n", " ")
-        width = _WIDTHS.get(name)
-        if width is None or len(text) <= width:
-            return text.ljust(width or 0)
-        return text[: width - 1] + "…"
-
-    out.write(" ".join(cell(c, c.upper()) for c in COLUMNS) + "\n")
-    for row in rows:
-        shown = {**row, "time": str(row["time"])[:19].replace("T", " ")}
-        out.write(" ".join(cell(c, shown[c]) for c in COLUMNS) + "\n")
-    count = f"{len(rows)} of {total}" if total is not None and total != len(rows) else str(len(rows))
-    out.write(f"-- {count} events (times UTC)\n")
+def json_line(row: dict[str, object]) -> str:
+    """``--json``: one event a line (streams; ``-f json`` writes one array), snake_case keys."""
+    flat = {name.lower().replace(" ", "_"): value for name, value in row.items()}
+    return orjson.dumps(flat).decode() + "\n"
 
 
 def _moment(value: str | None, now: datetime, *, end: bool) -> datetime | None:
@@ -71,9 +61,12 @@ def _moment(value: str | None, now: datetime, *, end: bool) -> datetime | None:
 @click.option("--limit", default=100, show_default=True, type=click.IntRange(1, MAX_LIMIT),
               help="Most events.")
 @click.option("--oldest-first", is_flag=True, help="Oldest first (default: newest first).")
-@click.option("--json", "as_json", is_flag=True, help="JSON lines (one event per line) instead of a table.")
+@click.option("--json", "as_json", is_flag=True,
+              help="JSON lines (one event per line, for streaming) instead of -f's formats.")
+@output_options
 def search_command(query: str, data: str, since: str | None, until: str | None, limit: int,
-                   oldest_first: bool, as_json: bool) -> None:
+                   oldest_first: bool, as_json: bool, fmt: str, columns: tuple[str, ...],
+                   fit_width: bool) -> None:
     """Search stored events: QUERY is in the search language (docs/search.md), e.g.
     'user:adm* AND NOT outcome:success time:-24h' or '"authorization failed" host:ctl1'."""
     from stackwatch.core.errors import StoreError
@@ -97,7 +90,11 @@ def search_command(query: str, data: str, since: str | None, until: str | None, 
                    "user and request id terms do not see them", err=True)
     rows = [event_row(e) for e in found.events]
     if as_json:
-        for row in rows:
-            sys.stdout.write(orjson.dumps(row).decode() + "\n")
-    else:
-        write_table(rows, sys.stdout, found.total)
+        sys.stdout.writelines(json_line(row) for row in rows)
+        return
+    emit(rows, list(COLUMNS), fmt=fmt, selected=columns or (TABLE_COLUMNS if fmt == "table" else ()),
+         fit_width=fit_width)
+    if fmt == "table":
+        total = found.total
+        count = f"{len(rows)} of {total}" if total is not None and total != len(rows) else str(len(rows))
+        click.echo(f"-- {count} events (times UTC)")
