@@ -29,7 +29,8 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager, suppress
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Final
@@ -120,6 +121,7 @@ class SQLiteStore(Store):
         self._index_every = index_every
         self._clock = clock or SystemClock()
         self._lock = threading.RLock()  # the store may be handed between threads, not shared at once
+        self._held_texts: dict[str, str] = {}  # full-text query -> TEMP table (holding_texts)
         self._closed = False
         # Buffered rows are chained as they are built (rows + chain hash, their leaf hashes, the
         # chain hash of the last one); the ledger state takes them in at the commit.
@@ -514,7 +516,7 @@ class SQLiteStore(Store):
         return [StoredEvent(row[0], row_event(row[:-2], row[-2], row[-1])) for row in rows]
 
     def search_events(self, query: EventQuery) -> list[StoredEvent]:
-        where = sqlite_search.where_of(query, query.now)
+        where = sqlite_search.where_of(query, query.now, self._held_texts)
         order = "DESC" if query.newest_first else "ASC"
         table = "events AS e"
         subset = (None if where.uses_index or query.match is not None
@@ -529,11 +531,11 @@ class SQLiteStore(Store):
         return [StoredEvent(row[0], row_event(row[:-2], row[-2], row[-1])) for row in rows]
 
     def count_events(self, query: EventQuery) -> int:
-        where = sqlite_search.where_of(query, query.now)
+        where = sqlite_search.where_of(query, query.now, self._held_texts)
         return int(self._read_where(where, lambda: sqlite_search.count(self._reader, where), 0))
 
     def event_time_bounds(self, query: EventQuery) -> tuple[datetime, datetime] | None:
-        where = sqlite_search.where_of(query, query.now)
+        where = sqlite_search.where_of(query, query.now, self._held_texts)
         bounds = self._read_where(where, lambda: sqlite_search.time_bounds(self._reader, where), None)
         return None if bounds is None else (from_micros(bounds[0]), from_micros(bounds[1]))
 
@@ -541,7 +543,7 @@ class SQLiteStore(Store):
         step_us = to_micros(EPOCH + step)
         if step_us <= 0 or not 1 <= size <= 10_000:
             raise QueryError("a histogram needs a positive step and 1..10000 buckets")
-        where = sqlite_search.where_of(query, query.now)
+        where = sqlite_search.where_of(query, query.now, self._held_texts)
         return list(self._read_where(where, lambda: sqlite_search.histogram(
             self._reader, where, to_micros(start), step_us, size), [0] * size))
 
@@ -551,9 +553,31 @@ class SQLiteStore(Store):
         if unknown or not 1 <= sample <= 100_000 or not 1 <= limit <= 100:
             raise QueryError(f"top values: fields from {sorted(sqlite_search.FACETS)}, sample 1..100000, "
                              f"limit 1..100 (unknown: {unknown})")
-        where = sqlite_search.where_of(query, query.now)
+        where = sqlite_search.where_of(query, query.now, self._held_texts)
         return dict(self._read_where(where, lambda: sqlite_search.top_values(
             self._reader, where, tuple(fields), sample=sample, limit=limit), {name: [] for name in fields}))
+
+    @contextmanager
+    def holding_texts(self, query: EventQuery) -> Iterator[None]:
+        """Run the full-text part of ``query`` once, on entry, into TEMP tables that the reads
+        inside the block share (the store is held for the block): a search page's hits,
+        count, time bounds, histogram and field values match the text once, not five times."""
+        with self._lock:
+            texts = sqlite_search.where_of(query, query.now).texts
+            if not texts or self._held_texts:  # nothing to hold, or an outer block holds it
+                yield
+                return
+            self._ready_to_read(index=True)
+            if not self._has_index:
+                yield
+                return
+            with suppress(sqlite3.OperationalError):  # each read then runs (and reports) its MATCH
+                self._held_texts = sqlite_search.hold_texts(self._reader, texts)
+            try:
+                yield
+            finally:
+                held, self._held_texts = self._held_texts, {}
+                sqlite_search.release_texts(self._reader, held)
 
     def _read_where(self, where: sqlite_search.Where, read: Callable[[], Any], nothing: Any) -> Any:
         """Run ``read`` under the lock once the record (and the index, when ``where`` needs it)

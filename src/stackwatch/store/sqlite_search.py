@@ -17,6 +17,7 @@ A prefix ``adm*`` is the value range ``['adm', 'adm' + U+10FFFF)``, which an ind
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Final
@@ -51,15 +52,20 @@ class Where:
     conditions: list[str] = field(default_factory=list)
     params: list[Any] = field(default_factory=list)
     uses_index: bool = False
+    held: Mapping[str, str] = field(default_factory=dict)
+    """Full-text queries already looked up, each to the TEMP table that holds its rowids."""
+    texts: list[str] = field(default_factory=list)
+    """The full-text queries the clause needs, in order."""
 
     def sql(self) -> str:
         return " WHERE " + " AND ".join(self.conditions) if self.conditions else ""
 
 
-def where_of(query: EventQuery, now: datetime | None = None) -> Where:
+def where_of(query: EventQuery, now: datetime | None = None, held: Mapping[str, str] | None = None) -> Where:
     """The WHERE clause of ``query``; relative times in its tree resolve against ``now``
-    (default: the wall clock)."""
-    where = Where()
+    (default: the wall clock). A full-text query in ``held`` reads its TEMP table of rowids
+    (see ``hold_texts``) instead of running the MATCH again."""
+    where = Where(held=held or {})
     if query.since is not None:
         where.conditions.append("e.time >= ?")
         where.params.append(to_micros(query.since))
@@ -84,8 +90,7 @@ def _compile(node: Node, where: Where, now: datetime) -> str:
     if isinstance(node, Everything):
         return "1"
     if isinstance(node, Text):
-        phrase = '"' + node.value.replace('"', '""') + '"'
-        return _text_condition(phrase + ("*" if node.prefix else ""), where)
+        return _text_condition(_phrase(node), where)
     if isinstance(node, Match):
         return _match(node, where)
     if isinstance(node, TimeRange):
@@ -94,15 +99,57 @@ def _compile(node: Node, where: Where, now: datetime) -> str:
         return f"NOT ({_compile(node.item, where, now)})"
     joiner = " AND " if isinstance(node, And) else " OR "
     assert isinstance(node, And | Or)
-    return "(" + joiner.join(f"({_compile(item, where, now)})" for item in node.items) + ")"
+    items = node.items
+    parts = []
+    texts = [item for item in items if isinstance(item, Text)] if isinstance(node, And) else []
+    if len(texts) > 1:  # words ANDed together: one full-text lookup of them all, not one each
+        parts.append(_text_condition(" AND ".join(_phrase(text) for text in texts), where))
+        items = tuple(item for item in items if not isinstance(item, Text))
+    parts += [_compile(item, where, now) for item in items]
+    return "(" + joiner.join(f"({part})" for part in parts) + ")"
+
+
+def _phrase(node: Text) -> str:
+    return '"' + node.value.replace('"', '""') + '"' + ("*" if node.prefix else "")
 
 
 def _text_condition(fts: str, where: Where) -> str:
     if not fts:
         return "0"
     where.uses_index = True
+    where.texts.append(fts)
+    table = where.held.get(fts)
+    if table is not None:
+        return f"e.seq IN (SELECT seq FROM temp.{table})"  # noqa: S608 - a name hold_texts made
     where.params.append(fts)
     return "e.seq IN (SELECT rowid FROM idx.events_fts WHERE events_fts MATCH ?)"
+
+
+HELD_PREFIX: Final = "text_hits_"
+
+
+def hold_texts(conn: sqlite3.Connection, texts: list[str]) -> dict[str, str]:
+    """Run each full-text query once into a TEMP table of matching rowids (a page's hits,
+    count, histogram and field values then share it rather than each matching again);
+    returns each query's table. ``release_texts`` drops them."""
+    held: dict[str, str] = {}
+    try:
+        for number, fts in enumerate(dict.fromkeys(texts)):
+            table = f"{HELD_PREFIX}{number}"
+            conn.execute(f"DROP TABLE IF EXISTS temp.{table}")
+            conn.execute(f"CREATE TEMP TABLE {table} (seq INTEGER PRIMARY KEY)")
+            held[fts] = table
+            conn.execute(f"INSERT INTO temp.{table} "  # noqa: S608 - a fixed name
+                         "SELECT rowid FROM idx.events_fts WHERE events_fts MATCH ?", (fts,))
+    except BaseException:
+        release_texts(conn, held)
+        raise
+    return held
+
+
+def release_texts(conn: sqlite3.Connection, held: Mapping[str, str]) -> None:
+    for table in held.values():
+        conn.execute(f"DROP TABLE IF EXISTS temp.{table}")
 
 
 def _values(column: str, node: Match, where: Where) -> str:
