@@ -13,6 +13,7 @@ import pytest
 
 from stackwatch.search.query import parse
 from stackwatch.search.run import SIDEBAR_FIELDS, SIDEBAR_SAMPLE, run_search
+from stackwatch.store import sqlite_search
 from stackwatch.store.base import EventQuery, QueryError
 from stackwatch.store.sqlite import SQLiteStore
 from stackwatch.testing import make_event
@@ -192,13 +193,20 @@ def text_matches(store: SQLiteStore) -> Iterator[list[str]]:
     ("Terminating OR user:admin", 1),
     ('"connection refused" OR password*', 2),
     ("nothing-matches-this", 1),
+    ("NOT outcome:success AND service:keystone", 0),
+    ("host:ctl* AND NOT user:admin", 0),
 ])
+@pytest.mark.parametrize("most_held", [sqlite_search.HIT_SET_MAX, 1])  # 1: too many hits to hold
+@pytest.mark.parametrize("since", [None, T0 + timedelta(minutes=90)])
 def test_a_full_search_matches_each_text_once_and_counts_as_the_separate_reads(
-        store: SQLiteStore, text: str, terms: int) -> None:
+        store: SQLiteStore, monkeypatch: pytest.MonkeyPatch, text: str, terms: int, most_held: int,
+        since: datetime | None) -> None:
+    monkeypatch.setattr(sqlite_search, "HIT_SET_MAX", most_held)
     with text_matches(store) as together:
-        result = run_search(store, text, now=NOW, limit=2, count=True, histogram=True, fields=True)
+        result = run_search(store, text, since=since, now=NOW, limit=2, offset=1, count=True,
+                            histogram=True, fields=True)
     assert len(together) == terms
-    query = EventQuery(match=parse(text), now=NOW, limit=2)
+    query = EventQuery(match=parse(text), since=since, now=NOW, limit=2, offset=1)
     with text_matches(store) as apart:
         assert result.events == store.search_events(query)
         assert result.total == store.count_events(query)
@@ -208,13 +216,13 @@ def test_a_full_search_matches_each_text_once_and_counts_as_the_separate_reads(
             assert bounds is None
         else:
             bars = result.histogram
-            assert bounds is not None and bars.start <= bounds[0] and bounds[1] < bars.end
+            assert bounds is not None and bars.start <= (since or bounds[0]) and bounds[1] < bars.end
             assert list(bars.counts) == store.hit_histogram(query, bars.start, bars.step, len(bars.counts))
             assert sum(bars.counts) == result.total
     assert len(apart) == terms * (5 if result.histogram else 4)  # apart, every read matches again
 
 
-def test_the_held_matches_are_dropped_after_the_search(store: SQLiteStore) -> None:
-    run_search(store, "password OR refused", now=NOW, count=True, histogram=True, fields=True)
+def test_what_a_search_held_is_dropped_after_it(store: SQLiteStore) -> None:
+    run_search(store, "password OR refused OR host:ctl1", now=NOW, count=True, histogram=True, fields=True)
     temp = store._reader.execute("SELECT name FROM temp.sqlite_master WHERE type = 'table'").fetchall()
     assert temp == []

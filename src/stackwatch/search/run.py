@@ -68,7 +68,7 @@ def run_search(store: Store, text: str, *, since: datetime | None = None, until:
     tree = parse(text)
     query = EventQuery(since=since, until=until, match=tree, now=moment, limit=limit, offset=offset,
                        after_seq=after_seq, newest_first=newest_first)
-    with store.holding_texts(query) if count or histogram or fields else nullcontext():
+    with store.holding_search(query) if count or histogram or fields else nullcontext():
         return _run(store, query, tree, moment, since, until, count, histogram, fields)
 
 

@@ -246,7 +246,7 @@ class Store(ABC):
     def search_events(self, query: EventQuery) -> list[StoredEvent]:
         """Events matching ``query``, by event time (then seq), newest first unless asked."""
 
-    def holding_texts(self, query: EventQuery) -> AbstractContextManager[None]:
+    def holding_search(self, query: EventQuery) -> AbstractContextManager[None]:
         """A block whose reads of ``query`` (hits, count, bounds, histogram, top values) may
         share work a store can do once, such as the full-text lookup; results are the same."""
         return nullcontext()

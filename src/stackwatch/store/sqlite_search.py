@@ -56,9 +56,28 @@ class Where:
     """Full-text queries already looked up, each to the TEMP table that holds its rowids."""
     texts: list[str] = field(default_factory=list)
     """The full-text queries the clause needs, in order."""
+    held_hits: bool = False
+    """The hits are the TEMP table ``hit_set`` (see ``hold_hits``); the conditions are spent."""
 
     def sql(self) -> str:
         return " WHERE " + " AND ".join(self.conditions) if self.conditions else ""
+
+    def key(self) -> tuple[str, tuple[Any, ...]]:
+        return self.sql(), tuple(self.params)
+
+    def source(self) -> str:
+        """What counts and time aggregates read: the events, or the held (seq, time) hits."""
+        return " FROM temp.hit_set AS e" if self.held_hits else _EVENTS
+
+    def page(self, order: str, limit: int, offset: int) -> tuple[str, list[Any], int]:
+        """WHERE clause, parameters and offset that select the rows of one page of hits in
+        ``order`` (time, then seq): on held hits, the page's seqs are picked from the hit
+        set, so only they are read from the events."""
+        if not self.held_hits:
+            return self.sql(), self.params, offset
+        assert order in ("ASC", "DESC")
+        return (f" WHERE e.seq IN (SELECT seq FROM temp.hit_set ORDER BY time {order}, seq {order} "  # noqa: S608
+                "LIMIT ? OFFSET ?)", [limit, offset], 0)
 
 
 def where_of(query: EventQuery, now: datetime | None = None, held: Mapping[str, str] | None = None) -> Where:
@@ -152,6 +171,31 @@ def release_texts(conn: sqlite3.Connection, held: Mapping[str, str]) -> None:
         conn.execute(f"DROP TABLE IF EXISTS temp.{table}")
 
 
+HIT_SET_MAX: Final = 2_000_000
+"""Most hits ``hold_hits`` keeps (16 bytes and a B-tree entry each); past it, each read
+matches on its own."""
+
+
+def hold_hits(conn: sqlite3.Connection, where: Where) -> Where | None:
+    """Find the hits of ``where`` once, into the TEMP table ``hit_set`` (seq, time): counting,
+    bounding and spreading them over time then read that table, not the events again.
+    Returns the clause that reads them (``Where.held_hits``), None (nothing held) when there
+    are more than HIT_SET_MAX."""
+    most = HIT_SET_MAX
+    release_hits(conn)
+    conn.execute("CREATE TEMP TABLE hit_set (seq INTEGER PRIMARY KEY, time INTEGER NOT NULL)")
+    kept = conn.execute(f"INSERT INTO temp.hit_set SELECT e.seq, e.time{_EVENTS}{where.sql()} LIMIT ?",
+                        (*where.params, most + 1)).rowcount
+    if kept > most:
+        release_hits(conn)
+        return None
+    return Where(uses_index=where.uses_index, held=where.held, texts=where.texts, held_hits=True)
+
+
+def release_hits(conn: sqlite3.Connection) -> None:
+    conn.execute("DROP TABLE IF EXISTS temp.hit_set")
+
+
 def _values(column: str, node: Match, where: Where) -> str:
     """``column`` equal to the value, in the prefix's range, or (``field:*``) not empty."""
     if node.prefix and not node.value:
@@ -207,12 +251,12 @@ FACETS: Final = {"host": "s.host", "service": "s.service", "severity": "e.severi
 
 
 def count(conn: sqlite3.Connection, where: Where) -> int:
-    return int(conn.execute("SELECT count(*)" + _EVENTS + where.sql(), where.params).fetchone()[0])
+    return int(conn.execute("SELECT count(*)" + where.source() + where.sql(), where.params).fetchone()[0])
 
 
 def time_bounds(conn: sqlite3.Connection, where: Where) -> tuple[int, int] | None:
     """The first and last matching event time (microseconds), None when nothing matches."""
-    sql = "SELECT min(e.time), max(e.time)" + _EVENTS + where.sql()
+    sql = "SELECT min(e.time), max(e.time)" + where.source() + where.sql()
     low, high = conn.execute(sql, where.params).fetchone()
     return None if low is None else (int(low), int(high))
 
@@ -221,7 +265,7 @@ def histogram(conn: sqlite3.Connection, where: Where, start: int, step: int, siz
     """Matching events per bucket of ``step`` microseconds from ``start`` (``size`` buckets;
     events outside them are not counted)."""
     counts = [0] * size
-    sql = (f"SELECT (e.time - ?) / ? AS bucket, count(*){_EVENTS}{where.sql()}"
+    sql = (f"SELECT (e.time - ?) / ? AS bucket, count(*){where.source()}{where.sql()}"
            f"{' AND' if where.conditions else ' WHERE'} e.time >= ? AND e.time < ? GROUP BY bucket")
     end = start + step * size
     for bucket, n in conn.execute(sql, (start, step, *where.params, start, end)):
@@ -236,8 +280,9 @@ def top_values(conn: sqlite3.Connection, where: Where, names: tuple[str, ...], *
     matching events (as Kibana's field sidebar: a sample keeps it fast on any hit count)."""
     columns = ", ".join(f"{FACETS[name]} AS {name}" for name in names)
     conn.execute("DROP TABLE IF EXISTS temp.hits")
-    conn.execute(f"CREATE TEMP TABLE hits AS SELECT {columns}{_FROM}{where.sql()} "
-                 "ORDER BY e.time DESC, e.seq DESC LIMIT ?", (*where.params, sample))
+    clause, params, _ = where.page("DESC", sample, 0)
+    conn.execute(f"CREATE TEMP TABLE hits AS SELECT {columns}{_FROM}{clause} "
+                 "ORDER BY e.time DESC, e.seq DESC LIMIT ?", (*params, sample))
     try:
         return {name: [(str(v), int(n)) for v, n in conn.execute(
             f"SELECT {name}, count(*) AS n FROM temp.hits WHERE {name} != '' "  # noqa: S608 - fixed names
