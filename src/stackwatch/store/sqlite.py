@@ -42,7 +42,6 @@ from stackwatch.core.alert import Alert
 from stackwatch.core.clock import SystemClock
 from stackwatch.core.errors import IntegrityError, StoreError
 from stackwatch.core.event import Event
-from stackwatch.search.query import Everything
 from stackwatch.store import sqlite_alerts, sqlite_rollup, sqlite_search, sqlite_silences
 from stackwatch.store.admin import admin_event
 from stackwatch.store.base import (
@@ -570,9 +569,8 @@ class SQLiteStore(Store):
         HIT_SET_MAX) kept as (seq, time); with more, each read matches on its own."""
         with self._lock:
             where = sqlite_search.where_of(query, query.now)
-            if (query.match is None or isinstance(query.match, Everything) or self._held_texts
-                    or self._held_hits):
-                yield  # no search to hold (a time range reads an index), or an outer block holds it
+            if not where.reads_rows or self._held_texts or self._held_hits:
+                yield  # time, host and service read an index fast, or an outer block holds it
                 return
             self._ready_to_read(index=where.uses_index)
             if where.uses_index and not self._has_index:

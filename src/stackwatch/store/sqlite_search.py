@@ -56,6 +56,9 @@ class Where:
     """Full-text queries already looked up, each to the TEMP table that holds its rowids."""
     texts: list[str] = field(default_factory=list)
     """The full-text queries the clause needs, in order."""
+    reads_rows: bool = False
+    """Whether a condition reads the events' rows or the search index (not only the time and
+    (source, time) indexes, which count fast enough on their own)."""
     held_hits: bool = False
     """The hits are the TEMP table ``hit_set`` (see ``hold_hits``); the conditions are spent."""
 
@@ -135,7 +138,7 @@ def _phrase(node: Text) -> str:
 def _text_condition(fts: str, where: Where) -> str:
     if not fts:
         return "0"
-    where.uses_index = True
+    where.uses_index = where.reads_rows = True
     where.texts.append(fts)
     table = where.held.get(fts)
     if table is not None:
@@ -212,6 +215,7 @@ def _match(node: Match, where: Where) -> str:
     if name in _SOURCE_COLUMNS:
         condition = _values(_SOURCE_COLUMNS[name], node, where)  # fixed column names, ? parameters
         return f"e.source IN (SELECT id FROM sources WHERE {condition})"  # noqa: S608
+    where.reads_rows = True
     if name in _KEY_FIELDS and not (node.prefix and not node.value):
         where.uses_index = True
         numbers = ", ".join(str(int(f)) for f in _KEY_FIELDS[name])  # integer constants
