@@ -576,12 +576,12 @@ class SQLiteStore(Store):
             if where.uses_index and not self._has_index:
                 yield
                 return
-            with suppress(sqlite3.OperationalError):  # each read then runs (and reports) its own
-                self._held_texts = sqlite_search.hold_texts(self._reader, where.texts)
-                where = self._where(query)
-                held = sqlite_search.hold_hits(self._reader, where)
-                self._held_hits = None if held is None else (where.key(), held)
             try:
+                with suppress(sqlite3.OperationalError):  # each read then runs (and reports) its own
+                    self._held_texts = sqlite_search.hold_texts(self._reader, where.texts)
+                    where = self._where(query)
+                    held = sqlite_search.hold_hits(self._reader, where)
+                    self._held_hits = None if held is None else (where.key(), held)
                 yield
             finally:
                 texts, self._held_texts, self._held_hits = self._held_texts, {}, None
