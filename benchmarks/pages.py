@@ -44,6 +44,9 @@ PAGES: tuple[tuple[str, str], ...] = (
     ("activity", "/activity"),
     ("sources", "/sources"),
     ("search", "/search?q=Failed+password"),
+    ("search ip", "/search?q=source_ip%3A10.20.0.12"),
+    ("search user", "/search?q=user%3Aalice"),
+    ("search not", "/search?q=NOT+outcome%3Asuccess+AND+service%3Akeystone"),
 )
 USER = ("bench", "bench-password-for-pages")
 

@@ -9,7 +9,9 @@ from datetime import datetime
 import pytest
 from fastapi.testclient import TestClient
 
+from stackwatch.search.query import parse
 from stackwatch.search.run import run_search
+from stackwatch.store.base import EventQuery
 
 IP = "203.0.113.45"
 
@@ -138,3 +140,17 @@ def test_the_picker_says_which_pages_filter_by_time(viewer: TestClient) -> None:
     assert 'id="window-ignored"' not in viewer.get("/search", params={"range": "1h"}).text
     assert 'id="window-ignored"' in viewer.get("/rules").text
     assert 'id="timepicker"' in viewer.get("/rules").text
+
+
+def test_the_search_page_matches_its_text_once_and_counts_every_hit(viewer: TestClient, services) -> None:  # type: ignore[no-untyped-def]
+    store = services.store
+    matches: list[str] = []
+    store._reader.set_trace_callback(lambda sql: matches.extend([sql] * sql.count(" MATCH ")))
+    try:
+        page = viewer.get("/search", params={"q": "Failed password"})
+    finally:
+        store._reader.set_trace_callback(None)
+    assert page.status_code == 200
+    assert len(matches) == 1  # hits, count, time bounds, histogram and field values share it
+    total = store.count_events(EventQuery(match=parse("Failed password")))
+    assert total > 0 and f'<strong id="hit-count">{total}</strong>' in page.text

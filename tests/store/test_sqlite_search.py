@@ -5,12 +5,15 @@ time ranges absolute and relative; then the aggregates the search page shows."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from stackwatch.search.query import parse
+from stackwatch.search.run import SIDEBAR_FIELDS, SIDEBAR_SAMPLE, run_search
+from stackwatch.store import sqlite_search
 from stackwatch.store.base import EventQuery, QueryError
 from stackwatch.store.sqlite import SQLiteStore
 from stackwatch.testing import make_event
@@ -167,3 +170,60 @@ def test_top_values_refuse_unknown_fields(store: SQLiteStore) -> None:
 def test_a_naive_now_is_refused() -> None:
     with pytest.raises(QueryError, match="timezone-aware"):
         EventQuery(now=datetime(2026, 12, 1))  # naive: the point of the test
+
+
+# -- a whole search (hits, count, bounds, histogram, field values) matches its text once ------
+
+@contextmanager
+def text_matches(store: SQLiteStore) -> Iterator[list[str]]:
+    """The full-text MATCHes in the statements ``store`` runs inside the block, one item each."""
+    statements: list[str] = []
+    store._reader.set_trace_callback(lambda sql: statements.extend([sql] * sql.count(" MATCH ")))
+    try:
+        yield statements
+    finally:
+        store._reader.set_trace_callback(None)
+
+
+@pytest.mark.parametrize(("text", "terms"), [
+    ("password", 1),
+    ("Accepted password", 1),  # words ANDed: one lookup of both
+    ("password AND administrator AND NOT host:ctl2", 1),
+    ("authenticate AND NOT host:ctl2", 1),
+    ("Terminating OR user:admin", 1),
+    ('"connection refused" OR password*', 2),
+    ("nothing-matches-this", 1),
+    ("NOT outcome:success AND service:keystone", 0),
+    ("host:ctl* AND NOT user:admin", 0),
+    ("service:keystone", 0),  # the (source, time) index counts it: nothing held
+])
+@pytest.mark.parametrize("most_held", [sqlite_search.HIT_SET_MAX, 1])  # 1: too many hits to hold
+@pytest.mark.parametrize("since", [None, T0 + timedelta(minutes=90)])
+def test_a_full_search_matches_each_text_once_and_counts_as_the_separate_reads(
+        store: SQLiteStore, monkeypatch: pytest.MonkeyPatch, text: str, terms: int, most_held: int,
+        since: datetime | None) -> None:
+    monkeypatch.setattr(sqlite_search, "HIT_SET_MAX", most_held)
+    with text_matches(store) as together:
+        result = run_search(store, text, since=since, now=NOW, limit=2, offset=1, count=True,
+                            histogram=True, fields=True)
+    assert len(together) == terms
+    query = EventQuery(match=parse(text), since=since, now=NOW, limit=2, offset=1)
+    with text_matches(store) as apart:
+        assert result.events == store.search_events(query)
+        assert result.total == store.count_events(query)
+        assert result.fields == store.top_values(query, SIDEBAR_FIELDS, sample=SIDEBAR_SAMPLE)
+        bounds = store.event_time_bounds(query)
+        if result.histogram is None:
+            assert bounds is None
+        else:
+            bars = result.histogram
+            assert bounds is not None and bars.start <= (since or bounds[0]) and bounds[1] < bars.end
+            assert list(bars.counts) == store.hit_histogram(query, bars.start, bars.step, len(bars.counts))
+            assert sum(bars.counts) == result.total
+    assert len(apart) == terms * (5 if result.histogram else 4)  # apart, every read matches again
+
+
+def test_what_a_search_held_is_dropped_after_it(store: SQLiteStore) -> None:
+    run_search(store, "password OR refused OR host:ctl1", now=NOW, count=True, histogram=True, fields=True)
+    temp = store._reader.execute("SELECT name FROM temp.sqlite_master WHERE type = 'table'").fetchall()
+    assert temp == []

@@ -4,6 +4,7 @@ page of hits, and (when asked) count them, spread them over time and count field
 from __future__ import annotations
 
 import math
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Final
@@ -67,6 +68,12 @@ def run_search(store: Store, text: str, *, since: datetime | None = None, until:
     tree = parse(text)
     query = EventQuery(since=since, until=until, match=tree, now=moment, limit=limit, offset=offset,
                        after_seq=after_seq, newest_first=newest_first)
+    with store.holding_search(query) if count or histogram or fields else nullcontext():
+        return _run(store, query, tree, moment, since, until, count, histogram, fields)
+
+
+def _run(store: Store, query: EventQuery, tree: Node, moment: datetime, since: datetime | None,
+         until: datetime | None, count: bool, histogram: bool, fields: bool) -> SearchResult:
     events = store.search_events(query)
     total = store.count_events(query) if count else None
     buckets = None

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from types import TracebackType
@@ -244,6 +245,11 @@ class Store(ABC):
     @abstractmethod
     def search_events(self, query: EventQuery) -> list[StoredEvent]:
         """Events matching ``query``, by event time (then seq), newest first unless asked."""
+
+    def holding_search(self, query: EventQuery) -> AbstractContextManager[None]:
+        """A block whose reads of ``query`` (hits, count, bounds, histogram, top values) may
+        share work a store can do once, such as the full-text lookup; results are the same."""
+        return nullcontext()
 
     def count_events(self, query: EventQuery) -> int:
         """How many events match ``query`` (its limit and offset aside)."""

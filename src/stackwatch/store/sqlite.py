@@ -29,7 +29,9 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager, suppress
+from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Final
@@ -120,6 +122,8 @@ class SQLiteStore(Store):
         self._index_every = index_every
         self._clock = clock or SystemClock()
         self._lock = threading.RLock()  # the store may be handed between threads, not shared at once
+        self._held_texts: dict[str, str] = {}  # full-text query -> TEMP table (holding_search)
+        self._held_hits: tuple[tuple[str, tuple[Any, ...]], sqlite_search.Where] | None = None
         self._closed = False
         # Buffered rows are chained as they are built (rows + chain hash, their leaf hashes, the
         # chain hash of the last one); the ledger state takes them in at the commit.
@@ -514,26 +518,27 @@ class SQLiteStore(Store):
         return [StoredEvent(row[0], row_event(row[:-2], row[-2], row[-1])) for row in rows]
 
     def search_events(self, query: EventQuery) -> list[StoredEvent]:
-        where = sqlite_search.where_of(query, query.now)
+        where = self._where(query)
         order = "DESC" if query.newest_first else "ASC"
         table = "events AS e"
-        subset = (None if where.uses_index or query.match is not None
+        subset = (None if where.uses_index or where.held_hits or query.match is not None
                   else sqlite_rollup.subset_index({"action": query.action, "kind": query.kind}))
         if subset is not None:
             table += f" INDEXED BY {subset[0]}"  # a fixed index name
             where.conditions.append(subset[1])
-        sql = (f"{_SELECT} FROM {table} JOIN sources AS s ON s.id = e.source{where.sql()}"
+        clause, params, offset = where.page(order, query.limit, query.offset)
+        sql = (f"{_SELECT} FROM {table} JOIN sources AS s ON s.id = e.source{clause}"
                f" ORDER BY e.time {order}, e.seq {order} LIMIT ? OFFSET ?")
         rows = self._read_where(where, lambda: self._reader.execute(
-            sql, (*where.params, query.limit, query.offset)).fetchall(), [])
+            sql, (*params, query.limit, offset)).fetchall(), [])
         return [StoredEvent(row[0], row_event(row[:-2], row[-2], row[-1])) for row in rows]
 
     def count_events(self, query: EventQuery) -> int:
-        where = sqlite_search.where_of(query, query.now)
+        where = self._where(query)
         return int(self._read_where(where, lambda: sqlite_search.count(self._reader, where), 0))
 
     def event_time_bounds(self, query: EventQuery) -> tuple[datetime, datetime] | None:
-        where = sqlite_search.where_of(query, query.now)
+        where = self._where(query)
         bounds = self._read_where(where, lambda: sqlite_search.time_bounds(self._reader, where), None)
         return None if bounds is None else (from_micros(bounds[0]), from_micros(bounds[1]))
 
@@ -541,7 +546,7 @@ class SQLiteStore(Store):
         step_us = to_micros(EPOCH + step)
         if step_us <= 0 or not 1 <= size <= 10_000:
             raise QueryError("a histogram needs a positive step and 1..10000 buckets")
-        where = sqlite_search.where_of(query, query.now)
+        where = self._where(query)
         return list(self._read_where(where, lambda: sqlite_search.histogram(
             self._reader, where, to_micros(start), step_us, size), [0] * size))
 
@@ -551,9 +556,44 @@ class SQLiteStore(Store):
         if unknown or not 1 <= sample <= 100_000 or not 1 <= limit <= 100:
             raise QueryError(f"top values: fields from {sorted(sqlite_search.FACETS)}, sample 1..100000, "
                              f"limit 1..100 (unknown: {unknown})")
-        where = sqlite_search.where_of(query, query.now)
+        where = self._where(query)
         return dict(self._read_where(where, lambda: sqlite_search.top_values(
             self._reader, where, tuple(fields), sample=sample, limit=limit), {name: [] for name in fields}))
+
+    @contextmanager
+    def holding_search(self, query: EventQuery) -> Iterator[None]:
+        """Find the hits of ``query`` once, on entry, for the reads of it inside the block
+        (the store is held for the block): a search page's hits, count, time bounds,
+        histogram and field values then read TEMP tables, not the events (and the full-text
+        index) five times. Its full-text terms are looked up once, its hits (up to
+        HIT_SET_MAX) kept as (seq, time); with more, each read matches on its own."""
+        with self._lock:
+            where = sqlite_search.where_of(query, query.now)
+            if not where.reads_rows or self._held_texts or self._held_hits:
+                yield  # time, host and service read an index fast, or an outer block holds it
+                return
+            self._ready_to_read(index=where.uses_index)
+            if where.uses_index and not self._has_index:
+                yield
+                return
+            try:
+                with suppress(sqlite3.OperationalError):  # each read then runs (and reports) its own
+                    self._held_texts = sqlite_search.hold_texts(self._reader, where.texts)
+                    where = self._where(query)
+                    held = sqlite_search.hold_hits(self._reader, where)
+                    self._held_hits = None if held is None else (where.key(), held)
+                yield
+            finally:
+                texts, self._held_texts, self._held_hits = self._held_texts, {}, None
+                sqlite_search.release_hits(self._reader)
+                sqlite_search.release_texts(self._reader, texts)
+
+    def _where(self, query: EventQuery) -> sqlite_search.Where:
+        """The WHERE clause of ``query``, on what ``holding_search`` holds for it, if anything."""
+        where = sqlite_search.where_of(query, query.now, self._held_texts)
+        if self._held_hits is not None and self._held_hits[0] == where.key():
+            return replace(self._held_hits[1], conditions=[], params=[])
+        return where
 
     def _read_where(self, where: sqlite_search.Where, read: Callable[[], Any], nothing: Any) -> Any:
         """Run ``read`` under the lock once the record (and the index, when ``where`` needs it)

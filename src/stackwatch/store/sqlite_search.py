@@ -17,6 +17,7 @@ A prefix ``adm*`` is the value range ``['adm', 'adm' + U+10FFFF)``, which an ind
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Final
@@ -51,15 +52,42 @@ class Where:
     conditions: list[str] = field(default_factory=list)
     params: list[Any] = field(default_factory=list)
     uses_index: bool = False
+    held: Mapping[str, str] = field(default_factory=dict)
+    """Full-text queries already looked up, each to the TEMP table that holds its rowids."""
+    texts: list[str] = field(default_factory=list)
+    """The full-text queries the clause needs, in order."""
+    reads_rows: bool = False
+    """Whether a condition reads the events' rows or the search index (not only the time and
+    (source, time) indexes, which count fast enough on their own)."""
+    held_hits: bool = False
+    """The hits are the TEMP table ``hit_set`` (see ``hold_hits``); the conditions are spent."""
 
     def sql(self) -> str:
         return " WHERE " + " AND ".join(self.conditions) if self.conditions else ""
 
+    def key(self) -> tuple[str, tuple[Any, ...]]:
+        return self.sql(), tuple(self.params)
 
-def where_of(query: EventQuery, now: datetime | None = None) -> Where:
+    def source(self) -> str:
+        """What counts and time aggregates read: the events, or the held (seq, time) hits."""
+        return " FROM temp.hit_set AS e" if self.held_hits else _EVENTS
+
+    def page(self, order: str, limit: int, offset: int) -> tuple[str, list[Any], int]:
+        """WHERE clause, parameters and offset that select the rows of one page of hits in
+        ``order`` (time, then seq): on held hits, the page's seqs are picked from the hit
+        set, so only they are read from the events."""
+        if not self.held_hits:
+            return self.sql(), self.params, offset
+        assert order in ("ASC", "DESC")
+        return (f" WHERE e.seq IN (SELECT seq FROM temp.hit_set ORDER BY time {order}, seq {order} "  # noqa: S608
+                "LIMIT ? OFFSET ?)", [limit, offset], 0)
+
+
+def where_of(query: EventQuery, now: datetime | None = None, held: Mapping[str, str] | None = None) -> Where:
     """The WHERE clause of ``query``; relative times in its tree resolve against ``now``
-    (default: the wall clock)."""
-    where = Where()
+    (default: the wall clock). A full-text query in ``held`` reads its TEMP table of rowids
+    (see ``hold_texts``) instead of running the MATCH again."""
+    where = Where(held=held or {})
     if query.since is not None:
         where.conditions.append("e.time >= ?")
         where.params.append(to_micros(query.since))
@@ -84,8 +112,7 @@ def _compile(node: Node, where: Where, now: datetime) -> str:
     if isinstance(node, Everything):
         return "1"
     if isinstance(node, Text):
-        phrase = '"' + node.value.replace('"', '""') + '"'
-        return _text_condition(phrase + ("*" if node.prefix else ""), where)
+        return _text_condition(_phrase(node), where)
     if isinstance(node, Match):
         return _match(node, where)
     if isinstance(node, TimeRange):
@@ -94,15 +121,82 @@ def _compile(node: Node, where: Where, now: datetime) -> str:
         return f"NOT ({_compile(node.item, where, now)})"
     joiner = " AND " if isinstance(node, And) else " OR "
     assert isinstance(node, And | Or)
-    return "(" + joiner.join(f"({_compile(item, where, now)})" for item in node.items) + ")"
+    items = node.items
+    parts = []
+    texts = [item for item in items if isinstance(item, Text)] if isinstance(node, And) else []
+    if len(texts) > 1:  # words ANDed together: one full-text lookup of them all, not one each
+        parts.append(_text_condition(" AND ".join(_phrase(text) for text in texts), where))
+        items = tuple(item for item in items if not isinstance(item, Text))
+    parts += [_compile(item, where, now) for item in items]
+    return "(" + joiner.join(f"({part})" for part in parts) + ")"
+
+
+def _phrase(node: Text) -> str:
+    return '"' + node.value.replace('"', '""') + '"' + ("*" if node.prefix else "")
 
 
 def _text_condition(fts: str, where: Where) -> str:
     if not fts:
         return "0"
-    where.uses_index = True
+    where.uses_index = where.reads_rows = True
+    where.texts.append(fts)
+    table = where.held.get(fts)
+    if table is not None:
+        return f"e.seq IN (SELECT seq FROM temp.{table})"  # noqa: S608 - a name hold_texts made
     where.params.append(fts)
     return "e.seq IN (SELECT rowid FROM idx.events_fts WHERE events_fts MATCH ?)"
+
+
+HELD_PREFIX: Final = "text_hits_"
+
+
+def hold_texts(conn: sqlite3.Connection, texts: list[str]) -> dict[str, str]:
+    """Run each full-text query once into a TEMP table of matching rowids (a page's hits,
+    count, histogram and field values then share it rather than each matching again);
+    returns each query's table. ``release_texts`` drops them."""
+    held: dict[str, str] = {}
+    try:
+        for number, fts in enumerate(dict.fromkeys(texts)):
+            table = f"{HELD_PREFIX}{number}"
+            conn.execute(f"DROP TABLE IF EXISTS temp.{table}")
+            conn.execute(f"CREATE TEMP TABLE {table} (seq INTEGER PRIMARY KEY)")
+            held[fts] = table
+            conn.execute(f"INSERT INTO temp.{table} "  # noqa: S608 - a fixed name
+                         "SELECT rowid FROM idx.events_fts WHERE events_fts MATCH ?", (fts,))
+    except BaseException:
+        release_texts(conn, held)
+        raise
+    return held
+
+
+def release_texts(conn: sqlite3.Connection, held: Mapping[str, str]) -> None:
+    for table in held.values():
+        conn.execute(f"DROP TABLE IF EXISTS temp.{table}")
+
+
+HIT_SET_MAX: Final = 2_000_000
+"""Most hits ``hold_hits`` keeps (16 bytes and a B-tree entry each); past it, each read
+matches on its own."""
+
+
+def hold_hits(conn: sqlite3.Connection, where: Where) -> Where | None:
+    """Find the hits of ``where`` once, into the TEMP table ``hit_set`` (seq, time): counting,
+    bounding and spreading them over time then read that table, not the events again.
+    Returns the clause that reads them (``Where.held_hits``), None (nothing held) when there
+    are more than HIT_SET_MAX."""
+    most = HIT_SET_MAX
+    release_hits(conn)
+    conn.execute("CREATE TEMP TABLE hit_set (seq INTEGER PRIMARY KEY, time INTEGER NOT NULL)")
+    kept = conn.execute(f"INSERT INTO temp.hit_set SELECT e.seq, e.time{_EVENTS}{where.sql()} LIMIT ?",
+                        (*where.params, most + 1)).rowcount
+    if kept > most:
+        release_hits(conn)
+        return None
+    return Where(uses_index=where.uses_index, held=where.held, texts=where.texts, held_hits=True)
+
+
+def release_hits(conn: sqlite3.Connection) -> None:
+    conn.execute("DROP TABLE IF EXISTS temp.hit_set")
 
 
 def _values(column: str, node: Match, where: Where) -> str:
@@ -121,6 +215,7 @@ def _match(node: Match, where: Where) -> str:
     if name in _SOURCE_COLUMNS:
         condition = _values(_SOURCE_COLUMNS[name], node, where)  # fixed column names, ? parameters
         return f"e.source IN (SELECT id FROM sources WHERE {condition})"  # noqa: S608
+    where.reads_rows = True
     if name in _KEY_FIELDS and not (node.prefix and not node.value):
         where.uses_index = True
         numbers = ", ".join(str(int(f)) for f in _KEY_FIELDS[name])  # integer constants
@@ -160,12 +255,12 @@ FACETS: Final = {"host": "s.host", "service": "s.service", "severity": "e.severi
 
 
 def count(conn: sqlite3.Connection, where: Where) -> int:
-    return int(conn.execute("SELECT count(*)" + _EVENTS + where.sql(), where.params).fetchone()[0])
+    return int(conn.execute("SELECT count(*)" + where.source() + where.sql(), where.params).fetchone()[0])
 
 
 def time_bounds(conn: sqlite3.Connection, where: Where) -> tuple[int, int] | None:
     """The first and last matching event time (microseconds), None when nothing matches."""
-    sql = "SELECT min(e.time), max(e.time)" + _EVENTS + where.sql()
+    sql = "SELECT min(e.time), max(e.time)" + where.source() + where.sql()
     low, high = conn.execute(sql, where.params).fetchone()
     return None if low is None else (int(low), int(high))
 
@@ -174,7 +269,7 @@ def histogram(conn: sqlite3.Connection, where: Where, start: int, step: int, siz
     """Matching events per bucket of ``step`` microseconds from ``start`` (``size`` buckets;
     events outside them are not counted)."""
     counts = [0] * size
-    sql = (f"SELECT (e.time - ?) / ? AS bucket, count(*){_EVENTS}{where.sql()}"
+    sql = (f"SELECT (e.time - ?) / ? AS bucket, count(*){where.source()}{where.sql()}"
            f"{' AND' if where.conditions else ' WHERE'} e.time >= ? AND e.time < ? GROUP BY bucket")
     end = start + step * size
     for bucket, n in conn.execute(sql, (start, step, *where.params, start, end)):
@@ -189,8 +284,9 @@ def top_values(conn: sqlite3.Connection, where: Where, names: tuple[str, ...], *
     matching events (as Kibana's field sidebar: a sample keeps it fast on any hit count)."""
     columns = ", ".join(f"{FACETS[name]} AS {name}" for name in names)
     conn.execute("DROP TABLE IF EXISTS temp.hits")
-    conn.execute(f"CREATE TEMP TABLE hits AS SELECT {columns}{_FROM}{where.sql()} "
-                 "ORDER BY e.time DESC, e.seq DESC LIMIT ?", (*where.params, sample))
+    clause, params, _ = where.page("DESC", sample, 0)
+    conn.execute(f"CREATE TEMP TABLE hits AS SELECT {columns}{_FROM}{clause} "
+                 "ORDER BY e.time DESC, e.seq DESC LIMIT ?", (*params, sample))
     try:
         return {name: [(str(v), int(n)) for v, n in conn.execute(
             f"SELECT {name}, count(*) AS n FROM temp.hits WHERE {name} != '' "  # noqa: S608 - fixed names
