@@ -45,10 +45,15 @@ class Slice:
     def mark(cls, source: Path) -> Slice:
         return cls(source, source.stat().st_size if source.exists() else 0)
 
-    def save(self, target: Path) -> Path:
+    def gained(self) -> bytes:
+        if not self.source.exists():
+            return b""
         with self.source.open("rb") as data:
             data.seek(self.start)
-            target.write_bytes(data.read())
+            return data.read()
+
+    def save(self, target: Path) -> Path:
+        target.write_bytes(self.gained())
         return target
 
 

@@ -47,10 +47,14 @@ class FrontCampaign:
     target: str  # the account tried from many addresses
 
 
-def _wait_for_lines(path: Path, needle: str, count: int, timeout: float = 20.0) -> None:
+def _wait_for_lines(path: Path, needle: str, count: int, timeout: float = 20.0, *,
+                    since: Slice | None = None) -> None:
+    """Until ``path`` holds ``count`` lines with ``needle`` (only those written after ``since``,
+    when given: earlier tests' requests are in the same log)."""
+    watched = since or Slice(path, 0)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if path.exists() and path.read_text().count(needle) >= count:
+        if watched.gained().decode(errors="replace").count(needle) >= count:
             return
         time.sleep(0.1)
     raise AssertionError(f"{path} did not get {count} lines with {needle!r}")
@@ -67,8 +71,8 @@ def _attack_through(keystone: Keystone, haproxy: HAProxy, front_log: Path, folde
     for address in DISTRIBUTED_IPS:
         assert keystone.client(address, port=haproxy.port).authenticate(target, "Summer2026!") == 401
     attempts = BRUTE_FORCE_TRIES + len(DISTRIBUTED_IPS)
-    _wait_for_lines(haproxy.log_file, "/v3/auth/tokens", attempts)
-    _wait_for_lines(front_log, "/v3/auth/tokens", attempts)
+    _wait_for_lines(haproxy.log_file, "/v3/auth/tokens", attempts, since=marks["haproxy.log"])
+    _wait_for_lines(front_log, "/v3/auth/tokens", attempts, since=marks["front.log"])
     logs = {name: mark.save(folder / name) for name, mark in marks.items()}
     logs["notifications.jsonl"] = folder / "notifications.jsonl"
     logs["notifications.jsonl"].write_text("".join(body + "\n" for body in keystone.notifications.drain()))
