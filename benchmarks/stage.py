@@ -68,6 +68,8 @@ def stage_read(root: Path) -> tuple[int, int]:
     """stackwatch's reader alone: bytes -> decoded lines (no parsing)."""
     from stackwatch.pipeline.reader import discover, read_lines
 
+    # the reader's imports (sources.base, the parsers it names) are set-up, not per line
+    CLOCK.restart()
     lines = 0
     for source in discover([str(root)]):
         with source.path.open("rb") as handle:  # type: ignore[union-attr]
