@@ -23,7 +23,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from stackwatch.store.evidence import epoch_proof_path
 from stackwatch.store.ledger import chain_existing, iter_ledger, key_paths
 from stackwatch.store.merkle import mth
 from stackwatch.store.seal import (
@@ -38,6 +37,7 @@ from stackwatch.store.seal import (
     write_public_key,
     write_sealing_key,
 )
+from stackwatch.store.sealed_epochs import epoch_proof_path
 from stackwatch.store.witness import CONFIG_FILE, default_witness_path, entry
 
 Step = tuple[Any, ...]

@@ -3,7 +3,7 @@
 ``backup`` copies ``stackwatch.db`` with SQLite's online backup API in one step: it reads one
 consistent snapshot (a WAL read transaction) while the writer keeps appending. The archive
 (tar) holds ``stackwatch.db``, ``keys/sign.pub``, ``keys/seal.epoch`` (the epoch the sealing
-ratchet had reached and a proof of it only that epoch's key could make, ``store/evidence.py``),
+ratchet had reached and a proof of it only that epoch's key could make, ``store/sealed_epochs.py``),
 ``checkpoints.jsonl`` (the checkpoints as witness lines, readable without SQLite),
 ``manifest.json`` and the sidecars (sidecars.py: the web users and API tokens, analyze's
 record of what it stored). Private keys are never included: a restored store verifies and can be read;
@@ -41,10 +41,10 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from stackwatch.core.errors import IntegrityError, StoreError
-from stackwatch.store.evidence import EPOCH_PROOF_FILE, epoch_proof_doc, epoch_proof_path
 from stackwatch.store.ledger import key_paths
 from stackwatch.store.permissions import FILE_MODE, make_private
 from stackwatch.store.seal import KeyFileError, Sealer
+from stackwatch.store.sealed_epochs import EPOCH_PROOF_FILE, epoch_proof_doc, epoch_proof_path
 from stackwatch.store.sidecars import SIDECARS, protect_restored, snapshot_sidecars
 from stackwatch.store.verify import VerifyReport, verify_store
 from stackwatch.store.witness import entry, read_entries

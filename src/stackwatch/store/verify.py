@@ -9,7 +9,7 @@ root at every checkpoint; the frontier kept for a range expired by retention aga
 checkpoint at its end; the ledger state against the records; and every witness entry against
 the store's checkpoints (the ones given, the file witnesses in ``witnesses.conf`` and the
 default local witness next to the data folder). With k0 it also checks the evidence of how many
-epochs were sealed (``store/evidence.py``): the sealing key file must hold the key its epoch
+epochs were sealed (``store/sealed_epochs.py``): the sealing key file must hold the key its epoch
 claims, a restored store's epoch proof must be genuine, and an initialised store must have both
 checkpoints and that evidence. Problems are FAIL (tampering or loss), WARN (an unsealed tail, time
 going backwards) or NOTE (what was not or cannot be checked); ``first_bad`` is the first
@@ -29,7 +29,6 @@ from typing import Final
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from stackwatch.store.chain import GENESIS, verify_chain
-from stackwatch.store.evidence import epoch_evidence
 from stackwatch.store.ledger import iter_ledger, key_paths, scan_ledger
 from stackwatch.store.merkle import MerkleAccumulator
 from stackwatch.store.seal import (
@@ -41,6 +40,7 @@ from stackwatch.store.seal import (
     verify_checkpoint_signature,
     verify_seals,
 )
+from stackwatch.store.sealed_epochs import epoch_evidence
 from stackwatch.store.verify_parallel import CHUNK, verify_records_parallel
 from stackwatch.store.witness import local_witness_files, read_entries
 

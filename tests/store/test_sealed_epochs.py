@@ -1,4 +1,4 @@
-"""The evidence of how many epochs were sealed (store/evidence.py): the sealing key file must hold
+"""The evidence of how many epochs were sealed (store/sealed_epochs.py): the sealing key file must hold
 the key its epoch claims (checked from k0), a restored store's epoch proof must be genuine, and an
 initialised store without either has lost its evidence."""
 
@@ -10,14 +10,14 @@ from pathlib import Path
 
 import pytest
 
-from stackwatch.store.evidence import (
+from stackwatch.store.ledger import key_paths
+from stackwatch.store.seal import epoch_proof, key_for_epoch, write_sealing_key
+from stackwatch.store.sealed_epochs import (
     MAX_EPOCH,
     epoch_evidence,
     epoch_proof_doc,
     epoch_proof_path,
 )
-from stackwatch.store.ledger import key_paths
-from stackwatch.store.seal import epoch_proof, key_for_epoch, write_sealing_key
 
 K0 = bytes(range(32))
 
