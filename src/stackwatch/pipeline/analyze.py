@@ -10,6 +10,7 @@ from stackwatch.core.alert import Alert
 from stackwatch.core.event import Event
 from stackwatch.pipeline.ingested import stored_before
 from stackwatch.pipeline.reader import InflateLimits, InputFile, ReadProgress, read_event_batches
+from stackwatch.pipeline.workers import ReaderPool
 
 STORE_BATCH = 5000
 
@@ -33,7 +34,7 @@ def analyze(inputs: list[InputFile], *, engine: object, store: object | None = N
             on_progress: Callable[[ReadProgress], None] | None = None,
             progress_every: int = 20000, inflate: InflateLimits | None = None,
             stop: threading.Event | None = None, stored_before: dict[str, int] | None = None,
-            ) -> AnalyzeResult:
+            jobs: int = 1, pool: ReaderPool | None = None) -> AnalyzeResult:
     """Run every record of ``inputs`` (in event-time order) through ``engine`` and into
     ``store``. Returns the final, deduplicated alerts. ``stored_before`` (origin -> lines,
     from ``IngestLedger.prepare``) names records an earlier run stored: they are detected on
@@ -45,7 +46,26 @@ def analyze(inputs: list[InputFile], *, engine: object, store: object | None = N
     called after exactly the same events as they would be one event at a time.
 
     ``stop`` (set by a signal handler) ends the reading between two lists of events: what was
-    read is then stored, the engine finished and ``result.interrupted`` set."""
+    read is then stored, the engine finished and ``result.interrupted`` set.
+
+    ``jobs`` > 1: files are read and parsed in that many worker processes (``pool``, when
+    the caller started one before opening the store, see workers.ReaderPool); the events
+    reach the engine and the store in the same order as with one."""
+    own_pool = pool is None and jobs > 1 and any(source.path is not None for source in inputs)
+    if own_pool:
+        pool = ReaderPool(min(jobs, sum(source.path is not None for source in inputs)))
+    try:
+        return _analyze(inputs, engine, store, on_progress, progress_every, inflate, stop,
+                        stored_before, pool)
+    finally:
+        if own_pool and pool is not None:
+            pool.close()
+
+
+def _analyze(inputs: list[InputFile], engine: object, store: object | None,
+             on_progress: Callable[[ReadProgress], None] | None, progress_every: int,
+             inflate: InflateLimits | None, stop: threading.Event | None,
+             stored_before: dict[str, int] | None, pool: ReaderPool | None) -> AnalyzeResult:
     progress = ReadProgress()
     result = AnalyzeResult(progress)
     process = engine.process  # type: ignore[attr-defined]
@@ -55,7 +75,7 @@ def analyze(inputs: list[InputFile], *, engine: object, store: object | None = N
         append = _fresh_only(append, stored_before, result)
     count = 0
     written_at = 0  # progress.read_bytes when the last store batch was written
-    for events in read_event_batches(inputs, progress, inflate):
+    for events in read_event_batches(inputs, progress, inflate, pool):
         if stop is not None and stop.is_set():
             result.interrupted = True
             break

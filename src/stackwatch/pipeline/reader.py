@@ -496,15 +496,43 @@ class _Tally:
             self.progress.stats.records -= self.counted
 
 
+def guarded_batches(source: InputFile, progress: ReadProgress | None = None,
+                    received: datetime | None = None, block_size: int = READ_BLOCK,
+                    inflate: InflateLimits | None = None) -> Iterator[list[Event]]:
+    """``event_batches_of``, except that an error reading the file (a corrupt .gz, a parser
+    raising on a record) ends this file only: what was read of it is kept and the error is
+    named in ``progress.stopped`` (the other files are read on). Without a progress to
+    report to, the error is raised. A worker process reads its files through this too, so
+    ``--jobs N`` ends a bad file where one process does."""
+    try:
+        yield from event_batches_of(source, progress, received, block_size, inflate)
+    except Exception as exc:
+        if progress is None:
+            raise
+        log.debug("reading %s failed", source.name, exc_info=True)
+        progress.stopped.append(f"{source.name}: {type(exc).__name__}: {exc} (after {source.events:,} "
+                                f"events); the rest of the file was not read")
+
+
 def read_event_batches(inputs: list[InputFile], progress: ReadProgress | None = None,
-                       inflate: InflateLimits | None = None) -> Iterator[list[Event]]:
+                       inflate: InflateLimits | None = None, pool: Any = None) -> Iterator[list[Event]]:
     """All inputs merged in event-time order, as lists of events: ``read_events`` a list at a
-    time, for a consumer whose own per-event overhead matters."""
+    time, for a consumer whose own per-event overhead matters. ``pool`` (a
+    ``workers.ReaderPool``): the files are read and parsed in its worker processes, and merged
+    here in the same order."""
     received = datetime.now(UTC)
     if progress is not None:
         progress.total_bytes = sum(source.size for source in inputs)
     block_size = max(MIN_READ_BLOCK, min(READ_BLOCK, READ_BUDGET // max(1, len(inputs))))
-    streams = [event_batches_of(source, progress, received, block_size, inflate) for source in inputs]
+    if pool is not None and progress is not None:
+        from stackwatch.pipeline.workers import ReadOptions
+
+        remote = iter(pool.streams(inputs, progress, ReadOptions(received, block_size, inflate)))
+        streams = [next(remote) if source.path is not None
+                   else guarded_batches(source, progress, received, block_size, inflate)
+                   for source in inputs]
+    else:
+        streams = [guarded_batches(source, progress, received, block_size, inflate) for source in inputs]
     if len(streams) == 1:
         return streams[0]
     return merge_by_time(streams)
