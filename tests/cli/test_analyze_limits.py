@@ -91,13 +91,17 @@ def long_log(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+@pytest.mark.parametrize(("signum", "jobs"), [(signal.SIGTERM, 1), (signal.SIGTERM, 2), (signal.SIGINT, 2)],
+                         ids=["SIGTERM", "SIGTERM-jobs2", "SIGINT-jobs2"])
 def test_a_signal_during_analyze_stores_and_seals_what_was_read(tmp_path: Path, long_log: Path,
-                                                                signum: int) -> None:
+                                                                signum: int, jobs: int) -> None:
+    """With --jobs 2 the file is parsed in a worker, which ignores the signal: the parent stops
+    between two lists of events, stores and seals what the merge handed over, stops the worker."""
     data = tmp_path / "d"
     k0 = _store_init(data)
     proc = subprocess.Popen([sys.executable, "-m", "stackwatch", "analyze", str(long_log),
-                             "--data", str(data)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                             "--data", str(data), "--jobs", str(jobs)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
     def stored() -> int:
         try:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from stackwatch.core.alert import Alert
 from stackwatch.core.event import Event
@@ -34,7 +35,8 @@ def analyze(inputs: list[InputFile], *, engine: object, store: object | None = N
             on_progress: Callable[[ReadProgress], None] | None = None,
             progress_every: int = 20000, inflate: InflateLimits | None = None,
             stop: threading.Event | None = None, stored_before: dict[str, int] | None = None,
-            jobs: int = 1, pool: ReaderPool | None = None) -> AnalyzeResult:
+            jobs: int = 1, pool: ReaderPool | None = None, received: datetime | None = None,
+            ) -> AnalyzeResult:
     """Run every record of ``inputs`` (in event-time order) through ``engine`` and into
     ``store``. Returns the final, deduplicated alerts. ``stored_before`` (origin -> lines,
     from ``IngestLedger.prepare``) names records an earlier run stored: they are detected on
@@ -50,13 +52,14 @@ def analyze(inputs: list[InputFile], *, engine: object, store: object | None = N
 
     ``jobs`` > 1: files are read and parsed in that many worker processes (``pool``, when
     the caller started one before opening the store, see workers.ReaderPool); the events
-    reach the engine and the store in the same order as with one."""
+    reach the engine and the store in the same order as with one. ``received``: the receive
+    time every event gets (default: now; a test fixes it to compare two runs)."""
     own_pool = pool is None and jobs > 1 and any(source.path is not None for source in inputs)
     if own_pool:
         pool = ReaderPool(min(jobs, sum(source.path is not None for source in inputs)))
     try:
         return _analyze(inputs, engine, store, on_progress, progress_every, inflate, stop,
-                        stored_before, pool)
+                        stored_before, pool, received)
     finally:
         if own_pool and pool is not None:
             pool.close()
@@ -65,7 +68,8 @@ def analyze(inputs: list[InputFile], *, engine: object, store: object | None = N
 def _analyze(inputs: list[InputFile], engine: object, store: object | None,
              on_progress: Callable[[ReadProgress], None] | None, progress_every: int,
              inflate: InflateLimits | None, stop: threading.Event | None,
-             stored_before: dict[str, int] | None, pool: ReaderPool | None) -> AnalyzeResult:
+             stored_before: dict[str, int] | None, pool: ReaderPool | None,
+             received: datetime | None) -> AnalyzeResult:
     progress = ReadProgress()
     result = AnalyzeResult(progress)
     process = engine.process  # type: ignore[attr-defined]
@@ -75,7 +79,7 @@ def _analyze(inputs: list[InputFile], engine: object, store: object | None,
         append = _fresh_only(append, stored_before, result)
     count = 0
     written_at = 0  # progress.read_bytes when the last store batch was written
-    for events in read_event_batches(inputs, progress, inflate, pool):
+    for events in read_event_batches(inputs, progress, inflate, pool, received):
         if stop is not None and stop.is_set():
             result.interrupted = True
             break

@@ -515,12 +515,13 @@ def guarded_batches(source: InputFile, progress: ReadProgress | None = None,
 
 
 def read_event_batches(inputs: list[InputFile], progress: ReadProgress | None = None,
-                       inflate: InflateLimits | None = None, pool: Any = None) -> Iterator[list[Event]]:
+                       inflate: InflateLimits | None = None, pool: Any = None,
+                       received: datetime | None = None) -> Iterator[list[Event]]:
     """All inputs merged in event-time order, as lists of events: ``read_events`` a list at a
     time, for a consumer whose own per-event overhead matters. ``pool`` (a
     ``workers.ReaderPool``): the files are read and parsed in its worker processes, and merged
-    here in the same order."""
-    received = datetime.now(UTC)
+    here in the same order. ``received``: every event's receive time (default: now)."""
+    received = received or datetime.now(UTC)
     if progress is not None:
         progress.total_bytes = sum(source.size for source in inputs)
     block_size = max(MIN_READ_BLOCK, min(READ_BLOCK, READ_BUDGET // max(1, len(inputs))))

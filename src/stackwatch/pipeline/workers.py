@@ -128,6 +128,8 @@ class _Reading:
         self.index = index
         self.source = source
         self.skip = skip  # events a worker that died had already handed over
+        if source.fingerprint is True:
+            source.fingerprint = hashlib.sha256()
         self.progress = ReadProgress()
         self.batches = guarded_batches(source, self.progress, options.received, options.block_size,
                                        options.inflate)
@@ -172,11 +174,22 @@ class _Sender:
         self.thread.join()
 
 
+def _die_with_parent() -> None:
+    """Linux: be killed when the parent dies, even while blocked in a read (a worker left
+    behind would hold its files open and its pipe's writers for ever)."""
+    with contextlib.suppress(OSError, AttributeError):
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+
+
 def _work(requests: multiprocessing.connection.Connection, results: multiprocessing.connection.Connection,
           current: Any, slot: int, options: ReadOptions) -> None:
     """A worker's loop: open files, answer "more" requests in order, until "stop" or EOF."""
     for signum in (signal.SIGINT, signal.SIGTERM):  # the parent decides when to stop
         signal.signal(signum, signal.SIG_IGN)
+    _die_with_parent()
     gc.set_threshold(50_000, 20, 100)  # as detect.gctune: parsing allocates much, cycles rarely
     sender = _Sender(results)
     files: dict[int, _Reading] = {}
@@ -326,9 +339,10 @@ class ReaderPool:
 
     def _open(self, entry: _File) -> None:
         source = entry.source
-        shipped = replace(source, fingerprint=None)  # a hash object does not pickle: the worker starts one
-        if source.fingerprint is not None:
-            shipped.fingerprint = hashlib.sha256()
+        # a hash object does not pickle: True asks the worker to start one (see _Reading)
+        # counted from zero: a replacement worker reads the file again from its start
+        shipped = replace(source, fingerprint=True if source.fingerprint is not None else None,
+                          events=0, unattributed=0, hostless=0, text_bytes=0, lines=0)
         entry.worker.files.add(entry.index)
         entry.worker.send(("open", entry.index, shipped, entry.received, self.ahead))
 

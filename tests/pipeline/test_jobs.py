@@ -1,0 +1,211 @@
+"""``analyze --jobs N``: files read and parsed in worker processes give exactly what one
+process gives (alerts, stored events in the same seqs), a bad file or a dying worker costs
+only that file, and the counters the summary prints are the same."""
+
+from __future__ import annotations
+
+import gzip
+import os
+import shutil
+import signal
+import threading
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import msgspec
+import pytest
+
+from stackwatch.core.event import NO_INITIATOR, Event, Initiator, Target, to_json
+from stackwatch.pipeline.analyze import AnalyzeResult, analyze
+from stackwatch.pipeline.engine import build_engine
+from stackwatch.pipeline.ingested import IngestLedger
+from stackwatch.pipeline.reader import InputFile, discover
+from stackwatch.pipeline.workers import EVENT_FIELDS, ReaderPool, pack, unpack
+from stackwatch.scenario import demo_dataset
+from stackwatch.store import open_store
+
+RECEIVED = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)  # every run gets the same receive time
+
+
+@dataclass
+class Run:
+    result: AnalyzeResult
+    alerts: bytes  # the alerts' JSON
+    events: list[bytes]  # the stored events' JSON, in seq order
+    files: dict[str, tuple[int, int, int, int]]  # input -> events, unattributed, hostless, lines
+
+
+def run(paths: list[Path], data: Path, jobs: int, pool: ReaderPool | None = None,
+        extra: list[InputFile] = (), **options) -> Run:
+    shutil.rmtree(data, ignore_errors=True)
+    inputs = discover([str(p) for p in paths]) + list(extra)
+    store = open_store(str(data))
+    ledger = IngestLedger(data)
+    try:
+        result = analyze(inputs, engine=build_engine(report=None), store=store, jobs=jobs, pool=pool,
+                         received=RECEIVED, stored_before=ledger.prepare(inputs), **options)
+        ledger.record(inputs)
+        last = store.counts().events
+        stored = [event for start in range(1, last + 1, 10_000)
+                  for event in store.get_events(list(range(start, min(start + 10_000, last + 1))))]
+    finally:
+        ledger.close()
+        store.close()
+    return Run(result, msgspec.json.encode(result.alerts), [to_json(s.event) for s in stored],
+               {s.name: (s.events, s.unattributed, s.hostless, s.lines) for s in inputs})
+
+
+def summary(result: AnalyzeResult) -> tuple[object, ...]:
+    progress = result.progress
+    return (tuple(getattr(progress.stats, name) for name in progress.stats.__slots__),
+            progress.read_bytes, progress.total_bytes, progress.inflated, progress.cut_lines,
+            progress.cut_bytes, sorted(progress.stopped), result.stored, result.already_stored)
+
+
+@pytest.fixture(scope="module")
+def demo_logs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return demo_dataset(tmp_path_factory.mktemp("demo") / "logs", seed=7)
+
+
+@pytest.fixture(scope="module")
+def corpus() -> Path:
+    path = Path(os.environ.get("STACKWATCH_CORPUS", Path(__file__).parents[3] / "shared" / "corpus"))
+    assert path.is_dir(), f"the shared corpus is missing: {path}"
+    return path
+
+
+def test_the_wire_format_carries_every_field_of_an_event() -> None:
+    assert Event.__struct_fields__ == EVENT_FIELDS  # pack/unpack name them one by one
+    now = datetime.now(UTC)
+    events = [
+        Event(time=now, received=now, host="ctl1", service="keystone", severity="warning", message="m",
+              kind="oslo_log", action="authenticate", outcome="failure",
+              initiator=Initiator(name="admin", source_ip="10.0.0.1"), target=Target(type="user", id="u1"),
+              observer="o", request_id="req-1", attrs={"pid": 3, "nested": {"a": [1, 2]}},
+              raw="caf\udce9 undecodable", origin="file:/x", ref="x:1"),
+        Event(time=now, received=now),
+    ]
+    back = unpack(pack(events))
+    assert back == events
+    assert back[1].initiator is NO_INITIATOR  # the shared default, not a copy
+
+
+@pytest.mark.parametrize("source", ["demo_logs", "corpus"])
+def test_alerts_and_stored_events_are_those_of_one_process(source: str, request: pytest.FixtureRequest,
+                                                           tmp_path: Path) -> None:
+    root: Path = request.getfixturevalue(source)
+    one = run([root], tmp_path / "one", jobs=1)
+    assert one.result.alerts and len(one.events) > 1000
+    for jobs in (2, 4):
+        many = run([root], tmp_path / f"jobs{jobs}", jobs=jobs)
+        assert many.alerts == one.alerts, f"--jobs {jobs}: other alerts"
+        assert many.events == one.events, f"--jobs {jobs}: other stored events or order"
+        assert many.files == one.files
+        assert summary(many.result) == summary(one.result)
+
+
+def test_a_second_run_recognises_what_the_workers_stored(demo_logs: Path, tmp_path: Path) -> None:
+    """The ingest ledger's fingerprints are computed in the workers and recorded by the parent."""
+    data = tmp_path / "d"
+    inputs = discover([str(demo_logs)])
+    for jobs, fresh in ((2, True), (2, False)):
+        store, ledger = open_store(str(data)), IngestLedger(data)
+        try:
+            result = analyze(inputs, engine=build_engine(report=None), store=store, jobs=jobs,
+                             stored_before=ledger.prepare(inputs))
+            ledger.record(inputs)
+        finally:
+            ledger.close()
+            store.close()
+        inputs = discover([str(demo_logs)])
+        if fresh:
+            first = result.stored
+            assert first > 0 and result.already_stored == 0
+        else:
+            assert result.stored == 0 and result.already_stored == first
+
+
+def test_a_bad_file_ends_alone_with_a_clear_error(demo_logs: Path, tmp_path: Path) -> None:
+    logs = tmp_path / "logs"
+    shutil.copytree(demo_logs, logs)
+    good = run([logs], tmp_path / "good", jobs=1)
+    host = next(p for p in sorted(logs.iterdir()) if p.is_dir())
+    text = b"".join(f"Dec  1 10:00:{n % 60:02d} {host.name} sshd[1]: Accepted publickey for a{n} from "
+                    f"10.9.0.{n % 200} port 22\n".encode() for n in range(20_000))
+    packed = gzip.compress(text)
+    (host / "broken.log.gz").write_bytes(packed[: len(packed) // 2] + b"\0" * 64 + packed[-8:])
+    outcomes = {}
+    for jobs in (1, 2):
+        bad = run([logs], tmp_path / f"bad{jobs}", jobs=jobs)
+        [message] = bad.result.progress.stopped
+        assert "broken.log.gz" in message and "the rest of the file was not read" in message
+        others = {name: counts for name, counts in bad.files.items() if "broken" not in name}
+        assert others == good.files  # every other file read to its end
+        assert set(good.events) <= set(bad.events)  # nothing of theirs lost
+        outcomes[jobs] = (bad.alerts, bad.events, message)
+    assert outcomes[1] == outcomes[2]
+
+
+def test_a_worker_killed_mid_run_costs_at_most_the_file_it_was_reading(demo_logs: Path,
+                                                                       tmp_path: Path) -> None:
+    whole = run([demo_logs], tmp_path / "whole", jobs=1)
+    pool = ReaderPool(2)
+    killed: list[int] = []
+
+    def kill_once(progress: object) -> None:
+        if not killed:
+            victim = pool.workers[0].process
+            killed.append(victim.pid)
+            os.kill(victim.pid, signal.SIGKILL)
+
+    try:
+        cut = run([demo_logs], tmp_path / "cut", jobs=2, pool=pool, on_progress=kill_once,
+                  progress_every=2000)
+    finally:
+        pool.close()
+    assert killed and pool.deaths == 1
+    lost = [message for message in cut.result.progress.stopped if "worker process reading it died" in message]
+    assert len(lost) == len(cut.result.progress.stopped) <= 1
+    assert all("killed by signal 9" in message for message in lost)
+    for name, counts in whole.files.items():
+        if not any(message.startswith(f"{name}:") for message in lost):
+            assert cut.files[name] == counts, f"{name} lost events"
+    if not lost:  # it died between two batches: every file was read on by its replacement
+        assert cut.events == whole.events and cut.alerts == whole.alerts
+    else:
+        assert set(cut.events) <= set(whole.events)
+
+
+def test_a_worker_dying_on_a_file_costs_that_file_only(demo_logs: Path, tmp_path: Path) -> None:
+    """A FIFO nobody writes holds its worker in open(): killed there, the worker names it."""
+    whole = run([demo_logs], tmp_path / "whole", jobs=1)
+    fifo = tmp_path / "stuck.log"
+    os.mkfifo(fifo)
+    pool = ReaderPool(2)
+
+    done = threading.Event()
+
+    def kill_its_reader() -> None:
+        while not done.wait(0.2):
+            entry = next((entry for entry in list(pool.files.values()) if entry.source.path == fifo), None)
+            if entry is not None and pool.current[entry.worker.slot] == entry.index:  # in open()
+                os.kill(entry.worker.process.pid, signal.SIGKILL)
+                return
+
+    killer = threading.Thread(target=kill_its_reader)
+    killer.start()
+    try:
+        cut = run([demo_logs], tmp_path / "cut", jobs=2, pool=pool,
+                  extra=[InputFile(fifo, ref_prefix="stuck")])
+    finally:
+        done.set()
+        killer.join()
+        pool.close()
+    assert pool.deaths == 1
+    assert cut.result.progress.stopped == [
+        f"{fifo}: the worker process reading it died (killed by signal 9) after 0 events; "
+        "the rest of the file was not read"]
+    del cut.files[str(fifo)]
+    assert cut.files == whole.files  # the dead worker's other files were read again, whole
+    assert cut.events == whole.events and cut.alerts == whole.alerts
