@@ -13,7 +13,8 @@ from stackwatch.config import parse_config
 from stackwatch.core.errors import StoreError
 from stackwatch.core.event import Event
 from stackwatch.parsers.base import ParseContext, unparsed_event
-from stackwatch.pipeline.runner import Runner, build_engine_for
+from stackwatch.pipeline.engine import engine_for
+from stackwatch.pipeline.runner import Runner
 from stackwatch.pipeline.selfmon import RULE_DROPPED, RULE_INPUT_SILENCE, RULE_STALLED
 from stackwatch.sources.base import Record, Source, SourceContext, SourceSettings
 from stackwatch.store import AlertQuery, EventQuery, open_store
@@ -74,7 +75,7 @@ def _runner(tmp_path: Path, yaml: str = "", names: tuple[str, ...] = (), store: 
     return Runner(
         settings,
         store=store or open_store(tmp_path / "data"),
-        engine=build_engine_for(settings),
+        engine=engine_for(settings, live=True),
         sources=sources,
     )
 

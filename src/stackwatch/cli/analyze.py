@@ -7,16 +7,18 @@ import signal
 import sys
 import threading
 from collections.abc import Iterator
-from pathlib import Path
 from typing import TextIO
 
 import click
 
 from stackwatch.cli.output import ProgressBar, write_json, write_summary, write_table
+from stackwatch.config.loader import load_config
 from stackwatch.config.schema import parse_size
+from stackwatch.config.settings import Settings
+from stackwatch.core.errors import ConfigError
 from stackwatch.detect.gctune import tune_gc
 from stackwatch.pipeline.analyze import AnalyzeResult, analyze
-from stackwatch.pipeline.engine import build_engine
+from stackwatch.pipeline.engine import archive_settings, engine_for
 from stackwatch.pipeline.ingested import IngestLedger
 from stackwatch.pipeline.reader import (
     DEFAULT_MAX_INFLATE_RATIO,
@@ -72,10 +74,14 @@ def stop_on_signals() -> Iterator[StopSignal]:
 
 def run_analyze(paths: list[str], *, data: str | None, host: str = "", fmt: str = "text",
                 rules: tuple[str, ...] = (), store_events: bool = True,
-                inflate: InflateLimits | None = None, jobs: int = 1) -> AnalyzeResult:
-    """Shared by `analyze` and `demo`: read, detect, store, print."""
+                inflate: InflateLimits | None = None, jobs: int = 1,
+                settings: Settings | None = None) -> AnalyzeResult:
+    """Shared by `analyze` and `demo`: read, detect, store, print. ``settings`` (a
+    configuration file's): its rules, maintenance windows and expected sources apply, with the
+    engine ``serve`` would build from it (pipeline/engine.py); the store is ``data``'s."""
     inputs = discover(paths, host=host)
-    engine = build_engine(extra_rule_paths=[Path(p) for p in rules])
+    engine = engine_for(archive_settings(settings, data=data, rules=rules), live=False, report=sys.stderr,
+                        overrides=data is not None)
     tune_gc()  # see detect/gctune.py: a quarter of detection time went to the cyclic GC
     files = sum(source.path is not None for source in inputs)
     # the workers are forked before the store starts its threads (see workers.ReaderPool)
@@ -139,20 +145,28 @@ def write_read_limits(progress: ReadProgress, out: TextIO = sys.stderr) -> None:
                    "(checked after its first 64 MiB; 0: no limit). What was read is kept.")
 @click.option("--max-inflated-size", type=ByteSizeParam(), default="0", show_default=True,
               help="Stop reading a .gz file after this much decompressed data (e.g. 20G; 0: no limit).")
+@click.option("--config", "-c", "config_path", type=click.Path(dir_okay=False), default=None,
+              help="A `serve` configuration file: its rules, maintenance windows and expected sources "
+                   "apply as they do in serve (the store is still --data's).")
 @click.option("--jobs", "-j", type=click.IntRange(min=1), default=None,
               help="Worker processes reading and parsing files (default: the number of cores). "
                    "Detection and the store stay in one process; the alerts are the same for any N.")
 def analyze_command(paths: tuple[str, ...], fmt: str, data: str, host: str, rules: tuple[str, ...],
-                    max_inflate_ratio: float, max_inflated_size: int, jobs: int | None) -> None:
+                    max_inflate_ratio: float, max_inflated_size: int, jobs: int | None,
+                    config_path: str | None) -> None:
     """Analyze log files, .gz files, folders (<root>/<host>/<file>) or - (stdin).
 
     Exit status: 0 when everything was read, 1 when a file was not read to the end (see
     --max-inflate-ratio), 128 + the signal's number when SIGTERM/SIGINT stopped it (the store
     is sealed first)."""
     try:
+        settings = load_config(config_path) if config_path else None
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+    try:
         result = run_analyze(list(paths), data=data, host=host, fmt=fmt, rules=rules,
                              inflate=InflateLimits(max_inflate_ratio, max_inflated_size),
-                             jobs=jobs or default_jobs())
+                             jobs=jobs or default_jobs(), settings=settings)
     except FileNotFoundError as exc:
         raise click.ClickException(str(exc)) from exc
     if result.interrupted:

@@ -1,36 +1,89 @@
-"""Building the detection engine the pipeline runs: built-in packs plus the operator's rules."""
+"""The one factory of the detection engine: ``analyze``, ``serve`` (and the roles to come)
+build theirs here, from ``Settings``, so a maintenance window, an expected source or a rule
+switched off in the web UI applies to every path a record can take.
+
+What differs between the two is only what an archive cannot have: ``live`` adds the wall
+clock (absence rules fire while nothing arrives), the monitor's own heartbeat as an expected
+source, and the orphaned-resource ledger kept in ``state_dir`` across restarts. An archive is
+judged on its own events' time, with a ledger of its own.
+"""
 
 from __future__ import annotations
 
+import logging
 import sys
 from pathlib import Path
 from typing import Any, TextIO
 
+from stackwatch.config.settings import RulesSettings, Settings, StoreSettings
 from stackwatch.core.errors import RuleError
 from stackwatch.detect.engine import Engine
-from stackwatch.detect.loader import builtin_rules, load_rules
+from stackwatch.detect.loader import RuleSet, builtin_rules, load_rules
+from stackwatch.detect.overrides import RuleState, apply_overrides
 from stackwatch.respond.orphans import OrphanAwareEngine, OrphanDetector
+
+log = logging.getLogger(__name__)
+
+
+def engine_for(settings: Settings, *, live: bool, report: TextIO | None = None,
+               orphans: bool = True, overrides: bool = True) -> Engine:
+    """The engine for ``settings``: the built-in packs (unless ``rules.builtin`` is off) and
+    ``rules.paths``, with the web UI's rule switches of the embedded store's folder, the
+    maintenance windows and the expected sources. Rule files with problems are reported
+    (``report``, else the log) and left out; ``rules.strict`` makes any problem an error.
+    ``live``: ``serve``'s engine (see the module's docstring). ``orphans``: run the
+    orphaned-resources detector too. ``overrides``: False ignores the web UI's switches (an
+    engine built with no configuration at all)."""
+    rules = builtin_rules() if settings.rules.builtin else RuleSet()
+    if settings.rules.paths:
+        rules.extend(load_rules([Path(p) for p in settings.rules.paths]))
+    if rules.errors:
+        if settings.rules.strict:
+            raise rules.errors[0]
+        for error in rules.errors:
+            if report is not None:
+                report.write(f"rule not loaded: {error}\n")
+            else:
+                log.warning("rule not loaded: %s", error)
+    if not rules.rules and settings.rules.paths:
+        raise RuleError("no usable rule in the given rule paths", str(settings.rules.paths[0]))
+    folder = settings.store.embedded_folder() if overrides else None
+    if folder is not None:  # rules switched on or off from the web UI (rule-state.json by the store)
+        rules.rules = apply_overrides(rules.rules, RuleState.in_data_dir(folder))
+    expected = [{"host": e.host, "service": e.service} for e in settings.expected_sources]
+    options: dict[str, Any] = {"maintenance": settings.maintenance}
+    if live:
+        from stackwatch.core.clock import SystemClock
+
+        # the monitor's own heartbeat, so an absence rule notices the monitor going quiet
+        expected.append({"host": settings.hostname, "service": "stackwatch"})
+        options["clock"] = SystemClock()
+    options["expected_sources"] = expected
+    if not orphans:
+        return Engine(rules.rules, **options)
+    # live: the resource ledger is rebuilt from its snapshot, so a restart keeps what it knew
+    detector = OrphanDetector.open(settings.state_dir) if live else None
+    return OrphanAwareEngine(rules.rules, orphans=detector, **options)
+
+
+def archive_settings(base: Settings | None = None, *, data: str | None = None,
+                     rules: list[str] | tuple[str, ...] = ()) -> Settings:
+    """The settings ``analyze`` runs with: ``base`` (a configuration file, or the defaults)
+    with its store in ``data`` and ``rules`` added to its rule paths."""
+    from dataclasses import replace
+
+    settings = base or Settings()
+    if data is not None:
+        settings = replace(settings, store=replace(settings.store or StoreSettings(), url=str(data)))
+    if rules:
+        settings = replace(settings, rules=replace(settings.rules or RulesSettings(),
+                                                   paths=[*settings.rules.paths, *map(str, rules)]))
+    return settings
 
 
 def build_engine(extra_rule_paths: list[Path] | None = None, *, strict: bool = False,
-                 report: TextIO | None = sys.stderr, orphans: OrphanDetector | bool = True,
-                 **options: Any) -> Engine:
-    """An Engine with the built-in packs and ``extra_rule_paths``. Rule files with problems are
-    reported (file:line: reason) and left out; ``strict`` turns any problem into an error.
-    ``orphans``: run the orphaned-resources detector too (True: a fresh in-memory ledger; an
-    OrphanDetector: that one, e.g. ``OrphanDetector.open(data_dir)`` in serve; False: not)."""
-    rules = builtin_rules()
-    if extra_rule_paths:
-        rules.extend(load_rules(extra_rule_paths))
-    if rules.errors:
-        if strict:
-            raise rules.errors[0]
-        if report is not None:
-            for error in rules.errors:
-                report.write(f"rule not loaded: {error}\n")
-    if not rules.rules and extra_rule_paths:
-        raise RuleError("no usable rule in the given rule paths", str(extra_rule_paths[0]))
-    if orphans is False:
-        return Engine(rules.rules, **options)
-    detector = orphans if isinstance(orphans, OrphanDetector) else None
-    return OrphanAwareEngine(rules.rules, orphans=detector, **options)
+                 report: TextIO | None = sys.stderr, orphans: bool = True) -> Engine:
+    """The archive engine with no configuration but ``extra_rule_paths`` (benchmarks, tests):
+    ``engine_for`` over the default settings, without the web UI's switches (no store)."""
+    settings = Settings(rules=RulesSettings(paths=[str(p) for p in extra_rule_paths or []], strict=strict))
+    return engine_for(settings, live=False, report=report, orphans=orphans, overrides=False)

@@ -537,42 +537,12 @@ class _QueuedWrites:
         return self._store.alerts(query)
 
 
-def build_engine_for(settings: Settings) -> Any:
-    """The detection engine ``serve`` runs: built-in packs (unless disabled) plus the configured
-    rule paths, the maintenance windows and the expected sources (the monitor's own heartbeat
-    included, so an absence rule notices the monitor going quiet)."""
-    from stackwatch.core.clock import SystemClock
-    from stackwatch.detect.loader import RuleSet, builtin_rules, load_rules
-    from stackwatch.detect.overrides import RuleState, apply_overrides
-    from stackwatch.respond.orphans import OrphanAwareEngine, OrphanDetector
-
-    rules = builtin_rules() if settings.rules.builtin else RuleSet()
-    if settings.rules.paths:
-        rules.extend(load_rules(settings.rules.paths))
-    if rules.errors:
-        if settings.rules.strict:
-            raise rules.errors[0]
-        for error in rules.errors:
-            log.warning("rule not loaded: %s", error)
-    folder = settings.store.embedded_folder()
-    if folder is not None:
-        # rules switched on or off from the web UI (rule-state.json beside the embedded store)
-        rules.rules = apply_overrides(rules.rules, RuleState.in_data_dir(folder))
-    expected = [{"host": e.host, "service": e.service} for e in settings.expected_sources]
-    expected.append({"host": settings.hostname, "service": "stackwatch"})
-    # The orphaned-resource ledger is rebuilt from its snapshot so a restart keeps what it knew.
-    orphans = OrphanDetector.open(settings.state_dir)
-    return OrphanAwareEngine(
-        rules.rules, orphans=orphans, clock=SystemClock(), maintenance=settings.maintenance,
-        expected_sources=expected,
-    )
-
-
 def create_runner(settings: Settings) -> Runner:
     """Open the store, build the engine, sources and sinks named by ``settings``."""
+    from stackwatch.pipeline.engine import engine_for
     from stackwatch.store import open_store
 
-    engine = build_engine_for(settings)
+    engine = engine_for(settings, live=True)
     store = open_store(settings.store.open_url(), **settings.store.options)
     try:
         return Runner(settings, store=store, engine=engine)
