@@ -20,6 +20,9 @@ the same run over the same input (each baseline is the fastest of five runs: one
 * cadf: keystone CADF envelopes end to end; baseline ``cadf_orjson`` (the two decodes alone);
 * sigma: SigmaHQ Linux rules over the corpus' auditd events, ours vs SQL over SQLite.
 
+* jobs (``benchmarks.jobs``): ``analyze --jobs 1`` and ``--jobs 2`` over the smallest corpus,
+  with and without the store; the wall-clock ratio and the CPU of the parent and the workers,
+  with the model that gives the speed-up for more cores;
 * ingest (``benchmarks.ingest``, not in ``--smoke``): one syslog stream over loopback TCP into
   rsyslog (imtcp -> omfile, the baseline) and into ``stackwatch serve``, paced at 20,000 msg/s
   and flat out; msgs/s, the ratio, alert latency p50/p99 and each server's peak RSS.
@@ -43,6 +46,7 @@ from typing import Any
 
 import orjson
 
+from benchmarks import jobs as jobs_bench
 from benchmarks.ingest import markdown as ingest_markdown
 from benchmarks.report import to_markdown
 
@@ -196,7 +200,7 @@ def main() -> None:
     parser.add_argument("--keys", help="distinct source addresses for the keys benchmark (overrides)")
     parser.add_argument("--cadf", type=int, help="CADF events (overrides the profile)")
     parser.add_argument("--skip", default="",
-                        help="comma-separated sections to skip: pipeline,keys,cadf,sigma,ingest")
+                        help="comma-separated sections to skip: pipeline,keys,cadf,sigma,jobs,ingest")
     parser.add_argument("--stages", default=",".join((*STAGES, "floors")),
                         help="pipeline stages to run ('floors': the floor stages of benchmarks.floors)")
     parser.add_argument("--seed", type=int, default=7)
@@ -244,6 +248,12 @@ def main() -> None:
         report["sigma"] = run_stage("sigma", ensure_corpus(corpora, size, args.seed), out,
                                     "--events", str(profile["sigma_events"]))
         report["sigma"]["corpus_lines"] = size
+    if "jobs" not in skip:
+        size = min(profile["sizes"])
+        _log(f"jobs: analyze --jobs 1 and 2 over the {size:,}-line corpus")
+        corpus = ensure_corpus(corpora, size, args.seed)
+        report["jobs"] = jobs_bench.summary({name: best_of(args.repeat, name, corpus, out)
+                                            for name in jobs_bench.STAGES})
     report["ingest"] = {"status": "not run in this profile"}
     if "ingest" not in skip and profile["ingest"]:
         pool = ensure_corpus(corpora, min(profile["sizes"]), args.seed)  # the lines the stream cycles
@@ -251,6 +261,7 @@ def main() -> None:
     report["wall_seconds"] = round(time.perf_counter() - started, 1)
     (out / "results.json").write_bytes(orjson.dumps(report, option=orjson.OPT_INDENT_2))
     markdown = to_markdown(report)
+    markdown += "".join(f"{row}\n" for row in jobs_bench.markdown(report.get("jobs", {})))
     markdown += "".join(f"{row}\n" for row in ingest_markdown(report["ingest"].get("runs", [])))
     (out / "results.md").write_text(markdown)
     sys.stdout.write(markdown)

@@ -136,6 +136,41 @@ def stage_store(root: Path, data: Path, *, chained: bool = True) -> tuple[int, i
     return result.progress.stats.lines, result.progress.stats.records
 
 
+def stage_jobs(root: Path, data: Path | None, jobs: int) -> tuple[int, int, dict[str, object]]:
+    """``analyze --jobs N`` as the CLI runs it: the reader pool started before the store (or no
+    store when ``data`` is None), files parsed in N workers, detection and the store here.
+    Reports this process's CPU and the workers' apart: what bounds the speed-up."""
+    import resource as res
+
+    from stackwatch.detect.gctune import tune_gc
+    from stackwatch.pipeline.analyze import analyze
+    from stackwatch.pipeline.engine import build_engine
+    from stackwatch.pipeline.reader import discover
+    from stackwatch.pipeline.workers import ReaderPool
+    from stackwatch.store import open_store
+
+    if data is not None:
+        shutil.rmtree(data, ignore_errors=True)
+    engine, inputs = build_engine(), discover([str(root)])
+    warm_parsers()
+    tune_gc()  # as `stackwatch analyze` does
+    pool = ReaderPool(jobs) if jobs > 1 else None
+    store = open_store(str(data)) if data is not None else None
+    CLOCK.restart()
+    children = res.getrusage(res.RUSAGE_CHILDREN)
+    try:
+        result = analyze(inputs, engine=engine, store=store, pool=pool)
+    finally:
+        if store is not None:
+            store.close()
+        if pool is not None:
+            pool.close()  # the workers are reaped: their CPU time is in RUSAGE_CHILDREN
+    after = res.getrusage(res.RUSAGE_CHILDREN)
+    workers_cpu = after.ru_utime + after.ru_stime - children.ru_utime - children.ru_stime
+    return result.progress.stats.lines, result.progress.stats.records, {
+        "jobs": jobs, "store": data is not None, "workers_cpu_seconds": round(workers_cpu, 4)}
+
+
 def stage_cadf_orjson(root: Path) -> tuple[int, int]:
     """Baseline for CADF: orjson alone, both decodes of each envelope (outer, then the
     ``oslo.message`` JSON string inside it)."""
@@ -196,13 +231,16 @@ STAGES = {
     "cadf_e2e": stage_detect,
     "floor_event": floors.stage_floor_event,
 }
+JOBS_STAGES = {"analyze_jobs1": (1, True), "analyze_jobs2": (2, True),
+               "detect_jobs1": (1, False), "detect_jobs2": (2, False)}
+"""``analyze --jobs N`` with the store, and without it (parsing + detection only)."""
 FLOORS_WITH_DATA = {"floor_wide_row": floors.stage_floor_wide_row,
                     "floor_meta_row": floors.stage_floor_meta_row}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("stage", choices=[*STAGES, *FLOORS_WITH_DATA, "parse_detect_store",
+    parser.add_argument("stage", choices=[*STAGES, *FLOORS_WITH_DATA, *JOBS_STAGES, "parse_detect_store",
                                           "parse_detect_store_nochain", "cadf_store", "grep", "keys",
                                           "sigma"])
     parser.add_argument("corpus", type=Path)
@@ -222,6 +260,10 @@ def main() -> None:
         shutil.rmtree(data, ignore_errors=True)
         lines, records = FLOORS_WITH_DATA[args.stage](args.corpus, data)
         shutil.rmtree(data, ignore_errors=True)
+    elif args.stage in JOBS_STAGES:
+        jobs, stored = JOBS_STAGES[args.stage]
+        data = (args.data or args.corpus.parent / "bench-data") if stored else None
+        lines, records, extra = stage_jobs(args.corpus, data, jobs)
     elif args.stage == "keys":
         lines, records, extra = stage_keys(args.ips, args.events or 2 * args.ips)
     elif args.stage == "sigma":
