@@ -209,3 +209,11 @@ def test_a_worker_dying_on_a_file_costs_that_file_only(demo_logs: Path, tmp_path
     del cut.files[str(fifo)]
     assert cut.files == whole.files  # the dead worker's other files were read again, whole
     assert cut.events == whole.events and cut.alerts == whole.alerts
+
+
+def test_workers_started_by_a_forkserver_give_the_same(demo_logs: Path, tmp_path: Path) -> None:
+    """A process that already has threads (an open store) starts its workers from a forkserver."""
+    one = run([demo_logs], tmp_path / "one", jobs=1)
+    with ReaderPool(2, start_method="forkserver") as pool:
+        many = run([demo_logs], tmp_path / "many", jobs=2, pool=pool)
+    assert (many.alerts, many.events, many.files) == (one.alerts, one.events, one.files)
