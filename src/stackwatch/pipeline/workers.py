@@ -170,8 +170,9 @@ class _Sender:
         self.queue.put(pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL))
 
     def close(self) -> None:
+        """Stop without waiting: by "stop" the parent has every answer it wants, and one it no
+        longer reads would hold a writer blocked on a full pipe (the thread is a daemon)."""
         self.queue.put(None)
-        self.thread.join()
 
 
 def _die_with_parent() -> None:
