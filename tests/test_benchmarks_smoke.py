@@ -79,3 +79,15 @@ def test_every_floor_has_a_positive_rate_and_reads_every_line(smoke, stage):
     assert _positive(figures)
     assert figures["lines"] == size["baselines"]["python_read"]["lines"]
     assert "### Floors: fixed per-line costs" in smoke[1]
+
+
+def test_jobs_section_reports_both_sides_cpu_and_the_model(smoke):
+    jobs = smoke[0]["jobs"]
+    stages = jobs["stages"]
+    lines = stages["parse"]["lines"]
+    for name in ("detect_jobs1", "detect_jobs2", "analyze_jobs1", "analyze_jobs2"):
+        assert _positive(stages[name]) and stages[name]["lines"] == lines  # every line, any N
+    assert stages["analyze_jobs2"]["workers_cpu_seconds"] > 0  # the parsing moved to the workers
+    assert stages["analyze_jobs1"]["workers_cpu_seconds"] == 0
+    assert set(jobs["model"]["speedup_store"]) == {"2", "4", "8", "16"}
+    assert "### analyze --jobs N" in smoke[1]
