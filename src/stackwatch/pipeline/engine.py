@@ -45,7 +45,7 @@ def engine_for(settings: Settings, *, live: bool, report: TextIO | None = None,
                 report.write(f"rule not loaded: {error}\n")
             else:
                 log.warning("rule not loaded: %s", error)
-    if not rules.rules and settings.rules.paths:
+    if not rules.rules and settings.rules.paths and not live:  # serve still collects and stores
         raise RuleError("no usable rule in the given rule paths", str(settings.rules.paths[0]))
     folder = settings.store.embedded_folder() if overrides else None
     if folder is not None:  # rules switched on or off from the web UI (rule-state.json by the store)
