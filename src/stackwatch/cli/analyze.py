@@ -157,7 +157,8 @@ def analyze_command(paths: tuple[str, ...], fmt: str, data: str, host: str, rule
     """Analyze log files, .gz files, folders (<root>/<host>/<file>) or - (stdin).
 
     Exit status: 0 when everything was read, 1 when a file was not read to the end (see
-    --max-inflate-ratio), 128 + the signal's number when SIGTERM/SIGINT stopped it (the store
+    --max-inflate-ratio; a corrupt file; its worker died: the summary names it, the other files
+    are read whole), 128 + the signal's number when SIGTERM/SIGINT stopped it (the store
     is sealed first)."""
     try:
         settings = load_config(config_path) if config_path else None

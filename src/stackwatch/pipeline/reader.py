@@ -510,8 +510,10 @@ def guarded_batches(source: InputFile, progress: ReadProgress | None = None,
         if progress is None:
             raise
         log.debug("reading %s failed", source.name, exc_info=True)
-        progress.stopped.append(f"{source.name}: {type(exc).__name__}: {exc} (after {source.events:,} "
-                                f"events); the rest of the file was not read")
+        kind = type(exc)
+        name = kind.__name__ if kind.__module__ == "builtins" else f"{kind.__module__}.{kind.__qualname__}"
+        progress.stopped.append(f"{source.name}: {name}: {exc} (after {source.events:,} events); "
+                                "the rest of the file was not read")
 
 
 def read_event_batches(inputs: list[InputFile], progress: ReadProgress | None = None,
