@@ -57,12 +57,12 @@ def test_a_steady_ci_project_creating_200_a_day_raises_nothing() -> None:
 
 
 def test_below_min_count_never_fires_even_from_a_zero_baseline() -> None:
-    events = [create(0)] + burst(30 * HOUR, 9)
+    events = [create(0), *burst(30 * HOUR, 9)]
     assert run(rule_from_yaml(RULE), events).alerts() == []
 
 
 def test_from_a_zero_baseline_min_count_is_enough() -> None:
-    events = [create(0)] + burst(30 * HOUR, 10)
+    events = [create(0), *burst(30 * HOUR, 10)]
     [alert] = run(rule_from_yaml(RULE), events).alerts()
     assert alert.details["ratio"] is not None  # a tiny baseline, not zero: the first window counted
 
@@ -88,7 +88,7 @@ def test_keys_have_their_own_baselines() -> None:
 
 def test_down_fires_when_a_busy_key_falls_quiet() -> None:
     rule = rule_from_yaml(RULE.replace("kind: spike", "kind: spike\ndirection: down"))
-    events = steady(30, 20) + [create(40 * HOUR)]
+    events = [*steady(30, 20), create(40 * HOUR)]
     [alert] = run(rule, events).alerts()
     assert alert.details["direction"] == "down"
     assert alert.count == 1  # one episode, however many empty windows follow
@@ -97,13 +97,13 @@ def test_down_fires_when_a_busy_key_falls_quiet() -> None:
 
 def test_down_fires_on_the_clock_with_no_further_event() -> None:
     rule = rule_from_yaml(RULE.replace("kind: spike", "kind: spike\ndirection: both"))
-    engine = run(rule, steady(30, 20) + [ev(33 * HOUR, action="other")])
+    engine = run(rule, [*steady(30, 20), ev(33 * HOUR, action="other")])
     [alert] = engine.alerts()
     assert alert.details["direction"] == "down"
 
 
 def test_up_only_rule_ignores_a_drop() -> None:
-    assert run(rule_from_yaml(RULE), steady(30, 20) + [create(40 * HOUR)]).alerts() == []
+    assert run(rule_from_yaml(RULE), [*steady(30, 20), create(40 * HOUR)]).alerts() == []
 
 
 @pytest.mark.parametrize(("line", "message"), [

@@ -6,7 +6,16 @@ from __future__ import annotations
 from types import ModuleType
 from typing import Final
 
-from stackwatch.detect.kinds import absence, cardinality, level_drop, match, new_value, sequence, spike, threshold
+from stackwatch.detect.kinds import (
+    absence,
+    cardinality,
+    level_drop,
+    match,
+    new_value,
+    sequence,
+    spike,
+    threshold,
+)
 from stackwatch.detect.kinds.base import Detector, Firing, KindContext
 
 MODULES: Final[dict[str, ModuleType]] = {

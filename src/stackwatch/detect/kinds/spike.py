@@ -117,9 +117,8 @@ class SpikeDetector(Detector):
                 dropped = self._close(rec, index, ts)
         rec[_COUNT] += 1
         rec[_EVIDENCE] = pushed(rec[_EVIDENCE], event)
-        if self.down:
-            if rec[_COUNT] == 1 and rec[_BASE] >= self.params.min_count:
-                heapq.heappush(self.heap, ((index + 1) * self.window, index, key))
+        if self.down and rec[_COUNT] == 1 and rec[_BASE] >= self.params.min_count:
+            heapq.heappush(self.heap, ((index + 1) * self.window, index, key))
         self.state.tick(ts)
         if self.up:
             firing = self._check_up(rec, ts, event)
@@ -147,9 +146,9 @@ class SpikeDetector(Detector):
         closed, count, before = rec[_WINDOW], rec[_COUNT], rec[_BASE]
         empty = index - closed - 1  # windows with no event between the last one and now
         firing = None
-        if self.down and not rec[_QUIET] and ts - rec[_FIRST] >= params.learning:
-            if before >= params.min_count and count < before / params.spike_height:
-                firing = self._down(rec, (closed + 1) * self.window, count, before)
+        if (self.down and not rec[_QUIET] and ts - rec[_FIRST] >= params.learning
+                and before >= params.min_count and count < before / params.spike_height):
+            firing = self._down(rec, (closed + 1) * self.window, count, before)
         self._learn(rec, count)
         if empty > 0:
             after = rec[_BASE]
