@@ -29,8 +29,9 @@ Shapes (each from the program's own source or documentation; see parsers/vectors
 * smartd ``Device: /dev/sda [SAT], FAILED SMART self-check. BACK UP DATA NOW!``, ``... N
   Currently unreadable (pending) sectors``, ``... N Offline uncorrectable sectors``, ``... ATA
   error count increased from A to B``, ``... Self-Test Log error count increased ...``,
-  ``... SMART Failure: ...`` (SCSI), ``... Failed SMART usage Attribute: ...``
-  (smartmontools smartd.cpp);
+  ``... SMART Failure: ...`` (SCSI), ``... Failed SMART usage Attribute: ...``, ``... previous
+  self-test completed with error ...``, ``... Temperature N Celsius reached critical limit ...``
+  (smartmontools smartd.cpp: the lines it logs at LOG_CRIT);
 * ipmiseld ``SEL System Event: <sensor>, <direction>, <event>`` (freeipmi's default
   ``IPMISELD_SYSTEM_EVENT_FORMAT_STR_DEFAULT``, ``SEL OEM Event: ...`` for OEM records) and
   ipmitool's ``sel list`` rows ``1 | 04/12/2026 | 10:22:01 | Memory #0x01 | Correctable ECC |
@@ -69,7 +70,8 @@ _WATCHDOG = re.compile(r"NETDEV WATCHDOG: (?P<dev>[\w.@-]+) \((?P<driver>[\w-]+)
 _SMARTD = re.compile(r"Device: (?P<dev>\S+?)(?: \[(?P<type>[\w ]+)\])?, (?P<rest>.*)")
 _SMART_COUNT = re.compile(r"(?P<n>\d+) (?:Currently unreadable \(pending\)|Offline uncorrectable) sectors")
 _SMART_FAULTS: Final = ("FAILED SMART self-check", "SMART Failure", "Failed SMART usage Attribute",
-                        "error count increased", "Self-Test Log error count")
+                        "error count increased", "Self-Test Log error count", "self-test completed with error",
+                        "reached critical limit")
 _SEL_PIPE = re.compile(r"\s*(?P<id>[0-9a-fA-F]+) \| (?P<date>[^|]*?) \| (?P<time>[^|]*?) \| "
                        r"(?P<sensor>[^|]+?) \| (?P<event>[^|]+?)(?: \| (?P<state>[^|]+?))?\s*$")
 _SEL_DAEMON = re.compile(r"SEL (?P<kind>System|OEM) Event: (?P<rest>.*)")
