@@ -70,8 +70,8 @@ _WATCHDOG = re.compile(r"NETDEV WATCHDOG: (?P<dev>[\w.@-]+) \((?P<driver>[\w-]+)
 _SMARTD = re.compile(r"Device: (?P<dev>\S+?)(?: \[(?P<type>[\w ]+)\])?, (?P<rest>.*)")
 _SMART_COUNT = re.compile(r"(?P<n>\d+) (?:Currently unreadable \(pending\)|Offline uncorrectable) sectors")
 _SMART_FAULTS: Final = ("FAILED SMART self-check", "SMART Failure", "Failed SMART usage Attribute",
-                        "error count increased", "Self-Test Log error count", "self-test completed with error",
-                        "reached critical limit")
+                        "error count increased", "Self-Test Log error count",
+                        "self-test completed with error", "reached critical limit")
 _SEL_PIPE = re.compile(r"\s*(?P<id>[0-9a-fA-F]+) \| (?P<date>[^|]*?) \| (?P<time>[^|]*?) \| "
                        r"(?P<sensor>[^|]+?) \| (?P<event>[^|]+?)(?: \| (?P<state>[^|]+?))?\s*$")
 _SEL_DAEMON = re.compile(r"SEL (?P<kind>System|OEM) Event: (?P<rest>.*)")
