@@ -3,7 +3,8 @@
 The built-in usage pack (rules/usage/: the spike rules' per-project and per-user baselines, the
 new_value rules' remembered flavors and images, the thresholds) over a synthetic stream in
 which every one of ``--projects`` projects and ``--users`` users creates instances on each of
-``--days`` days, spread over the day, so every key is learned and held at once. Memory is the
+``--days`` days, spread over the day, so every key is learned and held at once. Each event
+carries a raw record of about 1 KB, as a notification does (evidence keeps raw text). Memory is the
 question: the figure is the process's peak RSS with the engine, against the same run's
 baseline, the peak RSS of generating and walking the same stream with no engine (two
 processes). Keys held and evicted per rule say whether the caps (``max_keys``, default 100,000
@@ -42,7 +43,11 @@ def stream(projects: int, users: int, days: int, per_day: int) -> Iterator[Event
         payload = {"instance_id": f"i{n}", "tenant_id": project, "user_id": user,
                    "instance_type": "m1.small", "memory_mb": 2048, "vcpus": 1,
                    "image_ref_url": "http://10.20.0.10:9292/images/155d900f-4e14-4e4c-a73d-069cbf4541e6"}
-        yield Event(time=when, received=when, host="cmp1", service="nova-compute", severity="info",
+        # the raw record a notification is on the wire (~1 KB): evidence holds it
+        raw = orjson.dumps({"oslo.version": "2.0", "oslo.message": orjson.dumps(
+            {"event_type": "compute.instance.create.end", "publisher_id": "compute.cmp1", "priority": "INFO",
+             "payload": {**payload, "display_name": f"vm-{n}", "padding": "x" * 600}}).decode()}).decode()
+        yield Event(time=when, received=when, host="cmp1", service="nova-compute", severity="info", raw=raw,
                     message="compute.instance.create.end", kind="notification",
                     action="compute.instance.create.end", initiator=Initiator(id=user, project=project),
                     target=Target(type="instance", id=f"i{n}"), attrs={"payload": payload},

@@ -42,6 +42,7 @@ def test_a_burst_far_above_the_learned_baseline_fires() -> None:
     assert alert.details["direction"] == "up"
     assert alert.details["baseline"] == pytest.approx(2.0, abs=0.1)
     assert alert.summary == "12 instances by p1 in 1h (baseline 2.0, x6.0)"  # the latest firing
+    assert alert.evidence  # the burst's records (from half of min_count on)
 
 
 def test_the_burst_folds_into_one_alert() -> None:
@@ -120,3 +121,16 @@ def test_bad_parameters_are_load_errors(line: str, message: str) -> None:
 def test_spike_needs_a_window() -> None:
     with pytest.raises(RuleError, match="needs a window"):
         rule_from_yaml(RULE.replace("window: 1h\n", ""))
+
+
+def test_evidence_is_held_for_a_bounded_number_of_busy_keys(monkeypatch: pytest.MonkeyPatch) -> None:
+    from stackwatch.detect.engine import Engine
+    from stackwatch.detect.kinds import spike
+
+    monkeypatch.setattr(spike, "EVIDENCE_KEYS", 10)
+    engine = Engine([rule_from_yaml(RULE)])
+    for event in sorted((e for k in range(50) for e in burst(0, 6, project=f"p{k}")), key=lambda e: e.time):
+        engine.process(event)
+    [slot] = engine._slots
+    assert len(slot.detector.evidence) == 10
+    assert len(slot.detector.state) == 50

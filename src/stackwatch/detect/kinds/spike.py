@@ -18,7 +18,10 @@ Learning: a key first seen less than ``learning`` ago (default 1d) has no baseli
 not fire on the ratio; ``learning_threshold`` (optional) is an absolute count that fires even
 then, so a brand-new project that launches fifty instances in its first hour is still caught.
 A key untouched for four times ``baseline`` is forgotten (it learns again), and keys are capped
-by the rule's ``max_keys`` like every other kind: memory is one small record per key.
+by the rule's ``max_keys`` like every other kind: memory is one small record per key. Evidence
+(the records behind a firing) is kept only for keys whose current window is busy enough to
+matter (half the count that could fire), in a side table of at most ``EVIDENCE_KEYS`` keys:
+a key's record outlives its windows by weeks, and must not hold raw lines that long.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ import math
 from dataclasses import dataclass
 from typing import Any, Final
 
+from stackwatch.core.alert import Evidence
 from stackwatch.core.errors import RuleError
 from stackwatch.core.event import Event
 from stackwatch.detect.kinds.base import (
@@ -48,6 +52,8 @@ FIELDS = ("spike_height", "direction", "min_count", "baseline", "learning", "lea
 DIRECTIONS: Final = ("up", "down", "both")
 FORGET_AFTER: Final = 4
 """A key silent for this many ``baseline`` periods is forgotten."""
+EVIDENCE_KEYS: Final = 4096
+"""Most keys holding evidence at once (the busiest current windows; oldest dropped first)."""
 
 
 @dataclass(frozen=True)
@@ -77,9 +83,9 @@ def parse_params(doc: LocDict, file: str) -> Params:
 
 
 # Record layout (a list, see state.CompactState):
-# [mark, last_use, key, window index, count in it, baseline, windows seen, first seen, evidence, quiet]
+# [mark, last_use, key, window index, count in it, baseline, windows seen, first seen, quiet]
 # quiet: a down firing was raised and the key has not been busy again since.
-_WINDOW, _COUNT, _BASE, _SEEN, _FIRST, _EVIDENCE, _QUIET = 3, 4, 5, 6, 7, 8, 9
+_WINDOW, _COUNT, _BASE, _SEEN, _FIRST, _QUIET = 3, 4, 5, 6, 7, 8
 
 
 class SpikeDetector(Detector):
@@ -100,6 +106,10 @@ class SpikeDetector(Detector):
         self.down = self.params.direction in ("down", "both")
         self.time_driven = self.down
         self.heap: list[tuple[float, int, Any]] = []  # (window end, window index, key): down checks
+        # key -> (window index, evidence of that window), for busy windows only (see the docstring)
+        self.evidence: dict[Any, tuple[int, tuple[Evidence, ...]]] = {}
+        firing_count = min(self.params.min_count, self.params.learning_threshold or self.params.min_count)
+        self.evidence_from = max(1, firing_count // 2)
 
     # ------------------------------------------------------------------ events
 
@@ -109,14 +119,15 @@ class SpikeDetector(Detector):
         rec = self.state.data.get(key)
         dropped: Firing | None = None
         if rec is None:
-            rec = [ts, ts, key, index, 0, 0.0, 0, ts, (), False]
+            rec = [ts, ts, key, index, 0, 0.0, 0, ts, False]
             self.state.add(key, rec)
         else:
             rec[LAST] = ts
             if index > rec[_WINDOW]:
                 dropped = self._close(rec, index, ts)
         rec[_COUNT] += 1
-        rec[_EVIDENCE] = pushed(rec[_EVIDENCE], event)
+        if rec[_COUNT] >= self.evidence_from:
+            self._keep(key, index, event)
         if self.down and rec[_COUNT] == 1 and rec[_BASE] >= self.params.min_count:
             heapq.heappush(self.heap, ((index + 1) * self.window, index, key))
         self.state.tick(ts)
@@ -134,8 +145,21 @@ class SpikeDetector(Detector):
                 return None
         elif count < params.min_count or count <= params.spike_height * baseline:
             return None
-        return Firing(as_key(rec[2], self.width), ts, event, count=count, evidence=list(rec[_EVIDENCE]),
+        return Firing(as_key(rec[2], self.width), ts, event, count=count, evidence=self._evidence(rec),
                       details=self._details("up", count, baseline, learning))
+
+    def _keep(self, key: Any, index: int, event: Event) -> None:
+        held = self.evidence.get(key)
+        if held is None or held[0] != index:
+            held = (index, ())
+            self.evidence.pop(key, None)  # re-inserted last: the table drops the oldest first
+            if len(self.evidence) >= EVIDENCE_KEYS:
+                del self.evidence[next(iter(self.evidence))]
+        self.evidence[key] = (index, pushed(held[1], event))
+
+    def _evidence(self, rec: list[Any]) -> list[Evidence]:
+        held = self.evidence.get(rec[2])
+        return list(held[1]) if held is not None and held[0] == rec[_WINDOW] else []
 
     # ------------------------------------------------------------------ windows closing
 
@@ -158,7 +182,8 @@ class SpikeDetector(Detector):
             self._learn_empty(rec, empty)
         if count >= before / params.spike_height:
             rec[_QUIET] = firing is not None  # busy again: a later drop fires anew
-        rec[_WINDOW], rec[_COUNT], rec[_EVIDENCE] = index, 0, ()
+        rec[_WINDOW], rec[_COUNT] = index, 0
+        self.evidence.pop(rec[2], None)
         return firing
 
     def _learn(self, rec: list[Any], count: int) -> None:
@@ -177,7 +202,7 @@ class SpikeDetector(Detector):
 
     def _down(self, rec: list[Any], end: float, count: int, baseline: float) -> Firing:
         rec[_QUIET] = True
-        return Firing(as_key(rec[2], self.width), end, None, count=count, evidence=list(rec[_EVIDENCE]),
+        return Firing(as_key(rec[2], self.width), end, None, count=count, evidence=self._evidence(rec),
                       details=self._details("down", count, baseline, False),
                       fields=dict(zip(self.rule.group_by, _texts(rec[2], self.width), strict=True)))
 
