@@ -8,7 +8,8 @@ carries a raw record of about 1 KB, as a notification does (evidence keeps raw t
 question: the figure is the process's peak RSS with the engine, against the same run's
 baseline, the peak RSS of generating and walking the same stream with no engine (two
 processes). Keys held and evicted per rule say whether the caps (``max_keys``, default 100,000
-per rule; 250,000 in the usage pack's per-project and per-user rules) were reached. Events/s is printed for information, not as a target.
+per rule; 250,000 in the usage pack's per-project and per-user rules) were reached. Events/s
+is printed for information, not as a target.
 """
 
 from __future__ import annotations
