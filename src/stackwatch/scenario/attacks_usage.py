@@ -12,7 +12,7 @@ from __future__ import annotations
 import random
 
 from stackwatch.scenario import formats as F
-from stackwatch.scenario.bg_openstack import _instance_payload, _nova_api_line, notification
+from stackwatch.scenario.bg_openstack import instance_payload, notification, nova_api_line
 from stackwatch.scenario.streams import Episode, ticks
 from stackwatch.scenario.world import VIP, Project, Scene, hex32, req_id, uuid4
 
@@ -29,7 +29,7 @@ def _create_end(sc: Scene, rng: random.Random, t: int, compute: str, user: str, 
                 flavor: tuple[str, int, int, int], image: str, name: str, req: str) -> tuple[str, str]:
     """(instance id, the compute.instance.create.end envelope)."""
     inst = uuid4(rng)
-    payload = _instance_payload(t, inst, name, compute, user, project, flavor, "active", t)
+    payload = instance_payload(t, inst, name, compute, user, project, flavor, "active", t)
     payload["image_ref_url"] = f"http://{VIP}:9292/images/{image}"
     return inst, notification(t, rng, f"compute.{compute}", "compute.instance.create.end", payload, req, user,
                               project)
@@ -76,7 +76,7 @@ def leaked_credential(sc: Scene, rng: random.Random, t: int, project: Project) -
     at = t + 90_000
     for i in range(LAUNCHES):
         req = req_id(rng)
-        ep.append(_nova_api_line(sc, "ctl1", at, req, user, project.id, ATTACKER_IP, "POST", "/v2.1/servers",
+        ep.append(nova_api_line(sc, "ctl1", at, req, user, project.id, ATTACKER_IP, "POST", "/v2.1/servers",
                                  202, 1024 + rng.randrange(40), rng.uniform(0.8, 1.6)))
         done = at + rng.randrange(20_000, 40_000)
         _, line = _create_end(sc, rng, done, rng.choice(("cmp1", "cmp2", "cmp4")), user, project.id,
@@ -90,7 +90,7 @@ def leaked_credential(sc: Scene, rng: random.Random, t: int, project: Project) -
         ep.append((at, "ctl1/nova-api.log",
                    F.oslo(at, sc.pid("ctl1", "nova-api"), "INFO", "nova.api.openstack.wsgi",
                           sc.ctx("ctl1", req, user, project.id), refusal)))
-        ep.append(_nova_api_line(sc, "ctl1", at + 2, req, user, project.id, ATTACKER_IP, "POST",
+        ep.append(nova_api_line(sc, "ctl1", at + 2, req, user, project.id, ATTACKER_IP, "POST",
                                  "/v2.1/servers", 403, 360, rng.uniform(0.1, 0.3)))
         at += rng.randrange(15_000, 30_000)
     return user, ep
