@@ -70,8 +70,12 @@ _WATCHDOG = re.compile(r"NETDEV WATCHDOG: (?P<dev>[\w.@-]+) \((?P<driver>[\w-]+)
 _SMARTD = re.compile(r"Device: (?P<dev>\S+?)(?: \[(?P<type>[\w ]+)\])?, (?P<rest>.*)")
 _SMART_COUNT = re.compile(r"(?P<n>\d+) (?:Currently unreadable \(pending\)|Offline uncorrectable) sectors")
 _SMART_FAULTS: Final = ("FAILED SMART self-check", "SMART Failure", "Failed SMART usage Attribute",
-                        "error count increased", "Self-Test Log error count",
-                        "self-test completed with error", "reached critical limit")
+                        "error count increased", "new Self-Test Log error", "reached critical limit",
+                        "Critical Warning", "number of Error Log entries increased")
+"""smartd's words for a failing disk (all logged at LOG_CRIT). Not "error count decreased" (LOG_INFO),
+nor its critical lines about its own access ("Read SMART ... Failed", a self-test the host aborted)."""
+_SELF_TEST_FAULT = re.compile(r"previous self-test completed with error")
+# (smartd 7.3 logs "could not complete due to a fatal or unknown error" below LOG_CRIT: no fault)
 _SEL_PIPE = re.compile(r"\s*(?P<id>[0-9a-fA-F]+) \| (?P<date>[^|]*?) \| (?P<time>[^|]*?) \| "
                        r"(?P<sensor>[^|]+?) \| (?P<event>[^|]+?)(?: \| (?P<state>[^|]+?))?\s*$")
 _SEL_DAEMON = re.compile(r"SEL (?P<kind>System|OEM) Event: (?P<rest>.*)")
@@ -159,7 +163,7 @@ def smartd_fields(message: str) -> Fields | None:
     if match is None:
         return None
     device, rest = match.group("dev"), match.group("rest")
-    if any(marker in rest for marker in _SMART_FAULTS):
+    if any(marker in rest for marker in _SMART_FAULTS) or _SELF_TEST_FAULT.match(rest):
         severity = "critical" if ("FAILED" in rest or "Failure" in rest) else "error"
         return _fault("smart", severity, device, interface=match.group("type"), problem=rest.rstrip("!. "))
     count = _SMART_COUNT.search(rest)
