@@ -91,3 +91,16 @@ def test_jobs_section_reports_both_sides_cpu_and_the_model(smoke):
     assert stages["analyze_jobs1"]["workers_cpu_seconds"] == 0
     assert set(jobs["model"]["speedup_store"]) == {"2", "4", "8", "16"}
     assert "### analyze --jobs N" in smoke[1]
+
+
+def test_the_usage_baselines_benchmark_runs_and_holds_every_key() -> None:
+    done = subprocess.run([sys.executable, "-m", "benchmarks.usage_baselines", "--projects", "300", "--users",
+                           "200", "--days", "2"], cwd=ROOT, capture_output=True, text=True, timeout=300,
+                          check=False)
+    assert done.returncode == 0, done.stderr[-3000:]
+    sides = orjson.loads(done.stdout.splitlines()[-1])
+    state = sides["engine"]["state"]
+    assert state["resource_burst_project.yaml"] == {"keys": 300, "evicted": 0, "expired": 0}
+    assert state["resource_burst_user.yaml"]["keys"] == 200
+    assert sides["engine"]["events"] == sides["baseline"]["events"] == 300 * 2 * 2
+    assert sides["engine"]["alerts"] == 0  # every key steady: nothing to say

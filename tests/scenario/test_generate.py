@@ -190,6 +190,8 @@ def test_manifest_categories_are_the_documented_ones(scenario: tuple[Path, Manif
         "integrity.file_changed",
         "malware.detected",
         "ids.alert",
+        "usage.anomaly",
+        "hardware.fault",
     }
     assert wanted <= {i.category for i in manifest.incidents}
 

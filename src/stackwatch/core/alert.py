@@ -26,6 +26,10 @@ CATEGORIES: Final = {
     "integrity.file_changed": "file-integrity monitoring found added, removed or changed files",
     "malware.detected": "antivirus or rootkit scanner found something",
     "ids.alert": "an IDS/HIDS alert (Suricata, OSSEC, Wazuh)",
+    "usage.anomaly": "a project or user using the cloud far from its own habits (bursts, GPU flavors, "
+                     "new images, mass snapshots, quota errors, a new credential launching at once)",
+    "hardware.fault": "a node's hardware reports errors (machine checks, ECC, disk I/O, SMART, IPMI SEL, "
+                      "NIC resets, thermal throttling)",
 }
 """The fixed, documented vocabulary of alert categories."""
 

@@ -90,6 +90,8 @@ ACTIONS: Final = {
     "ids.alert": "an IDS/HIDS alert (Suricata, OSSEC/Wazuh)",
     "http.request": "an HTTP request (WSGI / Apache access)",
     "package.install": "a package was installed/updated/removed (dpkg, apt, yum, dnf)",
+    "hardware.error": "a hardware fault (machine check, EDAC, disk I/O or filesystem error, SMART, IPMI SEL, "
+                      "NIC reset, thermal throttling); attrs.component says which",
     "log.level_change": "a service's log level changed",
     # Recognised by parsers for context and enrichment; no built-in rule counts them as attempts.
     "user.not_found": "a login named an unknown user (keystone 'Could not find user', sshd 'Invalid user')",

@@ -38,7 +38,7 @@ from stackwatch.detect.render import compile_summary
 COMMON_FIELDS: Final = ("id", "title", "category", "severity", "description", "references", "kind",
                         "condition", "group_by", "window", "summary", "entities", "realert", "enabled",
                         "tags", "outside_maintenance", "escalate", "explained_by", "max_keys", "tests")
-WINDOWED: Final = frozenset({"threshold", "cardinality", "sequence", "absence", "level_drop"})
+WINDOWED: Final = frozenset({"threshold", "cardinality", "sequence", "absence", "level_drop", "spike"})
 RULE_SUFFIXES: Final = (".yaml", ".yml")
 _SIGMA_HINT = re.compile(r"^logsource\s*:", re.MULTILINE)
 _SIGMA_HINT2 = re.compile(r"^detection\s*:", re.MULTILINE)

@@ -25,7 +25,8 @@ from stackwatch.detect.fields import check_path
 
 Predicate = Callable[[Event], bool]
 
-KINDS: Final = ("match", "threshold", "cardinality", "sequence", "new_value", "absence", "level_drop")
+KINDS: Final = ("match", "threshold", "cardinality", "sequence", "new_value", "absence", "level_drop",
+                 "spike")
 """Rule kinds; each has a module under detect/kinds/."""
 
 ENTITY_FIELDS: Final = ("source_ip", "user", "project", "service", "bridge", "path", "host")

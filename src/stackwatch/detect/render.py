@@ -24,6 +24,8 @@ PLACEHOLDERS: Final = {
     "values": "a sample of the distinct values (cardinality)",
     "new_value": "the value never seen before (new_value)",
     "silent_for": "how long the source has been silent (absence)",
+    "baseline": "the key's learned events per window (spike)",
+    "ratio": "the current window's count over the baseline (spike)",
     "title": "the rule title",
 }
 
@@ -34,7 +36,7 @@ DEFAULT_ENTITIES: Final[dict[str, str]] = {
     "service": "service",
     "host": "host",
 }
-AGGREGATE_KINDS: Final = frozenset({"threshold", "cardinality", "absence", "level_drop"})
+AGGREGATE_KINDS: Final = frozenset({"threshold", "cardinality", "absence", "level_drop", "spike"})
 
 Part = Callable[[Firing], str]
 
@@ -122,7 +124,7 @@ def _placeholder(name: str, rule_values: Mapping[str, Any], file: str, line: int
         value = rule_values.get(name)
         text = human_seconds(value) if name == "window" and isinstance(value, float) else _show(value)
         return lambda f: text
-    if name in ("values", "new_value"):
+    if name in ("values", "new_value", "baseline", "ratio"):
         return lambda f: _show(f.details.get(name))
     if name == "silent_for":
         return lambda f: human_seconds(float(f.details.get("silent_for", 0.0)))

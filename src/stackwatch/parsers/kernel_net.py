@@ -25,6 +25,7 @@ import re
 from typing import Any
 
 from stackwatch.core.event import Initiator, Target, normalize_severity
+from stackwatch.parsers.hardware import kernel_fields as hardware_fields
 
 Fields = dict[str, Any]
 
@@ -103,7 +104,7 @@ def _kernel(message: str) -> Fields | None:
         if match:
             bond, slave, state, old_state, old_slave = match.groups()
             return _link(state or old_state, slave or old_slave, bond=bond)
-    return None
+    return hardware_fields(message)  # machine checks, EDAC, disk/fs errors, NIC resets, throttling
 
 
 def _network_manager(message: str) -> Fields | None:

@@ -39,6 +39,7 @@ MESSAGE_PARSERS: list[str] = [
     "stackwatch.parsers.auth:PARSER",  # sshd, sudo, su, login, systemd-logind, PAM
     "stackwatch.parsers.systemd:PARSER",  # systemd unit start/stop/fail
     "stackwatch.parsers.kernel_net:PARSER",  # kernel boot banner, bridge ports, NIC link, NetworkManager
+    "stackwatch.parsers.hardware:PARSER",  # smartd, ipmiseld / ipmievd / ipmitool SEL lines
     "stackwatch.parsers.ovs:PARSER",  # ovs-vswitchd / ovs-vsctl
     "stackwatch.parsers.haproxy:MESSAGE_PARSER",  # haproxy's HTTP log (option httplog)
     "stackwatch.parsers.auditd:MESSAGE_PARSER",  # audispd / audit records forwarded to syslog

@@ -19,7 +19,7 @@ from __future__ import annotations
 import os
 import tempfile
 from collections import OrderedDict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Final
@@ -131,7 +131,7 @@ class Ledger:
     def __len__(self) -> int:
         return len(self._resources)
 
-    def __iter__(self) -> Iterable[Resource]:
+    def __iter__(self) -> Iterator[Resource]:
         return iter(list(self._resources.values()))
 
     def get(self, type_: str, id_: str) -> Resource | None:

@@ -101,7 +101,7 @@ def keystone_requests(sc: Scene, host: str, rng: random.Random, count: float) ->
         yield ep
 
 
-def _nova_api_line(
+def nova_api_line(
     sc: Scene,
     host: str,
     t: int,
@@ -151,7 +151,7 @@ def nova_api_reads(sc: Scene, host: str, rng: random.Random, count: float) -> It
         )
         secs = rng.uniform(0.04, 0.45)
         yield [
-            _nova_api_line(
+            nova_api_line(
                 sc,
                 host,
                 t,
@@ -309,7 +309,7 @@ def notification(
     return F.envelope(msg)
 
 
-def _instance_payload(
+def instance_payload(
     t: int,
     inst: str,
     name: str,
@@ -372,7 +372,7 @@ class Lifecycle:
         name = name or f"vm-{inst[:6]}"
         client_ip = f"172.16.{rng.randrange(4, 40)}.{rng.randrange(2, 250)}"
         ep: Episode = [
-            _nova_api_line(
+            nova_api_line(
                 sc,
                 api_host,
                 t,
@@ -393,7 +393,7 @@ class Lifecycle:
         lctx = sc.ctx(compute, req_id(rng))  # lifecycle events run outside the request
         pre = f"[instance: {inst}] "
         tc = t + rng.randrange(1500, 4000)
-        payload = _instance_payload(t, inst, name, compute, user, project, flavor, "building", None)
+        payload = instance_payload(t, inst, name, compute, user, project, flavor, "building", None)
         payload["image_ref_url"] = payload["image_ref_url"].format(image=sc.world.image_id)
         ep.append(
             (
@@ -481,7 +481,7 @@ class Lifecycle:
         ):
             ep.append((ts + i * 60, cpath, F.oslo(ts + i * 60, cpid, "INFO", logger, c, pre + msg)))
         te = ts + 500
-        payload = _instance_payload(t, inst, name, compute, user, project, flavor, "active", te)
+        payload = instance_payload(t, inst, name, compute, user, project, flavor, "active", te)
         payload["image_ref_url"] = payload["image_ref_url"].format(image=sc.world.image_id)
         ep.append(
             (
@@ -499,7 +499,7 @@ class Lifecycle:
             ta = te + rng.randrange(30_000, 200_000)
             vreq = req_id(rng)
             ep.append(
-                _nova_api_line(
+                nova_api_line(
                     sc,
                     api_host,
                     ta,
@@ -564,7 +564,7 @@ class Lifecycle:
             dreq = req_id(rng)
             dctx = sc.ctx(compute, dreq, user, project)
             ep.append(
-                _nova_api_line(
+                nova_api_line(
                     sc,
                     api_host,
                     td,
@@ -590,7 +590,7 @@ class Lifecycle:
                     )
                 )
             tk = td + rng.randrange(300, 1200)
-            payload = _instance_payload(t, inst, name, compute, user, project, flavor, "active", te)
+            payload = instance_payload(t, inst, name, compute, user, project, flavor, "active", te)
             payload["image_ref_url"] = payload["image_ref_url"].format(image=sc.world.image_id)
             ep.append(
                 (

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 from stackwatch.scenario import attacks_auth as A
 from stackwatch.scenario import attacks_host as H
+from stackwatch.scenario import attacks_usage as U
 from stackwatch.scenario.manifest import Incident
 from stackwatch.scenario.streams import Episode, Gate
 from stackwatch.scenario.world import HOST_IP, HOSTS, Scene
@@ -80,6 +81,8 @@ def build_plan(sc: Scene, target_lines: int, attacks: bool) -> Plan:
 
     # AIDE runs every so often on ctl1; the first one finds nothing.
     plan.add_lines([H.aide_report(rng, "ctl1", at(0.25), [], [], 183_211)])
+    # The CI project creates and deletes 200 instances a day, evenly: busy, and never an alert.
+    plan.add_lines([U.ci_runners(sc, w.stream_rng("ci"), w.projects[3])])
     if not attacks:
         plan.add_lines([H.aide_report(rng, "ctl1", at(0.86), [], [], 183_211)])
         return plan
@@ -357,6 +360,8 @@ def build_plan(sc: Scene, target_lines: int, attacks: bool) -> Plan:
         )
     )
 
+    _usage_and_hardware(plan, sc, at(0.80), at(0.60))
+
     t_pkg = at(0.57)
     plan.add_lines([H.dpkg_upgrade(t_pkg, "ctl1", "nova-api", "3:29.2.0-0ubuntu1", "3:29.2.0-0ubuntu1.1")])
     t_aide = at(0.86)
@@ -393,6 +398,32 @@ def build_plan(sc: Scene, target_lines: int, attacks: bool) -> Plan:
 
     _campaigns(plan, sc, rng, target_lines)
     return plan
+
+
+def _usage_and_hardware(plan: Plan, sc: Scene, t_leak: int, t_disk: int) -> None:
+    """A leaked credential launching GPU instances (01:36 in the ml-training team's US/Pacific
+    night, on the default start), and a disk failing on cmp3. Their own random streams: the
+    other incidents stay as they were."""
+    rng = sc.world.stream_rng("usage")
+    ml = sc.world.projects[2]
+    user, ep = U.leaked_credential(sc, rng, t_leak, ml)
+    plan.add(
+        [ep],
+        "usage.anomaly",
+        "ctl1",
+        ml.id,
+        f"a leaked credential of {ml.name} mints an application credential and launches {U.LAUNCHES} GPU "
+        f"instances from {U.ATTACKER_IP} until the quota refuses",
+        [U.GPU_FLAVOR[0], "identity.application_credential.created", "Quota exceeded for instances", user],
+    )
+    plan.add(
+        [U.failing_disk(sc, rng, "cmp3", t_disk)],
+        "hardware.fault",
+        "cmp3",
+        "/dev/sdb",
+        "/dev/sdb of cmp3 fails: pending sectors, read errors, ext4 errors, then smartd fails the drive",
+        ["blk_update_request: I/O error, dev sdb", "FAILED SMART self-check"],
+    )
 
 
 def _busiest(episodes: list[Episode]) -> str:

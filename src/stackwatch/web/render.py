@@ -24,6 +24,7 @@ NAV: Final = (
     ("/sources", "Sources"),
     ("/keystone", "Keystone access"),
     ("/activity", "Activity"),
+    ("/usage", "Usage"),
     ("/search", "Search"),
     ("/rules", "Rules"),
     ("/integrity", "Integrity"),

@@ -17,6 +17,7 @@ from stackwatch.api.routes import (
     session,
     silences,
     sources,
+    usage,
 )
 
 MODULES = (
@@ -33,4 +34,5 @@ MODULES = (
     keystone,
     activity,
     responses,
+    usage,
 )

@@ -6,7 +6,16 @@ from __future__ import annotations
 from types import ModuleType
 from typing import Final
 
-from stackwatch.detect.kinds import absence, cardinality, level_drop, match, new_value, sequence, threshold
+from stackwatch.detect.kinds import (
+    absence,
+    cardinality,
+    level_drop,
+    match,
+    new_value,
+    sequence,
+    spike,
+    threshold,
+)
 from stackwatch.detect.kinds.base import Detector, Firing, KindContext
 
 MODULES: Final[dict[str, ModuleType]] = {
@@ -17,6 +26,7 @@ MODULES: Final[dict[str, ModuleType]] = {
     "new_value": new_value,
     "absence": absence,
     "level_drop": level_drop,
+    "spike": spike,
 }
 
 DETECTORS: Final[dict[str, type[Detector]]] = {
@@ -27,9 +37,10 @@ DETECTORS: Final[dict[str, type[Detector]]] = {
     "new_value": new_value.NewValueDetector,
     "absence": absence.AbsenceDetector,
     "level_drop": level_drop.LevelDropDetector,
+    "spike": spike.SpikeDetector,
 }
 
-COUNTING: Final = frozenset({"match", "threshold", "cardinality", "sequence", "new_value"})
+COUNTING: Final = frozenset({"match", "threshold", "cardinality", "sequence", "new_value", "spike"})
 """Kinds that count security events: they skip events the correlator marked as duplicates.
 absence / level_drop measure a source's traffic, so they see every event."""
 

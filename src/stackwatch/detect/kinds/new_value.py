@@ -63,7 +63,7 @@ class NewValueDetector(Detector):
         started = self.ctx.started if self.ctx.started is not None else ts
         if ts - started < self.params.learning:
             return None
-        shown = value[0] if len(value) == 1 else "|".join(value)
+        shown = value[0] if len(value) == 1 else "|".join(v for v in value if v)  # the fields given
         return Firing(key + value, ts, event, evidence=[evidence_of(event)],
                       details={"field": ",".join(self.params.fields), "new_value": shown})
 
