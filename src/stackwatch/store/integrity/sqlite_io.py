@@ -1,0 +1,111 @@
+"""``LedgerIO`` on the embedded store's SQLite database (tables made by ``ensure_schema``).
+
+The v2 ledger reuses v1's ``ledger_state`` (its size counts blocks), ``merkle_nodes``,
+``checkpoints`` (their size counts blocks) and ``signers``; blocks have their own table.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator, Sequence
+from typing import Final
+
+from stackwatch.store.integrity.io import CheckpointRow, StoredBlock
+
+FORMAT_META: Final = "format"
+ANCHOR_META: Final = "v2_anchor"
+_BLOCK_COLUMNS: Final = "id, first_seq, count, digests, data, chain"
+
+
+def ensure_schema(conn: sqlite3.Connection) -> None:
+    """The blocks table (inside the caller's transaction; re-runnable)."""
+    conn.execute("""CREATE TABLE IF NOT EXISTS blocks (
+        id INTEGER PRIMARY KEY,       -- block number, 1-based (Merkle leaf id - 1)
+        first_seq INTEGER NOT NULL,   -- its records are seqs first_seq .. first_seq + count - 1
+        count INTEGER NOT NULL,
+        digests BLOB NOT NULL,        -- DIGEST_SIZE bytes per record, in seq order
+        data BLOB NOT NULL,           -- zstd frame of the records' bytes
+        chain BLOB NOT NULL)          -- SHA-256(chain of id - 1 || leaf)""")
+    conn.execute("CREATE INDEX IF NOT EXISTS blocks_first_seq ON blocks (first_seq)")
+
+
+class SQLiteLedgerIO:
+    """See ``io.LedgerIO``; ``schema`` names the attached database holding the tables."""
+
+    def __init__(self, conn: sqlite3.Connection, schema: str = "main") -> None:
+        if schema not in ("main", "ev"):
+            raise ValueError(f"unknown schema {schema!r}")
+        self.conn = conn
+        self._s = schema
+
+    def load_state(self) -> tuple[int, bytes, bytes | None]:
+        row = self.conn.execute(f"SELECT size, head, merkle FROM {self._s}.ledger_state WHERE id = 1").fetchone()
+        if row is None:
+            raise sqlite3.DatabaseError("no ledger_state row")
+        return int(row[0]), bytes(row[1]), bytes(row[2]) if row[2] else None
+
+    def save_state(self, size: int, head: bytes, merkle: bytes, nodes: Sequence[tuple[int, int, bytes]]) -> None:
+        if nodes:
+            self.conn.executemany(f"INSERT OR REPLACE INTO {self._s}.merkle_nodes VALUES (?, ?, ?)", nodes)
+        self.conn.execute(f"UPDATE {self._s}.ledger_state SET size = ?, head = ?, merkle = ? WHERE id = 1",
+                          (size, head, merkle))
+
+    def anchor(self) -> bytes | None:
+        row = self.conn.execute(f"SELECT value FROM {self._s}.meta WHERE name = ?", (ANCHOR_META,)).fetchone()
+        return bytes.fromhex(row[0]) if row else None
+
+    def insert_blocks(self, blocks: Sequence[StoredBlock]) -> None:
+        self.conn.executemany(
+            f"INSERT INTO {self._s}.blocks ({_BLOCK_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)",
+            [(b.number, b.first_seq, b.count, b.digests, b.data, b.chain) for b in blocks])
+
+    def blocks(self, first: int = 1, last: int | None = None) -> Iterator[StoredBlock]:
+        high = last if last is not None else 2**62
+        cur = self.conn.execute(f"SELECT {_BLOCK_COLUMNS} FROM {self._s}.blocks "  # noqa: S608 - fixed names
+                                "WHERE id BETWEEN ? AND ? ORDER BY id", (first, high))
+        for row in cur:
+            yield _block(row)
+
+    def block_of(self, seq: int) -> StoredBlock | None:
+        row = self.conn.execute(f"SELECT {_BLOCK_COLUMNS} FROM {self._s}.blocks "  # noqa: S608 - fixed names
+                                "WHERE first_seq <= ? ORDER BY first_seq DESC LIMIT 1", (seq,)).fetchone()
+        if row is None or not row[1] <= seq < row[1] + row[2]:
+            return None
+        return _block(row)
+
+    def block_count(self) -> int:
+        return int(self.conn.execute(f"SELECT count(*) FROM {self._s}.blocks").fetchone()[0])
+
+    def leaf_inputs(self, start: int, end: int) -> list[tuple[int, int, bytes]]:
+        rows = self.conn.execute(f"SELECT id, first_seq, digests FROM {self._s}.blocks "  # noqa: S608
+                                 "WHERE id > ? AND id <= ? ORDER BY id", (start, end)).fetchall()
+        return [(int(i), int(f), bytes(d)) for i, f, d in rows]
+
+    def node(self, level: int, index: int) -> bytes | None:
+        row = self.conn.execute(f"SELECT hash FROM {self._s}.merkle_nodes WHERE level = ? AND idx = ?",
+                                (level, index)).fetchone()
+        return bytes(row[0]) if row else None
+
+    def insert_checkpoint(self, row: CheckpointRow, time_us: int) -> None:
+        self.conn.execute(f"INSERT INTO {self._s}.checkpoints VALUES (?, ?, ?, ?, ?, ?)",
+                          (row.epoch, row.size, time_us, row.body, row.signature, row.seal))
+
+    def checkpoints(self) -> list[CheckpointRow]:
+        return [CheckpointRow(int(e), int(s), bytes(b), bytes(g), bytes(x)) for e, s, b, g, x in self.conn.execute(
+            f"SELECT epoch, size, body, signature, seal FROM {self._s}.checkpoints ORDER BY epoch")]
+
+    def last_checkpoint(self) -> CheckpointRow | None:
+        row = self.conn.execute(f"SELECT epoch, size, body, signature, seal FROM {self._s}.checkpoints "
+                                "ORDER BY epoch DESC LIMIT 1").fetchone()
+        return None if row is None else CheckpointRow(int(row[0]), int(row[1]), bytes(row[2]), bytes(row[3]),
+                                                      bytes(row[4]))
+
+    def signers(self) -> list[tuple[int, bytes]]:
+        return [(int(e), bytes(k)) for e, k in self.conn.execute(
+            f"SELECT from_epoch, public_key FROM {self._s}.signers ORDER BY from_epoch")]
+
+
+def _block(row: tuple[object, ...]) -> StoredBlock:
+    number, first, count, digests, data, chain = row
+    return StoredBlock(int(number), int(first), int(count), bytes(digests),  # type: ignore[call-overload, arg-type]
+                       bytes(data), bytes(chain))  # type: ignore[call-overload]
