@@ -90,8 +90,12 @@ def store_group() -> None:
     "Default with no --witness: DATA.witness.jsonl beside the data folder.",
 )
 @click.option("--no-local-witness", is_flag=True, help="Do not create the default local witness file.")
+@click.option("--format", "record_format", type=click.Choice(["1", "2"]), default=None,
+              help="Record format of a new store: 1 (a chained row per record) or 2 (chained compressed "
+              "blocks; docs/store.md). Default: $STACKWATCH_STORE_FORMAT, else 1.")
 def init_command(
-    data: Path, standby: bool, witnesses: tuple[str, ...], witness_file: str | None, no_local_witness: bool
+    data: Path, standby: bool, witnesses: tuple[str, ...], witness_file: str | None, no_local_witness: bool,
+    record_format: str | None,
 ) -> None:
     """Create the signing and sealing keys; print the initial sealing key ONCE."""
     from stackwatch.store.keys import init_store
@@ -104,6 +108,7 @@ def init_command(
             witnesses=list(witnesses),
             witness_file=witness_file,
             local_witness=not no_local_witness,
+            format=int(record_format) if record_format else None,
         )
         sinks = [str(w) for w in configured(data)]
     except StackwatchError as exc:
@@ -210,6 +215,8 @@ def verify_command(
         )
     first = report.first_bad
     if first is not None and first.seq is not None:
+        if first.block is not None:
+            click.echo(f"FIRST BAD BLOCK: {first.block}")
         click.echo(f"FIRST BAD RECORD: seq {first.seq}: {first.message}")
         _show_record(data, first.seq)
     click.echo("RESULT: " + ("OK" if ok else "FAILED" if report.failed else "WARNING (non-zero exit)"))

@@ -196,7 +196,7 @@ class BlockStore(SQLiteStore):
                     checkpoints: Sequence[Any] = ()) -> list[Row]:
         """One write transaction: buffered rows (and queued admin events) as blocks and narrow
         rows, the ledger state, and a checkpoint when due."""
-        if expect is not None or checkpoints:
+        if expect is not None:
             raise StoreError("replication of record format 2 stores is not supported yet")
         assert isinstance(self._ledger, BlockLedger) and self._checkpointer is not None
         conn, io, ledger = self._conn, self._io, self._ledger
@@ -218,6 +218,8 @@ class BlockStore(SQLiteStore):
             if outbox:
                 conn.execute("DELETE FROM admin_outbox WHERE id BETWEEN ? AND ?", (outbox[0], outbox[-1]))
             ledger.save(io)
+            for insert in checkpoints:  # signer rows of store init / promote
+                insert(conn)
             now = to_micros(self._clock.now())
             if (force_checkpoint and self._checkpointer.enabled) or self._checkpointer.due(ledger.size, now):
                 made = self._checkpointer.make(io, ledger.size, ledger.root(), now)
