@@ -29,7 +29,18 @@ def _sqlite_factory(tmp_path: Path) -> StoreFactory:
     return factory
 
 
-BACKENDS = {"sqlite": _sqlite_factory}
+def _blocks_factory(tmp_path: Path) -> StoreFactory:
+    from stackwatch.store.sqlite_blocks import BlockStore
+
+    def factory(**options: Any) -> Store:
+        options.setdefault("batch_size", 7)
+        options.setdefault("background_index", False)
+        return BlockStore(tmp_path / "data", **options)
+
+    return factory
+
+
+BACKENDS = {"sqlite": _sqlite_factory, "sqlite-v2": _blocks_factory}
 
 
 @pytest.fixture(params=sorted(BACKENDS))

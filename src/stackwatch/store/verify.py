@@ -281,6 +281,7 @@ def _verify(
             "(run stackwatch store init): nothing is signed or sealed",
         )
     if blocks:
+        _blocks_to_records(conn, report)
         _check_blocks(conn, report, roots, max(size, prev_size))
         for path in witnesses:
             _check_witness(report, Path(path), bodies, signers, default_pub)
@@ -377,6 +378,18 @@ _INDEX_ROWS: Final = (
 def _format(conn: sqlite3.Connection) -> int:
     row = conn.execute("SELECT value FROM meta WHERE name = 'format'").fetchone()
     return int(row[0]) if row else 1
+
+
+def _blocks_to_records(conn: sqlite3.Connection, report: VerifyReport) -> None:
+    """Format 2: tree sizes count blocks, so the checks above put "size + 1" (the first leaf in
+    doubt) where they name a record: say it as that block and its first record."""
+    def first_seq(block: int) -> int:  # of the block, or after the last record before it
+        row = conn.execute("SELECT first_seq FROM blocks WHERE id = ?", (block,)).fetchone()
+        return int(row[0]) if row else int(conn.execute(
+            "SELECT coalesce(max(first_seq + count), 1) FROM blocks WHERE id < ?", (block,)).fetchone()[0])
+
+    report.problems = [p if p.seq is None else Problem(p.level, p.kind, first_seq(p.seq), p.message, p.seq)
+                       for p in report.problems]
 
 
 def _check_blocks(conn: sqlite3.Connection, report: VerifyReport, roots: dict[int, bytes], end_block: int) -> None:
