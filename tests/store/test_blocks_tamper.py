@@ -56,13 +56,22 @@ class Sealed:
 
 def _event(n: int) -> Event:
     when = T0 + timedelta(seconds=n)
-    return Event(time=when, received=when, host=f"node-{n % 3}", service="keystone", severity="info",
-                 message=f"Authorization failed for user{n % 7} from 10.1.{n % 5}.{n % 250}",
-                 kind="keystone", action="authenticate", outcome="failure",
-                 initiator=Initiator(name=f"user{n % 7}", source_ip=f"10.1.{n % 5}.{n % 250}"),
-                 raw=f"2026-05-01 12:00:{n % 60:02d}.000 1 WARNING keystone [req-{n:08x}] "
-                     f"Authorization failed for user{n % 7} from 10.1.{n % 5}.{n % 250}",
-                 origin="file:/var/log/keystone/keystone.log", ref=f"keystone.log:{n}")
+    return Event(
+        time=when,
+        received=when,
+        host=f"node-{n % 3}",
+        service="keystone",
+        severity="info",
+        message=f"Authorization failed for user{n % 7} from 10.1.{n % 5}.{n % 250}",
+        kind="keystone",
+        action="authenticate",
+        outcome="failure",
+        initiator=Initiator(name=f"user{n % 7}", source_ip=f"10.1.{n % 5}.{n % 250}"),
+        raw=f"2026-05-01 12:00:{n % 60:02d}.000 1 WARNING keystone [req-{n:08x}] "
+        f"Authorization failed for user{n % 7} from 10.1.{n % 5}.{n % 250}",
+        origin="file:/var/log/keystone/keystone.log",
+        ref=f"keystone.log:{n}",
+    )
 
 
 @pytest.fixture
@@ -83,13 +92,16 @@ def _rechain(conn: sqlite3.Connection) -> None:
     hash, the Merkle node cache and the ledger state (it cannot re-sign sealed checkpoints)."""
     ledger = BlockLedger()
     for number, first, data, digests in conn.execute(
-            "SELECT id, first_seq, data, digests FROM blocks ORDER BY id").fetchall():
+        "SELECT id, first_seq, data, digests FROM blocks ORDER BY id"
+    ).fetchall():
         block = ledger.add(first, data, digests)
         conn.execute("UPDATE blocks SET id = ?, chain = ? WHERE id = ?", (block.number, block.chain, number))
     conn.execute("DELETE FROM merkle_nodes")
     conn.executemany("INSERT INTO merkle_nodes VALUES (?, ?, ?)", ledger.nodes)
-    conn.execute("UPDATE ledger_state SET size = ?, head = ?, merkle = ? WHERE id = 1",
-                 (ledger.size, ledger.head, ledger.acc.to_bytes()))
+    conn.execute(
+        "UPDATE ledger_state SET size = ?, head = ?, merkle = ? WHERE id = 1",
+        (ledger.size, ledger.head, ledger.acc.to_bytes()),
+    )
 
 
 def test_a_clean_store_verifies_with_k0_and_reads_back(sealed: Sealed) -> None:
@@ -144,11 +156,17 @@ def test_a_block_deleted_and_the_rest_renumbered_and_rechained(sealed: Sealed) -
 def test_two_blocks_reordered(sealed: Sealed) -> None:
     spans = sealed.spans()
     with sealed.db() as conn:
-        rows = {n: conn.execute("SELECT first_seq, count, digests, data, chain FROM blocks WHERE id = ?",
-                                (n,)).fetchone() for n in (2, 4)}
+        rows = {
+            n: conn.execute(
+                "SELECT first_seq, count, digests, data, chain FROM blocks WHERE id = ?", (n,)
+            ).fetchone()
+            for n in (2, 4)
+        }
         for number, other in ((2, 4), (4, 2)):
-            conn.execute("UPDATE blocks SET first_seq = ?, count = ?, digests = ?, data = ?, chain = ? "
-                         "WHERE id = ?", (*rows[other], number))
+            conn.execute(
+                "UPDATE blocks SET first_seq = ?, count = ?, digests = ?, data = ?, chain = ? WHERE id = ?",
+                (*rows[other], number),
+            )
     assert sealed.verify() == (2, spans[2][0], "block-order")
 
 

@@ -264,7 +264,8 @@ def audit(doc: Any, trusted_key: bytes | None = None, old_checkpoint: Any = None
                 f"(root {new_root.hex()}, {source}); {pinned}")
     if kind == "record-inclusion":
         return _audit_block_record(doc, proof, key, pinned)
-    raise AuditFailure(f"unknown proof type {kind!r}; expected 'inclusion', 'record-inclusion' or 'consistency'")
+    raise AuditFailure(f"unknown proof type {kind!r}; expected 'inclusion', 'record-inclusion' or "
+                       "'consistency'")
 
 
 _DIGEST = 16  # record format 2: bytes of a record's digest in its block's leaf
@@ -280,19 +281,28 @@ def _audit_block_record(doc: dict[str, Any], proof: list[bytes], key: bytes | No
     claimed = int.from_bytes(record[4:12], "big") if record[:4] == b"SWR1" else -1
     if claimed != seq:
         raise AuditFailure(f"record says seq {claimed}, the proof is for seq {seq}")
-    if hashlib.sha256(b"\x00" + record).digest()[:_DIGEST] != digests[offset * _DIGEST:(offset + 1) * _DIGEST]:
+    digest = digests[offset * _DIGEST:(offset + 1) * _DIGEST]
+    if hashlib.sha256(b"\x00" + record).digest()[:_DIGEST] != digest:
         raise AuditFailure(f"the record is not the one the block's digest {offset} names")
     count = len(digests) // _DIGEST
     leaf = hashlib.sha256(b"\x00SWB1" + number.to_bytes(8, "big") + first.to_bytes(8, "big")
                           + count.to_bytes(4, "big") + digests).digest()
-    root, source = _signed_root(doc, size, key)
-    computed = root_from_inclusion(leaf, number - 1, size, proof)
-    if computed is None:
+    if key is None:
+        raise AuditFailure("a public key is needed to check the checkpoint ('public_key' or --key)")
+    cp = check_checkpoint(doc.get("checkpoint"), key)
+    if cp["size"] < seq:
+        raise AuditFailure(f"the checkpoint covers records 1..{cp['size']}, not record {seq}")
+    mth = root_from_inclusion(leaf, number - 1, size, proof)
+    if mth is None:
         raise AuditFailure(f"proof has the wrong length for block {number} in a tree of {size} blocks")
-    if computed != root:
-        raise AuditFailure(f"proof leads to root {computed.hex()}, the {source} says {root.hex()}")
+    # The signed root binds the block count to the Merkle tree hash (integrity.blocks.tree_root).
+    computed = hashlib.sha256(b"stackwatch-blocks-root\x00" + size.to_bytes(8, "big") + mth).digest()
+    if computed != cp["root"]:
+        raise AuditFailure(f"proof leads to root {computed.hex()}, "
+                           f"the signed checkpoint says {cp['root'].hex()}")
     return (f"record {seq} (offset {offset} of block {number}) is in the tree of {size} blocks, root "
-            f"{root.hex()}; {source}; {pinned}")
+            f"{computed.hex()}; signed checkpoint of log {cp['log']} epoch {cp['epoch']} "
+            f"({cp['size']} records); {pinned}")
 
 
 def _signed(body: bytes, signature: bytes) -> dict[str, str]:
@@ -319,7 +329,8 @@ def block_inclusion_document(seq: int, block: int, first_seq: int, digests: byte
                              public_key: bytes) -> dict[str, Any]:
     """Record format 2: record ``seq`` at its offset in ``block``, and the block's Merkle proof."""
     return {"format": FORMAT, "type": "record-inclusion", "seq": seq, "block": block, "first_seq": first_seq,
-            "offset": seq - first_seq, "record": record.hex(), "digests": digests.hex(), "tree_size": tree_size,
+            "offset": seq - first_seq, "record": record.hex(), "digests": digests.hex(),
+            "tree_size": tree_size,
             "proof": [h.hex() for h in proof], "checkpoint": _signed(checkpoint_body, signature),
             "public_key": public_key.hex()}
 

@@ -91,7 +91,8 @@ class Checkpointer:
             return False
         return size - self.last_size >= self.every or now_us - self.last_time >= self.interval_us
 
-    def make(self, conn: sqlite3.Connection | LedgerIO, size: int, root: bytes, now_us: int) -> StoredCheckpoint:
+    def make(self, conn: sqlite3.Connection | LedgerIO, size: int, root: bytes,
+             now_us: int) -> StoredCheckpoint:
         """Sign, seal and insert the checkpoint of the current epoch (caller's transaction)."""
         assert self.sealer is not None and self._key is not None
         cp = Checkpoint(self.log_id, self.sealer.epoch, size, root, max(now_us, self.last_time), self.prev)
@@ -99,8 +100,8 @@ class Checkpointer:
         # The seal binds the signing key: swapping the key and re-signing breaks every seal.
         tag = self.sealer.tag(cp, self.public_key)
         stored = StoredCheckpoint(cp, body, sign_checkpoint(self._key, body), tag)
-        ledger_io(conn).insert_checkpoint(CheckpointRow(cp.epoch, cp.size, body, stored.signature, stored.seal),
-                                          cp.time_us)
+        row = CheckpointRow(cp.epoch, cp.size, body, stored.signature, stored.seal)
+        ledger_io(conn).insert_checkpoint(row, cp.time_us)
         return stored
 
     def committed(self, stored: StoredCheckpoint) -> None:

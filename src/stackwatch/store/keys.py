@@ -70,7 +70,7 @@ def init_store(
     witness_file: str | os.PathLike[str] | None = None,
     local_witness: bool = True,
     actor: str = "stackwatch",
-    format: int | None = None,  # noqa: A002 - the CLI's word
+    format: int | None = None,
     **options: Any,
 ) -> InitResult:
     """Create keys (and the first checkpoint, unless a standby). With no witness given or

@@ -131,7 +131,7 @@ def new_store_format(asked: int | None = None) -> int:
     return fmt
 
 
-def open_store(data_dir: str | os.PathLike[str], *, format: int | None = None,  # noqa: A002 - the CLI's word
+def open_store(data_dir: str | os.PathLike[str], *, format: int | None = None,
                **options: Any) -> SQLiteStore:
     """Open (creating or upgrading as needed) the store in ``data_dir``, in the record format
     it was created with (a new store: ``format``, see ``new_store_format``)."""
@@ -358,7 +358,7 @@ class SQLiteStore(Store):
         witnesses = (configured_witnesses(self.data_dir) if self._witness_specs is None
                      else [parse_witness(w) for w in self._witness_specs])
         self._checkpointer = Checkpointer(self.data_dir, self._store_id, self._conn,
-                                          every=self._checkpoint_size(), interval=self._checkpoint_interval,
+                                          every=self._checkpoint_every, interval=self._checkpoint_interval,
                                           witnesses=witnesses)
         options = self._replication_options
         if options is None:
@@ -370,10 +370,6 @@ class SQLiteStore(Store):
 
     def _load_ledger(self) -> Any:
         return LedgerState.load(self._conn)
-
-    def _checkpoint_size(self) -> int:
-        """Ledger size growth (records here) that makes a checkpoint due."""
-        return self._checkpoint_every
 
     def _allocate_source(self, host: str, service: str) -> int:
         key = (clean_text(host), clean_text(service))  # what the sources table can hold

@@ -40,19 +40,35 @@ from stackwatch.store.rows import EVENT_COLUMNS, Row, clean_row, row_event, to_m
 from stackwatch.store.sqlite import _SOURCE_STATS, SQLiteStore, _json_ints
 
 FORMAT: Final = 2
-RECORDS_PER_BLOCK: Final = 400
-"""About how many records a full block holds (checkpoint_every counts records: / this)."""
 CACHED_BLOCKS: Final = 32
-_KEPT: Final = frozenset(("seq", "time", "received", "source", "severity", "kind", "action", "outcome",
-                          "init_name", "init_id", "init_project", "init_ip", "target_id", "target_name",
-                          "request_id"))
+_KEPT: Final = frozenset(
+    (
+        "seq",
+        "time",
+        "received",
+        "source",
+        "severity",
+        "kind",
+        "action",
+        "outcome",
+        "init_name",
+        "init_id",
+        "init_project",
+        "init_ip",
+        "target_id",
+        "target_name",
+        "request_id",
+    )
+)
 NARROW_COLUMNS: Final = tuple(c for c in EVENT_COLUMNS if c in _KEPT)
 
 
 def _narrow_insert() -> str:
     # Numbered parameters bind the full row tuple as it is; the wide columns get '' (a byte in
     # the row header). ?24 (ref) is named once so the statement takes all 24 values.
-    values = [f"?{n}" if c in _KEPT else ("x''" if c == "raw" else "''") for n, c in enumerate(EVENT_COLUMNS, 1)]
+    values = [
+        f"?{n}" if c in _KEPT else ("x''" if c == "raw" else "''") for n, c in enumerate(EVENT_COLUMNS, 1)
+    ]
     values[-1] = "substr(?24, 1, 0)"
     return f"INSERT INTO events ({', '.join(EVENT_COLUMNS)}) VALUES ({', '.join(values)})"  # noqa: S608
 
@@ -84,8 +100,10 @@ def record_message(record: bytes) -> tuple[int, str]:
 
 def block_messages(conn: sqlite3.Connection, low: int, high: int) -> Iterable[tuple[int, str]]:
     """(seq, message) of records low+1..high, read from the blocks of the attached record ``ev``."""
-    rows = conn.execute("SELECT first_seq, data FROM ev.blocks WHERE first_seq <= ? AND first_seq + count > ? "
-                        "ORDER BY id", (high, low)).fetchall()
+    rows = conn.execute(
+        "SELECT first_seq, data FROM ev.blocks WHERE first_seq <= ? AND first_seq + count > ? ORDER BY id",
+        (high, low),
+    ).fetchall()
     for first, data in rows:
         for offset, record in enumerate(codec.records(data)):
             seq = first + offset
@@ -108,7 +126,9 @@ class BlockStore(SQLiteStore):
             raise StoreError(f"the store in {self.data_dir} is not in record format 2")
 
     def _has_blocks_table(self) -> bool:
-        return self._reader.execute("SELECT 1 FROM sqlite_master WHERE name = 'blocks'").fetchone() is not None
+        return (
+            self._reader.execute("SELECT 1 FROM sqlite_master WHERE name = 'blocks'").fetchone() is not None
+        )
 
     @property
     def format(self) -> int:
@@ -120,8 +140,10 @@ class BlockStore(SQLiteStore):
             fmt = self._conn.execute("SELECT value FROM meta WHERE name = ?", (FORMAT_META,)).fetchone()
             if fmt is None:
                 if self._conn.execute("SELECT count(*) FROM events").fetchone()[0]:
-                    raise StoreError(f"the store in {self.data_dir} holds format 1 records: convert it with "
-                                     "stackwatch store migrate")
+                    raise StoreError(
+                        f"the store in {self.data_dir} holds format 1 records: convert it with "
+                        "stackwatch store migrate"
+                    )
                 self._conn.execute("INSERT INTO meta VALUES (?, ?)", (FORMAT_META, str(FORMAT)))
             elif int(fmt[0]) != FORMAT:
                 raise StoreError(f"the store in {self.data_dir} is in record format {fmt[0]}")
@@ -137,16 +159,11 @@ class BlockStore(SQLiteStore):
         return BlockLedger.load(SQLiteLedgerIO(self._conn))
 
     def _ledger_matches(self) -> bool:
-        assert self._ledger is not None
-        return bool(self._ledger.size == SQLiteLedgerIO(self._conn).block_count())
-
-    def _checkpoint_size(self) -> int:
-        return max(1, self._checkpoint_every // RECORDS_PER_BLOCK)
-
-    @property
-    def records(self) -> int:
-        """Records committed (the size property counts blocks, the ledger's leaves)."""
-        return self._max_seq()
+        assert isinstance(self._ledger, BlockLedger)
+        return (
+            self._ledger.blocks == SQLiteLedgerIO(self._conn).block_count()
+            and self._ledger.size == self._next_seq - 1
+        )
 
     def append_events(self, events: Sequence[Event]) -> list[int]:
         with self._lock:
@@ -154,8 +171,10 @@ class BlockStore(SQLiteStore):
             if self._append_lock is None:
                 self._take_append_lock()
             if self._role != "primary":
-                raise StoreError(f"the store in {self.data_dir} is a {self._role}: promote it first "
-                                 "(stackwatch store promote)")
+                raise StoreError(
+                    f"the store in {self.data_dir} is a {self._role}: promote it first "
+                    "(stackwatch store promote)"
+                )
             first = self._next_seq
             self._rows.extend(self._builder.rows(events, first))
             self._next_seq = first + len(events)
@@ -163,7 +182,9 @@ class BlockStore(SQLiteStore):
                 self._write_rows()
             return list(range(first, self._next_seq))
 
-    def apply_replicated(self, wire_rows: Sequence[Sequence[Any]], *, checkpoints: Sequence[Any] = ()) -> None:
+    def apply_replicated(
+        self, wire_rows: Sequence[Sequence[Any]], *, checkpoints: Sequence[Any] = ()
+    ) -> None:
         raise StoreError("replication of record format 2 stores is not supported yet")
 
     def _block_rows(self, rows: list[Row], ledger: BlockLedger) -> tuple[list[Row], list[StoredBlock]]:
@@ -192,8 +213,13 @@ class BlockStore(SQLiteStore):
             made.append(ledger.add(first, *self._encoder.encode(records)))
         return out, made
 
-    def _write_rows(self, *, force_checkpoint: bool = False, expect: Sequence[bytes] | None = None,
-                    checkpoints: Sequence[Any] = ()) -> list[Row]:
+    def _write_rows(
+        self,
+        *,
+        force_checkpoint: bool = False,
+        expect: Sequence[bytes] | None = None,
+        checkpoints: Sequence[Any] = (),
+    ) -> list[Row]:
         """One write transaction: buffered rows (and queued admin events) as blocks and narrow
         rows, the ledger state, and a checkpoint when due."""
         if expect is not None:
@@ -210,7 +236,9 @@ class BlockStore(SQLiteStore):
             if rows:
                 rows, new_blocks = self._block_rows(rows, ledger)
                 if self._new_sources:
-                    conn.executemany("INSERT INTO sources (id, host, service) VALUES (?, ?, ?)", self._new_sources)
+                    conn.executemany(
+                        "INSERT INTO sources (id, host, service) VALUES (?, ?, ?)", self._new_sources
+                    )
                 io.insert_blocks(new_blocks)
                 conn.executemany(_INSERT_NARROW, rows)
                 conn.execute(_SOURCE_STATS, (rows[0][0], rows[-1][0]))
@@ -240,12 +268,6 @@ class BlockStore(SQLiteStore):
         self._after_commit()
         return rows
 
-    def tick(self) -> None:
-        with self._lock:
-            if (self._checkpointer is not None and self._ledger is not None
-                    and self._checkpointer.due(self._ledger.size, to_micros(self._clock.now()))):
-                self._write_rows()
-
     # -- reading ---------------------------------------------------------------------------
 
     def _block_records(self, number: int, first: int, data: bytes) -> list[bytes]:
@@ -256,7 +278,9 @@ class BlockStore(SQLiteStore):
         try:
             found = codec.records(data)
         except codec.BlockError as exc:
-            raise StoreError(f"block {number} of the store is damaged ({exc}): run stackwatch store verify") from None
+            raise StoreError(
+                f"block {number} of the store is damaged ({exc}): run stackwatch store verify"
+            ) from None
         self._cache[number] = (first, found)
         if len(self._cache) > CACHED_BLOCKS:
             self._cache.popitem(last=False)
@@ -270,13 +294,19 @@ class BlockStore(SQLiteStore):
             wanted = sorted({int(seq) for seq in seqs})
             if not wanted:
                 return []
-            present = {seq for (seq,) in self._reader.execute(
-                "SELECT seq FROM events WHERE seq IN (SELECT value FROM json_each(?))", (_json_ints(wanted),))}
+            present = {
+                seq
+                for (seq,) in self._reader.execute(
+                    "SELECT seq FROM events WHERE seq IN (SELECT value FROM json_each(?))",
+                    (_json_ints(wanted),),
+                )
+            }
             wanted = [seq for seq in wanted if seq in present]  # retention may have removed some
             found = self._reader.execute(
                 "SELECT id, first_seq, count, data FROM blocks WHERE id IN (SELECT (SELECT id FROM blocks "
                 "WHERE first_seq <= value ORDER BY first_seq DESC LIMIT 1) FROM json_each(?))",
-                (_json_ints(wanted),)).fetchall()
+                (_json_ints(wanted),),
+            ).fetchall()
             out: list[StoredEvent] = []
             spans = sorted(found, key=lambda b: b[1])
             i = 0
@@ -291,8 +321,10 @@ class BlockStore(SQLiteStore):
                         records = self._block_records(number, first, data)
                     stored_seq, event = record_event(records[seq - first])
                     if stored_seq != seq:
-                        raise StoreError(f"block {number} holds record {stored_seq} where {seq} was due: "
-                                         "run stackwatch store verify")
+                        raise StoreError(
+                            f"block {number} holds record {stored_seq} where {seq} was due: "
+                            "run stackwatch store verify"
+                        )
                     out.append(StoredEvent(seq, event))
         return out
 

@@ -165,8 +165,8 @@ def _verify(
     size, _head, merkle, pruned_to, pruned_head, pruned_merkle, pruned_time = state
     max_seq = conn.execute("SELECT coalesce(max(seq), 0) FROM events").fetchone()[0]
     blocks = _format(conn) == 2
-    if blocks:  # sizes count blocks: the tree size is the number of blocks
-        max_seq = conn.execute("SELECT count(*) FROM blocks").fetchone()[0]
+    if blocks:  # the records are those in the blocks (an index row proves nothing)
+        max_seq = conn.execute("SELECT coalesce(max(first_seq + count - 1), 0) FROM blocks").fetchone()[0]
     report.pruned_to = pruned_to
     sign_path, pub_path, _ = key_paths(data_dir)
     default_pub: bytes | None = None
@@ -281,7 +281,6 @@ def _verify(
             "(run stackwatch store init): nothing is signed or sealed",
         )
     if blocks:
-        _blocks_to_records(conn, report)
         _check_blocks(conn, report, roots, max(size, prev_size))
         for path in witnesses:
             _check_witness(report, Path(path), bodies, signers, default_pub)
@@ -380,34 +379,40 @@ def _format(conn: sqlite3.Connection) -> int:
     return int(row[0]) if row else 1
 
 
-def _blocks_to_records(conn: sqlite3.Connection, report: VerifyReport) -> None:
-    """Format 2: tree sizes count blocks, so the checks above put "size + 1" (the first leaf in
-    doubt) where they name a record: say it as that block and its first record."""
-    def first_seq(block: int) -> int:  # of the block, or after the last record before it
-        row = conn.execute("SELECT first_seq FROM blocks WHERE id = ?", (block,)).fetchone()
-        return int(row[0]) if row else int(conn.execute(
-            "SELECT coalesce(max(first_seq + count), 1) FROM blocks WHERE id < ?", (block,)).fetchone()[0])
-
-    report.problems = [p if p.seq is None else Problem(p.level, p.kind, first_seq(p.seq), p.message, p.seq)
-                       for p in report.problems]
-
-
-def _check_blocks(conn: sqlite3.Connection, report: VerifyReport, roots: dict[int, bytes], end_block: int) -> None:
+def _check_blocks(conn: sqlite3.Connection, report: VerifyReport, roots: dict[int, bytes],
+                  end_records: int) -> None:
     """Record format 2: the blocks, their chain and Merkle roots, and the index rows."""
     from stackwatch.store.integrity.sqlite_io import SQLiteLedgerIO
     from stackwatch.store.integrity.verify import check_blocks
 
     io = SQLiteLedgerIO(conn)
-    check = check_blocks(io, conn.execute(_INDEX_ROWS), roots=roots, end_block=end_block,
-                         prev=io.anchor() or GENESIS)
+    v2_epoch = conn.execute("SELECT value FROM meta WHERE name = 'v2_epoch'").fetchone()
+    v1_roots: dict[int, bytes] = {}
+    if v2_epoch is not None:  # migrated: the format 1 epochs signed roots of the record tree
+        for (body,) in conn.execute("SELECT body FROM checkpoints WHERE epoch < ?", (int(v2_epoch[0]),)):
+            cp = Checkpoint.from_bytes(bytes(body))
+            if cp.size in roots:
+                v1_roots[cp.size] = roots.pop(cp.size)
+    check = check_blocks(io, conn.execute(_INDEX_ROWS), roots=roots, end_records=end_records,
+                         prev=io.anchor() or GENESIS, v1_roots=v1_roots)
     report.records, report.blocks = check.records, check.blocks
     report.size = conn.execute("SELECT coalesce(max(first_seq + count - 1), 0) FROM blocks").fetchone()[0]
+
+    def block_of(seq: int) -> int:  # the block holding seq, or the one that would come next
+        row = conn.execute("SELECT id FROM blocks WHERE first_seq <= ? ORDER BY first_seq DESC LIMIT 1",
+                           (seq,)).fetchone()
+        number = int(row[0]) if row else 1
+        return number if io.block_of(seq) is not None or row is None else number + 1
+
+    # The checks above (seals, checkpoints) name records: name their blocks too.
+    report.problems = [p if p.seq is None or p.block is not None else
+                       Problem(p.level, p.kind, p.seq, p.message, block_of(p.seq)) for p in report.problems]
     if check.fault is not None:
         f = check.fault
         report.add("FAIL", f.kind, f.seq, f.reason, f.block)
         return
     state = conn.execute("SELECT size, merkle FROM ledger_state WHERE id = 1").fetchone()
-    if check.acc is not None and state is not None and check.acc.size == state[0] and state[1] and \
+    if check.acc is not None and state is not None and state[0] == report.size and state[1] and \
             check.acc.to_bytes() != bytes(state[1]):
         report.add("FAIL", "ledger-state", None, "the stored Merkle state does not match the blocks")
 

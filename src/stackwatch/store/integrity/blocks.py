@@ -52,6 +52,16 @@ def chain_link(prev: bytes, leaf: bytes) -> bytes:
     return sha256(prev + leaf).digest()
 
 
+ROOT_TAG: Final = b"stackwatch-blocks-root\x00"
+
+
+def tree_root(blocks: int, mth: bytes) -> bytes:
+    """The root a checkpoint signs: the Merkle tree hash of ``blocks`` block leaves, bound to
+    that count (a checkpoint's size counts records, as in format 1, so the block count the tree
+    has is signed here)."""
+    return sha256(ROOT_TAG + blocks.to_bytes(8, "big") + mth).digest()
+
+
 class BlockEncoder:
     """Compresses blocks (one zstd context, reused: the writer's thread only)."""
 
@@ -82,7 +92,7 @@ def salvage(data: bytes, chunk: int = 64) -> bytes:
     stream = zstandard.ZstdDecompressor().decompressobj()
     for i in range(0, len(data), chunk):
         try:
-            out += stream.decompress(data[i:i + chunk])
+            out += stream.decompress(data[i : i + chunk])
         except zstandard.ZstdError:
             break
     return bytes(out)
@@ -112,4 +122,4 @@ def records(data: bytes) -> list[bytes]:
 
 
 def digests_of(digests: bytes) -> list[bytes]:
-    return [digests[i:i + DIGEST_SIZE] for i in range(0, len(digests), DIGEST_SIZE)]
+    return [digests[i : i + DIGEST_SIZE] for i in range(0, len(digests), DIGEST_SIZE)]

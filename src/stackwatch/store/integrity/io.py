@@ -42,7 +42,9 @@ class LedgerIO(Protocol):
         """(blocks chained, chain head, Merkle accumulator bytes or None when empty)."""
         ...
 
-    def save_state(self, size: int, head: bytes, merkle: bytes, nodes: Sequence[tuple[int, int, bytes]]) -> None:
+    def save_state(
+        self, size: int, head: bytes, merkle: bytes, nodes: Sequence[tuple[int, int, bytes]]
+    ) -> None:
         """Store the state and new cached Merkle nodes (level, index, hash)."""
         ...
 
@@ -62,6 +64,10 @@ class LedgerIO(Protocol):
         ...
 
     def block_count(self) -> int: ...
+
+    def blocks_covering(self, records: int) -> int:
+        """How many blocks hold records 1..``records`` (the tree size of a checkpoint at that size)."""
+        ...
 
     def leaf_inputs(self, start: int, end: int) -> list[tuple[int, int, bytes]]:
         """(number, first_seq, digests) of blocks start+1..end (Merkle leaves start..end-1)."""

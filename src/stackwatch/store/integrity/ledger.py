@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Final
 
 from stackwatch.store.chain import GENESIS
-from stackwatch.store.integrity.blocks import block_leaf, chain_link
+from stackwatch.store.integrity.blocks import DIGEST_SIZE, block_leaf, chain_link, tree_root
 from stackwatch.store.integrity.io import LedgerIO, StoredBlock
 from stackwatch.store.merkle import MerkleAccumulator
 
@@ -14,15 +14,20 @@ NODE_LEVEL: Final = 4
 
 
 class BlockLedger:
-    """Loaded from and saved through a ``LedgerIO`` in the writer's transactions."""
+    """Loaded from and saved through a ``LedgerIO`` in the writer's transactions. ``size``
+    counts records (the last seq chained, as in format 1), ``blocks`` the Merkle leaves."""
 
     def __init__(self, size: int = 0, head: bytes = GENESIS, merkle: bytes | None = None) -> None:
         self.nodes: list[tuple[int, int, bytes]] = []
         self.size = size
         self.head = head
         self.acc = self._acc(merkle)
-        if self.acc.size != size:
+        if (self.acc.size == 0) != (size == 0):
             raise ValueError("ledger state: accumulator size does not match")
+
+    @property
+    def blocks(self) -> int:
+        return self.acc.size
 
     def _acc(self, merkle: bytes | None) -> MerkleAccumulator:
         if merkle:
@@ -49,15 +54,17 @@ class BlockLedger:
 
     def add(self, first_seq: int, data: bytes, digests: bytes) -> StoredBlock:
         """Chain and accumulate the next block."""
-        number = self.size + 1
+        number = self.acc.size + 1
+        count = len(digests) // DIGEST_SIZE
         leaf = block_leaf(number, first_seq, digests)
         self.head = chain_link(self.head, leaf)
         self.acc.append(leaf)
-        self.size = number
-        return StoredBlock(number, first_seq, len(digests) // 16, digests, data, self.head)
+        self.size = first_seq + count - 1
+        return StoredBlock(number, first_seq, count, digests, data, self.head)
 
     def root(self) -> bytes:
-        return self.acc.root()
+        """What a checkpoint at ``size`` records signs (``blocks.tree_root``)."""
+        return tree_root(self.acc.size, self.acc.root())
 
     def save(self, io: LedgerIO) -> None:
         io.save_state(self.size, self.head, self.acc.to_bytes(), self.nodes)

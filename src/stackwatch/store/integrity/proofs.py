@@ -41,16 +41,18 @@ def reader(io: LedgerIO) -> MerkleReader:
     return MerkleReader(leaves, _Nodes(io), cache_min_level=NODE_LEVEL)
 
 
-def prove_record(io: LedgerIO, seq: int, *, tree_size: int | None = None, log_id: str | None = None) -> dict[str, Any]:
-    """Inclusion proof of record ``seq`` in the first checkpoint covering its block (or the one
-    at ``tree_size`` blocks)."""
+def prove_record(
+    io: LedgerIO, seq: int, *, tree_size: int | None = None, log_id: str | None = None
+) -> dict[str, Any]:
+    """Inclusion proof of record ``seq`` in the first checkpoint covering it (or the one at
+    ``tree_size`` records)."""
     block = io.block_of(seq)
     if block is None:
         raise StoreError(f"record {seq} is not in the store")
     signers = io.signers()
     for row in io.checkpoints():
         cp = Checkpoint.from_bytes(row.body)
-        if cp.size >= block.number and (tree_size is None or cp.size == tree_size):
+        if cp.size >= seq and (tree_size is None or cp.size == tree_size):
             break
     else:
         raise StoreError(f"no checkpoint covers record {seq} yet (run stackwatch store checkpoint)")
@@ -60,6 +62,8 @@ def prove_record(io: LedgerIO, seq: int, *, tree_size: int | None = None, log_id
         record = codec.records(block.data)[offset]
     except (codec.BlockError, IndexError) as exc:
         raise StoreError(f"block {block.number} is damaged: run stackwatch store verify ({exc})") from None
-    path = reader(io).inclusion_proof(block.number - 1, cp.size)
-    return auditor.block_inclusion_document(seq, block.number, block.first_seq, block.digests, record,
-                                            cp.size, path, row.body, row.signature, key)
+    blocks = io.blocks_covering(cp.size)
+    path = reader(io).inclusion_proof(block.number - 1, blocks)
+    return auditor.block_inclusion_document(
+        seq, block.number, block.first_seq, block.digests, record, blocks, path, row.body, row.signature, key
+    )

@@ -14,7 +14,7 @@ from stackwatch.store.integrity.io import CheckpointRow, StoredBlock
 
 FORMAT_META: Final = "format"
 ANCHOR_META: Final = "v2_anchor"
-_BLOCK_COLUMNS: Final = "id, first_seq, count, digests, data, chain"
+_SELECT_BLOCKS: Final = "SELECT id, first_seq, count, digests, data, chain FROM blocks "
 
 
 def ensure_schema(conn: sqlite3.Connection) -> None:
@@ -32,80 +32,106 @@ def ensure_schema(conn: sqlite3.Connection) -> None:
 class SQLiteLedgerIO:
     """See ``io.LedgerIO``; ``schema`` names the attached database holding the tables."""
 
-    def __init__(self, conn: sqlite3.Connection, schema: str = "main") -> None:
-        if schema not in ("main", "ev"):
-            raise ValueError(f"unknown schema {schema!r}")
+    def __init__(self, conn: sqlite3.Connection) -> None:
         self.conn = conn
-        self._s = schema
 
     def load_state(self) -> tuple[int, bytes, bytes | None]:
-        row = self.conn.execute(f"SELECT size, head, merkle FROM {self._s}.ledger_state WHERE id = 1").fetchone()
+        row = self.conn.execute("SELECT size, head, merkle FROM ledger_state WHERE id = 1").fetchone()
         if row is None:
             raise sqlite3.DatabaseError("no ledger_state row")
         return int(row[0]), bytes(row[1]), bytes(row[2]) if row[2] else None
 
-    def save_state(self, size: int, head: bytes, merkle: bytes, nodes: Sequence[tuple[int, int, bytes]]) -> None:
+    def save_state(
+        self, size: int, head: bytes, merkle: bytes, nodes: Sequence[tuple[int, int, bytes]]
+    ) -> None:
         if nodes:
-            self.conn.executemany(f"INSERT OR REPLACE INTO {self._s}.merkle_nodes VALUES (?, ?, ?)", nodes)
-        self.conn.execute(f"UPDATE {self._s}.ledger_state SET size = ?, head = ?, merkle = ? WHERE id = 1",
-                          (size, head, merkle))
+            self.conn.executemany("INSERT OR REPLACE INTO merkle_nodes VALUES (?, ?, ?)", nodes)
+        self.conn.execute(
+            "UPDATE ledger_state SET size = ?, head = ?, merkle = ? WHERE id = 1", (size, head, merkle)
+        )
 
     def anchor(self) -> bytes | None:
-        row = self.conn.execute(f"SELECT value FROM {self._s}.meta WHERE name = ?", (ANCHOR_META,)).fetchone()
+        row = self.conn.execute("SELECT value FROM meta WHERE name = ?", (ANCHOR_META,)).fetchone()
         return bytes.fromhex(row[0]) if row else None
 
     def insert_blocks(self, blocks: Sequence[StoredBlock]) -> None:
         self.conn.executemany(
-            f"INSERT INTO {self._s}.blocks ({_BLOCK_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)",
-            [(b.number, b.first_seq, b.count, b.digests, b.data, b.chain) for b in blocks])
+            "INSERT INTO blocks (id, first_seq, count, digests, data, chain) VALUES (?, ?, ?, ?, ?, ?)",
+            [(b.number, b.first_seq, b.count, b.digests, b.data, b.chain) for b in blocks],
+        )
 
     def blocks(self, first: int = 1, last: int | None = None) -> Iterator[StoredBlock]:
         high = last if last is not None else 2**62
-        cur = self.conn.execute(f"SELECT {_BLOCK_COLUMNS} FROM {self._s}.blocks "  # noqa: S608 - fixed names
-                                "WHERE id BETWEEN ? AND ? ORDER BY id", (first, high))
+        cur = self.conn.execute(_SELECT_BLOCKS + "WHERE id BETWEEN ? AND ? ORDER BY id", (first, high))
         for row in cur:
             yield _block(row)
 
     def block_of(self, seq: int) -> StoredBlock | None:
-        row = self.conn.execute(f"SELECT {_BLOCK_COLUMNS} FROM {self._s}.blocks "  # noqa: S608 - fixed names
-                                "WHERE first_seq <= ? ORDER BY first_seq DESC LIMIT 1", (seq,)).fetchone()
+        row = self.conn.execute(
+            _SELECT_BLOCKS + "WHERE first_seq <= ? ORDER BY first_seq DESC LIMIT 1", (seq,)
+        ).fetchone()
         if row is None or not row[1] <= seq < row[1] + row[2]:
             return None
         return _block(row)
 
     def block_count(self) -> int:
-        return int(self.conn.execute(f"SELECT count(*) FROM {self._s}.blocks").fetchone()[0])
+        return int(self.conn.execute("SELECT count(*) FROM blocks").fetchone()[0])
+
+    def blocks_covering(self, records: int) -> int:
+        return int(
+            self.conn.execute("SELECT count(*) FROM blocks WHERE first_seq <= ?", (records,)).fetchone()[0]
+        )
 
     def leaf_inputs(self, start: int, end: int) -> list[tuple[int, int, bytes]]:
-        rows = self.conn.execute(f"SELECT id, first_seq, digests FROM {self._s}.blocks "  # noqa: S608
-                                 "WHERE id > ? AND id <= ? ORDER BY id", (start, end)).fetchall()
+        rows = self.conn.execute(
+            "SELECT id, first_seq, digests FROM blocks WHERE id > ? AND id <= ? ORDER BY id", (start, end)
+        ).fetchall()
         return [(int(i), int(f), bytes(d)) for i, f, d in rows]
 
     def node(self, level: int, index: int) -> bytes | None:
-        row = self.conn.execute(f"SELECT hash FROM {self._s}.merkle_nodes WHERE level = ? AND idx = ?",
-                                (level, index)).fetchone()
+        row = self.conn.execute(
+            "SELECT hash FROM merkle_nodes WHERE level = ? AND idx = ?", (level, index)
+        ).fetchone()
         return bytes(row[0]) if row else None
 
     def insert_checkpoint(self, row: CheckpointRow, time_us: int) -> None:
-        self.conn.execute(f"INSERT INTO {self._s}.checkpoints VALUES (?, ?, ?, ?, ?, ?)",
-                          (row.epoch, row.size, time_us, row.body, row.signature, row.seal))
+        self.conn.execute(
+            "INSERT INTO checkpoints VALUES (?, ?, ?, ?, ?, ?)",
+            (row.epoch, row.size, time_us, row.body, row.signature, row.seal),
+        )
 
     def checkpoints(self) -> list[CheckpointRow]:
-        return [CheckpointRow(int(e), int(s), bytes(b), bytes(g), bytes(x)) for e, s, b, g, x in self.conn.execute(
-            f"SELECT epoch, size, body, signature, seal FROM {self._s}.checkpoints ORDER BY epoch")]
+        return [
+            CheckpointRow(int(e), int(s), bytes(b), bytes(g), bytes(x))
+            for e, s, b, g, x in self.conn.execute(
+                "SELECT epoch, size, body, signature, seal FROM checkpoints ORDER BY epoch"
+            )
+        ]
 
     def last_checkpoint(self) -> CheckpointRow | None:
-        row = self.conn.execute(f"SELECT epoch, size, body, signature, seal FROM {self._s}.checkpoints "
-                                "ORDER BY epoch DESC LIMIT 1").fetchone()
-        return None if row is None else CheckpointRow(int(row[0]), int(row[1]), bytes(row[2]), bytes(row[3]),
-                                                      bytes(row[4]))
+        row = self.conn.execute(
+            "SELECT epoch, size, body, signature, seal FROM checkpoints ORDER BY epoch DESC LIMIT 1"
+        ).fetchone()
+        return (
+            None
+            if row is None
+            else CheckpointRow(int(row[0]), int(row[1]), bytes(row[2]), bytes(row[3]), bytes(row[4]))
+        )
 
     def signers(self) -> list[tuple[int, bytes]]:
-        return [(int(e), bytes(k)) for e, k in self.conn.execute(
-            f"SELECT from_epoch, public_key FROM {self._s}.signers ORDER BY from_epoch")]
+        return [
+            (int(e), bytes(k))
+            for e, k in self.conn.execute("SELECT from_epoch, public_key FROM signers ORDER BY from_epoch")
+        ]
 
 
 def _block(row: tuple[object, ...]) -> StoredBlock:
     number, first, count, digests, data, chain = row
-    return StoredBlock(int(number), int(first), int(count), bytes(digests),  # type: ignore[call-overload, arg-type]
-                       bytes(data), bytes(chain))  # type: ignore[call-overload]
+    return StoredBlock(
+        int(number),
+        int(first),
+        int(count),
+        bytes(digests),  # type: ignore[call-overload, arg-type]
+        bytes(data),
+        bytes(chain),
+    )  # type: ignore[call-overload]

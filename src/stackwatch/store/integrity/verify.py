@@ -71,18 +71,31 @@ def _first_bad_record(first_seq: int, data: bytes, digests: bytes) -> tuple[int 
     return None, ""
 
 
-def check_blocks(io: LedgerIO, index_rows: Iterable[IndexRow], *, roots: dict[int, bytes],
-                 end_block: int, prev: bytes) -> BlockCheck:
-    """Check every block and index row (see the module docstring). ``roots``: tree size (blocks)
-    -> signed root; ``end_block``: how many blocks the ledger state and checkpoints say exist;
-    ``prev``: the chain's genesis (or the migration anchor)."""
+def check_blocks(
+    io: LedgerIO,
+    index_rows: Iterable[IndexRow],
+    *,
+    roots: dict[int, bytes],
+    end_records: int,
+    prev: bytes,
+    v1_roots: dict[int, bytes] | None = None,
+) -> BlockCheck:
+    """Check every block and index row (see the module docstring). ``roots``: checkpoint size
+    (records) -> signed root (``blocks.tree_root``); ``end_records``: how many records the ledger
+    state and checkpoints say exist; ``prev``: the chain's genesis (or the migration anchor);
+    ``v1_roots``: a migrated store's format 1 checkpoints (size -> root of the record tree), which
+    the records they cover must still give."""
     result = BlockCheck(acc=MerkleAccumulator())
     acc = result.acc
     assert acc is not None
+    v1 = MerkleAccumulator() if v1_roots else None
+    v1_end = max(v1_roots, default=0) if v1_roots else 0
+    v1_attested = 0
     rows: Iterator[IndexRow] = iter(index_rows)
     pending: IndexRow | None = next(rows, None)
     number, seq = 1, 1
     attested = 0  # blocks up to the last checkpoint whose root matched
+    ends: set[int] = set()  # the last record of every block
 
     def fault(kind: str, block: int, first: int, reason: str) -> BlockCheck:
         result.fault = BlockFault(kind, block, first, reason)
@@ -91,54 +104,108 @@ def check_blocks(io: LedgerIO, index_rows: Iterable[IndexRow], *, roots: dict[in
     for block in io.blocks():
         if block.number != number:
             if block.number > number:
-                return fault("missing-block", number, seq, f"block {number} (records from seq {seq}) is missing")
+                return fault(
+                    "missing-block", number, seq, f"block {number} (records from seq {seq}) is missing"
+                )
             return fault("block-order", number, seq, f"block {block.number} appears twice")
         if block.first_seq != seq or block.count * codec.DIGEST_SIZE != len(block.digests) or block.count < 1:
-            return fault("block-order", number, seq,
-                         f"block {number} starts at seq {block.first_seq} with {block.count} records; seq "
-                         f"{seq} was due: blocks were moved, deleted or rewritten")
+            return fault(
+                "block-order",
+                number,
+                seq,
+                f"block {number} starts at seq {block.first_seq} with {block.count} records; seq "
+                f"{seq} was due: blocks were moved, deleted or rewritten",
+            )
         leaf = codec.block_leaf(number, block.first_seq, block.digests)
         bad, why = _first_bad_record(block.first_seq, block.data, block.digests)
         if bad is not None:
             return fault("record", number, block.first_seq + bad, f"block {number}, record {bad}: {why}")
         link = codec.chain_link(prev, leaf)
         if link != block.chain:
-            return fault("chain", number, block.first_seq,
-                         f"block {number}'s chain hash does not follow block {number - 1}'s")
+            return fault(
+                "chain",
+                number,
+                block.first_seq,
+                f"block {number}'s chain hash does not follow block {number - 1}'s",
+            )
         acc.append(leaf)
-        root = roots.get(acc.size)
+        last = block.first_seq + block.count - 1
+        ends.add(last)
+        root = roots.get(last)
         if root is not None:
-            if acc.root() != root:
-                first_doubt = attested + 1
-                return fault("root", first_doubt, _first_seq(io, first_doubt),
-                             f"the Merkle root over blocks 1..{acc.size} does not match the signed checkpoint: "
-                             f"a block in {first_doubt}..{acc.size} was rewritten (re-hashed and re-chained)")
+            if codec.tree_root(acc.size, acc.root()) != root:
+                return fault(
+                    "root",
+                    attested + 1,
+                    _first_seq(io, attested + 1),
+                    f"the Merkle root over blocks 1..{acc.size} (records 1..{last}) does not match the "
+                    f"signed checkpoint: a block in {attested + 1}..{acc.size} was rewritten "
+                    "(re-hashed and re-chained)",
+                )
             attested = acc.size
         for offset, record in enumerate(codec.records(block.data)):
             rec_seq = block.first_seq + offset
-            while pending is not None and int(pending[0]) < rec_seq:  # type: ignore[call-overload]
-                return fault("index-row", number, int(pending[0]),  # type: ignore[call-overload]
-                             f"index row {pending[0]} has no record")
+            if v1 is not None and rec_seq <= v1_end:
+                v1.append(codec.leaf_hash(record))
+                old = v1_roots.get(rec_seq) if v1_roots else None
+                if old is not None:
+                    if v1.root() != old:
+                        return fault(
+                            "v1-root",
+                            number,
+                            v1_attested + 1,
+                            f"records {v1_attested + 1}..{rec_seq} do not give the root the format 1 "
+                            "checkpoint signed before the migration",
+                        )
+                    v1_attested = rec_seq
             if pending is None or pending[0] != rec_seq:
-                return fault("index-row", number, rec_seq,
-                             f"block {number}, record {offset}: its index row is missing (searches cannot find it)")
+                gone = pending is None or int(pending[0]) > rec_seq  # type: ignore[call-overload]
+                return fault(
+                    "index-row",
+                    number,
+                    rec_seq if gone else int(pending[0]),  # type: ignore[arg-type, call-overload]
+                    f"block {number}, record {offset}: its index row is missing (searches cannot find it)"
+                    if gone
+                    else f"index row {pending[0]} has no record",
+                )
             norm = orjson.loads(decode_record_bytes(record).normalized)
             if any(pending[i + 1] != norm[j] for i, j in enumerate(_NORM_OF_ROW)):
-                return fault("index-row", number, rec_seq,
-                             f"block {number}, record {offset}: its index row does not say what the record says")
+                return fault(
+                    "index-row",
+                    number,
+                    rec_seq,
+                    f"block {number}, record {offset}: its index row does not say what the record says",
+                )
             pending = next(rows, None)
             result.records += 1
         prev = link
         result.blocks = number
         number += 1
-        seq = block.first_seq + block.count
-    if number - 1 < end_block:
-        return fault("truncated", number, seq,
-                     f"the store ends at block {number - 1} but its ledger or checkpoints cover {end_block} blocks: "
-                     "the tail was truncated")
+        seq = last + 1
+    if seq - 1 < end_records:
+        return fault(
+            "truncated",
+            number,
+            seq,
+            f"the store ends at record {seq - 1} (block {number - 1}) but its ledger or checkpoints "
+            f"cover {end_records} records: the tail was truncated",
+        )
+    if v1 is not None and v1_attested < v1_end:
+        return fault(
+            "v1-root", number, v1_attested + 1, "the migrated records end before the format 1 checkpoints"
+        )
+    unmatched = sorted(size for size in roots if size < seq and size not in ends)
+    if unmatched:
+        return fault(
+            "root", number, unmatched[0], f"a checkpoint at size {unmatched[0]} does not end at a block"
+        )
     if pending is not None:
-        return fault("index-row", number, int(pending[0]),  # type: ignore[call-overload]
-                     f"index row {pending[0]} has no record")
+        return fault(
+            "index-row",
+            number,
+            int(pending[0]),  # type: ignore[call-overload]
+            f"index row {pending[0]} has no record",
+        )
     return result
 
 
