@@ -389,10 +389,19 @@ def _check_blocks(conn: sqlite3.Connection, report: VerifyReport, roots: dict[in
     v2_epoch = conn.execute("SELECT value FROM meta WHERE name = 'v2_epoch'").fetchone()
     v1_roots: dict[int, bytes] = {}
     if v2_epoch is not None:  # migrated: the format 1 epochs signed roots of the record tree
-        for (body,) in conn.execute("SELECT body FROM checkpoints WHERE epoch < ?", (int(v2_epoch[0]),)):
-            cp = Checkpoint.from_bytes(bytes(body))
+        from stackwatch.store.integrity.blocks import anchor_of
+
+        last_v1 = None
+        for (body,) in conn.execute("SELECT body FROM checkpoints WHERE epoch < ? ORDER BY epoch",
+                                    (int(v2_epoch[0]),)):
+            last_v1 = bytes(body)
+            cp = Checkpoint.from_bytes(last_v1)
             if cp.size in roots:
                 v1_roots[cp.size] = roots.pop(cp.size)
+        if last_v1 is None or anchor_of(last_v1) != io.anchor():
+            report.add("FAIL", "anchor", 1, "the block chain's anchor is not the last format 1 checkpoint "
+                       "signed before the migration", 1)
+            return
     check = check_blocks(io, conn.execute(_INDEX_ROWS), roots=roots, end_records=end_records,
                          prev=io.anchor() or GENESIS, v1_roots=v1_roots)
     report.records, report.blocks = check.records, check.blocks

@@ -52,6 +52,15 @@ def chain_link(prev: bytes, leaf: bytes) -> bytes:
     return sha256(prev + leaf).digest()
 
 
+ANCHOR_TAG: Final = b"stackwatch-v2-anchor\x00"
+
+
+def anchor_of(checkpoint_body: bytes) -> bytes:
+    """The genesis of a migrated store's block chain: it commits to the last signed format 1
+    checkpoint (its size, record tree root and epoch), so the new chain continues the old history."""
+    return sha256(ANCHOR_TAG + checkpoint_body).digest()
+
+
 ROOT_TAG: Final = b"stackwatch-blocks-root\x00"
 
 
