@@ -28,12 +28,22 @@ T0 = datetime(2026, 4, 1, 8, 0, tzinfo=UTC)
 
 def _event(n: int) -> Event:
     when = T0 + timedelta(seconds=n)
-    return Event(time=when, received=when, host=f"ctl-{n % 2}", service="sshd", severity="warning",
-                 message=f"Failed password for admin from 192.0.2.{n % 200} port {n}", kind="syslog",
-                 action="authenticate", outcome="failure",
-                 initiator=Initiator(name="admin", source_ip=f"192.0.2.{n % 200}"), attrs={"pid": n},
-                 raw=f"Apr  1 08:00:00 ctl-{n % 2} sshd[{n}]: Failed password for admin from 192.0.2.{n % 200}",
-                 origin="file:/var/log/auth.log", ref=f"auth.log:{n}")
+    return Event(
+        time=when,
+        received=when,
+        host=f"ctl-{n % 2}",
+        service="sshd",
+        severity="warning",
+        message=f"Failed password for admin from 192.0.2.{n % 200} port {n}",
+        kind="syslog",
+        action="authenticate",
+        outcome="failure",
+        initiator=Initiator(name="admin", source_ip=f"192.0.2.{n % 200}"),
+        attrs={"pid": n},
+        raw=f"Apr  1 08:00:00 ctl-{n % 2} sshd[{n}]: Failed password for admin from 192.0.2.{n % 200}",
+        origin="file:/var/log/auth.log",
+        ref=f"auth.log:{n}",
+    )
 
 
 @pytest.fixture

@@ -356,9 +356,9 @@ def migrate_command(data: Path, keys: tuple[str, ...], actor: str) -> None:
         result = migrate_store(data, initial_keys=[_initial_key(k) for k in keys], actor=actor)
     except StackwatchError as exc:
         _fail(f"migration refused: {exc}")
-    click.echo(f"migrated {result.records} records into {result.blocks} blocks; format 2 checkpoints from "
-               f"epoch {result.v2_epoch}, its chain anchored on the last format 1 checkpoint; verified before "
-               f"and after ({result.after.records} records)")
+    click.echo(f"migrated {result.records} records into {result.blocks} blocks; format 2 checkpoints "
+               f"from epoch {result.v2_epoch}, its chain anchored on the last format 1 checkpoint; "
+               f"verified before and after ({result.after.records} records)")
 
 
 @store_group.command("retention")

@@ -29,7 +29,16 @@ from stackwatch.store.sqlite import DB_FILE, SQLiteStore, stored_format
 from stackwatch.store.verify import VerifyReport, verify_store
 
 V2_EPOCH_META: Final = "v2_epoch"
-_EMPTIED: Final = ("init_domain", "init_agent", "target_type", "observer", "message", "attrs", "origin", "ref")
+_EMPTIED: Final = (
+    "init_domain",
+    "init_agent",
+    "target_type",
+    "observer",
+    "message",
+    "attrs",
+    "origin",
+    "ref",
+)
 INSERT_CHUNK: Final = 64
 
 
@@ -42,14 +51,17 @@ class MigrateResult:
     after: VerifyReport
 
 
-def migrate_store(data_dir: str | Path, *, initial_keys: list[bytes] | None = None,
-                  actor: str = "stackwatch") -> MigrateResult:
+def migrate_store(
+    data_dir: str | Path, *, initial_keys: list[bytes] | None = None, actor: str = "stackwatch"
+) -> MigrateResult:
     data = Path(data_dir)
     if stored_format(data) != 1:
         raise StoreError(f"no format 1 store in {data}")
     with SQLiteStore(data, background_index=False) as store:  # takes the append lock: no writer runs
         if store.checkpoint() is None:
-            raise StoreError("the store has no keys (stackwatch store init): there is no signed history to keep")
+            raise StoreError(
+                "the store has no keys (stackwatch store init): there is no signed history to keep"
+            )
     before = verify_store(data, initial_keys=initial_keys)
     if not before.ok():
         first = before.first_bad or before.problems[0]
@@ -62,8 +74,15 @@ def migrate_store(data_dir: str | Path, *, initial_keys: list[bytes] | None = No
     from stackwatch.store.sqlite_blocks import BlockStore
 
     with BlockStore(data, background_index=False) as v2:
-        v2.record_admin(admin_event(actor, "store.migrate", str(data),
-                                    {"format": 2, "records": records, "blocks": blocks}, now=v2._clock.now()))
+        v2.record_admin(
+            admin_event(
+                actor,
+                "store.migrate",
+                str(data),
+                {"format": 2, "records": records, "blocks": blocks},
+                now=v2._clock.now(),
+            )
+        )
         v2.checkpoint()
     sqlite3.connect(data / DB_FILE, isolation_level=None).execute("VACUUM").connection.close()
     after = verify_store(data, initial_keys=initial_keys)
@@ -79,14 +98,18 @@ def _convert(conn: sqlite3.Connection) -> tuple[int, int, int]:
         state = conn.execute("SELECT size, pruned_to FROM ledger_state WHERE id = 1").fetchone()
         if state[1]:
             raise StoreError("records of this store were expired by retention: migrating it is not supported")
-        last = conn.execute("SELECT epoch, size, body FROM checkpoints ORDER BY epoch DESC LIMIT 1").fetchone()
+        last = conn.execute(
+            "SELECT epoch, size, body FROM checkpoints ORDER BY epoch DESC LIMIT 1"
+        ).fetchone()
         if last is None or last[1] != state[0]:
             raise StoreError("the store's newest records are not sealed by a checkpoint")
         epoch, size, body = int(last[0]), int(last[1]), bytes(last[2])
         io = SQLiteLedgerIO(conn)
         ensure_schema(conn)
-        conn.executemany("INSERT INTO meta VALUES (?, ?)", [
-            (FORMAT_META, "2"), (ANCHOR_META, codec.anchor_of(body).hex()), (V2_EPOCH_META, str(epoch + 1))])
+        conn.executemany(
+            "INSERT INTO meta VALUES (?, ?)",
+            [(FORMAT_META, "2"), (ANCHOR_META, codec.anchor_of(body).hex()), (V2_EPOCH_META, str(epoch + 1))],
+        )
         ledger = BlockLedger(0, codec.anchor_of(body))
         encoder = codec.BlockEncoder()
         batch: list[bytes] = []
