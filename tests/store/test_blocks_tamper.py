@@ -219,3 +219,26 @@ def test_a_record_proof_is_the_block_proof_plus_the_offset(sealed: Sealed) -> No
     moved = {**doc, "offset": doc["offset"] + 1, "seq": doc["seq"] + 1}
     with pytest.raises(auditor.AuditFailure):
         auditor.audit(moved)
+
+
+def test_retention_expires_whole_blocks_and_the_rest_still_verifies(sealed: Sealed) -> None:
+    from stackwatch.store.retention import expire
+
+    spans = sealed.spans()
+    with open_store(sealed.data, background_index=False) as store:
+        result = expire(store, max_size=1)  # everything it can: up to the newest checkpoint
+        assert result.pruned_to >= spans[3][0]
+        gone = store.get_events(list(range(1, result.pruned_to + 1)))
+        kept = store.get_events([result.pruned_to + 1])
+    assert gone == [] and kept
+    report = verify_store(sealed.data, initial_keys=[sealed.k0])
+    assert report.ok(), [str(p) for p in report.problems]
+    assert any(p.kind == "pruned" for p in report.problems)
+    with sealed.db() as conn:
+        assert conn.execute("SELECT min(first_seq) FROM blocks").fetchone()[0] == result.pruned_to + 1
+    doc = prove(sealed.data, result.pruned_to + 1)
+    assert "record" in auditor.audit(doc, auditor.load_key(str(sealed.data / "keys" / "sign.pub")))
+    with sealed.db() as conn:  # the kept frontier is evidence too
+        conn.execute("UPDATE ledger_state SET pruned_head = zeroblob(32)")
+    block, seq, kind = sealed.verify()
+    assert kind == "chain" and seq == result.pruned_to + 1

@@ -402,8 +402,27 @@ def _check_blocks(conn: sqlite3.Connection, report: VerifyReport, roots: dict[in
             report.add("FAIL", "anchor", 1, "the block chain's anchor is not the last format 1 checkpoint "
                        "signed before the migration", 1)
             return
+    prev, start = io.anchor() or GENESIS, None
+    pruned = io.pruned()
+    if pruned is not None:
+        from stackwatch.store.integrity.blocks import tree_root
+
+        records, blocks, prev, frontier = pruned
+        try:
+            acc = MerkleAccumulator.from_bytes(frontier)
+        except ValueError:
+            acc = None
+        if acc is None or acc.size != blocks or roots.get(records) != tree_root(blocks, acc.root()):
+            report.add("FAIL", "pruned-frontier", records + 1, f"the Merkle frontier kept for the expired records "
+                       f"1..{records} does not match a signed checkpoint at that size", max(blocks, 0) + 1)
+            return
+        start = (blocks + 1, records + 1, acc)
+        v1_roots = {}
+        report.pruned_to = records
+        report.add("NOTE", "pruned", None, f"records 1..{records} (blocks 1..{blocks}) were expired by retention: "
+                   "they are attested ONLY by checkpoints; their content can no longer be checked")
     check = check_blocks(io, conn.execute(_INDEX_ROWS), roots=roots, end_records=end_records,
-                         prev=io.anchor() or GENESIS, v1_roots=v1_roots)
+                         prev=prev, v1_roots=v1_roots, start=start)
     report.records, report.blocks = check.records, check.blocks
     report.size = conn.execute("SELECT coalesce(max(first_seq + count - 1), 0) FROM blocks").fetchone()[0]
 

@@ -77,6 +77,28 @@ class LedgerIO(Protocol):
         """A cached perfect subtree root, or None."""
         ...
 
+    def pruned(self) -> tuple[int, int, bytes, bytes] | None:
+        """After retention: (records expired, blocks expired, chain hash of the last expired block,
+        Merkle frontier at it); None when nothing was expired."""
+        ...
+
+    def pruned_leaves(self, start: int, end: int) -> list[bytes]:
+        """Leaf hashes start..end-1 kept of expired blocks (the last partial cached group)."""
+        ...
+
+    def expire(
+        self,
+        records: int,
+        blocks: int,
+        head: bytes,
+        frontier: bytes,
+        leaves: Sequence[tuple[int, bytes]],
+        time_us: int,
+    ) -> None:
+        """Delete blocks 1..``blocks`` (records 1..``records``), keeping what verification and
+        proofs of the rest need (inside the caller's transaction)."""
+        ...
+
     # -- checkpoints ------------------------------------------------------------------------
     def insert_checkpoint(self, row: CheckpointRow, time_us: int) -> None: ...
 

@@ -36,7 +36,11 @@ class _Nodes:
 
 def reader(io: LedgerIO) -> MerkleReader:
     def leaves(start: int, end: int) -> list[bytes]:
-        return [codec.block_leaf(n, f, d) for n, f, d in io.leaf_inputs(start, end)]
+        stored = [codec.block_leaf(n, f, d) for n, f, d in io.leaf_inputs(start, end)]
+        if len(stored) < end - start:  # expired blocks: their leaves as kept by retention
+            kept = io.pruned_leaves(start, end)
+            return kept + stored if len(kept) + len(stored) == end - start else stored
+        return stored
 
     return MerkleReader(leaves, _Nodes(io), cache_min_level=NODE_LEVEL)
 

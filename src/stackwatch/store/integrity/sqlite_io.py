@@ -11,6 +11,7 @@ from collections.abc import Iterator, Sequence
 from typing import Final
 
 from stackwatch.store.integrity.io import CheckpointRow, StoredBlock
+from stackwatch.store.merkle import MerkleAccumulator
 
 FORMAT_META: Final = "format"
 ANCHOR_META: Final = "v2_anchor"
@@ -78,9 +79,8 @@ class SQLiteLedgerIO:
         return int(self.conn.execute("SELECT count(*) FROM blocks").fetchone()[0])
 
     def blocks_covering(self, records: int) -> int:
-        return int(
-            self.conn.execute("SELECT count(*) FROM blocks WHERE first_seq <= ?", (records,)).fetchone()[0]
-        )
+        row = self.conn.execute("SELECT coalesce(max(id), 0) FROM blocks WHERE first_seq <= ?", (records,))
+        return int(row.fetchone()[0])
 
     def leaf_inputs(self, start: int, end: int) -> list[tuple[int, int, bytes]]:
         rows = self.conn.execute(
@@ -93,6 +93,45 @@ class SQLiteLedgerIO:
             "SELECT hash FROM merkle_nodes WHERE level = ? AND idx = ?", (level, index)
         ).fetchone()
         return bytes(row[0]) if row else None
+
+    def pruned(self) -> tuple[int, int, bytes, bytes] | None:
+        row = self.conn.execute(
+            "SELECT pruned_to, pruned_head, pruned_merkle FROM ledger_state WHERE id = 1"
+        ).fetchone()
+        if row is None or not row[0]:
+            return None
+        frontier = bytes(row[2] or b"")
+        try:
+            blocks = MerkleAccumulator.from_bytes(frontier).size
+        except ValueError:
+            blocks = -1  # an altered frontier: verification reports it
+        return int(row[0]), blocks, bytes(row[1] or b""), frontier
+
+    def pruned_leaves(self, start: int, end: int) -> list[bytes]:
+        return [
+            bytes(h)
+            for (h,) in self.conn.execute(
+                "SELECT hash FROM pruned_leaves WHERE idx >= ? AND idx < ? ORDER BY idx", (start, end)
+            )
+        ]
+
+    def expire(
+        self,
+        records: int,
+        blocks: int,
+        head: bytes,
+        frontier: bytes,
+        leaves: Sequence[tuple[int, bytes]],
+        time_us: int,
+    ) -> None:
+        c = self.conn
+        c.execute(
+            "UPDATE ledger_state SET pruned_to = ?, pruned_head = ?, pruned_merkle = ?, pruned_time = ?",
+            (records, head, frontier, time_us),
+        )
+        c.execute("DELETE FROM pruned_leaves")
+        c.executemany("INSERT INTO pruned_leaves VALUES (?, ?)", leaves)
+        c.execute("DELETE FROM blocks WHERE id <= ?", (blocks,))
 
     def insert_checkpoint(self, row: CheckpointRow, time_us: int) -> None:
         self.conn.execute(

@@ -79,13 +79,15 @@ def check_blocks(
     end_records: int,
     prev: bytes,
     v1_roots: dict[int, bytes] | None = None,
+    start: tuple[int, int, MerkleAccumulator] | None = None,
 ) -> BlockCheck:
     """Check every block and index row (see the module docstring). ``roots``: checkpoint size
     (records) -> signed root (``blocks.tree_root``); ``end_records``: how many records the ledger
     state and checkpoints say exist; ``prev``: the chain's genesis (or the migration anchor);
     ``v1_roots``: a migrated store's format 1 checkpoints (size -> root of the record tree), which
-    the records they cover must still give."""
-    result = BlockCheck(acc=MerkleAccumulator())
+    the records they cover must still give; ``start``: after retention, (first kept block, its first
+    seq, the Merkle frontier of the expired blocks), with ``prev`` the chain hash of the last one."""
+    result = BlockCheck(acc=start[2] if start else MerkleAccumulator())
     acc = result.acc
     assert acc is not None
     v1 = MerkleAccumulator() if v1_roots else None
@@ -93,8 +95,9 @@ def check_blocks(
     v1_attested = 0
     rows: Iterator[IndexRow] = iter(index_rows)
     pending: IndexRow | None = next(rows, None)
-    number, seq = 1, 1
-    attested = 0  # blocks up to the last checkpoint whose root matched
+    number, seq = (start[0], start[1]) if start else (1, 1)  # after expired blocks: where they ended
+    first_kept = seq
+    attested = number - 1  # blocks up to the last checkpoint whose root matched (or expired)
     ends: set[int] = set()  # the last record of every block
 
     def fault(kind: str, block: int, first: int, reason: str) -> BlockCheck:
@@ -194,7 +197,7 @@ def check_blocks(
         return fault(
             "v1-root", number, v1_attested + 1, "the migrated records end before the format 1 checkpoints"
         )
-    unmatched = sorted(size for size in roots if size < seq and size not in ends)
+    unmatched = sorted(size for size in roots if first_kept <= size < seq and size not in ends)
     if unmatched:
         return fault(
             "root", number, unmatched[0], f"a checkpoint at size {unmatched[0]} does not end at a block"
