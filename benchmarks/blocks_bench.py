@@ -59,23 +59,49 @@ def make_events(first: int, n: int) -> list[Event]:
         stamp = when.strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
         kind = i % 3
         if kind == 0:
-            raw = f"{when:%b %d %H:%M:%S} ctl-{i % 7} sshd[{1000 + i % 30000}]: Failed password for {user} " \
-                  f"from {ip} port {i % 65535} ssh2"
+            raw = (
+                f"{when:%b %d %H:%M:%S} ctl-{i % 7} sshd[{1000 + i % 30000}]: Failed password for {user} "
+                f"from {ip} port {i % 65535} ssh2"
+            )
             host, service, action, outcome, msg = f"ctl-{i % 7}", "sshd", "authenticate", "failure", raw[16:]
         elif kind == 1:
-            raw = f"{stamp} {1000 + i % 97} WARNING keystone.server.flask.application [req-{i:032x} - - - - -] " \
-                  f"Authorization failed. The request you have made requires authentication. from {ip}"
-            host, service, action, outcome, msg = f"ctl-{i % 7}", "keystone", "authenticate", "failure", raw[70:]
+            raw = (
+                f"{stamp} {1000 + i % 97} WARNING keystone.server.flask.application [req-{i:032x} - - - - -] "
+                f"Authorization failed. The request you have made requires authentication. from {ip}"
+            )
+            host, service, action, outcome, msg = (
+                f"ctl-{i % 7}",
+                "keystone",
+                "authenticate",
+                "failure",
+                raw[70:],
+            )
         else:
             note = " quota exceeded for project" if i % 1000 == 2 else ""
-            raw = f"{stamp} {2000 + i % 89} INFO nova.osapi_compute.wsgi.server [req-{i:032x} {user} proj{i % 50} " \
-                  f"- default default] {ip} \"GET /v2.1/servers/detail HTTP/1.1\" status: 200 len: 1873 " \
-                  f"time: 0.{i % 1000:03d}{note}"
+            raw = (
+                f"{stamp} {2000 + i % 89} INFO nova.osapi_compute.wsgi.server "
+                f"[req-{i:032x} {user} proj{i % 50} "
+                f'- default default] {ip} "GET /v2.1/servers/detail HTTP/1.1" status: 200 len: 1873 '
+                f"time: 0.{i % 1000:03d}{note}"
+            )
             host, service, action, outcome, msg = f"cmp-{i % 40}", "nova-api", "", "", raw[40:]
-        out.append(Event(time=when, received=when, host=host, service=service, severity="info", kind="syslog",
-                         message=msg, action=action or None, outcome=outcome or None,
-                         initiator=Initiator(name=user, source_ip=ip), raw=raw,
-                         origin="file:/var/log/bench.log", ref=f"bench.log:{i}"))
+        out.append(
+            Event(
+                time=when,
+                received=when,
+                host=host,
+                service=service,
+                severity="info",
+                kind="syslog",
+                message=msg,
+                action=action or None,
+                outcome=outcome or None,
+                initiator=Initiator(name=user, source_ip=ip),
+                raw=raw,
+                origin="file:/var/log/bench.log",
+                ref=f"bench.log:{i}",
+            )
+        )
     return out
 
 
@@ -105,8 +131,12 @@ def _append(store: Any, n: int) -> tuple[float, int]:
 
 
 def _open(kind: str, data: Path) -> Any:
-    options: dict[str, Any] = {"background_index": False, "index_every": 10**12, "index_interval": 1e9,
-                               "batch_size": CHUNK}
+    options: dict[str, Any] = {
+        "background_index": False,
+        "index_every": 10**12,
+        "index_interval": 1e9,
+        "batch_size": CHUNK,
+    }
     if kind == "v1":
         return SQLiteStore(data, **options)
     store = BlockStore(data, **options)
@@ -128,8 +158,11 @@ def _best(fn: Callable[[], Any], repeat: int = 3) -> float:
     return best
 
 
-QUERIES = {"one IP": EventQuery(source_ip=IP, limit=100), "one user": EventQuery(user=USER, limit=100),
-           "a phrase": EventQuery(text=PHRASE, limit=100)}
+QUERIES = {
+    "one IP": EventQuery(source_ip=IP, limit=100),
+    "one user": EventQuery(user=USER, limit=100),
+    "a phrase": EventQuery(text=PHRASE, limit=100),
+}
 
 
 def _searches(store: Any) -> dict[str, tuple[float, int]]:
@@ -178,7 +211,9 @@ def bloom_build(db: Path) -> tuple[list[tuple[int, int, int, int]], float, int, 
     return summaries, time.perf_counter() - started, records, size
 
 
-def bloom_search(db: Path, summaries: list[tuple[int, int, int, int]], words: list[bytes], limit: int = 100) -> int:
+def bloom_search(
+    db: Path, summaries: list[tuple[int, int, int, int]], words: list[bytes], limit: int = 100
+) -> int:
     """Newest ``limit`` records holding every word: scan blooms newest first, decompress candidates."""
     conn = sqlite3.connect(db)
     found = 0
@@ -198,8 +233,12 @@ def bloom_search(db: Path, summaries: list[tuple[int, int, int, int]], words: li
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--records", type=int, default=200_000)
-    parser.add_argument("--bloom-records", type=int, default=0,
-                        help="records of the store the bloom alternative reads (default: all)")
+    parser.add_argument(
+        "--bloom-records",
+        type=int,
+        default=0,
+        help="records of the store the bloom alternative reads (default: all)",
+    )
     parser.add_argument("--skip-v1", action="store_true", help="leave out the format 1 store (long runs)")
     parser.add_argument("--keep", type=Path, help="build the format 2 store here and keep it")
     args = parser.parse_args()
@@ -213,7 +252,7 @@ def main() -> None:
         results: dict[str, Any] = {}
         kinds = ["v2-nochain", "v2"] if args.skip_v1 else ["v1", "v2-nochain", "v2"]
         for kind in kinds:
-            data = (args.keep if kind == "v2" and args.keep else tmp / kind)
+            data = args.keep if kind == "v2" and args.keep else tmp / kind
             if data.exists():
                 shutil.rmtree(data)
             init_store(data, format=1 if kind == "v1" else 2, local_witness=False, background_index=False)
@@ -235,17 +274,26 @@ def main() -> None:
                 results[kind]["search"] = _searches(reader)
         v2 = args.keep or tmp / "v2"
         summaries, bloom_s, bloom_n, bloom_bytes = bloom_build(v2 / "stackwatch.db")
-        bloom_times = {name: _best(lambda w=words: bloom_search(v2 / "stackwatch.db", summaries, w))
-                       for name, words in (("one IP", [IP.encode()]), ("one user", [USER.encode()]),
-                                           ("a phrase", PHRASE.encode().split()))}
-    print(f"record format benchmark, {n:,} records (rates: records/s; ratio: to a plain SQLite insert "
-          f"of the 25-column rows, {base_rate:,.0f}/s in this run)\n")
+        bloom_times = {
+            name: _best(lambda w=words: bloom_search(v2 / "stackwatch.db", summaries, w))
+            for name, words in (
+                ("one IP", [IP.encode()]),
+                ("one user", [USER.encode()]),
+                ("a phrase", PHRASE.encode().split()),
+            )
+        }
+    print(
+        f"record format benchmark, {n:,} records (rates: records/s; ratio: to a plain SQLite insert "
+        f"of the 25-column rows, {base_rate:,.0f}/s in this run)\n"
+    )
     print("| path | records/s | ratio |")
     print("|---|---:|---:|")
     print(f"| plain SQLite insert (baseline) | {base_rate:,.0f} | 1.00 |")
-    for kind, label in (("v1", "format 1 append (chained row per record)"),
-                        ("v2-nochain", "format 2 append, no record digests (chain off)"),
-                        ("v2", "format 2 append (blocks chained + digests)")):
+    for kind, label in (
+        ("v1", "format 1 append (chained row per record)"),
+        ("v2-nochain", "format 2 append, no record digests (chain off)"),
+        ("v2", "format 2 append (blocks chained + digests)"),
+    ):
         if kind in results:
             rate = n / results[kind]["append"]
             print(f"| {label} | {rate:,.0f} | {rate / base_rate:.2f} |")
@@ -264,10 +312,14 @@ def main() -> None:
     for name in QUERIES:
         v1s = results.get("v1", {}).get("search", {}).get(name)
         seconds, hits = v2r["search"][name]
-        print(f"| {name} | {hits:,} | {f'{v1s[0] * 1000:.0f} ms' if v1s else '-'} | {seconds * 1000:.0f} ms | "
-              f"{bloom_times[name] * 1000:.0f} ms (newest 100 only) |")
-    print(f"\nblock blooms: built at {bloom_n / bloom_s:,.0f} records/s (Python), {bloom_bytes / bloom_n:.1f} "
-          f"bytes per record, {len(summaries):,} blocks")
+        print(
+            f"| {name} | {hits:,} | {f'{v1s[0] * 1000:.0f} ms' if v1s else '-'} | {seconds * 1000:.0f} ms | "
+            f"{bloom_times[name] * 1000:.0f} ms (newest 100 only) |"
+        )
+    print(
+        f"\nblock blooms: built at {bloom_n / bloom_s:,.0f} records/s (Python), {bloom_bytes / bloom_n:.1f} "
+        f"bytes per record, {len(summaries):,} blocks"
+    )
 
 
 if __name__ == "__main__":

@@ -240,5 +240,5 @@ def test_retention_expires_whole_blocks_and_the_rest_still_verifies(sealed: Seal
     assert "record" in auditor.audit(doc, auditor.load_key(str(sealed.data / "keys" / "sign.pub")))
     with sealed.db() as conn:  # the kept frontier is evidence too
         conn.execute("UPDATE ledger_state SET pruned_head = zeroblob(32)")
-    block, seq, kind = sealed.verify()
+    _, seq, kind = sealed.verify()
     assert kind == "chain" and seq == result.pruned_to + 1

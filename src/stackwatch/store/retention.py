@@ -148,14 +148,16 @@ def _cutoff(store: SQLiteStore, size: int, old: int, max_age: timedelta | None, 
         limit = to_micros(store._clock.now() - max_age)
         first_young = conn.execute("SELECT min(seq) FROM events WHERE received >= ?", (limit,)).fetchone()[0]
         return size if first_young is None else int(first_young) - 1
-    pages = conn.execute("PRAGMA page_count").fetchone()[0] - conn.execute("PRAGMA freelist_count").fetchone()[0]
+    pages = conn.execute("PRAGMA page_count").fetchone()[0]
+    pages -= conn.execute("PRAGMA freelist_count").fetchone()[0]
     total = pages * conn.execute("PRAGMA page_size").fetchone()[0]
     held = max(1, size - old)
     keep = int(held * max_size / total) if max_size is not None and total > max_size else held
     return size - keep
 
 
-def _expire_blocks(store: Any, *, max_age: timedelta | None, max_size: int | None, actor: str) -> RetentionResult:
+def _expire_blocks(store: Any, *, max_age: timedelta | None, max_size: int | None,
+                   actor: str) -> RetentionResult:
     """Record format 2: expire whole blocks, up to the newest checkpoint at or below the cutoff
     (a checkpoint always ends at a block). Kept: the chain hash of the last expired block, the
     block tree's frontier there (its root must be the checkpoint's, checked first and by verify),
@@ -197,8 +199,9 @@ def _expire_blocks(store: Any, *, max_age: timedelta | None, max_size: int | Non
         group = blocks >> BLOCK_NODE_LEVEL << BLOCK_NODE_LEVEL
         leaves = list(enumerate(rd._leaves(group, blocks), group))
         now = store._clock.now()
+        policy = f"max_age={max_age}" if max_age is not None else f"max_size={max_size}"
         details: dict[str, Any] = {"pruned_from": old + 1, "pruned_to": target, "blocks": blocks,
-                                   "policy": f"max_age={max_age}" if max_age is not None else f"max_size={max_size}"}
+                                   "policy": policy}
 
         def prune(c: Any) -> None:
             SQLiteLedgerIO(c).expire(target, blocks, last.chain, frontier.to_bytes(), leaves, to_micros(now))

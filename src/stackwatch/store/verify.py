@@ -413,13 +413,15 @@ def _check_blocks(conn: sqlite3.Connection, report: VerifyReport, roots: dict[in
         except ValueError:
             acc = None
         if acc is None or acc.size != blocks or roots.get(records) != tree_root(blocks, acc.root()):
-            report.add("FAIL", "pruned-frontier", records + 1, f"the Merkle frontier kept for the expired records "
-                       f"1..{records} does not match a signed checkpoint at that size", max(blocks, 0) + 1)
+            report.add("FAIL", "pruned-frontier", records + 1, "the Merkle frontier kept for the expired "
+                       f"records 1..{records} does not match a signed checkpoint at that size",
+                       max(blocks, 0) + 1)
             return
         start = (blocks + 1, records + 1, acc)
         v1_roots = {}
         report.pruned_to = records
-        report.add("NOTE", "pruned", None, f"records 1..{records} (blocks 1..{blocks}) were expired by retention: "
+        report.add("NOTE", "pruned", None,
+                   f"records 1..{records} (blocks 1..{blocks}) were expired by retention: "
                    "they are attested ONLY by checkpoints; their content can no longer be checked")
     check = check_blocks(io, conn.execute(_INDEX_ROWS), roots=roots, end_records=end_records,
                          prev=prev, v1_roots=v1_roots, start=start)
