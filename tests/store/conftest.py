@@ -126,3 +126,8 @@ def copy_store(template: LedgerStore, dest: Path) -> LedgerStore:
         shutil.copyfile(witness, default_witness_path(dest))
         (dest / CONFIG_FILE).write_text(f"file:{default_witness_path(dest)}\n")
     return LedgerStore(dest, template.k0, template.k0_text, template.public_key)
+
+
+# --- record format 2: a sealed store of several blocks (tests/store/blocks_attack.py) ---
+
+from tests.store.blocks_attack import sealed  # noqa: E402, F401 - the blocks tests' fixture

@@ -21,12 +21,12 @@ from stackwatch.store.seal import parse_initial_key
 from stackwatch.store.sqlite import SQLiteStore, open_store, stored_format
 from stackwatch.store.sqlite_blocks import BlockStore
 from stackwatch.store.verify import verify_store
-from tests.store.test_blocks_tamper import _rechain
+from tests.store.blocks_attack import rechain
 
 T0 = datetime(2026, 4, 1, 8, 0, tzinfo=UTC)
 
 
-def _event(n: int) -> Event:
+def event(n: int) -> Event:
     when = T0 + timedelta(seconds=n)
     return Event(
         time=when,
@@ -52,7 +52,7 @@ def v1_store(tmp_path: Path) -> tuple[Path, bytes]:
     k0 = parse_initial_key(init_store(data, witness_file=tmp_path / "w.jsonl").initial_key)
     with SQLiteStore(data, background_index=False, checkpoint_every=500) as store:
         for start in range(0, 2000, 250):
-            store.append_events([_event(n) for n in range(start, start + 250)])
+            store.append_events([event(n) for n in range(start, start + 250)])
             store.flush()
     return data, k0
 
@@ -72,7 +72,7 @@ def test_a_v1_store_is_converted_in_place_and_stays_provable(v1_store: tuple[Pat
         assert new.search_events(EventQuery(source_ip="192.0.2.7", limit=50)) == before
         assert new.get_events(list(range(1, 2010)))[: len(everything)] == everything
     with open_store(data, background_index=False) as new:  # appending goes on, in format 2
-        new.append_events([_event(5000)])
+        new.append_events([event(5000)])
     assert verify_store(data, initial_keys=[k0]).ok(allow_unsealed_tail=True)
 
 
@@ -84,7 +84,7 @@ def test_a_migrated_record_changed_breaks_the_old_signed_root(v1_store: tuple[Pa
     records[3] = records[3].replace(b"Failed", b"Passed")
     blob, digests = codec.BlockEncoder().encode(records)
     conn.execute("UPDATE blocks SET data = ?, digests = ? WHERE id = 1", (blob, digests))
-    _rechain(conn)  # from the stored anchor: the format 2 roots and the format 1 roots both break
+    rechain(conn)  # from the stored anchor: the format 2 roots and the format 1 roots both break
     conn.close()
     first = verify_store(data, initial_keys=[k0]).first_bad
     assert first is not None and first.block == 1 and first.seq == 1

@@ -182,6 +182,19 @@ class BlockStore(SQLiteStore):
                 self._write_rows()
             return list(range(first, self._next_seq))
 
+    def _start_writer(self, *, replicate: bool) -> None:
+        super()._start_writer(replicate=False)
+        options = self._replication_options
+        if options is None:
+            from stackwatch.store.replication import configured
+
+            options = configured(self.data_dir)
+        if options and replicate and self._role == "primary":
+            raise StoreError(
+                "replication of record format 2 stores is not supported yet: turn it off "
+                "(stackwatch store replicate --off) or keep this store in format 1"
+            )
+
     def apply_replicated(
         self, wire_rows: Sequence[Sequence[Any]], *, checkpoints: Sequence[Any] = ()
     ) -> None:
