@@ -145,6 +145,29 @@ def _open(kind: str, data: Path) -> Any:
     return store
 
 
+def _parts(data: Path) -> dict[str, int]:
+    """Bytes of the blocks, the narrow rows and their indexes, the rest of the record, the search index."""
+    parts = {"blocks": 0, "index rows": 0, "row indexes": 0, "other": 0, "search index": 0}
+    try:
+        conn = sqlite3.connect(data / "stackwatch.db")
+        for name, size in conn.execute("SELECT name, sum(pgsize) FROM dbstat GROUP BY name"):
+            key = (
+                "blocks"
+                if name in ("blocks", "blocks_first_seq")
+                else "index rows"
+                if name == "events"
+                else "row indexes"
+                if name.startswith("events_")
+                else "other"
+            )
+            parts[key] += size
+        conn.close()
+    except sqlite3.OperationalError:  # no dbstat in this SQLite build
+        pass
+    parts["search index"] = (data / "stackwatch-index.db").stat().st_size
+    return parts
+
+
 def _folder_bytes(data: Path) -> int:
     return sum(p.stat().st_size for p in data.iterdir() if p.is_file())
 
@@ -241,6 +264,7 @@ def main() -> None:
     )
     parser.add_argument("--skip-v1", action="store_true", help="leave out the format 1 store (long runs)")
     parser.add_argument("--keep", type=Path, help="build the format 2 store here and keep it")
+    parser.add_argument("--no-bloom", action="store_true", help="leave out the bloom alternative (long runs)")
     args = parser.parse_args()
     n = args.records
     with tempfile.TemporaryDirectory() as tmp_name:
@@ -266,22 +290,31 @@ def main() -> None:
                 shutil.rmtree(data)
                 results[kind] = {"append": seconds}
                 continue
-            conn = sqlite3.connect(data / "stackwatch.db")
-            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-            conn.close()
-            results[kind] = {"append": seconds, "index": indexed, "raw": raw, "disk": _folder_bytes(data)}
+            for name in ("stackwatch.db", "stackwatch-index.db"):  # the steady state: WALs folded in
+                conn = sqlite3.connect(data / name)
+                conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+                conn.close()
+            results[kind] = {
+                "append": seconds,
+                "index": indexed,
+                "raw": raw,
+                "disk": _folder_bytes(data),
+                "parts": _parts(data),
+            }
             with (SQLiteStore if kind == "v1" else BlockStore)(data, read_only=True) as reader:
                 results[kind]["search"] = _searches(reader)
         v2 = args.keep or tmp / "v2"
-        summaries, bloom_s, bloom_n, bloom_bytes = bloom_build(v2 / "stackwatch.db")
-        bloom_times = {
-            name: _best(lambda w=words: bloom_search(v2 / "stackwatch.db", summaries, w))
-            for name, words in (
-                ("one IP", [IP.encode()]),
-                ("one user", [USER.encode()]),
-                ("a phrase", PHRASE.encode().split()),
-            )
-        }
+        summaries, bloom_s, bloom_n, bloom_bytes, bloom_times = [], 1.0, 1, 0, {}
+        if not args.no_bloom:
+            summaries, bloom_s, bloom_n, bloom_bytes = bloom_build(v2 / "stackwatch.db")
+            bloom_times = {
+                name: _best(lambda w=words: bloom_search(v2 / "stackwatch.db", summaries, w))
+                for name, words in (
+                    ("one IP", [IP.encode()]),
+                    ("one user", [USER.encode()]),
+                    ("a phrase", PHRASE.encode().split()),
+                )
+            }
     print(
         f"record format benchmark, {n:,} records (rates: records/s; ratio: to a plain SQLite insert "
         f"of the 25-column rows, {base_rate:,.0f}/s in this run)\n"
@@ -314,8 +347,12 @@ def main() -> None:
         seconds, hits = v2r["search"][name]
         print(
             f"| {name} | {hits:,} | {f'{v1s[0] * 1000:.0f} ms' if v1s else '-'} | {seconds * 1000:.0f} ms | "
-            f"{bloom_times[name] * 1000:.0f} ms (newest 100 only) |"
+            + (f"{bloom_times[name] * 1000:.0f} ms (newest 100 only) |" if bloom_times else "- |")
         )
+    parts = v2r["parts"]
+    print("\nformat 2 bytes per line: " + ", ".join(f"{k} {v / n:.0f}" for k, v in parts.items()))
+    if not bloom_times:
+        return
     print(
         f"\nblock blooms: built at {bloom_n / bloom_s:,.0f} records/s (Python), {bloom_bytes / bloom_n:.1f} "
         f"bytes per record, {len(summaries):,} blocks"
