@@ -229,6 +229,8 @@ def _show_record(data: Path, seq: int) -> None:
     try:
         conn = sqlite3.connect(f"{(data / 'stackwatch.db').resolve().as_uri()}?mode=ro", uri=True)
         row = conn.execute("SELECT received, origin, ref, raw FROM events WHERE seq = ?", (seq,)).fetchone()
+        if conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'blocks'").fetchone():
+            row = _block_record(conn, seq)  # record format 2: the record is in its block
         conn.close()
     except sqlite3.Error:
         return
@@ -237,6 +239,24 @@ def _show_record(data: Path, seq: int) -> None:
     else:
         raw = bytes(row[3]) if isinstance(row[3], bytes | bytearray) else str(row[3]).encode()
         click.echo(f"  record {seq}: origin {row[1]} ref {row[2]}: {raw[:200].decode('utf-8', 'replace')!r}")
+
+
+def _block_record(conn: Any, seq: int) -> tuple[Any, ...] | None:
+    """(received, origin, ref, raw) of record ``seq`` of a format 2 store, None if it cannot be read."""
+    import orjson
+
+    from stackwatch.store.chain import decode_record_bytes
+    from stackwatch.store.integrity import blocks as codec
+    from stackwatch.store.integrity.sqlite_io import SQLiteLedgerIO
+
+    block = SQLiteLedgerIO(conn).block_of(seq)
+    if block is None:
+        return None
+    try:
+        fields = decode_record_bytes(codec.records(block.data)[seq - block.first_seq])
+        return fields.received_us, fields.origin, orjson.loads(fields.normalized)[-1], fields.raw
+    except (codec.BlockError, IndexError, ValueError):
+        return None
 
 
 @store_group.command("prove")
