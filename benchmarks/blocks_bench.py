@@ -37,6 +37,7 @@ from stackwatch.store.integrity import blocks as codec
 from stackwatch.store.keys import init_store
 from stackwatch.store.sqlite import SQLiteStore
 from stackwatch.store.sqlite_blocks import BlockStore
+from stackwatch.store.unchained import UnchainedBlockStore
 
 CHUNK = 20_000
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -110,13 +111,6 @@ def chunks(n: int) -> Iterator[list[Event]]:
         yield make_events(first, min(CHUNK, n + 1 - first))
 
 
-class _NoDigests(codec.BlockEncoder):
-    """Benchmark only: blocks without record digests (what the chain costs is then left out)."""
-
-    def encode(self, records: Any) -> tuple[bytes, bytes]:
-        return self._zstd.compress(b"".join(records)), bytes(codec.DIGEST_SIZE * len(records))
-
-
 def _append(store: Any, n: int) -> tuple[float, int]:
     """Seconds to append n records (event building excluded), and the raw input's bytes."""
     spent, raw = 0.0, 0
@@ -139,10 +133,7 @@ def _open(kind: str, data: Path) -> Any:
     }
     if kind == "v1":
         return SQLiteStore(data, **options)
-    store = BlockStore(data, **options)
-    if kind == "v2-nochain":
-        store._encoder = _NoDigests()
-    return store
+    return (UnchainedBlockStore if kind == "v2-nochain" else BlockStore)(data, **options)
 
 
 def _parts(data: Path) -> dict[str, int]:
@@ -279,7 +270,8 @@ def main() -> None:
             data = args.keep if kind == "v2" and args.keep else tmp / kind
             if data.exists():
                 shutil.rmtree(data)
-            init_store(data, format=1 if kind == "v1" else 2, local_witness=False, background_index=False)
+            if kind != "v2-nochain":  # an unchained store starts empty: no keys, no checkpoints
+                init_store(data, format=1 if kind == "v1" else 2, local_witness=False, background_index=False)
             store = _open(kind, data)
             seconds, raw = _append(store, n)
             started = time.perf_counter()

@@ -209,6 +209,7 @@ class BlockStore(SQLiteStore):
         made: list[StoredBlock] = []
         size, first = 0, rows[0][0] if rows else 0
         limit = codec.BLOCK_BYTES
+        encode = self._encoder.encode if self._chained else self._encoder.encode_unchained
         for r in rows:
             host, service = names[r[3]]
             try:
@@ -220,10 +221,10 @@ class BlockStore(SQLiteStore):
             records.append(rec)
             size += len(rec)
             if size >= limit:
-                made.append(ledger.add(first, *self._encoder.encode(records)))
+                made.append(ledger.add(first, *encode(records)))
                 first, size, records = r[0] + 1, 0, []
         if records:
-            made.append(ledger.add(first, *self._encoder.encode(records)))
+            made.append(ledger.add(first, *encode(records)))
         return out, made
 
     def _write_rows(
