@@ -21,6 +21,7 @@ what its record says.
 from __future__ import annotations
 
 import sqlite3
+import threading
 from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from typing import Any, Final
@@ -41,6 +42,8 @@ from stackwatch.store.sqlite import _SOURCE_STATS, SQLiteStore, _json_ints
 
 FORMAT: Final = 2
 CACHED_BLOCKS: Final = 32
+TEXTS_KEPT: Final = 400_000
+"""Most messages kept in memory for the indexer (see ``BlockStore._texts``)."""
 _KEPT: Final = frozenset(
     (
         "seq",
@@ -114,11 +117,14 @@ def block_messages(conn: sqlite3.Connection, low: int, high: int) -> Iterable[tu
 class BlockStore(SQLiteStore):
     """``SQLiteStore`` with record format v2 (see the module docstring)."""
 
-    _index_messages = staticmethod(block_messages)
-
     def __init__(self, *args: Any, **options: Any) -> None:
         self._encoder = codec.BlockEncoder()
         self._cache: OrderedDict[int, tuple[int, list[bytes]]] = OrderedDict()
+        # Messages of committed records not indexed yet, handed to this process's indexer so it
+        # does not decompress and decode them again (a bounded cache: past it, or for records
+        # another process wrote, the indexer reads the blocks).
+        self._texts: dict[int, str] = {}
+        self._texts_lock = threading.Lock()
         super().__init__(*args, **options)
         self._io = SQLiteLedgerIO(self._conn)
         self._read_io = SQLiteLedgerIO(self._reader)
@@ -278,9 +284,24 @@ class BlockStore(SQLiteStore):
             self._checkpointer.committed(made)
         self._rows, self._leaves, self._tail = [], [], None
         self._new_sources.clear()
+        with self._texts_lock:
+            if len(self._texts) < TEXTS_KEPT:
+                self._texts.update((r[0], r[19]) for r in rows)
         self._since_index += len(rows)
         self._after_commit()
         return rows
+
+    def _index_messages(self, conn: sqlite3.Connection, low: int, high: int) -> list[tuple[int, str]]:
+        with self._texts_lock:
+            texts = self._texts
+            stale = [seq for seq in texts if seq <= low] if next(iter(texts), high) <= low else []
+            for seq in stale:  # indexed by another process meanwhile
+                del texts[seq]
+            got = [(seq, texts.pop(seq)) for seq in range(low + 1, high + 1) if seq in texts]
+        if len(got) == high - low:
+            return got
+        have = {seq for seq, _ in got}
+        return sorted([*got, *(m for m in block_messages(conn, low, high) if m[0] not in have)])
 
     # -- reading ---------------------------------------------------------------------------
 
