@@ -71,3 +71,40 @@ def test_the_format_of_a_new_store(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     conn.close()
     with pytest.raises(StoreError, match="store migrate"):
         init_store(tmp_path / "a", format=2)
+
+
+def test_the_search_index_is_filled_from_the_writers_messages_or_from_the_blocks(tmp_path: Path) -> None:
+    from stackwatch.store.base import EventQuery
+
+    quiet = {"background_index": False, "index_every": 10**9, "index_interval": 1e9}
+    writer = BlockStore(tmp_path / "d", **quiet)
+    writer.append_events([event(n) for n in range(200)])
+    writer.flush()
+    other = BlockStore(tmp_path / "d", background_index=False)  # has none of the writer's messages
+    try:
+        assert other.index_pending() == 200  # read from the blocks
+        assert [s.event for s in other.search_events(EventQuery(text="user3 from 10.1.3.3"))] == [event(3)]
+    finally:
+        other.close()
+    writer.append_events([event(n) for n in range(200, 260)])
+    writer.flush()
+    assert writer.index_pending() == 60  # its own messages; the 200 indexed elsewhere are dropped
+    assert writer._texts == {}
+    hits = writer.search_events(EventQuery(text="user6 from 10.1.1.1"))  # event 251: record 252
+    assert [s.seq for s in hits] == [252] and hits[0].event == event(251)
+    writer.close()
+
+
+def test_background_indexing_of_a_v2_store(tmp_path: Path) -> None:
+    import time
+
+    from stackwatch.store.base import EventQuery
+
+    with BlockStore(tmp_path / "d", background_index=True, index_interval=0.05) as store:
+        store.append_events([event(n) for n in range(100)])
+        store.flush()
+        deadline = time.monotonic() + 10
+        while store.counts().unindexed and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert store.counts().unindexed == 0
+        assert store.count_events(EventQuery(text="Authorization failed")) == 100
