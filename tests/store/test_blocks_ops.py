@@ -108,3 +108,10 @@ def test_background_indexing_of_a_v2_store(tmp_path: Path) -> None:
             time.sleep(0.05)
         assert store.counts().unindexed == 0
         assert store.count_events(EventQuery(text="Authorization failed")) == 100
+
+
+def test_a_v2_store_is_never_written_as_format_1(sealed: Sealed) -> None:
+    with pytest.raises(StoreError, match="record format 2"):
+        SQLiteStore(sealed.data, background_index=False)
+    with pytest.raises(StoreError, match="record format 2"):
+        SQLiteStore(sealed.data, read_only=True)

@@ -293,10 +293,10 @@ def consistency_command(data: Path, old_size: int, new_size: int, output: str | 
 @data_option
 def checkpoint_command(data: Path) -> None:
     """Make a signed, sealed checkpoint now."""
-    from stackwatch.store.sqlite import SQLiteStore
+    from stackwatch.store.sqlite import open_store
 
     try:
-        with SQLiteStore(data) as store:
+        with open_store(data) as store:
             epoch = store.checkpoint()
             size = store.size
     except StackwatchError as exc:
@@ -391,12 +391,12 @@ def migrate_command(data: Path, keys: tuple[str, ...], actor: str) -> None:
 def retention_command(data: Path, max_age: str | None, max_size: str | None, actor: str) -> None:
     """Expire old records; what is expired stays attested by its checkpoints."""
     from stackwatch.store.retention import expire, parse_age, parse_size
-    from stackwatch.store.sqlite import SQLiteStore
+    from stackwatch.store.sqlite import open_store
 
     if (max_age is None) == (max_size is None):
         _fail("give exactly one of --max-age and --max-size", 2)
     try:
-        with SQLiteStore(data) as store:
+        with open_store(data) as store:
             result = expire(
                 store,
                 max_age=parse_age(max_age) if max_age else None,
@@ -486,11 +486,11 @@ def standby_command(
 ) -> None:
     """Follow a primary, verifying everything received, until stopped (then: store promote)."""
     from stackwatch.store.replication import Standby, parse_address, read_secret
-    from stackwatch.store.sqlite import SQLiteStore
+    from stackwatch.store.sqlite import open_store
 
     tls = {"cert": tls_cert, "key": tls_key, "ca": tls_ca} if tls_cert else None
     try:
-        with SQLiteStore(data, background_index=False) as store:
+        with open_store(data, background_index=False) as store:
             follower = Standby(
                 store,
                 parse_address(primary),

@@ -138,7 +138,7 @@ def _start_segment(store: SQLiteStore, epoch: int, pub: bytes, reason: str, acto
 
 def promote(data_dir: str | os.PathLike[str], *, actor: str = "stackwatch", **options: Any) -> int:
     """Make a standby the primary: its own keys sign and seal from the next epoch. Returns it."""
-    with SQLiteStore(data_dir, **options) as store:
+    with open_store(data_dir, **options) as store:
         if store.role != "standby":
             raise StoreError(f"the store in {data_dir} is not a standby")
         sign_path, _, _ = key_paths(Path(data_dir))

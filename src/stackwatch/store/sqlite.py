@@ -249,6 +249,10 @@ class SQLiteStore(Store):
         meta = dict(self._conn.execute("SELECT name, value FROM meta").fetchall())
         self._store_id = str(meta["store_id"])
         self._role = str(meta.get("role", "primary"))
+        if str(meta.get("format", "1")) != str(self.format):
+            self._conn.close()
+            raise StoreError(f"the store in {self.data_dir} is in record format {meta.get('format', 1)}: "
+                             "open it with stackwatch.store.open_store, which picks its backend")
         if UNCHAINED_META in meta and self._chained:
             self._conn.close()
             raise StoreError(f"the store in {self.data_dir} was written without its hash chain (a "
@@ -266,6 +270,11 @@ class SQLiteStore(Store):
                 raise StoreError(f"the store in {self.data_dir} is chained: it cannot be written "
                                  "without its chain")
             self._conn.execute("INSERT INTO meta VALUES (?, 1)", (UNCHAINED_META,))
+
+    @property
+    def format(self) -> int:
+        """The record format (1: a chained row per record; 2: ``sqlite_blocks``)."""
+        return 1
 
     @property
     def role(self) -> str:
