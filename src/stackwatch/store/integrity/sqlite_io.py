@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterator, Sequence
-from typing import Final
+from typing import Any, Final
 
 from stackwatch.store.integrity.io import CheckpointRow, StoredBlock
 from stackwatch.store.merkle import MerkleAccumulator
@@ -164,13 +164,6 @@ class SQLiteLedgerIO:
         ]
 
 
-def _block(row: tuple[object, ...]) -> StoredBlock:
+def _block(row: tuple[Any, ...]) -> StoredBlock:
     number, first, count, digests, data, chain = row
-    return StoredBlock(
-        int(number),
-        int(first),
-        int(count),
-        bytes(digests),  # type: ignore[call-overload, arg-type]
-        bytes(data),
-        bytes(chain),
-    )  # type: ignore[call-overload]
+    return StoredBlock(int(number), int(first), int(count), bytes(digests), bytes(data), bytes(chain))

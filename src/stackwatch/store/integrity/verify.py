@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import orjson
 
@@ -22,7 +23,7 @@ from stackwatch.store.integrity import blocks as codec
 from stackwatch.store.integrity.io import LedgerIO
 from stackwatch.store.merkle import MerkleAccumulator
 
-IndexRow = tuple[object, ...]
+IndexRow = tuple[Any, ...]
 """A narrow row: seq, time, host, service, severity, kind, action, outcome, init_name, init_id,
 init_project, init_ip, target_id, target_name, request_id."""
 _NORM_OF_ROW = (0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 11, 14, 15, 17)  # normalized-array positions of row[1:]
@@ -161,16 +162,15 @@ def check_blocks(
                             "checkpoint signed before the migration",
                         )
                     v1_attested = rec_seq
-            if pending is None or pending[0] != rec_seq:
-                gone = pending is None or int(pending[0]) > rec_seq  # type: ignore[call-overload]
+            if pending is None or int(pending[0]) > rec_seq:
                 return fault(
                     "index-row",
                     number,
-                    rec_seq if gone else int(pending[0]),  # type: ignore[arg-type, call-overload]
-                    f"block {number}, record {offset}: its index row is missing (searches cannot find it)"
-                    if gone
-                    else f"index row {pending[0]} has no record",
+                    rec_seq,
+                    f"block {number}, record {offset}: its index row is missing (searches cannot find it)",
                 )
+            if int(pending[0]) < rec_seq:
+                return fault("index-row", number, int(pending[0]), f"index row {pending[0]} has no record")
             norm = orjson.loads(decode_record_bytes(record).normalized)
             if any(pending[i + 1] != norm[j] for i, j in enumerate(_NORM_OF_ROW)):
                 return fault(
@@ -206,7 +206,7 @@ def check_blocks(
         return fault(
             "index-row",
             number,
-            int(pending[0]),  # type: ignore[call-overload]
+            int(pending[0]),
             f"index row {pending[0]} has no record",
         )
     return result
