@@ -343,7 +343,7 @@ def main() -> None:
             print(f"| {label} | {rate:,.0f} | {rate / base_rate:.2f} |")
     v2r = results["v2"]
     print(f"\nchain on/off (format 2): {results['v2-nochain']['append'] / v2r['append']:.3f}")
-    print(f"search index build (format 2, messages from blocks): {n / v2r['index']:,.0f} records/s")
+    print(f"search index build (format 2): {n / v2r['index']:,.0f} records/s")
     print("\n| store | bytes per line | disk / raw input |")
     print("|---|---:|---:|")
     for kind in ("v1", "v2"):
