@@ -6,7 +6,7 @@ addresses, 5,000 users), each figure with its baseline:
 * append rate of a plain SQLite insert of the 25-column rows (the baseline), the format 1 store
   (a chained row per record) and the format 2 store (chained compressed blocks + narrow rows),
   and format 2 with its chain work left out (no record digests: the chain on/off ratio);
-* the search index build (format 2 reads messages from the blocks);
+* the search index build (format 2: from the messages its writer hands it, else from the blocks);
 * disk per line, as a ratio to the raw input (the lines and their newlines);
 * search latency (newest 100 hits and the hit count) for one IP, one user and a phrase;
 * the design alternative, per-block summaries + token bloom filters (VictoriaLogs / Loki style):

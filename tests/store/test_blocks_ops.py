@@ -115,3 +115,10 @@ def test_a_v2_store_is_never_written_as_format_1(sealed: Sealed) -> None:
         SQLiteStore(sealed.data, background_index=False)
     with pytest.raises(StoreError, match="record format 2"):
         SQLiteStore(sealed.data, read_only=True)
+
+
+def test_consistency_proofs_of_a_v2_store_are_refused_clearly(sealed: Sealed) -> None:
+    from stackwatch.store.proofs import consistency
+
+    with pytest.raises(StoreError, match="not supported yet"):
+        consistency(sealed.data, 1, 61)

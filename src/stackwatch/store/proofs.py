@@ -63,6 +63,9 @@ def consistency(data_dir: str | Path, old_size: int, new_size: int) -> dict[str,
     """Consistency proof from ``old_size`` to the checkpoint at ``new_size``."""
     conn = _connect(Path(data_dir))
     try:
+        if conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'blocks'").fetchone():
+            raise StoreError("consistency proofs of a record format 2 store are not supported yet "
+                             "(inclusion proofs are: stackwatch store prove)")
         cps = {c[0].size: c for c in _checkpoints(conn)}
         if new_size not in cps:
             raise StoreError(
