@@ -121,10 +121,13 @@ def stage_store(root: Path, data: Path, *, chained: bool = True) -> tuple[int, i
     from stackwatch.pipeline.engine import build_engine
     from stackwatch.pipeline.reader import discover
     from stackwatch.store import open_store
-    from stackwatch.store.unchained import UnchainedBenchmarkStore
+    from stackwatch.store.sqlite import new_store_format
+    from stackwatch.store.unchained import UnchainedBenchmarkStore, UnchainedBlockStore
 
     shutil.rmtree(data, ignore_errors=True)
-    store = open_store(str(data)) if chained else UnchainedBenchmarkStore(data)
+    # $STACKWATCH_STORE_FORMAT picks the record format of both (2: the chain off is no digests)
+    unchained = UnchainedBlockStore if new_store_format() == 2 else UnchainedBenchmarkStore
+    store = open_store(str(data)) if chained else unchained(data)
     engine, inputs = build_engine(), discover([str(root)])
     warm_parsers()
     tune_gc()  # as `stackwatch analyze` does

@@ -20,6 +20,7 @@ from stackwatch.core.event import Event, Initiator
 from stackwatch.store.keys import init_store
 from stackwatch.store.rows import EVENT_COLUMNS, RowBuilder
 from stackwatch.store.sqlite import SQLiteStore
+from stackwatch.store.sqlite_blocks import BlockStore
 from stackwatch.store.sqlite_schema import migrate
 from stackwatch.store.verify import verify_store
 
@@ -95,9 +96,9 @@ def store_rows_without_ledger(path: Path, events: list[Event]) -> float:
     return elapsed
 
 
-def store_append(data: Path, events: list[Event]) -> float:
-    init_store(data, background_index=False)
-    store = SQLiteStore(
+def store_append(data: Path, events: list[Event], record_format: int = 1) -> float:
+    init_store(data, background_index=False, format=record_format)
+    store = (SQLiteStore if record_format == 1 else BlockStore)(
         data,
         background_index=False,
         index_every=10**12,
@@ -130,6 +131,11 @@ def main() -> None:
         if report.failed:
             raise SystemExit(f"verify failed: {report.first_bad}")
         verify = report.seconds
+        blocks = store_append(Path(tmp) / "blocks", events, record_format=2)
+        report = verify_store(Path(tmp) / "blocks")
+        if report.failed:
+            raise SystemExit(f"verify failed (format 2): {report.first_bad}")
+        verify_blocks = report.seconds
     base_rate = n / base
     print(f"store benchmark, {n} records (ratio = rate / plain SQLite insert rate)\n")
     print("| path | records/s | ratio |")
@@ -139,6 +145,8 @@ def main() -> None:
         ("store append without chain", no_ledger),
         ("store append with chain + Merkle + checkpoints", append),
         ("store verify (chain + Merkle roots + signatures)", verify),
+        ("format 2 append (blocks: records compressed, chained per block, narrow rows)", blocks),
+        ("format 2 verify (blocks, digests, chain, roots, index rows; one process)", verify_blocks),
     ):
         rate = n / seconds
         print(f"| {name} | {rate:,.0f} | {rate / base_rate:.2f} |")

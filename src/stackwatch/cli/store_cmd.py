@@ -90,8 +90,12 @@ def store_group() -> None:
     "Default with no --witness: DATA.witness.jsonl beside the data folder.",
 )
 @click.option("--no-local-witness", is_flag=True, help="Do not create the default local witness file.")
+@click.option("--format", "record_format", type=click.Choice(["1", "2"]), default=None,
+              help="Record format of a new store: 1 (a chained row per record) or 2 (chained compressed "
+              "blocks; docs/store.md). Default: $STACKWATCH_STORE_FORMAT, else 1.")
 def init_command(
-    data: Path, standby: bool, witnesses: tuple[str, ...], witness_file: str | None, no_local_witness: bool
+    data: Path, standby: bool, witnesses: tuple[str, ...], witness_file: str | None, no_local_witness: bool,
+    record_format: str | None,
 ) -> None:
     """Create the signing and sealing keys; print the initial sealing key ONCE."""
     from stackwatch.store.keys import init_store
@@ -104,6 +108,7 @@ def init_command(
             witnesses=list(witnesses),
             witness_file=witness_file,
             local_witness=not no_local_witness,
+            format=int(record_format) if record_format else None,
         )
         sinks = [str(w) for w in configured(data)]
     except StackwatchError as exc:
@@ -210,6 +215,8 @@ def verify_command(
         )
     first = report.first_bad
     if first is not None and first.seq is not None:
+        if first.block is not None:
+            click.echo(f"FIRST BAD BLOCK: {first.block}")
         click.echo(f"FIRST BAD RECORD: seq {first.seq}: {first.message}")
         _show_record(data, first.seq)
     click.echo("RESULT: " + ("OK" if ok else "FAILED" if report.failed else "WARNING (non-zero exit)"))
@@ -222,6 +229,8 @@ def _show_record(data: Path, seq: int) -> None:
     try:
         conn = sqlite3.connect(f"{(data / 'stackwatch.db').resolve().as_uri()}?mode=ro", uri=True)
         row = conn.execute("SELECT received, origin, ref, raw FROM events WHERE seq = ?", (seq,)).fetchone()
+        if conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'blocks'").fetchone():
+            row = _block_record(conn, seq)  # record format 2: the record is in its block
         conn.close()
     except sqlite3.Error:
         return
@@ -230,6 +239,24 @@ def _show_record(data: Path, seq: int) -> None:
     else:
         raw = bytes(row[3]) if isinstance(row[3], bytes | bytearray) else str(row[3]).encode()
         click.echo(f"  record {seq}: origin {row[1]} ref {row[2]}: {raw[:200].decode('utf-8', 'replace')!r}")
+
+
+def _block_record(conn: Any, seq: int) -> tuple[Any, ...] | None:
+    """(received, origin, ref, raw) of record ``seq`` of a format 2 store, None if it cannot be read."""
+    import orjson
+
+    from stackwatch.store.chain import decode_record_bytes
+    from stackwatch.store.integrity import blocks as codec
+    from stackwatch.store.integrity.sqlite_io import SQLiteLedgerIO
+
+    block = SQLiteLedgerIO(conn).block_of(seq)
+    if block is None:
+        return None
+    try:
+        fields = decode_record_bytes(codec.records(block.data)[seq - block.first_seq])
+        return fields.received_us, fields.origin, orjson.loads(fields.normalized)[-1], fields.raw
+    except (codec.BlockError, IndexError, ValueError):
+        return None
 
 
 @store_group.command("prove")
@@ -266,10 +293,10 @@ def consistency_command(data: Path, old_size: int, new_size: int, output: str | 
 @data_option
 def checkpoint_command(data: Path) -> None:
     """Make a signed, sealed checkpoint now."""
-    from stackwatch.store.sqlite import SQLiteStore
+    from stackwatch.store.sqlite import open_store
 
     try:
-        with SQLiteStore(data) as store:
+        with open_store(data) as store:
             epoch = store.checkpoint()
             size = store.size
     except StackwatchError as exc:
@@ -335,6 +362,25 @@ def restore_command(
     click.echo(f"restored {report.records} verified records into {dest_dir}")
 
 
+@store_group.command("migrate")
+@data_option
+@click.option("--key", "keys", multiple=True, metavar="K0", help="Initial sealing key(s): the seals are "
+              "checked before and after.")
+@click.option("--actor", default=lambda: os.environ.get("USER", "stackwatch"), help="Who runs it (logged).")
+def migrate_command(data: Path, keys: tuple[str, ...], actor: str) -> None:
+    """Convert a format 1 store to record format 2 (compressed chained blocks), in place; its
+    history stays provable (docs/store.md). Stop the writer first."""
+    from stackwatch.store.migrate import migrate_store
+
+    try:
+        result = migrate_store(data, initial_keys=[_initial_key(k) for k in keys], actor=actor)
+    except StackwatchError as exc:
+        _fail(f"migration refused: {exc}")
+    click.echo(f"migrated {result.records} records into {result.blocks} blocks; format 2 checkpoints "
+               f"from epoch {result.v2_epoch}, its chain anchored on the last format 1 checkpoint; "
+               f"verified before and after ({result.after.records} records)")
+
+
 @store_group.command("retention")
 @data_option
 @click.option("--max-age", help="Expire records received longer ago than this (e.g. 90d).")
@@ -345,12 +391,12 @@ def restore_command(
 def retention_command(data: Path, max_age: str | None, max_size: str | None, actor: str) -> None:
     """Expire old records; what is expired stays attested by its checkpoints."""
     from stackwatch.store.retention import expire, parse_age, parse_size
-    from stackwatch.store.sqlite import SQLiteStore
+    from stackwatch.store.sqlite import open_store
 
     if (max_age is None) == (max_size is None):
         _fail("give exactly one of --max-age and --max-size", 2)
     try:
-        with SQLiteStore(data) as store:
+        with open_store(data) as store:
             result = expire(
                 store,
                 max_age=parse_age(max_age) if max_age else None,
@@ -440,11 +486,11 @@ def standby_command(
 ) -> None:
     """Follow a primary, verifying everything received, until stopped (then: store promote)."""
     from stackwatch.store.replication import Standby, parse_address, read_secret
-    from stackwatch.store.sqlite import SQLiteStore
+    from stackwatch.store.sqlite import open_store
 
     tls = {"cert": tls_cert, "key": tls_key, "ca": tls_ca} if tls_cert else None
     try:
-        with SQLiteStore(data, background_index=False) as store:
+        with open_store(data, background_index=False) as store:
             follower = Standby(
                 store,
                 parse_address(primary),

@@ -262,7 +262,47 @@ def audit(doc: Any, trusted_key: bytes | None = None, old_checkpoint: Any = None
         return (f"tree of size {old_size} (root {old_root.hex()}, {old_source}) is a prefix of size "
                 f"{new_size} "
                 f"(root {new_root.hex()}, {source}); {pinned}")
-    raise AuditFailure(f"unknown proof type {kind!r}; expected 'inclusion' or 'consistency'")
+    if kind == "record-inclusion":
+        return _audit_block_record(doc, proof, key, pinned)
+    raise AuditFailure(f"unknown proof type {kind!r}; expected 'inclusion', 'record-inclusion' or "
+                       "'consistency'")
+
+
+_DIGEST = 16  # record format 2: bytes of a record's digest in its block's leaf
+
+
+def _audit_block_record(doc: dict[str, Any], proof: list[bytes], key: bytes | None, pinned: str) -> str:
+    """Record format 2: the record is at ``offset`` of block ``block``, whose leaf is in the tree."""
+    seq, number, first, offset = (_int(doc, k) for k in ("seq", "block", "first_seq", "offset"))
+    size = _int(doc, "tree_size")
+    record, digests = _hex(doc, "record", None), _hex(doc, "digests", None)
+    if len(digests) % _DIGEST or not 0 <= offset < len(digests) // _DIGEST or first + offset != seq:
+        raise AuditFailure("offset, first seq and digests do not place the record in its block")
+    claimed = int.from_bytes(record[4:12], "big") if record[:4] == b"SWR1" else -1
+    if claimed != seq:
+        raise AuditFailure(f"record says seq {claimed}, the proof is for seq {seq}")
+    digest = digests[offset * _DIGEST:(offset + 1) * _DIGEST]
+    if hashlib.sha256(b"\x00" + record).digest()[:_DIGEST] != digest:
+        raise AuditFailure(f"the record is not the one the block's digest {offset} names")
+    count = len(digests) // _DIGEST
+    leaf = hashlib.sha256(b"\x00SWB1" + number.to_bytes(8, "big") + first.to_bytes(8, "big")
+                          + count.to_bytes(4, "big") + digests).digest()
+    if key is None:
+        raise AuditFailure("a public key is needed to check the checkpoint ('public_key' or --key)")
+    cp = check_checkpoint(doc.get("checkpoint"), key)
+    if cp["size"] < seq:
+        raise AuditFailure(f"the checkpoint covers records 1..{cp['size']}, not record {seq}")
+    mth = root_from_inclusion(leaf, number - 1, size, proof)
+    if mth is None:
+        raise AuditFailure(f"proof has the wrong length for block {number} in a tree of {size} blocks")
+    # The signed root binds the block count to the Merkle tree hash (integrity.blocks.tree_root).
+    computed = hashlib.sha256(b"stackwatch-blocks-root\x00" + size.to_bytes(8, "big") + mth).digest()
+    if computed != cp["root"]:
+        raise AuditFailure(f"proof leads to root {computed.hex()}, "
+                           f"the signed checkpoint says {cp['root'].hex()}")
+    return (f"record {seq} (offset {offset} of block {number}) is in the tree of {size} blocks, root "
+            f"{computed.hex()}; signed checkpoint of log {cp['log']} epoch {cp['epoch']} "
+            f"({cp['size']} records); {pinned}")
 
 
 def _signed(body: bytes, signature: bytes) -> dict[str, str]:
@@ -282,6 +322,17 @@ def inclusion_document(leaf_index: int, tree_size: int, proof: Sequence[bytes], 
     doc.update(proof=[h.hex() for h in proof], checkpoint=_signed(checkpoint_body, signature),
                public_key=public_key.hex())
     return doc
+
+
+def block_inclusion_document(seq: int, block: int, first_seq: int, digests: bytes, record: bytes,
+                             tree_size: int, proof: Sequence[bytes], checkpoint_body: bytes, signature: bytes,
+                             public_key: bytes) -> dict[str, Any]:
+    """Record format 2: record ``seq`` at its offset in ``block``, and the block's Merkle proof."""
+    return {"format": FORMAT, "type": "record-inclusion", "seq": seq, "block": block, "first_seq": first_seq,
+            "offset": seq - first_seq, "record": record.hex(), "digests": digests.hex(),
+            "tree_size": tree_size,
+            "proof": [h.hex() for h in proof], "checkpoint": _signed(checkpoint_body, signature),
+            "public_key": public_key.hex()}
 
 
 def consistency_document(old_size: int, new_size: int, proof: Sequence[bytes], checkpoint_body: bytes,

@@ -13,6 +13,8 @@ import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 
+from stackwatch.store.integrity.io import CheckpointRow, LedgerIO
+from stackwatch.store.integrity.sqlite_io import SQLiteLedgerIO
 from stackwatch.store.ledger import key_paths
 from stackwatch.store.seal import (
     NO_PREV,
@@ -35,11 +37,16 @@ class StoredCheckpoint:
     seal: bytes
 
 
-def last_checkpoint(conn: sqlite3.Connection) -> StoredCheckpoint | None:
-    row = conn.execute("SELECT body, signature, seal FROM checkpoints ORDER BY epoch DESC LIMIT 1").fetchone()
+def ledger_io(conn: sqlite3.Connection | LedgerIO) -> LedgerIO:
+    """The integrity layer's interface over ``conn`` (an sqlite3 connection is wrapped)."""
+    return SQLiteLedgerIO(conn) if isinstance(conn, sqlite3.Connection) else conn
+
+
+def last_checkpoint(conn: sqlite3.Connection | LedgerIO) -> StoredCheckpoint | None:
+    row = ledger_io(conn).last_checkpoint()
     if row is None:
         return None
-    return StoredCheckpoint(Checkpoint.from_bytes(row[0]), row[0], row[1], row[2])
+    return StoredCheckpoint(Checkpoint.from_bytes(row.body), row.body, row.signature, row.seal)
 
 
 class Checkpointer:
@@ -49,7 +56,7 @@ class Checkpointer:
         self,
         data_dir: Path,
         log_id: str,
-        conn: sqlite3.Connection,
+        conn: sqlite3.Connection | LedgerIO,
         *,
         every: int,
         interval: float,
@@ -84,7 +91,8 @@ class Checkpointer:
             return False
         return size - self.last_size >= self.every or now_us - self.last_time >= self.interval_us
 
-    def make(self, conn: sqlite3.Connection, size: int, root: bytes, now_us: int) -> StoredCheckpoint:
+    def make(self, conn: sqlite3.Connection | LedgerIO, size: int, root: bytes,
+             now_us: int) -> StoredCheckpoint:
         """Sign, seal and insert the checkpoint of the current epoch (caller's transaction)."""
         assert self.sealer is not None and self._key is not None
         cp = Checkpoint(self.log_id, self.sealer.epoch, size, root, max(now_us, self.last_time), self.prev)
@@ -92,10 +100,8 @@ class Checkpointer:
         # The seal binds the signing key: swapping the key and re-signing breaks every seal.
         tag = self.sealer.tag(cp, self.public_key)
         stored = StoredCheckpoint(cp, body, sign_checkpoint(self._key, body), tag)
-        conn.execute(
-            "INSERT INTO checkpoints VALUES (?, ?, ?, ?, ?, ?)",
-            (cp.epoch, cp.size, cp.time_us, body, stored.signature, stored.seal),
-        )
+        row = CheckpointRow(cp.epoch, cp.size, body, stored.signature, stored.seal)
+        ledger_io(conn).insert_checkpoint(row, cp.time_us)
         return stored
 
     def committed(self, stored: StoredCheckpoint) -> None:

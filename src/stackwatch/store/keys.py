@@ -34,7 +34,7 @@ from stackwatch.store.seal import (
     write_private_key,
     write_public_key,
 )
-from stackwatch.store.sqlite import SQLiteStore
+from stackwatch.store.sqlite import SQLiteStore, open_store, stored_format
 from stackwatch.store.witness import CONFIG_FILE, configured, default_witness_path, parse_witness
 
 
@@ -70,6 +70,7 @@ def init_store(
     witness_file: str | os.PathLike[str] | None = None,
     local_witness: bool = True,
     actor: str = "stackwatch",
+    format: int | None = None,
     **options: Any,
 ) -> InitResult:
     """Create keys (and the first checkpoint, unless a standby). With no witness given or
@@ -89,8 +90,14 @@ def init_store(
         if inside is not None and Path(inside).absolute().is_relative_to(data_dir.absolute()):
             raise StoreError(f"witness {spec!r} is inside the data folder: whoever rewrites the store "
                              "rewrites it too; put it outside (another mount or host)")
+    found = stored_format(data_dir)
+    if standby and (format or found) == 2:
+        raise StoreError("a standby of a record format 2 store is not supported yet")
+    if format is not None and found is not None and found != format:
+        raise StoreError(f"the store in {data_dir} is in record format {found}"
+                         + (": convert it with stackwatch store migrate" if format == 2 else ""))
     make_private(data_dir)
-    with SQLiteStore(data_dir, **options) as store:
+    with open_store(data_dir, format=format, **options) as store:
         last = store._conn.execute("SELECT max(epoch) FROM checkpoints").fetchone()[0]
         first_epoch = 0 if last is None else last + 1
         if standby and (store.size or last is not None):
@@ -131,7 +138,7 @@ def _start_segment(store: SQLiteStore, epoch: int, pub: bytes, reason: str, acto
 
 def promote(data_dir: str | os.PathLike[str], *, actor: str = "stackwatch", **options: Any) -> int:
     """Make a standby the primary: its own keys sign and seal from the next epoch. Returns it."""
-    with SQLiteStore(data_dir, **options) as store:
+    with open_store(data_dir, **options) as store:
         if store.role != "standby":
             raise StoreError(f"the store in {data_dir} is not a standby")
         sign_path, _, _ = key_paths(Path(data_dir))

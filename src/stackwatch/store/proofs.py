@@ -31,9 +31,15 @@ def _checkpoints(conn: sqlite3.Connection) -> list[tuple[Checkpoint, bytes, byte
 
 
 def prove(data_dir: str | Path, seq: int, tree_size: int | None = None) -> dict[str, Any]:
-    """Inclusion proof of record ``seq`` in the first checkpoint covering it (or at ``tree_size``)."""
+    """Inclusion proof of record ``seq`` in the first checkpoint covering it (or at ``tree_size``;
+    record format 2: a size in blocks, and the proof is the block's plus the record's offset)."""
     conn = _connect(Path(data_dir))
     try:
+        if conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'blocks'").fetchone():
+            from stackwatch.store.integrity.proofs import prove_record
+            from stackwatch.store.integrity.sqlite_io import SQLiteLedgerIO
+
+            return prove_record(SQLiteLedgerIO(conn), seq, tree_size=tree_size)
         if seq <= pruned_size(conn):
             raise StoreError(f"record {seq} was expired by retention: only its checkpoint attests it")
         cps = [
@@ -57,6 +63,9 @@ def consistency(data_dir: str | Path, old_size: int, new_size: int) -> dict[str,
     """Consistency proof from ``old_size`` to the checkpoint at ``new_size``."""
     conn = _connect(Path(data_dir))
     try:
+        if conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'blocks'").fetchone():
+            raise StoreError("consistency proofs of a record format 2 store are not supported yet "
+                             "(inclusion proofs are: stackwatch store prove)")
         cps = {c[0].size: c for c in _checkpoints(conn)}
         if new_size not in cps:
             raise StoreError(

@@ -72,6 +72,8 @@ def expire(
     """Apply a retention policy (by record age on ``received``, or by database size)."""
     if (max_age is None) == (max_size is None):
         raise StoreError("give exactly one of max_age and max_size")
+    if getattr(store, "format", 1) == 2:
+        return _expire_blocks(store, max_age=max_age, max_size=max_size, actor=actor)
     with store._lock:
         store.checkpoint()  # also takes the append lock; the newest records get sealed first
         conn = store._conn
@@ -129,6 +131,80 @@ def expire(
             )
             c.execute("DELETE FROM pruned_leaves")
             c.executemany("INSERT INTO pruned_leaves VALUES (?, ?)", list(enumerate(leaves, block)))
+            sqlite_rollup.forget(c, target)
+            c.execute("DELETE FROM events WHERE seq <= ?", (target,))
+            c.execute("UPDATE sources SET count = (SELECT count(*) FROM events WHERE source = sources.id)")
+
+        store._queue_admin(admin_event(actor, "retention.run", "events", details, now=now))
+        rows = store._write_rows(checkpoints=[prune])
+        store.flush()
+        return RetentionResult(old + 1, target, cutoff, rows[-1][0] if rows else None)
+
+
+def _cutoff(store: SQLiteStore, size: int, old: int, max_age: timedelta | None, max_size: int | None) -> int:
+    """The last seq the policy expires (before rounding down to a checkpoint)."""
+    conn = store._conn
+    if max_age is not None:
+        limit = to_micros(store._clock.now() - max_age)
+        first_young = conn.execute("SELECT min(seq) FROM events WHERE received >= ?", (limit,)).fetchone()[0]
+        return size if first_young is None else int(first_young) - 1
+    pages = conn.execute("PRAGMA page_count").fetchone()[0]
+    pages -= conn.execute("PRAGMA freelist_count").fetchone()[0]
+    total = pages * conn.execute("PRAGMA page_size").fetchone()[0]
+    held = max(1, size - old)
+    keep = int(held * max_size / total) if max_size is not None and total > max_size else held
+    return size - keep
+
+
+def _expire_blocks(store: Any, *, max_age: timedelta | None, max_size: int | None,
+                   actor: str) -> RetentionResult:
+    """Record format 2: expire whole blocks, up to the newest checkpoint at or below the cutoff
+    (a checkpoint always ends at a block). Kept: the chain hash of the last expired block, the
+    block tree's frontier there (its root must be the checkpoint's, checked first and by verify),
+    the leaf hashes of the last partial cached group (proofs of the rest still compute)."""
+    from stackwatch.store.integrity.blocks import tree_root
+    from stackwatch.store.integrity.ledger import NODE_LEVEL as BLOCK_NODE_LEVEL
+    from stackwatch.store.integrity.proofs import reader as block_reader
+    from stackwatch.store.integrity.sqlite_io import SQLiteLedgerIO
+    from stackwatch.store.seal import Checkpoint
+
+    with store._lock:
+        store.checkpoint()
+        conn = store._conn
+        io = SQLiteLedgerIO(conn)
+        size = store.size
+        pruned = io.pruned()
+        old = pruned[0] if pruned else 0
+        cutoff = _cutoff(store, size, old, max_age, max_size)
+        row = conn.execute("SELECT max(size) FROM checkpoints WHERE size <= ?", (cutoff,)).fetchone()
+        target = row[0] or 0
+        if target <= old:
+            return RetentionResult(old + 1, 0, cutoff, None)
+        blocks = io.blocks_covering(target)
+        last = next(iter(io.blocks(blocks, blocks)), None)
+        if last is None or last.first_seq + last.count - 1 != target:
+            raise StoreError(f"no block ends at checkpoint size {target}: run stackwatch store verify")
+        rd = block_reader(io)
+        stack, start = [], 0
+        for bit in range(blocks.bit_length() - 1, -1, -1):
+            if blocks >> bit & 1:
+                stack.append(rd.subtree_root(start, start + (1 << bit)))
+                start += 1 << bit
+        frontier = MerkleAccumulator(blocks, stack)
+        body = conn.execute("SELECT body FROM checkpoints WHERE size = ? ORDER BY epoch DESC LIMIT 1",
+                            (target,)).fetchone()[0]
+        if tree_root(blocks, frontier.root()) != Checkpoint.from_bytes(bytes(body)).root:
+            raise StoreError("the blocks do not match their checkpoint: run stackwatch store verify; "
+                             "nothing was expired")
+        group = blocks >> BLOCK_NODE_LEVEL << BLOCK_NODE_LEVEL
+        leaves = list(enumerate(rd._leaves(group, blocks), group))
+        now = store._clock.now()
+        policy = f"max_age={max_age}" if max_age is not None else f"max_size={max_size}"
+        details: dict[str, Any] = {"pruned_from": old + 1, "pruned_to": target, "blocks": blocks,
+                                   "policy": policy}
+
+        def prune(c: Any) -> None:
+            SQLiteLedgerIO(c).expire(target, blocks, last.chain, frontier.to_bytes(), leaves, to_micros(now))
             sqlite_rollup.forget(c, target)
             c.execute("DELETE FROM events WHERE seq <= ?", (target,))
             c.execute("UPDATE sources SET count = (SELECT count(*) FROM events WHERE source = sources.id)")

@@ -96,8 +96,52 @@ _SOURCE_STATS: Final = """
     FROM b WHERE sources.id = b.source"""
 
 
-def open_store(data_dir: str | os.PathLike[str], **options: Any) -> SQLiteStore:
-    """Open (creating or upgrading as needed) the store in ``data_dir``."""
+FORMATS: Final = (1, 2)
+FORMAT_ENV: Final = "STACKWATCH_STORE_FORMAT"
+"""Record format of a new store when none is asked for (``store init --format``): 1 by default."""
+
+
+def stored_format(data_dir: str | os.PathLike[str]) -> int | None:
+    """The record format of the store in ``data_dir`` (1 or 2), None when there is none yet."""
+    db = Path(data_dir) / DB_FILE
+    if not db.is_file():
+        return None
+    try:
+        conn = sqlite3.connect(_read_only_uri(db), uri=True)
+    except sqlite3.Error as exc:
+        raise StoreError(f"cannot open the store database {db}: {exc}") from exc
+    try:
+        row = conn.execute("SELECT value FROM meta WHERE name = 'format'").fetchone()
+    except sqlite3.Error:
+        return None  # an empty or foreign file: the opener says what is wrong with it
+    finally:
+        conn.close()
+    return int(row[0]) if row else 1
+
+
+def new_store_format(asked: int | None = None) -> int:
+    """The format for a store about to be created: ``asked``, else $STACKWATCH_STORE_FORMAT, else 1."""
+    value: Any = asked if asked is not None else os.environ.get(FORMAT_ENV) or 1
+    try:
+        fmt = int(value)
+    except ValueError:
+        fmt = 0
+    if fmt not in FORMATS:
+        raise StoreError(f"unknown store format {value!r}: use one of {FORMATS}")
+    return fmt
+
+
+def open_store(data_dir: str | os.PathLike[str], *, format: int | None = None,
+               **options: Any) -> SQLiteStore:
+    """Open (creating or upgrading as needed) the store in ``data_dir``, in the record format
+    it was created with (a new store: ``format``, see ``new_store_format``)."""
+    fmt = stored_format(data_dir)
+    if fmt is None:
+        fmt = new_store_format(format)
+    if fmt == 2:
+        from stackwatch.store.sqlite_blocks import BlockStore
+
+        return BlockStore(data_dir, **options)
     return SQLiteStore(data_dir, **options)
 
 
@@ -164,6 +208,7 @@ class SQLiteStore(Store):
             self._conn = self._connect(str(self._db), timeout=timeout)
             try:
                 migrate(self._conn)
+                self._prepare_schema()
             except BaseException:
                 self._conn.close()
                 raise
@@ -176,7 +221,8 @@ class SQLiteStore(Store):
             store_id = self._store_id
             index = connect_index(self.data_dir / INDEX_FILE, self._db, store_id=store_id,
                                   last_seq=self._max_seq(), timeout=timeout)
-            self._indexer = Indexer(index, background=background_index, interval=index_interval)
+            self._indexer = Indexer(index, background=background_index, interval=index_interval,
+                                    messages=self._index_messages)
         self._background = background_index
         self._last_index = time.monotonic()
         self._index_interval = index_interval
@@ -188,10 +234,25 @@ class SQLiteStore(Store):
             self._reader.execute("ATTACH DATABASE ? AS idx", (_read_only_uri(index_path),))
         self._has_index = index_path.exists()
 
+    _index_messages: Any = None
+    """Format 2: where the indexer reads messages from (they are not in the events rows)."""
+
+    def _prepare_schema(self) -> None:
+        """After the migrations: what this record format adds (format 2: its blocks)."""
+
+    def _ledger_matches(self) -> bool:
+        """Whether the ledger state covers exactly the stored records."""
+        assert self._ledger is not None
+        return not self._chained or self._ledger.size == self._next_seq - 1
+
     def _load_meta(self) -> None:
         meta = dict(self._conn.execute("SELECT name, value FROM meta").fetchall())
         self._store_id = str(meta["store_id"])
         self._role = str(meta.get("role", "primary"))
+        if str(meta.get("format", "1")) != str(self.format):
+            self._conn.close()
+            raise StoreError(f"the store in {self.data_dir} is in record format {meta.get('format', 1)}: "
+                             "open it with stackwatch.store.open_store, which picks its backend")
         if UNCHAINED_META in meta and self._chained:
             self._conn.close()
             raise StoreError(f"the store in {self.data_dir} was written without its hash chain (a "
@@ -209,6 +270,11 @@ class SQLiteStore(Store):
                 raise StoreError(f"the store in {self.data_dir} is chained: it cannot be written "
                                  "without its chain")
             self._conn.execute("INSERT INTO meta VALUES (?, 1)", (UNCHAINED_META,))
+
+    @property
+    def format(self) -> int:
+        """The record format (1: a chained row per record; 2: ``sqlite_blocks``)."""
+        return 1
 
     @property
     def role(self) -> str:
@@ -294,8 +360,8 @@ class SQLiteStore(Store):
         for source, host, service in self._conn.execute("SELECT id, host, service FROM sources"):
             self._sources[(host, service)] = source
             self._names[source] = (host, service)
-        self._ledger = LedgerState.load(self._conn)
-        if self._chained and self._ledger.size != self._next_seq - 1:
+        self._ledger = self._load_ledger()
+        if not self._ledger_matches():
             raise StoreError(f"the ledger state covers {self._ledger.size} records but the store holds "
                              f"{self._next_seq - 1}: the store was altered; run stackwatch store verify")
         witnesses = (configured_witnesses(self.data_dir) if self._witness_specs is None
@@ -310,6 +376,9 @@ class SQLiteStore(Store):
         if options and replicate and self._role == "primary":
             from stackwatch.store.replication import Primary
             self.replica = Primary(self.data_dir, **options)
+
+    def _load_ledger(self) -> Any:
+        return LedgerState.load(self._conn)
 
     def _allocate_source(self, host: str, service: str) -> int:
         key = (clean_text(host), clean_text(service))  # what the sources table can hold
@@ -518,6 +587,11 @@ class SQLiteStore(Store):
         return [StoredEvent(row[0], row_event(row[:-2], row[-2], row[-1])) for row in rows]
 
     def search_events(self, query: EventQuery) -> list[StoredEvent]:
+        rows = self._search_rows(query, _SELECT)
+        return [StoredEvent(row[0], row_event(row[:-2], row[-2], row[-1])) for row in rows]
+
+    def _search_rows(self, query: EventQuery, select: str) -> list[tuple[Any, ...]]:
+        """The rows of one page of hits of ``query``, reading ``select`` (of ``e`` and ``s``)."""
         where = self._where(query)
         order = "DESC" if query.newest_first else "ASC"
         table = "events AS e"
@@ -527,11 +601,11 @@ class SQLiteStore(Store):
             table += f" INDEXED BY {subset[0]}"  # a fixed index name
             where.conditions.append(subset[1])
         clause, params, offset = where.page(order, query.limit, query.offset)
-        sql = (f"{_SELECT} FROM {table} JOIN sources AS s ON s.id = e.source{clause}"
+        sql = (f"{select} FROM {table} JOIN sources AS s ON s.id = e.source{clause}"
                f" ORDER BY e.time {order}, e.seq {order} LIMIT ? OFFSET ?")
-        rows = self._read_where(where, lambda: self._reader.execute(
+        rows: list[tuple[Any, ...]] = self._read_where(where, lambda: self._reader.execute(
             sql, (*params, query.limit, offset)).fetchall(), [])
-        return [StoredEvent(row[0], row_event(row[:-2], row[-2], row[-1])) for row in rows]
+        return rows
 
     def count_events(self, query: EventQuery) -> int:
         where = self._where(query)

@@ -17,6 +17,7 @@ import logging
 import re
 import sqlite3
 import threading
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Final
 
@@ -94,7 +95,11 @@ def _ensure_index(conn: sqlite3.Connection, store_id: str, last_seq: int) -> Non
         raise
 
 
-def index_pending(conn: sqlite3.Connection, *, chunk: int = CHUNK) -> int:
+Messages = Callable[[sqlite3.Connection, int, int], Iterable[tuple[int, str]]]
+"""(seq, message) of the records in (low, high] (format 2 keeps messages in blocks, not rows)."""
+
+
+def index_pending(conn: sqlite3.Connection, *, chunk: int = CHUNK, messages: Messages | None = None) -> int:
     """Index every committed event not yet indexed; returns how many were indexed."""
     total = 0
     while True:
@@ -107,7 +112,12 @@ def index_pending(conn: sqlite3.Connection, *, chunk: int = CHUNK) -> int:
             high = min(last, low + chunk)
             if high > low:
                 conn.execute(_INDEX_KEYS, (low, high))
-                conn.execute(_INDEX_FTS, (low, high))
+                if messages is None:
+                    conn.execute(_INDEX_FTS, (low, high))
+                else:
+                    conn.executemany("INSERT INTO events_fts (rowid, message) VALUES (?, ?)",
+                                     ((seq, text[:FTS_MAX_CHARS]) for seq, text in messages(conn, low, high)
+                                      if text))
                 conn.execute("UPDATE main.meta SET value = ? WHERE name = 'indexed_seq'", (high,))
             conn.execute("COMMIT")
         except BaseException:
@@ -143,8 +153,10 @@ class Indexer:
     woken by ``poke()`` after commits and every ``interval`` seconds, which also checkpoints
     the record's WAL."""
 
-    def __init__(self, conn: sqlite3.Connection, *, background: bool, interval: float = 2.0) -> None:
+    def __init__(self, conn: sqlite3.Connection, *, background: bool, interval: float = 2.0,
+                 messages: Messages | None = None) -> None:
         self._conn = conn
+        self._messages = messages
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._stop = False
@@ -157,7 +169,7 @@ class Indexer:
 
     def catch_up(self) -> int:
         with self._lock:
-            return index_pending(self._conn)
+            return index_pending(self._conn, messages=self._messages)
 
     def poke(self) -> None:
         if self._thread is not None:

@@ -14,9 +14,18 @@ written this way can never pass for a tamper-evident one (``store verify`` fails
 from __future__ import annotations
 
 from stackwatch.store.sqlite import SQLiteStore
+from stackwatch.store.sqlite_blocks import BlockStore
 
 
 class UnchainedBenchmarkStore(SQLiteStore):
     """``SQLiteStore`` minus the chain (see the module docstring); for benchmarks only."""
+
+    _chained = False
+
+
+class UnchainedBlockStore(BlockStore):
+    """Record format 2 minus its chain work: blocks without record digests (zeros), the rest
+    (compression, block rows, narrow rows, rollups, indexing) as in ``BlockStore``; marked and
+    refused afterwards like ``UnchainedBenchmarkStore``. For benchmarks only."""
 
     _chained = False

@@ -57,6 +57,7 @@ class Problem:
     kind: str
     seq: int | None  # first record put in doubt
     message: str
+    block: int | None = None  # format 2: the first bad block
 
     def __str__(self) -> str:
         where = f" at seq {self.seq}" if self.seq is not None else ""
@@ -75,8 +76,10 @@ class VerifyReport:
     signing_keys: list[tuple[int, str]] = field(default_factory=list)  # (from epoch, fingerprint)
     witnesses: list[str] = field(default_factory=list)  # witness files read
 
-    def add(self, level: str, kind: str, seq: int | None, message: str) -> None:
-        self.problems.append(Problem(level, kind, seq, message))
+    blocks: int = 0  # format 2: blocks checked
+
+    def add(self, level: str, kind: str, seq: int | None, message: str, block: int | None = None) -> None:
+        self.problems.append(Problem(level, kind, seq, message, block))
 
     @property
     def failed(self) -> bool:
@@ -161,6 +164,9 @@ def _verify(
         state = (0, GENESIS, None, 0, None, None, None)
     size, _head, merkle, pruned_to, pruned_head, pruned_merkle, pruned_time = state
     max_seq = conn.execute("SELECT coalesce(max(seq), 0) FROM events").fetchone()[0]
+    blocks = _format(conn) == 2
+    if blocks:  # the records are those in the blocks (an index row proves nothing)
+        max_seq = conn.execute("SELECT coalesce(max(first_seq + count - 1), 0) FROM blocks").fetchone()[0]
     report.pruned_to = pruned_to
     sign_path, pub_path, _ = key_paths(data_dir)
     default_pub: bytes | None = None
@@ -274,6 +280,11 @@ def _verify(
             "the store has no keys and no checkpoint "
             "(run stackwatch store init): nothing is signed or sealed",
         )
+    if blocks:
+        _check_blocks(conn, report, roots, max(size, prev_size))
+        for path in witnesses:
+            _check_witness(report, Path(path), bodies, signers, default_pub)
+        return
     # The chain, from the start or from the retained frontier.
     first, prev_hash, acc = 1, GENESIS, None
     if pruned_to:
@@ -355,6 +366,85 @@ def _verify(
             "no witness read: without one, a store wiped and rebuilt whole (new keys) is caught only "
             "with --key K0; configure an off-host witness (docs/store.md)",
         )
+
+
+_INDEX_ROWS: Final = (
+    "SELECT e.seq, e.time, s.host, s.service, e.severity, e.kind, e.action, e.outcome, e.init_name, "
+    "e.init_id, e.init_project, e.init_ip, e.target_id, e.target_name, e.request_id "
+    "FROM events AS e LEFT JOIN sources AS s ON s.id = e.source ORDER BY e.seq")
+
+
+def _format(conn: sqlite3.Connection) -> int:
+    row = conn.execute("SELECT value FROM meta WHERE name = 'format'").fetchone()
+    return int(row[0]) if row else 1
+
+
+def _check_blocks(conn: sqlite3.Connection, report: VerifyReport, roots: dict[int, bytes],
+                  end_records: int) -> None:
+    """Record format 2: the blocks, their chain and Merkle roots, and the index rows."""
+    from stackwatch.store.integrity.sqlite_io import SQLiteLedgerIO
+    from stackwatch.store.integrity.verify import check_blocks
+
+    io = SQLiteLedgerIO(conn)
+    v2_epoch = conn.execute("SELECT value FROM meta WHERE name = 'v2_epoch'").fetchone()
+    v1_roots: dict[int, bytes] = {}
+    if v2_epoch is not None:  # migrated: the format 1 epochs signed roots of the record tree
+        from stackwatch.store.integrity.blocks import anchor_of
+
+        last_v1 = None
+        for (body,) in conn.execute("SELECT body FROM checkpoints WHERE epoch < ? ORDER BY epoch",
+                                    (int(v2_epoch[0]),)):
+            last_v1 = bytes(body)
+            cp = Checkpoint.from_bytes(last_v1)
+            if cp.size in roots:
+                v1_roots[cp.size] = roots.pop(cp.size)
+        if last_v1 is None or anchor_of(last_v1) != io.anchor():
+            report.add("FAIL", "anchor", 1, "the block chain's anchor is not the last format 1 checkpoint "
+                       "signed before the migration", 1)
+            return
+    prev, start = io.anchor() or GENESIS, None
+    pruned = io.pruned()
+    if pruned is not None:
+        from stackwatch.store.integrity.blocks import tree_root
+
+        records, blocks, prev, frontier = pruned
+        try:
+            acc = MerkleAccumulator.from_bytes(frontier)
+        except ValueError:
+            acc = None
+        if acc is None or acc.size != blocks or roots.get(records) != tree_root(blocks, acc.root()):
+            report.add("FAIL", "pruned-frontier", records + 1, "the Merkle frontier kept for the expired "
+                       f"records 1..{records} does not match a signed checkpoint at that size",
+                       max(blocks, 0) + 1)
+            return
+        start = (blocks + 1, records + 1, acc)
+        v1_roots = {}
+        report.pruned_to = records
+        report.add("NOTE", "pruned", None,
+                   f"records 1..{records} (blocks 1..{blocks}) were expired by retention: "
+                   "they are attested ONLY by checkpoints; their content can no longer be checked")
+    check = check_blocks(io, conn.execute(_INDEX_ROWS), roots=roots, end_records=end_records,
+                         prev=prev, v1_roots=v1_roots, start=start)
+    report.records, report.blocks = check.records, check.blocks
+    report.size = conn.execute("SELECT coalesce(max(first_seq + count - 1), 0) FROM blocks").fetchone()[0]
+
+    def block_of(seq: int) -> int:  # the block holding seq, or the one that would come next
+        row = conn.execute("SELECT id FROM blocks WHERE first_seq <= ? ORDER BY first_seq DESC LIMIT 1",
+                           (seq,)).fetchone()
+        number = int(row[0]) if row else 1
+        return number if io.block_of(seq) is not None or row is None else number + 1
+
+    # The checks above (seals, checkpoints) name records: name their blocks too.
+    report.problems = [p if p.seq is None or p.block is not None else
+                       Problem(p.level, p.kind, p.seq, p.message, block_of(p.seq)) for p in report.problems]
+    if check.fault is not None:
+        f = check.fault
+        report.add("FAIL", f.kind, f.seq, f.reason, f.block)
+        return
+    state = conn.execute("SELECT size, merkle FROM ledger_state WHERE id = 1").fetchone()
+    if check.acc is not None and state is not None and state[0] == report.size and state[1] and \
+            check.acc.to_bytes() != bytes(state[1]):
+        report.add("FAIL", "ledger-state", None, "the stored Merkle state does not match the blocks")
 
 
 def _fast_records(

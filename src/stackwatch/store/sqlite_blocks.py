@@ -1,0 +1,379 @@
+"""Record format v2 in the embedded store: raw records in chained, compressed blocks.
+
+Same data folder, same alerts, silences, sources, rollups and search index as format 1
+(``sqlite``); what changes is where a record lives and what is chained:
+
+* a record's exact bytes (``chain.canonical_record_bytes``: raw line, normalized fields,
+  received time, origin) go into a block (``integrity.blocks``) of consecutive seqs, closed at
+  BLOCK_BYTES or at a commit, zstd-compressed, with one Merkle leaf and one chain link per
+  block, sealed by the same checkpoints and ratchet (a checkpoint's size counts blocks);
+* the ``events`` table keeps a **narrow row** per record: seq, time, received, source and the
+  columns searches filter and facet on (severity, kind, action, outcome, initiator name / id
+  / project / IP, target id / name, request id); message, attrs, raw line, origin, ref and
+  the rest are '' there and read from the block. Searches, counts, histograms, facets and the
+  rollups run on these rows exactly as in format 1; the full-text index is filled from the
+  blocks' messages.
+
+``store verify`` checks the blocks (``integrity.verify``) and also that every narrow row says
+what its record says.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections import OrderedDict
+from collections.abc import Iterable, Sequence
+from typing import Any, Final
+
+import orjson
+
+from stackwatch.core.errors import StoreError
+from stackwatch.core.event import Event
+from stackwatch.store import sqlite_rollup
+from stackwatch.store.base import QueryError, StoredEvent
+from stackwatch.store.chain import MAGIC, RECORD_HEAD, decode_record_bytes
+from stackwatch.store.integrity import blocks as codec
+from stackwatch.store.integrity.io import StoredBlock
+from stackwatch.store.integrity.ledger import BlockLedger
+from stackwatch.store.integrity.sqlite_io import FORMAT_META, SQLiteLedgerIO, ensure_schema
+from stackwatch.store.rows import EVENT_COLUMNS, Row, clean_row, row_event, to_micros
+from stackwatch.store.sqlite import _SOURCE_STATS, SQLiteStore, _json_ints
+
+FORMAT: Final = 2
+CACHED_BLOCKS: Final = 32
+TEXTS_KEPT: Final = 400_000
+"""Most messages kept in memory for the indexer (see ``BlockStore._texts``)."""
+_KEPT: Final = frozenset(
+    (
+        "seq",
+        "time",
+        "received",
+        "source",
+        "severity",
+        "kind",
+        "action",
+        "outcome",
+        "init_name",
+        "init_id",
+        "init_project",
+        "init_ip",
+        "target_id",
+        "target_name",
+        "request_id",
+    )
+)
+NARROW_COLUMNS: Final = tuple(c for c in EVENT_COLUMNS if c in _KEPT)
+
+
+def _narrow_insert() -> str:
+    # Numbered parameters bind the full row tuple as it is; the wide columns get '' (a byte in
+    # the row header). ?24 (ref) is named once so the statement takes all 24 values.
+    values = [
+        f"?{n}" if c in _KEPT else ("x''" if c == "raw" else "''") for n, c in enumerate(EVENT_COLUMNS, 1)
+    ]
+    values[-1] = "substr(?24, 1, 0)"
+    return f"INSERT INTO events ({', '.join(EVENT_COLUMNS)}) VALUES ({', '.join(values)})"  # noqa: S608
+
+
+_INSERT_NARROW: Final = _narrow_insert()
+_NORM_MESSAGE: Final = 18  # index of message in the normalized array (ledger.NORMALIZED_FIELDS)
+
+
+def record_bytes(row: Row, host: str, service: str) -> bytes:
+    """The canonical record bytes of a row (EVENT_COLUMNS order) from ``host``/``service``."""
+    norm = orjson.dumps((row[1], host, service, *row[4:21], row[23]))
+    o = row[22].encode()
+    raw = row[21]
+    return RECORD_HEAD.pack(MAGIC, row[0], row[2], len(raw), len(norm), len(o)) + raw + norm + o
+
+
+def record_event(record: bytes) -> tuple[int, Event]:
+    """(seq, Event) of a record's bytes."""
+    fields = decode_record_bytes(record)
+    norm = orjson.loads(fields.normalized)
+    row = (fields.seq, norm[0], fields.received_us, None, *norm[3:20], fields.raw, fields.origin, norm[20])
+    return fields.seq, row_event(row, norm[1], norm[2])
+
+
+def record_message(record: bytes) -> tuple[int, str]:
+    fields = decode_record_bytes(record)
+    return fields.seq, str(orjson.loads(fields.normalized)[_NORM_MESSAGE])
+
+
+def block_messages(conn: sqlite3.Connection, low: int, high: int) -> Iterable[tuple[int, str]]:
+    """(seq, message) of records low+1..high, read from the blocks of the attached record ``ev``."""
+    rows = conn.execute(
+        "SELECT first_seq, data FROM ev.blocks WHERE first_seq <= ? AND first_seq + count > ? ORDER BY id",
+        (high, low),
+    ).fetchall()
+    for first, data in rows:
+        for offset, record in enumerate(codec.records(data)):
+            seq = first + offset
+            if low < seq <= high:
+                yield record_message(record)
+
+
+class BlockStore(SQLiteStore):
+    """``SQLiteStore`` with record format v2 (see the module docstring)."""
+
+    def __init__(self, *args: Any, **options: Any) -> None:
+        self._encoder = codec.BlockEncoder()
+        self._cache: OrderedDict[int, tuple[int, list[bytes]]] = OrderedDict()
+        # Messages of committed records not indexed yet, handed to this process's indexer so it
+        # does not decompress and decode them again (a bounded cache: past it, or for records
+        # another process wrote, the indexer reads the blocks).
+        self._texts: dict[int, str] = {}
+        self._texts_lock = threading.Lock()
+        super().__init__(*args, **options)
+        self._io = SQLiteLedgerIO(self._conn)
+        self._read_io = SQLiteLedgerIO(self._reader)
+        if self.read_only and self._read_io.anchor() is None and not self._has_blocks_table():
+            raise StoreError(f"the store in {self.data_dir} is not in record format 2")
+
+    def _has_blocks_table(self) -> bool:
+        return (
+            self._reader.execute("SELECT 1 FROM sqlite_master WHERE name = 'blocks'").fetchone() is not None
+        )
+
+    @property
+    def format(self) -> int:
+        return FORMAT
+
+    def _prepare_schema(self) -> None:
+        self._conn.execute("BEGIN IMMEDIATE")
+        try:
+            fmt = self._conn.execute("SELECT value FROM meta WHERE name = ?", (FORMAT_META,)).fetchone()
+            if fmt is None:
+                if self._conn.execute("SELECT count(*) FROM events").fetchone()[0]:
+                    raise StoreError(
+                        f"the store in {self.data_dir} holds format 1 records: convert it with "
+                        "stackwatch store migrate"
+                    )
+                self._conn.execute("INSERT INTO meta VALUES (?, ?)", (FORMAT_META, str(FORMAT)))
+            elif int(fmt[0]) != FORMAT:
+                raise StoreError(f"the store in {self.data_dir} is in record format {fmt[0]}")
+            ensure_schema(self._conn)
+            self._conn.execute("COMMIT")
+        except BaseException:
+            self._conn.execute("ROLLBACK")
+            raise
+
+    # -- the writer ------------------------------------------------------------------------
+
+    def _load_ledger(self) -> BlockLedger:
+        return BlockLedger.load(SQLiteLedgerIO(self._conn))
+
+    def _ledger_matches(self) -> bool:
+        assert isinstance(self._ledger, BlockLedger)
+        return (
+            self._ledger.blocks == SQLiteLedgerIO(self._conn).block_count()
+            and self._ledger.size == self._next_seq - 1
+        )
+
+    def append_events(self, events: Sequence[Event]) -> list[int]:
+        with self._lock:
+            self._check_writable()
+            if self._append_lock is None:
+                self._take_append_lock()
+            if self._role != "primary":
+                raise StoreError(
+                    f"the store in {self.data_dir} is a {self._role}: promote it first "
+                    "(stackwatch store promote)"
+                )
+            first = self._next_seq
+            self._rows.extend(self._builder.rows(events, first))
+            self._next_seq = first + len(events)
+            if len(self._rows) >= self.batch_size:
+                self._write_rows()
+            return list(range(first, self._next_seq))
+
+    def _start_writer(self, *, replicate: bool) -> None:
+        super()._start_writer(replicate=False)
+        options = self._replication_options
+        if options is None:
+            from stackwatch.store.replication import configured
+
+            options = configured(self.data_dir)
+        if options and replicate and self._role == "primary":
+            raise StoreError(
+                "replication of record format 2 stores is not supported yet: turn it off "
+                "(stackwatch store replicate --off) or keep this store in format 1"
+            )
+
+    def apply_replicated(
+        self, wire_rows: Sequence[Sequence[Any]], *, checkpoints: Sequence[Any] = ()
+    ) -> None:
+        raise StoreError("replication of record format 2 stores is not supported yet")
+
+    def _block_rows(self, rows: list[Row], ledger: BlockLedger) -> tuple[list[Row], list[StoredBlock]]:
+        """Rows as stored (cleaned where SQLite or JSON could not take them) and the blocks holding
+        them, chained onto ``ledger``."""
+        names = self._names
+        out: list[Row] = []
+        records: list[bytes] = []
+        made: list[StoredBlock] = []
+        size, first = 0, rows[0][0] if rows else 0
+        limit = codec.BLOCK_BYTES
+        encode = self._encoder.encode if self._chained else self._encoder.encode_unchained
+        for r in rows:
+            host, service = names[r[3]]
+            try:
+                rec = record_bytes(r, host, service)
+            except (orjson.JSONEncodeError, UnicodeEncodeError, TypeError):
+                r = clean_row(r)
+                rec = record_bytes(r, *names[r[3]])
+            out.append(r)
+            records.append(rec)
+            size += len(rec)
+            if size >= limit:
+                made.append(ledger.add(first, *encode(records)))
+                first, size, records = r[0] + 1, 0, []
+        if records:
+            made.append(ledger.add(first, *encode(records)))
+        return out, made
+
+    def _write_rows(
+        self,
+        *,
+        force_checkpoint: bool = False,
+        expect: Sequence[bytes] | None = None,
+        checkpoints: Sequence[Any] = (),
+    ) -> list[Row]:
+        """One write transaction: buffered rows (and queued admin events) as blocks and narrow
+        rows, the ledger state, and a checkpoint when due."""
+        if expect is not None:
+            raise StoreError("replication of record format 2 stores is not supported yet")
+        assert isinstance(self._ledger, BlockLedger) and self._checkpointer is not None
+        conn, io, ledger = self._conn, self._io, self._ledger
+        snap = ledger.snapshot()
+        next_seq = self._next_seq
+        made = None
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            outbox, extra = self._outbox()
+            rows = self._rows + extra if extra else self._rows
+            if rows:
+                rows, new_blocks = self._block_rows(rows, ledger)
+                if self._new_sources:
+                    conn.executemany(
+                        "INSERT INTO sources (id, host, service) VALUES (?, ?, ?)", self._new_sources
+                    )
+                io.insert_blocks(new_blocks)
+                conn.executemany(_INSERT_NARROW, rows)
+                conn.execute(_SOURCE_STATS, (rows[0][0], rows[-1][0]))
+                sqlite_rollup.fold(conn, rows)
+            if outbox:
+                conn.execute("DELETE FROM admin_outbox WHERE id BETWEEN ? AND ?", (outbox[0], outbox[-1]))
+            ledger.save(io)
+            for insert in checkpoints:  # signer rows of store init / promote
+                insert(conn)
+            now = to_micros(self._clock.now())
+            if (force_checkpoint and self._checkpointer.enabled) or self._checkpointer.due(ledger.size, now):
+                made = self._checkpointer.make(io, ledger.size, ledger.root(), now)
+            conn.execute("COMMIT")
+        except BaseException as exc:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            ledger.restore(snap)
+            self._next_seq = next_seq
+            if isinstance(exc, sqlite3.Error):
+                raise StoreError(f"writing events failed: {exc}") from exc
+            raise
+        if made is not None:
+            self._checkpointer.committed(made)
+        self._rows, self._leaves, self._tail = [], [], None
+        self._new_sources.clear()
+        with self._texts_lock:
+            if len(self._texts) < TEXTS_KEPT:
+                self._texts.update((r[0], r[19]) for r in rows)
+        self._since_index += len(rows)
+        self._after_commit()
+        return rows
+
+    def _index_messages(self, conn: sqlite3.Connection, low: int, high: int) -> list[tuple[int, str]]:
+        with self._texts_lock:
+            texts = self._texts
+            stale = [seq for seq in texts if seq <= low] if next(iter(texts), high) <= low else []
+            for seq in stale:  # indexed by another process meanwhile
+                del texts[seq]
+            got = [(seq, texts.pop(seq)) for seq in range(low + 1, high + 1) if seq in texts]
+        if len(got) == high - low:
+            return got
+        have = {seq for seq, _ in got}
+        return sorted([*got, *(m for m in block_messages(conn, low, high) if m[0] not in have)])
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def _block_records(self, number: int, first: int, data: bytes) -> list[bytes]:
+        hit = self._cache.get(number)
+        if hit is not None and hit[0] == first:
+            self._cache.move_to_end(number)
+            return hit[1]
+        try:
+            found = codec.records(data)
+        except codec.BlockError as exc:
+            raise StoreError(
+                f"block {number} of the store is damaged ({exc}): run stackwatch store verify"
+            ) from None
+        self._cache[number] = (first, found)
+        if len(self._cache) > CACHED_BLOCKS:
+            self._cache.popitem(last=False)
+        return found
+
+    def get_events(self, seqs: Sequence[int]) -> list[StoredEvent]:
+        if len(seqs) > 10_000:
+            raise QueryError("at most 10000 seqs per call")
+        with self._lock:
+            self._ready_to_read(index=False)
+            wanted = sorted({int(seq) for seq in seqs})
+            if not wanted:
+                return []
+            present = {
+                seq
+                for (seq,) in self._reader.execute(
+                    "SELECT seq FROM events WHERE seq IN (SELECT value FROM json_each(?))",
+                    (_json_ints(wanted),),
+                )
+            }
+            wanted = [seq for seq in wanted if seq in present]  # retention may have removed some
+            found = self._reader.execute(
+                "SELECT id, first_seq, count, data FROM blocks WHERE id IN (SELECT (SELECT id FROM blocks "
+                "WHERE first_seq <= value ORDER BY first_seq DESC LIMIT 1) FROM json_each(?))",
+                (_json_ints(wanted),),
+            ).fetchall()
+            out: list[StoredEvent] = []
+            spans = sorted(found, key=lambda b: b[1])
+            i = 0
+            for number, first, count, data in spans:
+                records: list[bytes] | None = None
+                while i < len(wanted) and wanted[i] < first + count:
+                    seq = wanted[i]
+                    i += 1
+                    if seq < first:
+                        continue
+                    if records is None:
+                        records = self._block_records(number, first, data)
+                    stored_seq, event = record_event(records[seq - first])
+                    if stored_seq != seq:
+                        raise StoreError(
+                            f"block {number} holds record {stored_seq} where {seq} was due: "
+                            "run stackwatch store verify"
+                        )
+                    out.append(StoredEvent(seq, event))
+        return out
+
+    def search_events(self, query: Any) -> list[StoredEvent]:
+        seqs = [row[0] for row in self._search_rows(query, "SELECT e.seq")]
+        by_seq = {stored.seq: stored for stored in self.get_events(seqs)}
+        return [by_seq[seq] for seq in seqs if seq in by_seq]
+
+    def inclusion_proof(self, seq: int) -> dict[str, Any] | None:
+        from stackwatch.store.integrity.proofs import prove_record
+
+        self.flush()
+        with self._lock:
+            try:
+                return prove_record(SQLiteLedgerIO(self._reader), seq, log_id=self._store_id)
+            except StoreError:
+                return None

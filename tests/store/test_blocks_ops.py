@@ -1,0 +1,124 @@
+"""Record format 2 through the store's operations: backup and restore, replication (refused
+for now, clearly), the format a new store gets (issue #16)."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from stackwatch.core.errors import IntegrityError, StoreError
+from stackwatch.store.backup import backup, restore
+from stackwatch.store.keys import init_store
+from stackwatch.store.replication import configured
+from stackwatch.store.sqlite import SQLiteStore, open_store, stored_format
+from stackwatch.store.sqlite_blocks import BlockStore
+from tests.store.blocks_attack import BATCHES, PER_BATCH, Sealed, event
+
+
+def test_backup_and_restore_of_a_v2_store(sealed: Sealed, tmp_path: Path) -> None:
+    manifest = backup(sealed.data, tmp_path / "b.tar")
+    assert manifest["records"] == BATCHES * PER_BATCH + 1
+    report = restore(tmp_path / "b.tar", tmp_path / "restored", initial_keys=[sealed.k0])
+    assert report.ok(allow_unsealed_tail=True), [str(p) for p in report.problems]
+    assert stored_format(tmp_path / "restored") == 2
+    with open_store(tmp_path / "restored", background_index=False) as store:
+        assert isinstance(store, BlockStore)
+        assert [s.event for s in store.get_events([2, 150])] == [event(0), event(148)]
+
+
+def test_a_backup_with_a_changed_block_is_refused(sealed: Sealed, tmp_path: Path) -> None:
+    with sealed.db() as conn:
+        data = bytearray(conn.execute("SELECT data FROM blocks WHERE id = 2").fetchone()[0])
+        data[-3] ^= 1
+        conn.execute("UPDATE blocks SET data = ? WHERE id = 2", (bytes(data),))
+    backup(sealed.data, tmp_path / "b.tar")
+    with pytest.raises(IntegrityError):
+        restore(tmp_path / "b.tar", tmp_path / "restored", initial_keys=[sealed.k0])
+    assert not (tmp_path / "restored").exists() or not any((tmp_path / "restored").iterdir())
+
+
+def test_replication_of_a_v2_store_is_refused_not_half_done(sealed: Sealed, tmp_path: Path) -> None:
+    secret = tmp_path / "secret"
+    secret.write_text("s" * 32)
+    secret.chmod(0o600)
+    (sealed.data / "replication.json").write_text(f'{{"listen": "127.0.0.1:1", "secret_file": "{secret}"}}')
+    assert configured(sealed.data)
+    with BlockStore(sealed.data, background_index=False) as store, \
+            pytest.raises(StoreError, match="format 2 stores is not supported"):
+        store.append_events([event(9999)])
+    with pytest.raises(StoreError, match="standby"):
+        init_store(tmp_path / "standby", standby=True, format=2)
+
+
+def test_the_format_of_a_new_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("STACKWATCH_STORE_FORMAT", raising=False)
+    with open_store(tmp_path / "a", background_index=False) as store:
+        assert type(store) is SQLiteStore
+    with open_store(tmp_path / "b", format=2, background_index=False) as store:
+        assert isinstance(store, BlockStore)
+    monkeypatch.setenv("STACKWATCH_STORE_FORMAT", "2")
+    with open_store(tmp_path / "c", background_index=False) as store:
+        assert isinstance(store, BlockStore)
+    with open_store(tmp_path / "a", background_index=False) as store:  # a store keeps its format
+        assert type(store) is SQLiteStore
+    monkeypatch.setenv("STACKWATCH_STORE_FORMAT", "3")
+    with pytest.raises(StoreError, match="unknown store format"):
+        open_store(tmp_path / "d")
+    conn = sqlite3.connect(tmp_path / "a" / "stackwatch.db")
+    assert conn.execute("SELECT count(*) FROM sqlite_master WHERE name = 'blocks'").fetchone()[0] == 0
+    conn.close()
+    with pytest.raises(StoreError, match="store migrate"):
+        init_store(tmp_path / "a", format=2)
+
+
+def test_the_search_index_is_filled_from_the_writers_messages_or_from_the_blocks(tmp_path: Path) -> None:
+    from stackwatch.store.base import EventQuery
+
+    quiet = {"background_index": False, "index_every": 10**9, "index_interval": 1e9}
+    writer = BlockStore(tmp_path / "d", **quiet)
+    writer.append_events([event(n) for n in range(200)])
+    writer.flush()
+    other = BlockStore(tmp_path / "d", background_index=False)  # has none of the writer's messages
+    try:
+        assert other.index_pending() == 200  # read from the blocks
+        assert [s.event for s in other.search_events(EventQuery(text="user3 from 10.1.3.3"))] == [event(3)]
+    finally:
+        other.close()
+    writer.append_events([event(n) for n in range(200, 260)])
+    writer.flush()
+    assert writer.index_pending() == 60  # its own messages; the 200 indexed elsewhere are dropped
+    assert writer._texts == {}
+    hits = writer.search_events(EventQuery(text="user6 from 10.1.1.1"))  # event 251: record 252
+    assert [s.seq for s in hits] == [252] and hits[0].event == event(251)
+    writer.close()
+
+
+def test_background_indexing_of_a_v2_store(tmp_path: Path) -> None:
+    import time
+
+    from stackwatch.store.base import EventQuery
+
+    with BlockStore(tmp_path / "d", background_index=True, index_interval=0.05) as store:
+        store.append_events([event(n) for n in range(100)])
+        store.flush()
+        deadline = time.monotonic() + 10
+        while store.counts().unindexed and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert store.counts().unindexed == 0
+        assert store.count_events(EventQuery(text="Authorization failed")) == 100
+
+
+def test_a_v2_store_is_never_written_as_format_1(sealed: Sealed) -> None:
+    with pytest.raises(StoreError, match="record format 2"):
+        SQLiteStore(sealed.data, background_index=False)
+    with pytest.raises(StoreError, match="record format 2"):
+        SQLiteStore(sealed.data, read_only=True)
+
+
+def test_consistency_proofs_of_a_v2_store_are_refused_clearly(sealed: Sealed) -> None:
+    from stackwatch.store.proofs import consistency
+
+    with pytest.raises(StoreError, match="not supported yet"):
+        consistency(sealed.data, 1, 61)
