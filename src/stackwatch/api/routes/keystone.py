@@ -12,7 +12,6 @@ from fastapi.responses import JSONResponse, Response
 
 from stackwatch.api.analytics import (
     MAX_EVENTS,
-    PAGE_EVENTS,
     KeystoneReport,
     account_row,
     attempt_row,
@@ -115,7 +114,7 @@ def keystone_page(
     account: Annotated[str | None, Query(max_length=256)] = None,
 ) -> Response:
     since_bound, until_bound = page_bounds(request, since, until)
-    report = _report(request, since_bound, until_bound, accounts, PAGE_EVENTS)
+    report = _report(request, since_bound, until_bound, accounts)
     chart = time_bars(
         [b[0] for b in report.buckets],
         [
