@@ -24,7 +24,7 @@ from stackwatch.api.auth import Principal, viewer
 from stackwatch.api.params import parse_time, store_now
 from stackwatch.web.charts import hbars, time_bars
 from stackwatch.web.render import render
-from stackwatch.web.timerange import page_bounds
+from stackwatch.web.timerange import display_zone, page_bounds
 
 router = APIRouter()
 Span = Annotated[
@@ -123,6 +123,7 @@ def keystone_page(
         ],
         step=report.bucket_seconds,
         title=f"keystone logins per {report.bucket_seconds // 60} min",
+        zone=display_zone(request),
     )
     ip_chart = hbars(
         [(s.ip, s.failures, bool(s.classification)) for s in report.ips[:10] if s.failures],
