@@ -163,18 +163,18 @@ def rollup_report(
     by_ip: dict[str, IpStats] = {}
     by_account: dict[str, AccountStats] = {}
     hashes: dict[str, set[str]] = {}
+    seen_at: dict[str, list[int]] = {}  # first and last attempt (µs) per address, and per account (as "\0" + name)
     total = failures = successes = 0
-    first_us = last_us = None
     for ip_name, account, outcome, n, hashed, hash_, first, last in reader.totals(scope):
         ip = by_ip.get(ip_name) or by_ip.setdefault(ip_name, IpStats(ip_name))
         acct = by_account.get(account) or by_account.setdefault(
             account, AccountStats(account, privileged=account.lower() in privileged_set))
-        start, end = from_micros(first), from_micros(last)
-        for stats in (ip, acct):
-            stats.first = start if stats.first is None else min(stats.first, start)
-            stats.last = end if stats.last is None else max(stats.last, end)
-        first_us = first if first_us is None else min(first_us, first)
-        last_us = last if last_us is None else max(last_us, last)
+        for key in (ip_name, "\0" + account):
+            span = seen_at.get(key)
+            if span is None:
+                seen_at[key] = [first, last]
+            else:
+                span[0], span[1] = min(span[0], first), max(span[1], last)
         total += n
         if outcome == "failure":
             failures += n
@@ -193,10 +193,14 @@ def rollup_report(
     exact = reader.distinct_hashes(scope, mixed)
     for account, seen in hashes.items():
         by_account[account].password_hashes = exact.get(account, len(seen - {MIXED}))
+    for stats, key in [*((s, s.ip) for s in by_ip.values()), *((s, "\0" + s.account) for s in by_account.values())]:
+        stats.first, stats.last = from_micros(seen_at[key][0]), from_micros(seen_at[key][1])
     for acct in by_account.values():
         acct.classification = classify_account(acct)
     for ip in by_ip.values():
         ip.classification = classify_ip(ip, by_account)
+    first_us = min((span[0] for span in seen_at.values()), default=None)
+    last_us = max((span[1] for span in seen_at.values()), default=None)
     start = since or (from_micros(first_us) if first_us is not None else None)
     end = until or (from_micros(last_us) if last_us is not None else None)
     step, origin, count = _bucket_plan(start, end, max_buckets)
