@@ -67,7 +67,7 @@ def test_a_line_sent_to_serve_appears_in_the_live_tail(collector: tuple[int, Ser
             page.goto(server + "/search?q=" + QUERY)
             assert int(page.locator("#hit-count").inner_text()) == 0
             page.check("#live-tail")
-            page.wait_for_function("document.getElementById('events').dataset.tailMode === 'stream'")
+            page.locator("#events[data-tail-mode=stream]").wait_for()
             marker = f"live-{uuid.uuid4().hex[:12]}"
             logger(port, f"Failed password for root from 203.0.113.77 port 4242 ssh2 {marker}",
                    transport="--tcp")
