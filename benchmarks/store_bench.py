@@ -121,7 +121,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--records", type=int, default=200_000)
     parser.add_argument("--keystone", action="store_true",
-                        help="keystone CADF logins instead of sshd lines (the login-attempt correlator's worst case)")
+                        help="keystone CADF logins instead of sshd lines "
+                             "(the login-attempt correlator's worst case)")
     args = parser.parse_args()
     n = args.records
     events = make_events(n, args.keystone)

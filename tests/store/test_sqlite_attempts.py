@@ -115,7 +115,8 @@ def test_a_second_analyze_of_the_same_logs_counts_nothing_twice(tmp_path: Path) 
 
 def _login(i: int, kind: str, t0: datetime, **initiator: Any) -> Any:
     return make_event(service="keystone", action="authenticate", outcome="failure", kind=kind,
-                      time=t0 + timedelta(seconds=i * 0.5), initiator={"source_ip": "203.0.113.7", **initiator},
+                      time=t0 + timedelta(seconds=i * 0.5),
+                      initiator={"source_ip": "203.0.113.7", **initiator},
                       attrs={"partial_password_hash": f"h{i}"}, ref=f"{kind}:{i}", origin=f"file:{kind}")
 
 

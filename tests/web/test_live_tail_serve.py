@@ -90,9 +90,11 @@ def test_a_line_sent_to_serve_appears_in_the_live_tail(collector: tuple[int, Ser
                 first_id, first = _rows(response)
             assert marker in first
             second = f"live-{uuid.uuid4().hex[:12]}"
-            logger(port, f"Failed password for admin from 203.0.113.78 port 4243 ssh2 {second}", transport="--tcp")
+            logger(port, f"Failed password for admin from 203.0.113.78 port 4243 ssh2 {second}",
+                   transport="--tcp")
             # a reconnecting EventSource sends the last id it got: only what came after
-            with client.stream("GET", url, params={"q": QUERY}, headers={"Last-Event-ID": str(first_id)}) as response:
+            resume = {"Last-Event-ID": str(first_id)}
+            with client.stream("GET", url, params={"q": QUERY}, headers=resume) as response:
                 second_id, rows = _rows(response)
             assert second in rows and marker not in rows and second_id > first_id
             assert client.get(url, params={"q": "host:("}).status_code == 400

@@ -196,7 +196,8 @@ def test_the_live_tail_shows_a_newly_stored_event(page, server: str, services) -
     shots(page, "search-09-live-tail")
 
 
-def test_the_live_tail_falls_back_to_polling_when_the_stream_is_refused(page, server: str, app, services) -> None:  # type: ignore[no-untyped-def]
+def test_the_live_tail_falls_back_to_polling_when_the_stream_is_refused(  # type: ignore[no-untyped-def]
+        page, server: str, app, services) -> None:
     from stackwatch.api.routes.live import MAX_STREAMS
 
     log_in(page, server, "vic")

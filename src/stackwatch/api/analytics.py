@@ -157,13 +157,13 @@ def rollup_report(
     if reader is None:
         return None
     wanted = tuple(sorted(set(accounts))) if accounts else None
-    scope = AttemptScope(None if since is None else to_micros(since), None if until is None else to_micros(until),
-                         wanted, project)
+    scope = AttemptScope(None if since is None else to_micros(since),
+                         None if until is None else to_micros(until), wanted, project)
     privileged_set = {p.lower() for p in privileged}
     by_ip: dict[str, IpStats] = {}
     by_account: dict[str, AccountStats] = {}
     hashes: dict[str, set[str]] = {}
-    seen_at: dict[str, list[int]] = {}  # first and last attempt (µs) per address, and per account (as "\0" + name)
+    seen_at: dict[str, list[int]] = {}  # first, last attempt (µs) per address, and per "\0" + account
     total = failures = successes = 0
     for ip_name, account, outcome, n, hashed, hash_, first, last in reader.totals(scope):
         ip = by_ip.get(ip_name) or by_ip.setdefault(ip_name, IpStats(ip_name))
@@ -193,7 +193,8 @@ def rollup_report(
     exact = reader.distinct_hashes(scope, mixed)
     for account, seen in hashes.items():
         by_account[account].password_hashes = exact.get(account, len(seen - {MIXED}))
-    for stats, key in [*((s, s.ip) for s in by_ip.values()), *((s, "\0" + s.account) for s in by_account.values())]:
+    keyed: list[tuple[IpStats | AccountStats, str]] = [*((s, s.ip) for s in by_ip.values()), *((s, "\0" + s.account) for s in by_account.values())]
+    for stats, key in keyed:
         stats.first, stats.last = from_micros(seen_at[key][0]), from_micros(seen_at[key][1])
     for acct in by_account.values():
         acct.classification = classify_account(acct)
@@ -364,7 +365,8 @@ def build_report(
                     oks[index] += 1
 
     def timeline_of(ip: str | None, account: str | None, limit: int) -> list[Attempt]:
-        rows = (a for a in attempts if (ip is None or a.ip == ip) and (account is None or a.account == account))
+        rows = (a for a in attempts
+                if (ip is None or a.ip == ip) and (account is None or a.account == account))
         return [a for _, a in zip(range(limit), rows, strict=False)]
 
     return _report(since, until, len(attempts), sum(1 for a in attempts if a.outcome == "failure"),

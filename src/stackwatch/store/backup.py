@@ -45,8 +45,8 @@ from stackwatch.store.ledger import key_paths
 from stackwatch.store.permissions import FILE_MODE, make_private
 from stackwatch.store.seal import KeyFileError, Sealer
 from stackwatch.store.sealed_epochs import EPOCH_PROOF_FILE, epoch_proof_doc, epoch_proof_path
-from stackwatch.store.sqlite_attempts import rebuild_derived
 from stackwatch.store.sidecars import SIDECARS, protect_restored, snapshot_sidecars
+from stackwatch.store.sqlite_attempts import rebuild_derived
 from stackwatch.store.verify import VerifyReport, verify_store
 from stackwatch.store.witness import entry, read_entries
 

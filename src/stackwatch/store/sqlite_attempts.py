@@ -154,8 +154,8 @@ def _events_by_seq(conn: sqlite3.Connection, seqs: Sequence[int]) -> list[tuple[
     columns = ", ".join(f"e.{c}" for c in EVENT_COLUMNS)
     rows = conn.execute(
         f"SELECT {columns}, s.host, s.service FROM events AS e JOIN sources AS s ON s.id = e.source "  # noqa: S608
-        "WHERE e.seq IN (SELECT value FROM json_each(?)) ORDER BY e.seq", (orjson.dumps(list(seqs)).decode(),),
-    ).fetchall()
+        "WHERE e.seq IN (SELECT value FROM json_each(?)) ORDER BY e.seq",
+        (orjson.dumps(list(seqs)).decode(),)).fetchall()
     return [(row[0], row_event(row[:-2], row[-2], row[-1])) for row in rows]
 
 
@@ -298,8 +298,8 @@ def forget(conn: sqlite3.Connection, upto_seq: int) -> None:
     retention) and recount the minutes they were in."""
     conn.execute("CREATE TEMP TABLE IF NOT EXISTS gone_minutes (minute INTEGER PRIMARY KEY)")
     conn.execute("DELETE FROM temp.gone_minutes")
-    conn.execute("INSERT OR IGNORE INTO temp.gone_minutes SELECT DISTINCT time / 60000000 FROM login_attempts "
-                 "WHERE seq <= ?", (upto_seq,))
+    conn.execute("INSERT OR IGNORE INTO temp.gone_minutes "
+                 "SELECT DISTINCT time / 60000000 FROM login_attempts WHERE seq <= ?", (upto_seq,))
     conn.execute("DELETE FROM login_attempts WHERE seq <= ?", (upto_seq,))
     conn.execute("DELETE FROM attempt_minutes WHERE minute IN (SELECT minute FROM temp.gone_minutes)")
     conn.execute(_REGROUP.format(
@@ -334,9 +334,9 @@ def _ranged(scope: AttemptScope) -> tuple[str, list[Any]]:
     first = None if lo is None else -(-lo // MINUTE)  # the first whole minute
     end = None if hi is None else hi // MINUTE  # the minute holding ``until`` (partial, or not in)
     if first is not None and end is not None and first >= end:  # inside one or two minutes
-        return (f"SELECT time / 60000000 AS minute, ip, account, project, outcome, 1 AS n, hash != '' AS hashed, "
-                f"hash, time AS first, time AS last FROM login_attempts WHERE time >= ? AND time < ?{extra}",
-                [lo, hi, *params])
+        return ("SELECT time / 60000000 AS minute, ip, account, project, outcome, 1 AS n, "  # noqa: S608
+                "hash != '' AS hashed, hash, time AS first, time AS last FROM login_attempts "
+                f"WHERE time >= ? AND time < ?{extra}", [lo, hi, *params])
     minutes = ["1"]
     minute_params: list[Any] = []
     edges: list[str] = []
@@ -351,12 +351,13 @@ def _ranged(scope: AttemptScope) -> tuple[str, list[Any]]:
         minute_params.append(end)
         edges.append("(time >= ? AND time < ?)")
         edge_params += [end * MINUTE, hi]
-    sql = ("SELECT minute, ip, account, project, outcome, n, hashed, hash, first, last FROM attempt_minutes "
-           f"WHERE {' AND '.join(minutes)}{extra}")
+    # every piece of the SQL is a fixed string of this module; values are bound
+    sql = ("SELECT minute, ip, account, project, outcome, n, hashed, hash, first, last "  # noqa: S608
+           f"FROM attempt_minutes WHERE {' AND '.join(minutes)}{extra}")
     all_params = [*minute_params, *params]
     if edges:
-        sql += (" UNION ALL SELECT time / 60000000, ip, account, project, outcome, 1, hash != '', hash, time, time "
-                f"FROM login_attempts WHERE ({' OR '.join(edges)}){extra}")
+        sql += (" UNION ALL SELECT time / 60000000, ip, account, project, outcome, 1, "  # noqa: S608
+                f"hash != '', hash, time, time FROM login_attempts WHERE ({' OR '.join(edges)}){extra}")
         all_params += [*edge_params, *params]
     return sql, all_params
 
@@ -382,7 +383,8 @@ def totals(conn: sqlite3.Connection, scope: AttemptScope) -> list[tuple[Any, ...
         f"min(first), max(last) FROM ({sql}) GROUP BY ip, account, outcome", params).fetchall()
 
 
-def buckets(conn: sqlite3.Connection, scope: AttemptScope, origin: int, step: int) -> list[tuple[int, str, int]]:
+def buckets(conn: sqlite3.Connection, scope: AttemptScope, origin: int, step: int
+            ) -> list[tuple[int, str, int]]:
     """``(bucket, outcome, attempts)`` per ``step`` seconds (a multiple of 60) from ``origin``
     (µs, a whole minute)."""
     sql, params = _ranged(scope)
@@ -412,7 +414,8 @@ def distinct_hashes(conn: sqlite3.Connection, scope: AttemptScope, accounts: Seq
 def timeline(conn: sqlite3.Connection, scope: AttemptScope, *, ip: str | None, account: str | None,
              limit: int) -> list[tuple[Any, ...]]:
     """The attempts of one address and/or account, oldest first: ``login_attempts`` rows."""
-    where, params = ["1"], []
+    where: list[str] = ["1"]
+    params: list[Any] = []
     if ip is not None:
         where.append("ip = ?")
         params.append(ip)

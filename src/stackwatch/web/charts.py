@@ -62,9 +62,9 @@ def time_bars(
         x = left + i * bar_w
         parts.append(f'<text class="tick" x="{x:.1f}" y="{height - 6}">{_fmt_time(times[i], step)}</text>')
     if n:  # the axis says its zone, as every timestamp does
-        zone = times[0].strftime("%Z") or "UTC"
+        zone_name = times[0].strftime("%Z") or "UTC"
         parts.append(f'<text class="tick zone" x="{width - 8}" y="{top - 6}" text-anchor="end">'
-                     f"{escape(zone)}</text>")
+                     f"{escape(zone_name)}</text>")
     legend_x = left + 8
     for label, css, _ in series:
         parts.append(

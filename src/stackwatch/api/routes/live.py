@@ -80,8 +80,9 @@ async def _events(request: Request, text: str, after: int) -> AsyncIterator[str]
                     limit=TAIL_MAX, after_seq=seen, newest_first=False)
                 if found.events:
                     seen = max(e.seq for e in found.events)
-                    rows = render(request, "search_rows.html", events=found.events[::-1],
-                                  links=Links(None, window), fresh=True).body.decode()
+                    body = render(request, "search_rows.html", events=found.events[::-1],
+                                  links=Links(None, window), fresh=True).body
+                    rows = bytes(body).decode()
                     data = "".join(f"data: {line}\n" for line in rows.splitlines() or [""])
                     yield f"event: rows\nid: {seen}\n{data}\n"
                     last_sent = time.monotonic()
