@@ -193,7 +193,8 @@ def rollup_report(
     exact = reader.distinct_hashes(scope, mixed)
     for account, seen in hashes.items():
         by_account[account].password_hashes = exact.get(account, len(seen - {MIXED}))
-    keyed: list[tuple[IpStats | AccountStats, str]] = [*((s, s.ip) for s in by_ip.values()), *((s, "\0" + s.account) for s in by_account.values())]
+    keyed: list[tuple[IpStats | AccountStats, str]] = [(s, s.ip) for s in by_ip.values()]
+    keyed += [(s, "\0" + s.account) for s in by_account.values()]
     for stats, key in keyed:
         stats.first, stats.last = from_micros(seen_at[key][0]), from_micros(seen_at[key][1])
     for acct in by_account.values():
