@@ -195,3 +195,22 @@ def test_a_store_upgraded_from_the_previous_schema_counts_its_stored_logins(demo
     with SQLiteStore(data, background_index=False) as store:
         assert _same(store).total > 100
         assert store.check_login_attempts() == []
+
+
+def test_store_attempts_checks_and_recounts_them(demo_store: Path, tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from stackwatch.cli.main import cli
+
+    data = tmp_path / "data"
+    _analyze(demo_store.parent / "logs", data)
+    run = CliRunner()
+    ok = run.invoke(cli, ["store", "attempts", "--data", str(data)])
+    assert ok.exit_code == 0 and "match" in ok.output, ok.output
+    with sqlite3.connect(data / "stackwatch.db") as conn:
+        conn.execute("DELETE FROM login_attempts WHERE seq = (SELECT max(seq) FROM login_attempts)")
+    bad = run.invoke(cli, ["store", "attempts", "--data", str(data)])
+    assert bad.exit_code == 1 and "differ" in bad.output, bad.output
+    fixed = run.invoke(cli, ["store", "attempts", "--rebuild", "--data", str(data)])
+    assert fixed.exit_code == 0 and "recounted" in fixed.output, fixed.output
+    assert run.invoke(cli, ["store", "attempts", "--data", str(data)]).exit_code == 0

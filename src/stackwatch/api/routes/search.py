@@ -1,6 +1,6 @@
 """Search in the query language (docs/search.md): the API (``/api/v1/search``), the
-dashboard's search page with its histogram, field sidebar and pivots, the live tail it
-polls, and a request id's path across services."""
+dashboard's search page with its histogram, field sidebar and pivots, the live tail's
+polling fallback (the stream is routes/live.py), and a request id's path across services."""
 
 from __future__ import annotations
 
