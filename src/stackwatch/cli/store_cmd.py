@@ -281,7 +281,7 @@ def checkpoint_command(data: Path) -> None:
 
 @store_group.command("attempts")
 @data_option
-@click.option("--rebuild", is_flag=True, help="Recount them from the stored events (no other process appending).")
+@click.option("--rebuild", is_flag=True, help="Recount them from the stored events (takes the append lock).")
 def attempts_command(data: Path, rebuild: bool) -> None:
     """Check the keystone login attempts the store correlated at ingest against a recount of
     its events (exit 1 when they differ), or recount them."""
