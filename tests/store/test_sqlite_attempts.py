@@ -128,8 +128,10 @@ CRASHING_WRITER = textwrap.dedent("""
     from tests.store.test_sqlite_attempts import _login
     t0 = datetime(2026, 5, 1, 8, 0, tzinfo=UTC)
     store = SQLiteStore(sys.argv[1], background_index=False)
-    # the log line of attempt 0 and 1 committed; their CADF copies come after the crash
-    store.append_events([_login(0, "oslo_log", t0), _login(1, "oslo_log", t0)])
+    # the log lines of attempts 0 and 1 committed, their CADF copies come after the crash;
+    # attempt 2 has no other copy: only the held seqs written down can bring it back
+    store.append_events([_login(0, "oslo_log", t0), _login(1, "oslo_log", t0),
+                         _login(2, "oslo_log", t0, name="carol")])
     store.flush()
     os._exit(0)  # no close: the correlator's held attempts die with the process
 """)
@@ -147,8 +149,8 @@ def test_attempts_held_by_a_writer_that_crashed_are_taken_back(tmp_path: Path) -
                              _login(40, "oslo_log", t0)])
     with SQLiteStore(data, background_index=False) as store:
         report = _same(store)
-        assert report.total == 3  # two attempts of two copies each, one of one
-        assert {a.account for a in report.accounts} == {"alice", "bob"}
+        assert report.total == 4  # two attempts of two copies each, two of one
+        assert {a.account for a in report.accounts} == {"alice", "bob", "carol"}
         assert store.check_login_attempts() == []
 
 
