@@ -560,11 +560,22 @@ class SQLiteStore(Store):
         return sqlite_attempts.AttemptReader(read)
 
     def check_login_attempts(self) -> list[str]:
-        """Differences between the stored login attempts and a recount (empty: they agree)."""
+        """Differences between the stored login attempts and a recount (empty: they agree).
+        Takes the append lock (no other writer may hold attempts meanwhile) and first writes
+        the attempts held, as a clean close would."""
         with self._lock:
-            self._ready_to_read(index=False)
-            if self.read_only:
-                raise StoreError("checking the login attempts needs the store opened read-write")
+            self._check_writable()
+            if self._role != "primary":
+                raise StoreError("a standby folds its login attempts when it is promoted: check the primary")
+            if self._append_lock is None:
+                self._take_append_lock()
+            try:
+                if not self._attempts.ready:
+                    self._attempts.catch_up(self._conn)
+            except sqlite3.Error as exc:
+                raise StoreError(f"reading the held login attempts failed: {exc}") from exc
+            self._attempts.finish()
+            self._write_rows()
             self._conn.execute("BEGIN IMMEDIATE")
             try:
                 return sqlite_attempts.check(self._conn)
