@@ -12,7 +12,8 @@ store holds what a real one would: events of every kind, alerts, the search inde
 into the same time window (SQL, one statement per copy; the rollup, source counts and search
 index follow), for sizes whose real ingest takes longer than this shared 2-core machine can
 give (10M events ingest in about an hour on an idle core). The copy is denser, not longer:
-every page reads a window that holds ``factor`` times the events. It is a benchmark
+every page reads a window that holds ``factor`` times the events (and login attempts: the
+copies of a login make the copy's attempt). It is a benchmark
 fixture only: its hash chain does not cover the copies, so ``store verify`` fails on it and
 it refuses appends (audit events of the timed logins go to the spool file).
 
@@ -76,6 +77,7 @@ def grow(data: Path, factor: int, index: bool = True) -> dict[str, Any]:
     from stackwatch.store import open_store
     from stackwatch.store.rows import EVENT_COLUMNS
     from stackwatch.store.sqlite import DB_FILE
+    from stackwatch.store.sqlite_attempts import regroup
 
     started = time.perf_counter()
     conn = sqlite3.connect(data / DB_FILE, isolation_level=None)
@@ -87,9 +89,16 @@ def grow(data: Path, factor: int, index: bool = True) -> dict[str, Any]:
         conn.execute(f"INSERT INTO events ({columns}) SELECT {shifted} FROM events "
                      "WHERE seq <= ?3 ORDER BY seq", (copy * last, copy, last))
         conn.execute("COMMIT")
+    attempts = "seq, time, ip, account, project, outcome, hash, host, kind, ref, agent"
     conn.execute("BEGIN")
+    for copy in range(1, factor):  # each copied login keeps its copy's attempt (seq and time shifted)
+        conn.execute(f"INSERT INTO login_attempts ({attempts}) SELECT seq + ?1, time + ?2, "
+                     "ip, account, project, outcome, hash, host, kind, ref, agent FROM login_attempts "
+                     "WHERE seq <= ?3", (copy * last, copy, last))
+    regroup(conn)
     conn.execute("UPDATE sources SET count = count * ?", (factor,))
     conn.execute("UPDATE event_counts SET n = n * ?", (factor,))
+    conn.execute("UPDATE meta SET value = ? WHERE name = 'attempts_upto'", (last * factor,))
     conn.execute("COMMIT")
     conn.close()
     copied = time.perf_counter()

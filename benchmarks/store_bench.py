@@ -27,7 +27,9 @@ from stackwatch.store.verify import verify_store
 BATCH = 20_000
 
 
-def make_events(n: int) -> list[Event]:
+def make_events(n: int, keystone: bool = False) -> list[Event]:
+    """sshd failures; with ``keystone``, keystone CADF logins instead (every one then goes
+    through the store's login-attempt correlator: its worst case)."""
     t0 = datetime(2026, 1, 1, tzinfo=UTC)
     out = []
     for i in range(n):
@@ -39,9 +41,9 @@ def make_events(n: int) -> list[Event]:
                 time=t0 + timedelta(microseconds=i),
                 received=t0 + timedelta(microseconds=i),
                 host=f"ctl-{i % 7}",
-                service="sshd",
+                service="keystone" if keystone else "sshd",
                 severity="warning",
-                kind="syslog",
+                kind="cadf" if keystone else "syslog",
                 message=raw.split(": ", 1)[1],
                 action="authenticate",
                 outcome="failure",
@@ -119,9 +121,12 @@ def store_append(data: Path, events: list[Event], record_format: int = 1) -> flo
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--records", type=int, default=200_000)
+    parser.add_argument("--keystone", action="store_true",
+                        help="keystone CADF logins instead of sshd lines "
+                             "(the login-attempt correlator's worst case)")
     args = parser.parse_args()
     n = args.records
-    events = make_events(n)
+    events = make_events(n, args.keystone)
     rows = rows_for(events)
     with tempfile.TemporaryDirectory() as tmp:
         base = plain_insert(Path(tmp) / "plain.db", rows)

@@ -38,7 +38,7 @@ def test_the_copies_of_one_login_count_once_and_lend_their_user_name() -> None:
     access = login(0, "203.0.113.9", None, kind="httpd_access")
     report = build_report(sorted([access, cadf], key=lambda e: e.time))
     assert report.failures == 1
-    assert [a.account for a in report.attempts] == ["bob"]
+    assert [a.account for a in report.timeline(ip="203.0.113.9")] == ["bob"]
 
 
 def test_brute_force_is_many_failures_with_changing_passwords() -> None:

@@ -71,7 +71,7 @@ def test_upgrade_from_v1_keeps_events(tmp_path: Path) -> None:
                  "'', '', '', '', '', '', 'old message', '{}', X'6f6c64ff', 'file:x', 'x:1', NULL)")
     conn.close()
     with _open(tmp_path) as store:
-        assert store._conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 6
+        assert store._conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 7
         [old] = store.get_events([1])
         assert (old.event.host, old.event.message) == ("ctl-1", "old message")
         assert old.event.raw_bytes() == b"old\xff"

@@ -194,3 +194,24 @@ def test_the_live_tail_shows_a_newly_stored_event(page, server: str, services) -
     assert "live tail sees this" in page.locator("#events tbody tr").first.inner_text()
     assert hits(page) == 1
     shots(page, "search-09-live-tail")
+
+
+def test_the_live_tail_falls_back_to_polling_when_the_stream_is_refused(  # type: ignore[no-untyped-def]
+        page, server: str, app, services) -> None:
+    from stackwatch.api.routes.live import MAX_STREAMS
+
+    log_in(page, server, "vic")
+    search(page, server, "host:tail-fallback-host")
+    app.state.live_streams = MAX_STREAMS  # every stream is refused (503): EventSource gives up
+    try:
+        page.check("#live-tail")
+        page.locator("#events[data-tail-mode=poll]").wait_for()
+        event = make_event(time=store_now(services.store), host="tail-fallback-host", service="keystone",
+                           kind="oslo_log", message="polled into the live tail", raw="fallback record")
+        services.store.append_events([event])
+        services.store.flush()
+        page.wait_for_selector("#events tbody tr.fresh")
+        assert "polled into the live tail" in page.locator("#events tbody tr").first.inner_text()
+    finally:
+        app.state.live_streams = 0
+        page.uncheck("#live-tail")

@@ -2,9 +2,13 @@
 what the pattern looks like (brute force, spraying, targeted account, stale credentials).
 
 One keystone login can be written three times (Apache access line, keystone.log line, CADF
-event); the store keeps all copies, so the events go through the same ``Correlator`` the
-detection engine uses and only the primary copy of each attempt counts (enriched with the
-user name the other copies know).
+event); the store keeps all copies. The SQLite store correlates them once, as it appends
+them (``store/sqlite_attempts.py``: the same ``Correlator`` the detection engine uses), and
+keeps one row per attempt and per-minute sums: a report over any range is summed from those,
+exactly, in time that does not grow with the number of events. A store that keeps no
+attempts (``Store.login_attempts()`` is None) is recounted here: its login events go through
+the ``Correlator`` and only the primary copy of each attempt counts (enriched with the user
+name the other copies know), over at most ``MAX_EVENTS`` of them.
 
 Classification (per source address and per account; thresholds are the constants below):
 
@@ -23,7 +27,7 @@ from __future__ import annotations
 import csv
 import io
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Final
@@ -31,19 +35,21 @@ from typing import Any, Final
 from stackwatch.core.event import Event
 from stackwatch.detect.correlate import Correlator
 from stackwatch.store.base import MAX_LIMIT, EventQuery, Store
+from stackwatch.store.rows import from_micros, to_micros
+from stackwatch.store.sqlite_attempts import MIXED, AttemptScope
 
 SPRAY_ACCOUNTS: Final = 5
 SPRAY_PER_ACCOUNT: Final = 3.0
 BRUTE_FAILURES: Final = 10
 TARGETED_IPS: Final = 5
 STALE_FAILURES: Final = 3
-MAX_EVENTS: Final = 200_000  # analytics read at most this many login events per report
-PAGE_EVENTS: Final = 3_000
-"""The dashboard page reads at most this many (the newest) per action: a page answers in
-well under a second on a store of 10M events; the API and export read up to MAX_EVENTS."""
+MAX_EVENTS: Final = 200_000
+"""A store that keeps no correlated attempts is recounted from at most this many (the newest)
+login events of each action per report."""
 UNKNOWN: Final = "(unknown)"
 BUCKET_STEPS: Final = (60, 300, 600, 900, 1800, 3600, 3 * 3600, 6 * 3600, 12 * 3600, 86400, 7 * 86400)
 CLASSES: Final = ("brute_force", "spraying", "targeted", "stale_credentials")
+TIMELINE_MAX: Final = 5000
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,7 +89,7 @@ class AccountStats:
     failures: int = 0
     successes: int = 0
     ips: Counter[str] = field(default_factory=Counter)  # failures per address
-    hashes: Counter[str] = field(default_factory=Counter)  # failures per partial_password_hash
+    password_hashes: int = 0  # different partial_password_hash values among the failures
     unhashed: int = 0  # failures without a partial_password_hash
     first: datetime | None = None
     last: datetime | None = None
@@ -94,36 +100,30 @@ class AccountStats:
         return _rate(self.failures, self.first, self.last)
 
 
+Timeline = Callable[[str | None, str | None, int], list[Attempt]]
+
+
 @dataclass(slots=True)
 class KeystoneReport:
     since: datetime | None
     until: datetime | None
-    attempts: list[Attempt]
+    total: int  # attempts
+    failures: int
+    successes: int
     ips: list[IpStats]
     accounts: list[AccountStats]
     bucket_seconds: int
     buckets: list[tuple[datetime, int, int]]  # (start, failures, successes)
+    timeline_of: Timeline
     restricted: tuple[str, ...] | None = None
-    truncated: bool = False
-
-    @property
-    def failures(self) -> int:
-        return sum(1 for a in self.attempts if a.outcome == "failure")
-
-    @property
-    def successes(self) -> int:
-        return sum(1 for a in self.attempts if a.outcome == "success")
+    truncated: bool = False  # a recount that read only the newest MAX_EVENTS
+    at_ingest: bool = False  # summed from the attempts the store correlated as it stored them
 
     def timeline(
         self, *, ip: str | None = None, account: str | None = None, limit: int = 500
     ) -> list[Attempt]:
         """The attempts of one address or account, oldest first."""
-        rows = [
-            a
-            for a in self.attempts
-            if (ip is None or a.ip == ip) and (account is None or a.account == account)
-        ]
-        return rows[:limit]
+        return self.timeline_of(ip, account, min(limit, TIMELINE_MAX))
 
 
 def _rate(count: int, first: datetime | None, last: datetime | None) -> float:
@@ -133,13 +133,134 @@ def _rate(count: int, first: datetime | None, last: datetime | None) -> float:
     return round(count / minutes, 2)
 
 
+def top(counter: Counter[str], n: int) -> list[str]:
+    """The ``n`` biggest keys, ties by name (the same order however the counts were summed)."""
+    return [k for k, _ in sorted(counter.items(), key=lambda kv: (-kv[1], kv[0]))[:n]]
+
+
+# -- from the store's correlated attempts ------------------------------------------------------
+
+
+def rollup_report(
+    store: Store,
+    *,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    accounts: Sequence[str] | None = None,
+    project: str | None = None,
+    privileged: Iterable[str] = (),
+    max_buckets: int = 60,
+) -> KeystoneReport | None:
+    """The report summed from the attempts the store correlated at ingest (exact over the
+    range: attempts whose time is in [since, until)); None when the store keeps none."""
+    reader = store.login_attempts()
+    if reader is None:
+        return None
+    wanted = tuple(sorted(set(accounts))) if accounts else None
+    scope = AttemptScope(None if since is None else to_micros(since),
+                         None if until is None else to_micros(until), wanted, project)
+    privileged_set = {p.lower() for p in privileged}
+    by_ip: dict[str, IpStats] = {}
+    by_account: dict[str, AccountStats] = {}
+    hashes: dict[str, set[str]] = {}
+    seen_at: dict[str, list[int]] = {}  # first, last attempt (µs) per address, and per "\0" + account
+    total = failures = successes = 0
+    for ip_name, account, outcome, n, hashed, hash_, first, last in reader.totals(scope):
+        ip = by_ip.get(ip_name) or by_ip.setdefault(ip_name, IpStats(ip_name))
+        acct = by_account.get(account) or by_account.setdefault(
+            account, AccountStats(account, privileged=account.lower() in privileged_set))
+        for key in (ip_name, "\0" + account):
+            span = seen_at.get(key)
+            if span is None:
+                seen_at[key] = [first, last]
+            else:
+                span[0], span[1] = min(span[0], first), max(span[1], last)
+        total += n
+        if outcome == "failure":
+            failures += n
+            ip.failures += n
+            ip.accounts[account] += n
+            acct.failures += n
+            acct.ips[ip_name] += n
+            acct.unhashed += n - hashed
+            if hash_:
+                hashes.setdefault(account, set()).add(hash_)
+        elif outcome == "success":
+            successes += n
+            ip.successes += n
+            acct.successes += n
+    mixed = [a for a, seen in hashes.items() if MIXED in seen or len(seen) > 1]
+    exact = reader.distinct_hashes(scope, mixed)
+    for account, seen in hashes.items():
+        by_account[account].password_hashes = exact.get(account, len(seen - {MIXED}))
+    keyed: list[tuple[IpStats | AccountStats, str]] = [(s, s.ip) for s in by_ip.values()]
+    keyed += [(s, "\0" + s.account) for s in by_account.values()]
+    for stats, key in keyed:
+        stats.first, stats.last = from_micros(seen_at[key][0]), from_micros(seen_at[key][1])
+    for acct in by_account.values():
+        acct.classification = classify_account(acct)
+    for ip in by_ip.values():
+        ip.classification = classify_ip(ip, by_account)
+    first_us = min((span[0] for span in seen_at.values()), default=None)
+    last_us = max((span[1] for span in seen_at.values()), default=None)
+    start = since or (from_micros(first_us) if first_us is not None else None)
+    end = until or (from_micros(last_us) if last_us is not None else None)
+    step, origin, count = _bucket_plan(start, end, max_buckets)
+    fails, oks = [0] * count, [0] * count
+    if count:
+        assert origin is not None
+        for index, outcome, n in reader.buckets(scope, to_micros(origin), step):
+            if 0 <= index < count:
+                if outcome == "failure":
+                    fails[index] += n
+                elif outcome == "success":
+                    oks[index] += n
+
+    def timeline_of(ip: str | None, account: str | None, limit: int) -> list[Attempt]:
+        return [Attempt(time=from_micros(t), ip=i, account=a, outcome=o, password_hash=h or None, host=host,
+                        kind=kind, ref=ref, user_agent=agent or None)
+                for _, t, i, a, _, o, h, host, kind, ref, agent
+                in reader.timeline(scope, ip=ip, account=account, limit=limit)]
+
+    report = _report(since, until, total, failures, successes, by_ip, by_account, step, origin,
+                     fails, oks, timeline_of, wanted)
+    report.at_ingest = True
+    return report
+
+
+def _report(since: datetime | None, until: datetime | None, total: int, failures: int, successes: int,
+            by_ip: dict[str, IpStats], by_account: dict[str, AccountStats], step: int,
+            origin: datetime | None, fails: list[int], oks: list[int], timeline_of: Timeline,
+            wanted: Iterable[str] | None, truncated: bool = False) -> KeystoneReport:
+    return KeystoneReport(
+        since=since,
+        until=until,
+        total=total,
+        failures=failures,
+        successes=successes,
+        ips=sorted(by_ip.values(), key=lambda s: (-s.failures, s.ip)),
+        accounts=sorted(
+            (s for s in by_account.values() if s.account != UNKNOWN), key=lambda s: (-s.failures, s.account)
+        ),
+        bucket_seconds=step,
+        buckets=[] if origin is None else [
+            (origin + timedelta(seconds=i * step), fails[i], oks[i]) for i in range(len(fails))],
+        timeline_of=timeline_of,
+        restricted=tuple(sorted(wanted)) if wanted else None,
+        truncated=truncated,
+    )
+
+
+# -- recounted from the stored events ----------------------------------------------------------
+
+
 def login_events(
     store: Store, since: datetime | None, until: datetime | None, max_events: int = MAX_EVENTS
 ) -> tuple[list[Event], bool]:
     """The newest keystone login events (and the ``user.not_found`` lines that name the
-    account) in the range, at most ``max_events`` of each action, oldest first; True when
-    ``max_events`` cut the read short (older ones were left out)."""
-    events: list[Event] = []
+    account) in the range, at most ``max_events`` of each action, in store order (time, then
+    seq); True when ``max_events`` cut the read short (older ones were left out)."""
+    events: list[tuple[datetime, int, Event]] = []
     truncated = False
     for action in ("authenticate", "user.not_found"):
         taken = 0
@@ -149,14 +270,14 @@ def login_events(
                 EventQuery(since=since, until=until, service="keystone", action=action, limit=want,
                            offset=taken)
             )
-            events.extend(s.event for s in page)
+            events.extend((s.event.time, s.seq, s.event) for s in page)
             taken += len(page)
             if len(page) < want:
                 break
         else:
             truncated = True
-    events.sort(key=lambda e: e.time)
-    return events, truncated
+    events.sort(key=lambda item: (item[0], item[1]))
+    return [e for _, _, e in events], truncated
 
 
 def attempts_of(events: Iterable[Event]) -> Iterator[Attempt]:
@@ -177,7 +298,7 @@ def _primaries(events: Iterable[Event]) -> Iterator[Attempt]:
             ip=init.source_ip or UNKNOWN,
             account=init.name or init.id or UNKNOWN,
             outcome=event.outcome or "unknown",
-            password_hash=event.attrs.get("partial_password_hash"),
+            password_hash=event.attrs.get("partial_password_hash") or None,
             host=event.host,
             kind=event.kind,
             ref=event.ref,
@@ -195,14 +316,16 @@ def build_report(
     max_buckets: int = 60,
     truncated: bool = False,
 ) -> KeystoneReport:
-    """The analytics over ``events`` (time-ordered). ``accounts`` restricts the report to
-    those accounts (the select-accounts view)."""
+    """The analytics over ``events`` (in store order), counting the attempts whose time is in
+    [since, until). ``accounts`` restricts the report to those accounts."""
     wanted = set(accounts) if accounts else None
-    attempts = [a for a in attempts_of(events) if wanted is None or a.account in wanted]
+    attempts = [a for a in attempts_of(events) if (wanted is None or a.account in wanted)
+                and (since is None or a.time >= since) and (until is None or a.time < until)]
     attempts.sort(key=lambda a: a.time)
     privileged_set = {p.lower() for p in privileged}
     by_ip: dict[str, IpStats] = {}
     by_account: dict[str, AccountStats] = {}
+    hashes: dict[str, set[str]] = {}
     for a in attempts:
         ip = by_ip.get(a.ip) or by_ip.setdefault(a.ip, IpStats(a.ip))
         acct = by_account.get(a.account) or by_account.setdefault(
@@ -217,42 +340,50 @@ def build_report(
             acct.failures += 1
             acct.ips[a.ip] += 1
             if a.password_hash:
-                acct.hashes[a.password_hash] += 1
+                hashes.setdefault(a.account, set()).add(a.password_hash)
             else:
                 acct.unhashed += 1
         elif a.outcome == "success":
             ip.successes += 1
             acct.successes += 1
+    for account, seen in hashes.items():
+        by_account[account].password_hashes = len(seen)
     for acct in by_account.values():
         acct.classification = classify_account(acct)
     for ip in by_ip.values():
         ip.classification = classify_ip(ip, by_account)
     start = since or (attempts[0].time if attempts else None)
     end = until or (attempts[-1].time if attempts else None)
-    step, buckets = _buckets(attempts, start, end, max_buckets)
-    return KeystoneReport(
-        since=since,
-        until=until,
-        attempts=attempts,
-        ips=sorted(by_ip.values(), key=lambda s: (-s.failures, s.ip)),
-        accounts=sorted(
-            (s for s in by_account.values() if s.account != UNKNOWN), key=lambda s: (-s.failures, s.account)
-        ),
-        bucket_seconds=step,
-        buckets=buckets,
-        restricted=tuple(sorted(wanted)) if wanted else None,
-        truncated=truncated,
-    )
+    step, origin, count = _bucket_plan(start, end, max_buckets)
+    fails, oks = [0] * count, [0] * count
+    if origin is not None:
+        for a in attempts:
+            index = int((a.time - origin).total_seconds() // step)
+            if 0 <= index < count:
+                if a.outcome == "failure":
+                    fails[index] += 1
+                elif a.outcome == "success":
+                    oks[index] += 1
+
+    def timeline_of(ip: str | None, account: str | None, limit: int) -> list[Attempt]:
+        rows = (a for a in attempts
+                if (ip is None or a.ip == ip) and (account is None or a.account == account))
+        return [a for _, a in zip(range(limit), rows, strict=False)]
+
+    return _report(since, until, len(attempts), sum(1 for a in attempts if a.outcome == "failure"),
+                   sum(1 for a in attempts if a.outcome == "success"), by_ip, by_account, step, origin,
+                   fails, oks, timeline_of, wanted, truncated)
 
 
 def classify_account(acct: AccountStats) -> str:
     if acct.account == UNKNOWN or not acct.failures:
         return ""
-    if acct.failures >= STALE_FAILURES and len(acct.hashes) == 1 and not acct.unhashed and len(acct.ips) <= 2:
+    if (acct.failures >= STALE_FAILURES and acct.password_hashes == 1 and not acct.unhashed
+            and len(acct.ips) <= 2):
         return "stale_credentials"
     if len(acct.ips) >= TARGETED_IPS:
         return "targeted"
-    if acct.failures >= BRUTE_FAILURES and len(acct.hashes) != 1:
+    if acct.failures >= BRUTE_FAILURES and acct.password_hashes != 1:
         return "brute_force"
     return ""
 
@@ -270,24 +401,15 @@ def classify_ip(ip: IpStats, accounts: dict[str, AccountStats]) -> str:
     return ""
 
 
-def _buckets(
-    attempts: list[Attempt], start: datetime | None, end: datetime | None, max_buckets: int
-) -> tuple[int, list[tuple[datetime, int, int]]]:
+def _bucket_plan(start: datetime | None, end: datetime | None, max_buckets: int
+                 ) -> tuple[int, datetime | None, int]:
+    """(step seconds, first bucket's start, bucket count) for the chart over [start, end]."""
     if start is None or end is None:
-        return 60, []
+        return 60, None, 0
     span = max((end - start).total_seconds(), 1.0)
     step = next((s for s in BUCKET_STEPS if span / s <= max_buckets), BUCKET_STEPS[-1])
     origin = datetime.fromtimestamp(int(start.timestamp()) // step * step, start.tzinfo)
-    count = int((end - origin).total_seconds() // step) + 1
-    fails, oks = [0] * count, [0] * count
-    for a in attempts:
-        index = int((a.time - origin).total_seconds() // step)
-        if 0 <= index < count:
-            if a.outcome == "failure":
-                fails[index] += 1
-            elif a.outcome == "success":
-                oks[index] += 1
-    return step, [(origin + timedelta(seconds=i * step), fails[i], oks[i]) for i in range(count)]
+    return step, origin, int((end - origin).total_seconds() // step) + 1
 
 
 def keystone_report(
@@ -297,8 +419,16 @@ def keystone_report(
     until: datetime | None = None,
     accounts: Sequence[str] | None = None,
     privileged: Iterable[str] = (),
+    project: str | None = None,
     max_events: int = MAX_EVENTS,
 ) -> KeystoneReport:
+    """From the store's correlated attempts when it keeps them, else recounted from its events."""
+    report = rollup_report(store, since=since, until=until, accounts=accounts, project=project,
+                           privileged=privileged)
+    if report is not None:
+        return report
+    if project is not None:
+        raise ValueError("this store keeps no login attempts: the report cannot be scoped to a project")
     events, truncated = login_events(store, since, until, max_events)
     return build_report(
         events, since=since, until=until, accounts=accounts, privileged=privileged, truncated=truncated
@@ -318,7 +448,7 @@ def ip_row(s: IpStats) -> dict[str, Any]:
         "failures": s.failures,
         "successes": s.successes,
         "accounts": len(s.accounts),
-        "top_accounts": [a for a, _ in s.accounts.most_common(5)],
+        "top_accounts": top(s.accounts, 5),
         "per_minute": s.per_minute,
         "first_seen": _iso(s.first),
         "last_seen": _iso(s.last),
@@ -333,8 +463,8 @@ def account_row(s: AccountStats) -> dict[str, Any]:
         "failures": s.failures,
         "successes": s.successes,
         "source_ips": len(s.ips),
-        "top_ips": [i for i, _ in s.ips.most_common(5)],
-        "password_hashes": len(s.hashes),
+        "top_ips": top(s.ips, 5),
+        "password_hashes": s.password_hashes,
         "per_minute": s.per_minute,
         "first_seen": _iso(s.first),
         "last_seen": _iso(s.last),
@@ -363,7 +493,7 @@ def report_dict(report: KeystoneReport) -> dict[str, Any]:
         "restricted_to": report.restricted,
         "truncated": report.truncated,
         "totals": {
-            "attempts": len(report.attempts),
+            "attempts": report.total,
             "failures": report.failures,
             "successes": report.successes,
             "source_ips": len(report.ips),

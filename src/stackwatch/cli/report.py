@@ -98,12 +98,13 @@ def _t(value: object) -> str:
 
 def write_text(report: object, out: TextIO, top: int) -> None:
     from stackwatch.api.analytics import KeystoneReport
+    from stackwatch.api.analytics import top as top_keys
 
     assert isinstance(report, KeystoneReport)
     start = _t(report.since) if report.since else "the beginning"
     span = f"{start} to {_t(report.until) if report.until else 'the end'}"
     out.write(
-        f"Keystone logins, {span}: {len(report.attempts)} attempts, {report.failures} failed, "
+        f"Keystone logins, {span}: {report.total} attempts, {report.failures} failed, "
         f"{report.successes} succeeded, {len(report.ips)} source IPs, {len(report.accounts)} accounts\n"
     )
     if report.restricted:
@@ -114,7 +115,7 @@ def write_text(report: object, out: TextIO, top: int) -> None:
         f"{'LAST SEEN':<19}  PATTERN / ACCOUNTS\n"
     )
     for s in [s for s in report.ips if s.failures][:top]:
-        accounts = ", ".join(a for a, _ in s.accounts.most_common(3))
+        accounts = ", ".join(top_keys(s.accounts, 3))
         out.write(
             f"{s.ip:<40} {s.failures:>6} {s.successes:>4} {len(s.accounts):>5} {s.per_minute:>6}  "
             f"{_t(s.first):<19}  {_t(s.last):<19}  {s.classification or '-'}  {accounts}\n"
@@ -127,7 +128,7 @@ def write_text(report: object, out: TextIO, top: int) -> None:
     for a in [a for a in report.accounts if a.failures][:top]:
         name = ("* " if a.privileged else "  ") + a.account
         out.write(
-            f"{name:<32} {a.failures:>6} {a.successes:>4} {len(a.ips):>4} {len(a.hashes):>4} "
+            f"{name:<32} {a.failures:>6} {a.successes:>4} {len(a.ips):>4} {a.password_hashes:>4} "
             f"{a.per_minute:>6}  {_t(a.first):<19}  {_t(a.last):<19}  {a.classification or '-'}\n"
         )
     targeted = [a for a in report.accounts if a.classification in ("targeted", "brute_force")]

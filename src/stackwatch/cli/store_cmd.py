@@ -306,6 +306,30 @@ def checkpoint_command(data: Path) -> None:
     click.echo(f"checkpoint epoch {epoch} at tree size {size}")
 
 
+@store_group.command("attempts")
+@data_option
+@click.option("--rebuild", is_flag=True, help="Recount them from the stored events (takes the append lock).")
+def attempts_command(data: Path, rebuild: bool) -> None:
+    """Check the keystone login attempts the store correlated at ingest against a recount of
+    its events (exit 1 when they differ), or recount them."""
+    from stackwatch.store.sqlite import SQLiteStore
+
+    if not (data / "stackwatch.db").is_file():
+        _fail(f"no store at {data}")
+    try:
+        with SQLiteStore(data, background_index=False) as store:
+            if rebuild:
+                click.echo(f"recounted {store.rebuild_login_attempts()} login attempts")
+                return
+            problems = store.check_login_attempts()
+    except StackwatchError as exc:
+        _fail(str(exc))
+    if problems:
+        _fail("the login attempts differ from a recount: " + "; ".join(problems)
+              + " (stackwatch store attempts --rebuild recounts them)")
+    click.echo("the login attempts match a recount of the stored events")
+
+
 @store_group.command("backup")
 @data_option
 @click.argument("dest", type=click.Path(dir_okay=False))

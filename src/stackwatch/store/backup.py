@@ -46,6 +46,7 @@ from stackwatch.store.permissions import FILE_MODE, make_private
 from stackwatch.store.seal import KeyFileError, Sealer
 from stackwatch.store.sealed_epochs import EPOCH_PROOF_FILE, epoch_proof_doc, epoch_proof_path
 from stackwatch.store.sidecars import SIDECARS, protect_restored, snapshot_sidecars
+from stackwatch.store.sqlite_attempts import rebuild_derived
 from stackwatch.store.verify import VerifyReport, verify_store
 from stackwatch.store.witness import entry, read_entries
 
@@ -292,6 +293,7 @@ def restore(
             first = report.first_bad
             raise IntegrityError(f"the backup does not verify; refusing it: {first}")
         (work / "checkpoints.jsonl").unlink()
+        rebuild_derived(work / "stackwatch.db")
         make_private(work)
         protect_restored(work)
         if dest_dir.exists():

@@ -17,7 +17,7 @@ from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from types import TracebackType
-from typing import TYPE_CHECKING, Final, Self
+from typing import TYPE_CHECKING, Any, Final, Self
 
 from stackwatch.core.alert import ALERT_SEVERITIES, Alert
 from stackwatch.core.errors import StoreError
@@ -250,6 +250,12 @@ class Store(ABC):
         """A block whose reads of ``query`` (hits, count, bounds, histogram, top values) may
         share work a store can do once, such as the full-text lookup; results are the same."""
         return nullcontext()
+
+    def login_attempts(self) -> Any | None:
+        """The keystone login attempts correlated at ingest (an object with the functions of
+        ``store.sqlite_attempts``' reading part bound to this store), or None when the backend
+        keeps none (the analytics then correlate the stored events themselves)."""
+        return None
 
     def count_events(self, query: EventQuery) -> int:
         """How many events match ``query`` (its limit and offset aside)."""

@@ -18,7 +18,7 @@ from datetime import timedelta
 from typing import Any
 
 from stackwatch.core.errors import StoreError
-from stackwatch.store import sqlite_rollup
+from stackwatch.store import sqlite_attempts, sqlite_rollup
 from stackwatch.store.admin import admin_event
 from stackwatch.store.ledger import NODE_LEVEL, leaf_source, reader
 from stackwatch.store.merkle import MerkleAccumulator
@@ -132,6 +132,7 @@ def expire(
             c.execute("DELETE FROM pruned_leaves")
             c.executemany("INSERT INTO pruned_leaves VALUES (?, ?)", list(enumerate(leaves, block)))
             sqlite_rollup.forget(c, target)
+            sqlite_attempts.forget(c, target)
             c.execute("DELETE FROM events WHERE seq <= ?", (target,))
             c.execute("UPDATE sources SET count = (SELECT count(*) FROM events WHERE source = sources.id)")
 

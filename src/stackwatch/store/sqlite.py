@@ -42,7 +42,7 @@ from stackwatch.core.alert import Alert
 from stackwatch.core.clock import SystemClock
 from stackwatch.core.errors import IntegrityError, StoreError
 from stackwatch.core.event import Event
-from stackwatch.store import sqlite_alerts, sqlite_rollup, sqlite_search, sqlite_silences
+from stackwatch.store import sqlite_alerts, sqlite_attempts, sqlite_rollup, sqlite_search, sqlite_silences
 from stackwatch.store.admin import admin_event
 from stackwatch.store.base import (
     ALERT_STATUSES,
@@ -179,6 +179,8 @@ class SQLiteStore(Store):
         self._next_seq = 0
         self._sources: dict[tuple[str, str], int] = {}
         self._new_sources: list[tuple[int, str, str]] = []
+        # The keystone login attempts, correlated as they are appended (sqlite_attempts)
+        self._attempts = sqlite_attempts.AttemptFolder()
         self._builder = RowBuilder(self._sources, self._allocate_source)
         self._indexer: Indexer | None = None
         self._names: dict[int, tuple[str, str]] = {}  # source id -> (host, service) as stored
@@ -323,9 +325,19 @@ class SQLiteStore(Store):
                 self._buffer(self._builder.chained_rows(events, first, self._head(), self._names)
                              or chain_batch(self._builder.rows(events, first), self._names, self._head()))
             self._next_seq = first + len(events)
+            self._fold_attempts(events, first)
             if len(self._rows) >= self.batch_size:
                 self._write_rows()
             return list(range(first, self._next_seq))
+
+    def _fold_attempts(self, events: Sequence[Event], first: int) -> None:
+        """Feed the login attempts' correlator (written by ``_write_rows``, same transaction)."""
+        if not self._attempts.ready:
+            try:
+                self._attempts.catch_up(self._conn)
+            except sqlite3.Error as exc:
+                raise StoreError(f"reading the held login attempts failed: {exc}") from exc
+        self._attempts.push(events, first)
 
     def _head(self) -> bytes:
         """The chain hash the next built row follows (of the last buffered row, else the ledger's)."""
@@ -501,6 +513,7 @@ class SQLiteStore(Store):
         snap = ledger.snapshot()
         next_seq = self._next_seq
         made = None
+        attempts: list[tuple[Any, ...]] = []
         try:
             conn.execute("BEGIN IMMEDIATE")
             outbox, extra = self._outbox() if expect is None else ([], [])
@@ -522,6 +535,8 @@ class SQLiteStore(Store):
                 conn.executemany(_INSERT if self._chained else _INSERT_UNCHAINED, rows)
                 conn.execute(_SOURCE_STATS, (rows[0][0], rows[-1][0]))
                 sqlite_rollup.fold(conn, rows)
+            if expect is None and self._attempts.ready:
+                attempts = self._attempts.write(conn)
             if outbox:
                 conn.execute("DELETE FROM admin_outbox WHERE id BETWEEN ? AND ?", (outbox[0], outbox[-1]))
             if self._chained:
@@ -538,6 +553,7 @@ class SQLiteStore(Store):
                 conn.execute("ROLLBACK")
             ledger.restore(snap)
             self._next_seq = next_seq
+            self._attempts.rollback(attempts)
             if isinstance(exc, sqlite3.Error):
                 raise StoreError(f"writing events failed: {exc}") from exc
             raise
@@ -606,6 +622,50 @@ class SQLiteStore(Store):
         rows: list[tuple[Any, ...]] = self._read_where(where, lambda: self._reader.execute(
             sql, (*params, query.limit, offset)).fetchall(), [])
         return rows
+
+    def login_attempts(self) -> sqlite_attempts.AttemptReader:
+        def read(query: Callable[[sqlite3.Connection], Any]) -> Any:
+            with self._lock:
+                self._ready_to_read(index=False)
+                try:
+                    return query(self._reader)
+                except sqlite3.Error as exc:
+                    raise StoreError(f"reading the login attempts failed: {exc}") from exc
+        return sqlite_attempts.AttemptReader(read)
+
+    def check_login_attempts(self) -> list[str]:
+        """Differences between the stored login attempts and a recount (empty: they agree).
+        Takes the append lock (no other writer may hold attempts meanwhile) and first writes
+        the attempts held, as a clean close would."""
+        with self._lock:
+            self._check_writable()
+            if self._role != "primary":
+                raise StoreError("a standby folds its login attempts when it is promoted: check the primary")
+            if self._append_lock is None:
+                self._take_append_lock()
+            try:
+                if not self._attempts.ready:
+                    self._attempts.catch_up(self._conn)
+            except sqlite3.Error as exc:
+                raise StoreError(f"reading the held login attempts failed: {exc}") from exc
+            self._attempts.finish()
+            self._write_rows()
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                return sqlite_attempts.check(self._conn)
+            finally:
+                self._conn.execute("ROLLBACK")
+
+    def rebuild_login_attempts(self) -> int:
+        """Recount the login attempts from the stored events; returns how many."""
+        with self._lock:
+            self._check_writable()
+            if self._append_lock is None:
+                self._take_append_lock()  # no other writer's correlator may hold attempts meanwhile
+            self.flush()
+            count = self._write(lambda: sqlite_attempts.rebuild(self._conn))
+            self._attempts = sqlite_attempts.AttemptFolder()
+            return int(count)
 
     def count_events(self, query: EventQuery) -> int:
         where = self._where(query)
@@ -892,6 +952,9 @@ class SQLiteStore(Store):
             if self._closed:
                 return
             try:
+                if self._attempts.ready and self._role == "primary":  # release the attempts held
+                    self._attempts.finish()
+                    self._write_rows()
                 self.flush()
                 if (self._checkpointer is not None and self._ledger is not None and self._role == "primary"
                         and self._checkpointer.enabled and self._ledger.size > self._checkpointer.last_size):

@@ -207,8 +207,17 @@ def _v6_page_rollups(conn: sqlite3.Connection) -> None:
     create_rollups(conn)
 
 
+def _v7_login_attempts(conn: sqlite3.Connection) -> None:
+    """The keystone login attempts, correlated at ingest (see ``sqlite_attempts``), recounted
+    from the events already stored."""
+    from stackwatch.store.sqlite_attempts import create, rebuild
+
+    create(conn)
+    rebuild(conn)
+
+
 MIGRATIONS: Final[list[Migration]] = [_v1_events, _v2_alerts, _v3_ledger, _v4_chain_over_leaves, _v5_triage,
-                                      _v6_page_rollups]
+                                      _v6_page_rollups, _v7_login_attempts]
 """MIGRATIONS[i] upgrades a database from version i to i + 1. Append only; never edit one
 that has shipped."""
 SCHEMA_VERSION: Final = len(MIGRATIONS)

@@ -4,13 +4,16 @@ come from classes in the stylesheet, never from inline styles). Every label is e
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime, tzinfo
 
 from markupsafe import Markup, escape
 
 
 def _fmt_time(value: datetime, step: int) -> str:
-    return value.strftime("%m-%d" if step >= 86400 else "%H:%M")
+    if step < 86400:
+        return value.strftime("%H:%M")
+    # day buckets start at midnight UTC: in another zone that is some hour of the day before
+    return value.strftime("%m-%d" if (value.hour, value.minute) == (0, 0) else "%m-%d %H:%M")
 
 
 def time_bars(
@@ -21,8 +24,12 @@ def time_bars(
     title: str,
     width: int = 720,
     height: int = 180,
+    zone: tzinfo = UTC,
 ) -> Markup:
-    """Stacked bars over time. ``series`` is (label, css class, values) per stack layer."""
+    """Stacked bars over time. ``series`` is (label, css class, values) per stack layer. The
+    axis and the bars' titles are written in ``zone`` (the page's display zone), named on the
+    axis."""
+    times = [t.astimezone(zone) for t in times]
     left, bottom, top = 44, 22, 20  # the legend sits in the top band
     plot_w, plot_h = width - left - 8, height - bottom - top
     n = len(times)
@@ -55,9 +62,9 @@ def time_bars(
         x = left + i * bar_w
         parts.append(f'<text class="tick" x="{x:.1f}" y="{height - 6}">{_fmt_time(times[i], step)}</text>')
     if n:  # the axis says its zone, as every timestamp does
-        zone = times[0].strftime("%Z") or "UTC"
+        zone_name = times[0].strftime("%Z") or "UTC"
         parts.append(f'<text class="tick zone" x="{width - 8}" y="{top - 6}" text-anchor="end">'
-                     f"{escape(zone)}</text>")
+                     f"{escape(zone_name)}</text>")
     legend_x = left + 8
     for label, css, _ in series:
         parts.append(

@@ -12,7 +12,6 @@ from fastapi.responses import JSONResponse, Response
 
 from stackwatch.api.analytics import (
     MAX_EVENTS,
-    PAGE_EVENTS,
     KeystoneReport,
     account_row,
     attempt_row,
@@ -25,7 +24,7 @@ from stackwatch.api.auth import Principal, viewer
 from stackwatch.api.params import parse_time, store_now
 from stackwatch.web.charts import hbars, time_bars
 from stackwatch.web.render import render
-from stackwatch.web.timerange import page_bounds
+from stackwatch.web.timerange import display_zone, page_bounds
 
 router = APIRouter()
 Span = Annotated[
@@ -115,7 +114,7 @@ def keystone_page(
     account: Annotated[str | None, Query(max_length=256)] = None,
 ) -> Response:
     since_bound, until_bound = page_bounds(request, since, until)
-    report = _report(request, since_bound, until_bound, accounts, PAGE_EVENTS)
+    report = _report(request, since_bound, until_bound, accounts)
     chart = time_bars(
         [b[0] for b in report.buckets],
         [
@@ -124,6 +123,7 @@ def keystone_page(
         ],
         step=report.bucket_seconds,
         title=f"keystone logins per {report.bucket_seconds // 60} min",
+        zone=display_zone(request),
     )
     ip_chart = hbars(
         [(s.ip, s.failures, bool(s.classification)) for s in report.ips[:10] if s.failures],

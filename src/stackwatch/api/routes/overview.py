@@ -17,6 +17,7 @@ from stackwatch.core.alert import ALERT_SEVERITIES
 from stackwatch.store.base import AlertQuery, StoredAlert
 from stackwatch.web.charts import hbars, time_bars
 from stackwatch.web.render import render
+from stackwatch.web.timerange import display_zone
 
 router = APIRouter()
 SPAN = timedelta(hours=24)
@@ -64,6 +65,7 @@ def overview_page(request: Request, principal: Annotated[Principal, Depends(view
             [("events", "c-total", hist.total)],
             step=hist.step,
             title=f"events per {hist.step // 60} min",
+            zone=display_zone(request),
         )
     category_chart = (
         hbars([(c, n, False) for c, n in by_category.most_common(12)], title="open alerts by category")

@@ -1,6 +1,6 @@
 """Search in the query language (docs/search.md): the API (``/api/v1/search``), the
-dashboard's search page with its histogram, field sidebar and pivots, the live tail it
-polls, and a request id's path across services."""
+dashboard's search page with its histogram, field sidebar and pivots, the live tail's
+polling fallback (the stream is routes/live.py), and a request id's path across services."""
 
 from __future__ import annotations
 
@@ -40,13 +40,13 @@ _LEGACY: Final = (("host", "host"), ("service", "service"), ("category", "kind")
 """The old search form's fields: links that still use them become terms of the query."""
 
 
-def _query_text(request: Request, q: str) -> str:
+def query_text(request: Request, q: str) -> str:
     terms = [term(field, value.strip()) for name, field in _LEGACY
              if (value := request.query_params.get(name, "")[:MAX_FIELD]).strip()]
     return " AND ".join([*terms, f"({q})" if terms and q.strip() else q]).strip() if terms else q
 
 
-def _syntax_error(exc: QuerySyntaxError) -> JSONResponse:
+def syntax_error(exc: QuerySyntaxError) -> JSONResponse:
     return JSONResponse({"detail": str(exc), "column": exc.column}, status_code=400)
 
 
@@ -82,7 +82,7 @@ def search_api(
         found = _search(request, q, window, now, limit=limit, offset=offset, after_seq=after, count=True,
                         histogram=histogram, fields=fields)
     except QuerySyntaxError as exc:
-        return _syntax_error(exc)
+        return syntax_error(exc)
     body: dict[str, Any] = {
         "query": to_text(found.query),
         "since": window.since.isoformat() if window.since else None,
@@ -133,7 +133,7 @@ def search_page(
     q: QueryText = "",
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ) -> Response:
-    text = _query_text(request, q)
+    text = query_text(request, q)
     now = datetime.now(UTC)
     window = time_window(request, now)
     zone = display_zone(request)
@@ -163,9 +163,9 @@ def search_tail(
     now = datetime.now(UTC)
     window = time_window(request, now)
     try:
-        found = _search(request, _query_text(request, q), window, now, limit=TAIL_MAX, after_seq=after)
+        found = _search(request, query_text(request, q), window, now, limit=TAIL_MAX, after_seq=after)
     except QuerySyntaxError as exc:
-        return _syntax_error(exc)
+        return syntax_error(exc)
     return render(request, "search_rows.html", events=found.events, links=Links(None, window), fresh=True)
 
 

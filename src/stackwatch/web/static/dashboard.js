@@ -74,42 +74,68 @@
     svg.addEventListener("click", function (evt) { if (dragged) { evt.preventDefault(); } }, true);
   }
 
-  // Live tail: poll for events stored after the newest one shown and put them on top.
+  // Live tail: the server pushes the events stored after the newest one shown (Server-Sent
+  // Events, /search/stream; the browser reconnects by itself with Last-Event-ID); where
+  // EventSource is missing or the stream is refused, poll /search/tail every 2 s instead.
   var tail = document.getElementById("live-tail");
   var table = document.getElementById("events");
   if (tail && table) {
     var pollTimer = null;
+    var source = null;
     var count = document.getElementById("hit-count");
-    var poll = function () {
+    var tailParams = function () {
       var params = new URLSearchParams(window.location.search);
       params.delete("offset");
       params.set("after", table.dataset.lastSeq || "0");
-      window.fetch("/search/tail?" + params.toString(), { credentials: "same-origin" })
+      return params;
+    };
+    var addRows = function (html) {
+      if (!html.trim()) { return; }
+      var holder = document.createElement("tbody");
+      holder.innerHTML = html;
+      var rows = Array.prototype.slice.call(holder.rows);
+      var body = table.tBodies[0];
+      rows.reverse().forEach(function (row) {
+        body.insertBefore(row, body.firstChild);
+        table.dataset.lastSeq = String(Math.max(Number(table.dataset.lastSeq || 0), Number(row.dataset.seq)));
+      });
+      if (count) { count.textContent = String(Number(count.textContent) + rows.length); }
+      var empty = document.getElementById("no-results");
+      if (empty) { empty.remove(); }
+    };
+    var poll = function () {
+      window.fetch("/search/tail?" + tailParams().toString(), { credentials: "same-origin" })
         .then(function (response) { return response.ok ? response.text() : ""; })
-        .then(function (html) {
-          if (html.trim()) {
-            var holder = document.createElement("tbody");
-            holder.innerHTML = html;
-            var rows = Array.prototype.slice.call(holder.rows);
-            var body = table.tBodies[0];
-            rows.reverse().forEach(function (row) {
-              body.insertBefore(row, body.firstChild);
-              table.dataset.lastSeq = String(Math.max(Number(table.dataset.lastSeq || 0), Number(row.dataset.seq)));
-            });
-            if (count) { count.textContent = String(Number(count.textContent) + rows.length); }
-            var empty = document.getElementById("no-results");
-            if (empty) { empty.remove(); }
-          }
-        })
+        .then(addRows)
         .catch(function () { /* the next poll retries */ })
-        .then(function () { if (tail.checked) { pollTimer = window.setTimeout(poll, 2000); } });
+        .then(function () { if (tail.checked && !source) { pollTimer = window.setTimeout(poll, 2000); } });
+    };
+    var stopTail = function () {
+      window.clearTimeout(pollTimer);
+      if (source) { source.close(); source = null; }
+      table.dataset.tailMode = "";
+    };
+    var startTail = function () {
+      stopTail();
+      if (!window.EventSource) { table.dataset.tailMode = "poll"; poll(); return; }
+      source = new window.EventSource("/search/stream?" + tailParams().toString());
+      table.dataset.tailMode = "stream";
+      source.addEventListener("rows", function (evt) { addRows(evt.data); });
+      source.addEventListener("error", function () {
+        // CONNECTING: a dropped stream the browser is resuming; CLOSED: refused (an HTTP
+        // error, the session gone, too many streams): fall back to polling.
+        if (source && source.readyState === window.EventSource.CLOSED) {
+          source = null;
+          table.dataset.tailMode = "poll";
+          poll();
+        }
+      });
     };
     tail.checked = recall("tail") === "1";
     tail.addEventListener("change", function () {
       store("tail", tail.checked ? "1" : "0");
-      window.clearTimeout(pollTimer);
-      if (tail.checked) { poll(); }
+      if (tail.checked) { startTail(); } else { stopTail(); }
     });
-    if (tail.checked) { poll(); }
+    if (tail.checked) { startTail(); }
   }
 }());

@@ -1,0 +1,479 @@
+"""Keystone login attempts, correlated once, at ingest: what keeps the keystone page exact
+and fast on a store of millions of events.
+
+One login can be stored three or four times (proxy, access line, keystone.log, CADF); stored
+events do not say which copies belong together (``duplicate_of`` is the detection engine's,
+in memory). So the writer runs the same ``Correlator`` over the keystone login events it
+appends (action ``authenticate`` or ``user.not_found``, service ``keystone``: the events the
+analytics read), in append order, and writes each attempt (the primary copy, enriched with
+what its copies know) in the transaction that commits the rows:
+
+* ``login_attempts``: one row per attempt, keyed by the seq of its primary copy: the
+  timelines of one address or account, and the exact counts of a range's partial minutes;
+* ``attempt_minutes``: attempts per (minute, source IP, account, project, outcome), with how
+  many carried a ``partial_password_hash`` and that hash when they all carried the same one
+  (``*`` when they differed): the page sums a range's whole minutes from here.
+
+The correlator holds an attempt back for up to its window (2 s of event time) waiting for
+the other copies; what it holds when a transaction commits is written down with it (the
+seqs of the held events, in ``meta``), so a writer that crashed picks them up again when it
+reopens. A clean close releases everything. ``meta.attempts_upto`` is the last seq folded:
+events appended without the writer's fold (a standby's replicated rows) are folded when the
+store next appends as a primary.
+
+Derived data: ``rebuild`` recomputes it from the events (the migration that creates it, and
+``store restore``, do), ``check`` compares it with a recount. Hook points in the writer
+(``store/sqlite.py``): ``AttemptFolder.push`` in ``append_events`` after the rows are built,
+``AttemptFolder.write`` in ``_write_rows`` inside the transaction, ``AttemptFolder.finish``
+in ``close``; ``forget`` in retention.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final
+
+import orjson
+
+from stackwatch.core.event import Event
+from stackwatch.detect.correlate import Correlator
+from stackwatch.store.rows import EVENT_COLUMNS, row_event, to_micros
+
+MINUTE: Final = 60_000_000  # microseconds
+UNKNOWN: Final = "(unknown)"
+MIXED: Final = "*"
+"""``attempt_minutes.hash`` when the row's attempts carried different password hashes."""
+FOLDED_ACTIONS: Final = ("authenticate", "user.not_found")
+_PENDING: Final = "attempts_pending"
+_UPTO: Final = "attempts_upto"
+_LOGIN_TERM: Final = "(e.action = 'authenticate' OR e.action = 'user.not_found')"
+"""Word for word the WHERE term of the partial index ``events_logins`` (sqlite_rollup), so
+the rebuild reads the login events through it."""
+
+_INSERT: Final = """INSERT OR REPLACE INTO login_attempts
+    (seq, time, ip, account, project, outcome, hash, host, kind, ref, agent)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"""
+_FOLD: Final = """
+    INSERT INTO attempt_minutes (minute, ip, account, project, outcome, n, hashed, hash, first, last)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+    ON CONFLICT (minute, ip, account, project, outcome) DO UPDATE SET
+        n = n + excluded.n, hashed = hashed + excluded.hashed,
+        hash = CASE WHEN excluded.hash = '' OR excluded.hash = hash THEN hash
+                    WHEN hash = '' THEN excluded.hash ELSE '*' END,
+        first = min(first, excluded.first), last = max(last, excluded.last)"""
+_REGROUP: Final = """
+    INSERT INTO attempt_minutes (minute, ip, account, project, outcome, n, hashed, hash, first, last)
+    SELECT time / 60000000, ip, account, project, outcome, count(*), sum(hash != ''),
+           CASE WHEN count(DISTINCT nullif(hash, '')) > 1 THEN '*' ELSE max(hash) END, min(time), max(time)
+    FROM login_attempts {where} GROUP BY 1, 2, 3, 4, 5"""
+
+
+def create(conn: sqlite3.Connection) -> None:
+    """The two tables (empty) and the indexes the timelines use."""
+    conn.execute("""CREATE TABLE IF NOT EXISTS login_attempts (
+        seq INTEGER PRIMARY KEY,      -- the primary copy's events.seq
+        time INTEGER NOT NULL,        -- its event time, microseconds since the epoch
+        ip TEXT NOT NULL,             -- '(unknown)' when no copy knew it
+        account TEXT NOT NULL,        -- user name, else user id, else '(unknown)'
+        project TEXT NOT NULL,        -- '' when absent, as below
+        outcome TEXT NOT NULL,
+        hash TEXT NOT NULL,           -- attrs.partial_password_hash
+        host TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        ref TEXT NOT NULL,
+        agent TEXT NOT NULL)""")
+    conn.execute("CREATE INDEX IF NOT EXISTS login_attempts_time ON login_attempts (time)")
+    conn.execute("CREATE INDEX IF NOT EXISTS login_attempts_ip ON login_attempts (ip, time)")
+    conn.execute("CREATE INDEX IF NOT EXISTS login_attempts_account ON login_attempts (account, time)")
+    conn.execute("""CREATE TABLE IF NOT EXISTS attempt_minutes (
+        minute INTEGER NOT NULL,      -- time // 60 s
+        ip TEXT NOT NULL, account TEXT NOT NULL, project TEXT NOT NULL, outcome TEXT NOT NULL,
+        n INTEGER NOT NULL,           -- attempts
+        hashed INTEGER NOT NULL,      -- of which carried a partial_password_hash
+        hash TEXT NOT NULL,           -- that hash when they all carried the same one, '*' if not
+        first INTEGER NOT NULL, last INTEGER NOT NULL,
+        PRIMARY KEY (minute, ip, account, project, outcome)) WITHOUT ROWID""")
+
+
+def rebuild(conn: sqlite3.Connection) -> int:
+    """Recompute both tables from the stored events (inside the caller's transaction):
+    correlated in seq order, everything released at the end. Returns the attempts."""
+    conn.execute("DELETE FROM login_attempts")
+    conn.execute("DELETE FROM attempt_minutes")
+    folder = AttemptFolder()
+    upto = int(conn.execute("SELECT coalesce(max(seq), 0) FROM events").fetchone()[0])
+    count = 0
+    for chunk in _login_events(conn, 0, upto):
+        folder.push_stored(chunk)
+        count += folder.write_attempts(conn)
+        folder._prune()
+    folder.finish()
+    count += folder.write_attempts(conn)
+    _save_state(conn, [], upto)
+    return count
+
+
+def rebuild_derived(db: Path) -> None:
+    """Rebuild the attempts of a restored database file: the hash chain verified its events,
+    nothing verified these tables, so they are recounted from those events, not trusted.
+    (A database older than the tables gets them from its migration when it is opened.)"""
+    conn = sqlite3.connect(db, isolation_level=None)
+    try:
+        if not conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'login_attempts'").fetchone():
+            return
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            rebuild(conn)
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+    finally:
+        conn.close()
+
+
+def _login_events(conn: sqlite3.Connection, after: int, upto: int, chunk: int = 20_000
+                  ) -> Iterator[list[tuple[int, Event]]]:
+    """The keystone login events with seq in (after, upto], in seq order, a chunk at a time."""
+    columns = ", ".join(f"e.{c}" for c in EVENT_COLUMNS)
+    while after < upto:
+        rows = conn.execute(
+            f"SELECT {columns}, s.host, s.service FROM events AS e INDEXED BY events_logins "  # noqa: S608
+            f"JOIN sources AS s ON s.id = e.source WHERE {_LOGIN_TERM} AND e.seq > ? AND e.seq <= ? "
+            "AND s.service = 'keystone' ORDER BY e.seq LIMIT ?", (after, upto, chunk)).fetchall()
+        if not rows:
+            return
+        yield [(row[0], row_event(row[:-2], row[-2], row[-1])) for row in rows]
+        after = rows[-1][0]
+
+
+def _events_by_seq(conn: sqlite3.Connection, seqs: Sequence[int]) -> list[tuple[int, Event]]:
+    columns = ", ".join(f"e.{c}" for c in EVENT_COLUMNS)
+    rows = conn.execute(
+        f"SELECT {columns}, s.host, s.service FROM events AS e JOIN sources AS s ON s.id = e.source "  # noqa: S608
+        "WHERE e.seq IN (SELECT value FROM json_each(?)) ORDER BY e.seq",
+        (orjson.dumps(list(seqs)).decode(),)).fetchall()
+    return [(row[0], row_event(row[:-2], row[-2], row[-1])) for row in rows]
+
+
+def _save_state(conn: sqlite3.Connection, pending: list[int], upto: int) -> None:
+    conn.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (_PENDING, orjson.dumps(pending).decode()))
+    conn.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (_UPTO, upto))
+
+
+class AttemptFolder:
+    """The writer's correlator over the login events it appends (see the module docstring)."""
+
+    def __init__(self) -> None:
+        self.correlator = Correlator()
+        self.ready = False  # state loaded (and missed events folded) by ``catch_up``
+        self._seq_of: dict[int, int] = {}  # id(held Event) -> its seq
+        self._primary_seq: dict[str, int] = {}  # ref -> seq, of the held events
+        self._not_found: dict[str, int] = {}  # request id -> seq of its user.not_found event
+        self._released: list[tuple[Any, ...]] = []  # login_attempts rows, not yet written
+        self._upto = 0  # last seq pushed
+
+    # -- feeding -------------------------------------------------------------------------
+
+    def push(self, events: Sequence[Event], first_seq: int) -> None:
+        """The events being appended, numbered from ``first_seq``; the login events among
+        them go through the correlator; then what waited past its window is released at
+        the newest event time (any event's: the live service's heartbeat moves it)."""
+        correlator = self.correlator
+        for index, event in enumerate(events):
+            action = event.action
+            if (action == "authenticate" or action == "user.not_found") and event.service == "keystone":
+                self._push(first_seq + index, event)
+        if events:
+            self._upto = first_seq + len(events) - 1
+            if correlator.pending:
+                self._take(correlator.release(events[-1].time.timestamp()))
+
+    def push_stored(self, events: Iterable[tuple[int, Event]]) -> None:
+        """Login events read back from the store, (seq, event) in seq order."""
+        for seq, event in events:
+            self._push(seq, event)
+            self._upto = max(self._upto, seq)
+
+    def _push(self, seq: int, event: Event) -> None:
+        if event.action == "user.not_found":
+            if event.request_id:
+                self._not_found[event.request_id] = seq
+        else:
+            self._seq_of[id(event)] = seq
+            self._primary_seq[event.ref] = seq
+        self._take(self.correlator.push(event, event.time.timestamp()))
+
+    def finish(self) -> None:
+        """Release every attempt held (end of input, a clean close)."""
+        self._take(self.correlator.release(None))
+
+    def _take(self, ready: list[Event]) -> None:
+        for event in ready:
+            if event.action != "authenticate" or "duplicate_of" in event.attrs:
+                continue
+            seq = self._primary_seq.get(event.ref)
+            if seq is None:
+                continue  # not one of ours (cannot happen: every pushed login is indexed)
+            init = event.initiator
+            self._released.append((
+                seq, to_micros(event.time), init.source_ip or UNKNOWN, init.name or init.id or UNKNOWN,
+                init.project or "", event.outcome or "unknown",
+                str(event.attrs.get("partial_password_hash") or ""), event.host, event.kind, event.ref,
+                init.user_agent or ""))
+
+    # -- writing (inside the writer's transaction) -----------------------------------------
+
+    def write(self, conn: sqlite3.Connection) -> list[tuple[Any, ...]]:
+        """Write the released attempts and the state (held seqs, last seq folded); returns the
+        attempts written (for ``rollback`` when the transaction fails)."""
+        rows = self._released
+        self.write_attempts(conn)
+        pending = self.correlator.pending
+        held = [self._seq_of[id(e)] for group in pending for _, e in group.members if id(e) in self._seq_of]
+        rids = {group.request_id for group in pending if group.request_id}
+        held += [seq for rid, seq in self._not_found.items() if rid in rids]
+        _save_state(conn, sorted(held), self._upto)
+        self._prune()
+        return rows
+
+    def _prune(self) -> None:
+        """Forget the seqs of released events: keep what a held attempt may still need."""
+        pending = self.correlator.pending
+        if len(self._seq_of) + len(self._not_found) <= 2 * sum(len(g.members) for g in pending) + 64:
+            return
+        live = {id(e) for group in pending for _, e in group.members}
+        self._seq_of = {k: v for k, v in self._seq_of.items() if k in live}
+        refs = {e.ref for group in pending for _, e in group.members}
+        self._primary_seq = {k: v for k, v in self._primary_seq.items() if k in refs}
+        rids = {group.request_id for group in pending if group.request_id}
+        self._not_found = {k: v for k, v in self._not_found.items() if k in rids}
+
+    def write_attempts(self, conn: sqlite3.Connection) -> int:
+        rows = self._released
+        if not rows:
+            return 0
+        conn.executemany(_INSERT, rows)
+        folded: dict[tuple[Any, ...], list[Any]] = {}
+        for seq, time, ip, account, project, outcome, hash_, *_ in rows:
+            del seq
+            key = (time // MINUTE, ip, account, project, outcome)
+            row = folded.get(key)
+            if row is None:
+                folded[key] = [1, 1 if hash_ else 0, hash_, time, time]
+                continue
+            row[0] += 1
+            if hash_:
+                row[1] += 1
+                row[2] = hash_ if row[2] in ("", hash_) else MIXED
+            row[3], row[4] = min(row[3], time), max(row[4], time)
+        conn.executemany(_FOLD, [(*key, *row) for key, row in folded.items()])
+        self._released = []  # only now: a failed write keeps them for the next transaction
+        return len(rows)
+
+    def rollback(self, released: list[tuple[Any, ...]]) -> None:
+        """The transaction that was to write ``released`` failed: keep them for the next."""
+        self._released = released + self._released
+
+    def catch_up(self, conn: sqlite3.Connection) -> None:
+        """On the first append of a writer: take back the attempts a crashed writer held, and
+        fold the events appended without the fold (a standby's, now promoted)."""
+        meta = dict(conn.execute("SELECT name, value FROM meta WHERE name IN (?, ?)", (_PENDING, _UPTO)))
+        upto = int(meta.get(_UPTO) or 0)
+        held = orjson.loads(meta.get(_PENDING) or "[]")
+        if held:
+            self.push_stored(_events_by_seq(conn, held))
+        last = int(conn.execute("SELECT coalesce(max(seq), 0) FROM events").fetchone()[0])
+        for chunk in _login_events(conn, upto, last):
+            self.push_stored(chunk)
+        self._upto = max(self._upto, last)
+        self.ready = True
+
+
+def forget(conn: sqlite3.Connection, upto_seq: int) -> None:
+    """Drop the attempts whose primary is among the rows ``..upto_seq`` (about to be deleted by
+    retention) and recount the minutes they were in."""
+    conn.execute("CREATE TEMP TABLE IF NOT EXISTS gone_minutes (minute INTEGER PRIMARY KEY)")
+    conn.execute("DELETE FROM temp.gone_minutes")
+    conn.execute("INSERT OR IGNORE INTO temp.gone_minutes "
+                 "SELECT DISTINCT time / 60000000 FROM login_attempts WHERE seq <= ?", (upto_seq,))
+    conn.execute("DELETE FROM login_attempts WHERE seq <= ?", (upto_seq,))
+    conn.execute("DELETE FROM attempt_minutes WHERE minute IN (SELECT minute FROM temp.gone_minutes)")
+    conn.execute(_REGROUP.format(
+        where="WHERE time / 60000000 IN (SELECT minute FROM temp.gone_minutes)"))
+
+
+def regroup(conn: sqlite3.Connection) -> None:
+    """Recompute ``attempt_minutes`` from ``login_attempts`` (the benchmark's grown store)."""
+    conn.execute("DELETE FROM attempt_minutes")
+    conn.execute(_REGROUP.format(where=""))
+
+
+# -- reading ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptScope:
+    """What the keystone page filters on: a time range [since, until) in microseconds
+    (None: open), some accounts, a project."""
+
+    since: int | None = None
+    until: int | None = None
+    accounts: tuple[str, ...] | None = None
+    project: str | None = None
+
+
+def _ranged(scope: AttemptScope) -> tuple[str, list[Any]]:
+    """A union of the whole minutes of the range (from ``attempt_minutes``) and its partial
+    minutes at both ends (from ``login_attempts``), as rows of ``attempt_minutes``' shape."""
+    extra, params = _filters(scope)
+    lo, hi = scope.since, scope.until
+    first = None if lo is None else -(-lo // MINUTE)  # the first whole minute
+    end = None if hi is None else hi // MINUTE  # the minute holding ``until`` (partial, or not in)
+    if first is not None and end is not None and first >= end:  # inside one or two minutes
+        return ("SELECT time / 60000000 AS minute, ip, account, project, outcome, 1 AS n, "  # noqa: S608
+                "hash != '' AS hashed, hash, time AS first, time AS last FROM login_attempts "
+                f"WHERE time >= ? AND time < ?{extra}", [lo, hi, *params])
+    minutes = ["1"]
+    minute_params: list[Any] = []
+    edges: list[str] = []
+    edge_params: list[Any] = []
+    if first is not None:
+        minutes.append("minute >= ?")
+        minute_params.append(first)
+        edges.append("(time >= ? AND time < ?)")
+        edge_params += [lo, first * MINUTE]
+    if end is not None:
+        minutes.append("minute < ?")
+        minute_params.append(end)
+        edges.append("(time >= ? AND time < ?)")
+        edge_params += [end * MINUTE, hi]
+    # every piece of the SQL is a fixed string of this module; values are bound
+    sql = ("SELECT minute, ip, account, project, outcome, n, hashed, hash, first, last "  # noqa: S608
+           f"FROM attempt_minutes WHERE {' AND '.join(minutes)}{extra}")
+    all_params = [*minute_params, *params]
+    if edges:
+        sql += (" UNION ALL SELECT time / 60000000, ip, account, project, outcome, 1, "  # noqa: S608
+                f"hash != '', hash, time, time FROM login_attempts WHERE ({' OR '.join(edges)}){extra}")
+        all_params += [*edge_params, *params]
+    return sql, all_params
+
+
+def _filters(scope: AttemptScope) -> tuple[str, list[Any]]:
+    extra, params = "", []
+    if scope.accounts is not None:
+        extra += " AND account IN (SELECT value FROM json_each(?))"
+        params.append(orjson.dumps(list(scope.accounts)).decode())
+    if scope.project is not None:
+        extra += " AND project = ?"
+        params.append(scope.project)
+    return extra, params
+
+
+def totals(conn: sqlite3.Connection, scope: AttemptScope) -> list[tuple[Any, ...]]:
+    """``(ip, account, outcome, attempts, hashed, hash, first, last)`` per address, account and
+    outcome over the scope (``hash``: the one hash of every hashed attempt, ``*`` if several)."""
+    sql, params = _ranged(scope)
+    return conn.execute(
+        f"SELECT ip, account, outcome, sum(n), sum(hashed), "  # noqa: S608 - built from fixed parts
+        f"CASE WHEN max(hash = '*') OR count(DISTINCT nullif(hash, '')) > 1 THEN '*' ELSE max(hash) END, "
+        f"min(first), max(last) FROM ({sql}) GROUP BY ip, account, outcome", params).fetchall()
+
+
+def buckets(conn: sqlite3.Connection, scope: AttemptScope, origin: int, step: int
+            ) -> list[tuple[int, str, int]]:
+    """``(bucket, outcome, attempts)`` per ``step`` seconds (a multiple of 60) from ``origin``
+    (µs, a whole minute)."""
+    sql, params = _ranged(scope)
+    return conn.execute(
+        f"SELECT (minute - ?) / ?, outcome, sum(n) FROM ({sql}) GROUP BY 1, 2",  # noqa: S608
+        [origin // MINUTE, step // 60, *params]).fetchall()
+
+
+def distinct_hashes(conn: sqlite3.Connection, scope: AttemptScope, accounts: Sequence[str]) -> dict[str, int]:
+    """How many different password hashes the failures of each of ``accounts`` carried."""
+    if not accounts:
+        return {}
+    narrowed = AttemptScope(scope.since, scope.until, tuple(accounts), scope.project)
+    extra, params = _filters(narrowed)
+    where, bounds = ["outcome = 'failure'", "hash != ''"], []
+    if scope.since is not None:
+        where.append("time >= ?")
+        bounds.append(scope.since)
+    if scope.until is not None:
+        where.append("time < ?")
+        bounds.append(scope.until)
+    return dict(conn.execute(
+        f"SELECT account, count(DISTINCT hash) FROM login_attempts WHERE {' AND '.join(where)}{extra} "  # noqa: S608
+        "GROUP BY account", [*bounds, *params]).fetchall())
+
+
+def timeline(conn: sqlite3.Connection, scope: AttemptScope, *, ip: str | None, account: str | None,
+             limit: int) -> list[tuple[Any, ...]]:
+    """The attempts of one address and/or account, oldest first: ``login_attempts`` rows."""
+    where: list[str] = ["1"]
+    params: list[Any] = []
+    if ip is not None:
+        where.append("ip = ?")
+        params.append(ip)
+    if account is not None:
+        where.append("account = ?")
+        params.append(account)
+    if scope.since is not None:
+        where.append("time >= ?")
+        params.append(scope.since)
+    if scope.until is not None:
+        where.append("time < ?")
+        params.append(scope.until)
+    extra, more = _filters(scope)
+    return conn.execute(
+        "SELECT seq, time, ip, account, project, outcome, hash, host, kind, ref, agent FROM login_attempts "  # noqa: S608
+        f"WHERE {' AND '.join(where)}{extra} ORDER BY time, seq LIMIT ?", [*params, *more, limit]).fetchall()
+
+
+class AttemptReader:
+    """The reading functions above, run through ``read`` (the store's: its lock and reader)."""
+
+    def __init__(self, read: Callable[[Callable[[sqlite3.Connection], Any]], Any]) -> None:
+        self._read = read
+
+    def totals(self, scope: AttemptScope) -> list[tuple[Any, ...]]:
+        return self._read(lambda conn: totals(conn, scope))  # type: ignore[no-any-return]
+
+    def buckets(self, scope: AttemptScope, origin: int, step: int) -> list[tuple[int, str, int]]:
+        return self._read(lambda conn: buckets(conn, scope, origin, step))  # type: ignore[no-any-return]
+
+    def distinct_hashes(self, scope: AttemptScope, accounts: Sequence[str]) -> dict[str, int]:
+        return self._read(lambda conn: distinct_hashes(conn, scope, accounts))  # type: ignore[no-any-return]
+
+    def timeline(self, scope: AttemptScope, *, ip: str | None, account: str | None,
+                 limit: int) -> list[tuple[Any, ...]]:
+        return self._read(  # type: ignore[no-any-return]
+            lambda conn: timeline(conn, scope, ip=ip, account=account, limit=limit))
+
+
+def check(conn: sqlite3.Connection) -> list[str]:
+    """Differences between the stored attempts and a recount from the events (a rebuild in a
+    temporary copy of the tables); empty when they agree."""
+    stored = conn.execute("SELECT seq, time, ip, account, project, outcome, hash FROM login_attempts "
+                          "ORDER BY seq").fetchall()
+    minutes = conn.execute("SELECT * FROM attempt_minutes ORDER BY 1, 2, 3, 4, 5").fetchall()
+    conn.execute("SAVEPOINT attempts_check")
+    try:
+        rebuild(conn)
+        fresh = conn.execute("SELECT seq, time, ip, account, project, outcome, hash FROM login_attempts "
+                             "ORDER BY seq").fetchall()
+        fresh_minutes = conn.execute("SELECT * FROM attempt_minutes ORDER BY 1, 2, 3, 4, 5").fetchall()
+    finally:
+        conn.execute("ROLLBACK TO attempts_check")
+        conn.execute("RELEASE attempts_check")
+    problems = []
+    if stored != fresh:
+        problems.append(f"login_attempts: {len(stored)} stored, {len(fresh)} recounted, "
+                        f"{len(set(stored) ^ set(fresh))} differ")
+    if minutes != fresh_minutes:
+        problems.append(f"attempt_minutes: {len(minutes)} rows stored, {len(fresh_minutes)} recounted")
+    return problems
