@@ -180,8 +180,9 @@ class CountermeasureExecutor(Executor):
         return str(group.id)
 
     def _do_deny_address(self, planned: PlannedAction, item: Applied) -> str:
-        api = RuntimeApi(str(planned.params["socket"]))
-        map_name = str(planned.params["map"])
+        configured = self.policy.actions.get("deny_address")  # the policy now (it may have been fixed)
+        api = RuntimeApi(configured.socket if configured else str(planned.params["socket"]))
+        map_name = configured.map if configured else str(planned.params["map"])
         expiry = float(planned.params.get("expiry") or 0)
         until = int(time.time() + expiry) if expiry else 0
         item.state.update({"socket": api.socket_path, "map": map_name})
