@@ -41,7 +41,8 @@ def _token(keystone: Keystone, name: str, password: str) -> tuple[int, str]:
 
 
 def _validates(keystone: Keystone, token: str) -> int:
-    status, _, _ = keystone.admin().client.request("GET", "/v3/auth/tokens", headers={"X-Subject-Token": token})
+    headers = {"X-Subject-Token": token}
+    status, _, _ = keystone.admin().client.request("GET", "/v3/auth/tokens", headers=headers)
     return status
 
 
@@ -96,5 +97,7 @@ def test_disable_account_revokes_the_users_tokens_and_undo_restores_it(keystone:
 
 
 def test_an_unknown_account_is_cancelled_not_failed(keystone: Keystone, tmp_path: Path) -> None:
-    report = _pass(keystone, tmp_path / "data", "act", [_alert("auth.success_after_failures", "nobody-here")])
-    assert [(r.status, r.detail) for r in report.run.results] == [("cancelled", "no keystone user nobody-here")]
+    alerts = [_alert("auth.success_after_failures", "nobody-here")]
+    report = _pass(keystone, tmp_path / "data", "act", alerts)
+    assert [(r.status, r.detail) for r in report.run.results] == [
+        ("cancelled", "no keystone user nobody-here")]
