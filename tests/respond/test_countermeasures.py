@@ -243,3 +243,22 @@ def test_countermeasure_policy_from_mapping_keeps_defaults() -> None:
     rules = counter.get("deny_address")
     assert rules.on == ("auth.bruteforce", "auth.spraying") and rules.expiry == 0
     assert "admin" in counter.get("disable_account").allowlist
+
+
+def test_the_orphan_sweep_of_serve_runs_countermeasures_for_stored_open_alerts(
+        api: FakeOpenStack, data: Path) -> None:
+    """``reconcile`` (what serve's periodic sweep calls) plans from the store's open alerts,
+    queues, and its run_due runs the countermeasure with the orphan actions."""
+    from stackwatch.respond.reconcile import reconcile
+
+    _project, server, port, groups = _instance(api)
+    pol = policy(quarantine_instance={"mode": "act"})
+    with open_store(data) as store:
+        store.upsert_alerts([alert("ids.alert", "k", source_ip="10.0.0.5"),
+                             alert("ids.alert", "old", source_ip="10.0.0.5", status="resolved")])
+        store.flush()
+        with ApprovalQueue.open(data, store=store) as queue:
+            report = reconcile(Cloud.connect(**api.auth()), pol, queue=queue, store=store, sweep=False,
+                               out=io.StringIO())
+    assert [(r.planned.action, r.status) for r in report.run.results] == [("quarantine_instance", "done")]
+    assert api.ports[port]["security_groups"] != groups and api.servers[server]["locked"] is True

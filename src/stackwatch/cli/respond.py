@@ -89,6 +89,7 @@ def reject_command(ids: tuple[int, ...], reason: str, actor: str | None, data: s
 def run_command(cloud: str | None, dry_run: bool, config: str | None, data: str) -> None:
     """Run the approved actions whose grace period is over (failed ones are retried)."""
     from stackwatch.respond.approvals import ApprovalQueue
+    from stackwatch.respond.counter_exec import is_countermeasure
     from stackwatch.respond.openstack import Cloud
     from stackwatch.respond.policy import load_policy
     from stackwatch.respond.reconcile import run_due
@@ -96,14 +97,16 @@ def run_command(cloud: str | None, dry_run: bool, config: str | None, data: str)
 
     try:
         policy = load_policy(config)
-        connection = None if dry_run else Cloud.connect(cloud)
         with open_store(data) as store, ApprovalQueue.open(data, store=store) as queue:
+            # HAProxy's deny map needs no cloud: connect only when a due action does
+            needs_cloud = any(not is_countermeasure(i.planned) or i.planned.action in _NEEDS_CLOUD
+                              for i in queue.due())
+            connection = Cloud.connect(cloud) if needs_cloud and not dry_run else None
             if dry_run:
                 from stackwatch.respond.actions import Executor
 
                 report = Executor(None, out=sys.stdout).run(queue.due(), dry_run=True)
             else:
-                assert connection is not None
                 report = run_due(connection, policy, queue, store=store, out=sys.stdout, actor=actor_name())
     except StackwatchError as exc:
         raise click.ClickException(str(exc)) from exc
@@ -146,11 +149,11 @@ def plan_command(config: str | None, cloud: str | None, dry_run: bool, data: str
         with open_store(data) as store:
             if dry_run:
                 report = countermeasure_pass(policy, cloud=None, store=store, queue=None, ledger=None,
-                                             dry_run=True)
+                                             dry_run=True, out=sys.stdout)
             else:
                 with ApprovalQueue.open(data, store=store) as queue, AppliedLedger.open(data) as ledger:
                     report = countermeasure_pass(policy, cloud=connection, store=store, queue=queue,
-                                                 ledger=ledger, actor=actor_name())
+                                                 ledger=ledger, actor=actor_name(), out=sys.stdout)
     except StackwatchError as exc:
         raise click.ClickException(str(exc)) from exc
     runs = [r for r in (report.run, report.expired) if r is not None and not r.dry_run]

@@ -111,7 +111,7 @@ def reconcile(cloud: Cloud, policy: ResponsePolicy, *, queue: ApprovalQueue | No
     return report
 
 
-def run_due(cloud: Cloud, policy: ResponsePolicy, queue: ApprovalQueue, *, store: Any = None,
+def run_due(cloud: Cloud | None, policy: ResponsePolicy, queue: ApprovalQueue, *, store: Any = None,
             out: TextIO | None = sys.stdout, sleep: Callable[[float], None] = time.sleep,
             actor: str = "stackwatch", dry_run: bool = False) -> RunReport:
     """Run the queued actions that are approved (or failed before) and due."""
