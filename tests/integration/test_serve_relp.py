@@ -135,3 +135,39 @@ def test_relp_tls_refuses_a_sender_without_our_certificate(tmp_path: Path) -> No
     finally:
         assert serve.stop() == 0, serve.log()
     assert _stored(tmp_path / "data") == []
+
+
+def test_a_malformed_session_is_closed_with_a_log_line_and_loses_nothing_else(tmp_path: Path) -> None:
+    """While rsyslog streams over RELP, another client opens a session, sends two good messages
+    and then garbage: serve says why it closes that session; every line of both is stored."""
+    import socket
+
+    from stackwatch.sources.relp_frames import encode
+
+    port = free_port()
+    log = tmp_path / "app.log"
+    log.touch()
+    config = serve_config(tmp_path, f"  - {{type: relp, name: relp, listen: '127.0.0.1:{port}'}}\n")
+    serve = ServeProcess(config).start()
+    try:
+        with Rsyslog(tmp_path / "rsyslog", _relay(log, port)):
+            with log.open("a") as handle:
+                handle.write("".join(f"record {i}\n" for i in range(300)))
+            with socket.create_connection(("127.0.0.1", port), timeout=10) as raw:
+                offers = b"relp_version=0\nrelp_software=test\ncommands=syslog"
+                good = [b"<14>1 2026-12-06T10:00:00.00000%dZ node9 app - - record %d" % (i, 1000 + i)
+                        for i in range(2)]
+                raw.sendall(encode(1, "open", offers) + encode(2, "syslog", good[0])
+                            + encode(3, "syslog", good[1]) + b"4 syslog 5 abc\x00\x01\x02garbage\n")
+                raw.settimeout(10)
+                received = b""
+                while chunk := raw.recv(65536):  # until serve closes the session
+                    received += chunk
+            assert b"0 serverclose 0\n" in received
+            wait_for(lambda: len(_stored(tmp_path / "data")) >= 302, 60, 0.2)
+    finally:
+        assert serve.stop() == 0, serve.log()
+    reason = "syslog frame 4: no LF after its 5 data bytes"
+    assert f"relp relp: closing the session from 127.0.0.1: {reason}" in serve.log()
+    numbers = sorted(int(e.message.rsplit(" ", 1)[1]) for e in _stored(tmp_path / "data"))
+    assert numbers == [*range(300), 1000, 1001]

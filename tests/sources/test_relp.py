@@ -276,3 +276,10 @@ def test_oversize_is_truncated_and_flagged_by_default(tmp_path: Path) -> None:
 def test_bad_oversize_setting_is_a_config_error() -> None:
     with pytest.raises(Exception, match="oversize must be one of truncate, close"):
         parse_config("sources:\n  - {type: relp, listen: '127.0.0.1:0', oversize: drop}\n", "serve.yaml")
+
+
+def test_frames_before_a_bad_one_in_the_same_chunk_are_kept() -> None:
+    stream = encode(1, "open", OPEN) + encode(2, "syslog", b"x") + b"3 syslog zz\n"
+    frames, error = FrameParser(1024).parse(stream)
+    assert [f.txnr for f in frames] == [1, 2]
+    assert error is not None and "not a RELP frame header" in str(error)

@@ -159,8 +159,9 @@ class RelpSource(Source):
                     break
                 counters.bytes += len(data)
                 records: list[Record] = []
+                frames, error = parser.parse(data)
                 try:
-                    for frame in parser.feed(data):
+                    for frame in frames:
                         if expected and frame.txnr != expected:
                             raise RelpProtocolError(
                                 f"transaction number {frame.txnr} where {expected} was expected"
@@ -168,6 +169,9 @@ class RelpSource(Source):
                         expected = next_txnr(frame.txnr)
                         if not self._handle(session, frame, records):
                             break
+                    else:
+                        if error is not None:
+                            raise error
                 finally:  # the good frames before a bad one are stored (and acknowledged if still open)
                     if records:
                         await self._queue(records)

@@ -56,9 +56,24 @@ class FrameParser:
         self._trailer = False  # the data is complete: the LF comes next
 
     def feed(self, chunk: bytes) -> list[Frame]:
+        frames, error = self.parse(chunk)
+        if error is not None:
+            raise error
+        return frames
+
+    def parse(self, chunk: bytes) -> tuple[list[Frame], RelpProtocolError | None]:
+        """The frames completed by ``chunk`` and the error that stopped parsing (the frames
+        before a bad one are good: the caller keeps them, then closes the session)."""
+        out: list[Frame] = []
+        try:
+            self._parse(chunk, out)
+        except RelpProtocolError as exc:
+            return out, exc
+        return out, None
+
+    def _parse(self, chunk: bytes, out: list[Frame]) -> None:
         buf = self.buffer
         buf += chunk
-        out: list[Frame] = []
         pos = 0
         while pos < len(buf):
             if self._head is None:
@@ -107,7 +122,6 @@ class FrameParser:
                 self._head, self._trailer = None, False
                 self._data.clear()
         del buf[:pos]
-        return out
 
     @staticmethod
     def _check_prefix(buf: bytearray, pos: int) -> None:
