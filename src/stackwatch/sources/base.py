@@ -270,3 +270,18 @@ class MessageDecoder:
             events = [mark_truncated(event, record.original_size) for event in events]
         ctx.last_time = events[-1].time
         return events
+
+
+class MessageSource(Source):
+    """A source of self-contained syslog messages (UDP datagrams, TCP frames): each record is
+    decoded by ``self.decoder`` (set by the subclass), which counts what no parser knew."""
+
+    decoder: MessageDecoder
+
+    def decode(self, records: list[Record]) -> list[Event]:
+        out: list[Event] = []
+        decode = self.decoder.decode
+        for record in records:
+            out.extend(decode(record))
+        self.counters.unparsed = self.decoder.unparsed
+        return out
