@@ -149,8 +149,9 @@ class RelpSource(Source):
         parser = FrameParser(self.max_bytes, truncate=self.settings.oversize == "truncate")
         timeout = float(self.settings.idle_timeout) or None
         expected = 0  # the next transaction number (0: none yet, the open comes first)
+        closing = False  # the client sent close: read nothing more
         try:
-            while session.open:
+            while session.open and not closing:
                 try:
                     data = await asyncio.wait_for(reader.read(READ_SIZE), timeout)
                 except TimeoutError:
@@ -168,6 +169,7 @@ class RelpSource(Source):
                             )
                         expected = next_txnr(frame.txnr)
                         if not self._handle(session, frame, records):
+                            closing = True
                             break
                     else:
                         if error is not None:
