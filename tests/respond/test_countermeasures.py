@@ -201,6 +201,14 @@ def test_a_half_done_quarantine_is_reported_and_finished_by_the_retry(api: FakeO
         ("response.quarantine_instance", "failed"), ("response.quarantine_instance", "done")]
 
 
+def test_the_instance_may_be_the_alerts_destination(api: FakeOpenStack, data: Path) -> None:
+    _project, server, port, groups = _instance(api)
+    ids = alert("ids.alert", "k", source_ip="142.11.240.191", details={"dest_ip": "10.0.0.5"})
+    report = _pass(policy(quarantine_instance={"mode": "act"}), api, data, [ids])
+    assert [r.status for r in report.run.results] == ["done"]
+    assert api.ports[port]["security_groups"] != groups and api.servers[server]["locked"] is True
+
+
 def test_an_address_no_instance_holds_is_cancelled(api: FakeOpenStack, data: Path) -> None:
     _instance(api)
     report = _pass(policy(quarantine_instance={"mode": "act"}), api, data,

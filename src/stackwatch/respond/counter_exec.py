@@ -131,10 +131,16 @@ class CountermeasureExecutor(Executor):
     def _do_quarantine_instance(self, planned: PlannedAction, item: Applied) -> str:
         conn = self._conn()
         network = conn.network
-        ports = [p for p in network.ports(fixed_ips=f"ip_address={planned.resource_id}")
-                 if (p.device_owner or "").startswith("compute:") and p.device_id]
+        addresses = [planned.resource_id, *planned.params.get("also", ())]
+        ports: list[Any] = []
+        for address in addresses:  # the alert's source, then the other addresses it names
+            ports = [p for p in network.ports(fixed_ips=f"ip_address={address}")
+                     if (p.device_owner or "").startswith("compute:") and p.device_id]
+            if ports:
+                item.state.setdefault("address", address)
+                break
         if not ports and not item.state.get("ports"):
-            raise _Cancel(f"no instance port has address {planned.resource_id}")
+            raise _Cancel(f"no instance port has address {' or '.join(addresses)}")
         recorded: dict[str, list[str]] = item.state.setdefault("ports", {})
         server_id = item.state.setdefault("server_id", ports[0].device_id if ports else "")
         group_name = str(planned.params.get("group") or "stackwatch-quarantine")

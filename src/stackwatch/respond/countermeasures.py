@@ -186,11 +186,18 @@ def alert_owner(alert: Alert) -> str:
     return f"{alert.rule}:{alert.key or alert.time.isoformat()}"
 
 
-def alert_address(alert: Alert) -> str | None:
+def alert_addresses(alert: Alert) -> list[str]:
+    """The addresses an alert names: its source first, then those in its details."""
+    found: list[str] = []
     for value in (alert.source_ip, *(alert.details.get(k) for k in _ADDRESS_DETAILS)):
-        if isinstance(value, str) and _is_address(value):
-            return value
-    return None
+        if isinstance(value, str) and _is_address(value) and value not in found:
+            found.append(value)
+    return found
+
+
+def alert_address(alert: Alert) -> str | None:
+    addresses = alert_addresses(alert)
+    return addresses[0] if addresses else None
 
 
 def _is_address(value: str) -> bool:
@@ -242,8 +249,12 @@ def _target(action: str, rules: ActionPolicy, alert: Alert,
     address = alert_address(alert)
     if address is None:
         return None, "", {}, ""
-    if action == "quarantine_instance":
-        return address, "instance_address", {"group": rules.group, "lock": rules.lock}, ""
+    if action == "quarantine_instance":  # the instance may be either end: each address is tried
+        params: dict[str, Any] = {"group": rules.group, "lock": rules.lock}
+        others = alert_addresses(alert)[1:]
+        if others:
+            params["also"] = others
+        return address, "instance_address", params, ""
     ip = ipaddress.ip_address(address)
     why = ""
     if address in own:
