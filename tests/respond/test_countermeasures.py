@@ -213,8 +213,12 @@ def test_an_address_no_instance_holds_is_cancelled(api: FakeOpenStack, data: Pat
     _instance(api)
     report = _pass(policy(quarantine_instance={"mode": "act"}), api, data,
                    [alert("ids.alert", "k", source_ip="198.51.100.7")])
-    assert [(r.status, r.detail) for r in report.run.results] == [
-        ("cancelled", "no instance port has address 198.51.100.7")]
+    (result,) = report.run.results
+    assert (result.status, result.detail) == ("cancelled", "no instance port has address 198.51.100.7")
+    with AppliedLedger.open(data) as ledger:  # undoing what was never applied changes nothing
+        undo = CountermeasureExecutor(Cloud.connect(**api.auth()), ledger=ledger, out=io.StringIO()).undo(
+            ledger.find(result.queue_id))
+    assert (undo.status, undo.detail) == ("already_done", "nothing was applied")
     assert api.mutations() == []
 
 

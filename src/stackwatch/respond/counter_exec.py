@@ -206,6 +206,10 @@ class CountermeasureExecutor(Executor):
         if dry_run:
             self._say(f"would {why} {item.action} {item.resource_type} {item.resource_id}")
             return ActionResult(planned, "planned", queue_id=item.queue_id)
+        if item.applied_at is None and not item.state:  # cancelled or never started: nothing changed
+            result = ActionResult(planned, "already_done", "nothing was applied", 0, item.queue_id)
+            self._say(result.line())
+            return result
         try:
             detail = getattr(self, "_undo_" + item.action)(item)
             assert self.ledger is not None
@@ -219,7 +223,9 @@ class CountermeasureExecutor(Executor):
 
     def _undo_disable_account(self, item: Applied) -> str:
         identity = self._conn().identity
-        user_id = item.state.get("user_id") or item.resource_id
+        user_id = item.state.get("user_id")
+        if user_id is None:  # stopped before it found the user: it changed nothing
+            return "nothing was changed"
         if not item.state.get("was_enabled", True):
             return f"user {user_id} was disabled before: left disabled"
         identity.update_user(user_id, is_enabled=True)
