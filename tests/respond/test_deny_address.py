@@ -16,17 +16,20 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 from click.testing import CliRunner
 
 from stackwatch.cli.main import cli
 from stackwatch.core.alert import Alert
+from stackwatch.core.event import Event
 from stackwatch.respond.applied import AppliedLedger
 from stackwatch.respond.approvals import ApprovalQueue
 from stackwatch.respond.counter_run import countermeasure_pass
 from stackwatch.respond.haproxy import HAProxyError, RuntimeApi
 from stackwatch.respond.policy import ResponsePolicy
 from stackwatch.store import EventQuery, open_store
+from stackwatch.store.admin import AUDIT_SPOOL
 from stackwatch.store.verify import verify_store
 from tests.servetools import free_port, wait_for
 
@@ -233,3 +236,25 @@ def test_the_cli_plans_waits_for_approval_and_runs_without_a_cloud(front: Front,
     assert ran.exit_code == 0, ran.output
     assert _status(front.port, ATTACKER) == 403
     assert [e[:2] for e in _events(data)] == [("response.approve", None), ("response.deny_address", "done")]
+
+
+def test_while_serve_holds_the_store_the_events_go_to_its_spool(front: Front, tmp_path: Path) -> None:
+    """Only one process appends to a store: the commands spool what they record, for serve."""
+    data = tmp_path / "data"
+    config = tmp_path / "policy.yaml"
+    config.write_text(
+        "respond:\n  approval: false\n  grace: 0\n  countermeasures:\n    deny_address:\n      mode: act\n"
+        f"      socket: {front.socket}\n      map: {front.map}\n"
+    )
+    with open_store(data) as holder:  # stands for serve: it holds the append lock from its first append
+        holder.upsert_alerts([_alert(ATTACKER)])
+        holder.flush()
+        now = datetime.now(UTC)
+        holder.append_events([Event(time=now, received=now, host="mon", service="stackwatch", message="held",
+                                    origin="test", ref="held")])
+        holder.flush()
+        ran = CliRunner().invoke(cli, ["respond", "plan", "--config", str(config), "--data", str(data)])
+        assert ran.exit_code == 0, ran.output
+        assert _status(front.port, ATTACKER) == 403
+    spooled = [orjson.loads(line) for line in (data / AUDIT_SPOOL).read_bytes().splitlines()]
+    assert [(e["action"], e["attrs"]["result"]) for e in spooled] == [("response.deny_address", "done")]

@@ -44,10 +44,11 @@ def list_command(show_all: bool, fmt: str, data: str) -> None:
 
 def _decide(ids: tuple[int, ...], data: str, decide: str, actor: str, reason: str | None) -> None:
     from stackwatch.respond.approvals import ApprovalQueue
-    from stackwatch.store import open_store
+    from stackwatch.respond.recorder import SpoolingRecorder
 
     failed = False
-    with open_store(data) as store, ApprovalQueue.open(data, store=store) as queue:
+    store = SpoolingRecorder(data)  # appends, or spools while serve holds the store
+    with ApprovalQueue.open(data, store=store) as queue:
         for action_id in ids:
             try:
                 item = (queue.approve(action_id, actor) if decide == "approve"
@@ -93,11 +94,12 @@ def run_command(cloud: str | None, dry_run: bool, config: str | None, data: str)
     from stackwatch.respond.openstack import Cloud
     from stackwatch.respond.policy import load_policy
     from stackwatch.respond.reconcile import run_due
-    from stackwatch.store import open_store
+    from stackwatch.respond.recorder import SpoolingRecorder
 
     try:
         policy = load_policy(config)
-        with open_store(data) as store, ApprovalQueue.open(data, store=store) as queue:
+        store = SpoolingRecorder(data)  # appends, or spools while serve holds the store
+        with ApprovalQueue.open(data, store=store) as queue:
             # HAProxy's deny map needs no cloud: connect only when a due action does
             needs_cloud = any(not is_countermeasure(i.planned) or i.planned.action in _NEEDS_CLOUD
                               for i in queue.due())
@@ -139,21 +141,21 @@ def plan_command(config: str | None, cloud: str | None, dry_run: bool, data: str
     from stackwatch.respond.approvals import ApprovalQueue
     from stackwatch.respond.counter_run import countermeasure_pass
     from stackwatch.respond.policy import load_policy
-    from stackwatch.store import open_store
+    from stackwatch.respond.recorder import SpoolingRecorder
 
     try:
         policy = load_policy(config)
         counter = policy.countermeasures
         acting = [a for a, p in (counter.actions.items() if counter else ()) if p.mode == "act"]
         connection = None if dry_run else _cloud_for(acting, cloud)
-        with open_store(data) as store:
-            if dry_run:
-                report = countermeasure_pass(policy, cloud=None, store=store, queue=None, ledger=None,
-                                             dry_run=True, out=sys.stdout)
-            else:
-                with ApprovalQueue.open(data, store=store) as queue, AppliedLedger.open(data) as ledger:
-                    report = countermeasure_pass(policy, cloud=connection, store=store, queue=queue,
-                                                 ledger=ledger, actor=actor_name(), out=sys.stdout)
+        store = SpoolingRecorder(data)  # appends, or spools while serve holds the store
+        if dry_run:
+            report = countermeasure_pass(policy, cloud=None, store=store, queue=None, ledger=None,
+                                         dry_run=True, out=sys.stdout)
+        else:
+            with ApprovalQueue.open(data, store=store) as queue, AppliedLedger.open(data) as ledger:
+                report = countermeasure_pass(policy, cloud=connection, store=store, queue=queue,
+                                             ledger=ledger, actor=actor_name(), out=sys.stdout)
     except StackwatchError as exc:
         raise click.ClickException(str(exc)) from exc
     runs = [r for r in (report.run, report.expired) if r is not None and not r.dry_run]
@@ -165,7 +167,7 @@ def _undo(queue_id: int, dry_run: bool, cloud: str | None, config: str | None, d
     from stackwatch.respond.applied import AppliedLedger
     from stackwatch.respond.counter_exec import CountermeasureExecutor
     from stackwatch.respond.policy import load_policy
-    from stackwatch.store import open_store
+    from stackwatch.respond.recorder import SpoolingRecorder
 
     try:
         policy = load_policy(config)
@@ -179,10 +181,10 @@ def _undo(queue_id: int, dry_run: bool, cloud: str | None, config: str | None, d
                 sys.stdout.write(f"{queue_id}: {item.action} {item.resource_id} is already undone\n")
                 return
             connection = None if dry_run else _cloud_for([item.action], cloud)
-            with open_store(data) as store:
-                result = CountermeasureExecutor(connection, ledger=ledger, policy=policy.countermeasures,
-                                                store=None if dry_run else store, out=sys.stdout,
-                                                actor=actor_name()).undo(item, dry_run=dry_run)
+            store = None if dry_run else SpoolingRecorder(data)  # appends, or spools while serve runs
+            result = CountermeasureExecutor(connection, ledger=ledger, policy=policy.countermeasures,
+                                            store=store, out=sys.stdout,
+                                            actor=actor_name()).undo(item, dry_run=dry_run)
     except StackwatchError as exc:
         raise click.ClickException(str(exc)) from exc
     if result.status == "failed":
@@ -231,15 +233,16 @@ def expire_command(dry_run: bool, cloud: str | None, config: str | None, data: s
     from stackwatch.respond.applied import AppliedLedger
     from stackwatch.respond.counter_exec import CountermeasureExecutor
     from stackwatch.respond.policy import load_policy
-    from stackwatch.store import open_store
+    from stackwatch.respond.recorder import SpoolingRecorder
 
     try:
         policy = load_policy(config)
-        with AppliedLedger.open(data) as ledger, open_store(data) as store:
+        store = None if dry_run else SpoolingRecorder(data)  # appends, or spools while serve runs
+        with AppliedLedger.open(data) as ledger:
             expired = ledger.expired()
             connection = None if dry_run else _cloud_for([i.action for i in expired], cloud)
             report = CountermeasureExecutor(connection, ledger=ledger, policy=policy.countermeasures,
-                                            store=None if dry_run else store, out=sys.stdout,
+                                            store=store, out=sys.stdout,
                                             actor=actor_name()).expire(dry_run=dry_run)
     except StackwatchError as exc:
         raise click.ClickException(str(exc)) from exc
