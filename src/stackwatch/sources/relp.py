@@ -110,6 +110,7 @@ class RelpSource(Source):
         self.address: tuple[str, int] | None = None
         self.ssl = server_context(settings.tls) if settings.tls is not None else None
         self._tasks: set[asyncio.Task[None]] = set()
+        self._closing: set[Session] = set()  # closed by the client, waiting for their acknowledgements
         self._pending: list[tuple[Session, int]] = []  # decoded, not yet acknowledged (in order)
         self._seen: OrderedDict[str, None] = OrderedDict()
         self.protocol_errors = 0
@@ -133,6 +134,10 @@ class RelpSource(Source):
         for task in list(self._tasks):
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
+        for session in list(self._closing):  # their last acknowledgements will not come now
+            session.open = False
+            session.writer.close()
+        self._closing.clear()
 
     # ------------------------------------------------------------------ one session
 
@@ -194,7 +199,8 @@ class RelpSource(Source):
                 writer.close()
                 with contextlib.suppress(Exception):
                     await writer.wait_closed()
-            # else: a close waits for its acknowledgements; ``acknowledged`` ends the connection
+            elif session.open:  # a close waits for its acknowledgements; ``commit`` ends the connection
+                self._closing.add(session)
 
     def _handle(self, session: Session, frame: Frame, records: list[Record]) -> bool:
         """Act on one frame; False once the client has closed the session."""
@@ -273,3 +279,5 @@ class RelpSource(Source):
         for session, txnrs in by_session.items():
             session.send(b"".join(encode(txnr, "rsp", b"200 OK") for txnr in txnrs))
             session.acknowledged(len(txnrs))
+            if not session.open:
+                self._closing.discard(session)
