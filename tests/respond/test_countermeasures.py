@@ -274,3 +274,14 @@ def test_the_orphan_sweep_of_serve_runs_countermeasures_for_stored_open_alerts(
                                out=io.StringIO())
     assert [(r.planned.action, r.status) for r in report.run.results] == [("quarantine_instance", "done")]
     assert api.ports[port]["security_groups"] != groups and api.servers[server]["locked"] is True
+
+
+def test_a_bad_countermeasure_in_a_file_names_its_line(tmp_path: Path) -> None:
+    from stackwatch.respond.policy import load_policy
+
+    path = tmp_path / "policy.yaml"
+    path.write_text("respond:\n  countermeasures:\n    deny_address:\n      mode: act\n      expiry: soon\n")
+    with pytest.raises(ConfigError) as caught:
+        load_policy(str(path))
+    message = str(caught.value)
+    assert f"{path}:5:" in message and "respond.countermeasures.deny_address.expiry" in message

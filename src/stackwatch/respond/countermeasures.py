@@ -114,7 +114,7 @@ class CountermeasurePolicy:
             where = f"respond.countermeasures.{action}"
             if action not in ACTIONS:
                 raise ConfigError(f"unknown countermeasure {action!r}; expected one of {', '.join(ACTIONS)}",
-                                  path, None, where)
+                                  path, _key_line(data, action), where)
             actions[action] = _action_policy(action, settings or {}, path, where)
         return cls(actions)
 
@@ -132,14 +132,21 @@ def _action_policy(action: str, data: Any, path: str | None, where: str) -> Acti
     base = default_action_policy(action)
     values: dict[str, Any] = {}
     for key, value in data.items():
+        line = _key_line(data, key)
         if key not in _KEYS[action]:
             raise ConfigError(f"unknown setting {key!r}; expected one of {', '.join(_KEYS[action])}",
-                              path, None, f"{where}.{key}")
+                              path, line, f"{where}.{key}")
         try:
             values[key] = _value(action, key, value, parse_duration)
         except ValueError as exc:
-            raise ConfigError(str(exc), path, None, f"{where}.{key}") from None
+            raise ConfigError(str(exc), path, line, f"{where}.{key}") from None
     return ActionPolicy(action, **{**_fields(base), **values})
+
+
+def _key_line(data: Any, key: str) -> int | None:
+    """The line of ``key`` when the mapping comes from the YAML loader (a LocDict)."""
+    key_line = getattr(data, "key_line", None)
+    return (key_line(key) or None) if callable(key_line) else None
 
 
 def _fields(policy: ActionPolicy) -> dict[str, Any]:
