@@ -382,7 +382,10 @@ def start_keystone(folder: Path, *, port: int | None = None, lockout_attempts: i
          "--master", "--processes", "1", "--threads", "4", "--need-app", "--die-on-term", "--lazy-apps",
          "--logger", f"file:{server_log}", "--req-logger", f"file:{keystone.request_log}",
          # the client behind a proxy, as OpenStack-Ansible's uwsgi configuration logs it
-         "--log-x-forwarded-for", "--pidfile", str(folder / "uwsgi.pid")],
+         "--log-x-forwarded-for", "--pidfile", str(folder / "uwsgi.pid"),
+         # --http-socket closes the connection after each answer: say so, or a keep-alive client
+         # (requests under openstacksdk) sends its next request on a closed socket (reset by peer)
+         "--add-header", "Connection: close"],
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=folder)
     try:
         _wait_until_answering(keystone.client(), proc, server_log)

@@ -75,6 +75,8 @@ class FakeOpenStack:
     volumes: dict[str, dict[str, Any]] = field(default_factory=dict)
     floatingips: dict[str, dict[str, Any]] = field(default_factory=dict)
     ports: dict[str, dict[str, Any]] = field(default_factory=dict)
+    security_groups: dict[str, dict[str, Any]] = field(default_factory=dict)
+    security_group_rules: dict[str, dict[str, Any]] = field(default_factory=dict)
     images: dict[str, dict[str, Any]] = field(default_factory=dict)
     requests: list[tuple[str, str]] = field(default_factory=list)
     faults: list[Fault] = field(default_factory=list)
@@ -169,6 +171,24 @@ class FakeOpenStack:
             "extra_dhcp_opts": [], "description": "", "tags": [], "port_security_enabled": True,
             "created_at": CREATED, "updated_at": CREATED, "revision_number": 1,
         }
+        return ident
+
+    def add_security_group(self, project: str, name: str, ident: str | None = None) -> str:
+        """A security group with the two egress rules neutron gives every new group."""
+        ident = ident or str(uuid.uuid4())
+        self.security_groups[ident] = {
+            "id": ident, "name": name, "description": "", "project_id": project, "tenant_id": project,
+            "stateful": True, "tags": [], "created_at": CREATED, "updated_at": CREATED, "revision_number": 1,
+            "security_group_rules": [],
+        }
+        for ethertype in ("IPv4", "IPv6"):
+            rule = str(uuid.uuid4())
+            self.security_group_rules[rule] = {
+                "id": rule, "security_group_id": ident, "direction": "egress", "ethertype": ethertype,
+                "protocol": None, "port_range_min": None, "port_range_max": None, "remote_ip_prefix": None,
+                "remote_group_id": None, "project_id": project, "tenant_id": project, "description": "",
+                "created_at": CREATED, "updated_at": CREATED, "revision_number": 1,
+            }
         return ident
 
     def add_floatingip(self, project: str, address: str, port: str | None = None,
@@ -354,6 +374,11 @@ class FakeOpenStack:
             ("GET", n + r"/(floatingips|ports)/([^/]+)", self._neutron_get),
             ("PUT", n + r"/(floatingips|ports)/([^/]+)", self._neutron_update),
             ("DELETE", n + r"/(floatingips|ports)/([^/]+)", self._neutron_delete),
+            ("GET", n + r"/security-groups", self._groups_list),
+            ("GET", n + r"/security-groups/([^/]+)", self._group_get),
+            ("POST", n + r"/security-groups", self._group_create),
+            ("GET", n + r"/security-group-rules", self._rules_list),
+            ("DELETE", n + r"/security-group-rules/([^/]+)", self._rule_delete),
         ]
 
     def _keystone_list(self, m: re.Match[str], q: dict[str, list[str]], _: Any) -> tuple[int, Any]:
@@ -407,6 +432,9 @@ class FakeOpenStack:
             self.images[image] = {"id": image, "name": body["createImage"].get("name"),
                                   "server": server["id"], "owner": server["tenant_id"]}
             return 202, {"image_id": image}
+        if "lock" in (body or {}) or "unlock" in (body or {}):
+            server["locked"] = "lock" in body
+            return 202, None
         return 400, {"badRequest": {"code": 400, "message": "unsupported action"}}
 
     def _attachments_list(self, m: re.Match[str], _q: Any, _b: Any) -> tuple[int, Any]:
@@ -488,7 +516,42 @@ class FakeOpenStack:
         items = self._filter(list(getattr(self, kind).values()), q,
                              {"project_id": "project_id", "tenant_id": "project_id", "port_id": "port_id",
                               "device_id": "device_id"})
+        for wanted in q.get("fixed_ips", []):  # neutron's fixed_ips=ip_address=10.0.0.5 filter
+            key, _, value = wanted.partition("=")
+            items = [i for i in items if any(str(f.get(key)) == value for f in i.get("fixed_ips", []))]
         return 200, {kind: items}
+
+    def _groups_list(self, _m: re.Match[str], q: dict[str, list[str]], _b: Any) -> tuple[int, Any]:
+        items = self._filter(list(self.security_groups.values()), q,
+                             {"project_id": "project_id", "tenant_id": "project_id", "name": "name"})
+        return 200, {"security_groups": [self._group_view(g) for g in items]}
+
+    def _group_view(self, group: dict[str, Any]) -> dict[str, Any]:
+        rules = [r for r in self.security_group_rules.values() if r["security_group_id"] == group["id"]]
+        return {**group, "security_group_rules": rules}
+
+    def _group_get(self, m: re.Match[str], _q: Any, _b: Any) -> tuple[int, Any]:
+        group = self.security_groups.get(m.group(1))
+        if group is None:
+            return _neutron_not_found("SecurityGroup", m.group(1))
+        return 200, {"security_group": self._group_view(group)}
+
+    def _group_create(self, _m: re.Match[str], _q: Any, body: Any) -> tuple[int, Any]:
+        spec = (body or {}).get("security_group", {})
+        project = spec.get("project_id") or spec.get("tenant_id") or ADMIN_PROJECT
+        ident = self.add_security_group(project, spec.get("name", ""))
+        self.security_groups[ident]["description"] = spec.get("description", "")
+        return 201, {"security_group": self._group_view(self.security_groups[ident])}
+
+    def _rules_list(self, _m: re.Match[str], q: dict[str, list[str]], _b: Any) -> tuple[int, Any]:
+        items = self._filter(list(self.security_group_rules.values()), q,
+                             {"security_group_id": "security_group_id", "project_id": "project_id"})
+        return 200, {"security_group_rules": items}
+
+    def _rule_delete(self, m: re.Match[str], _q: Any, _b: Any) -> tuple[int, Any]:
+        if self.security_group_rules.pop(m.group(1), None) is None:
+            return _neutron_not_found("SecurityGroupRule", m.group(1))
+        return 204, None
 
     def _neutron_get(self, m: re.Match[str], _q: Any, _b: Any) -> tuple[int, Any]:
         kind, ident = m.group(1), m.group(2)
@@ -503,6 +566,9 @@ class FakeOpenStack:
         if item is None:
             return _neutron_not_found("FloatingIP" if kind == "floatingips" else "Port", ident)
         changes = (body or {}).get(kind[:-1], {})
+        unknown = [g for g in changes.get("security_groups", []) if g not in self.security_groups]
+        if unknown:  # neutron checks the groups exist (and would check they are the port's project's)
+            return _neutron_not_found("SecurityGroup", unknown[0])
         item.update(changes)
         if kind == "floatingips" and "port_id" in changes and changes["port_id"] is None:
             item.update({"fixed_ip_address": None, "router_id": None, "status": "DOWN"})

@@ -31,7 +31,7 @@ SECTIONS = {
     "rules": "which detection rules run",
     "maintenance": "maintenance windows (see detect/schedule.py): host_groups and windows",
     "expected_sources": "sources (host + service) watched for silence from the start",
-    "sources": "where records come from: syslog_udp, syslog_tcp, file, amqp",
+    "sources": "where records come from: syslog_udp, syslog_tcp, relp, file, amqp",
     "sinks": "where alerts go: webhook, smtp, syslog, file",
     "routing": "which alerts go to which sinks (default: every alert to every sink)",
     "throttle": "limits on repeated notifications",

@@ -57,6 +57,16 @@ sources:
     max_connections: 1024
     idle_timeout: 0                 # close silent connections after this long (0: never)
 
+  - type: relp                      # rsyslog's omrelp: acknowledged only once stored (nothing lost)
+    name: relp
+    listen: 0.0.0.0:2514
+    tls:                            # optional, as above (mutual TLS with client_ca)
+      cert: /etc/stackwatch/tls/server.pem
+      key: /etc/stackwatch/tls/server.key
+      client_ca: /etc/stackwatch/tls/nodes-ca.pem
+      require_client_cert: true
+    oversize: truncate              # a message over max_message_bytes: truncate (flagged) or close
+
   - type: file
     name: local-logs
     paths: [/var/log/keystone/keystone.log, /var/log/auth.log]

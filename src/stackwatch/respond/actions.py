@@ -34,7 +34,7 @@ from stackwatch.respond.ledger import Resource
 from stackwatch.respond.openstack import Cloud, not_found_error, still_owned
 from stackwatch.respond.policy import PlannedAction
 
-RESULTS: Final = ("done", "already_done", "failed", "skipped", "cancelled", "planned")
+RESULTS: Final = ("done", "already_done", "failed", "skipped", "cancelled", "refused", "planned")
 _OUTCOMES: Final = {"done": "success", "already_done": "success", "failed": "failure"}
 _GONE_STATUSES: Final = ("deleted", "deleting", "soft_deleted")
 
@@ -66,7 +66,7 @@ class RunReport:
 
     @property
     def complete(self) -> bool:
-        return all(r.status in ("done", "already_done", "cancelled") for r in self.results)
+        return all(r.status in ("done", "already_done", "cancelled", "refused") for r in self.results)
 
     @property
     def partial(self) -> bool:
@@ -81,7 +81,8 @@ class RunReport:
             state = "nothing to do"
         return (f"{state}: {self.count('done')} done, {self.count('already_done')} already done, "
                 f"{self.count('failed')} failed, {self.count('skipped')} skipped, "
-                f"{self.count('cancelled')} cancelled")
+                f"{self.count('cancelled')} cancelled" + (f", {self.count('refused')} refused"
+                                                          if self.count("refused") else ""))
 
 
 def _transient(exc: BaseException) -> bool:
@@ -258,7 +259,8 @@ class Executor:
 
     def _record(self, result: ActionResult) -> None:
         if self.queue is not None and result.queue_id is not None:
-            status = {"already_done": "done", "skipped": "failed"}.get(result.status, result.status)
+            status = {"already_done": "done", "skipped": "failed", "refused": "cancelled"}.get(
+                result.status, result.status)
             self.queue.mark(result.queue_id, status, result.detail, result.attempts)
         if self.store is not None:
             self.store.append_events([self.event(result)])

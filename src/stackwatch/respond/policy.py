@@ -44,10 +44,14 @@ STEPS: Final = {
     "detach_volume": 40,
     "delete_volume": 50,
     "delete_port": 60,
+    # countermeasures (respond/countermeasures.py): one step each, owned by the alert
+    "disable_account": 70,
+    "quarantine_instance": 80,
+    "deny_address": 90,
 }
 """Every action the executor knows, with its place in a plan."""
 _KEYS: Final = (*CHOICES, "snapshot", "grace", "approval", "owners", "retries", "retry_delay", "cloud",
-                "sweep_interval")
+                "sweep_interval", "countermeasures")
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$")
 _UNITS: Final = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
 
@@ -76,8 +80,8 @@ class PlannedAction:
     def describe(self) -> str:
         name = f" ({self.resource_name})" if self.resource_name else ""
         extra = "".join(f" {k}={v}" for k, v in sorted(self.params.items()))
-        return (f"{self.action} {self.resource_type} {self.resource_id}{name}{extra} "
-                f"[{self.owner_kind} {self.owner_id} is gone]")
+        why = f"{self.owner_kind} {self.owner_id}" + (" is gone" if self.owner_kind in OWNER_KINDS else "")
+        return f"{self.action} {self.resource_type} {self.resource_id}{name}{extra} [{why}]"
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +98,7 @@ class ResponsePolicy:
     retry_delay: float = 2.0
     cloud: str | None = None  # clouds.yaml entry `serve` sweeps with; None: no periodic sweep in serve
     sweep_interval: float = 3600.0  # how often `serve` reconciles (catches missed deletions)
+    countermeasures: Any = None  # CountermeasurePolicy (respond/countermeasures.py); None: report only
 
     @property
     def report_only(self) -> bool:
@@ -177,6 +182,10 @@ def _value(key: str, value: Any, path: str | None, line: int | None) -> Any:
         if not isinstance(value, bool):
             raise ConfigError(f"must be true or false, got {value!r}", path, line, where)
         return value
+    if key == "countermeasures":
+        from stackwatch.respond.countermeasures import CountermeasurePolicy
+
+        return CountermeasurePolicy.from_mapping(value, path)
     if key == "cloud":
         if value is None:
             return None

@@ -85,6 +85,11 @@ def reconcile(cloud: Cloud, policy: ResponsePolicy, *, queue: ApprovalQueue | No
         _say(out, "policy: report only; no action planned")
     if dry_run:
         report.run = Executor(None, out=out).run(report.planned, dry_run=True)
+        if policy.countermeasures is not None:
+            from stackwatch.respond.counter_run import countermeasure_pass
+
+            countermeasure_pass(policy, cloud=cloud, store=store, queue=None, ledger=None, out=out,
+                                dry_run=True)
         return report
     if store is not None and report.alerts:
         store.upsert_alerts(report.alerts)
@@ -92,6 +97,13 @@ def reconcile(cloud: Cloud, policy: ResponsePolicy, *, queue: ApprovalQueue | No
     if queue is None:
         return report
     report.queued = queue.enqueue(report.planned, approval=policy.approval, grace=policy.grace)
+    if policy.countermeasures is not None:  # responses to open alerts: planned, queued, expired here
+        from stackwatch.respond.applied import AppliedLedger
+        from stackwatch.respond.counter_run import countermeasure_pass
+
+        with AppliedLedger.open(queue.path.parent.parent) as ledger:
+            countermeasure_pass(policy, cloud=cloud, store=store, queue=queue, ledger=ledger, out=out,
+                                actor=actor, run=False)
     pending = len(queue.list_pending())
     if pending:
         _say(out, f"{pending} action(s) wait for approval: stackwatch respond list")
@@ -99,13 +111,26 @@ def reconcile(cloud: Cloud, policy: ResponsePolicy, *, queue: ApprovalQueue | No
     return report
 
 
-def run_due(cloud: Cloud, policy: ResponsePolicy, queue: ApprovalQueue, *, store: Any = None,
+def run_due(cloud: Cloud | None, policy: ResponsePolicy, queue: ApprovalQueue, *, store: Any = None,
             out: TextIO | None = sys.stdout, sleep: Callable[[float], None] = time.sleep,
             actor: str = "stackwatch", dry_run: bool = False) -> RunReport:
     """Run the queued actions that are approved (or failed before) and due."""
+    from stackwatch.respond.applied import AppliedLedger
+    from stackwatch.respond.counter_exec import CountermeasureExecutor, is_countermeasure
+
+    due = queue.due()
     executor = Executor(cloud, store=store, queue=queue, retries=policy.retries,
                         retry_delay=policy.retry_delay, sleep=sleep, out=out, actor=actor)
-    return executor.run(queue.due(), dry_run=dry_run)
+    report = executor.run([i for i in due if not is_countermeasure(i.planned)], dry_run=dry_run)
+    countermeasures = [i for i in due if is_countermeasure(i.planned)]
+    if countermeasures:  # responses to alerts: their own executor, their applied-state ledger
+        with AppliedLedger.open(queue.path.parent.parent) as ledger:
+            more = CountermeasureExecutor(
+                cloud, ledger=ledger, policy=policy.countermeasures, store=store, queue=queue,
+                retries=policy.retries, retry_delay=policy.retry_delay, sleep=sleep, out=out, actor=actor,
+            ).run(countermeasures, dry_run=dry_run)
+        report.results.extend(more.results)
+    return report
 
 
 def _describe_orphans(report: ReconcileReport) -> str:

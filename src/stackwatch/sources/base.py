@@ -242,12 +242,14 @@ class MessageDecoder:
         self.count = 0
         self.unparsed = 0
 
-    def decode(self, record: Record) -> list[Event]:
+    def decode(self, record: Record, ref: str = "") -> list[Event]:
+        """``ref``: the events' ref when the source has a stable one (RELP's digest, which
+        recognises a message sent again); default ``<origin>:<count>``."""
         ctx = self.ctx
         ctx.received = datetime.fromtimestamp(record.received, UTC)
         ctx.host = self.default_host or record.peer
         self.count += 1
-        ctx.ref = f"{self.origin}:{self.count}"
+        ctx.ref = ref or f"{self.origin}:{self.count}"
         text = record.text.rstrip("\r\n")
         lines = [text]
         parser = choose_parser(text, self.preferred, self.parsers) if len(text) <= MAX_PARSE_BYTES else None
@@ -268,3 +270,18 @@ class MessageDecoder:
             events = [mark_truncated(event, record.original_size) for event in events]
         ctx.last_time = events[-1].time
         return events
+
+
+class MessageSource(Source):
+    """A source of self-contained syslog messages (UDP datagrams, TCP frames): each record is
+    decoded by ``self.decoder`` (set by the subclass), which counts what no parser knew."""
+
+    decoder: MessageDecoder
+
+    def decode(self, records: list[Record]) -> list[Event]:
+        out: list[Event] = []
+        decode = self.decoder.decode
+        for record in records:
+            out.extend(decode(record))
+        self.counters.unparsed = self.decoder.unparsed
+        return out

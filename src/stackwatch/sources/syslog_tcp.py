@@ -22,8 +22,7 @@ from dataclasses import dataclass
 
 from stackwatch.config.schema import Address, Seconds, setting
 from stackwatch.config.secrets import Secret
-from stackwatch.core.event import Event
-from stackwatch.sources.base import MessageDecoder, Record, Source, SourceContext, SourceSettings
+from stackwatch.sources.base import MessageDecoder, MessageSource, Record, SourceContext, SourceSettings
 
 READ_SIZE = 256 * 1024
 _MAX_LEN_DIGITS = 10
@@ -134,7 +133,7 @@ class StreamFramer:
         return [(rest, 0)] if rest and not self.discarding and not self.skip else []
 
 
-class TcpSyslogSource(Source):
+class TcpSyslogSource(MessageSource):
     Settings = TcpSettings
 
     def __init__(self, settings: TcpSettings, context: SourceContext) -> None:
@@ -213,11 +212,3 @@ class TcpSyslogSource(Source):
         await self.queue.put_many(records)
         self.counters.received += len(records)
         self.counters.bytes += size
-
-    def decode(self, records: list[Record]) -> list[Event]:
-        out: list[Event] = []
-        decode = self.decoder.decode
-        for record in records:
-            out.extend(decode(record))
-        self.counters.unparsed = self.decoder.unparsed
-        return out

@@ -22,8 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from stackwatch.config.schema import Address, ByteSize, setting
-from stackwatch.core.event import Event
-from stackwatch.sources.base import MessageDecoder, Record, Source, SourceContext, SourceSettings
+from stackwatch.sources.base import MessageDecoder, MessageSource, Record, SourceContext, SourceSettings
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -53,7 +52,7 @@ class _Protocol(asyncio.DatagramProtocol):
         self.source.counters.errors += 1
 
 
-class UdpSyslogSource(Source):
+class UdpSyslogSource(MessageSource):
     Settings = UdpSettings
 
     def __init__(self, settings: UdpSettings, context: SourceContext) -> None:
@@ -93,13 +92,6 @@ class UdpSyslogSource(Source):
             self.transport.close()
             self.transport = None
 
-    def decode(self, records: list[Record]) -> list[Event]:
-        out: list[Event] = []
-        decode = self.decoder.decode
-        for record in records:
-            out.extend(decode(record))
-        self.counters.unparsed = self.decoder.unparsed
-        return out
 
 
 def socket_drops(table: str, inode: int) -> int | None:

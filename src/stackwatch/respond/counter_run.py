@@ -1,0 +1,84 @@
+"""One countermeasure pass: open alerts -> plan -> refusals recorded -> queued -> due ones run ->
+expired ones undone. Shared by ``stackwatch respond plan`` and the orphan sweep of ``serve``
+(which calls it through ``reconcile``), so both act the same way.
+
+Report-only (the default: no action with ``mode: act``) plans nothing, queues nothing and
+changes nothing; the dry run prints the plan and writes nothing at all.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from typing import Any, TextIO
+
+from stackwatch.core.alert import Alert
+from stackwatch.respond.actions import ActionResult, Executor, RunReport
+from stackwatch.respond.applied import AppliedLedger
+from stackwatch.respond.counter_exec import CountermeasureExecutor, is_countermeasure
+from stackwatch.respond.countermeasures import CountermeasurePolicy, plan_countermeasures
+from stackwatch.respond.policy import PlannedAction
+
+ALERT_PAGE = 1000
+
+
+@dataclass(slots=True)
+class CounterReport:
+    planned: list[PlannedAction] = field(default_factory=list)
+    refused: list[ActionResult] = field(default_factory=list)
+    queued: list[int] = field(default_factory=list)
+    run: RunReport | None = None
+    expired: RunReport | None = None
+
+
+def open_alerts(store: Any, policy: CountermeasurePolicy) -> list[Alert]:
+    """The open alerts of the categories some countermeasure acts on."""
+    from stackwatch.store import AlertQuery
+
+    categories = sorted({c for p in policy.actions.values() if p.mode == "act" for c in p.on})
+    out: list[Alert] = []
+    for category in categories:
+        stored = store.alerts(AlertQuery(status="open", category=category, limit=ALERT_PAGE,
+                                         with_evidence=False))
+        out.extend(getattr(s, "alert", s) for s in stored)
+    return out
+
+
+def countermeasure_pass(policy: Any, *, cloud: Any, store: Any, queue: Any, ledger: AppliedLedger | None,
+                        alerts: list[Alert] | None = None, dry_run: bool = False,
+                        out: TextIO | None = sys.stdout, actor: str = "stackwatch",
+                        own: set[str] | None = None, run: bool = True) -> CounterReport:
+    """``policy``: the ResponsePolicy (its ``countermeasures``, approval, grace, retries).
+    ``run=False``: plan, refuse, queue and expire, but leave the due actions to the caller's
+    ``run_due`` (the orphan sweep runs every due action once)."""
+    report = CounterReport()
+    counter: CountermeasurePolicy = policy.countermeasures or CountermeasurePolicy()
+    if counter.report_only:
+        _say(out, "countermeasures: report only; no action planned")
+        return report
+    if alerts is None:
+        alerts = open_alerts(store, counter) if store is not None else []
+    report.planned, refusals = plan_countermeasures(counter, alerts, own=own)
+    executor = CountermeasureExecutor(cloud, ledger=ledger, policy=counter, own=own, store=store, queue=queue,
+                                      out=out, actor=actor, retries=policy.retries,
+                                      retry_delay=policy.retry_delay)
+    if dry_run:
+        for refusal in refusals:
+            _say(out, f"would refuse {refusal.action} {refusal.target}: {refusal.reason}")
+        report.run = Executor(None, out=out).run(report.planned, dry_run=True)
+        return report
+    report.refused = executor.refuse(refusals)
+    if queue is not None:
+        report.queued = queue.enqueue(report.planned, approval=policy.approval, grace=policy.grace)
+        pending = [i for i in queue.list_pending() if is_countermeasure(i.planned)]
+        if pending:
+            _say(out, f"{len(pending)} countermeasure(s) wait for approval: stackwatch respond list")
+        if run:
+            report.run = executor.run([i for i in queue.due() if is_countermeasure(i.planned)])
+    report.expired = executor.expire()
+    return report
+
+
+def _say(out: TextIO | None, text: str) -> None:
+    if out is not None:
+        out.write(text + "\n")
