@@ -44,16 +44,31 @@ def compiled_modules() -> list:
 
 
 class OptionalBuildExt(build_ext):
-    """A build_ext whose failure (no compiler, no headers) leaves the pure-Python install."""
+    """A build_ext whose failure (no compiler, no headers) leaves the pure-Python install.
+    All or nothing: mypyc's modules share one runtime library, so after one failure the
+    rest are not attempted and whatever was built is removed."""
 
     def run(self) -> None:
+        self._failed = False
         try:
             super().run()
         except Exception as exc:
             _warn(f"compiled modules not built ({type(exc).__name__}: {exc})")
-            return
-        if self.extensions:
+            self._failed = True
+        if self._failed:
+            for ext in self.extensions:
+                Path(self.get_ext_fullpath(ext.name)).unlink(missing_ok=True)
+        elif self.extensions:
             self._record_sources()
+
+    def build_extension(self, ext) -> None:  # type: ignore[no-untyped-def]
+        if self._failed:
+            return
+        try:
+            super().build_extension(ext)
+        except Exception as exc:
+            _warn(f"{ext.name} not built ({type(exc).__name__}: {exc})")
+            self._failed = True
 
     def _record_sources(self) -> None:
         """Write the hash of each compiled module's source beside the build: at import,
@@ -65,13 +80,8 @@ class OptionalBuildExt(build_ext):
             source = ROOT / "src" / (name.replace(".", "/") + ".py")
             hashes[name] = hashlib.sha256(source.read_bytes()).hexdigest()
         target = Path(self.get_ext_fullpath("stackwatch._accel__mypyc")).with_name("accel_built.json")
+        target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(json.dumps(hashes, indent=1, sort_keys=True) + "\n", encoding="utf-8")
-
-    def build_extension(self, ext) -> None:  # type: ignore[no-untyped-def]
-        try:
-            super().build_extension(ext)
-        except Exception as exc:
-            _warn(f"{ext.name} not built ({type(exc).__name__}: {exc})")
 
 
 setup(ext_modules=compiled_modules(), cmdclass={"build_ext": OptionalBuildExt})

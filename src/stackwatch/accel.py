@@ -109,7 +109,7 @@ def status() -> str:
     names = module_names()
     compiled = compiled_modules()
     if compiled:
-        return f"compiled hot paths (mypyc): {len(compiled)} of {len(names)} modules"
+        return f"compiled (mypyc): {len(compiled)} of {len(names)} modules"
     if pure_requested():
         return f"pure Python ({ENV}=1)"
     if stale_build():
