@@ -42,31 +42,38 @@ def module_names() -> tuple[str, ...]:
 
 
 class _SourcesFirst:
-    """A meta path finder that loads the listed modules from their ``.py`` file, so that
-    a compiled extension beside it (which the normal finder prefers) is not used."""
+    """A meta path finder that loads a ``stackwatch`` module from its ``.py`` file when a
+    compiled extension beside it (which the normal finder prefers) may not run: every one
+    when the pure path is asked for or the build is stale, else those not in this build
+    (a leftover of an earlier build with a longer list would fail to load)."""
 
-    def __init__(self, names: Sequence[str]) -> None:
-        self.names = frozenset(names)
+    def __init__(self, allowed: frozenset[str]) -> None:
+        self.allowed = allowed
 
     def find_spec(self, fullname: str, path: Sequence[str] | None,
                   target: ModuleType | None = None) -> importlib.machinery.ModuleSpec | None:
-        if fullname not in self.names or not path:
+        if not path or fullname in self.allowed or not fullname.startswith("stackwatch."):
             return None
-        leaf = fullname.rpartition(".")[2] + ".py"
+        stem = fullname.rpartition(".")[2]
         for entry in path:
-            source = Path(entry) / leaf
+            source = Path(entry) / (stem + ".py")
             if source.is_file():
-                return importlib.util.spec_from_file_location(fullname, source)
+                suffixes = importlib.machinery.EXTENSION_SUFFIXES
+                if any(source.with_name(stem + suffix).exists() for suffix in suffixes):
+                    return importlib.util.spec_from_file_location(fullname, source)
+                return None
         return None
 
 
 def stale_build() -> bool:
-    """Were the compiled modules built from other sources than the ones here (an edited
-    checkout not rebuilt)? All or none: mypyc compiles them as one group whose modules call
-    each other directly, so one stale module taints the others."""
+    """Were the compiled modules built from other sources, or another list, than the ones
+    here (an edited checkout not rebuilt)? All or none: mypyc compiles them as one group
+    whose modules call each other directly, so one stale module taints the others."""
     built = _built_hashes()
     if not built:
         return False  # nothing compiled (or not by our setup.py): nothing to keep out
+    if set(built) != set(module_names()):
+        return True
     for name, digest in built.items():
         source = _LIST.parent.joinpath(*name.split(".")[1:]).with_suffix(".py")
         try:
@@ -90,8 +97,10 @@ def _built_hashes() -> dict[str, str]:
 def install_switch() -> None:
     """Honour STACKWATCH_PURE_PYTHON and keep a stale build out (called once by
     ``stackwatch/__init__``, before any listed module is imported)."""
-    if (pure_requested() or stale_build()) and not any(isinstance(f, _SourcesFirst) for f in sys.meta_path):
-        sys.meta_path.insert(0, _SourcesFirst(module_names()))  # type: ignore[arg-type]
+    if any(isinstance(f, _SourcesFirst) for f in sys.meta_path):
+        return
+    allowed = frozenset() if pure_requested() or stale_build() else frozenset(_built_hashes())
+    sys.meta_path.insert(0, _SourcesFirst(allowed))  # type: ignore[arg-type]
 
 
 def compiled_modules() -> list[str]:
@@ -113,5 +122,5 @@ def status() -> str:
     if pure_requested():
         return f"pure Python ({ENV}=1)"
     if stale_build():
-        return "pure Python (compiled modules older than their sources: python setup.py build_ext --inplace)"
+        return "pure Python (the compiled modules are stale: python setup.py build_ext --inplace)"
     return "pure Python (no compiled modules installed)"
