@@ -320,8 +320,9 @@ def _pam(message: str, program: str) -> Fields | None:
         more, head, ruser, rhost, user = match.groups()
         info = _kv(head)
         name = user or ruser or None
-        attrs: dict[str, Any] = dict(pam, ruser=ruser or None, tty=info.get("tty"), logname=info.get("logname"),
-                     uid=_int(info.get("uid")), euid=_int(info.get("euid")))
+        attrs: dict[str, Any] = dict(pam, ruser=ruser or None, tty=info.get("tty"),
+                                     logname=info.get("logname"), uid=_int(info.get("uid")),
+                                     euid=_int(info.get("euid")))
         if more:
             return _fields("authenticate.exceeded", "failure", name=name, ip=rhost or None,
                            attempts=int(more), **attrs)
