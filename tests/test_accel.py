@@ -125,3 +125,14 @@ def test_a_failed_build_installs_the_pure_python_path(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr[-3000:]
     assert "installing the pure-Python path" in done.stderr
     assert not list((tmp_path / "lib").rglob("*.so"))
+
+
+@pytest.mark.parametrize("pure", [False, True])
+def test_version_names_the_active_path(pure: bool) -> None:
+    done = subprocess.run([sys.executable, "-m", "stackwatch", "--version"], env=_env(pure), cwd=ROOT,
+                          capture_output=True, text=True, check=True)
+    version, path = done.stdout.strip().splitlines()
+    assert version.startswith("stackwatch, version ")
+    expected = _python("from stackwatch import accel; print(accel.status())", pure=pure)
+    assert path == f"hot paths: {expected}"
+    assert expected.startswith("pure Python") if pure else expected
