@@ -52,7 +52,11 @@ from benchmarks.report import to_markdown
 
 BASELINES = ("python_read", "grep")
 BASELINE_RUNS = 5
-STAGES = ("read", "parse", "parse_detect", "parse_detect_store", "parse_detect_store_nochain")
+STAGES = ("read", "parse", "parse_pure", "parse_detect", "parse_detect_pure", "parse_detect_store",
+          "parse_detect_store_pure", "parse_detect_store_nochain")
+PURE = "_pure"
+"""A stage name ending so runs that stage with STACKWATCH_PURE_PYTHON=1: the pure-Python path
+beside the compiled one (when the install built it; else both rows are pure Python)."""
 FLOORS = ("floor_event", "floor_wide_row", "floor_meta_row")  # benchmarks.floors
 CADF_STAGES = ("cadf_orjson", "cadf_parse", "cadf_e2e", "cadf_store")
 INGEST_STAGES: tuple[str, ...] = ("rsyslog_tcp", "syslog_tcp")  # run by benchmarks.ingest
@@ -88,12 +92,18 @@ def ensure_cadf(corpora: Path, events: int, seed: int) -> Path:
 
 
 def run_stage(stage: str, corpus: Path, out: Path, *extra: str) -> dict[str, Any]:
-    command = [sys.executable, "-m", "benchmarks.stage", stage, str(corpus),
+    pure = stage.endswith(PURE)
+    command = [sys.executable, "-m", "benchmarks.stage", stage.removesuffix(PURE), str(corpus),
                "--data", str(out / "bench-data"), *extra]
-    done = subprocess.run(command, check=False, capture_output=True, text=True, cwd=ROOT)
+    env = {**os.environ}
+    if pure:
+        env["STACKWATCH_PURE_PYTHON"] = "1"
+    done = subprocess.run(command, check=False, capture_output=True, text=True, cwd=ROOT, env=env)
     if done.returncode != 0:
         raise RuntimeError(f"stage {stage} failed ({done.returncode}):\n{done.stderr[-3000:]}")
-    return orjson.loads(done.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
+    figures: dict[str, Any] = orjson.loads(done.stdout.strip().splitlines()[-1])
+    figures["stage"] = stage
+    return figures
 
 
 def best_of(runs: int, stage: str, corpus: Path, out: Path) -> dict[str, Any]:

@@ -29,6 +29,13 @@ def pipeline_table(results: list[dict[str, Any]]) -> list[str]:
                         f"| {_rate(fig.get('lines_per_cpu_s'))} "
                         f"| {_ratio(rate, py_rate)} | {inverse} | {_ratio(rate, grep_rate, 4)} "
                         f"| {fig['peak_rss_mb']} | {fig['seconds']} |")
+    paths = {fig.get("hot_paths") for result in results for name, fig in result["stages"].items()
+             if name.endswith("_pure")}
+    default = {fig.get("hot_paths") for result in results for name, fig in result["stages"].items()
+               if not name.endswith("_pure")}
+    if paths:
+        rows += ["", f"Hot modules: {', '.join(sorted(p for p in default if p))} (stages ending `_pure`: "
+                 f"{', '.join(sorted(p for p in paths if p))}; see src/stackwatch/accel.py)."]
     return rows
 
 

@@ -296,8 +296,17 @@ def main() -> None:
         "stage": args.stage, "lines": lines, "records": records, "seconds": round(seconds, 4),
         "cpu_seconds": round(cpu, 4), "lines_per_s": round(lines / seconds) if seconds else None,
         "lines_per_cpu_s": round(lines / cpu) if cpu > 0 else None, "peak_rss_mb": round(peak, 1),
-        **extra,
+        "hot_paths": hot_paths(args.stage), **extra,
     }).decode() + "\n")
+
+
+def hot_paths(stage: str) -> str:
+    """Which build of the hot modules the stage ran (stackwatch.accel), '' for a baseline."""
+    if stage in ("python_read", "grep", "cadf_orjson"):
+        return ""
+    from stackwatch import accel
+
+    return accel.status()
 
 
 if __name__ == "__main__":

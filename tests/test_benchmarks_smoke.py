@@ -31,7 +31,8 @@ def test_every_baseline_has_a_positive_rate(smoke, stage):
     assert _positive(size["baselines"][stage])
 
 
-@pytest.mark.parametrize("stage", ["read", "parse", "parse_detect", "parse_detect_store",
+@pytest.mark.parametrize("stage", ["read", "parse", "parse_pure", "parse_detect", "parse_detect_pure",
+                                   "parse_detect_store", "parse_detect_store_pure",
                                    "parse_detect_store_nochain"])
 def test_every_pipeline_stage_has_a_positive_rate_and_reads_every_line(smoke, stage):
     [size] = smoke[0]["results"]
@@ -39,6 +40,14 @@ def test_every_pipeline_stage_has_a_positive_rate_and_reads_every_line(smoke, st
     assert _positive(figures)
     assert figures["lines"] == size["baselines"]["python_read"]["lines"]
     assert figures["peak_rss_mb"] > 0
+
+
+def test_pure_stages_ran_the_pure_python_path(smoke):
+    [size] = smoke[0]["results"]
+    assert size["stages"]["parse_pure"]["hot_paths"] == "pure Python (STACKWATCH_PURE_PYTHON=1)"
+    assert size["stages"]["parse"]["hot_paths"] != size["stages"]["parse_pure"]["hot_paths"] \
+        or not size["stages"]["parse"]["hot_paths"].startswith("compiled")
+    assert "Hot modules:" in smoke[1]
 
 
 def test_chain_cost_is_reported_as_the_on_off_ratio(smoke):

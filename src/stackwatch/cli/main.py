@@ -74,8 +74,18 @@ class LazyGroup(click.Group):
             raise click.ClickException(error_line(exc)) from exc
 
 
+def _print_version(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+    if not value or ctx.resilient_parsing:
+        return
+    from stackwatch import accel  # imports the hot modules to tell: only when asked
+
+    click.echo(f"stackwatch, version {__version__}\nhot paths: {accel.status()}")
+    ctx.exit()
+
+
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, prog_name="stackwatch")
+@click.option("--version", is_flag=True, expose_value=False, is_eager=True, callback=_print_version,
+              help="Show the version and which hot-path build runs (compiled or pure Python), and exit.")
 def cli() -> None:
     """stackwatch: security monitoring and log management for OpenStack clouds."""
 

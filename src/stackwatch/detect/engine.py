@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final, Protocol
 
+from mypy_extensions import mypyc_attr
+
 from stackwatch.core.alert import ALERT_SEVERITIES, Alert, Evidence
 from stackwatch.core.errors import RuleError
 from stackwatch.core.event import Event
@@ -102,6 +104,7 @@ def _sources(expected: Iterable[Any] | None) -> tuple[dict[str, str], ...]:
     return tuple(out)
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)  # compiled by mypyc; OrphanAwareEngine derives from it
 class Engine:
     """Runs rules over events. Not thread-safe: one engine per worker (state is keyed by
     entity, so workers can split the stream by key)."""

@@ -332,6 +332,8 @@ def build_fields(records: list[AuditRecord]) -> dict[str, Any]:
 
     interpreted = "/" in first.stamp  # ausearch -i wrote names instead of ids
     auid, uid = attrs.get("auid"), attrs.get("uid")
+    user_id: Any
+    user_name: Any
     if auid is not None and auid not in _UNSET:
         user_id, user_name = auid, enriched.get("AUID")
     else:

@@ -311,7 +311,7 @@ def _pam(message: str, program: str) -> Fields | None:
         module = program[program.index("(pam_") + 5:].rstrip(")")
     # 'PAM N more authentication failures' names no module: it is libpam's own summary
     pam_module = f"pam_{module}" if module else "libpam" if prefix else None
-    pam = {"pam_module": pam_module, "pam_service": pam_service,
+    pam: dict[str, Any] = {"pam_module": pam_module, "pam_service": pam_service,
            "pam_type": pam_type or None}
     if "authentication failure" in text:
         match = _PAM_AUTH_FAILURE.search(text)
@@ -320,8 +320,9 @@ def _pam(message: str, program: str) -> Fields | None:
         more, head, ruser, rhost, user = match.groups()
         info = _kv(head)
         name = user or ruser or None
-        attrs = dict(pam, ruser=ruser or None, tty=info.get("tty"), logname=info.get("logname"),
-                     uid=_int(info.get("uid")), euid=_int(info.get("euid")))
+        attrs: dict[str, Any] = dict(pam, ruser=ruser or None, tty=info.get("tty"),
+                                     logname=info.get("logname"), uid=_int(info.get("uid")),
+                                     euid=_int(info.get("euid")))
         if more:
             return _fields("authenticate.exceeded", "failure", name=name, ip=rhost or None,
                            attempts=int(more), **attrs)

@@ -13,6 +13,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
+from mypy_extensions import mypyc_attr
+
 from stackwatch.core.event import Event
 from stackwatch.parsers.base import MAX_PARSE_BYTES, ParseContext, RecordParser, is_multiline, unparsed_event
 from stackwatch.parsers.registry import record_parsers
@@ -31,7 +33,8 @@ class FramingStats:
     events: int = 0  # events produced (a record may give several, e.g. an AIDE report)
 
     def add(self, other: FramingStats) -> None:
-        for name in self.__slots__:
+        # the names spelled out: a compiled (mypyc) dataclass has no __slots__ to read
+        for name in ("lines", "blank", "records", "parsed", "unparsed", "events"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
 
 
@@ -52,6 +55,7 @@ def _joiner(parser: RecordParser | None) -> RecordParser | None:
     return parser if parser is not None and is_multiline(parser) else None
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)  # compiled by mypyc; tests derive from it
 class Framer:
     """Frames one stream (a file, a connection). Not thread-safe; one per stream."""
 

@@ -137,7 +137,7 @@ def from_json(obj: dict[str, Any], raw: str, ctx: ParseContext) -> list[Event] |
     message = event_type
     alert = obj.get("alert")
     if event_type == "alert" and isinstance(alert, dict):
-        ids_severity = alert.get("severity") if isinstance(alert.get("severity"), int) else 3
+        ids_severity: Any = alert.get("severity") if isinstance(alert.get("severity"), int) else 3
         attrs.update(signature=alert.get("signature"), signature_id=alert.get("signature_id"),
                      category=alert.get("category"), ids_severity=ids_severity,
                      alert_action=alert.get("action"), gid=alert.get("gid"), rev=alert.get("rev"))
