@@ -158,9 +158,8 @@ def _login_events(conn: sqlite3.Connection, after: int, upto: int, chunk: int = 
         if not rows:
             return
         if blocks:
-            from stackwatch.store.sqlite_blocks import (
-                block_events,  # late: it imports sqlite, which imports us
-            )
+            # imported late: sqlite_blocks imports sqlite, which imports this module
+            from stackwatch.store.sqlite_blocks import block_events
 
             yield block_events(conn, [row[0] for row in rows])
         else:
