@@ -1,15 +1,63 @@
 """The keystone page and API count every attempt of the range, each once: their figures equal a
 full recount (every stored login event correlated again) over the seeded store, a store built
-by ``analyze`` (tests/store/test_sqlite_attempts.py covers ranges, re-ingestion and the rest)."""
+by ``analyze`` (tests/store/test_sqlite_attempts.py covers ranges, re-ingestion and the rest).
+
+Here the seeded store is this module's own, once in each record format (format 2 reads the
+events back from its blocks): these tests, and the keystone page, API and report tests of
+other modules imported below, run over both."""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from pathlib import Path
 
 import orjson
+import pytest
 from fastapi.testclient import TestClient
 
+from stackwatch.api import Services
 from stackwatch.api.analytics import build_report, login_events, report_dict
+from stackwatch.api.settings import LoginRate
+from stackwatch.store.sqlite import FORMAT_ENV, stored_format
+from tests.api.conftest import make_app, seed, services_over
+
+# Collected again here, over this module's stores (both formats); their own modules run them
+# over the session's seeded store.
+from tests.api.test_routes import (  # noqa: F401
+    test_keystone_analytics_classify_the_scenario,
+    test_keystone_export_csv_and_json,
+    test_keystone_timelines,
+    test_keystone_view_restricted_to_select_accounts,
+)
+from tests.api.test_time_window import test_the_keystone_page_counts_only_the_windows_failures  # noqa: F401
+from tests.cli.test_report import (  # noqa: F401
+    test_accounts_restrict_the_report,
+    test_json_report,
+    test_since_is_counted_back_from_the_newest_event,
+    test_text_report_names_attackers_and_targeted_accounts,
+)
+
+
+@pytest.fixture(scope="module", params=[1, 2], ids=["format1", "format2"])
+def seeded_dir(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    with pytest.MonkeyPatch.context() as env:  # ``analyze`` creates the store in this format
+        env.setenv(FORMAT_ENV, str(request.param))
+        data = seed(tmp_path_factory.mktemp(f"keystone-format{request.param}"))
+    assert stored_format(data) == request.param
+    return data
+
+
+@pytest.fixture(scope="module")
+def services(seeded_dir: Path) -> Iterator[Services]:
+    services = services_over(seeded_dir)
+    yield services
+    services.close()
+
+
+@pytest.fixture(scope="module")
+def app(services: Services):  # type: ignore[no-untyped-def]
+    return make_app(services, login_rate=LoginRate(per_ip=1000, per_user=1000, window=60))
 
 
 def _recount(app, **scope: object) -> dict[str, object]:  # type: ignore[no-untyped-def]

@@ -312,12 +312,12 @@ def checkpoint_command(data: Path) -> None:
 def attempts_command(data: Path, rebuild: bool) -> None:
     """Check the keystone login attempts the store correlated at ingest against a recount of
     its events (exit 1 when they differ), or recount them."""
-    from stackwatch.store.sqlite import SQLiteStore
+    from stackwatch.store.sqlite import open_store
 
     if not (data / "stackwatch.db").is_file():
         _fail(f"no store at {data}")
     try:
-        with SQLiteStore(data, background_index=False) as store:
+        with open_store(data, background_index=False) as store:  # in the format it was created with
             if rebuild:
                 click.echo(f"recounted {store.rebuild_login_attempts()} login attempts")
                 return

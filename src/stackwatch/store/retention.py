@@ -207,6 +207,7 @@ def _expire_blocks(store: Any, *, max_age: timedelta | None, max_size: int | Non
         def prune(c: Any) -> None:
             SQLiteLedgerIO(c).expire(target, blocks, last.chain, frontier.to_bytes(), leaves, to_micros(now))
             sqlite_rollup.forget(c, target)
+            sqlite_attempts.forget(c, target)
             c.execute("DELETE FROM events WHERE seq <= ?", (target,))
             c.execute("UPDATE sources SET count = (SELECT count(*) FROM events WHERE source = sources.id)")
 

@@ -22,10 +22,12 @@ events appended without the writer's fold (a standby's replicated rows) are fold
 store next appends as a primary.
 
 Derived data: ``rebuild`` recomputes it from the events (the migration that creates it, and
-``store restore``, do), ``check`` compares it with a recount. Hook points in the writer
-(``store/sqlite.py``): ``AttemptFolder.push`` in ``append_events`` after the rows are built,
-``AttemptFolder.write`` in ``_write_rows`` inside the transaction, ``AttemptFolder.finish``
-in ``close``; ``forget`` in retention.
+``store restore``, do), ``check`` compares it with a recount. In record format 2 the events
+rows are narrow, so those (and a crashed writer's catch-up) read the records from the blocks.
+Hook points in the writer (``store/sqlite.py``, and the same in ``sqlite_blocks.BlockStore``):
+``AttemptFolder.push`` in ``append_events`` after the rows are built, ``AttemptFolder.write``
+in ``_write_rows`` inside the transaction, ``AttemptFolder.finish`` in ``close``; ``forget``
+in retention (both formats).
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ import orjson
 
 from stackwatch.core.event import Event
 from stackwatch.detect.correlate import Correlator
+from stackwatch.store.integrity.sqlite_io import FORMAT_META
 from stackwatch.store.rows import EVENT_COLUMNS, row_event, to_micros
 
 MINUTE: Final = 60_000_000  # microseconds
@@ -135,10 +138,18 @@ def rebuild_derived(db: Path) -> None:
         conn.close()
 
 
+def _in_blocks(conn: sqlite3.Connection) -> bool:
+    """Whether the store is in record format 2: its events rows are narrow (no message, attrs,
+    ref...), the records are read from its blocks (``sqlite_blocks.block_events``)."""
+    row = conn.execute("SELECT value FROM meta WHERE name = ?", (FORMAT_META,)).fetchone()
+    return row is not None and str(row[0]) == "2"
+
+
 def _login_events(conn: sqlite3.Connection, after: int, upto: int, chunk: int = 20_000
                   ) -> Iterator[list[tuple[int, Event]]]:
     """The keystone login events with seq in (after, upto], in seq order, a chunk at a time."""
-    columns = ", ".join(f"e.{c}" for c in EVENT_COLUMNS)
+    blocks = _in_blocks(conn)  # the narrow rows still hold action and source: the same filter
+    columns = "e.seq" if blocks else ", ".join(f"e.{c}" for c in EVENT_COLUMNS)
     while after < upto:
         rows = conn.execute(
             f"SELECT {columns}, s.host, s.service FROM events AS e INDEXED BY events_logins "  # noqa: S608
@@ -146,11 +157,21 @@ def _login_events(conn: sqlite3.Connection, after: int, upto: int, chunk: int = 
             "AND s.service = 'keystone' ORDER BY e.seq LIMIT ?", (after, upto, chunk)).fetchall()
         if not rows:
             return
-        yield [(row[0], row_event(row[:-2], row[-2], row[-1])) for row in rows]
+        if blocks:
+            # imported late: sqlite_blocks imports sqlite, which imports this module
+            from stackwatch.store.sqlite_blocks import block_events
+
+            yield block_events(conn, [row[0] for row in rows])
+        else:
+            yield [(row[0], row_event(row[:-2], row[-2], row[-1])) for row in rows]
         after = rows[-1][0]
 
 
 def _events_by_seq(conn: sqlite3.Connection, seqs: Sequence[int]) -> list[tuple[int, Event]]:
+    if _in_blocks(conn):
+        from stackwatch.store.sqlite_blocks import block_events
+
+        return block_events(conn, seqs)
     columns = ", ".join(f"e.{c}" for c in EVENT_COLUMNS)
     rows = conn.execute(
         f"SELECT {columns}, s.host, s.service FROM events AS e JOIN sources AS s ON s.id = e.source "  # noqa: S608

@@ -114,6 +114,46 @@ def block_messages(conn: sqlite3.Connection, low: int, high: int) -> Iterable[tu
                 yield record_message(record)
 
 
+def block_events(conn: sqlite3.Connection, seqs: Sequence[int]) -> list[tuple[int, Event]]:
+    """(seq, Event) of the records ``seqs`` whose narrow row is still stored, in seq order, read
+    from the blocks through ``conn`` (the login attempts' rebuild and catch-up: ``sqlite_attempts``)."""
+    wanted = sorted({int(seq) for seq in seqs})
+    if not wanted:
+        return []
+    present = {seq for (seq,) in conn.execute(
+        "SELECT seq FROM events WHERE seq IN (SELECT value FROM json_each(?))", (_json_ints(wanted),))}
+    wanted = [seq for seq in wanted if seq in present]  # retention may have removed some
+    spans = conn.execute(
+        "SELECT id, first_seq, count, data FROM blocks WHERE id IN (SELECT (SELECT id FROM blocks "
+        "WHERE first_seq <= value ORDER BY first_seq DESC LIMIT 1) FROM json_each(?)) ORDER BY first_seq",
+        (_json_ints(wanted),),
+    ).fetchall()
+    out: list[tuple[int, Event]] = []
+    i = 0
+    for number, first, count, data in spans:
+        records: list[bytes] | None = None
+        while i < len(wanted) and wanted[i] < first + count:
+            seq = wanted[i]
+            i += 1
+            if seq < first:
+                continue
+            if records is None:
+                try:
+                    records = codec.records(data)
+                except codec.BlockError as exc:
+                    raise StoreError(
+                        f"block {number} of the store is damaged ({exc}): run stackwatch store verify"
+                    ) from None
+            stored_seq, event = record_event(records[seq - first])
+            if stored_seq != seq:
+                raise StoreError(
+                    f"block {number} holds record {stored_seq} where {seq} was due: "
+                    "run stackwatch store verify"
+                )
+            out.append((seq, event))
+    return out
+
+
 class BlockStore(SQLiteStore):
     """``SQLiteStore`` with record format v2 (see the module docstring)."""
 
@@ -184,6 +224,7 @@ class BlockStore(SQLiteStore):
             first = self._next_seq
             self._rows.extend(self._builder.rows(events, first))
             self._next_seq = first + len(events)
+            self._fold_attempts(events, first)
             if len(self._rows) >= self.batch_size:
                 self._write_rows()
             return list(range(first, self._next_seq))
@@ -249,6 +290,7 @@ class BlockStore(SQLiteStore):
         snap = ledger.snapshot()
         next_seq = self._next_seq
         made = None
+        attempts: list[tuple[Any, ...]] = []
         try:
             conn.execute("BEGIN IMMEDIATE")
             outbox, extra = self._outbox()
@@ -263,6 +305,8 @@ class BlockStore(SQLiteStore):
                 conn.executemany(_INSERT_NARROW, rows)
                 conn.execute(_SOURCE_STATS, (rows[0][0], rows[-1][0]))
                 sqlite_rollup.fold(conn, rows)
+            if self._attempts.ready:
+                attempts = self._attempts.write(conn)
             if outbox:
                 conn.execute("DELETE FROM admin_outbox WHERE id BETWEEN ? AND ?", (outbox[0], outbox[-1]))
             ledger.save(io)
@@ -277,6 +321,7 @@ class BlockStore(SQLiteStore):
                 conn.execute("ROLLBACK")
             ledger.restore(snap)
             self._next_seq = next_seq
+            self._attempts.rollback(attempts)
             if isinstance(exc, sqlite3.Error):
                 raise StoreError(f"writing events failed: {exc}") from exc
             raise
