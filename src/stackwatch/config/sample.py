@@ -180,6 +180,8 @@ limits:
   shutdown_timeout: 15s             # SIGTERM: flush, commit, ack and deliver within this
 
 # web: {...}                        # the web UI / API (see its documentation)
+# auth:                             # keystone logins for the dashboard and API (docs/keystone.md)
+#   keystone: {url: https://keystone.example.net:5000/v3, cache: 30s, security_project: security}
 respond:                            # resources orphaned by deleted projects/users/domains (README)
   cloud: null                       # clouds.yaml entry to sweep periodically (null: no sweep in serve)
   sweep_interval: 1h                # how often serve lists owners and resources to catch missed deletions
