@@ -57,6 +57,20 @@ sources:
     max_connections: 1024
     idle_timeout: 0                 # close silent connections after this long (0: never)
 
+  - type: tenant_syslog             # tenants' instances: the client certificate's CN is the project id
+    name: tenants
+    listen: 0.0.0.0:6515
+    tls:
+      cert: /etc/stackwatch/tls/server.pem
+      key: /etc/stackwatch/tls/server.key
+      client_ca: /etc/stackwatch/tls/tenants-ca.pem   # a CA of its own, issuing one certificate per project
+      require_client_cert: true
+    project_rate_limit: 100         # records/s per project: one tenant cannot starve the others
+    project_burst: 0
+    project_max_connections: 16
+    projects: []                    # project ids allowed (empty: any the CA certified)
+    max_message_bytes: 8KiB
+
   - type: file
     name: local-logs
     paths: [/var/log/keystone/keystone.log, /var/log/auth.log]

@@ -10,6 +10,7 @@ from typing import Any, Final
 SOURCES: Final = {
     "syslog_udp": "stackwatch.sources.syslog_udp:UdpSyslogSource",
     "syslog_tcp": "stackwatch.sources.syslog_tcp:TcpSyslogSource",
+    "tenant_syslog": "stackwatch.sources.tenant_syslog:TenantSyslogSource",
     "file": "stackwatch.sources.file_tail:FileTailSource",
     "amqp": "stackwatch.sources.amqp_notifications:AmqpNotificationSource",
 }
