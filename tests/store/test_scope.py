@@ -155,3 +155,12 @@ def test_a_query_refuses_a_scope_of_another_type() -> None:
         EventQuery(scope="p-alpha")  # type: ignore[arg-type]
     with pytest.raises(QueryError):
         AlertQuery(scope={"project": "p"})  # type: ignore[arg-type]
+
+
+def test_alerts_raised_on_tenants_instances_can_be_left_out(store: Store) -> None:
+    store.upsert_alerts([_alert("r-vm", "k", host="tenant/p-alpha/vm-a1", project="p-alpha"),
+                         _alert("r-node", "cmp-1", host="cmp-1"), _alert("r-none", "x")])
+    query = AlertQuery(without_host_prefix="tenant/")
+    assert {a.alert.rule for a in store.alerts(query)} == {"r-node", "r-none"}
+    assert store.count_alerts(query) == 2
+    assert {a.alert.rule for a in store.alerts(AlertQuery(scope=ALPHA))} == {"r-vm"}

@@ -1,6 +1,9 @@
 """The store as a request may read it: ``store_of(request)``.
 
-Operators get the store itself. A tenant (a keystone user of a project; api/keystone_auth.py)
+Operators get the store itself, or, once tenants' own instances send logs
+(sources/tenant_syslog.py), an ``InfrastructureStore`` that leaves those events (hosts under
+``tenant/``) and the alerts raised on them out of every list and search: the infrastructure's
+views stay the infrastructure's. A tenant (a keystone user of a project; api/keystone_auth.py)
 gets a ``ScopedStore``: every read it offers puts the tenant's ``Scope`` into the query
 (``EventQuery.scope``, ``AlertQuery.scope``, ``get_events(scope=)``, ``get_alert(scope=)``),
 so the backend filters the rows (store/scope.py); reads that have no tenant meaning (silences,
@@ -18,6 +21,7 @@ from typing import Any
 
 from fastapi import Request
 
+from stackwatch.search.query import And, Match, Not
 from stackwatch.store.base import (
     AlertQuery,
     EventQuery,
@@ -25,7 +29,7 @@ from stackwatch.store.base import (
     StoredAlert,
     StoredEvent,
 )
-from stackwatch.store.scope import Scope
+from stackwatch.store.scope import TENANT_HOST_PREFIX, Scope
 
 
 class ScopedStore:
@@ -91,6 +95,59 @@ class ScopedStore:
         return []  # silences name other tenants' keys and the infrastructure's rules
 
 
+class InfrastructureStore:
+    """The store without tenants' instances' events and alerts (everything else passes through)."""
+
+    def __init__(self, store: Any) -> None:
+        self._store = store
+
+    def _events(self, query: EventQuery) -> EventQuery:
+        outside = Not(Match("host", TENANT_HOST_PREFIX, prefix=True))
+        return replace(query, match=outside if query.match is None else And((query.match, outside)))
+
+    def search_events(self, query: EventQuery) -> list[StoredEvent]:
+        return self._store.search_events(self._events(query))  # type: ignore[no-any-return]
+
+    def count_events(self, query: EventQuery) -> int:
+        return int(self._store.count_events(self._events(query)))
+
+    def event_time_bounds(self, query: EventQuery) -> tuple[datetime, datetime] | None:
+        return self._store.event_time_bounds(self._events(query))  # type: ignore[no-any-return]
+
+    def hit_histogram(self, query: EventQuery, start: datetime, step: timedelta, size: int) -> list[int]:
+        return self._store.hit_histogram(self._events(query), start, step, size)  # type: ignore[no-any-return]
+
+    def top_values(self, query: EventQuery, fields: Sequence[str], *, sample: int = 10_000,
+                   limit: int = 5) -> dict[str, list[tuple[str, int]]]:
+        return self._store.top_values(  # type: ignore[no-any-return]
+            self._events(query), fields, sample=sample, limit=limit)
+
+    def holding_search(self, query: EventQuery) -> AbstractContextManager[None]:
+        return self._store.holding_search(self._events(query))  # type: ignore[no-any-return]
+
+    def alerts(self, query: AlertQuery | None = None) -> list[StoredAlert]:
+        return self._store.alerts(  # type: ignore[no-any-return]
+            replace(query or AlertQuery(), without_host_prefix=TENANT_HOST_PREFIX))
+
+    def count_alerts(self, query: AlertQuery | None = None) -> int:
+        return int(self._store.count_alerts(replace(query or AlertQuery(),
+                                                    without_host_prefix=TENANT_HOST_PREFIX)))
+
+    def event_histogram(self, start: datetime, until: datetime, step: int) -> list[tuple[Any, ...]]:
+        return [row for row in self._store.event_histogram(start, until, step)
+                if not str(row[0]).startswith(TENANT_HOST_PREFIX)]
+
+    def source_stats(self) -> list[SourceStats]:
+        return [s for s in self._store.source_stats() if not s.host.startswith(TENANT_HOST_PREFIX)]
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._store, name)  # writes, single reads by id, silences, counts
+
+
+def has_tenant_sources(store: Any) -> bool:
+    return any(s.host.startswith(TENANT_HOST_PREFIX) for s in store.source_stats())
+
+
 def scope_of(request: Request) -> Scope | None:
     principal = getattr(request.state, "principal", None)
     return getattr(principal, "scope", None)
@@ -100,4 +157,6 @@ def store_of(request: Request) -> Any:
     """The store for this request's caller: scoped for a tenant (see the module docstring)."""
     store = request.app.state.services.store
     scope = scope_of(request)
-    return store if scope is None else ScopedStore(store, scope)
+    if scope is not None:
+        return ScopedStore(store, scope)
+    return InfrastructureStore(store) if has_tenant_sources(store) else store

@@ -28,6 +28,7 @@ from stackwatch.config.schema import setting
 from stackwatch.core.event import Event, replace
 from stackwatch.sources.base import Record, SourceContext, TokenBucket
 from stackwatch.sources.syslog_tcp import TcpSettings, TcpSyslogSource
+from stackwatch.store.scope import TENANT_HOST_PREFIX
 
 TENANT_ATTR: Final = "tenant_project"
 """The attribute every tenant-sent event carries: the project its certificate names."""
@@ -135,7 +136,7 @@ def tag(event: Event, project: str) -> Event:
 
     return replace(
         event,
-        host=f"tenant/{project}/{event.host}"[:255],
+        host=f"{TENANT_HOST_PREFIX}{project}/{event.host}"[:255],
         initiator=msgspec.structs.replace(event.initiator, project=project),
         attrs={**event.attrs, TENANT_ATTR: project},
     )

@@ -150,12 +150,16 @@ class AlertQuery:
     descending: bool = True
     scope: Scope | None = None
     """Only alerts about this tenant's project (store/scope.py); None: every alert."""
+    without_host_prefix: str | None = None
+    """Leave out alerts whose host starts with this (``tenant/``: raised on tenants' own
+    instances, kept out of the infrastructure's views)."""
 
     def __post_init__(self) -> None:
         _check_page(self.limit, self.offset)
         _check_range(self.since, self.until)
         _check_scope(self.scope)
-        _check_fields(self, ("category", "rule", "host", "source_ip", "user", "assignee"))
+        _check_fields(self, ("category", "rule", "host", "source_ip", "user", "assignee",
+                             "without_host_prefix"))
         if self.sort not in ALERT_SORTS:
             raise QueryError(f"sort must be one of {ALERT_SORTS}")
         if self.status is not None and self.status not in ALERT_STATUSES:

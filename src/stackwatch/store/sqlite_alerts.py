@@ -147,6 +147,9 @@ def _where(q: AlertQuery) -> tuple[str, list[Any]]:
     if q.until is not None:
         where.append("last_seen < ?")
         params.append(to_micros(q.until))
+    if q.without_host_prefix:
+        where.append("(host IS NULL OR NOT (host >= ? AND host < ?))")
+        params += [q.without_host_prefix, q.without_host_prefix + "\U0010ffff"]
     if q.scope is not None:  # a tenant's view: the one place alert lists are scoped
         condition, scoped = alert_condition(q.scope)
         where.append(condition)
