@@ -1,7 +1,9 @@
 """Tenants' instances sending syslog over TLS with a per-project client certificate: real
 rsyslog (gtls) relays, one per project, into `stackwatch serve`; every event is tagged with the
-certificate's project (whatever the record claims), each project reads only its own through the
-store's tenant scope, strangers are refused, and one project's flood does not slow another."""
+certificate's project (whatever the record claims), detection runs per project (the same
+attacker against two projects makes one alert in each, the project's), each project reads only
+its own through the store's tenant scope, strangers are refused, and one project's flood does
+not slow another."""
 
 from __future__ import annotations
 
@@ -12,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from stackwatch.sources.tenant_syslog import TENANT_ATTR, certificate_project
+from stackwatch.sources.tenant_syslog import certificate_project
 from stackwatch.store import EventQuery, open_store
 from stackwatch.store.base import AlertQuery
-from stackwatch.store.scope import Scope
+from stackwatch.store.scope import TENANT_ATTR, Scope
 from tests.servetools import (
     Rsyslog,
     ServeProcess,
@@ -31,18 +33,7 @@ pytestmark = pytest.mark.integration
 
 ALPHA, BETA = "a1b2c3d4e5f60718293a4b5c6d7e8f90", "0f9e8d7c6b5a49382716f5e4d3c2b1a0"
 GAMMA = "c0ffee00c0ffee00"
-PER_PROJECT_RULE = """\
-id: 6e1d4b63-2a7f-4d2f-8b66-1e8d3c0a1b02
-title: SSH brute force against a project's instance
-category: auth.bruteforce
-severity: high
-kind: threshold
-condition: {action: authenticate, outcome: failure, service: sshd}
-group_by: [initiator.project, initiator.source_ip]
-threshold: 5
-window: 1m
-summary: "{count} failed ssh logins from {initiator.source_ip}"
-"""
+ATTACKER = "198.51.100.99"
 
 
 def _relay(in_port: int, port: int, cert: Path, key: Path, ca: Path) -> str:
@@ -69,7 +60,6 @@ def test_each_projects_instances_land_tagged_and_scoped_to_it(tmp_path: Path) ->
     certs = make_tenant_certs(tmp_path / "tls", [ALPHA, BETA, GAMMA])
     port = free_port()
     config = serve_config(tmp_path, _sources(port, certs))
-    (tmp_path / "rules" / "per-project.yaml").write_text(PER_PROJECT_RULE)
     serve = ServeProcess(config).start()
     try:
         relays = {}
@@ -81,26 +71,30 @@ def test_each_projects_instances_land_tagged_and_scoped_to_it(tmp_path: Path) ->
             rsyslog.__enter__()
             wait_for(lambda in_port=in_port: udp_port_bound(in_port), 15)
         try:
-            for project, (in_port, _) in relays.items():
-                address = "198.51.100.10" if project == ALPHA else "198.51.100.20"
-                for _ in range(6):
-                    logger(in_port, f"Failed password for root from {address} port 4242 ssh2")
+            # the same attacker against both projects: the test rule (servetools.BRUTE_FORCE_RULE,
+            # 10 failures by source address) must see each project's 12 apart
+            for in_port, _ in relays.values():
+                for _ in range(12):
+                    logger(in_port, f"Failed password for root from {ATTACKER} port 4242 ssh2")
             with open_store(tmp_path / "data", read_only=True) as store:
-                wait_for(lambda: store.count_events(EventQuery(service="sshd")) >= 12, 20)
+                wait_for(lambda: store.count_events(EventQuery(service="sshd")) >= 24, 20)
+                wait_for(lambda: store.count_alerts() >= 2, 20)
         finally:
             for _, rsyslog in relays.values():
                 rsyslog.__exit__(None, None, None)
     finally:
         assert serve.stop() == 0, serve.log()
     with open_store(tmp_path / "data") as store:
-        for project, address in ((ALPHA, "198.51.100.10"), (BETA, "198.51.100.20")):
+        for project in (ALPHA, BETA):
             mine = store.search_events(EventQuery(scope=Scope(project), limit=100))
-            assert len(mine) == 6
-            assert {e.event.initiator.source_ip for e in mine} == {address}
+            assert len(mine) == 12
             assert all(e.event.initiator.project == project and e.event.attrs[TENANT_ATTR] == project
                        and e.event.host.startswith(f"tenant/{project}/") for e in mine)
             alerts = store.alerts(AlertQuery(scope=Scope(project)))
-            assert [(a.alert.project, a.alert.source_ip) for a in alerts] == [(project, address)]
+            assert [(a.alert.project, a.alert.source_ip) for a in alerts] == [(project, ATTACKER)]
+            assert alerts[0].alert.key == f"tenant/{project}|{ATTACKER}"
+        assert store.count_alerts(AlertQuery(without_host_prefix="tenant/")) == 0  # none is the nodes'
+        assert store.count_alerts() == 2
 
 
 @pytest.mark.parametrize("who", ["stranger", GAMMA])

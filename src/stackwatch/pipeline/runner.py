@@ -562,10 +562,17 @@ def build_engine_for(settings: Settings) -> Any:
     expected.append({"host": settings.hostname, "service": "stackwatch"})
     # The orphaned-resource ledger is rebuilt from its snapshot so a restart keeps what it knew.
     orphans = OrphanDetector.open(settings.state_dir)
-    return OrphanAwareEngine(
+    engine = OrphanAwareEngine(
         rules.rules, orphans=orphans, clock=SystemClock(), maintenance=settings.maintenance,
         expected_sources=expected,
     )
+    if any(source.type == "tenant_syslog" for source in settings.sources):
+        from stackwatch.detect.engine import Engine
+        from stackwatch.pipeline.tenants import TenantPartitionedEngine
+
+        # tenants' instances: an engine per project (pipeline/tenants.py), their alerts the project's
+        return TenantPartitionedEngine(engine, lambda: Engine(rules.rules, clock=SystemClock()))
+    return engine
 
 
 def create_runner(settings: Settings) -> Runner:

@@ -22,16 +22,14 @@ import contextvars
 import re
 import time
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any
 
 from stackwatch.config.schema import setting
 from stackwatch.core.event import Event, replace
 from stackwatch.sources.base import Record, SourceContext, TokenBucket
 from stackwatch.sources.syslog_tcp import TcpSettings, TcpSyslogSource
-from stackwatch.store.scope import TENANT_HOST_PREFIX
+from stackwatch.store.scope import TENANT_ATTR, TENANT_HOST_PREFIX
 
-TENANT_ATTR: Final = "tenant_project"
-"""The attribute every tenant-sent event carries: the project its certificate names."""
 _PROJECT_ID = re.compile(r"^[A-Za-z0-9_\-]{1,64}$")
 _CONNECTION_PROJECT: contextvars.ContextVar[str] = contextvars.ContextVar("tenant_project")
 

@@ -24,6 +24,8 @@ from stackwatch.core.errors import StoreError
 TENANT_HOST_PREFIX: Final = "tenant/"
 """Events from tenants' own instances (sources/tenant_syslog.py) have hosts under this prefix:
 ``tenant/<project>/<host>``; the infrastructure's views leave them out (api/scoped.py)."""
+TENANT_ATTR: Final = "tenant_project"
+"""The attribute every event from a tenant's instance carries: the project that sent it."""
 MAX_SCOPE_ITEMS: Final = 20_000
 """Most ids a scope may list per kind (a big project's ports and volumes fit many times)."""
 MAX_ID: Final = 255
