@@ -155,8 +155,13 @@ def scope_of(request: Request) -> Scope | None:
 
 def store_of(request: Request) -> Any:
     """The store for this request's caller: scoped for a tenant (see the module docstring)."""
-    store = request.app.state.services.store
-    scope = scope_of(request)
-    if scope is not None:
-        return ScopedStore(store, scope)
-    return InfrastructureStore(store) if has_tenant_sources(store) else store
+    view = getattr(request.state, "store_view", None)
+    if view is None:  # once per request: pages read the store many times
+        store = request.app.state.services.store
+        scope = scope_of(request)
+        if scope is not None:
+            view = ScopedStore(store, scope)
+        else:
+            view = InfrastructureStore(store) if has_tenant_sources(store) else store
+        request.state.store_view = view
+    return view
