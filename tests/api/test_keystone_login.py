@@ -240,6 +240,32 @@ def test_failed_keystone_logins_are_rate_limited_like_local_ones(ks_services: Se
     assert any("rate limited" in s.event.message for s in _audit(ks_services, user.name, "failure"))
 
 
+def test_a_system_admin_logging_in_without_a_project_gets_the_system_scope(client: TestClient,
+                                                                          cloud: Cloud) -> None:
+    user = cloud.users["sysadmin"]
+    assert _form_login(client, method="keystone", username=user.name, password=user.password,
+                       domain="Default").status_code == 303
+    assert client.get("/api/v1/me").json()["role"] == "admin"
+
+
+def test_a_user_with_neither_system_role_nor_default_project_is_refused(client: TestClient,
+                                                                         cloud: Cloud) -> None:
+    user = cloud.users["bob"]  # member of beta, no default project: nothing to scope to
+    response = _form_login(client, method="keystone", username=user.name, password=user.password,
+                           domain="Default")
+    assert response.status_code == 403
+    assert "stackwatch_session" not in response.cookies
+
+
+def test_bad_x_auth_tokens_are_rate_limited_per_address(ks_services: Services, cloud: Cloud) -> None:
+    app = make_app(ks_services, keystone=_settings(cloud), login_rate=LoginRate(per_ip=3, per_user=3,
+                                                                                 window=60))
+    with TestClient(app) as client:
+        statuses = [client.get("/api/v1/me", headers={"X-Auth-Token": f"bad-{n}"}).status_code
+                    for n in range(4)]
+    assert statuses == [401, 401, 401, 429]
+
+
 def test_a_bad_x_auth_token_is_refused_and_recorded(client: TestClient, ks_services: Services) -> None:
     response = client.get("/api/v1/alerts", headers={"X-Auth-Token": "gAAAAA-not-a-token"})
     assert response.status_code == 401

@@ -26,6 +26,7 @@ from typing import Annotated, Final
 
 from fastapi import Depends, HTTPException, Request, Security
 from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBearer
+from starlette.concurrency import run_in_threadpool
 
 from stackwatch.api.keystone_auth import TENANT, KeystoneIdentity, NotMapped
 from stackwatch.api.keystone_client import KeystoneError
@@ -94,7 +95,8 @@ async def authenticate(
     session: Annotated[str | None, Security(cookie_scheme)],
     bearer: Annotated[HTTPAuthorizationCredentials | None, Security(bearer_scheme)],
 ) -> Principal:
-    """The caller, from a bearer token or the session cookie; CSRF-checked for unsafe methods."""
+    """The caller, from a bearer token, a keystone ``X-Auth-Token`` or the session cookie
+    (local or keystone); CSRF-checked for unsafe methods with a cookie."""
     users = request.app.state.services.users
     settings = request.app.state.settings
     principal: Principal | None = None
@@ -105,13 +107,13 @@ async def authenticate(
             raise NotAuthenticated()  # a bad token is never silently replaced by a cookie
         principal = Principal(found[0].name, found[1], "token")
     elif keystone_token is not None:
-        principal = _keystone_token(request, keystone_token)  # never replaced by a cookie either
+        principal = await _keystone_token(request, keystone_token)  # never replaced by a cookie either
     elif session:
         current = users.session(session, key=settings.session_secret)
         if current is not None:
             principal = Principal(current.user.name, current.user.role, "session", current.csrf)
         elif request.app.state.keystone is not None:
-            principal = _keystone_session(request, session)
+            principal = await _keystone_session(request, session)
     if principal is None:
         raise NotAuthenticated()
     if principal.via in ("session", "keystone-session") and request.method not in SAFE_METHODS:
@@ -120,7 +122,7 @@ async def authenticate(
     return principal
 
 
-def _keystone_token(request: Request, token: str) -> Principal:
+async def _keystone_token(request: Request, token: str) -> Principal:
     """The caller of an ``X-Auth-Token`` request. A refused token is a failed login: recorded
     and counted against the address's limit (a token cannot be guessed, but trying is an attack)."""
     from stackwatch.api.login_events import record_login
@@ -129,12 +131,14 @@ def _keystone_token(request: Request, token: str) -> Principal:
     ip = client_ip(request)
     if keystone is None:
         raise NotAuthenticated()
-    wait = limiter.retry_after(ip, "")
+    account = f"(X-Auth-Token)@{ip}"  # per address: a shared key would let anyone lock everyone out
+    wait = limiter.retry_after(ip, account)
     if wait > 0:
         record_login(request, "failure", "(X-Auth-Token)", reason="rate limited", method="keystone token")
         raise HTTPException(429, "too many failed logins", headers={"Retry-After": str(int(wait) + 1)})
     try:
-        identity = keystone.check(token) if 0 < len(token) <= 4096 else None
+        # keystone is asked in a worker thread: its HTTP call must not hold up the event loop
+        identity = await run_in_threadpool(keystone.check, token) if 0 < len(token) <= 4096 else None
     except KeystoneError as exc:
         record_login(request, "failure", "(X-Auth-Token)", reason=f"keystone unavailable: {exc}",
                      method="keystone token")
@@ -143,7 +147,7 @@ def _keystone_token(request: Request, token: str) -> Principal:
         record_login(request, "failure", identity_name(exc), reason=str(exc), method="keystone token")
         raise HTTPException(403, "this keystone token grants no access to stackwatch") from None
     if identity is None:
-        limiter.failed(ip, "")
+        limiter.failed(ip, account)
         record_login(request, "failure", "(X-Auth-Token)", reason="keystone refused the token",
                      method="keystone token")
         raise NotAuthenticated()
@@ -154,14 +158,14 @@ def identity_name(exc: NotMapped) -> str:
     return str(exc).partition(":")[0] or "(keystone)"
 
 
-def _keystone_session(request: Request, cookie: str) -> Principal | None:
+async def _keystone_session(request: Request, cookie: str) -> Principal | None:
     """The caller of a keystone session: its token re-checked (cached) on every request."""
     state = request.app.state
     current = state.keystone_sessions.get(cookie, key=state.settings.session_secret)
     if current is None:
         return None
     try:
-        identity = state.keystone.check(current.token)
+        identity = await run_in_threadpool(state.keystone.check, current.token)
     except KeystoneError:
         raise HTTPException(503, "keystone cannot be reached to check the session") from None
     except NotMapped:

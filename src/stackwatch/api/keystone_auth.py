@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Final
 
-from stackwatch.api.keystone_client import KeystoneClient, KeystoneError, TokenInfo
+from stackwatch.api.keystone_client import KeystoneClient, KeystoneError, Refused, TokenInfo
 from stackwatch.api.keystone_settings import SECURITY, KeystoneSettings, RoleRule
 from stackwatch.api.users import ROLE_RANK
 from stackwatch.store.scope import MAX_SCOPE_ITEMS, Scope
@@ -147,21 +147,18 @@ class KeystoneAuth:
 
     def login_password(self, name: str, password: str, domain: str,
                        project: str | None = None) -> tuple[str, KeystoneIdentity]:
-        """Token and identity for a password login: scoped to ``project`` when given, else to
-        the system (a user without a system role then gets its default project's scope)."""
+        """Token and identity for a password login, scoped to ``project`` when given. Without
+        one: the system scope when the user has a system role, else the user's default
+        project (the password is sent once either way: keystone's lockout counts attempts)."""
         if project:
             token, info = self.client.password(name, password, domain, project=project)
-        else:
-            from stackwatch.api.keystone_client import Refused
-
-            try:
-                token, info = self.client.password(name, password, domain, system=True)
-            except Refused as exc:
-                if exc.status != 401:
-                    raise
-                # No system role (keystone answers 401 for a scope the user lacks): unscoped
-                # falls back to the user's default project, which keystone scopes to itself.
-                token, info = self.client.password(name, password, domain)
+            return token, self._remember(token, info)
+        token, info = self.client.password(name, password, domain)
+        try:
+            token, info = self.client.system_scope(token)
+        except Refused as exc:
+            if exc.status not in (401, 403):
+                raise
         return token, self._remember(token, info)
 
     def login_application_credential(self, credential_id: str, secret: str) -> tuple[str, KeystoneIdentity]:

@@ -102,6 +102,13 @@ class KeystoneClient:
             auth["scope"] = {"system": {"all": True}}
         return self._issue(auth)
 
+    def system_scope(self, token: str) -> tuple[str, TokenInfo]:
+        """A system-scoped token for the holder of ``token`` (re-scoping with the token, so a
+        user without a system role costs no failed password attempt)."""
+        _check(token)
+        return self._issue({"identity": {"methods": ["token"], "token": {"id": token}},
+                            "scope": {"system": {"all": True}}})
+
     def application_credential(self, credential_id: str, secret: str) -> tuple[str, TokenInfo]:
         """A token for an application credential (scoped to its project, with its roles)."""
         _check(credential_id, secret)
