@@ -1,15 +1,39 @@
 """A cloud in the real keystone for the keystone login tests: a security project, two tenant
 projects, users holding each default role, a disabled user, a service user with the system
 reader role, and an application credential. Names carry a random suffix, so the shared
-keystone (one per session) never sees a name twice."""
+keystone (one per session) never sees a name twice.
+
+Also the module fixtures the keystone tests share (tests/api/test_keystone_login.py and the
+Chromium test in tests/web/): the cloud, a store holding both projects' events and alerts
+beside the infrastructure's, and the app over it. Import them into a test module."""
 
 from __future__ import annotations
 
+import contextlib
+import io
 import secrets
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
+import pytest
+
+from stackwatch.api import Services
+from stackwatch.api.keystone_settings import KeystoneSettings, ServiceUser
+from stackwatch.api.settings import LoginRate
+from stackwatch.cli.analyze import run_analyze
+from stackwatch.core.alert import Alert
+from stackwatch.core.event import Event, Initiator, Target
+from stackwatch.respond.ledger import Ledger, Resource
+from stackwatch.respond.orphans import ledger_path
+from tests.api.conftest import make_app, seed, services_over
 from tests.producers.keystone_server import Admin, HttpError, Keystone
+
+CACHE = 2.0  # seconds a validated token is trusted: short, so revocation is seen quickly
+T0 = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1)
+GENEROUS = LoginRate(per_ip=10_000, per_user=10_000, window=60)
 
 PASSWORD_LENGTH = 18
 
@@ -106,3 +130,84 @@ def disable(keystone: Keystone, user_id: str) -> None:
     status, _, body = admin.client.request("PATCH", f"/v3/users/{user_id}", {"user": {"enabled": False}})
     if status != 200:
         raise HttpError(f"disable: HTTP {status}: {body}")
+
+
+# -- the shared module fixtures ------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def cloud(keystone: Keystone) -> Cloud:
+    return build_cloud(keystone)
+
+
+def _settings(cloud: Cloud, **changes: Any) -> KeystoneSettings:
+    service = cloud.users["service"]
+    return KeystoneSettings(url=cloud.keystone.url, cache=CACHE, security_project=cloud.security_project,
+                            service_user=ServiceUser(service.name, service.password, "Default"), **changes)
+
+
+@pytest.fixture(scope="module")
+def tenants_dir(tmp_path_factory: pytest.TempPathFactory, cloud: Cloud) -> Path:
+    """The demo scenario (the infrastructure), the real keystone's CADF notifications of
+    failed logins against a user of each project, and each project's own events, alerts and
+    ledger entries, plus infrastructure markers."""
+    data = seed(tmp_path_factory.mktemp("tenants"))
+    keystone = cloud.keystone
+    keystone.notifications.drain(quiet=0.3)
+    for label in ("alphavictim", "betavictim"):
+        for _ in range(3):
+            assert keystone.client("127.0.0.1").authenticate(cloud.users[label].name, "wrong-password") == 401
+    bodies = keystone.notifications.drain()
+    notifications = data.parent / "notifications.jsonl"
+    notifications.write_text("".join(body + "\n" for body in bodies))
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        run_analyze([str(notifications)], data=str(data))
+    ledger = Ledger()
+    for label, vm, ip in (("alpha", "vm-alpha-1", "203.0.113.11"), ("beta", "vm-beta-1", "203.0.113.22")):
+        ledger.add(Resource(type="instance", id=vm, project=cloud.projects[label]))
+        ledger.add(Resource(type="floatingip", id=f"fip-{label}", project=cloud.projects[label],
+                            extra={"floating_ip_address": ip}))
+    ledger.save(ledger_path(data))
+    services = Services.for_data_dir(data)
+    try:
+        store = services.store
+        events = []
+        for i, label in enumerate(("alpha", "beta")):
+            marker = label.upper()
+            project = cloud.projects[label]
+            events += [
+                Event(time=T0 + timedelta(minutes=i), received=T0, host="ctl-1", service="nova", kind="cadf",
+                      action="create", outcome="success", message=f"{marker}-EVENT-MARKER server created",
+                      initiator=Initiator(name=f"{label}-operator", project=project),
+                      target=Target(type="compute/server", id=f"vm-{label}-1"),
+                      request_id=f"req-{label}-0000"),
+                Event(time=T0 + timedelta(minutes=2 + i), received=T0, host=f"vm-{label}-1", service="sshd",
+                      kind="syslog", message=f"{marker}-VM-MARKER ssh from floating ip",
+                      initiator=Initiator(source_ip="203.0.113.11" if label == "alpha" else "203.0.113.22")),
+            ]
+        events.append(Event(time=T0 + timedelta(minutes=5), received=T0, host="cmp-9", service="kernel",
+                            kind="syslog", message="NODE-LOG-MARKER kernel oops on a compute node"))
+        store.append_events(events)
+        store.upsert_alerts([
+            Alert(rule="t-alpha", title="ALPHA-ALERT-MARKER", category="test.tenant", severity="high",
+                  time=T0, last_seen=T0, key="a1", project=cloud.projects["alpha"]),
+            Alert(rule="t-beta", title="BETA-ALERT-MARKER", category="test.tenant", severity="high",
+                  time=T0, last_seen=T0, key="b1", project=cloud.projects["beta"]),
+            Alert(rule="t-node", title="INFRA-ALERT-MARKER", category="test.node", severity="high",
+                  time=T0, last_seen=T0, key="cmp-9", host="cmp-9"),
+        ])
+        store.flush()
+    finally:
+        services.close()
+    return data
+
+
+@pytest.fixture(scope="module")
+def ks_services(tenants_dir: Path) -> Iterator[Services]:
+    services = services_over(tenants_dir)
+    yield services
+    services.close()
+
+
+@pytest.fixture(scope="module")
+def ks_app(ks_services: Services, cloud: Cloud):  # type: ignore[no-untyped-def]
+    return make_app(ks_services, keystone=_settings(cloud), login_rate=GENEROUS)

@@ -1,12 +1,11 @@
 """Logging in with keystone credentials against a real keystone (tests/conftest.py's session
 fixture), the default role mapping, revocation, and the tenant views: two projects with their
 own events and alerts, each seeing only its own through every route and page (a meta-test
-over all routes, as test_security.py's anonymous one), and the keystone login form in Chromium."""
+over all routes, as test_security.py's anonymous one). The keystone login form in Chromium:
+tests/web/test_keystone_browser.py."""
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import re
 import time
@@ -19,102 +18,11 @@ import pytest
 from fastapi.testclient import TestClient
 
 from stackwatch.api import Services
-from stackwatch.api.keystone_settings import KeystoneSettings, ServiceUser
 from stackwatch.api.settings import LoginRate
-from stackwatch.cli.analyze import run_analyze
-from stackwatch.core.alert import Alert
-from stackwatch.core.event import Event, Initiator, Target
-from stackwatch.respond.ledger import Ledger, Resource
-from stackwatch.respond.orphans import ledger_path
 from stackwatch.store.base import AlertQuery, EventQuery
-from tests.api.conftest import login_form_token, make_app, seed, services_over
-from tests.api.keystone_cloud import Cloud, build_cloud, disable
+from tests.api.conftest import login_form_token, make_app
+from tests.api.keystone_cloud import CACHE, GENEROUS, Cloud, _settings, disable
 from tests.api.test_security import _concrete, _routes
-from tests.producers.keystone_server import Keystone
-from tests.web.conftest import browser  # noqa: F401 - the shared Chromium fixture
-
-CACHE = 2.0  # seconds a validated token is trusted: short, so revocation is seen quickly
-T0 = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1)
-GENEROUS = LoginRate(per_ip=10_000, per_user=10_000, window=60)
-
-
-@pytest.fixture(scope="module")
-def cloud(keystone: Keystone) -> Cloud:
-    return build_cloud(keystone)
-
-
-def _settings(cloud: Cloud, **changes: Any) -> KeystoneSettings:
-    service = cloud.users["service"]
-    return KeystoneSettings(url=cloud.keystone.url, cache=CACHE, security_project=cloud.security_project,
-                            service_user=ServiceUser(service.name, service.password, "Default"), **changes)
-
-
-@pytest.fixture(scope="module")
-def tenants_dir(tmp_path_factory: pytest.TempPathFactory, cloud: Cloud) -> Path:
-    """The demo scenario (the infrastructure), the real keystone's CADF notifications of
-    failed logins against a user of each project, and each project's own events, alerts and
-    ledger entries, plus infrastructure markers."""
-    data = seed(tmp_path_factory.mktemp("tenants"))
-    keystone = cloud.keystone
-    keystone.notifications.drain(quiet=0.3)
-    for label in ("alphavictim", "betavictim"):
-        for _ in range(3):
-            assert keystone.client("127.0.0.1").authenticate(cloud.users[label].name, "wrong-password") == 401
-    bodies = keystone.notifications.drain()
-    notifications = data.parent / "notifications.jsonl"
-    notifications.write_text("".join(body + "\n" for body in bodies))
-    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
-        run_analyze([str(notifications)], data=str(data))
-    ledger = Ledger()
-    for label, vm, ip in (("alpha", "vm-alpha-1", "203.0.113.11"), ("beta", "vm-beta-1", "203.0.113.22")):
-        ledger.add(Resource(type="instance", id=vm, project=cloud.projects[label]))
-        ledger.add(Resource(type="floatingip", id=f"fip-{label}", project=cloud.projects[label],
-                            extra={"floating_ip_address": ip}))
-    ledger.save(ledger_path(data))
-    services = Services.for_data_dir(data)
-    try:
-        store = services.store
-        events = []
-        for i, label in enumerate(("alpha", "beta")):
-            marker = label.upper()
-            project = cloud.projects[label]
-            events += [
-                Event(time=T0 + timedelta(minutes=i), received=T0, host="ctl-1", service="nova", kind="cadf",
-                      action="create", outcome="success", message=f"{marker}-EVENT-MARKER server created",
-                      initiator=Initiator(name=f"{label}-operator", project=project),
-                      target=Target(type="compute/server", id=f"vm-{label}-1"),
-                      request_id=f"req-{label}-0000"),
-                Event(time=T0 + timedelta(minutes=2 + i), received=T0, host=f"vm-{label}-1", service="sshd",
-                      kind="syslog", message=f"{marker}-VM-MARKER ssh from floating ip",
-                      initiator=Initiator(source_ip="203.0.113.11" if label == "alpha" else "203.0.113.22")),
-            ]
-        events.append(Event(time=T0 + timedelta(minutes=5), received=T0, host="cmp-9", service="kernel",
-                            kind="syslog", message="NODE-LOG-MARKER kernel oops on a compute node"))
-        store.append_events(events)
-        store.upsert_alerts([
-            Alert(rule="t-alpha", title="ALPHA-ALERT-MARKER", category="test.tenant", severity="high",
-                  time=T0, last_seen=T0, key="a1", project=cloud.projects["alpha"]),
-            Alert(rule="t-beta", title="BETA-ALERT-MARKER", category="test.tenant", severity="high",
-                  time=T0, last_seen=T0, key="b1", project=cloud.projects["beta"]),
-            Alert(rule="t-node", title="INFRA-ALERT-MARKER", category="test.node", severity="high",
-                  time=T0, last_seen=T0, key="cmp-9", host="cmp-9"),
-        ])
-        store.flush()
-    finally:
-        services.close()
-    return data
-
-
-@pytest.fixture(scope="module")
-def ks_services(tenants_dir: Path) -> Iterator[Services]:
-    services = services_over(tenants_dir)
-    yield services
-    services.close()
-
-
-@pytest.fixture(scope="module")
-def ks_app(ks_services: Services, cloud: Cloud):  # type: ignore[no-untyped-def]
-    return make_app(ks_services, keystone=_settings(cloud), login_rate=GENEROUS)
 
 
 @pytest.fixture()
@@ -435,37 +343,6 @@ def test_an_event_id_of_another_project_is_not_found(client: TestClient, cloud: 
     assert client.get(f"/api/v1/events/{owns['seq'][0]}", headers=headers).status_code == 200
     for seq in others["seq"]:
         assert client.get(f"/api/v1/events/{seq}", headers=headers).status_code == 404
-
-
-# -- the login form in Chromium ------------------------------------------------------------------
-
-def test_the_keystone_login_form_in_chromium(ks_app, cloud: Cloud, browser) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
-    from tests.web.conftest import serving, shot
-
-    user = cloud.users["alphavictim"]
-    with serving(ks_app) as url:
-        context = browser.new_context(viewport={"width": 1400, "height": 1000})
-        page = context.new_page()
-        page.set_default_timeout(15_000)
-        try:
-            page.goto(url + "/")
-            assert page.url.startswith(url + "/login")
-            form = page.locator("#keystone-login")
-            form.locator("input[name=username]").fill(user.name)
-            form.locator("input[name=password]").fill(user.password)
-            form.locator("input[name=domain]").fill("Default")
-            form.locator("input[name=project]").fill(user.project or "")
-            shot(page, "keystone-login-form")
-            form.locator("button[type=submit]").click()
-            page.wait_for_url(url + "/")
-            shot(page, "keystone-tenant-overview")
-            text = page.inner_text("body")
-            assert cloud.projects["alpha"] in text
-            assert "ALPHA-ALERT-MARKER" in text and "BETA-ALERT-MARKER" not in text
-            nav = [a.inner_text() for a in page.locator("nav a").all()]
-            assert "Sources" not in nav and "Rules" not in nav and "Alerts" in nav
-        finally:
-            context.close()
 
 
 def test_keystone_settings_load_from_the_auth_section(tmp_path: Path) -> None:
