@@ -68,3 +68,20 @@ def test_the_auth_section_loads_through_serves_config_loader() -> None:
 def test_bad_settings_are_clear_errors(mapping: dict[str, object], message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         KeystoneSettings.from_mapping(mapping, "stackwatch.yaml")
+
+
+def test_a_projects_resources_come_from_the_configured_ledger(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from stackwatch.api.keystone_auth import KeystoneAuth
+    from stackwatch.respond.ledger import Ledger, Resource
+
+    ledger = Ledger()
+    ledger.add(Resource(type="instance", id="vm-1", project="p-1"))
+    ledger.add(Resource(type="floatingip", id="fip-1", project="p-1",
+                        extra={"floating_ip_address": "203.0.113.5"}))
+    ledger.add(Resource(type="instance", id="vm-2", project="p-2"))
+    ledger.save(tmp_path / "state" / "respond" / "ledger.json")
+    auth = KeystoneAuth(KeystoneSettings(url=URL, ledger=tmp_path / "state" / "respond" / "ledger.json"),
+                        tmp_path / "data")
+    scope = auth.scope_for(_token({"member"}, project="webshop", project_id="p-1"))
+    assert scope.resources == {"vm-1", "fip-1"} and scope.addresses == {"203.0.113.5"}
+    assert scope.users == {"u-1"}  # without a service user: the user logging in only

@@ -7,8 +7,8 @@
   again: a token revoked in keystone (or its user disabled) stops working within that bound.
   A token past its expiry is never used, whatever the cache says.
 * A tenant's scope lists what stackwatch knows belongs to the project: the resources the
-  orphan ledger holds for it (respond/ledger.json in the data folder) and, with a service
-  user, the ids of the project's members (re-read every ``cache`` seconds too).
+  orphan ledger holds for it (``auth.keystone.ledger``: serve's respond/ledger.json) and,
+  with a service user, the ids of the project's members (re-read every ``cache`` seconds).
 """
 
 from __future__ import annotations
@@ -88,8 +88,8 @@ class ProjectResources:
     """Resources and addresses per project, from the orphan ledger's snapshot (re-read when
     the file changes)."""
 
-    def __init__(self, data_dir: Path | None) -> None:
-        self.path = None if data_dir is None else Path(data_dir) / "respond" / "ledger.json"
+    def __init__(self, path: Path | None) -> None:
+        self.path = path
         self._stamp: float | None = None
         self._by_project: dict[str, tuple[frozenset[str], frozenset[str]]] = {}
         self._lock = threading.Lock()
@@ -136,7 +136,8 @@ class KeystoneAuth:
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.settings = settings
         self.client = KeystoneClient(settings)
-        self.resources = ProjectResources(data_dir)
+        ledger = settings.ledger or (Path(data_dir) / "respond" / "ledger.json" if data_dir else None)
+        self.resources = ProjectResources(ledger)
         self._clock = clock
         self._tokens: OrderedDict[str, tuple[KeystoneIdentity, float]] = OrderedDict()
         self._members: dict[str, tuple[frozenset[str], float]] = {}

@@ -10,6 +10,7 @@
         cache: 30s                                 # a token is re-validated after this long
         security_project: security                 # the security team's project (name or id)
         security_project_domain: Default
+        ledger: /var/lib/stackwatch/state/respond/ledger.json   # serve's orphan ledger
         service_user:                              # optional: reads the project's members
           name: stackwatch
           password: $file:/etc/stackwatch/keystone-password
@@ -53,6 +54,9 @@ FIELDS: Final = {
     "security_project_domain": "the domain of security_project when given by name (default Default)",
     "service_user": "{name, password: $file:/path, domain}: a user with the system reader role, to "
                     "list a project's members for the tenant view",
+    "ledger": "the orphan ledger snapshot serve keeps (<state_dir>/respond/ledger.json): which "
+              "instances, volumes, ports and floating IPs belong to a project (default: "
+              "<data>/respond/ledger.json)",
     "roles": "role mapping rules: [{role, system, project, domain, grants}] (see docs/keystone.md)",
 }
 
@@ -94,6 +98,7 @@ class KeystoneSettings:
     security_project_domain: str = "Default"
     service_user: ServiceUser | None = None
     roles: tuple[RoleRule, ...] = field(default_factory=default_rules)
+    ledger: Path | None = None
 
     @classmethod
     def from_mapping(cls, data: Any, path: str | None = None) -> KeystoneSettings:
@@ -107,8 +112,9 @@ class KeystoneSettings:
         if not isinstance(url, str) or not url.startswith(("https://", "http://")):
             raise ConfigError("url must be keystone's http(s) v3 endpoint", path, field="auth.keystone.url")
         kwargs: dict[str, Any] = {"url": url.rstrip("/")}
-        if data.get("ca_file"):
-            kwargs["ca_file"] = Path(str(data["ca_file"]))
+        for name in ("ca_file", "ledger"):
+            if data.get(name):
+                kwargs[name] = Path(str(data[name]))
         for name in ("timeout", "cache"):
             if name in data:
                 kwargs[name] = parse_duration(data[name], path, f"auth.keystone.{name}")
