@@ -162,6 +162,24 @@ def make_certs(folder: Path) -> dict[str, Path]:
     return out
 
 
+def make_tenant_certs(folder: Path, projects: list[str]) -> dict[str, Path]:
+    """A tenants' CA, a server certificate, one client certificate per project (its common
+    name the project id: ``<project>_cert`` / ``<project>_key``), and a stranger's."""
+    folder.mkdir(parents=True, exist_ok=True)
+    ca = _ca("stackwatch tenants CA")
+    out: dict[str, Path] = {"ca": folder / "ca.pem"}
+    out["ca"].write_bytes(ca[0].public_bytes(serialization.Encoding.PEM))
+    out["server_cert"], out["server_key"] = _write(folder / "server", *_leaf(ca, "stackwatch", server=True))
+    for project in projects:
+        out[f"{project}_cert"], out[f"{project}_key"] = _write(folder / project,
+                                                               *_leaf(ca, project, server=False))
+    out["stranger_cert"], out["stranger_key"] = _write(
+        folder / "stranger", *_leaf(_ca("some other CA"), projects[0], server=False))
+    for path in out.values():
+        os.chmod(path, 0o644)
+    return out
+
+
 # ---------------------------------------------------------------------------- webhook receiver
 
 

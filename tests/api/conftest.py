@@ -146,3 +146,7 @@ def logged_in(app, name: str) -> Iterator[TestClient]:  # type: ignore[no-untype
 def token_of(triage_services: Services):  # type: ignore[no-untyped-def]
     """An API token of a user of the module's own store: ``token_of("rex")``."""
     return lambda name: triage_services.users.create_token(name, "tests")[0]
+
+
+# The keystone tests' module fixtures (a cloud in the real keystone, both projects' store, the app).
+from tests.api.keystone_cloud import cloud, ks_app, ks_services, tenants_dir  # noqa: E402, F401

@@ -21,6 +21,7 @@ from tests.api.conftest import (  # noqa: F401 - shared fixtures
     triage_app,
     triage_services,
 )
+from tests.api.keystone_cloud import cloud  # noqa: F401 - the keystone browser test's
 
 CHROMIUM = os.environ.get("STACKWATCH_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [

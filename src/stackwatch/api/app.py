@@ -15,6 +15,8 @@ from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoin
 from stackwatch import __version__
 from stackwatch.api import routes
 from stackwatch.api.auth import NotAuthenticated, Principal, viewer, wants_html
+from stackwatch.api.keystone_auth import KeystoneAuth
+from stackwatch.api.keystone_sessions import KeystoneSessions
 from stackwatch.api.ratelimit import LoginLimiter
 from stackwatch.api.services import Services
 from stackwatch.api.settings import WebSettings
@@ -30,10 +32,12 @@ PUBLIC_PATHS: Final = frozenset({"/healthz", "/login"})
 """Reachable without logging in (plus /static/: the vendored CSS and htmx, nothing private)."""
 
 DESCRIPTION = """HTTP API of stackwatch. Every endpoint but `/healthz` needs authentication:
-a bearer API token (`stackwatch user token NAME`) or the dashboard's session cookie (then
-state-changing requests also need the `X-CSRF-Token` header). Roles: viewer (read),
-responder (acknowledge / resolve / comment / assign alerts, one or many at once; create and
-expire silences; run rule vectors), admin (rule changes, deleting silences)."""
+a bearer API token (`stackwatch user token NAME`), a keystone token in `X-Auth-Token` (when
+keystone login is configured), or the dashboard's session cookie (then state-changing
+requests also need the `X-CSRF-Token` header). A keystone user of a project that no role
+mapping grants more is a tenant: the endpoints it may call answer about its project only.
+Roles: viewer (read), responder (acknowledge / resolve / comment / assign alerts, one or
+many at once; create and expire silences; run rule vectors), admin (rule changes, deleting silences)."""
 
 
 class SecurityHeaders(BaseHTTPMiddleware):
@@ -70,6 +74,11 @@ def create_app(settings: WebSettings, services: Services) -> FastAPI:
     app.state.settings = settings
     app.state.services = services
     app.state.limiter = LoginLimiter(settings.login_rate)
+    app.state.keystone = None
+    app.state.keystone_sessions = None
+    if settings.keystone is not None:
+        app.state.keystone = KeystoneAuth(settings.keystone, services.data_dir)
+        app.state.keystone_sessions = KeystoneSessions(services.users.path)
     app.add_middleware(SecurityHeaders, tls=settings.tls)
     _protect_openapi(app)
     for module in routes.MODULES:

@@ -120,6 +120,9 @@ class WebSettings:
     silent_after: float = 900.0
     expected_sources: tuple[tuple[str, str], ...] = ()
     max_page: int = 500
+    keystone: Any = None
+    """api.keystone_settings.KeystoneSettings: keystone logins (from the top-level ``auth:``
+    section, not ``web:``); None: local users only."""
 
     @property
     def tls(self) -> bool:

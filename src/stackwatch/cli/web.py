@@ -19,6 +19,7 @@ def load_web_settings(config: str | None, overrides: dict[str, Any]) -> Any:
 
     import yaml
 
+    from stackwatch.api.keystone_settings import AuthSettings
     from stackwatch.api.settings import WebSettings
     from stackwatch.config.schema import Where, build
     from stackwatch.config.settings import ExpectedSource
@@ -26,6 +27,7 @@ def load_web_settings(config: str | None, overrides: dict[str, Any]) -> Any:
 
     data: dict[str, Any] = {}
     expected: list[Any] = []
+    auth = AuthSettings()
     if config:
         try:
             loaded = yaml.safe_load(Path(config).read_text(encoding="utf-8")) or {}
@@ -34,6 +36,7 @@ def load_web_settings(config: str | None, overrides: dict[str, Any]) -> Any:
         if not isinstance(loaded, dict) or not isinstance(loaded.get("web", {}), dict):
             raise ConfigError("expected a mapping with a 'web:' section", config)
         data.update(loaded.get("web") or {})
+        auth = AuthSettings.from_mapping(loaded.get("auth"), config)
         listed = loaded.get("expected_sources") or []
         if not isinstance(listed, list):
             raise ConfigError("expected a list of {host, service}", config, field="expected_sources")
@@ -44,6 +47,8 @@ def load_web_settings(config: str | None, overrides: dict[str, Any]) -> Any:
     if expected:
         pairs = tuple((e.host, e.service) for e in expected)
         settings = dataclasses.replace(settings, expected_sources=pairs)
+    if auth.keystone is not None:
+        settings = dataclasses.replace(settings, keystone=auth.keystone)
     return settings
 
 

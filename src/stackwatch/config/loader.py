@@ -38,12 +38,14 @@ SECTIONS = {
     "listen": "the self-monitoring HTTP listener",
     "limits": "queues, batching, timers and the pipeline's self-monitoring",
     "web": "the web UI and API (owned by stackwatch.api)",
+    "auth": "logins besides the local users: keystone (owned by stackwatch.api)",
     "respond": "automatic responses (owned by stackwatch.respond)",
 }
 
 # Sections owned by other modules: handed their raw mapping when the module exists.
 EXTERNAL_SECTIONS = {
     "web": "stackwatch.api.settings:WebSettings",
+    "auth": "stackwatch.api.keystone_settings:AuthSettings",
     "respond": "stackwatch.respond.policy:ResponsePolicy",
 }
 

@@ -67,6 +67,20 @@ sources:
       require_client_cert: true
     oversize: truncate              # a message over max_message_bytes: truncate (flagged) or close
 
+  - type: tenant_syslog             # tenants' instances: the client certificate's CN is the project id
+    name: tenants
+    listen: 0.0.0.0:6515
+    tls:
+      cert: /etc/stackwatch/tls/server.pem
+      key: /etc/stackwatch/tls/server.key
+      client_ca: /etc/stackwatch/tls/tenants-ca.pem   # a CA of its own, issuing one certificate per project
+      require_client_cert: true
+    project_rate_limit: 100         # records/s per project: one tenant cannot starve the others
+    project_burst: 0
+    project_max_connections: 16
+    projects: []                    # project ids allowed (empty: any the CA certified)
+    max_message_bytes: 8KiB
+
   - type: file
     name: local-logs
     paths: [/var/log/keystone/keystone.log, /var/log/auth.log]
@@ -190,6 +204,8 @@ limits:
   shutdown_timeout: 15s             # SIGTERM: flush, commit, ack and deliver within this
 
 # web: {...}                        # the web UI / API (see its documentation)
+# auth:                             # keystone logins for the dashboard and API (docs/keystone.md)
+#   keystone: {url: https://keystone.example.net:5000/v3, cache: 30s, security_project: security}
 respond:                            # resources orphaned by deleted projects/users/domains (README)
   cloud: null                       # clouds.yaml entry to sweep periodically (null: no sweep in serve)
   sweep_interval: 1h                # how often serve lists owners and resources to catch missed deletions

@@ -174,6 +174,7 @@ class Settings:
     limits: LimitsSettings = field(default_factory=LimitsSettings)
     web: Any = None  # stackwatch.api.settings.WebSettings, or the raw mapping when that module is absent
     respond: Any = None  # stackwatch.respond.policy.ResponsePolicy, or the raw mapping
+    auth: Any = None  # stackwatch.api.keystone_settings.AuthSettings, or the raw mapping
 
     def source(self, name: str) -> Any:
         for item in self.sources:

@@ -60,10 +60,19 @@ def engine_for(settings: Settings, *, live: bool, report: TextIO | None = None,
         options["clock"] = SystemClock()
     options["expected_sources"] = expected
     if not orphans:
-        return Engine(rules.rules, **options)
-    # live: the resource ledger is rebuilt from its snapshot, so a restart keeps what it knew
-    detector = OrphanDetector.open(settings.state_dir) if live else None
-    return OrphanAwareEngine(rules.rules, orphans=detector, **options)
+        engine: Engine = Engine(rules.rules, **options)
+    else:
+        # live: the resource ledger is rebuilt from its snapshot, so a restart keeps what it knew
+        detector = OrphanDetector.open(settings.state_dir) if live else None
+        engine = OrphanAwareEngine(rules.rules, orphans=detector, **options)
+    if any(source.type == "tenant_syslog" for source in settings.sources):
+        from stackwatch.pipeline.tenants import TenantPartitionedEngine
+
+        # tenants' instances: an engine per project (pipeline/tenants.py), their alerts the
+        # project's; the tenants' engines share neither windows nor the infrastructure's clock
+        clock = options.get("clock")
+        return TenantPartitionedEngine(engine, lambda: Engine(rules.rules, clock=clock))  # type: ignore[return-value]
+    return engine
 
 
 def archive_settings(base: Settings | None = None, *, data: str | None = None,

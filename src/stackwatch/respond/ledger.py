@@ -160,6 +160,11 @@ class Ledger:
     def project_domain(self, project: str) -> str | None:
         return self._domains.get(project)
 
+    def resources(self) -> list[Resource]:
+        """Every resource held, least recently touched first (the tenant view reads them all
+        once per snapshot)."""
+        return list(self._resources.values())
+
     def owned_by(self, kind: str, owner: str) -> list[Resource]:
         """Resources alive for a project, user or domain, instances first, each with its
         attachments filled in both directions. Deletions are rare, so a scan is fine here and

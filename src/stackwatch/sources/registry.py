@@ -11,6 +11,7 @@ SOURCES: Final = {
     "syslog_udp": "stackwatch.sources.syslog_udp:UdpSyslogSource",
     "syslog_tcp": "stackwatch.sources.syslog_tcp:TcpSyslogSource",
     "relp": "stackwatch.sources.relp:RelpSource",
+    "tenant_syslog": "stackwatch.sources.tenant_syslog:TenantSyslogSource",
     "file": "stackwatch.sources.file_tail:FileTailSource",
     "amqp": "stackwatch.sources.amqp_notifications:AmqpNotificationSource",
 }

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, Final, Self
 from stackwatch.core.alert import ALERT_SEVERITIES, Alert
 from stackwatch.core.errors import StoreError
 from stackwatch.core.event import Event
+from stackwatch.store.scope import Scope
 
 if TYPE_CHECKING:
     from stackwatch.search.query import Node
@@ -71,6 +72,11 @@ def _check_range(since: datetime | None, until: datetime | None) -> None:
             raise QueryError(f"{name} must be timezone-aware")
 
 
+def _check_scope(scope: object) -> None:
+    if scope is not None and not isinstance(scope, Scope):
+        raise QueryError("scope must be a store.scope.Scope")
+
+
 @dataclass(frozen=True, slots=True)
 class EventQuery:
     """Filters for ``search_events``; every given filter must hold (AND).
@@ -104,11 +110,14 @@ class EventQuery:
     """What relative times in ``match`` (``time:-1h``) count back from; default the wall clock."""
     after_seq: int | None = None
     """Only events stored after this seq (a live tail's next poll)."""
+    scope: Scope | None = None
+    """Only events about this tenant's project (store/scope.py); None: every event."""
 
     def __post_init__(self) -> None:
         _check_page(self.limit, self.offset)
         _check_range(self.since, self.until)
         _check_range(self.now, None)
+        _check_scope(self.scope)
         _check_fields(self, ("host", "service", "kind", "action", "outcome", "severity", "source_ip",
                              "user", "project", "request_id"))
         if self.text is not None:
@@ -139,11 +148,18 @@ class AlertQuery:
     offset: int = 0
     sort: str = "time"
     descending: bool = True
+    scope: Scope | None = None
+    """Only alerts about this tenant's project (store/scope.py); None: every alert."""
+    without_host_prefix: str | None = None
+    """Leave out alerts whose host starts with this (``tenant/``: raised on tenants' own
+    instances, kept out of the infrastructure's views)."""
 
     def __post_init__(self) -> None:
         _check_page(self.limit, self.offset)
         _check_range(self.since, self.until)
-        _check_fields(self, ("category", "rule", "host", "source_ip", "user", "assignee"))
+        _check_scope(self.scope)
+        _check_fields(self, ("category", "rule", "host", "source_ip", "user", "assignee",
+                             "without_host_prefix"))
         if self.sort not in ALERT_SORTS:
             raise QueryError(f"sort must be one of {ALERT_SORTS}")
         if self.status is not None and self.status not in ALERT_STATUSES:
@@ -239,8 +255,9 @@ class Store(ABC):
         self.flush()
 
     @abstractmethod
-    def get_events(self, seqs: Sequence[int]) -> list[StoredEvent]:
-        """The stored events with these seqs, in seq order; unknown seqs are left out."""
+    def get_events(self, seqs: Sequence[int], *, scope: Scope | None = None) -> list[StoredEvent]:
+        """The stored events with these seqs, in seq order; unknown seqs (and, with ``scope``,
+        events outside it) are left out."""
 
     @abstractmethod
     def search_events(self, query: EventQuery) -> list[StoredEvent]:
@@ -323,8 +340,9 @@ class Store(ABC):
         """Every silence, newest first."""
 
     @abstractmethod
-    def get_alert(self, alert_id: int) -> StoredAlert | None:
-        """One alert with its evidence and full history."""
+    def get_alert(self, alert_id: int, *, scope: Scope | None = None) -> StoredAlert | None:
+        """One alert with its evidence and full history; None when unknown (or, with
+        ``scope``, outside it)."""
 
     @abstractmethod
     def alerts(self, query: AlertQuery | None = None) -> list[StoredAlert]:

@@ -69,8 +69,10 @@ from stackwatch.store.rows import (
     row_event,
     to_micros,
 )
+from stackwatch.store.scope import Scope
 from stackwatch.store.sqlite_index import Indexer, connect_index, indexed_seq
 from stackwatch.store.sqlite_schema import SCHEMA_VERSION, migrate
+from stackwatch.store.sqlite_scope import event_condition
 from stackwatch.store.witness import configured as configured_witnesses
 from stackwatch.store.witness import parse_witness
 
@@ -590,15 +592,17 @@ class SQLiteStore(Store):
 
     # -- reading events --------------------------------------------------------------------
 
-    def get_events(self, seqs: Sequence[int]) -> list[StoredEvent]:
+    def get_events(self, seqs: Sequence[int], *, scope: Scope | None = None) -> list[StoredEvent]:
         if len(seqs) > 10_000:
             raise QueryError("at most 10000 seqs per call")
+        condition, params = event_condition(scope) if scope is not None else ("1", [])
         with self._lock:
             self._ready_to_read(index=False)
             wanted = [int(seq) for seq in seqs]
             rows = self._reader.execute(
                 f"{_SELECT} FROM events AS e JOIN sources AS s ON s.id = e.source "  # noqa: S608
-                "WHERE e.seq IN (SELECT value FROM json_each(?)) ORDER BY e.seq", (_json_ints(wanted),),
+                f"WHERE e.seq IN (SELECT value FROM json_each(?)) AND {condition} ORDER BY e.seq",
+                (_json_ints(wanted), *params),
             ).fetchall()
         return [StoredEvent(row[0], row_event(row[:-2], row[-2], row[-1])) for row in rows]
 
@@ -846,10 +850,10 @@ class SQLiteStore(Store):
             self._check_open()
             return sqlite_silences.every(self._reader)
 
-    def get_alert(self, alert_id: int) -> StoredAlert | None:
+    def get_alert(self, alert_id: int, *, scope: Scope | None = None) -> StoredAlert | None:
         with self._lock:
             self._check_open()
-            return sqlite_alerts.get(self._reader, alert_id)
+            return sqlite_alerts.get(self._reader, alert_id, scope)
 
     def alerts(self, query: AlertQuery | None = None) -> list[StoredAlert]:
         with self._lock:

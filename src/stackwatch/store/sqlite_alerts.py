@@ -16,6 +16,8 @@ from stackwatch.core.alert import ALERT_SEVERITIES, Alert, Evidence
 from stackwatch.store import sqlite_silences
 from stackwatch.store.base import AlertChange, AlertQuery, StoredAlert
 from stackwatch.store.rows import clean_text, encode_json, from_micros, raw_bytes, to_micros
+from stackwatch.store.scope import Scope
+from stackwatch.store.sqlite_scope import alert_condition
 
 MAX_EVIDENCE: Final = 1000  # evidence rows kept per alert (the first ones; the count keeps growing)
 ENGINE: Final = "stackwatch"  # the actor recorded for changes the engine makes
@@ -115,8 +117,10 @@ def set_assignee(conn: sqlite3.Connection, alert_id: int, assignee: str | None, 
     return True
 
 
-def get(conn: sqlite3.Connection, alert_id: int) -> StoredAlert | None:
-    row = conn.execute(f"SELECT {_COLUMNS} FROM alerts WHERE id = ?", (alert_id,)).fetchone()  # noqa: S608
+def get(conn: sqlite3.Connection, alert_id: int, scope: Scope | None = None) -> StoredAlert | None:
+    condition, params = alert_condition(scope) if scope is not None else ("1", [])
+    row = conn.execute(f"SELECT {_COLUMNS} FROM alerts WHERE id = ? AND {condition}",  # noqa: S608
+                       (alert_id, *params)).fetchone()
     if row is None:
         return None
     history = tuple(
@@ -143,6 +147,13 @@ def _where(q: AlertQuery) -> tuple[str, list[Any]]:
     if q.until is not None:
         where.append("last_seen < ?")
         params.append(to_micros(q.until))
+    if q.without_host_prefix:
+        where.append("(host IS NULL OR NOT (host >= ? AND host < ?))")
+        params += [q.without_host_prefix, q.without_host_prefix + "\U0010ffff"]
+    if q.scope is not None:  # a tenant's view: the one place alert lists are scoped
+        condition, scoped = alert_condition(q.scope)
+        where.append(condition)
+        params.extend(scoped)
     return (" WHERE " + " AND ".join(where)) if where else "", params
 
 

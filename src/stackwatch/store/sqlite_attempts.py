@@ -43,6 +43,7 @@ import orjson
 from stackwatch.core.event import Event
 from stackwatch.detect.correlate import Correlator
 from stackwatch.store.integrity.sqlite_io import FORMAT_META
+from stackwatch.store.scope import TENANT_HOST_PREFIX
 from stackwatch.store.rows import EVENT_COLUMNS, row_event, to_micros
 
 MINUTE: Final = 60_000_000  # microseconds
@@ -154,7 +155,8 @@ def _login_events(conn: sqlite3.Connection, after: int, upto: int, chunk: int = 
         rows = conn.execute(
             f"SELECT {columns}, s.host, s.service FROM events AS e INDEXED BY events_logins "  # noqa: S608
             f"JOIN sources AS s ON s.id = e.source WHERE {_LOGIN_TERM} AND e.seq > ? AND e.seq <= ? "
-            "AND s.service = 'keystone' ORDER BY e.seq LIMIT ?", (after, upto, chunk)).fetchall()
+            "AND s.service = 'keystone' AND substr(s.host, 1, ?) != ? ORDER BY e.seq LIMIT ?",
+            (after, upto, len(TENANT_HOST_PREFIX), TENANT_HOST_PREFIX, chunk)).fetchall()
         if not rows:
             return
         if blocks:
@@ -206,7 +208,10 @@ class AttemptFolder:
         correlator = self.correlator
         for index, event in enumerate(events):
             action = event.action
-            if (action == "authenticate" or action == "user.not_found") and event.service == "keystone":
+            if ((action == "authenticate" or action == "user.not_found") and event.service == "keystone"
+                    and not event.host.startswith(TENANT_HOST_PREFIX)):
+                # a tenant's instances may send lines that read as keystone's: the cloud's
+                # keystone page counts only the infrastructure's (store/scope.py)
                 self._push(first_seq + index, event)
         if events:
             self._upto = first_seq + len(events) - 1

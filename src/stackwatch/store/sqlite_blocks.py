@@ -38,7 +38,9 @@ from stackwatch.store.integrity.io import StoredBlock
 from stackwatch.store.integrity.ledger import BlockLedger
 from stackwatch.store.integrity.sqlite_io import FORMAT_META, SQLiteLedgerIO, ensure_schema
 from stackwatch.store.rows import EVENT_COLUMNS, Row, clean_row, row_event, to_micros
+from stackwatch.store.scope import Scope
 from stackwatch.store.sqlite import _SOURCE_STATS, SQLiteStore, _json_ints
+from stackwatch.store.sqlite_scope import event_condition
 
 FORMAT: Final = 2
 CACHED_BLOCKS: Final = 32
@@ -366,9 +368,12 @@ class BlockStore(SQLiteStore):
             self._cache.popitem(last=False)
         return found
 
-    def get_events(self, seqs: Sequence[int]) -> list[StoredEvent]:
+    def get_events(self, seqs: Sequence[int], *, scope: Scope | None = None) -> list[StoredEvent]:
         if len(seqs) > 10_000:
             raise QueryError("at most 10000 seqs per call")
+        # a tenant's scope reads the narrow row's columns (init_project, target_id, init_id,
+        # init_ip are all kept there), the same condition as format 1's
+        condition, params = event_condition(scope) if scope is not None else ("1", [])
         with self._lock:
             self._ready_to_read(index=False)
             wanted = sorted({int(seq) for seq in seqs})
@@ -377,8 +382,9 @@ class BlockStore(SQLiteStore):
             present = {
                 seq
                 for (seq,) in self._reader.execute(
-                    "SELECT seq FROM events WHERE seq IN (SELECT value FROM json_each(?))",
-                    (_json_ints(wanted),),
+                    "SELECT e.seq FROM events AS e WHERE e.seq IN (SELECT value FROM json_each(?))"  # noqa: S608
+                    f" AND {condition}",
+                    (_json_ints(wanted), *params),
                 )
             }
             wanted = [seq for seq in wanted if seq in present]  # retention may have removed some

@@ -27,6 +27,7 @@ from stackwatch.store.base import EventQuery
 from stackwatch.store.rows import to_micros
 from stackwatch.store.sqlite_index import KEY_GENS, fts_query
 from stackwatch.store.sqlite_schema import FIELD_IP, FIELD_REQUEST, FIELD_USER_ID, FIELD_USER_NAME
+from stackwatch.store.sqlite_scope import event_condition
 
 _TOP: Final = "\U0010ffff"  # sorts after every character: the end of a prefix's range
 
@@ -88,6 +89,11 @@ def where_of(query: EventQuery, now: datetime | None = None, held: Mapping[str, 
     (default: the wall clock). A full-text query in ``held`` reads its TEMP table of rowids
     (see ``hold_texts``) instead of running the MATCH again."""
     where = Where(held=held or {})
+    if query.scope is not None:  # a tenant's view: the one place event reads are scoped
+        condition, params = event_condition(query.scope)
+        where.conditions.append(condition)
+        where.params.extend(params)
+        where.reads_rows = True
     if query.since is not None:
         where.conditions.append("e.time >= ?")
         where.params.append(to_micros(query.since))

@@ -30,6 +30,9 @@ NAV: Final = (
     ("/integrity", "Integrity"),
     ("/responses", "Responses"),
 )
+TENANT_PAGES: Final = ("/", "/alerts", "/keystone", "/activity", "/search")
+TENANT_NAV: Final = tuple(item for item in NAV if item[0] in TENANT_PAGES)
+"""The pages a tenant may open (the others are the infrastructure's and refuse tenants)."""
 
 
 @pass_context
@@ -109,7 +112,7 @@ def render(request: Request, template: str, status: int = 200, **context: Any) -
         request=request,
         principal=principal,
         csrf=getattr(principal, "csrf", None) or "",
-        nav=NAV,
+        nav=TENANT_NAV if getattr(principal, "scope", None) is not None else NAV,
         path=request.url.path,
         zone=zone,
         zone_name=str(zone),

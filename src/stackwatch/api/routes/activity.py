@@ -11,8 +11,9 @@ from typing import Annotated, Any, Final
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 
-from stackwatch.api.auth import Principal, viewer
+from stackwatch.api.auth import Principal, reader
 from stackwatch.api.params import opt, parse_time, store_now
+from stackwatch.api.scoped import store_of
 from stackwatch.store.base import MAX_LIMIT, EventQuery, StoredEvent
 from stackwatch.web.render import render
 from stackwatch.web.timerange import page_bounds
@@ -26,7 +27,7 @@ Text = Annotated[str | None, Query(max_length=256)]
 def _stream(request: Request, kind: str, base: dict[str, Any], first: int) -> Iterator[StoredEvent]:
     """Events of one kind, newest first, read in pages that start at ``first`` (what the
     caller expects to need: a page of the activity list reads no more) and double up to 1000."""
-    store = request.app.state.services.store
+    store = store_of(request)
     offset = 0
     size = max(1, min(first, 1000))
     while offset < SCAN_LIMIT:
@@ -64,7 +65,7 @@ def find_activity(request: Request, filters: ActivityFilter, *, limit: int, offs
     """Audit events of both kinds, newest first, filtered; ``resource`` matches the target's
     type, id or name (substring, case-insensitive)."""
     since, until, resource = filters.since, filters.until, filters.resource
-    now = store_now(request.app.state.services.store) if (since or until) else None
+    now = store_now(store_of(request)) if (since or until) else None
     base = {
         "user": opt(filters.user),
         "project": opt(filters.project),
@@ -115,7 +116,7 @@ def activity_row(stored: StoredEvent) -> dict[str, Any]:
 @router.get("/api/v1/activity", tags=["activity"], summary="Who did what to which resource")
 def activity(
     request: Request,
-    principal: Annotated[Principal, Depends(viewer)],
+    principal: Annotated[Principal, Depends(reader)],
     filters: Annotated[ActivityFilter, Depends()],
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Annotated[int, Query(ge=0, le=10_000)] = 0,
@@ -127,7 +128,7 @@ def activity(
 @router.get("/activity", include_in_schema=False)
 def activity_page(
     request: Request,
-    principal: Annotated[Principal, Depends(viewer)],
+    principal: Annotated[Principal, Depends(reader)],
     filters: Annotated[ActivityFilter, Depends()],
     offset: Annotated[int, Query(ge=0, le=10_000)] = 0,
 ) -> Response:

@@ -12,9 +12,10 @@ from fastapi import APIRouter, Body, Depends, Form, HTTPException, Query, Reques
 from fastapi.responses import RedirectResponse, Response
 
 from stackwatch.api.audit import audit_event
-from stackwatch.api.auth import Principal, client_ip, responder, viewer
+from stackwatch.api.auth import Principal, client_ip, reader, responder
 from stackwatch.api.evidence import evidence_fields, search_link
 from stackwatch.api.params import opt, parse_time, store_now
+from stackwatch.api.scoped import store_of
 from stackwatch.api.serialize import alert_dict
 from stackwatch.core.alert import ALERT_SEVERITIES, CATEGORIES
 from stackwatch.core.event import Event
@@ -55,7 +56,7 @@ def _query(
     sort: str = "time",
     order: str = "desc",
 ) -> AlertQuery:
-    store = request.app.state.services.store
+    store = store_of(request)
     now = store_now(store) if (since or until) else None
     if status and status not in ALERT_STATUSES:
         raise HTTPException(400, f"status must be one of {', '.join(ALERT_STATUSES)}")
@@ -84,7 +85,7 @@ def _query(
 @router.get("/api/v1/alerts", tags=["alerts"], summary="List alerts (newest first unless sorted)")
 def list_alerts(
     request: Request,
-    principal: Annotated[Principal, Depends(viewer)],
+    principal: Annotated[Principal, Depends(reader)],
     status: str | None = None,
     category: str | None = None,
     severity: str | None = None,
@@ -105,7 +106,7 @@ def list_alerts(
         request, status, category, severity, host, ip, user, rule, since, until, limit, offset, False,
         assignee=assignee, sort=sort, order=order,
     )
-    store = request.app.state.services.store
+    store = store_of(request)
     return {
         "alerts": [alert_dict(a, evidence=False) for a in store.alerts(query)],
         "total": store.count_alerts(query),
@@ -115,7 +116,7 @@ def list_alerts(
 
 
 def _get(request: Request, alert_id: int) -> StoredAlert:
-    found = request.app.state.services.store.get_alert(alert_id)
+    found = store_of(request).get_alert(alert_id)
     if found is None:
         raise HTTPException(404, f"no alert {alert_id}")
     return found
@@ -123,7 +124,7 @@ def _get(request: Request, alert_id: int) -> StoredAlert:
 
 @router.get("/api/v1/alerts/{alert_id}", tags=["alerts"], summary="One alert with evidence and history")
 def get_alert(
-    request: Request, alert_id: int, principal: Annotated[Principal, Depends(viewer)]
+    request: Request, alert_id: int, principal: Annotated[Principal, Depends(reader)]
 ) -> dict[str, Any]:
     return alert_dict(_get(request, alert_id))
 
@@ -147,7 +148,7 @@ def change_alerts(
     and record one audit event per alert changed. A comment alone keeps each status."""
     services = request.app.state.services
     comment = (comment or "").strip()[:MAX_COMMENT] or None
-    store = services.store
+    store = store_of(request)
     if ACTIONS[action] is None:
         changed = []
         for alert_id in alert_ids:  # each keeps its own status
@@ -174,7 +175,7 @@ def assign_alerts(request: Request, principal: Principal, alert_ids: list[int],
     changed = []
     for alert_id in alert_ids:
         try:
-            changed.append(services.store.set_alert_assignee(alert_id, assignee, actor=principal.name))
+            changed.append(store_of(request).set_alert_assignee(alert_id, assignee, actor=principal.name))
         except NotFoundError:
             continue
     services.audit.record_all([_audit(request, principal, "alert.assign", a, {"assignee": assignee})
@@ -281,7 +282,7 @@ def post_change(
 @router.get("/alerts", include_in_schema=False)
 def alerts_page(
     request: Request,
-    principal: Annotated[Principal, Depends(viewer)],
+    principal: Annotated[Principal, Depends(reader)],
     status: str | None = "open",
     category: str | None = None,
     severity: str | None = None,
@@ -300,7 +301,7 @@ def alerts_page(
         request, status, category, severity, host, ip, user, None, since_bound, until_bound, limit, offset,
         False, assignee=assignee, sort=sort, order=order,
     )
-    store = request.app.state.services.store
+    store = store_of(request)
     found = store.alerts(query)
     total = store.count_alerts(query)
     filters = {
@@ -348,11 +349,11 @@ def bulk_form(
 
 
 @router.get("/alerts/{alert_id}", include_in_schema=False)
-def alert_page(request: Request, alert_id: int, principal: Annotated[Principal, Depends(viewer)]) -> Response:
+def alert_page(request: Request, alert_id: int, principal: Annotated[Principal, Depends(reader)]) -> Response:
     services = request.app.state.services
     item = _get(request, alert_id)
     rule = services.rules.get(item.alert.rule)
-    silence = next((s for s in services.store.silences() if s.id == item.silenced_by), None)
+    silence = next((s for s in store_of(request).silences() if s.id == item.silenced_by), None)
     return render(
         request,
         "alert.html",

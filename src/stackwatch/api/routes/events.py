@@ -9,8 +9,9 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 
-from stackwatch.api.auth import Principal, viewer
+from stackwatch.api.auth import Principal, reader
 from stackwatch.api.params import opt, parse_time, store_now
+from stackwatch.api.scoped import store_of
 from stackwatch.api.serialize import event_dict
 from stackwatch.store.base import MAX_FIELD, MAX_TEXT, EventQuery, StoredEvent
 
@@ -35,7 +36,7 @@ class SearchForm:
     q: str | None = None
 
     def query(self, request: Request, limit: int, offset: int) -> EventQuery:
-        store = request.app.state.services.store
+        store = store_of(request)
         now = store_now(store) if (self.since or self.until) else None
         return EventQuery(
             since=parse_time(self.since, now, name="since"),
@@ -85,13 +86,13 @@ def _search(request: Request, form: SearchForm, limit: int, offset: int) -> list
     cap = request.app.state.settings.max_page
     if limit > cap:
         raise HTTPException(400, f"limit must be at most {cap}")
-    return request.app.state.services.store.search_events(form.query(request, limit, offset))
+    return store_of(request).search_events(form.query(request, limit, offset))
 
 
 @router.get("/api/v1/events", tags=["events"], summary="Search events, newest first")
 def search(
     request: Request,
-    principal: Annotated[Principal, Depends(viewer)],
+    principal: Annotated[Principal, Depends(reader)],
     form: Annotated[SearchForm, Depends(search_form)],
     limit: Annotated[int, Query(ge=1, le=10_000)] = 100,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
@@ -106,8 +107,8 @@ def search(
 
 
 @router.get("/api/v1/events/{seq}", tags=["events"], summary="One event by sequence number")
-def get_event(request: Request, seq: int, principal: Annotated[Principal, Depends(viewer)]) -> dict[str, Any]:
-    found = request.app.state.services.store.get_events([seq])
+def get_event(request: Request, seq: int, principal: Annotated[Principal, Depends(reader)]) -> dict[str, Any]:
+    found = store_of(request).get_events([seq])
     if not found:
         raise HTTPException(404, f"no event {seq}")
     return event_dict(found[0])

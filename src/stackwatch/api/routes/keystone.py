@@ -20,8 +20,9 @@ from stackwatch.api.analytics import (
     report_csv,
     report_dict,
 )
-from stackwatch.api.auth import Principal, viewer
+from stackwatch.api.auth import Principal, reader
 from stackwatch.api.params import parse_time, store_now
+from stackwatch.api.scoped import store_of
 from stackwatch.web.charts import hbars, time_bars
 from stackwatch.web.render import render
 from stackwatch.web.timerange import display_zone, page_bounds
@@ -37,11 +38,12 @@ Accounts = Annotated[
 
 def _report(request: Request, since: str | None, until: str | None, accounts: str | None,
             max_events: int = MAX_EVENTS) -> KeystoneReport:
-    services, settings = request.app.state.services, request.app.state.settings
-    now = store_now(services.store)
+    settings = request.app.state.settings
+    store = store_of(request)  # a tenant's report: the keystone events about its project only
+    now = store_now(store)
     wanted = [a for a in re.split(r"[,\s]+", accounts or "") if a][:100] or None
     return keystone_report(
-        services.store,
+        store,
         since=parse_time(since, now, name="since"),
         until=parse_time(until, now, name="until"),
         accounts=wanted,
@@ -53,7 +55,7 @@ def _report(request: Request, since: str | None, until: str | None, accounts: st
 @router.get("/api/v1/keystone", tags=["keystone"], summary="Keystone login analytics")
 def summary(
     request: Request,
-    principal: Annotated[Principal, Depends(viewer)],
+    principal: Annotated[Principal, Depends(reader)],
     since: Span = None,
     until: Span = None,
     accounts: Accounts = None,
@@ -64,7 +66,7 @@ def summary(
 @router.get("/api/v1/keystone/timeline", tags=["keystone"], summary="Login attempts of one IP or account")
 def timeline(
     request: Request,
-    principal: Annotated[Principal, Depends(viewer)],
+    principal: Annotated[Principal, Depends(reader)],
     ip: Annotated[str | None, Query(max_length=256)] = None,
     account: Annotated[str | None, Query(max_length=256)] = None,
     since: Span = None,
@@ -84,7 +86,7 @@ def timeline(
 @router.get("/api/v1/keystone/export", tags=["keystone"], summary="Export the analytics as CSV or JSON")
 def export(
     request: Request,
-    principal: Annotated[Principal, Depends(viewer)],
+    principal: Annotated[Principal, Depends(reader)],
     format: Annotated[str, Query(pattern="^(csv|json)$")] = "csv",
     since: Span = None,
     until: Span = None,
@@ -106,7 +108,7 @@ def export(
 @router.get("/keystone", include_in_schema=False)
 def keystone_page(
     request: Request,
-    principal: Annotated[Principal, Depends(viewer)],
+    principal: Annotated[Principal, Depends(reader)],
     since: Span = None,
     until: Span = None,
     accounts: Accounts = None,

@@ -10,11 +10,12 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
-from stackwatch.api.auth import Principal, viewer
+from stackwatch.api.auth import Principal, reader
 from stackwatch.api.routes.sources import health_rows
+from stackwatch.api.scoped import scope_of, store_of
 from stackwatch.api.stats import histogram, newest_event_time
 from stackwatch.core.alert import ALERT_SEVERITIES
-from stackwatch.store.base import AlertQuery, StoredAlert
+from stackwatch.store.base import ALERT_STATUSES, AlertQuery, EventQuery, StoreCounts, StoredAlert
 from stackwatch.web.charts import hbars, time_bars
 from stackwatch.web.render import render
 from stackwatch.web.timerange import display_zone
@@ -25,32 +26,39 @@ MAX_OPEN = 10_000
 
 
 def open_alerts(request: Request) -> list[StoredAlert]:
-    return list(
-        request.app.state.services.store.alerts(
-            AlertQuery(status="open", with_evidence=False, limit=MAX_OPEN)
-        )
-    )
+    return list(store_of(request).alerts(AlertQuery(status="open", with_evidence=False, limit=MAX_OPEN)))
+
+
+def store_counts(request: Request) -> StoreCounts:
+    """The store's counts; a tenant's: its project's events and alerts (no index backlog)."""
+    store = store_of(request)
+    if scope_of(request) is None:
+        return store.counts()  # type: ignore[no-any-return]
+    by_status = {s: store.count_alerts(AlertQuery(status=s)) for s in ALERT_STATUSES}
+    return StoreCounts(store.count_events(EventQuery()), sum(by_status.values()), by_status, 0)
 
 
 @router.get("/api/v1/overview", tags=["overview"], summary="Counts behind the overview page")
-def overview(request: Request, principal: Annotated[Principal, Depends(viewer)]) -> dict[str, Any]:
+def overview(request: Request, principal: Annotated[Principal, Depends(reader)]) -> dict[str, Any]:
     services = request.app.state.services
     alerts = open_alerts(request)
-    counts = services.store.counts()
+    counts = store_counts(request)
+    infrastructure = not principal.tenant  # sources and the store's integrity are not a tenant's
     return {
         "events": counts.events,
         "alerts_by_status": counts.alerts_by_status,
         "open_by_severity": dict(Counter(a.alert.severity for a in alerts)),
         "open_by_category": dict(Counter(a.alert.category for a in alerts)),
-        "silent_sources": [f"{h.host}/{h.service}" for h in health_rows(request) if h.silent],
-        "integrity": services.integrity.report().state,
+        "silent_sources": [f"{h.host}/{h.service}" for h in health_rows(request) if h.silent]
+        if infrastructure else [],
+        "integrity": services.integrity.report().state if infrastructure else None,
     }
 
 
 @router.get("/", include_in_schema=False)
-def overview_page(request: Request, principal: Annotated[Principal, Depends(viewer)]) -> Response:
+def overview_page(request: Request, principal: Annotated[Principal, Depends(reader)]) -> Response:
     services = request.app.state.services
-    store = services.store
+    store = store_of(request)
     alerts = open_alerts(request)
     by_severity = Counter(a.alert.severity for a in alerts)
     by_category = Counter(a.alert.category for a in alerts)
@@ -78,9 +86,10 @@ def overview_page(request: Request, principal: Annotated[Principal, Depends(view
         severities=[(s, by_severity.get(s, 0)) for s in reversed(ALERT_SEVERITIES)],
         category_chart=category_chart,
         total_open=len(alerts),
-        counts=store.counts(),
-        silent=[h for h in health_rows(request) if h.silent],
+        counts=store_counts(request),
+        silent=[] if principal.tenant else [h for h in health_rows(request) if h.silent],
         chart=chart,
         recent=alerts[:10],
-        integrity=services.integrity.report(),
+        integrity=None if principal.tenant else services.integrity.report(),
+        tenant=principal.tenant,
     )

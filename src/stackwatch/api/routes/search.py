@@ -13,7 +13,8 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import JSONResponse, Response
 
-from stackwatch.api.auth import Principal, viewer
+from stackwatch.api.auth import Principal, reader
+from stackwatch.api.scoped import store_of
 from stackwatch.api.serialize import event_dict
 from stackwatch.search.query import MAX_QUERY, And, Match, Node, Not, QuerySyntaxError, term, to_text
 from stackwatch.search.run import SearchResult, run_search
@@ -51,7 +52,7 @@ def syntax_error(exc: QuerySyntaxError) -> JSONResponse:
 
 
 def _search(request: Request, text: str, window: TimeWindow, now: datetime, **options: Any) -> SearchResult:
-    return run_search(request.app.state.services.store, text, since=window.since, until=window.until,
+    return run_search(store_of(request), text, since=window.since, until=window.until,
                       now=now, **options)
 
 
@@ -59,7 +60,7 @@ def _search(request: Request, text: str, window: TimeWindow, now: datetime, **op
             responses={400: {"description": "the query does not parse: `detail` says where (`column`)"}})
 def search_api(
     request: Request,
-    principal: Annotated[Principal, Depends(viewer)],
+    principal: Annotated[Principal, Depends(reader)],
     q: QueryText = "",
     range_: Annotated[str | None, Query(alias="range", max_length=16,
                                         description="the last span before now: 15m, 1h, 24h, 7d")] = None,
@@ -129,7 +130,7 @@ class Links:
 @router.get("/search", include_in_schema=False)
 def search_page(
     request: Request,
-    principal: Annotated[Principal, Depends(viewer)],
+    principal: Annotated[Principal, Depends(reader)],
     q: QueryText = "",
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ) -> Response:
@@ -155,7 +156,7 @@ def search_page(
 @router.get("/search/tail", include_in_schema=False)
 def search_tail(
     request: Request,
-    principal: Annotated[Principal, Depends(viewer)],
+    principal: Annotated[Principal, Depends(reader)],
     after: Annotated[int, Query(ge=0)],
     q: QueryText = "",
 ) -> Response:
@@ -173,14 +174,14 @@ def search_tail(
 def request_path(
     request: Request,
     request_id: str,
-    principal: Annotated[Principal, Depends(viewer)],
+    principal: Annotated[Principal, Depends(reader)],
 ) -> Response:
     """Everything that logged one request id, in time order: the request's path across
     services and hosts, its CADF audit events among them."""
     if not request_id or len(request_id) > MAX_FIELD:
         raise HTTPException(400, f"a request id has 1..{MAX_FIELD} characters")
     text = term("request_id", request_id)
-    found = run_search(request.app.state.services.store, text, limit=PATH_MAX, newest_first=False, count=True)
+    found = run_search(store_of(request), text, limit=PATH_MAX, newest_first=False, count=True)
     hops = _hops(found.events)
     window = time_window(request)
     return render(request, "request_path.html", request_id=request_id, found=found, events=found.events,

@@ -11,6 +11,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 
 from stackwatch.api.auth import Principal, viewer
+from stackwatch.api.scoped import store_of
 from stackwatch.api.stats import SourceHealth, histogram, newest_event_time, source_health
 from stackwatch.store.base import AlertQuery
 from stackwatch.web.charts import sparkline
@@ -40,11 +41,11 @@ def grouped(rows: list[SourceHealth], by: str) -> list[tuple[str, list[SourceHea
 
 
 def health_rows(request: Request) -> list[SourceHealth]:
-    services, settings = request.app.state.services, request.app.state.settings
-    stats = services.store.source_stats()
+    settings = request.app.state.settings
+    stats = store_of(request).source_stats()
     silenced = {
         (a.alert.host or "", a.alert.service or "")
-        for a in services.store.alerts(
+        for a in store_of(request).alerts(
             AlertQuery(status="open", category="logging.silence", with_evidence=False, limit=1000)
         )
     }
@@ -78,7 +79,7 @@ def list_sources(
 def sources_page(
     request: Request, principal: Annotated[Principal, Depends(viewer)], q: Filter = "", group: Group = ""
 ) -> Response:
-    store = request.app.state.services.store
+    store = store_of(request)
     rows = matching(health_rows(request), q)
     now = newest_event_time(store.source_stats())
     sparks = {}

@@ -1,0 +1,84 @@
+"""Detection partitioned by tenant: events from tenants' own instances (sources/tenant_syslog.py,
+``attrs.tenant_project``) run through an engine of their project's own, never through the
+infrastructure's, so one project's records and another's (or the nodes') never share a
+window, and every alert they raise is the project's: ``project`` set, the key and host under
+``tenant/<project>``, which keeps it out of the infrastructure's views and in the project's.
+
+Same interface as the engine it wraps (``process``, ``tick``, ``finish``, ``alerts``; anything
+else is the infrastructure engine's). Bounded: past ``max_projects`` engines the least recently
+used project's is dropped (its open windows start again on its next record).
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any, Final
+
+from stackwatch.core.alert import Alert
+from stackwatch.core.event import Event
+from stackwatch.store.scope import TENANT_ATTR, TENANT_HOST_PREFIX
+
+MAX_PROJECTS: Final = 1000
+
+
+class TenantPartitionedEngine:
+    def __init__(self, main: Any, make_engine: Callable[[], Any], *,
+                 max_projects: int = MAX_PROJECTS) -> None:
+        self.main = main
+        self.make_engine = make_engine
+        self.max_projects = max_projects
+        self.engines: OrderedDict[str, Any] = OrderedDict()
+        self.dropped = 0
+
+    def process(self, event: Event) -> list[Alert]:
+        project = event.attrs.get(TENANT_ATTR) if event.attrs else None
+        if not project:
+            return self.main.process(event)  # type: ignore[no-any-return]
+        return claim(self._engine(str(project)).process(event), str(project))
+
+    def tick(self, now: datetime | None = None) -> list[Alert]:
+        out: list[Alert] = list(self.main.tick(now))
+        for project, engine in self.engines.items():
+            out += claim(engine.tick(now), project)
+        return out
+
+    def finish(self) -> list[Alert]:
+        out: list[Alert] = list(self.main.finish())
+        for project, engine in self.engines.items():
+            out += claim(engine.finish(), project)
+        return out
+
+    def alerts(self) -> list[Alert]:
+        out: list[Alert] = list(self.main.alerts())
+        for project, engine in self.engines.items():
+            out += claim(engine.alerts(), project)
+        return out
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.main, name)
+
+    def _engine(self, project: str) -> Any:
+        engine = self.engines.get(project)
+        if engine is None:
+            engine = self.engines[project] = self.make_engine()
+            if len(self.engines) > self.max_projects:
+                self.engines.popitem(last=False)
+                self.dropped += 1
+        else:
+            self.engines.move_to_end(project)
+        return engine
+
+
+def claim(alerts: list[Alert], project: str) -> list[Alert]:
+    """Mark a project engine's alerts as the project's (once per alert: the engine keeps
+    updating the same object)."""
+    for alert in alerts:
+        if alert.details.get(TENANT_ATTR) != project:
+            alert.details[TENANT_ATTR] = project
+            alert.project = project
+            alert.key = f"{TENANT_HOST_PREFIX}{project}|{alert.key}"
+            if not (alert.host or "").startswith(TENANT_HOST_PREFIX):
+                alert.host = f"{TENANT_HOST_PREFIX}{project}/{alert.host or ''}"
+    return alerts
