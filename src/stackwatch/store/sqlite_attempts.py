@@ -43,8 +43,8 @@ import orjson
 from stackwatch.core.event import Event
 from stackwatch.detect.correlate import Correlator
 from stackwatch.store.integrity.sqlite_io import FORMAT_META
-from stackwatch.store.scope import TENANT_HOST_PREFIX
 from stackwatch.store.rows import EVENT_COLUMNS, row_event, to_micros
+from stackwatch.store.scope import TENANT_HOST_PREFIX
 
 MINUTE: Final = 60_000_000  # microseconds
 UNKNOWN: Final = "(unknown)"
