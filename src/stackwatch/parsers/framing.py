@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from typing import Final
 
 from mypy_extensions import mypyc_attr
 
@@ -21,6 +22,10 @@ from stackwatch.parsers.registry import record_parsers
 
 MAX_RECORD_LINES = 5000
 """A record that keeps growing past this is cut (the rest starts new records)."""
+
+
+FRAMING_COUNTERS: Final = ("lines", "blank", "records", "parsed", "unparsed", "events")
+"""FramingStats' counters by name, spelled out: a compiled (mypyc) dataclass has no __slots__."""
 
 
 @dataclass(slots=True)
@@ -33,8 +38,7 @@ class FramingStats:
     events: int = 0  # events produced (a record may give several, e.g. an AIDE report)
 
     def add(self, other: FramingStats) -> None:
-        # the names spelled out: a compiled (mypyc) dataclass has no __slots__ to read
-        for name in ("lines", "blank", "records", "parsed", "unparsed", "events"):
+        for name in FRAMING_COUNTERS:
             setattr(self, name, getattr(self, name) + getattr(other, name))
 
 

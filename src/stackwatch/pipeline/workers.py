@@ -43,7 +43,7 @@ from typing import Any
 import msgspec
 
 from stackwatch.core.event import NO_INITIATOR, NO_TARGET, Event, Initiator, Target
-from stackwatch.parsers.framing import FramingStats
+from stackwatch.parsers.framing import FRAMING_COUNTERS
 from stackwatch.pipeline.reader import InflateLimits, InputFile, ReadProgress, guarded_batches
 
 AHEAD_BUDGET = 32
@@ -54,7 +54,7 @@ MAX_AHEAD = 4
 MAX_DEATHS = 2
 """Workers a file may see die before it is given up (when the death named no file)."""
 
-_STATS = FramingStats.__slots__
+_STATS = FRAMING_COUNTERS
 _IDLE = -1
 
 
