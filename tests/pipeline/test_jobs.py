@@ -17,6 +17,7 @@ import msgspec
 import pytest
 
 from stackwatch.core.event import NO_INITIATOR, Event, Initiator, Target, to_json
+from stackwatch.parsers.framing import FRAMING_COUNTERS
 from stackwatch.pipeline.analyze import AnalyzeResult, analyze
 from stackwatch.pipeline.engine import build_engine
 from stackwatch.pipeline.ingested import IngestLedger
@@ -58,7 +59,7 @@ def run(paths: list[Path], data: Path, jobs: int, pool: ReaderPool | None = None
 
 def summary(result: AnalyzeResult) -> tuple[object, ...]:
     progress = result.progress
-    return (tuple(getattr(progress.stats, name) for name in progress.stats.__slots__),
+    return (tuple(getattr(progress.stats, name) for name in FRAMING_COUNTERS),
             progress.read_bytes, progress.total_bytes, progress.inflated, progress.cut_lines,
             progress.cut_bytes, sorted(progress.stopped), result.stored, result.already_stored)
 
