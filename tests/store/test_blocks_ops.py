@@ -1,9 +1,11 @@
-"""Record format 2 through the store's operations: backup and restore, replication (refused
-for now, clearly), the format a new store gets (issue #16)."""
+"""Record format 2 through the store's operations: backup and restore, what a standby refuses
+(the replication tests themselves run on both formats: test_replication_tls,
+test_ledger_processes), the format a new store gets (issue #16)."""
 
 from __future__ import annotations
 
 import sqlite3
+import threading
 from pathlib import Path
 
 import pytest
@@ -11,9 +13,10 @@ import pytest
 from stackwatch.core.errors import IntegrityError, StoreError
 from stackwatch.store.backup import backup, restore
 from stackwatch.store.keys import init_store
-from stackwatch.store.replication import configured
+from stackwatch.store.replication import Standby
 from stackwatch.store.sqlite import SQLiteStore, open_store, stored_format
 from stackwatch.store.sqlite_blocks import BlockStore
+from tests.servetools import free_port
 from tests.store.blocks_attack import BATCHES, PER_BATCH, Sealed, event
 
 
@@ -39,17 +42,67 @@ def test_a_backup_with_a_changed_block_is_refused(sealed: Sealed, tmp_path: Path
     assert not (tmp_path / "restored").exists() or not any((tmp_path / "restored").iterdir())
 
 
-def test_replication_of_a_v2_store_is_refused_not_half_done(sealed: Sealed, tmp_path: Path) -> None:
-    secret = tmp_path / "secret"
-    secret.write_text("s" * 32)
-    secret.chmod(0o600)
-    (sealed.data / "replication.json").write_text(f'{{"listen": "127.0.0.1:1", "secret_file": "{secret}"}}')
-    assert configured(sealed.data)
-    with BlockStore(sealed.data, background_index=False) as store, \
-            pytest.raises(StoreError, match="format 2 stores is not supported"):
-        store.append_events([event(9999)])
-    with pytest.raises(StoreError, match="standby"):
-        init_store(tmp_path / "standby", standby=True, format=2)
+def _wire(sealed: Sealed) -> list[list[object]]:
+    with sealed.db() as conn:
+        return [list(r) for r in conn.execute(
+            "SELECT id, first_seq, count, digests, data, chain FROM blocks ORDER BY id")]
+
+
+@pytest.mark.parametrize(("field", "change", "message"), [
+    (4, "flip", "digest|damaged"),  # a byte of the compressed records
+    (3, "flip", "digest"),  # a record's digest (the leaf changes with it)
+    (5, "flip", "chain hash"),  # the primary's chain hash
+    (1, "shift", "was due"),  # a block out of place
+])
+def test_a_standby_refuses_a_block_that_does_not_verify(sealed: Sealed, tmp_path: Path, field: int,
+                                                          change: str, message: str) -> None:
+    """The standby checks every record against its digest, the block's place and the chain
+    hash it computes itself; nothing of a refused batch is stored."""
+    wire = _wire(sealed)
+    init_store(tmp_path / "standby", standby=True, format=2, background_index=False)
+    with open_store(tmp_path / "standby", background_index=False) as store:
+        store.apply_replicated(wire[:1])
+        bad = list(wire[1])
+        if change == "flip":
+            value = bytearray(bad[field])  # type: ignore[arg-type]
+            value[len(value) // 2] ^= 1
+            bad[field] = bytes(value)
+        else:
+            bad[field] = int(bad[field]) + 1  # type: ignore[call-overload]
+        with pytest.raises(IntegrityError, match=message):
+            store.apply_replicated([bad, *wire[2:]])
+        assert store.size == wire[0][1] + wire[0][2] - 1  # type: ignore[operator]
+        store.apply_replicated(wire[1:])  # the intact blocks still follow
+        assert store.size == BATCHES * PER_BATCH + 1
+        assert [s.event for s in store.get_events([2, 150])] == [event(0), event(148)]
+
+
+def test_a_standby_of_the_other_format_is_refused(tmp_path: Path) -> None:
+    secret = b"s" * 32
+    init_store(tmp_path / "primary", format=2, background_index=False)
+    init_store(tmp_path / "standby", standby=True, format=1, background_index=False)
+    port = free_port()
+    options = {"listen": ("127.0.0.1", port), "secret": secret, "sync": False, "timeout": 5.0, "tls": None}
+    with open_store(tmp_path / "primary", background_index=False, replication=options) as primary, \
+            open_store(tmp_path / "standby", background_index=False) as store:
+        primary.append_events([event(1)])
+        primary.flush()
+        follower = Standby(store, ("127.0.0.1", port), secret)
+        errors: list[BaseException] = []
+
+        def run() -> None:
+            try:
+                follower.run(retry=0.2)
+            except BaseException as exc:
+                errors.append(exc)
+
+        thread = threading.Thread(target=run, daemon=True)
+        thread.start()
+        thread.join(timeout=30)
+        follower.stop.set()
+        assert errors and isinstance(errors[0], IntegrityError)
+        assert "record format 2" in str(errors[0]) and "--format 2" in str(errors[0])
+        assert store.size == 0
 
 
 def test_the_format_of_a_new_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
