@@ -4,6 +4,7 @@ test_ledger_processes), the format a new store gets (issue #16)."""
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import threading
 from pathlib import Path
@@ -11,13 +12,16 @@ from pathlib import Path
 import pytest
 
 from stackwatch.core.errors import IntegrityError, StoreError
+from stackwatch.store import auditor
 from stackwatch.store.backup import backup, restore
+from stackwatch.store.integrity import blocks as codec
 from stackwatch.store.keys import init_store
+from stackwatch.store.proofs import consistency
 from stackwatch.store.replication import Standby
 from stackwatch.store.sqlite import SQLiteStore, open_store, stored_format
 from stackwatch.store.sqlite_blocks import BlockStore
 from tests.servetools import free_port
-from tests.store.blocks_attack import BATCHES, PER_BATCH, Sealed, event
+from tests.store.blocks_attack import BATCHES, PER_BATCH, Sealed, event, rechain
 
 
 def test_backup_and_restore_of_a_v2_store(sealed: Sealed, tmp_path: Path) -> None:
@@ -170,8 +174,67 @@ def test_a_v2_store_is_never_written_as_format_1(sealed: Sealed) -> None:
         SQLiteStore(sealed.data, read_only=True)
 
 
-def test_consistency_proofs_of_a_v2_store_are_refused_clearly(sealed: Sealed) -> None:
-    from stackwatch.store.proofs import consistency
+def _checkpoint_sizes(sealed: Sealed) -> list[int]:
+    with sealed.db() as conn:
+        return [int(s) for (s,) in conn.execute("SELECT size FROM checkpoints ORDER BY epoch")]
 
-    with pytest.raises(StoreError, match="not supported yet"):
-        consistency(sealed.data, 1, 61)
+
+def _public_key(sealed: Sealed) -> bytes:
+    with sealed.db() as conn:
+        return bytes(conn.execute("SELECT public_key FROM signers").fetchone()[0])
+
+
+def test_consistency_proofs_of_a_v2_store_over_block_leaves(sealed: Sealed, tmp_path: Path) -> None:
+    """Between any two checkpoints (and from the empty store), checked by the standalone
+    auditor against the signed checkpoints, old and new, and the key pinned."""
+    sizes = _checkpoint_sizes(sealed)
+    assert sizes == [1 + PER_BATCH * b for b in range(BATCHES + 1)]
+    key = _public_key(sealed)
+    for old, new in [(sizes[1], sizes[4]), (sizes[0], sizes[-1]), (0, sizes[3]), (sizes[2], sizes[2])]:
+        doc = json.loads(json.dumps(consistency(sealed.data, old, new)))
+        assert doc["type"] == "block-consistency" and doc["old_blocks"] <= doc["new_blocks"]
+        assert ("old_checkpoint" in doc) == (old in sizes)
+        assert f"at {old} records" in auditor.audit(doc, key)
+    doc = consistency(sealed.data, sizes[1], sizes[4])
+    old_cp = doc.pop("old_checkpoint")
+    assert "signed checkpoint" in auditor.audit(doc, key, old_cp)  # the one the auditor kept
+    path = tmp_path / "proof.json"
+    path.write_text(json.dumps(doc))
+    (tmp_path / "old.json").write_text(json.dumps(old_cp))
+    assert auditor.main([str(path), "--key", key.hex(), "--old-checkpoint", str(tmp_path / "old.json")]) == 0
+    with pytest.raises(StoreError, match="falls inside block"):
+        consistency(sealed.data, sizes[1] + 3, sizes[4])
+    with pytest.raises(StoreError, match="no format 2 checkpoint at size"):
+        consistency(sealed.data, sizes[1], sizes[4] - 1)
+
+
+@pytest.mark.parametrize(("field", "why"), [
+    ("proof", "proof"), ("old_mth", "old root"), ("new_mth", "new root"), ("old_blocks", "old root"),
+])
+def test_the_auditor_refuses_a_block_consistency_proof_that_was_changed(sealed: Sealed, field: str,
+                                                                         why: str) -> None:
+    sizes = _checkpoint_sizes(sealed)
+    doc = consistency(sealed.data, sizes[1], sizes[5])
+    if field == "proof":
+        doc["proof"][0] = bytes(32).hex()
+    elif field == "old_blocks":
+        doc["old_blocks"] += 1
+    else:
+        doc[field] = bytes(32).hex()
+    with pytest.raises(auditor.AuditFailure, match=why):
+        auditor.audit(doc, _public_key(sealed))
+
+
+def test_a_rewritten_block_breaks_the_consistency_proof(sealed: Sealed) -> None:
+    """An intruder with write access rewrites an early block and re-chains everything: the
+    proof the store now gives does not lead from the old signed checkpoint to the new one."""
+    sizes = _checkpoint_sizes(sealed)
+    with sealed.db() as conn:
+        records = codec.records(conn.execute("SELECT data FROM blocks WHERE id = 2").fetchone()[0])
+        records[1] = records[1].replace(b"Authorization failed", b"Authorization passed")
+        data, digests = codec.BlockEncoder().encode(records)
+        conn.execute("UPDATE blocks SET data = ?, digests = ? WHERE id = 2", (data, digests))
+        rechain(conn)
+    doc = consistency(sealed.data, sizes[1], sizes[5])
+    with pytest.raises(auditor.AuditFailure, match="root"):
+        auditor.audit(doc, _public_key(sealed))

@@ -5,6 +5,8 @@ The document carries the record's bytes, the block's number, first seq and recor
 the block in the first checkpoint covering it, and that checkpoint signed: the auditor checks
 the record against its digest, recomputes the block's leaf and the root, and the signature,
 without the block's other records or the database (``stackwatch.store.auditor``).
+Consistency proofs run over block leaves (``block_consistency``): the trees' block counts and
+tree hashes travel with the proof, and make the roots checkpoints sign.
 """
 
 from __future__ import annotations
