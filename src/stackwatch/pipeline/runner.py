@@ -193,6 +193,12 @@ class Runner:
         limits = self.limits
         tick_every = float(limits.tick_interval)
         beat_every = float(limits.heartbeat_interval)
+        # The live clock starts now, before any record: declared sources (the monitor's own
+        # heartbeat) are silent from the service's start, not from the claimed time of whichever
+        # record is decoded first. A year-less or replayed stamp from months ago arriving before
+        # the first heartbeat would otherwise start the engine's clock there, and the next tick
+        # would find the heartbeat "silent" since then (test_future_clock, under load).
+        self._alerts(self.engine.tick(datetime.fromtimestamp(time.time(), UTC)))
         next_tick = time.time() + tick_every
         next_beat = time.time()
         stall_after = float(limits.stall_after)
