@@ -51,15 +51,15 @@ def test_declared_source_that_never_spoke_is_reported() -> None:
     assert alert.details["never_seen"] is True
 
 
-def test_a_declared_source_is_tracked_from_the_first_tick_not_an_old_record() -> None:
-    """The live service ticks once at its start (pipeline.runner): a record then arriving with
-    a stamp from months ago (year-less, replayed) does not make a declared source look silent
-    since that stamp. Without that first tick the engine's clock would start at the old stamp."""
+def test_a_declared_source_is_tracked_from_the_live_start_not_an_old_record() -> None:
+    """The live service marks its start (pipeline.runner: Engine.live_from): a record then
+    arriving with a stamp from months ago (year-less, replayed) does not make a declared source
+    look silent since that stamp. Without it the first record's time starts the tracking."""
     now = T0 + timedelta(days=200)
     declared = [("mon1", "stackwatch")]
     heartbeat = RULE + "condition: {service: stackwatch}\ngroup_by: [host, service]\n"
     live = Engine([rule_from_yaml(heartbeat)], expected_sources=declared)
-    assert live.tick(now) == []  # the service starts
+    live.live_from(now)  # the service starts
     live.process(line(0))  # a record stamped 200 days earlier
     assert live.tick(now + timedelta(seconds=2)) == []
     [alert] = live.tick(now + timedelta(minutes=11))  # and it does fire once truly silent
