@@ -111,13 +111,16 @@ def test_a_standby_of_the_other_format_is_refused(tmp_path: Path) -> None:
 
 def test_the_format_of_a_new_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("STACKWATCH_STORE_FORMAT", raising=False)
-    with open_store(tmp_path / "a", background_index=False) as store:
+    with open_store(tmp_path / "b", background_index=False) as store:  # the default: format 2
+        assert isinstance(store, BlockStore)
+    with open_store(tmp_path / "a", format=1, background_index=False) as store:
         assert type(store) is SQLiteStore
-    with open_store(tmp_path / "b", format=2, background_index=False) as store:
-        assert isinstance(store, BlockStore)
-    monkeypatch.setenv("STACKWATCH_STORE_FORMAT", "2")
+    monkeypatch.setenv("STACKWATCH_STORE_FORMAT", "1")
     with open_store(tmp_path / "c", background_index=False) as store:
-        assert isinstance(store, BlockStore)
+        assert type(store) is SQLiteStore
+    monkeypatch.setenv("STACKWATCH_STORE_FORMAT", "2")
+    with open_store(tmp_path / "c", background_index=False) as store:  # a store keeps its format
+        assert type(store) is SQLiteStore
     with open_store(tmp_path / "a", background_index=False) as store:  # a store keeps its format
         assert type(store) is SQLiteStore
     monkeypatch.setenv("STACKWATCH_STORE_FORMAT", "3")
