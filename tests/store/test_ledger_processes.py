@@ -14,7 +14,7 @@ import pytest
 
 from stackwatch.store.keys import init_store
 from stackwatch.store.seal import parse_initial_key
-from stackwatch.store.sqlite import SQLiteStore, open_store
+from stackwatch.store.sqlite import open_store
 from stackwatch.store.verify import verify_store
 
 # Appends 50 records at a time forever; after each flush() returns, prints the last seq: the
@@ -69,9 +69,10 @@ def _check_all(data: Path, upto: int) -> None:
             assert all(e.event.raw == f"record {e.seq}" for e in got if e.event.kind == "syslog")
 
 
-def test_kill_9_during_ingest_loses_no_acknowledged_record(tmp_path: Path) -> None:
+@pytest.mark.parametrize("fmt", [1, 2], ids=["format1", "format2"])
+def test_kill_9_during_ingest_loses_no_acknowledged_record(tmp_path: Path, fmt: int) -> None:
     data = tmp_path / "data"
-    k0 = parse_initial_key(init_store(data, background_index=False).initial_key)
+    k0 = parse_initial_key(init_store(data, background_index=False, format=fmt).initial_key)
     script = tmp_path / "child.py"
     script.write_text(CHILD)
     for _round in range(3):  # kill it three times, restarting where it left off
@@ -93,8 +94,8 @@ def test_kill_9_during_ingest_loses_no_acknowledged_record(tmp_path: Path) -> No
         assert {p.kind for p in report.problems if p.level != "NOTE"} <= {"unsealed-tail", "key-behind"}
         if report.sealed_size < report.size:
             assert "unsealed-tail" in {p.kind for p in report.problems}
-        with SQLiteStore(data, background_index=False) as store:  # reopen as writer: recovery, seal the tail
-            assert store.size >= acked
+        with open_store(data, background_index=False) as store:  # reopen as writer: recovery, seal the tail
+            assert store.format == fmt and store.size >= acked
             store.checkpoint()
         report = verify_store(data, initial_keys=[k0])
         assert report.ok(), report.problems
