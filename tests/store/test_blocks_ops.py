@@ -241,3 +241,37 @@ def test_a_rewritten_block_breaks_the_consistency_proof(sealed: Sealed) -> None:
     doc = consistency(sealed.data, sizes[1], sizes[5])
     with pytest.raises(auditor.AuditFailure, match="root"):
         auditor.audit(doc, _public_key(sealed))
+
+
+def test_a_v2_standby_reconnects_where_it_left_off(tmp_path: Path) -> None:
+    """The primary restarts: the standby reconnects, the primary checks the standby's chain head
+    against its own block ending at the standby's size, and shipping goes on from there."""
+    secret = b"s" * 32
+    init_store(tmp_path / "primary", format=2, background_index=False)
+    init_store(tmp_path / "standby", standby=True, format=2, background_index=False)
+    options = {"listen": ("127.0.0.1", free_port()), "secret": secret, "sync": True, "timeout": 20.0,
+               "tls": None}
+    errors: list[BaseException] = []
+    with open_store(tmp_path / "standby", background_index=False) as store:
+        follower = Standby(store, options["listen"], secret)  # type: ignore[arg-type]
+
+        def run() -> None:
+            try:
+                follower.run(retry=0.1)
+            except BaseException as exc:
+                errors.append(exc)
+
+        thread = threading.Thread(target=run, daemon=True)
+        thread.start()
+        try:
+            for first in (0, 100):  # the second round starts on a standby holding 101 records
+                with open_store(tmp_path / "primary", background_index=False, replication=options) as primary:
+                    primary.append_events([event(first + i) for i in range(100)])
+                    primary.flush()  # sync: the standby has committed them
+                    assert primary.replica is not None and primary.replica.acked == primary.size
+        finally:
+            follower.stop.set()
+            thread.join(timeout=30)
+        assert not errors, errors
+        assert store.size == 201
+        assert [s.event for s in store.get_events([2, 201])] == [event(0), event(199)]

@@ -68,7 +68,10 @@ _WIRE_SELECT: Final = (  # fixed column names
 )
 
 
-_BLOCK_HEAD: Final = "SELECT chain FROM blocks WHERE first_seq + count - 1 = ?"
+_BLOCK_HEAD: Final = (  # the chain hash of the block ending at record ?1 (an index seek, not a scan)
+    "SELECT chain FROM blocks WHERE first_seq = (SELECT max(first_seq) FROM blocks WHERE first_seq <= ?1) "
+    "AND first_seq + count - 1 = ?1"
+)
 _WIRE_BLOCKS: Final = (
     "SELECT id, first_seq, count, digests, data, chain FROM blocks WHERE first_seq > ? "
     "AND first_seq + count - 1 <= ? ORDER BY id LIMIT ?"
