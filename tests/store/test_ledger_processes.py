@@ -10,9 +10,11 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from stackwatch.store.keys import init_store
 from stackwatch.store.seal import parse_initial_key
-from stackwatch.store.sqlite import SQLiteStore
+from stackwatch.store.sqlite import open_store
 from stackwatch.store.verify import verify_store
 
 # Appends 50 records at a time forever; after each flush() returns, prints the last seq: the
@@ -21,9 +23,9 @@ CHILD = r"""
 import sys
 from datetime import UTC, datetime
 from stackwatch.core.event import Event
-from stackwatch.store.sqlite import SQLiteStore
+from stackwatch.store.sqlite import open_store
 
-store = SQLiteStore(sys.argv[1], background_index=False, checkpoint_every=400, batch_size=1000)
+store = open_store(sys.argv[1], background_index=False, checkpoint_every=400, batch_size=1000)
 t = datetime(2026, 1, 1, tzinfo=UTC)
 n = store.size
 while True:
@@ -59,7 +61,7 @@ def _kill9(proc: subprocess.Popen[str]) -> int:
 
 
 def _check_all(data: Path, upto: int) -> None:
-    with SQLiteStore(data, read_only=True) as store:
+    with open_store(data, read_only=True) as store:
         for start in range(2, upto + 1, 5000):
             seqs = list(range(start, min(upto, start + 4999) + 1))
             got = store.get_events(seqs)
@@ -67,9 +69,10 @@ def _check_all(data: Path, upto: int) -> None:
             assert all(e.event.raw == f"record {e.seq}" for e in got if e.event.kind == "syslog")
 
 
-def test_kill_9_during_ingest_loses_no_acknowledged_record(tmp_path: Path) -> None:
+@pytest.mark.parametrize("fmt", [1, 2], ids=["format1", "format2"])
+def test_kill_9_during_ingest_loses_no_acknowledged_record(tmp_path: Path, fmt: int) -> None:
     data = tmp_path / "data"
-    k0 = parse_initial_key(init_store(data, background_index=False).initial_key)
+    k0 = parse_initial_key(init_store(data, background_index=False, format=fmt).initial_key)
     script = tmp_path / "child.py"
     script.write_text(CHILD)
     for _round in range(3):  # kill it three times, restarting where it left off
@@ -91,8 +94,8 @@ def test_kill_9_during_ingest_loses_no_acknowledged_record(tmp_path: Path) -> No
         assert {p.kind for p in report.problems if p.level != "NOTE"} <= {"unsealed-tail", "key-behind"}
         if report.sealed_size < report.size:
             assert "unsealed-tail" in {p.kind for p in report.problems}
-        with SQLiteStore(data, background_index=False) as store:  # reopen as writer: recovery, seal the tail
-            assert store.size >= acked
+        with open_store(data, background_index=False) as store:  # reopen as writer: recovery, seal the tail
+            assert store.format == fmt and store.size >= acked
             store.checkpoint()
         report = verify_store(data, initial_keys=[k0])
         assert report.ok(), report.problems
@@ -105,12 +108,13 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def test_standby_failover_keeps_every_acknowledged_record(tmp_path: Path) -> None:
+@pytest.mark.parametrize("fmt", [1, 2], ids=["format1", "format2"])
+def test_standby_failover_keeps_every_acknowledged_record(tmp_path: Path, fmt: int) -> None:
     primary, standby = tmp_path / "primary", tmp_path / "standby"
     secret = tmp_path / "secret"
     secret.write_bytes(os.urandom(32).hex().encode())
     secret.chmod(0o600)
-    k0_primary = parse_initial_key(init_store(primary, background_index=False).initial_key)
+    k0_primary = parse_initial_key(init_store(primary, background_index=False, format=fmt).initial_key)
     port = _free_port()
     subprocess.run(
         [
@@ -128,7 +132,7 @@ def test_standby_failover_keeps_every_acknowledged_record(tmp_path: Path) -> Non
         capture_output=True,
     )
     out = subprocess.run(
-        [*CLI, "store", "init", "--standby", "--data", str(standby)],
+        [*CLI, "store", "init", "--standby", "--format", str(fmt), "--data", str(standby)],
         check=True,
         capture_output=True,
         text=True,
@@ -169,7 +173,8 @@ def test_standby_failover_keeps_every_acknowledged_record(tmp_path: Path) -> Non
     _check_all(standby, acked)
     report = verify_store(standby, initial_keys=[k0_primary, k0_standby])
     assert report.ok(), report.problems
-    with SQLiteStore(standby, background_index=False) as store:  # the promoted store takes new records
+    with open_store(standby, background_index=False) as store:  # the promoted store takes new records
+        assert store.format == fmt
         assert store.size >= acked
         store.append_events([store.get_events([2])[0].event])
     assert verify_store(standby, initial_keys=[k0_primary, k0_standby]).ok()

@@ -1,6 +1,7 @@
 """Replication over mutual TLS on loopback: a standby with a certificate from the primary's CA
 follows it (every record arrives and verifies); a standby holding a certificate from another
-CA gets nothing, and the primary's sync flush says the records are not acknowledged."""
+CA gets nothing, and the primary's sync flush says the records are not acknowledged. Every test
+runs on both record formats (format 2 ships whole blocks)."""
 
 from __future__ import annotations
 
@@ -19,12 +20,17 @@ from stackwatch.core.event import Event
 from stackwatch.store.keys import init_store, promote
 from stackwatch.store.replication import Standby
 from stackwatch.store.seal import parse_initial_key
-from stackwatch.store.sqlite import SQLiteStore
+from stackwatch.store.sqlite import SQLiteStore, open_store
 from stackwatch.store.verify import verify_store
 from tests.servetools import free_port, make_certs, wait_for
 
 T = datetime(2026, 1, 1, tzinfo=UTC)
 KEYS: list[bytes] = []  # the initial sealing keys of the primary and the standby, for verification
+
+
+@pytest.fixture(params=[1, 2], ids=["format1", "format2"])
+def fmt(request: pytest.FixtureRequest) -> int:
+    return int(request.param)
 
 
 def _events(first: int, count: int) -> list[Event]:
@@ -34,21 +40,23 @@ def _events(first: int, count: int) -> list[Event]:
 
 
 def _primary(tmp_path: Path, certs: dict[str, Path], secret: bytes,
-             timeout: float) -> tuple[SQLiteStore, int]:
+             timeout: float, fmt: int) -> tuple[SQLiteStore, int]:
     data = tmp_path / "primary"
-    KEYS.append(parse_initial_key(init_store(data, background_index=False).initial_key))
+    KEYS.append(parse_initial_key(init_store(data, background_index=False, format=fmt).initial_key))
     port = free_port()
     tls = {"cert": str(certs["server_cert"]), "key": str(certs["server_key"]), "ca": str(certs["ca"])}
-    store = SQLiteStore(data, background_index=False, replication={
+    store = open_store(data, background_index=False, replication={
         "listen": ("127.0.0.1", port), "secret": secret, "sync": True, "timeout": timeout, "tls": tls})
     return store, port
 
 
 def _standby(tmp_path: Path, port: int, secret: bytes, cert: Path, key: Path,
-             ca: Path) -> tuple[Standby, SQLiteStore, threading.Thread, list[BaseException]]:
+             ca: Path, fmt: int) -> tuple[Standby, SQLiteStore, threading.Thread, list[BaseException]]:
     data = tmp_path / "standby"
-    KEYS.append(parse_initial_key(init_store(data, standby=True, background_index=False).initial_key))
-    store = SQLiteStore(data, background_index=False)
+    KEYS.append(parse_initial_key(init_store(data, standby=True, background_index=False,
+                                             format=fmt).initial_key))
+    store = open_store(data, background_index=False)
+    assert store.format == fmt
     follower = Standby(store, ("127.0.0.1", port), secret,
                        tls={"cert": str(cert), "key": str(key), "ca": str(ca)})
     errors: list[BaseException] = []
@@ -64,15 +72,15 @@ def _standby(tmp_path: Path, port: int, secret: bytes, cert: Path, key: Path,
     return follower, store, thread, errors
 
 
-def _pair(tmp_path: Path, client: str, timeout: float
+def _pair(tmp_path: Path, client: str, timeout: float, fmt: int
           ) -> tuple[SQLiteStore, int, Standby, SQLiteStore, threading.Thread, list[BaseException]]:
     """A primary (server certificate from the test CA) and a standby following it with the
     ``client`` certificate pair of make_certs (``client``: the same CA; ``stranger``: another)."""
     certs = make_certs(tmp_path / "certs")
     secret = os.urandom(32)
-    primary, port = _primary(tmp_path, certs, secret, timeout=timeout)
+    primary, port = _primary(tmp_path, certs, secret, timeout=timeout, fmt=fmt)
     follower, standby, thread, errors = _standby(tmp_path, port, secret, certs[f"{client}_cert"],
-                                                 certs[f"{client}_key"], certs["ca"])
+                                                 certs[f"{client}_key"], certs["ca"], fmt)
     return primary, port, follower, standby, thread, errors
 
 
@@ -93,8 +101,8 @@ def _stop(follower: Standby, thread: threading.Thread, primary: SQLiteStore) -> 
     assert not thread.is_alive()
 
 
-def test_standby_follows_a_primary_over_mutual_tls(tmp_path: Path) -> None:
-    primary, _port, follower, standby, thread, errors = _pair(tmp_path, "client", timeout=20.0)
+def test_standby_follows_a_primary_over_mutual_tls(tmp_path: Path, fmt: int) -> None:
+    primary, _port, follower, standby, thread, errors = _pair(tmp_path, "client", timeout=20.0, fmt=fmt)
     try:
         primary.append_events(_events(1, 500))  # the first append starts the replication listener
         assert primary.replica is not None
@@ -110,7 +118,8 @@ def test_standby_follows_a_primary_over_mutual_tls(tmp_path: Path) -> None:
     finally:
         _stop(follower, thread, primary)
     standby.close()
-    with SQLiteStore(tmp_path / "standby", read_only=True) as copy:
+    with open_store(tmp_path / "standby", read_only=True) as copy:
+        assert copy.format == fmt
         assert copy.size == 751
         assert [s.event.raw for s in copy.get_events([2, 751])] == ["record 1", "record 750"]
     promote(tmp_path / "standby")
@@ -118,8 +127,8 @@ def test_standby_follows_a_primary_over_mutual_tls(tmp_path: Path) -> None:
     assert report.ok(), report.problems
 
 
-def test_standby_with_a_certificate_from_another_ca_gets_nothing(tmp_path: Path) -> None:
-    primary, port, follower, standby, thread, _errors = _pair(tmp_path, "stranger", timeout=2.0)
+def test_standby_with_a_certificate_from_another_ca_gets_nothing(tmp_path: Path, fmt: int) -> None:
+    primary, port, follower, standby, thread, _errors = _pair(tmp_path, "stranger", timeout=2.0, fmt=fmt)
     try:
         primary.append_events(_events(1, 50))
         with pytest.raises(StoreError, match="NOT acknowledged"):
@@ -137,10 +146,10 @@ def test_standby_with_a_certificate_from_another_ca_gets_nothing(tmp_path: Path)
     standby.close()
 
 
-def test_the_closing_checkpoint_reaches_the_standby(tmp_path: Path) -> None:
+def test_the_closing_checkpoint_reaches_the_standby(tmp_path: Path, fmt: int) -> None:
     """A clean shutdown seals the tail with a checkpoint; in sync mode ``close()`` waits until the
     standby has verified and stored it, so a failover right after finds every record sealed."""
-    primary, _port, follower, standby, thread, errors = _pair(tmp_path, "client", timeout=20.0)
+    primary, _port, follower, standby, thread, errors = _pair(tmp_path, "client", timeout=20.0, fmt=fmt)
     try:
         primary.append_events(_events(1, 300))
         primary.flush()

@@ -92,7 +92,7 @@ def store_group() -> None:
 @click.option("--no-local-witness", is_flag=True, help="Do not create the default local witness file.")
 @click.option("--format", "record_format", type=click.Choice(["1", "2"]), default=None,
               help="Record format of a new store: 1 (a chained row per record) or 2 (chained compressed "
-              "blocks; docs/store.md). Default: $STACKWATCH_STORE_FORMAT, else 1.")
+              "blocks; docs/store.md). Default: $STACKWATCH_STORE_FORMAT, else 2.")
 def init_command(
     data: Path, standby: bool, witnesses: tuple[str, ...], witness_file: str | None, no_local_witness: bool,
     record_format: str | None,

@@ -173,6 +173,12 @@ class Engine:
         self._evaluate(event, ts, out)
         return out
 
+    def live_from(self, start: datetime) -> None:
+        """The live service started at ``start`` (wall clock): declared sources are tracked from
+        then. Not from the engine's first event: a record stamped months ago (year-less, replayed)
+        decoded before the first heartbeat would make them look silent since that stamp."""
+        self.ctx.declared_from = start.timestamp()
+
     def tick(self, now: datetime | None = None) -> list[Alert]:
         """Advance time without an event (the live service calls this on the wall clock)."""
         if now is None:

@@ -193,6 +193,14 @@ class Runner:
         limits = self.limits
         tick_every = float(limits.tick_interval)
         beat_every = float(limits.heartbeat_interval)
+        # Declared sources (the monitor's own heartbeat) are silent from the service's start,
+        # not from the claimed time of whichever record is decoded first: a year-less or
+        # replayed stamp from months ago arriving before the first heartbeat made the next tick
+        # find the heartbeat "silent" since then (test_future_clock, under load). The engine's
+        # clock itself still follows the records and the wall-clock ticks, as before.
+        live_from = getattr(self.engine, "live_from", None)
+        if live_from is not None:
+            live_from(datetime.fromtimestamp(time.time(), UTC))
         next_tick = time.time() + tick_every
         next_beat = time.time()
         stall_after = float(limits.stall_after)

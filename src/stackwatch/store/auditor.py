@@ -32,6 +32,12 @@ Proof file format (JSON object; hashes and bytes are lowercase or uppercase hex)
       "public_key": "…64 hex…"
     }
 
+Record format 2 (blocks; ``stackwatch.store.integrity``) has two more types: ``record-inclusion``
+(a record's offset in its block, the block's digests, and the block's audit path) and
+``block-consistency`` (``old_size``/``new_size`` in records, ``old_blocks``/``new_blocks`` and
+``old_mth``/``new_mth``, the trees of block leaves, whose counts and hashes must make the signed
+roots: ``SHA-256("stackwatch-blocks-root\0" || count || mth)``; the proof is between those trees).
+
 Instead of ``checkpoint``, a bare ``"root"`` may be given; the result then says the root is
 unsigned. The key inside the file is the prover's claim: pin the key you trust with ``--key``
 (a PEM file, a file holding 64 hex digits, or the hex itself), and give the checkpoint you
@@ -264,8 +270,12 @@ def audit(doc: Any, trusted_key: bytes | None = None, old_checkpoint: Any = None
                 f"(root {new_root.hex()}, {source}); {pinned}")
     if kind == "record-inclusion":
         return _audit_block_record(doc, proof, key, pinned)
-    raise AuditFailure(f"unknown proof type {kind!r}; expected 'inclusion', 'record-inclusion' or "
-                       "'consistency'")
+    if kind == "block-consistency":
+        if old_checkpoint is not None:
+            doc = {**doc, "old_checkpoint": old_checkpoint}
+        return _audit_block_consistency(doc, proof, key, pinned)
+    raise AuditFailure(f"unknown proof type {kind!r}; expected 'inclusion', 'record-inclusion', "
+                       "'consistency' or 'block-consistency'")
 
 
 _DIGEST = 16  # record format 2: bytes of a record's digest in its block's leaf
@@ -305,6 +315,36 @@ def _audit_block_record(doc: dict[str, Any], proof: list[bytes], key: bytes | No
             f"({cp['size']} records); {pinned}")
 
 
+def _blocks_root(blocks: int, mth: bytes) -> bytes:
+    """The root a format 2 checkpoint signs: the block count bound to the Merkle tree hash."""
+    return hashlib.sha256(b"stackwatch-blocks-root\x00" + blocks.to_bytes(8, "big") + mth).digest()
+
+
+def _audit_block_consistency(doc: dict[str, Any], proof: list[bytes], key: bytes | None, pinned: str) -> str:
+    """Record format 2: the tree of ``old_blocks`` block leaves (the store at ``old_size``
+    records) is a prefix of the tree of ``new_blocks`` (at ``new_size``)."""
+    old_size, new_size = _int(doc, "old_size"), _int(doc, "new_size")
+    old_blocks, new_blocks = _int(doc, "old_blocks"), _int(doc, "new_blocks")
+    old_mth, new_mth = _hex(doc, "old_mth"), _hex(doc, "new_mth")
+    if old_size > new_size or old_blocks > new_blocks:
+        raise AuditFailure(f"old size {old_size} ({old_blocks} blocks) is larger than new size "
+                           f"{new_size} ({new_blocks} blocks): the log shrank")
+    old_root, old_source = _signed_root(doc, old_size, key, "old_checkpoint")
+    new_root, source = _signed_root(doc, new_size, key)
+    if _blocks_root(old_blocks, old_mth) != old_root:
+        raise AuditFailure(f"{old_blocks} blocks with tree hash {old_mth.hex()} do not make the old root "
+                           f"{old_root.hex()}")
+    if _blocks_root(new_blocks, new_mth) != new_root:
+        raise AuditFailure(f"{new_blocks} blocks with tree hash {new_mth.hex()} do not make the new root "
+                           f"{new_root.hex()}")
+    reason = check_consistency(old_blocks, new_blocks, old_mth, new_mth, proof)
+    if reason is not None:
+        raise AuditFailure(reason)
+    return (f"the store at {old_size} records ({old_blocks} blocks, root {old_root.hex()}, {old_source}) "
+            f"is a prefix of the store at {new_size} records ({new_blocks} blocks, root {new_root.hex()}, "
+            f"{source}); {pinned}")
+
+
 def _signed(body: bytes, signature: bytes) -> dict[str, str]:
     return {"body": body.decode(), "signature": signature.hex()}
 
@@ -341,6 +381,23 @@ def consistency_document(old_size: int, new_size: int, proof: Sequence[bytes], c
     """The JSON object ``stackwatch store consistency`` writes (old tree by root or checkpoint)."""
     doc: dict[str, Any] = {"format": FORMAT, "type": "consistency", "old_size": old_size,
                            "new_size": new_size}
+    if old_root is not None:
+        doc["old_root"] = old_root.hex()
+    if old_checkpoint is not None:
+        doc["old_checkpoint"] = _signed(*old_checkpoint)
+    doc.update(proof=[h.hex() for h in proof], checkpoint=_signed(checkpoint_body, signature),
+               public_key=public_key.hex())
+    return doc
+
+
+def block_consistency_document(old_size: int, new_size: int, old_blocks: int, new_blocks: int,
+                               old_mth: bytes, new_mth: bytes, proof: Sequence[bytes], checkpoint_body: bytes,
+                               signature: bytes, public_key: bytes, *, old_root: bytes | None = None,
+                               old_checkpoint: tuple[bytes, bytes] | None = None) -> dict[str, Any]:
+    """Record format 2: ``stackwatch store consistency`` over block leaves (sizes in records)."""
+    doc: dict[str, Any] = {"format": FORMAT, "type": "block-consistency", "old_size": old_size,
+                           "new_size": new_size, "old_blocks": old_blocks, "new_blocks": new_blocks,
+                           "old_mth": old_mth.hex(), "new_mth": new_mth.hex()}
     if old_root is not None:
         doc["old_root"] = old_root.hex()
     if old_checkpoint is not None:

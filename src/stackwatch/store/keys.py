@@ -91,8 +91,6 @@ def init_store(
             raise StoreError(f"witness {spec!r} is inside the data folder: whoever rewrites the store "
                              "rewrites it too; put it outside (another mount or host)")
     found = stored_format(data_dir)
-    if standby and (format or found) == 2:
-        raise StoreError("a standby of a record format 2 store is not supported yet")
     if format is not None and found is not None and found != format:
         raise StoreError(f"the store in {data_dir} is in record format {found}"
                          + (": convert it with stackwatch store migrate" if format == 2 else ""))

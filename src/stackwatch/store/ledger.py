@@ -217,6 +217,10 @@ class LedgerState:
     def snapshot(self) -> tuple[int, bytes, bytes]:
         return self.size, self.head, self.acc.to_bytes()
 
+    def root(self) -> bytes:
+        """What a checkpoint at ``size`` signs (as ``BlockLedger.root`` for format 2)."""
+        return self.acc.root()
+
     def restore(self, snap: tuple[int, bytes, bytes]) -> None:
         """Back to a snapshot (after a rolled-back transaction)."""
         self.size, self.head = snap[0], snap[1]

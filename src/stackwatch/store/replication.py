@@ -44,6 +44,8 @@ import msgspec
 
 from stackwatch.core.errors import IntegrityError, StoreError
 from stackwatch.store.checkpoints import last_checkpoint
+from stackwatch.store.integrity.proofs import BlockConsistency, block_consistency, check_block_consistency
+from stackwatch.store.integrity.sqlite_io import SQLiteLedgerIO
 from stackwatch.store.ledger import reader
 from stackwatch.store.merkle import verify_consistency
 from stackwatch.store.rows import EVENT_COLUMNS
@@ -64,6 +66,49 @@ _WIRE_SELECT: Final = (  # fixed column names
     + ", e.chain FROM events AS e JOIN sources AS s ON s.id = e.source "
     "WHERE e.seq BETWEEN ? AND ? ORDER BY e.seq"
 )
+
+
+_BLOCK_HEAD: Final = (  # the chain hash of the block ending at record ?1 (an index seek, not a scan)
+    "SELECT chain FROM blocks WHERE first_seq = (SELECT max(first_seq) FROM blocks WHERE first_seq <= ?1) "
+    "AND first_seq + count - 1 = ?1"
+)
+_WIRE_BLOCKS: Final = (
+    "SELECT id, first_seq, count, digests, data, chain FROM blocks WHERE first_seq > ? "
+    "AND first_seq + count - 1 <= ? ORDER BY id LIMIT ?"
+)
+BLOCKS_PER_FRAME: Final = 64
+"""Record format 2 ships whole blocks (up to 64 a frame: a few MB) and no index rows: the standby
+rebuilds each record's narrow row from the record it verified against its digest."""
+
+
+def _format(conn: sqlite3.Connection) -> int:
+    row = conn.execute("SELECT value FROM meta WHERE name = 'format'").fetchone()
+    return int(row[0]) if row else 1
+
+
+def _refusal(conn: sqlite3.Connection, fmt: int, theirs: int, size: int) -> str | None:
+    """Why this primary cannot serve that standby, or None."""
+    if theirs != fmt:
+        return (f"the primary's store is in record format {fmt}, the standby's in format {theirs}: "
+                f"make the standby with stackwatch store init --standby --format {fmt}")
+    if fmt != 2:
+        return None
+    if conn.execute("SELECT 1 FROM meta WHERE name = 'v2_anchor'").fetchone():
+        return ("the primary's store was migrated from format 1: a standby cannot follow it from "
+                "empty (restore a backup of it as the standby's starting point is not supported yet)")
+    pruned = conn.execute("SELECT coalesce(pruned_to, 0) FROM ledger_state").fetchone()
+    if pruned and pruned[0] and size < int(pruned[0]):
+        return (f"the primary expired records 1..{pruned[0]} by retention: a standby holding "
+                f"{size} records cannot follow it")
+    return None
+
+
+def _wire_blocks(conn: sqlite3.Connection, sent: int, upto: int) -> list[Any]:
+    """The next blocks after record ``sent``, none past record ``upto`` (a block end)."""
+    rows = conn.execute(_WIRE_BLOCKS, (sent, upto, BLOCKS_PER_FRAME)).fetchall()
+    if not rows or rows[0][1] != sent + 1:
+        raise StoreError(f"the primary has no block starting at record {sent + 1}")
+    return rows
 
 
 def parse_address(text: str) -> tuple[str, int]:
@@ -284,12 +329,15 @@ class Primary:
                 raise IntegrityError("expected HELLO from the standby")
             sent, sent_epoch = int(hello["size"]), int(hello["epoch"])
             old_size = int(hello["cp_size"])
+            fmt = _format(conn)
+            refusal = _refusal(conn, fmt, int(hello.get("format", 1)), sent)
+            if refusal:
+                chan.send(ERROR, {"message": refusal})
+                raise IntegrityError(refusal)
             ours = conn.execute("SELECT size FROM ledger_state").fetchone()[0]
-            if sent > ours or (
-                sent
-                and conn.execute("SELECT chain FROM events WHERE seq = ?", (sent,)).fetchone()
-                != (bytes(hello["head"]),)
-            ):
+            head_sql = _BLOCK_HEAD if fmt == 2 else "SELECT chain FROM events WHERE seq = ?"
+            head = (bytes(hello["head"]),)
+            if sent > ours or (sent and conn.execute(head_sql, (sent,)).fetchone() != head):
                 chan.send(ERROR, {"message": f"standby diverged from the primary at or before seq {sent}"})
                 raise IntegrityError("standby diverged from the primary")
             with self._cond:
@@ -314,24 +362,25 @@ class Primary:
                 ]
                 for epoch, size, body, signature, tag in [*cps, (None, target, None, None, None)]:
                     while sent < size:
-                        end = min(size, sent + CHUNK)
-                        rows = conn.execute(_WIRE_SELECT, (sent + 1, end)).fetchall()
-                        chan.send(RECORDS, {"rows": rows})
+                        if fmt == 2:
+                            chan.send(RECORDS, {"blocks": _wire_blocks(conn, sent, size)})
+                        else:
+                            end = min(size, sent + CHUNK)
+                            rows = conn.execute(_WIRE_SELECT, (sent + 1, end)).fetchall()
+                            chan.send(RECORDS, {"rows": rows})
                         sent = self._await_ack(chan)
                     if epoch is None:
                         continue
-                    proof = reader(conn).consistency_proof(old_size, size) if 0 < old_size < size else []
-                    chan.send(
-                        CHECKPOINT,
-                        {
-                            "body": body,
-                            "signature": signature,
-                            "seal": tag,
-                            "signers": signers,
-                            "old_size": old_size,
-                            "proof": proof,
-                        },
-                    )
+                    frame = {"body": body, "signature": signature, "seal": tag, "signers": signers,
+                             "old_size": old_size}
+                    if fmt == 2:
+                        c = block_consistency(SQLiteLedgerIO(conn), old_size, size)
+                        frame.update(old_blocks=c.old_blocks, old_mth=c.old_mth, proof=c.proof)
+                    else:
+                        frame["proof"] = (
+                            reader(conn).consistency_proof(old_size, size) if 0 < old_size < size else []
+                        )
+                    chan.send(CHECKPOINT, frame)
                     self._await_ack(chan)
                     sent_epoch, old_size = epoch, size
                     with self._cond:
@@ -403,6 +452,7 @@ class Standby:
         chan.send(
             HELLO,
             {
+                "format": store.format,
                 "size": store.size,
                 "head": head,
                 "epoch": cp.checkpoint.epoch if cp else -1,
@@ -414,7 +464,7 @@ class Standby:
             kind, msg = chan.recv()
             try:
                 if kind == RECORDS:
-                    store.apply_replicated(msg["rows"])
+                    store.apply_replicated(msg["blocks"] if store.format == 2 else msg["rows"])
                 elif kind == CHECKPOINT:
                     self._checkpoint(msg, cp)
                     cp = last_checkpoint(store._conn)
@@ -443,7 +493,7 @@ class Standby:
             raise IntegrityError(f"checkpoint epoch {cp.epoch} does not follow epoch {expected_epoch - 1}")
         if cp.prev != (previous.checkpoint.hash() if previous else NO_PREV):
             raise IntegrityError(f"checkpoint epoch {cp.epoch} does not link to the previous checkpoint")
-        if cp.size != store.size or cp.root != store._ledger.acc.root():
+        if cp.size != store.size or cp.root != store._ledger.root():
             raise IntegrityError(
                 f"checkpoint epoch {cp.epoch} (size {cp.size}) does not match the records "
                 f"received (size {store.size})"
@@ -460,16 +510,23 @@ class Standby:
         if self._pin is None and not known:
             self._pin = key  # trust on first use; later checkpoints must chain from here
         old_size = int(msg["old_size"])
-        if (previous is not None and old_size) and (
-            old_size != previous.checkpoint.size
-            or not verify_consistency(
-                old_size, cp.size, previous.checkpoint.root, cp.root, [bytes(h) for h in msg["proof"]]
-            )
-        ):
-            raise IntegrityError(
-                f"consistency proof from size {old_size} to {cp.size} does not verify: "
-                "the primary's log did not only grow"
-            )
+        if previous is not None and old_size:
+            proof = [bytes(h) for h in msg["proof"]]
+            if old_size != previous.checkpoint.size:
+                reason: str | None = f"it starts from size {old_size}, not {previous.checkpoint.size}"
+            elif store.format == 2:  # over block leaves: the new tree is the one received here
+                ledger = store._ledger
+                reason = check_block_consistency(previous.checkpoint.root, cp.root, BlockConsistency(
+                    int(msg["old_blocks"]), ledger.blocks, bytes(msg["old_mth"]), ledger.acc.root(), proof))
+            elif not verify_consistency(old_size, cp.size, previous.checkpoint.root, cp.root, proof):
+                reason = "it does not verify"
+            else:
+                reason = None
+            if reason is not None:
+                raise IntegrityError(
+                    f"consistency proof from size {old_size} to {cp.size}: {reason}: "
+                    "the primary's log did not only grow"
+                )
 
         def insert(conn: sqlite3.Connection) -> None:
             conn.execute(

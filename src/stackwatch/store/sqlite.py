@@ -99,8 +99,11 @@ _SOURCE_STATS: Final = """
 
 
 FORMATS: Final = (1, 2)
+DEFAULT_FORMAT: Final = 2
 FORMAT_ENV: Final = "STACKWATCH_STORE_FORMAT"
-"""Record format of a new store when none is asked for (``store init --format``): 1 by default."""
+"""Record format of a new store when none is asked for (``store init --format``): else
+DEFAULT_FORMAT. A store keeps the format it was created with (format 1 stores stay readable,
+verifiable, writable, and ``store migrate`` converts them)."""
 
 
 def stored_format(data_dir: str | os.PathLike[str]) -> int | None:
@@ -122,8 +125,8 @@ def stored_format(data_dir: str | os.PathLike[str]) -> int | None:
 
 
 def new_store_format(asked: int | None = None) -> int:
-    """The format for a store about to be created: ``asked``, else $STACKWATCH_STORE_FORMAT, else 1."""
-    value: Any = asked if asked is not None else os.environ.get(FORMAT_ENV) or 1
+    """The format for a store about to be created: ``asked``, else $STACKWATCH_STORE_FORMAT, else 2."""
+    value: Any = asked if asked is not None else os.environ.get(FORMAT_ENV) or DEFAULT_FORMAT
     try:
         fmt = int(value)
     except ValueError:

@@ -28,7 +28,7 @@ from typing import Any, Final
 
 import orjson
 
-from stackwatch.core.errors import StoreError
+from stackwatch.core.errors import IntegrityError, StoreError
 from stackwatch.core.event import Event
 from stackwatch.store import sqlite_rollup
 from stackwatch.store.base import QueryError, StoredEvent
@@ -44,6 +44,8 @@ from stackwatch.store.sqlite_scope import event_condition
 
 FORMAT: Final = 2
 CACHED_BLOCKS: Final = 32
+MAX_BLOCK_PAYLOAD: Final = 64 * 1024 * 1024
+"""A received block claiming a larger payload is refused before it is decompressed."""
 TEXTS_KEPT: Final = 400_000
 """Most messages kept in memory for the indexer (see ``BlockStore._texts``)."""
 _KEPT: Final = frozenset(
@@ -96,6 +98,15 @@ def record_event(record: bytes) -> tuple[int, Event]:
     norm = orjson.loads(fields.normalized)
     row = (fields.seq, norm[0], fields.received_us, None, *norm[3:20], fields.raw, fields.origin, norm[20])
     return fields.seq, row_event(row, norm[1], norm[2])
+
+
+def record_row(record: bytes) -> tuple[int, Row, str, str]:
+    """(seq, row in EVENT_COLUMNS order with no source, host, service) of a record's bytes: the
+    row the writer stored it from (a standby rebuilds its narrow rows this way)."""
+    fields = decode_record_bytes(record)
+    norm = orjson.loads(fields.normalized)
+    row = (fields.seq, norm[0], fields.received_us, None, *norm[3:20], fields.raw, fields.origin, norm[20])
+    return fields.seq, row, str(norm[1]), str(norm[2])
 
 
 def record_message(record: bytes) -> tuple[int, str]:
@@ -231,23 +242,78 @@ class BlockStore(SQLiteStore):
                 self._write_rows()
             return list(range(first, self._next_seq))
 
-    def _start_writer(self, *, replicate: bool) -> None:
-        super()._start_writer(replicate=False)
-        options = self._replication_options
-        if options is None:
-            from stackwatch.store.replication import configured
-
-            options = configured(self.data_dir)
-        if options and replicate and self._role == "primary":
-            raise StoreError(
-                "replication of record format 2 stores is not supported yet: turn it off "
-                "(stackwatch store replicate --off) or keep this store in format 1"
-            )
-
     def apply_replicated(
-        self, wire_rows: Sequence[Sequence[Any]], *, checkpoints: Sequence[Any] = ()
+        self, wire_blocks: Sequence[Sequence[Any]], *, checkpoints: Sequence[Any] = ()
     ) -> None:
-        raise StoreError("replication of record format 2 stores is not supported yet")
+        """The standby's write path: whole blocks from the primary (number, first seq, count,
+        digests, data, chain hash). Every record is checked against its digest and its narrow
+        row rebuilt from it (rows are not taken from the wire); the blocks are chained here and
+        each chain hash compared with the primary's (IntegrityError on any difference). Stored
+        as received, so the standby's blocks, leaves and roots are the primary's."""
+        with self._lock:
+            self._check_writable()
+            if self._role != "standby":
+                raise StoreError("only a standby applies replicated records")
+            if self._append_lock is None:
+                self._take_append_lock(replicate=False)
+            assert isinstance(self._ledger, BlockLedger)
+            first_seq = self._next_seq
+            seq, number = first_seq, self._ledger.blocks + 1
+            rows: list[Row] = []
+            received: list[tuple[int, bytes, bytes, bytes]] = []
+            for w in wire_blocks:
+                got, first, count = int(w[0]), int(w[1]), int(w[2])
+                digests, data, chain = bytes(w[3]), bytes(w[4]), bytes(w[5])
+                if (got, first) != (number, seq):
+                    raise IntegrityError(
+                        f"the primary sent block {got} from seq {first} where block {number} "
+                        f"from seq {seq} was due"
+                    )
+                rows.extend(self._verified_rows(number, first, count, digests, data))
+                received.append((first, data, digests, chain))
+                seq, number = first + count, number + 1
+            self._rows, self._next_seq = rows, seq
+            try:
+                self._write_rows(replicated=received, checkpoints=checkpoints)
+            except BaseException:
+                self._rows = []
+                self._next_seq = first_seq
+                raise
+
+    def _verified_rows(self, number: int, first: int, count: int, digests: bytes, data: bytes) -> list[Row]:
+        """The rows of a received block's records, each checked against its digest."""
+        if count < 1 or len(digests) != count * codec.DIGEST_SIZE:
+            raise IntegrityError(f"block {number} from the primary: {count} records but "
+                                 f"{len(digests)} bytes of digests")
+        size = codec.content_size(data)
+        if size is None or size > MAX_BLOCK_PAYLOAD:
+            raise IntegrityError(f"block {number} from the primary: no or too large a payload size")
+        try:
+            records = codec.records(data)
+        except codec.BlockError as exc:
+            raise IntegrityError(f"block {number} from the primary is damaged: {exc}") from None
+        if len(records) != count:
+            raise IntegrityError(f"block {number} from the primary holds {len(records)} records, not {count}")
+        rows: list[Row] = []
+        allocate = self._allocate_source
+        for offset, record in enumerate(records):
+            seq = first + offset
+            at = offset * codec.DIGEST_SIZE
+            if codec.record_digest(record) != digests[at : at + codec.DIGEST_SIZE]:
+                raise IntegrityError(
+                    f"record {seq} from the primary does not match its digest in block {number}"
+                )
+            try:
+                stored, row, host, service = record_row(record)
+            except (ValueError, IndexError, TypeError) as exc:
+                raise IntegrityError(f"record {seq} from the primary cannot be read: {exc}") from None
+            if stored != seq:
+                raise IntegrityError(
+                    f"block {number} from the primary holds record {stored} where {seq} was due"
+                )
+            source = self._sources.get((host, service)) or allocate(host, service)
+            rows.append((*row[:3], source, *row[4:]))
+        return rows
 
     def _block_rows(self, rows: list[Row], ledger: BlockLedger) -> tuple[list[Row], list[StoredBlock]]:
         """Rows as stored (cleaned where SQLite or JSON could not take them) and the blocks holding
@@ -282,11 +348,14 @@ class BlockStore(SQLiteStore):
         force_checkpoint: bool = False,
         expect: Sequence[bytes] | None = None,
         checkpoints: Sequence[Any] = (),
+        replicated: Sequence[tuple[int, bytes, bytes, bytes]] | None = None,
     ) -> list[Row]:
         """One write transaction: buffered rows (and queued admin events) as blocks and narrow
-        rows, the ledger state, and a checkpoint when due."""
+        rows, the ledger state, and a checkpoint when due. ``replicated``/``checkpoints`` are the
+        standby's: the primary's blocks (first seq, data, digests, chain hash) holding the
+        buffered rows, and its checkpoints (already verified)."""
         if expect is not None:
-            raise StoreError("replication of record format 2 stores is not supported yet")
+            raise StoreError("record format 2 replicates blocks, not chain hashes of rows")
         assert isinstance(self._ledger, BlockLedger) and self._checkpointer is not None
         conn, io, ledger = self._conn, self._io, self._ledger
         snap = ledger.snapshot()
@@ -295,10 +364,13 @@ class BlockStore(SQLiteStore):
         attempts: list[tuple[Any, ...]] = []
         try:
             conn.execute("BEGIN IMMEDIATE")
-            outbox, extra = self._outbox()
+            outbox, extra = self._outbox() if replicated is None else ([], [])
             rows = self._rows + extra if extra else self._rows
-            if rows:
+            if replicated is not None:
+                new_blocks = self._chain_received(replicated, ledger)
+            elif rows:
                 rows, new_blocks = self._block_rows(rows, ledger)
+            if rows:
                 if self._new_sources:
                     conn.executemany(
                         "INSERT INTO sources (id, host, service) VALUES (?, ?, ?)", self._new_sources
@@ -315,7 +387,9 @@ class BlockStore(SQLiteStore):
             for insert in checkpoints:  # signer rows of store init / promote
                 insert(conn)
             now = to_micros(self._clock.now())
-            if (force_checkpoint and self._checkpointer.enabled) or self._checkpointer.due(ledger.size, now):
+            if replicated is None and (
+                (force_checkpoint and self._checkpointer.enabled) or self._checkpointer.due(ledger.size, now)
+            ):
                 made = self._checkpointer.make(io, ledger.size, ledger.root(), now)
             conn.execute("COMMIT")
         except BaseException as exc:
@@ -335,8 +409,22 @@ class BlockStore(SQLiteStore):
             if len(self._texts) < TEXTS_KEPT:
                 self._texts.update((r[0], r[19]) for r in rows)
         self._since_index += len(rows)
+        if self.replica is not None:
+            self.replica.committed(ledger.size)
         self._after_commit()
         return rows
+
+    @staticmethod
+    def _chain_received(
+        received: Sequence[tuple[int, bytes, bytes, bytes]], ledger: BlockLedger
+    ) -> list[StoredBlock]:
+        made = []
+        for first, data, digests, chain in received:
+            block = ledger.add(first, data, digests)
+            if block.chain != chain:
+                raise IntegrityError(f"block {block.number} from the primary does not match its chain hash")
+            made.append(block)
+        return made
 
     def _index_messages(self, conn: sqlite3.Connection, low: int, high: int) -> list[tuple[int, str]]:
         with self._texts_lock:

@@ -51,6 +51,24 @@ def test_declared_source_that_never_spoke_is_reported() -> None:
     assert alert.details["never_seen"] is True
 
 
+def test_a_declared_source_is_tracked_from_the_live_start_not_an_old_record() -> None:
+    """The live service marks its start (pipeline.runner: Engine.live_from): a record then
+    arriving with a stamp from months ago (year-less, replayed) does not make a declared source
+    look silent since that stamp. Without it the first record's time starts the tracking."""
+    now = T0 + timedelta(days=200)
+    declared = [("mon1", "stackwatch")]
+    heartbeat = RULE + "condition: {service: stackwatch}\ngroup_by: [host, service]\n"
+    live = Engine([rule_from_yaml(heartbeat)], expected_sources=declared)
+    live.live_from(now)  # the service starts
+    live.process(line(0))  # a record stamped 200 days earlier
+    assert live.tick(now + timedelta(seconds=2)) == []
+    [alert] = live.tick(now + timedelta(minutes=11))  # and it does fire once truly silent
+    assert alert.key == "mon1|stackwatch" and alert.details["never_seen"] is True
+    replay = Engine([rule_from_yaml(heartbeat)], expected_sources=declared)
+    replay.process(line(0))  # no start tick: the first record starts the clock (analyze)
+    assert [a.key for a in replay.tick(now + timedelta(seconds=2))] == ["mon1|stackwatch"]
+
+
 def test_realerts_with_backoff_fold_into_one_alert() -> None:
     engine = Engine([rule_from_yaml(RULE)])
     engine.process(line(0))

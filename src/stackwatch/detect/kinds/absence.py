@@ -94,6 +94,12 @@ class AbsenceDetector(SourceDetector):
                 self.state.add(key, rec)
                 self._queue(key, rec, start + self.window)
 
+    def _declared_start(self, ts: float) -> float:
+        ctx = self.ctx
+        if ctx.declared_from is not None:
+            return ctx.declared_from
+        return ctx.started if ctx.started is not None else ts
+
     def _queue(self, key: Any, rec: list[Any], deadline: float) -> None:
         if not rec[_QUEUED]:
             rec[_QUEUED] = True
@@ -102,7 +108,7 @@ class AbsenceDetector(SourceDetector):
     def on_event(self, event: Event, ts: float) -> Firing | None:
         """Per event: one dict lookup and a few stores into the source's record."""
         if not self._declared_done:
-            self._declare(self.ctx.started if self.ctx.started is not None else ts)
+            self._declare(self._declared_start(ts))
         key = self.state_key(event)
         state = self.state
         rec = state.data.get(key)
@@ -130,9 +136,9 @@ class AbsenceDetector(SourceDetector):
 
     def on_tick(self, now: float) -> list[Firing]:
         if not self._declared_done:
-            if self.ctx.started is None:
+            if self.ctx.started is None and self.ctx.declared_from is None:
                 return []
-            self._declare(self.ctx.started)
+            self._declare(self._declared_start(now))
         out: list[Firing] = []
         heap = self.heap
         data = self.state.data

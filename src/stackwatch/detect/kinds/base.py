@@ -39,6 +39,9 @@ class KindContext:
     """What the engine shares with detectors."""
 
     started: float | None = None  # event time of the first event the engine saw
+    # The live service's start (Engine.live_from): declared sources are silent from here, not
+    # from the claimed time of whichever record came first (None: from ``started``, as analyze).
+    declared_from: float | None = None
     expected_sources: tuple[dict[str, str], ...] = ()  # declared sources (config)
 
 

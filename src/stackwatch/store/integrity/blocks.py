@@ -101,6 +101,15 @@ def payload(data: bytes) -> bytes:
         raise BlockError(f"block data does not decompress: {exc}") from None
 
 
+def content_size(data: bytes) -> int | None:
+    """The payload size a block's zstd frame header declares (the writer always writes it)."""
+    try:
+        size = zstandard.frame_content_size(data)
+    except zstandard.ZstdError:
+        return None
+    return size if size >= 0 else None
+
+
 def salvage(data: bytes, chunk: int = 64) -> bytes:
     """As much of a damaged block's payload as decompresses (for naming its first bad record)."""
     out = bytearray()
