@@ -221,6 +221,10 @@ class Engine:
             out[slot.rule.id] = {"keys": stats.keys, "evicted": stats.evicted, "expired": stats.expired}
         return out
 
+    def detectors(self) -> list[tuple[Rule, Detector]]:
+        """Each enabled rule with its detector (pipeline/baselines.py saves some across restarts)."""
+        return [(slot.rule, slot.detector) for slot in self._slots]
+
     # ------------------------------------------------------------------ internals
 
     def _candidates(self, combo: tuple[str | None, str, str, str | None]

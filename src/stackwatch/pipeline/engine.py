@@ -4,7 +4,8 @@ switched off in the web UI applies to every path a record can take.
 
 What differs between the two is only what an archive cannot have: ``live`` adds the wall
 clock (absence rules fire while nothing arrives), the monitor's own heartbeat as an expected
-source, and the orphaned-resource ledger kept in ``state_dir`` across restarts. An archive is
+source, and the orphaned-resource ledger and the spike rules' baselines (pipeline/baselines.py)
+kept in ``state_dir`` across restarts. An archive is
 judged on its own events' time, with a ledger of its own.
 """
 
@@ -65,6 +66,10 @@ def engine_for(settings: Settings, *, live: bool, report: TextIO | None = None,
         # live: the resource ledger is rebuilt from its snapshot, so a restart keeps what it knew
         detector = OrphanDetector.open(settings.state_dir) if live else None
         engine = OrphanAwareEngine(rules.rules, orphans=detector, **options)
+    if live:  # the spike rules' learned baselines: a restart is not a new learning day
+        from stackwatch.pipeline import baselines
+
+        baselines.load(engine, settings.state_dir)
     if any(source.type == "tenant_syslog" for source in settings.sources):
         from stackwatch.pipeline.tenants import TenantPartitionedEngine
 

@@ -39,6 +39,7 @@ from stackwatch.config.settings import Settings
 from stackwatch.core.alert import Alert
 from stackwatch.core.errors import StoreError
 from stackwatch.core.event import Event, from_json, replace
+from stackwatch.pipeline import baselines
 from stackwatch.pipeline.selfmon import SelfMonitor
 from stackwatch.sources.base import Source, SourceContext
 from stackwatch.sources.registry import create_source
@@ -130,6 +131,7 @@ class Runner:
         self._round = 0
         self._heartbeats = 0
         self._next_sweep = 0.0  # the first sweep runs at the first tick
+        self._next_baselines = time.time() + baselines.SAVE_INTERVAL
         self._sweep_task: asyncio.Task[None] | None = None
         self._sweep_writes: _QueuedWrites | None = None
         self._known: OrderedDict[tuple[str, str], Alert] = OrderedDict()  # dedup key -> latest Alert object
@@ -167,6 +169,7 @@ class Runner:
         if orphans is not None:  # the resource ledger survives restarts
             with contextlib.suppress(OSError):
                 orphans.save(self.settings.state_dir)
+        self._save_baselines()
         await asyncio.to_thread(self.store.close)
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -221,6 +224,9 @@ class Runner:
                 self.selfmon.check(now)
                 self._drain_audit_spool()
                 self._sweep_orphans(now)
+                if now >= self._next_baselines:
+                    self._next_baselines = now + baselines.SAVE_INTERVAL
+                    self._save_baselines()
                 store_tick = getattr(self.store, "tick", None)
                 if store_tick is not None:  # an idle writer still checkpoints and seals on time
                     store_tick()
@@ -336,6 +342,14 @@ class Runner:
                 alert, evidence=list(alert.evidence), details=dict(alert.details)
             )
             self._batch.alerts[id(alert)] = (alert, snapshot, change, dispatch)
+
+    def _save_baselines(self) -> None:
+        """The spike rules' baselines to state_dir (pipeline/baselines.py): periodically, so a
+        kill -9 loses minutes of learning, not days, and at stop."""
+        try:
+            baselines.save(self.engine, self.settings.state_dir)
+        except OSError as exc:
+            log.error("spike baselines not saved to %s: %s", self.settings.state_dir, exc)
 
     def _sweep_orphans(self, now: float) -> None:
         """The periodic reconciliation sweep (respond.cloud, respond.sweep_interval): owners

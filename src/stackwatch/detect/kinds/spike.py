@@ -22,6 +22,12 @@ by the rule's ``max_keys`` like every other kind: memory is one small record per
 (the records behind a firing) is kept only for keys whose current window is busy enough to
 matter (half the count that could fire), in a side table of at most ``EVIDENCE_KEYS`` keys:
 a key's record outlives its windows by weeks, and must not hold raw lines that long.
+
+Restarts: ``snapshot`` / ``restore`` carry the per-key records (not the evidence) across a
+restart of the live service (pipeline/baselines.py writes them to ``state_dir``), so a restart
+does not put every key back into its learning day. A snapshot names the rule's window,
+baseline and group_by: one taken under other parameters is refused (its numbers would mean
+something else) and the rule learns again.
 """
 
 from __future__ import annotations
@@ -86,6 +92,8 @@ def parse_params(doc: LocDict, file: str) -> Params:
 # [mark, last_use, key, window index, count in it, baseline, windows seen, first seen, quiet]
 # quiet: a down firing was raised and the key has not been busy again since.
 _WINDOW, _COUNT, _BASE, _SEEN, _FIRST, _QUIET = 3, 4, 5, 6, 7, 8
+_SNAPSHOT_ROW: Final = 8
+"""A snapshot row: [last_use, key, window index, count, baseline, windows seen, first seen, quiet]."""
 
 
 class SpikeDetector(Detector):
@@ -234,6 +242,61 @@ class SpikeDetector(Detector):
 
     def stats(self) -> StateStats:
         return self.state.current_stats()
+
+    # ------------------------------------------------------------------ restarts
+
+    def shape(self) -> dict[str, Any]:
+        """What a snapshot's numbers depend on: restored only under the same values."""
+        return {"window": self.window, "baseline": self.params.baseline, "group_by": list(self.rule.group_by)}
+
+    def snapshot(self) -> dict[str, Any]:
+        """The per-key records as plain data (least recently used first), evidence left out."""
+        rows = [[rec[1], rec[2] if self.width == 1 else list(rec[2]), *rec[_WINDOW:]]
+                for rec in sorted(self.state.data.values(), key=lambda r: r[1])]
+        return {**self.shape(), "evicted": self.state.stats.evicted, "keys": rows}
+
+    def restore(self, doc: Any) -> int:
+        """Take back the records of ``snapshot`` (the detector is fresh); returns how many.
+        Raises ValueError when ``doc`` is not a snapshot of this rule's shape."""
+        shape = self.shape()
+        if not isinstance(doc, dict) or {k: doc.get(k) for k in shape} != shape:
+            raise ValueError("taken under another window, baseline or group_by")
+        rows = doc.get("keys")
+        if not isinstance(rows, list):
+            raise ValueError("no list of keys")
+        taken: list[list[Any]] = []
+        for row in rows[-self.state.max_keys:]:  # the most recently used, if the cap shrank
+            if not isinstance(row, list) or len(row) != _SNAPSHOT_ROW:
+                raise ValueError("a malformed key record")
+            key = _restored_key(row[1], self.width)
+            last, _, index, count, base, seen, first, quiet = row
+            if not (_number(last) and _number(base) and _number(first) and isinstance(index, int)
+                    and isinstance(count, int) and isinstance(seen, int) and isinstance(quiet, bool)):
+                raise ValueError("a malformed key record")
+            taken.append([float(last), float(last), key, index, count, float(base), seen, float(first),
+                          quiet])
+        for rec in taken:
+            self.state.add(rec[2], rec)
+            if self.down and rec[_BASE] >= self.params.min_count and not rec[_QUIET]:
+                heapq.heappush(self.heap, ((rec[_WINDOW] + 1) * self.window, rec[_WINDOW], rec[2]))
+        evicted = doc.get("evicted")
+        if isinstance(evicted, int):
+            self.state.stats.evicted += evicted
+        return len(taken)
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _restored_key(value: Any, width: int) -> Any:
+    """A state key from its JSON form (see state_key_func: a str for one field, else a tuple)."""
+    if width == 1 and (value is None or isinstance(value, str)):
+        return value
+    if width != 1 and isinstance(value, list) and len(value) == width and all(
+            v is None or isinstance(v, str) for v in value):
+        return tuple(value)
+    raise ValueError("a key of another shape")
 
 
 def _texts(state_key: Any, width: int) -> tuple[str, ...]:

@@ -1,0 +1,117 @@
+"""The spike rules' learned baselines across restarts of the live service.
+
+A ``spike`` rule (detect/kinds/spike.py) learns each key's normal rate over days; held only in
+memory, every restart of ``serve`` would put every project back into its learning day, when
+only the absolute ``learning_threshold`` fires. Like the orphan ledger (respond/ledger.py),
+the records are written to ``state_dir`` (``detect/baselines.json``), atomically, every
+``SAVE_INTERVAL`` seconds and at a clean stop, and read back when the live engine is built.
+
+The file is bounded by the rules' own ``max_keys`` (one small row per key, no evidence) and
+refused past ``MAX_BYTES``. A file that is not ours, of another version, corrupt or too large
+is logged and set aside (renamed ``*.refused``, for an operator to look at) and every spike
+rule learns again: a bad file never stops the service. A rule whose window, baseline or
+group_by changed since the snapshot relearns alone (its numbers meant something else);
+rules no longer loaded are dropped. Deleting the file while serve is stopped resets them all.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Final
+
+import msgspec
+
+from stackwatch.detect.kinds.spike import SpikeDetector
+
+log = logging.getLogger(__name__)
+
+BASELINES_FILE: Final = "detect/baselines.json"
+FORMAT: Final = "stackwatch-spike-baselines"
+VERSION: Final = 1
+MAX_BYTES: Final = 512 * 1024 * 1024
+"""Largest snapshot read back (100k keys of two rules take about 17 MB: docs/usage-hardware.md)."""
+SAVE_INTERVAL: Final = 300.0
+"""Seconds between two snapshots while serving: what a kill -9 can lose."""
+
+
+def baselines_path(state_dir: str | os.PathLike[str]) -> Path:
+    return Path(state_dir) / BASELINES_FILE
+
+
+def _spikes(engine: Any) -> dict[str, SpikeDetector]:
+    detectors = getattr(engine, "detectors", None)
+    if detectors is None:
+        return {}
+    return {rule.id: det for rule, det in detectors() if isinstance(det, SpikeDetector)}
+
+
+def save(engine: Any, state_dir: str | os.PathLike[str]) -> int:
+    """Write the engine's spike baselines (atomically: temp file, fsync, rename); returns the
+    number of keys written. Nothing is written when the engine has no spike rule."""
+    spikes = _spikes(engine)
+    if not spikes:
+        return 0
+    rules = {rule_id: det.snapshot() for rule_id, det in spikes.items()}
+    data = msgspec.json.encode({"format": FORMAT, "version": VERSION, "saved": time.time(), "rules": rules})
+    target = baselines_path(state_dir)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".baselines-", dir=target.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return sum(len(r["keys"]) for r in rules.values())
+
+
+def load(engine: Any, state_dir: str | os.PathLike[str]) -> int:
+    """Give the engine's spike rules back their baselines; returns the number of keys restored.
+    A missing file is a first start (0); a bad one is refused (see the module's docstring)."""
+    spikes = _spikes(engine)
+    target = baselines_path(state_dir)
+    if not spikes or not target.exists():
+        return 0
+    try:
+        size = target.stat().st_size
+        if size > MAX_BYTES:
+            raise ValueError(f"{size} bytes, more than the {MAX_BYTES} a snapshot may have")
+        doc = msgspec.json.decode(target.read_bytes())
+        if not isinstance(doc, dict) or doc.get("format") != FORMAT:
+            raise ValueError("not a stackwatch spike baselines snapshot")
+        if doc.get("version") != VERSION:
+            raise ValueError(f"snapshot version {doc.get('version')!r}, this stackwatch reads {VERSION}")
+        rules = doc.get("rules")
+        if not isinstance(rules, dict):
+            raise ValueError("no rules")
+    except (OSError, ValueError, msgspec.DecodeError) as exc:
+        _refuse(target, exc)
+        return 0
+    restored = 0
+    for rule_id, det in spikes.items():
+        if rule_id not in rules:
+            continue
+        try:
+            restored += det.restore(rules[rule_id])
+        except ValueError as exc:
+            # restore checks every row before taking any: nothing half-restored stays
+            log.warning("spike baselines of rule %s not restored (%s): it learns again", rule_id, exc)
+    log.info("spike baselines: %d keys restored from %s", restored, target)
+    return restored
+
+
+def _refuse(target: Path, exc: Exception) -> None:
+    aside = target.with_name(target.name + ".refused")
+    try:
+        os.replace(target, aside)
+    except OSError:
+        aside = target
+    log.error("spike baselines %s refused (%s); kept as %s; every spike rule learns again",
+              target, exc, aside)
