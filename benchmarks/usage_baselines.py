@@ -10,6 +10,10 @@ baseline, the peak RSS of generating and walking the same stream with no engine 
 processes). Keys held and evicted per rule say whether the caps (``max_keys``, default 100,000
 per rule; 250,000 in the usage pack's per-project and per-user rules) were reached. Events/s
 is printed for information, not as a target.
+
+The engine side then writes the spike rules' baselines as serve does at stop
+(pipeline/baselines.py) and reads them back into a fresh engine: the snapshot's size on disk
+and the time to save and to load it (what a restart of serve costs), keys restored.
 """
 
 from __future__ import annotations
@@ -18,8 +22,9 @@ import argparse
 import resource
 import subprocess
 import sys
+import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 
 import orjson
@@ -79,7 +84,26 @@ def run(projects: int, users: int, days: int, per_day: int, engine: bool) -> dic
         out["alerts"] = detector.stats.alerts
         out["state"] = {names[rule]: figures for rule, figures in detector.state_stats().items()
                         if figures["keys"] or figures["evicted"]}
+        out["snapshot"] = snapshot(detector, lambda: Engine(rules, keep_alerts=False))
     return out
+
+
+def snapshot(engine: object, fresh: Callable[[], object]) -> dict[str, object]:
+    """Save the spike baselines as serve does at stop, load them into a fresh engine as serve
+    does at start: file size, seconds each way, keys restored."""
+    from stackwatch.pipeline import baselines
+
+    with tempfile.TemporaryDirectory() as folder:
+        began = time.perf_counter()
+        written = baselines.save(engine, folder)
+        saved = time.perf_counter() - began
+        size = baselines.baselines_path(folder).stat().st_size
+        target = fresh()
+        began = time.perf_counter()
+        restored = baselines.load(target, folder)
+        loaded = time.perf_counter() - began
+    return {"keys": written, "restored": restored, "bytes": size, "save_s": round(saved, 2),
+            "load_s": round(loaded, 2)}
 
 
 def main() -> None:
@@ -112,6 +136,10 @@ def main() -> None:
     print("| rule | keys held | evicted | expired |\n|---|---:|---:|---:|")
     for rule, figures in eng["state"].items():  # type: ignore[union-attr]
         print(f"| {rule} | {figures['keys']:,} | {figures['evicted']:,} | {figures['expired']:,} |")
+    snap = eng["snapshot"]
+    print(f"\nspike baselines snapshot: {snap['keys']:,} keys, {snap['bytes'] / 1e6:.1f} MB, "  # type: ignore[index]
+          f"saved in {snap['save_s']} s, loaded in {snap['load_s']} s "  # type: ignore[index]
+          f"({snap['restored']:,} keys restored)")  # type: ignore[index]
     sys.stdout.write(orjson.dumps(sides).decode() + "\n")
 
 
