@@ -93,9 +93,11 @@ def save(engine: Any, state_dir: str | os.PathLike[str]) -> int:
     return written
 
 
-def load(engine: Any, state_dir: str | os.PathLike[str]) -> int:
+def load(engine: Any, state_dir: str | os.PathLike[str], now: float | None = None) -> int:
     """Give the engine's spike rules back their baselines; returns the number of keys restored.
-    A missing file is a first start (0); a bad one is refused (see the module's docstring)."""
+    A missing file is a first start (0); a bad one is refused (see the module's docstring).
+    ``now``: the restart's time (the wall clock), see SpikeDetector.restore."""
+    now = time.time() if now is None else now
     spikes = _spikes(engine)
     target = baselines_path(state_dir)
     if not spikes or not target.exists():
@@ -122,7 +124,7 @@ def load(engine: Any, state_dir: str | os.PathLike[str]) -> int:
             continue
         try:
             with _collector_paused():
-                restored += det.restore(rules[rule_id])
+                restored += det.restore(rules[rule_id], now)
         except ValueError as exc:
             # restore checks every row before taking any: nothing half-restored stays
             log.warning("spike baselines of rule %s not restored (%s): it learns again", rule_id, exc)

@@ -255,9 +255,12 @@ class SpikeDetector(Detector):
                 for rec in sorted(self.state.data.values(), key=lambda r: r[1])]
         return {**self.shape(), "evicted": self.state.stats.evicted, "keys": rows}
 
-    def restore(self, doc: Any) -> int:
+    def restore(self, doc: Any, not_before: float = 0.0) -> int:
         """Take back the records of ``snapshot`` (the detector is fresh); returns how many.
-        Raises ValueError when ``doc`` is not a snapshot of this rule's shape."""
+        Raises ValueError when ``doc`` is not a snapshot of this rule's shape. ``not_before``
+        (the restart's time): the first down check of a restored key waits one window past it,
+        so the records queued while the service was down (RabbitMQ keeps them) arrive before
+        the wall clock can call a busy key quiet."""
         shape = self.shape()
         if not isinstance(doc, dict) or {k: doc.get(k) for k in shape} != shape:
             raise ValueError("taken under another window, baseline or group_by")
@@ -278,7 +281,8 @@ class SpikeDetector(Detector):
         for rec in taken:
             self.state.add(rec[2], rec)
             if self.down and rec[_BASE] >= self.params.min_count and not rec[_QUIET]:
-                heapq.heappush(self.heap, ((rec[_WINDOW] + 1) * self.window, rec[_WINDOW], rec[2]))
+                due = max((rec[_WINDOW] + 1) * self.window, not_before + self.window)
+                heapq.heappush(self.heap, (due, rec[_WINDOW], rec[2]))
         evicted = doc.get("evicted")
         if isinstance(evicted, int):
             self.state.stats.evicted += evicted
