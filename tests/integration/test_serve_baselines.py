@@ -48,12 +48,15 @@ def _alerts(data: Path) -> list:
         return [s.alert for s in store.alerts(AlertQuery(rule=BURST_PROJECT))]
 
 
-def test_a_burst_right_after_a_restart_alerts_on_the_learned_ratio(tmp_path: Path) -> None:
+@pytest.mark.parametrize("ending", ["stop", "kill -9"])
+def test_a_burst_right_after_a_restart_alerts_on_the_learned_ratio(tmp_path: Path, ending: str) -> None:
     rng = random.Random(18)
     log = tmp_path / "logs" / "notifications.jsonl"
     log.parent.mkdir()
     source = f"  - {{type: file, name: bus, paths: ['{log}'], start_at: beginning, poll_interval: 50ms}}\n"
-    config = serve_config(tmp_path, source)
+    # kill -9: what the periodic snapshot (every second here) wrote is all there is
+    config = serve_config(tmp_path, source, extra="limits: {baselines_interval: 1}\n")
+    snapshot_path = tmp_path / "state" / "detect" / "baselines.json"
     (tmp_path / "rules" / "burst.yaml").write_text((RULES / "resource_burst_project.yaml").read_text())
     start = (int(time.time()) // 3600 - 3 * 24) * HOUR_MS  # three days ago, on the hour
     learned = []
@@ -65,9 +68,14 @@ def test_a_burst_right_after_a_restart_alerts_on_the_learned_ratio(tmp_path: Pat
     serve = ServeProcess(config).start()
     try:
         wait_for(lambda: _stored(tmp_path / "data") >= len(learned), 60, 0.2)
+        if ending == "kill -9":
+            learned_at = time.time()
+            wait_for(lambda: snapshot_path.exists() and snapshot_path.stat().st_mtime > learned_at + 0.1, 10)
+            serve.kill()
     finally:
-        assert serve.stop() == 0, serve.log()
-    snapshot = json.loads((tmp_path / "state" / "detect" / "baselines.json").read_text())
+        if ending == "stop":
+            assert serve.stop() == 0, serve.log()
+    snapshot = json.loads(snapshot_path.read_text())
     assert sorted(row[1][0] for row in snapshot["rules"][BURST_PROJECT]["keys"]) == ["p-burst", "p-ci"]
     assert _alerts(tmp_path / "data") == []
 

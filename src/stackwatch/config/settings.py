@@ -144,6 +144,11 @@ class LimitsSettings:
     drop_check_interval: Seconds = setting(
         Seconds(10), "how often dropped-record counters are checked and alerted on"
     )
+    baselines_interval: Seconds = setting(
+        Seconds(300),
+        "how often serve writes the spike rules' learned baselines to state_dir (also at stop): "
+        "what a kill -9 can lose of them",
+    )
     future_tolerance: Seconds = setting(
         Seconds(300),
         "an event stamped further than this past its receive time is detected and stored at its "

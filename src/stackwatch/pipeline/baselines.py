@@ -4,7 +4,7 @@ A ``spike`` rule (detect/kinds/spike.py) learns each key's normal rate over days
 memory, every restart of ``serve`` would put every project back into its learning day, when
 only the absolute ``learning_threshold`` fires. Like the orphan ledger (respond/ledger.py),
 the records are written to ``state_dir`` (``detect/baselines.json``), atomically, every
-``SAVE_INTERVAL`` seconds and at a clean stop, and read back when the live engine is built.
+``limits.baselines_interval`` (5 minutes) and at a clean stop, and read back when the live engine is built.
 
 The file is bounded by the rules' own ``max_keys`` (one small row per key, no evidence) and
 refused past ``MAX_BYTES``. A file that is not ours, of another version, corrupt or too large
@@ -37,8 +37,6 @@ FORMAT: Final = "stackwatch-spike-baselines"
 VERSION: Final = 1
 MAX_BYTES: Final = 512 * 1024 * 1024
 """Largest snapshot read back (100k keys of two rules take about 17 MB: docs/usage-hardware.md)."""
-SAVE_INTERVAL: Final = 300.0
-"""Seconds between two snapshots while serving: what a kill -9 can lose."""
 
 
 def baselines_path(state_dir: str | os.PathLike[str]) -> Path:

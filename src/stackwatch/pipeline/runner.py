@@ -131,7 +131,7 @@ class Runner:
         self._round = 0
         self._heartbeats = 0
         self._next_sweep = 0.0  # the first sweep runs at the first tick
-        self._next_baselines = time.time() + baselines.SAVE_INTERVAL
+        self._next_baselines = time.time() + float(self.limits.baselines_interval)
         self._sweep_task: asyncio.Task[None] | None = None
         self._sweep_writes: _QueuedWrites | None = None
         self._known: OrderedDict[tuple[str, str], Alert] = OrderedDict()  # dedup key -> latest Alert object
@@ -225,7 +225,7 @@ class Runner:
                 self._drain_audit_spool()
                 self._sweep_orphans(now)
                 if now >= self._next_baselines:
-                    self._next_baselines = now + baselines.SAVE_INTERVAL
+                    self._next_baselines = now + float(self.limits.baselines_interval)
                     self._save_baselines()
                 store_tick = getattr(self.store, "tick", None)
                 if store_tick is not None:  # an idle writer still checkpoints and seals on time
