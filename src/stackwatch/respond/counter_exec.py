@@ -15,7 +15,8 @@ retry. Every result is verified with a fresh read.
   removed: it lets nothing through); then the server is locked (``lock: true``). Undo
   (``release``): the recorded groups back on each port, unlocked if we locked it.
 - ``deny_address``: ``add map`` on HAProxy's admin socket (value ``stackwatch:<expiry>``),
-  verified with ``show map``. Undo and expiry: ``del map``.
+  verified with ``show map``. Undo and expiry: ``del map``. A reload of HAProxy forgets runtime
+  entries: every pass adds back those still in force (``restore``).
 
 Results are events in the store, as for the orphan actions (``response.<action>``); an undo is
 ``response.undo_<action>``, an expiry ``response.expire_<action>``, a refusal (allowlist) has
@@ -263,6 +264,42 @@ class CountermeasureExecutor(Executor):
         for item in self.ledger.expired(now):
             report.results.append(self.undo(item, dry_run=dry_run, why="expire"))
         return report
+
+    def restore(self, *, now: float | None = None) -> list[ActionResult]:
+        """Deny entries still in force that HAProxy no longer holds (a reload or restart reads
+        the map file again and forgets runtime changes): added back, each an event
+        (``response.restore_deny_address``). One ``show map`` per socket and map."""
+        assert self.ledger is not None
+        now = time.time() if now is None else now
+        maps: dict[tuple[str, str], dict[str, str]] = {}
+        results = []
+        for item in self.ledger.active():
+            if item.action != "deny_address" or (item.expires_at is not None and item.expires_at <= now):
+                continue
+            socket_path = str(item.state.get("socket") or self.policy.get("deny_address").socket)
+            map_name = str(item.state.get("map") or self.policy.get("deny_address").map)
+            api = RuntimeApi(socket_path)
+            planned = PlannedAction(item.action, item.resource_type, item.resource_id, None, "restore",
+                                    "HAProxy lost the entry")
+            try:
+                if (socket_path, map_name) not in maps:
+                    maps[socket_path, map_name] = api.show_map(map_name)
+                if item.resource_id in maps[socket_path, map_name]:
+                    continue
+                until = int(item.expires_at) if item.expires_at else 0
+                api.add_map(map_name, item.resource_id, f"stackwatch:{until}")
+                if item.resource_id not in api.show_map(map_name):
+                    raise VerifyError(f"{item.resource_id} is not in {map_name}")
+                left = f" until {until}" if until else ""
+                result = ActionResult(planned, "done", f"{item.resource_id} denied again by HAProxy"
+                                      f" ({map_name}: the entry was lost, HAProxy reloaded?){left}", 1,
+                                      item.queue_id)
+            except Exception as exc:  # HAProxy down mid-restart: said, and tried again next pass
+                result = ActionResult(planned, "failed", _brief(exc), 1, item.queue_id)
+            self._record_undo(result, "restore")
+            self._say(result.line())
+            results.append(result)
+        return results
 
     # ------------------------------------------------------------------ recording
 

@@ -1,10 +1,6 @@
 """One countermeasure pass: open alerts -> plan -> refusals recorded -> queued -> due ones run ->
-expired ones undone. Shared by ``stackwatch respond plan`` and the orphan sweep of ``serve``
-(which calls it through ``reconcile``), so both act the same way.
-
-Report-only (the default: no action with ``mode: act``) plans nothing, queues nothing and
-changes nothing; the dry run prints the plan and writes nothing at all.
-"""
+expired ones undone -> deny entries HAProxy lost in a reload added back. Shared by ``stackwatch
+respond plan`` and ``serve``, so both act the same way."""
 
 from __future__ import annotations
 
@@ -29,6 +25,7 @@ class CounterReport:
     queued: list[int] = field(default_factory=list)
     run: RunReport | None = None
     expired: RunReport | None = None
+    restored: list[ActionResult] = field(default_factory=list)
 
 
 def open_alerts(store: Any, policy: CountermeasurePolicy) -> list[Alert]:
@@ -76,6 +73,7 @@ def countermeasure_pass(policy: Any, *, cloud: Any, store: Any, queue: Any, ledg
         if run:
             report.run = executor.run([i for i in queue.due() if is_countermeasure(i.planned)])
     report.expired = executor.expire()
+    report.restored = executor.restore()  # after expiry: what HAProxy lost and is still in force
     return report
 
 
