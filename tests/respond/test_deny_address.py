@@ -31,7 +31,7 @@ from stackwatch.respond.policy import ResponsePolicy
 from stackwatch.store import EventQuery, open_store
 from stackwatch.store.admin import AUDIT_SPOOL
 from stackwatch.store.verify import verify_store
-from tests.servetools import free_port, wait_for
+from tests.servetools import ServeProcess, free_port, logger, serve_config, wait_for
 
 ATTACKER, BYSTANDER, MANAGER = "127.0.0.2", "127.0.0.3", "127.0.0.4"
 CONFIG = """\
@@ -295,3 +295,32 @@ def test_while_serve_holds_the_store_the_events_go_to_its_spool(front: Front, tm
         assert _status(front.port, ATTACKER) == 403
     spooled = [orjson.loads(line) for line in (data / AUDIT_SPOOL).read_bytes().splitlines()]
     assert [(e["action"], e["attrs"]["result"]) for e in spooled] == [("response.deny_address", "done")]
+
+
+def test_serve_denies_a_brute_forcing_address_without_a_cloud(front: Front, tmp_path: Path) -> None:
+    """A real serve process, no respond.cloud: its own countermeasure cadence plans, runs (no
+    approval asked) and records deny_address for the brute-force alert it raised; the cloud
+    action in the same policy is reported only, with the reason in serve's log."""
+    port = free_port()
+    respond = (
+        "respond:\n  approval: false\n  grace: 0\n  retries: 0\n  countermeasure_interval: 1s\n"
+        "  countermeasures:\n"
+        "    deny_address: {mode: act, on: [auth.bruteforce], expiry: 1h,"
+        f" socket: '{front.socket}', map: '{front.map}'}}\n"
+        "    disable_account: {mode: act, on: [auth.bruteforce]}\n"
+    )
+    config = serve_config(tmp_path, f"  - {{type: syslog_tcp, name: tcp, listen: '127.0.0.1:{port}'}}\n",
+                          extra=respond)
+    serve = ServeProcess(config).start()
+    try:
+        assert _status(front.port, ATTACKER) == 200
+        for i in range(12):
+            logger(port, f"Failed password for root from {ATTACKER} port {40000 + i} ssh2", transport="--tcp")
+        wait_for(lambda: _status(front.port, ATTACKER) == 403, 30, 0.2)
+        assert _status(front.port, BYSTANDER) == 200
+        wait_for(lambda: "disable_account: report only, no respond.cloud" in serve.log(), 10, 0.1)
+    finally:
+        assert serve.stop() == 0, serve.log()
+    assert ("response.deny_address", "done", ATTACKER) in _events(tmp_path / "data")
+    assert not [e for e in _events(tmp_path / "data") if e[0].endswith("disable_account")]
+    assert verify_store(tmp_path / "data").ok(allow_unsealed_tail=True)

@@ -1,6 +1,11 @@
 """One countermeasure pass: open alerts -> plan -> refusals recorded -> queued -> due ones run ->
 expired ones undone -> deny entries HAProxy lost in a reload added back. Shared by ``stackwatch
-respond plan`` and ``serve``, so both act the same way."""
+respond plan`` and ``serve`` (on its own cadence, ``respond.countermeasure_interval``; without
+``respond.cloud`` only the actions that need no cloud), so both act the same way.
+
+Report-only (the default: no action with ``mode: act``) plans nothing, queues nothing and
+changes nothing; the dry run prints the plan and writes nothing at all.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +17,7 @@ from stackwatch.core.alert import Alert
 from stackwatch.respond.actions import ActionResult, Executor, RunReport
 from stackwatch.respond.applied import AppliedLedger
 from stackwatch.respond.counter_exec import CountermeasureExecutor, is_countermeasure
-from stackwatch.respond.countermeasures import CountermeasurePolicy, plan_countermeasures
+from stackwatch.respond.countermeasures import NEEDS_CLOUD, CountermeasurePolicy, plan_countermeasures
 from stackwatch.respond.policy import PlannedAction
 
 ALERT_PAGE = 1000
@@ -71,7 +76,13 @@ def countermeasure_pass(policy: Any, *, cloud: Any, store: Any, queue: Any, ledg
         if pending:
             _say(out, f"{len(pending)} countermeasure(s) wait for approval: stackwatch respond list")
         if run:
-            report.run = executor.run([i for i in queue.due() if is_countermeasure(i.planned)])
+            due = [i for i in queue.due() if is_countermeasure(i.planned)]
+            if cloud is None:  # left queued (not failed) until a pass with a cloud runs them
+                waiting = [i for i in due if i.planned.action in NEEDS_CLOUD]
+                if waiting:
+                    _say(out, f"{len(waiting)} due countermeasure(s) need a cloud: left queued")
+                due = [i for i in due if i.planned.action not in NEEDS_CLOUD]
+            report.run = executor.run(due)
     report.expired = executor.expire()
     report.restored = executor.restore()  # after expiry: what HAProxy lost and is still in force
     return report

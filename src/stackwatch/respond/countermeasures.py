@@ -34,6 +34,7 @@ actions. An alert whose target is allowlisted gives a *refusal* instead (an even
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import ipaddress
 import socket
 from collections.abc import Iterable, Mapping
@@ -44,6 +45,8 @@ from stackwatch.core.alert import Alert
 from stackwatch.core.errors import ConfigError
 
 ACTIONS: Final = ("disable_account", "quarantine_instance", "deny_address")
+NEEDS_CLOUD: Final = ("disable_account", "quarantine_instance")
+"""The actions that act through the OpenStack APIs (deny_address needs only HAProxy's socket)."""
 MODES: Final = ("report", "act")
 OWNER_KIND: Final = "alert"
 DEFAULT_ACCOUNT_ALLOWLIST: Final = (
@@ -100,6 +103,14 @@ class CountermeasurePolicy:
     def report_only(self) -> bool:
         return all(p.mode == "report" for p in self.actions.values())
 
+    def without_cloud(self) -> tuple[CountermeasurePolicy, list[str]]:
+        """This policy with the acting cloud actions turned to report, and their names: what
+        runs where no cloud is configured (serve without ``respond.cloud``)."""
+        skipped = sorted(a for a, p in self.actions.items() if p.mode == "act" and a in NEEDS_CLOUD)
+        actions = {a: dataclasses.replace(p, mode="report") if a in skipped else p
+                   for a, p in self.actions.items()}
+        return CountermeasurePolicy(actions), skipped
+
     def get(self, action: str) -> ActionPolicy:
         return self.actions.get(action) or default_action_policy(action)
 
@@ -131,8 +142,10 @@ def _action_policy(action: str, data: Any, path: str | None, where: str) -> Acti
         raise ConfigError("must be a mapping", path, None, where)
     base = default_action_policy(action)
     values: dict[str, Any] = {}
-    for key, value in data.items():
-        line = _key_line(data, key)
+    for raw_key, value in data.items():
+        line = _key_line(data, raw_key)
+        # YAML 1.1 reads a bare `on:` key as true (the loader turns it into "True")
+        key = "on" if raw_key is True or raw_key == "True" else raw_key
         if key not in _KEYS[action]:
             raise ConfigError(f"unknown setting {key!r}; expected one of {', '.join(_KEYS[action])}",
                               path, line, f"{where}.{key}")
