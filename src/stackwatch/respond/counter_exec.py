@@ -135,8 +135,7 @@ class CountermeasureExecutor(Executor):
         addresses = [planned.resource_id, *planned.params.get("also", ())]
         ports: list[Any] = []
         for address in addresses:  # the alert's source, then the other addresses it names
-            ports = [p for p in network.ports(fixed_ips=f"ip_address={address}")
-                     if (p.device_owner or "").startswith("compute:") and p.device_id]
+            ports = instance_ports(network, address)
             if ports:
                 item.state.setdefault("address", address)
                 break
@@ -333,6 +332,49 @@ class CountermeasureExecutor(Executor):
         if self.cloud is None:
             raise RuntimeError("no cloud to act on")
         return self.cloud.conn
+
+
+def instance_ports(network: Any, address: str) -> list[Any]:
+    """The ports of instances (owned by nova) that hold ``address``."""
+    return [p for p in network.ports(fixed_ips=f"ip_address={address}")
+            if (p.device_owner or "").startswith("compute:") and p.device_id]
+
+
+def resolve_instance_side(planned: list[PlannedAction], cloud: Any,
+                          out: TextIO | None = None) -> list[PlannedAction]:
+    """quarantine_instance actions with several candidate addresses (an IDS alert's source and
+    destination) get the one an instance's port holds as their target, so each victim of one
+    attacker is its own action (its own key, approval and undo). One port lookup per address;
+    when none holds it, or the API fails, the action stays as planned (the run cancels it)."""
+    seen: dict[str, bool] = {}
+    resolved = []
+    for item in planned:
+        also = list(item.params.get("also") or ())
+        if item.action != "quarantine_instance" or not also:
+            resolved.append(item)
+            continue
+        found = None
+        for address in [item.resource_id, *also]:
+            if address not in seen:
+                try:
+                    seen[address] = bool(instance_ports(cloud.conn.network, address))
+                except Exception as exc:  # the API may be down: the run tries each address itself
+                    if out is not None:
+                        out.write(f"cannot look up the instance of {address}: {_brief(exc)}\n")
+                    break
+            if seen[address]:
+                found = address
+                break
+        if found is None:
+            resolved.append(item)
+            continue
+        params = {k: v for k, v in item.params.items() if k != "also"}
+        resolved.append(PlannedAction(item.action, item.resource_type, found, item.resource_name,
+                                      item.owner_kind, item.owner_id, params))
+    unique: dict[str, PlannedAction] = {}
+    for item in resolved:  # two alerts resolved to one victim: one action
+        unique.setdefault(item.key, item)
+    return list(unique.values())
 
 
 class _Cancel(Exception):

@@ -16,7 +16,7 @@ from typing import Any, TextIO
 from stackwatch.core.alert import Alert
 from stackwatch.respond.actions import ActionResult, Executor, RunReport
 from stackwatch.respond.applied import AppliedLedger
-from stackwatch.respond.counter_exec import CountermeasureExecutor, is_countermeasure
+from stackwatch.respond.counter_exec import CountermeasureExecutor, is_countermeasure, resolve_instance_side
 from stackwatch.respond.countermeasures import NEEDS_CLOUD, CountermeasurePolicy, plan_countermeasures
 from stackwatch.respond.policy import PlannedAction
 
@@ -61,6 +61,8 @@ def countermeasure_pass(policy: Any, *, cloud: Any, store: Any, queue: Any, ledg
     if alerts is None:
         alerts = open_alerts(store, counter) if store is not None else []
     report.planned, refusals = plan_countermeasures(counter, alerts, own=own)
+    if cloud is not None and not dry_run:  # which end of an IDS alert is the instance
+        report.planned = resolve_instance_side(report.planned, cloud, out)
     executor = CountermeasureExecutor(cloud, ledger=ledger, policy=counter, own=own, store=store, queue=queue,
                                       out=out, actor=actor, retries=policy.retries,
                                       retry_delay=policy.retry_delay)
