@@ -285,10 +285,15 @@ class CountermeasureExecutor(Executor):
                     maps[socket_path, map_name] = api.show_map(map_name)
                 if item.resource_id in maps[socket_path, map_name]:
                     continue
+                if not self._still_active(item.key):  # undone by another process since: leave it out
+                    continue
                 until = int(item.expires_at) if item.expires_at else 0
                 api.add_map(map_name, item.resource_id, f"stackwatch:{until}")
                 if item.resource_id not in api.show_map(map_name):
                     raise VerifyError(f"{item.resource_id} is not in {map_name}")
+                if not self._still_active(item.key):  # an undo ran meanwhile: it wins
+                    api.del_map(map_name, item.resource_id)
+                    continue
                 left = f" until {until}" if until else ""
                 result = ActionResult(planned, "done", f"{item.resource_id} denied again by HAProxy"
                                       f" ({map_name}: the entry was lost, HAProxy reloaded?){left}", 1,
@@ -299,6 +304,11 @@ class CountermeasureExecutor(Executor):
             self._say(result.line())
             results.append(result)
         return results
+
+    def _still_active(self, key: str) -> bool:
+        assert self.ledger is not None
+        fresh = self.ledger.get(key)
+        return fresh is not None and fresh.active
 
     # ------------------------------------------------------------------ recording
 
