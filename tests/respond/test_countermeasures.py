@@ -5,6 +5,7 @@ half-done run retried idempotently. Every result is an event the store's verific
 from __future__ import annotations
 
 import io
+import json
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -285,3 +286,52 @@ def test_a_bad_countermeasure_in_a_file_names_its_line(tmp_path: Path) -> None:
         load_policy(str(path))
     message = str(caught.value)
     assert f"{path}:5:" in message and "respond.countermeasures.deny_address.expiry" in message
+
+
+# ---------------------------------------------------------------------------- IDS: the victim side
+
+
+def _eve(sid: int, source: str, dest: str) -> str:
+    """One alert record as Suricata's eve.json writes it (an inbound attack on ``dest``)."""
+    record = {"timestamp": "2026-12-06T09:58:01.120000+0000", "flow_id": sid * 7, "in_iface": "eth1",
+              "event_type": "alert", "src_ip": source, "src_port": 51514, "dest_ip": dest, "dest_port": 22,
+              "proto": "TCP", "alert": {"action": "allowed", "gid": 1, "signature_id": sid, "rev": 3,
+                                        "signature": f"ET SCAN Potential SSH Scan {sid}",
+                                        "category": "Attempted Information Leak", "severity": 2}}
+    return json.dumps(record) + "\n"
+
+
+def test_an_ids_alert_quarantines_the_instance_it_targets(api: FakeOpenStack, tmp_path: Path) -> None:
+    """eve.json through `stackwatch analyze` (the real parser and the built-in Suricata rule):
+    the alerts carry the destination; one outside attacker hitting two instances gives each
+    victim its own quarantine, through openstacksdk against the API fixture."""
+    from tests.producers.hosttools import analyze, host_logs
+
+    project, _server, port, groups = _instance(api)
+    other_server = api.add_server(project, api.add_user("c" * 32, project=project), "web-2")
+    other_port = api.add_port(project, device_id=other_server, device_owner="compute:nova", ip="10.0.0.6")
+    api.ports[other_port]["security_groups"] = list(groups)
+    attacker = "198.51.100.23"
+    eve = _eve(2001, attacker, "10.0.0.5") + _eve(2002, attacker, "10.0.0.6")
+    data = tmp_path / "data"
+    result = analyze(host_logs(tmp_path / "logs", "ids1", {"eve.json": eve}), data)
+    assert sorted((a["source_ip"], a["details"]["dest_ip"]) for a in result.alerts) == [
+        (attacker, "10.0.0.5"), (attacker, "10.0.0.6")]
+
+    source_only = policy(quarantine_instance={"mode": "act", "side": "source", "lock": False})
+    with open_store(data) as store, ApprovalQueue.open(tmp_path / "q1", store=store) as queue, \
+            AppliedLedger.open(tmp_path / "q1") as ledger:
+        report = countermeasure_pass(source_only, cloud=Cloud.connect(**api.auth()), store=store, queue=queue,
+                                     ledger=ledger, out=io.StringIO(), own=set())
+    assert [(r.planned.resource_id, r.status) for r in report.run.results] == [(attacker, "cancelled")]
+    assert api.mutations() == []  # the attacker is no instance: nothing changes
+
+    report = _pass(policy(quarantine_instance={"mode": "act", "lock": False}), api, data, alerts=None)
+    assert sorted((r.planned.resource_id, r.status) for r in report.run.results) == [
+        ("10.0.0.5", "done"), ("10.0.0.6", "done")]
+    (quarantine,) = [g for g in api.security_groups.values() if g["name"] == "stackwatch-quarantine"]
+    assert api.ports[port]["security_groups"] == [quarantine["id"]]
+    assert api.ports[other_port]["security_groups"] == [quarantine["id"]]
+    report = _pass(policy(quarantine_instance={"mode": "act", "side": "destination"}), api, data, alerts=None)
+    assert report.queued == []  # the same two actions: already done, nothing new
+    assert verify_store(data).ok(allow_unsealed_tail=True)

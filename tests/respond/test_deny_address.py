@@ -31,7 +31,7 @@ from stackwatch.respond.policy import ResponsePolicy
 from stackwatch.store import EventQuery, open_store
 from stackwatch.store.admin import AUDIT_SPOOL
 from stackwatch.store.verify import verify_store
-from tests.servetools import free_port, wait_for
+from tests.servetools import ServeProcess, free_port, logger, serve_config, wait_for
 
 ATTACKER, BYSTANDER, MANAGER = "127.0.0.2", "127.0.0.3", "127.0.0.4"
 CONFIG = """\
@@ -60,6 +60,7 @@ class Front:
     port: int
     socket: str
     map: str
+    restart: Any = None  # stops the test's haproxy and starts a new one (the map file read again)
 
 
 class _Ok(BaseHTTPRequestHandler):
@@ -88,14 +89,27 @@ def front(tmp_path: Path) -> Iterator[Front]:
     config.write_text(CONFIG.format(folder=folder, port=port, map=deny_map, backend=backend_port))
     check = subprocess.run(["haproxy", "-c", "-f", str(config)], capture_output=True, timeout=30)
     assert check.returncode == 0, check.stdout + check.stderr
-    proc = subprocess.Popen(["haproxy", "-db", "-f", str(config)], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE)
-    try:
+    procs: list[subprocess.Popen[bytes]] = []
+
+    def start() -> None:
+        procs.append(subprocess.Popen(["haproxy", "-db", "-f", str(config)], stdout=subprocess.DEVNULL,
+                                      stderr=subprocess.DEVNULL))
         wait_for(lambda: (folder / "admin.sock").exists() and _status(port, "127.0.0.1") == 200, 15, 0.1)
-        yield Front(port, str(folder / "admin.sock"), str(deny_map))
+
+    def restart() -> None:
+        procs[-1].terminate()
+        procs[-1].wait(10)
+        (folder / "admin.sock").unlink(missing_ok=True)
+        start()
+
+    try:
+        start()
+        yield Front(port, str(folder / "admin.sock"), str(deny_map), restart)
     finally:
-        proc.terminate()
-        proc.wait(10)
+        for proc in procs:
+            if proc.poll() is None:
+                proc.terminate()
+                proc.wait(10)
         backend.shutdown()
         backend.server_close()
 
@@ -162,6 +176,29 @@ def test_a_denied_address_gets_403_until_undone(front: Front, tmp_path: Path) ->
     assert _events(data) == [
         ("response.deny_address", "refused", MANAGER), ("response.deny_address", "refused", "127.0.0.1"),
         ("response.deny_address", "done", ATTACKER), ("response.undo_deny_address", "done", ATTACKER)]
+    assert verify_store(data).ok(allow_unsealed_tail=True)
+
+
+def test_entries_haproxy_lost_in_a_restart_are_added_back(front: Front, tmp_path: Path) -> None:
+    """Runtime map entries live in the process: a restart reads the (empty) map file again.
+    The next pass adds back what the ledger says is still in force, as an event."""
+    data = tmp_path / "data"
+    report = _run(_policy(front, expiry="1h"), data, [_alert(ATTACKER), _alert(BYSTANDER, "b")])
+    assert [r.status for r in report.run.results] == ["done", "done"]
+    assert _status(front.port, ATTACKER) == 403
+    bystander = next(r.queue_id for r in report.run.results if r.planned.resource_id == BYSTANDER)
+    undo = CliRunner().invoke(cli, ["respond", "undo", str(bystander), "--data", str(data)])
+    assert undo.exit_code == 0, undo.output
+    value = RuntimeApi(front.socket).show_map(front.map)[ATTACKER]
+
+    front.restart()
+    assert _status(front.port, ATTACKER) == 200 and RuntimeApi(front.socket).show_map(front.map) == {}
+    again = _run(_policy(front, expiry="1h"), data, [])
+    assert [(r.status, r.planned.resource_id) for r in again.restored] == [("done", ATTACKER)]
+    assert _status(front.port, ATTACKER) == 403 and _status(front.port, BYSTANDER) == 200  # undone stays out
+    assert RuntimeApi(front.socket).show_map(front.map) == {ATTACKER: value}  # the same expiry
+    assert _run(_policy(front, expiry="1h"), data, []).restored == []  # present: nothing to do
+    assert _events(data)[-1] == ("response.restore_deny_address", "done", ATTACKER)
     assert verify_store(data).ok(allow_unsealed_tail=True)
 
 
@@ -258,3 +295,32 @@ def test_while_serve_holds_the_store_the_events_go_to_its_spool(front: Front, tm
         assert _status(front.port, ATTACKER) == 403
     spooled = [orjson.loads(line) for line in (data / AUDIT_SPOOL).read_bytes().splitlines()]
     assert [(e["action"], e["attrs"]["result"]) for e in spooled] == [("response.deny_address", "done")]
+
+
+def test_serve_denies_a_brute_forcing_address_without_a_cloud(front: Front, tmp_path: Path) -> None:
+    """A real serve process, no respond.cloud: its own countermeasure cadence plans, runs (no
+    approval asked) and records deny_address for the brute-force alert it raised; the cloud
+    action in the same policy is reported only, with the reason in serve's log."""
+    port = free_port()
+    respond = (
+        "respond:\n  approval: false\n  grace: 0\n  retries: 0\n  countermeasure_interval: 1s\n"
+        "  countermeasures:\n"
+        "    deny_address: {mode: act, on: [auth.bruteforce], expiry: 1h,"
+        f" socket: '{front.socket}', map: '{front.map}'}}\n"
+        "    disable_account: {mode: act, on: [auth.bruteforce]}\n"
+    )
+    config = serve_config(tmp_path, f"  - {{type: syslog_tcp, name: tcp, listen: '127.0.0.1:{port}'}}\n",
+                          extra=respond)
+    serve = ServeProcess(config).start()
+    try:
+        assert _status(front.port, ATTACKER) == 200
+        for i in range(12):
+            logger(port, f"Failed password for root from {ATTACKER} port {40000 + i} ssh2", transport="--tcp")
+        wait_for(lambda: _status(front.port, ATTACKER) == 403, 30, 0.2)
+        assert _status(front.port, BYSTANDER) == 200
+        wait_for(lambda: "disable_account: report only, no respond.cloud" in serve.log(), 10, 0.1)
+    finally:
+        assert serve.stop() == 0, serve.log()
+    assert ("response.deny_address", "done", ATTACKER) in _events(tmp_path / "data")
+    assert not [e for e in _events(tmp_path / "data") if e[0].endswith("disable_account")]
+    assert verify_store(tmp_path / "data").ok(allow_unsealed_tail=True)

@@ -91,6 +91,7 @@ def run_command(cloud: str | None, dry_run: bool, config: str | None, data: str)
     """Run the approved actions whose grace period is over (failed ones are retried)."""
     from stackwatch.respond.approvals import ApprovalQueue
     from stackwatch.respond.counter_exec import is_countermeasure
+    from stackwatch.respond.countermeasures import NEEDS_CLOUD
     from stackwatch.respond.openstack import Cloud
     from stackwatch.respond.policy import load_policy
     from stackwatch.respond.reconcile import run_due
@@ -101,7 +102,7 @@ def run_command(cloud: str | None, dry_run: bool, config: str | None, data: str)
         store = SpoolingRecorder(data)  # appends, or spools while serve holds the store
         with ApprovalQueue.open(data, store=store) as queue:
             # HAProxy's deny map needs no cloud: connect only when a due action does
-            needs_cloud = any(not is_countermeasure(i.planned) or i.planned.action in _NEEDS_CLOUD
+            needs_cloud = any(not is_countermeasure(i.planned) or i.planned.action in NEEDS_CLOUD
                               for i in queue.due())
             connection = Cloud.connect(cloud) if needs_cloud and not dry_run else None
             if dry_run:
@@ -118,14 +119,14 @@ def run_command(cloud: str | None, dry_run: bool, config: str | None, data: str)
 
 # ---------------------------------------------------------------------------- countermeasures
 
-_NEEDS_CLOUD = ("disable_account", "quarantine_instance")
 
 
 def _cloud_for(actions: list[str], cloud: str | None) -> object:
     """A cloud connection only when an action needs one (HAProxy's deny map does not)."""
+    from stackwatch.respond.countermeasures import NEEDS_CLOUD
     from stackwatch.respond.openstack import Cloud
 
-    return Cloud.connect(cloud) if any(a in _NEEDS_CLOUD for a in actions) else None
+    return Cloud.connect(cloud) if any(a in NEEDS_CLOUD for a in actions) else None
 
 
 @respond_group.command("plan")

@@ -210,6 +210,7 @@ limits:
 respond:                            # resources orphaned by deleted projects/users/domains (README)
   cloud: null                       # clouds.yaml entry to sweep periodically (null: no sweep in serve)
   sweep_interval: 1h                # how often serve lists owners and resources to catch missed deletions
+  countermeasure_interval: 60s      # how often serve runs the countermeasure pass (docs/responses.md)
   instances: report                 # report | terminate
   snapshot: false                   # snapshot an instance before terminating it
   volumes: report                   # report | detach | delete

@@ -31,7 +31,7 @@ from stackwatch.detect.correlate import CORRELATED_ACTIONS, Correlator
 from stackwatch.detect.explain import Explainer, Explanation
 from stackwatch.detect.kinds import COUNTING, DETECTORS, Detector, Firing, KindContext
 from stackwatch.detect.model import INDEX_DIMENSIONS, Rule
-from stackwatch.detect.render import compile_summary, entity_readers
+from stackwatch.detect.render import compile_summary, entity_readers, field_reader
 from stackwatch.detect.schedule import MaintenanceSchedule
 
 MAX_EVIDENCE = 10
@@ -60,8 +60,8 @@ class EngineStats:
 class _Slot:
     """One active rule with its detector and precompiled rendering."""
 
-    __slots__ = ("condition", "counting", "detector", "entities", "explainer", "on_event", "rule", "summary",
-                 "test", "top_rank")
+    __slots__ = ("condition", "counting", "details", "detector", "entities", "explainer", "on_event", "rule",
+                 "summary", "test", "top_rank")
 
     def __init__(self, rule: Rule, detector: Detector) -> None:
         self.rule = rule
@@ -79,6 +79,8 @@ class _Slot:
         self.summary = compile_summary(rule.summary or rule.title, values, rule.source, rule.line or None)
         group: tuple[str, ...] = getattr(detector, "group", rule.group_by)  # kinds with a default key
         self.entities = entity_readers(rule.kind, group, rule.entities)
+        # event fields a response needs beyond the entities (the IDS alert's destination address)
+        self.details = {name: field_reader(path) for name, path in (rule.details or {}).items()}
         self.explainer = Explainer(rule.explained_by, rule.max_keys) if rule.explained_by else None
         # the highest severity a firing of this rule can have: an open alert already there
         # cannot go higher, so its updates need not evaluate the escalation conditions
@@ -309,6 +311,7 @@ class Engine:
             alert.summary = slot.summary(firing)
             details = alert.details
             details.update(firing.details)
+            details.update(_read_details(slot, firing))
             details["events"] = max(int(details.get("events", 0)), firing.count)  # type: ignore[call-overload]
             rank = _RANK[alert.severity]
             if rank < slot.top_rank:  # an update only ever raises the severity
@@ -329,7 +332,8 @@ class Engine:
         alert = Alert(rule=rule.id, title=rule.title, category=rule.category, severity=severity,
                       time=min(first, when), last_seen=when, key=dedup[1], summary=slot.summary(firing),
                       evidence=list(firing.evidence[:MAX_EVIDENCE]),
-                      details={"events": firing.count, **firing.details}, **entities)
+                      details={"events": firing.count, **firing.details, **_read_details(slot, firing)},
+                      **entities)
         self.stats.alerts += 1
         self._open[dedup] = (alert, firing.time)
         self._open.move_to_end(dedup)
@@ -379,6 +383,14 @@ def _severity(rule: Rule, event: Event | None) -> str:
             if predicate(event):
                 return severity
     return rule.severity
+
+
+def _read_details(slot: _Slot, firing: Firing) -> dict[str, str]:
+    """The rule's ``details:`` fields read from the firing (those the event has)."""
+    if not slot.details:
+        return {}
+    found = {name: _entity(read(firing)) for name, read in slot.details.items()}
+    return {name: value for name, value in found.items() if value is not None}
 
 
 def _entity(value: Any) -> str | None:

@@ -36,8 +36,9 @@ from stackwatch.detect.model import (
 from stackwatch.detect.render import compile_summary
 
 COMMON_FIELDS: Final = ("id", "title", "category", "severity", "description", "references", "kind",
-                        "condition", "group_by", "window", "summary", "entities", "realert", "enabled",
-                        "tags", "outside_maintenance", "escalate", "explained_by", "max_keys", "tests")
+                        "condition", "group_by", "window", "summary", "entities", "details", "realert",
+                        "enabled", "tags", "outside_maintenance", "escalate", "explained_by", "max_keys",
+                        "tests")
 WINDOWED: Final = frozenset({"threshold", "cardinality", "sequence", "absence", "level_drop", "spike"})
 RULE_SUFFIXES: Final = (".yaml", ".yml")
 _SIGMA_HINT = re.compile(r"^logsource\s*:", re.MULTILINE)
@@ -262,6 +263,12 @@ def build_rule(doc: LocDict, source: str) -> Rule:
                 raise _err(doc, "entities", f"unknown entity {name!r} (known: {', '.join(ENTITY_FIELDS)})")
             if path is not None:
                 check_path(path, source, doc.key_line("entities"), f"entities.{name}")
+    details = doc.get("details")
+    if details is not None:
+        if not isinstance(details, dict) or not all(isinstance(p, str) for p in details.values()):
+            raise _err(doc, "details", "must be a mapping detail-name: event.field")
+        for name, path in details.items():
+            check_path(path, source, doc.key_line("details"), f"details.{name}")
     max_keys = doc.get("max_keys", DEFAULT_MAX_KEYS)
     if isinstance(max_keys, bool) or not isinstance(max_keys, int) or max_keys < 1:
         raise _err(doc, "max_keys", "must be an integer >= 1")
@@ -275,6 +282,7 @@ def build_rule(doc: LocDict, source: str) -> Rule:
             kind=kind, description=_text(doc, "description"), references=_strings(doc, "references"),
             params=params, group_by=group_by, window=window, summary=summary,
             entities=dict(entities) if entities is not None else None, realert=realert,
+            details=dict(details) if details is not None else None,
             enabled=_bool(doc, "enabled", True), tags=_strings(doc, "tags"), index=compiled.hints,
             outside_maintenance=_bool(doc, "outside_maintenance", False),
             escalate=_escalate(doc, source), explained_by=parse_explained_by(doc, source),

@@ -59,6 +59,7 @@ class Rule:
     window: float = 0.0
     summary: str = ""  # template: {count} {distinct} {key} {threshold} {window} and any dotted event field
     entities: Mapping[str, str | None] | None = None  # alert field -> event path; None = kind defaults
+    details: Mapping[str, str] | None = None  # alert details key -> event path (e.g. dest_ip: target.id)
     realert: float = DEFAULT_REALERT
     enabled: bool = True
     tags: tuple[str, ...] = ()
@@ -101,6 +102,8 @@ class Rule:
                 raise fail(f"unknown entity {name!r} (known: {', '.join(ENTITY_FIELDS)})", "entities")
             if target is not None:
                 check_path(target, self.source, self.line or None, f"entities.{name}")
+        for name, target in (self.details or {}).items():
+            check_path(target, self.source, self.line or None, f"details.{name}")
         for dim, values in self.index.items():
             if dim not in INDEX_DIMENSIONS:
                 raise fail(f"index dimension must be one of {', '.join(INDEX_DIMENSIONS)}", "index")

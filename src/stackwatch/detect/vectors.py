@@ -30,7 +30,8 @@ from stackwatch.detect.model import ENTITY_FIELDS, Rule, parse_duration
 CASE_FIELDS: Final = ("name", "lines", "host", "year", "events", "expect", "maintenance",
                       "expected_sources", "advance", "start")
 EVENT_HELPERS: Final = ("repeat", "every", "after")
-EXPECT_FIELDS: Final = ("count", "summary_contains", "severity", "events", "key", "status", *ENTITY_FIELDS)
+EXPECT_FIELDS: Final = ("count", "summary_contains", "severity", "events", "key", "status", "details",
+                        *ENTITY_FIELDS)
 DEFAULT_START: Final = datetime(2026, 1, 1, tzinfo=UTC)
 
 
@@ -171,7 +172,12 @@ def check_case(case: VectorCase) -> str | None:
     for name in EXPECT_FIELDS[2:]:
         if name not in expect:
             continue
-        got = first.details.get("events") if name == "events" else getattr(first, name)
+        if name == "details":  # the keys given, each equal (the alert may hold more)
+            if not isinstance(expect[name], dict):
+                return f"{case}: expect.details must be a mapping"
+            got = {k: first.details.get(k) for k in expect[name]}
+        else:
+            got = first.details.get("events") if name == "events" else getattr(first, name)
         if got != expect[name]:
             return f"{case}: expected {name} {expect[name]!r}, got {got!r}"
     return None

@@ -50,6 +50,7 @@ log = logging.getLogger(__name__)
 
 TAKE_LIMIT = 2048
 """Records decoded per worker turn before the readers get the loop back."""
+RESPONSE_FINISH = 10.0  # seconds a running sweep or countermeasure pass may take at shutdown
 
 
 class _Batch:
@@ -134,6 +135,9 @@ class Runner:
         self._next_baselines = time.time() + float(self.limits.baselines_interval)
         self._sweep_task: asyncio.Task[None] | None = None
         self._sweep_writes: _QueuedWrites | None = None
+        self._next_counter = 0.0  # the countermeasure pass: its own cadence, no cloud needed
+        self._counter_task: asyncio.Task[None] | None = None
+        self._said_no_cloud = False  # the cloud actions skipped for want of respond.cloud: said once
         self._known: OrderedDict[tuple[str, str], Alert] = OrderedDict()  # dedup key -> latest Alert object
         self._recent: dict[str, set[str]] | None = None
 
@@ -227,6 +231,7 @@ class Runner:
                 if now >= self._next_baselines:
                     self._next_baselines = now + float(self.limits.baselines_interval)
                     self._save_baselines()
+                self._countermeasures(now)
                 store_tick = getattr(self.store, "tick", None)
                 if store_tick is not None:  # an idle writer still checkpoints and seals on time
                     store_tick()
@@ -247,6 +252,7 @@ class Runner:
                     held = source.idle(float("inf"))
                     if held:
                         self._add(source, held)
+                await self._finish_responses()
                 await self._commit()
                 if self._commit_task is not None:
                     await self._commit_task
@@ -355,18 +361,13 @@ class Runner:
         """The periodic reconciliation sweep (respond.cloud, respond.sweep_interval): owners
         deleted while no notification was seen. It runs in a worker thread; what it writes is
         taken in here, on the loop."""
-        writes = self._sweep_writes
-        if writes is not None:
-            if writes.events:
-                taken = [writes.events.popleft() for _ in range(len(writes.events))]
-                self._add(None, taken)
-            if writes.new_alerts:
-                self._alerts([writes.new_alerts.popleft() for _ in range(len(writes.new_alerts))])
+        self._take_queued_writes()
         policy = self.settings.respond
         cloud = getattr(policy, "cloud", None)
         if not cloud or now < self._next_sweep or (self._sweep_task and not self._sweep_task.done()):
             return
         self._next_sweep = now + float(policy.sweep_interval)
+        writes = self._sweep_writes
         if writes is None:
             writes = self._sweep_writes = _QueuedWrites(self.store)
         known = [a for a in self.engine.alerts() if a.category == "identity.orphaned_resources"]
@@ -382,11 +383,75 @@ class Runner:
         try:
             queue = ApprovalQueue.open(folder, store=writes)
             report = reconcile(Cloud.connect(policy.cloud), policy, queue=queue, store=writes, alerts=known,
-                               out=None)
+                               out=None, countermeasures=False)  # those run on their own cadence
             log.info("orphan sweep: %d orphaned owners confirmed, %d actions planned, %d queued",
                      len(report.orphans), len(report.planned), len(report.queued))
         except Exception as exc:  # the API may be down: say so, try again next interval
             log.error("orphan sweep against cloud %r failed: %s", policy.cloud, exc)
+
+    def _take_queued_writes(self) -> None:
+        writes = self._sweep_writes
+        if writes is not None:
+            if writes.events:
+                taken = [writes.events.popleft() for _ in range(len(writes.events))]
+                self._add(None, taken)
+            if writes.new_alerts:
+                self._alerts([writes.new_alerts.popleft() for _ in range(len(writes.new_alerts))])
+
+    async def _finish_responses(self) -> None:
+        """At shutdown: a running sweep or countermeasure pass may finish (bounded), and what
+        they recorded is committed with the last batch rather than lost."""
+        running = [t for t in (self._sweep_task, self._counter_task) if t is not None and not t.done()]
+        if running:
+            await asyncio.wait(running, timeout=RESPONSE_FINISH)
+        self._take_queued_writes()
+
+    def _countermeasures(self, now: float) -> None:
+        """The countermeasure pass (respond.countermeasures, every respond.countermeasure_interval):
+        open alerts -> plan -> queue -> run what is due -> expire -> restore lost deny entries.
+        deny_address needs no cloud, so this runs with or without respond.cloud; without it the
+        cloud actions are reported only. A worker thread; its writes are taken in by
+        ``_sweep_orphans`` on the loop."""
+        policy = self.settings.respond
+        counter = getattr(policy, "countermeasures", None)
+        if counter is None or counter.report_only or now < self._next_counter \
+                or (self._counter_task and not self._counter_task.done()):
+            return
+        self._next_counter = now + float(policy.countermeasure_interval)
+        if self._sweep_writes is None:
+            self._sweep_writes = _QueuedWrites(self.store)
+        self._counter_task = asyncio.get_running_loop().create_task(
+            asyncio.to_thread(self._run_countermeasures, policy, self._sweep_writes), name="countermeasures")
+
+    def _run_countermeasures(self, policy: Any, writes: _QueuedWrites) -> None:
+        import dataclasses
+
+        from stackwatch.respond.applied import AppliedLedger
+        from stackwatch.respond.approvals import ApprovalQueue
+        from stackwatch.respond.counter_run import countermeasure_pass
+
+        folder = getattr(self.store, "data_dir", None) or self.settings.state_dir
+        try:
+            cloud = None
+            if policy.cloud:
+                from stackwatch.respond.openstack import Cloud
+
+                cloud = Cloud.connect(policy.cloud)
+            else:
+                counter, skipped = policy.countermeasures.without_cloud()
+                if skipped and not self._said_no_cloud:
+                    self._said_no_cloud = True
+                    log.warning("countermeasures %s: report only, no respond.cloud to act on",
+                                ", ".join(skipped))
+                policy = dataclasses.replace(policy, countermeasures=counter)
+            with ApprovalQueue.open(folder, store=writes) as queue, AppliedLedger.open(folder) as ledger:
+                report = countermeasure_pass(policy, cloud=cloud, store=writes, queue=queue, ledger=ledger,
+                                             out=None)
+            ran = report.run.results if report.run else []
+            log.info("countermeasures: %d planned, %d queued, %d run, %d restored", len(report.planned),
+                     len(report.queued), len(ran), len(report.restored))
+        except Exception as exc:  # the cloud or HAProxy may be down: said, tried again next interval
+            log.error("countermeasure pass failed: %s", exc)
 
     def _drain_audit_spool(self) -> None:
         """Audit events the web process could not append itself (this process holds the

@@ -15,7 +15,8 @@ retry. Every result is verified with a fresh read.
   removed: it lets nothing through); then the server is locked (``lock: true``). Undo
   (``release``): the recorded groups back on each port, unlocked if we locked it.
 - ``deny_address``: ``add map`` on HAProxy's admin socket (value ``stackwatch:<expiry>``),
-  verified with ``show map``. Undo and expiry: ``del map``.
+  verified with ``show map``. Undo and expiry: ``del map``. A reload of HAProxy forgets runtime
+  entries: every pass adds back those still in force (``restore``).
 
 Results are events in the store, as for the orphan actions (``response.<action>``); an undo is
 ``response.undo_<action>``, an expiry ``response.expire_<action>``, a refusal (allowlist) has
@@ -134,8 +135,7 @@ class CountermeasureExecutor(Executor):
         addresses = [planned.resource_id, *planned.params.get("also", ())]
         ports: list[Any] = []
         for address in addresses:  # the alert's source, then the other addresses it names
-            ports = [p for p in network.ports(fixed_ips=f"ip_address={address}")
-                     if (p.device_owner or "").startswith("compute:") and p.device_id]
+            ports = instance_ports(network, address)
             if ports:
                 item.state.setdefault("address", address)
                 break
@@ -264,6 +264,52 @@ class CountermeasureExecutor(Executor):
             report.results.append(self.undo(item, dry_run=dry_run, why="expire"))
         return report
 
+    def restore(self, *, now: float | None = None) -> list[ActionResult]:
+        """Deny entries still in force that HAProxy no longer holds (a reload or restart reads
+        the map file again and forgets runtime changes): added back, each an event
+        (``response.restore_deny_address``). One ``show map`` per socket and map."""
+        assert self.ledger is not None
+        now = time.time() if now is None else now
+        maps: dict[tuple[str, str], dict[str, str]] = {}
+        results = []
+        for item in self.ledger.active():
+            if item.action != "deny_address" or (item.expires_at is not None and item.expires_at <= now):
+                continue
+            socket_path = str(item.state.get("socket") or self.policy.get("deny_address").socket)
+            map_name = str(item.state.get("map") or self.policy.get("deny_address").map)
+            api = RuntimeApi(socket_path)
+            planned = PlannedAction(item.action, item.resource_type, item.resource_id, None, "restore",
+                                    "HAProxy lost the entry")
+            try:
+                if (socket_path, map_name) not in maps:
+                    maps[socket_path, map_name] = api.show_map(map_name)
+                if item.resource_id in maps[socket_path, map_name]:
+                    continue
+                if not self._still_active(item.key):  # undone by another process since: leave it out
+                    continue
+                until = int(item.expires_at) if item.expires_at else 0
+                api.add_map(map_name, item.resource_id, f"stackwatch:{until}")
+                if item.resource_id not in api.show_map(map_name):
+                    raise VerifyError(f"{item.resource_id} is not in {map_name}")
+                if not self._still_active(item.key):  # an undo ran meanwhile: it wins
+                    api.del_map(map_name, item.resource_id)
+                    continue
+                left = f" until {until}" if until else ""
+                result = ActionResult(planned, "done", f"{item.resource_id} denied again by HAProxy"
+                                      f" ({map_name}: the entry was lost, HAProxy reloaded?){left}", 1,
+                                      item.queue_id)
+            except Exception as exc:  # HAProxy down mid-restart: said, and tried again next pass
+                result = ActionResult(planned, "failed", _brief(exc), 1, item.queue_id)
+            self._record_undo(result, "restore")
+            self._say(result.line())
+            results.append(result)
+        return results
+
+    def _still_active(self, key: str) -> bool:
+        assert self.ledger is not None
+        fresh = self.ledger.get(key)
+        return fresh is not None and fresh.active
+
     # ------------------------------------------------------------------ recording
 
     def refuse(self, refusals: Iterable[Refusal]) -> list[ActionResult]:
@@ -296,6 +342,49 @@ class CountermeasureExecutor(Executor):
         if self.cloud is None:
             raise RuntimeError("no cloud to act on")
         return self.cloud.conn
+
+
+def instance_ports(network: Any, address: str) -> list[Any]:
+    """The ports of instances (owned by nova) that hold ``address``."""
+    return [p for p in network.ports(fixed_ips=f"ip_address={address}")
+            if (p.device_owner or "").startswith("compute:") and p.device_id]
+
+
+def resolve_instance_side(planned: list[PlannedAction], cloud: Any,
+                          out: TextIO | None = None) -> list[PlannedAction]:
+    """quarantine_instance actions with several candidate addresses (an IDS alert's source and
+    destination) get the one an instance's port holds as their target, so each victim of one
+    attacker is its own action (its own key, approval and undo). One port lookup per address;
+    when none holds it, or the API fails, the action stays as planned (the run cancels it)."""
+    seen: dict[str, bool] = {}
+    resolved = []
+    for item in planned:
+        also = list(item.params.get("also") or ())
+        if item.action != "quarantine_instance" or not also:
+            resolved.append(item)
+            continue
+        found = None
+        for address in [item.resource_id, *also]:
+            if address not in seen:
+                try:
+                    seen[address] = bool(instance_ports(cloud.conn.network, address))
+                except Exception as exc:  # the API may be down: the run tries each address itself
+                    if out is not None:
+                        out.write(f"cannot look up the instance of {address}: {_brief(exc)}\n")
+                    break
+            if seen[address]:
+                found = address
+                break
+        if found is None:
+            resolved.append(item)
+            continue
+        params = {k: v for k, v in item.params.items() if k != "also"}
+        resolved.append(PlannedAction(item.action, item.resource_type, found, item.resource_name,
+                                      item.owner_kind, item.owner_id, params))
+    unique: dict[str, PlannedAction] = {}
+    for item in resolved:  # two alerts resolved to one victim: one action
+        unique.setdefault(item.key, item)
+    return list(unique.values())
 
 
 class _Cancel(Exception):

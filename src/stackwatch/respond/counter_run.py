@@ -1,6 +1,7 @@
 """One countermeasure pass: open alerts -> plan -> refusals recorded -> queued -> due ones run ->
-expired ones undone. Shared by ``stackwatch respond plan`` and the orphan sweep of ``serve``
-(which calls it through ``reconcile``), so both act the same way.
+expired ones undone -> deny entries HAProxy lost in a reload added back. Shared by ``stackwatch
+respond plan`` and ``serve`` (on its own cadence, ``respond.countermeasure_interval``; without
+``respond.cloud`` only the actions that need no cloud), so both act the same way.
 
 Report-only (the default: no action with ``mode: act``) plans nothing, queues nothing and
 changes nothing; the dry run prints the plan and writes nothing at all.
@@ -15,8 +16,8 @@ from typing import Any, TextIO
 from stackwatch.core.alert import Alert
 from stackwatch.respond.actions import ActionResult, Executor, RunReport
 from stackwatch.respond.applied import AppliedLedger
-from stackwatch.respond.counter_exec import CountermeasureExecutor, is_countermeasure
-from stackwatch.respond.countermeasures import CountermeasurePolicy, plan_countermeasures
+from stackwatch.respond.counter_exec import CountermeasureExecutor, is_countermeasure, resolve_instance_side
+from stackwatch.respond.countermeasures import NEEDS_CLOUD, CountermeasurePolicy, plan_countermeasures
 from stackwatch.respond.policy import PlannedAction
 
 ALERT_PAGE = 1000
@@ -29,6 +30,7 @@ class CounterReport:
     queued: list[int] = field(default_factory=list)
     run: RunReport | None = None
     expired: RunReport | None = None
+    restored: list[ActionResult] = field(default_factory=list)
 
 
 def open_alerts(store: Any, policy: CountermeasurePolicy) -> list[Alert]:
@@ -59,6 +61,8 @@ def countermeasure_pass(policy: Any, *, cloud: Any, store: Any, queue: Any, ledg
     if alerts is None:
         alerts = open_alerts(store, counter) if store is not None else []
     report.planned, refusals = plan_countermeasures(counter, alerts, own=own)
+    if cloud is not None and not dry_run:  # which end of an IDS alert is the instance
+        report.planned = resolve_instance_side(report.planned, cloud, out)
     executor = CountermeasureExecutor(cloud, ledger=ledger, policy=counter, own=own, store=store, queue=queue,
                                       out=out, actor=actor, retries=policy.retries,
                                       retry_delay=policy.retry_delay)
@@ -74,8 +78,15 @@ def countermeasure_pass(policy: Any, *, cloud: Any, store: Any, queue: Any, ledg
         if pending:
             _say(out, f"{len(pending)} countermeasure(s) wait for approval: stackwatch respond list")
         if run:
-            report.run = executor.run([i for i in queue.due() if is_countermeasure(i.planned)])
+            due = [i for i in queue.due() if is_countermeasure(i.planned)]
+            if cloud is None:  # left queued (not failed) until a pass with a cloud runs them
+                waiting = [i for i in due if i.planned.action in NEEDS_CLOUD]
+                if waiting:
+                    _say(out, f"{len(waiting)} due countermeasure(s) need a cloud: left queued")
+                due = [i for i in due if i.planned.action not in NEEDS_CLOUD]
+            report.run = executor.run(due)
     report.expired = executor.expire()
+    report.restored = executor.restore()  # after expiry: what HAProxy lost and is still in force
     return report
 
 

@@ -18,6 +18,7 @@ the alert categories that trigger it and whether it acts (``mode: act``) or only
           on: [malware.detected, ids.alert]
           group: stackwatch-quarantine
           lock: true              # nova lock, so the owner cannot undo it
+          side: instance          # or source / destination (see SIDES)
         deny_address:             # HAProxy's deny map in front of the APIs
           mode: act
           on: [auth.bruteforce, auth.spraying]
@@ -34,6 +35,7 @@ actions. An alert whose target is allowlisted gives a *refusal* instead (an even
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import ipaddress
 import socket
 from collections.abc import Iterable, Mapping
@@ -44,6 +46,8 @@ from stackwatch.core.alert import Alert
 from stackwatch.core.errors import ConfigError
 
 ACTIONS: Final = ("disable_account", "quarantine_instance", "deny_address")
+NEEDS_CLOUD: Final = ("disable_account", "quarantine_instance")
+"""The actions that act through the OpenStack APIs (deny_address needs only HAProxy's socket)."""
 MODES: Final = ("report", "act")
 OWNER_KIND: Final = "alert"
 DEFAULT_ACCOUNT_ALLOWLIST: Final = (
@@ -55,7 +59,7 @@ replaces this one (that is how it says the admin account may be disabled)."""
 _COMMON_KEYS: Final = ("mode", "on", "expiry")
 _KEYS: Final = {
     "disable_account": (*_COMMON_KEYS, "allowlist"),
-    "quarantine_instance": (*_COMMON_KEYS, "group", "lock"),
+    "quarantine_instance": (*_COMMON_KEYS, "group", "lock", "side"),
     "deny_address": (*_COMMON_KEYS, "socket", "map", "allowlist"),
 }
 _DEFAULT_ON: Final = {
@@ -64,6 +68,11 @@ _DEFAULT_ON: Final = {
     "deny_address": ("auth.bruteforce", "auth.spraying"),
 }
 _ADDRESS_DETAILS: Final = ("dest_ip", "address", "instance_ip")
+SIDES: Final = ("instance", "source", "destination")
+"""Which address of an alert quarantine_instance targets: ``instance`` (default) the one an
+instance's port holds (source first, then the destination and other addresses in the details,
+looked up in the cloud when the pass has one); ``source`` the alert's source only;
+``destination`` its ``details.dest_ip`` only (the victim of an inbound attack)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +84,7 @@ class ActionPolicy:
     allowlist: tuple[str, ...] = ()
     group: str = "stackwatch-quarantine"
     lock: bool = True
+    side: str = "instance"
     socket: str = "/run/haproxy/admin.sock"
     map: str = "/etc/haproxy/stackwatch-deny.map"
 
@@ -99,6 +109,14 @@ class CountermeasurePolicy:
     @property
     def report_only(self) -> bool:
         return all(p.mode == "report" for p in self.actions.values())
+
+    def without_cloud(self) -> tuple[CountermeasurePolicy, list[str]]:
+        """This policy with the acting cloud actions turned to report, and their names: what
+        runs where no cloud is configured (serve without ``respond.cloud``)."""
+        skipped = sorted(a for a, p in self.actions.items() if p.mode == "act" and a in NEEDS_CLOUD)
+        actions = {a: dataclasses.replace(p, mode="report") if a in skipped else p
+                   for a, p in self.actions.items()}
+        return CountermeasurePolicy(actions), skipped
 
     def get(self, action: str) -> ActionPolicy:
         return self.actions.get(action) or default_action_policy(action)
@@ -131,8 +149,10 @@ def _action_policy(action: str, data: Any, path: str | None, where: str) -> Acti
         raise ConfigError("must be a mapping", path, None, where)
     base = default_action_policy(action)
     values: dict[str, Any] = {}
-    for key, value in data.items():
-        line = _key_line(data, key)
+    for raw_key, value in data.items():
+        line = _key_line(data, raw_key)
+        # YAML 1.1 reads a bare `on:` key as true (the loader turns it into "True")
+        key = "on" if raw_key is True or raw_key == "True" else raw_key
         if key not in _KEYS[action]:
             raise ConfigError(f"unknown setting {key!r}; expected one of {', '.join(_KEYS[action])}",
                               path, line, f"{where}.{key}")
@@ -168,6 +188,10 @@ def _value(action: str, key: str, value: Any, parse_duration: Any) -> Any:
         return tuple(i.strip() for i in items)
     if key == "expiry":
         return parse_duration(value)
+    if key == "side":
+        if value not in SIDES:
+            raise ValueError(f"must be one of {', '.join(SIDES)}, got {value!r}")
+        return value
     if key == "lock":
         if not isinstance(value, bool):
             raise ValueError(f"must be true or false, got {value!r}")
@@ -200,6 +224,17 @@ def alert_addresses(alert: Alert) -> list[str]:
         if isinstance(value, str) and _is_address(value) and value not in found:
             found.append(value)
     return found
+
+
+def quarantine_candidates(alert: Alert, side: str = "instance") -> list[str]:
+    """The addresses quarantine_instance may target, in the order they are tried (see SIDES)."""
+    if side == "source":
+        chosen: Any = alert.source_ip
+    elif side == "destination":
+        chosen = alert.details.get("dest_ip")
+    else:
+        return alert_addresses(alert)
+    return [chosen] if isinstance(chosen, str) and _is_address(chosen) else []
 
 
 def alert_address(alert: Alert) -> str | None:
@@ -239,7 +274,9 @@ def plan_countermeasures(policy: CountermeasurePolicy, alerts: Iterable[Alert], 
             if rules.expiry:
                 params["expiry"] = rules.expiry
             item = PlannedAction(action, kind, target, None, OWNER_KIND, alert_owner(alert), params)
-            planned.setdefault(item.key, item)
+            # candidates of a quarantine count too: one attacker, two victims are two actions
+            # once the pass finds which address is the instance (counter_exec.resolve_instance_side)
+            planned.setdefault("|".join([item.key, *params.get("also", ())]), item)
     return list(planned.values()), refused
 
 
@@ -253,15 +290,17 @@ def _target(action: str, rules: ActionPolicy, alert: Alert,
         allowed = {a.lower() for a in rules.allowlist}
         why = f"account {user} is in the allowlist" if user.lower() in allowed else ""
         return user, "user", {}, why
+    if action == "quarantine_instance":
+        candidates = quarantine_candidates(alert, rules.side)
+        if not candidates:
+            return None, "", {}, ""
+        params: dict[str, Any] = {"group": rules.group, "lock": rules.lock}
+        if candidates[1:]:  # the instance may be either end: each address is tried
+            params["also"] = candidates[1:]
+        return candidates[0], "instance_address", params, ""
     address = alert_address(alert)
     if address is None:
         return None, "", {}, ""
-    if action == "quarantine_instance":  # the instance may be either end: each address is tried
-        params: dict[str, Any] = {"group": rules.group, "lock": rules.lock}
-        others = alert_addresses(alert)[1:]
-        if others:
-            params["also"] = others
-        return address, "instance_address", params, ""
     ip = ipaddress.ip_address(address)
     why = ""
     if address in own:

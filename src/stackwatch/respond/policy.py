@@ -51,7 +51,7 @@ STEPS: Final = {
 }
 """Every action the executor knows, with its place in a plan."""
 _KEYS: Final = (*CHOICES, "snapshot", "grace", "approval", "owners", "retries", "retry_delay", "cloud",
-                "sweep_interval", "countermeasures")
+                "sweep_interval", "countermeasures", "countermeasure_interval")
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$")
 _UNITS: Final = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
 
@@ -99,6 +99,7 @@ class ResponsePolicy:
     cloud: str | None = None  # clouds.yaml entry `serve` sweeps with; None: no periodic sweep in serve
     sweep_interval: float = 3600.0  # how often `serve` reconciles (catches missed deletions)
     countermeasures: Any = None  # CountermeasurePolicy (respond/countermeasures.py); None: report only
+    countermeasure_interval: float = 60.0  # how often `serve` runs the countermeasure pass (no cloud needed)
 
     @property
     def report_only(self) -> bool:
@@ -200,6 +201,14 @@ def _value(key: str, value: Any, path: str | None, line: int | None) -> Any:
         if seconds < 60:
             raise ConfigError("must be at least 60s (each sweep lists every project, user and domain)",
                               path, line, where)
+        return seconds
+    if key == "countermeasure_interval":
+        try:
+            seconds = parse_duration(value)
+        except ValueError as exc:
+            raise ConfigError(str(exc), path, line, where) from None
+        if seconds < 1:
+            raise ConfigError("must be at least 1s", path, line, where)
         return seconds
     if key in ("grace", "retry_delay"):
         try:

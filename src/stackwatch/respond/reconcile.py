@@ -57,8 +57,9 @@ def open_orphan_alerts(store: Any) -> list[Alert]:
 def reconcile(cloud: Cloud, policy: ResponsePolicy, *, queue: ApprovalQueue | None = None, store: Any = None,
               alerts: Iterable[Alert] = (), sweep: bool = True, dry_run: bool = False,
               out: TextIO | None = sys.stdout, sleep: Callable[[float], None] = time.sleep,
-              actor: str = "stackwatch") -> ReconcileReport:
-    """Find, confirm, plan, queue and run (see the module docstring)."""
+              actor: str = "stackwatch", countermeasures: bool = True) -> ReconcileReport:
+    """Find, confirm, plan, queue and run (see the module docstring). ``countermeasures=False``:
+    the orphan actions only (serve runs the countermeasure pass on its own cadence)."""
     report = ReconcileReport()
     found: dict[str, Orphan] = {}
     for orphan in orphans_from_alerts(alerts):
@@ -85,7 +86,7 @@ def reconcile(cloud: Cloud, policy: ResponsePolicy, *, queue: ApprovalQueue | No
         _say(out, "policy: report only; no action planned")
     if dry_run:
         report.run = Executor(None, out=out).run(report.planned, dry_run=True)
-        if policy.countermeasures is not None:
+        if policy.countermeasures is not None and countermeasures:
             from stackwatch.respond.counter_run import countermeasure_pass
 
             countermeasure_pass(policy, cloud=cloud, store=store, queue=None, ledger=None, out=out,
@@ -97,24 +98,26 @@ def reconcile(cloud: Cloud, policy: ResponsePolicy, *, queue: ApprovalQueue | No
     if queue is None:
         return report
     report.queued = queue.enqueue(report.planned, approval=policy.approval, grace=policy.grace)
-    if policy.countermeasures is not None:  # responses to open alerts: planned, queued, expired here
+    if policy.countermeasures is not None and countermeasures:  # responses to open alerts: planned, queued,
         from stackwatch.respond.applied import AppliedLedger
         from stackwatch.respond.counter_run import countermeasure_pass
 
         with AppliedLedger.open(queue.path.parent.parent) as ledger:
             countermeasure_pass(policy, cloud=cloud, store=store, queue=queue, ledger=ledger, out=out,
-                                actor=actor, run=False)
+                                actor=actor, run=False)  # ... expired here; run below with the others
     pending = len(queue.list_pending())
     if pending:
         _say(out, f"{pending} action(s) wait for approval: stackwatch respond list")
-    report.run = run_due(cloud, policy, queue, store=store, out=out, sleep=sleep, actor=actor)
+    report.run = run_due(cloud, policy, queue, store=store, out=out, sleep=sleep, actor=actor,
+                         countermeasures=countermeasures)
     return report
 
 
 def run_due(cloud: Cloud | None, policy: ResponsePolicy, queue: ApprovalQueue, *, store: Any = None,
             out: TextIO | None = sys.stdout, sleep: Callable[[float], None] = time.sleep,
-            actor: str = "stackwatch", dry_run: bool = False) -> RunReport:
-    """Run the queued actions that are approved (or failed before) and due."""
+            actor: str = "stackwatch", dry_run: bool = False, countermeasures: bool = True) -> RunReport:
+    """Run the queued actions that are approved (or failed before) and due (``countermeasures=False``:
+    the orphan actions only)."""
     from stackwatch.respond.applied import AppliedLedger
     from stackwatch.respond.counter_exec import CountermeasureExecutor, is_countermeasure
 
@@ -122,13 +125,13 @@ def run_due(cloud: Cloud | None, policy: ResponsePolicy, queue: ApprovalQueue, *
     executor = Executor(cloud, store=store, queue=queue, retries=policy.retries,
                         retry_delay=policy.retry_delay, sleep=sleep, out=out, actor=actor)
     report = executor.run([i for i in due if not is_countermeasure(i.planned)], dry_run=dry_run)
-    countermeasures = [i for i in due if is_countermeasure(i.planned)]
-    if countermeasures:  # responses to alerts: their own executor, their applied-state ledger
+    counter_due = [i for i in due if is_countermeasure(i.planned)] if countermeasures else []
+    if counter_due:  # responses to alerts: their own executor, their applied-state ledger
         with AppliedLedger.open(queue.path.parent.parent) as ledger:
             more = CountermeasureExecutor(
                 cloud, ledger=ledger, policy=policy.countermeasures, store=store, queue=queue,
                 retries=policy.retries, retry_delay=policy.retry_delay, sleep=sleep, out=out, actor=actor,
-            ).run(countermeasures, dry_run=dry_run)
+            ).run(counter_due, dry_run=dry_run)
         report.results.extend(more.results)
     return report
 
