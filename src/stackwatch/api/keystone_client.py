@@ -158,13 +158,28 @@ class KeystoneClient:
         except urllib.error.HTTPError as exc:
             raise Refused(exc.code, f"keystone answered {exc.code}") from None
         except (OSError, ValueError) as exc:
-            raise KeystoneError(f"cannot reach keystone at {self.settings.url}: {exc}") from exc
+            raise KeystoneError(self._explain(exc)) from None
         if len(raw) > MAX_BODY:
             raise KeystoneError("keystone's answer is too large")
         try:
             return answer, json.loads(raw) if raw else {}
         except ValueError as exc:
             raise KeystoneError(f"keystone's answer is not JSON: {exc}") from exc
+
+    def _explain(self, exc: BaseException) -> str:
+        """One line an operator can act on: an untrusted certificate names the CA file to
+        fix, a hung keystone the timeout (urllib wraps both in a URLError)."""
+        reason = exc.reason if isinstance(exc, urllib.error.URLError) else exc
+        where = f"keystone at {self.settings.url}"
+        if isinstance(reason, ssl.SSLCertVerificationError):
+            trusted = f"auth.keystone.ca_file {self.settings.ca_file}" if self.settings.ca_file \
+                else "the system's CAs (no auth.keystone.ca_file)"
+            return f"{where}: its TLS certificate is not trusted by {trusted}: {reason.verify_message}"
+        if isinstance(reason, ssl.SSLError):
+            return f"{where}: TLS failed: {reason}"
+        if isinstance(reason, TimeoutError):
+            return f"{where} did not answer within auth.keystone.timeout ({self.settings.timeout:g}s)"
+        return f"cannot reach {where}: {reason}"
 
 
 def _check(*values: str) -> None:
