@@ -82,7 +82,8 @@ def _wait_listening(port: int, proc: subprocess.Popen[bytes], timeout: float = 2
 
 
 @contextlib.contextmanager
-def start_haproxy(folder: Path, backend_port: int, *, tls: tuple[Path, Path] | None = None) -> Iterator[HAProxy]:
+def start_haproxy(folder: Path, backend_port: int, *,
+                  tls: tuple[Path, Path] | None = None) -> Iterator[HAProxy]:
     """``tls``: (certificate, key) PEM files: HAProxy terminates TLS with them (as a cloud's
     public endpoint does) and forwards plain HTTP to the backend."""
     folder.mkdir(parents=True, exist_ok=True)
