@@ -17,7 +17,7 @@ from stackwatch.testing import make_event
 T0 = datetime(2026, 5, 1, 9, 0, tzinfo=UTC)
 ALPHA = Scope("p-alpha", users=frozenset({"u-alice"}), resources=frozenset({"vm-a1", "vol-a1"}),
               addresses=frozenset({"203.0.113.10"}),
-              named_users=frozenset({("alice", "d-default"), ("alice", "Default")}))
+              named_users=frozenset({("alice", "d-default")}))
 BETA = Scope("p-beta", users=frozenset({"u-bob"}), resources=frozenset({"vm-b1"}),
              addresses=frozenset({"203.0.113.20"}))
 

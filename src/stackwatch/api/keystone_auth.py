@@ -213,8 +213,7 @@ class KeystoneAuth:
         """The project's members (ids and names), with the service user; without one, the
         user logging in only."""
         assert info.project_id is not None
-        own = ProjectMembers(frozenset({info.user_id}), frozenset(
-            (info.user_name, domain) for domain in (info.user_domain, info.user_domain_name) if domain))
+        own = ProjectMembers(frozenset({info.user_id}), frozenset({(info.user_name, info.user_domain)}))
         if self.settings.service_user is None:
             return own
         now = self._clock()

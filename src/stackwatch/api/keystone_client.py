@@ -87,8 +87,8 @@ def token_info(body: Any) -> TokenInfo:
 
 @dataclass(frozen=True, slots=True)
 class ProjectMembers:
-    """A project's users: ids, and (name, domain) pairs under both the domain's id and name
-    (keystone names a user it could not resolve by the name and domain the client sent)."""
+    """A project's users: ids, and (name, domain id) pairs (keystone names a user it could not
+    resolve by the name and domain the client sent)."""
 
     ids: frozenset[str]
     names: frozenset[tuple[str, str]]
@@ -139,7 +139,7 @@ class KeystoneClient:
 
     def project_members(self, token: str, project_id: str) -> ProjectMembers:
         """The users holding a role on ``project_id`` (directly or through a group): their
-        ids, and their names with their domain's id and name (``include_names``)."""
+        ids, and their names with their domain's id (``include_names``)."""
         _check(token, project_id)
         path = (f"/role_assignments?scope.project.id={urllib.request.quote(project_id)}"
                 "&effective&include_names")
@@ -155,9 +155,11 @@ class KeystoneClient:
                 if not user:
                     continue
                 ids.add(str(user["id"]))
-                name, domain = user.get("name"), user.get("domain") or {}
-                if name:
-                    names.update((str(name), str(d)) for d in (domain.get("id"), domain.get("name")) if d)
+                # by the domain's id only, as events carry it (Initiator.domain): a domain's
+                # name could be another domain's id ("default")
+                name, domain = user.get("name"), (user.get("domain") or {}).get("id")
+                if name and domain:
+                    names.add((str(name), str(domain)))
         except (AttributeError, KeyError, TypeError) as exc:
             raise KeystoneError(f"unreadable role assignments from keystone: {exc!r}") from exc
         return ProjectMembers(frozenset(ids), frozenset(names))

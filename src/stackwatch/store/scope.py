@@ -49,7 +49,7 @@ class Scope:
     users: frozenset[str] = field(default_factory=frozenset)
     """Keystone user ids of the project's members."""
     named_users: frozenset[tuple[str, str]] = field(default_factory=frozenset)
-    """(user name, domain) of the project's members, each under its domain's id and its name."""
+    """(user name, domain id) of the project's members."""
     resources: frozenset[str] = field(default_factory=frozenset)
     """Ids of the project's instances, volumes, ports and floating IPs."""
     addresses: frozenset[str] = field(default_factory=frozenset)
