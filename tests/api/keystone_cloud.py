@@ -36,6 +36,11 @@ T0 = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1)
 GENEROUS = LoginRate(per_ip=10_000, per_user=10_000, window=60)
 
 PASSWORD_LENGTH = 18
+# source addresses of the failures keystone names by user name (tenants_dir): alpha's
+# "latecomer" in Default, the same name in another domain, and real same-named users there
+NAMED_OWN_IP = "127.0.77.1"
+NAMED_OTHER_DOMAIN_IP = "127.0.77.2"
+TWIN_IP = "127.0.77.3"
 
 
 @dataclass
@@ -54,6 +59,7 @@ class Cloud:
     project_names: dict[str, str] = field(default_factory=dict)  # label -> name
     users: dict[str, CloudUser] = field(default_factory=dict)
     app_credential: tuple[str, str] = ("", "")  # (id, secret) of alice's, on project alpha
+    other_domain: str = ""  # id of a second domain, whose users share names with alpha's
 
     @property
     def security_project(self) -> str:
@@ -156,7 +162,29 @@ def tenants_dir(tmp_path_factory: pytest.TempPathFactory, cloud: Cloud) -> Path:
     for label in ("alphavictim", "betavictim"):
         for _ in range(3):
             assert keystone.client("127.0.0.1").authenticate(cloud.users[label].name, "wrong-password") == 401
+    # failures that name the user only (keystone could not resolve the name in the domain the
+    # client gave: its CADF initiator is user_name + domain): against "latecomer" of Default
+    # before that account existed (it then joins alpha), and against the same name in another
+    # domain, which is not alpha's user; then a real same-named user in the other domain whose
+    # failed login keystone names by its own id and name
+    admin = keystone.admin()
+    cloud.other_domain = admin.create_domain(f"other-{cloud.suffix}")
+    latecomer = f"latecomer-{cloud.suffix}"
+    for source, domain in ((NAMED_OWN_IP, "default"), (NAMED_OTHER_DOMAIN_IP, cloud.other_domain)):
+        assert keystone.client(source).authenticate(latecomer, "guess", domain=domain) == 401
     bodies = keystone.notifications.drain()
+    # (the accounts' creation and role grants below are the operators' business, not kept)
+    password = secrets.token_urlsafe(PASSWORD_LENGTH)
+    user_id = admin.create_user(latecomer, password)
+    _put(admin, f"/v3/projects/{cloud.projects['alpha']}/users/{user_id}/roles/{_role_id(admin, 'member')}")
+    cloud.users["latecomer"] = CloudUser(latecomer, user_id, password, cloud.project_names["alpha"])
+    twin = cloud.users["alphavictim"].name
+    admin.create_user(twin, secrets.token_urlsafe(PASSWORD_LENGTH), domain_id=cloud.other_domain)
+    admin.create_user(latecomer, secrets.token_urlsafe(PASSWORD_LENGTH), domain_id=cloud.other_domain)
+    for name in (twin, latecomer):
+        keystone.notifications.drain(quiet=0.3)
+        assert keystone.client(TWIN_IP).authenticate(name, "wrong", domain=cloud.other_domain) == 401
+        bodies += keystone.notifications.drain()
     notifications = data.parent / "notifications.jsonl"
     notifications.write_text("".join(body + "\n" for body in bodies))
     with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
@@ -192,6 +220,16 @@ def tenants_dir(tmp_path_factory: pytest.TempPathFactory, cloud: Cloud) -> Path:
                   time=T0, last_seen=T0, key="a1", project=cloud.projects["alpha"]),
             Alert(rule="t-beta", title="BETA-ALERT-MARKER", category="test.tenant", severity="high",
                   time=T0, last_seen=T0, key="b1", project=cloud.projects["beta"]),
+            # alerts naming a user by name: alpha's latecomer in Default is alpha's; the same
+            # name in the other domain, or with no domain recorded, is no tenant's
+            Alert(rule="t-named", title="NAMED-OWN-ALERT-MARKER", category="test.tenant", severity="high",
+                  time=T0, last_seen=T0, key="n1", user=cloud.users["latecomer"].name,
+                  details={"user_domain": "default"}),
+            Alert(rule="t-named", title="NAMED-TWIN-ALERT-MARKER", category="test.tenant", severity="high",
+                  time=T0, last_seen=T0, key="n2", user=cloud.users["latecomer"].name,
+                  details={"user_domain": cloud.other_domain}),
+            Alert(rule="t-named", title="NAMED-NODOMAIN-ALERT-MARKER", category="test.tenant",
+                  severity="high", time=T0, last_seen=T0, key="n3", user=cloud.users["latecomer"].name),
             Alert(rule="t-node", title="INFRA-ALERT-MARKER", category="test.node", severity="high",
                   time=T0, last_seen=T0, key="cmp-9", host="cmp-9"),
         ])

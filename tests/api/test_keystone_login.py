@@ -21,7 +21,16 @@ from stackwatch.api import Services
 from stackwatch.api.settings import LoginRate
 from stackwatch.store.base import AlertQuery, EventQuery
 from tests.api.conftest import login_form_token, make_app
-from tests.api.keystone_cloud import CACHE, GENEROUS, Cloud, _settings, disable
+from tests.api.keystone_cloud import (
+    CACHE,
+    GENEROUS,
+    NAMED_OTHER_DOMAIN_IP,
+    NAMED_OWN_IP,
+    TWIN_IP,
+    Cloud,
+    _settings,
+    disable,
+)
 from tests.api.test_security import _concrete, _routes
 
 
@@ -221,8 +230,13 @@ def _forbidden(cloud: Cloud, ks_services: Services, own: str) -> list[str]:
     other = "beta" if own == "alpha" else "alpha"
     demo_alerts = [a.alert.summary for a in ks_services.store.alerts(AlertQuery(limit=1000))
                    if a.alert.rule.startswith(("t-",)) is False and a.alert.summary]
+    # failures and alerts naming a user of another domain (or of none) by name are no tenant's;
+    # alpha's latecomer, named by name in Default, is alpha's only
+    named = [NAMED_OTHER_DOMAIN_IP, TWIN_IP, "NAMED-TWIN-ALERT-MARKER", "NAMED-NODOMAIN-ALERT-MARKER"]
+    if own == "beta":
+        named += [NAMED_OWN_IP, "NAMED-OWN-ALERT-MARKER", cloud.users["latecomer"].name]
     return [*MARKERS[other], *INFRA_MARKERS, cloud.projects[other], cloud.users[f"{other}victim"].name,
-            f"req-{other}-0000", *demo_alerts[:50]]
+            f"req-{other}-0000", *demo_alerts[:50], *named]
 
 
 def _ids(ks_services: Services, cloud: Cloud, own: str) -> tuple[dict[str, list[str]], dict[str, list[str]]]:
@@ -327,6 +341,28 @@ def test_the_keystone_page_and_export_show_failures_against_the_projects_users_o
         assert mine in text and theirs not in text, path
     report = client.get("/api/v1/keystone", headers={"X-Auth-Token": cloud.token("secreader")}).text
     assert mine in report and theirs in report  # operators see both
+
+
+@pytest.mark.parametrize("path", ["/keystone", "/api/v1/keystone", "/api/v1/keystone/export?format=csv",
+                                  "/api/v1/events?user={name}", "/search?q={name}", "/alerts",
+                                  "/api/v1/alerts"])
+def test_failures_naming_a_projects_user_by_name_and_domain_are_the_projects(
+        client: TestClient, cloud: Cloud, ks_services: Services, path: str) -> None:
+    # the real keystone named the latecomer by name and domain only (no id): the store holds
+    # that failure, and the same name's in another domain, as parsed from its notifications
+    named = ks_services.store.search_events(EventQuery(user=cloud.users["latecomer"].name, limit=100))
+    by_ip = {s.event.initiator.source_ip: s.event.initiator for s in named}
+    assert by_ip[NAMED_OWN_IP].domain == "default" and by_ip[NAMED_OWN_IP].id != cloud.users["latecomer"].id
+    assert by_ip[NAMED_OTHER_DOMAIN_IP].domain == cloud.other_domain
+    path = path.format(name=cloud.users["latecomer"].name)
+    alpha = client.get(path, headers={"X-Auth-Token": cloud.token("alice")}).text
+    beta = client.get(path, headers={"X-Auth-Token": cloud.token("bob")}).text
+    shown = "NAMED-OWN-ALERT-MARKER" if "alerts" in path else NAMED_OWN_IP
+    assert shown in alpha and shown not in beta, path
+    for foreign in (NAMED_OTHER_DOMAIN_IP, TWIN_IP, "NAMED-TWIN-ALERT-MARKER", "NAMED-NODOMAIN-ALERT-MARKER"):
+        assert foreign not in alpha and foreign not in beta, (path, foreign)
+    operators = client.get(path, headers={"X-Auth-Token": cloud.token("secreader")}).text
+    assert shown in operators
 
 
 def test_tenants_are_refused_the_infrastructure_pages(client: TestClient, cloud: Cloud) -> None:

@@ -8,6 +8,7 @@ import msgspec
 from detect_helpers import ev, failure, rule_from_yaml, run
 
 from stackwatch.core.alert import alert_to_dict
+from stackwatch.core.event import Event
 from stackwatch.detect.engine import Engine
 from stackwatch.detect.model import Rule
 
@@ -138,3 +139,30 @@ max_keys: 1000
     stats = engine.state_stats()[rule.id]
     assert stats["keys"] == 1000
     assert stats["evicted"] == 19_000
+
+
+def _named_failure(at: float, domain: str) -> Event:
+    return ev(at, service="keystone", action="authenticate", outcome="failure",
+              initiator={"name": "alice", "domain": domain, "source_ip": "203.0.113.9"})
+
+
+def test_an_alert_about_one_named_user_keeps_the_users_domain() -> None:
+    # a tenant's scope matches an alert's user by name only with this domain (store/scope.py)
+    rule = rule_from_yaml("condition: {action: authenticate, outcome: failure}\n"
+                          "group_by: [initiator.name, initiator.domain]")
+    alerts = run(rule, [_named_failure(0, "default"), _named_failure(1, "d2")]).alerts()
+    found = sorted((a.user, a.details["user_domain"]) for a in alerts)
+    assert found == [("alice", "d2"), ("alice", "default")]
+
+
+def test_an_aggregate_grouped_by_name_alone_names_no_domain() -> None:
+    # same-named users of two domains may share its window: the alert is neither's alone
+    rule = rule_from_yaml("kind: threshold\nthreshold: 2\nwindow: 5m\n"
+                          "condition: {action: authenticate, outcome: failure}\ngroup_by: [initiator.name]")
+    [alert] = run(rule, [_named_failure(0, "default"), _named_failure(1, "d2")]).alerts()
+    assert alert.user == "alice" and "user_domain" not in alert.details
+    by_domain = rule_from_yaml("kind: threshold\nthreshold: 2\nwindow: 5m\n"
+                               "condition: {action: authenticate, outcome: failure}\n"
+                               "group_by: [initiator.name, initiator.domain]")
+    [alert] = run(by_domain, [_named_failure(0, "d2"), _named_failure(1, "d2")]).alerts()
+    assert alert.details["user_domain"] == "d2"

@@ -52,7 +52,7 @@ defaults
     timeout server 60s
 
 frontend keystone_front
-    bind 127.0.0.1:{port}
+    bind 127.0.0.1:{port}{tls}
     default_backend keystone_back
 
 backend keystone_back
@@ -82,15 +82,25 @@ def _wait_listening(port: int, proc: subprocess.Popen[bytes], timeout: float = 2
 
 
 @contextlib.contextmanager
-def start_haproxy(folder: Path, backend_port: int) -> Iterator[HAProxy]:
+def start_haproxy(folder: Path, backend_port: int, *,
+                  tls: tuple[Path, Path] | None = None) -> Iterator[HAProxy]:
+    """``tls``: (certificate, key) PEM files: HAProxy terminates TLS with them (as a cloud's
+    public endpoint does) and forwards plain HTTP to the backend."""
     folder.mkdir(parents=True, exist_ok=True)
+    bind_tls = ""
+    if tls is not None:
+        # HAProxy reads the certificate and its key from one file
+        bundle = folder / "front.pem"
+        bundle.write_bytes(tls[0].read_bytes() + tls[1].read_bytes())
+        bundle.chmod(0o600)
+        bind_tls = f" ssl crt {bundle}"
     syslog_port = free_port(PORT_RANGE.start + 500, socket.SOCK_DGRAM)
     port = free_port(PORT_RANGE.start + 100)
     log_file = folder / "haproxy.log"
     log_file.touch()  # a follower may open it before the first request
     config = folder / "haproxy.cfg"
     config.write_text(HAPROXY_CONFIG.format(syslog_port=syslog_port, folder=folder, port=port,
-                                            backend_port=backend_port))
+                                            backend_port=backend_port, tls=bind_tls))
     check = subprocess.run(["haproxy", "-c", "-f", str(config)], capture_output=True, text=True, timeout=30)
     assert check.returncode == 0, check.stdout + check.stderr
     with Rsyslog(folder / "rsyslog", RSYSLOG_CONFIG.format(port=syslog_port, log_file=log_file)):

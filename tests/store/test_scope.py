@@ -16,7 +16,8 @@ from stackwatch.testing import make_event
 
 T0 = datetime(2026, 5, 1, 9, 0, tzinfo=UTC)
 ALPHA = Scope("p-alpha", users=frozenset({"u-alice"}), resources=frozenset({"vm-a1", "vol-a1"}),
-              addresses=frozenset({"203.0.113.10"}))
+              addresses=frozenset({"203.0.113.10"}),
+              named_users=frozenset({("alice", "d-default")}))
 BETA = Scope("p-beta", users=frozenset({"u-bob"}), resources=frozenset({"vm-b1"}),
              addresses=frozenset({"203.0.113.20"}))
 
@@ -30,6 +31,17 @@ EVENTS: list[tuple[str, Event, str | None]] = [
     ("failure against alpha user", make_event(message="bad password for alice", action="authenticate",
                                               outcome="failure", service="keystone",
                                               initiator={"id": "u-alice", "name": "alice"}), "alpha"),
+    # keystone names a user it could not resolve by name and domain only: alpha's alice is
+    # "alice" of d-default; "alice" of another domain, or of no stated domain, is not hers
+    ("name-only failure against alpha user", make_event(
+        message="unknown user alice in d-default", action="authenticate", outcome="failure",
+        service="keystone", initiator={"name": "alice", "domain": "d-default"}), "alpha"),
+    ("same name in another domain", make_event(
+        message="unknown user alice in d-other", action="authenticate", outcome="failure",
+        service="keystone", initiator={"name": "alice", "domain": "d-other"}), None),
+    ("same name with no domain", make_event(
+        message="Could not find user: alice", action="user.not_found", outcome="failure",
+        service="keystone", initiator={"name": "alice"}), None),
     ("from alpha floating ip", make_event(message="ssh from floating",
                                           initiator={"source_ip": "203.0.113.10"}), "alpha"),
     ("beta initiator project", make_event(message="beta created a server",
@@ -91,7 +103,8 @@ def test_every_aggregate_read_is_scoped(store: Store) -> None:
     query = EventQuery(scope=ALPHA, limit=100)
     assert store.count_events(query) == len(_expected("alpha"))
     first, last = store.event_time_bounds(query)  # type: ignore[misc]
-    assert first == T0 and last == T0 + timedelta(minutes=4)
+    last_alpha = max(i for i, (_, _, owner) in enumerate(EVENTS) if owner == "alpha")
+    assert first == T0 and last == T0 + timedelta(minutes=last_alpha)
     assert sum(store.hit_histogram(query, T0, timedelta(minutes=1), 20)) == len(_expected("alpha"))
     tops = store.top_values(query, ["host", "service", "user", "source_ip", "project"])
     assert "cmp-1" not in dict(tops["host"]) and "root" not in dict(tops["user"])
@@ -117,6 +130,9 @@ ALERTS = [
     (_alert("r-user", "k2", user="u-alice"), "alpha"),
     (_alert("r-ip", "k3", source_ip="203.0.113.10"), "alpha"),
     (_alert("r-key", "vm-a1"), "alpha"),
+    (_alert("r-named", "n1", user="alice", details={"user_domain": "d-default"}), "alpha"),
+    (_alert("r-named", "n2", user="alice", details={"user_domain": "d-other"}), None),
+    (_alert("r-named", "n3", user="alice"), None),
     (_alert("r-proj", "k4", project="p-beta"), "beta"),
     (_alert("r-node", "cmp-1", host="cmp-1"), None),
 ]
@@ -148,6 +164,12 @@ def test_a_scope_without_a_project_is_refused() -> None:
 def test_a_scope_listing_too_many_ids_is_refused() -> None:
     with pytest.raises(ScopeError):
         Scope("p", resources=frozenset(str(n) for n in range(MAX_SCOPE_ITEMS + 1)))
+
+
+@pytest.mark.parametrize("pairs", [{("alice",)}, {("alice", "")}, {"alice"}, {("alice", "d" * 256)}])
+def test_a_scope_with_malformed_named_users_is_refused(pairs: set[object]) -> None:
+    with pytest.raises(ScopeError):
+        Scope("p", named_users=frozenset(pairs))  # type: ignore[arg-type]
 
 
 def test_a_query_refuses_a_scope_of_another_type() -> None:

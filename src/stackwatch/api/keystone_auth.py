@@ -8,7 +8,10 @@
   A token past its expiry is never used, whatever the cache says.
 * A tenant's scope lists what stackwatch knows belongs to the project: the resources the
   orphan ledger holds for it (``auth.keystone.ledger``: serve's respond/ledger.json) and,
-  with a service user, the ids of the project's members (re-read every ``cache`` seconds).
+  with a service user, the project's members (re-read every ``cache`` seconds): their ids,
+  and their names with their domain, which is how keystone names a user in the failures it
+  could not resolve to an id (a name never counts without its domain: names are unique per
+  domain only).
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Final
 
-from stackwatch.api.keystone_client import KeystoneClient, KeystoneError, Refused, TokenInfo
+from stackwatch.api.keystone_client import KeystoneClient, KeystoneError, ProjectMembers, Refused, TokenInfo
 from stackwatch.api.keystone_settings import SECURITY, KeystoneSettings, RoleRule
 from stackwatch.api.users import ROLE_RANK
 from stackwatch.store.scope import MAX_SCOPE_ITEMS, Scope
@@ -140,7 +143,7 @@ class KeystoneAuth:
         self.resources = ProjectResources(ledger)
         self._clock = clock
         self._tokens: OrderedDict[str, tuple[KeystoneIdentity, float]] = OrderedDict()
-        self._members: dict[str, tuple[frozenset[str], float]] = {}
+        self._members: dict[str, tuple[ProjectMembers, float]] = {}
         self._service: tuple[str, TokenInfo] | None = None
         self._lock = threading.Lock()
 
@@ -202,31 +205,33 @@ class KeystoneAuth:
     def scope_for(self, info: TokenInfo) -> Scope:
         assert info.project_id is not None
         resources, addresses = self.resources.of(info.project_id)
-        return Scope(info.project_id, users=self._project_members(info), resources=resources,
-                     addresses=addresses)
+        members = self._project_members(info)
+        return Scope(info.project_id, users=members.ids, named_users=members.names,
+                     resources=resources, addresses=addresses)
 
-    def _project_members(self, info: TokenInfo) -> frozenset[str]:
+    def _project_members(self, info: TokenInfo) -> ProjectMembers:
         """The project's members (ids and names), with the service user; without one, the
         user logging in only."""
         assert info.project_id is not None
-        own = frozenset({info.user_id})
+        own = ProjectMembers(frozenset({info.user_id}), frozenset({(info.user_name, info.user_domain)}))
         if self.settings.service_user is None:
             return own
         now = self._clock()
         with self._lock:
             cached = self._members.get(info.project_id)
-        if cached is not None and now - cached[1] < self.settings.cache:
-            return cached[0] | own
-        try:
-            members = self.client.project_members(self._service_token(), info.project_id)
-        except KeystoneError:
+        if cached is None or now - cached[1] >= self.settings.cache:
+            try:
+                listed = self.client.project_members(self._service_token(), info.project_id)
+            except KeystoneError:
+                with self._lock:
+                    self._service = None  # re-issued on the next try
+                raise
+            listed = ProjectMembers(frozenset(sorted(listed.ids)[:MAX_SCOPE_ITEMS - 1]),
+                                    frozenset(sorted(listed.names)[:MAX_SCOPE_ITEMS - 2]))
             with self._lock:
-                self._service = None  # re-issued on the next try
-            raise
-        members = frozenset(sorted(members)[:MAX_SCOPE_ITEMS - 1])
-        with self._lock:
-            self._members[info.project_id] = (members, now)
-        return members | own
+                self._members[info.project_id] = (listed, now)
+            cached = (listed, now)
+        return ProjectMembers(cached[0].ids | own.ids, cached[0].names | own.names)
 
     def _service_token(self) -> str:
         service = self.settings.service_user

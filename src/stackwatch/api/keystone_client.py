@@ -6,7 +6,8 @@
   ``X-Subject-Token`` (keystone's policy lets a token's own subject validate it), so no
   service credentials are needed to check a login. A revoked, expired or disabled user's
   token is answered 401/404: ``None``.
-* ``project_members``: role assignments on a project, with the service user's token.
+* ``project_members``: role assignments on a project (with the users' names and domains),
+  with the service user's token.
 
 Keystone's answers are read with size limits; an unreachable keystone is a ``KeystoneError``
 (the login fails closed, it never falls back to trusting a token).
@@ -84,6 +85,15 @@ def token_info(body: Any) -> TokenInfo:
         raise KeystoneError(f"unreadable token from keystone: {exc!r}") from exc
 
 
+@dataclass(frozen=True, slots=True)
+class ProjectMembers:
+    """A project's users: ids, and (name, domain id) pairs (keystone names a user it could not
+    resolve by the name and domain the client sent)."""
+
+    ids: frozenset[str]
+    names: frozenset[tuple[str, str]]
+
+
 class KeystoneClient:
     def __init__(self, settings: KeystoneSettings) -> None:
         self.settings = settings
@@ -127,15 +137,32 @@ class KeystoneClient:
             raise KeystoneError(str(exc)) from exc
         return token_info(body)
 
-    def project_members(self, token: str, project_id: str) -> frozenset[str]:
-        """Ids of the users holding a role on ``project_id`` (directly or through a group)."""
+    def project_members(self, token: str, project_id: str) -> ProjectMembers:
+        """The users holding a role on ``project_id`` (directly or through a group): their
+        ids, and their names with their domain's id (``include_names``)."""
         _check(token, project_id)
-        path = f"/role_assignments?scope.project.id={urllib.request.quote(project_id)}&effective"
+        path = (f"/role_assignments?scope.project.id={urllib.request.quote(project_id)}"
+                "&effective&include_names")
         try:
             _, body = self._call("GET", path, None, {"X-Auth-Token": token})
         except Refused as exc:
             raise KeystoneError(f"cannot list the members of project {project_id}: {exc}") from exc
-        return frozenset(str(a["user"]["id"]) for a in body.get("role_assignments", ()) if "user" in a)
+        ids: set[str] = set()
+        names: set[tuple[str, str]] = set()
+        try:
+            for assignment in body.get("role_assignments", ()):
+                user = assignment.get("user")
+                if not user:
+                    continue
+                ids.add(str(user["id"]))
+                # by the domain's id only, as events carry it (Initiator.domain): a domain's
+                # name could be another domain's id ("default")
+                name, domain = user.get("name"), (user.get("domain") or {}).get("id")
+                if name and domain:
+                    names.add((str(name), str(domain)))
+        except (AttributeError, KeyError, TypeError) as exc:
+            raise KeystoneError(f"unreadable role assignments from keystone: {exc!r}") from exc
+        return ProjectMembers(frozenset(ids), frozenset(names))
 
     def _issue(self, auth: dict[str, Any]) -> tuple[str, TokenInfo]:
         headers, body = self._call("POST", "/auth/tokens?nocatalog", {"auth": auth}, {})
@@ -158,13 +185,28 @@ class KeystoneClient:
         except urllib.error.HTTPError as exc:
             raise Refused(exc.code, f"keystone answered {exc.code}") from None
         except (OSError, ValueError) as exc:
-            raise KeystoneError(f"cannot reach keystone at {self.settings.url}: {exc}") from exc
+            raise KeystoneError(self._explain(exc)) from None
         if len(raw) > MAX_BODY:
             raise KeystoneError("keystone's answer is too large")
         try:
             return answer, json.loads(raw) if raw else {}
         except ValueError as exc:
             raise KeystoneError(f"keystone's answer is not JSON: {exc}") from exc
+
+    def _explain(self, exc: BaseException) -> str:
+        """One line an operator can act on: an untrusted certificate names the CA file to
+        fix, a hung keystone the timeout (urllib wraps both in a URLError)."""
+        reason = exc.reason if isinstance(exc, urllib.error.URLError) else exc
+        where = f"keystone at {self.settings.url}"
+        if isinstance(reason, ssl.SSLCertVerificationError):
+            trusted = f"auth.keystone.ca_file {self.settings.ca_file}" if self.settings.ca_file \
+                else "the system's CAs (no auth.keystone.ca_file)"
+            return f"{where}: its TLS certificate is not trusted by {trusted}: {reason.verify_message}"
+        if isinstance(reason, ssl.SSLError):
+            return f"{where}: TLS failed: {reason}"
+        if isinstance(reason, TimeoutError):
+            return f"{where} did not answer within auth.keystone.timeout ({self.settings.timeout:g}s)"
+        return f"cannot reach {where}: {reason}"
 
 
 def _check(*values: str) -> None:

@@ -334,6 +334,7 @@ class Engine:
                       evidence=list(firing.evidence[:MAX_EVIDENCE]),
                       details={"events": firing.count, **firing.details, **_read_details(slot, firing)},
                       **entities)
+        _note_user_domain(alert, rule, event)
         self.stats.alerts += 1
         self._open[dedup] = (alert, firing.time)
         self._open.move_to_end(dedup)
@@ -352,6 +353,20 @@ class Engine:
         if id(alert) not in self._listed:
             self._listed.add(id(alert))
             out.append(alert)
+
+
+def _note_user_domain(alert: Alert, rule: Rule, event: Event | None) -> None:
+    """Keep the domain of the user an alert names (``details.user_domain``): a keystone user
+    name means one user only with its domain, and a tenant's scope (store/scope.py) matches
+    the pair. Only when the alert is about that one user: a single-event rule, or an
+    aggregate grouped by the domain (one grouped by name alone may mix same-named users of
+    several domains, so it names none)."""
+    if event is None:
+        return
+    initiator = event.initiator
+    if (alert.user and initiator.domain and alert.user == initiator.name
+            and (rule.kind == "match" or "initiator.domain" in rule.group_by)):
+        alert.details["user_domain"] = initiator.domain
 
 
 def _mark_explained(alert: Alert, tag: str, why: Explanation) -> None:

@@ -9,9 +9,15 @@ without one (``scope=None``) is the operators' unrestricted view.
 Each backend applies it in one place per kind of row (events, alerts), so a new backend
 ports it as one function: an event is in scope when its initiator's project is the project,
 its target is the project or one of its resources, its initiator is one of the project's
-users, or its initiator address is one of the project's addresses. An alert is in scope when
-its project is the project, its user is one of the project's users, its source address is
-one of the project's addresses, or its grouping key is one of its resources or addresses.
+users (by id, or by name *and* domain: keystone's failures against a user it cannot resolve
+carry only the name the client gave, with its domain), or its initiator address is one of the
+project's addresses. An alert is in scope when its project is the project, its user is one of
+the project's users (by id, or by name with the domain the alert recorded in
+``details.user_domain``), its source address is one of the project's addresses, or its
+grouping key is one of its resources or addresses.
+
+A name alone is never enough: user names are unique per keystone domain only, so a failure
+against ``alice`` of another domain (or of no stated domain) is not the project's ``alice``'s.
 """
 
 from __future__ import annotations
@@ -41,7 +47,9 @@ class Scope:
 
     project: str
     users: frozenset[str] = field(default_factory=frozenset)
-    """Keystone user ids (and, for alerts, names) of the project's members."""
+    """Keystone user ids of the project's members."""
+    named_users: frozenset[tuple[str, str]] = field(default_factory=frozenset)
+    """(user name, domain id) of the project's members."""
     resources: frozenset[str] = field(default_factory=frozenset)
     """Ids of the project's instances, volumes, ports and floating IPs."""
     addresses: frozenset[str] = field(default_factory=frozenset)
@@ -58,6 +66,12 @@ class Scope:
                 raise ScopeError(f"a scope lists at most {MAX_SCOPE_ITEMS} {name}")
             if any(not isinstance(v, str) or not v or len(v) > MAX_ID for v in values):
                 raise ScopeError(f"scope {name} must be non-empty strings of at most {MAX_ID} characters")
+        if not isinstance(self.named_users, frozenset) or len(self.named_users) > MAX_SCOPE_ITEMS:
+            raise ScopeError(f"scope named_users must be a frozenset of at most {MAX_SCOPE_ITEMS} pairs")
+        if any(not isinstance(pair, tuple) or len(pair) != 2
+               or any(not isinstance(v, str) or not v or len(v) > MAX_ID for v in pair)
+               for pair in self.named_users):
+            raise ScopeError(f"scope named_users must be (name, domain) pairs of 1..{MAX_ID} characters")
 
     def event_ids(self) -> tuple[frozenset[str], frozenset[str], frozenset[str]]:
         """(target ids, initiator ids, initiator addresses) an event in scope may carry."""

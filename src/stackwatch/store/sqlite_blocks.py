@@ -9,7 +9,9 @@ Same data folder, same alerts, silences, sources, rollups and search index as fo
   block, sealed by the same checkpoints and ratchet (a checkpoint's size counts blocks);
 * the ``events`` table keeps a **narrow row** per record: seq, time, received, source and the
   columns searches filter and facet on (severity, kind, action, outcome, initiator name / id
-  / project / IP, target id / name, request id); message, attrs, raw line, origin, ref and
+  / project / domain / IP, target id / name, request id; the domain since tenant scopes match
+  a user's name with it: rows stored before hold '' there, so no name-only failure among
+  them reaches a tenant); message, attrs, raw line, origin, ref and
   the rest are '' there and read from the block. Searches, counts, histograms, facets and the
   rollups run on these rows exactly as in format 1; the full-text index is filled from the
   blocks' messages.
@@ -61,6 +63,7 @@ _KEPT: Final = frozenset(
         "init_name",
         "init_id",
         "init_project",
+        "init_domain",  # a tenant's scope matches keystone failures by user name *and* domain
         "init_ip",
         "target_id",
         "target_name",
@@ -460,7 +463,7 @@ class BlockStore(SQLiteStore):
         if len(seqs) > 10_000:
             raise QueryError("at most 10000 seqs per call")
         # a tenant's scope reads the narrow row's columns (init_project, target_id, init_id,
-        # init_ip are all kept there), the same condition as format 1's
+        # init_name, init_domain, init_ip are all kept there), the same condition as format 1's
         condition, params = event_condition(scope) if scope is not None else ("1", [])
         with self._lock:
             self._ready_to_read(index=False)
