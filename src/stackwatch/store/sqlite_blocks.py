@@ -25,7 +25,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 from collections import OrderedDict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Final
 
 import orjson
@@ -130,14 +130,34 @@ def block_messages(conn: sqlite3.Connection, low: int, high: int) -> Iterable[tu
                 yield record_message(record)
 
 
-def block_events(conn: sqlite3.Connection, seqs: Sequence[int]) -> list[tuple[int, Event]]:
-    """(seq, Event) of the records ``seqs`` whose narrow row is still stored, in seq order, read
-    from the blocks through ``conn`` (the login attempts' rebuild and catch-up: ``sqlite_attempts``)."""
+def _decoded_block(number: int, first: int, data: bytes) -> list[bytes]:
+    try:
+        return codec.records(data)
+    except codec.BlockError as exc:
+        raise StoreError(
+            f"block {number} of the store is damaged ({exc}): run stackwatch store verify"
+        ) from None
+
+
+def block_events(
+    conn: sqlite3.Connection,
+    seqs: Sequence[int],
+    *,
+    scope: Scope | None = None,
+    records_of: Callable[[int, int, bytes], list[bytes]] = _decoded_block,
+) -> list[tuple[int, Event]]:
+    """(seq, Event) of the records ``seqs`` whose narrow row is still stored (and, with
+    ``scope``, is about that tenant), in seq order, read from the blocks through ``conn``.
+    ``records_of(number, first_seq, data)`` decodes a block (the store passes its cache)."""
     wanted = sorted({int(seq) for seq in seqs})
     if not wanted:
         return []
+    # a tenant's scope reads the narrow row's columns (init_project, target_id, init_id,
+    # init_name, init_domain, init_ip are all kept there), the same condition as format 1's
+    condition, params = event_condition(scope) if scope is not None else ("1", [])
     present = {seq for (seq,) in conn.execute(
-        "SELECT seq FROM events WHERE seq IN (SELECT value FROM json_each(?))", (_json_ints(wanted),))}
+        f"SELECT e.seq FROM events AS e WHERE e.seq IN (SELECT value FROM json_each(?)) AND {condition}",  # noqa: S608
+        (_json_ints(wanted), *params))}
     wanted = [seq for seq in wanted if seq in present]  # retention may have removed some
     spans = conn.execute(
         "SELECT id, first_seq, count, data FROM blocks WHERE id IN (SELECT (SELECT id FROM blocks "
@@ -154,12 +174,7 @@ def block_events(conn: sqlite3.Connection, seqs: Sequence[int]) -> list[tuple[in
             if seq < first:
                 continue
             if records is None:
-                try:
-                    records = codec.records(data)
-                except codec.BlockError as exc:
-                    raise StoreError(
-                        f"block {number} of the store is damaged ({exc}): run stackwatch store verify"
-                    ) from None
+                records = records_of(number, first, data)
             stored_seq, event = record_event(records[seq - first])
             if stored_seq != seq:
                 raise StoreError(
@@ -448,12 +463,7 @@ class BlockStore(SQLiteStore):
         if hit is not None and hit[0] == first:
             self._cache.move_to_end(number)
             return hit[1]
-        try:
-            found = codec.records(data)
-        except codec.BlockError as exc:
-            raise StoreError(
-                f"block {number} of the store is damaged ({exc}): run stackwatch store verify"
-            ) from None
+        found = _decoded_block(number, first, data)
         self._cache[number] = (first, found)
         if len(self._cache) > CACHED_BLOCKS:
             self._cache.popitem(last=False)
@@ -462,48 +472,10 @@ class BlockStore(SQLiteStore):
     def get_events(self, seqs: Sequence[int], *, scope: Scope | None = None) -> list[StoredEvent]:
         if len(seqs) > 10_000:
             raise QueryError("at most 10000 seqs per call")
-        # a tenant's scope reads the narrow row's columns (init_project, target_id, init_id,
-        # init_name, init_domain, init_ip are all kept there), the same condition as format 1's
-        condition, params = event_condition(scope) if scope is not None else ("1", [])
         with self._lock:
             self._ready_to_read(index=False)
-            wanted = sorted({int(seq) for seq in seqs})
-            if not wanted:
-                return []
-            present = {
-                seq
-                for (seq,) in self._reader.execute(
-                    "SELECT e.seq FROM events AS e WHERE e.seq IN (SELECT value FROM json_each(?))"  # noqa: S608
-                    f" AND {condition}",
-                    (_json_ints(wanted), *params),
-                )
-            }
-            wanted = [seq for seq in wanted if seq in present]  # retention may have removed some
-            found = self._reader.execute(
-                "SELECT id, first_seq, count, data FROM blocks WHERE id IN (SELECT (SELECT id FROM blocks "
-                "WHERE first_seq <= value ORDER BY first_seq DESC LIMIT 1) FROM json_each(?))",
-                (_json_ints(wanted),),
-            ).fetchall()
-            out: list[StoredEvent] = []
-            spans = sorted(found, key=lambda b: b[1])
-            i = 0
-            for number, first, count, data in spans:
-                records: list[bytes] | None = None
-                while i < len(wanted) and wanted[i] < first + count:
-                    seq = wanted[i]
-                    i += 1
-                    if seq < first:
-                        continue
-                    if records is None:
-                        records = self._block_records(number, first, data)
-                    stored_seq, event = record_event(records[seq - first])
-                    if stored_seq != seq:
-                        raise StoreError(
-                            f"block {number} holds record {stored_seq} where {seq} was due: "
-                            "run stackwatch store verify"
-                        )
-                    out.append(StoredEvent(seq, event))
-        return out
+            found = block_events(self._reader, seqs, scope=scope, records_of=self._block_records)
+        return [StoredEvent(seq, event) for seq, event in found]
 
     def search_events(self, query: Any) -> list[StoredEvent]:
         seqs = [row[0] for row in self._search_rows(query, "SELECT e.seq")]
