@@ -112,7 +112,7 @@ def test_the_failing_disk_raises_hardware_alerts_on_its_host_only(
 
 def test_every_usage_and_hardware_rule_has_vectors() -> None:
     rules = [r for r in ALL_RULES if r.source.split("/")[1] in PACKS]
-    assert len(rules) == 17
+    assert len(rules) == 18
     assert all(r.tests and r.tests.get("fire") and r.tests.get("quiet") for r in rules)
     assert {r.category for r in rules} == {"usage.anomaly", "hardware.fault"}
 
