@@ -115,20 +115,20 @@ class SequenceDetector(Detector):
         self.width = len(rule.group_by)
         self.state_key = state_key_func(rule.group_by)
         self._keyings = _keyings(rule)
+        self._every = (True,) * len(self.steps)
+        if len(self._keyings) > 1:  # the engine reads on_event after construction
+            self.on_event = self._on_event_keyed  # type: ignore[method-assign, assignment]
         self.state = CompactState(rule.max_keys, rule.window)
         self._data = self.state.data  # the store's dict (never rebound): one lookup less per event
         self._first = self.steps[0]
 
-    def on_event(self, event: Event, ts: float) -> Firing | None:
-        fired = None
-        for key_of, usable in self._keyings:  # one pass unless steps name their own keys
-            firing = self._feed(event, ts, key_of(event), usable)
-            if fired is None:
-                fired = firing
-        return fired
-
-    def _feed(self, event: Event, ts: float, key: Any, usable: tuple[bool, ...]) -> Firing | None:
-        """The event under one key; ``usable[i]``: step i is keyed by that key's fields."""
+    def on_event(self, event: Event, ts: float, key: Any = None,
+                 usable: tuple[bool, ...] | None = None) -> Firing | None:
+        """The event under one key; ``usable[i]``: step i is keyed by that key's fields.
+        Without them (the engine's call, every rule without step keys): the rule's key, every
+        step, no loop nor extra call on this hot path."""
+        if usable is None:
+            key, usable = self.state_key(event), self._every
         rec = self._data.get(key)
         if rec is None:
             # nothing under way for this key (most events): only the first step can start it
@@ -168,6 +168,15 @@ class SequenceDetector(Detector):
             rec[_STEP], rec[_COUNT] = 1, 0
         self.state.tick(ts)
         return None
+
+    def _on_event_keyed(self, event: Event, ts: float) -> Firing | None:
+        """Steps with their own keys: the event once under each distinct key."""
+        fired = None
+        for key_of, usable in self._keyings:
+            firing = SequenceDetector.on_event(self, event, ts, key_of(event), usable)
+            if fired is None:
+                fired = firing
+        return fired
 
     def _slide(self, rec: list[Any], ts: float) -> None:
         """The oldest first-step events left the window: drop them, back to step 0 if too few."""
