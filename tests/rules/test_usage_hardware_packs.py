@@ -90,9 +90,15 @@ def test_the_leaked_credential_raises_usage_alerts_on_its_project_only(
             "A project launches a GPU flavor it never used",
             "A project launches a very large flavor it never used",
             "Quota errors bursting for a project",
-            "A new application credential launches servers at once from outside"} <= titles
+            "A new application credential launches servers at once from outside",
+            "A new keystone user logs in and launches servers at once from outside"} <= titles
     [sequence] = [a for a in usage if a.title.startswith("A new application credential")]
     assert sequence.source_ip == attacks_usage.ATTACKER_IP
+    # the user the leaked account created: keyed by the new user, not by its creator
+    [new_user] = [a for a in usage if a.title.startswith("A new keystone user")]
+    assert new_user.source_ip == attacks_usage.ATTACKER_IP
+    assert new_user.project == incident.entity
+    assert new_user.user != leaked_user and new_user.key == new_user.user
     ci = {p.name: p.id for p in World.build(7, 0).projects}["ci-runners"]
     assert not [a for a in alerts if a.project == ci or ci in a.key]
 
@@ -112,7 +118,7 @@ def test_the_failing_disk_raises_hardware_alerts_on_its_host_only(
 
 def test_every_usage_and_hardware_rule_has_vectors() -> None:
     rules = [r for r in ALL_RULES if r.source.split("/")[1] in PACKS]
-    assert len(rules) == 17
+    assert len(rules) == 18
     assert all(r.tests and r.tests.get("fire") and r.tests.get("quiet") for r in rules)
     assert {r.category for r in rules} == {"usage.anomaly", "hardware.fault"}
 

@@ -2,7 +2,9 @@
 CI project that must stay quiet, and a disk failing on a compute node.
 
 Shapes: nova's legacy ``compute.instance.create.end`` payload (as ``bg_openstack`` writes it),
-keystone's CADF ``identity.application_credential.created``, nova-api's access line and its
+keystone's CADF ``identity.application_credential.created``, ``identity.user.created`` (target
+``data/security/account/user``: the new user) and ``identity.authenticate`` success, nova-api's
+access line and its
 "Quota exceeded for instances" refusal (nova/api/openstack/wsgi.py logs ``HTTP exception
 thrown: %s`` at INFO), and the kernel / smartd lines of parsers/vectors/hardware.yaml.
 """
@@ -22,6 +24,7 @@ GPU_FLAVOR = ("g1.gpu.xlarge", 131_072, 200, 32)
 CI_FLAVOR = ("m1.small", 2048, 20, 1)
 CI_PER_DAY = 200
 LAUNCHES = 32
+NEW_USER_LAUNCHES = 3
 QUOTA_REFUSALS = 6
 
 
@@ -94,6 +97,41 @@ def leaked_credential(sc: Scene, rng: random.Random, t: int, project: Project) -
                                  "/v2.1/servers", 403, 360, rng.uniform(0.1, 0.3)))
         at += rng.randrange(15_000, 30_000)
     return user, ep
+
+
+def _cadf(sc: Scene, rng: random.Random, t: int, action: str, initiator: dict[str, object],
+          target: dict[str, object], **extra: object) -> dict[str, object]:
+    return {"typeURI": "http://schemas.dmtf.org/cloud/audit/1.0/event", "eventType": "activity",
+            "id": uuid4(rng), "eventTime": F.iso_utc(t, rng.randrange(1000)), "action": action,
+            "outcome": "success",
+            "observer": {"id": sc.world.observer_id, "typeURI": "service/security"},
+            "initiator": initiator, "target": target, **extra}
+
+
+def created_user(sc: Scene, rng: random.Random, t: int, project: Project) -> Episode:
+    """With the same leaked account (a manager of its project), the intruder creates a user of
+    their own, logs in as it and launches NEW_USER_LAUNCHES servers at once from their address."""
+    name, creator = project.users[1]
+    new_user, new_name = hex32(rng), "svc-backup"
+    agent = "python-openstackclient/6.6.0"
+    made = _cadf(sc, rng, t, "created.user",
+                 {"id": creator, "typeURI": "service/security/account/user",
+                  "host": {"address": ATTACKER_IP, "agent": agent}, "user_id": creator,
+                  "project_id": project.id, "request_id": req_id(rng), "username": name},
+                 {"id": new_user, "typeURI": "data/security/account/user"}, resource_info=new_user)
+    ep: Episode = [(t, NOTIF, notification(t, rng, "identity.ctl2", "identity.user.created", made))]
+    at = t + 40_000
+    login = _cadf(sc, rng, at, "authenticate",
+                  {"id": new_user, "typeURI": "service/security/account/user",
+                   "host": {"address": ATTACKER_IP, "agent": agent}, "request_id": req_id(rng),
+                   "user_id": new_user, "username": new_name},
+                  {"id": uuid4(rng), "typeURI": "service/security/account/user"})
+    ep.append((at, NOTIF, notification(at, rng, "identity.ctl2", "identity.authenticate", login)))
+    for _ in range(NEW_USER_LAUNCHES):
+        at += rng.randrange(10_000, 20_000)
+        ep.append(nova_api_line(sc, "ctl1", at, req_id(rng), new_user, project.id, ATTACKER_IP, "POST",
+                                 "/v2.1/servers", 202, 1024 + rng.randrange(40), rng.uniform(0.8, 1.6)))
+    return ep
 
 
 def failing_disk(sc: Scene, rng: random.Random, host: str, t: int) -> Episode:

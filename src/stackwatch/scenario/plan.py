@@ -407,15 +407,22 @@ def _usage_and_hardware(plan: Plan, sc: Scene, t_leak: int, t_disk: int) -> None
     rng = sc.world.stream_rng("usage")
     ml = sc.world.projects[2]
     user, ep = U.leaked_credential(sc, rng, t_leak, ml)
+    # its own stream too, so that adding it left the leak's lines as they were
+    new_user = U.created_user(sc, sc.world.stream_rng("usage", "new-user"), t_leak - 15 * 60_000, ml)
     plan.add(
-        [ep],
+        [new_user, ep],
         "usage.anomaly",
         "ctl1",
         ml.id,
-        f"a leaked credential of {ml.name} mints an application credential and launches {U.LAUNCHES} GPU "
-        f"instances from {U.ATTACKER_IP} until the quota refuses",
-        [U.GPU_FLAVOR[0], "identity.application_credential.created", "Quota exceeded for instances", user],
+        f"a leaked credential of {ml.name} creates a user that logs in and launches {U.NEW_USER_LAUNCHES} "
+        f"servers at once, then mints an application credential and launches {U.LAUNCHES} GPU instances "
+        f"from {U.ATTACKER_IP} until the quota refuses",
+        [U.GPU_FLAVOR[0], "identity.user.created", "identity.application_credential.created",
+         "Quota exceeded for instances", user],
     )
+    # on top of the target, not out of the background's budget: a budget smaller by these few
+    # lines would redraw the background and move the other incidents' alerts by seconds
+    plan.lines -= len(new_user)
     plan.add(
         [U.failing_disk(sc, rng, "cmp3", t_disk)],
         "hardware.fault",
