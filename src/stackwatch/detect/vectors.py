@@ -175,7 +175,7 @@ def check_case(case: VectorCase) -> str | None:
         if name == "details":  # the keys given, each equal (the alert may hold more)
             if not isinstance(expect[name], dict):
                 return f"{case}: expect.details must be a mapping"
-            got = {k: first.details.get(k) for k in expect[name]}
+            got: object = {k: first.details.get(k) for k in expect[name]}
         else:
             got = first.details.get("events") if name == "events" else getattr(first, name)
         if got != expect[name]:
