@@ -16,6 +16,25 @@ from stackwatch.core.errors import ConfigError, RuleError, StoreError
 log = logging.getLogger("stackwatch.serve")
 
 
+ROLES = ("all", "collector", "analyzer")
+
+
+async def serve_role(settings: object, role: str) -> None:
+    """``--role collector|analyzer``: one part of a cluster (docs/cluster.md)."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    if role == "collector":
+        from stackwatch.cluster.collector import serve_collector
+
+        await serve_collector(settings, stop)  # type: ignore[arg-type]
+    else:
+        from stackwatch.cluster.analyzer import serve_analyzer  # type: ignore[import-not-found,unused-ignore]
+
+        await serve_analyzer(settings, stop)
+
+
 async def serve(settings: object) -> None:
     from stackwatch.pipeline.runner import create_runner
 
@@ -53,8 +72,15 @@ async def serve(settings: object) -> None:
     type=click.Path(dir_okay=False),
     help="the configuration file (see `stackwatch config sample`)",
 )
+@click.option(
+    "--role",
+    default="all",
+    type=click.Choice(ROLES),
+    help="all: one process does everything (default); collector: read, parse and publish batches to "
+    "the cluster's partitions; analyzer: consume partitions, detect, store (docs/cluster.md)",
+)
 @click.option("--log-level", default="info", type=click.Choice(["debug", "info", "warning", "error"]))
-def serve_command(config_path: str, log_level: str) -> None:
+def serve_command(config_path: str, role: str, log_level: str) -> None:
     """Collect from every node in real time, detect live, deliver alerts."""
     logging.basicConfig(
         level=log_level.upper(), stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -63,7 +89,7 @@ def serve_command(config_path: str, log_level: str) -> None:
         settings = load_config(config_path)
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from None
-    warning = unkeyed_store_warning(settings.store)
+    warning = unkeyed_store_warning(settings.store) if role != "collector" else None
     if warning:
         sys.stderr.write(f"warning: {warning}\n")
     try:
@@ -73,6 +99,6 @@ def serve_command(config_path: str, log_level: str) -> None:
     else:
         runner = uvloop.run
     try:
-        runner(serve(settings))
+        runner(serve(settings) if role == "all" else serve_role(settings, role))
     except (ConfigError, RuleError, StoreError, OSError) as exc:
         raise click.ClickException(str(exc)) from None

@@ -12,8 +12,11 @@ one address, read by three collectors, is counted in one partition.
 Per rule, decided once (never per event, or one key could land in two places):
 
 * the **gate**: the rule's index hints (action/service/kind/outcome), as the engine's own
-  candidate index uses them, plus the hints of its ``explained_by`` condition: the events that
-  can explain a firing must reach the partition where it fires.
+  candidate index uses them, then the rest of its condition, so a copy goes only where a rule
+  will count it (a rule reading every log line's message for "Quota exceeded" must not double
+  the traffic); plus its ``explained_by`` condition: the events that can explain a firing must
+  reach the partition where it fires. keystone's login copies pass on the gate alone: the
+  analyzer's correlation stage may still add the fields a condition reads.
 * the **route fields**: the fields whose values choose the bucket. A stateful rule's key fields
   (``group_by``; absence and level_drop default to host+service), reduced to the smallest key
   of another rule contained in it: a rule per (host, unit) and a rule per host both route by
@@ -43,6 +46,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from stackwatch.core.event import Event
+from stackwatch.detect.codegen import residual_for
 from stackwatch.detect.correlate import CORRELATED_ACTIONS
 from stackwatch.detect.fields import getter
 from stackwatch.detect.model import INDEX_DIMENSIONS, Rule
@@ -56,6 +60,9 @@ NAMES_REMEMBERED: Final = 10_000
 Combo = tuple[str | None, str, str, str | None]
 
 
+Test = Callable[[Event], bool]
+
+
 @dataclass(frozen=True)
 class RulePlan:
     """How one rule's copies are routed."""
@@ -63,6 +70,7 @@ class RulePlan:
     rule_id: str
     keyings: tuple[tuple[str, ...], ...]  # route fields (one per sequence-step keying); () = stateless
     hints: tuple[dict[str, frozenset[str]], ...]  # gates: the rule's index, its explainer's hints
+    tests: tuple[Test | None, ...]  # per gate, what is left of the condition past it (None: nothing)
 
 
 def key_fields(rule: Rule) -> tuple[tuple[str, ...], ...]:
@@ -113,8 +121,11 @@ def plan_rules(rules: Iterable[Rule]) -> list[RulePlan]:
         explained = rule.explained_by
         same = tuple(explained.same) if explained is not None else None
         hints: list[dict[str, frozenset[str]]] = [dict(rule.index)]
+        usable, residual = residual_for(rule.condition, rule.index)
+        tests: list[Test | None] = [residual if usable else rule.condition]
         if explained is not None:
             hints.append(dict(explained.condition.hints))
+            tests.append(explained.condition.predicate)
         own = key_fields(rule)
         if not own and same:  # a stateless rule with an explainer: its explanations key by `same`
             own = (same,)
@@ -123,7 +134,7 @@ def plan_rules(rules: Iterable[Rule]) -> list[RulePlan]:
             keyings = (_route_fields(own[0], keys, same),)
         else:
             keyings = own  # a multi-keyed sequence routes by each of its keyings as they are
-        plans.append(RulePlan(rule.id, keyings, tuple(hints)))
+        plans.append(RulePlan(rule.id, keyings, tuple(hints), tuple(tests)))
     return plans
 
 
@@ -133,8 +144,10 @@ def bucket_of(values: tuple[str, ...], buckets: int) -> int:
     return zlib.crc32(data) % buckets
 
 
-_Route = tuple[tuple[str, ...], Callable[[Event], tuple[str, ...]], tuple[str, ...]]
-"""(route fields, their values of an event, the rule ids routed by them)."""
+_Candidate = tuple[str, tuple[Test | None, ...]]
+"""(rule id, the tests of the gates the event passed: one passing test and the rule wants it)."""
+_Route = tuple[tuple[str, ...], Callable[[Event], tuple[str, ...]], tuple[_Candidate, ...]]
+"""(route fields, their values of an event, the candidate rules routed by them)."""
 
 
 class Planner:
@@ -168,13 +181,15 @@ class Planner:
 
     def _routes(self, combo: Combo) -> tuple[_Route, ...]:
         values = dict(zip(INDEX_DIMENSIONS, combo, strict=True))
-        by_fields: dict[tuple[str, ...], list[str]] = {}
+        by_fields: dict[tuple[str, ...], list[_Candidate]] = {}
         for plan in self.plans:
             if not plan.keyings:
                 continue
-            if any(all(values[dim] in allowed for dim, allowed in hints.items()) for hints in plan.hints):
+            tests = tuple(test for hints, test in zip(plan.hints, plan.tests, strict=True)
+                          if all(values[dim] in allowed for dim, allowed in hints.items()))
+            if tests:
                 for fields in plan.keyings:
-                    by_fields.setdefault(fields, []).append(plan.rule_id)
+                    by_fields.setdefault(fields, []).append((plan.rule_id, tests))
         routes = tuple((fields, self._reader(fields), tuple(ids)) for fields, ids in by_fields.items())
         if len(self._combos) >= MAX_COMBOS:
             self._combos.clear()
@@ -183,26 +198,34 @@ class Planner:
 
     def route(self, event: Event) -> list[tuple[int, tuple[str, ...], bool]]:
         """The copies of ``event``: (bucket, rule ids evaluated there, this copy is stored)."""
-        if event.action in CORRELATED_ACTIONS and event.action == "user.not_found":
-            self._remember(event)
-        combo = (event.action, event.service, event.kind, event.outcome)
+        action = event.action
+        correlated = False
+        if action in CORRELATED_ACTIONS:
+            if action == "user.not_found":
+                self._remember(event)
+            # the correlation stage may still add fields a condition reads: gates only
+            correlated = event.service == "keystone"
+        combo = (action, event.service, event.kind, event.outcome)
         routes = self._combos.get(combo)
         if routes is None:
             routes = self._routes(combo)
         buckets = self.buckets
-        if not routes:
-            return [(bucket_of(self._home(event), buckets), self.stateless, True)]
-        if len(routes) == 1:
-            _, read, ids = routes[0]
-            return [(bucket_of(read(event), buckets), ids + self.stateless, True)]
         copies: dict[int, tuple[str, ...]] = {}
-        for _, read, ids in routes:
-            bucket = bucket_of(read(event), buckets)
-            copies[bucket] = copies.get(bucket, ()) + ids
+        for _, read, candidates in routes:
+            ids = tuple(rule_id for rule_id, tests in candidates
+                        if correlated or _wanted(tests, event))
+            if ids:
+                bucket = bucket_of(read(event), buckets)
+                known = copies.get(bucket)
+                copies[bucket] = ids if known is None else known + ids
+        if not copies:
+            return [(bucket_of(self._home(event), buckets), self.stateless, True)]
         out = []
         for position, (bucket, ids) in enumerate(copies.items()):
             home = position == 0
-            out.append((bucket, tuple(sorted(set(ids))) + (self.stateless if home else ()), home))
+            if len(copies) > 1:
+                ids = tuple(sorted(set(ids)))
+            out.append((bucket, ids + self.stateless if home else ids, home))
         return out
 
     def _remember(self, event: Event) -> None:
@@ -213,6 +236,10 @@ class Planner:
             names.move_to_end(rid)
             if len(names) > NAMES_REMEMBERED:
                 names.popitem(last=False)
+
+
+def _wanted(tests: tuple[Test | None, ...], event: Event) -> bool:
+    return any(test is None or test(event) for test in tests)
 
 
 def _text(value: Any) -> str:
