@@ -77,6 +77,8 @@ def test_route_fields_reduce_to_a_contained_key() -> None:
     assert set(ids) == {r.id for r in rules}  # the stateless rule rides on the home copy
     quiet = Event(time=T0, received=T0, host="cmp1", service="cron")
     assert planner.route(quiet) == [(bucket_of(("cmp1", "cron"), 16), (rules[2].id,), True)]
+    assert planner.buckets_for(rules[1].id, {"host": "cmp1", "service": "sshd"}) == [bucket]
+    assert planner.buckets_for(rules[2].id, {"host": "cmp1"}) == []
 
 
 def test_partitioned_engines_raise_what_one_engine_raises() -> None:

@@ -228,6 +228,19 @@ class Planner:
             out.append((bucket, ids + self.stateless if home else ids, home))
         return out
 
+    def buckets_for(self, rule_id: str, fields: dict[str, str]) -> list[int]:
+        """The buckets where ``rule_id`` keeps the state of the key given as field values (an
+        expected source ``{host, service}`` of an absence rule: the one analyzer that watches it
+        is the one consuming the partition of that bucket). A field the rule does not route by is
+        ignored; one bucket per keying of the rule."""
+        for plan in self.plans:
+            if plan.rule_id == rule_id:
+                if not plan.keyings:
+                    return []
+                return [bucket_of(tuple(fields.get(f, "") for f in keying), self.buckets)
+                        for keying in plan.keyings]
+        raise KeyError(rule_id)
+
     def _remember(self, event: Event) -> None:
         name, rid = event.initiator.name, event.request_id
         if name and rid:
