@@ -30,13 +30,13 @@ def unique_cluster() -> str:
 
 
 def collector_config(folder: Path, cluster: str, sources: str, *, partitions: int = 4, buckets: int = 64,
-                     hostname: str = "coll", extra: str = "") -> Path:
+                     hostname: str = "coll", extra: str = "", top: str = "") -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     text = (f"hostname: {hostname}\nstate_dir: {folder / 'state'}\nrules: {{builtin: true}}\n"
             f"limits: {{heartbeat_interval: 0}}\n"
             f"cluster: {{name: {cluster}, amqp_url: 'amqp://guest@127.0.0.1:5672/', "
             f"partitions: {partitions}, buckets: {buckets}, member: {hostname}, batch_delay: 100ms{extra}}}\n"
-            f"sources:\n{sources}")
+            f"{top}sources:\n{sources}")
     path = folder / "collector.yaml"
     path.write_text(text)
     return path
@@ -45,15 +45,17 @@ def collector_config(folder: Path, cluster: str, sources: str, *, partitions: in
 class CollectorProcess:
     """`python -m stackwatch serve --role collector` as a real child process (this tree's code)."""
 
-    def __init__(self, config: Path) -> None:
+    def __init__(self, config: Path, env: dict[str, str] | None = None) -> None:
         self.config = config
+        self.extra_env = env or {}
         self.proc: subprocess.Popen[bytes] | None = None
         self.stderr: list[str] = []
         self.ready = threading.Event()
 
     def start(self, timeout: float = 30.0) -> CollectorProcess:
         self.ready.clear()
-        env = {**os.environ, "PYTHONPATH": SRC + os.pathsep + os.environ.get("PYTHONPATH", "")}
+        env = {**os.environ, "PYTHONPATH": SRC + os.pathsep + os.environ.get("PYTHONPATH", ""),
+               **self.extra_env}
         self.proc = subprocess.Popen([sys.executable, "-m", "stackwatch", "serve", "--role", "collector",
                                       "--config", str(self.config)],
                                      env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)

@@ -109,7 +109,8 @@ class Collector:
         self._stopping = False
         self._worker: asyncio.Task[None] | None = None
         self._committer: asyncio.Task[None] | None = None
-        self._started = time.time()
+        self.started = time.time()
+        self._http: Any = None
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -120,6 +121,20 @@ class Collector:
             await source.start()
         self._worker = asyncio.create_task(self._work(), name="collector")
         self._committer = asyncio.create_task(self._commit_cuts(), name="collector-acks")
+        listen = self.settings.listen
+        if listen.metrics is not None and listen.metrics_token is not None:
+            from stackwatch.cluster.collector_http import CollectorHTTP
+
+            self._http = CollectorHTTP(self, listen.metrics, listen.metrics_token.value)
+            await self._http.start()
+
+    @property
+    def http_address(self) -> tuple[str, int] | None:
+        return getattr(self._http, "address", None)
+
+    def healthy(self) -> bool:
+        """False while the broker is unreachable with something waiting for it."""
+        return self.publisher.connected.is_set() or (self._unconfirmed == 0 and not self.queue_depth())
 
     async def stop(self) -> None:
         """Stop reading, publish what was read, wait for the confirms, acknowledge; within
@@ -141,6 +156,8 @@ class Collector:
             except Exception:
                 log.exception("collector task failed at shutdown")
         await self.publisher.close()
+        if self._http is not None:
+            await self._http.stop()
 
     async def wait(self, stop: asyncio.Event) -> None:
         assert self._worker is not None and self._committer is not None
@@ -317,7 +334,7 @@ class Collector:
                     f"queue depth {depth}",
             attrs={"role": "collector", "member": self.member, "queue_depth": depth,
                    "events_routed": self.stats.events, "unconfirmed": self._unconfirmed,
-                   "uptime": round(now - self._started, 3)},
+                   "uptime": round(now - self.started, 3)},
             origin="internal", ref=f"heartbeat:{self.member}:{int(now * 1000)}",
         )
         self._route(None, [event])
@@ -348,6 +365,8 @@ async def serve_collector(settings: Settings, stop: asyncio.Event) -> Collector:
     for source in collector.sources:
         address = getattr(source, "address", None)
         listening.append(f"{source.name}={address[0]}:{address[1]}" if address else source.name)
+    if collector.http_address:
+        listening.append(f"http={collector.http_address[0]}:{collector.http_address[1]}")
     log.info("collector %s ready: %s -> %s (%d partitions, %d buckets)", collector.member,
              " ".join(listening), collector.topology.exchange, collector.topology.partitions,
              settings.cluster.buckets)
