@@ -53,7 +53,8 @@ class _Counter:
         self._loop = asyncio.new_event_loop()
         self._stop: asyncio.Event | None = None
         self._ready = threading.Event()
-        self._thread = threading.Thread(target=lambda: self._loop.run_until_complete(self._main()), daemon=True)
+        self._thread = threading.Thread(target=lambda: self._loop.run_until_complete(self._main()),
+                                        daemon=True)
 
     def start(self) -> None:
         self._thread.start()
@@ -110,8 +111,8 @@ def run_collector(work: Path, stream: Path, lines: int, rate: int, partitions: i
     log = folder / "collector.log"
     env = {**os.environ, "PYTHONPATH": SRC + os.pathsep + os.environ.get("PYTHONPATH", "")}
     with log.open("wb") as err:
-        proc = subprocess.Popen([sys.executable, "-m", "stackwatch", "serve", "--role", "collector", "--config",
-                                 str(config)], stdout=subprocess.DEVNULL, stderr=err, env=env)
+        command = [sys.executable, "-m", "stackwatch", "serve", "--role", "collector", "-c", str(config)]
+        proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=err, env=env)
     try:
         if not _wait(lambda: b"ready:" in log.read_bytes() or proc.poll() is not None, 60, 0.05) \
                 or proc.poll() is not None:
