@@ -144,10 +144,10 @@ def bucket_of(values: tuple[str, ...], buckets: int) -> int:
     return zlib.crc32(data) % buckets
 
 
-_Candidate = tuple[str, tuple[Test | None, ...]]
-"""(rule id, the tests of the gates the event passed: one passing test and the rule wants it)."""
-_Route = tuple[tuple[str, ...], Callable[[Event], tuple[str, ...]], tuple[_Candidate, ...]]
-"""(route fields, their values of an event, the candidate rules routed by them)."""
+_Route = tuple[Callable[[Event], tuple[str, ...]], tuple[str, ...], tuple[tuple[str, Test], ...],
+               tuple[str, ...]]
+"""(the values of an event's route fields, the rules that take every event past their gates, the
+(rule, test) of those whose condition is left to test, all of them (keystone logins))."""
 
 
 class Planner:
@@ -181,16 +181,23 @@ class Planner:
 
     def _routes(self, combo: Combo) -> tuple[_Route, ...]:
         values = dict(zip(INDEX_DIMENSIONS, combo, strict=True))
-        by_fields: dict[tuple[str, ...], list[_Candidate]] = {}
+        by_fields: dict[tuple[str, ...], tuple[list[str], list[tuple[str, Test]]]] = {}
         for plan in self.plans:
             if not plan.keyings:
                 continue
-            tests = tuple(test for hints, test in zip(plan.hints, plan.tests, strict=True)
-                          if all(values[dim] in allowed for dim, allowed in hints.items()))
-            if tests:
-                for fields in plan.keyings:
-                    by_fields.setdefault(fields, []).append((plan.rule_id, tests))
-        routes = tuple((fields, self._reader(fields), tuple(ids)) for fields, ids in by_fields.items())
+            tests = [test for hints, test in zip(plan.hints, plan.tests, strict=True)
+                     if all(values[dim] in allowed for dim, allowed in hints.items())]
+            if not tests:
+                continue
+            for fields in plan.keyings:
+                always, tested = by_fields.setdefault(fields, ([], []))
+                if None in tests:
+                    always.append(plan.rule_id)
+                else:
+                    tested.append((plan.rule_id, _any_of([t for t in tests if t is not None])))
+        routes = tuple((self._reader(fields), tuple(always), tuple(tested),
+                        (*always, *(rule_id for rule_id, _ in tested)))
+                       for fields, (always, tested) in by_fields.items())
         if len(self._combos) >= MAX_COMBOS:
             self._combos.clear()
         self._combos[combo] = routes
@@ -211,21 +218,31 @@ class Planner:
             routes = self._routes(combo)
         buckets = self.buckets
         copies: dict[int, tuple[str, ...]] = {}
-        for _, read, candidates in routes:
-            ids = tuple(rule_id for rule_id, tests in candidates
-                        if correlated or _wanted(tests, event))
+        merged = False
+        for read, always, tested, every in routes:
+            if correlated:
+                ids = every
+            elif tested:
+                ids = always + tuple([rule_id for rule_id, test in tested if test(event)])
+            else:
+                ids = always
             if ids:
                 bucket = bucket_of(read(event), buckets)
                 known = copies.get(bucket)
-                copies[bucket] = ids if known is None else known + ids
+                if known is None:
+                    copies[bucket] = ids
+                else:
+                    copies[bucket] = known + ids
+                    merged = True
         if not copies:
             return [(bucket_of(self._home(event), buckets), self.stateless, True)]
         out = []
-        for position, (bucket, ids) in enumerate(copies.items()):
-            home = position == 0
-            if len(copies) > 1:
-                ids = tuple(sorted(set(ids)))
+        home = True
+        for bucket, ids in copies.items():
+            if merged:  # two keyings of one rule may share a bucket: name it once
+                ids = tuple(dict.fromkeys(ids))
             out.append((bucket, ids + self.stateless if home else ids, home))
+            home = False
         return out
 
     def buckets_for(self, rule_id: str, fields: dict[str, str]) -> list[int]:
@@ -251,8 +268,10 @@ class Planner:
                 names.popitem(last=False)
 
 
-def _wanted(tests: tuple[Test | None, ...], event: Event) -> bool:
-    return any(test is None or test(event) for test in tests)
+def _any_of(tests: list[Test]) -> Test:
+    if len(tests) == 1:
+        return tests[0]
+    return lambda event: any(test(event) for test in tests)
 
 
 def _text(value: Any) -> str:
