@@ -4,12 +4,12 @@ batches of routed events published to the cluster's partitions instead of a loca
 The sources, their bounded queues and their decoding are the ones ``serve`` uses
 (``sources/``, created by ``create_source`` from the same configuration); only what happens to
 the decoded events differs. Each event is routed by the partition planner (``routing.py``) into
-per-bucket batch builders. Every ``cluster.batch_delay`` (sooner when ``batch_events`` are
-waiting) the collector makes a **cut**: the open builders become batches, published with
+per-bucket batch builders. Every ``cluster.batch_delay`` (sooner when ``max_unconfirmed`` copies
+wait) the collector makes a **cut**: the open builders become batches, published with
 publisher confirms, and the sources' checkpoints taken at that moment are committed (TCP/RELP
 acknowledged, file offsets saved, AMQP notifications acknowledged) only after every batch of the
-cut, and of every cut before it, was confirmed. A batch that fills up is published at once,
-ahead of its cut.
+cut, and of every cut before it, was confirmed. A batch that fills up (``batch_events``) is
+published at once, ahead of its cut.
 
 Backpressure: events routed but not yet confirmed are bounded by ``cluster.max_unconfirmed``;
 past it the collector stops taking records from the source queues, the queues fill and the
@@ -196,7 +196,9 @@ class Collector:
                 self._heartbeat(now)
             cut = self._cut
             age = time.monotonic() - self._cut_started
-            if (cut.tokens or cut.events) and (age >= delay or cut.events >= cluster.batch_events):
+            # a cut per batch_delay: the batches fill per bucket meanwhile (a full one is sent at
+            # once); sooner only when the bound on unconfirmed copies is reached
+            if (cut.tokens or cut.events) and (age >= delay or self._unconfirmed >= cluster.max_unconfirmed):
                 self._close_cut()
             if self._stopping and not any(len(s.queue) for s in self.sources):
                 for source in self.sources:
