@@ -162,3 +162,9 @@ def test_demo_cloud_partitioned_gives_the_same_alerts(tmp_path: Path) -> None:
     assert homes == len(events)
     assert len(expected) > 20 and got == expected
     assert len(source_buckets) > 10 and all(len(b) == 1 for b in source_buckets.values())
+    # a source's silence is watched in the bucket of its host and service: what an analyzer
+    # computes for a declared source that never spoke
+    for (rule_id, host, service), buckets in source_buckets.items():
+        if not by_id[rule_id].group_by:
+            assert buckets == {bucket_of((host, service), 16)}
+            assert planner.buckets_for(rule_id, {"host": host, "service": service}) == list(buckets)

@@ -20,9 +20,12 @@ Per rule, decided once (never per event, or one key could land in two places):
 * the **route fields**: the fields whose values choose the bucket. A stateful rule's key fields
   (``group_by``; absence and level_drop default to host+service), reduced to the smallest key
   of another rule contained in it: a rule per (host, unit) and a rule per host both route by
-  host, so an event meeting both travels once. Routing by a subset of the key keeps each key
-  whole in one partition. With ``explained_by``, the fields shared with its ``same`` fields are
-  preferred (both the firing and its explanation land by them). A stateful rule without a key
+  host, so an event meeting both travels once. The per-source wall-clock kinds (absence,
+  level_drop) keep their own key (host+service by default): an analyzer finds where a declared
+  source that never spoke is watched from its host and service alone (``buckets_for``).
+  Routing by a subset of the key keeps each key whole in one partition. With ``explained_by``,
+  the fields shared with its ``same`` fields are preferred (both the firing and its explanation
+  land by them). A stateful rule without a key
   (one global count) routes by the empty key: one bucket. A sequence rule whose steps key
   different fields routes each event by every keying (the values, not the field names, choose
   the bucket, so the aliases of one user meet).
@@ -52,6 +55,8 @@ from stackwatch.detect.fields import getter
 from stackwatch.detect.model import INDEX_DIMENSIONS, Rule
 
 STATELESS_KINDS: Final = frozenset({"match"})
+SOURCE_KINDS: Final = frozenset({"absence", "level_drop"})
+"""The per-source, wall-clock kinds: routed by their own key, never reduced (see plan_rules)."""
 SOURCE_FIELDS: Final = ("host", "service")
 """The default key of the per-source kinds, and the home route of an event no rule keys."""
 MAX_COMBOS: Final = 8192
@@ -78,7 +83,7 @@ def key_fields(rule: Rule) -> tuple[tuple[str, ...], ...]:
     their own fields); () for a stateless rule."""
     if rule.kind in STATELESS_KINDS and not rule.group_by:
         return ()
-    if rule.kind in ("absence", "level_drop"):
+    if rule.kind in SOURCE_KINDS:
         return (rule.group_by or SOURCE_FIELDS,)
     if rule.kind == "new_value":  # "seen before" is a set per (key, value): the value joins the key
         fields = tuple(getattr(rule.params, "fields", ()) or ())
@@ -127,6 +132,11 @@ def plan_rules(rules: Iterable[Rule]) -> list[RulePlan]:
             hints.append(dict(explained.condition.hints))
             tests.append(explained.condition.predicate)
         own = key_fields(rule)
+        if rule.kind in SOURCE_KINDS:
+            # a source's silence is watched where its own key lands, with nothing reduced: an
+            # analyzer finds the partition of a declared (expected) source from host and service
+            plans.append(RulePlan(rule.id, own, tuple(hints), tuple(tests)))
+            continue
         if not own and same:  # a stateless rule with an explainer: its explanations key by `same`
             own = (same,)
             keyings: tuple[tuple[str, ...], ...] = (same,)
