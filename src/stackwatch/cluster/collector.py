@@ -86,6 +86,8 @@ class Collector:
                 ruleset.extend(load_rules([Path(p) for p in settings.rules.paths]))
             if ruleset.errors and settings.rules.strict:
                 raise ruleset.errors[0]
+            for error in ruleset.errors:  # left out here as on the analyzers: routing agrees with them
+                log.warning("rule not loaded: %s", error)
             rules = ruleset.rules
         self.planner = Planner(rules, cluster.buckets)
         self.publisher = Publisher(cluster.connect_url(), self.topology,
