@@ -364,7 +364,18 @@ class Collector:
 async def serve_collector(settings: Settings, stop: asyncio.Event) -> Collector:
     """Run a collector until ``stop`` is set; returns it (its stats) after a graceful stop."""
     collector = Collector(settings)
-    await collector.start()
+    starting = asyncio.create_task(collector.start())
+    stopper = asyncio.create_task(stop.wait())
+    await asyncio.wait({starting, stopper}, return_when=asyncio.FIRST_COMPLETED)
+    if not starting.done():  # stopped while still waiting for the broker: nothing was read yet
+        starting.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await starting
+        await collector.publisher.close()
+        log.info("stopped before the broker was reached")
+        return collector
+    stopper.cancel()
+    starting.result()
     listening = []
     for source in collector.sources:
         address = getattr(source, "address", None)

@@ -17,6 +17,8 @@ from stackwatch.cluster.topology import Topology, declare, routing_key
 from stackwatch.cluster.wire import CONTENT_TYPE
 
 log = logging.getLogger(__name__)
+# aiormq logs every refused connection attempt at ERROR; the publisher says it once, then retries
+logging.getLogger("aiormq.connection").setLevel(logging.CRITICAL)
 
 
 class Publisher:
@@ -59,7 +61,7 @@ class Publisher:
                     raise
                 except Exception as exc:  # the broker down or refusing: say so, try again
                     if first:
-                        log.error("cannot reach the broker for %s: %s (retrying every %.0fs)",
+                        log.error("cannot reach the broker for %s: %s (retrying every %gs)",
                                   self.topology.exchange, exc, self.reconnect_interval)
                     first = False
                     self.reconnects += 1
