@@ -30,6 +30,8 @@ Per rule, decided once (never per event, or one key could land in two places):
   different fields routes each event by every keying (the values, not the field names, choose
   the bucket, so the aliases of one user meet).
 * **stateless** rules (``match`` without ``group_by``) are evaluated on the home copy.
+* the orphaned-resources detector (``respond/orphans.py``, named by its ``RULE_ID``) gets every
+  event it reads (resource notifications, owner deletions) in one bucket: its ledger is whole.
 
 Every event has exactly one **home** copy, the one stored: the copy of its first route (a
 deterministic choice), or, when no stateful rule wants it, a copy routed by host+service
@@ -173,6 +175,14 @@ class Planner:
         self._combos: dict[Combo, tuple[_Route, ...]] = {}
         self._home = self._reader(SOURCE_FIELDS)
         self._names: OrderedDict[str, str] = OrderedDict()  # keystone request id -> user name
+        # the orphaned-resources detector (respond/orphans.py) rides along with the engine: its
+        # ledger of who owns what is one whole, so all it reads meets in one bucket (notifications
+        # about resources and owner deletions: a trickle beside the logs)
+        from stackwatch.respond.orphans import _DELETIONS, _EVENT_TYPES, RULE_ID, OrphanDetector
+
+        self._orphan_actions: frozenset[str] = OrphanDetector().ledger.actions | frozenset(_DELETIONS)
+        self._orphan_types = frozenset(_EVENT_TYPES)
+        self._orphan_route: tuple[int, tuple[str, ...]] = (bucket_of((), buckets), (RULE_ID,))
 
     def _reader(self, fields: tuple[str, ...]) -> Callable[[Event], tuple[str, ...]]:
         reader = self._readers.get(fields)
@@ -244,6 +254,11 @@ class Planner:
                 else:
                     copies[bucket] = known + ids
                     merged = True
+        if action in self._orphan_actions or (
+                "event_type" in event.attrs and str(event.attrs["event_type"]) in self._orphan_types):
+            bucket, ids = self._orphan_route
+            known = copies.get(bucket)
+            copies[bucket] = ids if known is None else known + ids
         if not copies:
             return [(bucket_of(self._home(event), buckets), self.stateless, True)]
         out = []
