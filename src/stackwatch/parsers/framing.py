@@ -17,7 +17,15 @@ from typing import Final
 from mypy_extensions import mypyc_attr
 
 from stackwatch.core.event import Event
-from stackwatch.parsers.base import MAX_PARSE_BYTES, ParseContext, RecordParser, is_multiline, unparsed_event
+from stackwatch.parsers.base import (
+    MAX_PARSE_BYTES,
+    ParseContext,
+    RecordGate,
+    RecordParser,
+    is_multiline,
+    parse_record,
+    unparsed_event,
+)
 from stackwatch.parsers.registry import record_parsers
 
 MAX_RECORD_LINES = 5000
@@ -64,8 +72,12 @@ class Framer:
     """Frames one stream (a file, a connection). Not thread-safe; one per stream."""
 
     def __init__(self, ctx: ParseContext, ref_prefix: str = "",
-                 parsers: tuple[RecordParser, ...] | None = None) -> None:
+                 parsers: tuple[RecordParser, ...] | None = None, gate: RecordGate | None = None) -> None:
+        """``gate``: the record prefilter (detect/prefilter.py). With one, a record whose
+        parser can read its header alone (parsers/base.py HeaderParser) and that nothing
+        can care about becomes a header event (parsers/lazy.py), its full parse deferred."""
         self.ctx = ctx
+        self.gate = gate
         self.ref_prefix = ref_prefix or ctx.origin
         self.parsers = parsers if parsers is not None else record_parsers()
         self.stats = FramingStats()
@@ -151,22 +163,40 @@ class Framer:
         ctx.ref = f"{self.ref_prefix}:{first_lineno}"
         stats = self.stats
         stats.records += 1
-        try:
-            events = parser.parse(lines, ctx)
-        except Exception as exc:  # a bad record must never stop the stream
-            events = [unparsed_event(lines, ctx, f"{parser.name}: {type(exc).__name__}: {exc}"[:300])]
-            stats.unparsed += 1
-        else:
-            if not events:
-                events = [unparsed_event(lines, ctx, f"{parser.name}: nothing recognised")]
-                stats.unparsed += 1
-            elif events[0].kind == "unparsed":
-                stats.unparsed += 1
-            else:
+        gate = self.gate
+        if gate is not None:
+            event = _header_only(parser, lines, ctx, gate)
+            if event is not None:
                 stats.parsed += 1
+                stats.events += 1
+                ctx.last_time = event.time
+                return [event]
+        events, parsed = parse_record(parser, lines, ctx)
+        if parsed:
+            stats.parsed += 1
+        else:
+            stats.unparsed += 1
         stats.events += len(events)
         ctx.last_time = events[-1].time
         return events
+
+
+def _header_only(parser: RecordParser, lines: list[str], ctx: ParseContext, gate: RecordGate) -> Event | None:
+    """The header event of a record nothing needs parsed in full, else None (parse it)."""
+    header = getattr(parser, "header", None)
+    if header is None:
+        return None
+    try:
+        found = header(lines, ctx)
+    except Exception:  # the full parse decides what the record is (and keeps it raw if bad)
+        return None
+    if found is None or gate(found[0], found[1], found[2], found[3], found[4]):
+        return None
+    try:
+        event: Event = parser.header_event(lines, ctx, (parser, lines, ctx.copy()), found)  # type: ignore[attr-defined]
+    except Exception:  # as above: the full parse says what is wrong with the record
+        return None
+    return event
 
 
 def frame_lines(lines: Iterable[str], ctx: ParseContext, ref_prefix: str = "",
