@@ -125,8 +125,9 @@ class HeaderParser(Protocol):
     or one it cannot tell the actions of (the full parse then runs). Its contract, for every
     record it answers: the full parse gives exactly one event, of that kind and service,
     with that message (when given) and those known fields, an action in ``actions`` or
-    None, and the fields of ``HEADER_FIELDS`` equal to those ``header_event`` gives; when
-    ``actions`` is empty the full event has no action, outcome or target. ``header_event``
+    None (no action when ``actions`` is empty), and the fields of ``HEADER_FIELDS`` equal to
+    those ``header_event`` gives; its outcome, target and attrs are the full parse's own
+    (the prefilter parses a record for any rule that may read them). ``header_event``
     builds that event (a ``HeaderEvent`` carrying ``record``) from the record and what
     ``header`` said of it; it may raise where the full parse would (the framing then parses
     the record)."""
