@@ -103,7 +103,7 @@ def test_every_header_event_completes_to_the_full_parse_with_equal_header_fields
             assert full.action is None or full.action in actions
             for path, value in known:
                 assert field_value(full, path) == value, (path, full.ref)
-    assert headers > 5000
+    assert headers > 1000  # auditd records (the corpora hold about 1,700)
 
 
 LINE_RULES = [rule for rule in builtin_rules().rules if any("lines" in c.spec for c in rule_cases(rule))]
@@ -213,14 +213,18 @@ def test_actions_the_rules_or_the_correlator_want_are_parsed() -> None:
 def test_a_header_event_never_encodes_as_it_is_and_completes_on_demand() -> None:
     ctx = ParseContext(host="cmp1", origin="file:/x", received=RECEIVED)
     framer = Framer(ctx, "x", gate=prefilter_for(Engine([])))
-    line = "2026-03-02 09:41:00.101 2931 INFO nova.compute.manager [-] Instance spawned"
+    line = ("type=USER_END msg=audit(1772438473.096:812): pid=4242 uid=0 auid=0 ses=7 "
+            "msg='op=PAM:session_close acct=\"root\" exe=\"/usr/sbin/cron\" hostname=? addr=? "
+            "terminal=cron res=success'")
     header, = [*framer.feed(line, 1), *framer.flush()]
     assert isinstance(header, HeaderEvent)
+    assert (header.kind, header.host, header.ref, header.raw) == ("auditd", "cmp1", "x:1", line)
     with pytest.raises(TypeError):
         to_json(header)  # it carries its parser: it never reaches a store or a pipe by mistake
     full, = complete(header)
     assert type(full) is Event
-    assert msgspec.json.decode(to_json(full))["attrs"] == {"pid": 2931, "logger": "nova.compute.manager"}
+    assert (full.action, full.outcome, full.attrs["exe"]) == ("session.close", "success", "/usr/sbin/cron")
+    assert msgspec.json.decode(to_json(full))["time"] == to_json(header.time).decode().strip('"')
     plain = make_event(message="x")
     assert complete(plain) == [plain]
     assert complete_all([plain, header]) == [plain, full]

@@ -29,11 +29,10 @@ import msgspec
 import orjson
 
 from stackwatch.core.event import Event, Initiator, normalize_severity
-from stackwatch.parsers.base import ParseContext, RecordHeader
+from stackwatch.parsers.base import ParseContext
 from stackwatch.parsers.cadf import parse_time
 from stackwatch.parsers.httpd_access import HTTP_METHODS, http_fields, split_request
 from stackwatch.parsers.keystone import keystone_fields
-from stackwatch.parsers.lazy import HeaderEvent
 from stackwatch.parsers.notification import normalize_notification, notification_fields
 
 # k8s log time, [container], pebble's own time, then the oslo line.
@@ -420,13 +419,16 @@ class OsloLogParser:
         request_id: str | None = None
         initiator = _NO_IDENTITY
         attrs: dict[str, Any] = {"pid": int(pid), "logger": logger}
-        message, end = _message_start(rest)
-        if end > 0:
-            request_id, initiator, context_attrs = context_fields(rest[1:end])
-            if context_attrs:
-                attrs.update(context_attrs)
+        message = rest
+        if _has_context_block(rest):
+            end = rest.find("]")
+            if end > 0:
+                request_id, initiator, context_attrs = context_fields(rest[1:end])
+                if context_attrs:
+                    attrs.update(context_attrs)
+                message = rest[end + 2:] if rest[end + 1:end + 2] == " " else rest[end + 1:]
         if len(lines) > 1:
-            message = _joined_message(message, lines, pid, logger)
+            message = "\n".join([message, *(_continuation_text(line, pid, logger) for line in lines[1:])])
         raw = "\n".join(lines)
         first_line = message.partition("\n")[0]
         if "[instance: " in message and (instance := _INSTANCE.search(message)) is not None:
@@ -464,53 +466,6 @@ class OsloLogParser:
                       request_id=request_id, attrs=attrs, raw=raw, origin=ctx.origin, ref=ctx.ref)
         target = extra.get("target")
         return [event if target is None else msgspec.structs.replace(event, target=target)]
-
-
-    def header(self, lines: list[str], ctx: ParseContext) -> RecordHeader | None:
-        """The record's kind, service and message (parsers/base.py HeaderParser), for a
-        record whose full parse gives no action: one ``message_fields`` cannot read (not a
-        keystone logger, not a WSGI request line). None for the others, and for a
-        notification logged as JSON (it may give several events)."""
-        header, wrapper_service, _ = self._split(lines[0])
-        if header is None:
-            return None
-        logger = header[3]
-        message = _message_start(header[4])[0]
-        if logger.startswith("keystone") or message[:4] in _METHOD_STARTS or "HTTP/" in message:
-            return None  # message_fields may read it: an action (see the docstring)
-        if message[:1] == "{" and logger.startswith(_NOTIFICATION_LOGGER):
-            return None
-        if len(lines) > 1:
-            message = _joined_message(message, lines, header[1], logger)
-        service = (wrapper_service or record_service(logger, ctx.service)) or ""
-        return "oslo_log", service, message, _NO_ACTIONS, ()
-
-    def header_event(self, lines: list[str], ctx: ParseContext, record: Any, head: RecordHeader) -> Event:
-        """The header event ``header`` described (fields as ``parse`` sets them)."""
-        header = self._split(lines[0])[0]
-        if header is None:
-            raise ValueError("not an oslo.log line")
-        int(header[1])  # parse's attrs read the pid: one int() refuses makes the record unparsed there
-        return HeaderEvent(time=record_time(header[0]), received=ctx.received, host=ctx.host, service=head[1],
-                           severity=_severity(header[2]), message=head[2] or "", kind="oslo_log",
-                           raw="\n".join(lines), origin=ctx.origin, ref=ctx.ref, record=record)
-
-
-_NO_ACTIONS: frozenset[str] = frozenset()
-
-
-def _message_start(rest: str) -> tuple[str, int]:
-    """(message, end of the context block or -1): what follows a line's ``[context]`` block."""
-    if _has_context_block(rest):
-        end = rest.find("]")
-        if end > 0:
-            return (rest[end + 2:] if rest[end + 1:end + 2] == " " else rest[end + 1:]), end
-    return rest, -1
-
-
-def _joined_message(message: str, lines: list[str], pid: str, logger: str) -> str:
-    """A multi-line record's message: the first line's and each further line's text."""
-    return "\n".join([message, *(_continuation_text(line, pid, logger) for line in lines[1:])])
 
 
 def _continuation_text(line: str, pid: str, logger: str) -> str:
