@@ -413,6 +413,7 @@ class AuditdParser:
     def __init__(self) -> None:
         self._first: tuple[str, tuple[str, str, int] | None] = ("", None)
         self._last: tuple[str, tuple[str, str, int] | None] = ("", None)  # the last line continues() keyed
+        self._head: tuple[list[str], RecordHead | None] = ([], None)  # the record header() read last
 
     def sniff(self, line: str) -> bool:
         head = line[:5]
@@ -472,13 +473,15 @@ class AuditdParser:
         severity depends on fields), a ``type=`` or ``event_type=`` field in a body (one
         would replace attrs.type, the orphan ledger reads the other)."""
         head = _record_head(lines)
+        self._head = (lines, head)  # one tuple: safe when framers share this parser
         if head is None:
             return None
         return "auditd", "auditd", None, head[3], (("attrs.type", head[2]),)
 
     def header_event(self, lines: list[str], ctx: ParseContext, record: Any, head: RecordHeader) -> Event:
         """The header event ``header`` described (fields as ``build_fields`` sets them)."""
-        found = _record_head(lines)
+        cached = self._head
+        found = cached[1] if cached[0] is lines else _record_head(lines)  # header() just read it
         if found is None:
             raise ValueError("not a record auditd's header can vouch for")
         offset, stamp, main_type, _, node, raw_lines = found
