@@ -463,7 +463,6 @@ class AuditdParser:
             events.append(unparsed_event(junk, ctx, "auditd: not an audit record"))
         return events
 
-
     def header(self, lines: list[str], ctx: ParseContext) -> RecordHeader | None:
         """Kind, service, the action the full parse will give and the main record type
         (``attrs.type``), read from the record heads alone (parsers/base.py HeaderParser); no
