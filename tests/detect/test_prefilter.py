@@ -228,3 +228,39 @@ def test_a_header_event_never_encodes_as_it_is_and_completes_on_demand() -> None
     plain = make_event(message="x")
     assert complete(plain) == [plain]
     assert complete_all([plain, header]) == [plain, full]
+
+
+def test_a_store_that_takes_header_events_completes_them_to_what_the_full_parse_stores(
+        corpora: list[Path], tmp_path: Path) -> None:
+    """The API the store's redesign can use: a store with ``takes_header_events`` is given
+    header events and completes them (here at append: ``complete_all``); what it stores is
+    what the full parse stores, and the alerts are the same."""
+    from stackwatch.store import open_store
+
+    def run(data: Path, lazy: bool) -> tuple[list[str], list[bytes], int]:
+        store = open_store(str(data))
+        seen = [0]
+        if lazy:
+            append = store.append_events
+
+            def completing(events: list[Event]) -> list[int]:
+                seen[0] += sum(isinstance(event, HeaderEvent) for event in events)
+                return append(complete_all(events))
+
+            store.takes_header_events = True  # type: ignore[attr-defined]
+            store.append_events = completing  # type: ignore[method-assign]
+        try:
+            result = analyze(discover([str(corpora[1])]), engine=build_engine(report=None), store=store,
+                             received=RECEIVED)
+            stored = [msgspec.json.encode(item.event)
+                      for first in range(1, result.stored + 1, 10_000)
+                      for item in store.get_events(range(first, min(first + 10_000, result.stored + 1)))]
+        finally:
+            store.close()
+        return _alerts(result.alerts), stored, seen[0]
+
+    full_alerts, full_stored, _ = run(tmp_path / "full", lazy=False)
+    lazy_alerts, lazy_stored, headers = run(tmp_path / "lazy", lazy=True)
+    assert headers > 100  # the demo's audit.log records came as header events
+    assert lazy_alerts == full_alerts
+    assert lazy_stored == full_stored and len(full_stored) > 1000
