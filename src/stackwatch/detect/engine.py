@@ -227,6 +227,10 @@ class Engine:
         """Each enabled rule with its detector (pipeline/baselines.py saves some across restarts)."""
         return [(slot.rule, slot.detector) for slot in self._slots]
 
+    def explainer_hints(self) -> list[Mapping[str, frozenset[str]]]:
+        """The index hints of each ``explained_by`` observer (detect/prefilter.py)."""
+        return [explainer.hints for explainer in self._explainers]
+
     # ------------------------------------------------------------------ internals
 
     def _candidates(self, combo: tuple[str | None, str, str, str | None]
