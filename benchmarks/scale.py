@@ -46,8 +46,9 @@ sys.exit(os.waitstatus_to_exitcode(status))
 SUMMARY = re.compile(r"records read: (\d+)\s+parsed: (\d+)\s+unparsed: (\d+)\s+\(lines: (\d+)")
 
 
-def analyze(corpus: Path, data: Path, jobs: int) -> dict[str, Any]:
-    """One ``analyze`` under the launcher: its figures and the summary it printed."""
+def analyze(corpus: Path, data: Path, jobs: int, keep: bool = False) -> dict[str, Any]:
+    """One ``analyze`` under the launcher: its figures and the summary it printed; the store
+    is removed after unless ``keep``."""
     shutil.rmtree(data, ignore_errors=True)
     figures = data.parent / f"{data.name}.rusage"
     command = [sys.executable, "-c", LAUNCHER, str(figures), sys.executable, "-m", "stackwatch",
@@ -62,7 +63,8 @@ def analyze(corpus: Path, data: Path, jobs: int) -> dict[str, Any]:
         raise RuntimeError(f"no summary from analyze:\n{done.stderr[-3000:]}")
     read, parsed, unparsed, lines = map(int, match.groups())
     store_bytes = sum(p.stat().st_size for p in data.rglob("*") if p.is_file())
-    shutil.rmtree(data, ignore_errors=True)
+    if not keep:
+        shutil.rmtree(data, ignore_errors=True)
     return {"lines": lines, "records": read, "parsed": parsed, "unparsed": unparsed,
             "seconds": round(float(wall), 2), "cpu_seconds": round(float(cpu), 2),
             "peak_rss_mb": round(int(maxrss_kib) / 1024, 1), "store_mb": round(store_bytes / 1e6, 1),
@@ -77,6 +79,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--out", type=Path, default=Path("benchmarks/out"))
     parser.add_argument("--corpora", type=Path, help="where generated corpora are kept (default: --out)")
+    parser.add_argument("--keep", action="store_true",
+                        help="keep each size's store as OUT/scale-data-LINES (for benchmarks.search_bench)")
     args = parser.parse_args()
     out = args.out.resolve()
     out.mkdir(parents=True, exist_ok=True)
@@ -86,7 +90,8 @@ def main() -> None:
         corpus = ensure_corpus(corpora, size, args.seed)
         baseline = min((run_stage("python_read", corpus, out) for _ in range(3)), key=lambda r: r["seconds"])
         sys.stderr.write(f"[{time.strftime('%H:%M:%S')}] analyze {size:,} lines\n")
-        row = analyze(corpus, out / "scale-data", args.jobs)
+        data = out / (f"scale-data-{size}" if args.keep else "scale-data")
+        row = analyze(corpus, data, args.jobs, args.keep)
         row["read_loop_seconds"] = baseline["seconds"]
         rows.append(row)
     first = rows[0]
