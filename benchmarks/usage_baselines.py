@@ -100,23 +100,24 @@ def snapshot(engine: object, fresh: Callable[[], object]) -> dict[str, object]:
     from stackwatch.pipeline import baselines
 
     with tempfile.TemporaryDirectory() as folder:
-        began = time.perf_counter()
+        began, began_cpu = time.perf_counter(), time.process_time()
         written = baselines.save(engine, folder)
-        saved = time.perf_counter() - began
+        saved, saved_cpu = time.perf_counter() - began, time.process_time() - began_cpu
         size = baselines.baselines_path(folder).stat().st_size
         target = fresh()
         began = time.perf_counter()
         restored = baselines.load(target, folder)
         loaded = time.perf_counter() - began
-        taken, stall = asyncio.run(_periodic_save(engine, folder))
+        taken, taken_cpu, stall = asyncio.run(_periodic_save(engine, folder))
     return {"keys": written, "restored": restored, "bytes": size, "save_s": round(saved, 2),
-            "load_s": round(loaded, 2), "periodic_on_loop_s": round(taken, 3),
+            "save_cpu_s": round(saved_cpu, 3), "load_s": round(loaded, 2),
+            "periodic_on_loop_s": round(taken, 3), "periodic_on_loop_cpu_s": round(taken_cpu, 3),
             "periodic_largest_stall_s": round(stall, 3)}
 
 
-async def _periodic_save(engine: object, folder: str) -> tuple[float, float]:
-    """(seconds the snapshot held the loop, the loop's largest wait for a turn) over one
-    periodic save (pipeline.runner's ``_save_state``)."""
+async def _periodic_save(engine: object, folder: str) -> tuple[float, float, float]:
+    """(seconds the snapshot held the loop, its CPU seconds, the loop's largest wait for a
+    turn) over one periodic save (pipeline.runner's ``_save_state``)."""
     from stackwatch.pipeline import baselines
 
     gaps: list[float] = []
@@ -132,14 +133,14 @@ async def _periodic_save(engine: object, folder: str) -> tuple[float, float]:
 
     task = asyncio.create_task(ticker())
     await asyncio.sleep(0.05)
-    began = time.perf_counter()
+    began, began_cpu = time.perf_counter(), time.process_time()
     doc = baselines.snapshot(engine)
-    taken = time.perf_counter() - began
+    taken, taken_cpu = time.perf_counter() - began, time.process_time() - began_cpu
     assert doc is not None
     await asyncio.to_thread(baselines.write, doc, folder)
     done.set()
     await task
-    return taken, max(gaps)
+    return taken, taken_cpu, max(gaps)
 
 
 def main() -> None:
@@ -175,8 +176,9 @@ def main() -> None:
     snap = eng["snapshot"]
     print(f"\nspike baselines snapshot: {snap['keys']:,} keys, {snap['bytes'] / 1e6:.1f} MB, "  # type: ignore[index]
           f"saved in {snap['save_s']} s, loaded in {snap['load_s']} s "  # type: ignore[index]
-          f"({snap['restored']:,} keys restored); the periodic save held serve's loop "  # type: ignore[index]
-          f"{snap['periodic_on_loop_s']} s for the snapshot, its longest wait for a turn "  # type: ignore[index]
+          f"({snap['restored']:,} keys restored; {snap['save_cpu_s']} CPU-s to save); the periodic "  # type: ignore[index]
+          f"save held serve's loop {snap['periodic_on_loop_s']} s ({snap['periodic_on_loop_cpu_s']} "  # type: ignore[index]
+          f"CPU-s) for the snapshot, its longest wait for a turn "
           f"{snap['periodic_largest_stall_s']} s (encoding and writing in a thread)")  # type: ignore[index]
     sys.stdout.write(orjson.dumps(sides).decode() + "\n")
 

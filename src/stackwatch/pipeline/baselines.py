@@ -28,7 +28,7 @@ from typing import Any, Final
 import msgspec
 
 from stackwatch.core.atomic import atomic_write
-from stackwatch.detect.kinds.spike import SpikeDetector
+from stackwatch.detect.kinds.spike import SpikeDetector, ordered
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +80,8 @@ def snapshot(engine: Any) -> dict[str, Any] | None:
 def write(doc: dict[str, Any], state_dir: str | os.PathLike[str]) -> int:
     """Write a ``snapshot`` to ``state_dir`` atomically (core.atomic); returns the number of
     keys written. Safe off the event loop: it reads only ``doc``."""
+    for rule in doc["rules"].values():
+        ordered(rule)
     atomic_write(baselines_path(state_dir), _encoded(doc))
     return sum(len(rule["keys"]) for rule in doc["rules"].values())
 
