@@ -616,6 +616,8 @@ class SQLiteStore(Store):
     def _search_rows(self, query: EventQuery, select: str) -> list[tuple[Any, ...]]:
         """The rows of one page of hits of ``query``, reading ``select`` (of ``e`` and ``s``)."""
         where = self._where(query)
+        if where.estimated:  # a sample stands for the hits: the page is still the real first hits
+            where = sqlite_search.where_of(query, query.now, self._held_texts)
         order = "DESC" if query.newest_first else "ASC"
         table = "events AS e"
         subset = (None if where.uses_index or where.held_hits or query.match is not None
@@ -702,12 +704,16 @@ class SQLiteStore(Store):
             self._reader, where, tuple(fields), sample=sample, limit=limit), {name: [] for name in fields}))
 
     @contextmanager
-    def holding_search(self, query: EventQuery) -> Iterator[None]:
+    def holding_search(self, query: EventQuery, *, estimate: bool = False) -> Iterator[None]:
         """Find the hits of ``query`` once, on entry, for the reads of it inside the block
         (the store is held for the block): a search page's hits, count, time bounds,
         histogram and field values then read TEMP tables, not the events (and the full-text
         index) five times. Its full-text terms are looked up once, its hits (up to
-        HIT_SET_MAX) kept as (seq, time); with more, each read matches on its own."""
+        HIT_SET_MAX) kept as (seq, time); with more, each read matches on its own.
+        ``estimate``: when finding every hit would take longer than about 0.4 s
+        (sqlite_search.EXACT_STEPS), a sample of them stands in (``sample_hits``): the count,
+        histogram and field values are then estimates (``counts_estimated``), the page of
+        hits is still exact."""
         with self._lock:
             where = sqlite_search.where_of(query, query.now)
             if not where.reads_rows or self._held_texts or self._held_hits:
@@ -721,13 +727,34 @@ class SQLiteStore(Store):
                 with suppress(sqlite3.OperationalError):  # each read then runs (and reports) its own
                     self._held_texts = sqlite_search.hold_texts(self._reader, where.texts)
                     where = self._where(query)
-                    held = sqlite_search.hold_hits(self._reader, where)
+                    held = sqlite_search.hold_hits(self._reader, where,
+                                                   steps=sqlite_search.EXACT_STEPS if estimate else None)
+                    if held is None and estimate:
+                        held = sqlite_search.sample_hits(self._reader, where, *self._seq_span(query))
                     self._held_hits = None if held is None else (where.key(), held)
                 yield
             finally:
                 texts, self._held_texts, self._held_hits = self._held_texts, {}, None
                 sqlite_search.release_hits(self._reader)
                 sqlite_search.release_texts(self._reader, texts)
+
+    def counts_estimated(self, query: EventQuery) -> bool:
+        held = self._held_hits
+        return held is not None and held[1].estimated and held[0] == sqlite_search.where_of(
+            query, query.now, self._held_texts).key()
+
+    def _seq_span(self, query: EventQuery) -> tuple[int, int]:
+        """The first and last seq of the events in ``query``'s since/until (by the time index:
+        seqs follow arrival, so this is the span a sample of its hits spreads over)."""
+        first = last = None
+        if query.since is not None:
+            first = self._reader.execute("SELECT seq FROM events WHERE time >= ? ORDER BY time, seq LIMIT 1",
+                                         (to_micros(query.since),)).fetchone()
+        if query.until is not None:
+            last = self._reader.execute("SELECT seq FROM events WHERE time < ? ORDER BY time DESC, seq DESC "
+                                        "LIMIT 1", (to_micros(query.until),)).fetchone()
+        low, high = self._reader.execute("SELECT min(seq), max(seq) FROM events").fetchone()
+        return (first[0] if first else int(low or 0)), (last[0] if last else int(high or 0))
 
     def _where(self, query: EventQuery) -> sqlite_search.Where:
         """The WHERE clause of ``query``, on what ``holding_search`` holds for it, if anything."""
