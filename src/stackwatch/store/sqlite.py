@@ -710,7 +710,7 @@ class SQLiteStore(Store):
         histogram and field values then read TEMP tables, not the events (and the full-text
         index) five times. Its full-text terms are looked up once, its hits (up to
         HIT_SET_MAX) kept as (seq, time); with more, each read matches on its own.
-        ``estimate``: when finding every hit would take longer than about 0.4 s
+        ``estimate``: when finding every hit would take longer than about 0.25 s
         (sqlite_search.EXACT_STEPS), a sample of them stands in (``sample_hits``): the count,
         histogram and field values are then estimates (``counts_estimated``), the page of
         hits is still exact."""
@@ -753,7 +753,10 @@ class SQLiteStore(Store):
         if query.until is not None:
             last = self._reader.execute("SELECT seq FROM events WHERE time < ? ORDER BY time DESC, seq DESC "
                                         "LIMIT 1", (to_micros(query.until),)).fetchone()
-        low, high = self._reader.execute("SELECT min(seq), max(seq) FROM events").fetchone()
+        # two subqueries: SQLite seeks the rowid's ends for a lone min() or max(), but scans
+        # every row for min() and max() together
+        low, high = self._reader.execute(
+            "SELECT (SELECT min(seq) FROM events), (SELECT max(seq) FROM events)").fetchone()
         return (first[0] if first else int(low or 0)), (last[0] if last else int(high or 0))
 
     def _where(self, query: EventQuery) -> sqlite_search.Where:

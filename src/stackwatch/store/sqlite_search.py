@@ -188,9 +188,9 @@ HIT_SET_MAX: Final = 2_000_000
 matches on its own."""
 
 
-EXACT_STEPS: Final = 3_000_000
-"""SQLite VM steps an exact ``hold_hits`` may take when a sample may stand in (about 0.4 s
-here; the NOT query of README's search rows takes 1.3M steps a million stored events)."""
+EXACT_STEPS: Final = 2_000_000
+"""SQLite VM steps an exact ``hold_hits`` may take when a sample may stand in (about 0.15-0.25
+CPU-s here; the NOT query of README's search rows takes 1.3M steps a million stored events)."""
 SAMPLE_WINDOWS: Final = 1000
 SAMPLE_ROWS: Final = 200_000
 """A sample reads SAMPLE_ROWS events in SAMPLE_WINDOWS runs of consecutive seqs spread
