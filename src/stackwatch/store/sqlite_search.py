@@ -17,10 +17,10 @@ A prefix ``adm*`` is the value range ``['adm', 'adm' + U+10FFFF)``, which an ind
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 from stackwatch.search.query import And, Everything, Match, Node, Not, Or, Text, TimeRange
 from stackwatch.store.base import EventQuery
@@ -29,6 +29,7 @@ from stackwatch.store.sqlite_index import KEY_GENS, fts_query
 from stackwatch.store.sqlite_schema import FIELD_IP, FIELD_REQUEST, FIELD_USER_ID, FIELD_USER_NAME
 from stackwatch.store.sqlite_scope import event_condition
 
+T = TypeVar("T")
 _TOP: Final = "\U0010ffff"  # sorts after every character: the end of a prefix's range
 
 _SOURCE_COLUMNS: Final = {"host": "host", "service": "service"}
@@ -213,6 +214,26 @@ class _Steps:
         return int(self.spent)
 
 
+def within_steps(conn: sqlite3.Connection, steps: int, read: Callable[[], T]) -> T | None:
+    """``read()``, or None when its statement takes more than ``steps`` VM steps."""
+    budget = _Steps(steps)
+    conn.set_progress_handler(budget, _Steps.EVERY)
+    try:
+        return read()
+    except sqlite3.OperationalError:
+        if budget.spent:
+            return None
+        raise
+    finally:
+        conn.set_progress_handler(None, 0)
+
+
+def unindexed(where: Where) -> str:
+    """``where``'s clause with its seq lookups (a key's or a text's hits) as membership tests
+    only, so SQLite drives the read by the range or index the statement names instead."""
+    return where.sql().replace("e.seq IN (", "+e.seq IN (")
+
+
 def hold_hits(conn: sqlite3.Connection, where: Where, *, steps: int | None = None) -> Where | None:
     """Find the hits of ``where`` once, into the TEMP table ``hit_set`` (seq, time, weight 1):
     counting, bounding and spreading them over time then read that table, not the events
@@ -261,7 +282,7 @@ def sample_hits(conn: sqlite3.Connection, where: Where, first_seq: int, last_seq
     try:
         conn.executemany("INSERT INTO temp.sample_runs VALUES (?, ?)",
                          [(start, min(start + width - 1, last_seq)) for start in starts])
-        conditions = where.sql().replace("e.seq IN (", "+e.seq IN (")  # see the docstring
+        conditions = unindexed(where)  # see the docstring
         conn.execute("INSERT INTO temp.hit_set SELECT e.seq, e.time, ? FROM temp.sample_runs AS w "  # noqa: S608
                      f"CROSS JOIN events AS e NOT INDEXED{conditions or ' WHERE 1'} "
                      "AND e.seq BETWEEN w.low AND w.high", (span / (len(starts) * width), *where.params))
