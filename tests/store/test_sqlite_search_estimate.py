@@ -89,3 +89,20 @@ def test_without_estimate_the_counts_are_exact_however_long(store: SQLiteStore, 
     found = run_search(store, QUERY, now=NOW, count=True, histogram=True)
     assert not found.estimated
     assert found.total == sum(1 for i in range(EVENTS) if i % 3 == 0 and i % 4 == 0)
+
+
+def test_the_page_is_read_the_usual_way_when_walking_the_time_index_runs_over_budget(
+        store: SQLiteStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    exact = run_search(store, QUERY, now=NOW, limit=20, count=True)
+    monkeypatch.setattr(sqlite_search, "EXACT_STEPS", 1000)  # less than walking to 20 hits takes
+    found = run_search(store, QUERY, now=NOW, limit=20, count=True, estimate=True)
+    assert found.estimated
+    assert [e.seq for e in found.events] == [e.seq for e in exact.events]
+
+
+def test_a_read_over_its_step_budget_gives_none(store: SQLiteStore) -> None:
+    conn = store._reader
+    count_all = "SELECT count(*) FROM events WHERE outcome != 'x'"
+    assert sqlite_search.within_steps(conn, 10_000, lambda: conn.execute(count_all).fetchone()) is None
+    read = lambda: conn.execute(count_all).fetchone()  # noqa: E731
+    assert sqlite_search.within_steps(conn, 10_000_000, read) == (EVENTS,)
