@@ -617,6 +617,21 @@ class SQLiteStore(Store):
         """The rows of one page of hits of ``query``, reading ``select`` (of ``e`` and ``s``)."""
         where = self._where(query)
         order = "DESC" if query.newest_first else "ASC"
+        if where.estimated:  # a sample stands for the hits: the page is still the real first hits
+            where = sqlite_search.where_of(query, query.now, self._held_texts)
+            # Many hits: walking the time index from the newest (or oldest) event usually meets
+            # a page of them in a few thousand rows, where a key's hits (an IP's 250k seqs)
+            # would each be read for their time and sorted. Bounded: past EXACT_STEPS (sparse
+            # hits among many events) the usual plan below reads them instead.
+            walk = (f"{select} FROM events AS e INDEXED BY events_time JOIN sources AS s ON s.id = e.source"
+                    f"{sqlite_search.unindexed(where)} ORDER BY e.time {order}, e.seq {order} "
+                    "LIMIT ? OFFSET ?")
+            walk_params = (*where.params, query.limit, query.offset)
+            early: list[tuple[Any, ...]] | None = self._read_where(where, lambda: sqlite_search.within_steps(
+                self._reader, sqlite_search.EXACT_STEPS,
+                lambda: self._reader.execute(walk, walk_params).fetchall()), None)
+            if early is not None:
+                return early
         table = "events AS e"
         subset = (None if where.uses_index or where.held_hits or query.match is not None
                   else sqlite_rollup.subset_index({"action": query.action, "kind": query.kind}))
@@ -702,12 +717,16 @@ class SQLiteStore(Store):
             self._reader, where, tuple(fields), sample=sample, limit=limit), {name: [] for name in fields}))
 
     @contextmanager
-    def holding_search(self, query: EventQuery) -> Iterator[None]:
+    def holding_search(self, query: EventQuery, *, estimate: bool = False) -> Iterator[None]:
         """Find the hits of ``query`` once, on entry, for the reads of it inside the block
         (the store is held for the block): a search page's hits, count, time bounds,
         histogram and field values then read TEMP tables, not the events (and the full-text
         index) five times. Its full-text terms are looked up once, its hits (up to
-        HIT_SET_MAX) kept as (seq, time); with more, each read matches on its own."""
+        HIT_SET_MAX) kept as (seq, time); with more, each read matches on its own.
+        ``estimate``: when finding every hit would take longer than about 0.25 s
+        (sqlite_search.EXACT_STEPS), a sample of them stands in (``sample_hits``): the count,
+        histogram and field values are then estimates (``counts_estimated``), the page of
+        hits is still exact."""
         with self._lock:
             where = sqlite_search.where_of(query, query.now)
             if not where.reads_rows or self._held_texts or self._held_hits:
@@ -721,13 +740,37 @@ class SQLiteStore(Store):
                 with suppress(sqlite3.OperationalError):  # each read then runs (and reports) its own
                     self._held_texts = sqlite_search.hold_texts(self._reader, where.texts)
                     where = self._where(query)
-                    held = sqlite_search.hold_hits(self._reader, where)
+                    held = sqlite_search.hold_hits(self._reader, where,
+                                                   steps=sqlite_search.EXACT_STEPS if estimate else None)
+                    if held is None and estimate:
+                        held = sqlite_search.sample_hits(self._reader, where, *self._seq_span(query))
                     self._held_hits = None if held is None else (where.key(), held)
                 yield
             finally:
                 texts, self._held_texts, self._held_hits = self._held_texts, {}, None
                 sqlite_search.release_hits(self._reader)
                 sqlite_search.release_texts(self._reader, texts)
+
+    def counts_estimated(self, query: EventQuery) -> bool:
+        held = self._held_hits
+        return held is not None and held[1].estimated and held[0] == sqlite_search.where_of(
+            query, query.now, self._held_texts).key()
+
+    def _seq_span(self, query: EventQuery) -> tuple[int, int]:
+        """The first and last seq of the events in ``query``'s since/until (by the time index:
+        seqs follow arrival, so this is the span a sample of its hits spreads over)."""
+        first = last = None
+        if query.since is not None:
+            first = self._reader.execute("SELECT seq FROM events WHERE time >= ? ORDER BY time, seq LIMIT 1",
+                                         (to_micros(query.since),)).fetchone()
+        if query.until is not None:
+            last = self._reader.execute("SELECT seq FROM events WHERE time < ? ORDER BY time DESC, seq DESC "
+                                        "LIMIT 1", (to_micros(query.until),)).fetchone()
+        # two subqueries: SQLite seeks the rowid's ends for a lone min() or max(), but scans
+        # every row for min() and max() together
+        low, high = self._reader.execute(
+            "SELECT (SELECT min(seq) FROM events), (SELECT max(seq) FROM events)").fetchone()
+        return (first[0] if first else int(low or 0)), (last[0] if last else int(high or 0))
 
     def _where(self, query: EventQuery) -> sqlite_search.Where:
         """The WHERE clause of ``query``, on what ``holding_search`` holds for it, if anything."""
