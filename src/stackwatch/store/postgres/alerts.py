@@ -135,7 +135,7 @@ def set_assignee(conn: psycopg.Connection, alert_id: int, assignee: str | None, 
 
 def get(conn: psycopg.Connection, alert_id: int, scope: Any = None) -> StoredAlert | None:
     condition, params = alert_condition(scope) if scope is not None else ("true", [])
-    row = conn.execute(f"SELECT {_COLUMNS} FROM alerts WHERE id = %s AND {condition}".encode(),
+    row = conn.execute(f"SELECT {_COLUMNS} FROM alerts WHERE id = %s AND {condition}".encode(),  # noqa: S608
                        (alert_id, *params)).fetchone()
     if row is None:
         return None
@@ -174,7 +174,7 @@ def _where(q: AlertQuery) -> tuple[str, list[Any]]:
 
 def count(conn: psycopg.Connection, q: AlertQuery) -> int:
     where, params = _where(q)
-    row = conn.execute(f"SELECT count(*) FROM alerts{where}".encode(), params).fetchone()
+    row = conn.execute(f"SELECT count(*) FROM alerts{where}".encode(), params).fetchone()  # noqa: S608
     return int(row[0]) if row else 0
 
 
@@ -182,7 +182,7 @@ def query(conn: psycopg.Connection, q: AlertQuery) -> list[StoredAlert]:
     where, params = _where(q)
     direction = "DESC" if q.descending else "ASC"
     order = SORT_COLUMNS[q.sort]
-    sql = (f"SELECT {_COLUMNS} FROM alerts{where} "
+    sql = (f"SELECT {_COLUMNS} FROM alerts{where} "  # noqa: S608 - fixed columns and expressions
            f"ORDER BY {order} {direction}, last_seen DESC, id DESC LIMIT %s OFFSET %s")
     rows = conn.execute(sql.encode(), (*params, q.limit, q.offset)).fetchall()
     evidence = _evidence(conn, [row[0] for row in rows]) if q.with_evidence else {}
@@ -228,8 +228,9 @@ _SILENCE: Final = "id, rule, key, created, created_by, reason, ends, expired, ex
 def create_silence(conn: psycopg.Connection, rule: str, key: str, *, ends: int, actor: str, reason: str,
                    now: int) -> Silence:
     row = conn.execute(
-        b"INSERT INTO silences (rule, key, created, created_by, reason, ends) VALUES (%s, %s, %s, %s, %s, %s) "
-        b"RETURNING id", (text(rule), text(key) or "", now, text(actor), text(reason) or "", ends)).fetchone()
+        b"INSERT INTO silences (rule, key, created, created_by, reason, ends) "
+        b"VALUES (%s, %s, %s, %s, %s, %s) RETURNING id",
+        (text(rule), text(key) or "", now, text(actor), text(reason) or "", ends)).fetchone()
     assert row is not None
     silence_id = int(row[0])
     if ends > now:
@@ -256,16 +257,18 @@ def delete_silence(conn: psycopg.Connection, silence_id: int) -> Silence | None:
 
 
 def get_silence(conn: psycopg.Connection, silence_id: int) -> Silence | None:
-    row = conn.execute(f"SELECT {_SILENCE} FROM silences WHERE id = %s".encode(), (silence_id,)).fetchone()
+    row = conn.execute(f"SELECT {_SILENCE} FROM silences WHERE id = %s".encode(),  # noqa: S608
+                       (silence_id,)).fetchone()
     return _silence(row) if row else None
 
 
 def silences(conn: psycopg.Connection) -> list[Silence]:
-    return [_silence(row) for row in conn.execute(f"SELECT {_SILENCE} FROM silences ORDER BY id DESC".encode())]
+    rows = conn.execute(f"SELECT {_SILENCE} FROM silences ORDER BY id DESC".encode())  # noqa: S608
+    return [_silence(row) for row in rows]
 
 
 def _silence(row: Sequence[Any]) -> Silence:
     silence_id, rule, key, created, created_by, reason, ends, expired, expired_by = row
-    return Silence(id=int(silence_id), rule=rule, key=key, created=from_micros(created), created_by=created_by,
-                   reason=reason, ends=from_micros(ends),
+    return Silence(id=int(silence_id), rule=rule, key=key, created=from_micros(created),
+                   created_by=created_by, reason=reason, ends=from_micros(ends),
                    expired=from_micros(expired) if expired is not None else None, expired_by=expired_by)

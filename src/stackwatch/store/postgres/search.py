@@ -110,7 +110,7 @@ def _match(node: Match, where: Where) -> str:
     name = node.field
     if name in _SOURCE_COLUMNS:
         condition = _values(_SOURCE_COLUMNS[name], node, where)
-        return f"e.source IN (SELECT id FROM sources WHERE {condition})"
+        return f"e.source IN (SELECT id FROM sources WHERE {condition})"  # noqa: S608 - fixed names
     value = node.value.replace("\x00", "\ufffd")  # what the writer stored in place of a NUL
     node = Match(node.field, value, node.prefix) if value != node.value else node
     return "(" + " OR ".join(_values(f"e.{column}", node, where) for column in _COLUMNS[name]) + ")"
@@ -137,17 +137,19 @@ def _time(node: TimeRange, where: Where, now: datetime) -> str:
 def page(conn: psycopg.Connection, where: Where, *, newest_first: bool, limit: int,
          offset: int) -> list[int]:
     order = "DESC" if newest_first else "ASC"
-    sql = f"SELECT e.id FROM events AS e{where.sql()} ORDER BY e.time {order}, e.id {order} LIMIT %s OFFSET %s"
+    sql = (f"SELECT e.id FROM events AS e{where.sql()} "  # noqa: S608 - clauses of fixed text
+           f"ORDER BY e.time {order}, e.id {order} LIMIT %s OFFSET %s")
     return [int(r[0]) for r in conn.execute(sql.encode(), (*where.params, limit, offset))]
 
 
 def count(conn: psycopg.Connection, where: Where) -> int:
-    row = conn.execute(f"SELECT count(*) FROM events AS e{where.sql()}".encode(), where.params).fetchone()
+    row = conn.execute(f"SELECT count(*) FROM events AS e{where.sql()}".encode(),  # noqa: S608
+                       where.params).fetchone()
     return int(row[0]) if row else 0
 
 
 def time_bounds(conn: psycopg.Connection, where: Where) -> tuple[int, int] | None:
-    row = conn.execute(f"SELECT min(e.time), max(e.time) FROM events AS e{where.sql()}".encode(),
+    row = conn.execute(f"SELECT min(e.time), max(e.time) FROM events AS e{where.sql()}".encode(),  # noqa: S608
                        where.params).fetchone()
     return None if row is None or row[0] is None else (int(row[0]), int(row[1]))
 
@@ -155,7 +157,7 @@ def time_bounds(conn: psycopg.Connection, where: Where) -> tuple[int, int] | Non
 def histogram(conn: psycopg.Connection, where: Where, start: int, step: int, size: int) -> list[int]:
     counts = [0] * size
     joiner = " AND" if where.conditions else " WHERE"
-    sql = (f"SELECT (e.time - %s) / %s AS bucket, count(*) FROM events AS e{where.sql()}{joiner} "
+    sql = (f"SELECT (e.time - %s) / %s AS bucket, count(*) FROM events AS e{where.sql()}{joiner} "  # noqa: S608
            "e.time >= %s AND e.time < %s GROUP BY bucket")
     for bucket, n in conn.execute(sql.encode(), (start, step, *where.params, start, start + step * size)):
         if 0 <= bucket < size:
@@ -166,11 +168,12 @@ def histogram(conn: psycopg.Connection, where: Where, start: int, step: int, siz
 def top_values(conn: psycopg.Connection, where: Where, names: tuple[str, ...], *, sample: int,
                limit: int) -> dict[str, list[tuple[str, int]]]:
     columns = ", ".join(f"{FACETS[name]} AS {name}" for name in names)
-    hits = (f"SELECT {columns} FROM events AS e JOIN sources AS s ON s.id = e.source{where.sql()} "
+    hits = (f"SELECT {columns} FROM events AS e JOIN sources AS s ON s.id = e.source{where.sql()} "  # noqa: S608
             "ORDER BY e.time DESC, e.id DESC LIMIT %s")
     out: dict[str, list[tuple[str, int]]] = {}
     for name in names:  # names are FACETS keys (checked by the caller): fixed text
-        sql = (f"SELECT {name}, count(*) AS n FROM ({hits}) AS h WHERE {name} <> '' "
+        sql = (f"SELECT {name}, count(*) AS n FROM ({hits}) AS h WHERE {name} <> '' "  # noqa: S608
                f"GROUP BY {name} ORDER BY n DESC, {name} LIMIT %s")
-        out[name] = [(str(v), int(n)) for v, n in conn.execute(sql.encode(), (*where.params, sample, limit))]
+        found = conn.execute(sql.encode(), (*where.params, sample, limit))
+        out[name] = [(str(v), int(n)) for v, n in found]
     return out

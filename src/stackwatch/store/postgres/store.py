@@ -248,7 +248,8 @@ class PostgresStore(Store):
         """Make a checkpoint if its time has come (an idle writer)."""
         with self._lock:
             w = self._writer
-            if w is not None and w.checkpointer.due(w.ledger.size + len(self._rows), to_micros(self._clock.now())):
+            now = to_micros(self._clock.now())
+            if w is not None and w.checkpointer.due(w.ledger.size + len(self._rows), now):
                 self._commit()
 
     # -- reading events ----------------------------------------------------------------------
@@ -266,7 +267,7 @@ class PostgresStore(Store):
             return []
         condition, params = event_condition(scope) if scope is not None else ("true", [])
         rows = self._conn.execute(
-            f"SELECT e.writer, e.seq FROM events AS e WHERE e.id = ANY(%s) AND {condition} "
+            f"SELECT e.writer, e.seq FROM events AS e WHERE e.id = ANY(%s) AND {condition} "  # noqa: S608
             "ORDER BY e.writer, e.seq".encode(), (wanted, *params)).fetchall()
         by_writer: dict[int, list[int]] = {}
         for writer, seq in rows:
@@ -353,7 +354,8 @@ class PostgresStore(Store):
             raise QueryError(f"cannot count values of {', '.join(unknown)}")
         with self._lock:
             self._check_open()
-            return search.top_values(self._conn, self._where(query), tuple(fields), sample=sample, limit=limit)
+            return search.top_values(self._conn, self._where(query), tuple(fields), sample=sample,
+                                     limit=limit)
 
     def event_histogram(self, start: datetime, until: datetime, step: int) -> list[tuple[Any, ...]]:
         """``(host, service, bucket, count)``: events in [start, until) per ``step`` seconds."""
@@ -361,8 +363,8 @@ class PostgresStore(Store):
             self._check_open()
             first = to_micros(start)
             return [tuple(r) for r in self._conn.execute(
-                b"SELECT s.host, s.service, c.b, c.n FROM (SELECT source, (time - %s) / %s AS b, count(*) AS n "
-                b"FROM events WHERE time >= %s AND time < %s GROUP BY source, b) AS c "
+                b"SELECT s.host, s.service, c.b, c.n FROM (SELECT source, (time - %s) / %s AS b, "
+                b"count(*) AS n FROM events WHERE time >= %s AND time < %s GROUP BY source, b) AS c "
                 b"JOIN sources AS s ON s.id = c.source",
                 (first, step * 1_000_000, first, to_micros(until)))]
 
@@ -380,7 +382,8 @@ class PostgresStore(Store):
             if row is None:
                 return None
             try:
-                return prove_record(PGLedgerIO(self._conn, writer), record, log_id=f"{self.store_id}/{row[0]}")
+                return prove_record(PGLedgerIO(self._conn, writer), record,
+                                    log_id=f"{self.store_id}/{row[0]}")
             except StoreError:
                 return None
 
@@ -497,7 +500,8 @@ class PostgresStore(Store):
         with self._lock:
             self._check_writable()
             now = to_micros(self._clock.now())
-            found = self._write(lambda: pg_alerts.expire_silence(self._conn, silence_id, actor=actor, now=now))
+            found = self._write(lambda: pg_alerts.expire_silence(self._conn, silence_id, actor=actor,
+                                                                 now=now))
         if found is None:
             raise NotFoundError(f"no silence with id {silence_id}")
         return found  # type: ignore[no-any-return]
@@ -539,7 +543,8 @@ class PostgresStore(Store):
         """(number, name) of every writer that has appended to this store."""
         with self._lock:
             self._check_open()
-            return [(int(i), str(n)) for i, n in self._conn.execute(b"SELECT id, name FROM writers ORDER BY id")]
+            rows = self._conn.execute(b"SELECT id, name FROM writers ORDER BY id")
+            return [(int(i), str(n)) for i, n in rows]
 
     # -- lifecycle ---------------------------------------------------------------------------
 

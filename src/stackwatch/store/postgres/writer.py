@@ -10,7 +10,7 @@ sealed checkpoint. The ledger is the integrity layer's (``integrity.ledger.Block
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any, Final
+from typing import Final
 
 import msgspec
 import orjson
