@@ -177,6 +177,29 @@ class PostgresStore(Store):
         self._sources[(host, service)] = source
         return source
 
+    def start_writer(self) -> LogWriter:
+        """Register this process's writer and take its lock (done by the first append)."""
+        with self._lock:
+            self._check_writable()
+            return self._start_writer()
+
+    def signers(self, writer: int) -> list[tuple[int, bytes]]:
+        from stackwatch.store.postgres.ledger_io import PGLedgerIO
+
+        with self._lock:
+            self._check_open()
+            return PGLedgerIO(self._conn, writer).signers()
+
+    def add_signer(self, public_key: bytes) -> None:
+        """Record ``public_key`` as this writer's signer from its sealer's current epoch."""
+        with self._lock:
+            writer = self.start_writer()
+            sealer = writer.checkpointer.sealer
+            if sealer is None:
+                raise StoreError("the writer has no keys (option keys=DIR)")
+            self._write(lambda: self._conn.execute(
+                b"INSERT INTO signers VALUES (%s, %s, %s)", (writer.writer, sealer.epoch, public_key)))
+
     def _start_writer(self) -> LogWriter:
         if self._writer is not None:
             return self._writer
