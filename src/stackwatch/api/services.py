@@ -184,15 +184,16 @@ class Services:
     @classmethod
     def for_data_dir(
         cls, data_dir: str | os.PathLike[str], *, rule_paths: Sequence[str | os.PathLike[str]] = (),
-        read_only: bool = False,
+        read_only: bool = False, store: str | None = None,
     ) -> Services:
         """Everything over one data folder: the store (``read_only``: opened without writing
-        or indexing, beside the process that does), users.db, rule-state.json."""
+        or indexing, beside the process that does), users.db, rule-state.json. ``store``: the
+        store's URL when it is not the folder's own (a shared postgresql:// store)."""
         from stackwatch.store import open_store
 
         path = Path(data_dir)
         return cls(
-            store=open_store(path, read_only=read_only),
+            store=open_store(store or path, read_only=read_only),
             users=UserStore.in_data_dir(path),
             audit=AuditLog.for_data_dir(path),
             rules=RuleCatalog(RuleState.in_data_dir(path), rule_paths),
