@@ -167,13 +167,14 @@ def histogram(conn: psycopg.Connection, where: Where, start: int, step: int, siz
 
 def top_values(conn: psycopg.Connection, where: Where, names: tuple[str, ...], *, sample: int,
                limit: int) -> dict[str, list[tuple[str, int]]]:
-    columns = ", ".join(f"{FACETS[name]} AS {name}" for name in names)
+    columns = ", ".join(f'{FACETS[name]} AS "{name}"' for name in names)  # quoted: "user" is a keyword
     hits = (f"SELECT {columns} FROM events AS e JOIN sources AS s ON s.id = e.source{where.sql()} "  # noqa: S608
             "ORDER BY e.time DESC, e.id DESC LIMIT %s")
     out: dict[str, list[tuple[str, int]]] = {}
     for name in names:  # names are FACETS keys (checked by the caller): fixed text
-        sql = (f"SELECT {name}, count(*) AS n FROM ({hits}) AS h WHERE {name} <> '' "  # noqa: S608
-               f"GROUP BY {name} ORDER BY n DESC, {name} LIMIT %s")
+        column = f'h."{name}"'
+        sql = (f"SELECT {column}, count(*) AS n FROM ({hits}) AS h WHERE {column} <> '' "  # noqa: S608
+               f"GROUP BY {column} ORDER BY n DESC, {column} LIMIT %s")
         found = conn.execute(sql.encode(), (*where.params, sample, limit))
         out[name] = [(str(v), int(n)) for v, n in found]
     return out

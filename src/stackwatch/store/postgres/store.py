@@ -372,9 +372,10 @@ class PostgresStore(Store):
 
     def top_values(self, query: EventQuery, fields: Sequence[str], *, sample: int = 10_000,
                    limit: int = 5) -> dict[str, list[tuple[str, int]]]:
-        unknown = [f for f in fields if f not in search.FACETS]
-        if unknown:
-            raise QueryError(f"cannot count values of {', '.join(unknown)}")
+        unknown = [name for name in fields if name not in search.FACETS]
+        if unknown or not 1 <= sample <= 100_000 or not 1 <= limit <= 100:
+            raise QueryError(f"top values: fields from {sorted(search.FACETS)}, sample 1..100000, "
+                             f"limit 1..100 (unknown: {unknown})")
         with self._lock:
             self._check_open()
             return search.top_values(self._conn, self._where(query), tuple(fields), sample=sample,
