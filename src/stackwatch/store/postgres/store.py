@@ -411,6 +411,25 @@ class PostgresStore(Store):
             except StoreError:
                 return None
 
+    def integrity_status(self) -> dict[str, Any]:
+        """The newest checkpoints of every writer's log, for the dashboard (store/status.py's
+        shape; verification is ``stackwatch store verify --data postgresql://...``)."""
+        from stackwatch.store.seal import Checkpoint
+        from stackwatch.store.status import SHOWN_CHECKPOINTS
+
+        with self._lock:
+            self._check_open()
+            rows = self._conn.execute(b"SELECT body FROM checkpoints ORDER BY time DESC LIMIT %s",
+                                      (SHOWN_CHECKPOINTS,)).fetchall()
+        checkpoints = []
+        for (body,) in rows:
+            cp = Checkpoint.from_bytes(bytes(body))
+            checkpoints.append({"epoch": cp.epoch, "seq": cp.size, "size": cp.size, "root": cp.root.hex(),
+                                "time": from_micros(cp.time_us).isoformat(), "log_id": cp.log_id})
+        return {"configured": bool(checkpoints), **({} if checkpoints else {"state": "not configured"}),
+                "last_checkpoint": checkpoints[0] if checkpoints else None, "last_verification": None,
+                "witness": {"name": "none", "state": "not configured"}, "checkpoints": checkpoints}
+
     # -- alerts ------------------------------------------------------------------------------
 
     def _write(self, work: Any) -> Any:
