@@ -31,9 +31,9 @@ def vector(message: str) -> str:
     found = _WORD.findall(message.lower())
     if len(found) > MAX_WORDS:
         del found[MAX_WORDS:]
-    # 64 characters are at most 256 bytes: only a longer word needs its size in bytes
-    return " ".join([f"{w}:{n}" for n, w in enumerate(found, 1)
-                     if len(w) <= 64 or len(w.encode()) <= MAX_WORD])
+    if found and max(map(len, found)) > 64:  # 64 characters are at most 256 bytes: else all fit
+        return " ".join([f"{w}:{n}" for n, w in enumerate(found, 1) if len(w.encode()) <= MAX_WORD])
+    return " ".join([f"{w}:{n}" for n, w in enumerate(found, 1)])
 
 
 def phrase(text: str, *, prefix: bool = False) -> str | None:
