@@ -37,7 +37,10 @@ def init(url: str, writer: str | None, keys: str | None) -> None:
         result = init_writer(url, writer=writer, keys=keys or "")
     except StackwatchError as exc:
         _fail(str(exc))
-    click.echo(f"writer {writer or '(this host)'} initialised; its keys are in {keys}/keys")
+    from stackwatch.store.postgres.store import default_writer, split_url
+
+    name = writer or split_url(url)[1].get("writer") or default_writer(keys)
+    click.echo(f"writer {name} initialised; its keys are in {keys}/keys")
     click.echo(f"public key (Ed25519): {result.public_key}")
     click.echo("")
     click.echo("INITIAL SEALING KEY k0 of this writer -- shown ONCE, stored nowhere. Keep it OFFLINE:")

@@ -15,7 +15,7 @@ from stackwatch.core.errors import StoreError
 from stackwatch.store.admin import admin_event
 from stackwatch.store.keys import InitResult, _create_keys
 from stackwatch.store.permissions import make_private
-from stackwatch.store.postgres.store import PostgresStore
+from stackwatch.store.postgres.store import PostgresStore, default_writer, split_url
 from stackwatch.store.seal import format_initial_key
 
 
@@ -25,6 +25,7 @@ def init_writer(url: str, *, keys: str | Path, writer: str | None = None, actor:
     folder = Path(keys)
     folder.mkdir(mode=0o700, parents=True, exist_ok=True)
     make_private(folder)
+    writer = writer or split_url(url)[1].get("writer") or default_writer(folder)
     with PostgresStore(url, writer=writer, **{**options, "keys": None}) as probe:
         number = probe.start_writer().writer
         if probe.signers(number):

@@ -75,8 +75,11 @@ def split_url(url: str) -> tuple[str, dict[str, str]]:
     return parts._replace(query=urlencode(rest)).geturl(), own
 
 
-def default_writer() -> str:
-    return socket.gethostname() or "localhost"
+def default_writer(keys: str | Path | None = None) -> str:
+    """The host's name, and the writer's key folder when it has one (so two analyzers on one
+    host, each with its keys, are two writers without naming them)."""
+    host = socket.gethostname() or "localhost"
+    return f"{host}:{Path(keys).absolute()}" if keys else host
 
 
 class PostgresStore(Store):
@@ -92,9 +95,9 @@ class PostgresStore(Store):
                  connect_timeout: float = 30.0, **ignored: Any) -> None:
         libpq_url, own = split_url(url)
         self.url = libpq_url
-        self.writer_name = writer or own.get("writer") or default_writer()
-        self.schema = schema_name or own.get("schema") or DEFAULT_SCHEMA
         key_dir = keys or own.get("keys")
+        self.writer_name = writer or own.get("writer") or default_writer(key_dir)
+        self.schema = schema_name or own.get("schema") or DEFAULT_SCHEMA
         self.keys = Path(key_dir) if key_dir else None
         self.read_only = read_only
         self.batch_size = max(1, batch_size)
