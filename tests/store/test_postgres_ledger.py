@@ -30,6 +30,7 @@ class Shared:
     url: str
     k0: dict[str, list[bytes]]
     database: str
+    keys: Path
 
     def sql(self) -> psycopg.Connection:
         conn = psycopg.connect(self.database, autocommit=True)
@@ -60,11 +61,12 @@ def shared(pg_database: str, tmp_path: Path) -> Iterator[Shared]:
             for batch in range(BATCHES):
                 store.append_events([event(batch * PER_BATCH + i) for i in range(PER_BATCH)])
                 store.checkpoint()
-    yield Shared(url, keys, pg_database)
+    yield Shared(url, keys, pg_database, tmp_path)
 
 
 def test_every_writers_log_verifies(shared: Shared) -> None:
-    reports = verify_postgres(shared.url, initial_keys=shared.k0)
+    reports = verify_postgres(shared.url, initial_keys=shared.k0,
+                              key_dirs={"alpha": shared.keys / "alpha", "beta": shared.keys / "beta"})
     assert sorted(reports) == ["alpha", "beta"]
     for name, report in reports.items():
         assert report.ok(), (name, [str(p) for p in report.problems])
@@ -186,3 +188,31 @@ def test_a_moved_event_id_is_found(shared: Shared) -> None:
     reports = verify_postgres(shared.url, initial_keys=shared.k0)
     assert "*" in reports and reports["*"].failed
     assert "ids were moved" in str(reports["*"].problems[0])
+
+
+def _cut_at_a_checkpoint(conn: psycopg.Connection) -> None:
+    """Delete alpha's newest checkpoint with the block it sealed, and roll its ledger state back
+    to the checkpoint before: what is left is a consistent, shorter log."""
+    conn.execute("DELETE FROM checkpoints WHERE writer = 0 AND epoch = (SELECT max(epoch) FROM checkpoints "
+                 "WHERE writer = 0)")
+    conn.execute("DELETE FROM blocks WHERE writer = 0 AND number = 5")
+    conn.execute("DELETE FROM events WHERE writer = 0 AND seq > 121")
+    ledger = BlockLedger()
+    for first_seq, blob, digest in conn.execute(
+            "SELECT first_seq, data, digests FROM blocks WHERE writer = 0 ORDER BY number").fetchall():
+        ledger.add(first_seq, bytes(blob), bytes(digest))
+    conn.execute("UPDATE ledger_state SET size = %s, head = %s, merkle = %s WHERE writer = 0",
+                 (ledger.size, ledger.head, ledger.acc.to_bytes()))
+
+
+def test_a_log_cut_at_a_checkpoint_is_caught_by_its_writers_key_folder(shared: Shared) -> None:
+    with shared.sql() as conn:
+        _cut_at_a_checkpoint(conn)
+    # the database alone cannot tell: it says so
+    alone = verify_postgres(shared.url, initial_keys=shared.k0)["alpha"]
+    assert any(p.kind == "epochs-unchecked" for p in alone.problems)
+    folders = {"alpha": shared.keys / "alpha", "beta": shared.keys / "beta"}
+    reports = verify_postgres(shared.url, initial_keys=shared.k0, key_dirs=folders)
+    assert reports["beta"].ok(), [str(p) for p in reports["beta"].problems]
+    assert reports["alpha"].failed
+    assert reports["alpha"].first_bad is not None and reports["alpha"].first_bad.kind == "gap"

@@ -187,6 +187,9 @@ def init_command(
     "--allow-unsealed-tail", is_flag=True, help="Exit 0 even if the newest records are not sealed yet."
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.option("--keys", "key_dirs", multiple=True, metavar="WRITER=DIR",
+              help="postgresql:// store: a writer's keys folder (on its host): the evidence of how many "
+              "epochs its ratchet sealed.")
 def verify_command(
     data: Path | str,
     keys: tuple[str, ...],
@@ -194,13 +197,15 @@ def verify_command(
     witnesses: tuple[str, ...],
     allow_unsealed_tail: bool,
     as_json: bool,
+    key_dirs: tuple[str, ...],
 ) -> None:
     """Check chain, Merkle roots, signatures, seals and witnesses; exit 1 on any problem
     (a postgresql:// store: every writer's log; --key WRITER=K0)."""
     if isinstance(data, str):
         from stackwatch.cli import store_pg
 
-        store_pg.verify(data, store_pg.writer_keys(keys, _initial_key), allow_unsealed_tail, as_json)
+        folders = {name: Path(ds[-1]) for name, ds in store_pg.writer_keys(key_dirs, str).items()}
+        store_pg.verify(data, store_pg.writer_keys(keys, _initial_key), allow_unsealed_tail, as_json, folders)
         return
     from stackwatch.store.status import write_last_verification
     from stackwatch.store.verify import verify_store

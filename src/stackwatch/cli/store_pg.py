@@ -14,6 +14,7 @@ import os
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 from typing import Any
 
 import click
@@ -48,22 +49,23 @@ def init(url: str, writer: str | None, keys: str | None) -> None:
     click.echo("Without it the seals cannot be checked (stackwatch store verify --key WRITER=K0).")
 
 
-def writer_keys(values: tuple[str, ...], parse: Any) -> dict[str, list[bytes]]:
-    """``--key NAME=K0`` (repeatable, in signer order per writer) -> name -> k0s."""
-    keys: dict[str, list[bytes]] = {}
+def writer_keys(values: tuple[str, ...], parse: Any) -> dict[str, list[Any]]:
+    """``--key NAME=K0`` (repeatable, in signer order per writer) -> name -> k0s (``parse``d)."""
+    keys: dict[str, list[Any]] = {}
     for value in values:
         name, sep, key = value.partition("=")
         if not sep or not name:
-            _fail(f"--key {value!r}: a postgresql:// store takes WRITER=K0 (one log per writer)", 2)
+            _fail(f"{value!r}: a postgresql:// store takes WRITER=VALUE (one log per writer)", 2)
         keys.setdefault(name, []).append(parse(key))
     return keys
 
 
-def verify(url: str, keys: dict[str, list[bytes]], allow_unsealed_tail: bool, as_json: bool) -> None:
+def verify(url: str, keys: dict[str, list[bytes]], allow_unsealed_tail: bool, as_json: bool,
+           key_dirs: dict[str, Path] | None = None) -> None:
     from stackwatch.store.postgres.verify import verify_postgres
 
     try:
-        reports = verify_postgres(url, initial_keys=keys)
+        reports = verify_postgres(url, initial_keys=keys, key_dirs=key_dirs)
     except StackwatchError as exc:
         _fail(str(exc))
     except Exception as exc:  # psycopg's errors: the server, the URL

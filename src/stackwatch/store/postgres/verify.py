@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator, Mapping
+from pathlib import Path
 from typing import Any, Final
 
 import psycopg
@@ -21,6 +22,7 @@ from stackwatch.store.postgres.ledger_io import PGLedgerIO
 from stackwatch.store.postgres.schema import exists, use_schema
 from stackwatch.store.postgres.store import DEFAULT_SCHEMA, split_url
 from stackwatch.store.seal import Checkpoint, SealedCheckpoint, key_id, verify_checkpoint_signature
+from stackwatch.store.sealed_epochs import epoch_evidence
 from stackwatch.store.verify import VerifyReport, _check_seals, _signer_for, check_block_log
 
 _INDEX_ROWS: Final = (
@@ -30,9 +32,13 @@ _INDEX_ROWS: Final = (
 
 
 def verify_postgres(url: str, *, schema: str | None = None,
-                    initial_keys: Mapping[str, list[bytes]] | None = None) -> dict[str, VerifyReport]:
+                    initial_keys: Mapping[str, list[bytes]] | None = None,
+                    key_dirs: Mapping[str, Path] | None = None) -> dict[str, VerifyReport]:
     """A report per writer (by name); ``initial_keys``: writer name -> its k0 (one per signer
-    segment). A problem that is no one writer's goes under the name ``*``."""
+    segment); ``key_dirs``: writer name -> its keys folder, the evidence of how many epochs its
+    ratchet sealed (``sealed_epochs``: without it, checkpoints deleted at the tail of a log with
+    their blocks cannot be told from a log that ended there). A problem that is no one writer's
+    goes under the name ``*``."""
     libpq_url, own = split_url(url)
     schema = schema or own.get("schema") or DEFAULT_SCHEMA
     reports: dict[str, VerifyReport] = {}
@@ -50,7 +56,8 @@ def verify_postgres(url: str, *, schema: str | None = None,
                 started = time.perf_counter()
                 report = VerifyReport()
                 keys = list((initial_keys or {}).get(name, []))
-                _verify_writer(conn, int(number), f"{store_id[0] if store_id else ''}/{name}", report, keys)
+                _verify_writer(conn, int(number), f"{store_id[0] if store_id else ''}/{name}", report, keys,
+                               (key_dirs or {}).get(name))
                 report.seconds = time.perf_counter() - started
                 reports[str(name)] = report
             common = _check_ids(conn)
@@ -76,7 +83,7 @@ def _check_ids(conn: psycopg.Connection) -> VerifyReport:
 
 
 def _verify_writer(conn: psycopg.Connection, writer: int, log_id: str, report: VerifyReport,
-                   initial_keys: list[bytes]) -> None:
+                   initial_keys: list[bytes], key_dir: Path | None) -> None:
     io = PGLedgerIO(conn, writer)
     signers = io.signers()
     report.signing_keys = [(e, key_id(k)) for e, k in signers]
@@ -118,10 +125,26 @@ def _verify_writer(conn: psycopg.Connection, writer: int, log_id: str, report: V
         report.add("WARN", "unsealed-tail", 1 if size else None, "the writer has no keys (option keys=DIR, "
                    "stackwatch store init): its log is chained but nothing is signed or sealed")
 
+    exact: int | None = None
+    if key_dir is not None:
+        evidence = epoch_evidence(key_dir, [e for e, _ in signers] or [0], initial_keys, standby=False,
+                                  initialised=True)
+        for level, kind, message in evidence.problems:
+            report.add(level, kind, prev_size + 1, message)
+        exact = evidence.exact
+        sealed = max((r.epoch for r in rows), default=-1) + 1
+        if evidence.at_least is not None and evidence.at_least > sealed:
+            report.add("FAIL", "gap", prev_size + 1, f"{evidence.source} proves the ratchet reached epoch "
+                       f"{evidence.at_least}, but the checkpoints end at epoch {sealed - 1}: the sealed "
+                       "epochs after it were deleted")
+    elif signers:
+        report.add("NOTE", "epochs-unchecked", None, "how many epochs were sealed is not checked: give the "
+                   "writer's keys folder (--keys WRITER=DIR on its host)")
+
     def signer_of(epoch: int) -> bytes | None:
         return _signer_for(signers, epoch, None)
 
-    _check_seals(report, items, signers, initial_keys, max(size, prev_size), None, signer_of)
+    _check_seals(report, items, signers, initial_keys, max(size, prev_size), exact, signer_of)
     check_block_log(io, _index_rows(conn, writer), report, roots, max(size, prev_size),
                     (size, bytes(state[1]) if state and state[1] else None) if state else None)
 
