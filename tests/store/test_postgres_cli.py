@@ -109,7 +109,8 @@ def test_report_and_search_read_the_shared_store(shared: Shared) -> None:
 
 def test_store_verify_checks_every_writer(shared: Shared) -> None:
     done = cli("store", "verify", "--data", shared.url, "--key", f"a1={shared.k0['a1']}",
-               "--key", f"a2={shared.k0['a2']}")
+               "--key", f"a2={shared.k0['a2']}", "--keys", f"a1={shared.root / 'a1'}",
+               "--keys", f"a2={shared.root / 'a2'}")
     assert "writer a1:" in done.stdout and "writer a2:" in done.stdout
     assert done.stdout.rstrip().endswith("RESULT: OK")
 
