@@ -216,3 +216,11 @@ def test_a_log_cut_at_a_checkpoint_is_caught_by_its_writers_key_folder(shared: S
     assert reports["beta"].ok(), [str(p) for p in reports["beta"].problems]
     assert reports["alpha"].failed
     assert reports["alpha"].first_bad is not None and reports["alpha"].first_bad.kind == "gap"
+
+
+def test_writers_of_two_stores_in_one_database_do_not_lock_each_other(pg_database: str) -> None:
+    with open_store(pg_database, schema="first", writer="same") as one, \
+            open_store(pg_database, schema="second", writer="same") as two:
+        assert one.start_writer().writer == two.start_writer().writer == 0
+        one.append_events([event(1)])
+        two.append_events([event(2)])

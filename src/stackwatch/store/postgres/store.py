@@ -61,7 +61,7 @@ from stackwatch.store.scope import Scope
 
 DEFAULT_SCHEMA: Final = "stackwatch"
 CACHED_BLOCKS: Final = 32
-_WRITER_LOCK: Final = 0x5357  # advisory lock class of writer logs ('SW'); the object is the writer number
+_WRITER_LOCK: Final = 0x5357  # advisory lock serialising the registration of writers ("SW")
 _URL_OPTIONS: Final = ("writer", "schema", "keys")
 """Parameters of a postgresql:// URL that are stackwatch's, not libpq's."""
 
@@ -218,10 +218,14 @@ class PostgresStore(Store):
                 conn.execute(b"INSERT INTO ledger_state (writer, size, head) VALUES (%s, 0, %s)",
                              (row[0], GENESIS))
         number = int(row[0])
-        got = conn.execute(b"SELECT pg_try_advisory_lock(%s, %s)", (_WRITER_LOCK, number)).fetchone()
+        # keyed by the schema too: another store's writer of the same number in this database is
+        # another log (the lock lasts as long as this session: a crashed writer releases it)
+        got = conn.execute(b"SELECT pg_try_advisory_lock(hashtext(%s), %s)",
+                           (f"stackwatch-writer:{self.schema}", number)).fetchone()
         if not got or not got[0]:
             raise StoreError(f"writer {name!r} is in use by another process: give each analyzer its own "
                              "writer name (option writer=NAME)")
+        # without a keys folder the checkpointer finds no keys: chained, not checkpointed
         key_dir = self.keys if self.keys is not None else Path("/nonexistent/stackwatch-no-keys")
         from stackwatch.store.postgres.ledger_io import PGLedgerIO
 
