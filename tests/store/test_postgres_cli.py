@@ -15,6 +15,7 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
+import psycopg
 import pytest
 
 from stackwatch.scenario import demo_dataset
@@ -149,7 +150,7 @@ def _free_port() -> int:
 
 def test_web_serves_the_shared_store(shared: Shared, tmp_path: Path) -> None:
     folder = tmp_path / "web"
-    cli("user", "add", "ops", "--role", "viewer", "--password-stdin", "--data", str(folder),
+    cli("user", "add", "ops", "--role", "responder", "--password-stdin", "--data", str(folder),
         stdin="a-long-enough-password\n")
     token = cli("user", "token", "ops", "--data", str(folder)).stdout.split()[-1]
     port = _free_port()
@@ -168,6 +169,20 @@ def test_web_serves_the_shared_store(shared: Shared, tmp_path: Path) -> None:
         assert body is not None, web.stderr.read() if web.poll() is not None else "web did not answer"
         alerts = body["alerts"] if isinstance(body, dict) else body
         assert len(alerts) == len(json.loads(cli("alerts", "--data", shared.url, "-f", "json").stdout))
+        # a change made in the web: stored in the shared store, its admin event queued for a writer's log
+        change = urllib.request.Request(
+            f"http://127.0.0.1:{port}/api/v1/alerts/bulk", method="POST",
+            data=json.dumps({"ids": [alerts[0]["id"]], "action": "acknowledge"}).encode(),
+            headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
+        with urllib.request.urlopen(change, timeout=10) as response:
+            assert response.status == 200
+        stored = json.loads(cli("alerts", "--data", shared.url, "-f", "json", "--status",
+                                "acknowledged").stdout)
+        assert [a["ID"] for a in stored] == [alerts[0]["id"]]
+        with psycopg.connect(shared.url, autocommit=True) as conn:
+            queued = conn.execute("SELECT count(*) FROM stackwatch.admin_outbox "
+                                  "WHERE convert_from(event, 'UTF8') LIKE '%alert.status%'").fetchone()
+        assert queued == (1,)
     finally:
         web.terminate()
         web.wait(timeout=30)

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from stackwatch.api.audit import AuditLog
+from stackwatch.api.audit import SPOOL_FILE, AuditLog
 from stackwatch.api.integrity import IntegrityStatus, _plain, integrity_for
 from stackwatch.api.users import UserStore
 from stackwatch.core.errors import StackwatchError
@@ -192,10 +192,14 @@ class Services:
         from stackwatch.store import open_store
 
         path = Path(data_dir)
+        opened = open_store(store or path, read_only=read_only)
+        # a shared store takes the audit events into its log (through its outbox: some writer
+        # commits them); the embedded store's are appended to the folder's store
+        queue = getattr(opened, "queue_admin_events", None) if store else None
         return cls(
-            store=open_store(store or path, read_only=read_only),
+            store=opened,
             users=UserStore.in_data_dir(path),
-            audit=AuditLog.for_data_dir(path),
+            audit=AuditLog(queue, path / SPOOL_FILE) if queue is not None else AuditLog.for_data_dir(path),
             rules=RuleCatalog(RuleState.in_data_dir(path), rule_paths),
             data_dir=path,
         )

@@ -503,6 +503,18 @@ class PostgresStore(Store):
     def _queue_admin(self, event: Event) -> None:
         self._conn.execute(b"INSERT INTO admin_outbox (event) VALUES (%s)", (msgspec.json.encode(event),))
 
+    def queue_admin_events(self, events: Sequence[Event]) -> None:
+        """Admin or audit events for the log, committed now to the outbox: this process's writer,
+        or the next writer to commit, takes them into its log."""
+        with self._lock:
+            self._check_writable()
+            def queue() -> None:
+                for event in events:
+                    self._queue_admin(event)
+
+            self._write(queue)
+            self._drain_admin()
+
     def record_admin(self, event: Event) -> int | None:
         """Put an admin event in the log: this process's, when it writes (else the next writer's)."""
         with self._lock:
