@@ -36,3 +36,33 @@ def test_tls_settings_pass_through_to_libpq(pg_database: str) -> None:
     # this server has no TLS: asking for it must fail, saying so (the parameter reached libpq)
     with pytest.raises(StoreError, match="SSL"):
         open_store(f"{pg_database}?sslmode=require")
+
+
+def _kill_sessions(url: str) -> None:
+    """What a server restart or failover does to the store's session."""
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as admin:
+        admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                      "WHERE application_name = 'stackwatch' AND datname = current_database()")
+
+
+def test_a_lost_connection_is_made_again_for_reads_and_the_writer(pg_database: str) -> None:
+    from stackwatch.store.base import EventQuery
+    from stackwatch.store.postgres.verify import verify_postgres
+    from stackwatch.testing import make_event
+
+    with open_store(f"{pg_database}?schema=revive", writer="w", batch_size=1000) as store:
+        store.append_events([make_event(message=f"before {n}") for n in range(5)])
+        store.flush()
+        _kill_sessions(pg_database)
+        assert store.count_events(EventQuery()) == 5  # read again on a new connection
+        store.append_events([make_event(message="buffered while connected")])
+        _kill_sessions(pg_database)
+        with pytest.raises(StoreError):
+            store.flush()  # this commit is lost with the connection...
+        seqs = store.append_events([make_event(message="after")])
+        store.flush()  # ...and retried by the writer, which took its log back
+        assert seqs == [7]
+        assert store.count_events(EventQuery()) == 7
+    assert not verify_postgres(f"{pg_database}?schema=revive")["w"].failed

@@ -16,14 +16,16 @@ password comes from the settings (``password``), never from a configured URL.
 
 from __future__ import annotations
 
+import functools
+import logging
 import socket
 import threading
 import uuid
 from collections import OrderedDict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import msgspec
@@ -59,11 +61,38 @@ from stackwatch.store.postgres.writer import LogWriter
 from stackwatch.store.rows import Row, RowBuilder, clean_text, from_micros, to_micros
 from stackwatch.store.scope import Scope
 
+log = logging.getLogger(__name__)
+
 DEFAULT_SCHEMA: Final = "stackwatch"
 CACHED_BLOCKS: Final = 32
 _WRITER_LOCK: Final = 0x5357  # advisory lock serialising the registration of writers ("SW")
 _URL_OPTIONS: Final = ("writer", "schema", "keys")
 """Parameters of a postgresql:// URL that are stackwatch's, not libpq's."""
+
+
+_Read = TypeVar("_Read", bound=Callable[..., Any])
+
+
+def _read(method: _Read) -> _Read:
+    """A read that survives a lost connection (a server restart, a failover): once the
+    connection is found broken it is made again and the read retried once; any other database
+    error is a StoreError."""
+
+    @functools.wraps(method)
+    def read(self: PostgresStore, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(self, *args, **kwargs)
+        except psycopg.OperationalError as exc:
+            if not self._conn.broken or self._closed:
+                raise StoreError(f"reading the store failed: {_one_line(exc)}") from exc
+        except psycopg.Error as exc:
+            raise StoreError(f"reading the store failed: {_one_line(exc)}") from exc
+        try:
+            return method(self, *args, **kwargs)  # _check_open made the connection again
+        except psycopg.Error as exc:
+            raise StoreError(f"reading the store failed: {_one_line(exc)}") from exc
+
+    return read  # type: ignore[return-value]
 
 
 def split_url(url: str) -> tuple[str, dict[str, str]]:
@@ -112,11 +141,8 @@ class PostgresStore(Store):
         self._builder = RowBuilder(self._sources, self._allocate_source)
         self._writer: LogWriter | None = None
         self._cache: OrderedDict[tuple[int, int], tuple[int, list[bytes]]] = OrderedDict()
-        try:
-            self._conn = psycopg.connect(libpq_url, autocommit=True, connect_timeout=int(connect_timeout),
-                                         application_name="stackwatch")
-        except psycopg.Error as exc:
-            raise StoreError(f"cannot connect to the PostgreSQL store: {_one_line(exc)}") from None
+        self._connect_timeout = int(connect_timeout)
+        self._conn = self._connect()
         try:
             if read_only:
                 if not schema.exists(self._conn, self.schema):
@@ -131,6 +157,30 @@ class PostgresStore(Store):
             self._conn.close()
             raise
 
+    def _connect(self) -> psycopg.Connection:
+        try:
+            return psycopg.connect(self.url, autocommit=True, connect_timeout=self._connect_timeout,
+                                   application_name="stackwatch")
+        except psycopg.Error as exc:
+            raise StoreError(f"cannot connect to the PostgreSQL store: {_one_line(exc)}") from None
+
+    def _revive(self) -> None:
+        """After the connection broke: connect again and, for a writer, take its lock again and
+        reload its ledger (a batch whose commit was lost in flight is dropped from the buffer if
+        the database has it, kept to retry if not)."""
+        self._conn = self._connect()
+        schema.use_schema(self._conn, self.schema)
+        self._cache.clear()
+        if self._writer is not None:
+            self._writer = None
+            writer = self._start_writer()
+            if self._rows and writer.ledger.size >= self._rows[-1][0]:
+                self._rows = []
+            elif self._rows and self._rows[0][0] != writer.next_seq:
+                raise StoreError(f"writer {self.writer_name!r}: after reconnecting its log ends at "
+                                 f"{writer.ledger.size}, the buffer starts at {self._rows[0][0]}")
+            log.warning("reconnected to the PostgreSQL store (writer %s)", self.writer_name)
+
     # -- identity ----------------------------------------------------------------------------
 
     @property
@@ -138,6 +188,7 @@ class PostgresStore(Store):
         return 2
 
     @property
+    @_read
     def store_id(self) -> str:
         row = self._conn.execute(b"SELECT value FROM meta WHERE name = 'store_id'").fetchone()
         return str(row[0]) if row else ""
@@ -152,6 +203,7 @@ class PostgresStore(Store):
         return self._writer.writer if self._writer is not None else None
 
     @property
+    @_read
     def size(self) -> int:
         """The highest event id stored (what a live tail polls)."""
         with self._lock:
@@ -186,6 +238,7 @@ class PostgresStore(Store):
             self._check_writable()
             return self._start_writer()
 
+    @_read
     def signers(self, writer: int) -> list[tuple[int, bytes]]:
         from stackwatch.store.postgres.ledger_io import PGLedgerIO
 
@@ -284,6 +337,7 @@ class PostgresStore(Store):
 
     # -- reading events ----------------------------------------------------------------------
 
+    @_read
     def get_events(self, seqs: Sequence[int], *, scope: Scope | None = None) -> list[StoredEvent]:
         if len(seqs) > 10_000:
             raise QueryError("at most 10000 seqs per call")
@@ -350,6 +404,7 @@ class PostgresStore(Store):
     def _where(self, query: EventQuery) -> search.Where:
         return search.where_of(query, query.now)
 
+    @_read
     def search_events(self, query: EventQuery) -> list[StoredEvent]:
         with self._lock:
             self._check_open()
@@ -358,17 +413,20 @@ class PostgresStore(Store):
             found = dict(self._events(ids, None))
         return [StoredEvent(i, found[i]) for i in ids if i in found]
 
+    @_read
     def count_events(self, query: EventQuery) -> int:
         with self._lock:
             self._check_open()
             return search.count(self._conn, self._where(query))
 
+    @_read
     def event_time_bounds(self, query: EventQuery) -> tuple[datetime, datetime] | None:
         with self._lock:
             self._check_open()
             found = search.time_bounds(self._conn, self._where(query))
         return None if found is None else (from_micros(found[0]), from_micros(found[1]))
 
+    @_read
     def hit_histogram(self, query: EventQuery, start: datetime, step: timedelta, size: int) -> list[int]:
         step_us = int(step.total_seconds() * 1_000_000)
         if step_us <= 0 or not 0 < size <= 10_000:
@@ -377,6 +435,7 @@ class PostgresStore(Store):
             self._check_open()
             return search.histogram(self._conn, self._where(query), to_micros(start), step_us, size)
 
+    @_read
     def top_values(self, query: EventQuery, fields: Sequence[str], *, sample: int = 10_000,
                    limit: int = 5) -> dict[str, list[tuple[str, int]]]:
         unknown = [name for name in fields if name not in search.FACETS]
@@ -388,6 +447,7 @@ class PostgresStore(Store):
             return search.top_values(self._conn, self._where(query), tuple(fields), sample=sample,
                                      limit=limit)
 
+    @_read
     def event_histogram(self, start: datetime, until: datetime, step: int) -> list[tuple[Any, ...]]:
         """``(host, service, bucket, count)``: events in [start, until) per ``step`` seconds."""
         with self._lock:
@@ -418,6 +478,7 @@ class PostgresStore(Store):
             except StoreError:
                 return None
 
+    @_read
     def integrity_status(self) -> dict[str, Any]:
         """The newest checkpoints of every writer's log, for the dashboard (store/status.py's
         shape; verification is ``stackwatch store verify --data postgresql://...``)."""
@@ -534,16 +595,19 @@ class PostgresStore(Store):
         found = [pg_alerts.get(self._conn, alert_id) for alert_id in alert_ids]
         return [a for a in found if a is not None]
 
+    @_read
     def count_alerts(self, query: AlertQuery | None = None) -> int:
         with self._lock:
             self._check_open()
             return pg_alerts.count(self._conn, query or AlertQuery())
 
+    @_read
     def get_alert(self, alert_id: int, *, scope: Scope | None = None) -> StoredAlert | None:
         with self._lock:
             self._check_open()
             return pg_alerts.get(self._conn, alert_id, scope)
 
+    @_read
     def alerts(self, query: AlertQuery | None = None) -> list[StoredAlert]:
         with self._lock:
             self._check_open()
@@ -576,6 +640,7 @@ class PostgresStore(Store):
             raise NotFoundError(f"no silence with id {silence_id}")
         return found  # type: ignore[no-any-return]
 
+    @_read
     def silences(self) -> list[Silence]:
         with self._lock:
             self._check_open()
@@ -583,6 +648,7 @@ class PostgresStore(Store):
 
     # -- statistics --------------------------------------------------------------------------
 
+    @_read
     def source_stats(self) -> list[SourceStats]:
         with self._lock:
             self._check_open()
@@ -593,6 +659,7 @@ class PostgresStore(Store):
         return [SourceStats(host=h, service=s, first_seen=from_micros(f), last_seen=from_micros(last),
                             count=int(n), last_received=from_micros(r)) for h, s, f, last, n, r in rows]
 
+    @_read
     def counts(self) -> StoreCounts:
         with self._lock:
             self._check_open()
@@ -601,6 +668,7 @@ class PostgresStore(Store):
         return StoreCounts(events=int(row[0]) if row else 0, alerts=sum(by_status.values()),
                            alerts_by_status=by_status, unindexed=0)
 
+    @_read
     def writers(self) -> list[tuple[int, str]]:
         """(number, name) of every writer that has appended to this store."""
         with self._lock:
@@ -611,10 +679,13 @@ class PostgresStore(Store):
     # -- lifecycle ---------------------------------------------------------------------------
 
     def _check_open(self) -> None:
-        """Before any read: the store is open, and this process's buffered rows are committed
-        (a process reads what it appended, as with the embedded store)."""
+        """Before any read: the store is open (connected again if the connection broke), and this
+        process's buffered rows are committed (a process reads what it appended, as with the
+        embedded store)."""
         if self._closed:
             raise StoreError("the store is closed")
+        if self._conn.broken:
+            self._revive()
         if self._rows and not self.read_only:
             self._commit()
 
@@ -623,6 +694,8 @@ class PostgresStore(Store):
             raise StoreError("the store is closed")
         if self.read_only:
             raise StoreError("the store was opened read-only")
+        if self._conn.broken:
+            self._revive()
 
     def close(self) -> None:
         with self._lock:
