@@ -224,3 +224,20 @@ def test_writers_of_two_stores_in_one_database_do_not_lock_each_other(pg_databas
         assert one.start_writer().writer == two.start_writer().writer == 0
         one.append_events([event(1)])
         two.append_events([event(2)])
+
+
+def test_a_writers_witness_catches_a_cut_log(pg_database: str, tmp_path: Path) -> None:
+    url = f"{pg_database}?schema=witnessed"
+    witness = tmp_path / "alpha.witness.jsonl"
+    init_writer(url, writer="alpha", keys=tmp_path / "alpha", witnesses=[f"file:{witness}"])
+    with open_store(url, writer="alpha", keys=tmp_path / "alpha", witnesses=[f"file:{witness}"]) as store:
+        for batch in range(BATCHES):
+            store.append_events([event(batch * PER_BATCH + i) for i in range(PER_BATCH)])
+            store.checkpoint()
+    assert verify_postgres(url, witnesses={"alpha": [witness]})["alpha"].ok()
+    with psycopg.connect(pg_database, autocommit=True) as conn:
+        conn.execute("SET search_path TO witnessed")
+        _cut_at_a_checkpoint(conn)
+    report = verify_postgres(url, witnesses={"alpha": [witness]})["alpha"]
+    assert report.failed
+    assert any(p.kind == "witness" and "does not have" in p.message for p in report.problems)

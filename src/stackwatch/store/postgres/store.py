@@ -60,6 +60,7 @@ from stackwatch.store.postgres.scope import event_condition
 from stackwatch.store.postgres.writer import LogWriter
 from stackwatch.store.rows import Row, RowBuilder, clean_text, from_micros, to_micros
 from stackwatch.store.scope import Scope
+from stackwatch.store.witness import parse_witness
 
 log = logging.getLogger(__name__)
 
@@ -114,14 +115,16 @@ def default_writer(keys: str | Path | None = None) -> str:
 class PostgresStore(Store):
     """See the module docstring. Options: ``writer`` (this process's log name), ``schema``,
     ``keys`` (a folder with this writer's signing and sealing keys: ``postgres.keys``; without
-    it the log is chained but not checkpointed), ``batch_size``, ``read_only``,
+    it the log is chained but not checkpointed), ``witnesses`` (where this writer's checkpoints
+    also go: one witness per writer, as ``store/witness.py`` specs), ``batch_size``, ``read_only``,
     ``checkpoint_every``/``checkpoint_interval``; the embedded store's other options are
     accepted and ignored (``background_index``: the text index is written with the rows)."""
 
     def __init__(self, url: str, *, writer: str | None = None, schema_name: str | None = None,
                  keys: str | Path | None = None, batch_size: int = 20_000, read_only: bool = False,
                  clock: Any = None, checkpoint_every: int = 100_000, checkpoint_interval: float = 60.0,
-                 connect_timeout: float = 30.0, **ignored: Any) -> None:
+                 connect_timeout: float = 30.0, witnesses: Sequence[str] | None = None,
+                 **ignored: Any) -> None:
         libpq_url, own = split_url(url)
         self.url = libpq_url
         key_dir = keys or own.get("keys")
@@ -129,6 +132,8 @@ class PostgresStore(Store):
         self.schema = schema_name or own.get("schema") or DEFAULT_SCHEMA
         self.keys = Path(key_dir) if key_dir else None
         self.read_only = read_only
+        # this writer's witnesses (file:PATH, syslog+tcp://..., https://...): refused at once if malformed
+        self._witnesses = [parse_witness(spec) for spec in witnesses or ()]
         self.batch_size = max(1, batch_size)
         self._clock = clock or SystemClock()
         self._checkpoint_every = checkpoint_every
@@ -284,7 +289,7 @@ class PostgresStore(Store):
 
         checkpointer = Checkpointer(key_dir, f"{self.store_id}/{name}", PGLedgerIO(conn, number),
                                     every=self._checkpoint_every, interval=self._checkpoint_interval,
-                                    witnesses=[])
+                                    witnesses=self._witnesses)
         self._writer = LogWriter(conn, number, self._names, checkpointer, self._builder.rows)
         return self._writer
 

@@ -23,7 +23,7 @@ from stackwatch.store.postgres.schema import exists, use_schema
 from stackwatch.store.postgres.store import DEFAULT_SCHEMA, split_url
 from stackwatch.store.seal import Checkpoint, SealedCheckpoint, key_id, verify_checkpoint_signature
 from stackwatch.store.sealed_epochs import epoch_evidence
-from stackwatch.store.verify import VerifyReport, _check_seals, _signer_for, check_block_log
+from stackwatch.store.verify import VerifyReport, _check_seals, _check_witness, _signer_for, check_block_log
 
 _INDEX_ROWS: Final = (
     "SELECT e.seq, e.time, s.host, s.service, e.severity, e.kind, e.action, e.outcome, e.init_name, "
@@ -33,12 +33,13 @@ _INDEX_ROWS: Final = (
 
 def verify_postgres(url: str, *, schema: str | None = None,
                     initial_keys: Mapping[str, list[bytes]] | None = None,
-                    key_dirs: Mapping[str, Path] | None = None) -> dict[str, VerifyReport]:
+                    key_dirs: Mapping[str, Path] | None = None,
+                    witnesses: Mapping[str, list[Path]] | None = None) -> dict[str, VerifyReport]:
     """A report per writer (by name); ``initial_keys``: writer name -> its k0 (one per signer
     segment); ``key_dirs``: writer name -> its keys folder, the evidence of how many epochs its
     ratchet sealed (``sealed_epochs``: without it, checkpoints deleted at the tail of a log with
-    their blocks cannot be told from a log that ended there). A problem that is no one writer's
-    goes under the name ``*``."""
+    their blocks cannot be told from a log that ended there); ``witnesses``: writer name -> its
+    witness files. A problem that is no one writer's goes under the name ``*``."""
     libpq_url, own = split_url(url)
     schema = schema or own.get("schema") or DEFAULT_SCHEMA
     reports: dict[str, VerifyReport] = {}
@@ -57,7 +58,7 @@ def verify_postgres(url: str, *, schema: str | None = None,
                 report = VerifyReport()
                 keys = list((initial_keys or {}).get(name, []))
                 _verify_writer(conn, int(number), f"{store_id[0] if store_id else ''}/{name}", report, keys,
-                               (key_dirs or {}).get(name))
+                               (key_dirs or {}).get(name), (witnesses or {}).get(name, []))
                 report.seconds = time.perf_counter() - started
                 reports[str(name)] = report
             common = _check_ids(conn)
@@ -83,7 +84,7 @@ def _check_ids(conn: psycopg.Connection) -> VerifyReport:
 
 
 def _verify_writer(conn: psycopg.Connection, writer: int, log_id: str, report: VerifyReport,
-                   initial_keys: list[bytes], key_dir: Path | None) -> None:
+                   initial_keys: list[bytes], key_dir: Path | None, witnesses: list[Path]) -> None:
     io = PGLedgerIO(conn, writer)
     signers = io.signers()
     report.signing_keys = [(e, key_id(k)) for e, k in signers]
@@ -147,6 +148,9 @@ def _verify_writer(conn: psycopg.Connection, writer: int, log_id: str, report: V
     _check_seals(report, items, signers, initial_keys, max(size, prev_size), exact, signer_of)
     check_block_log(io, _index_rows(conn, writer), report, roots, max(size, prev_size),
                     (size, bytes(state[1]) if state and state[1] else None) if state else None)
+    bodies = {r.epoch: r.body for r in rows}
+    for path in witnesses:
+        _check_witness(report, path, bodies, signers, None)
 
 
 def _index_rows(conn: psycopg.Connection, writer: int) -> Iterator[tuple[Any, ...]]:
