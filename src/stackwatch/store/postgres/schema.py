@@ -19,6 +19,8 @@ from typing import Final
 import psycopg
 from psycopg import sql
 
+from stackwatch.core.errors import StoreError
+
 SCHEMA_VERSION: Final = 1
 _LOCK_KEY: Final = 0x5357_5343  # advisory lock serialising schema creation ('SWSC')
 
@@ -131,9 +133,19 @@ def use_schema(conn: psycopg.Connection, schema: str) -> None:
 
 def ensure(conn: psycopg.Connection, schema: str) -> None:
     """Create the schema and its tables when missing (serialised across processes: several
-    analyzers starting at once must not race CREATE TABLE IF NOT EXISTS)."""
+    analyzers starting at once must not race CREATE TABLE IF NOT EXISTS). A store already at
+    this version runs no DDL at all: even ``CREATE INDEX IF NOT EXISTS`` locks its table, and a
+    process starting beside writers that are committing would deadlock with them."""
     with conn.transaction():
         conn.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK_KEY,))
+        if exists(conn, schema):
+            use_schema(conn, schema)
+            row = conn.execute("SELECT value FROM meta WHERE name = 'schema_version'").fetchone()
+            if row is not None and int(row[0]) == SCHEMA_VERSION:
+                return
+            if row is not None and int(row[0]) > SCHEMA_VERSION:
+                raise StoreError(f"the store in schema {schema!r} is of a newer stackwatch (schema version "
+                                 f"{row[0]}, this one knows {SCHEMA_VERSION})")
         conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
         use_schema(conn, schema)
         for statement in _TABLES:
