@@ -32,16 +32,15 @@ import orjson
 
 from stackwatch.core.errors import IntegrityError, StoreError
 from stackwatch.core.event import Event
-from stackwatch.store import sqlite_rollup
 from stackwatch.store.base import QueryError, StoredEvent
 from stackwatch.store.chain import MAGIC, RECORD_HEAD, decode_record_bytes
 from stackwatch.store.integrity import blocks as codec
 from stackwatch.store.integrity.io import StoredBlock
 from stackwatch.store.integrity.ledger import BlockLedger
 from stackwatch.store.integrity.sqlite_io import FORMAT_META, SQLiteLedgerIO, ensure_schema
-from stackwatch.store.rows import EVENT_COLUMNS, Row, clean_row, row_event, to_micros
+from stackwatch.store.rows import EVENT_COLUMNS, Row, clean_row, row_event
 from stackwatch.store.scope import Scope
-from stackwatch.store.sqlite import _SOURCE_STATS, SQLiteStore, _json_ints
+from stackwatch.store.sqlite import SQLiteStore, _json_ints
 from stackwatch.store.sqlite_scope import event_condition
 
 FORMAT: Final = 2
@@ -360,77 +359,39 @@ class BlockStore(SQLiteStore):
             made.append(ledger.add(first, *encode(records)))
         return out, made
 
-    def _write_rows(
-        self,
-        *,
-        force_checkpoint: bool = False,
-        expect: Sequence[bytes] | None = None,
-        checkpoints: Sequence[Any] = (),
-        replicated: Sequence[tuple[int, bytes, bytes, bytes]] | None = None,
-    ) -> list[Row]:
-        """One write transaction: buffered rows (and queued admin events) as blocks and narrow
-        rows, the ledger state, and a checkpoint when due. ``replicated``/``checkpoints`` are the
-        standby's: the primary's blocks (first seq, data, digests, chain hash) holding the
-        buffered rows, and its checkpoints (already verified)."""
-        if expect is not None:
-            raise StoreError("record format 2 replicates blocks, not chain hashes of rows")
+    # -- format hooks of SQLiteStore._write_rows -------------------------------------------------
+
+    def _stage(self, extra: list[Row], replicated: Any) -> tuple[list[Row], Any]:
+        """The rows as stored and their blocks, chained onto the ledger (the standby's:
+        ``replicated`` = the primary's blocks (first seq, data, digests, chain hash) holding the
+        buffered rows)."""
+        assert isinstance(self._ledger, BlockLedger)
+        rows = self._rows + extra if extra else self._rows
+        if replicated is not None:
+            return rows, self._chain_received(replicated, self._ledger)
+        if rows:
+            return self._block_rows(rows, self._ledger)
+        return rows, []
+
+    def _insert(self, rows: list[Row], staged: Any) -> None:
+        self._io.insert_blocks(staged)
+        self._conn.executemany(_INSERT_NARROW, rows)
+
+    def _save_ledger(self) -> None:
+        assert isinstance(self._ledger, BlockLedger)
+        self._ledger.save(self._io)
+
+    def _checkpoints_made(self) -> bool:
+        return True
+
+    def _make_checkpoint(self, now: int) -> Any:
         assert isinstance(self._ledger, BlockLedger) and self._checkpointer is not None
-        conn, io, ledger = self._conn, self._io, self._ledger
-        snap = ledger.snapshot()
-        next_seq = self._next_seq
-        made = None
-        attempts: list[tuple[Any, ...]] = []
-        try:
-            conn.execute("BEGIN IMMEDIATE")
-            outbox, extra = self._outbox() if replicated is None else ([], [])
-            rows = self._rows + extra if extra else self._rows
-            if replicated is not None:
-                new_blocks = self._chain_received(replicated, ledger)
-            elif rows:
-                rows, new_blocks = self._block_rows(rows, ledger)
-            if rows:
-                if self._new_sources:
-                    conn.executemany(
-                        "INSERT INTO sources (id, host, service) VALUES (?, ?, ?)", self._new_sources
-                    )
-                io.insert_blocks(new_blocks)
-                conn.executemany(_INSERT_NARROW, rows)
-                conn.execute(_SOURCE_STATS, (rows[0][0], rows[-1][0]))
-                sqlite_rollup.fold(conn, rows)
-            if self._attempts.ready:
-                attempts = self._attempts.write(conn)
-            if outbox:
-                conn.execute("DELETE FROM admin_outbox WHERE id BETWEEN ? AND ?", (outbox[0], outbox[-1]))
-            ledger.save(io)
-            for insert in checkpoints:  # signer rows of store init / promote
-                insert(conn)
-            now = to_micros(self._clock.now())
-            if replicated is None and (
-                (force_checkpoint and self._checkpointer.enabled) or self._checkpointer.due(ledger.size, now)
-            ):
-                made = self._checkpointer.make(io, ledger.size, ledger.root(), now)
-            conn.execute("COMMIT")
-        except BaseException as exc:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            ledger.restore(snap)
-            self._next_seq = next_seq
-            self._attempts.rollback(attempts)
-            if isinstance(exc, sqlite3.Error):
-                raise StoreError(f"writing events failed: {exc}") from exc
-            raise
-        if made is not None:
-            self._checkpointer.committed(made)
-        self._rows, self._leaves, self._tail = [], [], None
-        self._new_sources.clear()
+        return self._checkpointer.make(self._io, self._ledger.size, self._ledger.root(), now)
+
+    def _committed(self, rows: list[Row]) -> None:
         with self._texts_lock:
             if len(self._texts) < TEXTS_KEPT:
                 self._texts.update((r[0], r[19]) for r in rows)
-        self._since_index += len(rows)
-        if self.replica is not None:
-            self.replica.committed(ledger.size)
-        self._after_commit()
-        return rows
 
     @staticmethod
     def _chain_received(
