@@ -1008,9 +1008,12 @@ class SQLiteStore(Store):
                 self._closed = True
                 if self.replica is not None:  # also when the last flush was not acknowledged
                     self.replica.close()
+                # The reader first: it attaches the index read-only, so while it is open the
+                # indexer's connection is not the index's last one and its close cannot fold the
+                # index's WAL back (it stayed beside the index, ~80 bytes a line after analyze).
+                self._reader.close()
                 if self._indexer is not None:
                     self._indexer.close()
-                self._reader.close()
                 self._conn.close()
                 if self._append_lock is not None:
                     os.close(self._append_lock)  # closing the fd releases the lock
