@@ -7,7 +7,8 @@ Same data folder, same alerts, silences, sources, rollups and search index as fo
   received time, origin) go into a block (``integrity.blocks``) of consecutive seqs, closed at
   BLOCK_BYTES or at a commit, zstd-compressed, with one Merkle leaf and one chain link per
   block, sealed by the same checkpoints and ratchet (a checkpoint's size counts blocks);
-* the ``events`` table keeps a **narrow row** per record: seq, time, received, source and the
+* the ``events`` table keeps a **narrow row** per record (``narrow``: encoded with the record's
+  bytes in one pass from the event): seq, time, received, source and the
   columns searches filter and facet on (severity, kind, action, outcome, initiator name / id
   / project / domain / IP, target id / name, request id; the domain since tenant scopes match
   a user's name with it: rows stored before hold '' there, so no name-only failure among
