@@ -491,7 +491,7 @@ class SQLiteStore(Store):
             try:
                 self._buffer(chain_batch(rows, self._names, self._head()))
                 self._next_seq = seq
-                self._write_rows(expect=expect, checkpoints=checkpoints)
+                self._write_rows(replicated=expect, checkpoints=checkpoints)
             except BaseException:
                 self._rows, self._leaves, self._tail = [], [], None
                 self._next_seq = seq - len(rows)
@@ -507,11 +507,14 @@ class SQLiteStore(Store):
         self._next_seq += len(rows)
         return [i for i, _ in pending], rows
 
-    def _write_rows(self, *, force_checkpoint: bool = False, expect: Sequence[bytes] | None = None,
+    def _write_rows(self, *, force_checkpoint: bool = False, replicated: Any = None,
                     checkpoints: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        """One write transaction: buffered rows (and queued admin events) with their chain
-        hashes, the ledger state, and a checkpoint when due. ``expect``/``checkpoints`` are the
-        standby's: the chain hashes the primary sent (must match) and its checkpoints."""
+        """One write transaction, the same for both record formats: buffered rows (and queued
+        admin events) with what chains them, the ledger state, and a checkpoint when due. The
+        format's hooks (``_stage``, ``_insert``, ``_save_ledger``, ``_make_checkpoint``,
+        ``_committed``) say what its rows and chain are. ``replicated``/``checkpoints`` are
+        the standby's: what the primary sent for the buffered rows (format 1: their chain
+        hashes; format 2: its blocks), and its checkpoints (already verified)."""
         assert self._ledger is not None and self._checkpointer is not None
         conn = self._conn
         ledger = self._ledger
@@ -521,37 +524,27 @@ class SQLiteStore(Store):
         attempts: list[tuple[Any, ...]] = []
         try:
             conn.execute("BEGIN IMMEDIATE")
-            outbox, extra = self._outbox() if expect is None else ([], [])
-            rows, leaves, tail = self._rows, self._leaves, self._tail
-            if extra and self._chained:
-                extra, extra_leaves, tail = chain_batch(extra, self._names, self._head())
-                rows, leaves = rows + extra, leaves + extra_leaves
-            elif extra:
-                rows = rows + extra
-            if rows and self._chained:
-                ledger.advance(leaves, tail)  # type: ignore[arg-type]
-            if expect is not None and [r[-1] for r in rows] != list(expect):
-                bad = next(r[0] for r, h in zip(rows, expect, strict=False) if r[-1] != h)
-                raise IntegrityError(f"record {bad} from the primary does not match its chain hash")
+            outbox, extra = self._outbox() if replicated is None else ([], [])
+            rows, staged = self._stage(extra, replicated)
             if rows:
                 if self._new_sources:
                     conn.executemany("INSERT INTO sources (id, host, service) VALUES (?, ?, ?)",
                                      self._new_sources)
-                conn.executemany(_INSERT if self._chained else _INSERT_UNCHAINED, rows)
+                self._insert(rows, staged)
                 conn.execute(_SOURCE_STATS, (rows[0][0], rows[-1][0]))
                 sqlite_rollup.fold(conn, rows)
-            if expect is None and self._attempts.ready:
+            if replicated is None and self._attempts.ready:
                 attempts = self._attempts.write(conn)
             if outbox:
                 conn.execute("DELETE FROM admin_outbox WHERE id BETWEEN ? AND ?", (outbox[0], outbox[-1]))
-            if self._chained:
-                ledger.save(conn)
-            for insert in checkpoints:
+            self._save_ledger()
+            for insert in checkpoints:  # e.g. signer rows of store init / promote, retention's prune
                 insert(conn)
             now = to_micros(self._clock.now())
-            if self._chained and expect is None and ((force_checkpoint and self._checkpointer.enabled)
-                                   or self._checkpointer.due(ledger.size, now)):
-                made = self._checkpointer.make(conn, ledger.size, ledger.acc.root(), now)
+            cp = self._checkpointer
+            if replicated is None and self._checkpoints_made() and (
+                    (force_checkpoint and cp.enabled) or cp.due(ledger.size, now)):
+                made = self._make_checkpoint(now)
             conn.execute("COMMIT")
         except BaseException as exc:
             if conn.in_transaction:
@@ -566,11 +559,50 @@ class SQLiteStore(Store):
             self._checkpointer.committed(made)
         self._rows, self._leaves, self._tail = [], [], None
         self._new_sources.clear()
+        self._committed(rows)
         self._since_index += len(rows)
         if self.replica is not None:
             self.replica.committed(ledger.size)
         self._after_commit()
         return rows
+
+    # Format hooks of _write_rows (format 1 here: a chained row per record; see sqlite_blocks).
+
+    def _stage(self, extra: list[tuple[Any, ...]], replicated: Any) -> tuple[list[tuple[Any, ...]], Any]:
+        """Inside the transaction: the rows to insert (the buffer, then ``extra``: queued admin
+        events), chained onto the ledger; and what ``_insert`` needs besides them."""
+        assert self._ledger is not None
+        rows, leaves, tail = self._rows, self._leaves, self._tail
+        if extra and self._chained:
+            extra, extra_leaves, tail = chain_batch(extra, self._names, self._head())
+            rows, leaves = rows + extra, leaves + extra_leaves
+        elif extra:
+            rows = rows + extra
+        if rows and self._chained:
+            self._ledger.advance(leaves, tail)  # type: ignore[arg-type]
+        if replicated is not None and [r[-1] for r in rows] != list(replicated):
+            bad = next(r[0] for r, h in zip(rows, replicated, strict=False) if r[-1] != h)
+            raise IntegrityError(f"record {bad} from the primary does not match its chain hash")
+        return rows, None
+
+    def _insert(self, rows: list[tuple[Any, ...]], staged: Any) -> None:
+        self._conn.executemany(_INSERT if self._chained else _INSERT_UNCHAINED, rows)
+
+    def _save_ledger(self) -> None:
+        if self._chained:
+            assert self._ledger is not None
+            self._ledger.save(self._conn)
+
+    def _checkpoints_made(self) -> bool:
+        """Whether this writer makes checkpoints (not a benchmark's unchained format 1 store)."""
+        return self._chained
+
+    def _make_checkpoint(self, now: int) -> Any:
+        assert self._ledger is not None and self._checkpointer is not None
+        return self._checkpointer.make(self._conn, self._ledger.size, self._ledger.acc.root(), now)
+
+    def _committed(self, rows: list[tuple[Any, ...]]) -> None:
+        """After the commit: what the format keeps of the rows just written."""
 
     def _after_commit(self) -> None:
         assert self._indexer is not None
@@ -1019,9 +1051,12 @@ class SQLiteStore(Store):
                 self._closed = True
                 if self.replica is not None:  # also when the last flush was not acknowledged
                     self.replica.close()
+                # The reader first: it attaches the index read-only, so while it is open the
+                # indexer's connection is not the index's last one and its close cannot fold the
+                # index's WAL back (it stayed beside the index, ~80 bytes a line after analyze).
+                self._reader.close()
                 if self._indexer is not None:
                     self._indexer.close()
-                self._reader.close()
                 self._conn.close()
                 if self._append_lock is not None:
                     os.close(self._append_lock)  # closing the fd releases the lock
