@@ -12,6 +12,7 @@ from typing import Any
 
 from stackwatch.config.schema import Where, build
 from stackwatch.config.settings import (
+    ClusterSettings,
     ExpectedSource,
     LimitsSettings,
     ListenSettings,
@@ -37,6 +38,7 @@ SECTIONS = {
     "throttle": "limits on repeated notifications",
     "listen": "the self-monitoring HTTP listener",
     "limits": "queues, batching, timers and the pipeline's self-monitoring",
+    "cluster": "the collector and analyzer roles: broker, partitions, batches (docs/cluster.md)",
     "web": "the web UI and API (owned by stackwatch.api)",
     "auth": "logins besides the local users: keystone (owned by stackwatch.api)",
     "respond": "automatic responses (owned by stackwatch.respond)",
@@ -104,6 +106,7 @@ def parse_config(text: str, file: str = "<config>") -> Settings:
         ("throttle", ThrottleSettings),
         ("listen", ListenSettings),
         ("limits", LimitsSettings),
+        ("cluster", ClusterSettings),
     ):
         if key in data:
             built = checked(lambda key=key, cls=cls: build(cls, data[key], where(key), key))

@@ -204,6 +204,18 @@ limits:
   future_tolerance: 5m              # events stamped later than receipt + this are clamped to receipt
   shutdown_timeout: 15s             # SIGTERM: flush, commit, ack and deliver within this
 
+cluster:                            # serve --role collector|analyzer only (docs/cluster.md)
+  name: stackwatch                  # RabbitMQ names: sw.<name>.events, sw.<name>.p000...
+  amqp_url: amqp://stackwatch@127.0.0.1:5672/
+  password: $env:STACKWATCH_AMQP_PASSWORD
+  partitions: 8                     # the most analyzers working at once; same on every member
+  buckets: 256                      # routing buckets hashed onto the partitions; same on every member
+  member: ""                        # this process in the cluster (default: <hostname>-<role>)
+  batch_events: 2000                # events per published batch
+  batch_delay: 200ms                # longest an event waits in a collector before publishing
+  max_unconfirmed: 20000            # events awaiting the broker's confirm; past it sources pause
+  reconnect_interval: 2s
+
 # web: {...}                        # the web UI / API (see its documentation)
 # auth:                             # keystone logins for the dashboard and API (docs/keystone.md)
 #   keystone: {url: https://keystone.example.net:5000/v3, cache: 30s, security_project: security}

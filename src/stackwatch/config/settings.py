@@ -161,6 +161,57 @@ class LimitsSettings:
 
 
 @dataclass(frozen=True)
+class ClusterSettings:
+    """The cluster roles (``serve --role collector|analyzer``, docs/cluster.md): where batches of
+    events travel between collectors and analyzers. ``--role all`` (the default) ignores it."""
+
+    name: str = setting(
+        "stackwatch", "the cluster's name: its RabbitMQ exchanges and queues are sw.<name>.*"
+    )
+    amqp_url: str = setting(
+        "amqp://stackwatch@127.0.0.1:5672/", "the broker URL without the password (amqps:// for TLS)"
+    )
+    password: Secret | None = setting(None, "the broker password, by reference")
+    partitions: int = setting(
+        8, "partition queues: the most analyzers that can work at once (same on every member)"
+    )
+    buckets: int = setting(
+        256, "routing buckets hashed onto the partitions; many more than partitions (same on every member)"
+    )
+    member: str = setting("", "this process's name in the cluster (default: <hostname>-<role>)")
+    batch_events: int = setting(2000, "most events in one published batch")
+    batch_delay: Seconds = setting(Seconds(0.2), "longest a collector holds an event before publishing")
+    max_unconfirmed: int = setting(
+        20000, "events published but not yet confirmed by the broker; past it sources pause"
+    )
+    reconnect_interval: Seconds = setting(Seconds(2), "wait between broker reconnection attempts")
+
+    def validate(self) -> None:
+        from stackwatch.cluster.topology import MAX_PARTITIONS, Topology
+
+        Topology(self.name, max(1, min(self.partitions, MAX_PARTITIONS)))  # the name's check
+        if not 1 <= self.partitions <= MAX_PARTITIONS:
+            raise ValueError(f"partitions must be 1..{MAX_PARTITIONS}")
+        if not 1 <= self.buckets <= 65536:
+            raise ValueError("buckets must be 1..65536")
+        if urlsplit(self.amqp_url).password:
+            raise ValueError("the broker URL must not contain a password: use `password: $env:NAME`")
+        if self.batch_events < 1 or self.max_unconfirmed < self.batch_events:
+            raise ValueError("batch_events must be at least 1 and max_unconfirmed at least batch_events")
+
+    def connect_url(self) -> str:
+        """The URL with the password filled in (for the connection only; never logged)."""
+        if self.password is None:
+            return self.amqp_url
+        from urllib.parse import quote
+
+        parts = urlsplit(self.amqp_url)
+        user, _, host = parts.netloc.rpartition("@")
+        netloc = f"{user or 'guest'}:{quote(self.password.value, safe='')}@{host}"
+        return parts._replace(netloc=netloc).geturl()
+
+
+@dataclass(frozen=True)
 class Settings:
     """The whole configuration of ``stackwatch serve``."""
 
@@ -177,6 +228,7 @@ class Settings:
     throttle: ThrottleSettings = field(default_factory=ThrottleSettings)
     listen: ListenSettings = field(default_factory=lambda: ListenSettings(metrics=None))
     limits: LimitsSettings = field(default_factory=LimitsSettings)
+    cluster: ClusterSettings = field(default_factory=ClusterSettings)
     web: Any = None  # stackwatch.api.settings.WebSettings, or the raw mapping when that module is absent
     respond: Any = None  # stackwatch.respond.policy.ResponsePolicy, or the raw mapping
     auth: Any = None  # stackwatch.api.keystone_settings.AuthSettings, or the raw mapping
