@@ -17,6 +17,7 @@ from stackwatch.detect.engine import Engine
 from stackwatch.detect.snapshot import SnapshotError, capture, restore
 from stackwatch.pipeline.engine import build_engine
 from stackwatch.pipeline.reader import discover, read_event_batches
+from stackwatch.respond.orphans import RULE_ID as ORPHANS
 from stackwatch.scenario import demo_dataset
 
 RECEIVED = datetime(2030, 1, 1, tzinfo=UTC)
@@ -29,7 +30,7 @@ def demo_events(tmp_path_factory: pytest.TempPathFactory) -> list[Event]:
 
 
 def _engine() -> Engine:
-    return build_engine(report=None, orphans=False)
+    return build_engine(report=None)  # with the orphan detector, whose resource ledger is state too
 
 
 def _summary(alerts: list[Alert]) -> list[tuple[object, ...]]:
@@ -75,7 +76,7 @@ def test_without_the_snapshot_the_second_half_alone_misses_detections(demo_event
 
 def test_process_only_with_every_rule_gives_the_alerts_of_process(demo_events: list[Event]) -> None:
     engine = _engine()
-    every = frozenset(rule.id for rule in engine.rules)
+    every = frozenset({*(rule.id for rule in engine.rules), ORPHANS})
     for event in demo_events:
         engine.process_only(event, every)
     engine.finish()

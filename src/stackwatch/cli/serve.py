@@ -54,7 +54,13 @@ async def serve(settings: object) -> None:
     help="the configuration file (see `stackwatch config sample`)",
 )
 @click.option("--log-level", default="info", type=click.Choice(["debug", "info", "warning", "error"]))
-def serve_command(config_path: str, log_level: str) -> None:
+@click.option("--role", default="all", type=click.Choice(["all", "analyzer"]), show_default=True,
+              help="all: one process does everything; analyzer: consume the cluster's partitions "
+                   "(docs/cluster.md)")
+@click.option("--prefer", default="", metavar="N,N,...",
+              help="analyzer: partitions to take at once; the others are taken as a standby "
+                   "(default: all of them; 'none': a standby for every partition)")
+def serve_command(config_path: str, log_level: str, role: str, prefer: str) -> None:
     """Collect from every node in real time, detect live, deliver alerts."""
     logging.basicConfig(
         level=log_level.upper(), stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -73,6 +79,17 @@ def serve_command(config_path: str, log_level: str) -> None:
     else:
         runner = uvloop.run
     try:
+        if role == "analyzer":
+            from stackwatch.cluster.analyzer import serve_analyzer
+
+            try:
+                preferred = None if not prefer else [] if prefer == "none" else \
+                    [int(p) for p in prefer.split(",") if p.strip()]
+            except ValueError:
+                raise click.BadParameter("a comma-separated list of partition numbers",
+                                         param_hint="--prefer") from None
+            runner(serve_analyzer(settings, preferred))
+            return
         runner(serve(settings))
     except (ConfigError, RuleError, StoreError, OSError) as exc:
         raise click.ClickException(str(exc)) from None

@@ -4,9 +4,9 @@ its position so a standby that takes the partition over resumes its windows (clu
 The engine itself cannot be pickled (its rules are compiled closures), and need not be: the
 standby builds the same engine from the same settings and loads only what events changed —
 each detector's keyed windows (``state.CompactState`` / ``KeyedState``) and timer heaps, the
-explainers' memory, the correlation stage's held groups, and the engine's open alerts, clock
-and next tick. Detectors are matched by rule id; a rule the snapshot does not know starts
-empty, and state of a rule no longer loaded is dropped.
+explainers' memory, the correlation stage's held groups, the orphan detector's resource ledger,
+and the engine's open alerts, clock and next tick. Detectors are matched by rule id; a rule the
+snapshot does not know starts empty, and state of a rule no longer loaded is dropped.
 
 The bytes are a pickle read with an allow-list of classes (``_Unpickler``): a snapshot comes
 from our own store, but a row in a database must not be able to run code in the analyzer.
@@ -34,7 +34,8 @@ _ALLOWED: Final = {
     ("copyreg", "_reconstructor"), ("builtins", "object"),
     ("msgspec._utils", "rebuild"),  # calls a class, itself looked up through this list
 }
-_ALLOWED_MODULES: Final = ("stackwatch.core.event", "stackwatch.core.alert", "stackwatch.detect.correlate")
+_ALLOWED_MODULES: Final = ("stackwatch.core.event", "stackwatch.core.alert", "stackwatch.detect.correlate",
+                            "stackwatch.respond.ledger")
 
 
 class SnapshotError(StackwatchError):
@@ -60,8 +61,15 @@ def capture(engine: Engine) -> bytes:
     held = None
     if correlator is not None:
         held = (correlator.pending, correlator.by_request, correlator.by_ip, correlator.not_found)
+    orphans = getattr(engine, "orphans", None)  # respond/orphans.OrphanAwareEngine: the resource ledger
+    owned = None
+    if orphans is not None:
+        ledger = orphans.ledger
+        owned = (ledger._resources, ledger._domains, ledger._attached, ledger.evicted,
+                 orphans._alerts, orphans.deletions)
     snapshot = {
         "format": FORMAT,
+        "orphans": owned,
         "engine": (engine._open, engine._alerts, engine._now, engine._next_tick, engine._held_rules,
                    engine.ctx.started, engine.ctx.declared_from),
         "detectors": detectors,
@@ -106,6 +114,13 @@ def restore(engine: Engine, blob: bytes) -> None:
     for rule, explainer in _explainers(engine):
         if rule.id in snapshot["explainers"]:
             _load_state(explainer.state, snapshot["explainers"][rule.id])
+    orphans = getattr(engine, "orphans", None)
+    if orphans is not None and snapshot.get("orphans") is not None:
+        resources, domains, attached, evicted, alerts, deletions = snapshot["orphans"]
+        ledger = orphans.ledger
+        ledger._resources, ledger._domains, ledger._attached = resources, domains, attached
+        ledger.evicted = evicted
+        orphans._alerts, orphans.deletions = alerts, deletions
     correlator = engine.correlator
     if correlator is not None and snapshot["correlator"] is not None:
         pending, by_request, by_ip, not_found = snapshot["correlator"]

@@ -426,6 +426,11 @@ class SQLiteStore(Store):
                 self._take_append_lock()
             self._partition_pending = (partition, position, state)
 
+    def _save_partition_state(self, conn: sqlite3.Connection) -> None:
+        """Inside ``_write_rows``' transaction: the staged partition checkpoint, with the events."""
+        if self._partition_pending is not None:
+            sqlite_partitions.save(conn, *self._partition_pending, to_micros(self._clock.now()))
+
     def partition_state(self, partition: str) -> tuple[dict[str, Any], bytes] | None:
         """The last committed checkpoint of ``partition`` (None: none yet)."""
         with self._lock:
@@ -572,8 +577,7 @@ class SQLiteStore(Store):
                 ledger.save(conn)
             for insert in checkpoints:
                 insert(conn)
-            if self._partition_pending is not None:  # a cluster partition's state, with its events
-                sqlite_partitions.save(conn, *self._partition_pending, to_micros(self._clock.now()))
+            self._save_partition_state(conn)
             now = to_micros(self._clock.now())
             if self._chained and expect is None and ((force_checkpoint and self._checkpointer.enabled)
                                    or self._checkpointer.due(ledger.size, now)):
