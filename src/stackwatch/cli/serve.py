@@ -16,6 +16,25 @@ from stackwatch.core.errors import ConfigError, RuleError, StoreError
 log = logging.getLogger("stackwatch.serve")
 
 
+ROLES = ("all", "collector", "analyzer")
+
+
+async def serve_role(settings: object, role: str, prefer: list[int] | None = None) -> None:
+    """``--role collector|analyzer``: one part of a cluster (docs/cluster.md)."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    if role == "collector":
+        from stackwatch.cluster.collector import serve_collector
+
+        await serve_collector(settings, stop)  # type: ignore[arg-type]
+    else:
+        from stackwatch.cluster.analyzer import serve_analyzer
+
+        await serve_analyzer(settings, stop, prefer)  # type: ignore[arg-type]
+
+
 async def serve(settings: object) -> None:
     from stackwatch.pipeline.runner import create_runner
 
@@ -53,14 +72,18 @@ async def serve(settings: object) -> None:
     type=click.Path(dir_okay=False),
     help="the configuration file (see `stackwatch config sample`)",
 )
+@click.option(
+    "--role",
+    default="all",
+    type=click.Choice(ROLES),
+    help="all: one process does everything (default); collector: read, parse and publish batches to "
+    "the cluster's partitions; analyzer: consume partitions, detect, store (docs/cluster.md)",
+)
 @click.option("--log-level", default="info", type=click.Choice(["debug", "info", "warning", "error"]))
-@click.option("--role", default="all", type=click.Choice(["all", "analyzer"]), show_default=True,
-              help="all: one process does everything; analyzer: consume the cluster's partitions "
-                   "(docs/cluster.md)")
 @click.option("--prefer", default="", metavar="N,N,...",
               help="analyzer: partitions to take at once; the others are taken as a standby "
                    "(default: all of them; 'none': a standby for every partition)")
-def serve_command(config_path: str, log_level: str, role: str, prefer: str) -> None:
+def serve_command(config_path: str, role: str, log_level: str, prefer: str) -> None:
     """Collect from every node in real time, detect live, deliver alerts."""
     logging.basicConfig(
         level=log_level.upper(), stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -69,7 +92,7 @@ def serve_command(config_path: str, log_level: str, role: str, prefer: str) -> N
         settings = load_config(config_path)
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from None
-    warning = unkeyed_store_warning(settings.store)
+    warning = unkeyed_store_warning(settings.store) if role != "collector" else None
     if warning:
         sys.stderr.write(f"warning: {warning}\n")
     try:
@@ -79,17 +102,19 @@ def serve_command(config_path: str, log_level: str, role: str, prefer: str) -> N
     else:
         runner = uvloop.run
     try:
-        if role == "analyzer":
-            from stackwatch.cluster.analyzer import serve_analyzer
-
-            try:
-                preferred = None if not prefer else [] if prefer == "none" else \
-                    [int(p) for p in prefer.split(",") if p.strip()]
-            except ValueError:
-                raise click.BadParameter("a comma-separated list of partition numbers",
-                                         param_hint="--prefer") from None
-            runner(serve_analyzer(settings, preferred))
-            return
-        runner(serve(settings))
+        runner(serve(settings) if role == "all" else serve_role(settings, role, _partitions(prefer)))
     except (ConfigError, RuleError, StoreError, OSError) as exc:
         raise click.ClickException(str(exc)) from None
+
+
+def _partitions(prefer: str) -> list[int] | None:
+    """``--prefer``: None (every partition), [] (``none``: a standby only) or the numbers."""
+    if not prefer:
+        return None
+    if prefer == "none":
+        return []
+    try:
+        return [int(p) for p in prefer.split(",") if p.strip()]
+    except ValueError:
+        raise click.BadParameter("a comma-separated list of partition numbers or 'none'",
+                                 param_hint="--prefer") from None

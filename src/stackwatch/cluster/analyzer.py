@@ -292,13 +292,7 @@ def _dispatcher(settings: Settings) -> Dispatcher:
                       Path(settings.state_dir) / "dead-letter.jsonl")
 
 
-async def serve_analyzer(settings: Settings, prefer: list[int] | None = None) -> None:
-    """Run the analyzer role until SIGTERM/SIGINT."""
-    import signal
-
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
+async def serve_analyzer(settings: Settings, stop: asyncio.Event, prefer: list[int] | None = None) -> None:
+    """Run the analyzer role until ``stop`` is set (SIGTERM/SIGINT)."""
     Path(settings.state_dir).mkdir(parents=True, exist_ok=True)
     await Analyzer(settings, prefer=prefer).run(stop)

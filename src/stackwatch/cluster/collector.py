@@ -1,0 +1,361 @@
+"""``stackwatch serve --role collector``: sources, framing and parsing as ``serve`` does them, then
+batches of routed events published to the cluster's partitions instead of a local store.
+
+The sources, their bounded queues and their decoding are the ones ``serve`` uses
+(``sources/``, created by ``create_source`` from the same configuration); only what happens to
+the decoded events differs. Each event is routed by the partition planner (``routing.py``) into
+per-bucket batch builders. Every ``cluster.batch_delay`` (sooner when ``batch_events`` are
+waiting) the collector makes a **cut**: the open builders become batches, published with
+publisher confirms, and the sources' checkpoints taken at that moment are committed (TCP/RELP
+acknowledged, file offsets saved, AMQP notifications acknowledged) only after every batch of the
+cut, and of every cut before it, was confirmed. A batch that fills up is published at once,
+ahead of its cut.
+
+Backpressure: events routed but not yet confirmed are bounded by ``cluster.max_unconfirmed``;
+past it the collector stops taking records from the source queues, the queues fill and the
+sources pause (TCP stops reading, the file tail stops, AMQP stops consuming). A broker that is
+down holds the pipeline there, losing nothing: on reconnection the unconfirmed batches are sent
+again (the analyzers' store recognises an event stored twice by its record ref only where the
+source gives stable refs; see docs/cluster.md).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import uuid
+from collections import deque
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from stackwatch.cluster.publisher import Publisher
+from stackwatch.cluster.routing import Planner
+from stackwatch.cluster.topology import Topology
+from stackwatch.cluster.wire import MAX_BATCH_BYTES, BatchBuilder, WireError, encode_batch
+from stackwatch.config.settings import Settings
+from stackwatch.core.event import Event
+from stackwatch.sources.base import Source, SourceContext
+from stackwatch.sources.registry import create_source
+
+log = logging.getLogger(__name__)
+
+TAKE_LIMIT = 2048
+"""Records decoded per turn before the readers get the loop back (as the single-process runner)."""
+BATCH_BYTES = MAX_BATCH_BYTES // 4
+"""A builder past this estimate is published (far below the wire's hard limit)."""
+
+
+@dataclass
+class _Cut:
+    """The batches published since the previous cut, and the source checkpoints they cover."""
+
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    tokens: dict[Source, Any] = field(default_factory=dict)
+    events: int = 0  # events (not copies) in it
+    sources: dict[str, int] = field(default_factory=dict)  # source name -> events
+
+
+@dataclass
+class CollectorStats:
+    events: int = 0  # events routed
+    copies: int = 0  # items published (an event routed to k buckets counts k)
+    batches: int = 0  # batches confirmed
+    confirmed_events: int = 0  # events whose every copy is confirmed and source acknowledged
+    paused: int = 0  # turns the source queues were left alone: too much unconfirmed
+    refused: int = 0  # batches the wire refused (a bug: logged, their events kept as unparsed)
+
+
+class Collector:
+    def __init__(self, settings: Settings, *, rules: list[Any] | None = None,
+                 sources: list[Source] | None = None) -> None:
+        from stackwatch.detect.loader import RuleSet, builtin_rules, load_rules
+
+        self.settings = settings
+        cluster = settings.cluster
+        self.limits = settings.limits
+        self.member = cluster.member or f"{settings.hostname}-collector"
+        self.epoch = uuid.uuid4().hex[:12]
+        self.topology = Topology(cluster.name, cluster.partitions)
+        if rules is None:
+            ruleset = builtin_rules() if settings.rules.builtin else RuleSet()
+            if settings.rules.paths:
+                ruleset.extend(load_rules([Path(p) for p in settings.rules.paths]))
+            if ruleset.errors and settings.rules.strict:
+                raise ruleset.errors[0]
+            rules = ruleset.rules
+        self.planner = Planner(rules, cluster.buckets)
+        self.publisher = Publisher(cluster.connect_url(), self.topology,
+                                   reconnect_interval=float(cluster.reconnect_interval))
+        self.wake = asyncio.Event()
+        context = SourceContext(queue_size=self.limits.queue_size, wake=self.wake,
+                                state_dir=settings.state_dir, hostname=settings.hostname)
+        self.sources = (sources if sources is not None
+                        else [create_source(s, context) for s in settings.sources])
+        for source in self.sources:
+            source.queue.wake = self.wake
+        self.stats = CollectorStats()
+        self._builders: dict[int, BatchBuilder] = {}
+        self._cut = _Cut()
+        self._cut_started = time.monotonic()
+        self._cuts: deque[_Cut] = deque()
+        self._cut_ready = asyncio.Event()
+        self._unconfirmed = 0  # copies routed and not yet confirmed
+        self._seq = 0
+        self._round = 0
+        self._stopping = False
+        self._worker: asyncio.Task[None] | None = None
+        self._committer: asyncio.Task[None] | None = None
+        self._started = time.time()
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def start(self) -> None:
+        Path(self.settings.state_dir).mkdir(parents=True, exist_ok=True)
+        await self.publisher.connect()  # the topology exists before anything is read
+        for source in self.sources:
+            await source.start()
+        self._worker = asyncio.create_task(self._work(), name="collector")
+        self._committer = asyncio.create_task(self._commit_cuts(), name="collector-acks")
+
+    async def stop(self) -> None:
+        """Stop reading, publish what was read, wait for the confirms, acknowledge; within
+        ``limits.shutdown_timeout`` (what is not confirmed by then stays unacknowledged)."""
+        deadline = time.monotonic() + float(self.limits.shutdown_timeout)
+        for source in self.sources:
+            with contextlib.suppress(Exception):
+                await source.stop()
+        self._stopping = True
+        self.wake.set()
+        for task in (self._worker, self._committer):
+            if task is None:
+                continue
+            try:
+                await asyncio.wait_for(asyncio.shield(task), max(0.1, deadline - time.monotonic()))
+            except TimeoutError:
+                log.error("shutdown: batches not confirmed in time; their records stay unacknowledged")
+                task.cancel()
+            except Exception:
+                log.exception("collector task failed at shutdown")
+        await self.publisher.close()
+
+    async def wait(self, stop: asyncio.Event) -> None:
+        assert self._worker is not None and self._committer is not None
+        stopper = asyncio.create_task(stop.wait())
+        done, _ = await asyncio.wait({stopper, self._worker, self._committer},
+                                     return_when=asyncio.FIRST_COMPLETED)
+        stopper.cancel()
+        for task in (self._worker, self._committer):
+            if task in done and not self._stopping:
+                task.result()
+                raise RuntimeError("the collector's pipeline ended unexpectedly")
+
+    # ------------------------------------------------------------------ the worker
+
+    async def _work(self) -> None:
+        cluster = self.settings.cluster
+        delay = float(cluster.batch_delay)
+        beat_every = float(self.limits.heartbeat_interval)
+        next_beat = time.time()
+        while True:
+            self.wake.clear()
+            took = False
+            if self._unconfirmed < cluster.max_unconfirmed:
+                for source, records in self._take_fair(TAKE_LIMIT):
+                    took = True
+                    self._decode(source, records)
+            elif any(len(s.queue) for s in self.sources):
+                self.stats.paused += 1
+            now = time.time()
+            for source in self.sources:
+                held = source.idle(now)
+                if held:
+                    self._route(source, held)
+            if beat_every and now >= next_beat:
+                next_beat = now + beat_every
+                self._heartbeat(now)
+            cut = self._cut
+            age = time.monotonic() - self._cut_started
+            if (cut.tokens or cut.events) and (age >= delay or cut.events >= cluster.batch_events):
+                self._close_cut()
+            if self._stopping and not any(len(s.queue) for s in self.sources):
+                for source in self.sources:
+                    held = source.idle(float("inf"))
+                    if held:
+                        self._route(source, held)
+                self._close_cut()
+                self._cuts.append(_Cut())  # the end marker: the committer stops after the last cut
+                self._cut_ready.set()
+                return
+            if took:
+                await asyncio.sleep(0)
+            else:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.wake.wait(), max(0.01, min(delay, next_beat - time.time())
+                                                                 if beat_every else delay))
+
+    def _take_fair(self, budget: int) -> list[tuple[Source, list[Any]]]:
+        sources = self.sources
+        if not sources:
+            return []
+        self._round = (self._round + 1) % len(sources)
+        active = [s for s in sources[self._round:] + sources[:self._round] if len(s.queue)]
+        quantum = self.limits.fair_quantum
+        out = []
+        while budget > 0 and active:
+            still = []
+            for source in active:
+                records = source.queue.take(min(quantum, budget))
+                if records:
+                    out.append((source, records))
+                    budget -= len(records)
+                if len(source.queue) and budget > 0:
+                    still.append(source)
+            active = still
+        return out
+
+    def _decode(self, source: Source, records: list[Any]) -> None:
+        try:
+            events = source.decode(records)
+        except Exception:  # a decoder bug must not stop the collector; the records stay unacknowledged
+            log.exception("source %s failed to decode %d records", source.name, len(records))
+            source.counters.errors += 1
+            return
+        self._cut.tokens[source] = None  # its checkpoint is taken at the cut
+        self._route(source, events)
+
+    def _route(self, source: Source | None, events: list[Event]) -> None:
+        if not events:
+            return
+        cut = self._cut
+        builders = self._builders
+        route = self.planner.route
+        max_items = self.settings.cluster.batch_events
+        copies = 0
+        for event in events:
+            for bucket, rules, home in route(event):
+                builder = builders.get(bucket)
+                if builder is None:
+                    builder = builders[bucket] = BatchBuilder()
+                builder.add(event, rules, home)
+                copies += 1
+                if builder.full(max_items, BATCH_BYTES):
+                    self._publish(bucket, builders.pop(bucket))
+        cut.events += len(events)
+        self.stats.events += len(events)
+        self.stats.copies += copies
+        self._unconfirmed += copies
+        if source is not None:
+            source.counters.events += len(events)
+            cut.sources[source.name] = cut.sources.get(source.name, 0) + len(events)
+            cut.tokens.setdefault(source, None)
+
+    def _publish(self, bucket: int, builder: BatchBuilder) -> None:
+        self._seq += 1
+        batch = builder.build(collector=self.member, seq=self._seq, epoch=self.epoch, bucket=bucket,
+                              sent=time.time())
+        try:
+            body = encode_batch(batch)
+        except WireError:  # cannot happen with the builder's limits; never silently drop a batch
+            log.exception("batch %s#%d refused by the wire format", self.member, self._seq)
+            self.stats.refused += 1
+            raise
+        message_id = f"{self.member}:{self.epoch}:{self._seq}"
+        task = asyncio.get_running_loop().create_task(self._send(body, bucket, message_id, len(builder)))
+        self._cut.tasks.append(task)
+
+    async def _send(self, body: bytes, bucket: int, message_id: str, copies: int) -> None:
+        await self.publisher.publish(body, bucket, message_id=message_id)
+        self.stats.batches += 1
+        self._unconfirmed -= copies
+        self.wake.set()  # the worker may have paused the sources
+
+    def _close_cut(self) -> None:
+        for bucket in list(self._builders):
+            self._publish(bucket, self._builders.pop(bucket))
+        cut, self._cut = self._cut, _Cut()
+        self._cut_started = time.monotonic()
+        for source in cut.tokens:
+            cut.tokens[source] = source.checkpoint()
+        if cut.tokens or cut.tasks:
+            self._cuts.append(cut)
+            self._cut_ready.set()
+
+    async def _commit_cuts(self) -> None:
+        """Acknowledge each cut's sources once all its batches are confirmed, strictly in order."""
+        while True:
+            while not self._cuts:
+                self._cut_ready.clear()
+                await self._cut_ready.wait()
+            cut = self._cuts[0]
+            if not cut.tasks and not cut.tokens:  # the end marker (a real cut has one or the other)
+                self._cuts.popleft()
+                return
+            if cut.tasks:
+                await asyncio.gather(*cut.tasks)
+            self._cuts.popleft()
+            for source, token in cut.tokens.items():
+                try:
+                    await source.commit(token)
+                except Exception:  # an ack that fails means a redelivery: sent twice, never lost
+                    log.exception("source %s: acknowledging failed", source.name)
+                source.counters.committed += cut.sources.get(source.name, 0)
+            self.stats.confirmed_events += cut.events
+
+    def _heartbeat(self, now: float) -> None:
+        """The monitor's own heartbeat, routed like any event: an absence rule on the analyzers
+        notices a collector that went quiet (service stackwatch, the collector's host)."""
+        stamp = datetime.fromtimestamp(now, UTC)
+        depth = sum(len(s.queue) for s in self.sources)
+        event = Event(
+            time=stamp, received=stamp, host=self.settings.hostname, service="stackwatch", severity="info",
+            kind="heartbeat", action="monitor.heartbeat", outcome="success",
+            message=f"stackwatch collector {self.member} heartbeat: {self.stats.events} events routed, "
+                    f"queue depth {depth}",
+            attrs={"role": "collector", "member": self.member, "queue_depth": depth,
+                   "events_routed": self.stats.events, "unconfirmed": self._unconfirmed,
+                   "uptime": round(now - self._started, 3)},
+            origin="internal", ref=f"heartbeat:{self.member}:{int(now * 1000)}",
+        )
+        self._route(None, [event])
+
+    def queue_depth(self) -> int:
+        return sum(len(s.queue) for s in self.sources)
+
+    def metrics(self) -> dict[str, float]:
+        """Numbers for /metrics and `cluster status`."""
+        return {
+            "stackwatch_collector_events_total": self.stats.events,
+            "stackwatch_collector_copies_total": self.stats.copies,
+            "stackwatch_collector_batches_total": self.stats.batches,
+            "stackwatch_collector_acknowledged_events_total": self.stats.confirmed_events,
+            "stackwatch_collector_unconfirmed": self._unconfirmed,
+            "stackwatch_collector_queue_depth": self.queue_depth(),
+            "stackwatch_collector_publish_retries_total": self.publisher.failures,
+            "stackwatch_collector_reconnects_total": self.publisher.reconnects,
+            "stackwatch_collector_paused_turns_total": self.stats.paused,
+        }
+
+
+async def serve_collector(settings: Settings, stop: asyncio.Event) -> Collector:
+    """Run a collector until ``stop`` is set; returns it (its stats) after a graceful stop."""
+    collector = Collector(settings)
+    await collector.start()
+    listening = []
+    for source in collector.sources:
+        address = getattr(source, "address", None)
+        listening.append(f"{source.name}={address[0]}:{address[1]}" if address else source.name)
+    log.info("collector %s ready: %s -> %s (%d partitions, %d buckets)", collector.member,
+             " ".join(listening), collector.topology.exchange, collector.topology.partitions,
+             settings.cluster.buckets)
+    try:
+        await collector.wait(stop)
+        log.info("stopping: publishing what was read, waiting for the broker's confirms")
+    finally:
+        await collector.stop()
+    log.info("stopped: %d events routed, %d acknowledged", collector.stats.events,
+             collector.stats.confirmed_events)
+    return collector

@@ -1,0 +1,182 @@
+"""Helpers for the cluster tests: a collector as a real process, a test consumer of the partition
+queues, unique cluster names (deleted after each test)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from stackwatch.cluster.topology import Topology, delete
+from stackwatch.cluster.wire import decode_batch
+from stackwatch.core.event import Event
+
+AMQP = "amqp://guest:guest@127.0.0.1:5672/"
+SRC = str(Path(__file__).resolve().parents[2] / "src")
+
+
+def unique_cluster() -> str:
+    return "t" + uuid.uuid4().hex[:12]
+
+
+def collector_config(folder: Path, cluster: str, sources: str, *, partitions: int = 4, buckets: int = 64,
+                     hostname: str = "coll", extra: str = "") -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    text = (f"hostname: {hostname}\nstate_dir: {folder / 'state'}\nrules: {{builtin: true}}\n"
+            f"limits: {{heartbeat_interval: 0}}\n"
+            f"cluster: {{name: {cluster}, amqp_url: 'amqp://guest@127.0.0.1:5672/', "
+            f"partitions: {partitions}, buckets: {buckets}, member: {hostname}, batch_delay: 100ms{extra}}}\n"
+            f"sources:\n{sources}")
+    path = folder / "collector.yaml"
+    path.write_text(text)
+    return path
+
+
+class CollectorProcess:
+    """`python -m stackwatch serve --role collector` as a real child process (this tree's code)."""
+
+    def __init__(self, config: Path) -> None:
+        self.config = config
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.stderr: list[str] = []
+        self.ready = threading.Event()
+
+    def start(self, timeout: float = 30.0) -> CollectorProcess:
+        self.ready.clear()
+        env = {**os.environ, "PYTHONPATH": SRC + os.pathsep + os.environ.get("PYTHONPATH", "")}
+        self.proc = subprocess.Popen([sys.executable, "-m", "stackwatch", "serve", "--role", "collector",
+                                      "--config", str(self.config)],
+                                     env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        threading.Thread(target=self._read, args=(self.proc,), daemon=True).start()
+        if not self.ready.wait(timeout):
+            self.kill()
+            raise AssertionError("the collector did not become ready:\n" + self.log())
+        return self
+
+    def _read(self, proc: subprocess.Popen[bytes]) -> None:
+        assert proc.stderr is not None
+        for raw in proc.stderr:
+            line = raw.decode("utf-8", "replace")
+            self.stderr.append(line)
+            if "ready:" in line:
+                self.ready.set()
+
+    def stop(self, timeout: float = 30.0) -> int:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGTERM)
+        return self.proc.wait(timeout)
+
+    def kill(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(10)
+
+    def log(self) -> str:
+        return "".join(self.stderr)
+
+
+@dataclass
+class Received:
+    """What the test consumer read: (queue, bucket, event, rule ids, home) per item."""
+
+    items: list[tuple[str, int, Event, tuple[str, ...], bool]] = field(default_factory=list)
+    batches: list[tuple[str, str, str, int]] = field(default_factory=list)  # (queue, collector, epoch, seq)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def homes(self, where: Callable[[Event], bool] = lambda e: True) -> list[Event]:
+        with self.lock:
+            return [event for _, _, event, _, home in self.items if home and where(event)]
+
+    def copies(self) -> list[tuple[str, int, Event, tuple[str, ...], bool]]:
+        with self.lock:
+            return list(self.items)
+
+
+class Consumer:
+    """A test consumer of every partition queue of a cluster, in a thread with its own loop;
+    acknowledges each batch after decoding it. ``close`` deletes the cluster's topology."""
+
+    def __init__(self, cluster: str, partitions: int = 4) -> None:
+        self.topology = Topology(cluster, partitions)
+        self.received = Received()
+        self._loop = asyncio.new_event_loop()
+        self._stop: asyncio.Event | None = None
+        self._ready = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self.errors: list[BaseException] = []
+
+    def __enter__(self) -> Consumer:
+        self._thread.start()
+        if not self._ready.wait(30):
+            raise AssertionError(f"the test consumer did not start: {self.errors}")
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._stop is not None:
+            self._loop.call_soon_threadsafe(self._stop.set)
+        self._thread.join(30)
+
+    def _run(self) -> None:
+        try:
+            self._loop.run_until_complete(self._main())
+        except BaseException as exc:  # reported by the test through self.errors
+            self.errors.append(exc)
+            self._ready.set()
+
+    async def _main(self) -> None:
+        import aio_pika
+
+        from stackwatch.cluster.topology import declare
+
+        self._stop = asyncio.Event()
+        connection = await aio_pika.connect(AMQP)
+        try:
+            await declare(connection, self.topology)
+            channel = await connection.channel()
+            await channel.set_qos(prefetch_count=50)
+            for name in self.topology.queues:
+                queue = await channel.get_queue(name)
+
+                async def on(message: Any, name: str = name) -> None:
+                    batch = decode_batch(message.body)
+                    with self.received.lock:
+                        self.received.batches.append((name, batch.collector, batch.epoch, batch.seq))
+                        for event, rules, home in batch.routed():
+                            self.received.items.append((name, batch.bucket, event, rules, home))
+                    await message.ack()
+
+                await queue.consume(on)
+            self._ready.set()
+            await self._stop.wait()
+        finally:
+            await delete(connection, self.topology)
+            await connection.close()
+
+
+def wait_until(predicate: Callable[[], Any], timeout: float, what: str) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def markers(events: Iterator[Event] | list[Event], prefix: str) -> list[str]:
+    """The unique markers (``<prefix>-<n>``) in the events' messages."""
+    out = []
+    for event in events:
+        for word in event.raw.split():
+            if word.startswith(prefix + "-"):
+                out.append(word)
+    return out
