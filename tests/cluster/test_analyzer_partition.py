@@ -6,14 +6,16 @@ over the same events, also when the partition changes hands between two commits 
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from stackwatch.cluster.analyzer import Partition
+from stackwatch.cluster.routing import bucket_of
 from stackwatch.cluster.wire import Batch, BatchBuilder, decode_batch, encode_batch
-from stackwatch.config.settings import Settings, StoreSettings
+from stackwatch.config.settings import ExpectedSource, Settings, StoreSettings
 from stackwatch.core.event import Event
 from stackwatch.pipeline.engine import engine_for
 from stackwatch.pipeline.reader import discover, read_event_batches
@@ -35,13 +37,13 @@ def _settings(folder: Path) -> Settings:
     return Settings(store=StoreSettings(url=str(folder)), state_dir=str(folder / "state"))
 
 
-def _batches(events: list[Event], rules: tuple[str, ...]) -> list[Batch]:
+def _batches(events: list[Event], rules: tuple[str, ...], bucket: int = 0) -> list[Batch]:
     out = []
     for seq, start in enumerate(range(0, len(events), BATCH), 1):
         builder = BatchBuilder()
         for event in events[start:start + BATCH]:
             builder.add(event, rules, True)
-        built = builder.build(collector="c1", seq=seq, epoch="e1", bucket=0, sent=time.time())
+        built = builder.build(collector="c1", seq=seq, epoch="e1", bucket=bucket, sent=time.time())
         out.append(decode_batch(encode_batch(built)))
     return out
 
@@ -86,3 +88,22 @@ def test_a_partition_handed_over_between_commits_raises_the_alerts_of_one_engine
         assert store.counts().events == len(demo_events)
         stored = [s.alert for s in store.alerts()]
     assert _summary(stored) == _expected(settings, demo_events)
+
+
+def test_a_declared_source_is_watched_by_the_partition_its_bucket_lands_in_only(
+        tmp_path: Path, demo_events: list[Event]) -> None:
+    settings = replace(_settings(tmp_path / "data"), expected_sources=[ExpectedSource("ctl9", "keystone")])
+    rules = (*(r.id for r in engine_for(settings, live=False).rules), ORPHANS)
+    home = bucket_of(("ctl9", "keystone"), settings.cluster.buckets)
+    silent: dict[int, list[str]] = {}
+    for number, bucket in ((0, home), (1, (home + 1) % settings.cluster.buckets)):
+        partition = Partition(number, settings, "a")
+        partition.open()
+        _run(partition, _batches(demo_events, rules, bucket))
+        partition.finish()
+        partition.commit([])
+        partition.close()
+        with open_store(tmp_path / "data" / partition.name, read_only=True) as store:
+            silent[number] = [s.alert.key for s in store.alerts() if s.alert.category == "logging.silence"]
+    assert any("ctl9" in key for key in silent[0]), silent[0]
+    assert not any("ctl9" in key for key in silent[1]), silent[1]

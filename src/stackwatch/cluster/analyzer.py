@@ -36,10 +36,12 @@ import contextlib
 import logging
 import time
 from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final
 
 from stackwatch.alerts.dispatch import Dispatcher
+from stackwatch.cluster.routing import bucket_of
 from stackwatch.cluster.topology import Topology, declare
 from stackwatch.cluster.wire import Batch, WireError, decode_batch
 from stackwatch.config.settings import Settings
@@ -69,6 +71,9 @@ class Partition:
         self.store: Any = None
         self.engine: Any = None
         self.position: dict[str, list[Any]] = {}  # collector -> [epoch, last committed seq]
+        # routing buckets seen here: a declared source is watched where its bucket lands
+        self.buckets: set[int] = set()
+        self._declared = [{"host": e.host, "service": e.service} for e in settings.expected_sources]
         self.changes = ingest.AlertChanges()
         self._committing: list[ingest.AlertChange] | None = None  # taken, not yet committed
         self._appended = False  # the store holds the events of the commit being retried
@@ -100,10 +105,30 @@ class Partition:
             position, state = saved
             try:
                 restore(self.engine, state)
-                self.position = {k: list(v) for k, v in position.items()}
+                self.position = {k: list(v) for k, v in position.get("collectors", {}).items()}
+                self.buckets = set(position.get("buckets", []))
+                self.engine.ctx.expected_sources = tuple(self._owned_sources())
             except SnapshotError as exc:  # said loudly; detection restarts empty, nothing is lost
                 log.error("partition %s: checkpoint not loaded, windows start empty: %s", self.name, exc)
         log.info("partition %s: active here (position %s)", self.name, self.position or "start")
+
+    def _owned_sources(self) -> list[dict[str, str]]:
+        """The declared sources (``expected_sources``) this partition watches: those whose
+        host+service key routes to a bucket it receives (the absence kinds key by host+service,
+        cluster/routing.py), so every declared source is watched by exactly one analyzer."""
+        buckets = self.settings.cluster.buckets
+        return [d for d in self._declared if bucket_of((d["host"], d["service"]), buckets) in self.buckets]
+
+    def _take_bucket(self, bucket: int) -> None:
+        """A bucket seen for the first time: start watching the declared sources routed there."""
+        self.buckets.add(bucket)
+        owned = tuple(self._owned_sources())
+        if owned == self.engine.ctx.expected_sources:
+            return
+        self.engine.ctx.expected_sources = owned
+        for _, detector in self.engine.detectors():
+            if hasattr(detector, "_declared_done"):  # the absence kind declares them once: again
+                detector._declared_done = False
 
     def seen(self, collector: str, epoch: str, seq: int) -> bool:
         """Whether that batch is at or before the committed position (a redelivery)."""
@@ -123,6 +148,8 @@ class Partition:
             if self.seen(batch.collector, batch.epoch, batch.seq):
                 skipped += 1
                 continue
+            if batch.bucket not in self.buckets:
+                self._take_bucket(batch.bucket)
             routed = batch.routed()
             events = [event for event, _, _ in routed]
             ingest.clamp(events, tolerance)
@@ -145,6 +172,13 @@ class Partition:
             self.changes.add(changed)
         self.finished = True
 
+    def tick(self, now: float) -> bool:
+        """The wall clock (absence rules fire while nothing arrives); whether alerts changed."""
+        changed = self.engine.tick(datetime.fromtimestamp(now, UTC))
+        if changed:
+            self.changes.add(changed)
+        return bool(changed)
+
     def commit(self, events: list[Event]) -> tuple[list[ingest.AlertChange], ingest.Committed]:
         """Events, alerts and checkpoint in one commit; called again with the same events after
         a failure (the changes taken stay taken, events the store holds are not appended twice)."""
@@ -155,7 +189,8 @@ class Partition:
         def appended() -> None:
             self._appended = True
 
-        checkpoint = (self.name, self.position, capture(self.engine))
+        position = {"collectors": self.position, "buckets": sorted(self.buckets)}
+        checkpoint = (self.name, position, capture(self.engine))
         committed = ingest.commit(self.store, [] if self._appended else events,
                                   [c.snapshot for c in changes], appended=appended, partition=checkpoint)
         self._committing, self._appended = None, False
@@ -226,15 +261,27 @@ class Analyzer:
         await queue.consume(partition.inbox.put, no_ack=False)
 
     async def _work(self, partition: Partition) -> None:
+        tick_every = float(self.settings.limits.tick_interval)
+        next_tick = time.time() + tick_every
         try:
             while True:
+                wait = max(0.01, min(IDLE_FINISH, next_tick - time.time()))
                 try:
-                    first = await asyncio.wait_for(partition.inbox.get(), IDLE_FINISH)
+                    first = await asyncio.wait_for(partition.inbox.get(), wait)
                 except TimeoutError:
-                    if partition.engine is not None and not partition.finished:
+                    first = None
+                now = time.time()
+                if partition.engine is not None and now >= next_tick:
+                    next_tick = now + tick_every
+                    if partition.tick(now) and first is None:
+                        await self._commit(partition, [], [])
+                if first is None:
+                    idle = time.monotonic() - partition.last_batch >= IDLE_FINISH
+                    if partition.engine is not None and not partition.finished and idle:
                         partition.finish()
                         await self._commit(partition, [], [])
                     continue
+                partition.last_batch = time.monotonic()
                 if partition.engine is None:
                     await asyncio.to_thread(partition.open)
                     self.partitions[partition.number] = partition
