@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from stackwatch.cluster.analyzer import Partition
-from stackwatch.cluster.routing import bucket_of
+from stackwatch.cluster.routing import Planner, bucket_of
 from stackwatch.cluster.wire import Batch, BatchBuilder, decode_batch, encode_batch
 from stackwatch.config.settings import ExpectedSource, Settings, StoreSettings
 from stackwatch.core.event import Event
@@ -107,3 +107,28 @@ def test_a_declared_source_is_watched_by_the_partition_its_bucket_lands_in_only(
             silent[number] = [s.alert.key for s in store.alerts() if s.alert.category == "logging.silence"]
     assert any("ctl9" in key for key in silent[0]), silent[0]
     assert not any("ctl9" in key for key in silent[1]), silent[1]
+
+
+@pytest.mark.parametrize("partitions", [1, 2, 3])
+def test_copies_of_one_record_routed_to_one_partition_through_several_buckets_count_once(
+        demo_events: list[Event], partitions: int) -> None:
+    """A login copied to two buckets that land in one partition meets the correlation stage
+    once (its rules joined), not as two copies of one attempt of which one is a duplicate."""
+    settings = Settings()
+    single = engine_for(settings, live=False)
+    planner = Planner(single.rules, 64, orphans=True)
+    engines = [engine_for(settings, live=False) for _ in range(partitions)]
+    for engine in engines:  # learning periods (new_value) count from the stream's start, not from
+        engine.ctx.started = demo_events[0].time.timestamp()  # each partition's first record
+    for event in demo_events:
+        single.process(event)
+        for bucket, rules, _ in planner.route(event):
+            engines[bucket % partitions].process_only(event, frozenset(rules))
+    single.finish()
+    routed = []
+    for engine in engines:
+        engine.finish()
+        routed += engine.alerts()
+    # last_seen aside: a time-driven rule (level_drop, absence) fires on its engine's clock, and a
+    # partition's clock advances with the records routed to it only
+    assert [a[:5] + a[6:] for a in _summary(routed)] == [a[:5] + a[6:] for a in _summary(single.alerts())]

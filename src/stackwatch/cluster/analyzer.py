@@ -51,10 +51,15 @@ from stackwatch.pipeline import ingest
 
 log = logging.getLogger(__name__)
 
-PREFETCH: Final = 8
-"""Batches the broker may have in flight to one partition's consumer (at most 2,000 events each)."""
+PREFETCH: Final = 64
+"""Batches the broker may have in flight to one partition's consumer (at most 2,000 events each):
+a turn takes them all, so a backlog's batches of many buckets are merged in time order."""
 STANDBY_DELAY: Final = 2.0
 """Seconds before subscribing to partitions this analyzer does not prefer (as their standby)."""
+PROBE: Final = "~bucket-probe"
+"""The collector name of the empty batches an analyzer publishes to every bucket at its start, so
+every partition learns its buckets (and watches their declared sources) even where no traffic
+flows: the consistent-hash exchange, not us, maps buckets to partitions."""
 IDLE_FINISH: Final = 2.0
 """A partition idle this long releases what the correlation stage holds and runs its last tick
 (``Engine.finish``), as ``analyze`` does at the end of its input, and checkpoints."""
@@ -144,26 +149,36 @@ class Partition:
         add = self.changes.add
         tolerance = self._tolerance()
         rule_sets = self._rule_sets
+        copies: list[tuple[Event, tuple[str, ...], bool]] = []
         for batch in batches:
+            if batch.bucket not in self.buckets:
+                self._take_bucket(batch.bucket)
+            if batch.collector == PROBE:
+                continue  # a bucket learned, nothing else: no position either
             if self.seen(batch.collector, batch.epoch, batch.seq):
                 skipped += 1
                 continue
-            if batch.bucket not in self.buckets:
-                self._take_bucket(batch.bucket)
-            routed = batch.routed()
-            events = [event for event, _, _ in routed]
-            ingest.clamp(events, tolerance)
-            for event, (_, rules, store) in zip(events, routed, strict=True):
-                only = rule_sets.get(rules)
-                if only is None:
-                    only = rule_sets[rules] = frozenset(rules)
-                changed = process_only(event, only)
-                if changed:
-                    add(changed)
-                if store:
-                    home.append(event)
+            copies += batch.routed()
             self.position[batch.collector] = [batch.epoch, batch.seq]
             self.finished = False
+        events = [event for event, _, _ in copies]
+        ingest.clamp(events, tolerance)
+        # The batches of several buckets (and collectors) each hold their records in order, but
+        # side by side they overlap in time, by a whole backlog when a collector catches up:
+        # the engine takes the turn's records in event-time order, as analyze merges its files
+        # (a stable sort: one source's records keep their order).
+        order = sorted(range(len(events)), key=lambda i: events[i].time)
+        for index in order:
+            event = events[index]
+            _, rules, store = copies[index]
+            only = rule_sets.get(rules)
+            if only is None:
+                only = rule_sets[rules] = frozenset(rules)
+            changed = process_only(event, only)
+            if changed:
+                add(changed)
+            if store:
+                home.append(event)
         return home, skipped
 
     def finish(self) -> None:
@@ -232,6 +247,7 @@ class Analyzer:
             for number in self.prefer:
                 await self._subscribe(number)
             others = [n for n in range(self.topology.partitions) if n not in self.prefer]
+            await self._probe_buckets()
             log.info("analyzer %s ready: partitions %s (standby for %s)", self.member, self.prefer, others)
             if others:
                 with contextlib.suppress(TimeoutError):
@@ -251,6 +267,24 @@ class Analyzer:
             for partition in self.partitions.values():
                 await asyncio.to_thread(partition.close)
             await self.dispatcher.close(5.0)
+
+    async def _probe_buckets(self) -> None:
+        """An empty batch to every routing bucket (see PROBE), with publisher confirms."""
+        import aio_pika
+
+        from stackwatch.cluster.topology import routing_key
+        from stackwatch.cluster.wire import encode_batch
+
+        channel = await self._connection.channel(publisher_confirms=True)
+        try:
+            exchange = await channel.get_exchange(self.topology.exchange, ensure=False)
+            for bucket in range(self.settings.cluster.buckets):
+                body = encode_batch(Batch(collector=PROBE, seq=1, epoch=self.member, bucket=bucket,
+                                          sent=time.time()))
+                await exchange.publish(aio_pika.Message(body, delivery_mode=aio_pika.DeliveryMode.PERSISTENT),
+                                       routing_key=routing_key(bucket))
+        finally:
+            await channel.close()
 
     async def _subscribe(self, number: int) -> None:
         channel = await self._connection.channel()

@@ -87,7 +87,7 @@ class Collector:
             if ruleset.errors and settings.rules.strict:
                 raise ruleset.errors[0]
             rules = ruleset.rules
-        self.planner = Planner(rules, cluster.buckets)
+        self.planner = Planner(rules, cluster.buckets, orphans=True)
         self.publisher = Publisher(cluster.connect_url(), self.topology,
                                    reconnect_interval=float(cluster.reconnect_interval))
         self.wake = asyncio.Event()
