@@ -4,6 +4,7 @@ queues, unique cluster names (deleted after each test)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import subprocess
@@ -29,13 +30,13 @@ def unique_cluster() -> str:
 
 
 def collector_config(folder: Path, cluster: str, sources: str, *, partitions: int = 4, buckets: int = 64,
-                     hostname: str = "coll", extra: str = "") -> Path:
+                     hostname: str = "coll", extra: str = "", top: str = "") -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     text = (f"hostname: {hostname}\nstate_dir: {folder / 'state'}\nrules: {{builtin: true}}\n"
             f"limits: {{heartbeat_interval: 0}}\n"
             f"cluster: {{name: {cluster}, amqp_url: 'amqp://guest@127.0.0.1:5672/', "
             f"partitions: {partitions}, buckets: {buckets}, member: {hostname}, batch_delay: 100ms{extra}}}\n"
-            f"sources:\n{sources}")
+            f"{top}sources:\n{sources}")
     path = folder / "collector.yaml"
     path.write_text(text)
     return path
@@ -44,15 +45,17 @@ def collector_config(folder: Path, cluster: str, sources: str, *, partitions: in
 class CollectorProcess:
     """`python -m stackwatch serve --role collector` as a real child process (this tree's code)."""
 
-    def __init__(self, config: Path) -> None:
+    def __init__(self, config: Path, env: dict[str, str] | None = None) -> None:
         self.config = config
+        self.extra_env = env or {}
         self.proc: subprocess.Popen[bytes] | None = None
         self.stderr: list[str] = []
         self.ready = threading.Event()
 
     def start(self, timeout: float = 30.0) -> CollectorProcess:
         self.ready.clear()
-        env = {**os.environ, "PYTHONPATH": SRC + os.pathsep + os.environ.get("PYTHONPATH", "")}
+        env = {**os.environ, "PYTHONPATH": SRC + os.pathsep + os.environ.get("PYTHONPATH", ""),
+               **self.extra_env}
         self.proc = subprocess.Popen([sys.executable, "-m", "stackwatch", "serve", "--role", "collector",
                                       "--config", str(self.config)],
                                      env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -180,3 +183,77 @@ def markers(events: Iterator[Event] | list[Event], prefix: str) -> list[str]:
             if word.startswith(prefix + "-"):
                 out.append(word)
     return out
+
+
+class TcpProxy:
+    """A real TCP forwarder to RabbitMQ that the test can cut (every connection closed, new ones
+    refused) and restore: the broker going away and coming back, for one client only."""
+
+    def __init__(self, upstream: tuple[str, int] = ("127.0.0.1", 5672)) -> None:
+        import socket
+
+        self.upstream = upstream
+        self.listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(64)
+        self.port = self.listener.getsockname()[1]
+        self.up = True
+        self._sockets: list[Any] = []
+        self._lock = threading.Lock()
+        self._closed = False
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        import socket
+
+        while not self._closed:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            if not self.up:
+                client.close()
+                continue
+            try:
+                server = socket.create_connection(self.upstream, timeout=5)
+            except OSError:
+                client.close()
+                continue
+            with self._lock:
+                self._sockets += [client, server]
+            for a, b in ((client, server), (server, client)):
+                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+
+    def _pipe(self, source: Any, target: Any) -> None:
+        try:
+            while True:
+                data = source.recv(65536)
+                if not data:
+                    break
+                target.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for sock in (source, target):
+                with contextlib.suppress(OSError):
+                    sock.close()
+
+    def cut(self) -> None:
+        import socket
+
+        self.up = False
+        with self._lock:
+            sockets, self._sockets = self._sockets, []
+        for sock in sockets:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+            sock.close()
+
+    def restore(self) -> None:
+        self.up = True
+
+    def close(self) -> None:
+        self._closed = True
+        self.cut()
+        self.listener.close()

@@ -5,7 +5,10 @@ partition."""
 
 from __future__ import annotations
 
+import json
 import subprocess
+import urllib.error
+import urllib.request
 from collections import Counter
 from pathlib import Path
 
@@ -33,6 +36,14 @@ def _keystone_failure(n: int) -> str:
             f"have made requires authentication. from {ATTACKER}")
 
 
+def _metric(port: int, name: str) -> float:
+    request = urllib.request.Request(f"http://127.0.0.1:{port}/metrics",
+                                     headers={"Authorization": "Bearer t0ken"})
+    with urllib.request.urlopen(request, timeout=5) as response:
+        text = response.read().decode()
+    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(name + "{"))
+
+
 def _send_tcp(port: int, lines: list[str], folder: Path) -> None:
     batch = folder / f"lines-{port}.txt"
     batch.write_text("\n".join(lines) + "\n")
@@ -53,16 +64,18 @@ def test_two_collectors_publish_every_line_once_and_route_a_brute_force_to_one_p
                 f"host: {host}, service: keystone, poll_interval: 100ms}}\n")
 
     ports = [free_port(), free_port()]
+    http = free_port()
     configs = [
         collector_config(tmp_path / "a", cluster, file_source("ctl1") + file_source("ctl2")
                          + f"  - {{type: syslog_tcp, name: tcp, listen: '127.0.0.1:{ports[0]}'}}\n",
-                         hostname="colla"),
+                         hostname="colla",
+                         top=f"listen: {{metrics: '127.0.0.1:{http}', metrics_token: $env:SW_TEST_TOKEN}}\n"),
         collector_config(tmp_path / "b", cluster, file_source("ctl3")
                          + f"  - {{type: syslog_tcp, name: tcp, listen: '127.0.0.1:{ports[1]}'}}\n",
                          hostname="collb"),
     ]
     with Consumer(cluster) as consumer:
-        collectors = [CollectorProcess(config).start() for config in configs]
+        collectors = [CollectorProcess(config, {"SW_TEST_TOKEN": "t0ken"}).start() for config in configs]
         try:
             for n in range(45):  # one attack, three controllers, two collectors
                 with logs[f"ctl{n % 3 + 1}"].open("a") as handle:
@@ -77,6 +90,13 @@ def test_two_collectors_publish_every_line_once_and_route_a_brute_force_to_one_p
                         and sum(1 for e in homes if e.service == "keystone") >= 45)
 
             wait_until(complete, 60, "every line's home copy")
+            acknowledged = "stackwatch_collector_acknowledged_events_total"
+            # colla read ctl1's and ctl2's 30 keystone lines and its 300 TCP lines
+            wait_until(lambda: _metric(http, acknowledged) == 330, 10, "the acknowledged count in /metrics")
+            with pytest.raises(urllib.error.HTTPError, match="401"):
+                urllib.request.urlopen(f"http://127.0.0.1:{http}/metrics", timeout=5)
+            with urllib.request.urlopen(f"http://127.0.0.1:{http}/healthz", timeout=5) as response:
+                assert json.loads(response.read())["status"] == "ok"
             for collector in collectors:
                 assert collector.stop() == 0, collector.log()
         finally:

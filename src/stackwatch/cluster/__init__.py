@@ -5,5 +5,6 @@ partitions of them (docs/cluster.md).
   and whether this copy is the one stored.
 * ``topology``: the exchange and partition queues, named from ``cluster.name``.
 * ``routing``: the partition planner: which routing buckets an event goes to, for which rules.
-* ``collector``: ``serve --role collector``.
+* ``publisher``: publisher confirms, reconnection, per-partition order of a collector's batches.
+* ``collector``: ``serve --role collector``; ``collector_http`` its /metrics and /healthz.
 """

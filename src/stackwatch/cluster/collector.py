@@ -4,12 +4,12 @@ batches of routed events published to the cluster's partitions instead of a loca
 The sources, their bounded queues and their decoding are the ones ``serve`` uses
 (``sources/``, created by ``create_source`` from the same configuration); only what happens to
 the decoded events differs. Each event is routed by the partition planner (``routing.py``) into
-per-bucket batch builders. Every ``cluster.batch_delay`` (sooner when ``batch_events`` are
-waiting) the collector makes a **cut**: the open builders become batches, published with
+per-bucket batch builders. Every ``cluster.batch_delay`` (sooner when ``max_unconfirmed`` copies
+wait) the collector makes a **cut**: the open builders become batches, published with
 publisher confirms, and the sources' checkpoints taken at that moment are committed (TCP/RELP
 acknowledged, file offsets saved, AMQP notifications acknowledged) only after every batch of the
-cut, and of every cut before it, was confirmed. A batch that fills up is published at once,
-ahead of its cut.
+cut, and of every cut before it, was confirmed. A batch that fills up (``batch_events``) is
+published at once, ahead of its cut.
 
 Backpressure: events routed but not yet confirmed are bounded by ``cluster.max_unconfirmed``;
 past it the collector stops taking records from the source queues, the queues fill and the
@@ -86,6 +86,8 @@ class Collector:
                 ruleset.extend(load_rules([Path(p) for p in settings.rules.paths]))
             if ruleset.errors and settings.rules.strict:
                 raise ruleset.errors[0]
+            for error in ruleset.errors:  # left out here as on the analyzers: routing agrees with them
+                log.warning("rule not loaded: %s", error)
             rules = ruleset.rules
         self.planner = Planner(rules, cluster.buckets, orphans=True)
         self.publisher = Publisher(cluster.connect_url(), self.topology,
@@ -109,7 +111,8 @@ class Collector:
         self._stopping = False
         self._worker: asyncio.Task[None] | None = None
         self._committer: asyncio.Task[None] | None = None
-        self._started = time.time()
+        self.started = time.time()
+        self._http: Any = None
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -120,6 +123,20 @@ class Collector:
             await source.start()
         self._worker = asyncio.create_task(self._work(), name="collector")
         self._committer = asyncio.create_task(self._commit_cuts(), name="collector-acks")
+        listen = self.settings.listen
+        if listen.metrics is not None and listen.metrics_token is not None:
+            from stackwatch.cluster.collector_http import CollectorHTTP
+
+            self._http = CollectorHTTP(self, listen.metrics, listen.metrics_token.value)
+            await self._http.start()
+
+    @property
+    def http_address(self) -> tuple[str, int] | None:
+        return getattr(self._http, "address", None)
+
+    def healthy(self) -> bool:
+        """False while the broker is unreachable with something waiting for it."""
+        return self.publisher.connected.is_set() or (self._unconfirmed == 0 and not self.queue_depth())
 
     async def stop(self) -> None:
         """Stop reading, publish what was read, wait for the confirms, acknowledge; within
@@ -141,6 +158,8 @@ class Collector:
             except Exception:
                 log.exception("collector task failed at shutdown")
         await self.publisher.close()
+        if self._http is not None:
+            await self._http.stop()
 
     async def wait(self, stop: asyncio.Event) -> None:
         assert self._worker is not None and self._committer is not None
@@ -179,7 +198,9 @@ class Collector:
                 self._heartbeat(now)
             cut = self._cut
             age = time.monotonic() - self._cut_started
-            if (cut.tokens or cut.events) and (age >= delay or cut.events >= cluster.batch_events):
+            # a cut per batch_delay: the batches fill per bucket meanwhile (a full one is sent at
+            # once); sooner only when the bound on unconfirmed copies is reached
+            if (cut.tokens or cut.events) and (age >= delay or self._unconfirmed >= cluster.max_unconfirmed):
                 self._close_cut()
             if self._stopping and not any(len(s.queue) for s in self.sources):
                 for source in self.sources:
@@ -317,7 +338,7 @@ class Collector:
                     f"queue depth {depth}",
             attrs={"role": "collector", "member": self.member, "queue_depth": depth,
                    "events_routed": self.stats.events, "unconfirmed": self._unconfirmed,
-                   "uptime": round(now - self._started, 3)},
+                   "uptime": round(now - self.started, 3)},
             origin="internal", ref=f"heartbeat:{self.member}:{int(now * 1000)}",
         )
         self._route(None, [event])
@@ -343,11 +364,24 @@ class Collector:
 async def serve_collector(settings: Settings, stop: asyncio.Event) -> Collector:
     """Run a collector until ``stop`` is set; returns it (its stats) after a graceful stop."""
     collector = Collector(settings)
-    await collector.start()
+    starting = asyncio.create_task(collector.start())
+    stopper = asyncio.create_task(stop.wait())
+    await asyncio.wait({starting, stopper}, return_when=asyncio.FIRST_COMPLETED)
+    if not starting.done():  # stopped while still waiting for the broker: nothing was read yet
+        starting.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await starting
+        await collector.publisher.close()
+        log.info("stopped before the broker was reached")
+        return collector
+    stopper.cancel()
+    starting.result()
     listening = []
     for source in collector.sources:
         address = getattr(source, "address", None)
         listening.append(f"{source.name}={address[0]}:{address[1]}" if address else source.name)
+    if collector.http_address:
+        listening.append(f"http={collector.http_address[0]}:{collector.http_address[1]}")
     log.info("collector %s ready: %s -> %s (%d partitions, %d buckets)", collector.member,
              " ".join(listening), collector.topology.exchange, collector.topology.partitions,
              settings.cluster.buckets)

@@ -20,13 +20,18 @@ Per rule, decided once (never per event, or one key could land in two places):
 * the **route fields**: the fields whose values choose the bucket. A stateful rule's key fields
   (``group_by``; absence and level_drop default to host+service), reduced to the smallest key
   of another rule contained in it: a rule per (host, unit) and a rule per host both route by
-  host, so an event meeting both travels once. Routing by a subset of the key keeps each key
-  whole in one partition. With ``explained_by``, the fields shared with its ``same`` fields are
-  preferred (both the firing and its explanation land by them). A stateful rule without a key
+  host, so an event meeting both travels once. The per-source wall-clock kinds (absence,
+  level_drop) keep their own key (host+service by default): an analyzer finds where a declared
+  source that never spoke is watched from its host and service alone (``buckets_for``).
+  Routing by a subset of the key keeps each key whole in one partition. With ``explained_by``,
+  the fields shared with its ``same`` fields are preferred (both the firing and its explanation
+  land by them). A stateful rule without a key
   (one global count) routes by the empty key: one bucket. A sequence rule whose steps key
   different fields routes each event by every keying (the values, not the field names, choose
   the bucket, so the aliases of one user meet).
 * **stateless** rules (``match`` without ``group_by``) are evaluated on the home copy.
+* the orphaned-resources detector (``respond/orphans.py``, named by its ``RULE_ID``) gets every
+  event it reads (resource notifications, owner deletions) in one bucket: its ledger is whole.
 
 Every event has exactly one **home** copy, the one stored: the copy of its first route (a
 deterministic choice), or, when no stateful rule wants it, a copy routed by host+service
@@ -52,6 +57,8 @@ from stackwatch.detect.fields import getter
 from stackwatch.detect.model import INDEX_DIMENSIONS, Rule
 
 STATELESS_KINDS: Final = frozenset({"match"})
+SOURCE_KINDS: Final = frozenset({"absence", "level_drop"})
+"""The per-source, wall-clock kinds: routed by their own key, never reduced (see plan_rules)."""
 SOURCE_FIELDS: Final = ("host", "service")
 """The default key of the per-source kinds, and the home route of an event no rule keys."""
 MAX_COMBOS: Final = 8192
@@ -78,7 +85,7 @@ def key_fields(rule: Rule) -> tuple[tuple[str, ...], ...]:
     their own fields); () for a stateless rule."""
     if rule.kind in STATELESS_KINDS and not rule.group_by:
         return ()
-    if rule.kind in ("absence", "level_drop"):
+    if rule.kind in SOURCE_KINDS:
         return (rule.group_by or SOURCE_FIELDS,)
     if rule.kind == "new_value":  # "seen before" is a set per (key, value): the value joins the key
         fields = tuple(getattr(rule.params, "fields", ()) or ())
@@ -127,6 +134,11 @@ def plan_rules(rules: Iterable[Rule]) -> list[RulePlan]:
             hints.append(dict(explained.condition.hints))
             tests.append(explained.condition.predicate)
         own = key_fields(rule)
+        if rule.kind in SOURCE_KINDS:
+            # a source's silence is watched where its own key lands, with nothing reduced: an
+            # analyzer finds the partition of a declared (expected) source from host and service
+            plans.append(RulePlan(rule.id, own, tuple(hints), tuple(tests)))
+            continue
         if not own and same:  # a stateless rule with an explainer: its explanations key by `same`
             own = (same,)
             keyings: tuple[tuple[str, ...], ...] = (same,)
@@ -144,10 +156,10 @@ def bucket_of(values: tuple[str, ...], buckets: int) -> int:
     return zlib.crc32(data) % buckets
 
 
-_Candidate = tuple[str, tuple[Test | None, ...]]
-"""(rule id, the tests of the gates the event passed: one passing test and the rule wants it)."""
-_Route = tuple[tuple[str, ...], Callable[[Event], tuple[str, ...]], tuple[_Candidate, ...]]
-"""(route fields, their values of an event, the candidate rules routed by them)."""
+_Route = tuple[Callable[[Event], tuple[str, ...]], tuple[str, ...], tuple[tuple[str, Test], ...],
+               tuple[str, ...]]
+"""(the values of an event's route fields, the rules that take every event past their gates, the
+(rule, test) of those whose condition is left to test, all of them (keystone logins))."""
 
 
 class Planner:
@@ -167,6 +179,14 @@ class Planner:
         self._combos: dict[Combo, tuple[_Route, ...]] = {}
         self._home = self._reader(SOURCE_FIELDS)
         self._names: OrderedDict[str, str] = OrderedDict()  # keystone request id -> user name
+        # the orphaned-resources detector (respond/orphans.py) rides along with the engine: its
+        # ledger of who owns what is one whole, so all it reads meets in one bucket (notifications
+        # about resources and owner deletions: a trickle beside the logs)
+        from stackwatch.respond.orphans import _DELETIONS, _EVENT_TYPES, RULE_ID, OrphanDetector
+
+        self._orphan_actions: frozenset[str] = OrphanDetector().ledger.actions | frozenset(_DELETIONS)
+        self._orphan_types = frozenset(_EVENT_TYPES)
+        self._orphan_route: tuple[int, tuple[str, ...]] = (bucket_of((), buckets), (RULE_ID,))
 
     def _reader(self, fields: tuple[str, ...]) -> Callable[[Event], tuple[str, ...]]:
         reader = self._readers.get(fields)
@@ -185,16 +205,23 @@ class Planner:
 
     def _routes(self, combo: Combo) -> tuple[_Route, ...]:
         values = dict(zip(INDEX_DIMENSIONS, combo, strict=True))
-        by_fields: dict[tuple[str, ...], list[_Candidate]] = {}
+        by_fields: dict[tuple[str, ...], tuple[list[str], list[tuple[str, Test]]]] = {}
         for plan in self.plans:
             if not plan.keyings:
                 continue
-            tests = tuple(test for hints, test in zip(plan.hints, plan.tests, strict=True)
-                          if all(values[dim] in allowed for dim, allowed in hints.items()))
-            if tests:
-                for fields in plan.keyings:
-                    by_fields.setdefault(fields, []).append((plan.rule_id, tests))
-        routes = tuple((fields, self._reader(fields), tuple(ids)) for fields, ids in by_fields.items())
+            tests = [test for hints, test in zip(plan.hints, plan.tests, strict=True)
+                     if all(values[dim] in allowed for dim, allowed in hints.items())]
+            if not tests:
+                continue
+            for fields in plan.keyings:
+                always, tested = by_fields.setdefault(fields, ([], []))
+                if None in tests:
+                    always.append(plan.rule_id)
+                else:
+                    tested.append((plan.rule_id, _any_of([t for t in tests if t is not None])))
+        routes = tuple((self._reader(fields), tuple(always), tuple(tested),
+                        (*always, *(rule_id for rule_id, _ in tested)))
+                       for fields, (always, tested) in by_fields.items())
         if len(self._combos) >= MAX_COMBOS:
             self._combos.clear()
         self._combos[combo] = routes
@@ -215,22 +242,50 @@ class Planner:
             routes = self._routes(combo)
         buckets = self.buckets
         copies: dict[int, tuple[str, ...]] = {}
-        for _, read, candidates in routes:
-            ids = tuple(rule_id for rule_id, tests in candidates
-                        if correlated or _wanted(tests, event))
+        merged = False
+        for read, always, tested, every in routes:
+            if correlated:
+                ids = every
+            elif tested:
+                ids = always + tuple([rule_id for rule_id, test in tested if test(event)])
+            else:
+                ids = always
             if ids:
                 bucket = bucket_of(read(event), buckets)
                 known = copies.get(bucket)
-                copies[bucket] = ids if known is None else known + ids
+                if known is None:
+                    copies[bucket] = ids
+                else:
+                    copies[bucket] = known + ids
+                    merged = True
+        if action in self._orphan_actions or (
+                "event_type" in event.attrs and str(event.attrs["event_type"]) in self._orphan_types):
+            bucket, ids = self._orphan_route
+            known = copies.get(bucket)
+            copies[bucket] = ids if known is None else known + ids
         if not copies:
             return [(bucket_of(self._home(event), buckets), self.stateless, True)]
         out = []
-        for position, (bucket, ids) in enumerate(copies.items()):
-            home = position == 0
-            if len(copies) > 1:
-                ids = tuple(sorted(set(ids)))
+        home = True
+        for bucket, ids in copies.items():
+            if merged:  # two keyings of one rule may share a bucket: name it once
+                ids = tuple(dict.fromkeys(ids))
             out.append((bucket, ids + self.stateless if home else ids, home))
+            home = False
         return out
+
+    def buckets_for(self, rule_id: str, fields: dict[str, str]) -> list[int]:
+        """The buckets where ``rule_id`` keeps the state of the key given as field values (an
+        expected source ``{host, service}`` of an absence rule: the one analyzer that watches it
+        is the one consuming the partition of that bucket). A field the rule does not route by is
+        ignored; one bucket per keying of the rule."""
+        for plan in self.plans:
+            if plan.rule_id == rule_id:
+                if not plan.keyings:
+                    return []
+                return [bucket_of(tuple(fields.get(f, "") for f in keying), self.buckets)
+                        for keying in plan.keyings]
+        raise KeyError(rule_id)
 
     def _remember(self, event: Event) -> None:
         name, rid = event.initiator.name, event.request_id
@@ -242,8 +297,10 @@ class Planner:
                 names.popitem(last=False)
 
 
-def _wanted(tests: tuple[Test | None, ...], event: Event) -> bool:
-    return any(test is None or test(event) for test in tests)
+def _any_of(tests: list[Test]) -> Test:
+    if len(tests) == 1:
+        return tests[0]
+    return lambda event: any(test(event) for test in tests)
 
 
 def _text(value: Any) -> str:

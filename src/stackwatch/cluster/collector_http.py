@@ -1,0 +1,80 @@
+"""``/metrics`` and ``/healthz`` of a collector (``listen.metrics``, same token as ``serve``).
+
+The per-source figures are ``serve``'s (``pipeline/monitor_http.py``); instead of the store's,
+the collector's own: events routed, copies and batches published, events acknowledged, what
+waits for the broker's confirm, retries and reconnections. ``/healthz`` is 503 while the broker
+is unreachable with records waiting (the sources are paused then).
+"""
+
+from __future__ import annotations
+
+import hmac
+import time
+from typing import TYPE_CHECKING
+
+import orjson
+
+from stackwatch.config.schema import Address
+from stackwatch.pipeline.monitor_http import _SOURCE_COUNTERS, MonitorHTTP, _labels
+
+if TYPE_CHECKING:
+    from stackwatch.cluster.collector import Collector
+
+_HELP = {
+    "stackwatch_collector_events_total": ("counter", "Events routed by this collector."),
+    "stackwatch_collector_copies_total": ("counter", "Event copies published (one per key)."),
+    "stackwatch_collector_batches_total": ("counter", "Batches the broker confirmed."),
+    "stackwatch_collector_acknowledged_events_total": ("counter", "Events whose sources were acknowledged."),
+    "stackwatch_collector_unconfirmed": ("gauge", "Copies routed, not yet confirmed by the broker."),
+    "stackwatch_collector_queue_depth": ("gauge", "Records waiting in the source queues."),
+    "stackwatch_collector_publish_retries_total": ("counter", "Batches sent again (not confirmed)."),
+    "stackwatch_collector_reconnects_total": ("counter", "Failed attempts to reach the broker."),
+    "stackwatch_collector_paused_turns_total": ("counter", "Turns the sources waited: too much unconfirmed."),
+}
+
+
+def render_collector_metrics(collector: Collector) -> str:
+    out: list[str] = []
+    for source in collector.sources:
+        source.refresh_counters()
+    for name, kind, help_text, counter in _SOURCE_COUNTERS:
+        out += [f"# HELP {name} {help_text}", f"# TYPE {name} {kind}"]
+        out += [f"{name}{_labels(source=s.name)} {getattr(s.counters, counter)}" for s in collector.sources]
+    member = _labels(member=collector.member)
+    for name, value in collector.metrics().items():
+        kind, help_text = _HELP.get(name, ("gauge", name))
+        out += [f"# HELP {name} {help_text}", f"# TYPE {name} {kind}", f"{name}{member} {value}"]
+    out += ["# HELP stackwatch_up 1 while the collector reaches the broker or has nothing waiting.",
+            "# TYPE stackwatch_up gauge", f"stackwatch_up {int(collector.healthy())}"]
+    return "\n".join(out) + "\n"
+
+
+class CollectorHTTP(MonitorHTTP):
+    def __init__(self, collector: Collector, listen: Address, token: str) -> None:
+        super().__init__(collector, listen, token)  # type: ignore[arg-type]
+        self.collector = collector
+
+    def answer(self, head: bytes) -> tuple[int, str, bytes]:
+        lines = head.decode("latin-1").split("\r\n")
+        parts = lines[0].split()
+        if len(parts) != 3:
+            return 400, "text/plain", b"bad request\n"
+        method, target = parts[0], parts[1].split("?", 1)[0]
+        if method not in ("GET", "HEAD"):
+            return 405, "text/plain", b"method not allowed\n"
+        collector = self.collector
+        if target == "/healthz":
+            healthy = collector.healthy()
+            body = orjson.dumps({"status": "ok" if healthy else "broker unreachable", "role": "collector",
+                                 "queue_depth": collector.queue_depth(),
+                                 "uptime": round(time.time() - collector.started, 3)})
+            return (200 if healthy else 503), "application/json", body
+        if target == "/metrics":
+            headers = {k.strip().lower(): v.strip()
+                       for k, _, v in (line.partition(":") for line in lines[1:] if line)}
+            scheme, _, credential = headers.get("authorization", "").partition(" ")
+            if scheme.lower() != "bearer" or not hmac.compare_digest(credential.strip().encode(), self.token):
+                return 401, "text/plain", b"bearer token required\n"
+            body = render_collector_metrics(collector).encode()
+            return 200, "text/plain; version=0.0.4; charset=utf-8", body
+        return 404, "text/plain", b"not found\n"
