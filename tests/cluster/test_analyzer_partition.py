@@ -116,7 +116,7 @@ def test_copies_of_one_record_routed_to_one_partition_through_several_buckets_co
     once (its rules joined), not as two copies of one attempt of which one is a duplicate."""
     settings = Settings()
     single = engine_for(settings, live=False)
-    planner = Planner(single.rules, 64, orphans=True)
+    planner = Planner(single.rules, 64)
     engines = [engine_for(settings, live=False) for _ in range(partitions)]
     for engine in engines:  # learning periods (new_value) count from the stream's start, not from
         engine.ctx.started = demo_events[0].time.timestamp()  # each partition's first record

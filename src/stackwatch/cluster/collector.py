@@ -89,7 +89,7 @@ class Collector:
             for error in ruleset.errors:  # left out here as on the analyzers: routing agrees with them
                 log.warning("rule not loaded: %s", error)
             rules = ruleset.rules
-        self.planner = Planner(rules, cluster.buckets, orphans=True)
+        self.planner = Planner(rules, cluster.buckets)
         self.publisher = Publisher(cluster.connect_url(), self.topology,
                                    reconnect_interval=float(cluster.reconnect_interval))
         self.wake = asyncio.Event()

@@ -165,15 +165,11 @@ _Route = tuple[Callable[[Event], tuple[str, ...]], tuple[str, ...], tuple[tuple[
 class Planner:
     """Event -> [(bucket, rule ids, home)]: one entry per distinct bucket, exactly one home."""
 
-    def __init__(self, rules: Iterable[Rule], buckets: int, *, orphans: bool = False) -> None:
-        """``orphans``: route for the orphaned-resource detector too (the analyzers' engines run
-        it, pipeline/engine.engine_for)."""
+    def __init__(self, rules: Iterable[Rule], buckets: int) -> None:
         if buckets < 1:
             raise ValueError("buckets must be at least 1")
         self.buckets = buckets
         self.plans = plan_rules(rules)
-        if orphans:
-            self.plans.append(_orphan_plan())
         self.stateless = tuple(p.rule_id for p in self.plans if not p.keyings)
         self._readers: dict[tuple[str, ...], Callable[[Event], tuple[str, ...]]] = {}
         self._combos: dict[Combo, tuple[_Route, ...]] = {}
@@ -307,12 +303,3 @@ def _text(value: Any) -> str:
     if value is None:
         return ""
     return value if isinstance(value, str) else str(value)
-
-
-def _orphan_plan() -> RulePlan:
-    """The orphaned-resource detector (respond/orphans.py) is no rule file but keeps state of its
-    own, a ledger of every project's resources: every notification it reads goes, under its rule
-    id, to one bucket (the empty key), where a project's deletion meets the project's resources."""
-    from stackwatch.respond.orphans import RULE_ID, watches
-
-    return RulePlan(RULE_ID, ((),), ({},), (watches,))

@@ -51,18 +51,6 @@ def _deletion_type(event: Event) -> str | None:
     return _EVENT_TYPES.get(str(event_type)) if event_type else None
 
 
-def watches(event: Event) -> bool:
-    """Whether the orphan detector reads ``event`` (a tracked resource's notification or an
-    owner's deletion): the cluster's planner routes exactly these to it (cluster/routing.py)."""
-    global _watched
-    if _watched is None:
-        _watched = Ledger().actions | frozenset(_DELETIONS)
-    return event.action in _watched or _deletion_type(event) is not None
-
-
-_watched: frozenset[str] | None = None
-
-
 def deletion_of(event: Event) -> tuple[str, str] | None:
     """(owner kind, owner id) when ``event`` says keystone deleted a project, user or domain."""
     kind = _DELETIONS.get(event.action or "") or _deletion_type(event)
