@@ -185,7 +185,7 @@ class SQLiteStore(Store):
         # chain hash of the last one); the ledger state takes them in at the commit.
         self._rows: list[tuple[Any, ...]] = []
         # a cluster partition's checkpoint, committed with the next write (stage_partition_state)
-        self._partition_pending: tuple[str, dict[str, Any], bytes] | None = None
+        self._partition_pending: tuple[str, dict[str, Any], bytes | None] | None = None
         self._leaves: list[bytes] = []
         self._tail: bytes | None = None
         self._since_index = 0
@@ -417,7 +417,7 @@ class SQLiteStore(Store):
         self._sources[(host, service)] = source
         return source
 
-    def stage_partition_state(self, partition: str, position: dict[str, Any], state: bytes) -> None:
+    def stage_partition_state(self, partition: str, position: dict[str, Any], state: bytes | None) -> None:
         """A cluster partition's checkpoint (detection state and position), committed by the
         next ``flush`` in the same transaction as the events appended before it."""
         with self._lock:
