@@ -344,3 +344,44 @@ def test_a_closed_store_refuses_work(store: Store) -> None:
         store.append_events([_event(1)])
     with pytest.raises(StoreError):
         store.search_events(EventQuery())
+
+
+# -- cluster partition checkpoints ----------------------------------------------------------
+
+def test_a_partition_checkpoint_commits_with_the_events_and_passes_to_the_next_writer(
+        store_factory, request: pytest.FixtureRequest) -> None:
+    store = store_factory(batch_size=1000)
+    assert store.partition_state("p000") is None
+    store.append_events([_event(n) for n in range(3)])
+    store.stage_partition_state("p000", {"collectors": {"c1": ["run", 4]}}, b"state-1")
+    assert store.partition_state("p000") is None or store.counts().events == 3  # read commits the buffer
+    store.flush()
+    assert store.partition_state("p000") == ({"collectors": {"c1": ["run", 4]}}, b"state-1")
+    # a commit that carries no state moves the position and keeps the last state
+    store.stage_partition_state("p000", {"collectors": {"c1": ["run", 5]}}, None)
+    store.flush()  # no events: the checkpoint alone is committed
+    assert store.partition_state("p000") == ({"collectors": {"c1": ["run", 5]}}, b"state-1")
+    store.append_events([_event(9)])
+    store.stage_partition_state("p001", {"collectors": {}}, b"other")
+    store.close()  # leaving flushes: events and checkpoint together
+    # the partition's next analyzer (another writer on a shared store) continues the same row
+    shared = "postgresql" in request.node.name  # embedded: the folder moves with the partition
+    nxt = store_factory(batch_size=1000, **({"writer": "standby-writer"} if shared else {}))
+    assert nxt.counts().events == 4
+    assert nxt.partition_state("p001") == ({"collectors": {}}, b"other")
+    nxt.append_events([_event(10)])
+    nxt.stage_partition_state("p000", {"collectors": {"c1": ["run", 6]}}, b"state-2")
+    nxt.flush()
+    assert nxt.partition_state("p000") == ({"collectors": {"c1": ["run", 6]}}, b"state-2")
+
+
+def test_a_read_only_store_refuses_a_partition_checkpoint_and_keeps_the_last(store_factory) -> None:
+    store = store_factory(batch_size=1000)
+    store.append_events([_event(1)])
+    store.stage_partition_state("p000", {"collectors": {"c1": ["run", 1]}}, b"s1")
+    store.flush()
+    store.close()
+    reader = store_factory(read_only=True)
+    with pytest.raises(StoreError):
+        reader.stage_partition_state("p000", {"collectors": {"c1": ["run", 2]}}, b"s2")
+    assert reader.partition_state("p000") == ({"collectors": {"c1": ["run", 1]}}, b"s1")

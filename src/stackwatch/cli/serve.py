@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import signal
 import sys
@@ -83,7 +84,10 @@ async def serve(settings: object) -> None:
 @click.option("--prefer", default="", metavar="N,N,...",
               help="analyzer: partitions to take at once; the others are taken as a standby "
                    "(default: all of them; 'none': a standby for every partition)")
-def serve_command(config_path: str, role: str, log_level: str, prefer: str) -> None:
+@click.option("--data", default=None, metavar="FOLDER|postgresql://...",
+              help="the store, instead of the configuration's store.url (e.g. the shared PostgreSQL "
+                   "store of a cluster's analyzers; its password stays in store.password)")
+def serve_command(config_path: str, role: str, log_level: str, prefer: str, data: str | None) -> None:
     """Collect from every node in real time, detect live, deliver alerts."""
     logging.basicConfig(
         level=log_level.upper(), stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -92,6 +96,13 @@ def serve_command(config_path: str, role: str, log_level: str, prefer: str) -> N
         settings = load_config(config_path)
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from None
+    if data is not None:
+        store = dataclasses.replace(settings.store, url=data)
+        try:
+            store.validate()
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--data") from None
+        settings = dataclasses.replace(settings, store=store)
     warning = unkeyed_store_warning(settings.store) if role != "collector" else None
     if warning:
         sys.stderr.write(f"warning: {warning}\n")

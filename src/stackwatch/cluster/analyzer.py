@@ -43,7 +43,7 @@ from typing import Any, Final
 from stackwatch.alerts.dispatch import Dispatcher
 from stackwatch.cluster.routing import bucket_of
 from stackwatch.cluster.topology import Topology, declare
-from stackwatch.cluster.wire import Batch, WireError, decode_batch
+from stackwatch.cluster.wire import MAX_BATCH_ITEMS, Batch, WireError, decode_batch
 from stackwatch.config.settings import Settings
 from stackwatch.core.event import Event
 from stackwatch.detect.snapshot import SnapshotError, capture, restore
@@ -109,6 +109,9 @@ class Partition:
             url = str(Path(folder) / self.name)
         elif url.startswith(("postgresql:", "postgres:")):
             options["writer"] = f"{self.member}-{self.name}"
+            # a turn's events commit in one transaction with the partition's position, never
+            # split by the store's own batching (an early commit would store them positionless)
+            options["batch_size"] = PREFETCH * MAX_BATCH_ITEMS
         self.store = open_store(url, **options)
         # wall-clock rules watch declared sources in one place only: not yet per partition
         settings = replace(self.settings, expected_sources=[])

@@ -20,6 +20,7 @@ import psycopg
 from psycopg import sql
 
 from stackwatch.core.errors import StoreError
+from stackwatch.store.postgres import partitions
 
 SCHEMA_VERSION: Final = 1
 _LOCK_KEY: Final = 0x5357_5343  # advisory lock serialising schema creation ('SWSC')
@@ -123,6 +124,7 @@ _TABLES: Final = (
         alert_id bigint NOT NULL REFERENCES alerts (id) ON DELETE CASCADE,
         time bigint NOT NULL, actor text NOT NULL, status text NOT NULL, comment text)""",
     "CREATE INDEX IF NOT EXISTS alert_history_alert ON alert_history (alert_id, id)",
+    partitions.TABLE,
 )
 
 

@@ -54,7 +54,7 @@ from stackwatch.store.checkpoints import Checkpointer
 from stackwatch.store.integrity import blocks as codec
 from stackwatch.store.integrity.records import record_event
 from stackwatch.store.postgres import alerts as pg_alerts
-from stackwatch.store.postgres import schema, search
+from stackwatch.store.postgres import partitions, schema, search
 from stackwatch.store.postgres.ids import WRITER_SHIFT, event_id
 from stackwatch.store.postgres.scope import event_condition
 from stackwatch.store.postgres.writer import LogWriter
@@ -146,6 +146,8 @@ class PostgresStore(Store):
         self._names: dict[int, tuple[str, str]] = {}
         self._builder = RowBuilder(self._sources, self._allocate_source)
         self._writer: LogWriter | None = None
+        # a cluster partition's checkpoint, committed with the next write (stage_partition_state)
+        self._partition_pending: partitions.Staged | None = None
         self._cache: OrderedDict[tuple[int, int], tuple[int, list[bytes]]] = OrderedDict()
         self._connect_timeout = int(connect_timeout)
         self._conn = self._connect()
@@ -312,18 +314,41 @@ class PostgresStore(Store):
         assert self._writer is not None
         try:
             stored = self._writer.write(self._rows, to_micros(self._clock.now()),
-                                        force_checkpoint=force_checkpoint)
+                                        force_checkpoint=force_checkpoint, partition=self._partition_pending)
         except psycopg.Error as exc:
             raise StoreError(f"writing events failed: {_one_line(exc)}") from exc
-        self._rows = []
+        # kept until a write committed it: writing it again after a lost commit is harmless
+        self._rows, self._partition_pending = [], None
         return stored
 
     def flush(self) -> None:
         with self._lock:
             if self._closed or self.read_only:
                 return
-            if self._rows:
+            if self._rows or self._partition_pending is not None:
+                if self._conn.broken:
+                    self._revive()
+                self._start_writer()
                 self._commit()
+
+    def stage_partition_state(self, partition: str, position: dict[str, Any], state: bytes | None) -> None:
+        """A cluster partition's checkpoint (detection state and position), committed by the
+        next ``flush`` in this writer's transaction with the events appended before it; a state
+        of None keeps the last one (the row is keyed by partition: a standby's writer that took
+        the partition over continues it)."""
+        with self._lock:
+            self._check_writable()
+            self._start_writer()
+            if self._partition_pending is not None and state is None:
+                state = self._partition_pending[2]  # a staged state not yet committed stays
+            self._partition_pending = (partition, position, state)
+
+    @_read
+    def partition_state(self, partition: str) -> tuple[dict[str, Any], bytes] | None:
+        """The last committed checkpoint of ``partition`` (None: none yet)."""
+        with self._lock:
+            self._check_open()
+            return partitions.load(self._conn, partition)
 
     def checkpoint(self) -> int | None:
         """Commit what is buffered and make a checkpoint now; its epoch, None without keys."""

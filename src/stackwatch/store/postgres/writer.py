@@ -22,6 +22,7 @@ from stackwatch.store.integrity import blocks as codec
 from stackwatch.store.integrity.io import StoredBlock
 from stackwatch.store.integrity.ledger import BlockLedger
 from stackwatch.store.integrity.records import record_bytes
+from stackwatch.store.postgres import partitions
 from stackwatch.store.postgres import text as fts
 from stackwatch.store.postgres.ids import WRITER_SHIFT
 from stackwatch.store.postgres.ledger_io import PGLedgerIO
@@ -66,9 +67,11 @@ class LogWriter:
         self._rows_of = decode_rows
         self._encoder = codec.BlockEncoder()
 
-    def write(self, rows: list[Row], now_us: int, *, force_checkpoint: bool = False) -> list[Row]:
-        """Commit ``rows`` (numbered from the ledger's size + 1) and queued admin events; the rows
-        as stored. On any error nothing is stored and the ledger is as before."""
+    def write(self, rows: list[Row], now_us: int, *, force_checkpoint: bool = False,
+              partition: partitions.Staged | None = None) -> list[Row]:
+        """Commit ``rows`` (numbered from the ledger's size + 1), queued admin events and a
+        cluster partition's checkpoint; the rows as stored. On any error nothing is stored and
+        the ledger is as before."""
         snap = self.ledger.snapshot()
         made = None
         try:
@@ -81,6 +84,8 @@ class LogWriter:
                     self.ledger.restore(snap)
                     stored = self._store([without_nul(clean_row(r)) for r in rows])
                 self.ledger.save(self.io)
+                if partition is not None:
+                    partitions.save(self.conn, self.writer, partition, now_us)
                 cp = self.checkpointer
                 if (force_checkpoint and cp.enabled) or cp.due(self.ledger.size, now_us):
                     made = cp.make(self.io, self.ledger.size, self.ledger.root(), now_us)
