@@ -14,7 +14,7 @@ import psycopg
 TABLE: Final = """CREATE TABLE IF NOT EXISTS partition_state (
     partition text COLLATE "C" PRIMARY KEY,
     writer integer NOT NULL,           -- the writer (analyzer) that committed it last
-    position bytea NOT NULL,           -- JSON: {collectors: {name: [epoch, seq]}, stored: ..., buckets: [...]}
+    position bytea NOT NULL,           -- JSON: {collectors: {name: [epoch, seq]}, stored, buckets}
     state bytea,                       -- detect/snapshot.capture (kept when a commit carries none)
     saved bigint NOT NULL)             -- microseconds since the epoch"""
 
