@@ -257,3 +257,60 @@ class TcpProxy:
         self._closed = True
         self.cut()
         self.listener.close()
+
+
+class AnalyzerProcess:
+    """`python -m stackwatch serve --role analyzer` as a real child process (this tree's code)."""
+
+    def __init__(self, config: Path, prefer: str, name: str, data: str | None = None) -> None:
+        self.name = name
+        self.lines: list[str] = []
+        self.ready = threading.Event()
+        env = {**os.environ, "PYTHONPATH": SRC + os.pathsep + os.environ.get("PYTHONPATH", "")}
+        argv = [sys.executable, "-m", "stackwatch", "serve", "--config", str(config), "--role", "analyzer",
+                "--prefer", prefer, *(["--data", data] if data else [])]
+        self.proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        threading.Thread(target=self._read, daemon=True).start()
+        if not self.ready.wait(60):
+            self.kill()
+            raise AssertionError(f"analyzer {name} not ready:\n{self.log()}")
+
+    def _read(self) -> None:
+        assert self.proc.stderr is not None
+        for raw in self.proc.stderr:
+            line = raw.decode("utf-8", "replace")
+            self.lines.append(line)
+            if " ready: " in line:
+                self.ready.set()
+
+    def holds(self, partition: str) -> bool:
+        return any(f"partition {partition}: active here" in line for line in list(self.lines))
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(10)
+
+    def stop(self) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        return self.proc.wait(60)
+
+    def log(self) -> str:
+        return "".join(self.lines)
+
+
+def analyzer_config(folder: Path, cluster: str, member: str, store_url: str, *, partitions: int = 4,
+                    buckets: int = 64) -> Path:
+    """The configuration of one analyzer (its own member name: its own PostgreSQL writers)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{member}.yaml"
+    path.write_text(
+        f"hostname: mon\nstate_dir: '{folder / member}'\nrules: {{builtin: true}}\n"
+        f"store: {{url: '{store_url}'}}\n"
+        f"cluster: {{name: {cluster}, amqp_url: 'amqp://guest@127.0.0.1:5672/', partitions: {partitions}, "
+        f"buckets: {buckets}, member: {member}}}\n"
+        # the demo's records are months old: wall-clock ticks would judge the time-driven rules on
+        # today's clock; the comparison with analyze is on the records' own time
+        "limits: {tick_interval: 1h, heartbeat_interval: 0}\n")
+    return path

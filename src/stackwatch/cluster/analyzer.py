@@ -33,19 +33,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import time
-from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final
 
 from stackwatch.alerts.dispatch import Dispatcher
+from stackwatch.cluster.reorder import QUIET, Copy, Reorder, StoredRefs, pack, unpack
 from stackwatch.cluster.routing import bucket_of
 from stackwatch.cluster.topology import Topology, declare
 from stackwatch.cluster.wire import MAX_BATCH_ITEMS, Batch, WireError, decode_batch
 from stackwatch.config.settings import Settings
-from stackwatch.core.event import Event
+from stackwatch.core.event import Event, replace
 from stackwatch.detect.snapshot import SnapshotError, capture, restore
 from stackwatch.pipeline import ingest
 
@@ -64,6 +65,13 @@ CHECKPOINT_INTERVAL: Final = 5.0
 """Seconds between two checkpoints of a partition's detection state (its cost grows with the
 state: about 3 s for 50,000 keys with their evidence), and at most PREFETCH // 2 batches: the
 batches since the last one stay unacknowledged until the next, so a standby replays them."""
+GATHER_QUIET: Final = 0.03
+GATHER_MAX: Final = 0.2
+"""A turn starts with the batches waiting and takes those arriving until none came for
+GATHER_QUIET seconds (at most GATHER_MAX): a collector's cut publishes its batches of several
+buckets back to back, each spanning the cut's time; taken in one turn they are merged in time
+order, taken one per turn a later batch's records would reach the engine after newer ones (the
+copies of one keystone login split across turns would not be correlated)."""
 IDLE_FINISH: Final = 2.0
 """A partition idle this long releases what the correlation stage holds and runs its last tick
 (``Engine.finish``), as ``analyze`` does at the end of its input, and checkpoints."""
@@ -96,6 +104,9 @@ class Partition:
         self.committed_batches = 0
         self.unacked: list[Any] = []  # delivered batches committed since the last checkpoint
         self.skipped_batches = 0
+        self.reorder = Reorder()
+        self.stored_refs = StoredRefs()
+        self.duplicates = 0  # records sent again by a collector's successor, recognised and dropped
 
     def open(self) -> None:
         """Open the store, build the engine, load the checkpoint (in a thread: blocking)."""
@@ -114,13 +125,14 @@ class Partition:
             options["batch_size"] = PREFETCH * MAX_BATCH_ITEMS
         self.store = open_store(url, **options)
         # wall-clock rules watch declared sources in one place only: not yet per partition
-        settings = replace(self.settings, expected_sources=[])
+        settings = dataclasses.replace(self.settings, expected_sources=[])
         self.engine = engine_for(settings, live=False)
         saved = self.store.partition_state(self.name)
         if saved is not None:
             position, state = saved
             try:
-                restore(self.engine, state)
+                engine_state, self.reorder.held, self.stored_refs = unpack(state)
+                restore(self.engine, engine_state)
                 self.position = {k: list(v) for k, v in position.get("collectors", {}).items()}
                 self.stored = {k: list(v) for k, v in position.get("stored", {}).items()}
                 self._state_position = {k: list(v) for k, v in self.position.items()}
@@ -153,15 +165,13 @@ class Partition:
         return _at_or_before(self.position, collector, epoch, seq)
 
     def run_batches(self, batches: list[Batch]) -> tuple[list[Event], int]:
-        """Detect on the batches' routed copies; returns the home copies to store and how many
-        batches were redeliveries skipped."""
+        """Take the batches' routed copies: the home copies to store (returned, with how many
+        batches were redeliveries skipped) and every copy into the reorder buffer; then detect
+        on the copies the watermark releases (cluster/reorder.py)."""
         home: list[Event] = []
         skipped = 0
-        process_only = self.engine.process_only
-        add = self.changes.add
         tolerance = self._tolerance()
-        rule_sets = self._rule_sets
-        copies: list[tuple[Event, tuple[str, ...], bool, bool]] = []
+        stored_refs = self.stored_refs
         for batch in batches:
             if batch.bucket not in self.buckets:
                 self._take_bucket(batch.bucket)
@@ -173,32 +183,56 @@ class Partition:
             # a batch replayed from the checkpoint whose events are stored already: detected
             # again (the state is older than it), neither stored nor delivered again
             replayed = _at_or_before(self.stored, batch.collector, batch.epoch, batch.seq)
-            copies += [(event, rules, store, replayed) for event, rules, store in batch.routed()]
+            run = f"@{batch.collector}.{batch.epoch}"
+            copies: list[Copy] = []
+            for event, rules, store in batch.routed():
+                key = StoredRefs.key(event)
+                if key is None:
+                    # a counter of the collector's run (``<origin>:<n>``): two collectors with the
+                    # same sources, or one restarted, count from 1 again; the run makes it unique,
+                    # so the engine does not take another record for a copy of this one
+                    event = replace(event, ref=event.ref + run)
+                elif store and not stored_refs.first_time(key):
+                    # a record a killed collector published and its successor read again (the same
+                    # file offset, RELP digest, AMQP message): stored and detected already
+                    self.duplicates += 1
+                    continue
+                copies.append(Copy(event, rules, not replayed))
+                if store and not replayed:
+                    home.append(event)
+            events = [c.event for c in copies]
+            ingest.clamp(events, tolerance)
+            self.reorder.push(batch.collector,
+                              [c._replace(event=e) for c, e in zip(copies, events, strict=True)])
             self.position[batch.collector] = [batch.epoch, batch.seq]
             if not replayed:
                 self.stored[batch.collector] = [batch.epoch, batch.seq]
             self.finished = False
-        events = [event for event, _, _, _ in copies]
-        ingest.clamp(events, tolerance)
-        # The batches of several buckets (and collectors) each hold their records in order, but
-        # side by side they overlap in time, by a whole backlog when a collector catches up:
-        # the engine takes the turn's records in event-time order, as analyze merges its files
-        # (a stable sort: one source's records keep their order).
-        order = sorted(range(len(events)), key=lambda i: events[i].time)
-        for index in order:
-            event = events[index]
-            _, rules, store, replayed = copies[index]
+        ingest.clamp(home, tolerance)
+        self.detect(self.reorder.release())
+        return home, skipped
+
+    def detect(self, copies: list[Copy]) -> None:
+        """Run released copies (oldest first) through the engine, each for its rule ids."""
+        process_only = self.engine.process_only
+        add = self.changes.add
+        rule_sets = self._rule_sets
+        for event, rules, dispatch in copies:
             only = rule_sets.get(rules)
             if only is None:
                 only = rule_sets[rules] = frozenset(rules)
             changed = process_only(event, only)
             if changed:
-                add(changed, not replayed)
-            if store and not replayed:
-                home.append(event)
-        return home, skipped
+                add(changed, dispatch)
+
+    def release_due(self) -> bool:
+        """Detect on the held copies whose collectors went quiet; whether any were."""
+        copies = self.reorder.release()
+        self.detect(copies)
+        return bool(copies)
 
     def finish(self) -> None:
+        self.detect(self.reorder.release(everything=True))
         changed = self.engine.finish()
         if changed:
             self.changes.add(changed)
@@ -223,7 +257,7 @@ class Partition:
         def appended() -> None:
             self._appended = True
 
-        state = capture(self.engine) if checkpoint else None
+        state = pack(capture(self.engine), self.reorder.held, self.stored_refs) if checkpoint else None
         if checkpoint:  # the position the state is at: kept as it is by the commits between two
             self._state_position = {k: list(v) for k, v in self.position.items()}
         position = {"collectors": self._state_position, "stored": self.stored,
@@ -245,6 +279,23 @@ class Partition:
         if self.store is not None:
             with contextlib.suppress(Exception):
                 self.store.close()
+
+
+async def _gather(inbox: asyncio.Queue[Any], first: Any) -> list[Any]:
+    """``first`` and the batches that arrive with it (see GATHER_QUIET)."""
+    messages = [first]
+    deadline = time.monotonic() + GATHER_MAX
+    while len(messages) < PREFETCH:
+        while not inbox.empty() and len(messages) < PREFETCH:
+            messages.append(inbox.get_nowait())
+        left = deadline - time.monotonic()
+        if left <= 0 or len(messages) >= PREFETCH:
+            break
+        try:
+            messages.append(await asyncio.wait_for(inbox.get(), min(GATHER_QUIET, left)))
+        except TimeoutError:
+            break
+    return messages
 
 
 def _at_or_before(position: dict[str, list[Any]], collector: str, epoch: str, seq: int) -> bool:
@@ -330,6 +381,8 @@ class Analyzer:
         try:
             while True:
                 wait = max(0.01, min(IDLE_FINISH, next_tick - time.time()))
+                if partition.reorder.held:  # released once their collectors went quiet
+                    wait = min(wait, QUIET / 2)
                 try:
                     first = await asyncio.wait_for(partition.inbox.get(), wait)
                 except TimeoutError:
@@ -340,6 +393,8 @@ class Analyzer:
                     if partition.tick(now) and first is None:
                         await self._commit(partition, [], [])
                 if first is None:
+                    if partition.engine is not None and partition.reorder.held and partition.release_due():
+                        await self._commit(partition, [], [])
                     idle = time.monotonic() - partition.last_batch >= IDLE_FINISH
                     if partition.engine is not None and not partition.finished and idle:
                         partition.finish()
@@ -351,9 +406,7 @@ class Analyzer:
                 if partition.engine is None:
                     await asyncio.to_thread(partition.open)
                     self.partitions[partition.number] = partition
-                messages = [first]
-                while not partition.inbox.empty():
-                    messages.append(partition.inbox.get_nowait())
+                messages = await _gather(partition.inbox, first)
                 good, batches = [], []
                 for message in messages:
                     try:

@@ -1,0 +1,139 @@
+"""An analyzer partition's records in event-time order across collectors (a watermark).
+
+Each collector publishes its records roughly in time order, but two collectors' batches reach a
+partition side by side: one collector's cut spans its ``batch_delay`` of records, and a batch
+of collector B can arrive after a batch of collector A holding newer records. Taken as they
+arrive, a partition's clock would run ahead of B's records: an explanation window closed too
+early, a keystone login's copies correlated apart, a learning period judged on the wrong
+record. So copies wait here until every collector that is sending to the partition has sent a
+record at least as new (bounded out-of-orderness, as a stream processor's watermark):
+
+* each collector's clock is the newest event time of its batches here;
+* the watermark is the oldest clock of the collectors heard from in the last ``QUIET``
+  seconds (a collector that went quiet, or died, holds nothing back longer than that);
+* ``release`` gives the held copies at or before the watermark, in event-time order (stable:
+  one source's records keep their order).
+
+The held copies are part of the partition's checkpoint (``pack``/``unpack``): a standby that
+takes over resumes with them, as their batches are acknowledged with that checkpoint.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from typing import Any, Final, NamedTuple
+
+import msgspec
+
+from stackwatch.cluster.wire import MAX_BATCH_ITEMS, BatchBuilder, decode_batch, encode_batch
+from stackwatch.core.event import Event
+
+QUIET: Final = 1.0
+"""Seconds after its last batch here that a collector stops holding the watermark back."""
+STABLE_ORIGINS: Final = ("file:", "relp:", "amqp:")
+"""Origins whose refs name the record itself (a file's inode and offset, a RELP message's
+digest, an AMQP message id): a record read or sent again carries the same ref. Other refs
+(``<origin>:<count>``) are counters of one collector run."""
+MAX_STORED_REFS: Final = 200_000
+"""Stable refs of stored records remembered per partition (about 100 bytes each), to recognise
+a record a killed collector had published and its successor sends again: far more than a
+collector has unacknowledged (``max_unconfirmed``)."""
+_FORMAT: Final = "sw-partition-1"
+
+
+class Copy(NamedTuple):
+    event: Event
+    rules: tuple[str, ...]
+    dispatch: bool  # False: a batch replayed from the checkpoint, its alerts delivered already
+
+
+class Reorder:
+    def __init__(self) -> None:
+        self.held: list[Copy] = []
+        self._clocks: dict[str, list[float]] = {}  # collector -> [newest event time, monotonic seen]
+
+    def push(self, collector: str, copies: list[Copy], now: float | None = None) -> None:
+        if not copies:
+            return
+        newest = max(c.event.time.timestamp() for c in copies)
+        seen = time.monotonic() if now is None else now
+        clock = self._clocks.get(collector)
+        if clock is None:
+            self._clocks[collector] = [newest, seen]
+        else:
+            clock[0], clock[1] = max(clock[0], newest), seen
+        self.held += copies
+
+    def watermark(self, now: float | None = None) -> float:
+        now = time.monotonic() if now is None else now
+        live = [newest for newest, seen in self._clocks.values() if now - seen < QUIET]
+        return min(live) if live else float("inf")
+
+    def release(self, now: float | None = None, *, everything: bool = False) -> list[Copy]:
+        """The held copies at or before the watermark (all of them with ``everything``), oldest first."""
+        if not self.held:
+            return []
+        mark = float("inf") if everything else self.watermark(now)
+        if mark == float("inf"):
+            out, self.held = self.held, []
+        else:
+            out = [c for c in self.held if c.event.time.timestamp() <= mark]
+            if not out:
+                return out
+            self.held = [c for c in self.held if c.event.time.timestamp() > mark]
+        out.sort(key=lambda c: c.event.time)
+        return out
+
+
+class StoredRefs:
+    """The stable refs of the records this partition stored, the newest MAX_STORED_REFS."""
+
+    def __init__(self, refs: list[str] | None = None) -> None:
+        self._refs: OrderedDict[str, None] = OrderedDict.fromkeys(refs or ())
+
+    @staticmethod
+    def key(event: Event) -> str | None:
+        """The record's identity when its source gives a stable one, else None."""
+        if event.origin.startswith(STABLE_ORIGINS):
+            return event.origin + "\x1f" + event.ref
+        return None
+
+    def first_time(self, key: str) -> bool:
+        """Whether ``key`` is new here (it is remembered from now on)."""
+        if key in self._refs:
+            return False
+        self._refs[key] = None
+        if len(self._refs) > MAX_STORED_REFS:
+            self._refs.popitem(last=False)
+        return True
+
+    def dump(self) -> list[str]:
+        return list(self._refs)
+
+
+def pack(engine_state: bytes, held: list[Copy], refs: StoredRefs) -> bytes:
+    """The partition's checkpoint: the engine's snapshot, the held copies (as wire batches,
+    which carry any event exactly) and the stored refs."""
+    chunks = []
+    for start in range(0, len(held), MAX_BATCH_ITEMS):
+        builder = BatchBuilder()
+        for copy in held[start:start + MAX_BATCH_ITEMS]:
+            builder.add(copy.event, copy.rules, copy.dispatch)  # "home" carries the dispatch flag
+        chunks.append(encode_batch(builder.build(collector="held", seq=1, epoch="", bucket=0, sent=0.0)))
+    return msgspec.msgpack.encode({"format": _FORMAT, "engine": engine_state, "held": chunks,
+                                   "refs": refs.dump()})
+
+
+def unpack(blob: bytes) -> tuple[bytes, list[Copy], StoredRefs]:
+    """(engine snapshot, held copies, stored refs); a checkpoint of the engine alone (written
+    before these were kept) has none of the others."""
+    try:
+        found: Any = msgspec.msgpack.decode(blob)
+    except msgspec.DecodeError:
+        found = None
+    if not isinstance(found, dict) or found.get("format") != _FORMAT:
+        return blob, [], StoredRefs()
+    held = [Copy(event, rules, home)
+            for chunk in found["held"] for event, rules, home in decode_batch(chunk).routed()]
+    return bytes(found["engine"]), held, StoredRefs(list(found["refs"]))
