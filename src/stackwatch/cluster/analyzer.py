@@ -418,8 +418,12 @@ class Analyzer:
                     good.append(message)
                 if not good:
                     continue
+                before = partition.duplicates
                 home, skipped = partition.run_batches(batches)
                 partition.skipped_batches += skipped
+                if partition.duplicates > before:
+                    log.info("partition %s: %d records sent again by a collector recognised (same ref), "
+                             "not stored or counted twice", partition.name, partition.duplicates - before)
                 await self._commit(partition, home, good)
         except asyncio.CancelledError:
             raise

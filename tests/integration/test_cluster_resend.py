@@ -1,0 +1,110 @@
+"""A collector killed with SIGKILL while tailing a file, on the cluster with a PostgreSQL store:
+restarted, it resumes from its saved offsets and sends again the records it had published but
+not yet committed; they carry the same refs (the file's inode and offset), and the analyzer
+recognises them: every line is stored once and the brute-force counts are those of `stackwatch
+analyze` over the finished file (real processes, real RabbitMQ and PostgreSQL)."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from stackwatch.cluster.topology import Topology
+from tests.cluster.clustertools import (
+    AnalyzerProcess,
+    CollectorProcess,
+    analyzer_config,
+    collector_config,
+    unique_cluster,
+)
+from tests.integration.cluster_pg import (
+    analyze_alerts,
+    compare,
+    file_events,
+    same_records,
+    stored,
+    stored_count,
+)
+from tests.integration.test_cluster_postgres import _delete
+from tests.pgdb import fresh_database
+from tests.servetools import wait_for
+
+pytestmark = pytest.mark.integration
+
+PARTITIONS = 2
+LINES = 6000
+RATE = 1500.0  # lines a second
+
+
+def _writer(path: Path, stop: threading.Event) -> None:
+    """Appends sshd lines (failures from a few addresses, some successes), flushed line by line."""
+    with path.open("a", encoding="utf-8") as out:
+        started = time.monotonic()
+        for n in range(LINES):
+            stamp = datetime.now(UTC).strftime("%b %d %H:%M:%S").replace(" 0", "  ", 1)
+            host = f"cmp{n % 3}"
+            if n % 7 == 0:
+                text = f"Accepted publickey for deploy from 10.0.0.{n % 5} port {30000 + n} ssh2"
+            else:
+                text = f"Failed password for root from 203.0.113.{n % 4} port {30000 + n} ssh2"
+            out.write(f"{stamp} {host} sshd[{1000 + n % 50}]: {text}\n")  # each line unique by its port
+            out.flush()
+            ahead = n / RATE - (time.monotonic() - started)
+            if ahead > 0:
+                time.sleep(ahead)
+            if stop.is_set():
+                return
+
+
+def test_records_a_killed_collector_sends_again_are_stored_and_counted_once(tmp_path: Path) -> None:
+    log = tmp_path / "logs" / "auth.log"
+    log.parent.mkdir()
+    log.touch()
+    cluster = unique_cluster()
+    processes: list[AnalyzerProcess | CollectorProcess] = []
+    stop = threading.Event()
+    with fresh_database("sw_resend") as url:
+        config = analyzer_config(tmp_path / "analyzers", cluster, "a", url, partitions=PARTITIONS)
+        try:
+            analyzer = AnalyzerProcess(config, "0,1", "a")
+            processes.append(analyzer)
+            source = f"  - {{type: file, name: logs, paths: ['{log}'], start_at: beginning, poll_interval: 20ms}}\n"
+            collector = CollectorProcess(collector_config(tmp_path / "c", cluster, source,
+                                                          partitions=PARTITIONS, hostname="coll")).start()
+            processes.append(collector)
+            writer = threading.Thread(target=_writer, args=(log, stop), daemon=True)
+            writer.start()
+            kills = 0
+            # killed until a resend was seen (a kill between a cut's publish and its offsets'
+            # commit), at most five times
+            while kills < 5 and writer.is_alive():
+                time.sleep(0.8)
+                collector.kill()
+                kills += 1
+                collector.start()
+                if "sent again by a collector recognised" in analyzer.log():
+                    break
+            writer.join(60)
+            assert not writer.is_alive()
+            lines = sum(1 for _ in log.open("rb"))
+            assert wait_for(lambda: stored_count(url) >= lines, 120, 0.5), \
+                f"{stored_count(url)} of {lines}\n{analyzer.log()}\n{collector.log()}"
+            time.sleep(4)  # the idle partitions finish and commit
+            assert collector.stop() == 0, collector.log()
+            assert analyzer.stop() == 0, analyzer.log()
+        finally:
+            stop.set()
+            for process in processes:
+                process.kill()
+            asyncio.run(_delete(Topology(cluster, PARTITIONS)))
+        kept, alerts = stored(url)
+        expected = analyze_alerts(log.parent, config, tmp_path / "analyzed")
+    print(f"{kills} kills; {analyzer.log().count('sent again')} turns with resent records")
+    same_records(file_events(log.parent), kept)
+    compare(expected, alerts, file_events(log.parent))
+    assert "sent again by a collector recognised" in analyzer.log(), "a kill left records to send again"
