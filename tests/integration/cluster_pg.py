@@ -201,3 +201,8 @@ def same_records(sent: list[Event], kept: list[Event]) -> None:
     have = Counter((e.host, e.service, e.raw) for e in kept)
     assert have == want, (f"missing {sum((want - have).values())}, extra {sum((have - want).values())}: "
                           f"{list((want - have).items())[:3]} {list((have - want).items())[:3]}")
+
+
+def tail_source(path: Path) -> str:
+    """A collector's ``sources`` entry tailing ``path`` from its beginning."""
+    return f"  - {{type: file, name: logs, paths: ['{path}'], start_at: beginning, poll_interval: 20ms}}\n"

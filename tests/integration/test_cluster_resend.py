@@ -29,6 +29,7 @@ from tests.integration.cluster_pg import (
     same_records,
     stored,
     stored_count,
+    tail_source,
 )
 from tests.integration.test_cluster_postgres import _delete
 from tests.pgdb import fresh_database
@@ -73,7 +74,7 @@ def test_records_a_killed_collector_sends_again_are_stored_and_counted_once(tmp_
         try:
             analyzer = AnalyzerProcess(config, "0,1", "a")
             processes.append(analyzer)
-            source = f"  - {{type: file, name: logs, paths: ['{log}'], start_at: beginning, poll_interval: 20ms}}\n"
+            source = tail_source(log)
             collector = CollectorProcess(collector_config(tmp_path / "c", cluster, source,
                                                           partitions=PARTITIONS, hostname="coll")).start()
             processes.append(collector)
