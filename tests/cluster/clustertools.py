@@ -30,12 +30,14 @@ def unique_cluster() -> str:
 
 
 def collector_config(folder: Path, cluster: str, sources: str, *, partitions: int = 4, buckets: int = 64,
-                     hostname: str = "coll", extra: str = "", top: str = "") -> Path:
+                     hostname: str = "coll", extra: str = "", top: str = "",
+                     batch_delay: str = "100ms") -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     text = (f"hostname: {hostname}\nstate_dir: {folder / 'state'}\nrules: {{builtin: true}}\n"
             f"limits: {{heartbeat_interval: 0}}\n"
             f"cluster: {{name: {cluster}, amqp_url: 'amqp://guest@127.0.0.1:5672/', "
-            f"partitions: {partitions}, buckets: {buckets}, member: {hostname}, batch_delay: 100ms{extra}}}\n"
+            f"partitions: {partitions}, buckets: {buckets}, member: {hostname}, "
+            f"batch_delay: {batch_delay}{extra}}}\n"
             f"{top}sources:\n{sources}")
     path = folder / "collector.yaml"
     path.write_text(text)

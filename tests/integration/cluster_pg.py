@@ -143,7 +143,9 @@ def stored_count(url: str) -> int:
 
 def stored(url: str) -> tuple[list[Event], list[dict[str, Any]]]:
     with open_store(url, read_only=True) as store:
-        events = [s.event for s in store.get_events(_all_ids(store))]
+        ids = _all_ids(store)
+        events = [s.event for start in range(0, len(ids), 5000)
+                  for s in store.get_events(ids[start:start + 5000])]  # at most 10,000 a call
         alerts = [json.loads(msgspec.json.encode(s.alert)) for s in store.alerts()]
     return events, alerts
 

@@ -75,8 +75,11 @@ def test_records_a_killed_collector_sends_again_are_stored_and_counted_once(tmp_
             analyzer = AnalyzerProcess(config, "0,1", "a")
             processes.append(analyzer)
             source = tail_source(log)
-            collector = CollectorProcess(collector_config(tmp_path / "c", cluster, source,
-                                                          partitions=PARTITIONS, hostname="coll")).start()
+            # full batches (50 copies) are published at once, their offsets committed with the
+            # cut (every 2 s): a kill nearly always leaves records published and not committed
+            config_c = collector_config(tmp_path / "c", cluster, source, partitions=PARTITIONS,
+                                        hostname="coll", batch_delay="2s", extra=", batch_events: 50")
+            collector = CollectorProcess(config_c).start()
             processes.append(collector)
             writer = threading.Thread(target=_writer, args=(log, stop), daemon=True)
             writer.start()
@@ -84,7 +87,7 @@ def test_records_a_killed_collector_sends_again_are_stored_and_counted_once(tmp_
             # killed until a resend was seen (a kill between a cut's publish and its offsets'
             # commit), at most five times
             while kills < 5 and writer.is_alive():
-                time.sleep(0.8)
+                time.sleep(1.5)
                 collector.kill()
                 kills += 1
                 collector.start()
