@@ -46,6 +46,18 @@ def test_a_quiet_collector_stops_holding_the_others_back() -> None:
     assert _seconds(buffer.release(everything=True)) == [70]
 
 
+def test_a_collector_far_behind_holds_the_others_a_second_at_most() -> None:
+    buffer = Reorder()
+    buffer.push("backlog", [_copy(1)], now=100.0)  # reading old files: its clock is hours behind
+    buffer.push("live", [_copy(9000)], now=100.0)
+    assert _seconds(buffer.release(now=100.0)) == [1]
+    buffer.push("backlog", [_copy(2)], now=100.5)
+    buffer.push("live", [_copy(9001)], now=100.6)
+    assert _seconds(buffer.release(now=100.6)) == [2]
+    assert _seconds(buffer.release(now=101.01)) == [9000]  # held a second: released
+    assert _seconds(buffer.release(now=101.7)) == [9001]
+
+
 def test_held_copies_and_stored_refs_travel_in_the_checkpoint_exactly() -> None:
     odd = make_event(time=T0, message="bad \udcff byte", raw="raw \udcff\udcfe", origin="file:/var/log/x",
                      ref="/var/log/x@12.0:100")

@@ -131,7 +131,8 @@ class Partition:
         if saved is not None:
             position, state = saved
             try:
-                engine_state, self.reorder.held, self.stored_refs = unpack(state)
+                engine_state, held, self.stored_refs = unpack(state)
+                self.reorder.restore(held)
                 restore(self.engine, engine_state)
                 self.position = {k: list(v) for k, v in position.get("collectors", {}).items()}
                 self.stored = {k: list(v) for k, v in position.get("stored", {}).items()}

@@ -11,8 +11,10 @@ record at least as new (bounded out-of-orderness, as a stream processor's waterm
 * each collector's clock is the newest event time of its batches here;
 * the watermark is the oldest clock of the collectors heard from in the last ``QUIET``
   seconds (a collector that went quiet, or died, holds nothing back longer than that);
-* ``release`` gives the held copies at or before the watermark, in event-time order (stable:
-  one source's records keep their order).
+* ``release`` gives the held copies at or before the watermark, and those held ``QUIET``
+  seconds already, in event-time order (stable: one source's records keep their order). The
+  second bound keeps alerts live when one collector is far behind the others (catching up a
+  backlog of old files): the live collectors' records wait a second, not for the backlog.
 
 The held copies are part of the partition's checkpoint (``pack``/``unpack``): a standby that
 takes over resumes with them, as their batches are acknowledged with that checkpoint.
@@ -20,6 +22,7 @@ takes over resumes with them, as their batches are acknowledged with that checkp
 
 from __future__ import annotations
 
+import bisect
 import time
 from collections import OrderedDict
 from typing import Any, Final, NamedTuple
@@ -51,6 +54,7 @@ class Copy(NamedTuple):
 class Reorder:
     def __init__(self) -> None:
         self.held: list[Copy] = []
+        self._arrived: list[float] = []  # monotonic time each held copy came in (non-decreasing)
         self._clocks: dict[str, list[float]] = {}  # collector -> [newest event time, monotonic seen]
 
     def push(self, collector: str, copies: list[Copy], now: float | None = None) -> None:
@@ -64,6 +68,12 @@ class Reorder:
         else:
             clock[0], clock[1] = max(clock[0], newest), seen
         self.held += copies
+        self._arrived += [seen] * len(copies)
+
+    def restore(self, held: list[Copy]) -> None:
+        """The held copies of a checkpoint (they count as arrived now)."""
+        self.held = list(held)
+        self._arrived = [time.monotonic()] * len(held)
 
     def watermark(self, now: float | None = None) -> float:
         now = time.monotonic() if now is None else now
@@ -74,14 +84,23 @@ class Reorder:
         """The held copies at or before the watermark (all of them with ``everything``), oldest first."""
         if not self.held:
             return []
+        now = time.monotonic() if now is None else now
         mark = float("inf") if everything else self.watermark(now)
         if mark == float("inf"):
-            out, self.held = self.held, []
+            out, self.held, self._arrived = self.held, [], []
         else:
-            out = [c for c in self.held if c.event.time.timestamp() <= mark]
+            # held too long: a prefix (copies are held in the order they arrived)
+            waited = bisect.bisect_right(self._arrived, now - QUIET)
+            out, keep, arrived = self.held[:waited], [], []
+            for copy, came in zip(self.held[waited:], self._arrived[waited:], strict=True):
+                if copy.event.time.timestamp() <= mark:
+                    out.append(copy)
+                else:
+                    keep.append(copy)
+                    arrived.append(came)
             if not out:
                 return out
-            self.held = [c for c in self.held if c.event.time.timestamp() > mark]
+            self.held, self._arrived = keep, arrived
         out.sort(key=lambda c: c.event.time)
         return out
 
