@@ -73,6 +73,12 @@ class Streams:
                 out.owner[key] = hosts.index(e.host) % collectors
         return out
 
+    def new_ports(self, collector: int) -> None:
+        """Other ports for a collector's listeners (one of them was taken meanwhile)."""
+        for key, owner in self.owner.items():
+            if owner == collector:
+                self.ports[key] = free_port()
+
     def sources(self, collector: int) -> str:
         """Each collector names its listeners tcp0, tcp1...: the same source names, so the same
         ``<origin>:<n>`` refs, on both (as with one configuration file for every member)."""

@@ -52,6 +52,21 @@ async def _delete(topology: Topology) -> None:
         await delete(connection, topology)
 
 
+def _start_collector(folder: Path, cluster: str, streams: Streams, n: int) -> CollectorProcess:
+    """Collector ``n`` with its listeners; other ports if one was taken since they were chosen
+    (free ports are only free when chosen: this machine runs other tests meanwhile)."""
+    for attempt in range(3):
+        collector = CollectorProcess(collector_config(folder, cluster, streams.sources(n),
+                                                      partitions=PARTITIONS, hostname=f"coll{n}"))
+        try:
+            return collector.start()
+        except AssertionError as exc:
+            if "address already in use" not in str(exc) or attempt == 2:
+                raise
+            streams.new_ports(n)
+    raise AssertionError("unreachable")
+
+
 @pytest.mark.parametrize("kill", [False, True], ids=["steady", "kill-active-analyzer"])
 def test_two_collectors_two_analyzers_and_a_standby_on_postgresql_give_analyze_s_alerts(
         tmp_path: Path, kill: bool) -> None:
@@ -69,12 +84,8 @@ def test_two_collectors_two_analyzers_and_a_standby_on_postgresql_give_analyze_s
             b = AnalyzerProcess(configs["b"], "2,3", "b")
             standby = AnalyzerProcess(configs["standby"], "none", "standby")
             processes += [a, b, standby]
-            collectors = [CollectorProcess(collector_config(tmp_path / f"c{n}", cluster, streams.sources(n),
-                                                            partitions=PARTITIONS, hostname=f"coll{n}"))
-                          for n in range(2)]
-            for collector in collectors:
-                collector.start()
-            processes += collectors
+            for n in range(2):
+                processes.append(_start_collector(tmp_path / f"c{n}", cluster, streams, n))
             time.sleep(3)  # the standby subscribed to every partition (after its delay)
             sender = Sender(events, streams, RATE).start()
             at_kill = 0
