@@ -1,7 +1,7 @@
 """PostgreSQL restarted under load beneath two analyzers (real processes, real RabbitMQ, a
 private PostgreSQL server stopped for a few seconds and started again): the analyzers keep the
 batches unacknowledged and retry their commits until the server is back; every line the
-collector read from the file is stored, once."""
+collector read from the file is stored, once. The analyzers get their store from `serve --data`."""
 
 from __future__ import annotations
 
@@ -40,8 +40,10 @@ def test_analyzers_wait_out_a_postgresql_restart_and_lose_nothing(tmp_path: Path
     with private_server() as server:
         url = server.url
         try:
-            analyzers = [AnalyzerProcess(analyzer_config(tmp_path / "analyzers", cluster, m, url,
-                                                         partitions=PARTITIONS), prefer, m)
+            # the configuration names an embedded store; `serve --data` points the analyzers at PostgreSQL
+            unused = tmp_path / "embedded"
+            analyzers = [AnalyzerProcess(analyzer_config(tmp_path / "analyzers", cluster, m, str(unused),
+                                                         partitions=PARTITIONS), prefer, m, data=url)
                          for m, prefer in (("a", "0"), ("b", "1"))]
             processes += analyzers
             source = tail_source(log)
@@ -77,4 +79,5 @@ def test_analyzers_wait_out_a_postgresql_restart_and_lose_nothing(tmp_path: Path
     retried = sum(a.log().count("commit failed, will retry") for a in analyzers)
     print(f"{before} stored before the restart, {len(kept)} after; {retried} commits retried")
     assert retried, "the analyzers met the stopped server"
+    assert not unused.exists(), "--data replaced the configured store"
     same_records(file_events(log.parent), kept)
