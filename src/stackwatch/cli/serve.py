@@ -19,7 +19,7 @@ log = logging.getLogger("stackwatch.serve")
 ROLES = ("all", "collector", "analyzer")
 
 
-async def serve_role(settings: object, role: str) -> None:
+async def serve_role(settings: object, role: str, prefer: list[int] | None = None) -> None:
     """``--role collector|analyzer``: one part of a cluster (docs/cluster.md)."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -30,9 +30,9 @@ async def serve_role(settings: object, role: str) -> None:
 
         await serve_collector(settings, stop)  # type: ignore[arg-type]
     else:
-        from stackwatch.cluster.analyzer import serve_analyzer  # type: ignore[import-not-found,unused-ignore]
+        from stackwatch.cluster.analyzer import serve_analyzer
 
-        await serve_analyzer(settings, stop)
+        await serve_analyzer(settings, stop, prefer)  # type: ignore[arg-type]
 
 
 async def serve(settings: object) -> None:
@@ -80,7 +80,10 @@ async def serve(settings: object) -> None:
     "the cluster's partitions; analyzer: consume partitions, detect, store (docs/cluster.md)",
 )
 @click.option("--log-level", default="info", type=click.Choice(["debug", "info", "warning", "error"]))
-def serve_command(config_path: str, role: str, log_level: str) -> None:
+@click.option("--prefer", default="", metavar="N,N,...",
+              help="analyzer: partitions to take at once; the others are taken as a standby "
+                   "(default: all of them; 'none': a standby for every partition)")
+def serve_command(config_path: str, role: str, log_level: str, prefer: str) -> None:
     """Collect from every node in real time, detect live, deliver alerts."""
     logging.basicConfig(
         level=log_level.upper(), stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -99,6 +102,19 @@ def serve_command(config_path: str, role: str, log_level: str) -> None:
     else:
         runner = uvloop.run
     try:
-        runner(serve(settings) if role == "all" else serve_role(settings, role))
+        runner(serve(settings) if role == "all" else serve_role(settings, role, _partitions(prefer)))
     except (ConfigError, RuleError, StoreError, OSError) as exc:
         raise click.ClickException(str(exc)) from None
+
+
+def _partitions(prefer: str) -> list[int] | None:
+    """``--prefer``: None (every partition), [] (``none``: a standby only) or the numbers."""
+    if not prefer:
+        return None
+    if prefer == "none":
+        return []
+    try:
+        return [int(p) for p in prefer.split(",") if p.strip()]
+    except ValueError:
+        raise click.BadParameter("a comma-separated list of partition numbers or 'none'",
+                                 param_hint="--prefer") from None

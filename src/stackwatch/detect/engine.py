@@ -144,6 +144,8 @@ class Engine:
         self._listed: set[int] = set()  # ids of the alerts in the current call's output
         self._now: float | None = None
         self._next_tick = float("-inf")
+        # process_only: the rule ids of routed events the correlation stage holds, by ref
+        self._held_rules: dict[str, frozenset[str]] = {}
 
     # ------------------------------------------------------------------ public API
 
@@ -175,6 +177,39 @@ class Engine:
         self._evaluate(event, ts, out)
         return out
 
+    def process_only(self, event: Event, rule_ids: frozenset[str]) -> list[Alert]:
+        """``process`` for a routed copy of an event (an analyzer's partition, cluster/): only
+        the rules named in ``rule_ids`` see it; time, ticks and the correlation stage advance as
+        with ``process``. An event the correlation stage holds keeps its rule ids until it is
+        released (by ``ref``: a released copy may be an enriched new object). The full-engine
+        path (``process``) is untouched."""
+        self.stats.events += 1
+        ts = event.time.timestamp()
+        out: list[Alert] = []
+        if self._listed:
+            self._listed.clear()
+        now = self._now
+        if now is None or ts > now:
+            if now is None:
+                self.ctx.started = ts
+            self._now = ts
+            if self._timed and ts >= self._next_tick:
+                self._tick(ts, out)
+        correlator = self.correlator
+        if correlator is not None:
+            held = self._held_rules
+            if event.action in CORRELATED_ACTIONS:
+                held[event.ref] = rule_ids
+                for ready, ready_ts in correlator.push_timed(event, ts):
+                    self._evaluate_only(ready, ready_ts, out, held.pop(ready.ref, rule_ids))
+                return out
+            pending = correlator.pending
+            if pending and ts - pending[0].first > correlator.window:
+                for ready, ready_ts in correlator.release_timed(ts):
+                    self._evaluate_only(ready, ready_ts, out, held.pop(ready.ref, rule_ids))
+        self._evaluate_only(event, ts, out, rule_ids)
+        return out
+
     def live_from(self, start: datetime) -> None:
         """The live service started at ``start`` (wall clock): declared sources are tracked from
         then. Not from the engine's first event: a record stamped months ago (year-less, replayed)
@@ -195,7 +230,7 @@ class Engine:
             self._listed.clear()
         if self.correlator is not None:
             for ready, ready_ts in self.correlator.release_timed(ts):
-                self._evaluate(ready, ready_ts, out)
+                self._release(ready, ready_ts, out)
         self._tick(self._now, out)
         return out
 
@@ -206,7 +241,7 @@ class Engine:
             self._listed.clear()
         if self.correlator is not None:
             for ready, ready_ts in self.correlator.release_timed(None):
-                self._evaluate(ready, ready_ts, out)
+                self._release(ready, ready_ts, out)
         if self._now is not None:
             self._tick(self._now, out)
         return out
@@ -267,6 +302,37 @@ class Engine:
         stats.evaluations += len(runs) - skipped
         if skipped:
             stats.duplicates_skipped += skipped
+
+    def _release(self, event: Event, ts: float, out: list[Alert]) -> None:
+        """An event the correlation stage released on a tick or at the end: to the rules its
+        routed copy named (process_only), else to every rule."""
+        rule_ids = self._held_rules.pop(event.ref, None) if self._held_rules else None
+        if rule_ids is None:
+            self._evaluate(event, ts, out)
+        else:
+            self._evaluate_only(event, ts, out, rule_ids)
+
+    def _evaluate_only(self, event: Event, ts: float, out: list[Alert], rule_ids: frozenset[str]) -> None:
+        """``_evaluate`` restricted to the rules in ``rule_ids`` (explainers observe every event:
+        what explains an alert may be routed for no rule of its own)."""
+        entry = self._index.get((event.action, event.service, event.kind, event.outcome))
+        if entry is None:
+            entry = self._candidates((event.action, event.service, event.kind, event.outcome))
+        explainers, runs = entry
+        for explainer in explainers:
+            explainer.observe(event, ts)
+        duplicate = "duplicate_of" in event.attrs
+        for slot, counting, test, on_event in runs:
+            if slot.rule.id not in rule_ids:
+                continue
+            if counting and duplicate:
+                self.stats.duplicates_skipped += 1
+                continue
+            self.stats.evaluations += 1
+            if test is None or test(event):
+                firing = on_event(event, ts)
+                if firing is not None:
+                    self._emit(slot, firing, out)
 
     def _tick(self, now: float, out: list[Alert]) -> None:
         self._next_tick = now + self.tick_interval

@@ -9,6 +9,7 @@ from datetime import datetime
 
 from stackwatch.core.alert import Alert
 from stackwatch.core.event import Event
+from stackwatch.pipeline import ingest
 from stackwatch.pipeline.ingested import stored_before
 from stackwatch.pipeline.reader import InflateLimits, InputFile, ReadProgress, read_event_batches
 from stackwatch.pipeline.workers import ReaderPool
@@ -115,8 +116,7 @@ def _analyze(inputs: list[InputFile], engine: object, store: object | None,
         if batch:
             append(batch)
             result.stored += len(batch)
-        store.upsert_alerts(alerts)  # type: ignore[union-attr]
-        store.flush()  # type: ignore[union-attr]
+        ingest.commit(store, [], alerts, statuses=False)  # the one commit path (pipeline/ingest.py)
     result.stored -= result.already_stored
     result.alerts = alerts
     if on_progress is not None:

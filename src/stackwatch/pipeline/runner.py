@@ -24,12 +24,10 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections import OrderedDict, deque
+from collections import deque
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
-
-import msgspec
 
 from stackwatch.alerts.dispatch import Dispatcher
 from stackwatch.alerts.registry import create_sink
@@ -38,8 +36,8 @@ from stackwatch.alerts.throttle import Throttle
 from stackwatch.config.settings import Settings
 from stackwatch.core.alert import Alert
 from stackwatch.core.errors import StoreError
-from stackwatch.core.event import Event, from_json, replace
-from stackwatch.pipeline import baselines
+from stackwatch.core.event import Event, from_json
+from stackwatch.pipeline import baselines, ingest
 from stackwatch.pipeline.selfmon import SelfMonitor
 from stackwatch.sources.base import Source, SourceContext
 from stackwatch.sources.registry import create_source
@@ -54,28 +52,17 @@ RESPONSE_FINISH = 10.0  # seconds a running sweep or countermeasure pass may tak
 
 
 class _Batch:
-    """Events and alert changes waiting for one commit."""
+    """Events waiting for one commit (their alert changes wait in the runner's AlertChanges)."""
 
-    __slots__ = ("alerts", "appended", "events", "oldest", "per_source", "started", "tokens")
+    __slots__ = ("appended", "events", "oldest", "per_source", "started", "tokens")
 
     def __init__(self) -> None:
         self.events: list[Event] = []
-        # id(alert) -> (the engine's alert, kept alive so its id is not reused; snapshot; change; dispatch)
-        self.alerts: dict[int, tuple[Alert, Alert, str, bool]] = {}
         self.tokens: dict[Source, Any] = {}
         self.per_source: dict[str, int] = {}
         self.started = time.monotonic()
         self.oldest: float | None = None
         self.appended = False
-
-
-def clamp_future(event: Event, tolerance: timedelta) -> Event:
-    """``event`` at its receive time when its own time is more than ``tolerance`` past it (a
-    wrong clock or a forged stamp must not move detection's clock forward); the claimed time is
-    kept in ``attrs.future_time`` and the raw record is unchanged."""
-    if event.time - event.received <= tolerance:
-        return event
-    return replace(event, time=event.received, attrs={**event.attrs, "future_time": event.time.isoformat()})
 
 
 class Runner:
@@ -138,7 +125,7 @@ class Runner:
         self._next_counter = 0.0  # the countermeasure pass: its own cadence, no cloud needed
         self._counter_task: asyncio.Task[None] | None = None
         self._said_no_cloud = False  # the cloud actions skipped for want of respond.cloud: said once
-        self._known: OrderedDict[tuple[str, str], Alert] = OrderedDict()  # dedup key -> latest Alert object
+        self._changes = ingest.AlertChanges()  # the engine's output as new / update / resolved
         self._recent: dict[str, set[str]] | None = None
 
     # ------------------------------------------------------------------ lifecycle
@@ -244,7 +231,7 @@ class Runner:
             batch = self._batch
             due = time.monotonic() - batch.started >= float(limits.commit_interval)
             if len(batch.events) >= limits.batch_size or (
-                due and (batch.events or batch.alerts or batch.tokens)
+                due and (batch.events or self._changes.pending or batch.tokens)
             ):
                 await self._commit()
             if self._stopping and not any(len(s.queue) for s in self.sources):
@@ -308,11 +295,7 @@ class Runner:
     def _add(self, source: Source | None, events: list[Event]) -> None:
         if not events:
             return
-        tolerance = self._future_tolerance
-        latest = datetime.now(UTC) + tolerance
-        for index, event in enumerate(events):
-            if event.time > latest:  # received <= now: only these can be too far ahead of their receipt
-                events[index] = clamp_future(event, tolerance)
+        ingest.clamp(events, self._future_tolerance)
         batch = self._batch
         process = self.engine.process
         changed: list[Alert] = []
@@ -328,26 +311,7 @@ class Runner:
 
     def _alerts(self, alerts: list[Alert], dispatch: bool = True) -> None:
         """Record alert changes for the next commit (delivered after it)."""
-        known = self._known
-        for alert in alerts:
-            ident = (alert.rule, alert.key)
-            if alert.status == "resolved":
-                change = "resolved"
-            elif known.get(ident) is not alert:
-                change = "new"
-            else:
-                change = "update"
-            known[ident] = alert
-            known.move_to_end(ident)
-            if len(known) > 100_000:
-                known.popitem(last=False)
-            previous = self._batch.alerts.get(id(alert))
-            if previous is not None and previous[2] == "new" and change == "update":
-                change = "new"  # created and updated within one batch: still news
-            snapshot = msgspec.structs.replace(
-                alert, evidence=list(alert.evidence), details=dict(alert.details)
-            )
-            self._batch.alerts[id(alert)] = (alert, snapshot, change, dispatch)
+        self._changes.add(alerts, dispatch)
 
     def _save_baselines(self) -> None:
         """The spike rules' baselines to state_dir (pipeline/baselines.py): periodically, so a
@@ -518,17 +482,18 @@ class Runner:
             await self._commit_task  # strictly in order
             self._commit_task = None
         batch, self._batch = self._batch, _Batch()
+        changes = self._changes.take()
         for source in batch.tokens:
             batch.tokens[source] = source.checkpoint()
-        if batch.events or batch.alerts or batch.tokens:
-            self._commit_task = asyncio.create_task(self._finish(batch))
+        if batch.events or changes or batch.tokens:
+            self._commit_task = asyncio.create_task(self._finish(batch, changes))
 
-    async def _finish(self, batch: _Batch) -> None:
-        alerts = [item[1] for item in batch.alerts.values()]
+    async def _finish(self, batch: _Batch, changes: list[ingest.AlertChange]) -> None:
+        alerts = [item.snapshot for item in changes]
         delay = 0.5
         while True:
             try:
-                ids, statuses, silenced = await asyncio.to_thread(self._write, batch, alerts)
+                committed = await asyncio.to_thread(self._write, batch, alerts)
                 break
             except Exception as exc:  # keep the batch and retry: nothing is acknowledged meanwhile
                 self.store_errors += 1
@@ -552,31 +517,24 @@ class Runner:
                 await source.commit(token)
             except Exception:  # an ack that fails means a redelivery, which dedup absorbs
                 log.exception("source %s: acknowledging failed", source.name)
-        for (_, alert, change, dispatch), alert_id, status, muted in zip(
-            batch.alerts.values(), ids, statuses, silenced, strict=True
+        for item, alert_id, status, muted in zip(
+            changes, committed.ids, committed.statuses, committed.silenced, strict=True
         ):
+            alert = item.snapshot
             counter = (alert.category, alert.severity)
             self.alert_changes[counter] = self.alert_changes.get(counter, 0) + 1
             if muted:
                 self.silenced_changes += 1
-            elif dispatch:
-                self.dispatcher.submit(alert, change, alert_id, status)
+            elif item.dispatch:
+                self.dispatcher.submit(alert, item.change, alert_id, status)
 
-    def _write(self, batch: _Batch, alerts: list[Alert]) -> tuple[list[int], list[str], list[bool]]:
-        """In a thread: append, upsert, commit. Returns alert ids, their stored statuses, and
-        whether a silence mutes each (stored, marked, not delivered)."""
-        store = self.store
-        if batch.events and not batch.appended:
-            store.append_events(batch.events)
+    def _write(self, batch: _Batch, alerts: list[Alert]) -> ingest.Committed:
+        """In a thread: append, upsert, commit (pipeline/ingest.commit)."""
+
+        def appended() -> None:
             batch.appended = True  # the store holds them now; a retry only flushes
-        ids = store.upsert_alerts(alerts) if alerts else []
-        store.flush()
-        statuses, silenced = [], []
-        for alert_id in ids:
-            stored = store.get_alert(alert_id) if alert_id is not None else None
-            statuses.append(stored.alert.status if stored is not None else "open")
-            silenced.append(stored is not None and stored.silenced_by is not None)
-        return ids, statuses, silenced
+
+        return ingest.commit(self.store, [] if batch.appended else batch.events, alerts, appended=appended)
 
     # ------------------------------------------------------------------ helpers for sources
 

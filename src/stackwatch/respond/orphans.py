@@ -177,6 +177,17 @@ class OrphanAwareEngine(Engine):
             out.extend(found)
         return out
 
+    def process_only(self, event: Event, rule_ids: frozenset[str]) -> list[Alert]:
+        """A routed copy (cluster/): the orphan detector runs when the copy names its rule id
+        (the collector routes resource notifications to one partition for it)."""
+        out = super().process_only(event, rule_ids)
+        if RULE_ID in rule_ids:
+            found = self.orphans.process(event)
+            if found:
+                self.stats.alerts += len(found)
+                out.extend(found)
+        return out
+
     def alerts(self) -> list[Alert]:
         return super().alerts() + self.orphans.alerts()
 

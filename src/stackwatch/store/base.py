@@ -254,6 +254,17 @@ class Store(ABC):
         """Alias of ``flush()``."""
         self.flush()
 
+    def stage_partition_state(self, partition: str, position: dict[str, Any], state: bytes) -> None:
+        """A cluster partition's checkpoint (its analyzer's detection state and position: the
+        last batch taken from each collector), committed by the next ``flush`` in the same
+        transaction as the events appended before it (cluster/analyzer.py). A backend that
+        cannot serve an analyzer says so."""
+        raise StoreError(f"the {type(self).__name__} store keeps no cluster partition state")
+
+    def partition_state(self, partition: str) -> tuple[dict[str, Any], bytes] | None:
+        """The last committed checkpoint of ``partition``: (position, state), None if none."""
+        return None
+
     @abstractmethod
     def get_events(self, seqs: Sequence[int], *, scope: Scope | None = None) -> list[StoredEvent]:
         """The stored events with these seqs, in seq order; unknown seqs (and, with ``scope``,

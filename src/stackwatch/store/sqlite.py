@@ -42,7 +42,14 @@ from stackwatch.core.alert import Alert
 from stackwatch.core.clock import SystemClock
 from stackwatch.core.errors import IntegrityError, StoreError
 from stackwatch.core.event import Event
-from stackwatch.store import sqlite_alerts, sqlite_attempts, sqlite_rollup, sqlite_search, sqlite_silences
+from stackwatch.store import (
+    sqlite_alerts,
+    sqlite_attempts,
+    sqlite_partitions,
+    sqlite_rollup,
+    sqlite_search,
+    sqlite_silences,
+)
 from stackwatch.store.admin import admin_event
 from stackwatch.store.base import (
     ALERT_STATUSES,
@@ -177,6 +184,8 @@ class SQLiteStore(Store):
         # Buffered rows are chained as they are built (rows + chain hash, their leaf hashes, the
         # chain hash of the last one); the ledger state takes them in at the commit.
         self._rows: list[tuple[Any, ...]] = []
+        # a cluster partition's checkpoint, committed with the next write (stage_partition_state)
+        self._partition_pending: tuple[str, dict[str, Any], bytes] | None = None
         self._leaves: list[bytes] = []
         self._tail: bytes | None = None
         self._since_index = 0
@@ -408,6 +417,26 @@ class SQLiteStore(Store):
         self._sources[(host, service)] = source
         return source
 
+    def stage_partition_state(self, partition: str, position: dict[str, Any], state: bytes) -> None:
+        """A cluster partition's checkpoint (detection state and position), committed by the
+        next ``flush`` in the same transaction as the events appended before it."""
+        with self._lock:
+            self._check_writable()
+            if self._append_lock is None:
+                self._take_append_lock()
+            self._partition_pending = (partition, position, state)
+
+    def _save_partition_state(self, conn: sqlite3.Connection) -> None:
+        """Inside ``_write_rows``' transaction: the staged partition checkpoint, with the events."""
+        if self._partition_pending is not None:
+            sqlite_partitions.save(conn, *self._partition_pending, to_micros(self._clock.now()))
+
+    def partition_state(self, partition: str) -> tuple[dict[str, Any], bytes] | None:
+        """The last committed checkpoint of ``partition`` (None: none yet)."""
+        with self._lock:
+            self._check_open()
+            return sqlite_partitions.load(self._conn, partition)
+
     def _max_seq(self) -> int:
         return int(self._conn.execute("SELECT coalesce(max(seq), 0) FROM events").fetchone()[0])
 
@@ -418,7 +447,7 @@ class SQLiteStore(Store):
         with self._lock:
             if self._closed or self.read_only:
                 return
-            if self._rows:
+            if self._rows or self._partition_pending:
                 self._write_rows()
             if self.replica is not None and self._ledger is not None:
                 self.replica.wait_acked(self._ledger.size)
@@ -548,6 +577,7 @@ class SQLiteStore(Store):
                 ledger.save(conn)
             for insert in checkpoints:
                 insert(conn)
+            self._save_partition_state(conn)
             now = to_micros(self._clock.now())
             if self._chained and expect is None and ((force_checkpoint and self._checkpointer.enabled)
                                    or self._checkpointer.due(ledger.size, now)):
@@ -565,6 +595,7 @@ class SQLiteStore(Store):
         if made is not None:
             self._checkpointer.committed(made)
         self._rows, self._leaves, self._tail = [], [], None
+        self._partition_pending = None
         self._new_sources.clear()
         self._since_index += len(rows)
         if self.replica is not None:

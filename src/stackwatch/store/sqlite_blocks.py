@@ -404,6 +404,7 @@ class BlockStore(SQLiteStore):
             ledger.save(io)
             for insert in checkpoints:  # signer rows of store init / promote
                 insert(conn)
+            self._save_partition_state(conn)
             now = to_micros(self._clock.now())
             if replicated is None and (
                 (force_checkpoint and self._checkpointer.enabled) or self._checkpointer.due(ledger.size, now)
@@ -422,6 +423,7 @@ class BlockStore(SQLiteStore):
         if made is not None:
             self._checkpointer.committed(made)
         self._rows, self._leaves, self._tail = [], [], None
+        self._partition_pending = None
         self._new_sources.clear()
         with self._texts_lock:
             if len(self._texts) < TEXTS_KEPT:

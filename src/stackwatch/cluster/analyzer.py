@@ -1,0 +1,345 @@
+"""``stackwatch serve --role analyzer``: consume partition queues, detect, store, acknowledge.
+
+Every analyzer subscribes to every partition queue of the cluster (cluster/topology.py): the
+queues have single active consumer, so the broker delivers a partition to one analyzer at a
+time and the others wait as standbys; when the active one dies (its connection closes) the
+broker hands the partition to the next. Partitions named by ``prefer`` are subscribed at
+once, the others ``STANDBY_DELAY`` later, so analyzers started with different preferences
+share the work and each is the standby of the others.
+
+A partition becomes this analyzer's when its first batch arrives (``Partition.open``): its
+store is opened, the engine built from the settings (pipeline/engine.engine_for, the same
+factory as analyze and serve), and the last checkpoint loaded — detection state and position
+(the last batch taken from each collector run). Then, per turn, every batch waiting in the
+channel's prefetch window is taken together (pipeline/ingest.py):
+
+* a batch at or before the position (a redelivery of one already committed) is acknowledged
+  and skipped: detected once, stored once;
+* each routed copy goes through ``Engine.process_only`` with the rule ids it names; home copies
+  are stored;
+* events, alerts and the new checkpoint are committed (``ingest.commit``: the checkpoint in the
+  same transaction as the events), then the batches are acknowledged, then alerts delivered.
+
+A crash at any point leaves either the old checkpoint with the batches unacknowledged (the
+standby replays them from the same state: the same alerts, upserted under the same rule and
+key) or the new one (the redelivered batches are skipped).
+
+Stores: an embedded store gets one data folder per partition (``<url>/pNNN``), written by
+whichever analyzer holds the partition (its append lock moves with the partition); a
+PostgreSQL store is shared, each analyzer a writer of its own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Final
+
+from stackwatch.alerts.dispatch import Dispatcher
+from stackwatch.cluster.routing import bucket_of
+from stackwatch.cluster.topology import Topology, declare
+from stackwatch.cluster.wire import Batch, WireError, decode_batch
+from stackwatch.config.settings import Settings
+from stackwatch.core.event import Event
+from stackwatch.detect.snapshot import SnapshotError, capture, restore
+from stackwatch.pipeline import ingest
+
+log = logging.getLogger(__name__)
+
+PREFETCH: Final = 8
+"""Batches the broker may have in flight to one partition's consumer (at most 2,000 events each)."""
+STANDBY_DELAY: Final = 2.0
+"""Seconds before subscribing to partitions this analyzer does not prefer (as their standby)."""
+IDLE_FINISH: Final = 2.0
+"""A partition idle this long releases what the correlation stage holds and runs its last tick
+(``Engine.finish``), as ``analyze`` does at the end of its input, and checkpoints."""
+
+
+class Partition:
+    """One partition while this analyzer is its active consumer."""
+
+    def __init__(self, number: int, settings: Settings, member: str) -> None:
+        self.number = number
+        self.name = f"p{number:03d}"
+        self.settings = settings
+        self.member = member
+        self.store: Any = None
+        self.engine: Any = None
+        self.position: dict[str, list[Any]] = {}  # collector -> [epoch, last committed seq]
+        # routing buckets seen here: a declared source is watched where its bucket lands
+        self.buckets: set[int] = set()
+        self._declared = [{"host": e.host, "service": e.service} for e in settings.expected_sources]
+        self.changes = ingest.AlertChanges()
+        self._committing: list[ingest.AlertChange] | None = None  # taken, not yet committed
+        self._appended = False  # the store holds the events of the commit being retried
+        self._rule_sets: dict[tuple[str, ...], frozenset[str]] = {}
+        self.inbox: asyncio.Queue[Any] = asyncio.Queue()
+        self.last_batch = time.monotonic()
+        self.finished = True  # nothing held since the last finish
+        self.committed_batches = 0
+        self.skipped_batches = 0
+
+    def open(self) -> None:
+        """Open the store, build the engine, load the checkpoint (in a thread: blocking)."""
+        from stackwatch.pipeline.engine import engine_for
+        from stackwatch.store import open_store
+
+        url = self.settings.store.open_url()
+        options = dict(self.settings.store.options)
+        folder = self.settings.store.embedded_folder()
+        if folder is not None:
+            url = str(Path(folder) / self.name)
+        elif url.startswith(("postgresql:", "postgres:")):
+            options["writer"] = f"{self.member}-{self.name}"
+        self.store = open_store(url, **options)
+        # wall-clock rules watch declared sources in one place only: not yet per partition
+        settings = replace(self.settings, expected_sources=[])
+        self.engine = engine_for(settings, live=False)
+        saved = self.store.partition_state(self.name)
+        if saved is not None:
+            position, state = saved
+            try:
+                restore(self.engine, state)
+                self.position = {k: list(v) for k, v in position.get("collectors", {}).items()}
+                self.buckets = set(position.get("buckets", []))
+                self.engine.ctx.expected_sources = tuple(self._owned_sources())
+            except SnapshotError as exc:  # said loudly; detection restarts empty, nothing is lost
+                log.error("partition %s: checkpoint not loaded, windows start empty: %s", self.name, exc)
+        log.info("partition %s: active here (position %s)", self.name, self.position or "start")
+
+    def _owned_sources(self) -> list[dict[str, str]]:
+        """The declared sources (``expected_sources``) this partition watches: those whose
+        host+service key routes to a bucket it receives (the absence kinds key by host+service,
+        cluster/routing.py), so every declared source is watched by exactly one analyzer."""
+        buckets = self.settings.cluster.buckets
+        return [d for d in self._declared if bucket_of((d["host"], d["service"]), buckets) in self.buckets]
+
+    def _take_bucket(self, bucket: int) -> None:
+        """A bucket seen for the first time: start watching the declared sources routed there."""
+        self.buckets.add(bucket)
+        owned = tuple(self._owned_sources())
+        if owned == self.engine.ctx.expected_sources:
+            return
+        self.engine.ctx.expected_sources = owned
+        for _, detector in self.engine.detectors():
+            if hasattr(detector, "_declared_done"):  # the absence kind declares them once: again
+                detector._declared_done = False
+
+    def seen(self, collector: str, epoch: str, seq: int) -> bool:
+        """Whether that batch is at or before the committed position (a redelivery)."""
+        mark = self.position.get(collector)
+        return mark is not None and mark[0] == epoch and seq <= int(mark[1])
+
+    def run_batches(self, batches: list[Batch]) -> tuple[list[Event], int]:
+        """Detect on the batches' routed copies; returns the home copies to store and how many
+        batches were redeliveries skipped."""
+        home: list[Event] = []
+        skipped = 0
+        process_only = self.engine.process_only
+        add = self.changes.add
+        tolerance = self._tolerance()
+        rule_sets = self._rule_sets
+        for batch in batches:
+            if self.seen(batch.collector, batch.epoch, batch.seq):
+                skipped += 1
+                continue
+            if batch.bucket not in self.buckets:
+                self._take_bucket(batch.bucket)
+            routed = batch.routed()
+            events = [event for event, _, _ in routed]
+            ingest.clamp(events, tolerance)
+            for event, (_, rules, store) in zip(events, routed, strict=True):
+                only = rule_sets.get(rules)
+                if only is None:
+                    only = rule_sets[rules] = frozenset(rules)
+                changed = process_only(event, only)
+                if changed:
+                    add(changed)
+                if store:
+                    home.append(event)
+            self.position[batch.collector] = [batch.epoch, batch.seq]
+            self.finished = False
+        return home, skipped
+
+    def finish(self) -> None:
+        changed = self.engine.finish()
+        if changed:
+            self.changes.add(changed)
+        self.finished = True
+
+    def tick(self, now: float) -> bool:
+        """The wall clock (absence rules fire while nothing arrives); whether alerts changed."""
+        changed = self.engine.tick(datetime.fromtimestamp(now, UTC))
+        if changed:
+            self.changes.add(changed)
+        return bool(changed)
+
+    def commit(self, events: list[Event]) -> tuple[list[ingest.AlertChange], ingest.Committed]:
+        """Events, alerts and checkpoint in one commit; called again with the same events after
+        a failure (the changes taken stay taken, events the store holds are not appended twice)."""
+        if self._committing is None:
+            self._committing = self.changes.take()
+        changes = self._committing
+
+        def appended() -> None:
+            self._appended = True
+
+        position = {"collectors": self.position, "buckets": sorted(self.buckets)}
+        checkpoint = (self.name, position, capture(self.engine))
+        committed = ingest.commit(self.store, [] if self._appended else events,
+                                  [c.snapshot for c in changes], appended=appended, partition=checkpoint)
+        self._committing, self._appended = None, False
+        return changes, committed
+
+    def _tolerance(self) -> Any:
+        from datetime import timedelta
+
+        return timedelta(seconds=float(self.settings.limits.future_tolerance))
+
+    def close(self) -> None:
+        if self.store is not None:
+            with contextlib.suppress(Exception):
+                self.store.close()
+
+
+class Analyzer:
+    """The analyzer role of one process."""
+
+    def __init__(self, settings: Settings, *, prefer: list[int] | None = None) -> None:
+        cluster = settings.cluster
+        self.settings = settings
+        self.topology = Topology(cluster.name, cluster.partitions)
+        self.member = cluster.member or f"{settings.hostname}-analyzer"
+        self.prefer = sorted(set(prefer if prefer is not None else range(cluster.partitions)))
+        self.partitions: dict[int, Partition] = {}
+        self.dispatcher = _dispatcher(settings)
+        self._workers: list[asyncio.Task[None]] = []
+        self._connection: Any = None
+        self._failed: BaseException | None = None
+
+    async def run(self, stop: asyncio.Event) -> None:
+        import aio_pika
+
+        self._connection = await aio_pika.connect(self.settings.cluster.connect_url())
+        try:
+            await declare(self._connection, self.topology)
+            await self.dispatcher.start()
+            for number in self.prefer:
+                await self._subscribe(number)
+            others = [n for n in range(self.topology.partitions) if n not in self.prefer]
+            log.info("analyzer %s ready: partitions %s (standby for %s)", self.member, self.prefer, others)
+            if others:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), STANDBY_DELAY)
+                for number in others if not stop.is_set() else []:
+                    await self._subscribe(number)
+            while not stop.is_set():
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), 1.0)
+                if self._failed is not None:
+                    raise self._failed
+        finally:
+            for worker in self._workers:
+                worker.cancel()
+            with contextlib.suppress(Exception):
+                await self._connection.close()
+            for partition in self.partitions.values():
+                await asyncio.to_thread(partition.close)
+            await self.dispatcher.close(5.0)
+
+    async def _subscribe(self, number: int) -> None:
+        channel = await self._connection.channel()
+        await channel.set_qos(prefetch_count=PREFETCH)
+        queue = await channel.get_queue(self.topology.queue(number), ensure=False)
+        partition = Partition(number, self.settings, self.member)
+        self._workers.append(asyncio.create_task(self._work(partition), name=f"partition-{number}"))
+        await queue.consume(partition.inbox.put, no_ack=False)
+
+    async def _work(self, partition: Partition) -> None:
+        tick_every = float(self.settings.limits.tick_interval)
+        next_tick = time.time() + tick_every
+        try:
+            while True:
+                wait = max(0.01, min(IDLE_FINISH, next_tick - time.time()))
+                try:
+                    first = await asyncio.wait_for(partition.inbox.get(), wait)
+                except TimeoutError:
+                    first = None
+                now = time.time()
+                if partition.engine is not None and now >= next_tick:
+                    next_tick = now + tick_every
+                    if partition.tick(now) and first is None:
+                        await self._commit(partition, [], [])
+                if first is None:
+                    idle = time.monotonic() - partition.last_batch >= IDLE_FINISH
+                    if partition.engine is not None and not partition.finished and idle:
+                        partition.finish()
+                        await self._commit(partition, [], [])
+                    continue
+                partition.last_batch = time.monotonic()
+                if partition.engine is None:
+                    await asyncio.to_thread(partition.open)
+                    self.partitions[partition.number] = partition
+                messages = [first]
+                while not partition.inbox.empty():
+                    messages.append(partition.inbox.get_nowait())
+                good, batches = [], []
+                for message in messages:
+                    try:
+                        batches.append(decode_batch(message.body))
+                    except WireError as exc:
+                        log.error("partition %s: batch refused, dead-lettered: %s", partition.name, exc)
+                        await message.reject(requeue=False)
+                        continue
+                    good.append(message)
+                if not good:
+                    continue
+                home, skipped = partition.run_batches(batches)
+                partition.skipped_batches += skipped
+                await self._commit(partition, home, good)
+        except asyncio.CancelledError:
+            raise
+        except BaseException as exc:  # a bug: the process exits (systemd restarts it), nothing acked
+            log.exception("partition %s worker failed", partition.name)
+            self._failed = exc
+
+    async def _commit(self, partition: Partition, home: list[Event], messages: list[Any]) -> None:
+        delay = 0.5
+        while True:
+            try:
+                changes, committed = await asyncio.to_thread(partition.commit, home)
+                break
+            except Exception as exc:  # keep everything unacknowledged and retry (the store may be back)
+                log.error("partition %s: commit failed, will retry, nothing acknowledged: %s",
+                          partition.name, exc)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 10.0)
+        for message in messages:
+            await message.ack()
+        partition.committed_batches += len(messages)
+        for change, alert_id, status, muted in zip(changes, committed.ids, committed.statuses,
+                                                   committed.silenced, strict=True):
+            if not muted and change.dispatch:
+                self.dispatcher.submit(change.snapshot, change.change, alert_id, status)
+
+
+def _dispatcher(settings: Settings) -> Dispatcher:
+    from stackwatch.alerts.registry import create_sink
+    from stackwatch.alerts.routing import Router
+    from stackwatch.alerts.throttle import Throttle
+
+    sinks = [create_sink(s) for s in settings.sinks]
+    return Dispatcher(sinks, Router(settings.routing, [s.name for s in sinks]),
+                      Throttle(float(settings.throttle.update_interval), settings.throttle.max_per_minute),
+                      Path(settings.state_dir) / "dead-letter.jsonl")
+
+
+async def serve_analyzer(settings: Settings, stop: asyncio.Event, prefer: list[int] | None = None) -> None:
+    """Run the analyzer role until ``stop`` is set (SIGTERM/SIGINT)."""
+    Path(settings.state_dir).mkdir(parents=True, exist_ok=True)
+    await Analyzer(settings, prefer=prefer).run(stop)
