@@ -41,6 +41,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from stackwatch.alerts.dispatch import Dispatcher
+from stackwatch.cluster.membership import Beacon
 from stackwatch.cluster.routing import bucket_of
 from stackwatch.cluster.topology import Topology, declare
 from stackwatch.cluster.wire import Batch, WireError, decode_batch
@@ -83,6 +84,13 @@ class Partition:
         self.finished = True  # nothing held since the last finish
         self.committed_batches = 0
         self.skipped_batches = 0
+        self.resumed = False  # opened from a checkpoint: a takeover (or this member's restart)
+        self.events_in = 0  # routed copies detected on
+        self.stored = 0  # home copies committed
+        self.alert_changes = 0
+        self.commit_lag: float | None = None  # publish of the oldest batch of the last commit -> commit
+        self.event_lag: float | None = None  # newest event time of the last commit -> commit
+        self.last_commit = 0.0
 
     def open(self) -> None:
         """Open the store, build the engine, load the checkpoint (in a thread: blocking)."""
@@ -102,6 +110,7 @@ class Partition:
         self.engine = engine_for(settings, live=False)
         saved = self.store.partition_state(self.name)
         if saved is not None:
+            self.resumed = True
             position, state = saved
             try:
                 restore(self.engine, state)
@@ -152,6 +161,7 @@ class Partition:
                 self._take_bucket(batch.bucket)
             routed = batch.routed()
             events = [event for event, _, _ in routed]
+            self.events_in += len(events)
             ingest.clamp(events, tolerance)
             for event, (_, rules, store) in zip(events, routed, strict=True):
                 only = rule_sets.get(rules)
@@ -201,6 +211,15 @@ class Partition:
 
         return timedelta(seconds=float(self.settings.limits.future_tolerance))
 
+    def note_lag(self, batches: list[Batch], home: list[Event]) -> None:
+        """The lag of the commit just made: from the oldest batch's publish, and from the newest
+        event's own time (a source replaying old logs shows a large event lag, not a slow analyzer)."""
+        now = time.time()
+        if batches:
+            self.commit_lag = round(max(0.0, now - min(b.sent for b in batches)), 6)
+        if home:
+            self.event_lag = round(now - max(e.time for e in home).timestamp(), 6)
+
     def close(self) -> None:
         if self.store is not None:
             with contextlib.suppress(Exception):
@@ -218,6 +237,12 @@ class Analyzer:
         self.prefer = sorted(set(prefer if prefer is not None else range(cluster.partitions)))
         self.partitions: dict[int, Partition] = {}
         self.dispatcher = _dispatcher(settings)
+        self.subscribed: list[int] = []
+        self.depths: dict[int, int] = {}  # partition -> batches ready in its queue (refreshed per beat)
+        self.started = time.time()
+        self._http: Any = None
+        self._beat_stop = asyncio.Event()
+        self._beating: asyncio.Task[None] | None = None
         self._workers: list[asyncio.Task[None]] = []
         self._connection: Any = None
         self._failed: BaseException | None = None
@@ -229,6 +254,10 @@ class Analyzer:
         try:
             await declare(self._connection, self.topology)
             await self.dispatcher.start()
+            beacon = Beacon(self.settings.cluster.connect_url(), self.topology, "analyzer", self.member,
+                            self.describe, refresh=self._refresh_depths)
+            self._beating = asyncio.create_task(beacon.run(self._beat_stop), name="heartbeat")
+            await self._start_http()
             for number in self.prefer:
                 await self._subscribe(number)
             others = [n for n in range(self.topology.partitions) if n not in self.prefer]
@@ -246,6 +275,12 @@ class Analyzer:
         finally:
             for worker in self._workers:
                 worker.cancel()
+            self._beat_stop.set()  # the last beat says "stopped": status drops this member at once
+            if self._beating is not None:
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(self._beating, 3.0)
+            if self._http is not None:
+                await self._http.stop()
             with contextlib.suppress(Exception):
                 await self._connection.close()
             for partition in self.partitions.values():
@@ -257,6 +292,7 @@ class Analyzer:
         await channel.set_qos(prefetch_count=PREFETCH)
         queue = await channel.get_queue(self.topology.queue(number), ensure=False)
         partition = Partition(number, self.settings, self.member)
+        self.subscribed.append(number)
         self._workers.append(asyncio.create_task(self._work(partition), name=f"partition-{number}"))
         await queue.consume(partition.inbox.put, no_ack=False)
 
@@ -285,6 +321,8 @@ class Analyzer:
                 if partition.engine is None:
                     await asyncio.to_thread(partition.open)
                     self.partitions[partition.number] = partition
+                    if partition.resumed:
+                        log.info("partition %s: taken over from its checkpoint", partition.name)
                 messages = [first]
                 while not partition.inbox.empty():
                     messages.append(partition.inbox.get_nowait())
@@ -302,6 +340,7 @@ class Analyzer:
                 home, skipped = partition.run_batches(batches)
                 partition.skipped_batches += skipped
                 await self._commit(partition, home, good)
+                partition.note_lag(batches, home)
         except asyncio.CancelledError:
             raise
         except BaseException as exc:  # a bug: the process exits (systemd restarts it), nothing acked
@@ -322,10 +361,48 @@ class Analyzer:
         for message in messages:
             await message.ack()
         partition.committed_batches += len(messages)
+        partition.stored += len(home)
+        partition.alert_changes += len(changes)
+        partition.last_commit = time.time()
         for change, alert_id, status, muted in zip(changes, committed.ids, committed.statuses,
                                                    committed.silenced, strict=True):
             if not muted and change.dispatch:
                 self.dispatcher.submit(change.snapshot, change.change, alert_id, status)
+
+
+    # ------------------------------------------------------------------ operations
+
+    @property
+    def takeovers(self) -> int:
+        return sum(1 for p in self.partitions.values() if p.resumed)
+
+    def describe(self) -> dict[str, Any]:
+        """This analyzer's heartbeat (cluster/membership.py) and the base of its /metrics."""
+        active = sorted(self.partitions)
+        lag = {str(n): {"commit": p.commit_lag, "event": p.event_lag, "committed": round(p.last_commit, 3)}
+               for n, p in self.partitions.items()}
+        http = self._http.address if self._http is not None else None
+        return {"active": active, "standby": [n for n in sorted(self.subscribed) if n not in self.partitions],
+                "events": sum(p.events_in for p in self.partitions.values()),
+                "stored": sum(p.stored for p in self.partitions.values()),
+                "takeovers": self.takeovers, "lag": lag, "metrics": f"{http[0]}:{http[1]}" if http else None}
+
+    async def _refresh_depths(self, connection: Any) -> None:
+        from stackwatch.cluster.status import queue_states
+
+        self.depths = {p.number: p.depth for p in await queue_states(connection, self.topology) if p.exists}
+
+    async def _start_http(self) -> None:
+        listen = self.settings.listen
+        if listen.metrics is not None and listen.metrics_token is not None:
+            from stackwatch.cluster.analyzer_http import AnalyzerHTTP
+
+            self._http = AnalyzerHTTP(self, listen.metrics, listen.metrics_token.value)
+            await self._http.start()
+            log.info("analyzer %s: /metrics on %s:%d", self.member, *self._http.address)
+
+    def healthy(self) -> bool:
+        return self._failed is None and self._connection is not None and not self._connection.is_closed
 
 
 def _dispatcher(settings: Settings) -> Dispatcher:
