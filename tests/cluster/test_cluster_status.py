@@ -140,21 +140,28 @@ def test_cluster_status_and_metrics_follow_owners_and_a_takeover(tmp_path: Path)
         time.sleep(2.5)  # each subscribed to the other's partition as its standby
         _send(tcp, 400, "first")
 
-        def both_owned() -> dict[str, Any] | None:
+        def all_owned() -> dict[str, Any] | None:
+            # Who is active where depends on who subscribed first (a loaded machine may start b
+            # after a's standby delay): any owner, the other analyzer its standby.
             code, status = _status(configs["a"])
-            return status if code == 0 and _owners(status) == {0: "a", 1: "b"} else None
+            settled = all(
+                p["owner"] in ("a", "b") and p["standbys"] == [{"a": "b", "b": "a"}[p["owner"]]]
+                for p in status["partitions"]
+            )
+            return status if code == 0 and settled else None
 
-        status = wait_until(both_owned, 40, "each analyzer owning its preferred partition")
+        status = wait_until(all_owned, 40, "every partition owned, the other analyzer its standby")
+        owners = _owners(status)
         assert [c["member"] for c in status["collectors"]] == ["coll1"]
         assert status["collectors"][0]["events"] >= 400
         assert sorted(a["member"] for a in status["analyzers"]) == ["a", "b"]
-        by_number = {p["number"]: p for p in status["partitions"]}
         # RabbitMQ counts only the active consumer of a single-active-consumer queue: standbys from the beats
-        assert by_number[0]["consumers"] == 1 and by_number[1]["consumers"] == 1
-        assert by_number[0]["standbys"] == ["b"] and by_number[1]["standbys"] == ["a"]
+        assert all(p["consumers"] == 1 and p["exists"] and p["depth"] >= 0 for p in status["partitions"])
         assert all(
-            p["exists"] and p["depth"] >= 0 and p["commit_lag"] is not None for p in status["partitions"]
+            p["commit_lag"] is not None and p["last_commit_age"] is not None for p in status["partitions"]
         )
+        for beat in status["analyzers"]:
+            assert beat["active"] == sorted(n for n, o in owners.items() if o == beat["member"])
         text = subprocess.run(
             [sys.executable, "-m", "stackwatch", "cluster", "status", "--config", str(configs["b"])],
             env={**os.environ, **ENV},
@@ -166,42 +173,49 @@ def test_cluster_status_and_metrics_follow_owners_and_a_takeover(tmp_path: Path)
         assert text.returncode == 0, text.stderr
         assert "2 analyzers" in text.stdout and f"sw.{cluster}.p001" in text.stdout
 
-        metrics = _metrics(ports["a"])
-        assert _sample(metrics, "stackwatch_partition_active", partition="0") == 1
-        assert _sample(metrics, "stackwatch_partition_active", partition="1") == 0  # a standby there
-        assert _sample(metrics, "stackwatch_partition_queue_depth", partition="0") is not None
+        victim = owners[0]
+        survivor = {"a": "b", "b": "a"}[victim]
+        metrics = _metrics(ports[victim])
+        for number, owner in owners.items():
+            active = _sample(metrics, "stackwatch_partition_active", partition=str(number))
+            assert active == (1 if owner == victim else 0)  # 0: a standby there
+            assert _sample(metrics, "stackwatch_partition_queue_depth", partition=str(number)) is not None
         assert (_sample(metrics, "stackwatch_analyzer_events_stored_total", partition="0") or 0) > 0
         assert _sample(metrics, "stackwatch_analyzer_commit_lag_seconds", partition="0") is not None
-        assert _sample(metrics, "stackwatch_analyzer_takeovers_total", member="a") == 0
+        assert _sample(metrics, "stackwatch_analyzer_takeovers_total", member=victim) == 0
         assert _sample(_metrics(collector_http), "stackwatch_info", role="collector", member="coll1") == 1
 
         def stored() -> float:
             return sum(
-                _sample(_metrics(ports[m]), "stackwatch_analyzer_events_stored_total", partition=str(n)) or 0
-                for m, n in (("a", 0), ("b", 1))
+                _sample(_metrics(ports[o]), "stackwatch_analyzer_events_stored_total", partition=str(n)) or 0
+                for n, o in owners.items()
             )
 
         wait_until(
             lambda: stored() == 400, 20, "every line stored once (the collector sends no heartbeat events)"
         )
 
-        analyzers["a"].kill()
+        analyzers[victim].kill()
         _send(tcp, 200, "second")
 
-        def b_owns_both() -> dict[str, Any] | None:
-            code, status = _status(configs["b"])
-            return status if code == 0 and _owners(status) == {0: "b", 1: "b"} else None
+        def survivor_owns_all() -> dict[str, Any] | None:
+            code, status = _status(configs[survivor])
+            return status if code == 0 and set(_owners(status).values()) == {survivor} else None
 
-        status = wait_until(b_owns_both, 40, "the standby owning the killed analyzer's partition")
-        assert [a["member"] for a in status["analyzers"]] == ["b"]
-        assert status["analyzers"][0]["takeovers"] == 1
+        status = wait_until(survivor_owns_all, 40, "the standby owning the killed analyzer's partitions")
+        taken = sum(1 for o in owners.values() if o == victim)  # each committed a checkpoint before the kill
+        assert [a["member"] for a in status["analyzers"]] == [survivor]
+        assert status["analyzers"][0]["takeovers"] == taken
         assert all(p["consumers"] == 1 for p in status["partitions"])
-        assert _sample(_metrics(ports["b"]), "stackwatch_analyzer_takeovers_total", member="b") == 1
-        assert _sample(_metrics(ports["b"]), "stackwatch_partition_active", partition="0") == 1
+        assert (
+            _sample(_metrics(ports[survivor]), "stackwatch_analyzer_takeovers_total", member=survivor)
+            == taken
+        )
+        assert _sample(_metrics(ports[survivor]), "stackwatch_partition_active", partition="0") == 1
 
-        assert analyzers["b"].stop() == 0, analyzers["b"].log()
+        assert analyzers[survivor].stop() == 0, analyzers[survivor].log()
         assert collector.stop() == 0, collector.log()
-        code, status = _status(configs["b"])  # the stopped members said so in their last beat
+        code, status = _status(configs[survivor])  # the stopped members said so in their last beat
         assert code == 1 and status["analyzers"] == [] and status["collectors"] == []
         assert all(p["consumers"] == 0 for p in status["partitions"])
     finally:

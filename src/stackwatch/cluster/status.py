@@ -142,9 +142,10 @@ async def read_status(url: str, topology: Topology, seconds: float = BEAT_INTERV
     return combine(topology, partitions, beats, seconds)
 
 
-def _seconds(value: float | None) -> str:
+def format_seconds(value: float | None, unknown: str = "-") -> str:
+    """A lag as people read it: 240ms, 3.5s."""
     if value is None:
-        return "-"
+        return unknown
     return f"{value * 1000:.0f}ms" if value < 1 else f"{value:.1f}s"
 
 
@@ -160,7 +161,7 @@ def render_text(status: ClusterStatus) -> str:
         lines.append(
             f"  {c['member']:<28} host {c.get('host', '?')} pid {c.get('pid', '?')}  events "
             f"{c.get('events', 0)}  unconfirmed {c.get('unconfirmed', 0)}  source queue "
-            f"{c.get('queue_depth', 0)}  beat {_seconds(c.get('age'))} ago"
+            f"{c.get('queue_depth', 0)}  beat {format_seconds(c.get('age'))} ago"
         )
     if not status.collectors:
         lines.append("  (none heard)")
@@ -186,7 +187,8 @@ def render_text(status: ClusterStatus) -> str:
             continue
         lines.append(
             f"  {p.number:>3} {p.queue:<24} {p.depth:>7} {p.consumers:>9}  {p.owner or '-':<28} "
-            f"{_seconds(p.commit_lag):>8} {_seconds(p.event_lag):>9}  {','.join(p.standbys) or '-'}"
+            f"{format_seconds(p.commit_lag):>8} {format_seconds(p.event_lag):>9}  "
+            f"{','.join(p.standbys) or '-'}"
         )
     problems = status.problems
     if problems:
