@@ -5,11 +5,19 @@ the same rows measured in the same run: the plain baseline (one table, no index,
 in 20k-row transactions), the store's row path without the ledger, the store's append path
 with chain + Merkle + node cache + checkpoints (signed, sealed) + batched commits, and
 ``store verify``. One process, one core for the store (no background indexing).
+
+With a PostgreSQL server (``--pg URL``, default ``$STACKWATCH_BENCH_PG`` or the local
+127.0.0.1:5432 as postgres; ``--pg none`` skips it) the shared store's append (one writer:
+blocks, narrow rows by COPY, the tsvector built in Python, its GIN index, signed checkpoints)
+and verify are measured in the same run, in a database made for it and dropped after, with
+the cost per event against format 2 on SQLite.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import secrets
 import sqlite3
 import tempfile
 import time
@@ -118,12 +126,46 @@ def store_append(data: Path, events: list[Event], record_format: int = 1) -> flo
     return elapsed
 
 
+def pg_append(server: str, keys: Path, events: list[Event]) -> tuple[float, float]:
+    """(append seconds, verify seconds) of the PostgreSQL store in a fresh database."""
+    import psycopg
+    from psycopg import sql
+
+    from stackwatch.store.postgres import open_store
+    from stackwatch.store.postgres.keys import init_writer
+    from stackwatch.store.postgres.verify import verify_postgres
+
+    name = f"sw_bench_{secrets.token_hex(4)}"
+    with psycopg.connect(server, autocommit=True) as admin:
+        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    url = f"{server.rpartition('/')[0]}/{name}"
+    try:
+        init_writer(url, writer="bench", keys=keys)
+        store = open_store(url, writer="bench", keys=keys, checkpoint_every=100_000, batch_size=BATCH)
+        start = time.perf_counter()
+        for i in range(0, len(events), 5000):
+            store.append_events(events[i : i + 5000])
+        store.flush()
+        elapsed = time.perf_counter() - start
+        store.close()
+        reports = verify_postgres(url)
+        if any(r.failed for r in reports.values()):
+            raise SystemExit(f"verify failed (postgresql): {reports}")
+        return elapsed, sum(r.seconds for r in reports.values())
+    finally:
+        with psycopg.connect(server, autocommit=True) as admin:
+            admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--records", type=int, default=200_000)
     parser.add_argument("--keystone", action="store_true",
                         help="keystone CADF logins instead of sshd lines "
                              "(the login-attempt correlator's worst case)")
+    parser.add_argument("--pg", default=os.environ.get("STACKWATCH_BENCH_PG",
+                                                       "postgresql://postgres@127.0.0.1:5432/postgres"),
+                        help="PostgreSQL server for the shared store's rows ('none': skip them)")
     args = parser.parse_args()
     n = args.records
     events = make_events(n, args.keystone)
@@ -141,6 +183,7 @@ def main() -> None:
         if report.failed:
             raise SystemExit(f"verify failed (format 2): {report.first_bad}")
         verify_blocks = report.seconds
+        pg = pg_append(args.pg, Path(tmp) / "pg-keys", events) if args.pg != "none" else None
     base_rate = n / base
     print(f"store benchmark, {n} records (ratio = rate / plain SQLite insert rate)\n")
     print("| path | records/s | ratio |")
@@ -155,6 +198,15 @@ def main() -> None:
     ):
         rate = n / seconds
         print(f"| {name} | {rate:,.0f} | {rate / base_rate:.2f} |")
+    if pg is not None:
+        for name, seconds in (
+            ("PostgreSQL append (format 2 blocks, COPY narrow rows + tsvector, one writer)", pg[0]),
+            ("PostgreSQL verify (one writer's log)", pg[1]),
+        ):
+            rate = n / seconds
+            print(f"| {name} | {rate:,.0f} | {rate / base_rate:.2f} |")
+        print(f"\ncost per event: format 2 on SQLite {blocks / n * 1e6:.1f} us, on PostgreSQL "
+              f"{pg[0] / n * 1e6:.1f} us ({pg[0] / blocks:.2f}x)")
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ whole of test_store_contract.py then runs against it too."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -40,7 +41,29 @@ def _blocks_factory(tmp_path: Path) -> StoreFactory:
     return factory
 
 
-BACKENDS = {"sqlite": _sqlite_factory, "sqlite-v2": _blocks_factory}
+def _postgres_factory(tmp_path: Path, database: str) -> StoreFactory:
+    from stackwatch.store.postgres import open_store
+
+    schema = f"t_{tmp_path.name.lower().replace('-', '_')[-40:]}_{os.getpid()}"
+
+    def factory(**options: Any) -> Store:
+        options.setdefault("batch_size", 7)
+        options.setdefault("writer", "test-writer")
+        return open_store(database, schema=schema, **options)
+
+    return factory
+
+
+BACKENDS = {"sqlite": _sqlite_factory, "sqlite-v2": _blocks_factory, "postgresql": _postgres_factory}
+
+
+@pytest.fixture(scope="module")
+def pg_database() -> Iterator[str]:
+    """A fresh PostgreSQL database for the test module (each test then uses its own schema)."""
+    from tests.pgdb import fresh_database
+
+    with fresh_database() as url:
+        yield url
 
 
 @pytest.fixture(params=sorted(BACKENDS))
@@ -48,7 +71,10 @@ def store_factory(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[St
     """Opens the backend's store on the same location each call (so reopening is possible);
     every store it opened is closed at the end."""
     opened: list[Store] = []
-    make = BACKENDS[request.param](tmp_path)
+    if request.param == "postgresql":
+        make = _postgres_factory(tmp_path, request.getfixturevalue("pg_database"))
+    else:
+        make = BACKENDS[request.param](tmp_path)
 
     def factory(**options: Any) -> Store:
         store = make(**options)

@@ -33,9 +33,17 @@ def test_bad_sqlite_urls_are_refused(url: str) -> None:
         open_store(url)
 
 
-def test_postgresql_is_not_available_yet() -> None:
-    with pytest.raises(StoreError, match="postgresql"):
-        open_store("postgresql://stackwatch@127.0.0.1/stackwatch")
+@pytest.mark.parametrize("scheme", ["postgresql", "postgres"])
+def test_postgresql_urls_open_the_shared_store(pg_database: str, scheme: str) -> None:
+    from stackwatch.store.postgres import PostgresStore
+
+    with open_store(pg_database.replace("postgresql://", f"{scheme}://", 1), writer="w") as store:
+        assert isinstance(store, PostgresStore)
+
+
+def test_a_postgresql_store_that_cannot_be_reached_says_so() -> None:
+    with pytest.raises(StoreError, match="cannot connect to the PostgreSQL store"):
+        open_store("postgresql://no-such-role-here@127.0.0.1/no_such_database", connect_timeout=5)
 
 
 def test_unknown_schemes_are_refused() -> None:

@@ -1,6 +1,7 @@
-"""The search language compiled to SQL, run against a real embedded store: every field, its
-aliases' targets, prefixes, "any value", NOT/OR/AND, free text (words, phrases, prefixes),
-time ranges absolute and relative; then the aggregates the search page shows."""
+"""The search language compiled to SQL, run against a real embedded store and a real
+PostgreSQL store (the same expectations): every field, its aliases' targets, prefixes, "any
+value", NOT/OR/AND, free text (words, phrases, prefixes), time ranges absolute and relative;
+then the aggregates the search page shows, and how the embedded store shares its text lookups."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ import pytest
 from stackwatch.search.query import parse
 from stackwatch.search.run import SIDEBAR_FIELDS, SIDEBAR_SAMPLE, run_search
 from stackwatch.store import sqlite_search
-from stackwatch.store.base import EventQuery, QueryError
+from stackwatch.store.base import EventQuery, QueryError, Store
 from stackwatch.store.sqlite import SQLiteStore
 from stackwatch.testing import make_event
 
@@ -42,7 +43,7 @@ NAMES = {event.message: name for name, event in EVENTS.items()}
 
 
 @pytest.fixture(scope="module")
-def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SQLiteStore]:
+def sqlite_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SQLiteStore]:
     store = SQLiteStore(Path(tmp_path_factory.mktemp("search")) / "data", background_index=False)
     store.append_events(list(EVENTS.values()))
     store.flush()
@@ -50,7 +51,21 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SQLiteStore]:
     store.close()
 
 
-def found(store: SQLiteStore, text: str, **filters: object) -> set[str]:
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def store(request: pytest.FixtureRequest) -> Iterator[Store]:
+    """Each backend holding EVENTS (the search language means the same on both)."""
+    if request.param == "sqlite":
+        yield request.getfixturevalue("sqlite_store")
+        return
+    from stackwatch.store.postgres import open_store
+
+    with open_store(request.getfixturevalue("pg_database"), schema="search", writer="search") as pg:
+        pg.append_events(list(EVENTS.values()))
+        pg.flush()
+        yield pg
+
+
+def found(store: Store, text: str, **filters: object) -> set[str]:
     query = EventQuery(match=parse(text), now=NOW, **filters)  # type: ignore[arg-type]
     return {NAMES[s.event.message] for s in store.search_events(query)}
 
@@ -106,40 +121,40 @@ def found(store: SQLiteStore, text: str, **filters: object) -> set[str]:
     ("user:\"'; DROP TABLE events; --\"", set()),
     ("\"'; DROP TABLE events; --\"", set()),
 ])
-def test_query(store: SQLiteStore, text: str, expected: set[str]) -> None:
+def test_query(store: Store, text: str, expected: set[str]) -> None:
     assert found(store, text) == expected
 
 
-def test_values_are_parameters_so_sql_in_them_is_just_text(store: SQLiteStore) -> None:
+def test_values_are_parameters_so_sql_in_them_is_just_text(store: Store) -> None:
     found(store, "host:\"x' OR '1'='1\" OR user:\"a'); DROP TABLE events; --\"")
     assert len(found(store, "")) == 5
 
 
-def test_the_plain_filters_and_the_window_and_with_the_query(store: SQLiteStore) -> None:
+def test_the_plain_filters_and_the_window_and_with_the_query(store: Store) -> None:
     assert found(store, "action:authenticate", host="ctl2") == {"e2"}
     assert found(store, "user:*", since=T0 + timedelta(hours=2)) == {"e2", "e4"}
     assert found(store, "user:*", until=T0 + timedelta(hours=2)) == {"e1"}
 
 
-def test_after_seq_keeps_only_later_events(store: SQLiteStore) -> None:
+def test_after_seq_keeps_only_later_events(store: Store) -> None:
     newest = store.search_events(EventQuery(limit=1))[0]
     first = min(s.seq for s in store.search_events(EventQuery()))
     later = store.search_events(EventQuery(match=parse(""), after_seq=first))
     assert first not in {s.seq for s in later} and len(later) == 4 and newest.seq != first
 
 
-def test_count_ignores_the_page(store: SQLiteStore) -> None:
+def test_count_ignores_the_page(store: Store) -> None:
     assert store.count_events(EventQuery(match=parse("user:*"), limit=1, now=NOW)) == 3
     assert store.count_events(EventQuery(match=parse("nothing-matches-this"))) == 0
 
 
-def test_time_bounds_of_the_hits(store: SQLiteStore) -> None:
+def test_time_bounds_of_the_hits(store: Store) -> None:
     assert store.event_time_bounds(EventQuery(match=parse("service:keystone"))) == (
         T0 + timedelta(hours=1), T0 + timedelta(hours=2))
     assert store.event_time_bounds(EventQuery(match=parse("host:nowhere"))) is None
 
 
-def test_histogram_counts_hits_per_bucket(store: SQLiteStore) -> None:
+def test_histogram_counts_hits_per_bucket(store: Store) -> None:
     counts = store.hit_histogram(EventQuery(match=parse("NOT host:net1")), T0, timedelta(days=1), 3)
     assert counts == [2, 1, 1]
     assert store.hit_histogram(EventQuery(), T0, timedelta(hours=1), 3) == [0, 1, 1]
@@ -147,22 +162,22 @@ def test_histogram_counts_hits_per_bucket(store: SQLiteStore) -> None:
 
 @pytest.mark.parametrize(("step", "size"), [(timedelta(0), 3), (timedelta(hours=1), 0),
                                             (timedelta(hours=1), 10_001)])
-def test_histogram_bounds_are_checked(store: SQLiteStore, step: timedelta, size: int) -> None:
+def test_histogram_bounds_are_checked(store: Store, step: timedelta, size: int) -> None:
     with pytest.raises(QueryError):
         store.hit_histogram(EventQuery(), T0, step, size)
 
 
-def test_top_values_count_the_commonest_first(store: SQLiteStore) -> None:
+def test_top_values_count_the_commonest_first(store: Store) -> None:
     top = store.top_values(EventQuery(match=parse("NOT host:net1")), ["host", "user", "request_id"], limit=2)
     assert top == {"host": [("ctl1", 2), ("cmp1", 1)], "user": [("admin", 1), ("administrator", 1)],
                    "request_id": [("req-a", 2), ("req-b", 1)]}
 
 
-def test_top_values_look_at_the_newest_sample_only(store: SQLiteStore) -> None:
+def test_top_values_look_at_the_newest_sample_only(store: Store) -> None:
     assert store.top_values(EventQuery(), ["host"], sample=1) == {"host": [("ctl1", 1)]}  # e4 is the newest
 
 
-def test_top_values_refuse_unknown_fields(store: SQLiteStore) -> None:
+def test_top_values_refuse_unknown_fields(store: Store) -> None:
     with pytest.raises(QueryError, match="unknown"):
         store.top_values(EventQuery(), ["raw"])
 
@@ -200,8 +215,9 @@ def text_matches(store: SQLiteStore) -> Iterator[list[str]]:
 @pytest.mark.parametrize("most_held", [sqlite_search.HIT_SET_MAX, 1])  # 1: too many hits to hold
 @pytest.mark.parametrize("since", [None, T0 + timedelta(minutes=90)])
 def test_a_full_search_matches_each_text_once_and_counts_as_the_separate_reads(
-        store: SQLiteStore, monkeypatch: pytest.MonkeyPatch, text: str, terms: int, most_held: int,
+        sqlite_store: SQLiteStore, monkeypatch: pytest.MonkeyPatch, text: str, terms: int, most_held: int,
         since: datetime | None) -> None:
+    store = sqlite_store
     monkeypatch.setattr(sqlite_search, "HIT_SET_MAX", most_held)
     with text_matches(store) as together:
         result = run_search(store, text, since=since, now=NOW, limit=2, offset=1, count=True,
@@ -223,7 +239,8 @@ def test_a_full_search_matches_each_text_once_and_counts_as_the_separate_reads(
     assert len(apart) == terms * (5 if result.histogram else 4)  # apart, every read matches again
 
 
-def test_what_a_search_held_is_dropped_after_it(store: SQLiteStore) -> None:
+def test_what_a_search_held_is_dropped_after_it(sqlite_store: SQLiteStore) -> None:
+    store = sqlite_store
     run_search(store, "password OR refused OR host:ctl1", now=NOW, count=True, histogram=True, fields=True)
     temp = store._reader.execute("SELECT name FROM temp.sqlite_master WHERE type = 'table'").fetchall()
     assert temp == []

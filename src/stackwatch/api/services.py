@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from stackwatch.api.audit import AuditLog
+from stackwatch.api.audit import SPOOL_FILE, AuditLog
 from stackwatch.api.integrity import IntegrityStatus, _plain, integrity_for
 from stackwatch.api.users import UserStore
 from stackwatch.core.errors import StackwatchError
@@ -184,17 +184,22 @@ class Services:
     @classmethod
     def for_data_dir(
         cls, data_dir: str | os.PathLike[str], *, rule_paths: Sequence[str | os.PathLike[str]] = (),
-        read_only: bool = False,
+        read_only: bool = False, store: str | None = None,
     ) -> Services:
         """Everything over one data folder: the store (``read_only``: opened without writing
-        or indexing, beside the process that does), users.db, rule-state.json."""
+        or indexing, beside the process that does), users.db, rule-state.json. ``store``: the
+        store's URL when it is not the folder's own (a shared postgresql:// store)."""
         from stackwatch.store import open_store
 
         path = Path(data_dir)
+        opened = open_store(store or path, read_only=read_only)
+        # a shared store takes the audit events into its log (through its outbox: some writer
+        # commits them); the embedded store's are appended to the folder's store
+        queue = getattr(opened, "queue_admin_events", None) if store else None
         return cls(
-            store=open_store(path, read_only=read_only),
+            store=opened,
             users=UserStore.in_data_dir(path),
-            audit=AuditLog.for_data_dir(path),
+            audit=AuditLog(queue, path / SPOOL_FILE) if queue is not None else AuditLog.for_data_dir(path),
             rules=RuleCatalog(RuleState.in_data_dir(path), rule_paths),
             data_dir=path,
         )

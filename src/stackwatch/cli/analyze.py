@@ -14,7 +14,7 @@ import click
 from stackwatch.cli.output import ProgressBar, write_json, write_summary, write_table
 from stackwatch.config.loader import load_config
 from stackwatch.config.schema import parse_size
-from stackwatch.config.settings import Settings
+from stackwatch.config.settings import Settings, StoreSettings
 from stackwatch.core.errors import ConfigError
 from stackwatch.detect.gctune import tune_gc
 from stackwatch.pipeline.analyze import AnalyzeResult, analyze
@@ -93,7 +93,10 @@ def run_analyze(paths: list[str], *, data: str | None, host: str = "", fmt: str 
 def _run(inputs: list[InputFile], engine: object, pool: ReaderPool | None, *, data: str | None, fmt: str,
          store_events: bool, inflate: InflateLimits | None) -> AnalyzeResult:
     store = open_store(data) if (data and store_events) else None
-    ledger = IngestLedger(data) if store is not None and data else None
+    # what earlier runs read is remembered beside an embedded store; a shared (PostgreSQL) store
+    # has no folder here, and its writers' runs are not deduplicated (docs/store-postgres.md)
+    folder = StoreSettings(url=data).embedded_folder() if data else None
+    ledger = IngestLedger(folder) if store is not None and folder is not None else None
     bar = ProgressBar()
     with stop_on_signals() as stop:
         try:

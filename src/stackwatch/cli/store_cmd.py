@@ -1,6 +1,8 @@
 """``stackwatch store ...``: keys, verification, proofs, backup, retention, replication.
 
-Every command works on the data folder given by ``--data`` (default ./stackwatch-data).
+Every command works on the data folder given by ``--data`` (default ./stackwatch-data);
+init, verify, prove, checkpoint, backup and restore also on a shared store's
+``postgresql://`` URL (``store_pg``), the others say they need a folder.
 Exit status: 0 when all is well, 1 on any problem found (verification), 2 on usage errors.
 """
 
@@ -20,15 +22,41 @@ from stackwatch.cli.errors import one_line
 from stackwatch.core.errors import StackwatchError
 
 DEFAULT_DATA = "./stackwatch-data"
+_URL_SCHEMES = ("postgresql://", "postgres://")
+
+
+class _Data(click.ParamType):
+    """A data folder (a Path), or a shared store's postgresql:// URL (kept as a str)."""
+
+    name = "DIR|URL"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        text = os.fspath(value)
+        if text.startswith(_URL_SCHEMES):
+            return text
+        path = Path(text)
+        if path.exists() and not path.is_dir():
+            self.fail(f"{text} is not a folder", param, ctx)
+        return path
+
+
 data_option = click.option(
     "--data",
     "data",
     default=DEFAULT_DATA,
     show_default=True,
     envvar="STACKWATCH_DATA",
-    type=click.Path(file_okay=False, path_type=Path),
-    help="The store's data folder.",
+    type=_Data(),
+    help="The store's data folder (or a shared store's postgresql:// URL).",
 )
+
+
+def _folder(data: Path | str, command: str) -> Path:
+    """``data`` as a folder; a postgresql:// store is refused with what to use instead."""
+    if isinstance(data, str):
+        _fail(f"store {command} works on an embedded store's folder; a postgresql:// store is kept by the "
+              "database (its backup: stackwatch store backup, which verifies then runs pg_dump)", 2)
+    return Path(data)
 
 
 def _fail(message: str, code: int = 1) -> None:
@@ -93,11 +121,20 @@ def store_group() -> None:
 @click.option("--format", "record_format", type=click.Choice(["1", "2"]), default=None,
               help="Record format of a new store: 1 (a chained row per record) or 2 (chained compressed "
               "blocks; docs/store.md). Default: $STACKWATCH_STORE_FORMAT, else 2.")
+@click.option("--writer", default=None, help="postgresql:// store: the writer (analyzer) whose log this is "
+              "(default: this host's name).")
+@click.option("--keys", "key_dir", default=None, type=click.Path(file_okay=False),
+              help="postgresql:// store: the folder on this host for the writer's keys.")
 def init_command(
-    data: Path, standby: bool, witnesses: tuple[str, ...], witness_file: str | None, no_local_witness: bool,
-    record_format: str | None,
+    data: Path | str, standby: bool, witnesses: tuple[str, ...], witness_file: str | None,
+    no_local_witness: bool, record_format: str | None, writer: str | None, key_dir: str | None,
 ) -> None:
     """Create the signing and sealing keys; print the initial sealing key ONCE."""
+    if isinstance(data, str):
+        from stackwatch.cli import store_pg
+
+        store_pg.init(data, writer, key_dir)
+        return
     from stackwatch.store.keys import init_store
     from stackwatch.store.witness import configured
 
@@ -150,15 +187,26 @@ def init_command(
     "--allow-unsealed-tail", is_flag=True, help="Exit 0 even if the newest records are not sealed yet."
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.option("--keys", "key_dirs", multiple=True, metavar="WRITER=DIR",
+              help="postgresql:// store: a writer's keys folder (on its host): the evidence of how many "
+              "epochs its ratchet sealed.")
 def verify_command(
-    data: Path,
+    data: Path | str,
     keys: tuple[str, ...],
     public_key: str | None,
     witnesses: tuple[str, ...],
     allow_unsealed_tail: bool,
     as_json: bool,
+    key_dirs: tuple[str, ...],
 ) -> None:
-    """Check chain, Merkle roots, signatures, seals and witnesses; exit 1 on any problem."""
+    """Check chain, Merkle roots, signatures, seals and witnesses; exit 1 on any problem
+    (a postgresql:// store: every writer's log; --key WRITER=K0)."""
+    if isinstance(data, str):
+        from stackwatch.cli import store_pg
+
+        folders = {name: Path(ds[-1]) for name, ds in store_pg.writer_keys(key_dirs, str).items()}
+        store_pg.verify(data, store_pg.writer_keys(keys, _initial_key), allow_unsealed_tail, as_json, folders)
+        return
     from stackwatch.store.status import write_last_verification
     from stackwatch.store.verify import verify_store
 
@@ -264,11 +312,17 @@ def _block_record(conn: Any, seq: int) -> tuple[Any, ...] | None:
 @click.argument("seq", type=int)
 @click.option("--size", type=int, help="Prove against the checkpoint at this tree size.")
 @click.option("-o", "--output", help="Write the proof to this file.")
-def prove_command(data: Path, seq: int, size: int | None, output: str | None) -> None:
-    """Inclusion proof of record SEQ (check it with python -m stackwatch.store.auditor)."""
+def prove_command(data: Path | str, seq: int, size: int | None, output: str | None) -> None:
+    """Inclusion proof of record SEQ (check it with python -m stackwatch.store.auditor);
+    a postgresql:// store: of event SEQ (its id) in its writer's log."""
     from stackwatch.store.proofs import prove
 
     try:
+        if isinstance(data, str):
+            from stackwatch.cli import store_pg
+
+            _write_doc(store_pg.prove(data, seq), output)
+            return
         _write_doc(prove(data, seq, size), output)
     except StackwatchError as exc:
         _fail(str(exc))
@@ -281,6 +335,7 @@ def prove_command(data: Path, seq: int, size: int | None, output: str | None) ->
 @click.option("-o", "--output", help="Write the proof to this file.")
 def consistency_command(data: Path, old_size: int, new_size: int, output: str | None) -> None:
     """Consistency proof that the log of OLD_SIZE records is a prefix of NEW_SIZE."""
+    data = _folder(data, "consistency")
     from stackwatch.store.proofs import consistency
 
     try:
@@ -291,9 +346,15 @@ def consistency_command(data: Path, old_size: int, new_size: int, output: str | 
 
 @store_group.command("checkpoint")
 @data_option
-def checkpoint_command(data: Path) -> None:
+def checkpoint_command(data: Path | str) -> None:
     """Make a signed, sealed checkpoint now."""
     from stackwatch.store.sqlite import open_store
+
+    if isinstance(data, str):
+        from stackwatch.cli import store_pg
+
+        store_pg.checkpoint(data)
+        return
 
     try:
         with open_store(data) as store:
@@ -312,6 +373,7 @@ def checkpoint_command(data: Path) -> None:
 def attempts_command(data: Path, rebuild: bool) -> None:
     """Check the keystone login attempts the store correlated at ingest against a recount of
     its events (exit 1 when they differ), or recount them."""
+    data = _folder(data, "attempts")
     from stackwatch.store.sqlite import open_store
 
     if not (data / "stackwatch.db").is_file():
@@ -338,9 +400,18 @@ def attempts_command(data: Path, rebuild: bool) -> None:
     type=click.Path(exists=True, dir_okay=False),
     help="AES-256-GCM key file (32 bytes, or 64 hex digits).",
 )
-def backup_command(data: Path, dest: str, encrypt_key: str | None) -> None:
-    """Consistent online backup to DEST (ingest may continue)."""
+def backup_command(data: Path | str, dest: str, encrypt_key: str | None) -> None:
+    """Consistent online backup to DEST (ingest may continue); a postgresql:// store: every
+    writer's log verified, then pg_dump of its schema."""
     from stackwatch.store.backup import backup, read_key
+
+    if isinstance(data, str):
+        from stackwatch.cli import store_pg
+
+        if encrypt_key:
+            _fail("--encrypt-key: a postgresql:// backup is pg_dump's file; encrypt it with your tools", 2)
+        store_pg.backup(data, dest)
+        return
 
     try:
         manifest = backup(data, dest, encrypt_key=read_key(encrypt_key) if encrypt_key else None)
@@ -367,8 +438,15 @@ def restore_command(
     public_key: str | None,
     witnesses: tuple[str, ...],
 ) -> None:
-    """Verify backup SRC fully, then restore it into DEST_DIR (refused if anything is wrong)."""
+    """Verify backup SRC fully, then restore it into DEST_DIR (refused if anything is wrong);
+    DEST_DIR a postgresql:// URL: load a pg_dump backup and keep it only if every log verifies."""
     from stackwatch.store.backup import read_key, restore
+
+    if dest_dir.startswith(_URL_SCHEMES):
+        from stackwatch.cli import store_pg
+
+        store_pg.restore(src, dest_dir, store_pg.writer_keys(keys, _initial_key))
+        return
 
     try:
         report = restore(
@@ -394,6 +472,7 @@ def restore_command(
 def migrate_command(data: Path, keys: tuple[str, ...], actor: str) -> None:
     """Convert a format 1 store to record format 2 (compressed chained blocks), in place; its
     history stays provable (docs/store.md). Stop the writer first."""
+    data = _folder(data, "migrate")
     from stackwatch.store.migrate import migrate_store
 
     try:
@@ -414,6 +493,7 @@ def migrate_command(data: Path, keys: tuple[str, ...], actor: str) -> None:
 @click.option("--actor", default=lambda: os.environ.get("USER", "stackwatch"), help="Who runs it (logged).")
 def retention_command(data: Path, max_age: str | None, max_size: str | None, actor: str) -> None:
     """Expire old records; what is expired stays attested by its checkpoints."""
+    data = _folder(data, "retention")
     from stackwatch.store.retention import expire, parse_age, parse_size
     from stackwatch.store.sqlite import open_store
 
@@ -464,6 +544,7 @@ def replicate_command(
     off: bool,
 ) -> None:
     """Configure this store as a primary serving a standby (the appending process serves it)."""
+    data = _folder(data, "replicate")
     from stackwatch.store.replication import CONFIG_FILE, parse_address, read_secret
 
     path = data / CONFIG_FILE
@@ -509,6 +590,7 @@ def standby_command(
     tls_ca: str | None,
 ) -> None:
     """Follow a primary, verifying everything received, until stopped (then: store promote)."""
+    data = _folder(data, "standby")
     from stackwatch.store.replication import Standby, parse_address, read_secret
     from stackwatch.store.sqlite import open_store
 
@@ -535,6 +617,7 @@ def standby_command(
 @click.option("--actor", default=lambda: os.environ.get("USER", "stackwatch"))
 def promote_command(data: Path, actor: str) -> None:
     """Make a (stopped) standby the primary; its own keys sign and seal from the next epoch."""
+    data = _folder(data, "promote")
     from stackwatch.store.keys import promote
 
     try:

@@ -78,6 +78,9 @@ def load_web_settings(config: str | None, overrides: dict[str, Any]) -> Any:
     help="YAML configuration file; its 'web:' section holds the settings.",
 )
 @click.option("--rules", multiple=True, type=click.Path(exists=True), help="Extra rule files or folders.")
+@click.option("--store", "store_url", default=None, envvar="STACKWATCH_STORE", metavar="URL",
+              help="The store, when not the data folder's own: postgresql://user@host/db (the password "
+              "from $PGPASSWORD or ~/.pgpass; users.db and rule switches stay in --data).")
 def web_command(
     data: str,
     listen: str | None,
@@ -86,6 +89,7 @@ def web_command(
     session_secret: str | None,
     config: str | None,
     rules: tuple[str, ...],
+    store_url: str | None,
 ) -> None:
     """Serve the API (/api/v1, OpenAPI at /api/v1/openapi.json) and the dashboard."""
     import uvicorn
@@ -98,7 +102,10 @@ def web_command(
             config,
             {"listen": listen, "tls_cert": tls_cert, "tls_key": tls_key, "session_secret": session_secret},
         )
-        services = Services.for_data_dir(data, rule_paths=rules)
+        if "://" in data and not data.startswith("sqlite:"):
+            raise click.UsageError("--data is the web's folder (users.db): give a shared store with "
+                                   "--store URL")
+        services = Services.for_data_dir(data, rule_paths=rules, store=store_url)
     except StackwatchError as exc:
         raise click.ClickException(str(exc)) from exc
     if not services.users.all():

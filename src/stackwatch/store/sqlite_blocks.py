@@ -34,12 +34,12 @@ from stackwatch.core.errors import IntegrityError, StoreError
 from stackwatch.core.event import Event
 from stackwatch.store import sqlite_rollup
 from stackwatch.store.base import QueryError, StoredEvent
-from stackwatch.store.chain import MAGIC, RECORD_HEAD, decode_record_bytes
 from stackwatch.store.integrity import blocks as codec
 from stackwatch.store.integrity.io import StoredBlock
 from stackwatch.store.integrity.ledger import BlockLedger
+from stackwatch.store.integrity.records import record_bytes, record_event, record_message, record_row
 from stackwatch.store.integrity.sqlite_io import FORMAT_META, SQLiteLedgerIO, ensure_schema
-from stackwatch.store.rows import EVENT_COLUMNS, Row, clean_row, row_event, to_micros
+from stackwatch.store.rows import EVENT_COLUMNS, Row, clean_row, to_micros
 from stackwatch.store.scope import Scope
 from stackwatch.store.sqlite import _SOURCE_STATS, SQLiteStore, _json_ints
 from stackwatch.store.sqlite_scope import event_condition
@@ -84,39 +84,6 @@ def _narrow_insert() -> str:
 
 
 _INSERT_NARROW: Final = _narrow_insert()
-_NORM_MESSAGE: Final = 18  # index of message in the normalized array (ledger.NORMALIZED_FIELDS)
-
-
-def record_bytes(row: Row, host: str, service: str) -> bytes:
-    """The canonical record bytes of a row (EVENT_COLUMNS order) from ``host``/``service``."""
-    norm = orjson.dumps((row[1], host, service, *row[4:21], row[23]))
-    o = row[22].encode()
-    raw = row[21]
-    return RECORD_HEAD.pack(MAGIC, row[0], row[2], len(raw), len(norm), len(o)) + raw + norm + o
-
-
-def record_event(record: bytes) -> tuple[int, Event]:
-    """(seq, Event) of a record's bytes."""
-    fields = decode_record_bytes(record)
-    norm = orjson.loads(fields.normalized)
-    row = (fields.seq, norm[0], fields.received_us, None, *norm[3:20], fields.raw, fields.origin, norm[20])
-    return fields.seq, row_event(row, norm[1], norm[2])
-
-
-def record_row(record: bytes) -> tuple[int, Row, str, str]:
-    """(seq, row in EVENT_COLUMNS order with no source, host, service) of a record's bytes: the
-    row the writer stored it from (a standby rebuilds its narrow rows this way)."""
-    fields = decode_record_bytes(record)
-    norm = orjson.loads(fields.normalized)
-    row = (fields.seq, norm[0], fields.received_us, None, *norm[3:20], fields.raw, fields.origin, norm[20])
-    return fields.seq, row, str(norm[1]), str(norm[2])
-
-
-def record_message(record: bytes) -> tuple[int, str]:
-    fields = decode_record_bytes(record)
-    return fields.seq, str(orjson.loads(fields.normalized)[_NORM_MESSAGE])
-
-
 def block_messages(conn: sqlite3.Connection, low: int, high: int) -> Iterable[tuple[int, str]]:
     """(seq, message) of records low+1..high, read from the blocks of the attached record ``ev``."""
     rows = conn.execute(

@@ -21,7 +21,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
@@ -29,6 +29,8 @@ from typing import Final
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from stackwatch.store.chain import GENESIS, verify_chain
+from stackwatch.store.integrity.io import LedgerIO
+from stackwatch.store.integrity.verify import IndexRow
 from stackwatch.store.ledger import iter_ledger, key_paths, scan_ledger
 from stackwatch.store.merkle import MerkleAccumulator
 from stackwatch.store.seal import (
@@ -383,7 +385,6 @@ def _check_blocks(conn: sqlite3.Connection, report: VerifyReport, roots: dict[in
                   end_records: int) -> None:
     """Record format 2: the blocks, their chain and Merkle roots, and the index rows."""
     from stackwatch.store.integrity.sqlite_io import SQLiteLedgerIO
-    from stackwatch.store.integrity.verify import check_blocks
 
     io = SQLiteLedgerIO(conn)
     v2_epoch = conn.execute("SELECT value FROM meta WHERE name = 'v2_epoch'").fetchone()
@@ -402,6 +403,28 @@ def _check_blocks(conn: sqlite3.Connection, report: VerifyReport, roots: dict[in
             report.add("FAIL", "anchor", 1, "the block chain's anchor is not the last format 1 checkpoint "
                        "signed before the migration", 1)
             return
+    state = conn.execute("SELECT size, merkle FROM ledger_state WHERE id = 1").fetchone()
+    check_block_log(io, conn.execute(_INDEX_ROWS), report, roots, end_records,
+                    (int(state[0]), bytes(state[1]) if state[1] else None) if state else None,
+                    v1_roots=v1_roots)
+
+
+def check_block_log(
+    io: LedgerIO,
+    index_rows: Iterable[IndexRow],
+    report: VerifyReport,
+    roots: dict[int, bytes],
+    end_records: int,
+    state: tuple[int, bytes | None] | None,
+    *,
+    v1_roots: dict[int, bytes] | None = None,
+) -> None:
+    """Record format 2, on any backend's ``LedgerIO``: the blocks of one log, their chain and
+    Merkle roots (``roots``: checkpoint size -> verified signed root), what retention expired,
+    the index rows (``index_rows``, by seq) and the ledger ``state`` (size, Merkle bytes)."""
+    from stackwatch.store.integrity.verify import check_blocks
+
+    v1_roots = dict(v1_roots or {})
     prev, start = io.anchor() or GENESIS, None
     pruned = io.pruned()
     if pruned is not None:
@@ -423,16 +446,16 @@ def _check_blocks(conn: sqlite3.Connection, report: VerifyReport, roots: dict[in
         report.add("NOTE", "pruned", None,
                    f"records 1..{records} (blocks 1..{blocks}) were expired by retention: "
                    "they are attested ONLY by checkpoints; their content can no longer be checked")
-    check = check_blocks(io, conn.execute(_INDEX_ROWS), roots=roots, end_records=end_records,
+    check = check_blocks(io, index_rows, roots=roots, end_records=end_records,
                          prev=prev, v1_roots=v1_roots, start=start)
     report.records, report.blocks = check.records, check.blocks
-    report.size = conn.execute("SELECT coalesce(max(first_seq + count - 1), 0) FROM blocks").fetchone()[0]
+    last = io.blocks_covering(2**62)
+    report.size = next((b.first_seq + b.count - 1 for b in io.blocks(last, last)), 0) if last else 0
 
     def block_of(seq: int) -> int:  # the block holding seq, or the one that would come next
-        row = conn.execute("SELECT id FROM blocks WHERE first_seq <= ? ORDER BY first_seq DESC LIMIT 1",
-                           (seq,)).fetchone()
-        number = int(row[0]) if row else 1
-        return number if io.block_of(seq) is not None or row is None else number + 1
+        covering = io.blocks_covering(seq)
+        number = covering or 1
+        return number if io.block_of(seq) is not None or not covering else number + 1
 
     # The checks above (seals, checkpoints) name records: name their blocks too.
     report.problems = [p if p.seq is None or p.block is not None else
@@ -441,9 +464,8 @@ def _check_blocks(conn: sqlite3.Connection, report: VerifyReport, roots: dict[in
         f = check.fault
         report.add("FAIL", f.kind, f.seq, f.reason, f.block)
         return
-    state = conn.execute("SELECT size, merkle FROM ledger_state WHERE id = 1").fetchone()
     if check.acc is not None and state is not None and state[0] == report.size and state[1] and \
-            check.acc.to_bytes() != bytes(state[1]):
+            check.acc.to_bytes() != state[1]:
         report.add("FAIL", "ledger-state", None, "the stored Merkle state does not match the blocks")
 
 

@@ -1,0 +1,48 @@
+"""A stored row <-> its record's exact bytes (record format 2), apart from any database.
+
+The row is in ``rows.EVENT_COLUMNS`` order; ``host``/``service`` are what the row's source
+names. Every backend builds a block's records with ``record_bytes`` and reads events back
+with ``record_event``, so a record means the same in the embedded and the shared store.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+import orjson
+
+from stackwatch.core.event import Event
+from stackwatch.store.chain import MAGIC, RECORD_HEAD, decode_record_bytes
+from stackwatch.store.rows import Row, row_event
+
+NORM_MESSAGE: Final = 18  # index of message in the normalized array (ledger.NORMALIZED_FIELDS)
+
+
+def record_bytes(row: Row, host: str, service: str) -> bytes:
+    """The canonical record bytes of a row (EVENT_COLUMNS order) from ``host``/``service``."""
+    norm = orjson.dumps((row[1], host, service, *row[4:21], row[23]))
+    o = row[22].encode()
+    raw = row[21]
+    return RECORD_HEAD.pack(MAGIC, row[0], row[2], len(raw), len(norm), len(o)) + raw + norm + o
+
+
+def record_event(record: bytes) -> tuple[int, Event]:
+    """(seq, Event) of a record's bytes."""
+    fields = decode_record_bytes(record)
+    norm = orjson.loads(fields.normalized)
+    row = (fields.seq, norm[0], fields.received_us, None, *norm[3:20], fields.raw, fields.origin, norm[20])
+    return fields.seq, row_event(row, norm[1], norm[2])
+
+
+def record_row(record: bytes) -> tuple[int, Row, str, str]:
+    """(seq, row in EVENT_COLUMNS order with no source, host, service) of a record's bytes: the
+    row the writer stored it from (a standby rebuilds its narrow rows this way)."""
+    fields = decode_record_bytes(record)
+    norm = orjson.loads(fields.normalized)
+    row = (fields.seq, norm[0], fields.received_us, None, *norm[3:20], fields.raw, fields.origin, norm[20])
+    return fields.seq, row, str(norm[1]), str(norm[2])
+
+
+def record_message(record: bytes) -> tuple[int, str]:
+    fields = decode_record_bytes(record)
+    return fields.seq, str(orjson.loads(fields.normalized)[NORM_MESSAGE])

@@ -1,0 +1,274 @@
+"""Alerts on PostgreSQL: shared by every writer, one row per identity ``(rule, key)``.
+
+The UNIQUE constraint on ``(rule, key)`` is what keeps two analyzers from making two rows of
+one alert: an upsert inserts with ``ON CONFLICT DO NOTHING``; when the row exists (or another
+transaction is inserting it: the insert waits for that one to commit), the row is locked
+(``FOR UPDATE``) and folded exactly as the embedded store folds (``sqlite_alerts.upsert``: the
+status rules and history are the same). A batch is folded in (rule, key) order, so two
+writers locking several alerts never wait on each other in a cycle. Every function runs
+inside the caller's transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Final
+
+import orjson
+import psycopg
+
+from stackwatch.core.alert import ALERT_SEVERITIES, Alert, Evidence
+from stackwatch.store.base import AlertChange, AlertQuery, Silence, StoredAlert
+from stackwatch.store.postgres.scope import alert_condition
+from stackwatch.store.rows import clean_text, encode_json, from_micros, raw_bytes, to_micros
+
+MAX_EVIDENCE: Final = 1000
+ENGINE: Final = "stackwatch"
+_COLUMNS: Final = ("id, rule, key, title, category, severity, status, time, last_seen, count, host, summary, "
+                   "source_ip, user_name, project, service, bridge, path, details, updated, assignee, "
+                   "silence")
+_SEVERITY_RANK: Final = "CASE severity " + " ".join(
+    f"WHEN '{name}' THEN {rank}" for rank, name in enumerate(ALERT_SEVERITIES)) + " ELSE -1 END"
+SORT_COLUMNS: Final = {"time": "last_seen", "severity": _SEVERITY_RANK, "rule": "title",
+                       "host": "coalesce(host, '')"}
+
+
+def text(value: str | None) -> str | None:
+    """A string PostgreSQL can hold: undecodable bytes and NUL (which text refuses) as U+FFFD."""
+    return clean_text(value).replace("\x00", "\ufffd") if value else value
+
+
+def _muting(conn: psycopg.Connection, rule: str, key: str, now: int) -> int | None:
+    row = conn.execute(
+        b"SELECT id FROM silences WHERE rule = %s AND key IN (%s, '') AND expired IS NULL AND ends > %s "
+        b"ORDER BY id LIMIT 1", (rule, key, now)).fetchone()
+    return int(row[0]) if row else None
+
+
+def upsert_many(conn: psycopg.Connection, alerts: Sequence[Alert], now: int) -> list[int]:
+    order = sorted(range(len(alerts)), key=lambda i: (text(alerts[i].rule), text(alerts[i].key)))
+    ids = [0] * len(alerts)
+    for i in order:
+        ids[i] = upsert(conn, alerts[i], now)
+    return ids
+
+
+def upsert(conn: psycopg.Connection, alert: Alert, now: int) -> int:
+    rule, key = text(alert.rule) or "", text(alert.key) or ""
+    first, last = to_micros(alert.time), to_micros(alert.last_seen)
+    silence = _muting(conn, rule, key, now)
+    fields = (text(alert.title), text(alert.category), text(alert.severity), text(alert.host),
+              text(alert.summary), text(alert.source_ip), text(alert.user), text(alert.project),
+              text(alert.service), text(alert.bridge), text(alert.path), text(encode_json(alert.details)))
+    row = conn.execute(
+        b"INSERT INTO alerts (rule, key, title, category, severity, host, summary, source_ip, user_name, "
+        b"project, service, bridge, path, details, status, time, last_seen, count, updated, silence) "
+        b"VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
+        b"ON CONFLICT (rule, key) DO NOTHING RETURNING id",
+        (rule, key, *fields, alert.status, first, last, alert.count, now, silence)).fetchone()
+    if row is not None:
+        alert_id = int(row[0])
+        _history(conn, alert_id, now, ENGINE, alert.status, "raised")
+    else:
+        found = conn.execute(b"SELECT id, status, time, last_seen, count FROM alerts "
+                             b"WHERE rule = %s AND key = %s FOR UPDATE", (rule, key)).fetchone()
+        assert found is not None  # the conflicting row is committed (the insert waited for it)
+        alert_id, status, stored_first, stored_last, stored_count = found
+        new_status = status
+        if alert.status == "resolved" and status != "resolved":
+            new_status = "resolved"
+            _history(conn, alert_id, now, ENGINE, new_status, "resolved by the engine")
+        elif status == "resolved" and alert.status != "resolved" and last > stored_last:
+            new_status = "open"
+            _history(conn, alert_id, now, ENGINE, new_status, "fired again after it was resolved")
+        conn.execute(
+            b"UPDATE alerts SET title = %s, category = %s, severity = %s, host = %s, summary = %s, "
+            b"source_ip = %s, user_name = %s, project = %s, service = %s, bridge = %s, path = %s, "
+            b"details = %s, status = %s, time = %s, last_seen = %s, count = %s, updated = %s, silence = %s "
+            b"WHERE id = %s",
+            (*fields, new_status, min(first, stored_first), max(last, stored_last),
+             max(alert.count, stored_count), now, silence, alert_id))
+    _add_evidence(conn, alert_id, alert.evidence)
+    return int(alert_id)
+
+
+def _add_evidence(conn: psycopg.Connection, alert_id: int, evidence: Sequence[Evidence]) -> None:
+    if not evidence:
+        return
+    row = conn.execute(b"SELECT count(*) FROM alert_evidence WHERE alert_id = %s", (alert_id,)).fetchone()
+    room = MAX_EVIDENCE - (int(row[0]) if row else 0)
+    for item in evidence:  # one by one: stop exactly at the cap, a ref already there is skipped
+        if room <= 0:
+            return
+        added = conn.execute(
+            b"INSERT INTO alert_evidence (alert_id, ref, raw, time) VALUES (%s, %s, %s, %s) "
+            b"ON CONFLICT (alert_id, ref) DO NOTHING",
+            (alert_id, text(item.ref) or "", raw_bytes(item.raw),
+             to_micros(item.time) if item.time is not None else None)).rowcount
+        room -= max(added, 0)
+
+
+def _history(conn: psycopg.Connection, alert_id: int, now: int, actor: str, status: str,
+             comment: str | None) -> None:
+    conn.execute(b"INSERT INTO alert_history (alert_id, time, actor, status, comment) "
+                 b"VALUES (%s, %s, %s, %s, %s)", (alert_id, now, text(actor) or "", status, text(comment)))
+
+
+def set_status(conn: psycopg.Connection, alert_id: int, status: str, actor: str, comment: str | None,
+               now: int) -> bool:
+    done = conn.execute(b"UPDATE alerts SET status = %s, updated = %s WHERE id = %s",
+                        (status, now, alert_id)).rowcount
+    if not done:
+        return False
+    _history(conn, alert_id, now, actor, status, comment)
+    return True
+
+
+def set_assignee(conn: psycopg.Connection, alert_id: int, assignee: str | None, actor: str, now: int) -> bool:
+    row = conn.execute(b"UPDATE alerts SET assignee = %s, updated = %s WHERE id = %s RETURNING status",
+                       (text(assignee), now, alert_id)).fetchone()
+    if row is None:
+        return False
+    _history(conn, alert_id, now, actor, row[0], f"assigned to {assignee}" if assignee else "unassigned")
+    return True
+
+
+def get(conn: psycopg.Connection, alert_id: int, scope: Any = None) -> StoredAlert | None:
+    condition, params = alert_condition(scope) if scope is not None else ("true", [])
+    row = conn.execute(f"SELECT {_COLUMNS} FROM alerts WHERE id = %s AND {condition}".encode(),  # noqa: S608
+                       (alert_id, *params)).fetchone()
+    if row is None:
+        return None
+    history = tuple(
+        AlertChange(time=from_micros(t), actor=actor, status=status, comment=comment)
+        for t, actor, status, comment in conn.execute(
+            b"SELECT time, actor, status, comment FROM alert_history WHERE alert_id = %s ORDER BY id",
+            (alert_id,)))
+    return _stored(row, _evidence(conn, [alert_id]).get(alert_id, []), history)
+
+
+def _where(q: AlertQuery) -> tuple[str, list[Any]]:
+    where: list[str] = []
+    params: list[Any] = []
+    for column, value in (("status", q.status), ("category", q.category), ("rule", q.rule),
+                          ("severity", q.severity), ("host", q.host), ("source_ip", q.source_ip),
+                          ("user_name", q.user), ("assignee", q.assignee)):
+        if value is not None:
+            where.append(f"{column} = %s")  # column names from the fixed list above
+            params.append(value)
+    if q.since is not None:
+        where.append("last_seen >= %s")
+        params.append(to_micros(q.since))
+    if q.until is not None:
+        where.append("last_seen < %s")
+        params.append(to_micros(q.until))
+    if q.without_host_prefix:
+        where.append("(host IS NULL OR NOT (host >= %s AND host < %s))")
+        params += [q.without_host_prefix, q.without_host_prefix + "\U0010ffff"]
+    if q.scope is not None:
+        condition, scoped = alert_condition(q.scope)
+        where.append(condition)
+        params.extend(scoped)
+    return (" WHERE " + " AND ".join(where)) if where else "", params
+
+
+def count(conn: psycopg.Connection, q: AlertQuery) -> int:
+    where, params = _where(q)
+    row = conn.execute(f"SELECT count(*) FROM alerts{where}".encode(), params).fetchone()  # noqa: S608
+    return int(row[0]) if row else 0
+
+
+def query(conn: psycopg.Connection, q: AlertQuery) -> list[StoredAlert]:
+    where, params = _where(q)
+    direction = "DESC" if q.descending else "ASC"
+    order = SORT_COLUMNS[q.sort]
+    sql = (f"SELECT {_COLUMNS} FROM alerts{where} "  # noqa: S608 - fixed columns and expressions
+           f"ORDER BY {order} {direction}, last_seen DESC, id DESC LIMIT %s OFFSET %s")
+    rows = conn.execute(sql.encode(), (*params, q.limit, q.offset)).fetchall()
+    evidence = _evidence(conn, [row[0] for row in rows]) if q.with_evidence else {}
+    return [_stored(row, evidence.get(row[0], [])) for row in rows]
+
+
+def _evidence(conn: psycopg.Connection, ids: list[int]) -> dict[int, list[Evidence]]:
+    found: dict[int, list[Evidence]] = {}
+    if not ids:
+        return found
+    for alert_id, ref, raw, time in conn.execute(
+            b"SELECT alert_id, ref, raw, time FROM alert_evidence WHERE alert_id = ANY(%s) "
+            b"ORDER BY alert_id, id", (ids,)):
+        found.setdefault(alert_id, []).append(Evidence(
+            ref=ref, raw=bytes(raw).decode("utf-8", "surrogateescape"),
+            time=from_micros(time) if time is not None else None))
+    return found
+
+
+def _stored(row: Sequence[Any], evidence: list[Evidence],
+            history: tuple[AlertChange, ...] = ()) -> StoredAlert:
+    (alert_id, rule, key, title, category, severity, status, time, last_seen, count, host, summary,
+     source_ip, user, project, service, bridge, path, details, updated, assignee, silence) = row
+    alert = Alert(
+        rule=rule, key=key, title=title, category=category, severity=severity, status=status,
+        time=from_micros(time), last_seen=from_micros(last_seen), count=int(count), host=host,
+        summary=summary, source_ip=source_ip, user=user, project=project, service=service, bridge=bridge,
+        path=path, details=orjson.loads(details), evidence=evidence,
+    )
+    return StoredAlert(id=int(alert_id), alert=alert, updated=from_micros(updated), history=history,
+                       assignee=assignee, silenced_by=silence)
+
+
+def status_counts(conn: psycopg.Connection) -> dict[str, int]:
+    return {s: int(n) for s, n in conn.execute(b"SELECT status, count(*) FROM alerts GROUP BY status")}
+
+
+# -- silences -----------------------------------------------------------------------------------
+
+_SILENCE: Final = "id, rule, key, created, created_by, reason, ends, expired, expired_by"
+
+
+def create_silence(conn: psycopg.Connection, rule: str, key: str, *, ends: int, actor: str, reason: str,
+                   now: int) -> Silence:
+    row = conn.execute(
+        b"INSERT INTO silences (rule, key, created, created_by, reason, ends) "
+        b"VALUES (%s, %s, %s, %s, %s, %s) RETURNING id",
+        (text(rule), text(key) or "", now, text(actor), text(reason) or "", ends)).fetchone()
+    assert row is not None
+    silence_id = int(row[0])
+    if ends > now:
+        conn.execute(b"UPDATE alerts SET silence = %s WHERE rule = %s AND (key = %s OR %s = '') "
+                     b"AND silence IS NULL", (silence_id, rule, key, key))
+    found = get_silence(conn, silence_id)
+    assert found is not None
+    return found
+
+
+def expire_silence(conn: psycopg.Connection, silence_id: int, *, actor: str, now: int) -> Silence | None:
+    conn.execute(b"UPDATE silences SET expired = %s, expired_by = %s WHERE id = %s AND expired IS NULL",
+                 (now, text(actor), silence_id))
+    conn.execute(b"UPDATE alerts SET silence = NULL WHERE silence = %s", (silence_id,))
+    return get_silence(conn, silence_id)
+
+
+def delete_silence(conn: psycopg.Connection, silence_id: int) -> Silence | None:
+    found = get_silence(conn, silence_id)
+    if found is not None:
+        conn.execute(b"DELETE FROM silences WHERE id = %s", (silence_id,))
+        conn.execute(b"UPDATE alerts SET silence = NULL WHERE silence = %s", (silence_id,))
+    return found
+
+
+def get_silence(conn: psycopg.Connection, silence_id: int) -> Silence | None:
+    row = conn.execute(f"SELECT {_SILENCE} FROM silences WHERE id = %s".encode(),  # noqa: S608
+                       (silence_id,)).fetchone()
+    return _silence(row) if row else None
+
+
+def silences(conn: psycopg.Connection) -> list[Silence]:
+    rows = conn.execute(f"SELECT {_SILENCE} FROM silences ORDER BY id DESC".encode())  # noqa: S608
+    return [_silence(row) for row in rows]
+
+
+def _silence(row: Sequence[Any]) -> Silence:
+    silence_id, rule, key, created, created_by, reason, ends, expired, expired_by = row
+    return Silence(id=int(silence_id), rule=rule, key=key, created=from_micros(created),
+                   created_by=created_by, reason=reason, ends=from_micros(ends),
+                   expired=from_micros(expired) if expired is not None else None, expired_by=expired_by)

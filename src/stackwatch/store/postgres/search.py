@@ -1,0 +1,180 @@
+"""Event searches as SQL for the PostgreSQL store: an ``EventQuery`` (plain filters and its
+parsed search-language tree) becomes one WHERE clause with ``%s`` parameters, over the
+``events AS e`` narrow rows of every writer. Values are only ever parameters.
+
+Where each field is looked up: host and service through the small ``sources`` table; source
+IP, user (name or id) and request id on their partial B-tree indexes; free text on the GIN
+index of ``words`` (``text.py``); kind, severity, action, outcome, project and target on the
+rows the other conditions select. A prefix ``adm*`` is the range ``['adm', 'adm' + U+10FFFF)``
+(the columns sort as bytes, so the index can seek it).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Final
+
+import psycopg
+
+from stackwatch.search.query import And, Everything, Match, Node, Not, Or, Text, TimeRange
+from stackwatch.store.base import EventQuery
+from stackwatch.store.postgres import text as fts
+from stackwatch.store.postgres.scope import event_condition
+from stackwatch.store.rows import to_micros
+
+_TOP: Final = "\U0010ffff"
+_SOURCE_COLUMNS: Final = {"host": "host", "service": "service"}
+_COLUMNS: Final = {"kind": ("kind",), "severity": ("severity",), "action": ("action",),
+                   "outcome": ("outcome",), "project": ("init_project",),
+                   "target": ("target_name", "target_id"), "source_ip": ("init_ip",),
+                   "user": ("init_name", "init_id"), "request_id": ("request_id",)}
+_FILTERS: Final = (("host", "host"), ("service", "service"), ("kind", "kind"), ("action", "action"),
+                   ("outcome", "outcome"), ("severity", "severity"), ("source_ip", "source_ip"),
+                   ("user", "user"), ("project", "project"), ("request_id", "request_id"))
+FACETS: Final = {"host": "s.host", "service": "s.service", "severity": "e.severity", "kind": "e.kind",
+                 "action": "e.action", "outcome": "e.outcome", "user": "e.init_name",
+                 "source_ip": "e.init_ip", "project": "e.init_project", "request_id": "e.request_id"}
+"""Fields the sidebar counts values of, and the column each one reads."""
+
+
+@dataclass(slots=True)
+class Where:
+    conditions: list[str] = field(default_factory=list)
+    params: list[Any] = field(default_factory=list)
+
+    def sql(self) -> str:
+        return " WHERE " + " AND ".join(self.conditions) if self.conditions else ""
+
+
+def where_of(query: EventQuery, now: datetime | None = None) -> Where:
+    where = Where()
+    if query.scope is not None:
+        condition, params = event_condition(query.scope)
+        where.conditions.append(condition)
+        where.params.extend(params)
+    if query.since is not None:
+        where.conditions.append("e.time >= %s")
+        where.params.append(to_micros(query.since))
+    if query.until is not None:
+        where.conditions.append("e.time < %s")
+        where.params.append(to_micros(query.until))
+    if query.after_seq is not None:
+        where.conditions.append("e.id > %s")
+        where.params.append(query.after_seq)
+    for attribute, name in _FILTERS:
+        value = getattr(query, attribute)
+        if value is not None:
+            where.conditions.append(_match(Match(name, value), where))
+    if query.text is not None:
+        where.conditions.append(_text(fts.free_text(query.text), where))
+    if query.match is not None and not isinstance(query.match, Everything):
+        where.conditions.append(_compile(query.match, where, now or datetime.now(UTC)))
+    return where
+
+
+def _compile(node: Node, where: Where, now: datetime) -> str:
+    if isinstance(node, Everything):
+        return "true"
+    if isinstance(node, Text):
+        return _text(fts.phrase(node.value, prefix=node.prefix), where)
+    if isinstance(node, Match):
+        return _match(node, where)
+    if isinstance(node, TimeRange):
+        return _time(node, where, now)
+    if isinstance(node, Not):
+        return f"NOT ({_compile(node.item, where, now)})"
+    assert isinstance(node, And | Or)
+    joiner = " AND " if isinstance(node, And) else " OR "
+    return "(" + joiner.join(f"({_compile(item, where, now)})" for item in node.items) + ")"
+
+
+def _text(query: str | None, where: Where) -> str:
+    if query is None:
+        return "false"
+    where.params.append(query)
+    return "e.words @@ %s::tsquery"
+
+
+def _values(column: str, node: Match, where: Where) -> str:
+    if node.prefix and not node.value:
+        return f"{column} <> ''"
+    if node.prefix:
+        where.params.extend((node.value, node.value + _TOP))
+        return f"({column} >= %s AND {column} < %s)"
+    where.params.append(node.value)
+    return f"{column} = %s"
+
+
+def _match(node: Match, where: Where) -> str:
+    name = node.field
+    if name in _SOURCE_COLUMNS:
+        condition = _values(_SOURCE_COLUMNS[name], node, where)
+        return f"e.source IN (SELECT id FROM sources WHERE {condition})"  # noqa: S608 - fixed names
+    value = node.value.replace("\x00", "\ufffd")  # what the writer stored in place of a NUL
+    node = Match(node.field, value, node.prefix) if value != node.value else node
+    return "(" + " OR ".join(_values(f"e.{column}", node, where) for column in _COLUMNS[name]) + ")"
+
+
+def _time(node: TimeRange, where: Where, now: datetime) -> str:
+    parts = []
+    if node.since is not None:
+        parts.append("e.time >= %s")
+        where.params.append(to_micros(node.since.resolve(now)))
+    if node.until is not None:
+        if node.until_inclusive:
+            end = node.until.resolve_end(now)
+            parts.append("e.time < %s" if node.until.date_only else "e.time <= %s")
+        else:
+            end = node.until.resolve(now)
+            parts.append("e.time < %s")
+        where.params.append(to_micros(end))
+    return "(" + " AND ".join(parts) + ")" if parts else "true"
+
+
+# -- reads over the matching events -------------------------------------------------------------
+
+def page(conn: psycopg.Connection, where: Where, *, newest_first: bool, limit: int,
+         offset: int) -> list[int]:
+    order = "DESC" if newest_first else "ASC"
+    sql = (f"SELECT e.id FROM events AS e{where.sql()} "  # noqa: S608 - clauses of fixed text
+           f"ORDER BY e.time {order}, e.id {order} LIMIT %s OFFSET %s")
+    return [int(r[0]) for r in conn.execute(sql.encode(), (*where.params, limit, offset))]
+
+
+def count(conn: psycopg.Connection, where: Where) -> int:
+    row = conn.execute(f"SELECT count(*) FROM events AS e{where.sql()}".encode(),  # noqa: S608
+                       where.params).fetchone()
+    return int(row[0]) if row else 0
+
+
+def time_bounds(conn: psycopg.Connection, where: Where) -> tuple[int, int] | None:
+    row = conn.execute(f"SELECT min(e.time), max(e.time) FROM events AS e{where.sql()}".encode(),  # noqa: S608
+                       where.params).fetchone()
+    return None if row is None or row[0] is None else (int(row[0]), int(row[1]))
+
+
+def histogram(conn: psycopg.Connection, where: Where, start: int, step: int, size: int) -> list[int]:
+    counts = [0] * size
+    joiner = " AND" if where.conditions else " WHERE"
+    sql = (f"SELECT (e.time - %s) / %s AS bucket, count(*) FROM events AS e{where.sql()}{joiner} "  # noqa: S608
+           "e.time >= %s AND e.time < %s GROUP BY bucket")
+    for bucket, n in conn.execute(sql.encode(), (start, step, *where.params, start, start + step * size)):
+        if 0 <= bucket < size:
+            counts[int(bucket)] = int(n)
+    return counts
+
+
+def top_values(conn: psycopg.Connection, where: Where, names: tuple[str, ...], *, sample: int,
+               limit: int) -> dict[str, list[tuple[str, int]]]:
+    columns = ", ".join(f'{FACETS[name]} AS "{name}"' for name in names)  # quoted: "user" is a keyword
+    hits = (f"SELECT {columns} FROM events AS e JOIN sources AS s ON s.id = e.source{where.sql()} "  # noqa: S608
+            "ORDER BY e.time DESC, e.id DESC LIMIT %s")
+    out: dict[str, list[tuple[str, int]]] = {}
+    for name in names:  # names are FACETS keys (checked by the caller): fixed text
+        column = f'h."{name}"'
+        sql = (f"SELECT {column}, count(*) AS n FROM ({hits}) AS h WHERE {column} <> '' "  # noqa: S608
+               f"GROUP BY {column} ORDER BY n DESC, {column} LIMIT %s")
+        found = conn.execute(sql.encode(), (*where.params, sample, limit))
+        out[name] = [(str(v), int(n)) for v, n in found]
+    return out

@@ -1,0 +1,152 @@
+"""One writer's log on PostgreSQL: rows -> blocks -> one transaction per batch.
+
+A batch commits in one transaction: queued admin events (taken with SKIP LOCKED, so two
+writers never take the same), the blocks (record format 2: ``integrity.blocks``), the narrow
+rows by COPY, this writer's source statistics, its ledger state and, when due, a signed and
+sealed checkpoint. The ledger is the integrity layer's (``integrity.ledger.BlockLedger``) over
+``PGLedgerIO``: nothing here hashes or chains on its own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Final
+
+import msgspec
+import orjson
+import psycopg
+
+from stackwatch.core.event import Event
+from stackwatch.store.checkpoints import Checkpointer
+from stackwatch.store.integrity import blocks as codec
+from stackwatch.store.integrity.io import StoredBlock
+from stackwatch.store.integrity.ledger import BlockLedger
+from stackwatch.store.integrity.records import record_bytes
+from stackwatch.store.postgres import text as fts
+from stackwatch.store.postgres.ids import WRITER_SHIFT
+from stackwatch.store.postgres.ledger_io import PGLedgerIO
+from stackwatch.store.rows import Row, clean_row
+
+_COPY_EVENTS: Final = (
+    "COPY events (id, writer, seq, time, received, source, severity, kind, action, outcome, init_name, "
+    "init_id, init_project, init_domain, init_ip, target_id, target_name, request_id, words) FROM STDIN")
+_NARROW_TEXT: Final = (4, 5, 6, 7, 8, 9, 10, 11, 12, 15, 16, 18)
+"""Row positions of the narrow text columns (PostgreSQL text holds no NUL)."""
+_STATS: Final = (
+    b"INSERT INTO source_stats AS t VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (writer, source) DO UPDATE "
+    b"SET first_seen = least(t.first_seen, EXCLUDED.first_seen), "
+    b"last_seen = greatest(t.last_seen, EXCLUDED.last_seen), count = t.count + EXCLUDED.count, "
+    b"last_received = greatest(t.last_received, EXCLUDED.last_received)")
+OUTBOX_BATCH: Final = 1000
+
+
+def without_nul(row: Row) -> Row:
+    """``row`` with NUL in its narrow text columns as U+FFFD (the record then says the same as
+    its index row); other columns keep it (they live in the block only)."""
+    if not any("\x00" in row[i] for i in _NARROW_TEXT):
+        return row
+    out = list(row)
+    for i in _NARROW_TEXT:
+        out[i] = out[i].replace("\x00", "\ufffd")
+    return tuple(out)
+
+
+class LogWriter:
+    """The state of this process's log: its number, next seq, ledger and checkpointer."""
+
+    def __init__(self, conn: psycopg.Connection, writer: int, names: dict[int, tuple[str, str]],
+                 checkpointer: Checkpointer, decode_rows: Callable[[list[Event], int], list[Row]]) -> None:
+        self.conn = conn
+        self.writer = writer
+        self.io = PGLedgerIO(conn, writer)
+        self.ledger = BlockLedger.load(self.io)
+        self.next_seq = self.ledger.size + 1
+        self.names = names
+        self.checkpointer = checkpointer
+        self._rows_of = decode_rows
+        self._encoder = codec.BlockEncoder()
+
+    def write(self, rows: list[Row], now_us: int, *, force_checkpoint: bool = False) -> list[Row]:
+        """Commit ``rows`` (numbered from the ledger's size + 1) and queued admin events; the rows
+        as stored. On any error nothing is stored and the ledger is as before."""
+        snap = self.ledger.snapshot()
+        made = None
+        try:
+            with self.conn.transaction():
+                rows = rows + self._outbox(self.ledger.size + len(rows) + 1)
+                try:
+                    with self.conn.transaction():  # a savepoint: a NUL in a column retries clean
+                        stored = self._store(rows)
+                except psycopg.DataError:
+                    self.ledger.restore(snap)
+                    stored = self._store([without_nul(clean_row(r)) for r in rows])
+                self.ledger.save(self.io)
+                cp = self.checkpointer
+                if (force_checkpoint and cp.enabled) or cp.due(self.ledger.size, now_us):
+                    made = cp.make(self.io, self.ledger.size, self.ledger.root(), now_us)
+        except BaseException:
+            self.ledger.restore(snap)
+            raise
+        if made is not None:
+            self.checkpointer.committed(made)
+        self.next_seq = self.ledger.size + 1
+        return stored
+
+    def _outbox(self, first: int) -> list[Row]:
+        taken = self.conn.execute(
+            b"DELETE FROM admin_outbox WHERE id IN (SELECT id FROM admin_outbox ORDER BY id "
+            b"FOR UPDATE SKIP LOCKED LIMIT %s) RETURNING id, event", (OUTBOX_BATCH,)).fetchall()
+        if not taken:
+            return []
+        events = [msgspec.json.decode(bytes(blob), type=Event) for _, blob in sorted(taken)]
+        return self._rows_of(events, first)
+
+    def _store(self, rows: list[Row]) -> list[Row]:
+        if not rows:
+            return rows
+        rows, made = self._blocks(rows)
+        self.io.insert_blocks(made)
+        base = self.writer << WRITER_SHIFT
+        writer = self.writer
+        stats: dict[int, list[int]] = {}
+        with self.conn.cursor() as cur, cur.copy(_COPY_EVENTS) as copy:
+            write = copy.write_row
+            for r in rows:
+                seq, time, received, source = r[0], r[1], r[2], r[3]
+                write((base | seq, writer, seq, time, received, source, r[4], r[5], r[6], r[7], r[8], r[9],
+                       r[10], r[11], r[12], r[15], r[16], r[18], fts.vector(r[19])))
+                s = stats.get(source)
+                if s is None:
+                    stats[source] = [time, time, 1, received]
+                else:
+                    s[0], s[1], s[2], s[3] = min(s[0], time), max(s[1], time), s[2] + 1, max(s[3], received)
+        with self.conn.cursor() as cur:
+            cur.executemany(_STATS, [(writer, source, *s) for source, s in sorted(stats.items())])
+        return rows
+
+    def _blocks(self, rows: list[Row]) -> tuple[list[Row], list[StoredBlock]]:
+        """Rows as stored (cleaned where JSON could not take them) and their blocks, chained."""
+        names, ledger, encode = self.names, self.ledger, self._encoder.encode
+        out: list[Row] = []
+        records: list[bytes] = []
+        made: list[StoredBlock] = []
+        size, first = 0, rows[0][0]
+        for r in rows:
+            try:
+                rec = record_bytes(r, *names[r[3]])
+            except (orjson.JSONEncodeError, UnicodeEncodeError, TypeError):
+                r = clean_row(r)
+                rec = record_bytes(r, *names[r[3]])
+            out.append(r)
+            records.append(rec)
+            size += len(rec)
+            if size >= codec.BLOCK_BYTES:
+                made.append(ledger.add(first, *encode(records)))
+                first, size, records = r[0] + 1, 0, []
+        if records:
+            made.append(ledger.add(first, *encode(records)))
+        return out, made
+
+
+def renumber(rows: Sequence[Row], first: int) -> list[Row]:
+    return [(first + n, *r[1:]) for n, r in enumerate(rows)]
