@@ -242,3 +242,30 @@ def test_status_says_when_the_broker_cannot_be_reached(tmp_path: Path) -> None:
     )
     assert done.returncode == 2
     assert "cannot read the cluster" in done.stderr
+
+
+def test_an_analyzer_that_loses_the_broker_says_so_and_exits(tmp_path: Path) -> None:
+    """Its /healthz turns 503 and the process exits non-zero (systemd's Restart=on-failure starts
+    it again) instead of idling with no consumer while the broker is back."""
+    from tests.cluster.clustertools import Consumer, TcpProxy
+
+    cluster = unique_cluster()
+    proxy = TcpProxy()
+    port = free_port()
+    config = _analyzer_config(tmp_path, cluster, "a", port)
+    config.write_text(config.read_text().replace("127.0.0.1:5672", f"127.0.0.1:{proxy.port}"))
+    analyzer = AnalyzerProcess(config, "0")
+    try:
+        analyzer.start()
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5) as response:
+            assert response.status == 200
+        time.sleep(3)  # subscribed to every partition (its standby ones after the delay)
+        proxy.cut()
+        assert analyzer.proc is not None
+        assert analyzer.proc.wait(30) != 0
+        assert "lost the broker connection" in analyzer.log()
+    finally:
+        analyzer.kill()
+        proxy.close()
+        with Consumer(cluster, partitions=2):
+            pass

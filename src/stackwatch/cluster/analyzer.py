@@ -242,6 +242,7 @@ class Analyzer:
         self.started = time.time()
         self._http: Any = None
         self._beat_stop = asyncio.Event()
+        self._lost = asyncio.Event()  # the broker connection closed
         self._beating: asyncio.Task[None] | None = None
         self._workers: list[asyncio.Task[None]] = []
         self._connection: Any = None
@@ -251,6 +252,8 @@ class Analyzer:
         import aio_pika
 
         self._connection = await aio_pika.connect(self.settings.cluster.connect_url())
+        # aio_pika's is_closed stays False when the server side vanishes; its close callbacks run
+        self._connection.close_callbacks.add(lambda *_: self._lost.set())
         try:
             await declare(self._connection, self.topology)
             await self.dispatcher.start()
@@ -272,6 +275,8 @@ class Analyzer:
                     await asyncio.wait_for(stop.wait(), 1.0)
                 if self._failed is not None:
                     raise self._failed
+                if self._lost.is_set():  # the broker went away: exit, the service manager restarts us
+                    raise ConnectionError("lost the broker connection; nothing uncommitted was acknowledged")
         finally:
             for worker in self._workers:
                 worker.cancel()
@@ -402,7 +407,7 @@ class Analyzer:
             log.info("analyzer %s: /metrics on %s:%d", self.member, *self._http.address)
 
     def healthy(self) -> bool:
-        return self._failed is None and self._connection is not None and not self._connection.is_closed
+        return self._failed is None and self._connection is not None and not self._lost.is_set()
 
 
 def _dispatcher(settings: Settings) -> Dispatcher:
