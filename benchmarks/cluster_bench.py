@@ -130,6 +130,22 @@ def _split(stream: Path, parts: int, marks: dict[int, str], work: Path) -> list[
     return out
 
 
+def _summed(ports: list[int], name: str) -> float:
+    """One metric summed over every analyzer and partition (0 when an analyzer cannot be read)."""
+    pattern = re.compile(rf"^{name}\{{[^}}]*\}} (\S+)", re.M)
+    total = 0.0
+    for port in ports:
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{port}/metrics", headers={"Authorization": f"Bearer {TOKEN}"}
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                total += sum(float(v) for v in pattern.findall(response.read().decode()))
+        except OSError:
+            pass
+    return total
+
+
 def _stored(ports: list[int]) -> int:
     total = 0
     for port in ports:
@@ -261,6 +277,8 @@ def run_cluster(
                 raise RuntimeError("the warm-up stream was not stored")
             time.sleep(1.0)  # the warm-up's last commits and alerts settle
             hooks.received.clear()
+        warm_checkpoint = _summed(metrics, "stackwatch_analyzer_checkpoint_cpu_seconds_total")
+        warm_store = _summed(metrics, "stackwatch_analyzer_store_cpu_seconds_total")
         broker = _broker_pid()
         broker_start = _cpu(broker) if broker else 0.0
         for role in roles:
@@ -298,6 +316,11 @@ def run_cluster(
         done = _wait(complete, 120 + lines / 500, 0.1)
         finished = time.time()
         per_role = {role.name: role.figures() for role in roles}
+        checkpoint_cpu = (
+            _summed(metrics, "stackwatch_analyzer_checkpoint_cpu_seconds_total") - warm_checkpoint
+        )
+        store_cpu = _summed(metrics, "stackwatch_analyzer_store_cpu_seconds_total") - warm_store
+        checkpoint_bytes = _summed(metrics, "stackwatch_analyzer_checkpoint_bytes")
         broker_cpu = round(_cpu(broker) - broker_start, 2) if broker else None
         for sender in senders:
             sender.wait(60)
@@ -335,6 +358,9 @@ def run_cluster(
             "cpu_us_per_event": {k: round(v / lines * 1e6, 1) for k, v in cpu.items()},
             "broker_cpu_us_per_event": round(broker_cpu / lines * 1e6, 1) if broker_cpu is not None else None,
             "busiest_events_per_cpu_s": {k: round(lines / v) if v > 0 else None for k, v in busiest.items()},
+            "analyzer_checkpoint_us_per_event": round(checkpoint_cpu / lines * 1e6, 1),
+            "analyzer_store_us_per_event": round(store_cpu / lines * 1e6, 1),
+            "checkpoint_kib_all_partitions": round(checkpoint_bytes / 1024),
             "alerts_expected": len(marks),
             "alerts_received": len(latencies),
             "latency_p50_s": _percentile(latencies, 0.5),

@@ -91,6 +91,9 @@ class Partition:
         self.commit_lag: float | None = None  # publish of the oldest batch of the last commit -> commit
         self.event_lag: float | None = None  # newest event time of the last commit -> commit
         self.last_commit = 0.0
+        self.checkpoint_cpu = 0.0  # CPU seconds capturing the detection state (once per commit)
+        self.store_cpu = 0.0  # CPU seconds in the store's commit (this thread's share)
+        self.checkpoint_bytes = 0  # size of the last checkpoint's detection state
 
     def open(self) -> None:
         """Open the store, build the engine, load the checkpoint (in a thread: blocking)."""
@@ -200,9 +203,15 @@ class Partition:
             self._appended = True
 
         position = {"collectors": self.position, "buckets": sorted(self.buckets)}
-        checkpoint = (self.name, position, capture(self.engine))
+        started = time.thread_time()  # this runs in a worker thread: its own CPU time
+        state = capture(self.engine)
+        captured = time.thread_time()
         committed = ingest.commit(self.store, [] if self._appended else events,
-                                  [c.snapshot for c in changes], appended=appended, partition=checkpoint)
+                                  [c.snapshot for c in changes], appended=appended,
+                                  partition=(self.name, position, state))
+        self.checkpoint_cpu += captured - started
+        self.store_cpu += time.thread_time() - captured
+        self.checkpoint_bytes = len(state)
         self._committing, self._appended = None, False
         return changes, committed
 

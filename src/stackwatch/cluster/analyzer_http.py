@@ -105,6 +105,24 @@ def render_analyzer_metrics(analyzer: Analyzer) -> str:
         [(per(n), round(p.last_commit, 3) or None) for n, p in partitions],
     )
     metric(
+        "stackwatch_analyzer_checkpoint_cpu_seconds_total",
+        "counter",
+        "CPU seconds spent capturing the partition's detection state for its checkpoints (once per commit).",
+        [(per(n), round(p.checkpoint_cpu, 6)) for n, p in partitions],
+    )
+    metric(
+        "stackwatch_analyzer_checkpoint_bytes",
+        "gauge",
+        "Size of the partition's last checkpointed detection state.",
+        [(per(n), p.checkpoint_bytes) for n, p in partitions],
+    )
+    metric(
+        "stackwatch_analyzer_store_cpu_seconds_total",
+        "counter",
+        "CPU seconds of the partition's store commits (events, alerts, checkpoint).",
+        [(per(n), round(p.store_cpu, 6)) for n, p in partitions],
+    )
+    metric(
         "stackwatch_analyzer_takeovers_total",
         "counter",
         "Partitions this analyzer became the active consumer of from a checkpoint (a takeover).",
