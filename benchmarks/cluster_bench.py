@@ -274,7 +274,8 @@ def run_cluster(
                 )
             warmed = warm_lines * len(ports)
             if not _wait(lambda: _stored(metrics) >= warmed, 120, 0.2):
-                raise RuntimeError("the warm-up stream was not stored")
+                logs = "".join(f"--- {r.name}\n{r.log.read_text()[-2000:]}" for r in roles)
+                raise RuntimeError("the warm-up stream was not stored:\n" + logs)
             time.sleep(1.0)  # the warm-up's last commits and alerts settle
             hooks.received.clear()
         warm_checkpoint = _summed(metrics, "stackwatch_analyzer_checkpoint_cpu_seconds_total")
