@@ -13,9 +13,10 @@ the same run over the same input (each baseline is the fastest of five runs: one
 
 * pipeline, per corpus size: baselines ``python_read`` (the raw ``for line in f`` loop) and
   ``grep`` (``grep -c -F`` of one fixed string); stages read, parse, parse_detect (all
-  built-in rules), parse_detect_store (the SQLite store with its tamper-evident chain),
-  parse_detect_store_nochain (the same store without the chain: the chain's cost is the ratio
-  on/off, ``chain_ratio`` in the JSON);
+  built-in rules; records no rule can use get only their header, detect/prefilter.py),
+  parse_detect_fullparse (the same with every record parsed in full), parse_detect_store (the
+  SQLite store with its tamper-evident chain), parse_detect_store_nochain (the same store
+  without the chain: the chain's cost is the ratio on/off, ``chain_ratio`` in the JSON);
 * keys: the built-in keystone rules fed N distinct source addresses in one window;
 * cadf: keystone CADF envelopes end to end; baseline ``cadf_orjson`` (the two decodes alone);
 * sigma: SigmaHQ Linux rules over the corpus' auditd events, ours vs SQL over SQLite.
@@ -52,7 +53,8 @@ from benchmarks.report import to_markdown
 
 BASELINES = ("python_read", "grep")
 BASELINE_RUNS = 5
-STAGES = ("read", "parse", "parse_pure", "parse_detect", "parse_detect_pure", "parse_detect_store",
+STAGES = ("read", "parse", "parse_pure", "parse_detect", "parse_detect_pure", "parse_detect_fullparse",
+          "parse_detect_fullparse_pure", "parse_detect_store",
           "parse_detect_store_pure", "parse_detect_store_nochain")
 PURE = "_pure"
 """A stage name ending so runs that stage with STACKWATCH_PURE_PYTHON=1: the pure-Python path

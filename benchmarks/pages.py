@@ -129,12 +129,16 @@ def _client(data: Path) -> Any:
     return client, services
 
 
-def time_pages(data: Path, repeat: int) -> dict[str, Any]:
+def time_pages(data: Path, repeat: int, only: str = "") -> dict[str, Any]:
+    """Time each page (those whose name starts with one of the comma-separated ``only``)."""
     client, services = _client(data)
     rows = []
+    prefixes = tuple(p.strip() for p in only.split(",") if p.strip())
     try:
         counts = services.store.counts()
         for name, path in PAGES:
+            if prefixes and not name.startswith(prefixes):
+                continue
             timings, cpu = [], []
             for _ in range(repeat + 1):
                 started, started_cpu = time.perf_counter(), time.process_time()
@@ -143,9 +147,14 @@ def time_pages(data: Path, repeat: int) -> dict[str, Any]:
                 cpu.append(time.process_time() - started_cpu)
                 if response.status_code != 200:
                     raise SystemExit(f"{path}: HTTP {response.status_code}: {response.text[:300]}")
-            rows.append({"page": name, "path": path, "first_ms": round(timings[0] * 1000, 1),
-                         "best_ms": round(min(timings[1:] or timings) * 1000, 1),
-                         "cpu_ms": round(min(cpu[1:] or cpu) * 1000, 1)})
+            row = {"page": name, "path": path, "first_ms": round(timings[0] * 1000, 1),
+                   "best_ms": round(min(timings[1:] or timings) * 1000, 1),
+                   "cpu_ms": round(min(cpu[1:] or cpu) * 1000, 1)}
+            hits = re.search(r'id="hit-count">(\d+)<', response.text)
+            if hits:  # a search page: the hit count it showed, and whether it is an estimate
+                row["hits"] = int(hits.group(1))
+                row["estimated"] = 'id="estimated"' in response.text
+            rows.append(row)
     finally:
         client.close()
         services.close()
@@ -154,8 +163,10 @@ def time_pages(data: Path, repeat: int) -> dict[str, Any]:
 
 def markdown(result: dict[str, Any]) -> str:
     lines = [f"{result['events']:,} events, {result['alerts']:,} alerts", "",
-             "| page | path | first ms | best ms | best CPU ms |", "|---|---|---:|---:|---:|"]
-    lines += [f"| {r['page']} | `{r['path']}` | {r['first_ms']:,} | {r['best_ms']:,} | {r['cpu_ms']:,} |"
+             "| page | path | first ms | best ms | best CPU ms | hits shown |",
+             "|---|---|---:|---:|---:|---:|"]
+    lines += [f"| {r['page']} | `{r['path']}` | {r['first_ms']:,} | {r['best_ms']:,} | {r['cpu_ms']:,} | "
+              + (f"{'about ' if r['estimated'] else ''}{r['hits']:,}" if "hits" in r else "") + " |"
               for r in result["pages"]]
     return "\n".join(lines)
 
@@ -178,6 +189,7 @@ def main(argv: list[str] | None = None) -> None:
     time_cmd.add_argument("--data", type=Path, required=True)
     time_cmd.add_argument("--repeat", type=int, default=3)
     time_cmd.add_argument("--json", action="store_true")
+    time_cmd.add_argument("--only", default="", help="pages whose name starts so (comma-separated: search)")
     args = parser.parse_args(argv)
     if args.command == "build":
         print(orjson.dumps(build(args.events, args.data, args.corpora, args.hours, args.seed)).decode())
@@ -185,7 +197,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.command == "grow":
         print(orjson.dumps(grow(args.data, args.factor, args.index)).decode())
         return
-    result = time_pages(args.data, args.repeat)
+    result = time_pages(args.data, args.repeat, args.only)
     print(orjson.dumps(result).decode() if args.json else markdown(result))
 
 

@@ -6,7 +6,9 @@ prints one JSON object: stage, lines, records, seconds, cpu_seconds, lines_per_s
 lines_per_cpu_s, peak_rss_mb (plus a stage's own figures). "lines" is the unit of the
 stage: input lines, or events for the keys / cadf_orjson / sigma stages.
 
-Stages: python_read and grep (baselines), read, parse, parse_detect, parse_detect_store
+Stages: python_read and grep (baselines), read, parse, parse_detect (header events for the
+records no rule can use: detect/prefilter.py), parse_detect_fullparse (every record parsed in
+full: the prefilter's baseline), parse_detect_store
 (the pipeline over a corpus folder), parse_detect_store_nochain (the same into the store
 without its hash chain: ``store.unchained``, for the chain's cost); cadf_orjson (baseline:
 the two orjson decodes of an oslo.messaging envelope), cadf_parse, cadf_e2e over a CADF
@@ -101,7 +103,9 @@ def stage_parse(root: Path) -> tuple[int, int]:
     return progress.stats.lines, progress.stats.records
 
 
-def stage_detect(root: Path) -> tuple[int, int]:
+def stage_detect(root: Path, *, prefilter: bool = True) -> tuple[int, int]:
+    """parse + detect (``analyze`` without a store). ``prefilter`` False: every record parsed
+    in full (the same-run baseline of the record prefilter, detect/prefilter.py)."""
     from stackwatch.detect.gctune import tune_gc
     from stackwatch.pipeline.analyze import analyze
     from stackwatch.pipeline.engine import build_engine
@@ -111,8 +115,12 @@ def stage_detect(root: Path) -> tuple[int, int]:
     warm_parsers()
     tune_gc()  # as `stackwatch analyze` does
     CLOCK.restart()
-    result = analyze(inputs, engine=engine)
+    result = analyze(inputs, engine=engine, prefilter=prefilter)
     return result.progress.stats.lines, result.progress.stats.records
+
+
+def stage_detect_fullparse(root: Path) -> tuple[int, int]:
+    return stage_detect(root, prefilter=False)
 
 
 def stage_store(root: Path, data: Path, *, chained: bool = True) -> tuple[int, int]:
@@ -229,6 +237,7 @@ STAGES = {
     "read": stage_read,
     "parse": stage_parse,
     "parse_detect": stage_detect,
+    "parse_detect_fullparse": stage_detect_fullparse,
     "cadf_orjson": stage_cadf_orjson,
     "cadf_parse": stage_parse,
     "cadf_e2e": stage_detect,

@@ -13,12 +13,15 @@ is printed for information, not as a target.
 
 The engine side then writes the spike rules' baselines as serve does at stop
 (pipeline/baselines.py) and reads them back into a fresh engine: the snapshot's size on disk
-and the time to save and to load it (what a restart of serve costs), keys restored.
+and the time to save and to load it (what a restart of serve costs), keys restored; then the
+periodic save as serve runs it (snapshot on the event loop, encoding and writing in a thread) and
+the longest the loop then waited for a turn.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import resource
 import subprocess
 import sys
@@ -90,20 +93,54 @@ def run(projects: int, users: int, days: int, per_day: int, engine: bool) -> dic
 
 def snapshot(engine: object, fresh: Callable[[], object]) -> dict[str, object]:
     """Save the spike baselines as serve does at stop, load them into a fresh engine as serve
-    does at start: file size, seconds each way, keys restored."""
+    does at start: file size, seconds each way, keys restored. Then the periodic save as serve
+    runs it: the snapshot taken on the event loop, encoded and written by a thread; the
+    longest the loop waited for a turn meanwhile (a 1 ms ticker's largest gap) against the
+    whole save's time (what the loop waited when all of it ran there)."""
     from stackwatch.pipeline import baselines
 
     with tempfile.TemporaryDirectory() as folder:
-        began = time.perf_counter()
+        began, began_cpu = time.perf_counter(), time.process_time()
         written = baselines.save(engine, folder)
-        saved = time.perf_counter() - began
+        saved, saved_cpu = time.perf_counter() - began, time.process_time() - began_cpu
         size = baselines.baselines_path(folder).stat().st_size
         target = fresh()
         began = time.perf_counter()
         restored = baselines.load(target, folder)
         loaded = time.perf_counter() - began
+        taken, taken_cpu, stall = asyncio.run(_periodic_save(engine, folder))
     return {"keys": written, "restored": restored, "bytes": size, "save_s": round(saved, 2),
-            "load_s": round(loaded, 2)}
+            "save_cpu_s": round(saved_cpu, 3), "load_s": round(loaded, 2),
+            "periodic_on_loop_s": round(taken, 3), "periodic_on_loop_cpu_s": round(taken_cpu, 3),
+            "periodic_largest_stall_s": round(stall, 3)}
+
+
+async def _periodic_save(engine: object, folder: str) -> tuple[float, float, float]:
+    """(seconds the snapshot held the loop, its CPU seconds, the loop's largest wait for a
+    turn) over one periodic save (pipeline.runner's ``_save_state``)."""
+    from stackwatch.pipeline import baselines
+
+    gaps: list[float] = []
+    done = asyncio.Event()
+
+    async def ticker() -> None:
+        last = time.perf_counter()
+        while not done.is_set():
+            await asyncio.sleep(0.001)
+            now = time.perf_counter()
+            gaps.append(now - last)
+            last = now
+
+    task = asyncio.create_task(ticker())
+    await asyncio.sleep(0.05)
+    began, began_cpu = time.perf_counter(), time.process_time()
+    doc = baselines.snapshot(engine)
+    taken, taken_cpu = time.perf_counter() - began, time.process_time() - began_cpu
+    assert doc is not None
+    await asyncio.to_thread(baselines.write, doc, folder)
+    done.set()
+    await task
+    return taken, taken_cpu, max(gaps)
 
 
 def main() -> None:
@@ -139,7 +176,10 @@ def main() -> None:
     snap = eng["snapshot"]
     print(f"\nspike baselines snapshot: {snap['keys']:,} keys, {snap['bytes'] / 1e6:.1f} MB, "  # type: ignore[index]
           f"saved in {snap['save_s']} s, loaded in {snap['load_s']} s "  # type: ignore[index]
-          f"({snap['restored']:,} keys restored)")  # type: ignore[index]
+          f"({snap['restored']:,} keys restored; {snap['save_cpu_s']} CPU-s to save); the periodic "  # type: ignore[index]
+          f"save held serve's loop {snap['periodic_on_loop_s']} s ({snap['periodic_on_loop_cpu_s']} "  # type: ignore[index]
+          f"CPU-s) for the snapshot, its longest wait for a turn "
+          f"{snap['periodic_largest_stall_s']} s (encoding and writing in a thread)")  # type: ignore[index]
     sys.stdout.write(orjson.dumps(sides).decode() + "\n")
 
 

@@ -32,6 +32,7 @@ def test_every_baseline_has_a_positive_rate(smoke, stage):
 
 
 @pytest.mark.parametrize("stage", ["read", "parse", "parse_pure", "parse_detect", "parse_detect_pure",
+                                   "parse_detect_fullparse", "parse_detect_fullparse_pure",
                                    "parse_detect_store", "parse_detect_store_pure",
                                    "parse_detect_store_nochain"])
 def test_every_pipeline_stage_has_a_positive_rate_and_reads_every_line(smoke, stage):

@@ -143,3 +143,33 @@ def test_a_malformed_row_restores_nothing_of_its_rule(tmp_path: Path) -> None:
     second = Engine([RULE])
     assert baselines.load(second, tmp_path) == 0
     assert second.state_stats()[BURST_PROJECT]["keys"] == 0
+
+
+def test_a_snapshot_written_later_holds_the_engine_as_it_was_when_taken(tmp_path: Path) -> None:
+    # the live service snapshots on its loop and writes from a thread while the engine goes on
+    engine = Engine([RULE])
+    _run(engine, _learned(2))
+    doc = baselines.snapshot(engine)
+    assert doc is not None
+    _run(engine, _learned(2, days=1, project="p-2") + BURST)  # changes after the snapshot
+    assert baselines.write(doc, tmp_path) == 1
+    rows = json.loads(baselines.baselines_path(tmp_path).read_bytes())["rules"][BURST_PROJECT]["keys"]
+    assert [row[1][0] for row in rows] == ["p-1"]
+    restored = Engine([RULE])
+    assert baselines.load(restored, tmp_path) == 1
+
+
+def test_an_engine_without_spike_rules_has_no_snapshot(tmp_path: Path) -> None:
+    assert baselines.snapshot(Engine([])) is None
+    assert baselines.save(Engine([]), tmp_path) == 0
+    assert not baselines.baselines_path(tmp_path).exists()
+
+
+@pytest.mark.parametrize("rows", [0, 1, baselines.ROWS_PER_CHUNK, 2 * baselines.ROWS_PER_CHUNK + 3])
+def test_a_snapshot_written_in_pieces_is_the_json_of_the_whole(tmp_path: Path, rows: int) -> None:
+    keys = [[float(i), ["p", "u"], i] for i in range(rows)]
+    doc = {"format": baselines.FORMAT, "version": baselines.VERSION, "saved": 1.5,
+           "rules": {"r-1": {"window": 3600, "evicted": 0, "keys": keys},
+                     "r-2": {"keys": [[1.0, 'k"\u00e9', 2]]}}}
+    baselines.write(doc, tmp_path)
+    assert json.loads(baselines.baselines_path(tmp_path).read_bytes()) == doc

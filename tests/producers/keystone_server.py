@@ -369,7 +369,7 @@ def start_keystone(folder: Path, *, port: int | None = None, lockout_attempts: i
         hash_key=secrets.token_hex(16)))
     owner = ("--keystone-user", str(os.getuid()), "--keystone-group", str(os.getgid()))
     _manage(keystone.config, ("db_sync",), ("fernet_setup", *owner), ("credential_setup", *owner))
-    _manage(keystone.config, ("bootstrap", "--bootstrap-password", keystone.admin_credentials.password,
+    _manage(keystone.config, ("bootstrap", f"--bootstrap-password={keystone.admin_credentials.password}",
                               "--bootstrap-public-url", keystone.url, "--bootstrap-region-id", "RegionOne"))
     if shared_with is not None:
         _hand_over(folder, shared_with)

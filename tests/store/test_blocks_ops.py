@@ -149,7 +149,7 @@ def test_the_search_index_is_filled_from_the_writers_messages_or_from_the_blocks
     writer.append_events([event(n) for n in range(200, 260)])
     writer.flush()
     assert writer.index_pending() == 60  # its own messages; the 200 indexed elsewhere are dropped
-    assert writer._texts == {}
+    assert writer._texts == []
     hits = writer.search_events(EventQuery(text="user6 from 10.1.1.1"))  # event 251: record 252
     assert [s.seq for s in hits] == [252] and hits[0].event == event(251)
     writer.close()

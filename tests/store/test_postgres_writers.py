@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import multiprocessing
+import time
 from datetime import UTC, datetime, timedelta
 
 from stackwatch.core.alert import Alert, Evidence
@@ -42,7 +43,14 @@ def test_writers_append_concurrently_and_share_alerts(pg_database: str) -> None:
     open_store(url).close()  # the tables, before the race
     context = multiprocessing.get_context("spawn")
     workers = [context.Process(target=_write, args=(url, f"w{n}")) for n in range(WRITERS)]
-    for worker in workers:
+    workers[0].start()
+    # the others open the store while the first is committing (a store opening beside busy
+    # writers must not take locks that deadlock with theirs)
+    with open_store(url, read_only=True) as watcher:
+        deadline = time.monotonic() + 120
+        while watcher.counts().events == 0 and time.monotonic() < deadline:
+            time.sleep(0.05)
+    for worker in workers[1:]:
         worker.start()
     for worker in workers:
         worker.join(timeout=300)
@@ -58,3 +66,16 @@ def test_writers_append_concurrently_and_share_alerts(pg_database: str) -> None:
     for name, report in reports.items():
         assert not report.failed, (name, [str(p) for p in report.problems])
         assert report.records == BATCHES * PER_BATCH
+
+
+def test_opening_a_store_takes_no_lock_a_committing_writer_holds(pg_database: str) -> None:
+    import psycopg
+
+    url = f"{pg_database}?schema=busy"
+    open_store(url).close()
+    with psycopg.connect(pg_database) as busy:  # a writer mid-transaction on the events table
+        busy.execute("LOCK TABLE busy.events IN ROW EXCLUSIVE MODE")
+        # libpq's options pass through: a lock wait fails after 2 s instead of hanging
+        with open_store(f"{url}&options=-c%20lock_timeout%3D2000", writer="late") as late:
+            late.append_events([make_event(message="late")])
+            assert late.writer_number is not None

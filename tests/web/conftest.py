@@ -70,7 +70,11 @@ def triage_server(triage_app) -> Iterator[str]:  # type: ignore[no-untyped-def] 
         yield url
 
 
-@pytest.fixture(scope="session")
+# Module scope, not session: Playwright's sync API keeps its event loop set as the running loop of
+# the main thread for as long as it is open, so every later test that calls asyncio.run (the
+# keystone test server's drain in tests/producers, for one) failed with "cannot be called from a
+# running event loop" when a browser module ran before it (random or explicit order).
+@pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
     if not (Path(CHROMIUM).exists() or shutil.which(CHROMIUM)):
         if os.environ.get("CI"):

@@ -58,8 +58,12 @@ class ScopedStore:
         return self._store.top_values(  # type: ignore[no-any-return]
             replace(query, scope=self.scope), fields, sample=sample, limit=limit)
 
-    def holding_search(self, query: EventQuery) -> AbstractContextManager[None]:
-        return self._store.holding_search(replace(query, scope=self.scope))  # type: ignore[no-any-return]
+    def holding_search(self, query: EventQuery, *, estimate: bool = False) -> AbstractContextManager[None]:
+        return self._store.holding_search(  # type: ignore[no-any-return]
+            replace(query, scope=self.scope), estimate=estimate)
+
+    def counts_estimated(self, query: EventQuery) -> bool:
+        return bool(self._store.counts_estimated(replace(query, scope=self.scope)))
 
     def get_events(self, seqs: Sequence[int]) -> list[StoredEvent]:
         return self._store.get_events(seqs, scope=self.scope)  # type: ignore[no-any-return]
@@ -127,8 +131,11 @@ class InfrastructureStore:
         return self._store.top_values(  # type: ignore[no-any-return]
             self._events(query), fields, sample=sample, limit=limit)
 
-    def holding_search(self, query: EventQuery) -> AbstractContextManager[None]:
-        return self._store.holding_search(self._events(query))  # type: ignore[no-any-return]
+    def holding_search(self, query: EventQuery, *, estimate: bool = False) -> AbstractContextManager[None]:
+        return self._store.holding_search(self._events(query), estimate=estimate)  # type: ignore[no-any-return]
+
+    def counts_estimated(self, query: EventQuery) -> bool:
+        return bool(self._store.counts_estimated(self._events(query)))
 
     def alerts(self, query: AlertQuery | None = None) -> list[StoredAlert]:
         return self._store.alerts(  # type: ignore[no-any-return]

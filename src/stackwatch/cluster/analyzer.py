@@ -52,10 +52,19 @@ from stackwatch.pipeline import ingest
 
 log = logging.getLogger(__name__)
 
-PREFETCH: Final = 8
-"""Batches the broker may have in flight to one partition's consumer (at most 2,000 events each)."""
+PREFETCH: Final = 64
+"""Batches the broker may have in flight to one partition's consumer (at most 2,000 events each):
+a turn takes them all, so a backlog's batches of many buckets are merged in time order."""
 STANDBY_DELAY: Final = 2.0
 """Seconds before subscribing to partitions this analyzer does not prefer (as their standby)."""
+PROBE: Final = "~bucket-probe"
+"""The collector name of the empty batches an analyzer publishes to every bucket at its start, so
+every partition learns its buckets (and watches their declared sources) even where no traffic
+flows: the consistent-hash exchange, not us, maps buckets to partitions."""
+CHECKPOINT_INTERVAL: Final = 5.0
+"""Seconds between two checkpoints of a partition's detection state (its cost grows with the
+state: about 3 s for 50,000 keys with their evidence), and at most PREFETCH // 2 batches: the
+batches since the last one stay unacknowledged until the next, so a standby replays them."""
 IDLE_FINISH: Final = 2.0
 """A partition idle this long releases what the correlation stage holds and runs its last tick
 (``Engine.finish``), as ``analyze`` does at the end of its input, and checkpoints."""
@@ -71,7 +80,10 @@ class Partition:
         self.member = member
         self.store: Any = None
         self.engine: Any = None
-        self.position: dict[str, list[Any]] = {}  # collector -> [epoch, last committed seq]
+        self.position: dict[str, list[Any]] = {}  # collector -> [epoch, last seq in the checkpointed state]
+        self.stored: dict[str, list[Any]] = {}  # collector -> [epoch, last seq whose events are stored]
+        self._state_position: dict[str, list[Any]] = {}  # ``position`` at the last checkpoint
+        self.last_checkpoint = 0.0  # time.monotonic() of the last checkpoint (0: never)
         # routing buckets seen here: a declared source is watched where its bucket lands
         self.buckets: set[int] = set()
         self._declared = [{"host": e.host, "service": e.service} for e in settings.expected_sources]
@@ -83,10 +95,11 @@ class Partition:
         self.last_batch = time.monotonic()
         self.finished = True  # nothing held since the last finish
         self.committed_batches = 0
+        self.unacked: list[Any] = []  # delivered batches committed since the last checkpoint
         self.skipped_batches = 0
         self.resumed = False  # opened from a checkpoint: a takeover (or this member's restart)
         self.events_in = 0  # routed copies detected on
-        self.stored = 0  # home copies committed
+        self.stored_events = 0  # home copies committed
         self.alert_changes = 0
         self.commit_lag: float | None = None  # publish of the oldest batch of the last commit -> commit
         self.event_lag: float | None = None  # newest event time of the last commit -> commit
@@ -118,6 +131,8 @@ class Partition:
             try:
                 restore(self.engine, state)
                 self.position = {k: list(v) for k, v in position.get("collectors", {}).items()}
+                self.stored = {k: list(v) for k, v in position.get("stored", {}).items()}
+                self._state_position = {k: list(v) for k, v in self.position.items()}
                 self.buckets = set(position.get("buckets", []))
                 self.engine.ctx.expected_sources = tuple(self._owned_sources())
             except SnapshotError as exc:  # said loudly; detection restarts empty, nothing is lost
@@ -143,9 +158,8 @@ class Partition:
                 detector._declared_done = False
 
     def seen(self, collector: str, epoch: str, seq: int) -> bool:
-        """Whether that batch is at or before the committed position (a redelivery)."""
-        mark = self.position.get(collector)
-        return mark is not None and mark[0] == epoch and seq <= int(mark[1])
+        """Whether that batch is in the checkpointed state already (a redelivery)."""
+        return _at_or_before(self.position, collector, epoch, seq)
 
     def run_batches(self, batches: list[Batch]) -> tuple[list[Event], int]:
         """Detect on the batches' routed copies; returns the home copies to store and how many
@@ -156,27 +170,42 @@ class Partition:
         add = self.changes.add
         tolerance = self._tolerance()
         rule_sets = self._rule_sets
+        copies: list[tuple[Event, tuple[str, ...], bool, bool]] = []
         for batch in batches:
+            if batch.bucket not in self.buckets:
+                self._take_bucket(batch.bucket)
+            if batch.collector == PROBE:
+                continue  # a bucket learned, nothing else: no position either
             if self.seen(batch.collector, batch.epoch, batch.seq):
                 skipped += 1
                 continue
-            if batch.bucket not in self.buckets:
-                self._take_bucket(batch.bucket)
-            routed = batch.routed()
-            events = [event for event, _, _ in routed]
-            self.events_in += len(events)
-            ingest.clamp(events, tolerance)
-            for event, (_, rules, store) in zip(events, routed, strict=True):
-                only = rule_sets.get(rules)
-                if only is None:
-                    only = rule_sets[rules] = frozenset(rules)
-                changed = process_only(event, only)
-                if changed:
-                    add(changed)
-                if store:
-                    home.append(event)
+            # a batch replayed from the checkpoint whose events are stored already: detected
+            # again (the state is older than it), neither stored nor delivered again
+            replayed = _at_or_before(self.stored, batch.collector, batch.epoch, batch.seq)
+            copies += [(event, rules, store, replayed) for event, rules, store in batch.routed()]
             self.position[batch.collector] = [batch.epoch, batch.seq]
+            if not replayed:
+                self.stored[batch.collector] = [batch.epoch, batch.seq]
             self.finished = False
+        events = [event for event, _, _, _ in copies]
+        self.events_in += len(events)
+        ingest.clamp(events, tolerance)
+        # The batches of several buckets (and collectors) each hold their records in order, but
+        # side by side they overlap in time, by a whole backlog when a collector catches up:
+        # the engine takes the turn's records in event-time order, as analyze merges its files
+        # (a stable sort: one source's records keep their order).
+        order = sorted(range(len(events)), key=lambda i: events[i].time)
+        for index in order:
+            event = events[index]
+            _, rules, store, replayed = copies[index]
+            only = rule_sets.get(rules)
+            if only is None:
+                only = rule_sets[rules] = frozenset(rules)
+            changed = process_only(event, only)
+            if changed:
+                add(changed, not replayed)
+            if store and not replayed:
+                home.append(event)
         return home, skipped
 
     def finish(self) -> None:
@@ -192,9 +221,11 @@ class Partition:
             self.changes.add(changed)
         return bool(changed)
 
-    def commit(self, events: list[Event]) -> tuple[list[ingest.AlertChange], ingest.Committed]:
-        """Events, alerts and checkpoint in one commit; called again with the same events after
-        a failure (the changes taken stay taken, events the store holds are not appended twice)."""
+    def commit(self, events: list[Event],
+               checkpoint: bool) -> tuple[list[ingest.AlertChange], ingest.Committed]:
+        """Events, alerts and the stored position in one commit, with the detection state when
+        ``checkpoint``; called again with the same events after a failure (the changes taken
+        stay taken, events the store holds are not appended twice)."""
         if self._committing is None:
             self._committing = self.changes.take()
         changes = self._committing
@@ -202,17 +233,23 @@ class Partition:
         def appended() -> None:
             self._appended = True
 
-        position = {"collectors": self.position, "buckets": sorted(self.buckets)}
         started = time.thread_time()  # this runs in a worker thread: its own CPU time
-        state = capture(self.engine)
+        state = capture(self.engine) if checkpoint else None
         captured = time.thread_time()
+        if checkpoint:  # the position the state is at: kept as it is by the commits between two
+            self._state_position = {k: list(v) for k, v in self.position.items()}
+        position = {"collectors": self._state_position, "stored": self.stored,
+                    "buckets": sorted(self.buckets)}
         committed = ingest.commit(self.store, [] if self._appended else events,
                                   [c.snapshot for c in changes], appended=appended,
                                   partition=(self.name, position, state))
         self.checkpoint_cpu += captured - started
         self.store_cpu += time.thread_time() - captured
-        self.checkpoint_bytes = len(state)
+        if state is not None:
+            self.checkpoint_bytes = len(state)
         self._committing, self._appended = None, False
+        if checkpoint:
+            self.last_checkpoint = time.monotonic()
         return changes, committed
 
     def _tolerance(self) -> Any:
@@ -233,6 +270,11 @@ class Partition:
         if self.store is not None:
             with contextlib.suppress(Exception):
                 self.store.close()
+
+
+def _at_or_before(position: dict[str, list[Any]], collector: str, epoch: str, seq: int) -> bool:
+    mark = position.get(collector)
+    return mark is not None and mark[0] == epoch and seq <= int(mark[1])
 
 
 class Analyzer:
@@ -273,6 +315,7 @@ class Analyzer:
             for number in self.prefer:
                 await self._subscribe(number)
             others = [n for n in range(self.topology.partitions) if n not in self.prefer]
+            await self._probe_buckets()
             log.info("analyzer %s ready: partitions %s (standby for %s)", self.member, self.prefer, others)
             if others:
                 with contextlib.suppress(TimeoutError):
@@ -300,6 +343,24 @@ class Analyzer:
             for partition in self.partitions.values():
                 await asyncio.to_thread(partition.close)
             await self.dispatcher.close(5.0)
+
+    async def _probe_buckets(self) -> None:
+        """An empty batch to every routing bucket (see PROBE), with publisher confirms."""
+        import aio_pika
+
+        from stackwatch.cluster.topology import routing_key
+        from stackwatch.cluster.wire import encode_batch
+
+        channel = await self._connection.channel(publisher_confirms=True)
+        try:
+            exchange = await channel.get_exchange(self.topology.exchange, ensure=False)
+            for bucket in range(self.settings.cluster.buckets):
+                body = encode_batch(Batch(collector=PROBE, seq=1, epoch=self.member, bucket=bucket,
+                                          sent=time.time()))
+                await exchange.publish(aio_pika.Message(body, delivery_mode=aio_pika.DeliveryMode.PERSISTENT),
+                                       routing_key=routing_key(bucket))
+        finally:
+            await channel.close()
 
     async def _subscribe(self, number: int) -> None:
         channel = await self._connection.channel()
@@ -329,7 +390,9 @@ class Analyzer:
                     idle = time.monotonic() - partition.last_batch >= IDLE_FINISH
                     if partition.engine is not None and not partition.finished and idle:
                         partition.finish()
-                        await self._commit(partition, [], [])
+                        await self._commit(partition, [], [], checkpoint=True)
+                    elif partition.unacked:
+                        await self._commit(partition, [], [], checkpoint=True)
                     continue
                 partition.last_batch = time.monotonic()
                 if partition.engine is None:
@@ -361,21 +424,30 @@ class Analyzer:
             log.exception("partition %s worker failed", partition.name)
             self._failed = exc
 
-    async def _commit(self, partition: Partition, home: list[Event], messages: list[Any]) -> None:
+    async def _commit(self, partition: Partition, home: list[Event], messages: list[Any], *,
+                      checkpoint: bool = False) -> None:
+        """Commit; the batches are acknowledged with the next checkpoint of the state (every
+        CHECKPOINT_INTERVAL, or PREFETCH // 2 batches): until then a standby would replay them."""
+        partition.unacked += messages
+        checkpoint = checkpoint or partition.last_checkpoint == 0.0 \
+            or len(partition.unacked) >= PREFETCH // 2 \
+            or time.monotonic() - partition.last_checkpoint >= CHECKPOINT_INTERVAL
         delay = 0.5
         while True:
             try:
-                changes, committed = await asyncio.to_thread(partition.commit, home)
+                changes, committed = await asyncio.to_thread(partition.commit, home, checkpoint)
                 break
             except Exception as exc:  # keep everything unacknowledged and retry (the store may be back)
                 log.error("partition %s: commit failed, will retry, nothing acknowledged: %s",
                           partition.name, exc)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 10.0)
-        for message in messages:
-            await message.ack()
-        partition.committed_batches += len(messages)
-        partition.stored += len(home)
+        if checkpoint:
+            for message in partition.unacked:
+                await message.ack()
+            partition.committed_batches += len(partition.unacked)
+            partition.unacked = []
+        partition.stored_events += len(home)
         partition.alert_changes += len(changes)
         partition.last_commit = time.time()
         for change, alert_id, status, muted in zip(changes, committed.ids, committed.statuses,
@@ -398,7 +470,7 @@ class Analyzer:
         http = self._http.address if self._http is not None else None
         return {"active": active, "standby": [n for n in sorted(self.subscribed) if n not in self.partitions],
                 "events": sum(p.events_in for p in self.partitions.values()),
-                "stored": sum(p.stored for p in self.partitions.values()),
+                "stored": sum(p.stored_events for p in self.partitions.values()),
                 "takeovers": self.takeovers, "lag": lag, "metrics": f"{http[0]}:{http[1]}" if http else None}
 
     async def _refresh_depths(self, connection: Any) -> None:

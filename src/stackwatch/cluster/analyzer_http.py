@@ -40,7 +40,7 @@ _PARTITION_FIGURES: tuple[tuple[str, str, str, str], ...] = (
         "stackwatch_analyzer_events_stored_total",
         "counter",
         "Home copies committed to the store (out).",
-        "stored",
+        "stored_events",
     ),
     (
         "stackwatch_analyzer_alert_changes_total",

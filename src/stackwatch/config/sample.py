@@ -200,7 +200,7 @@ limits:
   input_silence: 5m                 # alert when no source delivers anything (0: off)
   stall_after: 5s                   # pipeline stalled: healthz 503 and a logging.silence alert
   drop_check_interval: 10s
-  baselines_interval: 5m            # spike baselines written to state_dir this often (and at stop)
+  baselines_interval: 5m            # spike baselines, orphan ledger saved this often (and at stop)
   future_tolerance: 5m              # events stamped later than receipt + this are clamped to receipt
   shutdown_timeout: 15s             # SIGTERM: flush, commit, ack and deliver within this
 

@@ -146,8 +146,8 @@ class LimitsSettings:
     )
     baselines_interval: Seconds = setting(
         Seconds(300),
-        "how often serve writes the spike rules' learned baselines to state_dir (also at stop): "
-        "what a kill -9 can lose of them",
+        "how often serve writes the spike rules' learned baselines and the orphan ledger to "
+        "state_dir (also at stop): what a kill -9 can lose of them",
     )
     future_tolerance: Seconds = setting(
         Seconds(300),

@@ -235,8 +235,10 @@ def generate(node: Node, where: str = "<condition>") -> Predicate:
     """One compiled function for ``node``. When some top-level tests are equalities the
     engine's index enforces, the function also gets ``.residual = (predicate or None,
     implied)``: the condition without them, valid for events whose ``dim`` value is in
-    ``values`` for every ``(dim, values)`` of ``implied`` (None: nothing left to test)."""
+    ``values`` for every ``(dim, values)`` of ``implied`` (None: nothing left to test).
+    It always gets ``.node``: the tree it was made from (what the record prefilter reads)."""
     function, _ = _build(node, where, False)
+    function.node = node  # type: ignore[attr-defined]  # the tree, for detect/prefilter.py
     implied = tuple(_hinted(node))
     if implied:
         residual, expression = _build(node, f"{where} (residual)", True)

@@ -39,6 +39,9 @@ MAX_EVIDENCE = 10
 MAX_OPEN_ALERTS = 100_000
 """Dedup index bound: past it the least recently fired (rule, key) is forgotten."""
 MAX_INDEX_COMBOS = 8192
+MAX_COPIES = 65536
+"""Records process_only remembers to recognise their other routed copies (a collector
+publishes the copies of one record within one batch interval)."""
 _RANK: Final = {name: rank for rank, name in enumerate(ALERT_SEVERITIES)}
 
 
@@ -144,8 +147,10 @@ class Engine:
         self._listed: set[int] = set()  # ids of the alerts in the current call's output
         self._now: float | None = None
         self._next_tick = float("-inf")
-        # process_only: the rule ids of routed events the correlation stage holds, by ref
+        # process_only: the rule ids of routed events the correlation stage holds, by record
         self._held_rules: dict[str, frozenset[str]] = {}
+        # process_only: the rules each recent record was offered (its copies come close together)
+        self._copies: OrderedDict[str, frozenset[str]] = OrderedDict()
 
     # ------------------------------------------------------------------ public API
 
@@ -181,16 +186,37 @@ class Engine:
         """``process`` for a routed copy of an event (an analyzer's partition, cluster/): only
         the rules named in ``rule_ids`` see it; time, ticks and the correlation stage advance as
         with ``process``. An event the correlation stage holds keeps its rule ids until it is
-        released (by ``ref``: a released copy may be an enriched new object). The full-engine
-        path (``process``) is untouched."""
-        self.stats.events += 1
-        ts = event.time.timestamp()
+        released (by origin and ``ref``: a released copy may be an enriched new object); a copy of
+        a record still held joins its rules to it. The full-engine path (``process``) is untouched."""
         out: list[Alert] = []
         if self._listed:
             self._listed.clear()
+        # Copies of one record routed here through several buckets (for other rules, or for
+        # a sequence's other keying) are one record: each rule is offered it once, and the
+        # correlation stage sees it once (two copies would be grouped as duplicates of one
+        # attempt, and counted once between them).
+        record = _record_id(event)
+        copies = self._copies
+        offered = copies.get(record)
+        if offered is not None:
+            fresh = rule_ids - offered
+            if not fresh:
+                return out
+            copies[record] = offered | fresh
+            held = self._held_rules
+            if record in held:  # the first copy waits in the correlation stage: it takes them all
+                held[record] = held[record] | fresh
+            else:
+                self._evaluate_only(event, event.time.timestamp(), out, fresh)
+            return out
+        copies[record] = rule_ids
+        if len(copies) > MAX_COPIES:
+            copies.popitem(last=False)
+        self.stats.events += 1
+        ts = event.time.timestamp()
         now = self._now
         if now is None or ts > now:
-            if now is None:
+            if now is None and self.ctx.started is None:  # a start the caller set is kept
                 self.ctx.started = ts
             self._now = ts
             if self._timed and ts >= self._next_tick:
@@ -199,14 +225,14 @@ class Engine:
         if correlator is not None:
             held = self._held_rules
             if event.action in CORRELATED_ACTIONS:
-                held[event.ref] = rule_ids
+                held[record] = rule_ids
                 for ready, ready_ts in correlator.push_timed(event, ts):
-                    self._evaluate_only(ready, ready_ts, out, held.pop(ready.ref, rule_ids))
+                    self._evaluate_only(ready, ready_ts, out, held.pop(_record_id(ready), rule_ids))
                 return out
             pending = correlator.pending
             if pending and ts - pending[0].first > correlator.window:
                 for ready, ready_ts in correlator.release_timed(ts):
-                    self._evaluate_only(ready, ready_ts, out, held.pop(ready.ref, rule_ids))
+                    self._evaluate_only(ready, ready_ts, out, held.pop(_record_id(ready), rule_ids))
         self._evaluate_only(event, ts, out, rule_ids)
         return out
 
@@ -262,6 +288,10 @@ class Engine:
         """Each enabled rule with its detector (pipeline/baselines.py saves some across restarts)."""
         return [(slot.rule, slot.detector) for slot in self._slots]
 
+    def explainer_hints(self) -> list[Mapping[str, frozenset[str]]]:
+        """The index hints of each ``explained_by`` observer (detect/prefilter.py)."""
+        return [explainer.hints for explainer in self._explainers]
+
     # ------------------------------------------------------------------ internals
 
     def _candidates(self, combo: tuple[str | None, str, str, str | None]
@@ -306,7 +336,7 @@ class Engine:
     def _release(self, event: Event, ts: float, out: list[Alert]) -> None:
         """An event the correlation stage released on a tick or at the end: to the rules its
         routed copy named (process_only), else to every rule."""
-        rule_ids = self._held_rules.pop(event.ref, None) if self._held_rules else None
+        rule_ids = self._held_rules.pop(_record_id(event), None) if self._held_rules else None
         if rule_ids is None:
             self._evaluate(event, ts, out)
         else:
@@ -419,6 +449,11 @@ class Engine:
         if id(alert) not in self._listed:
             self._listed.add(id(alert))
             out.append(alert)
+
+
+def _record_id(event: Event) -> str:
+    """A record's identity across its routed copies (process_only)."""
+    return event.origin + "\x1f" + event.ref
 
 
 def _note_user_domain(alert: Alert, rule: Rule, event: Event | None) -> None:

@@ -71,7 +71,7 @@ def capture(engine: Engine) -> bytes:
         "format": FORMAT,
         "orphans": owned,
         "engine": (engine._open, engine._alerts, engine._now, engine._next_tick, engine._held_rules,
-                   engine.ctx.started, engine.ctx.declared_from),
+                   engine._copies, engine.ctx.started, engine.ctx.declared_from),
         "detectors": detectors,
         "explainers": explainers,
         "correlator": held,
@@ -85,12 +85,13 @@ def restore(engine: Engine, blob: bytes) -> None:
     snapshot = _loads(blob)
     if not isinstance(snapshot, dict) or snapshot.get("format") != FORMAT:
         raise SnapshotError("not a detection-state snapshot of this version")
-    (opened, alerts, now, next_tick, held_rules, started, declared_from) = snapshot["engine"]
+    (opened, alerts, now, next_tick, held_rules, copies, started, declared_from) = snapshot["engine"]
     engine._open = opened
     engine._alerts = alerts
     engine._now = now
     engine._next_tick = next_tick
     engine._held_rules = held_rules
+    engine._copies = copies
     engine.ctx.started = started
     if declared_from is not None:
         engine.ctx.declared_from = declared_from

@@ -24,7 +24,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from stackwatch.core.event import Event, Initiator, Target
-from stackwatch.parsers.base import ParseContext, unparsed_event
+from stackwatch.parsers.base import ParseContext, RecordHeader, unparsed_event
+from stackwatch.parsers.lazy import HeaderEvent
 
 # Record types named only by number when auditd's table is older than the kernel.
 _TYPE_NUMBERS = {
@@ -412,6 +413,7 @@ class AuditdParser:
     def __init__(self) -> None:
         self._first: tuple[str, tuple[str, str, int] | None] = ("", None)
         self._last: tuple[str, tuple[str, str, int] | None] = ("", None)  # the last line continues() keyed
+        self._head: tuple[list[str], RecordHead | None] = ([], None)  # the record header() read last
 
     def sniff(self, line: str) -> bool:
         head = line[:5]
@@ -460,6 +462,86 @@ class AuditdParser:
         if junk:
             events.append(unparsed_event(junk, ctx, "auditd: not an audit record"))
         return events
+
+    def header(self, lines: list[str], ctx: ParseContext) -> RecordHeader | None:
+        """Kind, service, the action the full parse will give and the main record type
+        (``attrs.type``), read from the record heads alone (parsers/base.py HeaderParser); no
+        message (auditd's is built from the fields). None, for the full parse, where the
+        header cannot vouch for the event: several events in the record (interleaved
+        serials, joined records), a line that is not a record, an AVC or a login (their
+        severity depends on fields), a ``type=`` or ``event_type=`` field in a body (one
+        would replace attrs.type, the orphan ledger reads the other)."""
+        head = _record_head(lines)
+        self._head = (lines, head)  # one tuple: safe when framers share this parser
+        if head is None:
+            return None
+        return "auditd", "auditd", None, head[3], (("attrs.type", head[2]),)
+
+    def header_event(self, lines: list[str], ctx: ParseContext, record: Any, head: RecordHeader) -> Event:
+        """The header event ``header`` described (fields as ``build_fields`` sets them)."""
+        cached = self._head
+        found = cached[1] if cached[0] is lines else _record_head(lines)  # header() just read it
+        if found is None:
+            raise ValueError("not a record auditd's header can vouch for")
+        offset, stamp, main_type, _, node, raw_lines = found
+        severity = "info"
+        if main_type.startswith("ANOM_") or main_type in ("SELINUX_ERR", "USER_SELINUX_ERR"):
+            severity = "warning"
+        elif main_type == "DAEMON_ABORT":
+            severity = "error"
+        return HeaderEvent(time=record_time(stamp), received=ctx.received, host=node or ctx.host,
+                           service="auditd", severity=severity, kind="auditd", raw="\n".join(raw_lines),
+                           origin=ctx.origin, ref=_ref_at(ctx.ref, offset), record=record)
+
+
+_NO_ACTIONS: frozenset[str] = frozenset()
+_HEADER_REFUSED = frozenset(("AVC", "USER_AVC"))  # their severity depends on their fields
+
+RecordHead = tuple[int, str, str, frozenset[str], str, list[str]]
+"""(offset of the first record line, stamp, main record type, actions, node, raw lines)."""
+
+
+def _record_head(lines: list[str]) -> RecordHead | None:
+    """What ``AuditdParser.parse`` would make of the record's framing, when it makes one
+    event of it: the lines it keeps, its stamp, node, main type (``build_fields``) and action."""
+    offset = -1
+    key: tuple[str, str] | None = None
+    node = ""
+    types: list[str] = []
+    raw_lines: list[str] = []
+    for index, line in enumerate(lines):
+        if line.startswith(_SEP_LINE) or not line.strip():
+            continue
+        if line.count("audit(") >= 2 or line.count("type=") != 1:  # see AuditdParser.header
+            return None
+        match = _HEAD_RE.match(line)
+        if match is None:
+            return None
+        line_node, rtype, stamp, serial = match.groups()
+        if key is None:
+            key, offset = (stamp, serial), index
+        elif key != (stamp, serial):  # another event (or one parse would group apart)
+            return None
+        if rtype.startswith("UNKNOWN["):
+            rtype = _TYPE_NUMBERS.get(rtype[8:-1], rtype)
+        elif rtype.isdigit():
+            rtype = _TYPE_NUMBERS.get(rtype, rtype)
+        types.append(rtype)
+        if line_node and not node:
+            node = line_node
+        raw_lines.append(line)
+    if key is None or not key[0]:
+        return None
+    main_type = "SYSCALL" if "SYSCALL" in types else next((t for t in types if t not in _AUX), types[0])
+    if "EXECVE" in types:
+        action: str | None = "process.exec"
+    elif "NETFILTER_CFG" in types:
+        action = "firewall.change"
+    else:
+        action = _TYPE_ACTIONS.get(main_type)
+    if action == "authenticate" or main_type in _HEADER_REFUSED:
+        return None
+    return offset, key[0], main_type, frozenset((action,)) if action else _NO_ACTIONS, node, raw_lines
 
 
 class AuditdMessageParser:

@@ -16,6 +16,7 @@ without ``raw`` set to the verbatim record.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -38,6 +39,12 @@ class ParseContext:
     service: str = ""  # default service (e.g. from the file name: keystone.log -> keystone)
     ref: str = ""  # locator of the record being parsed ('ctl1/keystone.log:12'); set by the framing
     live: bool = False  # records arrive as written (serve): the receive time anchors year-less stamps
+
+    def copy(self) -> ParseContext:
+        """This context as it is now (a header event's deferred parse needs the record's own
+        ``ref`` and ``last_time``, which the framing moves on)."""
+        return ParseContext(self.host, self.origin, self.received, self.year, self.last_time, self.service,
+                            self.ref, self.live)
 
 
 def ref_at(ref: str, offset: int) -> str:
@@ -63,6 +70,29 @@ def unparsed_event(lines: list[str], ctx: ParseContext, reason: str) -> Event:
     )
 
 
+def parse_record(parser: RecordParser, lines: list[str], ctx: ParseContext) -> tuple[list[Event], bool]:
+    """(events, parsed) of one complete record: ``parser.parse``, with a record it refuses
+    (raises) or finds nothing in kept as an ``unparsed`` event (``parsed`` False)."""
+    try:
+        events = parser.parse(lines, ctx)
+    except Exception as exc:  # a bad record must never stop the stream
+        return [unparsed_event(lines, ctx, f"{parser.name}: {type(exc).__name__}: {exc}"[:300])], False
+    if not events:
+        return [unparsed_event(lines, ctx, f"{parser.name}: nothing recognised")], False
+    return events, events[0].kind != "unparsed"
+
+
+RecordHeader = tuple[str, str, str | None, frozenset[str], tuple[tuple[str, str], ...]]
+"""What ``HeaderParser.header`` says of a record: (kind, service, message or None when the
+header does not give it, the actions its full parse may give, other fields the full event
+will have with these exact values, as (dotted path, value) pairs, e.g. auditd's
+``attrs.type``)."""
+
+RecordGate = Callable[[str, str, str | None, frozenset[str], tuple[tuple[str, str], ...]], bool]
+"""Given a RecordHeader: does anything (a rule, the correlator, the ledger) need this
+record's full parse? (detect/prefilter.py)"""
+
+
 class RecordParser(Protocol):
     """A record format. A parser whose records are always one line (``continues`` can never
     return True) says so with a class attribute ``multiline = False``: the framing then
@@ -86,6 +116,25 @@ class RecordParser(Protocol):
 def is_multiline(parser: RecordParser) -> bool:
     """May a record of ``parser`` span lines (see RecordParser)? True unless it says not."""
     return bool(getattr(parser, "multiline", True))
+
+
+class HeaderParser(Protocol):
+    """A record parser that can also read a record's header alone (see parsers/lazy.py).
+
+    ``header`` returns a RecordHeader, or None when the record is not one it can vouch for,
+    or one it cannot tell the actions of (the full parse then runs). Its contract, for every
+    record it answers: the full parse gives exactly one event, of that kind and service,
+    with that message (when given) and those known fields, an action in ``actions`` or
+    None (no action when ``actions`` is empty), and the fields of ``HEADER_FIELDS`` equal to
+    those ``header_event`` gives; its outcome, target and attrs are the full parse's own
+    (the prefilter parses a record for any rule that may read them). ``header_event``
+    builds that event (a ``HeaderEvent`` carrying ``record``) from the record and what
+    ``header`` said of it; it may raise where the full parse would (the framing then parses
+    the record)."""
+
+    def header(self, lines: list[str], ctx: ParseContext) -> RecordHeader | None: ...
+
+    def header_event(self, lines: list[str], ctx: ParseContext, record: Any, head: RecordHeader) -> Event: ...
 
 
 class MessageParser(Protocol):

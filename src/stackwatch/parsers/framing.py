@@ -10,14 +10,23 @@ the same serial, AIDE report bodies) are joined to their record by the parser's 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Final
 
 from mypy_extensions import mypyc_attr
 
 from stackwatch.core.event import Event
-from stackwatch.parsers.base import MAX_PARSE_BYTES, ParseContext, RecordParser, is_multiline, unparsed_event
+from stackwatch.parsers.base import (
+    MAX_PARSE_BYTES,
+    ParseContext,
+    RecordGate,
+    RecordHeader,
+    RecordParser,
+    is_multiline,
+    parse_record,
+    unparsed_event,
+)
 from stackwatch.parsers.registry import record_parsers
 
 MAX_RECORD_LINES = 5000
@@ -64,10 +73,18 @@ class Framer:
     """Frames one stream (a file, a connection). Not thread-safe; one per stream."""
 
     def __init__(self, ctx: ParseContext, ref_prefix: str = "",
-                 parsers: tuple[RecordParser, ...] | None = None) -> None:
+                 parsers: tuple[RecordParser, ...] | None = None, gate: RecordGate | None = None) -> None:
+        """``gate``: the record prefilter (detect/prefilter.py). With one, a record whose
+        parser can read its header alone (parsers/base.py HeaderParser) and that nothing
+        can care about becomes a header event (parsers/lazy.py), its full parse deferred."""
         self.ctx = ctx
+        self.gate = gate
         self.ref_prefix = ref_prefix or ctx.origin
         self.parsers = parsers if parsers is not None else record_parsers()
+        # each parser's ``header`` method, looked up once: getattr on a compiled parser that
+        # has none raises and clears an AttributeError, about a microsecond a record
+        self._headers: dict[object, Callable[[list[str], ParseContext], RecordHeader | None]] = {
+            parser: parser.header for parser in self.parsers if hasattr(parser, "header")}  # type: ignore[attr-defined]
         self.stats = FramingStats()
         self._parser: RecordParser | None = None  # parser of the open record
         self._lines: list[str] = []
@@ -151,22 +168,38 @@ class Framer:
         ctx.ref = f"{self.ref_prefix}:{first_lineno}"
         stats = self.stats
         stats.records += 1
-        try:
-            events = parser.parse(lines, ctx)
-        except Exception as exc:  # a bad record must never stop the stream
-            events = [unparsed_event(lines, ctx, f"{parser.name}: {type(exc).__name__}: {exc}"[:300])]
-            stats.unparsed += 1
-        else:
-            if not events:
-                events = [unparsed_event(lines, ctx, f"{parser.name}: nothing recognised")]
-                stats.unparsed += 1
-            elif events[0].kind == "unparsed":
-                stats.unparsed += 1
-            else:
+        gate = self.gate
+        if gate is not None and (header := self._headers.get(parser)) is not None:
+            event = _header_only(parser, header, lines, ctx, gate)
+            if event is not None:
                 stats.parsed += 1
+                stats.events += 1
+                ctx.last_time = event.time
+                return [event]
+        events, parsed = parse_record(parser, lines, ctx)
+        if parsed:
+            stats.parsed += 1
+        else:
+            stats.unparsed += 1
         stats.events += len(events)
         ctx.last_time = events[-1].time
         return events
+
+
+def _header_only(parser: RecordParser, header: Callable[[list[str], ParseContext], RecordHeader | None],
+                 lines: list[str], ctx: ParseContext, gate: RecordGate) -> Event | None:
+    """The header event of a record nothing needs parsed in full, else None (parse it)."""
+    try:
+        found = header(lines, ctx)
+    except Exception:  # the full parse decides what the record is (and keeps it raw if bad)
+        return None
+    if found is None or gate(found[0], found[1], found[2], found[3], found[4]):
+        return None
+    try:
+        event: Event = parser.header_event(lines, ctx, (parser, lines, ctx.copy()), found)  # type: ignore[attr-defined]
+    except Exception:  # as above: the full parse says what is wrong with the record
+        return None
+    return event
 
 
 def frame_lines(lines: Iterable[str], ctx: ParseContext, ref_prefix: str = "",

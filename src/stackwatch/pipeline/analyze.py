@@ -9,6 +9,7 @@ from datetime import datetime
 
 from stackwatch.core.alert import Alert
 from stackwatch.core.event import Event
+from stackwatch.parsers.base import RecordGate
 from stackwatch.pipeline import ingest
 from stackwatch.pipeline.ingested import stored_before
 from stackwatch.pipeline.reader import InflateLimits, InputFile, ReadProgress, read_event_batches
@@ -37,7 +38,7 @@ def analyze(inputs: list[InputFile], *, engine: object, store: object | None = N
             progress_every: int = 20000, inflate: InflateLimits | None = None,
             stop: threading.Event | None = None, stored_before: dict[str, int] | None = None,
             jobs: int = 1, pool: ReaderPool | None = None, received: datetime | None = None,
-            ) -> AnalyzeResult:
+            prefilter: bool = True) -> AnalyzeResult:
     """Run every record of ``inputs`` (in event-time order) through ``engine`` and into
     ``store``. Returns the final, deduplicated alerts. ``stored_before`` (origin -> lines,
     from ``IngestLedger.prepare``) names records an earlier run stored: they are detected on
@@ -54,13 +55,24 @@ def analyze(inputs: list[InputFile], *, engine: object, store: object | None = N
     ``jobs`` > 1: files are read and parsed in that many worker processes (``pool``, when
     the caller started one before opening the store, see workers.ReaderPool); the events
     reach the engine and the store in the same order as with one. ``received``: the receive
-    time every event gets (default: now; a test fixes it to compare two runs)."""
+    time every event gets (default: now; a test fixes it to compare two runs).
+
+    ``prefilter``: records no loaded rule can use are given only their header (parsers/lazy.py,
+    detect/prefilter.py) where nothing else reads them: without a store, or into a store
+    that takes header events (``takes_header_events``: it completes them itself, e.g. at
+    indexing time); in one process (a header event does not cross the workers' pipe).
+    Alerts are the same either way (tests/detect/test_prefilter.py)."""
     own_pool = pool is None and jobs > 1 and any(source.path is not None for source in inputs)
     if own_pool:
         pool = ReaderPool(min(jobs, sum(source.path is not None for source in inputs)))
     try:
+        gate = None
+        if prefilter and pool is None and (store is None or getattr(store, "takes_header_events", False)):
+            from stackwatch.detect.prefilter import prefilter_for
+
+            gate = prefilter_for(engine)
         return _analyze(inputs, engine, store, on_progress, progress_every, inflate, stop,
-                        stored_before, pool, received)
+                        stored_before, pool, received, gate)
     finally:
         if own_pool and pool is not None:
             pool.close()
@@ -70,7 +82,7 @@ def _analyze(inputs: list[InputFile], engine: object, store: object | None,
              on_progress: Callable[[ReadProgress], None] | None, progress_every: int,
              inflate: InflateLimits | None, stop: threading.Event | None,
              stored_before: dict[str, int] | None, pool: ReaderPool | None,
-             received: datetime | None) -> AnalyzeResult:
+             received: datetime | None, gate: RecordGate | None) -> AnalyzeResult:
     progress = ReadProgress()
     result = AnalyzeResult(progress)
     process = engine.process  # type: ignore[attr-defined]
@@ -80,7 +92,7 @@ def _analyze(inputs: list[InputFile], engine: object, store: object | None,
         append = _fresh_only(append, stored_before, result)
     count = 0
     written_at = 0  # progress.read_bytes when the last store batch was written
-    for events in read_event_batches(inputs, progress, inflate, pool, received):
+    for events in read_event_batches(inputs, progress, inflate, pool, received, gate):
         if stop is not None and stop.is_set():
             result.interrupted = True
             break

@@ -106,7 +106,7 @@ class Committed:
 
 def commit(store: Any, events: Sequence[Event], alerts: Sequence[Alert], *,
            appended: Callable[[], None] | None = None,
-           partition: tuple[str, dict[str, Any], bytes] | None = None,
+           partition: tuple[str, dict[str, Any], bytes | None] | None = None,
            statuses: bool = True) -> Committed:
     """Append ``events``, upsert ``alerts``, stage ``partition`` (name, position, detection
     state) and flush: on return, all of it is committed. ``appended`` is called once the store

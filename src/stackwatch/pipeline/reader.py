@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from stackwatch.core.event import Event
-from stackwatch.parsers.base import ParseContext
+from stackwatch.parsers.base import ParseContext, RecordGate
 from stackwatch.parsers.framing import Framer, FramingStats
 from stackwatch.sources.base import mark_truncated
 
@@ -388,12 +388,15 @@ def _cut_lines(data: bytes, end: int, size: int, progress: ReadProgress | None) 
 
 def event_batches_of(source: InputFile, progress: ReadProgress | None = None,
                      received: datetime | None = None, block_size: int = READ_BLOCK,
-                     inflate: InflateLimits | None = None) -> Iterator[list[Event]]:
+                     inflate: InflateLimits | None = None,
+                     gate: RecordGate | None = None) -> Iterator[list[Event]]:
     """The events of one input, in file order, as non-empty lists (the events of one batch of
-    lines): the merge takes them a list at a time instead of one generator hand-off per event."""
+    lines): the merge takes them a list at a time instead of one generator hand-off per event.
+    ``gate``: the record prefilter (detect/prefilter.py); records it lets through stay header
+    events (parsers/lazy.py)."""
     ctx = ParseContext(host=source.host, origin=source.origin, received=received or datetime.now(UTC),
                        year=source.year, service=source.service)
-    framer = Framer(ctx, ref_prefix=source.ref_prefix)
+    framer = Framer(ctx, ref_prefix=source.ref_prefix, gate=gate)
     handle = open_input(source, inflate, progress)
     tally = _Tally(source, progress)
     # The total is of the files' sizes on disk: a .gz file's share done is its compressed
@@ -498,14 +501,15 @@ class _Tally:
 
 def guarded_batches(source: InputFile, progress: ReadProgress | None = None,
                     received: datetime | None = None, block_size: int = READ_BLOCK,
-                    inflate: InflateLimits | None = None) -> Iterator[list[Event]]:
+                    inflate: InflateLimits | None = None,
+                    gate: RecordGate | None = None) -> Iterator[list[Event]]:
     """``event_batches_of``, except that an error reading the file (a corrupt .gz, a parser
     raising on a record) ends this file only: what was read of it is kept and the error is
     named in ``progress.stopped`` (the other files are read on). Without a progress to
     report to, the error is raised. A worker process reads its files through this too, so
     ``--jobs N`` ends a bad file where one process does."""
     try:
-        yield from event_batches_of(source, progress, received, block_size, inflate)
+        yield from event_batches_of(source, progress, received, block_size, inflate, gate)
     except Exception as exc:
         if progress is None:
             raise
@@ -518,11 +522,14 @@ def guarded_batches(source: InputFile, progress: ReadProgress | None = None,
 
 def read_event_batches(inputs: list[InputFile], progress: ReadProgress | None = None,
                        inflate: InflateLimits | None = None, pool: Any = None,
-                       received: datetime | None = None) -> Iterator[list[Event]]:
+                       received: datetime | None = None,
+                       gate: RecordGate | None = None) -> Iterator[list[Event]]:
     """All inputs merged in event-time order, as lists of events: ``read_events`` a list at a
     time, for a consumer whose own per-event overhead matters. ``pool`` (a
     ``workers.ReaderPool``): the files are read and parsed in its worker processes, and merged
-    here in the same order. ``received``: every event's receive time (default: now)."""
+    here in the same order. ``received``: every event's receive time (default: now).
+    ``gate``: the record prefilter (header events for the records it lets through; not with
+    a pool: a header event holds its parser and does not cross a pipe)."""
     received = received or datetime.now(UTC)
     if progress is not None:
         progress.total_bytes = sum(source.size for source in inputs)
@@ -535,16 +542,19 @@ def read_event_batches(inputs: list[InputFile], progress: ReadProgress | None = 
                    else guarded_batches(source, progress, received, block_size, inflate)
                    for source in inputs]
     else:
-        streams = [guarded_batches(source, progress, received, block_size, inflate) for source in inputs]
+        streams = [guarded_batches(source, progress, received, block_size, inflate, gate)
+                   for source in inputs]
     if len(streams) == 1:
         return streams[0]
     return merge_by_time(streams)
 
 
-def read_events(inputs: list[InputFile], progress: ReadProgress | None = None) -> Iterator[Event]:
+def read_events(inputs: list[InputFile], progress: ReadProgress | None = None,
+                gate: RecordGate | None = None) -> Iterator[Event]:
     """All inputs merged in event-time order (each file is assumed roughly time-sorted,
-    as logs are). Memory: one batch of pending events per open file."""
-    return chain.from_iterable(read_event_batches(inputs, progress))
+    as logs are). Memory: one batch of pending events per open file. ``gate``: see
+    ``read_event_batches``."""
+    return chain.from_iterable(read_event_batches(inputs, progress, gate=gate))
 
 
 _time_of = operator.attrgetter("time")

@@ -121,6 +121,7 @@ class Runner:
         self._next_sweep = 0.0  # the first sweep runs at the first tick
         self._next_baselines = time.time() + float(self.limits.baselines_interval)
         self._sweep_task: asyncio.Task[None] | None = None
+        self._state_task: asyncio.Task[None] | None = None  # the periodic snapshots' writer
         self._sweep_writes: _QueuedWrites | None = None
         self._next_counter = 0.0  # the countermeasure pass: its own cadence, no cloud needed
         self._counter_task: asyncio.Task[None] | None = None
@@ -156,6 +157,8 @@ class Runner:
                 self._worker.cancel()
         await self.selfmon.stop()
         await self.dispatcher.close(max(0.5, deadline - time.monotonic()))
+        if self._state_task is not None:  # a periodic write under way finishes first
+            await self._state_task
         orphans = getattr(self.engine, "orphans", None)
         if orphans is not None:  # the resource ledger survives restarts
             with contextlib.suppress(OSError):
@@ -217,7 +220,7 @@ class Runner:
                 self._sweep_orphans(now)
                 if now >= self._next_baselines:
                     self._next_baselines = now + float(self.limits.baselines_interval)
-                    self._save_baselines()
+                    self._save_state()
                 self._countermeasures(now)
                 store_tick = getattr(self.store, "tick", None)
                 if store_tick is not None:  # an idle writer still checkpoints and seals on time
@@ -314,12 +317,40 @@ class Runner:
         self._changes.add(alerts, dispatch)
 
     def _save_baselines(self) -> None:
-        """The spike rules' baselines to state_dir (pipeline/baselines.py): periodically, so a
-        kill -9 loses minutes of learning, not days, and at stop."""
+        """The spike rules' baselines to state_dir (pipeline/baselines.py), at stop."""
         try:
             baselines.save(self.engine, self.settings.state_dir)
         except OSError as exc:
             log.error("spike baselines not saved to %s: %s", self.settings.state_dir, exc)
+
+    def _save_state(self) -> None:
+        """The periodic save (limits.baselines_interval) of what must survive a kill -9 with
+        minutes lost, not days: the spike rules' baselines and the orphan ledger. Both are
+        snapshotted here, on the loop, between two events (a consistent state); encoding
+        the baselines and writing both files (fsync included) is left to a thread, so a
+        200k-key save does not pause ingestion. A write still under way skips this turn."""
+        if self._state_task is not None and not self._state_task.done():
+            return
+        doc = baselines.snapshot(self.engine)
+        orphans = getattr(self.engine, "orphans", None)
+        ledger = orphans.snapshot() if orphans is not None else None
+        if doc is not None or ledger is not None:
+            self._state_task = asyncio.create_task(asyncio.to_thread(self._write_state, doc, ledger),
+                                                   name="state-save")
+
+    def _write_state(self, doc: dict[str, Any] | None, ledger: bytes | None) -> None:
+        """In a thread: write what ``_save_state`` took; a failure is logged, the next turn retries."""
+        state_dir = self.settings.state_dir
+        if doc is not None:
+            try:
+                baselines.write(doc, state_dir)
+            except OSError as exc:
+                log.error("spike baselines not saved to %s: %s", state_dir, exc)
+        if ledger is not None:
+            try:
+                self.engine.orphans.write(ledger, state_dir)
+            except OSError as exc:
+                log.error("orphan ledger not saved to %s: %s", state_dir, exc)
 
     def _sweep_orphans(self, now: float) -> None:
         """The periodic reconciliation sweep (respond.cloud, respond.sweep_interval): owners

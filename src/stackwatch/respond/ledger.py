@@ -17,7 +17,6 @@ tracked resource.
 from __future__ import annotations
 
 import os
-import tempfile
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from datetime import datetime
@@ -26,6 +25,7 @@ from typing import Any, Final
 
 import msgspec
 
+from stackwatch.core.atomic import atomic_json_write
 from stackwatch.core.event import Event
 
 DEFAULT_CAP: Final = 500_000
@@ -185,22 +185,18 @@ class Ledger:
 
     # ------------------------------------------------------------------ persistence
 
+    def snapshot(self) -> bytes:
+        """The ledger encoded as a snapshot file's bytes. Encoded here, on the thread that
+        changes the ledger (its resources are mutable): the bytes can then be written by
+        another thread (``core.atomic.atomic_write``) without blocking it."""
+        return msgspec.json.encode(self._snapshot())
+
     def save(self, path: str | os.PathLike[str]) -> None:
-        """Write a snapshot atomically (temp file + rename)."""
-        target = Path(path)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        data = msgspec.json.encode(_Snapshot(SNAPSHOT_VERSION, list(self._resources.values()),
-                                             dict(self._domains), self.evicted))
-        fd, tmp = tempfile.mkstemp(prefix=".ledger-", dir=target.parent)
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(data)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(tmp, target)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        """Write a snapshot atomically (core.atomic: temp file, fsync, rename)."""
+        atomic_json_write(path, self._snapshot())
+
+    def _snapshot(self) -> _Snapshot:
+        return _Snapshot(SNAPSHOT_VERSION, list(self._resources.values()), dict(self._domains), self.evicted)
 
     @classmethod
     def load(cls, path: str | os.PathLike[str], cap: int = DEFAULT_CAP) -> Ledger:

@@ -23,6 +23,7 @@ from typing import Any, Final
 import msgspec
 
 from stackwatch.core.alert import Alert, Evidence
+from stackwatch.core.atomic import atomic_write
 from stackwatch.core.event import Event
 from stackwatch.detect.engine import Engine
 from stackwatch.detect.model import Rule
@@ -98,6 +99,15 @@ class OrphanDetector:
 
     def save(self, data_dir: str | os.PathLike[str]) -> None:
         self.ledger.save(ledger_path(data_dir))
+
+    def snapshot(self) -> bytes:
+        """The ledger's snapshot bytes, taken on the thread that feeds the detector; ``write``
+        them from any thread (the live service's periodic save, off its event loop)."""
+        return self.ledger.snapshot()
+
+    @staticmethod
+    def write(snapshot: bytes, data_dir: str | os.PathLike[str]) -> None:
+        atomic_write(ledger_path(data_dir), snapshot)
 
     def process(self, event: Event) -> list[Alert]:
         # Every event of analyze and serve comes through here: one set lookup settles those

@@ -4,8 +4,7 @@ page of hits, and (when asked) count them, spread them over time and count field
 from __future__ import annotations
 
 import math
-from contextlib import nullcontext
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Final
 
@@ -43,6 +42,10 @@ class SearchResult:
     total: int | None = None
     histogram: Buckets | None = None
     fields: dict[str, list[tuple[str, int]]] = field(default_factory=dict)
+    estimated: bool = False
+    """The total, histogram and field values are estimated from a sample of the hits (a
+    search asked with ``estimate`` whose hits take too long to find all): ``events`` is
+    still the exact page."""
 
 
 def buckets_for(since: datetime, until: datetime) -> tuple[datetime, timedelta, int]:
@@ -61,15 +64,20 @@ def buckets_for(since: datetime, until: datetime) -> tuple[datetime, timedelta, 
 def run_search(store: Store, text: str, *, since: datetime | None = None, until: datetime | None = None,
                now: datetime | None = None, limit: int = 50, offset: int = 0, after_seq: int | None = None,
                newest_first: bool = True, count: bool = False, histogram: bool = False,
-               fields: bool = False) -> SearchResult:
+               fields: bool = False, estimate: bool = False) -> SearchResult:
     """Search ``store`` with query ``text`` (raises QuerySyntaxError) in ``[since, until)``;
-    relative times count back from ``now`` (default the wall clock)."""
+    relative times count back from ``now`` (default the wall clock). ``estimate``: the count,
+    histogram and field values may come from a sample of the hits when finding them all
+    would be slow (``SearchResult.estimated``; the dashboard's search page), not the CLI's."""
     moment = now or datetime.now(UTC)
     tree = parse(text)
     query = EventQuery(since=since, until=until, match=tree, now=moment, limit=limit, offset=offset,
                        after_seq=after_seq, newest_first=newest_first)
-    with store.holding_search(query) if count or histogram or fields else nullcontext():
+    if not (count or histogram or fields):
         return _run(store, query, tree, moment, since, until, count, histogram, fields)
+    with store.holding_search(query, estimate=estimate):
+        found = _run(store, query, tree, moment, since, until, count, histogram, fields)
+        return replace(found, estimated=store.counts_estimated(query)) if estimate else found
 
 
 def _run(store: Store, query: EventQuery, tree: Node, moment: datetime, since: datetime | None,

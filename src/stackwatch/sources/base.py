@@ -157,11 +157,19 @@ class TokenBucket:
         return False
 
     async def wait(self, count: int = 1) -> None:
-        """Take ``count`` tokens, sleeping until they are there (backpressure sources)."""
+        """Take ``count`` tokens, sleeping until they are there (backpressure sources).
+
+        A batch larger than the burst is taken a burst at a time: the bucket never holds more
+        than ``capacity`` tokens, so waiting for all of them at once would never return."""
         if not self.rate:
             return
-        while not self.take(count):
-            await asyncio.sleep(max(0.001, (count - self.tokens) / self.rate))
+        step = max(1, int(self.capacity))
+        remaining = count
+        while remaining > 0:
+            chunk = min(remaining, step)
+            while not self.take(chunk):
+                await asyncio.sleep(max(0.001, (chunk - self.tokens) / self.rate))
+            remaining -= chunk
 
 
 class Source(ABC):

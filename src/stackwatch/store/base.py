@@ -254,11 +254,12 @@ class Store(ABC):
         """Alias of ``flush()``."""
         self.flush()
 
-    def stage_partition_state(self, partition: str, position: dict[str, Any], state: bytes) -> None:
+    def stage_partition_state(self, partition: str, position: dict[str, Any], state: bytes | None) -> None:
         """A cluster partition's checkpoint (its analyzer's detection state and position: the
         last batch taken from each collector), committed by the next ``flush`` in the same
-        transaction as the events appended before it (cluster/analyzer.py). A backend that
-        cannot serve an analyzer says so."""
+        transaction as the events appended before it (cluster/analyzer.py); ``state`` None
+        keeps the last state and updates the position. A backend that cannot serve an
+        analyzer says so."""
         raise StoreError(f"the {type(self).__name__} store keeps no cluster partition state")
 
     def partition_state(self, partition: str) -> tuple[dict[str, Any], bytes] | None:
@@ -274,10 +275,17 @@ class Store(ABC):
     def search_events(self, query: EventQuery) -> list[StoredEvent]:
         """Events matching ``query``, by event time (then seq), newest first unless asked."""
 
-    def holding_search(self, query: EventQuery) -> AbstractContextManager[None]:
+    def holding_search(self, query: EventQuery, *, estimate: bool = False) -> AbstractContextManager[None]:
         """A block whose reads of ``query`` (hits, count, bounds, histogram, top values) may
-        share work a store can do once, such as the full-text lookup; results are the same."""
+        share work a store can do once, such as the full-text lookup; results are the same,
+        except that with ``estimate`` a store may answer the count, bounds, histogram and top
+        values of a query with too many hits to find fast from a sample of them (then
+        ``counts_estimated`` says so); the page of hits is always exact."""
         return nullcontext()
+
+    def counts_estimated(self, query: EventQuery) -> bool:
+        """Inside ``holding_search(query, estimate=True)``: whether its counts are estimates."""
+        return False
 
     def login_attempts(self) -> Any | None:
         """The keystone login attempts correlated at ingest (an object with the functions of

@@ -185,7 +185,7 @@ class SQLiteStore(Store):
         # chain hash of the last one); the ledger state takes them in at the commit.
         self._rows: list[tuple[Any, ...]] = []
         # a cluster partition's checkpoint, committed with the next write (stage_partition_state)
-        self._partition_pending: tuple[str, dict[str, Any], bytes] | None = None
+        self._partition_pending: tuple[str, dict[str, Any], bytes | None] | None = None
         self._leaves: list[bytes] = []
         self._tail: bytes | None = None
         self._since_index = 0
@@ -417,7 +417,7 @@ class SQLiteStore(Store):
         self._sources[(host, service)] = source
         return source
 
-    def stage_partition_state(self, partition: str, position: dict[str, Any], state: bytes) -> None:
+    def stage_partition_state(self, partition: str, position: dict[str, Any], state: bytes | None) -> None:
         """A cluster partition's checkpoint (detection state and position), committed by the
         next ``flush`` in the same transaction as the events appended before it."""
         with self._lock:
@@ -520,7 +520,7 @@ class SQLiteStore(Store):
             try:
                 self._buffer(chain_batch(rows, self._names, self._head()))
                 self._next_seq = seq
-                self._write_rows(expect=expect, checkpoints=checkpoints)
+                self._write_rows(replicated=expect, checkpoints=checkpoints)
             except BaseException:
                 self._rows, self._leaves, self._tail = [], [], None
                 self._next_seq = seq - len(rows)
@@ -536,11 +536,14 @@ class SQLiteStore(Store):
         self._next_seq += len(rows)
         return [i for i, _ in pending], rows
 
-    def _write_rows(self, *, force_checkpoint: bool = False, expect: Sequence[bytes] | None = None,
+    def _write_rows(self, *, force_checkpoint: bool = False, replicated: Any = None,
                     checkpoints: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        """One write transaction: buffered rows (and queued admin events) with their chain
-        hashes, the ledger state, and a checkpoint when due. ``expect``/``checkpoints`` are the
-        standby's: the chain hashes the primary sent (must match) and its checkpoints."""
+        """One write transaction, the same for both record formats: buffered rows (and queued
+        admin events) with what chains them, the ledger state, and a checkpoint when due. The
+        format's hooks (``_stage``, ``_insert``, ``_save_ledger``, ``_make_checkpoint``,
+        ``_committed``) say what its rows and chain are. ``replicated``/``checkpoints`` are
+        the standby's: what the primary sent for the buffered rows (format 1: their chain
+        hashes; format 2: its blocks), and its checkpoints (already verified)."""
         assert self._ledger is not None and self._checkpointer is not None
         conn = self._conn
         ledger = self._ledger
@@ -550,38 +553,28 @@ class SQLiteStore(Store):
         attempts: list[tuple[Any, ...]] = []
         try:
             conn.execute("BEGIN IMMEDIATE")
-            outbox, extra = self._outbox() if expect is None else ([], [])
-            rows, leaves, tail = self._rows, self._leaves, self._tail
-            if extra and self._chained:
-                extra, extra_leaves, tail = chain_batch(extra, self._names, self._head())
-                rows, leaves = rows + extra, leaves + extra_leaves
-            elif extra:
-                rows = rows + extra
-            if rows and self._chained:
-                ledger.advance(leaves, tail)  # type: ignore[arg-type]
-            if expect is not None and [r[-1] for r in rows] != list(expect):
-                bad = next(r[0] for r, h in zip(rows, expect, strict=False) if r[-1] != h)
-                raise IntegrityError(f"record {bad} from the primary does not match its chain hash")
+            outbox, extra = self._outbox() if replicated is None else ([], [])
+            rows, staged = self._stage(extra, replicated)
             if rows:
                 if self._new_sources:
                     conn.executemany("INSERT INTO sources (id, host, service) VALUES (?, ?, ?)",
                                      self._new_sources)
-                conn.executemany(_INSERT if self._chained else _INSERT_UNCHAINED, rows)
+                self._insert(rows, staged)
                 conn.execute(_SOURCE_STATS, (rows[0][0], rows[-1][0]))
                 sqlite_rollup.fold(conn, rows)
-            if expect is None and self._attempts.ready:
+            if replicated is None and self._attempts.ready:
                 attempts = self._attempts.write(conn)
             if outbox:
                 conn.execute("DELETE FROM admin_outbox WHERE id BETWEEN ? AND ?", (outbox[0], outbox[-1]))
-            if self._chained:
-                ledger.save(conn)
-            for insert in checkpoints:
+            self._save_ledger()
+            for insert in checkpoints:  # e.g. signer rows of store init / promote, retention's prune
                 insert(conn)
             self._save_partition_state(conn)
             now = to_micros(self._clock.now())
-            if self._chained and expect is None and ((force_checkpoint and self._checkpointer.enabled)
-                                   or self._checkpointer.due(ledger.size, now)):
-                made = self._checkpointer.make(conn, ledger.size, ledger.acc.root(), now)
+            cp = self._checkpointer
+            if replicated is None and self._checkpoints_made() and (
+                    (force_checkpoint and cp.enabled) or cp.due(ledger.size, now)):
+                made = self._make_checkpoint(now)
             conn.execute("COMMIT")
         except BaseException as exc:
             if conn.in_transaction:
@@ -597,11 +590,50 @@ class SQLiteStore(Store):
         self._rows, self._leaves, self._tail = [], [], None
         self._partition_pending = None
         self._new_sources.clear()
+        self._committed(rows)
         self._since_index += len(rows)
         if self.replica is not None:
             self.replica.committed(ledger.size)
         self._after_commit()
         return rows
+
+    # Format hooks of _write_rows (format 1 here: a chained row per record; see sqlite_blocks).
+
+    def _stage(self, extra: list[tuple[Any, ...]], replicated: Any) -> tuple[list[tuple[Any, ...]], Any]:
+        """Inside the transaction: the rows to insert (the buffer, then ``extra``: queued admin
+        events), chained onto the ledger; and what ``_insert`` needs besides them."""
+        assert self._ledger is not None
+        rows, leaves, tail = self._rows, self._leaves, self._tail
+        if extra and self._chained:
+            extra, extra_leaves, tail = chain_batch(extra, self._names, self._head())
+            rows, leaves = rows + extra, leaves + extra_leaves
+        elif extra:
+            rows = rows + extra
+        if rows and self._chained:
+            self._ledger.advance(leaves, tail)  # type: ignore[arg-type]
+        if replicated is not None and [r[-1] for r in rows] != list(replicated):
+            bad = next(r[0] for r, h in zip(rows, replicated, strict=False) if r[-1] != h)
+            raise IntegrityError(f"record {bad} from the primary does not match its chain hash")
+        return rows, None
+
+    def _insert(self, rows: list[tuple[Any, ...]], staged: Any) -> None:
+        self._conn.executemany(_INSERT if self._chained else _INSERT_UNCHAINED, rows)
+
+    def _save_ledger(self) -> None:
+        if self._chained:
+            assert self._ledger is not None
+            self._ledger.save(self._conn)
+
+    def _checkpoints_made(self) -> bool:
+        """Whether this writer makes checkpoints (not a benchmark's unchained format 1 store)."""
+        return self._chained
+
+    def _make_checkpoint(self, now: int) -> Any:
+        assert self._ledger is not None and self._checkpointer is not None
+        return self._checkpointer.make(self._conn, self._ledger.size, self._ledger.acc.root(), now)
+
+    def _committed(self, rows: list[tuple[Any, ...]]) -> None:
+        """After the commit: what the format keeps of the rows just written."""
 
     def _after_commit(self) -> None:
         assert self._indexer is not None
@@ -648,6 +680,21 @@ class SQLiteStore(Store):
         """The rows of one page of hits of ``query``, reading ``select`` (of ``e`` and ``s``)."""
         where = self._where(query)
         order = "DESC" if query.newest_first else "ASC"
+        if where.estimated:  # a sample stands for the hits: the page is still the real first hits
+            where = sqlite_search.where_of(query, query.now, self._held_texts)
+            # Many hits: walking the time index from the newest (or oldest) event usually meets
+            # a page of them in a few thousand rows, where a key's hits (an IP's 250k seqs)
+            # would each be read for their time and sorted. Bounded: past EXACT_STEPS (sparse
+            # hits among many events) the usual plan below reads them instead.
+            walk = (f"{select} FROM events AS e INDEXED BY events_time JOIN sources AS s ON s.id = e.source"
+                    f"{sqlite_search.unindexed(where)} ORDER BY e.time {order}, e.seq {order} "
+                    "LIMIT ? OFFSET ?")
+            walk_params = (*where.params, query.limit, query.offset)
+            early: list[tuple[Any, ...]] | None = self._read_where(where, lambda: sqlite_search.within_steps(
+                self._reader, sqlite_search.EXACT_STEPS,
+                lambda: self._reader.execute(walk, walk_params).fetchall()), None)
+            if early is not None:
+                return early
         table = "events AS e"
         subset = (None if where.uses_index or where.held_hits or query.match is not None
                   else sqlite_rollup.subset_index({"action": query.action, "kind": query.kind}))
@@ -733,12 +780,16 @@ class SQLiteStore(Store):
             self._reader, where, tuple(fields), sample=sample, limit=limit), {name: [] for name in fields}))
 
     @contextmanager
-    def holding_search(self, query: EventQuery) -> Iterator[None]:
+    def holding_search(self, query: EventQuery, *, estimate: bool = False) -> Iterator[None]:
         """Find the hits of ``query`` once, on entry, for the reads of it inside the block
         (the store is held for the block): a search page's hits, count, time bounds,
         histogram and field values then read TEMP tables, not the events (and the full-text
         index) five times. Its full-text terms are looked up once, its hits (up to
-        HIT_SET_MAX) kept as (seq, time); with more, each read matches on its own."""
+        HIT_SET_MAX) kept as (seq, time); with more, each read matches on its own.
+        ``estimate``: when finding every hit would take longer than about 0.25 s
+        (sqlite_search.EXACT_STEPS), a sample of them stands in (``sample_hits``): the count,
+        histogram and field values are then estimates (``counts_estimated``), the page of
+        hits is still exact."""
         with self._lock:
             where = sqlite_search.where_of(query, query.now)
             if not where.reads_rows or self._held_texts or self._held_hits:
@@ -752,13 +803,37 @@ class SQLiteStore(Store):
                 with suppress(sqlite3.OperationalError):  # each read then runs (and reports) its own
                     self._held_texts = sqlite_search.hold_texts(self._reader, where.texts)
                     where = self._where(query)
-                    held = sqlite_search.hold_hits(self._reader, where)
+                    held = sqlite_search.hold_hits(self._reader, where,
+                                                   steps=sqlite_search.EXACT_STEPS if estimate else None)
+                    if held is None and estimate:
+                        held = sqlite_search.sample_hits(self._reader, where, *self._seq_span(query))
                     self._held_hits = None if held is None else (where.key(), held)
                 yield
             finally:
                 texts, self._held_texts, self._held_hits = self._held_texts, {}, None
                 sqlite_search.release_hits(self._reader)
                 sqlite_search.release_texts(self._reader, texts)
+
+    def counts_estimated(self, query: EventQuery) -> bool:
+        held = self._held_hits
+        return held is not None and held[1].estimated and held[0] == sqlite_search.where_of(
+            query, query.now, self._held_texts).key()
+
+    def _seq_span(self, query: EventQuery) -> tuple[int, int]:
+        """The first and last seq of the events in ``query``'s since/until (by the time index:
+        seqs follow arrival, so this is the span a sample of its hits spreads over)."""
+        first = last = None
+        if query.since is not None:
+            first = self._reader.execute("SELECT seq FROM events WHERE time >= ? ORDER BY time, seq LIMIT 1",
+                                         (to_micros(query.since),)).fetchone()
+        if query.until is not None:
+            last = self._reader.execute("SELECT seq FROM events WHERE time < ? ORDER BY time DESC, seq DESC "
+                                        "LIMIT 1", (to_micros(query.until),)).fetchone()
+        # two subqueries: SQLite seeks the rowid's ends for a lone min() or max(), but scans
+        # every row for min() and max() together
+        low, high = self._reader.execute(
+            "SELECT (SELECT min(seq) FROM events), (SELECT max(seq) FROM events)").fetchone()
+        return (first[0] if first else int(low or 0)), (last[0] if last else int(high or 0))
 
     def _where(self, query: EventQuery) -> sqlite_search.Where:
         """The WHERE clause of ``query``, on what ``holding_search`` holds for it, if anything."""
@@ -1007,9 +1082,12 @@ class SQLiteStore(Store):
                 self._closed = True
                 if self.replica is not None:  # also when the last flush was not acknowledged
                     self.replica.close()
+                # The reader first: it attaches the index read-only, so while it is open the
+                # indexer's connection is not the index's last one and its close cannot fold the
+                # index's WAL back (it stayed beside the index, ~80 bytes a line after analyze).
+                self._reader.close()
                 if self._indexer is not None:
                     self._indexer.close()
-                self._reader.close()
                 self._conn.close()
                 if self._append_lock is not None:
                     os.close(self._append_lock)  # closing the fd releases the lock

@@ -24,10 +24,10 @@ store next appends as a primary.
 Derived data: ``rebuild`` recomputes it from the events (the migration that creates it, and
 ``store restore``, do), ``check`` compares it with a recount. In record format 2 the events
 rows are narrow, so those (and a crashed writer's catch-up) read the records from the blocks.
-Hook points in the writer (``store/sqlite.py``, and the same in ``sqlite_blocks.BlockStore``):
-``AttemptFolder.push`` in ``append_events`` after the rows are built, ``AttemptFolder.write``
-in ``_write_rows`` inside the transaction, ``AttemptFolder.finish`` in ``close``; ``forget``
-in retention (both formats).
+Hook points in the writer (``store/sqlite.py``; ``sqlite_blocks.BlockStore`` shares its
+``_write_rows``): ``AttemptFolder.push`` in ``append_events`` after the rows are built,
+``AttemptFolder.write`` in ``_write_rows`` inside the transaction, ``AttemptFolder.finish``
+in ``close``; ``forget`` in retention (both formats).
 """
 
 from __future__ import annotations

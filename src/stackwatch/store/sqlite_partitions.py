@@ -13,17 +13,18 @@ import msgspec
 SCHEMA = """CREATE TABLE IF NOT EXISTS partition_state (
     partition TEXT PRIMARY KEY,
     position BLOB NOT NULL,   -- JSON: {collector: [epoch, last batch seq]}
-    state BLOB NOT NULL,      -- detect/snapshot.capture
+    state BLOB,               -- detect/snapshot.capture (kept when a commit carries none)
     saved INTEGER NOT NULL    -- microseconds since the epoch
 ) WITHOUT ROWID"""
 
 
-def save(conn: sqlite3.Connection, partition: str, position: dict[str, Any], state: bytes, now: int) -> None:
-    """Inside the caller's write transaction."""
+def save(conn: sqlite3.Connection, partition: str, position: dict[str, Any], state: bytes | None,
+         now: int) -> None:
+    """Inside the caller's write transaction; ``state`` None keeps the last one."""
     conn.execute(SCHEMA)
     conn.execute("INSERT INTO partition_state (partition, position, state, saved) VALUES (?, ?, ?, ?) "
                  "ON CONFLICT (partition) DO UPDATE SET position = excluded.position, "
-                 "state = excluded.state, saved = excluded.saved",
+                 "state = coalesce(excluded.state, partition_state.state), saved = excluded.saved",
                  (partition, msgspec.json.encode(position), state, now))
 
 
@@ -34,6 +35,6 @@ def load(conn: sqlite3.Connection, partition: str) -> tuple[dict[str, Any], byte
                            (partition,)).fetchone()
     except sqlite3.OperationalError:  # no such table: never checkpointed
         return None
-    if row is None:
+    if row is None or row[1] is None:
         return None
     return msgspec.json.decode(row[0]), bytes(row[1])

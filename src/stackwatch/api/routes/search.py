@@ -140,7 +140,7 @@ def search_page(
     zone = display_zone(request)
     try:
         found = _search(request, text, window, now, limit=PAGE + 1, offset=offset, count=True,
-                        histogram=True, fields=True)
+                        histogram=True, fields=True, estimate=True)
     except QuerySyntaxError as exc:
         return render(request, "search.html", status=400, q=text, error=exc, links=Links(None, window),
                       events=[], found=None, chart=None)

@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Final, TypeVar
-from urllib.parse import parse_qsl, urlencode, urlsplit
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 
 import msgspec
 import psycopg
@@ -102,7 +102,8 @@ def split_url(url: str) -> tuple[str, dict[str, str]]:
     pairs = parse_qsl(parts.query, keep_blank_values=True)
     own = {k: v for k, v in pairs if k in _URL_OPTIONS}
     rest = [(k, v) for k, v in pairs if k not in _URL_OPTIONS]
-    return parts._replace(query=urlencode(rest)).geturl(), own
+    # percent-encoded as libpq decodes (it reads no '+' as a space)
+    return parts._replace(query=urlencode(rest, quote_via=quote)).geturl(), own
 
 
 def default_writer(keys: str | Path | None = None) -> str:
@@ -158,6 +159,9 @@ class PostgresStore(Store):
                 self._conn.execute(b"INSERT INTO meta VALUES ('store_id', %s) ON CONFLICT (name) DO NOTHING",
                                    (uuid.uuid4().hex,))
             self._load_sources()
+        except psycopg.Error as exc:
+            self._conn.close()
+            raise StoreError(f"cannot open the store in schema {self.schema!r}: {_one_line(exc)}") from exc
         except BaseException:
             self._conn.close()
             raise
