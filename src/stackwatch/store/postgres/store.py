@@ -54,7 +54,7 @@ from stackwatch.store.checkpoints import Checkpointer
 from stackwatch.store.integrity import blocks as codec
 from stackwatch.store.integrity.records import record_event
 from stackwatch.store.postgres import alerts as pg_alerts
-from stackwatch.store.postgres import schema, search
+from stackwatch.store.postgres import schema, search, ticks
 from stackwatch.store.postgres.attempts import PGAttemptFolder, PGAttemptReader
 from stackwatch.store.postgres.ids import WRITER_SHIFT, event_id
 from stackwatch.store.postgres.scope import event_condition
@@ -218,11 +218,10 @@ class PostgresStore(Store):
     @property
     @_read
     def size(self) -> int:
-        """The highest event id stored (what a live tail polls)."""
+        """The newest commit tick (what a live tail polls: ``ticks.py``)."""
         with self._lock:
             self._check_open()
-            row = self._conn.execute(b"SELECT coalesce(max(id), 0) FROM events").fetchone()
-            return int(row[0]) if row else 0
+            return ticks.newest(self._conn)
 
     # -- writing -----------------------------------------------------------------------------
 
@@ -431,7 +430,19 @@ class PostgresStore(Store):
         return found
 
     def _where(self, query: EventQuery) -> search.Where:
-        return search.where_of(query, query.now)
+        tail = None if query.after_seq is None else ticks.after(self._conn, query.after_seq)
+        return search.where_of(query, query.now, tail)
+
+    @_read
+    def tail_cursor(self, events: Sequence[StoredEvent], after: int | None) -> int | None:
+        """A commit tick (``ticks.py``): the newest of the commits that stored ``events``; with
+        none, ``after``, or on a first search the newest tick now."""
+        with self._lock:
+            self._check_open()
+            found = ticks.tick_of(self._conn, [e.seq for e in events])
+            if found is not None:
+                return found if after is None else max(found, after)
+            return after if after is not None else ticks.newest(self._conn)
 
     @_read
     def search_events(self, query: EventQuery) -> list[StoredEvent]:

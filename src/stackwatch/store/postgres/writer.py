@@ -23,6 +23,7 @@ from stackwatch.store.integrity.io import StoredBlock
 from stackwatch.store.integrity.ledger import BlockLedger
 from stackwatch.store.integrity.records import record_bytes
 from stackwatch.store.postgres import text as fts
+from stackwatch.store.postgres import ticks
 from stackwatch.store.postgres.attempts import PGAttemptFolder
 from stackwatch.store.postgres.ids import WRITER_SHIFT
 from stackwatch.store.postgres.ledger_io import PGLedgerIO
@@ -90,6 +91,8 @@ class LogWriter:
                 cp = self.checkpointer
                 if (force_checkpoint and cp.enabled) or cp.due(self.ledger.size, now_us):
                     made = cp.make(self.io, self.ledger.size, self.ledger.root(), now_us)
+                if stored:  # last: its lock is held until the commit (ticks.py)
+                    ticks.stamp(self.conn, self.writer, stored[0][0], stored[-1][0])
         except BaseException:
             self.ledger.restore(snap)
             if folder is not None and folder.released() is not released:
