@@ -57,6 +57,7 @@ from stackwatch.store.postgres import alerts as pg_alerts
 from stackwatch.store.postgres import schema, search, ticks
 from stackwatch.store.postgres.attempts import PGAttemptFolder, PGAttemptReader
 from stackwatch.store.postgres.ids import WRITER_SHIFT, event_id
+from stackwatch.store.postgres.ingested import PGFileRecords
 from stackwatch.store.postgres.scope import event_condition
 from stackwatch.store.postgres.writer import LogWriter
 from stackwatch.store.rows import Row, RowBuilder, clean_text, from_micros, to_micros
@@ -707,6 +708,15 @@ class PostgresStore(Store):
             by_status = pg_alerts.status_counts(self._conn)
         return StoreCounts(events=int(row[0]) if row else 0, alerts=sum(by_status.values()),
                            alerts_by_status=by_status, unindexed=0)
+
+    def ingest_records(self) -> PGFileRecords:
+        """What this writer's earlier ``analyze`` runs stored (``pipeline/ingested.py``)."""
+        return PGFileRecords(self._ingest_run, self.writer_name)
+
+    def _ingest_run(self, work: Callable[[psycopg.Connection], Any]) -> Any:
+        with self._lock:
+            self._check_writable()
+            return self._write(lambda: work(self._conn))
 
     def login_attempts(self) -> PGAttemptReader:
         """The keystone login attempts every writer correlated as it appended (``attempts.py``)."""
