@@ -352,6 +352,12 @@ class PostgresStore(Store):
             writer = self._start_writer()
             if not writer.checkpointer.enabled:
                 return None
+            cp = writer.checkpointer
+            if not self._rows and 0 < writer.ledger.size == cp.last_size:
+                # the newest checkpoint covers the log already (init's first commit made one):
+                # a second over the same records would only be a duplicate epoch
+                assert cp.sealer is not None
+                return cp.sealer.epoch - 1
             self._commit(force_checkpoint=True)
             assert writer.checkpointer.sealer is not None
             return writer.checkpointer.sealer.epoch - 1
