@@ -133,3 +133,24 @@ def attempts_scope():  # type: ignore[no-untyped-def]
     from stackwatch.store.attempt_fold import AttemptScope
 
     return AttemptScope()
+
+
+def test_a_lost_connection_neither_loses_nor_doubles_attempts(database: str,
+                                                              request: pytest.FixtureRequest) -> None:
+    """A batch whose commit is lost with the connection (dead before the transaction began) keeps
+    its attempts for the retry on the new connection: none lost, none counted twice."""
+    from stackwatch.core.errors import StoreError
+    from tests.store.test_postgres_connect import _kill_sessions
+
+    url = _schema(database, request)
+    t0 = datetime(2026, 5, 1, 8, 0, tzinfo=UTC)
+    with open_store(url, writer="w", batch_size=1000) as store:
+        store.append_events([_login(i, "oslo_log", t0, name="erin") for i in range(0, 40, 4)])
+        store.flush()
+        store.append_events([_login(i, "oslo_log", t0, name="erin") for i in range(40, 80, 4)])
+        _kill_sessions(database)
+        with pytest.raises(StoreError):
+            store.flush()
+        store.append_events([_login(i, "oslo_log", t0, name="erin") for i in range(80, 120, 4)])
+    with open_store(url, read_only=True) as store:
+        assert _same(store).total == 30

@@ -59,9 +59,8 @@ TABLES: Final = (
         writer integer PRIMARY KEY, upto bigint NOT NULL, pending text NOT NULL)""",
 )
 
-_INSERT: Final = (
-    b"INSERT INTO login_attempts (id, writer, time, ip, account, project, outcome, hash, host, kind, ref, "
-    b"agent) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (id) DO NOTHING")
+_COPY: Final = (b"COPY login_attempts (id, writer, time, ip, account, project, outcome, hash, host, kind, "
+                 b"ref, agent) FROM STDIN")
 _FOLD: Final = (
     b"INSERT INTO attempt_minutes AS t VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
     b"ON CONFLICT (writer, minute, ip, account, project, outcome) DO UPDATE SET "
@@ -95,13 +94,28 @@ class PGAttemptFolder(AttemptCorrelator):
         writer = self.writer
         if rows:
             with conn.cursor() as cur:
-                cur.executemany(_INSERT, [(event_id(writer, r[0]), writer, *(_clean(v) for v in r[1:]))
-                                          for r in rows])
+                with cur.copy(_COPY) as copy:
+                    for r in rows:
+                        copy.write_row((event_id(writer, r[0]), writer, *(_clean(v) for v in r[1:])))
                 minutes = sorted(fold_minutes(rows))  # one order: no two transactions lock in turn
                 cur.executemany(_FOLD, [(writer, *(_clean(v) for v in m)) for m in minutes])
             self.written()
         conn.execute(_STATE, (writer, self.upto, orjson.dumps(self.held()).decode()))
         return rows
+
+    def drop_committed(self, conn: psycopg.Connection) -> None:
+        """After a lost connection: the attempts kept to write again that are in the store (the
+        commit went through, its answer was lost) are not written twice (their minutes were
+        summed in that same transaction)."""
+        rows = self.released()
+        if not rows:
+            return
+        ids = [event_id(self.writer, r[0]) for r in rows]
+        found = conn.execute(b"SELECT id FROM login_attempts WHERE id = ANY(%s)", (ids,))
+        stored = {int(i) for (i,) in found}
+        if stored:
+            self.written()
+            self.rollback([r for r, i in zip(rows, ids, strict=True) if i not in stored])
 
     def catch_up(self, conn: psycopg.Connection, read: ReadEvents) -> None:
         """At the writer's first append: take back what it held when it stopped, and fold its

@@ -188,6 +188,8 @@ class PostgresStore(Store):
         if self._writer is not None:
             self._writer = None
             writer = self._start_writer()
+            if self._attempts is not None:
+                self._attempts.drop_committed(self._conn)
             if self._rows and writer.ledger.size >= self._rows[-1][0]:
                 self._rows = []
             elif self._rows and self._rows[0][0] != writer.next_seq:
