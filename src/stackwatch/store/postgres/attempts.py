@@ -59,8 +59,11 @@ TABLES: Final = (
         writer integer PRIMARY KEY, upto bigint NOT NULL, pending text NOT NULL)""",
 )
 
-_COPY: Final = (b"COPY login_attempts (id, writer, time, ip, account, project, outcome, hash, host, kind, "
-                 b"ref, agent) FROM STDIN")
+_INSERT: Final = (
+    b"INSERT INTO login_attempts (id, writer, time, ip, account, project, outcome, hash, host, kind, ref, "
+    b"agent) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (id) DO NOTHING")
+"""Not COPY: two stored events with one ref (an input that repeats refs) can make two attempts
+of one primary seq; kept once, as the embedded store's INSERT OR REPLACE does."""
 _FOLD: Final = (
     b"INSERT INTO attempt_minutes AS t VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
     b"ON CONFLICT (writer, minute, ip, account, project, outcome) DO UPDATE SET "
@@ -94,9 +97,8 @@ class PGAttemptFolder(AttemptCorrelator):
         writer = self.writer
         if rows:
             with conn.cursor() as cur:
-                with cur.copy(_COPY) as copy:
-                    for r in rows:
-                        copy.write_row((event_id(writer, r[0]), writer, *(_clean(v) for v in r[1:])))
+                cur.executemany(_INSERT, [(event_id(writer, r[0]), writer, *(_clean(v) for v in r[1:]))
+                                          for r in rows])
                 minutes = sorted(fold_minutes(rows))  # one order: no two transactions lock in turn
                 cur.executemany(_FOLD, [(writer, *(_clean(v) for v in m)) for m in minutes])
             self.written()
