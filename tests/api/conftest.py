@@ -22,20 +22,21 @@ PASSWORDS = {"ada": "ada-admin-password-1", "rex": "rex-responder-pass-2", "vic"
 ROLES = {"ada": "admin", "rex": "responder", "vic": "viewer"}
 
 
-def seed(root: Path) -> Path:
+def seed(root: Path, store: str | None = None) -> Path:
     """A data folder under ``root``: the demo scenario (keystone brute force, spraying...)
-    through the pipeline."""
+    through the pipeline, into the folder's own store or the shared store at ``store``."""
     logs = demo_dataset(root / "logs", seed=7)
     data = root / "data"
+    data.mkdir(parents=True, exist_ok=True)
     with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
-        result = run_analyze([str(logs)], data=str(data), rules=(str(TEST_RULES),))
+        result = run_analyze([str(logs)], data=store or str(data), rules=(str(TEST_RULES),))
     assert result.alerts, "the seeded scenario must raise alerts"
     return data
 
 
-def services_over(data: Path) -> Services:
-    """Services over ``data`` with the users of every role."""
-    services = Services.for_data_dir(data, rule_paths=[TEST_RULES])
+def services_over(data: Path, store: str | None = None) -> Services:
+    """Services over ``data`` (and the shared store at ``store``) with the users of every role."""
+    services = Services.for_data_dir(data, rule_paths=[TEST_RULES], store=store)
     for name, password in PASSWORDS.items():
         if services.users.get(name) is None:
             services.users.add(name, password, ROLES[name])

@@ -2,9 +2,11 @@
 full recount (every stored login event correlated again) over the seeded store, a store built
 by ``analyze`` (tests/store/test_sqlite_attempts.py covers ranges, re-ingestion and the rest).
 
-Here the seeded store is this module's own, once in each record format (format 2 reads the
-events back from its blocks): these tests, and the keystone page, API and report tests of
-other modules imported below, run over both."""
+Here the seeded store is this module's own, once in each record format of the embedded store
+(format 2 reads the events back from its blocks) and once on PostgreSQL (``analyze --data
+postgresql://...``: the writer correlates as it appends, store/postgres/attempts.py): these
+tests, and the keystone page, API and report tests of other modules imported below, run over
+all three."""
 
 from __future__ import annotations
 
@@ -37,20 +39,35 @@ from tests.cli.test_report import (  # noqa: F401
     test_since_is_counted_back_from_the_newest_event,
     test_text_report_names_attackers_and_targeted_accounts,
 )
+from tests.pgdb import fresh_database
 
 
-@pytest.fixture(scope="module", params=[1, 2], ids=["format1", "format2"])
-def seeded_dir(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
+@pytest.fixture(scope="module", params=[1, 2, "postgresql"], ids=["format1", "format2", "postgresql"])
+def seeded(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+           ) -> Iterator[tuple[Path, str | None]]:
+    """(the data folder, the shared store's URL or None for the folder's own store)."""
+    if request.param == "postgresql":
+        with fresh_database() as url:
+            data = seed(tmp_path_factory.mktemp("keystone-postgresql"), store=url)
+            yield data, url
+        return
     with pytest.MonkeyPatch.context() as env:  # ``analyze`` creates the store in this format
         env.setenv(FORMAT_ENV, str(request.param))
         data = seed(tmp_path_factory.mktemp(f"keystone-format{request.param}"))
     assert stored_format(data) == request.param
-    return data
+    yield data, None
 
 
 @pytest.fixture(scope="module")
-def services(seeded_dir: Path) -> Iterator[Services]:
-    services = services_over(seeded_dir)
+def seeded_dir(seeded: tuple[Path, str | None]) -> Path | str:
+    """What the report tests give ``--data``: the folder, or the shared store's URL."""
+    return seeded[1] or seeded[0]
+
+
+@pytest.fixture(scope="module")
+def services(seeded: tuple[Path, str | None]) -> Iterator[Services]:
+    services = services_over(*seeded)
+    assert services.store.login_attempts() is not None  # the report is summed from the attempts
     yield services
     services.close()
 

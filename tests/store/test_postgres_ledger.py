@@ -235,9 +235,27 @@ def test_a_writers_witness_catches_a_cut_log(pg_database: str, tmp_path: Path) -
             store.append_events([event(batch * PER_BATCH + i) for i in range(PER_BATCH)])
             store.checkpoint()
     assert verify_postgres(url, witnesses={"alpha": [witness]})["alpha"].ok()
+    ok = _cli_verify("--data", url, "--witness", f"alpha={witness}")
+    assert ok.exit_code == 0 and f"witnesses read: {witness}" in ok.output, ok.output
     with psycopg.connect(pg_database, autocommit=True) as conn:
         conn.execute("SET search_path TO witnessed")
         _cut_at_a_checkpoint(conn)
     report = verify_postgres(url, witnesses={"alpha": [witness]})["alpha"]
     assert report.failed
     assert any(p.kind == "witness" and "does not have" in p.message for p in report.problems)
+    # the command line: the writer's witness file (WRITER=FILE) catches the cut without its keys
+    cut = _cli_verify("--data", url, "--witness", f"alpha={witness}")
+    assert cut.exit_code == 1 and "FAIL: witness" in cut.output and "RESULT: FAILED" in cut.output, cut.output
+    assert _cli_verify("--data", url).exit_code == 0  # without it the cut log looks whole
+    unknown = _cli_verify("--data", url, "--witness", f"beta={witness}")
+    assert unknown.exit_code == 2 and "beta" in unknown.output
+    missing = _cli_verify("--data", url, "--witness", f"alpha={tmp_path / 'nothing.jsonl'}")
+    assert missing.exit_code == 2 and "no such witness file" in missing.output
+
+
+def _cli_verify(*args: str):  # type: ignore[no-untyped-def]
+    from click.testing import CliRunner
+
+    from stackwatch.cli.main import cli
+
+    return CliRunner().invoke(cli, ["store", "verify", *args])

@@ -2,8 +2,8 @@
 what the pattern looks like (brute force, spraying, targeted account, stale credentials).
 
 One keystone login can be written three times (Apache access line, keystone.log line, CADF
-event); the store keeps all copies. The SQLite store correlates them once, as it appends
-them (``store/sqlite_attempts.py``: the same ``Correlator`` the detection engine uses), and
+event); the store keeps all copies. Both stores correlate them once, as they append them
+(``store/attempt_fold.py``: the same ``Correlator`` the detection engine uses), and
 keeps one row per attempt and per-minute sums: a report over any range is summed from those,
 exactly, in time that does not grow with the number of events. A store that keeps no
 attempts (``Store.login_attempts()`` is None) is recounted here: its login events go through
@@ -34,9 +34,9 @@ from typing import Any, Final
 
 from stackwatch.core.event import Event
 from stackwatch.detect.correlate import Correlator
+from stackwatch.store.attempt_fold import MIXED, AttemptScope
 from stackwatch.store.base import MAX_LIMIT, EventQuery, Store
 from stackwatch.store.rows import from_micros, to_micros
-from stackwatch.store.sqlite_attempts import MIXED, AttemptScope
 
 SPRAY_ACCOUNTS: Final = 5
 SPRAY_PER_ACCOUNT: Final = 3.0

@@ -98,6 +98,9 @@ class ScopedStore:
     def silences(self) -> list[Any]:
         return []  # silences name other tenants' keys and the infrastructure's rules
 
+    def tail_cursor(self, events: Sequence[StoredEvent], after: int | None) -> int | None:
+        return self._store.tail_cursor(events, after)  # type: ignore[no-any-return]
+
     def login_attempts(self) -> None:
         """None: the store's attempt sums are the whole cloud's and cannot be scoped, so a
         tenant's keystone report is recounted from its scoped login events (api/analytics.py)."""
@@ -109,6 +112,9 @@ class InfrastructureStore:
 
     def __init__(self, store: Any) -> None:
         self._store = store
+
+    def tail_cursor(self, events: Sequence[StoredEvent], after: int | None) -> int | None:
+        return self._store.tail_cursor(events, after)  # type: ignore[no-any-return]
 
     def _events(self, query: EventQuery) -> EventQuery:
         outside = Not(Match("host", TENANT_HOST_PREFIX, prefix=True))

@@ -123,6 +123,9 @@ class WebSettings:
     keystone: Any = None
     """api.keystone_settings.KeystoneSettings: keystone logins (from the top-level ``auth:``
     section, not ``web:``); None: local users only."""
+    cluster: Any = None
+    """config.settings.ClusterSettings: the top-level ``cluster:`` section (the Cluster page reads
+    the broker with it); None: no cluster configured."""
 
     @property
     def tls(self) -> bool:

@@ -93,10 +93,12 @@ def run_analyze(paths: list[str], *, data: str | None, host: str = "", fmt: str 
 def _run(inputs: list[InputFile], engine: object, pool: ReaderPool | None, *, data: str | None, fmt: str,
          store_events: bool, inflate: InflateLimits | None) -> AnalyzeResult:
     store = open_store(data) if (data and store_events) else None
-    # what earlier runs read is remembered beside an embedded store; a shared (PostgreSQL) store
-    # has no folder here, and its writers' runs are not deduplicated (docs/store-postgres.md)
+    # what earlier runs read is remembered beside an embedded store, and in a shared store's
+    # table (per writer: ``ingest_records``)
     folder = StoreSettings(url=data).embedded_folder() if data else None
-    ledger = IngestLedger(folder) if store is not None and folder is not None else None
+    shared = getattr(store, "ingest_records", None)
+    ledger = (None if store is None else IngestLedger(folder) if folder is not None
+              else IngestLedger(records=shared()) if shared is not None else None)
     bar = ProgressBar()
     with stop_on_signals() as stop:
         try:

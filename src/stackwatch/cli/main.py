@@ -36,6 +36,7 @@ COMMANDS: dict[str, str] = {
     "alerts": "stackwatch.cli.lists:alerts_command",
     "sources": "stackwatch.cli.lists:sources_command",
     "search": "stackwatch.cli.search:search_command",
+    "cluster": "stackwatch.cli.cluster_cmd:cluster_group",
 }
 
 

@@ -166,6 +166,14 @@ def init_command(
     click.echo("Without it the seals cannot be checked (stackwatch store verify --key K0).")
 
 
+def _witness_file(value: str) -> Path:
+    """A witness file ``store verify`` reads: it must exist (a missing one proves nothing)."""
+    path = Path(value)
+    if not path.is_file():
+        raise click.BadParameter(f"{value!r}: no such witness file", param_hint="--witness")
+    return path
+
+
 @store_group.command("verify")
 @data_option
 @click.option(
@@ -180,8 +188,9 @@ def init_command(
     "--witness",
     "witnesses",
     multiple=True,
-    type=click.Path(exists=True, dir_okay=False),
-    help="Witness file (JSON lines) to check the checkpoints against.",
+    metavar="FILE",
+    help="Witness file (JSON lines) to check the checkpoints against (a postgresql:// store: "
+    "WRITER=FILE, that writer's witness).",
 )
 @click.option(
     "--allow-unsealed-tail", is_flag=True, help="Exit 0 even if the newest records are not sealed yet."
@@ -205,8 +214,12 @@ def verify_command(
         from stackwatch.cli import store_pg
 
         folders = {name: Path(ds[-1]) for name, ds in store_pg.writer_keys(key_dirs, str).items()}
-        store_pg.verify(data, store_pg.writer_keys(keys, _initial_key), allow_unsealed_tail, as_json, folders)
+        files = store_pg.writer_keys(witnesses, _witness_file)
+        store_pg.verify(data, store_pg.writer_keys(keys, _initial_key), allow_unsealed_tail, as_json, folders,
+                        files)
         return
+    for path in witnesses:
+        _witness_file(path)
     from stackwatch.store.status import write_last_verification
     from stackwatch.store.verify import verify_store
 

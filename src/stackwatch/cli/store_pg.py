@@ -61,11 +61,14 @@ def writer_keys(values: tuple[str, ...], parse: Any) -> dict[str, list[Any]]:
 
 
 def verify(url: str, keys: dict[str, list[bytes]], allow_unsealed_tail: bool, as_json: bool,
-           key_dirs: dict[str, Path] | None = None) -> None:
+           key_dirs: dict[str, Path] | None = None, witnesses: dict[str, list[Path]] | None = None) -> None:
     from stackwatch.store.postgres.verify import verify_postgres
 
+    unknown = sorted(set(witnesses) - set(_writer_names(url))) if witnesses else []
+    if unknown:  # a witness checked against no log would say nothing: refuse it
+        _fail(f"--witness names writers this store does not have: {', '.join(unknown)}", 2)
     try:
-        reports = verify_postgres(url, initial_keys=keys, key_dirs=key_dirs)
+        reports = verify_postgres(url, initial_keys=keys, key_dirs=key_dirs, witnesses=witnesses)
     except StackwatchError as exc:
         _fail(str(exc))
     except Exception as exc:  # psycopg's errors: the server, the URL
@@ -79,7 +82,8 @@ def verify(url: str, keys: dict[str, list[bytes]], allow_unsealed_tail: bool, as
         click.echo("no writer has appended to this store yet")
     for name, report in reports.items():
         click.echo(f"writer {name}: checked {report.records} records in {report.blocks} blocks, "
-                   f"{report.epochs} checkpoints in {report.seconds:.2f}s")
+                   f"{report.epochs} checkpoints in {report.seconds:.2f}s"
+                   + (f"; witnesses read: {', '.join(report.witnesses)}" if report.witnesses else ""))
         for p in report.problems:
             click.echo(f"  {'WARNING' if p.level == 'WARN' else p.level}: {p.kind}"
                        + (f" (seq {p.seq})" if p.seq is not None else "") + f": {p.message}")
@@ -93,8 +97,20 @@ def verify(url: str, keys: dict[str, list[bytes]], allow_unsealed_tail: bool, as
     sys.exit(0 if ok else 1)
 
 
+def _writer_names(url: str) -> list[str]:
+    from stackwatch.store.postgres import open_store
+
+    try:
+        with open_store(url, read_only=True) as store:
+            return [name for _, name in store.writers()]
+    except StackwatchError as exc:
+        _fail(str(exc))
+    return []
+
+
 def _doc(report: VerifyReport) -> dict[str, Any]:
     return {"records": report.records, "blocks": report.blocks, "size": report.size, "epochs": report.epochs,
+            "witnesses": report.witnesses,
             "problems": [{"level": p.level, "kind": p.kind, "seq": p.seq, "block": p.block,
                           "message": p.message} for p in report.problems]}
 

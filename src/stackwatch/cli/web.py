@@ -28,6 +28,7 @@ def load_web_settings(config: str | None, overrides: dict[str, Any]) -> Any:
     data: dict[str, Any] = {}
     expected: list[Any] = []
     auth = AuthSettings()
+    cluster = None
     if config:
         try:
             loaded = yaml.safe_load(Path(config).read_text(encoding="utf-8")) or {}
@@ -42,6 +43,10 @@ def load_web_settings(config: str | None, overrides: dict[str, Any]) -> Any:
             raise ConfigError("expected a list of {host, service}", config, field="expected_sources")
         expected = [build(ExpectedSource, item, Where(config, None), f"expected_sources[{i}]")
                     for i, item in enumerate(listed)]
+        if loaded.get("cluster") is not None:  # the Cluster page: the broker serve's roles use
+            from stackwatch.config.settings import ClusterSettings
+
+            cluster = build(ClusterSettings, loaded["cluster"], Where(config, None), "cluster")
     data.update({k: v for k, v in overrides.items() if v is not None})
     settings = WebSettings.from_mapping(data, config)
     if expected:
@@ -49,6 +54,8 @@ def load_web_settings(config: str | None, overrides: dict[str, Any]) -> Any:
         settings = dataclasses.replace(settings, expected_sources=pairs)
     if auth.keystone is not None:
         settings = dataclasses.replace(settings, keystone=auth.keystone)
+    if cluster is not None:
+        settings = dataclasses.replace(settings, cluster=cluster)
     return settings
 
 

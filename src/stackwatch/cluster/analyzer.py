@@ -41,6 +41,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from stackwatch.alerts.dispatch import Dispatcher
+from stackwatch.cluster.membership import Beacon
 from stackwatch.cluster.reorder import QUIET, Copy, Reorder, StoredRefs, pack, unpack
 from stackwatch.cluster.routing import bucket_of
 from stackwatch.cluster.topology import Topology, declare
@@ -107,6 +108,16 @@ class Partition:
         self.reorder = Reorder()
         self.stored_refs = StoredRefs()
         self.duplicates = 0  # records sent again by a collector's successor, recognised and dropped
+        self.resumed = False  # opened from a checkpoint: a takeover (or this member's restart)
+        self.events_in = 0  # routed copies detected on
+        self.stored_events = 0  # home copies committed
+        self.alert_changes = 0
+        self.commit_lag: float | None = None  # publish of the oldest batch of the last commit -> commit
+        self.event_lag: float | None = None  # newest event time of the last commit -> commit
+        self.last_commit = 0.0
+        self.checkpoint_cpu = 0.0  # CPU seconds capturing the detection state (once per commit)
+        self.store_cpu = 0.0  # CPU seconds in the store's commit (this thread's share)
+        self.checkpoint_bytes = 0  # size of the last checkpoint's detection state
 
     def open(self) -> None:
         """Open the store, build the engine, load the checkpoint (in a thread: blocking)."""
@@ -129,6 +140,7 @@ class Partition:
         self.engine = engine_for(settings, live=False)
         saved = self.store.partition_state(self.name)
         if saved is not None:
+            self.resumed = True
             position, state = saved
             try:
                 engine_state, held, self.stored_refs = unpack(state)
@@ -218,6 +230,7 @@ class Partition:
         process_only = self.engine.process_only
         add = self.changes.add
         rule_sets = self._rule_sets
+        self.events_in += len(copies)
         for event, rules, dispatch in copies:
             only = rule_sets.get(rules)
             if only is None:
@@ -258,7 +271,9 @@ class Partition:
         def appended() -> None:
             self._appended = True
 
+        started = time.thread_time()  # this runs in a worker thread: its own CPU time
         state = pack(capture(self.engine), self.reorder.held, self.stored_refs) if checkpoint else None
+        captured = time.thread_time()
         if checkpoint:  # the position the state is at: kept as it is by the commits between two
             self._state_position = {k: list(v) for k, v in self.position.items()}
         position = {"collectors": self._state_position, "stored": self.stored,
@@ -266,6 +281,10 @@ class Partition:
         committed = ingest.commit(self.store, [] if self._appended else events,
                                   [c.snapshot for c in changes], appended=appended,
                                   partition=(self.name, position, state))
+        self.checkpoint_cpu += captured - started
+        self.store_cpu += time.thread_time() - captured
+        if state is not None:
+            self.checkpoint_bytes = len(state)
         self._committing, self._appended = None, False
         if checkpoint:
             self.last_checkpoint = time.monotonic()
@@ -275,6 +294,15 @@ class Partition:
         from datetime import timedelta
 
         return timedelta(seconds=float(self.settings.limits.future_tolerance))
+
+    def note_lag(self, batches: list[Batch], home: list[Event]) -> None:
+        """The lag of the commit just made: from the oldest batch's publish, and from the newest
+        event's own time (a source replaying old logs shows a large event lag, not a slow analyzer)."""
+        now = time.time()
+        if batches:
+            self.commit_lag = round(max(0.0, now - min(b.sent for b in batches)), 6)
+        if home:
+            self.event_lag = round(now - max(e.time for e in home).timestamp(), 6)
 
     def close(self) -> None:
         if self.store is not None:
@@ -315,6 +343,13 @@ class Analyzer:
         self.prefer = sorted(set(prefer if prefer is not None else range(cluster.partitions)))
         self.partitions: dict[int, Partition] = {}
         self.dispatcher = _dispatcher(settings)
+        self.subscribed: list[int] = []
+        self.depths: dict[int, int] = {}  # partition -> batches ready in its queue (refreshed per beat)
+        self.started = time.time()
+        self._http: Any = None
+        self._beat_stop = asyncio.Event()
+        self._lost = asyncio.Event()  # the broker connection closed
+        self._beating: asyncio.Task[None] | None = None
         self._workers: list[asyncio.Task[None]] = []
         self._connection: Any = None
         self._failed: BaseException | None = None
@@ -323,9 +358,15 @@ class Analyzer:
         import aio_pika
 
         self._connection = await aio_pika.connect(self.settings.cluster.connect_url())
+        # aio_pika's is_closed stays False when the server side vanishes; its close callbacks run
+        self._connection.close_callbacks.add(lambda *_: self._lost.set())
         try:
             await declare(self._connection, self.topology)
             await self.dispatcher.start()
+            beacon = Beacon(self.settings.cluster.connect_url(), self.topology, "analyzer", self.member,
+                            self.describe, refresh=self._refresh_depths)
+            self._beating = asyncio.create_task(beacon.run(self._beat_stop), name="heartbeat")
+            await self._start_http()
             for number in self.prefer:
                 await self._subscribe(number)
             others = [n for n in range(self.topology.partitions) if n not in self.prefer]
@@ -341,9 +382,17 @@ class Analyzer:
                     await asyncio.wait_for(stop.wait(), 1.0)
                 if self._failed is not None:
                     raise self._failed
+                if self._lost.is_set():  # the broker went away: exit, the service manager restarts us
+                    raise ConnectionError("lost the broker connection; nothing uncommitted was acknowledged")
         finally:
             for worker in self._workers:
                 worker.cancel()
+            self._beat_stop.set()  # the last beat says "stopped": status drops this member at once
+            if self._beating is not None:
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(self._beating, 3.0)
+            if self._http is not None:
+                await self._http.stop()
             with contextlib.suppress(Exception):
                 await self._connection.close()
             for partition in self.partitions.values():
@@ -373,6 +422,7 @@ class Analyzer:
         await channel.set_qos(prefetch_count=PREFETCH)
         queue = await channel.get_queue(self.topology.queue(number), ensure=False)
         partition = Partition(number, self.settings, self.member)
+        self.subscribed.append(number)
         self._workers.append(asyncio.create_task(self._work(partition), name=f"partition-{number}"))
         await queue.consume(partition.inbox.put, no_ack=False)
 
@@ -407,6 +457,8 @@ class Analyzer:
                 if partition.engine is None:
                     await asyncio.to_thread(partition.open)
                     self.partitions[partition.number] = partition
+                    if partition.resumed:
+                        log.info("partition %s: taken over from its checkpoint", partition.name)
                 messages = await _gather(partition.inbox, first)
                 good, batches = [], []
                 for message in messages:
@@ -426,6 +478,7 @@ class Analyzer:
                     log.info("partition %s: %d records sent again by a collector recognised (same ref), "
                              "not stored or counted twice", partition.name, partition.duplicates - before)
                 await self._commit(partition, home, good)
+                partition.note_lag(batches, home)
         except asyncio.CancelledError:
             raise
         except BaseException as exc:  # a bug: the process exits (systemd restarts it), nothing acked
@@ -455,10 +508,48 @@ class Analyzer:
                 await message.ack()
             partition.committed_batches += len(partition.unacked)
             partition.unacked = []
+        partition.stored_events += len(home)
+        partition.alert_changes += len(changes)
+        partition.last_commit = time.time()
         for change, alert_id, status, muted in zip(changes, committed.ids, committed.statuses,
                                                    committed.silenced, strict=True):
             if not muted and change.dispatch:
                 self.dispatcher.submit(change.snapshot, change.change, alert_id, status)
+
+
+    # ------------------------------------------------------------------ operations
+
+    @property
+    def takeovers(self) -> int:
+        return sum(1 for p in self.partitions.values() if p.resumed)
+
+    def describe(self) -> dict[str, Any]:
+        """This analyzer's heartbeat (cluster/membership.py) and the base of its /metrics."""
+        active = sorted(self.partitions)
+        lag = {str(n): {"commit": p.commit_lag, "event": p.event_lag, "committed": round(p.last_commit, 3)}
+               for n, p in self.partitions.items()}
+        http = self._http.address if self._http is not None else None
+        return {"active": active, "standby": [n for n in sorted(self.subscribed) if n not in self.partitions],
+                "events": sum(p.events_in for p in self.partitions.values()),
+                "stored": sum(p.stored_events for p in self.partitions.values()),
+                "takeovers": self.takeovers, "lag": lag, "metrics": f"{http[0]}:{http[1]}" if http else None}
+
+    async def _refresh_depths(self, connection: Any) -> None:
+        from stackwatch.cluster.status import queue_states
+
+        self.depths = {p.number: p.depth for p in await queue_states(connection, self.topology) if p.exists}
+
+    async def _start_http(self) -> None:
+        listen = self.settings.listen
+        if listen.metrics is not None and listen.metrics_token is not None:
+            from stackwatch.cluster.analyzer_http import AnalyzerHTTP
+
+            self._http = AnalyzerHTTP(self, listen.metrics, listen.metrics_token.value)
+            await self._http.start()
+            log.info("analyzer %s: /metrics on %s:%d", self.member, *self._http.address)
+
+    def healthy(self) -> bool:
+        return self._failed is None and self._connection is not None and not self._lost.is_set()
 
 
 def _dispatcher(settings: Settings) -> Dispatcher:

@@ -32,6 +32,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from stackwatch.cluster.membership import Beacon
 from stackwatch.cluster.publisher import Publisher
 from stackwatch.cluster.routing import Planner
 from stackwatch.cluster.topology import Topology
@@ -113,6 +114,8 @@ class Collector:
         self._committer: asyncio.Task[None] | None = None
         self.started = time.time()
         self._http: Any = None
+        self._beat_stop = asyncio.Event()
+        self._beating: asyncio.Task[None] | None = None
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -123,6 +126,9 @@ class Collector:
             await source.start()
         self._worker = asyncio.create_task(self._work(), name="collector")
         self._committer = asyncio.create_task(self._commit_cuts(), name="collector-acks")
+        beacon = Beacon(self.settings.cluster.connect_url(), self.topology, "collector", self.member,
+                        self.describe)
+        self._beating = asyncio.create_task(beacon.run(self._beat_stop), name="heartbeat")
         listen = self.settings.listen
         if listen.metrics is not None and listen.metrics_token is not None:
             from stackwatch.cluster.collector_http import CollectorHTTP
@@ -157,6 +163,10 @@ class Collector:
                 task.cancel()
             except Exception:
                 log.exception("collector task failed at shutdown")
+        self._beat_stop.set()  # the last beat says "stopped"
+        if self._beating is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._beating, 3.0)
         await self.publisher.close()
         if self._http is not None:
             await self._http.stop()
@@ -345,6 +355,15 @@ class Collector:
 
     def queue_depth(self) -> int:
         return sum(len(s.queue) for s in self.sources)
+
+    def describe(self) -> dict[str, Any]:
+        """This collector's heartbeat on the control exchange (cluster/membership.py)."""
+        http = self.http_address
+        return {"events": self.stats.events, "copies": self.stats.copies, "batches": self.stats.batches,
+                "acknowledged": self.stats.confirmed_events, "unconfirmed": self._unconfirmed,
+                "queue_depth": self.queue_depth(), "connected": self.publisher.connected.is_set(),
+                "sources": [s.name for s in self.sources],
+                "metrics": f"{http[0]}:{http[1]}" if http else None}
 
     def metrics(self) -> dict[str, float]:
         """Numbers for /metrics and `cluster status`."""

@@ -41,6 +41,9 @@ def render_collector_metrics(collector: Collector) -> str:
         out += [f"# HELP {name} {help_text}", f"# TYPE {name} {kind}"]
         out += [f"{name}{_labels(source=s.name)} {getattr(s.counters, counter)}" for s in collector.sources]
     member = _labels(member=collector.member)
+    info = _labels(role="collector", member=collector.member, cluster=collector.topology.cluster)
+    out += ["# HELP stackwatch_info The role and member name of this process.",
+            "# TYPE stackwatch_info gauge", f"stackwatch_info{info} 1"]
     for name, value in collector.metrics().items():
         kind, help_text = _HELP.get(name, ("gauge", name))
         out += [f"# HELP {name} {help_text}", f"# TYPE {name} {kind}", f"{name}{member} {value}"]
@@ -54,6 +57,16 @@ class CollectorHTTP(MonitorHTTP):
         super().__init__(collector, listen, token)  # type: ignore[arg-type]
         self.collector = collector
 
+    def health(self) -> tuple[bool, bytes]:
+        collector = self.collector
+        healthy = collector.healthy()
+        return healthy, orjson.dumps({"status": "ok" if healthy else "broker unreachable",
+                                      "role": "collector", "queue_depth": collector.queue_depth(),
+                                      "uptime": round(time.time() - collector.started, 3)})
+
+    def render(self) -> str:
+        return render_collector_metrics(self.collector)
+
     def answer(self, head: bytes) -> tuple[int, str, bytes]:
         lines = head.decode("latin-1").split("\r\n")
         parts = lines[0].split()
@@ -62,12 +75,8 @@ class CollectorHTTP(MonitorHTTP):
         method, target = parts[0], parts[1].split("?", 1)[0]
         if method not in ("GET", "HEAD"):
             return 405, "text/plain", b"method not allowed\n"
-        collector = self.collector
         if target == "/healthz":
-            healthy = collector.healthy()
-            body = orjson.dumps({"status": "ok" if healthy else "broker unreachable", "role": "collector",
-                                 "queue_depth": collector.queue_depth(),
-                                 "uptime": round(time.time() - collector.started, 3)})
+            healthy, body = self.health()
             return (200 if healthy else 503), "application/json", body
         if target == "/metrics":
             headers = {k.strip().lower(): v.strip()
@@ -75,6 +84,6 @@ class CollectorHTTP(MonitorHTTP):
             scheme, _, credential = headers.get("authorization", "").partition(" ")
             if scheme.lower() != "bearer" or not hmac.compare_digest(credential.strip().encode(), self.token):
                 return 401, "text/plain", b"bearer token required\n"
-            body = render_collector_metrics(collector).encode()
+            body = self.render().encode()
             return 200, "text/plain; version=0.0.4; charset=utf-8", body
         return 404, "text/plain", b"not found\n"

@@ -11,6 +11,9 @@ rewritten under the same name) is read as new. The events still go through detec
 alerts they raise are the same, and alerts are upserted, not appended.
 
 The store itself stays append-only and chained: duplicates are dropped before the append.
+Where the records are kept: ``ingested.db`` beside an embedded store (``FolderRecords``); in
+the shared PostgreSQL store, its ``ingested_files`` table, per writer (``store/postgres/
+ingested.py``: an analyzer's paths are its host's).
 Standard input has no identity to recognise and is always stored. A run stopped by a signal
 records nothing (its last events may not all be stored): its files are read as new next time.
 """
@@ -21,7 +24,7 @@ import hashlib
 import sqlite3
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Final
+from typing import Final, Protocol
 
 from stackwatch.core.event import Event
 from stackwatch.pipeline.reader import InputFile, open_input
@@ -36,14 +39,51 @@ _SCHEMA = """CREATE TABLE IF NOT EXISTS files (
 ) WITHOUT ROWID"""
 
 
-class IngestLedger:
-    """The files earlier runs read into the store in ``data_dir``."""
+FileRecord = tuple[int, int, bytes]
+"""What a run read of a file: (text bytes, lines, SHA-256 of those bytes)."""
+
+
+class FileRecords(Protocol):
+    """Where the records are kept (see the module docstring)."""
+
+    def get(self, path: str) -> FileRecord | None: ...
+
+    def put(self, records: list[tuple[str, int, int, bytes]]) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class FolderRecords:
+    """``ingested.db`` in a data folder."""
 
     def __init__(self, data_dir: str | Path) -> None:
         path = Path(data_dir) / INGESTED_FILE
         path.parent.mkdir(parents=True, exist_ok=True)
         self._conn = sqlite3.connect(path, isolation_level=None)
         self._conn.execute(_SCHEMA)
+
+    def get(self, path: str) -> FileRecord | None:
+        row = self._conn.execute("SELECT text_bytes, lines, digest FROM files WHERE path = ?",
+                                 (path,)).fetchone()
+        return None if row is None else (int(row[0]), int(row[1]), bytes(row[2]))
+
+    def put(self, records: list[tuple[str, int, int, bytes]]) -> None:
+        with self._conn:
+            self._conn.execute("BEGIN")
+            self._conn.executemany("INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?)", records)
+
+    def close(self) -> None:
+        self._conn.close()
+
+
+class IngestLedger:
+    """The files earlier runs read into the store in ``data_dir`` (or kept by ``records``)."""
+
+    def __init__(self, data_dir: str | Path | None = None, *, records: FileRecords | None = None) -> None:
+        if records is None:
+            assert data_dir is not None, "a data folder or the records"
+            records = FolderRecords(data_dir)
+        self._records = records
 
     def prepare(self, inputs: Sequence[InputFile]) -> dict[str, int]:
         """Fingerprint every file as it is read; returns origin -> lines already stored, for
@@ -53,23 +93,18 @@ class IngestLedger:
             if source.path is None:
                 continue
             source.fingerprint = hashlib.sha256()
-            row = self._conn.execute("SELECT text_bytes, lines, digest FROM files WHERE path = ?",
-                                     (_key(source),)).fetchone()
+            row = self._records.get(_key(source))
             if row is not None and row[1] and _prefix_digest(source, row[0]) == row[2]:
                 stored[source.origin] = row[1]
         return stored
 
     def record(self, inputs: Sequence[InputFile]) -> None:
         """Remember what this run read (call once its events are committed)."""
-        with self._conn:
-            self._conn.execute("BEGIN")
-            self._conn.executemany(
-                "INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?)",
-                [(_key(s), s.text_bytes, s.lines, s.fingerprint.digest())
-                 for s in inputs if s.path is not None and s.fingerprint is not None])
+        self._records.put([(_key(s), s.text_bytes, s.lines, s.fingerprint.digest())
+                           for s in inputs if s.path is not None and s.fingerprint is not None])
 
     def close(self) -> None:
-        self._conn.close()
+        self._records.close()
 
 
 def stored_before(event: Event, stored: dict[str, int]) -> bool:

@@ -287,6 +287,13 @@ class Store(ABC):
         """Inside ``holding_search(query, estimate=True)``: whether its counts are estimates."""
         return False
 
+    def tail_cursor(self, events: Sequence[StoredEvent], after: int | None) -> int | None:
+        """Where a live tail polls next (``EventQuery.after_seq``) once it has ``events``, the
+        result of a poll after ``after`` (None: a first search). Here seqs grow in commit order,
+        so it is the newest seq got; the shared store's ids do not (a log per writer): its
+        cursor is a commit position (store/postgres/ticks.py)."""
+        return max((e.seq for e in events), default=after)
+
     def login_attempts(self) -> Any | None:
         """The keystone login attempts correlated at ingest (an object with the functions of
         ``store.sqlite_attempts``' reading part bound to this store), or None when the backend

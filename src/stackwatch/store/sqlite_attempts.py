@@ -33,24 +33,25 @@ in ``close``; ``forget`` in retention (both formats).
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Final
 
 import orjson
 
 from stackwatch.core.event import Event
-from stackwatch.detect.correlate import Correlator
+from stackwatch.store.attempt_fold import (  # noqa: F401 - FOLDED_ACTIONS, MIXED: names kept here
+    FOLDED_ACTIONS,
+    MINUTE,
+    MIXED,
+    AttemptCorrelator,
+    AttemptScope,
+    fold_minutes,
+)
 from stackwatch.store.integrity.sqlite_io import FORMAT_META
-from stackwatch.store.rows import EVENT_COLUMNS, row_event, to_micros
+from stackwatch.store.rows import EVENT_COLUMNS, row_event
 from stackwatch.store.scope import TENANT_HOST_PREFIX
 
-MINUTE: Final = 60_000_000  # microseconds
-UNKNOWN: Final = "(unknown)"
-MIXED: Final = "*"
-"""``attempt_minutes.hash`` when the row's attempts carried different password hashes."""
-FOLDED_ACTIONS: Final = ("authenticate", "user.not_found")
 _PENDING: Final = "attempts_pending"
 _UPTO: Final = "attempts_upto"
 _LOGIN_TERM: Final = "(e.action = 'authenticate' OR e.action = 'user.not_found')"
@@ -113,7 +114,7 @@ def rebuild(conn: sqlite3.Connection) -> int:
     for chunk in _login_events(conn, 0, upto):
         folder.push_stored(chunk)
         count += folder.write_attempts(conn)
-        folder._prune()
+        folder.prune()
     folder.finish()
     count += folder.write_attempts(conn)
     _save_state(conn, [], upto)
@@ -187,122 +188,28 @@ def _save_state(conn: sqlite3.Connection, pending: list[int], upto: int) -> None
     conn.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (_UPTO, upto))
 
 
-class AttemptFolder:
-    """The writer's correlator over the login events it appends (see the module docstring)."""
-
-    def __init__(self) -> None:
-        self.correlator = Correlator()
-        self.ready = False  # state loaded (and missed events folded) by ``catch_up``
-        self._seq_of: dict[int, int] = {}  # id(held Event) -> its seq
-        self._primary_seq: dict[str, int] = {}  # ref -> seq, of the held events
-        self._not_found: dict[str, int] = {}  # request id -> seq of its user.not_found event
-        self._released: list[tuple[Any, ...]] = []  # login_attempts rows, not yet written
-        self._upto = 0  # last seq pushed
-
-    # -- feeding -------------------------------------------------------------------------
-
-    def push(self, events: Sequence[Event], first_seq: int) -> None:
-        """The events being appended, numbered from ``first_seq``; the login events among
-        them go through the correlator; then what waited past its window is released at
-        the newest event time (any event's: the live service's heartbeat moves it)."""
-        correlator = self.correlator
-        for index, event in enumerate(events):
-            action = event.action
-            if ((action == "authenticate" or action == "user.not_found") and event.service == "keystone"
-                    and not event.host.startswith(TENANT_HOST_PREFIX)):
-                # a tenant's instances may send lines that read as keystone's: the cloud's
-                # keystone page counts only the infrastructure's (store/scope.py)
-                self._push(first_seq + index, event)
-        if events:
-            self._upto = first_seq + len(events) - 1
-            if correlator.pending:
-                self._take(correlator.release(events[-1].time.timestamp()))
-
-    def push_stored(self, events: Iterable[tuple[int, Event]]) -> None:
-        """Login events read back from the store, (seq, event) in seq order."""
-        for seq, event in events:
-            self._push(seq, event)
-            self._upto = max(self._upto, seq)
-
-    def _push(self, seq: int, event: Event) -> None:
-        if event.action == "user.not_found":
-            if event.request_id:
-                self._not_found[event.request_id] = seq
-        else:
-            self._seq_of[id(event)] = seq
-            self._primary_seq[event.ref] = seq
-        self._take(self.correlator.push(event, event.time.timestamp()))
-
-    def finish(self) -> None:
-        """Release every attempt held (end of input, a clean close)."""
-        self._take(self.correlator.release(None))
-
-    def _take(self, ready: list[Event]) -> None:
-        for event in ready:
-            if event.action != "authenticate" or "duplicate_of" in event.attrs:
-                continue
-            seq = self._primary_seq.get(event.ref)
-            if seq is None:
-                continue  # not one of ours (cannot happen: every pushed login is indexed)
-            init = event.initiator
-            self._released.append((
-                seq, to_micros(event.time), init.source_ip or UNKNOWN, init.name or init.id or UNKNOWN,
-                init.project or "", event.outcome or "unknown",
-                str(event.attrs.get("partial_password_hash") or ""), event.host, event.kind, event.ref,
-                init.user_agent or ""))
+class AttemptFolder(AttemptCorrelator):
+    """The writer's correlator over the login events it appends (see the module docstring),
+    written to this database."""
 
     # -- writing (inside the writer's transaction) -----------------------------------------
 
     def write(self, conn: sqlite3.Connection) -> list[tuple[Any, ...]]:
         """Write the released attempts and the state (held seqs, last seq folded); returns the
         attempts written (for ``rollback`` when the transaction fails)."""
-        rows = self._released
+        rows = self.released()
         self.write_attempts(conn)
-        pending = self.correlator.pending
-        held = [self._seq_of[id(e)] for group in pending for _, e in group.members if id(e) in self._seq_of]
-        rids = {group.request_id for group in pending if group.request_id}
-        held += [seq for rid, seq in self._not_found.items() if rid in rids]
-        _save_state(conn, sorted(held), self._upto)
-        self._prune()
+        _save_state(conn, self.held(), self.upto)
         return rows
 
-    def _prune(self) -> None:
-        """Forget the seqs of released events: keep what a held attempt may still need."""
-        pending = self.correlator.pending
-        if len(self._seq_of) + len(self._not_found) <= 2 * sum(len(g.members) for g in pending) + 64:
-            return
-        live = {id(e) for group in pending for _, e in group.members}
-        self._seq_of = {k: v for k, v in self._seq_of.items() if k in live}
-        refs = {e.ref for group in pending for _, e in group.members}
-        self._primary_seq = {k: v for k, v in self._primary_seq.items() if k in refs}
-        rids = {group.request_id for group in pending if group.request_id}
-        self._not_found = {k: v for k, v in self._not_found.items() if k in rids}
-
     def write_attempts(self, conn: sqlite3.Connection) -> int:
-        rows = self._released
+        rows = self.released()
         if not rows:
             return 0
         conn.executemany(_INSERT, rows)
-        folded: dict[tuple[Any, ...], list[Any]] = {}
-        for seq, time, ip, account, project, outcome, hash_, *_ in rows:
-            del seq
-            key = (time // MINUTE, ip, account, project, outcome)
-            row = folded.get(key)
-            if row is None:
-                folded[key] = [1, 1 if hash_ else 0, hash_, time, time]
-                continue
-            row[0] += 1
-            if hash_:
-                row[1] += 1
-                row[2] = hash_ if row[2] in ("", hash_) else MIXED
-            row[3], row[4] = min(row[3], time), max(row[4], time)
-        conn.executemany(_FOLD, [(*key, *row) for key, row in folded.items()])
-        self._released = []  # only now: a failed write keeps them for the next transaction
+        conn.executemany(_FOLD, fold_minutes(rows))
+        self.written()  # only now: a failed write keeps them for the next transaction
         return len(rows)
-
-    def rollback(self, released: list[tuple[Any, ...]]) -> None:
-        """The transaction that was to write ``released`` failed: keep them for the next."""
-        self._released = released + self._released
 
     def catch_up(self, conn: sqlite3.Connection) -> None:
         """On the first append of a writer: take back the attempts a crashed writer held, and
@@ -315,7 +222,7 @@ class AttemptFolder:
         last = int(conn.execute("SELECT coalesce(max(seq), 0) FROM events").fetchone()[0])
         for chunk in _login_events(conn, upto, last):
             self.push_stored(chunk)
-        self._upto = max(self._upto, last)
+        self.seen_upto(last)
         self.ready = True
 
 
@@ -339,17 +246,6 @@ def regroup(conn: sqlite3.Connection) -> None:
 
 
 # -- reading ---------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class AttemptScope:
-    """What the keystone page filters on: a time range [since, until) in microseconds
-    (None: open), some accounts, a project."""
-
-    since: int | None = None
-    until: int | None = None
-    accounts: tuple[str, ...] | None = None
-    project: str | None = None
 
 
 def _ranged(scope: AttemptScope) -> tuple[str, list[Any]]:

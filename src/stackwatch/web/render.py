@@ -28,6 +28,7 @@ NAV: Final = (
     ("/search", "Search"),
     ("/rules", "Rules"),
     ("/integrity", "Integrity"),
+    ("/cluster", "Cluster"),
     ("/responses", "Responses"),
 )
 TENANT_PAGES: Final = ("/", "/alerts", "/keystone", "/activity", "/search")
@@ -88,7 +89,15 @@ def window_link(request: Request, span: str) -> str:
     return request.url.path + ("?" + urlencode(params) if params else "")
 
 
+def _seconds(value: float | None) -> str:
+    """A short duration (a lag): 240ms, 3.5s; an em dash when unknown."""
+    from stackwatch.cluster.status import format_seconds
+
+    return format_seconds(value, "—")
+
+
 env.globals["with_query"] = with_query
+env.globals["seconds"] = _seconds
 env.globals["window_link"] = window_link
 
 

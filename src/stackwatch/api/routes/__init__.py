@@ -6,6 +6,7 @@ from __future__ import annotations
 from stackwatch.api.routes import (
     activity,
     alerts,
+    cluster,
     events,
     health,
     integrity,
@@ -33,6 +34,7 @@ MODULES = (
     sources,
     rules,
     integrity,
+    cluster,
     keystone,
     activity,
     responses,

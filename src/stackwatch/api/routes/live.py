@@ -79,9 +79,9 @@ async def _events(request: Request, text: str, after: int) -> AsyncIterator[str]
                     run_search, store, text, since=window.since, until=window.until, now=now,
                     limit=TAIL_MAX, after_seq=seen, newest_first=False)
                 if found.events:
-                    seen = max(e.seq for e in found.events)
+                    seen = store.tail_cursor(found.events, seen)  # the newest seq, or commit position
                     body = render(request, "search_rows.html", events=found.events[::-1],
-                                  links=Links(None, window), fresh=True).body
+                                  links=Links(None, window), fresh=True, after=seen).body
                     rows = bytes(body).decode()
                     data = "".join(f"data: {line}\n" for line in rows.splitlines() or [""])
                     yield f"event: rows\nid: {seen}\n{data}\n"

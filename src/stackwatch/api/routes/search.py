@@ -93,7 +93,8 @@ def search_api(
         "limit": limit,
         "offset": offset,
         "next_offset": offset + len(found.events) if len(found.events) == limit else None,
-        "last_seq": max((e.seq for e in found.events), default=after),
+        # the cursor to poll with (``after``): the newest seq, or the shared store's commit position
+        "last_seq": store_of(request).tail_cursor(found.events, after),
     }
     if found.histogram is not None:
         body["histogram"] = {"start": found.histogram.start.isoformat(),
@@ -150,7 +151,7 @@ def search_page(
              if found.histogram is not None else None)
     return render(request, "search.html", q=text, error=None, found=found, events=found.events[:PAGE],
                   more=len(found.events) > PAGE, offset=offset, limit=PAGE, links=links, chart=chart,
-                  last_seq=max((e.seq for e in found.events), default=0))
+                  last_seq=store_of(request).tail_cursor(found.events, None) or 0)
 
 
 @router.get("/search/tail", include_in_schema=False)
@@ -167,7 +168,8 @@ def search_tail(
         found = _search(request, query_text(request, q), window, now, limit=TAIL_MAX, after_seq=after)
     except QuerySyntaxError as exc:
         return syntax_error(exc)
-    return render(request, "search_rows.html", events=found.events, links=Links(None, window), fresh=True)
+    return render(request, "search_rows.html", events=found.events, links=Links(None, window), fresh=True,
+                  after=store_of(request).tail_cursor(found.events, after))
 
 
 @router.get("/search/request/{request_id}", include_in_schema=False)

@@ -6,8 +6,8 @@ logged and checkpointed on their own, so writers never wait on one another for a
 A global dense seq would need one counter every writer takes in turn; instead an event's
 store-wide id is ``writer << WRITER_SHIFT | seq`` (the first writer is number 0, so a store
 with one writer numbers its events 1, 2, 3... as the embedded store does). Searches order by
-event time, then id; ``after_seq`` (a live tail) compares ids, which are increasing within a
-writer but not across writers (see docs/store-postgres.md).
+event time, then id; a live tail does not compare ids, which are increasing within a writer but
+not across writers: it follows commit positions (``ticks.py``).
 """
 
 from __future__ import annotations

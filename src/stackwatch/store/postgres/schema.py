@@ -20,9 +20,12 @@ import psycopg
 from psycopg import sql
 
 from stackwatch.core.errors import StoreError
-from stackwatch.store.postgres import partitions
+from stackwatch.store.postgres import attempts, ingested, partitions, ticks
 
-SCHEMA_VERSION: Final = 1
+SCHEMA_VERSION: Final = 3
+"""1: the first; 2: the keystone login attempts (``attempts.TABLES``) and commit ticks
+(``ticks.TABLES``), what ``analyze`` stored (``ingested.TABLES``); 3: the cluster partitions'
+checkpoints (``partitions.TABLE``)."""
 _LOCK_KEY: Final = 0x5357_5343  # advisory lock serialising schema creation ('SWSC')
 
 _TABLES: Final = (
@@ -124,7 +127,6 @@ _TABLES: Final = (
         alert_id bigint NOT NULL REFERENCES alerts (id) ON DELETE CASCADE,
         time bigint NOT NULL, actor text NOT NULL, status text NOT NULL, comment text)""",
     "CREATE INDEX IF NOT EXISTS alert_history_alert ON alert_history (alert_id, id)",
-    partitions.TABLE,
 )
 
 
@@ -150,10 +152,12 @@ def ensure(conn: psycopg.Connection, schema: str) -> None:
                                  f"{row[0]}, this one knows {SCHEMA_VERSION})")
         conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
         use_schema(conn, schema)
-        for statement in _TABLES:
+        # IF NOT EXISTS: also what upgrades a store of an earlier version
+        for statement in (*_TABLES, *attempts.TABLES, *ticks.TABLES, *ingested.TABLES, partitions.TABLE):
             conn.execute(statement.encode())
-        conn.execute("INSERT INTO meta VALUES ('schema_version', %s), ('format', '2') "
-                     "ON CONFLICT (name) DO NOTHING", (str(SCHEMA_VERSION),))
+        conn.execute("INSERT INTO meta VALUES ('format', '2') ON CONFLICT (name) DO NOTHING")
+        conn.execute("INSERT INTO meta VALUES ('schema_version', %s) ON CONFLICT (name) "
+                     "DO UPDATE SET value = EXCLUDED.value", (str(SCHEMA_VERSION),))
 
 
 def exists(conn: psycopg.Connection, schema: str) -> bool:

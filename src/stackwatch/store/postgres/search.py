@@ -20,6 +20,7 @@ import psycopg
 from stackwatch.search.query import And, Everything, Match, Node, Not, Or, Text, TimeRange
 from stackwatch.store.base import EventQuery
 from stackwatch.store.postgres import text as fts
+from stackwatch.store.postgres import ticks
 from stackwatch.store.postgres.scope import event_condition
 from stackwatch.store.rows import to_micros
 
@@ -47,7 +48,9 @@ class Where:
         return " WHERE " + " AND ".join(self.conditions) if self.conditions else ""
 
 
-def where_of(query: EventQuery, now: datetime | None = None) -> Where:
+def where_of(query: EventQuery, now: datetime | None = None, tail: list[tuple[int, int]] | None = None
+             ) -> Where:
+    """``tail``: ``ticks.after(query.after_seq)``, read by the caller (it needs the connection)."""
     where = Where()
     if query.scope is not None:
         condition, params = event_condition(query.scope)
@@ -59,9 +62,12 @@ def where_of(query: EventQuery, now: datetime | None = None) -> Where:
     if query.until is not None:
         where.conditions.append("e.time < %s")
         where.params.append(to_micros(query.until))
-    if query.after_seq is not None:
-        where.conditions.append("e.id > %s")
-        where.params.append(query.after_seq)
+    if query.after_seq is not None:  # a commit tick: the events committed after it (ticks.py)
+        if tail is None:
+            raise ValueError("a live tail's query needs the commits after its tick (ticks.after)")
+        term, params = ticks.condition(tail)
+        where.conditions.append(term)
+        where.params.extend(params)
     for attribute, name in _FILTERS:
         value = getattr(query, attribute)
         if value is not None:

@@ -54,8 +54,10 @@ from stackwatch.store.checkpoints import Checkpointer
 from stackwatch.store.integrity import blocks as codec
 from stackwatch.store.integrity.records import record_event
 from stackwatch.store.postgres import alerts as pg_alerts
-from stackwatch.store.postgres import partitions, schema, search
+from stackwatch.store.postgres import partitions, schema, search, ticks
+from stackwatch.store.postgres.attempts import PGAttemptFolder, PGAttemptReader
 from stackwatch.store.postgres.ids import WRITER_SHIFT, event_id
+from stackwatch.store.postgres.ingested import PGFileRecords
 from stackwatch.store.postgres.scope import event_condition
 from stackwatch.store.postgres.writer import LogWriter
 from stackwatch.store.rows import Row, RowBuilder, clean_text, from_micros, to_micros
@@ -148,6 +150,9 @@ class PostgresStore(Store):
         self._writer: LogWriter | None = None
         # a cluster partition's checkpoint, committed with the next write (stage_partition_state)
         self._partition_pending: partitions.Staged | None = None
+        # this writer's keystone login attempts, correlated as they are appended (attempts.py);
+        # kept across a reconnection (what it holds is not in the database yet)
+        self._attempts: PGAttemptFolder | None = None
         self._cache: OrderedDict[tuple[int, int], tuple[int, list[bytes]]] = OrderedDict()
         self._connect_timeout = int(connect_timeout)
         self._conn = self._connect()
@@ -185,6 +190,8 @@ class PostgresStore(Store):
         if self._writer is not None:
             self._writer = None
             writer = self._start_writer()
+            if self._attempts is not None:
+                self._attempts.drop_committed(self._conn)
             if self._rows and writer.ledger.size >= self._rows[-1][0]:
                 self._rows = []
             elif self._rows and self._rows[0][0] != writer.next_seq:
@@ -216,11 +223,10 @@ class PostgresStore(Store):
     @property
     @_read
     def size(self) -> int:
-        """The highest event id stored (what a live tail polls)."""
+        """The newest commit tick (what a live tail polls: ``ticks.py``)."""
         with self._lock:
             self._check_open()
-            row = self._conn.execute(b"SELECT coalesce(max(id), 0) FROM events").fetchone()
-            return int(row[0]) if row else 0
+            return ticks.newest(self._conn)
 
     # -- writing -----------------------------------------------------------------------------
 
@@ -297,6 +303,9 @@ class PostgresStore(Store):
                                     every=self._checkpoint_every, interval=self._checkpoint_interval,
                                     witnesses=self._witnesses)
         self._writer = LogWriter(conn, number, self._names, checkpointer, self._builder.rows)
+        if self._attempts is None or self._attempts.writer != number:
+            self._attempts = PGAttemptFolder(number)
+        self._writer.attempts = self._attempts
         return self._writer
 
     def append_events(self, events: Sequence[Event]) -> list[int]:
@@ -305,10 +314,23 @@ class PostgresStore(Store):
             writer = self._start_writer()
             first = writer.next_seq + len(self._rows)
             self._rows.extend(self._builder.rows(events, first))
+            self._fold_attempts(events, first)
             if len(self._rows) >= self.batch_size:
                 self._commit()
             base = writer.writer << WRITER_SHIFT
             return [base | seq for seq in range(first, first + len(events))]
+
+    def _fold_attempts(self, events: Sequence[Event], first: int) -> None:
+        """Feed the login attempts' correlator (written by ``LogWriter.write``, same transaction);
+        at the first append, what this writer held when it last stopped is read back first."""
+        folder = self._attempts
+        assert folder is not None
+        if not folder.ready:
+            try:
+                folder.catch_up(self._conn, self._writer_events)
+            except psycopg.Error as exc:
+                raise StoreError(f"reading the held login attempts failed: {_one_line(exc)}") from exc
+        folder.push(events, first)
 
     def _commit(self, *, force_checkpoint: bool = False) -> list[Row]:
         assert self._writer is not None
@@ -357,6 +379,12 @@ class PostgresStore(Store):
             writer = self._start_writer()
             if not writer.checkpointer.enabled:
                 return None
+            cp = writer.checkpointer
+            if not self._rows and 0 < writer.ledger.size == cp.last_size:
+                # the newest checkpoint covers the log already (init's first commit made one):
+                # a second over the same records would only be a duplicate epoch
+                assert cp.sealer is not None
+                return cp.sealer.epoch - 1
             self._commit(force_checkpoint=True)
             assert writer.checkpointer.sealer is not None
             return writer.checkpointer.sealer.epoch - 1
@@ -436,7 +464,19 @@ class PostgresStore(Store):
         return found
 
     def _where(self, query: EventQuery) -> search.Where:
-        return search.where_of(query, query.now)
+        tail = None if query.after_seq is None else ticks.after(self._conn, query.after_seq)
+        return search.where_of(query, query.now, tail)
+
+    @_read
+    def tail_cursor(self, events: Sequence[StoredEvent], after: int | None) -> int | None:
+        """A commit tick (``ticks.py``): the newest of the commits that stored ``events``; with
+        none, ``after``, or on a first search the newest tick now."""
+        with self._lock:
+            self._check_open()
+            found = ticks.tick_of(self._conn, [e.seq for e in events])
+            if found is not None:
+                return found if after is None else max(found, after)
+            return after if after is not None else ticks.newest(self._conn)
 
     @_read
     def search_events(self, query: EventQuery) -> list[StoredEvent]:
@@ -702,6 +742,25 @@ class PostgresStore(Store):
         return StoreCounts(events=int(row[0]) if row else 0, alerts=sum(by_status.values()),
                            alerts_by_status=by_status, unindexed=0)
 
+    def ingest_records(self) -> PGFileRecords:
+        """What this writer's earlier ``analyze`` runs stored (``pipeline/ingested.py``)."""
+        return PGFileRecords(self._ingest_run, self.writer_name)
+
+    def _ingest_run(self, work: Callable[[psycopg.Connection], Any]) -> Any:
+        with self._lock:
+            self._check_writable()
+            return self._write(lambda: work(self._conn))
+
+    def login_attempts(self) -> PGAttemptReader:
+        """The keystone login attempts every writer correlated as it appended (``attempts.py``)."""
+        return PGAttemptReader(self._attempts_read)
+
+    @_read
+    def _attempts_read(self, work: Callable[[psycopg.Connection], Any]) -> Any:
+        with self._lock:
+            self._check_open()
+            return work(self._conn)
+
     @_read
     def writers(self) -> list[tuple[int, str]]:
         """(number, name) of every writer that has appended to this store."""
@@ -723,6 +782,14 @@ class PostgresStore(Store):
         if self._rows and not self.read_only:
             self._commit()
 
+    def _release_attempts(self) -> bool:
+        """At a clean close: release every attempt held (whether there is anything to write)."""
+        folder = self._attempts
+        if folder is None or not folder.ready or self._writer is None:
+            return False
+        folder.finish()
+        return True
+
     def _check_writable(self) -> None:
         if self._closed:
             raise StoreError("the store is closed")
@@ -739,7 +806,10 @@ class PostgresStore(Store):
                 self.flush()
                 w = self._writer
                 if w is not None and w.checkpointer.enabled and w.ledger.size > w.checkpointer.last_size:
+                    self._release_attempts()
                     self._commit(force_checkpoint=True)  # seal the tail on a clean shutdown
+                elif self._release_attempts():
+                    self._commit()
             finally:
                 self._closed = True
                 self._conn.close()  # ends the session: its writer lock is released

@@ -22,8 +22,9 @@ from stackwatch.store.integrity import blocks as codec
 from stackwatch.store.integrity.io import StoredBlock
 from stackwatch.store.integrity.ledger import BlockLedger
 from stackwatch.store.integrity.records import record_bytes
-from stackwatch.store.postgres import partitions
+from stackwatch.store.postgres import partitions, ticks
 from stackwatch.store.postgres import text as fts
+from stackwatch.store.postgres.attempts import PGAttemptFolder
 from stackwatch.store.postgres.ids import WRITER_SHIFT
 from stackwatch.store.postgres.ledger_io import PGLedgerIO
 from stackwatch.store.rows import Row, clean_row
@@ -66,6 +67,7 @@ class LogWriter:
         self.checkpointer = checkpointer
         self._rows_of = decode_rows
         self._encoder = codec.BlockEncoder()
+        self.attempts: PGAttemptFolder | None = None  # the store sets it: written with each batch
 
     def write(self, rows: list[Row], now_us: int, *, force_checkpoint: bool = False,
               partition: partitions.Staged | None = None) -> list[Row]:
@@ -74,6 +76,8 @@ class LogWriter:
         the ledger is as before."""
         snap = self.ledger.snapshot()
         made = None
+        folder = self.attempts if self.attempts is not None and self.attempts.ready else None
+        released = folder.released() if folder is not None else []
         try:
             with self.conn.transaction():
                 rows = rows + self._outbox(self.ledger.size + len(rows) + 1)
@@ -83,14 +87,20 @@ class LogWriter:
                 except psycopg.DataError:
                     self.ledger.restore(snap)
                     stored = self._store([without_nul(clean_row(r)) for r in rows])
+                if folder is not None:
+                    folder.write(self.conn)
                 self.ledger.save(self.io)
                 if partition is not None:
                     partitions.save(self.conn, self.writer, partition, now_us)
                 cp = self.checkpointer
                 if (force_checkpoint and cp.enabled) or cp.due(self.ledger.size, now_us):
                     made = cp.make(self.io, self.ledger.size, self.ledger.root(), now_us)
+                if stored:  # last: its lock is held until the commit (ticks.py)
+                    ticks.stamp(self.conn, self.writer, stored[0][0], stored[-1][0])
         except BaseException:
             self.ledger.restore(snap)
+            if folder is not None and folder.released() is not released:
+                folder.rollback(released)  # written in the transaction that failed: again next time
             raise
         if made is not None:
             self.checkpointer.committed(made)

@@ -97,7 +97,9 @@
       var body = table.tBodies[0];
       rows.reverse().forEach(function (row) {
         body.insertBefore(row, body.firstChild);
-        table.dataset.lastSeq = String(Math.max(Number(table.dataset.lastSeq || 0), Number(row.dataset.seq)));
+        // data-after: the server's cursor after this poll (a commit position on the shared store)
+        var cursor = Number(row.dataset.after || row.dataset.seq);
+        table.dataset.lastSeq = String(Math.max(Number(table.dataset.lastSeq || 0), cursor));
       });
       if (count) { count.textContent = String(Number(count.textContent) + rows.length); }
       var empty = document.getElementById("no-results");

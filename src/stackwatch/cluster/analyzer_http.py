@@ -1,0 +1,172 @@
+"""``/metrics`` and ``/healthz`` of an analyzer (``listen.metrics``, same token as ``serve``).
+
+Per partition: whether this analyzer is its active consumer or waits as a standby, the batches
+ready in its queue (read from the broker once per heartbeat), batches and routed copies taken
+in, home copies stored, redeliveries skipped, alert changes, and the lag of the last commit
+(from the publish of its oldest batch, and from the newest event's own time). ``/healthz`` is
+503 once the broker connection is gone or a partition worker failed (the process then exits).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING
+
+import orjson
+
+from stackwatch.cluster.collector_http import CollectorHTTP
+from stackwatch.config.schema import Address
+from stackwatch.pipeline.monitor_http import _labels
+
+if TYPE_CHECKING:
+    from stackwatch.cluster.analyzer import Analyzer
+
+# (metric, type, help, Partition attribute)
+_PARTITION_FIGURES: tuple[tuple[str, str, str, str], ...] = (
+    (
+        "stackwatch_analyzer_batches_total",
+        "counter",
+        "Batches committed and acknowledged.",
+        "committed_batches",
+    ),
+    (
+        "stackwatch_analyzer_skipped_batches_total",
+        "counter",
+        "Redelivered batches already committed (skipped).",
+        "skipped_batches",
+    ),
+    ("stackwatch_analyzer_events_in_total", "counter", "Routed event copies detected on.", "events_in"),
+    (
+        "stackwatch_analyzer_events_stored_total",
+        "counter",
+        "Home copies committed to the store (out).",
+        "stored_events",
+    ),
+    (
+        "stackwatch_analyzer_alert_changes_total",
+        "counter",
+        "Alerts raised, updated or resolved.",
+        "alert_changes",
+    ),
+)
+
+
+def render_analyzer_metrics(analyzer: Analyzer) -> str:
+    out: list[str] = []
+
+    def metric(name: str, kind: str, help_text: str, samples: list[tuple[str, float | int | None]]) -> None:
+        out.extend((f"# HELP {name} {help_text}", f"# TYPE {name} {kind}"))
+        out.extend(f"{name}{labels} {value}" for labels, value in samples if value is not None)
+
+    member = analyzer.member
+    numbers = sorted(set(analyzer.subscribed) | set(analyzer.partitions))
+    names = {n: analyzer.topology.queue(n) for n in numbers}
+
+    def per(n: int) -> str:
+        return _labels(member=member, partition=str(n), queue=names[n])
+
+    metric(
+        "stackwatch_info",
+        "gauge",
+        "The role and member name of this process.",
+        [(_labels(role="analyzer", member=member, cluster=analyzer.topology.cluster), 1)],
+    )
+    metric(
+        "stackwatch_partition_active",
+        "gauge",
+        "1 where this analyzer is the partition's active consumer, 0 where it waits as a standby.",
+        [(per(n), int(n in analyzer.partitions)) for n in numbers],
+    )
+    metric(
+        "stackwatch_partition_queue_depth",
+        "gauge",
+        "Batches ready in the partition's queue (read from the broker at the last heartbeat).",
+        [(per(n), analyzer.depths.get(n)) for n in numbers],
+    )
+    partitions = sorted(analyzer.partitions.items())
+    for name, kind, help_text, attribute in _PARTITION_FIGURES:
+        metric(name, kind, help_text, [(per(n), getattr(p, attribute)) for n, p in partitions])
+    metric(
+        "stackwatch_analyzer_commit_lag_seconds",
+        "gauge",
+        "From the publish of the oldest batch of the last commit to that commit.",
+        [(per(n), p.commit_lag) for n, p in partitions],
+    )
+    metric(
+        "stackwatch_analyzer_event_lag_seconds",
+        "gauge",
+        "From the newest event time of the last commit to that commit.",
+        [(per(n), p.event_lag) for n, p in partitions],
+    )
+    metric(
+        "stackwatch_analyzer_last_commit_timestamp_seconds",
+        "gauge",
+        "When the partition last committed.",
+        [(per(n), round(p.last_commit, 3) or None) for n, p in partitions],
+    )
+    metric(
+        "stackwatch_analyzer_checkpoint_cpu_seconds_total",
+        "counter",
+        "CPU seconds spent capturing the partition's detection state for its checkpoints (once per commit).",
+        [(per(n), round(p.checkpoint_cpu, 6)) for n, p in partitions],
+    )
+    metric(
+        "stackwatch_analyzer_checkpoint_bytes",
+        "gauge",
+        "Size of the partition's last checkpointed detection state.",
+        [(per(n), p.checkpoint_bytes) for n, p in partitions],
+    )
+    metric(
+        "stackwatch_analyzer_store_cpu_seconds_total",
+        "counter",
+        "CPU seconds of the partition's store commits (events, alerts, checkpoint).",
+        [(per(n), round(p.store_cpu, 6)) for n, p in partitions],
+    )
+    metric(
+        "stackwatch_analyzer_takeovers_total",
+        "counter",
+        "Partitions this analyzer became the active consumer of from a checkpoint (a takeover).",
+        [(_labels(member=member), analyzer.takeovers)],
+    )
+    metric(
+        "stackwatch_notifications_pending",
+        "gauge",
+        "Notifications waiting for delivery.",
+        [("", analyzer.dispatcher.pending())],
+    )
+    metric(
+        "stackwatch_up",
+        "gauge",
+        "1 while the analyzer holds its broker connection.",
+        [("", int(analyzer.healthy()))],
+    )
+    metric(
+        "stackwatch_uptime_seconds",
+        "gauge",
+        "Seconds since start.",
+        [("", round(time.time() - analyzer.started, 3))],
+    )
+    return "\n".join(out) + "\n"
+
+
+class AnalyzerHTTP(CollectorHTTP):
+    """The collector's listener (the same request handling and bearer check), the analyzer's figures."""
+
+    def __init__(self, analyzer: Analyzer, listen: Address, token: str) -> None:
+        super().__init__(analyzer, listen, token)  # type: ignore[arg-type]
+        self.analyzer = analyzer
+
+    def health(self) -> tuple[bool, bytes]:
+        analyzer = self.analyzer
+        healthy = analyzer.healthy()
+        return healthy, orjson.dumps(
+            {
+                "status": "ok" if healthy else "broker connection lost",
+                "role": "analyzer",
+                "active": sorted(analyzer.partitions),
+                "uptime": round(time.time() - analyzer.started, 3),
+            }
+        )
+
+    def render(self) -> str:
+        return render_analyzer_metrics(self.analyzer)

@@ -1,0 +1,172 @@
+"""The keystone login attempts' correlation at ingest, without a database: what both backends'
+writers run over the login events they append (``sqlite_attempts`` for the embedded store,
+``postgres/attempts`` for the shared one; the module docstring of ``sqlite_attempts`` says
+why and what is stored).
+
+``AttemptCorrelator`` takes the appended events (numbered by the writer's own seq), keeps the
+login events in the detection engine's ``Correlator`` and releases each attempt (the primary
+copy, enriched with what its copies know) as a ``login_attempts`` row; ``held`` names the seqs
+it still holds (written down with each commit, so a crashed writer takes them back), and
+``fold_minutes`` sums released rows into ``attempt_minutes`` rows. The backends write.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, Final
+
+from stackwatch.core.event import Event
+from stackwatch.detect.correlate import Correlator
+from stackwatch.store.rows import to_micros
+from stackwatch.store.scope import TENANT_HOST_PREFIX
+
+MINUTE: Final = 60_000_000  # microseconds
+UNKNOWN: Final = "(unknown)"
+MIXED: Final = "*"
+"""``attempt_minutes.hash`` when the row's attempts carried different password hashes."""
+FOLDED_ACTIONS: Final = ("authenticate", "user.not_found")
+
+AttemptRow = tuple[Any, ...]
+"""A ``login_attempts`` row: (seq, time, ip, account, project, outcome, hash, host, kind, ref, agent)."""
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptScope:
+    """What the keystone page filters on: a time range [since, until) in microseconds
+    (None: open), some accounts, a project."""
+
+    since: int | None = None
+    until: int | None = None
+    accounts: tuple[str, ...] | None = None
+    project: str | None = None
+
+
+def is_folded(event: Event) -> bool:
+    """A keystone login event of the infrastructure (a tenant's instances may send lines that
+    read as keystone's: the cloud's keystone page counts only the infrastructure's)."""
+    action = event.action
+    return ((action == "authenticate" or action == "user.not_found") and event.service == "keystone"
+            and not event.host.startswith(TENANT_HOST_PREFIX))
+
+
+class AttemptCorrelator:
+    """The writer's correlator over the login events it appends, and the attempts it released
+    that are not written yet."""
+
+    def __init__(self) -> None:
+        self.correlator = Correlator()
+        self.ready = False  # state loaded (and missed events folded) by the backend's catch-up
+        self._seq_of: dict[int, int] = {}  # id(held Event) -> its seq
+        self._primary_seq: dict[str, int] = {}  # ref -> seq, of the held events
+        self._not_found: dict[str, int] = {}  # request id -> seq of its user.not_found event
+        self._released: list[AttemptRow] = []  # login_attempts rows, not yet written
+        self._upto = 0  # last seq pushed
+
+    @property
+    def upto(self) -> int:
+        return self._upto
+
+    def push(self, events: Sequence[Event], first_seq: int) -> None:
+        """The events being appended, numbered from ``first_seq``; the login events among
+        them go through the correlator; then what waited past its window is released at
+        the newest event time (any event's: the live service's heartbeat moves it)."""
+        correlator = self.correlator
+        for index, event in enumerate(events):
+            if is_folded(event):
+                self._push(first_seq + index, event)
+        if events:
+            self._upto = first_seq + len(events) - 1
+            if correlator.pending:
+                self._take(correlator.release(events[-1].time.timestamp()))
+
+    def push_stored(self, events: Iterable[tuple[int, Event]]) -> None:
+        """Login events read back from the store, (seq, event) in seq order."""
+        for seq, event in events:
+            self._push(seq, event)
+            self._upto = max(self._upto, seq)
+
+    def seen_upto(self, seq: int) -> None:
+        """Every event up to ``seq`` has been pushed (the catch-up read them all)."""
+        self._upto = max(self._upto, seq)
+
+    def _push(self, seq: int, event: Event) -> None:
+        if event.action == "user.not_found":
+            if event.request_id:
+                self._not_found[event.request_id] = seq
+        else:
+            self._seq_of[id(event)] = seq
+            self._primary_seq[event.ref] = seq
+        self._take(self.correlator.push(event, event.time.timestamp()))
+
+    def finish(self) -> None:
+        """Release every attempt held (end of input, a clean close)."""
+        self._take(self.correlator.release(None))
+
+    def _take(self, ready: list[Event]) -> None:
+        for event in ready:
+            if event.action != "authenticate" or "duplicate_of" in event.attrs:
+                continue
+            seq = self._primary_seq.get(event.ref)
+            if seq is None:
+                continue  # not one of ours (cannot happen: every pushed login is indexed)
+            init = event.initiator
+            self._released.append((
+                seq, to_micros(event.time), init.source_ip or UNKNOWN, init.name or init.id or UNKNOWN,
+                init.project or "", event.outcome or "unknown",
+                str(event.attrs.get("partial_password_hash") or ""), event.host, event.kind, event.ref,
+                init.user_agent or ""))
+
+    # -- handing the attempts to the backend's transaction ----------------------------------------
+
+    def released(self) -> list[AttemptRow]:
+        """The attempts released and not yet written (the backend writes them, then ``written``)."""
+        return self._released
+
+    def written(self) -> None:
+        """The released attempts are in the transaction (``rollback`` if it fails)."""
+        self._released = []
+
+    def rollback(self, released: list[AttemptRow]) -> None:
+        """The transaction that was to write ``released`` failed: keep them for the next."""
+        self._released = released + self._released
+
+    def held(self) -> list[int]:
+        """The seqs of the events the correlator still holds (what a crashed writer must read
+        back), sorted; forgets the seqs of released events."""
+        pending = self.correlator.pending
+        seqs = [self._seq_of[id(e)] for group in pending for _, e in group.members if id(e) in self._seq_of]
+        rids = {group.request_id for group in pending if group.request_id}
+        seqs += [seq for rid, seq in self._not_found.items() if rid in rids]
+        self.prune()
+        return sorted(seqs)
+
+    def prune(self) -> None:
+        """Forget the seqs of released events: keep what a held attempt may still need."""
+        pending = self.correlator.pending
+        if len(self._seq_of) + len(self._not_found) <= 2 * sum(len(g.members) for g in pending) + 64:
+            return
+        live = {id(e) for group in pending for _, e in group.members}
+        self._seq_of = {k: v for k, v in self._seq_of.items() if k in live}
+        refs = {e.ref for group in pending for _, e in group.members}
+        self._primary_seq = {k: v for k, v in self._primary_seq.items() if k in refs}
+        rids = {group.request_id for group in pending if group.request_id}
+        self._not_found = {k: v for k, v in self._not_found.items() if k in rids}
+
+
+def fold_minutes(rows: Iterable[AttemptRow]) -> list[tuple[Any, ...]]:
+    """``attempt_minutes`` rows for ``rows``: (minute, ip, account, project, outcome, n, hashed,
+    hash, first, last), the hash ``MIXED`` when the minute's hashed attempts differ."""
+    folded: dict[tuple[Any, ...], list[Any]] = {}
+    for _seq, time, ip, account, project, outcome, hash_, *_ in rows:
+        key = (time // MINUTE, ip, account, project, outcome)
+        row = folded.get(key)
+        if row is None:
+            folded[key] = [1, 1 if hash_ else 0, hash_, time, time]
+            continue
+        row[0] += 1
+        if hash_:
+            row[1] += 1
+            row[2] = hash_ if row[2] in ("", hash_) else MIXED
+        row[3], row[4] = min(row[3], time), max(row[4], time)
+    return [(*key, *row) for key, row in folded.items()]
