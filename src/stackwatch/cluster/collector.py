@@ -40,7 +40,7 @@ from stackwatch.cluster.wire import MAX_BATCH_BYTES, BatchBuilder, WireError, en
 from stackwatch.config.settings import Settings
 from stackwatch.core.event import Event
 from stackwatch.sources.base import Source, SourceContext
-from stackwatch.sources.fair import release_idle, take_fair
+from stackwatch.sources.fair import FairTurns, release_idle
 from stackwatch.sources.registry import create_source
 
 log = logging.getLogger(__name__)
@@ -109,7 +109,7 @@ class Collector:
         self._cut_ready = asyncio.Event()
         self._unconfirmed = 0  # copies routed and not yet confirmed
         self._seq = 0
-        self._round = 0
+        self._turns = FairTurns()  # where the next fair turn over the sources starts
         self._stopping = False
         self._worker: asyncio.Task[None] | None = None
         self._committer: asyncio.Task[None] | None = None
@@ -224,10 +224,7 @@ class Collector:
                                                                  if beat_every else delay))
 
     def _take_fair(self, budget: int) -> list[tuple[Source, list[Any]]]:
-        if not self.sources:
-            return []
-        self._round = (self._round + 1) % len(self.sources)
-        return take_fair(self.sources, self._round, self.limits.fair_quantum, budget)
+        return self._turns.take(self.sources, self.limits.fair_quantum, budget)
 
     def _decode(self, source: Source, records: list[Any]) -> None:
         try:

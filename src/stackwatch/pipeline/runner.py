@@ -40,7 +40,7 @@ from stackwatch.core.event import Event, from_json
 from stackwatch.pipeline import baselines, ingest
 from stackwatch.pipeline.selfmon import SelfMonitor
 from stackwatch.sources.base import Source, SourceContext
-from stackwatch.sources.fair import release_idle, take_fair
+from stackwatch.sources.fair import FairTurns, release_idle
 from stackwatch.sources.registry import create_source
 from stackwatch.store.admin import AUDIT_SPOOL
 from stackwatch.store.base import MAX_LIMIT, Store
@@ -117,7 +117,7 @@ class Runner:
         self._commit_task: asyncio.Task[None] | None = None
         self._worker: asyncio.Task[None] | None = None
         self._stopping = False
-        self._round = 0
+        self._turns = FairTurns()  # where the next fair turn over the sources starts
         self._heartbeats = 0
         self._next_sweep = 0.0  # the first sweep runs at the first tick
         self._next_baselines = time.time() + float(self.limits.baselines_interval)
@@ -257,10 +257,7 @@ class Runner:
                     await asyncio.wait_for(self.wake.wait(), wait)
 
     def _take_fair(self, budget: int) -> list[tuple[Source, list[Any]]]:
-        if not self.sources:
-            return []
-        self._round = (self._round + 1) % len(self.sources)
-        return take_fair(self.sources, self._round, self.limits.fair_quantum, budget)
+        return self._turns.take(self.sources, self.limits.fair_quantum, budget)
 
     def _decode(self, source: Source, records: list[Any]) -> None:
         batch = self._batch

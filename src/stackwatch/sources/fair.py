@@ -33,6 +33,20 @@ def take_fair(sources: Sequence[Source], start: int, quantum: int,
     return out
 
 
+class FairTurns:
+    """Where each turn over one process's sources starts: the next source round-robin."""
+
+    def __init__(self) -> None:
+        self.round = 0
+
+    def take(self, sources: Sequence[Source], quantum: int, budget: int) -> list[tuple[Source, list[Any]]]:
+        """One turn (``take_fair``), starting one source further than the last."""
+        if not sources:
+            return []
+        self.round = (self.round + 1) % len(sources)
+        return take_fair(sources, self.round, quantum, budget)
+
+
 def release_idle(sources: Sequence[Source], now: float,
                  route: Callable[[Source, list[Event]], None]) -> None:
     """Hand ``route`` the events each source held back for more input that it lets go at
