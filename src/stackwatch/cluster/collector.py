@@ -40,6 +40,7 @@ from stackwatch.cluster.wire import MAX_BATCH_BYTES, BatchBuilder, WireError, en
 from stackwatch.config.settings import Settings
 from stackwatch.core.event import Event
 from stackwatch.sources.base import Source, SourceContext
+from stackwatch.sources.fair import FairTurns, release_idle
 from stackwatch.sources.registry import create_source
 
 log = logging.getLogger(__name__)
@@ -108,7 +109,7 @@ class Collector:
         self._cut_ready = asyncio.Event()
         self._unconfirmed = 0  # copies routed and not yet confirmed
         self._seq = 0
-        self._round = 0
+        self._turns = FairTurns()  # where the next fair turn over the sources starts
         self._stopping = False
         self._worker: asyncio.Task[None] | None = None
         self._committer: asyncio.Task[None] | None = None
@@ -199,10 +200,7 @@ class Collector:
             elif any(len(s.queue) for s in self.sources):
                 self.stats.paused += 1
             now = time.time()
-            for source in self.sources:
-                held = source.idle(now)
-                if held:
-                    self._route(source, held)
+            release_idle(self.sources, now, self._route)
             if beat_every and now >= next_beat:
                 next_beat = now + beat_every
                 self._heartbeat(now)
@@ -213,10 +211,7 @@ class Collector:
             if (cut.tokens or cut.events) and (age >= delay or self._unconfirmed >= cluster.max_unconfirmed):
                 self._close_cut()
             if self._stopping and not any(len(s.queue) for s in self.sources):
-                for source in self.sources:
-                    held = source.idle(float("inf"))
-                    if held:
-                        self._route(source, held)
+                release_idle(self.sources, float("inf"), self._route)
                 self._close_cut()
                 self._cuts.append(_Cut())  # the end marker: the committer stops after the last cut
                 self._cut_ready.set()
@@ -229,24 +224,7 @@ class Collector:
                                                                  if beat_every else delay))
 
     def _take_fair(self, budget: int) -> list[tuple[Source, list[Any]]]:
-        sources = self.sources
-        if not sources:
-            return []
-        self._round = (self._round + 1) % len(sources)
-        active = [s for s in sources[self._round:] + sources[:self._round] if len(s.queue)]
-        quantum = self.limits.fair_quantum
-        out = []
-        while budget > 0 and active:
-            still = []
-            for source in active:
-                records = source.queue.take(min(quantum, budget))
-                if records:
-                    out.append((source, records))
-                    budget -= len(records)
-                if len(source.queue) and budget > 0:
-                    still.append(source)
-            active = still
-        return out
+        return self._turns.take(self.sources, self.limits.fair_quantum, budget)
 
     def _decode(self, source: Source, records: list[Any]) -> None:
         try:

@@ -8,7 +8,6 @@ is unreachable with records waiting (the sources are paused then).
 
 from __future__ import annotations
 
-import hmac
 import time
 from typing import TYPE_CHECKING
 
@@ -66,24 +65,3 @@ class CollectorHTTP(MonitorHTTP):
 
     def render(self) -> str:
         return render_collector_metrics(self.collector)
-
-    def answer(self, head: bytes) -> tuple[int, str, bytes]:
-        lines = head.decode("latin-1").split("\r\n")
-        parts = lines[0].split()
-        if len(parts) != 3:
-            return 400, "text/plain", b"bad request\n"
-        method, target = parts[0], parts[1].split("?", 1)[0]
-        if method not in ("GET", "HEAD"):
-            return 405, "text/plain", b"method not allowed\n"
-        if target == "/healthz":
-            healthy, body = self.health()
-            return (200 if healthy else 503), "application/json", body
-        if target == "/metrics":
-            headers = {k.strip().lower(): v.strip()
-                       for k, _, v in (line.partition(":") for line in lines[1:] if line)}
-            scheme, _, credential = headers.get("authorization", "").partition(" ")
-            if scheme.lower() != "bearer" or not hmac.compare_digest(credential.strip().encode(), self.token):
-                return 401, "text/plain", b"bearer token required\n"
-            body = self.render().encode()
-            return 200, "text/plain; version=0.0.4; charset=utf-8", body
-        return 404, "text/plain", b"not found\n"

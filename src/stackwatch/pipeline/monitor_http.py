@@ -224,6 +224,22 @@ class MonitorHTTP:
         finally:
             writer.close()
 
+    def health(self) -> tuple[bool, bytes]:
+        """``/healthz``: healthy or not, and the JSON body (a process serving this overrides it)."""
+        healthy = self.runner.selfmon.healthy()
+        return healthy, orjson.dumps(
+            {
+                "status": "ok" if healthy else "stalled",
+                "queue_depth": self.runner.queue_depth(),
+                "last_commit": self.runner.last_commit,
+                "uptime": round(time.time() - self.runner.started, 3),
+            }
+        )
+
+    def render(self) -> str:
+        """``/metrics``: the Prometheus text (a process serving this overrides it)."""
+        return render_metrics(self.runner)
+
     def answer(self, head: bytes) -> tuple[int, str, bytes]:
         lines = head.decode("latin-1").split("\r\n")
         parts = lines[0].split()
@@ -233,15 +249,7 @@ class MonitorHTTP:
         if method not in ("GET", "HEAD"):
             return 405, "text/plain", b"method not allowed\n"
         if target == "/healthz":
-            healthy = self.runner.selfmon.healthy()
-            body = orjson.dumps(
-                {
-                    "status": "ok" if healthy else "stalled",
-                    "queue_depth": self.runner.queue_depth(),
-                    "last_commit": self.runner.last_commit,
-                    "uptime": round(time.time() - self.runner.started, 3),
-                }
-            )
+            healthy, body = self.health()
             return (200 if healthy else 503), "application/json", body
         if target == "/metrics":
             headers = {
@@ -252,7 +260,7 @@ class MonitorHTTP:
             scheme, _, credential = given.partition(" ")
             if scheme.lower() != "bearer" or not hmac.compare_digest(credential.strip().encode(), self.token):
                 return 401, "text/plain", b"bearer token required\n"
-            return 200, "text/plain; version=0.0.4; charset=utf-8", render_metrics(self.runner).encode()
+            return 200, "text/plain; version=0.0.4; charset=utf-8", self.render().encode()
         return 404, "text/plain", b"not found\n"
 
 

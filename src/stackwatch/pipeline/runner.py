@@ -40,6 +40,7 @@ from stackwatch.core.event import Event, from_json
 from stackwatch.pipeline import baselines, ingest
 from stackwatch.pipeline.selfmon import SelfMonitor
 from stackwatch.sources.base import Source, SourceContext
+from stackwatch.sources.fair import FairTurns, release_idle
 from stackwatch.sources.registry import create_source
 from stackwatch.store.admin import AUDIT_SPOOL
 from stackwatch.store.base import MAX_LIMIT, Store
@@ -116,7 +117,7 @@ class Runner:
         self._commit_task: asyncio.Task[None] | None = None
         self._worker: asyncio.Task[None] | None = None
         self._stopping = False
-        self._round = 0
+        self._turns = FairTurns()  # where the next fair turn over the sources starts
         self._heartbeats = 0
         self._next_sweep = 0.0  # the first sweep runs at the first tick
         self._next_baselines = time.time() + float(self.limits.baselines_interval)
@@ -208,10 +209,7 @@ class Runner:
             for source, records in took:
                 self._decode(source, records)
             now = time.time()
-            for source in self.sources:
-                held = source.idle(now)
-                if held:
-                    self._add(source, held)
+            release_idle(self.sources, now, self._add)
             if now >= next_tick:
                 next_tick = now + tick_every
                 self._alerts(self.engine.tick(datetime.fromtimestamp(now, UTC)))
@@ -238,10 +236,7 @@ class Runner:
             ):
                 await self._commit()
             if self._stopping and not any(len(s.queue) for s in self.sources):
-                for source in self.sources:
-                    held = source.idle(float("inf"))
-                    if held:
-                        self._add(source, held)
+                release_idle(self.sources, float("inf"), self._add)
                 await self._finish_responses()
                 await self._commit()
                 if self._commit_task is not None:
@@ -262,24 +257,7 @@ class Runner:
                     await asyncio.wait_for(self.wake.wait(), wait)
 
     def _take_fair(self, budget: int) -> list[tuple[Source, list[Any]]]:
-        sources = self.sources
-        if not sources:
-            return []
-        self._round = (self._round + 1) % len(sources)
-        active = [s for s in sources[self._round :] + sources[: self._round] if len(s.queue)]
-        quantum = self.limits.fair_quantum
-        out = []
-        while budget > 0 and active:
-            still = []
-            for source in active:
-                records = source.queue.take(min(quantum, budget))
-                if records:
-                    out.append((source, records))
-                    budget -= len(records)
-                if len(source.queue) and budget > 0:
-                    still.append(source)
-            active = still
-        return out
+        return self._turns.take(self.sources, self.limits.fair_quantum, budget)
 
     def _decode(self, source: Source, records: list[Any]) -> None:
         batch = self._batch

@@ -21,8 +21,8 @@ import orjson
 
 from stackwatch.core.event import Event
 from stackwatch.store.chain import MAGIC, RECORD_HEAD
-from stackwatch.store.integrity.records import record_bytes
-from stackwatch.store.rows import EPOCH, EVENT_COLUMNS, Row, clean_row
+from stackwatch.store.integrity.records import record_bytes, stored_record  # noqa: F401 - tests import record_bytes here
+from stackwatch.store.rows import EPOCH, EVENT_COLUMNS, Row
 
 _US: Final = timedelta(microseconds=1)
 KEPT: Final = (
@@ -62,12 +62,8 @@ def from_rows(rows: Sequence[Row], names: dict[int, tuple[str, str]]) -> Encoded
     narrow: list[Row] = []
     records: list[bytes] = []
     messages: list[str] = []
-    for r in rows:
-        try:
-            rec = record_bytes(r, *names[r[3]])
-        except (orjson.JSONEncodeError, UnicodeEncodeError, TypeError):
-            r = clean_row(r)
-            rec = record_bytes(r, *names[r[3]])
+    for row in rows:
+        r, rec = stored_record(row, names)
         narrow.append(narrow_row(r))
         records.append(rec)
         messages.append(r[_MESSAGE])

@@ -43,6 +43,7 @@ from stackwatch.core.clock import SystemClock
 from stackwatch.core.errors import IntegrityError, StoreError
 from stackwatch.core.event import Event
 from stackwatch.store import (
+    alert_changes,
     sqlite_alerts,
     sqlite_attempts,
     sqlite_partitions,
@@ -50,9 +51,7 @@ from stackwatch.store import (
     sqlite_search,
     sqlite_silences,
 )
-from stackwatch.store.admin import admin_event
 from stackwatch.store.base import (
-    ALERT_STATUSES,
     AlertQuery,
     EventQuery,
     NotFoundError,
@@ -877,24 +876,17 @@ class SQLiteStore(Store):
 
     def set_alerts_status(self, alert_ids: Sequence[int], status: str, *, actor: str,
                           comment: str | None = None) -> list[StoredAlert]:
-        if status not in ALERT_STATUSES:
-            raise QueryError(f"status must be one of {ALERT_STATUSES}, got {status!r}")
+        alert_changes.check_status(status)
         with self._lock:
             self._check_writable()
             now = to_micros(self._clock.now())
 
             def change() -> list[int]:
-                done = []
-                for alert_id in alert_ids:
-                    if sqlite_alerts.set_status(self._conn, alert_id, status, actor, comment, now):
-                        details: dict[str, Any] = {"alert_id": alert_id, "status": status}
-                        if comment is not None:
-                            details["comment"] = comment
-                        # the change and its admin event commit together
-                        self._queue_admin(admin_event(actor, "alert.status", f"alert:{alert_id}", details,
-                                                      now=self._clock.now()))
-                        done.append(alert_id)
-                return done
+                return alert_changes.change_statuses(
+                    alert_ids, status, actor=actor, comment=comment,
+                    set_status=lambda alert_id: sqlite_alerts.set_status(
+                        self._conn, alert_id, status, actor, comment, now),
+                    queue_admin=self._queue_admin, now=self._clock.now)
 
             return self._changed(self._write(change))
 
@@ -902,14 +894,13 @@ class SQLiteStore(Store):
         with self._lock:
             self._check_writable()
             now = to_micros(self._clock.now())
-            details = {"alert_id": alert_id, "assignee": assignee}
 
             def change() -> list[int]:
-                if not sqlite_alerts.set_assignee(self._conn, alert_id, assignee, actor, now):
-                    return []
-                self._queue_admin(admin_event(actor, "alert.assign", f"alert:{alert_id}", details,
-                                              now=self._clock.now()))
-                return [alert_id]
+                return alert_changes.change_assignee(
+                    alert_id, assignee, actor=actor,
+                    set_assignee=lambda: sqlite_alerts.set_assignee(
+                        self._conn, alert_id, assignee, actor, now),
+                    queue_admin=self._queue_admin, now=self._clock.now)
 
             changed = self._changed(self._write(change))
         if not changed:

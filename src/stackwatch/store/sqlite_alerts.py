@@ -8,28 +8,16 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Sequence
-from typing import Any, Final
+from typing import Any
 
 import orjson
 
-from stackwatch.core.alert import ALERT_SEVERITIES, Alert, Evidence
-from stackwatch.store import sqlite_silences
-from stackwatch.store.base import AlertChange, AlertQuery, StoredAlert
-from stackwatch.store.rows import clean_text, encode_json, from_micros, raw_bytes, to_micros
+from stackwatch.core.alert import Alert, Evidence
+from stackwatch.store import alert_rows, sqlite_silences
+from stackwatch.store.base import AlertQuery, StoredAlert
+from stackwatch.store.rows import clean_text, encode_json, raw_bytes, to_micros
 from stackwatch.store.scope import Scope
 from stackwatch.store.sqlite_scope import alert_condition
-
-MAX_EVIDENCE: Final = 1000  # evidence rows kept per alert (the first ones; the count keeps growing)
-ENGINE: Final = "stackwatch"  # the actor recorded for changes the engine makes
-
-_COLUMNS: Final = ("id, rule, key, title, category, severity, status, time, last_seen, count, host, summary, "
-                   "source_ip, user_name, project, service, bridge, path, details, updated, assignee, "
-                   "silence")
-_SEVERITY_RANK: Final = "CASE severity " + " ".join(
-    f"WHEN '{name}' THEN {rank}" for rank, name in enumerate(ALERT_SEVERITIES)) + " ELSE -1 END"
-SORT_COLUMNS: Final = {"time": "last_seen", "severity": _SEVERITY_RANK, "rule": "title",
-                       "host": "coalesce(host, '')"}
-"""AlertQuery.sort -> the SQL it orders by (fixed expressions, never user text)."""
 
 
 def _text(value: str | None) -> str | None:
@@ -53,16 +41,12 @@ def upsert(conn: sqlite3.Connection, alert: Alert, now: int) -> int:
             (_text(alert.rule), _text(alert.key), *fields, alert.status, first, last, alert.count, now,
              silence),
         ).fetchone()[0]
-        _history(conn, alert_id, now, ENGINE, alert.status, "raised")
+        _history(conn, alert_id, now, alert_rows.ENGINE, alert.status, "raised")
     else:
         alert_id, status, stored_first, stored_last, stored_count = found
-        new_status = status
-        if alert.status == "resolved" and status != "resolved":
-            new_status = "resolved"
-            _history(conn, alert_id, now, ENGINE, new_status, "resolved by the engine")
-        elif status == "resolved" and alert.status != "resolved" and last > stored_last:
-            new_status = "open"
-            _history(conn, alert_id, now, ENGINE, new_status, "fired again after it was resolved")
+        new_status, why = alert_rows.refold_status(alert.status, status, last, stored_last)
+        if why is not None:
+            _history(conn, alert_id, now, alert_rows.ENGINE, new_status, why)
         conn.execute(
             "UPDATE alerts SET title = ?, category = ?, severity = ?, host = ?, summary = ?, source_ip = ?, "
             "user_name = ?, project = ?, service = ?, bridge = ?, path = ?, details = ?, status = ?, "
@@ -77,7 +61,7 @@ def upsert(conn: sqlite3.Connection, alert: Alert, now: int) -> int:
 def _add_evidence(conn: sqlite3.Connection, alert_id: int, evidence: Sequence[Evidence]) -> None:
     if not evidence:
         return
-    room = MAX_EVIDENCE - conn.execute("SELECT count(*) FROM alert_evidence WHERE alert_id = ?",
+    room = alert_rows.MAX_EVIDENCE - conn.execute("SELECT count(*) FROM alert_evidence WHERE alert_id = ?",
                                        (alert_id,)).fetchone()[0]
     if room <= 0:
         return
@@ -119,17 +103,16 @@ def set_assignee(conn: sqlite3.Connection, alert_id: int, assignee: str | None, 
 
 def get(conn: sqlite3.Connection, alert_id: int, scope: Scope | None = None) -> StoredAlert | None:
     condition, params = alert_condition(scope) if scope is not None else ("1", [])
-    row = conn.execute(f"SELECT {_COLUMNS} FROM alerts WHERE id = ? AND {condition}",  # noqa: S608
+    row = conn.execute(f"SELECT {alert_rows.COLUMNS} FROM alerts WHERE id = ? AND {condition}",  # noqa: S608
                        (alert_id, *params)).fetchone()
     if row is None:
         return None
     history = tuple(
-        AlertChange(time=from_micros(t), actor=actor, status=status, comment=comment)
-        for t, actor, status, comment in conn.execute(
+        alert_rows.change(*change) for change in conn.execute(
             "SELECT time, actor, status, comment FROM alert_history WHERE alert_id = ? ORDER BY id",
             (alert_id,))
     )
-    return _stored(row, _evidence(conn, [alert_id]).get(alert_id, []), history)
+    return alert_rows.stored_alert(row, _evidence(conn, [alert_id]).get(alert_id, []), history)
 
 
 def _where(q: AlertQuery) -> tuple[str, list[Any]]:
@@ -165,12 +148,12 @@ def count(conn: sqlite3.Connection, q: AlertQuery) -> int:
 def query(conn: sqlite3.Connection, q: AlertQuery) -> list[StoredAlert]:
     where, params = _where(q)
     direction = "DESC" if q.descending else "ASC"
-    order = SORT_COLUMNS[q.sort]  # a fixed expression, validated by AlertQuery
-    sql = (f"SELECT {_COLUMNS} FROM alerts{where} "  # noqa: S608 - fixed columns and expressions
+    order = alert_rows.SORT_COLUMNS[q.sort]  # a fixed expression, validated by AlertQuery
+    sql = (f"SELECT {alert_rows.COLUMNS} FROM alerts{where} "  # noqa: S608 - fixed columns and expressions
            f"ORDER BY {order} {direction}, last_seen DESC, id DESC LIMIT ? OFFSET ?")
     rows = conn.execute(sql, (*params, q.limit, q.offset)).fetchall()
     evidence = _evidence(conn, [row[0] for row in rows]) if q.with_evidence else {}
-    return [_stored(row, evidence.get(row[0], [])) for row in rows]
+    return [alert_rows.stored_alert(row, evidence.get(row[0], [])) for row in rows]
 
 
 def _evidence(conn: sqlite3.Connection, ids: list[int]) -> dict[int, list[Evidence]]:
@@ -180,24 +163,8 @@ def _evidence(conn: sqlite3.Connection, ids: list[int]) -> dict[int, list[Eviden
     for alert_id, ref, raw, time in conn.execute(
             "SELECT alert_id, ref, raw, time FROM alert_evidence WHERE alert_id IN "
             "(SELECT value FROM json_each(?)) ORDER BY alert_id, id", (orjson.dumps(ids).decode(),)):
-        found.setdefault(alert_id, []).append(Evidence(
-            ref=ref, raw=bytes(raw).decode("utf-8", "surrogateescape"),
-            time=from_micros(time) if time is not None else None))
+        found.setdefault(alert_id, []).append(alert_rows.evidence(ref, raw, time))
     return found
-
-
-def _stored(row: Sequence[Any], evidence: list[Evidence],
-            history: tuple[AlertChange, ...] = ()) -> StoredAlert:
-    (alert_id, rule, key, title, category, severity, status, time, last_seen, count, host, summary,
-     source_ip, user, project, service, bridge, path, details, updated, assignee, silence) = row
-    alert = Alert(
-        rule=rule, key=key, title=title, category=category, severity=severity, status=status,
-        time=from_micros(time), last_seen=from_micros(last_seen), count=count, host=host, summary=summary,
-        source_ip=source_ip, user=user, project=project, service=service, bridge=bridge, path=path,
-        details=orjson.loads(details), evidence=evidence,
-    )
-    return StoredAlert(id=alert_id, alert=alert, updated=from_micros(updated), history=history,
-                       assignee=assignee, silenced_by=silence)
 
 
 def status_counts(conn: sqlite3.Connection) -> dict[str, int]:

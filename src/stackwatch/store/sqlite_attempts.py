@@ -33,13 +33,14 @@ in ``close``; ``forget`` in retention (both formats).
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, Final
 
 import orjson
 
 from stackwatch.core.event import Event
+from stackwatch.store import attempt_read
 from stackwatch.store.attempt_fold import (  # noqa: F401 - FOLDED_ACTIONS, MIXED: names kept here
     FOLDED_ACTIONS,
     MINUTE,
@@ -253,8 +254,7 @@ def _ranged(scope: AttemptScope) -> tuple[str, list[Any]]:
     minutes at both ends (from ``login_attempts``), as rows of ``attempt_minutes``' shape."""
     extra, params = _filters(scope)
     lo, hi = scope.since, scope.until
-    first = None if lo is None else -(-lo // MINUTE)  # the first whole minute
-    end = None if hi is None else hi // MINUTE  # the minute holding ``until`` (partial, or not in)
+    first, end = attempt_read.whole_minutes(lo, hi)
     if first is not None and end is not None and first >= end:  # inside one or two minutes
         return ("SELECT time / 60000000 AS minute, ip, account, project, outcome, 1 AS n, "  # noqa: S608
                 "hash != '' AS hashed, hash, time AS first, time AS last FROM login_attempts "
@@ -356,25 +356,12 @@ def timeline(conn: sqlite3.Connection, scope: AttemptScope, *, ip: str | None, a
         f"WHERE {' AND '.join(where)}{extra} ORDER BY time, seq LIMIT ?", [*params, *more, limit]).fetchall()
 
 
-class AttemptReader:
+class AttemptReader(attempt_read.AttemptReader[sqlite3.Connection]):
     """The reading functions above, run through ``read`` (the store's: its lock and reader)."""
 
-    def __init__(self, read: Callable[[Callable[[sqlite3.Connection], Any]], Any]) -> None:
-        self._read = read
-
-    def totals(self, scope: AttemptScope) -> list[tuple[Any, ...]]:
-        return self._read(lambda conn: totals(conn, scope))  # type: ignore[no-any-return]
-
-    def buckets(self, scope: AttemptScope, origin: int, step: int) -> list[tuple[int, str, int]]:
-        return self._read(lambda conn: buckets(conn, scope, origin, step))  # type: ignore[no-any-return]
-
-    def distinct_hashes(self, scope: AttemptScope, accounts: Sequence[str]) -> dict[str, int]:
-        return self._read(lambda conn: distinct_hashes(conn, scope, accounts))  # type: ignore[no-any-return]
-
-    def timeline(self, scope: AttemptScope, *, ip: str | None, account: str | None,
-                 limit: int) -> list[tuple[Any, ...]]:
-        return self._read(  # type: ignore[no-any-return]
-            lambda conn: timeline(conn, scope, ip=ip, account=account, limit=limit))
+    def __init__(self, read: attempt_read.Read[sqlite3.Connection]) -> None:
+        super().__init__(read, totals=totals, buckets=buckets, distinct_hashes=distinct_hashes,
+                         timeline=timeline)
 
 
 def check(conn: sqlite3.Connection) -> list[str]:

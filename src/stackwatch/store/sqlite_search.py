@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 from typing import Any, Final, TypeVar
 
 from stackwatch.search.query import And, Everything, Match, Node, Not, Or, Text, TimeRange
+from stackwatch.store import search_terms
 from stackwatch.store.base import EventQuery
 from stackwatch.store.rows import to_micros
 from stackwatch.store.sqlite_index import KEY_GENS, fts_query
@@ -30,9 +31,7 @@ from stackwatch.store.sqlite_schema import FIELD_IP, FIELD_REQUEST, FIELD_USER_I
 from stackwatch.store.sqlite_scope import event_condition
 
 T = TypeVar("T")
-_TOP: Final = "\U0010ffff"  # sorts after every character: the end of a prefix's range
 
-_SOURCE_COLUMNS: Final = {"host": "host", "service": "service"}
 _EVENT_COLUMNS: Final = {"kind": ("kind",), "severity": ("severity",), "action": ("action",),
                          "outcome": ("outcome",), "project": ("init_project",),
                          "target": ("target_name", "target_id")}
@@ -40,10 +39,6 @@ _KEY_FIELDS: Final = {"source_ip": (FIELD_IP,), "user": (FIELD_USER_NAME, FIELD_
                       "request_id": (FIELD_REQUEST,)}
 _KEY_COLUMNS: Final = {"source_ip": ("init_ip",), "user": ("init_name", "init_id"),
                        "request_id": ("request_id",)}
-_FILTERS: Final = (("host", "host"), ("service", "service"), ("kind", "kind"), ("action", "action"),
-                   ("outcome", "outcome"), ("severity", "severity"), ("source_ip", "source_ip"),
-                   ("user", "user"), ("project", "project"), ("request_id", "request_id"))
-"""EventQuery's plain filters and the language field each one is."""
 
 
 @dataclass(slots=True)
@@ -107,7 +102,7 @@ def where_of(query: EventQuery, now: datetime | None = None, held: Mapping[str, 
     if query.after_seq is not None:
         where.conditions.append("e.seq > ?")
         where.params.append(query.after_seq)
-    for attribute, name in _FILTERS:
+    for attribute, name in search_terms.FILTERS:
         value = getattr(query, attribute)
         if value is not None:
             where.conditions.append(_match(Match(name, value), where))
@@ -298,19 +293,18 @@ def release_hits(conn: sqlite3.Connection) -> None:
 
 def _values(column: str, node: Match, where: Where) -> str:
     """``column`` equal to the value, in the prefix's range, or (``field:*``) not empty."""
-    if node.prefix and not node.value:
+    terms = search_terms.value_terms(node)
+    if terms is None:
         return f"{column} != ''"
-    if node.prefix:
-        where.params.extend((node.value, node.value + _TOP))
-        return f"({column} >= ? AND {column} < ?)"
-    where.params.append(node.value)
-    return f"{column} = ?"
+    where.params.extend(value for _, value in terms)
+    condition = " AND ".join(f"{column} {op} ?" for op, _ in terms)
+    return f"({condition})" if len(terms) > 1 else condition
 
 
 def _match(node: Match, where: Where) -> str:
     name = node.field
-    if name in _SOURCE_COLUMNS:
-        condition = _values(_SOURCE_COLUMNS[name], node, where)  # fixed column names, ? parameters
+    if name in search_terms.SOURCE_COLUMNS:
+        condition = _values(search_terms.SOURCE_COLUMNS[name], node, where)  # fixed names, ? parameters
         return f"e.source IN (SELECT id FROM sources WHERE {condition})"  # noqa: S608
     where.reads_rows = True
     if name in _KEY_FIELDS and not (node.prefix and not node.value):
@@ -324,19 +318,9 @@ def _match(node: Match, where: Where) -> str:
 
 
 def _time(node: TimeRange, where: Where, now: datetime) -> str:
-    parts = []
-    if node.since is not None:
-        parts.append("e.time >= ?")
-        where.params.append(to_micros(node.since.resolve(now)))
-    if node.until is not None:
-        if node.until_inclusive:
-            end = node.until.resolve_end(now)
-            parts.append("e.time < ?" if node.until.date_only else "e.time <= ?")
-        else:
-            end = node.until.resolve(now)
-            parts.append("e.time < ?")
-        where.params.append(to_micros(end))
-    return "(" + " AND ".join(parts) + ")"
+    terms = search_terms.time_terms(node, now)
+    where.params.extend(value for _, value in terms)
+    return "(" + " AND ".join(f"e.time {op} ?" for op, _ in terms) + ")"
 
 
 # -- aggregates over the matching events ------------------------------------------------------

@@ -4,12 +4,10 @@ caller's transaction, like ``sqlite_alerts``."""
 from __future__ import annotations
 
 import sqlite3
-from typing import Any, Final
 
+from stackwatch.store import alert_rows
 from stackwatch.store.base import Silence
-from stackwatch.store.rows import clean_text, from_micros
-
-_COLUMNS: Final = "id, rule, key, created, created_by, reason, ends, expired, expired_by"
+from stackwatch.store.rows import clean_text
 
 
 def muting(conn: sqlite3.Connection, rule: str, key: str, now: int) -> int | None:
@@ -56,17 +54,11 @@ def _unmark(conn: sqlite3.Connection, silence_id: int) -> None:
 
 
 def get(conn: sqlite3.Connection, silence_id: int) -> Silence | None:
-    row = conn.execute(f"SELECT {_COLUMNS} FROM silences WHERE id = ?", (silence_id,)).fetchone()  # noqa: S608
-    return _silence(row) if row else None
+    row = conn.execute(f"SELECT {alert_rows.SILENCE_COLUMNS} FROM silences WHERE id = ?",  # noqa: S608
+                       (silence_id,)).fetchone()
+    return alert_rows.silence(row) if row else None
 
 
 def every(conn: sqlite3.Connection) -> list[Silence]:
-    return [_silence(row) for row in conn.execute(
-        f"SELECT {_COLUMNS} FROM silences ORDER BY id DESC")]  # noqa: S608 - fixed columns
-
-
-def _silence(row: tuple[Any, ...]) -> Silence:
-    silence_id, rule, key, created, created_by, reason, ends, expired, expired_by = row
-    return Silence(id=silence_id, rule=rule, key=key, created=from_micros(created), created_by=created_by,
-                   reason=reason, ends=from_micros(ends),
-                   expired=from_micros(expired) if expired is not None else None, expired_by=expired_by)
+    return [alert_rows.silence(row) for row in conn.execute(
+        f"SELECT {alert_rows.SILENCE_COLUMNS} FROM silences ORDER BY id DESC")]  # noqa: S608 - fixed columns

@@ -7,13 +7,14 @@ with ``record_event``, so a record means the same in the embedded and the shared
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Final
 
 import orjson
 
 from stackwatch.core.event import Event
 from stackwatch.store.chain import MAGIC, RECORD_HEAD, decode_record_bytes
-from stackwatch.store.rows import Row, row_event
+from stackwatch.store.rows import Row, clean_row, row_event
 
 NORM_MESSAGE: Final = 18  # index of message in the normalized array (ledger.NORMALIZED_FIELDS)
 
@@ -24,6 +25,17 @@ def record_bytes(row: Row, host: str, service: str) -> bytes:
     o = row[22].encode()
     raw = row[21]
     return RECORD_HEAD.pack(MAGIC, row[0], row[2], len(raw), len(norm), len(o)) + raw + norm + o
+
+
+def stored_record(row: Row, names: Mapping[int, tuple[str, str]]) -> tuple[Row, bytes]:
+    """The row as it is stored and its record bytes (``names``: source id -> host, service). A
+    row whose record cannot be encoded (lone surrogates, attrs JSON refuses) is cleaned first:
+    the stored row and its record then say the same."""
+    try:
+        return row, record_bytes(row, *names[row[3]])
+    except (orjson.JSONEncodeError, UnicodeEncodeError, TypeError):
+        row = clean_row(row)
+        return row, record_bytes(row, *names[row[3]])
 
 
 def record_event(record: bytes) -> tuple[int, Event]:

@@ -12,25 +12,15 @@ inside the caller's transaction.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Final
+from typing import Any
 
-import orjson
 import psycopg
 
-from stackwatch.core.alert import ALERT_SEVERITIES, Alert, Evidence
-from stackwatch.store.base import AlertChange, AlertQuery, Silence, StoredAlert
+from stackwatch.core.alert import Alert, Evidence
+from stackwatch.store import alert_rows
+from stackwatch.store.base import AlertQuery, Silence, StoredAlert
 from stackwatch.store.postgres.scope import alert_condition
-from stackwatch.store.rows import clean_text, encode_json, from_micros, raw_bytes, to_micros
-
-MAX_EVIDENCE: Final = 1000
-ENGINE: Final = "stackwatch"
-_COLUMNS: Final = ("id, rule, key, title, category, severity, status, time, last_seen, count, host, summary, "
-                   "source_ip, user_name, project, service, bridge, path, details, updated, assignee, "
-                   "silence")
-_SEVERITY_RANK: Final = "CASE severity " + " ".join(
-    f"WHEN '{name}' THEN {rank}" for rank, name in enumerate(ALERT_SEVERITIES)) + " ELSE -1 END"
-SORT_COLUMNS: Final = {"time": "last_seen", "severity": _SEVERITY_RANK, "rule": "title",
-                       "host": "coalesce(host, '')"}
+from stackwatch.store.rows import clean_text, encode_json, raw_bytes, to_micros
 
 
 def text(value: str | None) -> str | None:
@@ -68,19 +58,15 @@ def upsert(conn: psycopg.Connection, alert: Alert, now: int) -> int:
         (rule, key, *fields, alert.status, first, last, alert.count, now, silence)).fetchone()
     if row is not None:
         alert_id = int(row[0])
-        _history(conn, alert_id, now, ENGINE, alert.status, "raised")
+        _history(conn, alert_id, now, alert_rows.ENGINE, alert.status, "raised")
     else:
         found = conn.execute(b"SELECT id, status, time, last_seen, count FROM alerts "
                              b"WHERE rule = %s AND key = %s FOR UPDATE", (rule, key)).fetchone()
         assert found is not None  # the conflicting row is committed (the insert waited for it)
         alert_id, status, stored_first, stored_last, stored_count = found
-        new_status = status
-        if alert.status == "resolved" and status != "resolved":
-            new_status = "resolved"
-            _history(conn, alert_id, now, ENGINE, new_status, "resolved by the engine")
-        elif status == "resolved" and alert.status != "resolved" and last > stored_last:
-            new_status = "open"
-            _history(conn, alert_id, now, ENGINE, new_status, "fired again after it was resolved")
+        new_status, why = alert_rows.refold_status(alert.status, status, last, stored_last)
+        if why is not None:
+            _history(conn, alert_id, now, alert_rows.ENGINE, new_status, why)
         conn.execute(
             b"UPDATE alerts SET title = %s, category = %s, severity = %s, host = %s, summary = %s, "
             b"source_ip = %s, user_name = %s, project = %s, service = %s, bridge = %s, path = %s, "
@@ -96,7 +82,7 @@ def _add_evidence(conn: psycopg.Connection, alert_id: int, evidence: Sequence[Ev
     if not evidence:
         return
     row = conn.execute(b"SELECT count(*) FROM alert_evidence WHERE alert_id = %s", (alert_id,)).fetchone()
-    room = MAX_EVIDENCE - (int(row[0]) if row else 0)
+    room = alert_rows.MAX_EVIDENCE - (int(row[0]) if row else 0)
     for item in evidence:  # one by one: stop exactly at the cap, a ref already there is skipped
         if room <= 0:
             return
@@ -135,16 +121,15 @@ def set_assignee(conn: psycopg.Connection, alert_id: int, assignee: str | None, 
 
 def get(conn: psycopg.Connection, alert_id: int, scope: Any = None) -> StoredAlert | None:
     condition, params = alert_condition(scope) if scope is not None else ("true", [])
-    row = conn.execute(f"SELECT {_COLUMNS} FROM alerts WHERE id = %s AND {condition}".encode(),  # noqa: S608
+    row = conn.execute(f"SELECT {alert_rows.COLUMNS} FROM alerts WHERE id = %s AND {condition}".encode(),  # noqa: S608
                        (alert_id, *params)).fetchone()
     if row is None:
         return None
     history = tuple(
-        AlertChange(time=from_micros(t), actor=actor, status=status, comment=comment)
-        for t, actor, status, comment in conn.execute(
+        alert_rows.change(*change) for change in conn.execute(
             b"SELECT time, actor, status, comment FROM alert_history WHERE alert_id = %s ORDER BY id",
             (alert_id,)))
-    return _stored(row, _evidence(conn, [alert_id]).get(alert_id, []), history)
+    return alert_rows.stored_alert(row, _evidence(conn, [alert_id]).get(alert_id, []), history)
 
 
 def _where(q: AlertQuery) -> tuple[str, list[Any]]:
@@ -181,12 +166,12 @@ def count(conn: psycopg.Connection, q: AlertQuery) -> int:
 def query(conn: psycopg.Connection, q: AlertQuery) -> list[StoredAlert]:
     where, params = _where(q)
     direction = "DESC" if q.descending else "ASC"
-    order = SORT_COLUMNS[q.sort]
-    sql = (f"SELECT {_COLUMNS} FROM alerts{where} "  # noqa: S608 - fixed columns and expressions
+    order = alert_rows.SORT_COLUMNS[q.sort]
+    sql = (f"SELECT {alert_rows.COLUMNS} FROM alerts{where} "  # noqa: S608 - fixed columns and expressions
            f"ORDER BY {order} {direction}, last_seen DESC, id DESC LIMIT %s OFFSET %s")
     rows = conn.execute(sql.encode(), (*params, q.limit, q.offset)).fetchall()
     evidence = _evidence(conn, [row[0] for row in rows]) if q.with_evidence else {}
-    return [_stored(row, evidence.get(row[0], [])) for row in rows]
+    return [alert_rows.stored_alert(row, evidence.get(row[0], [])) for row in rows]
 
 
 def _evidence(conn: psycopg.Connection, ids: list[int]) -> dict[int, list[Evidence]]:
@@ -196,24 +181,8 @@ def _evidence(conn: psycopg.Connection, ids: list[int]) -> dict[int, list[Eviden
     for alert_id, ref, raw, time in conn.execute(
             b"SELECT alert_id, ref, raw, time FROM alert_evidence WHERE alert_id = ANY(%s) "
             b"ORDER BY alert_id, id", (ids,)):
-        found.setdefault(alert_id, []).append(Evidence(
-            ref=ref, raw=bytes(raw).decode("utf-8", "surrogateescape"),
-            time=from_micros(time) if time is not None else None))
+        found.setdefault(alert_id, []).append(alert_rows.evidence(ref, raw, time))
     return found
-
-
-def _stored(row: Sequence[Any], evidence: list[Evidence],
-            history: tuple[AlertChange, ...] = ()) -> StoredAlert:
-    (alert_id, rule, key, title, category, severity, status, time, last_seen, count, host, summary,
-     source_ip, user, project, service, bridge, path, details, updated, assignee, silence) = row
-    alert = Alert(
-        rule=rule, key=key, title=title, category=category, severity=severity, status=status,
-        time=from_micros(time), last_seen=from_micros(last_seen), count=int(count), host=host,
-        summary=summary, source_ip=source_ip, user=user, project=project, service=service, bridge=bridge,
-        path=path, details=orjson.loads(details), evidence=evidence,
-    )
-    return StoredAlert(id=int(alert_id), alert=alert, updated=from_micros(updated), history=history,
-                       assignee=assignee, silenced_by=silence)
 
 
 def status_counts(conn: psycopg.Connection) -> dict[str, int]:
@@ -221,8 +190,6 @@ def status_counts(conn: psycopg.Connection) -> dict[str, int]:
 
 
 # -- silences -----------------------------------------------------------------------------------
-
-_SILENCE: Final = "id, rule, key, created, created_by, reason, ends, expired, expired_by"
 
 
 def create_silence(conn: psycopg.Connection, rule: str, key: str, *, ends: int, actor: str, reason: str,
@@ -257,18 +224,11 @@ def delete_silence(conn: psycopg.Connection, silence_id: int) -> Silence | None:
 
 
 def get_silence(conn: psycopg.Connection, silence_id: int) -> Silence | None:
-    row = conn.execute(f"SELECT {_SILENCE} FROM silences WHERE id = %s".encode(),  # noqa: S608
+    row = conn.execute(f"SELECT {alert_rows.SILENCE_COLUMNS} FROM silences WHERE id = %s".encode(),  # noqa: S608
                        (silence_id,)).fetchone()
-    return _silence(row) if row else None
+    return alert_rows.silence(row) if row else None
 
 
 def silences(conn: psycopg.Connection) -> list[Silence]:
-    rows = conn.execute(f"SELECT {_SILENCE} FROM silences ORDER BY id DESC".encode())  # noqa: S608
-    return [_silence(row) for row in rows]
-
-
-def _silence(row: Sequence[Any]) -> Silence:
-    silence_id, rule, key, created, created_by, reason, ends, expired, expired_by = row
-    return Silence(id=int(silence_id), rule=rule, key=key, created=from_micros(created),
-                   created_by=created_by, reason=reason, ends=from_micros(ends),
-                   expired=from_micros(expired) if expired is not None else None, expired_by=expired_by)
+    rows = conn.execute(f"SELECT {alert_rows.SILENCE_COLUMNS} FROM silences ORDER BY id DESC".encode())  # noqa: S608
+    return [alert_rows.silence(row) for row in rows]

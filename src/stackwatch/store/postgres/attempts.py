@@ -26,6 +26,7 @@ import orjson
 import psycopg
 
 from stackwatch.core.event import Event
+from stackwatch.store import attempt_read
 from stackwatch.store.attempt_fold import (
     FOLDED_ACTIONS,
     MINUTE,
@@ -171,8 +172,7 @@ def _ranged(scope: AttemptScope) -> tuple[str, list[Any]]:
     both ends (``login_attempts``), as rows of one shape (``sqlite_attempts._ranged``)."""
     extra, params = _filters(scope)
     lo, hi = scope.since, scope.until
-    first = None if lo is None else -(-lo // MINUTE)
-    end = None if hi is None else hi // MINUTE
+    first, end = attempt_read.whole_minutes(lo, hi)
     single = ("SELECT time / 60000000 AS minute, ip, account, project, outcome, 1::bigint AS n, "
               "(hash <> '')::int::bigint AS hashed, hash, time AS first, time AS last FROM login_attempts ")
     if first is not None and end is not None and first >= end:
@@ -246,22 +246,9 @@ def timeline(conn: psycopg.Connection, scope: AttemptScope, *, ip: str | None, a
         f"WHERE {' AND '.join(where)}{extra} ORDER BY time, id LIMIT %s".encode(), [*params, *more, limit])]
 
 
-class PGAttemptReader:
+class PGAttemptReader(attempt_read.AttemptReader[psycopg.Connection]):
     """The reading functions above, run through ``read`` (the store's: its lock and connection)."""
 
-    def __init__(self, read: Callable[[Callable[[psycopg.Connection], Any]], Any]) -> None:
-        self._read = read
-
-    def totals(self, scope: AttemptScope) -> list[tuple[Any, ...]]:
-        return self._read(lambda conn: totals(conn, scope))  # type: ignore[no-any-return]
-
-    def buckets(self, scope: AttemptScope, origin: int, step: int) -> list[tuple[int, str, int]]:
-        return self._read(lambda conn: buckets(conn, scope, origin, step))  # type: ignore[no-any-return]
-
-    def distinct_hashes(self, scope: AttemptScope, accounts: Sequence[str]) -> dict[str, int]:
-        return self._read(lambda conn: distinct_hashes(conn, scope, accounts))  # type: ignore[no-any-return]
-
-    def timeline(self, scope: AttemptScope, *, ip: str | None, account: str | None,
-                 limit: int) -> list[tuple[Any, ...]]:
-        return self._read(  # type: ignore[no-any-return]
-            lambda conn: timeline(conn, scope, ip=ip, account=account, limit=limit))
+    def __init__(self, read: attempt_read.Read[psycopg.Connection]) -> None:
+        super().__init__(read, totals=totals, buckets=buckets, distinct_hashes=distinct_hashes,
+                         timeline=timeline)

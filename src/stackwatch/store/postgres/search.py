@@ -18,21 +18,17 @@ from typing import Any, Final
 import psycopg
 
 from stackwatch.search.query import And, Everything, Match, Node, Not, Or, Text, TimeRange
+from stackwatch.store import search_terms
 from stackwatch.store.base import EventQuery
 from stackwatch.store.postgres import text as fts
 from stackwatch.store.postgres import ticks
 from stackwatch.store.postgres.scope import event_condition
 from stackwatch.store.rows import to_micros
 
-_TOP: Final = "\U0010ffff"
-_SOURCE_COLUMNS: Final = {"host": "host", "service": "service"}
 _COLUMNS: Final = {"kind": ("kind",), "severity": ("severity",), "action": ("action",),
                    "outcome": ("outcome",), "project": ("init_project",),
                    "target": ("target_name", "target_id"), "source_ip": ("init_ip",),
                    "user": ("init_name", "init_id"), "request_id": ("request_id",)}
-_FILTERS: Final = (("host", "host"), ("service", "service"), ("kind", "kind"), ("action", "action"),
-                   ("outcome", "outcome"), ("severity", "severity"), ("source_ip", "source_ip"),
-                   ("user", "user"), ("project", "project"), ("request_id", "request_id"))
 FACETS: Final = {"host": "s.host", "service": "s.service", "severity": "e.severity", "kind": "e.kind",
                  "action": "e.action", "outcome": "e.outcome", "user": "e.init_name",
                  "source_ip": "e.init_ip", "project": "e.init_project", "request_id": "e.request_id"}
@@ -68,7 +64,7 @@ def where_of(query: EventQuery, now: datetime | None = None, tail: list[tuple[in
         term, params = ticks.condition(tail)
         where.conditions.append(term)
         where.params.extend(params)
-    for attribute, name in _FILTERS:
+    for attribute, name in search_terms.FILTERS:
         value = getattr(query, attribute)
         if value is not None:
             where.conditions.append(_match(Match(name, value), where))
@@ -103,19 +99,18 @@ def _text(query: str | None, where: Where) -> str:
 
 
 def _values(column: str, node: Match, where: Where) -> str:
-    if node.prefix and not node.value:
+    terms = search_terms.value_terms(node)
+    if terms is None:
         return f"{column} <> ''"
-    if node.prefix:
-        where.params.extend((node.value, node.value + _TOP))
-        return f"({column} >= %s AND {column} < %s)"
-    where.params.append(node.value)
-    return f"{column} = %s"
+    where.params.extend(value for _, value in terms)
+    condition = " AND ".join(f"{column} {op} %s" for op, _ in terms)
+    return f"({condition})" if len(terms) > 1 else condition
 
 
 def _match(node: Match, where: Where) -> str:
     name = node.field
-    if name in _SOURCE_COLUMNS:
-        condition = _values(_SOURCE_COLUMNS[name], node, where)
+    if name in search_terms.SOURCE_COLUMNS:
+        condition = _values(search_terms.SOURCE_COLUMNS[name], node, where)
         return f"e.source IN (SELECT id FROM sources WHERE {condition})"  # noqa: S608 - fixed names
     value = node.value.replace("\x00", "\ufffd")  # what the writer stored in place of a NUL
     node = Match(node.field, value, node.prefix) if value != node.value else node
@@ -123,19 +118,9 @@ def _match(node: Match, where: Where) -> str:
 
 
 def _time(node: TimeRange, where: Where, now: datetime) -> str:
-    parts = []
-    if node.since is not None:
-        parts.append("e.time >= %s")
-        where.params.append(to_micros(node.since.resolve(now)))
-    if node.until is not None:
-        if node.until_inclusive:
-            end = node.until.resolve_end(now)
-            parts.append("e.time < %s" if node.until.date_only else "e.time <= %s")
-        else:
-            end = node.until.resolve(now)
-            parts.append("e.time < %s")
-        where.params.append(to_micros(end))
-    return "(" + " AND ".join(parts) + ")" if parts else "true"
+    terms = search_terms.time_terms(node, now)
+    where.params.extend(value for _, value in terms)
+    return "(" + " AND ".join(f"e.time {op} %s" for op, _ in terms) + ")" if terms else "true"
 
 
 # -- reads over the matching events -------------------------------------------------------------

@@ -13,7 +13,6 @@ from collections.abc import Callable, Sequence
 from typing import Final
 
 import msgspec
-import orjson
 import psycopg
 
 from stackwatch.core.event import Event
@@ -21,7 +20,7 @@ from stackwatch.store.checkpoints import Checkpointer
 from stackwatch.store.integrity import blocks as codec
 from stackwatch.store.integrity.io import StoredBlock
 from stackwatch.store.integrity.ledger import BlockLedger
-from stackwatch.store.integrity.records import record_bytes
+from stackwatch.store.integrity.records import stored_record
 from stackwatch.store.postgres import partitions, ticks
 from stackwatch.store.postgres import text as fts
 from stackwatch.store.postgres.attempts import PGAttemptFolder
@@ -146,12 +145,8 @@ class LogWriter:
         records: list[bytes] = []
         made: list[StoredBlock] = []
         size, first = 0, rows[0][0]
-        for r in rows:
-            try:
-                rec = record_bytes(r, *names[r[3]])
-            except (orjson.JSONEncodeError, UnicodeEncodeError, TypeError):
-                r = clean_row(r)
-                rec = record_bytes(r, *names[r[3]])
+        for row in rows:
+            r, rec = stored_record(row, names)
             out.append(r)
             records.append(rec)
             size += len(rec)
