@@ -31,7 +31,7 @@ import orjson
 from stackwatch.core.event import Event, Initiator, normalize_severity
 from stackwatch.parsers.base import ParseContext
 from stackwatch.parsers.cadf import parse_time
-from stackwatch.parsers.httpd_access import HTTP_METHODS, http_fields, split_request
+from stackwatch.parsers.httpd_access import HTTP_METHODS, client_ip, http_fields, split_request
 from stackwatch.parsers.keystone import keystone_fields
 from stackwatch.parsers.notification import normalize_notification, notification_fields
 
@@ -302,8 +302,11 @@ def wsgi_fields(message: str) -> dict[str, Any] | None:
         ip, request, method, path, status, size, duration = match.groups()
         if method is None or method not in HTTP_METHODS:
             method, path, _ = split_request(request)
+        # eventlet logs 'X-Forwarded-For,REMOTE_ADDR': REMOTE_ADDR is the proxy, and of the
+        # header the last address is the one the proxy saw (client_ip); the first is whatever the
+        # client wrote in the header itself, which anyone can forge
         fields = http_fields(method, path, int(status), int(size) if size != "-" else None,
-                             float(duration), ip.split(",", 1)[0])
+                             float(duration), client_ip(ip.rsplit(",", 1)[0]))
         if "," in ip:
             fields["attrs"]["forwarded_for"] = ip
         return fields
