@@ -158,3 +158,17 @@ def test_every_problem_is_reported_not_only_the_first() -> None:
     assert "not an absolute path" in reported[3]
     assert "duplicate sink name" in reported[4]
     assert "unknown sink 'b'" in reported[5]
+
+
+def test_cluster_batch_events_over_the_wire_limit_is_refused_at_load() -> None:
+    """A batch of more items than the wire format takes is refused by encode_batch, which stops
+    the collector (again after every restart, on the same records): the setting is refused."""
+    from stackwatch.cluster.wire import MAX_BATCH_ITEMS
+
+    too_many = MAX_BATCH_ITEMS + 1
+    with pytest.raises(ConfigError) as info:
+        parse_config(f"cluster:\n  batch_events: {too_many}\n  max_unconfirmed: {too_many * 2}\n",
+                     "serve.yaml")
+    assert f"batch_events must be 1..{MAX_BATCH_ITEMS}" in str(info.value)
+    settings = parse_config(f"cluster:\n  batch_events: {MAX_BATCH_ITEMS}\n  max_unconfirmed: {too_many}\n")
+    assert settings.cluster.batch_events == MAX_BATCH_ITEMS

@@ -179,7 +179,9 @@ class ClusterSettings:
         256, "routing buckets hashed onto the partitions; many more than partitions (same on every member)"
     )
     member: str = setting("", "this process's name in the cluster (default: <hostname>-<role>)")
-    batch_events: int = setting(2000, "most events in one published batch")
+    batch_events: int = setting(
+        2000, "most events in one published batch (1..20000, the wire format's limit)"
+    )
     batch_delay: Seconds = setting(Seconds(0.2), "longest a collector holds an event before publishing")
     max_unconfirmed: int = setting(
         20000, "events published but not yet confirmed by the broker; past it sources pause"
@@ -196,8 +198,14 @@ class ClusterSettings:
             raise ValueError("buckets must be 1..65536")
         if urlsplit(self.amqp_url).password:
             raise ValueError("the broker URL must not contain a password: use `password: $env:NAME`")
-        if self.batch_events < 1 or self.max_unconfirmed < self.batch_events:
-            raise ValueError("batch_events must be at least 1 and max_unconfirmed at least batch_events")
+        from stackwatch.cluster.wire import MAX_BATCH_ITEMS
+
+        # a batch over the wire's item limit is refused by encode_batch, which stops the collector
+        # (and again after every restart, on the same records): refused here instead
+        if not 1 <= self.batch_events <= MAX_BATCH_ITEMS:
+            raise ValueError(f"batch_events must be 1..{MAX_BATCH_ITEMS} (the wire format's limit)")
+        if self.max_unconfirmed < self.batch_events:
+            raise ValueError("max_unconfirmed must be at least batch_events")
 
     def connect_url(self) -> str:
         """The URL with the password filled in (for the connection only; never logged)."""
