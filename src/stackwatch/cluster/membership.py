@@ -30,7 +30,7 @@ from typing import Any, Final
 
 import orjson
 
-from stackwatch.cluster.topology import Topology
+from stackwatch.cluster.topology import MAX_PARTITIONS, Topology
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +41,8 @@ BEAT_TTL: Final = 10.0
 MAX_BEAT_BYTES: Final = 64 * 1024
 """A beat larger than this is not a beat (status ignores it)."""
 ROLES: Final = ("collector", "analyzer")
+MAX_MEMBER: Final = 255
+"""The longest member name (the wire format's limit on a collector's name)."""
 
 
 def beat_key(role: str, member: str) -> str:
@@ -184,6 +186,27 @@ def _parse(body: bytes) -> dict[str, Any] | None:
         return None
     if not isinstance(beat, dict) or beat.get("role") not in ROLES or not isinstance(beat.get("member"), str):
         return None
-    if not isinstance(beat.get("sent"), (int, float)):
+    if not isinstance(beat.get("sent"), (int, float)) or not _printable_name(beat["member"]):
+        return None
+    # what ``status.combine`` reads of an analyzer's beat: anything on the control exchange can
+    # publish, and one beat of the wrong shape must not make the whole status unreadable
+    if not all(_partition_list(beat.get(key, [])) for key in ("active", "standby")):
+        return None
+    lag = beat.get("lag", {})
+    if not isinstance(lag, dict) or not all(_lag_entry(v) for v in lag.values()):
         return None
     return beat
+
+
+def _printable_name(member: str) -> bool:
+    """A member name as status prints it on a terminal and a page: no control characters."""
+    return 0 < len(member) <= MAX_MEMBER and member.isprintable()
+
+
+def _partition_list(value: Any) -> bool:
+    return isinstance(value, list) and all(type(n) is int and 0 <= n < MAX_PARTITIONS for n in value)
+
+
+def _lag_entry(value: Any) -> bool:
+    return isinstance(value, dict) and all(
+        v is None or (isinstance(v, (int, float)) and not isinstance(v, bool)) for v in value.values())
