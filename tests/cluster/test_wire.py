@@ -8,6 +8,7 @@ import msgspec
 import pytest
 
 from stackwatch.cluster.wire import (
+    MAX_BATCH_BYTES,
     MAX_BATCH_ITEMS,
     WIRE_VERSION,
     Batch,
@@ -85,3 +86,42 @@ def test_size_limits() -> None:
     builder = BatchBuilder()
     builder.add(_event(1), (), True)
     assert builder.full(1, 10**9) and builder.full(100, 10) and not builder.full(100, 10**9)
+
+
+@pytest.mark.parametrize("char", ["a", "é", "€", "\U0001f600"])
+def test_a_builder_the_collector_calls_full_always_encodes(char: str) -> None:
+    """The collector publishes a builder once ``full(batch_events, BATCH_BYTES)`` says so and
+    stops on a WireError (never drops a batch): whatever the records hold, a full builder must
+    encode under MAX_BATCH_BYTES. A JSON record with non-ASCII fields (attrs as large as raw,
+    4 bytes a character) went to twice the limit."""
+    import json
+
+    from stackwatch.cluster.collector import BATCH_BYTES
+    from stackwatch.parsers.base import ParseContext
+    from stackwatch.parsers.framing import frame_lines
+
+    text = char * 3000
+    line = json.dumps({"timestamp": "2026-03-01T12:00:00Z", "level": "INFO", "message": text[:300],
+                       "detail": text, "more": text}, ensure_ascii=False)
+    (event,) = frame_lines([line], ParseContext(host="ctl1", received=T0))
+    assert event.kind == "json" and len(event.attrs["detail"]) == 3000
+    builder = BatchBuilder()
+    while not builder.full(MAX_BATCH_ITEMS, BATCH_BYTES):
+        builder.add(event, ("r1",), True)
+    data = encode_batch(builder.build(collector="c1", seq=1, epoch="e", bucket=0, sent=0.0))
+    assert len(data) <= MAX_BATCH_BYTES
+    assert len(decode_batch(data).items) == len(builder)
+
+
+def test_the_builder_adds_the_hint_of_each_copy() -> None:
+    from stackwatch.cluster.wire import _hint
+
+    builder = BatchBuilder()
+    events = [_event(1), replace_text(_event(2), "é" * 10)]
+    for event in events:
+        builder.add(event, ("r1",), True)
+    assert builder.bytes_hint == sum(_hint(e.raw, e.message) for e in events)
+
+
+def replace_text(event: Event, text: str) -> Event:
+    return msgspec.structs.replace(event, raw=text, message=text)
