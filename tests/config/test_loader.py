@@ -172,3 +172,12 @@ def test_cluster_batch_events_over_the_wire_limit_is_refused_at_load() -> None:
     assert f"batch_events must be 1..{MAX_BATCH_ITEMS}" in str(info.value)
     settings = parse_config(f"cluster:\n  batch_events: {MAX_BATCH_ITEMS}\n  max_unconfirmed: {too_many}\n")
     assert settings.cluster.batch_events == MAX_BATCH_ITEMS
+
+
+def test_an_empty_metrics_token_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An empty variable gave an empty token, and MonitorHTTP's bearer check then let in
+    'Authorization: Bearer' with nothing after it: /metrics open to anyone."""
+    monkeypatch.setenv("SW_TEST_TOKEN", "")
+    with pytest.raises(ConfigError) as info:
+        parse_config("listen:\n  metrics: 127.0.0.1:0\n  metrics_token: $env:SW_TEST_TOKEN\n", "serve.yaml")
+    assert "metrics_token ($env:SW_TEST_TOKEN) is empty" in str(info.value)

@@ -109,6 +109,11 @@ class ListenSettings:
                 "listen.metrics_token is required when listen.metrics is set "
                 "(e.g. metrics_token: $env:STACKWATCH_METRICS_TOKEN)"
             )
+        # an unset or empty variable gives an empty token, which 'Authorization: Bearer' with
+        # nothing after it matched: /metrics would be open to anyone who can reach the port
+        token = self.metrics_token
+        if self.metrics is not None and token is not None and not token.value.strip():
+            raise ValueError(f"listen.metrics_token ({token.reference}) is empty")
 
 
 @dataclass(frozen=True)
