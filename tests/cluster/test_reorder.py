@@ -71,6 +71,16 @@ def test_held_copies_and_stored_refs_travel_in_the_checkpoint_exactly() -> None:
     assert not refs_back.first_time(StoredRefs.key(odd) or "")
 
 
+def test_many_large_held_copies_fit_in_a_checkpoint() -> None:
+    """The held copies were packed 20,000 to a wire batch whatever their size: 20,000 copies of
+    1.4 KB events went over the wire's 16 MiB limit, the checkpoint could not be written and
+    the partition retried its commit forever."""
+    held = [Copy(make_event(time=T0, raw="x" * 1000, message="m" * 400, ref=f"r{n}"), ("r1",), True)
+            for n in range(20_000)]
+    engine_state, back, _ = unpack(pack(b"engine", held, StoredRefs()))
+    assert engine_state == b"engine" and back == held
+
+
 def test_a_checkpoint_of_the_engine_alone_still_loads() -> None:
     legacy = b"\x80\x05\x95 a pickle written before the reorder buffer"
     engine_state, held, refs = unpack(legacy)

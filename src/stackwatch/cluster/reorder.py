@@ -29,7 +29,7 @@ from typing import Any, Final, NamedTuple
 
 import msgspec
 
-from stackwatch.cluster.wire import MAX_BATCH_ITEMS, BatchBuilder, decode_batch, encode_batch
+from stackwatch.cluster.wire import MAX_BATCH_BYTES, MAX_BATCH_ITEMS, BatchBuilder, decode_batch, encode_batch
 from stackwatch.core.event import Event
 
 QUIET: Final = 1.0
@@ -135,13 +135,22 @@ def pack(engine_state: bytes, held: list[Copy], refs: StoredRefs) -> bytes:
     """The partition's checkpoint: the engine's snapshot, the held copies (as wire batches,
     which carry any event exactly) and the stored refs."""
     chunks = []
-    for start in range(0, len(held), MAX_BATCH_ITEMS):
-        builder = BatchBuilder()
-        for copy in held[start:start + MAX_BATCH_ITEMS]:
-            builder.add(copy.event, copy.rules, copy.dispatch)  # "home" carries the dispatch flag
-        chunks.append(encode_batch(builder.build(collector="held", seq=1, epoch="", bucket=0, sent=0.0)))
+    builder = BatchBuilder()
+    for copy in held:
+        builder.add(copy.event, copy.rules, copy.dispatch)  # "home" carries the dispatch flag
+        # cut by size as well as count: 20,000 copies of 1.4 KB events were over the wire's byte
+        # limit, encode_batch refused the checkpoint and the partition retried it forever
+        if builder.full(MAX_BATCH_ITEMS, MAX_BATCH_BYTES // 2):
+            chunks.append(_held_chunk(builder))
+            builder = BatchBuilder()
+    if len(builder):
+        chunks.append(_held_chunk(builder))
     return msgspec.msgpack.encode({"format": _FORMAT, "engine": engine_state, "held": chunks,
                                    "refs": refs.dump()})
+
+
+def _held_chunk(builder: BatchBuilder) -> bytes:
+    return encode_batch(builder.build(collector="held", seq=1, epoch="", bucket=0, sent=0.0))
 
 
 def unpack(blob: bytes) -> tuple[bytes, list[Copy], StoredRefs]:
