@@ -102,6 +102,20 @@ def test_a_snapshot_naming_another_class_is_refused(tmp_path: Path) -> None:
     assert not (tmp_path / "ran").exists()
 
 
+@pytest.mark.parametrize("module", ["stackwatch.respond.ledger", "stackwatch.core.event"])
+def test_a_snapshot_reaching_an_import_of_an_allowed_module_is_refused(tmp_path: Path, module: str) -> None:
+    """Our own modules were allowed whole, and a protocol 4 name is a dotted path: the ledger's
+    'os.system' (it imports os) ran a command; msgspec's decoders are reachable the same way."""
+    name = "os.system" if module.endswith("ledger") else "msgspec.json.decode"
+    argument = f"touch {tmp_path / 'ran'}" if name == "os.system" else '"x"'
+    m, n, a = module.encode(), name.encode(), argument.encode()
+    stream = (b"\x80\x04\x8c" + bytes([len(m)]) + m + b"\x94\x8c" + bytes([len(n)]) + n + b"\x94\x93"
+              + b"\x8c" + bytes([len(a)]) + a + b"\x85R.")
+    with pytest.raises(SnapshotError, match="may not name"):
+        restore(_engine(), stream)
+    assert not (tmp_path / "ran").exists()
+
+
 def test_a_truncated_snapshot_is_a_clear_error(demo_events: list[Event]) -> None:
     engine = _engine()
     for event in demo_events[:100]:
