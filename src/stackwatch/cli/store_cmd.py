@@ -539,7 +539,8 @@ def retention_command(data: Path | str, max_age: str | None, max_size: str | Non
         from stackwatch.cli import store_pg
 
         try:
-            age, size = (parse_age(max_age) if max_age else None), (parse_size(max_size) if max_size else None)
+            age = parse_age(max_age) if max_age else None
+            size = parse_size(max_size) if max_size else None
         except StackwatchError as exc:
             _fail(str(exc), 2)
         store_pg.retention(data, age, size, actor, writers)

@@ -5,8 +5,9 @@ Every writer's log is its own: ``init`` makes one writer's keys (``--writer``, `
 ``prove`` proves an event (by id) in its writer's log, ``consistency`` a writer's log's growth,
 ``checkpoint`` seals a writer's log now, ``retention`` expires each writer's oldest blocks.
 ``backup`` verifies every log, then dumps the store's schema with pg_dump (custom format);
-``restore`` loads a dump into a database and keeps it only if every log in it verifies. ``migrate``, ``replicate``,
-``standby`` and ``promote`` are the database's job there: ``refuse`` says what to run instead.
+``restore`` loads a dump into a database and keeps it only if every log in it verifies.
+``migrate``, ``replicate``, ``standby`` and ``promote`` are the database's job there: ``refuse``
+says what to run instead.
 """
 
 from __future__ import annotations
