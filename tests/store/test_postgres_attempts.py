@@ -121,7 +121,7 @@ def test_a_store_of_the_previous_schema_folds_its_stored_logins(database: str,
     schema = url.rpartition("schema=")[2]
     with psycopg.connect(database, autocommit=True) as conn:  # back to schema version 1
         conn.execute(f'DROP TABLE "{schema}".login_attempts, "{schema}".attempt_minutes, '
-                     f'"{schema}".attempt_state')
+                     f'"{schema}".attempt_state, "{schema}".attempt_refs')
         conn.execute(f"UPDATE \"{schema}\".meta SET value = '1' WHERE name = 'schema_version'")
     with open_store(url, writer="old") as store:
         store.append_events([_login(100, "oslo_log", t0, name="dave")])

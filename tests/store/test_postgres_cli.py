@@ -137,9 +137,11 @@ def test_backup_then_restore_into_another_database(shared: Shared, tmp_path: Pat
 
 
 def test_folder_only_commands_say_so(shared: Shared) -> None:
-    done = cli("store", "retention", "--data", shared.url, "--max-age", "30d", check=False)
+    done = cli("store", "attempts", "--data", shared.url, check=False)
     assert done.returncode == 2
     assert "postgresql:// store" in done.stderr
+    done = cli("store", "promote", "--data", shared.url, check=False)  # the database's job: what to run
+    assert done.returncode == 2 and "pg_ctl promote" in done.stderr
 
 
 def _free_port() -> int:

@@ -267,3 +267,25 @@ def test_store_migrate_keeps_the_attempts_and_takes_back_the_held_ones(tmp_path:
         report = _same(store)
         assert {"alice", "bob", "carol", "dan"} <= {a.account for a in report.accounts}
         assert store.check_login_attempts() == []
+
+
+def test_the_same_record_stored_twice_counts_one_attempt(tmp_path: Path, store_format: int) -> None:
+    """One record (one host, one ref) appended twice makes two groups in the correlator; the
+    minute sums counted both while ``login_attempts`` kept one row (keyed by the seq both
+    resolved to): now one attempt in both, so a range's whole and partial minutes agree."""
+    from stackwatch.store.attempt_fold import AttemptScope
+
+    data = tmp_path / "data"
+    t0 = datetime(2026, 5, 1, 8, 0, 30, tzinfo=UTC)
+    again = _login(3, "oslo_log", t0, name="frank")
+    with open_store(data, background_index=False, format=store_format) as store:
+        store.append_events([_login(0, "oslo_log", t0, name="gina"), again, again])
+    with open_store(_created(data, store_format), background_index=False) as store:
+        attempts = store.login_attempts()
+        whole = {row[1]: row[3] for row in attempts.totals(AttemptScope())}
+        assert whole == {"gina": 1, "frank": 1}
+        minute = int(t0.replace(second=0).timestamp() * 1e6)
+        partial = {row[1]: row[3] for row in attempts.totals(AttemptScope(since=minute + 1))}
+        assert partial == whole  # the partial minute reads the rows: the same count
+        assert len(attempts.timeline(AttemptScope(), ip=None, account="frank", limit=10)) == 1
+        assert store.check_login_attempts() == []

@@ -1,8 +1,9 @@
 """``stackwatch store ...``: keys, verification, proofs, backup, retention, replication.
 
 Every command works on the data folder given by ``--data`` (default ./stackwatch-data);
-init, verify, prove, checkpoint, backup and restore also on a shared store's
-``postgresql://`` URL (``store_pg``), the others say they need a folder.
+init, verify, prove, consistency, checkpoint, backup, restore and retention also on a shared
+store's ``postgresql://`` URL (``store_pg``); migrate, replicate, standby and promote are the
+database's job there and say what to run instead (``store_pg.refuse``).
 Exit status: 0 when all is well, 1 on any problem found (verification), 2 on usage errors.
 """
 
@@ -54,6 +55,10 @@ data_option = click.option(
 def _folder(data: Path | str, command: str) -> Path:
     """``data`` as a folder; a postgresql:// store is refused with what to use instead."""
     if isinstance(data, str):
+        from stackwatch.cli import store_pg
+
+        if command in store_pg.REFUSALS:
+            store_pg.refuse(command)
         _fail(f"store {command} works on an embedded store's folder; a postgresql:// store is kept by the "
               "database (its backup: stackwatch store backup, which verifies then runs pg_dump)", 2)
     return Path(data)
@@ -183,7 +188,8 @@ def _witness_file(value: str) -> Path:
     metavar="K0",
     help="Initial sealing key (or a file holding it); one per signer segment, in order.",
 )
-@click.option("--public-key", "public_key", metavar="KEY", help="Pin the Ed25519 public key (hex or file).")
+@click.option("--public-key", "public_keys", multiple=True, metavar="KEY",
+              help="Pin the Ed25519 public key (hex or file); a postgresql:// store: WRITER=KEY, per writer.")
 @click.option(
     "--witness",
     "witnesses",
@@ -202,7 +208,7 @@ def _witness_file(value: str) -> Path:
 def verify_command(
     data: Path | str,
     keys: tuple[str, ...],
-    public_key: str | None,
+    public_keys: tuple[str, ...],
     witnesses: tuple[str, ...],
     allow_unsealed_tail: bool,
     as_json: bool,
@@ -215,9 +221,13 @@ def verify_command(
 
         folders = {name: Path(ds[-1]) for name, ds in store_pg.writer_keys(key_dirs, str).items()}
         files = store_pg.writer_keys(witnesses, _witness_file)
+        pins = {name: ks[-1] for name, ks in store_pg.writer_keys(public_keys, _public_key).items()}
         store_pg.verify(data, store_pg.writer_keys(keys, _initial_key), allow_unsealed_tail, as_json, folders,
-                        files)
+                        files, pins)
         return
+    if len(public_keys) > 1:
+        _fail("give one --public-key (the store's signer)", 2)
+    public_key = public_keys[0] if public_keys else None
     for path in witnesses:
         _witness_file(path)
     from stackwatch.store.status import write_last_verification
@@ -346,12 +356,22 @@ def prove_command(data: Path | str, seq: int, size: int | None, output: str | No
 @click.argument("old_size", type=int)
 @click.argument("new_size", type=int)
 @click.option("-o", "--output", help="Write the proof to this file.")
-def consistency_command(data: Path, old_size: int, new_size: int, output: str | None) -> None:
-    """Consistency proof that the log of OLD_SIZE records is a prefix of NEW_SIZE."""
-    data = _folder(data, "consistency")
+@click.option("--writer", default=None, help="postgresql:// store: whose log (sizes count its records); "
+              "needed when the store has several writers.")
+def consistency_command(data: Path | str, old_size: int, new_size: int, output: str | None,
+                        writer: str | None) -> None:
+    """Consistency proof that the log of OLD_SIZE records is a prefix of NEW_SIZE (a
+    postgresql:// store: of one writer's log, --writer)."""
     from stackwatch.store.proofs import consistency
 
     try:
+        if isinstance(data, str):
+            from stackwatch.cli import store_pg
+
+            _write_doc(store_pg.consistency(data, writer, old_size, new_size), output)
+            return
+        if writer is not None:
+            _fail("--writer names a log of a postgresql:// store; an embedded store has one", 2)
         _write_doc(consistency(data, old_size, new_size), output)
     except StackwatchError as exc:
         _fail(str(exc))
@@ -504,14 +524,30 @@ def migrate_command(data: Path, keys: tuple[str, ...], actor: str) -> None:
     "--max-size", help="Expire the oldest records until the database is about this size (e.g. 10GB)."
 )
 @click.option("--actor", default=lambda: os.environ.get("USER", "stackwatch"), help="Who runs it (logged).")
-def retention_command(data: Path, max_age: str | None, max_size: str | None, actor: str) -> None:
-    """Expire old records; what is expired stays attested by its checkpoints."""
-    data = _folder(data, "retention")
+@click.option("--writer", "writers", multiple=True, help="postgresql:// store: only this writer's log "
+              "(repeatable; default every writer's).")
+def retention_command(data: Path | str, max_age: str | None, max_size: str | None, actor: str,
+                      writers: tuple[str, ...]) -> None:
+    """Expire old records; what is expired stays attested by its checkpoints (a postgresql://
+    store: each writer's oldest blocks, up to one of its checkpoints)."""
     from stackwatch.store.retention import expire, parse_age, parse_size
     from stackwatch.store.sqlite import open_store
 
     if (max_age is None) == (max_size is None):
         _fail("give exactly one of --max-age and --max-size", 2)
+    if isinstance(data, str):
+        from stackwatch.cli import store_pg
+
+        try:
+            age = parse_age(max_age) if max_age else None
+            size = parse_size(max_size) if max_size else None
+        except StackwatchError as exc:
+            _fail(str(exc), 2)
+        store_pg.retention(data, age, size, actor, writers)
+        return
+    if writers:
+        _fail("--writer names a log of a postgresql:// store; an embedded store has one", 2)
+    data = _folder(data, "retention")
     try:
         with open_store(data) as store:
             result = expire(

@@ -1,10 +1,13 @@
 """``stackwatch store ...`` on a shared PostgreSQL store (``--data postgresql://...``).
 
 Every writer's log is its own: ``init`` makes one writer's keys (``--writer``, ``--keys``),
-``verify`` checks every writer's log (``--key NAME=K0`` per writer), ``prove`` proves an event
-(by id) in its writer's log, ``checkpoint`` seals a writer's log now. ``backup`` verifies every
-log, then dumps the store's schema with pg_dump (custom format); ``restore`` loads a dump into
-a database and keeps it only if every log in it verifies.
+``verify`` checks every writer's log (``--key NAME=K0``, ``--public-key NAME=KEY`` per writer),
+``prove`` proves an event (by id) in its writer's log, ``consistency`` a writer's log's growth,
+``checkpoint`` seals a writer's log now, ``retention`` expires each writer's oldest blocks.
+``backup`` verifies every log, then dumps the store's schema with pg_dump (custom format);
+``restore`` loads a dump into a database and keeps it only if every log in it verifies.
+``migrate``, ``replicate``, ``standby`` and ``promote`` are the database's job there: ``refuse``
+says what to run instead.
 """
 
 from __future__ import annotations
@@ -61,14 +64,17 @@ def writer_keys(values: tuple[str, ...], parse: Any) -> dict[str, list[Any]]:
 
 
 def verify(url: str, keys: dict[str, list[bytes]], allow_unsealed_tail: bool, as_json: bool,
-           key_dirs: dict[str, Path] | None = None, witnesses: dict[str, list[Path]] | None = None) -> None:
+           key_dirs: dict[str, Path] | None = None, witnesses: dict[str, list[Path]] | None = None,
+           public_keys: dict[str, bytes] | None = None) -> None:
     from stackwatch.store.postgres.verify import verify_postgres
 
-    unknown = sorted(set(witnesses) - set(_writer_names(url))) if witnesses else []
-    if unknown:  # a witness checked against no log would say nothing: refuse it
-        _fail(f"--witness names writers this store does not have: {', '.join(unknown)}", 2)
+    for option, named in (("--witness", witnesses), ("--public-key", public_keys)):
+        unknown = sorted(set(named) - set(_writer_names(url))) if named else []
+        if unknown:  # a witness or pin checked against no log would say nothing: refuse it
+            _fail(f"{option} names writers this store does not have: {', '.join(unknown)}", 2)
     try:
-        reports = verify_postgres(url, initial_keys=keys, key_dirs=key_dirs, witnesses=witnesses)
+        reports = verify_postgres(url, initial_keys=keys, key_dirs=key_dirs, witnesses=witnesses,
+                                  public_keys=public_keys)
     except StackwatchError as exc:
         _fail(str(exc))
     except Exception as exc:  # psycopg's errors: the server, the URL
@@ -195,3 +201,51 @@ def restore(src: str, url: str, keys: dict[str, list[bytes]]) -> None:
             click.echo(f"  {name}: {p}")
     click.echo(f"restored {sum(r.records for r in reports.values())} verified records of "
                f"{len(reports)} writers into schema {schema}")
+
+
+def consistency(url: str, writer: str | None, old_size: int, new_size: int) -> dict[str, Any]:
+    from stackwatch.store.postgres.proofs import consistency as proof
+
+    return proof(url, writer, old_size, new_size)
+
+
+def retention(url: str, max_age: Any, max_size: int | None, actor: str, writers: tuple[str, ...]) -> None:
+    from stackwatch.store.postgres.retention import expire_postgres
+
+    try:
+        results = expire_postgres(url, max_age=max_age, max_size=max_size, actor=actor,
+                                  writers=list(writers) or None)
+    except StackwatchError as exc:
+        _fail(str(exc))
+    except Exception as exc:  # psycopg's errors: the server, the URL
+        _fail(f"retention failed: {exc}")
+    if not results:
+        click.echo("no writer has appended to this store yet")
+    for name, result in results.items():
+        if not result.pruned_to:
+            click.echo(f"writer {name}: nothing to expire (pruning stops at one of its checkpoints)")
+        else:
+            click.echo(f"writer {name}: expired records {result.pruned_from}..{result.pruned_to}; they are "
+                       "now attested only by its checkpoints (a retention.run admin event enters the log "
+                       "at the next writer's commit)")
+
+
+REFUSALS: dict[str, str] = {
+    "migrate": "store migrate converts an embedded store of record format 1; a postgresql:// store is "
+               "always format 2, there is nothing to migrate",
+    "replicate": "a postgresql:// store is replicated by PostgreSQL itself: streaming replication to a "
+                 "standby made with pg_basebackup -R (docs/store-postgres.md, 'High availability'); "
+                 "check a standby with stackwatch store verify --data postgresql://STANDBY/... "
+                 "--witness WRITER=FILE",
+    "standby": "a postgresql:// store's standby is a PostgreSQL streaming standby: pg_basebackup -h PRIMARY "
+               "-D DIR -R -X stream, then start it (docs/store-postgres.md, 'High availability'); web, "
+               "report and verify can read it as --data postgresql://STANDBY/...",
+    "promote": "promote a postgresql:// store's standby with PostgreSQL's own tools (pg_ctl promote -D DIR, "
+               "or SELECT pg_promote()); the analyzers reconnect on their own when their URL names both "
+               "hosts with target_session_attrs=read-write (docs/store-postgres.md, 'High availability')",
+}
+
+
+def refuse(command: str) -> None:
+    """``command`` is the database's job on a postgresql:// store: say what to run instead."""
+    _fail(REFUSALS[command], 2)

@@ -29,6 +29,9 @@ FOLDED_ACTIONS: Final = ("authenticate", "user.not_found")
 
 AttemptRow = tuple[Any, ...]
 """A ``login_attempts`` row: (seq, time, ip, account, project, outcome, hash, host, kind, ref, agent)."""
+CopyKey = tuple[str, str]
+"""What names one stored copy of a login: (host, ref). A ref is stable and unique within its
+host's origin (``keystone.log:1234``, ``amqp:<exchange>:<message id>``), not across hosts."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,7 +61,9 @@ class AttemptCorrelator:
         self.correlator = Correlator()
         self.ready = False  # state loaded (and missed events folded) by the backend's catch-up
         self._seq_of: dict[int, int] = {}  # id(held Event) -> its seq
-        self._primary_seq: dict[str, int] = {}  # ref -> seq, of the held events
+        self._primary_seq: dict[CopyKey, int] = {}  # (host, ref) -> seq, of the held events
+        self._copies: dict[int, tuple[CopyKey, ...]] = {}  # released seq -> every copy's key
+        self._last_copies: dict[int, tuple[CopyKey, ...]] = {}  # of the rows last ``written``
         self._not_found: dict[str, int] = {}  # request id -> seq of its user.not_found event
         self._released: list[AttemptRow] = []  # login_attempts rows, not yet written
         self._upto = 0  # last seq pushed
@@ -96,7 +101,7 @@ class AttemptCorrelator:
                 self._not_found[event.request_id] = seq
         else:
             self._seq_of[id(event)] = seq
-            self._primary_seq[event.ref] = seq
+            self._primary_seq[(event.host, event.ref)] = seq
         self._take(self.correlator.push(event, event.time.timestamp()))
 
     def finish(self) -> None:
@@ -104,12 +109,22 @@ class AttemptCorrelator:
         self._take(self.correlator.release(None))
 
     def _take(self, ready: list[Event]) -> None:
+        # a released group's copies come out together: their keys name the attempt too (a
+        # shared store counts a login once whichever copies other writers stored)
+        copies: dict[str, list[CopyKey]] = {}
+        for event in ready:
+            primary = event.attrs.get("duplicate_of") if event.action == "authenticate" else None
+            if primary is not None:
+                copies.setdefault(str(primary), []).append((event.host, event.ref))
         for event in ready:
             if event.action != "authenticate" or "duplicate_of" in event.attrs:
                 continue
-            seq = self._primary_seq.get(event.ref)
+            # taken, not read: the same record stored twice (one host, one ref) is released
+            # twice by the correlator, and must make one attempt, not two minutes' worth
+            seq = self._primary_seq.pop((event.host, event.ref), None)
             if seq is None:
-                continue  # not one of ours (cannot happen: every pushed login is indexed)
+                continue  # a second release of one stored record (see above)
+            self._copies[seq] = ((event.host, event.ref), *copies.get(event.ref, ()))
             init = event.initiator
             self._released.append((
                 seq, to_micros(event.time), init.source_ip or UNKNOWN, init.name or init.id or UNKNOWN,
@@ -123,13 +138,19 @@ class AttemptCorrelator:
         """The attempts released and not yet written (the backend writes them, then ``written``)."""
         return self._released
 
+    def copies(self, row: AttemptRow) -> tuple[CopyKey, ...]:
+        """The (host, ref) of every stored copy of the attempt ``row`` (its primary's first)."""
+        return self._copies.get(row[0]) or self._last_copies.get(row[0]) or ((row[7], row[9]),)
+
     def written(self) -> None:
         """The released attempts are in the transaction (``rollback`` if it fails)."""
+        self._last_copies = {r[0]: self._copies.pop(r[0]) for r in self._released if r[0] in self._copies}
         self._released = []
 
     def rollback(self, released: list[AttemptRow]) -> None:
         """The transaction that was to write ``released`` failed: keep them for the next."""
         self._released = released + self._released
+        self._copies.update(self._last_copies)
 
     def held(self) -> list[int]:
         """The seqs of the events the correlator still holds (what a crashed writer must read
@@ -148,7 +169,7 @@ class AttemptCorrelator:
             return
         live = {id(e) for group in pending for _, e in group.members}
         self._seq_of = {k: v for k, v in self._seq_of.items() if k in live}
-        refs = {e.ref for group in pending for _, e in group.members}
+        refs = {(e.host, e.ref) for group in pending for _, e in group.members}
         self._primary_seq = {k: v for k, v in self._primary_seq.items() if k in refs}
         rids = {group.request_id for group in pending if group.request_id}
         self._not_found = {k: v for k, v in self._not_found.items() if k in rids}

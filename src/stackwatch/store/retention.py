@@ -157,17 +157,53 @@ def _cutoff(store: SQLiteStore, size: int, old: int, max_age: timedelta | None, 
     return size - keep
 
 
-def _expire_blocks(store: Any, *, max_age: timedelta | None, max_size: int | None,
-                   actor: str) -> RetentionResult:
-    """Record format 2: expire whole blocks, up to the newest checkpoint at or below the cutoff
-    (a checkpoint always ends at a block). Kept: the chain hash of the last expired block, the
-    block tree's frontier there (its root must be the checkpoint's, checked first and by verify),
-    the leaf hashes of the last partial cached group (proofs of the rest still compute)."""
+@dataclass(frozen=True, slots=True)
+class BlockExpiry:
+    """What record format 2 keeps when records 1..``records`` (blocks 1..``blocks``) expire:
+    the chain hash of the last expired block, the block tree's frontier there (its root is the
+    signed checkpoint's at ``records``, checked here and by verify) and the leaf hashes of the
+    last partial cached group (so proofs of the remaining blocks still compute)."""
+
+    records: int
+    blocks: int
+    head: bytes
+    frontier: bytes
+    leaves: list[tuple[int, bytes]]
+
+
+def plan_block_expiry(io: Any, target: int) -> BlockExpiry:
+    """The expiry of one log (any backend's ``LedgerIO``) up to checkpoint size ``target``;
+    StoreError, nothing to do, when the blocks do not match that checkpoint."""
     from stackwatch.store.integrity.blocks import tree_root
     from stackwatch.store.integrity.ledger import NODE_LEVEL as BLOCK_NODE_LEVEL
     from stackwatch.store.integrity.proofs import reader as block_reader
-    from stackwatch.store.integrity.sqlite_io import SQLiteLedgerIO
     from stackwatch.store.seal import Checkpoint
+
+    blocks = io.blocks_covering(target)
+    last = next(iter(io.blocks(blocks, blocks)), None) if blocks else None
+    if last is None or last.first_seq + last.count - 1 != target:
+        raise StoreError(f"no block ends at checkpoint size {target}: run stackwatch store verify")
+    rd = block_reader(io)
+    stack, start = [], 0
+    for bit in range(blocks.bit_length() - 1, -1, -1):
+        if blocks >> bit & 1:
+            stack.append(rd.subtree_root(start, start + (1 << bit)))
+            start += 1 << bit
+    frontier = MerkleAccumulator(blocks, stack)
+    body = next((row.body for row in reversed(io.checkpoints()) if row.size == target), None)
+    if body is None or tree_root(blocks, frontier.root()) != Checkpoint.from_bytes(body).root:
+        raise StoreError("the blocks do not match their checkpoint: run stackwatch store verify; "
+                         "nothing was expired")
+    group = blocks >> BLOCK_NODE_LEVEL << BLOCK_NODE_LEVEL
+    leaves = list(enumerate(rd._leaves(group, blocks), group))
+    return BlockExpiry(target, blocks, last.chain, frontier.to_bytes(), leaves)
+
+
+def _expire_blocks(store: Any, *, max_age: timedelta | None, max_size: int | None,
+                   actor: str) -> RetentionResult:
+    """Record format 2: expire whole blocks, up to the newest checkpoint at or below the cutoff
+    (a checkpoint always ends at a block): ``plan_block_expiry`` says what is kept."""
+    from stackwatch.store.integrity.sqlite_io import SQLiteLedgerIO
 
     with store._lock:
         store.checkpoint()
@@ -181,31 +217,14 @@ def _expire_blocks(store: Any, *, max_age: timedelta | None, max_size: int | Non
         target = row[0] or 0
         if target <= old:
             return RetentionResult(old + 1, 0, cutoff, None)
-        blocks = io.blocks_covering(target)
-        last = next(iter(io.blocks(blocks, blocks)), None)
-        if last is None or last.first_seq + last.count - 1 != target:
-            raise StoreError(f"no block ends at checkpoint size {target}: run stackwatch store verify")
-        rd = block_reader(io)
-        stack, start = [], 0
-        for bit in range(blocks.bit_length() - 1, -1, -1):
-            if blocks >> bit & 1:
-                stack.append(rd.subtree_root(start, start + (1 << bit)))
-                start += 1 << bit
-        frontier = MerkleAccumulator(blocks, stack)
-        body = conn.execute("SELECT body FROM checkpoints WHERE size = ? ORDER BY epoch DESC LIMIT 1",
-                            (target,)).fetchone()[0]
-        if tree_root(blocks, frontier.root()) != Checkpoint.from_bytes(bytes(body)).root:
-            raise StoreError("the blocks do not match their checkpoint: run stackwatch store verify; "
-                             "nothing was expired")
-        group = blocks >> BLOCK_NODE_LEVEL << BLOCK_NODE_LEVEL
-        leaves = list(enumerate(rd._leaves(group, blocks), group))
+        plan = plan_block_expiry(io, target)
         now = store._clock.now()
-        policy = f"max_age={max_age}" if max_age is not None else f"max_size={max_size}"
-        details: dict[str, Any] = {"pruned_from": old + 1, "pruned_to": target, "blocks": blocks,
-                                   "policy": policy}
+        details: dict[str, Any] = {"pruned_from": old + 1, "pruned_to": target, "blocks": plan.blocks,
+                                   "policy": policy_text(max_age, max_size)}
 
         def prune(c: Any) -> None:
-            SQLiteLedgerIO(c).expire(target, blocks, last.chain, frontier.to_bytes(), leaves, to_micros(now))
+            SQLiteLedgerIO(c).expire(target, plan.blocks, plan.head, plan.frontier, plan.leaves,
+                                     to_micros(now))
             sqlite_rollup.forget(c, target)
             sqlite_attempts.forget(c, target)
             c.execute("DELETE FROM events WHERE seq <= ?", (target,))
@@ -215,3 +234,7 @@ def _expire_blocks(store: Any, *, max_age: timedelta | None, max_size: int | Non
         rows = store._write_rows(checkpoints=[prune])
         store.flush()
         return RetentionResult(old + 1, target, cutoff, rows[-1][0] if rows else None)
+
+
+def policy_text(max_age: timedelta | None, max_size: int | None) -> str:
+    return f"max_age={max_age}" if max_age is not None else f"max_size={max_size}"

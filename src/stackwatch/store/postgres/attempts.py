@@ -12,9 +12,16 @@ transaction that commits them:
   crashed) and the last seq folded (events appended before this table existed are folded by
   their writer at its next append).
 
-Copies of one login that reach two different writers are two attempts: each writer correlates
-what it appends (an analyzer per partition sees a login's copies together when the partition
-is by host, as the cluster's is).
+* ``attempt_refs``: (host, ref) of every stored copy of every attempt written, and the attempt
+  it names. A login is its copies: when a writer's attempt has a copy some attempt already
+  claimed (another writer stored a copy of the same login -- the same notification consumed
+  by two analyzers, the same log read by two -- or this writer stored the same record twice),
+  it is that login again and is not written, so the sums count it once whatever number of
+  writers stored a copy. The first writer to commit the login keeps it (with the fields its
+  copies knew). Copies are matched by their (host, ref): a writer that stored only another
+  copy of the login (a different line of a different file) cannot be matched, and counts it.
+  The claims are inserted in one sorted statement, so two writers committing the same login
+  at once wait on one another (the unique index) rather than deadlock, and the second skips it.
 """
 
 from __future__ import annotations
@@ -56,6 +63,11 @@ TABLES: Final = (
         first bigint NOT NULL, last bigint NOT NULL,
         PRIMARY KEY (writer, minute, ip, account, project, outcome))""",
     "CREATE INDEX IF NOT EXISTS attempt_minutes_minute ON attempt_minutes (minute)",
+    """CREATE TABLE IF NOT EXISTS attempt_refs (
+        host text COLLATE "C" NOT NULL, ref text COLLATE "C" NOT NULL,
+        id bigint NOT NULL,                -- the attempt (its primary copy's event id) claiming it
+        PRIMARY KEY (host, ref))""",
+    "CREATE INDEX IF NOT EXISTS attempt_refs_id ON attempt_refs (id)",
     """CREATE TABLE IF NOT EXISTS attempt_state (
         writer integer PRIMARY KEY, upto bigint NOT NULL, pending text NOT NULL)""",
 )
@@ -97,14 +109,35 @@ class PGAttemptFolder(AttemptCorrelator):
         rows = self.released()
         writer = self.writer
         if rows:
+            new = self._claim(conn, rows)
             with conn.cursor() as cur:
-                cur.executemany(_INSERT, [(event_id(writer, r[0]), writer, *(_clean(v) for v in r[1:]))
-                                          for r in rows])
-                minutes = sorted(fold_minutes(rows))  # one order: no two transactions lock in turn
+                if new:
+                    cur.executemany(_INSERT, [(event_id(writer, r[0]), writer, *(_clean(v) for v in r[1:]))
+                                              for r in new])
+                minutes = sorted(fold_minutes(new))  # one order: no two transactions lock in turn
                 cur.executemany(_FOLD, [(writer, *(_clean(v) for v in m)) for m in minutes])
             self.written()
         conn.execute(_STATE, (writer, self.upto, orjson.dumps(self.held()).decode()))
         return rows
+
+    def _claim(self, conn: psycopg.Connection, rows: list[AttemptRow]) -> list[AttemptRow]:
+        """Claim the copies of ``rows`` in ``attempt_refs``; the rows that are new logins (none
+        of their copies claimed before, in the store or earlier in ``rows``)."""
+        owner: dict[tuple[str, str], int] = {}
+        keys_of: list[tuple[int, list[tuple[str, str]]]] = []
+        for row in rows:
+            attempt = event_id(self.writer, row[0])
+            keys = [(_clean(h), _clean(r)) for h, r in self.copies(row)]
+            keys_of.append((attempt, keys))
+            for key in keys:
+                owner.setdefault(key, attempt)
+        ordered = sorted(owner.items())  # one order: two writers wait, never deadlock
+        claimed = {(str(h), str(r)) for h, r in conn.execute(
+            b"INSERT INTO attempt_refs (host, ref, id) SELECT * FROM unnest(%s::text[], %s::text[], "
+            b"%s::bigint[]) ON CONFLICT (host, ref) DO NOTHING RETURNING host, ref",
+            ([k[0] for k, _ in ordered], [k[1] for k, _ in ordered], [a for _, a in ordered]))}
+        return [row for row, (attempt, keys) in zip(rows, keys_of, strict=True)
+                if all(key in claimed and owner[key] == attempt for key in keys)]
 
     def drop_committed(self, conn: psycopg.Connection) -> None:
         """After a lost connection: the attempts kept to write again that are in the store (the
@@ -114,7 +147,8 @@ class PGAttemptFolder(AttemptCorrelator):
         if not rows:
             return
         ids = [event_id(self.writer, r[0]) for r in rows]
-        found = conn.execute(b"SELECT id FROM login_attempts WHERE id = ANY(%s)", (ids,))
+        found = conn.execute(b"SELECT id FROM login_attempts WHERE id = ANY(%s) UNION "
+                             b"SELECT id FROM attempt_refs WHERE id = ANY(%s)", (ids, ids))
         stored = {int(i) for (i,) in found}
         if stored:
             self.written()

@@ -22,10 +22,11 @@ from psycopg import sql
 from stackwatch.core.errors import StoreError
 from stackwatch.store.postgres import attempts, ingested, partitions, ticks
 
-SCHEMA_VERSION: Final = 3
+SCHEMA_VERSION: Final = 4
 """1: the first; 2: the keystone login attempts (``attempts.TABLES``) and commit ticks
 (``ticks.TABLES``), what ``analyze`` stored (``ingested.TABLES``); 3: the cluster partitions'
-checkpoints (``partitions.TABLE``)."""
+checkpoints (``partitions.TABLE``); 4: the copies each attempt claimed
+(``attempt_refs``: a login stored by two writers counts once)."""
 _LOCK_KEY: Final = 0x5357_5343  # advisory lock serialising schema creation ('SWSC')
 
 _TABLES: Final = (

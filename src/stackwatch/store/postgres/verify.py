@@ -34,12 +34,16 @@ _INDEX_ROWS: Final = (
 def verify_postgres(url: str, *, schema: str | None = None,
                     initial_keys: Mapping[str, list[bytes]] | None = None,
                     key_dirs: Mapping[str, Path] | None = None,
-                    witnesses: Mapping[str, list[Path]] | None = None) -> dict[str, VerifyReport]:
+                    witnesses: Mapping[str, list[Path]] | None = None,
+                    public_keys: Mapping[str, bytes] | None = None) -> dict[str, VerifyReport]:
     """A report per writer (by name); ``initial_keys``: writer name -> its k0 (one per signer
     segment); ``key_dirs``: writer name -> its keys folder, the evidence of how many epochs its
     ratchet sealed (``sealed_epochs``: without it, checkpoints deleted at the tail of a log with
     their blocks cannot be told from a log that ended there); ``witnesses``: writer name -> its
-    witness files. A problem that is no one writer's goes under the name ``*``."""
+    witness files; ``public_keys``: writer name -> its pinned Ed25519 public key (raw 32 bytes:
+    the database's ``signers`` rows are then not trusted alone: someone who rewrote them and
+    re-signed every checkpoint with a key of their own is caught). A problem that is no one
+    writer's goes under the name ``*``."""
     libpq_url, own = split_url(url)
     schema = schema or own.get("schema") or DEFAULT_SCHEMA
     reports: dict[str, VerifyReport] = {}
@@ -58,7 +62,8 @@ def verify_postgres(url: str, *, schema: str | None = None,
                 report = VerifyReport()
                 keys = list((initial_keys or {}).get(name, []))
                 _verify_writer(conn, int(number), f"{store_id[0] if store_id else ''}/{name}", report, keys,
-                               (key_dirs or {}).get(name), (witnesses or {}).get(name, []))
+                               (key_dirs or {}).get(name), (witnesses or {}).get(name, []),
+                               (public_keys or {}).get(name))
                 report.seconds = time.perf_counter() - started
                 reports[str(name)] = report
             common = _check_ids(conn)
@@ -84,9 +89,13 @@ def _check_ids(conn: psycopg.Connection) -> VerifyReport:
 
 
 def _verify_writer(conn: psycopg.Connection, writer: int, log_id: str, report: VerifyReport,
-                   initial_keys: list[bytes], key_dir: Path | None, witnesses: list[Path]) -> None:
+                   initial_keys: list[bytes], key_dir: Path | None, witnesses: list[Path],
+                   pinned: bytes | None = None) -> None:
     io = PGLedgerIO(conn, writer)
     signers = io.signers()
+    if pinned is not None and (not signers or signers[0][1] != pinned):
+        report.add("FAIL", "wrong-key", None, "the writer's first signer is not the pinned public key "
+                   f"({key_id(pinned)})" + ("" if signers else ": the writer has no signer"))
     report.signing_keys = [(e, key_id(k)) for e, k in signers]
     rows = io.checkpoints()
     roots: dict[int, bytes] = {}
