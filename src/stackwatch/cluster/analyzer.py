@@ -55,7 +55,7 @@ log = logging.getLogger(__name__)
 
 PREFETCH: Final = 64
 """Batches the broker may have in flight to one partition's consumer (at most 2,000 events each):
-a turn takes them all, so a backlog's batches of many buckets are merged in time order."""
+a turn takes them all, so a backlog's batches of several collectors are merged in time order."""
 STANDBY_DELAY: Final = 2.0
 """Seconds before subscribing to partitions this analyzer does not prefer (as their standby)."""
 PROBE: Final = "~bucket-probe"
