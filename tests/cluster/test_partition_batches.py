@@ -6,6 +6,7 @@ batches, while the collector idles, for about ``reorder.QUIET`` after its last r
 
 from __future__ import annotations
 
+import itertools
 import socket
 import time
 from collections import Counter
@@ -74,8 +75,12 @@ def test_one_batch_per_partition_per_cut_and_watermarks_for_idle_partitions(tmp_
     assert len(counts) == LINES and set(counts.values()) == {1}
     per_partition = Counter((queue, event.ref) for queue, _, event, _, _ in received.copies())
     assert set(per_partition.values()) == {1}
-    # a few messages per partition for the burst (it may straddle a cut or two), not one per bucket
-    assert len(data) <= 4 * 3, [(s[0], s[4]) for s in data]
+    # one message per partition per cut (cuts are 200 ms apart), not one per bucket: the burst
+    # spans a cut or two, so a few messages per partition
+    for partition in range(4):
+        sent = sorted(s[5] for s in data if s[2] == partition)
+        assert all(later - earlier >= 0.15 for earlier, later in itertools.pairwise(sent)), sent
+    assert len(data) <= 4 * 6, [(s[0], s[4]) for s in data]
     assert sum(s[4] for s in data) >= LINES
     # every partition heard the collector's watermark at or past the records' time
     newest = max(event.time.timestamp() for event in received.homes())
