@@ -3,6 +3,7 @@ analyzers, same stream, same run (issue #17's benchmark).
 
     python -m benchmarks.cluster_bench CORPUS_DIR [--lines N] [--rate R] [--shapes 1x1,2x2]
                                                   [--partitions 4] [--store sqlite|URL]
+                                                  [--hosts N] [--split contiguous|hosts]
 
 The stream is ``benchmarks.ingest``'s (the corpus' syslog lines re-stamped to now, scattered sshd
 failures, bursts of ten failures from one new address each, caught by a threshold rule). Stages:
@@ -11,8 +12,9 @@ failures, bursts of ten failures from one new address each, caught by a threshol
   store, webhook; timed until /metrics counts every event committed.
 * ``CxA`` per shape: C ``serve --role collector`` and A ``serve --role analyzer`` processes (the
   partitions split between the analyzers with ``--prefer``), one TCP sender per collector with
-  its share of the stream (contiguous parts, sent at once), the same rules and webhook sink on
-  the analyzers; timed until the analyzers' /metrics count every event stored.
+  its share of the stream (contiguous parts, or with ``--split hosts`` the lines of its hosts;
+  sent at once, each paced at its share of ``--rate``), the same rules and webhook sink on the
+  analyzers; timed until the analyzers' /metrics count every event stored.
 
 Primary measure: **CPU seconds per event** of every child process (utime + stime from
 /proc/<pid>/stat, from the first line sent to the last event stored), because the 2-core
@@ -42,6 +44,7 @@ import tempfile
 import time
 import urllib.request
 import uuid
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -118,15 +121,30 @@ class Role:
         return {"cpu_seconds": round(cpu - self.cpu_start, 2), "peak_rss_mb": peak}
 
 
-def _split(stream: Path, parts: int, marks: dict[int, str], work: Path) -> list[tuple[Path, dict[int, str]]]:
-    """Contiguous parts of the stream, each with its marks renumbered."""
+def _split(stream: Path, parts: int, marks: dict[int, str], work: Path,
+           how: str = "contiguous") -> list[tuple[Path, dict[int, str], int]]:
+    """The stream in ``parts`` (path, its marks renumbered, its lines). ``contiguous``: the first
+    part holds the stream's first lines, and so on (a paced stream is stamped by its position,
+    so the second collector's records are ahead in time of the first's by half the run, and an
+    analyzer holds them for the first: the reorder's longest hold). ``hosts``: each line to the
+    part of its host name (crc32), as nodes point at collectors: every part spans the whole run,
+    stamped as it is sent."""
     lines = stream.read_bytes().splitlines(keepends=True)
-    size = -(-len(lines) // parts)
+    if how == "contiguous":
+        size = -(-len(lines) // parts)
+        chosen = [min(i // size, parts - 1) for i in range(len(lines))]
+    else:
+        chosen = []
+        for line in lines:
+            match = _HOST_5424.match(line) or _HOST_3164.match(line)
+            chosen.append(zlib.crc32(match.group(2)) % parts if match else 0)
     out = []
     for k in range(parts):
+        numbers = [i for i, c in enumerate(chosen) if c == k]
         path = work / f"part{k}.log"
-        path.write_bytes(b"".join(lines[k * size : (k + 1) * size]))
-        out.append((path, {i - k * size: a for i, a in marks.items() if k * size <= i < (k + 1) * size}))
+        path.write_bytes(b"".join(lines[i] for i in numbers))
+        renumbered = {n: marks[i] for n, i in enumerate(numbers) if i in marks}
+        out.append((path, renumbered, len(numbers)))
     return out
 
 
@@ -195,6 +213,7 @@ def run_cluster(
     analyzers: int,
     partitions: int,
     store: str,
+    split: str = "contiguous",
 ) -> dict[str, Any]:
     folder = work / f"c{collectors}a{analyzers}"
     (folder / "rules").mkdir(parents=True)
@@ -285,8 +304,8 @@ def run_cluster(
         for role in roles:
             role.cpu_start = _cpu(role.proc.pid)
         senders = []
-        parts = _split(stream, collectors, marks, folder)
-        for k, ((part, part_marks), port) in enumerate(zip(parts, ports, strict=True)):
+        parts = _split(stream, collectors, marks, folder, split)
+        for k, ((part, part_marks, size), port) in enumerate(zip(parts, ports, strict=True)):
             job = folder / f"part{k}.marks"
             job.write_text(json.dumps(sorted(part_marks)))
             senders.append(
@@ -299,7 +318,7 @@ def run_cluster(
                         str(port),
                         str(part),
                         "--rate",
-                        str(rate // collectors if rate else 0),
+                        str(max(1, rate * size // lines) if rate else 0),  # its share of the rate
                         "--marks",
                         str(job),
                         "--sent",
@@ -331,7 +350,7 @@ def run_cluster(
         first = hooks.first_alert()
         latencies = [
             first[address] - float(report["sent"][str(i)])
-            for (_, part_marks), report in zip(parts, reports, strict=True)
+            for (_, part_marks, _), report in zip(parts, reports, strict=True)
             for i, address in part_marks.items()
             if address in first and str(i) in report["sent"]
         ]
@@ -435,6 +454,8 @@ def main() -> None:
     )
     parser.add_argument("--no-single", action="store_true")
     parser.add_argument("--hosts", type=int, default=0, help="spread the lines over this many host names")
+    parser.add_argument("--split", choices=("contiguous", "hosts"), default="contiguous",
+                        help="how the stream is split between collectors (see _split)")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="sw-cluster-"))
     try:
@@ -455,6 +476,7 @@ def main() -> None:
             "lines": args.lines,
             "rate": args.rate,
             "bursts": len(marks),
+            "split": args.split,
             "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         }
         if not args.no_single:
@@ -464,7 +486,8 @@ def main() -> None:
         for shape in args.shapes.split(","):
             c, a = (int(x) for x in shape.split("x"))
             result[shape] = run_cluster(
-                warm, work, stream, args.lines, args.rate, marks, c, a, args.partitions, args.store
+                warm, work, stream, args.lines, args.rate, marks, c, a, args.partitions, args.store,
+                args.split,
             )
         result["model"] = model(result)
         print(json.dumps(result, indent=2))

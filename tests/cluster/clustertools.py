@@ -95,6 +95,8 @@ class Received:
 
     items: list[tuple[str, int, Event, tuple[str, ...], bool]] = field(default_factory=list)
     batches: list[tuple[str, str, str, int]] = field(default_factory=list)  # (queue, collector, epoch, seq)
+    # (queue, collector, partition, watermark, items, sent) per batch, in arrival order
+    shapes: list[tuple[str, str, int, float, int, float]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def homes(self, where: Callable[[Event], bool] = lambda e: True) -> list[Event]:
@@ -155,6 +157,8 @@ class Consumer:
                     batch = decode_batch(message.body)
                     with self.received.lock:
                         self.received.batches.append((name, batch.collector, batch.epoch, batch.seq))
+                        self.received.shapes.append((name, batch.collector, batch.partition, batch.watermark,
+                                                     len(batch.items), batch.sent))
                         for event, rules, home in batch.routed():
                             self.received.items.append((name, batch.bucket, event, rules, home))
                     await message.ack()

@@ -29,8 +29,8 @@ def test_batches_survive_a_cut_connection_in_order(tmp_path: object) -> None:
             await publisher.connect()
             tasks = []
             for seq in range(1, total + 1):
-                body = encode_batch(Batch(collector="c1", seq=seq, epoch="e1", bucket=seq % 64))
-                sent = publisher.publish(body, seq % 64, message_id=f"c1:e1:{seq}")
+                body = encode_batch(Batch(collector="c1", seq=seq, epoch="e1", partition=seq % 4))
+                sent = publisher.publish(body, seq % 4, message_id=f"c1:e1:{seq}")
                 tasks.append(asyncio.create_task(sent))
                 if seq % 100 == 0:
                     await asyncio.sleep(0.01)

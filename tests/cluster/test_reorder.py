@@ -34,6 +34,26 @@ def test_copies_wait_until_every_sending_collector_is_past_them() -> None:
     assert _seconds(buffer.held) == [40]
 
 
+def test_an_idle_batchs_watermark_releases_at_once_what_waited_for_its_collector() -> None:
+    """A collector with no records for this partition still says how far it got (an empty batch
+    with its watermark, cluster/collector.py): the other collectors' copies go at once, not after
+    ``QUIET``; a watermark never moves a clock back, and a batch's watermark past its copies
+    counts as the collector's clock."""
+    buffer = Reorder()
+    buffer.push("a", [_copy(5)], now=100.0)
+    buffer.push("b", [_copy(50)], now=100.0)
+    assert _seconds(buffer.release(now=100.0)) == [5]
+    buffer.push("a", [], now=100.1, watermark=(T0 + timedelta(seconds=49)).timestamp())
+    assert buffer.release(now=100.1) == []  # a is at 49: b's 50 waits
+    buffer.push("a", [], now=100.2, watermark=(T0 + timedelta(seconds=55)).timestamp())
+    assert _seconds(buffer.release(now=100.2)) == [50]  # well before QUIET
+    buffer.push("a", [], now=100.3, watermark=(T0 + timedelta(seconds=20)).timestamp())  # older: kept at 55
+    buffer.push("b", [_copy(54), _copy(56)], now=100.3)
+    assert _seconds(buffer.release(now=100.3)) == [54]
+    buffer.push("a", [_copy(51)], now=100.4, watermark=(T0 + timedelta(seconds=60)).timestamp())
+    assert _seconds(buffer.release(now=100.4)) == [51, 56]  # a's batch says it is at 60
+
+
 def test_a_quiet_collector_stops_holding_the_others_back() -> None:
     buffer = Reorder()
     buffer.push("a", [_copy(5)], now=100.0)

@@ -1,5 +1,7 @@
 """The cluster topology on the real RabbitMQ: idempotent declaration, quorum queues with single
-active consumer, every bucket routed to exactly one partition, always the same one."""
+active consumer, a batch published to a partition reaching that partition's queue only, every
+bucket mapped to exactly one partition (equal shares, few moved when a partition is added), and
+the consistent-hash exchange of older collectors still routing each bucket to one partition."""
 
 from __future__ import annotations
 
@@ -9,7 +11,7 @@ import uuid
 import aio_pika
 import pytest
 
-from stackwatch.cluster.topology import Topology, declare, delete, depths, routing_key
+from stackwatch.cluster.topology import Topology, declare, delete, depths, partition_map, routing_key
 
 AMQP = "amqp://guest:guest@127.0.0.1:5672/"
 
@@ -24,6 +26,48 @@ def test_names_are_checked() -> None:
         Topology("bad name", 3)
     with pytest.raises(ValueError):
         Topology("demo", 0)
+
+
+@pytest.mark.parametrize("buckets", [1, 7, 64, 256, 4096])
+def test_partition_map_gives_equal_shares_and_moves_only_the_new_partitions_share(buckets: int) -> None:
+    previous = None
+    for partitions in range(1, 41):
+        mapping = partition_map(buckets, partitions)
+        assert len(mapping) == buckets and set(mapping) <= set(range(partitions))
+        shares = [mapping.count(p) for p in range(partitions)]
+        assert max(shares) - min(shares) <= 1, (partitions, shares)
+        if previous is not None:  # a bucket either keeps its partition or moves to the new one
+            moved = [b for b in range(buckets) if mapping[b] != previous[b]]
+            assert all(mapping[b] == partitions - 1 for b in moved)
+            assert len(moved) == buckets // partitions
+        previous = mapping
+    assert partition_map(256, 8) == partition_map(256, 8)  # the same on every member: no randomness
+    with pytest.raises(ValueError):
+        partition_map(256, 0)
+
+
+async def _run_direct() -> None:
+    connection = await aio_pika.connect(AMQP)
+    topology = Topology("t" + uuid.uuid4().hex[:10], 3)
+    try:
+        await declare(connection, topology)
+        channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
+        exchange = await channel.get_exchange(topology.direct)
+        for number, name in enumerate(topology.queues):
+            for _ in range(number + 1):
+                await exchange.publish(aio_pika.Message(name.encode()), routing_key=name, mandatory=True)
+        with pytest.raises(aio_pika.exceptions.DeliveryError):  # no such partition: returned, not lost
+            await exchange.publish(aio_pika.Message(b"x"), routing_key=f"{topology.prefix}.p999",
+                                   mandatory=True)
+        counts = await depths(connection, topology)
+        assert [counts[name] for name in topology.queues] == [1, 2, 3]
+    finally:
+        await delete(connection, topology)
+        await connection.close()
+
+
+def test_batches_published_to_a_partition_reach_its_queue_only() -> None:
+    asyncio.run(_run_direct())
 
 
 async def _run() -> None:

@@ -44,7 +44,7 @@ from stackwatch.alerts.dispatch import Dispatcher
 from stackwatch.cluster.membership import Beacon
 from stackwatch.cluster.reorder import QUIET, Copy, Reorder, StoredRefs, pack, unpack
 from stackwatch.cluster.routing import bucket_of
-from stackwatch.cluster.topology import Topology, declare
+from stackwatch.cluster.topology import Topology, declare, partition_map
 from stackwatch.cluster.wire import MAX_BATCH_ITEMS, Batch, WireError, decode_batch
 from stackwatch.config.settings import Settings
 from stackwatch.core.event import Event, replace
@@ -55,13 +55,13 @@ log = logging.getLogger(__name__)
 
 PREFETCH: Final = 64
 """Batches the broker may have in flight to one partition's consumer (at most 2,000 events each):
-a turn takes them all, so a backlog's batches of many buckets are merged in time order."""
+a turn takes them all, so a backlog's batches of several collectors are merged in time order."""
 STANDBY_DELAY: Final = 2.0
 """Seconds before subscribing to partitions this analyzer does not prefer (as their standby)."""
 PROBE: Final = "~bucket-probe"
-"""The collector name of the empty batches an analyzer publishes to every bucket at its start, so
-every partition learns its buckets (and watches their declared sources) even where no traffic
-flows: the consistent-hash exchange, not us, maps buckets to partitions."""
+"""The collector name of the empty batch an analyzer publishes to every partition at its start,
+so every partition opens (and watches the declared sources of its buckets) even where no traffic
+flows."""
 CHECKPOINT_INTERVAL: Final = 5.0
 """Seconds between two checkpoints of a partition's detection state (its cost grows with the
 state: about 3 s for 50,000 keys with their evidence), and at most PREFETCH // 2 batches: the
@@ -153,6 +153,9 @@ class Partition:
                 self.engine.ctx.expected_sources = tuple(self._owned_sources())
             except SnapshotError as exc:  # said loudly; detection restarts empty, nothing is lost
                 log.error("partition %s: checkpoint not loaded, windows start empty: %s", self.name, exc)
+        cluster = self.settings.cluster
+        self._take_buckets(b for b, p in enumerate(partition_map(cluster.buckets, cluster.partitions))
+                           if p == self.number)
         log.info("partition %s: active here (position %s)", self.name, self.position or "start")
 
     def _owned_sources(self) -> list[dict[str, str]]:
@@ -162,9 +165,10 @@ class Partition:
         buckets = self.settings.cluster.buckets
         return [d for d in self._declared if bucket_of((d["host"], d["service"]), buckets) in self.buckets]
 
-    def _take_bucket(self, bucket: int) -> None:
-        """A bucket seen for the first time: start watching the declared sources routed there."""
-        self.buckets.add(bucket)
+    def _take_buckets(self, buckets: Any) -> None:
+        """Buckets this partition receives (``partition_map``; or an older collector's batch
+        of a bucket seen here): watch the declared sources routed there."""
+        self.buckets.update(buckets)
         owned = tuple(self._owned_sources())
         if owned == self.engine.ctx.expected_sources:
             return
@@ -186,10 +190,13 @@ class Partition:
         tolerance = self._tolerance()
         stored_refs = self.stored_refs
         for batch in batches:
-            if batch.bucket not in self.buckets:
-                self._take_bucket(batch.bucket)
+            if batch.bucket >= 0 and batch.bucket not in self.buckets:
+                self._take_buckets((batch.bucket,))
             if batch.collector == PROBE:
-                continue  # a bucket learned, nothing else: no position either
+                continue  # nothing else: no position either
+            if not batch.items:  # an idle batch: the collector's watermark, no records, no position
+                self.reorder.push(batch.collector, [], watermark=batch.watermark)
+                continue
             if self.seen(batch.collector, batch.epoch, batch.seq):
                 skipped += 1
                 continue
@@ -216,7 +223,8 @@ class Partition:
             events = [c.event for c in copies]
             ingest.clamp(events, tolerance)
             self.reorder.push(batch.collector,
-                              [c._replace(event=e) for c, e in zip(copies, events, strict=True)])
+                              [c._replace(event=e) for c, e in zip(copies, events, strict=True)],
+                              watermark=batch.watermark)
             self.position[batch.collector] = [batch.epoch, batch.seq]
             if not replayed:
                 self.stored[batch.collector] = [batch.epoch, batch.seq]
@@ -370,7 +378,7 @@ class Analyzer:
             for number in self.prefer:
                 await self._subscribe(number)
             others = [n for n in range(self.topology.partitions) if n not in self.prefer]
-            await self._probe_buckets()
+            await self._probe_partitions()
             log.info("analyzer %s ready: partitions %s (standby for %s)", self.member, self.prefer, others)
             if others:
                 with contextlib.suppress(TimeoutError):
@@ -399,21 +407,20 @@ class Analyzer:
                 await asyncio.to_thread(partition.close)
             await self.dispatcher.close(5.0)
 
-    async def _probe_buckets(self) -> None:
-        """An empty batch to every routing bucket (see PROBE), with publisher confirms."""
+    async def _probe_partitions(self) -> None:
+        """An empty batch to every partition (see PROBE), with publisher confirms."""
         import aio_pika
 
-        from stackwatch.cluster.topology import routing_key
         from stackwatch.cluster.wire import encode_batch
 
         channel = await self._connection.channel(publisher_confirms=True)
         try:
-            exchange = await channel.get_exchange(self.topology.exchange, ensure=False)
-            for bucket in range(self.settings.cluster.buckets):
-                body = encode_batch(Batch(collector=PROBE, seq=1, epoch=self.member, bucket=bucket,
-                                          sent=time.time()))
+            exchange = await channel.get_exchange(self.topology.direct, ensure=False)
+            for number, queue in enumerate(self.topology.queues):
+                body = encode_batch(Batch(collector=PROBE, seq=1, epoch=self.member, bucket=-1,
+                                          partition=number, sent=time.time()))
                 await exchange.publish(aio_pika.Message(body, delivery_mode=aio_pika.DeliveryMode.PERSISTENT),
-                                       routing_key=routing_key(bucket))
+                                       routing_key=queue)
         finally:
             await channel.close()
 
@@ -474,6 +481,11 @@ class Analyzer:
                 before = partition.duplicates
                 home, skipped = partition.run_batches(batches)
                 partition.skipped_batches += skipped
+                if not home and not partition.changes.pending and not any(b.items for b in batches):
+                    # idle batches and probes only: no records, no position, nothing to commit
+                    for message in good:
+                        await message.ack()
+                    continue
                 if partition.duplicates > before:
                     log.info("partition %s: %d records sent again by a collector recognised (same ref), "
                              "not stored or counted twice", partition.name, partition.duplicates - before)

@@ -3,13 +3,22 @@ batches of routed events published to the cluster's partitions instead of a loca
 
 The sources, their bounded queues and their decoding are the ones ``serve`` uses
 (``sources/``, created by ``create_source`` from the same configuration); only what happens to
-the decoded events differs. Each event is routed by the partition planner (``routing.py``) into
-per-bucket batch builders. Every ``cluster.batch_delay`` (sooner when ``max_unconfirmed`` copies
-wait) the collector makes a **cut**: the open builders become batches, published with
-publisher confirms, and the sources' checkpoints taken at that moment are committed (TCP/RELP
-acknowledged, file offsets saved, AMQP notifications acknowledged) only after every batch of the
-cut, and of every cut before it, was confirmed. A batch that fills up (``batch_events``) is
-published at once, ahead of its cut.
+the decoded events differs. Each event is routed by the partition planner (``routing.py``) to
+routing buckets, and its copies go into per-**partition** batch builders (the partition of a
+bucket: ``topology.partition_map``; two buckets of one event in one partition make one copy
+with both rule sets). Every ``cluster.batch_delay`` (sooner when ``max_unconfirmed`` copies
+wait) the collector makes a **cut**: the open builders become batches, one per partition,
+published with publisher confirms to that partition's queue, and the sources' checkpoints taken
+at that moment are committed (TCP/RELP acknowledged, file offsets saved, AMQP notifications
+acknowledged) only after every batch of the cut, and of every cut before it, was confirmed. A
+batch that fills up (``batch_events``) is published at once, ahead of its cut.
+
+Watermarks (cluster/reorder.py): every batch carries the collector's event clock (the newest
+event time it routed). At a cut, each partition that got no batch of it gets an empty one with
+the clock, if the clock moved since that partition last heard it; and while the collector is
+idle (nothing read for a ``batch_delay``) it sends every partition, each ``batch_delay`` for up to
+``reorder.QUIET`` seconds, its clock advanced by the wall time it has been idle. So an analyzer
+knows how far every live collector has got without waiting for its next records.
 
 Backpressure: events routed but not yet confirmed are bounded by ``cluster.max_unconfirmed``;
 past it the collector stops taking records from the source queues, the queues fill and the
@@ -34,8 +43,9 @@ from typing import Any
 
 from stackwatch.cluster.membership import Beacon
 from stackwatch.cluster.publisher import Publisher
+from stackwatch.cluster.reorder import QUIET
 from stackwatch.cluster.routing import Planner
-from stackwatch.cluster.topology import Topology
+from stackwatch.cluster.topology import Topology, partition_map
 from stackwatch.cluster.wire import MAX_BATCH_BYTES, BatchBuilder, WireError, encode_batch
 from stackwatch.config.settings import Settings
 from stackwatch.core.event import Event
@@ -64,8 +74,9 @@ class _Cut:
 @dataclass
 class CollectorStats:
     events: int = 0  # events routed
-    copies: int = 0  # items published (an event routed to k buckets counts k)
-    batches: int = 0  # batches confirmed
+    copies: int = 0  # items published (an event routed to k partitions counts k)
+    batches: int = 0  # batches confirmed (idle ones, carrying only the watermark, included)
+    idle_batches: int = 0  # of which empty: a watermark for a partition that had no records
     confirmed_events: int = 0  # events whose every copy is confirmed and source acknowledged
     paused: int = 0  # turns the source queues were left alone: too much unconfirmed
     refused: int = 0  # batches the wire refused (a bug: logged, their events kept as unparsed)
@@ -92,6 +103,7 @@ class Collector:
                 log.warning("rule not loaded: %s", error)
             rules = ruleset.rules
         self.planner = Planner(rules, cluster.buckets)
+        self._partition_of = partition_map(cluster.buckets, cluster.partitions)
         self.publisher = Publisher(cluster.connect_url(), self.topology,
                                    reconnect_interval=float(cluster.reconnect_interval))
         self.wake = asyncio.Event()
@@ -102,13 +114,18 @@ class Collector:
         for source in self.sources:
             source.queue.wake = self.wake
         self.stats = CollectorStats()
-        self._builders: dict[int, BatchBuilder] = {}
+        self._builders: dict[int, BatchBuilder] = {}  # partition -> its next batch
         self._cut = _Cut()
         self._cut_started = time.monotonic()
         self._cuts: deque[_Cut] = deque()
         self._cut_ready = asyncio.Event()
         self._unconfirmed = 0  # copies routed and not yet confirmed
         self._seq = 0
+        self._clock = 0.0  # event clock: the newest event time routed from a source (the watermark)
+        self._clock_wall = 0.0  # time.time() when an event was last routed from a source
+        self._told: list[float] = [0.0] * cluster.partitions  # the watermark each partition last got
+        self._cut_partitions: set[int] = set()  # partitions sent a batch in the open cut
+        self._last_sent = time.monotonic()  # the last cut or idle tick
         self._turns = FairTurns()  # where the next fair turn over the sources starts
         self._stopping = False
         self._worker: asyncio.Task[None] | None = None
@@ -210,6 +227,9 @@ class Collector:
             # once); sooner only when the bound on unconfirmed copies is reached
             if (cut.tokens or cut.events) and (age >= delay or self._unconfirmed >= cluster.max_unconfirmed):
                 self._close_cut()
+            elif (not took and not cut.events and self._clock_wall and now - self._clock_wall < QUIET
+                  and time.monotonic() - self._last_sent >= delay):
+                self._idle_tick(now)
             if self._stopping and not any(len(s.queue) for s in self.sources):
                 release_idle(self.sources, float("inf"), self._route)
                 self._close_cut()
@@ -242,17 +262,29 @@ class Collector:
         cut = self._cut
         builders = self._builders
         route = self.planner.route
+        partition_of = self._partition_of
         max_items = self.settings.cluster.batch_events
         copies = 0
+        if source is not None:  # the clock follows the sources' records (not the heartbeat's wall time)
+            now = time.time()
+            newest = min(max(e.time for e in events).timestamp(),
+                         now + float(self.limits.future_tolerance))  # as an analyzer clamps them
+            if newest > self._clock:
+                self._clock = newest
+            self._clock_wall = now
         for event in events:
-            for bucket, rules, home in route(event):
-                builder = builders.get(bucket)
+            routes = route(event)
+            if len(routes) > 1:
+                routes = _per_partition(routes, partition_of)
+            for bucket, rules, home in routes:
+                partition = partition_of[bucket]
+                builder = builders.get(partition)
                 if builder is None:
-                    builder = builders[bucket] = BatchBuilder()
+                    builder = builders[partition] = BatchBuilder()
                 builder.add(event, rules, home)
                 copies += 1
                 if builder.full(max_items, BATCH_BYTES):
-                    self._publish(bucket, builders.pop(bucket))
+                    self._publish(partition, builders.pop(partition))
         cut.events += len(events)
         self.stats.events += len(events)
         self.stats.copies += copies
@@ -262,10 +294,15 @@ class Collector:
             cut.sources[source.name] = cut.sources.get(source.name, 0) + len(events)
             cut.tokens.setdefault(source, None)
 
-    def _publish(self, bucket: int, builder: BatchBuilder) -> None:
+    def _publish(self, partition: int, builder: BatchBuilder, watermark: float | None = None) -> None:
         self._seq += 1
-        batch = builder.build(collector=self.member, seq=self._seq, epoch=self.epoch, bucket=bucket,
-                              sent=time.time())
+        mark = self._clock if watermark is None else watermark
+        batch = builder.build(collector=self.member, seq=self._seq, epoch=self.epoch, partition=partition,
+                              sent=time.time(), watermark=mark)
+        self._told[partition] = mark
+        self._cut_partitions.add(partition)
+        if not len(builder):
+            self.stats.idle_batches += 1
         try:
             body = encode_batch(batch)
         except WireError:  # cannot happen with the builder's limits; never silently drop a batch
@@ -273,25 +310,41 @@ class Collector:
             self.stats.refused += 1
             raise
         message_id = f"{self.member}:{self.epoch}:{self._seq}"
-        task = asyncio.get_running_loop().create_task(self._send(body, bucket, message_id, len(builder)))
+        task = asyncio.get_running_loop().create_task(self._send(body, partition, message_id, len(builder)))
         self._cut.tasks.append(task)
 
-    async def _send(self, body: bytes, bucket: int, message_id: str, copies: int) -> None:
-        await self.publisher.publish(body, bucket, message_id=message_id)
+    async def _send(self, body: bytes, partition: int, message_id: str, copies: int) -> None:
+        await self.publisher.publish(body, partition, message_id=message_id)
         self.stats.batches += 1
         self._unconfirmed -= copies
         self.wake.set()  # the worker may have paused the sources
 
     def _close_cut(self) -> None:
-        for bucket in list(self._builders):
-            self._publish(bucket, self._builders.pop(bucket))
+        for partition in list(self._builders):
+            self._publish(partition, self._builders.pop(partition))
+        if self._clock:  # the partitions this cut sent nothing learn how far the collector got
+            for partition, told in enumerate(self._told):
+                if told < self._clock and partition not in self._cut_partitions:
+                    self._publish(partition, BatchBuilder())
+        self._cut_partitions.clear()
         cut, self._cut = self._cut, _Cut()
-        self._cut_started = time.monotonic()
+        self._cut_started = self._last_sent = time.monotonic()
         for source in cut.tokens:
             cut.tokens[source] = source.checkpoint()
         if cut.tokens or cut.tasks:
             self._cuts.append(cut)
             self._cut_ready.set()
+
+    def _idle_tick(self, now: float) -> None:
+        """Nothing read for a ``batch_delay``: every partition learns the event clock advanced by
+        the wall time since the last record (a live source's next record is stamped about now),
+        so the analyzers release the other collectors' records without waiting ``QUIET`` for this
+        one to fall silent. Only within ``QUIET`` of the last record: after that the analyzers
+        count this collector as quiet anyway."""
+        mark = self._clock + (now - self._clock_wall)
+        for partition in range(len(self._told)):
+            self._publish(partition, BatchBuilder(), mark)
+        self._close_cut()
 
     async def _commit_cuts(self) -> None:
         """Acknowledge each cut's sources once all its batches are confirmed, strictly in order."""
@@ -349,6 +402,7 @@ class Collector:
             "stackwatch_collector_events_total": self.stats.events,
             "stackwatch_collector_copies_total": self.stats.copies,
             "stackwatch_collector_batches_total": self.stats.batches,
+            "stackwatch_collector_idle_batches_total": self.stats.idle_batches,
             "stackwatch_collector_acknowledged_events_total": self.stats.confirmed_events,
             "stackwatch_collector_unconfirmed": self._unconfirmed,
             "stackwatch_collector_queue_depth": self.queue_depth(),
@@ -390,3 +444,22 @@ async def serve_collector(settings: Settings, stop: asyncio.Event) -> Collector:
     log.info("stopped: %d events routed, %d acknowledged", collector.stats.events,
              collector.stats.confirmed_events)
     return collector
+
+
+def _per_partition(routes: list[tuple[int, tuple[str, ...], bool]],
+                   partition_of: tuple[int, ...]) -> list[tuple[int, tuple[str, ...], bool]]:
+    """An event's copies merged per partition: two buckets of one partition are one copy there,
+    with the rule ids of both (in order, once each) and home if either is (the analyzer offers each
+    rule a record once anyway, detect/engine.process_only). Keyed by the first bucket's number."""
+    merged: dict[int, tuple[int, tuple[str, ...], bool]] = {}
+    for bucket, rules, home in routes:
+        partition = partition_of[bucket]
+        known = merged.get(partition)
+        if known is None:
+            merged[partition] = (bucket, rules, home)
+        else:
+            ids = known[1] + tuple(r for r in rules if r not in known[1])
+            merged[partition] = (known[0], ids, known[2] or home)
+    if len(merged) == len(routes):
+        return routes
+    return list(merged.values())

@@ -23,6 +23,7 @@ _HELP = {
     "stackwatch_collector_events_total": ("counter", "Events routed by this collector."),
     "stackwatch_collector_copies_total": ("counter", "Event copies published (one per key)."),
     "stackwatch_collector_batches_total": ("counter", "Batches the broker confirmed."),
+    "stackwatch_collector_idle_batches_total": ("counter", "Batches with only the watermark, no records."),
     "stackwatch_collector_acknowledged_events_total": ("counter", "Events whose sources were acknowledged."),
     "stackwatch_collector_unconfirmed": ("gauge", "Copies routed, not yet confirmed by the broker."),
     "stackwatch_collector_queue_depth": ("gauge", "Records waiting in the source queues."),

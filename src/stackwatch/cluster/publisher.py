@@ -1,4 +1,7 @@
-"""Publishing batches to the cluster's exchange with publisher confirms, across broker outages.
+"""Publishing batches to the cluster's partitions with publisher confirms, across broker outages.
+
+Each batch goes to one partition queue through the direct exchange (``Topology.direct``, the
+queue's name as routing key; cluster/topology.py).
 
 ``publish`` returns only once the broker confirmed the batch (for a quorum queue: written on a
 majority of its replicas), so a collector acknowledges its sources only for what the broker
@@ -19,7 +22,7 @@ import logging
 from collections import OrderedDict
 from typing import Any
 
-from stackwatch.cluster.topology import Topology, declare, routing_key
+from stackwatch.cluster.topology import Topology, declare
 from stackwatch.cluster.wire import CONTENT_TYPE
 
 log = logging.getLogger(__name__)
@@ -28,11 +31,11 @@ logging.getLogger("aiormq.connection").setLevel(logging.CRITICAL)
 
 
 class _Pending:
-    __slots__ = ("bucket", "done", "message")
+    __slots__ = ("done", "message", "queue")
 
-    def __init__(self, message: Any, bucket: int, done: asyncio.Future[None]) -> None:
+    def __init__(self, message: Any, queue: str, done: asyncio.Future[None]) -> None:
         self.message = message
-        self.bucket = bucket
+        self.queue = queue  # the partition queue's name: its routing key on the direct exchange
         self.done = done
 
 
@@ -69,7 +72,7 @@ class Publisher:
                     self.connection = await aio_pika.connect(self.url, timeout=10)
                     self.quorum = await declare(self.connection, self.topology)
                     channel = await self.connection.channel(publisher_confirms=True, on_return_raises=True)
-                    self._exchange = await channel.get_exchange(self.topology.exchange, ensure=False)
+                    self._exchange = await channel.get_exchange(self.topology.direct, ensure=False)
                     self._generation += 1
                     self.connected.set()
                     if not first:
@@ -84,16 +87,16 @@ class Publisher:
                     self.reconnects += 1
                     await asyncio.sleep(self.reconnect_interval)
 
-    async def publish(self, body: bytes, bucket: int, *, message_id: str) -> None:
-        """Send one encoded batch; returns when the broker confirmed it (sending it again across
-        reconnections meanwhile). Batches are sent in the order ``publish`` is called."""
+    async def publish(self, body: bytes, partition: int, *, message_id: str) -> None:
+        """Send one encoded batch to ``partition``; returns when the broker confirmed it (sending it
+        again across reconnections meanwhile). Batches are sent in the order ``publish`` is called."""
         import aio_pika
 
         if self._closed:
             raise RuntimeError("publisher closed")
         message = aio_pika.Message(body, content_type=CONTENT_TYPE, message_id=message_id,
                                    delivery_mode=aio_pika.DeliveryMode.PERSISTENT)
-        entry = _Pending(message, bucket, asyncio.get_running_loop().create_future())
+        entry = _Pending(message, self.topology.queue(partition), asyncio.get_running_loop().create_future())
         self._pending[message_id] = entry
         if self.connected.is_set() and self._reconnecting is None:
             self._send(message_id, entry)
@@ -108,7 +111,7 @@ class Publisher:
 
     async def _publish_once(self, message_id: str, entry: _Pending, generation: int) -> None:
         try:
-            await self._exchange.publish(entry.message, routing_key=routing_key(entry.bucket), mandatory=True,
+            await self._exchange.publish(entry.message, routing_key=entry.queue, mandatory=True,
                                          timeout=30)
         except asyncio.CancelledError:
             raise

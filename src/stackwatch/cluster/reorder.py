@@ -8,7 +8,12 @@ early, a keystone login's copies correlated apart, a learning period judged on t
 record. So copies wait here until every collector that is sending to the partition has sent a
 record at least as new (bounded out-of-orderness, as a stream processor's watermark):
 
-* each collector's clock is the newest event time of its batches here;
+* each collector's clock is the newest event time of its batches here, or the watermark its
+  batches carry, if newer: a collector stamps every batch with its own event clock (the newest
+  event time it routed, to any partition) and sends a partition that got none of its records in
+  a cut an empty batch with it, and while idle its clock advanced by the wall time it has been
+  idle (cluster/collector.py). So a partition knows how far each live collector got at every
+  cut (``batch_delay``), not only when that collector next has records for it;
 * the watermark is the oldest clock of the collectors heard from in the last ``QUIET``
   seconds (a collector that went quiet, or died, holds nothing back longer than that);
 * ``release`` gives the held copies at or before the watermark, and those held ``QUIET``
@@ -57,18 +62,22 @@ class Reorder:
         self._arrived: list[float] = []  # monotonic time each held copy came in (non-decreasing)
         self._clocks: dict[str, list[float]] = {}  # collector -> [newest event time, monotonic seen]
 
-    def push(self, collector: str, copies: list[Copy], now: float | None = None) -> None:
-        if not copies:
+    def push(self, collector: str, copies: list[Copy], now: float | None = None,
+             watermark: float = 0.0) -> None:
+        """A batch's copies (maybe none: an idle batch) and the collector's watermark it carried."""
+        if not copies and not watermark:
             return
-        newest = max(c.event.time.timestamp() for c in copies)
+        newest = max(c.event.time.timestamp() for c in copies) if copies else 0.0
+        newest = max(newest, watermark)
         seen = time.monotonic() if now is None else now
         clock = self._clocks.get(collector)
         if clock is None:
             self._clocks[collector] = [newest, seen]
         else:
             clock[0], clock[1] = max(clock[0], newest), seen
-        self.held += copies
-        self._arrived += [seen] * len(copies)
+        if copies:
+            self.held += copies
+            self._arrived += [seen] * len(copies)
 
     def restore(self, held: list[Copy]) -> None:
         """The held copies of a checkpoint (they count as arrived now)."""

@@ -1,10 +1,16 @@
 """The cluster's objects on RabbitMQ, named from the cluster name so clusters (and tests) never mix.
 
-* ``sw.<cluster>.events``: an ``x-consistent-hash`` exchange (the ``rabbitmq_consistent_hash_exchange``
-  plugin that ships with RabbitMQ). Collectors publish each batch with its routing bucket as the
-  routing key (``b<number>``); the exchange hashes it onto a ring where every partition queue has
-  the same weight, so a bucket always lands in the same partition and adding a partition moves
-  only about 1/N of the buckets.
+* ``sw.<cluster>.partitions``: a ``direct`` exchange, each partition queue bound under its own
+  name. Collectors publish one batch per partition per cut here, with the partition's queue name
+  as routing key: which partition a routing bucket belongs to is ``partition_map`` (the same on
+  every member: equal shares, and a new partition takes only its share from the others), so the
+  copies of a cut that go to one partition travel as one message whatever the number of buckets,
+  and adding a partition moves only about 1/N of the buckets.
+* ``sw.<cluster>.events``: the ``x-consistent-hash`` exchange (the ``rabbitmq_consistent_hash_exchange``
+  plugin) that collectors before the per-partition batches published each bucket's batch to
+  (routing key ``b<number>``, hashed onto a ring of the partition queues). Still declared and
+  bound, so a batch an older member publishes during an upgrade reaches a partition rather than
+  coming back unroutable; no current member publishes to it.
 * ``sw.<cluster>.p<NNN>``: N durable partition queues, quorum queues (replicated, fsync'd before
   the publisher confirm) where the broker has them, each with ``x-single-active-consumer`` so one
   analyzer at a time consumes a partition and a standby takes over when it dies. A batch an
@@ -19,6 +25,8 @@ Declaring is idempotent: every role declares the topology at start with the same
 
 from __future__ import annotations
 
+import functools
+import heapq
 import logging
 from dataclasses import dataclass
 from typing import Any, Final
@@ -62,6 +70,11 @@ class Topology:
         return f"{self.prefix}.events"
 
     @property
+    def direct(self) -> str:
+        """The exchange batches are published to, one routing key per partition (its queue name)."""
+        return f"{self.prefix}.partitions"
+
+    @property
     def control(self) -> str:
         return f"{self.prefix}.control"
 
@@ -87,8 +100,39 @@ class Topology:
 
 
 def routing_key(bucket: int) -> str:
-    """The AMQP routing key of a routing bucket (what the exchange hashes)."""
+    """The routing key of a bucket on the consistent-hash exchange (older members, see above)."""
     return f"b{bucket}"
+
+
+@functools.lru_cache(maxsize=16)
+def partition_map(buckets: int, partitions: int) -> tuple[int, ...]:
+    """The partition of every routing bucket, the same on every member. Built as if the
+    partitions were added one at a time: partition ``n`` takes ``buckets // (n + 1)`` buckets, one
+    at a time from the partition holding the most (the lowest number among equals), its highest
+    bucket first. So partitions hold equal shares (within one bucket), and going from N to N+1
+    partitions moves only the buckets the new one takes, about 1/(N+1) of them."""
+    if not 1 <= partitions <= MAX_PARTITIONS or buckets < 1:
+        raise ValueError(f"no partition map for {buckets} buckets over {partitions} partitions")
+    held: list[list[int]] = [list(range(buckets))]
+    sizes = [(-buckets, 0)]  # a heap: the partition holding the most (lowest number first) on top
+    for n in range(1, partitions):
+        taken: list[int] = []
+        for _ in range(buckets // (n + 1)):
+            _, largest = heapq.heappop(sizes)
+            taken.append(held[largest].pop())
+            heapq.heappush(sizes, (-len(held[largest]), largest))
+        held.append(taken)
+        heapq.heappush(sizes, (-len(taken), n))
+    out = [0] * buckets
+    for partition, owned in enumerate(held):
+        for bucket in owned:
+            out[bucket] = partition
+    return tuple(out)
+
+
+def partition_of_bucket(bucket: int, partitions: int, buckets: int) -> int:
+    """The partition routing bucket ``bucket`` belongs to (``partition_map``)."""
+    return partition_map(buckets, partitions)[bucket]
 
 
 def queue_arguments(quorum: bool) -> dict[str, Any]:
@@ -115,6 +159,7 @@ async def declare(connection: Any, topology: Topology, *, quorum: bool | None = 
             raise TopologyError(
                 f"RabbitMQ refused the {EXCHANGE_TYPE} exchange {topology.exchange!r} ({exc}): enable the "
                 f"plugin with `rabbitmq-plugins enable {PLUGIN}`") from exc
+        direct = await channel.declare_exchange(topology.direct, aio_pika.ExchangeType.DIRECT, durable=True)
         dead = await channel.declare_exchange(topology.dead, aio_pika.ExchangeType.FANOUT, durable=True)
         dead_queue = await channel.declare_queue(topology.dead, durable=True)
         await dead_queue.bind(dead, routing_key="")
@@ -135,10 +180,12 @@ async def declare(connection: Any, topology: Topology, *, quorum: bool | None = 
                 use_quorum = False
                 channel = await connection.channel()
                 events = await channel.get_exchange(topology.exchange)
+                direct = await channel.get_exchange(topology.direct)
                 classic = {**queue_arguments(False), "x-dead-letter-exchange": topology.dead}
                 queue = await channel.declare_queue(name, durable=True, arguments=classic)
             # the weight of a consistent-hash binding is its routing key
             await queue.bind(events, routing_key=str(BINDING_WEIGHT))
+            await queue.bind(direct, routing_key=name)
         return use_quorum
     finally:
         if not channel.is_closed:
@@ -151,7 +198,7 @@ async def delete(connection: Any, topology: Topology) -> None:
     try:
         for name in [*topology.queues, topology.dead]:
             await channel.queue_delete(name)
-        for name in (topology.exchange, topology.dead, topology.control):
+        for name in (topology.exchange, topology.direct, topology.dead, topology.control):
             await channel.exchange_delete(name)
     finally:
         if not channel.is_closed:

@@ -1,11 +1,11 @@
 """The wire format between collectors and analyzers: a batch of routed events, msgpack.
 
 A collector parses records into events, asks the partition planner (``routing.py``) where each
-event must go, and publishes one ``Batch`` per routing bucket. Every item of a batch is one copy
-of an event routed here: the rule ids this copy must be evaluated for (the rules whose group-by
-key routed it to this bucket) and whether this copy is the event's *home* copy, the one the
-analyzer stores. Every event has exactly one home copy, so it is stored exactly once however many
-partitions evaluate it.
+event must go (routing buckets, each belonging to one partition), and publishes one ``Batch`` per
+partition per cut. Every item of a batch is one copy of an event routed here: the rule ids this
+copy must be evaluated for (the rules whose group-by keys routed it to this partition) and
+whether this copy is the event's *home* copy, the one the analyzer stores. Every event has
+exactly one home copy, so it is stored exactly once however many partitions evaluate it.
 
 Rule ids repeat across the items of a batch (the events of one kind meet the same rules), so a
 batch carries a table of rule sets and each item names its set by index: a batch of 2,000
@@ -55,14 +55,18 @@ class Item(msgspec.Struct, array_like=True, frozen=True):
 
 
 class Batch(msgspec.Struct, frozen=True, kw_only=True):
-    """A collector's batch for one routing bucket."""
+    """A collector's batch for one partition (or, from older collectors, one routing bucket)."""
 
     version: int = WIRE_VERSION
     collector: str  # the collector's name (unique in a cluster)
     seq: int  # the collector's batch sequence number, strictly increasing per collector run
     epoch: str = ""  # the collector's run id: seq restarts from 1 when the collector restarts
-    bucket: int = 0  # the routing bucket (the AMQP routing key) the batch was published with
+    bucket: int = 0  # the routing bucket of an older collector's batch (consistent-hash exchange); -1: none
     sent: float = 0.0  # wall clock when published (lag metrics)
+    partition: int = -1  # the partition the batch was published to (-1: an older collector's bucket batch)
+    # the collector's event clock when it built the batch: the newest event time it routed, or, in
+    # an idle batch (no items), where its clock has got to (cluster/reorder.py); 0: not given
+    watermark: float = 0.0
     rule_sets: list[tuple[str, ...]] = msgspec.field(default_factory=list)
     items: list[Item] = msgspec.field(default_factory=list)
 
@@ -100,9 +104,10 @@ class BatchBuilder:
         return (len(self.items) >= max_items or self.bytes_hint >= max_bytes
                 or len(self.rule_sets) >= MAX_RULE_SETS)
 
-    def build(self, *, collector: str, seq: int, epoch: str, bucket: int, sent: float) -> Batch:
+    def build(self, *, collector: str, seq: int, epoch: str, bucket: int = -1, sent: float,
+              partition: int = -1, watermark: float = 0.0) -> Batch:
         return Batch(collector=collector, seq=seq, epoch=epoch, bucket=bucket, sent=sent,
-                     rule_sets=self.rule_sets, items=self.items)
+                     partition=partition, watermark=watermark, rule_sets=self.rule_sets, items=self.items)
 
 
 def _hint(raw: str, message: str) -> int:
