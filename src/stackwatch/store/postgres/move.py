@@ -40,6 +40,9 @@ CHUNK: Final = 5_000
 _ALERT_COLUMNS: Final = ("rule", "key", "title", "category", "severity", "status", "time", "last_seen",
                          "count", "host", "summary", "source_ip", "user_name", "project", "service",
                          "bridge", "path", "details", "updated", "assignee", "silence")
+_INSERT_ALERT: Final = (
+    f"INSERT INTO alerts ({', '.join(_ALERT_COLUMNS)}) VALUES ({', '.join(['%s'] * len(_ALERT_COLUMNS))}) "  # noqa: S608
+    "ON CONFLICT (rule, key) DO NOTHING RETURNING id").encode()
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,7 +142,8 @@ def _read_folder(data: Path) -> tuple[dict[str, Any], dict[str, list[tuple[Any, 
         columns = ", ".join(c if c in _columns(conn, "alerts") else "NULL" for c in ("id", *_ALERT_COLUMNS))
         rows = {
             "alerts": conn.execute(f"SELECT {columns} FROM alerts ORDER BY id").fetchall(),  # noqa: S608
-            "evidence": conn.execute("SELECT alert_id, ref, raw, time FROM alert_evidence ORDER BY id").fetchall(),
+            "evidence": conn.execute("SELECT alert_id, ref, raw, time FROM alert_evidence "
+                                     "ORDER BY id").fetchall(),
             "history": conn.execute("SELECT alert_id, time, actor, status, comment FROM alert_history "
                                     "ORDER BY id").fetchall(),
             "silences": conn.execute("SELECT id, rule, key, created, created_by, reason, ends, expired, "
@@ -153,7 +157,7 @@ def _read_folder(data: Path) -> tuple[dict[str, Any], dict[str, list[tuple[Any, 
 
 
 def _columns(conn: sqlite3.Connection, table: str) -> set[str]:
-    return {str(r[1]) for r in conn.execute(f"PRAGMA table_info({table})")}  # noqa: S608 - fixed names
+    return {str(r[1]) for r in conn.execute(f"PRAGMA table_info({table})")}
 
 
 def _ingested(data: Path) -> list[tuple[Any, ...]]:
@@ -177,8 +181,8 @@ def _copy_records(data: Path, target: PostgresStore) -> int:
         for low in range(first, size + 1, CHUNK):
             found = source.get_events(range(low, min(low + CHUNK, size + 1)))
             if [e.seq for e in found] != list(range(low, min(low + CHUNK, size + 1))):
-                raise StoreError(f"the folder's records {low}..{min(low + CHUNK, size + 1) - 1} could not all "
-                                 "be read")
+                raise StoreError(f"the folder's records {low}..{min(low + CHUNK, size + 1) - 1} could "
+                                 "not all be read")
             target.append_events([e.event for e in found])
             copied += len(found)
     return copied
@@ -207,17 +211,17 @@ def _copy_shared(conn: psycopg.Connection, rows: dict[str, list[tuple[Any, ...]]
     alert_ids: dict[int, int] = {}
     folded: set[int] = set()
     for old, *fields in rows["alerts"]:
-        values = dict(zip(_ALERT_COLUMNS, [text(f) if isinstance(f, str) else f for f in fields], strict=True))
+        values = dict(zip(_ALERT_COLUMNS, [text(f) if isinstance(f, str) else f for f in fields],
+                          strict=True))
         values["silence"] = silence_ids.get(values["silence"]) if values["silence"] is not None else None
         values["summary"] = values["summary"] or ""
-        new = conn.execute(
-            f"INSERT INTO alerts ({', '.join(_ALERT_COLUMNS)}) VALUES ({', '.join(['%s'] * len(_ALERT_COLUMNS))}) "
-            "ON CONFLICT (rule, key) DO NOTHING RETURNING id".encode(), list(values.values())).fetchone()
+        new = conn.execute(_INSERT_ALERT, list(values.values())).fetchone()
         if new is None:  # the shared store has this alert: fold the folder's sightings in, keep its triage
             new = conn.execute(
                 b"UPDATE alerts SET time = least(time, %s), last_seen = greatest(last_seen, %s), "
                 b"count = greatest(count, %s) WHERE rule = %s AND key = %s RETURNING id",
-                (values["time"], values["last_seen"], values["count"], values["rule"], values["key"])).fetchone()
+                (values["time"], values["last_seen"], values["count"], values["rule"],
+                 values["key"])).fetchone()
             assert new is not None
             folded.add(int(new[0]))
         alert_ids[int(old)] = int(new[0])
@@ -238,7 +242,8 @@ def _copy_shared(conn: psycopg.Connection, rows: dict[str, list[tuple[Any, ...]]
     with conn.cursor() as cur:
         cur.executemany(b"INSERT INTO alert_history (alert_id, time, actor, status, comment) "
                         b"VALUES (%s, %s, %s, %s, %s)",
-                        [(alert_ids[int(old)], t, text(a) or "", s, text(c)) for old, t, a, s, c in rows["history"]])
+                        [(alert_ids[int(old)], t, text(a) or "", s, text(c))
+                         for old, t, a, s, c in rows["history"]])
         cur.executemany(b"INSERT INTO ingested_files VALUES (%s, %s, %s, %s, %s) ON CONFLICT (writer, path) "
                         b"DO UPDATE SET text_bytes = EXCLUDED.text_bytes, lines = EXCLUDED.lines, "
                         b"digest = EXCLUDED.digest",
