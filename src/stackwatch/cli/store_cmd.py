@@ -403,9 +403,14 @@ def checkpoint_command(data: Path | str) -> None:
 @store_group.command("attempts")
 @data_option
 @click.option("--rebuild", is_flag=True, help="Recount them from the stored events (takes the append lock).")
-def attempts_command(data: Path, rebuild: bool) -> None:
+def attempts_command(data: Path | str, rebuild: bool) -> None:
     """Check the keystone login attempts the store correlated at ingest against a recount of
     its events (exit 1 when they differ), or recount them."""
+    if isinstance(data, str):
+        from stackwatch.cli import store_pg
+
+        store_pg.attempts(data, rebuild)
+        return
     data = _folder(data, "attempts")
     from stackwatch.store.sqlite import open_store
 
