@@ -70,8 +70,8 @@ def test_a_deleted_or_altered_attempt_or_minute_is_found(pg_database: str) -> No
     done = _attempts(url)
     assert done.exit_code == 1 and "writer w2: attempt_minutes" in done.output, done.output
     url = _two_writers(pg_database)
-    _sql(url, "INSERT INTO login_attempts SELECT id + 100, writer, time, ip, account, project, outcome, hash, "
-              "host, kind, ref || 'x', agent FROM login_attempts WHERE writer = 1")
+    _sql(url, "INSERT INTO login_attempts SELECT id + 100, writer, time, ip, account, project, outcome, "
+              "hash, host, kind, ref || 'x', agent FROM login_attempts WHERE writer = 1")
     assert "2 stored that the recount does not make" in _attempts(url).output
 
 
