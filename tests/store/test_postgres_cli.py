@@ -145,7 +145,7 @@ def test_the_login_attempts_match_a_recount(shared: Shared) -> None:
 
 
 def test_folder_only_commands_say_so(shared: Shared) -> None:
-    done = cli("store", "standby", "--data", shared.url, check=False)
+    done = cli("store", "migrate", "--data", shared.url, check=False)
     assert done.returncode == 2
     assert "postgresql:// store" in done.stderr
     done = cli("store", "promote", "--data", shared.url, check=False)  # the database's job: what to run
