@@ -211,8 +211,8 @@ def _copy_shared(conn: psycopg.Connection, rows: dict[str, list[tuple[Any, ...]]
     alert_ids: dict[int, int] = {}
     folded: set[int] = set()
     for old, *fields in rows["alerts"]:
-        values = dict(zip(_ALERT_COLUMNS, [text(f) if isinstance(f, str) else f for f in fields],
-                          strict=True))
+        cleaned = [text(f) if isinstance(f, str) else f for f in fields]
+        values: dict[str, Any] = dict(zip(_ALERT_COLUMNS, cleaned, strict=True))
         values["silence"] = silence_ids.get(values["silence"]) if values["silence"] is not None else None
         values["summary"] = values["summary"] or ""
         new = conn.execute(_INSERT_ALERT, list(values.values())).fetchone()
@@ -227,18 +227,18 @@ def _copy_shared(conn: psycopg.Connection, rows: dict[str, list[tuple[Any, ...]]
         alert_ids[int(old)] = int(new[0])
     from stackwatch.store.alert_rows import MAX_EVIDENCE
 
-    room = {new: MAX_EVIDENCE - int(conn.execute(b"SELECT count(*) FROM alert_evidence WHERE alert_id = %s",
-                                                 (new,)).fetchone()[0])  # type: ignore[index]
-            for new in folded}
+    room = {alert: MAX_EVIDENCE - int(conn.execute(
+        b"SELECT count(*) FROM alert_evidence WHERE alert_id = %s", (alert,)).fetchone()[0])  # type: ignore[index]
+        for alert in folded}
     for old, ref, raw, time in rows["evidence"]:
-        new = alert_ids[int(old)]
-        if room.get(new, 1) <= 0:
+        target = alert_ids[int(old)]
+        if room.get(target, 1) <= 0:
             continue
         added = conn.execute(b"INSERT INTO alert_evidence (alert_id, ref, raw, time) VALUES (%s, %s, %s, %s) "
                              b"ON CONFLICT (alert_id, ref) DO NOTHING",
-                             (new, text(ref) or "", bytes(raw), time)).rowcount
-        if new in room:
-            room[new] -= max(added, 0)
+                             (target, text(ref) or "", bytes(raw), time)).rowcount
+        if target in room:
+            room[target] -= max(added, 0)
     with conn.cursor() as cur:
         cur.executemany(b"INSERT INTO alert_history (alert_id, time, actor, status, comment) "
                         b"VALUES (%s, %s, %s, %s, %s)",
