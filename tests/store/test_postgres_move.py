@@ -142,3 +142,36 @@ def test_refused_for_a_known_writer_or_a_folder_that_does_not_verify(moved: Move
     assert done.returncode == 1 and "does not verify" in done.stderr, done.stderr
     with open_store(moved.url, read_only=True) as shared:
         assert [name for _, name in shared.writers()] == ["laptop"]  # nothing of it was written
+
+
+def test_a_second_machine_folds_into_the_same_alerts(moved: Moved, tmp_path: Path) -> None:
+    """Two machines that saw the same logs moved in turn: one alert per identity, the first
+    one's triage kept, the second one's sightings and history folded in; both logs verify."""
+    import shutil
+
+    first = tmp_path / "first"
+    shutil.copytree(moved.folder, first)  # the module's folder stays as the other tests read it
+    second = tmp_path / "second"
+    cli("store", "init", "--data", str(second))
+    cli("analyze", str(moved.logs), "--data", str(second))
+    with fresh_database() as url:
+        for name, folder in (("one", first), ("two", second)):
+            cli("store", "migrate", str(folder), "--to", url, "--writer", name, "--writer-keys",
+                str(tmp_path / f"{name}-keys"))
+        with open_store(first, read_only=True) as one, open_store(second, read_only=True) as two, \
+                open_store(url, read_only=True) as shared:
+            mine = {(a.alert.rule, a.alert.key): a for a in one.alerts(AlertQuery(limit=1000))}
+            theirs = {(a.alert.rule, a.alert.key): a for a in two.alerts(AlertQuery(limit=1000))}
+            both = {(a.alert.rule, a.alert.key): a for a in shared.alerts(AlertQuery(limit=1000))}
+            assert both.keys() == mine.keys() | theirs.keys()
+            for identity, alert in both.items():
+                a, b = mine.get(identity), theirs.get(identity)
+                if a is None or b is None:
+                    continue
+                assert alert.alert.status == a.alert.status and alert.assignee == a.assignee
+                assert alert.alert.count == max(a.alert.count, b.alert.count)
+                history = shared.get_alert(alert.id).history  # type: ignore[union-attr]
+                assert len(history) == len(one.get_alert(a.id).history) + len(two.get_alert(b.id).history)  # type: ignore[union-attr]
+            assert any(a.alert.status == "acknowledged" for a in both.values())
+        done = cli("store", "verify", "--data", url)
+        assert "writer one:" in done.stdout and "writer two:" in done.stdout
