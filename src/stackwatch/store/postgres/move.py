@@ -91,15 +91,20 @@ def move_to_postgres(data_dir: str | Path, url: str, *, keys: str | Path, writer
         log = target.start_writer()
         if log.ledger.size or target.signers(log.writer):  # registered meanwhile by another process
             raise StoreError(f"writer {name!r} already has a log in the shared store")
-        target.add_signer(pub)
-        target.append_events([admin_event(actor, "store.migrate", target.log_id, anchor)])
-        records = _copy_records(data, target)
-        target.flush()
-        with psycopg.connect(libpq_url, autocommit=True) as conn:
-            schema.use_schema(conn, schema_name)
-            with conn.transaction():
-                counts = _copy_shared(conn, shared_rows, name)
-        target.checkpoint()
+        try:
+            target.add_signer(pub)
+            target.append_events([admin_event(actor, "store.migrate", target.log_id, anchor)])
+            records = _copy_records(data, target)
+            target.flush()
+            with psycopg.connect(libpq_url, autocommit=True) as conn:
+                schema.use_schema(conn, schema_name)
+                with conn.transaction():
+                    counts = _copy_shared(conn, shared_rows, name)
+            target.checkpoint()
+        except (StoreError, psycopg.Error) as exc:
+            # the records are committed batch by batch: what was stored stays, a verifiable prefix
+            raise StoreError(f"{exc}; writer {name!r}'s log in the shared store is incomplete: move the "
+                             "folder again under another --writer name") from exc
     from stackwatch.store.postgres.verify import verify_postgres
 
     after = verify_postgres(url, initial_keys={name: [k0]}, key_dirs={name: folder}).get(name)
