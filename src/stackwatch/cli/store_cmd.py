@@ -403,9 +403,14 @@ def checkpoint_command(data: Path | str) -> None:
 @store_group.command("attempts")
 @data_option
 @click.option("--rebuild", is_flag=True, help="Recount them from the stored events (takes the append lock).")
-def attempts_command(data: Path, rebuild: bool) -> None:
+def attempts_command(data: Path | str, rebuild: bool) -> None:
     """Check the keystone login attempts the store correlated at ingest against a recount of
     its events (exit 1 when they differ), or recount them."""
+    if isinstance(data, str):
+        from stackwatch.cli import store_pg
+
+        store_pg.attempts(data, rebuild)
+        return
     data = _folder(data, "attempts")
     from stackwatch.store.sqlite import open_store
 
@@ -498,14 +503,27 @@ def restore_command(
 
 
 @store_group.command("migrate")
+@click.argument("folder", required=False, type=_Data())
 @data_option
 @click.option("--key", "keys", multiple=True, metavar="K0", help="Initial sealing key(s): the seals are "
               "checked before and after.")
 @click.option("--actor", default=lambda: os.environ.get("USER", "stackwatch"), help="Who runs it (logged).")
-def migrate_command(data: Path, keys: tuple[str, ...], actor: str) -> None:
+@click.option("--to", "to", metavar="URL", default=None, help="Move the folder's store into the shared store "
+              "at this postgresql:// URL, as a writer log of its own (docs/cluster.md, 'Adding a machine').")
+@click.option("--writer", default=None, help="--to: the new writer's name (default: the name an analyzer on "
+              "this host with --writer-keys takes, so it continues the log).")
+@click.option("--writer-keys", "writer_keys", default=None, metavar="DIR",
+              help="--to: a new folder for the new writer's signing and sealing keys (on this host).")
+def migrate_command(folder: Path | str | None, data: Path | str, keys: tuple[str, ...], actor: str,
+                    to: str | None, writer: str | None, writer_keys: str | None) -> None:
     """Convert a format 1 store to record format 2 (compressed chained blocks), in place; its
-    history stays provable (docs/store.md). Stop the writer first."""
-    data = _folder(data, "migrate")
+    history stays provable (docs/store.md). With --to postgresql://...: copy it into the shared
+    store as a writer log anchored on the folder's last checkpoint, with its alerts, silences and
+    ingested-files ledger. Stop the writer first."""
+    data = _folder(folder if folder is not None else data, "migrate")
+    if to is not None:
+        _migrate_to(data, to, [_initial_key(k) for k in keys], writer, writer_keys, actor)
+        return
     from stackwatch.store.migrate import migrate_store
 
     try:
@@ -515,6 +533,33 @@ def migrate_command(data: Path, keys: tuple[str, ...], actor: str) -> None:
     click.echo(f"migrated {result.records} records into {result.blocks} blocks; format 2 checkpoints "
                f"from epoch {result.v2_epoch}, its chain anchored on the last format 1 checkpoint; "
                f"verified before and after ({result.after.records} records)")
+
+
+def _migrate_to(data: Path, url: str, keys: list[bytes], writer: str | None, writer_keys: str | None,
+                actor: str) -> None:
+    if not url.startswith(_URL_SCHEMES):
+        _fail("--to takes a postgresql:// URL", 2)
+    if not writer_keys:
+        _fail("--to: give --writer-keys DIR, a new folder for the new writer's keys on this host", 2)
+    from stackwatch.store.postgres.move import move_to_postgres
+
+    try:
+        result = move_to_postgres(data, url, keys=writer_keys or "", writer=writer, initial_keys=keys,
+                                  actor=actor)
+    except StackwatchError as exc:
+        _fail(f"migration refused: {exc}")
+    except Exception as exc:  # psycopg's errors: the server, the URL
+        _fail(f"migration failed: {exc}")
+    anchor = result.anchor
+    click.echo(f"moved {result.records} records of {data} into writer {result.writer}'s log (its record 1 "
+               f"anchors the folder's checkpoint epoch {anchor['epoch']}, size {anchor['size']}, root "
+               f"{anchor['root']}); {result.alerts} alerts, {result.silences} silences, {result.files} "
+               f"ingested files; verified before and after ({result.after.records} records)")
+    click.echo(f"public key (Ed25519) of writer {result.writer}: {result.public_key}")
+    click.echo("")
+    click.echo("INITIAL SEALING KEY k0 of this writer -- shown ONCE, stored nowhere. Keep it OFFLINE:")
+    click.echo(f"    {result.initial_key}")
+    click.echo(f"Analyzers continue this log with ?writer={result.writer}&keys={writer_keys}.")
 
 
 @store_group.command("retention")

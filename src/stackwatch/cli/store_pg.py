@@ -230,9 +230,36 @@ def retention(url: str, max_age: Any, max_size: int | None, actor: str, writers:
                        "at the next writer's commit)")
 
 
+def attempts(url: str, rebuild: bool) -> None:
+    """``store attempts``: each writer's login attempts against a recount of its events."""
+    from stackwatch.store.postgres import open_store
+    from stackwatch.store.postgres.attempts_check import describe
+
+    if rebuild:
+        _fail("--rebuild works on an embedded store; on a postgresql:// store each writer folds its own "
+              "login attempts (a difference found here is a bug to report, with this output)", 2)
+    try:
+        with open_store(url, read_only=True) as store:
+            result = store.check_login_attempts()
+    except StackwatchError as exc:
+        _fail(str(exc))
+    except Exception as exc:  # psycopg's errors: the server, the URL
+        _fail(f"cannot read the store: {exc}")
+    for line in describe(result):
+        click.echo(line)
+    if not result.checked and not result.skipped:
+        click.echo("no writer has appended to this store yet")
+    if result.problems:
+        _fail("the login attempts differ from a recount of the stored events")
+    if result.skipped:
+        _fail("some writers were not checked", 1)
+    click.echo("the login attempts match a recount of the stored events")
+
+
 REFUSALS: dict[str, str] = {
     "migrate": "store migrate converts an embedded store of record format 1; a postgresql:// store is "
-               "always format 2, there is nothing to migrate",
+               "always format 2, there is nothing to migrate (to move a folder's store into this one: "
+               "stackwatch store migrate FOLDER --to postgresql://...)",
     "replicate": "a postgresql:// store is replicated by PostgreSQL itself: streaming replication to a "
                  "standby made with pg_basebackup -R (docs/store-postgres.md, 'High availability'); "
                  "check a standby with stackwatch store verify --data postgresql://STANDBY/... "

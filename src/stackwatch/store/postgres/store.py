@@ -753,6 +753,18 @@ class PostgresStore(Store):
             self._check_open()
             return work(self._conn)
 
+    def check_login_attempts(self) -> Any:
+        """Every writer's stored login attempts against a recount of its events
+        (``attempts_check.AttemptCheck``); a writer that is writing now is named, not checked."""
+        from stackwatch.store.postgres.attempts_check import check_attempts
+
+        with self._lock:
+            self._check_open()
+            try:
+                return check_attempts(self._conn, self.schema, self._writer_events)
+            except psycopg.Error as exc:
+                raise StoreError(f"checking the login attempts failed: {_one_line(exc)}") from exc
+
     @_read
     def writers(self) -> list[tuple[int, str]]:
         """(number, name) of every writer that has appended to this store."""
