@@ -1,5 +1,6 @@
 """Helpers for the `stackwatch serve` tests: certificates, free ports, a real HTTP receiver
-for webhooks, a rule file, and running `stackwatch serve` as a real process."""
+for webhooks, a rule file, and running `stackwatch serve` as a real process (the cluster
+roles' processes in tests/cluster/clustertools.py are this one with other options)."""
 
 from __future__ import annotations
 
@@ -14,10 +15,10 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -51,15 +52,15 @@ def free_port(kind: int = socket.SOCK_STREAM) -> int:
         return int(sock.getsockname()[1])
 
 
-def wait_for(predicate: Any, timeout: float = 10.0, interval: float = 0.02) -> Any:
-    """Poll ``predicate`` until it returns something truthy (bounded)."""
+def wait_for(predicate: Any, timeout: float = 10.0, interval: float = 0.02, *, what: str = "") -> Any:
+    """Poll ``predicate`` until it returns something truthy (bounded); ``what`` names it in the failure."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = predicate()
         if value:
             return value
         time.sleep(interval)
-    raise AssertionError(f"condition not met within {timeout}s")
+    raise AssertionError(f"timed out waiting for {what}" if what else f"condition not met within {timeout}s")
 
 
 # ---------------------------------------------------------------------------- certificates
@@ -228,27 +229,29 @@ class HookReceiver:
 
 
 class ServeProcess:
-    """`stackwatch serve --config FILE` as a real child process."""
+    """`stackwatch serve --config FILE [options]` as a real child process, ready once its log
+    says ``ready_mark``; ``command`` runs stackwatch (the venv's script by default)."""
 
-    def __init__(self, config: Path, env: dict[str, str] | None = None) -> None:
+    name = "serve"
+    ready_mark = "ready:"
+
+    def __init__(self, config: Path, env: dict[str, str] | None = None, *, options: Sequence[str] = (),
+                 command: Sequence[str] = (STACKWATCH,)) -> None:
         self.config = config
         self.env = {**os.environ, **(env or {})}
+        self.argv = [*command, "serve", "--config", str(config), *options]
         self.proc: subprocess.Popen[bytes] | None = None
         self.stderr: list[str] = []
         self.ready = threading.Event()
 
-    def start(self, timeout: float = 20.0) -> ServeProcess:
+    def start(self, timeout: float = 20.0) -> Self:
         self.ready.clear()
-        self.proc = subprocess.Popen(
-            [STACKWATCH, "serve", "--config", str(self.config)],
-            env=self.env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-        )
+        self.proc = subprocess.Popen(self.argv, env=self.env, stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.PIPE)
         threading.Thread(target=self._read, args=(self.proc,), daemon=True).start()
         if not self.ready.wait(timeout):
             self.kill()
-            raise AssertionError("serve did not become ready:\n" + "".join(self.stderr))
+            raise AssertionError(f"{self.name} did not become ready:\n" + self.log())
         return self
 
     def _read(self, proc: subprocess.Popen[bytes]) -> None:
@@ -256,12 +259,12 @@ class ServeProcess:
         for raw in proc.stderr:
             line = raw.decode("utf-8", "replace")
             self.stderr.append(line)
-            if "ready:" in line:
+            if self.ready_mark in line:
                 self.ready.set()
 
     def stop(self, timeout: float = 20.0) -> int:
         assert self.proc is not None
-        self.proc.send_signal(signal.SIGTERM)
+        self.proc.send_signal(signal.SIGTERM)  # nothing when it has already ended (Popen checks)
         return self.proc.wait(timeout)
 
     def kill(self) -> None:

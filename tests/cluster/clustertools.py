@@ -6,20 +6,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import signal
-import subprocess
 import sys
 import threading
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 from stackwatch.cluster.topology import Topology, delete
 from stackwatch.cluster.wire import decode_batch
 from stackwatch.core.event import Event
+from tests.servetools import ServeProcess, wait_for
 
 AMQP = "amqp://guest:guest@127.0.0.1:5672/"
 SRC = str(Path(__file__).resolve().parents[2] / "src")
@@ -44,49 +42,28 @@ def collector_config(folder: Path, cluster: str, sources: str, *, partitions: in
     return path
 
 
-class CollectorProcess:
+THIS_TREE = (sys.executable, "-m", "stackwatch")
+"""How the cluster tests run stackwatch: this tree's code (``SRC`` on the path), not the venv's."""
+
+
+def this_tree(env: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment that runs this tree's code, with ``env`` added."""
+    return {"PYTHONPATH": SRC + os.pathsep + os.environ.get("PYTHONPATH", ""), **(env or {})}
+
+
+class CollectorProcess(ServeProcess):
     """`python -m stackwatch serve --role collector` as a real child process (this tree's code)."""
 
+    name = "the collector"
+
     def __init__(self, config: Path, env: dict[str, str] | None = None) -> None:
-        self.config = config
-        self.extra_env = env or {}
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.stderr: list[str] = []
-        self.ready = threading.Event()
+        super().__init__(config, this_tree(env), options=("--role", "collector"), command=THIS_TREE)
 
-    def start(self, timeout: float = 30.0) -> CollectorProcess:
-        self.ready.clear()
-        env = {**os.environ, "PYTHONPATH": SRC + os.pathsep + os.environ.get("PYTHONPATH", ""),
-               **self.extra_env}
-        self.proc = subprocess.Popen([sys.executable, "-m", "stackwatch", "serve", "--role", "collector",
-                                      "--config", str(self.config)],
-                                     env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        threading.Thread(target=self._read, args=(self.proc,), daemon=True).start()
-        if not self.ready.wait(timeout):
-            self.kill()
-            raise AssertionError("the collector did not become ready:\n" + self.log())
-        return self
-
-    def _read(self, proc: subprocess.Popen[bytes]) -> None:
-        assert proc.stderr is not None
-        for raw in proc.stderr:
-            line = raw.decode("utf-8", "replace")
-            self.stderr.append(line)
-            if "ready:" in line:
-                self.ready.set()
+    def start(self, timeout: float = 30.0) -> Self:
+        return super().start(timeout)
 
     def stop(self, timeout: float = 30.0) -> int:
-        assert self.proc is not None
-        self.proc.send_signal(signal.SIGTERM)
-        return self.proc.wait(timeout)
-
-    def kill(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGKILL)
-            self.proc.wait(10)
-
-    def log(self) -> str:
-        return "".join(self.stderr)
+        return super().stop(timeout)
 
 
 @dataclass
@@ -171,14 +148,22 @@ class Consumer:
             await connection.close()
 
 
+def set_topology(topology: Topology, *, create: bool) -> None:
+    """Declare (``create``) or delete a cluster's exchanges and queues on the test broker."""
+    import aio_pika
+
+    from stackwatch.cluster.topology import declare
+
+    async def run() -> None:
+        connection = await aio_pika.connect(AMQP)
+        async with connection:
+            await (declare(connection, topology) if create else delete(connection, topology))
+
+    asyncio.run(run())
+
+
 def wait_until(predicate: Callable[[], Any], timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
+    return wait_for(predicate, timeout, 0.1, what=what)
 
 
 def markers(events: Iterator[Event] | list[Event], prefix: str) -> list[str]:
@@ -265,45 +250,28 @@ class TcpProxy:
         self.listener.close()
 
 
-class AnalyzerProcess:
-    """`python -m stackwatch serve --role analyzer` as a real child process (this tree's code)."""
+class AnalyzerProcess(ServeProcess):
+    """`python -m stackwatch serve --role analyzer --prefer P` as a real child process (this
+    tree's code), started at once unless ``started`` is False."""
 
-    def __init__(self, config: Path, prefer: str, name: str, data: str | None = None) -> None:
-        self.name = name
-        self.lines: list[str] = []
-        self.ready = threading.Event()
-        env = {**os.environ, "PYTHONPATH": SRC + os.pathsep + os.environ.get("PYTHONPATH", "")}
-        argv = [sys.executable, "-m", "stackwatch", "serve", "--config", str(config), "--role", "analyzer",
-                "--prefer", prefer, *(["--data", data] if data else [])]
-        self.proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        threading.Thread(target=self._read, daemon=True).start()
-        if not self.ready.wait(60):
-            self.kill()
-            raise AssertionError(f"analyzer {name} not ready:\n{self.log()}")
+    ready_mark = " ready: "
 
-    def _read(self) -> None:
-        assert self.proc.stderr is not None
-        for raw in self.proc.stderr:
-            line = raw.decode("utf-8", "replace")
-            self.lines.append(line)
-            if " ready: " in line:
-                self.ready.set()
+    def __init__(self, config: Path, prefer: str, name: str = "analyzer", data: str | None = None, *,
+                 env: dict[str, str] | None = None, started: bool = True) -> None:
+        options = ("--role", "analyzer", "--prefer", prefer, *(["--data", data] if data else []))
+        super().__init__(config, this_tree(env), options=options, command=THIS_TREE)
+        self.name = f"analyzer {name}"
+        if started:
+            self.start()
+
+    def start(self, timeout: float = 60.0) -> Self:
+        return super().start(timeout)
 
     def holds(self, partition: str) -> bool:
-        return any(f"partition {partition}: active here" in line for line in list(self.lines))
+        return any(f"partition {partition}: active here" in line for line in list(self.stderr))
 
-    def kill(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGKILL)
-            self.proc.wait(10)
-
-    def stop(self) -> int:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-        return self.proc.wait(60)
-
-    def log(self) -> str:
-        return "".join(self.lines)
+    def stop(self, timeout: float = 60.0) -> int:
+        return super().stop(timeout)
 
 
 def analyzer_config(folder: Path, cluster: str, member: str, store_url: str, *, partitions: int = 4,

@@ -18,13 +18,20 @@ from typing import Any
 
 import pytest
 
-from tests.cluster.clustertools import SRC, CollectorProcess, collector_config, unique_cluster, wait_until
+from tests.cluster.clustertools import (
+    AnalyzerProcess,
+    CollectorProcess,
+    collector_config,
+    this_tree,
+    unique_cluster,
+    wait_until,
+)
 from tests.servetools import free_port
 
 pytestmark = pytest.mark.integration
 
 TOKEN = "t0ken"
-ENV = {"PYTHONPATH": SRC + os.pathsep + os.environ.get("PYTHONPATH", ""), "SW_TEST_TOKEN": TOKEN}
+ENV = this_tree({"SW_TEST_TOKEN": TOKEN})
 
 
 def _analyzer_config(folder: Path, cluster: str, member: str, port: int) -> Path:
@@ -37,41 +44,6 @@ def _analyzer_config(folder: Path, cluster: str, member: str, port: int) -> Path
         f"member: {member}}}\n"
     )
     return path
-
-
-class AnalyzerProcess(CollectorProcess):
-    """`serve --role analyzer --prefer N` as a child process (the collector's helper, another role)."""
-
-    def __init__(self, config: Path, prefer: str) -> None:
-        super().__init__(config, ENV)
-        self.prefer = prefer
-
-    def start(self, timeout: float = 30.0) -> AnalyzerProcess:
-        import threading
-
-        self.ready.clear()
-        self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "stackwatch",
-                "serve",
-                "--role",
-                "analyzer",
-                "--prefer",
-                self.prefer,
-                "--config",
-                str(self.config),
-            ],
-            env={**os.environ, **ENV},
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-        )
-        threading.Thread(target=self._read, args=(self.proc,), daemon=True).start()
-        if not self.ready.wait(timeout):
-            self.kill()
-            raise AssertionError("the analyzer did not become ready:\n" + self.log())
-        return self
 
 
 def _status(config: Path) -> tuple[int, dict[str, Any]]:
@@ -135,8 +107,8 @@ def test_cluster_status_and_metrics_follow_owners_and_a_takeover(tmp_path: Path)
     analyzers: dict[str, AnalyzerProcess] = {}
     try:
         collector.start()
-        analyzers["a"] = AnalyzerProcess(configs["a"], "0").start()
-        analyzers["b"] = AnalyzerProcess(configs["b"], "1").start()
+        analyzers["a"] = AnalyzerProcess(configs["a"], "0", "a", env=ENV)
+        analyzers["b"] = AnalyzerProcess(configs["b"], "1", "b", env=ENV)
         time.sleep(2.5)  # each subscribed to the other's partition as its standby
         _send(tcp, 400, "first")
 
@@ -254,7 +226,7 @@ def test_an_analyzer_that_loses_the_broker_says_so_and_exits(tmp_path: Path) -> 
     port = free_port()
     config = _analyzer_config(tmp_path, cluster, "a", port)
     config.write_text(config.read_text().replace("127.0.0.1:5672", f"127.0.0.1:{proxy.port}"))
-    analyzer = AnalyzerProcess(config, "0")
+    analyzer = AnalyzerProcess(config, "0", "a", env=ENV, started=False)
     try:
         analyzer.start()
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5) as response:

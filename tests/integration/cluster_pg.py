@@ -5,6 +5,7 @@ a collector and analyzer fleet of real processes, and what the shared store hold
 from __future__ import annotations
 
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -45,10 +46,13 @@ def file_events(logs: Path) -> list[Event]:
     return sorted(events, key=lambda e: e.time)
 
 
-def analyze_alerts(logs: Path, config: Path, data: Path) -> list[dict[str, Any]]:
+def analyze_alerts(logs: Path, config: Path, data: Path,
+                   env: dict[str, str] | None = None) -> list[dict[str, Any]]:
+    """The alerts `stackwatch analyze` raises over ``logs`` (``env`` added to the environment)."""
     done = subprocess.run([sys.executable, "-m", "stackwatch", "analyze", str(logs), "--config", str(config),
                            "--data", str(data), "--format", "json"],
-                          capture_output=True, text=True, timeout=600, check=False)
+                          capture_output=True, text=True, timeout=600, check=False,
+                          env={**os.environ, **(env or {})})
     assert done.returncode == 0, done.stderr
     return [json.loads(line) for line in done.stdout.splitlines() if line.strip()]
 

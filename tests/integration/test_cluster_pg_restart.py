@@ -5,7 +5,6 @@ collector read from the file is stored, once. The analyzers get their store from
 
 from __future__ import annotations
 
-import asyncio
 import threading
 import time
 from pathlib import Path
@@ -18,10 +17,10 @@ from tests.cluster.clustertools import (
     CollectorProcess,
     analyzer_config,
     collector_config,
+    set_topology,
     unique_cluster,
 )
 from tests.integration.cluster_pg import file_events, same_records, stored, stored_count, tail_source
-from tests.integration.test_cluster_postgres import _delete
 from tests.integration.test_cluster_resend import _writer
 from tests.pgserver import private_server
 
@@ -74,7 +73,7 @@ def test_analyzers_wait_out_a_postgresql_restart_and_lose_nothing(tmp_path: Path
             stop.set()
             for process in processes:
                 process.kill()
-            asyncio.run(_delete(Topology(cluster, PARTITIONS)))
+            set_topology(Topology(cluster, PARTITIONS), create=False)
         kept, _ = stored(url)
     retried = sum(a.log().count("commit failed, will retry") for a in analyzers)
     print(f"{before} stored before the restart, {len(kept)} after; {retried} commits retried")

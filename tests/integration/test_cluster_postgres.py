@@ -7,18 +7,18 @@ within 10 s; an attack straddling the kill is still caught)."""
 
 from __future__ import annotations
 
-import asyncio
 import time
 from pathlib import Path
 
 import pytest
 
-from stackwatch.cluster.topology import Topology, delete
+from stackwatch.cluster.topology import Topology
 from tests.cluster.clustertools import (
     AnalyzerProcess,
     CollectorProcess,
     analyzer_config,
     collector_config,
+    set_topology,
     unique_cluster,
 )
 from tests.integration.cluster_pg import (
@@ -42,14 +42,6 @@ RATE = 150.0
 """Records a second: the demo's 3.9k records take about 30 s, the kill lands under load. The demo
 spans two hours, so one second of sending is 4 minutes of the records' time: a record a collector
 holds for 50 ms behind another source's is 10 s late in the records' time."""
-
-
-async def _delete(topology: Topology) -> None:
-    import aio_pika
-
-    connection = await aio_pika.connect("amqp://guest:guest@127.0.0.1:5672/")
-    async with connection:
-        await delete(connection, topology)
 
 
 def _start_collector(folder: Path, cluster: str, streams: Streams, n: int) -> CollectorProcess:
@@ -110,7 +102,7 @@ def test_two_collectors_two_analyzers_and_a_standby_on_postgresql_give_analyze_s
         finally:
             for process in processes:
                 process.kill()
-            asyncio.run(_delete(Topology(cluster, PARTITIONS)))
+            set_topology(Topology(cluster, PARTITIONS), create=False)
         kept, alerts = stored(url)
     same_records(events, kept)
     compare(expected, alerts, events)

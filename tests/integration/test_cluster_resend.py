@@ -6,7 +6,6 @@ analyze` over the finished file (real processes, real RabbitMQ and PostgreSQL)."
 
 from __future__ import annotations
 
-import asyncio
 import threading
 import time
 from datetime import UTC, datetime
@@ -20,6 +19,7 @@ from tests.cluster.clustertools import (
     CollectorProcess,
     analyzer_config,
     collector_config,
+    set_topology,
     unique_cluster,
 )
 from tests.integration.cluster_pg import (
@@ -31,7 +31,6 @@ from tests.integration.cluster_pg import (
     stored_count,
     tail_source,
 )
-from tests.integration.test_cluster_postgres import _delete
 from tests.pgdb import fresh_database
 from tests.servetools import wait_for
 
@@ -105,7 +104,7 @@ def test_records_a_killed_collector_sends_again_are_stored_and_counted_once(tmp_
             stop.set()
             for process in processes:
                 process.kill()
-            asyncio.run(_delete(Topology(cluster, PARTITIONS)))
+            set_topology(Topology(cluster, PARTITIONS), create=False)
         kept, alerts = stored(url)
         expected = analyze_alerts(log.parent, config, tmp_path / "analyzed")
     print(f"{kills} kills; {analyzer.log().count('sent again')} turns with resent records")

@@ -17,8 +17,14 @@ import pytest
 from stackwatch.api import WebSettings, create_app
 from stackwatch.api.settings import LoginRate
 from stackwatch.config.settings import ClusterSettings
-from tests.cluster.clustertools import CollectorProcess, Consumer, collector_config, unique_cluster
-from tests.cluster.test_cluster_status import ENV, AnalyzerProcess, _analyzer_config, _send
+from tests.cluster.clustertools import (
+    AnalyzerProcess,
+    CollectorProcess,
+    Consumer,
+    collector_config,
+    unique_cluster,
+)
+from tests.cluster.test_cluster_status import ENV, _analyzer_config, _send
 from tests.servetools import free_port
 from tests.web.conftest import serving, shot
 from tests.web.test_browser import log_in
@@ -45,7 +51,8 @@ def test_cluster_page_lists_collectors_analyzers_and_partitions(browser, service
         ),
         ENV,
     )
-    analyzer = AnalyzerProcess(_analyzer_config(tmp_path, name, "a", free_port()), "0")
+    analyzer = AnalyzerProcess(_analyzer_config(tmp_path, name, "a", free_port()), "0", "a", env=ENV,
+                               started=False)
     cluster = ClusterSettings(name=name, amqp_url="amqp://guest@127.0.0.1:5672/", partitions=2, buckets=16)
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
     page = context.new_page()

@@ -22,6 +22,7 @@ import urllib.request
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
+from urllib.parse import quote
 
 from stackwatch.api.keystone_settings import KeystoneSettings
 from stackwatch.core.errors import StackwatchError
@@ -141,7 +142,7 @@ class KeystoneClient:
         """The users holding a role on ``project_id`` (directly or through a group): their
         ids, and their names with their domain's id (``include_names``)."""
         _check(token, project_id)
-        path = (f"/role_assignments?scope.project.id={urllib.request.quote(project_id)}"
+        path = (f"/role_assignments?scope.project.id={quote(project_id)}"
                 "&effective&include_names")
         try:
             _, body = self._call("GET", path, None, {"X-Auth-Token": token})

@@ -40,7 +40,7 @@ def alerts_command(data: str, status: str | None, severity: str | None, host: st
             raise click.BadParameter(str(exc).removeprefix("--since: "), param_hint="--since") from None
         stored = store.alerts(AlertQuery(status=status, severity=severity, host=host, since=start,
                                          with_evidence=False, limit=limit))
-    rows = [{
+    rows: list[dict[str, object]] = [{
         "ID": s.id, "First seen": s.alert.time, "Last seen": s.alert.last_seen, "Severity": s.alert.severity,
         "Status": s.alert.status, "Category": s.alert.category, "Host": s.alert.host,
         "Service": s.alert.service, "Source IP": s.alert.source_ip, "User": s.alert.user,

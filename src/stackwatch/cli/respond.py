@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import click
 
@@ -192,6 +194,8 @@ def _undo(queue_id: int, dry_run: bool, cloud: str | None, config: str | None, d
         sys.exit(1)
 
 
+F = TypeVar("F", bound=Callable[..., Any])
+
 _undo_options = [
     click.argument("queue_id", type=int),
     click.option("--dry-run", is_flag=True, help="Print what would be undone; change nothing."),
@@ -202,14 +206,14 @@ _undo_options = [
 ]
 
 
-def _with_undo_options(func: object) -> object:
+def _with_undo_options(func: F) -> F:
     for option in reversed(_undo_options):
-        func = option(func)  # type: ignore[operator]
+        func = option(func)
     return func
 
 
 @respond_group.command("undo")
-@_with_undo_options  # type: ignore[arg-type]
+@_with_undo_options
 def undo_command(queue_id: int, dry_run: bool, cloud: str | None, config: str | None, data: str) -> None:
     """Undo a countermeasure (by its id in `respond list --all`): enable the account again,
     release the instance, remove the address from the deny map."""
@@ -217,7 +221,7 @@ def undo_command(queue_id: int, dry_run: bool, cloud: str | None, config: str | 
 
 
 @respond_group.command("release")
-@_with_undo_options  # type: ignore[arg-type]
+@_with_undo_options
 def release_command(queue_id: int, dry_run: bool, cloud: str | None, config: str | None, data: str) -> None:
     """Release a quarantined instance: its recorded security groups back, unlocked if we locked it."""
     _undo(queue_id, dry_run, cloud, config, data, "quarantine_instance")

@@ -176,8 +176,8 @@ class AideReportParser:
         attrs: dict[str, Any] = dict(summary)
         if version:
             attrs["version"] = version
-        base = {"received": ctx.received, "host": ctx.host, "service": "aide", "kind": "aide",
-                "origin": ctx.origin, "time": time}
+        base: dict[str, Any] = {"received": ctx.received, "host": ctx.host, "service": "aide",
+                                "kind": "aide", "origin": ctx.origin, "time": time}
         events = [Event(
             **base, severity="warning" if differs else "info", action="integrity.check",
             outcome="failure" if differs else "success", message=outline or "AIDE report",

@@ -152,8 +152,8 @@ class ClamavLogParser:
         """One clamscan run: an ``av.scan`` summary, and a finding per FOUND line."""
         attrs, start = _summary(lines)
         when = start or ctx.last_time or ctx.received
-        base = {"received": ctx.received, "host": ctx.host, "service": "clamscan", "kind": "clamav",
-                "origin": ctx.origin, "time": when}
+        base: dict[str, Any] = {"received": ctx.received, "host": ctx.host, "service": "clamscan",
+                                "kind": "clamav", "origin": ctx.origin, "time": when}
         events = []
         if attrs:
             infected = attrs.get("infected", 0)

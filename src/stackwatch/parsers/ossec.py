@@ -199,9 +199,9 @@ def from_json(obj: dict[str, Any], raw: str, ctx: ParseContext) -> list[Event] |
     except (TypeError, ValueError):
         return None
     when = when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
-    data = obj.get("data") if isinstance(obj.get("data"), dict) else {}
-    agent = obj.get("agent") if isinstance(obj.get("agent"), dict) else {}
-    groups = rule.get("groups") if isinstance(rule.get("groups"), list) else []
+    data = obj["data"] if isinstance(obj.get("data"), dict) else {}
+    agent = obj["agent"] if isinstance(obj.get("agent"), dict) else {}
+    groups = rule["groups"] if isinstance(rule.get("groups"), list) else []
     extra: dict[str, Any] = {"data": data}
     for key in ("full_log", "location", "id"):
         if key in obj:

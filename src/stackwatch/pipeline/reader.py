@@ -22,13 +22,13 @@ import logging
 import operator
 import re
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cache
 from itertools import chain, compress, count, islice
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, Protocol
 
 from stackwatch.core.event import Event
 from stackwatch.parsers.base import ParseContext, RecordGate
@@ -199,8 +199,17 @@ def _input(path: Path, host: str, ref: str) -> InputFile:
                      size=stat.st_size, year=year)
 
 
+class ByteSource(Protocol):
+    """What the reader reads a file through: the file, stdin, or a decompressing handle over the
+    file (``read1``, where there is one, is preferred: see read_line_batches)."""
+
+    def read(self, size: int, /) -> bytes: ...
+
+    def close(self) -> None: ...
+
+
 def open_input(source: InputFile, inflate: InflateLimits | None = None,
-               progress: ReadProgress | None = None) -> BinaryIO:
+               progress: ReadProgress | None = None) -> ByteSource:
     """A file's bytes, decompressed when it is gzip (within ``inflate``); stdin as it is."""
     if source.path is None:
         return sys.stdin.buffer
@@ -209,8 +218,8 @@ def open_input(source: InputFile, inflate: InflateLimits | None = None,
         handle.seek(0)
         inflated = gzip.GzipFile(fileobj=handle, mode="rb")
         if inflate is None or not (inflate.max_ratio or inflate.max_bytes):
-            return _Closing(inflated, handle)  # type: ignore[return-value]
-        return _LimitedInflate(inflated, handle, inflate, str(source.path), progress)  # type: ignore[return-value]
+            return _Closing(inflated, handle)
+        return _LimitedInflate(inflated, handle, inflate, str(source.path), progress)
     handle.seek(0)
     return handle
 
@@ -220,8 +229,8 @@ class _Closing:
 
     def __init__(self, inflated: gzip.GzipFile, raw: BinaryIO) -> None:
         self.inflated, self.raw = inflated, raw
-        self.read = inflated.read
-        self.read1 = inflated.read1
+        self.read: Callable[[int], bytes] = inflated.read
+        self.read1: Callable[[int], bytes] = inflated.read1
 
     def close(self) -> None:
         self.inflated.close()
@@ -237,7 +246,7 @@ class _LimitedInflate(_Closing):
         super().__init__(inflated, raw)
         self.limits, self.name, self.progress = limits, name, progress
         self.out = 0
-        self.read = self.read1 = self._read  # type: ignore[method-assign]
+        self.read = self.read1 = self._read
 
     def _read(self, size: int = -1) -> bytes:
         if self.out < 0:
@@ -283,7 +292,7 @@ parsers' one-record caches warm while the time-ordered merge interleaves files; 
 stays bounded (a batch of events per open file)."""
 
 
-def read_lines(handle: BinaryIO, progress: ReadProgress | None = None) -> Iterator[str]:
+def read_lines(handle: ByteSource, progress: ReadProgress | None = None) -> Iterator[str]:
     """Decoded lines without their newline; undecodable bytes kept via surrogateescape.
 
     Same lines as ``readline(MAX_LINE_BYTES)`` in a loop would give: a line longer than
@@ -298,7 +307,7 @@ class CutLine(list[str]):
     original_bytes: int = 0
 
 
-def read_line_batches(handle: BinaryIO, progress: ReadProgress | None = None,
+def read_line_batches(handle: ByteSource, progress: ReadProgress | None = None,
                       size: int = BATCH_LINES, block_size: int = READ_BLOCK) -> Iterator[list[str]]:
     """``read_lines`` in lists of at most ``size`` lines, reading ``block_size`` bytes at a time.
     An over-long line comes alone, as a ``CutLine`` of its head."""
@@ -438,7 +447,7 @@ class _Counting:
     """A handle that counts the bytes read out of it and, given a hash, hashes them (an input's
     fingerprint, see ingested.py)."""
 
-    def __init__(self, handle: BinaryIO, fingerprint: Any = None) -> None:
+    def __init__(self, handle: ByteSource, fingerprint: Any = None) -> None:
         self.handle = handle
         self.fingerprint = fingerprint
         self.bytes_read = 0

@@ -99,7 +99,7 @@ def pack(events: list[Event]) -> list[tuple[Any, ...]]:
 
 def unpack(rows: list[tuple[Any, ...]]) -> list[Event]:
     """The events ``pack`` wrote."""
-    out = []
+    out: list[Event] = []
     append = out.append
     for (time, received, host, service, severity, message, kind, action, outcome, initiator, target,
          observer, request_id, attrs, raw, origin, ref) in rows:
@@ -396,13 +396,14 @@ class ReaderPool:
     def _receive(self) -> None:
         """Wait for the next answer of any worker and put it in its file's inbox."""
         live = [worker for worker in self.workers if worker.alive]
-        waiting = {worker.results: worker for worker in live}
-        waiting.update({worker.process.sentinel: worker for worker in live})
+        # each worker's two handles: its results pipe (True) and its process's sentinel (False)
+        waiting: dict[Any, tuple[_Worker, bool]] = {worker.results: (worker, True) for worker in live}
+        waiting.update({worker.process.sentinel: (worker, False) for worker in live})
         for ready in multiprocessing.connection.wait(list(waiting)):
-            worker = waiting[ready]
+            worker, answered = waiting[ready]
             if not worker.alive:
                 continue
-            if ready is worker.results:
+            if answered:
                 try:
                     # our own child over a private pipe, never outside input
                     message = pickle.loads(worker.results.recv_bytes())  # noqa: S301

@@ -19,7 +19,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import time
-from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -32,7 +31,7 @@ from stackwatch.config.secrets import Secret
 from stackwatch.core.event import Event
 from stackwatch.parsers.base import ParseContext, unparsed_event
 from stackwatch.parsers.notification import decode_envelope, normalize_notification
-from stackwatch.sources.base import Record, Source, SourceContext, SourceSettings, mark_truncated
+from stackwatch.sources.base import RecentRefs, Record, Source, SourceContext, SourceSettings, mark_truncated
 
 SEEN_LIMIT = 200_000
 """message ids remembered to recognise redeliveries."""
@@ -83,15 +82,13 @@ class AmqpNotificationSource(Source):
         self.connection: Any = None
         self.channel: Any = None
         self._pending: list[Any] = []  # decoded, not yet acknowledged messages (delivery order)
-        self._seen: OrderedDict[str, None] = OrderedDict()
+        self._seen = RecentRefs(SEEN_LIMIT)
         self.ack_errors = 0
 
     async def start(self) -> None:
         import aio_pika
 
-        if self.context.recent_refs is not None:
-            for ref in self.context.recent_refs("amqp:"):
-                self._remember(ref)
+        self._seen.seed(self.context, "amqp:")
         settings = self.settings
         self.connection = await aio_pika.connect_robust(
             settings.connect_url(),
@@ -123,16 +120,6 @@ class AmqpNotificationSource(Source):
         await self.queue.put(record)
         self.counters.received += 1
         self.counters.bytes += len(body)
-
-    def _remember(self, ref: str) -> bool:
-        """True when ``ref`` is new (and remember it)."""
-        seen = self._seen
-        if ref in seen:
-            return False
-        seen[ref] = None
-        if len(seen) > SEEN_LIMIT:
-            seen.popitem(last=False)
-        return True
 
     def decode(self, records: list[Record]) -> list[Event]:
         out: list[Event] = []
@@ -166,7 +153,7 @@ class AmqpNotificationSource(Source):
                         unparsed_event([record.text], ctx, f"notification: {type(exc).__name__}: {exc}"[:300])
                     ]
                     self.counters.unparsed += 1
-            if not self._remember(ctx.ref):
+            if not self._seen.remember(ctx.ref):
                 self.counters.duplicates += 1  # delivered again after a crash/reconnect: stored already
                 continue
             if record.original_size:

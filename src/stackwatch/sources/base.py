@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import time
 from abc import ABC, abstractmethod
-from collections import deque
+from collections import OrderedDict, deque
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, ClassVar, NamedTuple
@@ -220,6 +220,33 @@ class Source(ABC):
             self.counters.truncated += 1
             return data[: self.max_bytes].decode("utf-8", "surrogateescape"), len(data)
         return data.decode("utf-8", "surrogateescape"), 0
+
+
+class RecentRefs:
+    """The refs of the newest records, at most ``limit`` (the oldest forgotten first): how a
+    source whose sender sends again what was not acknowledged (RELP, AMQP) recognises what is
+    stored already."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._refs: OrderedDict[str, None] = OrderedDict()
+
+    def seed(self, context: SourceContext, prefix: str) -> None:
+        """Remember the refs starting with ``prefix`` among the newest stored events (when the
+        runner knows them: a restart recognises what was stored but not acknowledged)."""
+        if context.recent_refs is not None:
+            for ref in context.recent_refs(prefix):
+                self.remember(ref)
+
+    def remember(self, ref: str) -> bool:
+        """True when ``ref`` is new (and remember it)."""
+        refs = self._refs
+        if ref in refs:
+            return False
+        refs[ref] = None
+        if len(refs) > self.limit:
+            refs.popitem(last=False)
+        return True
 
 
 @dataclass(slots=True)

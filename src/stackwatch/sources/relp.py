@@ -29,18 +29,16 @@ sender resend it forever.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import logging
-import ssl
 import time
-from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any, Final
 
 from stackwatch.config.schema import Address, Seconds, setting
 from stackwatch.core.event import Event
-from stackwatch.sources.base import MessageDecoder, Record, Source, SourceContext, SourceSettings
+from stackwatch.sources.base import MessageDecoder, RecentRefs, Record, SourceContext, SourceSettings
+from stackwatch.sources.listener import Connection, ListeningSource, TlsSettings
 from stackwatch.sources.relp_frames import (
     Frame,
     FrameParser,
@@ -49,11 +47,9 @@ from stackwatch.sources.relp_frames import (
     next_txnr,
     parse_offers,
 )
-from stackwatch.sources.syslog_tcp import TlsSettings, server_context
 
 log = logging.getLogger(__name__)
 
-READ_SIZE: Final = 256 * 1024
 SEEN_LIMIT: Final = 200_000  # message digests remembered to recognise a resend
 SOFTWARE: Final = b"stackwatch,1,https://github.com/stackwatch/stackwatch"
 OVERSIZE: Final = ("truncate", "close")
@@ -99,41 +95,24 @@ class Session:
             self.writer.close()
 
 
-class RelpSource(Source):
+class RelpSource(ListeningSource):
     Settings = RelpSettings
 
     def __init__(self, settings: RelpSettings, context: SourceContext) -> None:
         super().__init__(settings, context)
         self.origin = f"relp:{self.name}"
         self.decoder = MessageDecoder(self.origin, settings.host, settings.service)
-        self.server: asyncio.Server | None = None
-        self.address: tuple[str, int] | None = None
-        self.ssl = server_context(settings.tls) if settings.tls is not None else None
-        self._tasks: set[asyncio.Task[None]] = set()
         self._closing: set[Session] = set()  # closed by the client, waiting for their acknowledgements
         self._pending: list[tuple[Session, int]] = []  # decoded, not yet acknowledged (in order)
-        self._seen: OrderedDict[str, None] = OrderedDict()
+        self._seen = RecentRefs(SEEN_LIMIT)
         self.protocol_errors = 0
 
     async def start(self) -> None:
-        if self.context.recent_refs is not None:
-            for ref in self.context.recent_refs("relp:"):
-                self._remember(ref)
-        listen = self.settings.listen
-        self.server = await asyncio.start_server(
-            self._serve, listen.host, listen.port, ssl=self.ssl, limit=READ_SIZE, backlog=512
-        )
-        self.address = self.server.sockets[0].getsockname()[:2]
+        self._seen.seed(self.context, "relp:")
+        await super().start()
 
     async def stop(self) -> None:
-        if self.server is not None:
-            self.server.close()
-            self.server = None
-        for task in list(self._tasks):
-            task.cancel()
-        for task in list(self._tasks):
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        await super().stop()
         for session in list(self._closing):  # their last acknowledgements will not come now
             session.open = False
             session.writer.close()
@@ -141,27 +120,17 @@ class RelpSource(Source):
 
     # ------------------------------------------------------------------ one session
 
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
+    async def _connection(self, connection: Connection) -> None:
+        session = Session(connection.writer, connection.peer)
+        connection.keep_open = lambda: self._waits_for_acknowledgements(session)
         counters = self.counters
-        if counters.connections >= self.settings.max_connections or task is None:
-            writer.close()
-            return
-        self._tasks.add(task)  # type: ignore[arg-type]
-        counters.connections += 1
-        peer_info = writer.get_extra_info("peername")
-        session = Session(writer, str(peer_info[0]) if peer_info else "")
         parser = FrameParser(self.max_bytes, truncate=self.settings.oversize == "truncate")
-        timeout = float(self.settings.idle_timeout) or None
         expected = 0  # the next transaction number (0: none yet, the open comes first)
         closing = False  # the client sent close: read nothing more
         try:
             while session.open and not closing:
-                try:
-                    data = await asyncio.wait_for(reader.read(READ_SIZE), timeout)
-                except TimeoutError:
-                    break
-                if not data:
+                data = await connection.read()
+                if not data:  # the client closed, or was silent for idle_timeout
                     break
                 counters.bytes += len(data)
                 records: list[Record] = []
@@ -187,20 +156,17 @@ class RelpSource(Source):
             counters.errors += 1
             log.warning("relp %s: closing the session from %s: %s", self.name, session.peer, exc)
             session.send(encode(0, "serverclose"))  # librelp's hint: reconnect, resend what is unacked
-        except (ConnectionError, ssl.SSLError, OSError):
-            counters.errors += 1
-        except asyncio.CancelledError:
-            pass  # shutdown: end this session quietly (the sender resends what is unacknowledged)
-        finally:
-            counters.connections -= 1
-            self._tasks.discard(task)  # type: ignore[arg-type]
-            if not session.close_txnr:
-                session.open = False
-                writer.close()
-                with contextlib.suppress(Exception):
-                    await writer.wait_closed()
-            elif session.open:  # a close waits for its acknowledgements; ``commit`` ends the connection
-                self._closing.add(session)
+
+    def _waits_for_acknowledgements(self, session: Session) -> bool:
+        """When its connection ends: True if the client's close waits for acknowledgements
+        (``commit`` ends the connection then); else the session is over and its connection closed
+        now (the sender resends what is unacknowledged)."""
+        if not session.close_txnr:
+            session.open = False
+            return False
+        if session.open:
+            self._closing.add(session)
+        return True
 
     def _handle(self, session: Session, frame: Frame, records: list[Record]) -> bool:
         """Act on one frame; False once the client has closed the session."""
@@ -243,16 +209,6 @@ class RelpSource(Source):
 
     # ------------------------------------------------------------------ the runner's side
 
-    def _remember(self, ref: str) -> bool:
-        """True when ``ref`` is new (and remember it)."""
-        seen = self._seen
-        if ref in seen:
-            return False
-        seen[ref] = None
-        if len(seen) > SEEN_LIMIT:
-            seen.popitem(last=False)
-        return True
-
     def decode(self, records: list[Record]) -> list[Event]:
         out: list[Event] = []
         decode = self.decoder.decode
@@ -260,7 +216,7 @@ class RelpSource(Source):
         for record in records:
             pending.append(record.meta)
             ref = "relp:" + hashlib.sha256(record.text.encode("utf-8", "surrogateescape")).hexdigest()[:32]
-            if not self._remember(ref):
+            if not self._seen.remember(ref):
                 self.counters.duplicates += 1  # sent again after a lost acknowledgement: stored already
                 continue
             out.extend(decode(record, ref))

@@ -14,31 +14,14 @@ signed by that CA (our nodes) can connect.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import ssl
 import time
 from dataclasses import dataclass
 
 from stackwatch.config.schema import Address, Seconds, setting
-from stackwatch.config.secrets import Secret
 from stackwatch.sources.base import MessageDecoder, MessageSource, Record, SourceContext, SourceSettings
+from stackwatch.sources.listener import Connection, ListeningSource, TlsSettings
 
-READ_SIZE = 256 * 1024
 _MAX_LEN_DIGITS = 10
-
-
-@dataclass(frozen=True, kw_only=True)
-class TlsSettings:
-    cert: str = setting(help="PEM certificate (chain) of this listener")
-    key: str = setting(help="PEM private key of the certificate")
-    key_password: Secret | None = setting(None, "password of an encrypted key, by reference")
-    client_ca: str | None = setting(None, "CA bundle that client certificates must chain to")
-    require_client_cert: bool = setting(False, "refuse clients without a valid certificate (mutual TLS)")
-
-    def validate(self) -> None:
-        if self.require_client_cert and not self.client_ca:
-            raise ValueError("require_client_cert needs client_ca")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -47,17 +30,6 @@ class TcpSettings(SourceSettings):
     tls: TlsSettings | None = setting(None, "serve TLS (RFC 5425) with these certificates")
     max_connections: int = setting(1024, "connections accepted at once; more are closed at once")
     idle_timeout: Seconds = setting(Seconds(0), "close a connection silent this long (0: never)")
-
-
-def server_context(tls: TlsSettings) -> ssl.SSLContext:
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.minimum_version = ssl.TLSVersion.TLSv1_2
-    password = tls.key_password.value if tls.key_password is not None else None
-    context.load_cert_chain(tls.cert, tls.key, password=password)
-    if tls.client_ca:
-        context.load_verify_locations(cafile=tls.client_ca)
-        context.verify_mode = ssl.CERT_REQUIRED if tls.require_client_cert else ssl.CERT_OPTIONAL
-    return context
 
 
 class StreamFramer:
@@ -133,69 +105,26 @@ class StreamFramer:
         return [(rest, 0)] if rest and not self.discarding and not self.skip else []
 
 
-class TcpSyslogSource(MessageSource):
+class TcpSyslogSource(MessageSource, ListeningSource):
     Settings = TcpSettings
 
     def __init__(self, settings: TcpSettings, context: SourceContext) -> None:
         super().__init__(settings, context)
         transport = "tls" if settings.tls is not None else "tcp"
         self.decoder = MessageDecoder(f"syslog:{transport}/{self.name}", settings.host, settings.service)
-        self.server: asyncio.Server | None = None
-        self.address: tuple[str, int] | None = None
-        self.ssl = server_context(settings.tls) if settings.tls is not None else None
-        self._tasks: set[asyncio.Task[None]] = set()
         self.tls_failures = 0
 
-    async def start(self) -> None:
-        listen = self.settings.listen
-        self.server = await asyncio.start_server(
-            self._serve, listen.host, listen.port, ssl=self.ssl, limit=READ_SIZE, backlog=512
-        )
-        self.address = self.server.sockets[0].getsockname()[:2]
-
-    async def stop(self) -> None:
-        if self.server is not None:
-            self.server.close()
-            self.server = None
-        for task in list(self._tasks):
-            task.cancel()
-        for task in list(self._tasks):
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
-
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        counters = self.counters
-        if counters.connections >= self.settings.max_connections or task is None:
-            writer.close()
-            return
-        self._tasks.add(task)  # type: ignore[arg-type]
-        counters.connections += 1
-        peer_info = writer.get_extra_info("peername")
-        peer = str(peer_info[0]) if peer_info else ""
+    async def _connection(self, connection: Connection) -> None:
         framer = StreamFramer(self.max_bytes)
-        timeout = float(self.settings.idle_timeout) or None
-        try:
-            while True:
-                try:
-                    data = await asyncio.wait_for(reader.read(READ_SIZE), timeout)
-                except TimeoutError:
-                    break
-                frames = framer.feed(data) if data else framer.close()
-                if frames:
-                    await self._queue(frames, peer, len(data))
-                if not data:
-                    break
-        except (ConnectionError, ssl.SSLError, OSError):
-            counters.errors += 1
-        except asyncio.CancelledError:
-            pass  # shutdown: end this connection quietly
-        finally:
-            counters.connections -= 1
-            self._tasks.discard(task)  # type: ignore[arg-type]
-            writer.close()
-            with contextlib.suppress(Exception):
-                await writer.wait_closed()
+        while True:
+            data = await connection.read()
+            if data is None:  # silent for idle_timeout
+                break
+            frames = framer.feed(data) if data else framer.close()
+            if frames:
+                await self._queue(frames, connection.peer, len(data))
+            if not data:
+                break
 
     async def _queue(self, frames: list[tuple[bytes, int]], peer: str, size: int) -> None:
         await self.bucket.wait(len(frames))

@@ -9,14 +9,15 @@ bigint of another type; for SQLite that is a no-op.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Final
 
 import orjson
 
 from stackwatch.core.alert import ALERT_SEVERITIES, Alert, Evidence
-from stackwatch.store.base import AlertChange, Silence, StoredAlert
-from stackwatch.store.rows import from_micros
+from stackwatch.store.base import AlertChange, AlertQuery, Silence, StoredAlert
+from stackwatch.store.rows import from_micros, to_micros
+from stackwatch.store.scope import Scope
 
 MAX_EVIDENCE: Final = 1000  # evidence rows kept per alert (the first ones; the count keeps growing)
 ENGINE: Final = "stackwatch"  # the actor recorded for changes the engine makes
@@ -46,6 +47,58 @@ def refold_status(incoming: str, stored: str, last: int, stored_last: int) -> tu
     if stored == "resolved" and incoming != "resolved" and last > stored_last:
         return "open", "fired again after it was resolved"
     return stored, None
+
+
+def where(q: AlertQuery, mark: str,
+          scoped: Callable[[Scope], tuple[str, list[Any]]]) -> tuple[str, list[Any]]:
+    """The `` WHERE ...`` clause ('' for none) and its parameters for ``q``'s filters, in a
+    dialect whose parameter is ``mark`` (``?`` or ``%s``); ``scoped``: the backend's condition
+    for a tenant's scope (the one place alert lists are scoped)."""
+    conditions: list[str] = []
+    params: list[Any] = []
+    for column, value in (("status", q.status), ("category", q.category), ("rule", q.rule),
+                          ("severity", q.severity), ("host", q.host), ("source_ip", q.source_ip),
+                          ("user_name", q.user), ("assignee", q.assignee)):
+        if value is not None:
+            conditions.append(f"{column} = {mark}")  # column names come from the fixed list above
+            params.append(value)
+    if q.since is not None:
+        conditions.append(f"last_seen >= {mark}")
+        params.append(to_micros(q.since))
+    if q.until is not None:
+        conditions.append(f"last_seen < {mark}")
+        params.append(to_micros(q.until))
+    if q.without_host_prefix:
+        conditions.append(f"(host IS NULL OR NOT (host >= {mark} AND host < {mark}))")
+        params += [q.without_host_prefix, q.without_host_prefix + "\U0010ffff"]
+    if q.scope is not None:
+        condition, scope_params = scoped(q.scope)
+        conditions.append(condition)
+        params.extend(scope_params)
+    return (" WHERE " + " AND ".join(conditions)) if conditions else "", params
+
+
+def page_sql(q: AlertQuery, where: str, mark: str) -> str:
+    """The SELECT of one page of ``q``'s alerts (``where`` as ``where`` builds it): in ``q``'s
+    order, the most recently seen first among equals; its last two parameters are ``q``'s limit
+    and offset."""
+    direction = "DESC" if q.descending else "ASC"
+    order = SORT_COLUMNS[q.sort]  # a fixed expression, validated by AlertQuery
+    return (f"SELECT {COLUMNS} FROM alerts{where} "  # noqa: S608 - fixed columns and expressions
+            f"ORDER BY {order} {direction}, last_seen DESC, id DESC LIMIT {mark} OFFSET {mark}")
+
+
+def evidence_by_alert(rows: Iterable[Sequence[Any]]) -> dict[int, list[Evidence]]:
+    """``(alert_id, ref, raw, time)`` evidence rows, grouped by alert (in the rows' order)."""
+    found: dict[int, list[Evidence]] = {}
+    for alert_id, ref, raw, time in rows:
+        found.setdefault(alert_id, []).append(evidence(ref, raw, time))
+    return found
+
+
+def assign_comment(assignee: str | None) -> str:
+    """The history comment of an assignment."""
+    return f"assigned to {assignee}" if assignee else "unassigned"
 
 
 def evidence(ref: str, raw: bytes, time: int | None) -> Evidence:

@@ -30,6 +30,39 @@ def whole_minutes(since: int | None, until: int | None) -> tuple[int | None, int
     return first, end
 
 
+def ranged_terms(since: int | None, until: int | None,
+                 mark: str) -> tuple[list[str], list[Any], list[str], list[Any]] | None:
+    """How a range splits for the reading queries, in a dialect whose parameter is ``mark``:
+    ``(minutes, minute_params, edges, edge_params)``, the conditions on ``attempt_minutes.minute``
+    for the whole minutes (AND-ed) and on ``login_attempts.time`` for the partial minutes at
+    either end (OR-ed; none when both ends are open). None when the range lies inside one or two
+    minutes: then ``login_attempts`` alone answers it."""
+    first, end = whole_minutes(since, until)
+    if first is not None and end is not None and first >= end:
+        return None
+    minutes: list[str] = []
+    minute_params: list[Any] = []
+    edges: list[str] = []
+    edge_params: list[Any] = []
+    if first is not None:
+        minutes.append(f"minute >= {mark}")
+        minute_params.append(first)
+        edges.append(f"(time >= {mark} AND time < {mark})")
+        edge_params += [since, first * MINUTE]
+    if end is not None:
+        minutes.append(f"minute < {mark}")
+        minute_params.append(end)
+        edges.append(f"(time >= {mark} AND time < {mark})")
+        edge_params += [end * MINUTE, until]
+    return minutes, minute_params, edges, edge_params
+
+
+def given_terms(terms: Sequence[tuple[str, Any]]) -> tuple[list[str], list[Any]]:
+    """The ``(condition, value)`` pairs whose value is not None, split into conditions and values."""
+    given = [(condition, value) for condition, value in terms if value is not None]
+    return [condition for condition, _ in given], [value for _, value in given]
+
+
 class AttemptReader(Generic[C]):
     """A backend's reading functions, run through ``read`` (the store's: its lock and connection)."""
 

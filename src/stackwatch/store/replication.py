@@ -25,6 +25,7 @@ waits (``wait_sealed``) until the standby has verified and stored it.
 
 from __future__ import annotations
 
+import functools
 import hmac
 import json
 import logging
@@ -348,7 +349,7 @@ class Primary:
                 self._cond.notify_all()
             while not self._stop:
                 with self._cond:
-                    self._cond.wait_for(lambda done=sent: self._stop or self._target > done, timeout=0.5)
+                    self._cond.wait_for(functools.partial(self._moved_past, sent), timeout=0.5)
                 if self._stop:
                     return
                 target = conn.execute("SELECT size FROM ledger_state").fetchone()[0]
@@ -388,6 +389,10 @@ class Primary:
                         self._cond.notify_all()
         finally:
             conn.close()
+
+    def _moved_past(self, done: int) -> bool:
+        """What the sending loop waits for: stopping, or records past ``done`` to send."""
+        return self._stop or self._target > done
 
     def _await_ack(self, chan: Channel) -> int:
         kind, msg = chan.recv()

@@ -7,11 +7,13 @@ values, is decided here once.
 
 from __future__ import annotations
 
-from datetime import datetime
+from collections.abc import Sequence
+from datetime import datetime, timedelta
 from typing import Final
 
 from stackwatch.search.query import Match, TimeRange
-from stackwatch.store.rows import to_micros
+from stackwatch.store.base import QueryError
+from stackwatch.store.rows import EPOCH, to_micros
 
 FILTERS: Final = (("host", "host"), ("service", "service"), ("kind", "kind"), ("action", "action"),
                   ("outcome", "outcome"), ("severity", "severity"), ("source_ip", "source_ip"),
@@ -20,6 +22,12 @@ FILTERS: Final = (("host", "host"), ("service", "service"), ("kind", "kind"), ("
 
 SOURCE_COLUMNS: Final = {"host": "host", "service": "service"}
 """Fields looked up through the ``sources`` table, and its column for each."""
+
+FACETS: Final = {"host": "s.host", "service": "s.service", "severity": "e.severity", "kind": "e.kind",
+                 "action": "e.action", "outcome": "e.outcome", "user": "e.init_name",
+                 "source_ip": "e.init_ip", "project": "e.init_project", "request_id": "e.request_id"}
+"""Fields the sidebar counts values of, and the column each one reads (``events AS e`` joined
+with ``sources AS s``)."""
 
 TOP: Final = "\U0010ffff"  # sorts after every character: the end of a prefix's range
 
@@ -48,3 +56,19 @@ def time_terms(node: TimeRange, now: datetime) -> list[tuple[str, int]]:
         else:
             terms.append(("<", to_micros(node.until.resolve(now))))
     return terms
+
+
+def histogram_step(step: timedelta, size: int) -> int:
+    """``step`` in microseconds, once the histogram asked for is one a store draws (else QueryError)."""
+    step_us = to_micros(EPOCH + step)
+    if step_us <= 0 or not 1 <= size <= 10_000:
+        raise QueryError("a histogram needs a positive step and 1..10000 buckets")
+    return step_us
+
+
+def check_top_values(fields: Sequence[str], sample: int, limit: int) -> None:
+    """QueryError unless ``fields`` are FACETS and ``sample`` and ``limit`` are in their ranges."""
+    unknown = [name for name in fields if name not in FACETS]
+    if unknown or not 1 <= sample <= 100_000 or not 1 <= limit <= 100:
+        raise QueryError(f"top values: fields from {sorted(FACETS)}, sample 1..100000, "
+                         f"limit 1..100 (unknown: {unknown})")

@@ -29,21 +29,21 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 import msgspec
 
-from stackwatch.core.alert import Alert
 from stackwatch.core.clock import SystemClock
 from stackwatch.core.errors import IntegrityError, StoreError
 from stackwatch.core.event import Event
 from stackwatch.store import (
     alert_changes,
+    search_terms,
     sqlite_alerts,
     sqlite_attempts,
     sqlite_partitions,
@@ -52,22 +52,16 @@ from stackwatch.store import (
     sqlite_silences,
 )
 from stackwatch.store.base import (
-    AlertQuery,
     EventQuery,
-    NotFoundError,
     QueryError,
-    Silence,
     SourceStats,
-    Store,
     StoreCounts,
-    StoredAlert,
     StoredEvent,
 )
 from stackwatch.store.checkpoints import Checkpointer
 from stackwatch.store.ledger import LedgerState, chain_batch
 from stackwatch.store.permissions import make_private
 from stackwatch.store.rows import (
-    EPOCH,
     EVENT_COLUMNS,
     RowBuilder,
     clean_text,
@@ -85,6 +79,8 @@ from stackwatch.store.witness import parse_witness
 DB_FILE: Final = "stackwatch.db"
 INDEX_FILE: Final = "stackwatch-index.db"
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 WAL_CHECKPOINT_PAGES: Final = 16384  # 64 MB of 4 kB pages
 
 _INSERT: Final = (f"INSERT INTO events ({', '.join(EVENT_COLUMNS)}, chain) "  # noqa: S608 - fixed columns
@@ -156,7 +152,7 @@ def open_store(data_dir: str | os.PathLike[str], *, format: int | None = None,
     return SQLiteStore(data_dir, **options)
 
 
-class SQLiteStore(Store):
+class SQLiteStore(alert_changes.TriageStore):
     """See the module docstring. Options: ``batch_size`` rows per insert transaction;
     ``background_index`` to fill the search index from a thread (else the writer indexes every
     ``index_every`` rows); ``read_only`` opens without creating, upgrading or writing anything
@@ -761,19 +757,14 @@ class SQLiteStore(Store):
         return None if bounds is None else (from_micros(bounds[0]), from_micros(bounds[1]))
 
     def hit_histogram(self, query: EventQuery, start: datetime, step: timedelta, size: int) -> list[int]:
-        step_us = to_micros(EPOCH + step)
-        if step_us <= 0 or not 1 <= size <= 10_000:
-            raise QueryError("a histogram needs a positive step and 1..10000 buckets")
+        step_us = search_terms.histogram_step(step, size)
         where = self._where(query)
         return list(self._read_where(where, lambda: sqlite_search.histogram(
             self._reader, where, to_micros(start), step_us, size), [0] * size))
 
     def top_values(self, query: EventQuery, fields: Sequence[str], *, sample: int = 10_000,
                    limit: int = 5) -> dict[str, list[tuple[str, int]]]:
-        unknown = [name for name in fields if name not in sqlite_search.FACETS]
-        if unknown or not 1 <= sample <= 100_000 or not 1 <= limit <= 100:
-            raise QueryError(f"top values: fields from {sorted(sqlite_search.FACETS)}, sample 1..100000, "
-                             f"limit 1..100 (unknown: {unknown})")
+        search_terms.check_top_values(fields, sample, limit)
         where = self._where(query)
         return dict(self._read_where(where, lambda: sqlite_search.top_values(
             self._reader, where, tuple(fields), sample=sample, limit=limit), {name: [] for name in fields}))
@@ -859,113 +850,19 @@ class SQLiteStore(Store):
         if index and self._indexer is not None:
             self.index_pending()
 
-    # -- alerts ----------------------------------------------------------------------------
+    # -- alerts (the methods are TriageStore's) ----------------------------------------------
 
-    def upsert_alerts(self, alerts: Iterable[Alert]) -> list[int]:
-        with self._lock:
-            self._check_writable()
-            now = to_micros(self._clock.now())
-            return self._write(lambda: [sqlite_alerts.upsert(self._conn, alert, now) for alert in alerts])
+    alert_sql = alert_changes.AlertSQL(
+        upsert_many=sqlite_alerts.upsert_many, set_status=sqlite_alerts.set_status,
+        set_assignee=sqlite_alerts.set_assignee, get=sqlite_alerts.get, count=sqlite_alerts.count,
+        query=sqlite_alerts.query, create_silence=sqlite_silences.create,
+        expire_silence=sqlite_silences.expire, delete_silence=sqlite_silences.delete,
+        silences=sqlite_silences.every)
 
-    def set_alert_status(self, alert_id: int, status: str, *, actor: str,
-                         comment: str | None = None) -> StoredAlert:
-        changed = self.set_alerts_status([alert_id], status, actor=actor, comment=comment)
-        if not changed:
-            raise NotFoundError(f"no alert with id {alert_id}")
-        return changed[0]
-
-    def set_alerts_status(self, alert_ids: Sequence[int], status: str, *, actor: str,
-                          comment: str | None = None) -> list[StoredAlert]:
-        alert_changes.check_status(status)
-        with self._lock:
-            self._check_writable()
-            now = to_micros(self._clock.now())
-
-            def change() -> list[int]:
-                return alert_changes.change_statuses(
-                    alert_ids, status, actor=actor, comment=comment,
-                    set_status=lambda alert_id: sqlite_alerts.set_status(
-                        self._conn, alert_id, status, actor, comment, now),
-                    queue_admin=self._queue_admin, now=self._clock.now)
-
-            return self._changed(self._write(change))
-
-    def set_alert_assignee(self, alert_id: int, assignee: str | None, *, actor: str) -> StoredAlert:
-        with self._lock:
-            self._check_writable()
-            now = to_micros(self._clock.now())
-
-            def change() -> list[int]:
-                return alert_changes.change_assignee(
-                    alert_id, assignee, actor=actor,
-                    set_assignee=lambda: sqlite_alerts.set_assignee(
-                        self._conn, alert_id, assignee, actor, now),
-                    queue_admin=self._queue_admin, now=self._clock.now)
-
-            changed = self._changed(self._write(change))
-        if not changed:
-            raise NotFoundError(f"no alert with id {alert_id}")
-        return changed[0]
-
-    def _changed(self, alert_ids: list[int]) -> list[StoredAlert]:
-        """After a change: its admin events into the log, and the changed alerts as stored now."""
-        if alert_ids:
-            self._drain_admin()
-        found = [sqlite_alerts.get(self._conn, alert_id) for alert_id in alert_ids]
-        return [a for a in found if a is not None]
-
-    def count_alerts(self, query: AlertQuery | None = None) -> int:
+    def _reading(self, work: Callable[[sqlite3.Connection], T]) -> T:
         with self._lock:
             self._check_open()
-            return sqlite_alerts.count(self._reader, query or AlertQuery())
-
-    # -- silences --------------------------------------------------------------------------
-
-    def create_silence(self, rule: str, key: str, *, ends: datetime, actor: str, reason: str) -> Silence:
-        with self._lock:
-            self._check_writable()
-            now = to_micros(self._clock.now())
-            return self._write(lambda: sqlite_silences.create(  # type: ignore[no-any-return]
-                self._conn, rule, key, ends=to_micros(ends), actor=actor, reason=reason, now=now))
-
-    def expire_silence(self, silence_id: int, *, actor: str) -> Silence:
-        with self._lock:
-            self._check_writable()
-            now = to_micros(self._clock.now())
-            found = self._write(lambda: sqlite_silences.expire(self._conn, silence_id, actor=actor, now=now))
-        if found is None:
-            raise NotFoundError(f"no silence with id {silence_id}")
-        return found  # type: ignore[no-any-return]
-
-    def delete_silence(self, silence_id: int) -> Silence:
-        with self._lock:
-            self._check_writable()
-            found = self._write(lambda: sqlite_silences.delete(self._conn, silence_id))
-        if found is None:
-            raise NotFoundError(f"no silence with id {silence_id}")
-        return found  # type: ignore[no-any-return]
-
-    def silences(self) -> list[Silence]:
-        with self._lock:
-            self._check_open()
-            return sqlite_silences.every(self._reader)
-
-    def get_alert(self, alert_id: int, *, scope: Scope | None = None) -> StoredAlert | None:
-        with self._lock:
-            self._check_open()
-            return sqlite_alerts.get(self._reader, alert_id, scope)
-
-    def alerts(self, query: AlertQuery | None = None) -> list[StoredAlert]:
-        with self._lock:
-            self._check_open()
-            return sqlite_alerts.query(self._reader, query or AlertQuery())
-
-    def record_admin(self, event: Event) -> int | None:
-        """Put an admin event in the log (see ``admin.record_admin_action``)."""
-        with self._lock:
-            self._check_writable()
-            self._write(lambda: self._queue_admin(event))
-            return self._drain_admin()
+            return work(self._reader)
 
     def _queue_admin(self, event: Event) -> None:
         self._conn.execute("INSERT INTO admin_outbox (event) VALUES (?)", (msgspec.json.encode(event),))

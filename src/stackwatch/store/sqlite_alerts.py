@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Sequence
-from typing import Any
 
 import orjson
 
@@ -22,6 +21,10 @@ from stackwatch.store.sqlite_scope import alert_condition
 
 def _text(value: str | None) -> str | None:
     return clean_text(value) if value else value
+
+
+def upsert_many(conn: sqlite3.Connection, alerts: Sequence[Alert], now: int) -> list[int]:
+    return [upsert(conn, alert, now) for alert in alerts]
 
 
 def upsert(conn: sqlite3.Connection, alert: Alert, now: int) -> int:
@@ -97,7 +100,7 @@ def set_assignee(conn: sqlite3.Connection, alert_id: int, assignee: str | None, 
                        (_text(assignee), now, alert_id)).fetchone()
     if row is None:
         return False
-    _history(conn, alert_id, now, actor, row[0], f"assigned to {assignee}" if assignee else "unassigned")
+    _history(conn, alert_id, now, actor, row[0], alert_rows.assign_comment(assignee))
     return True
 
 
@@ -115,56 +118,24 @@ def get(conn: sqlite3.Connection, alert_id: int, scope: Scope | None = None) -> 
     return alert_rows.stored_alert(row, _evidence(conn, [alert_id]).get(alert_id, []), history)
 
 
-def _where(q: AlertQuery) -> tuple[str, list[Any]]:
-    where: list[str] = []
-    params: list[Any] = []
-    for column, value in (("status", q.status), ("category", q.category), ("rule", q.rule),
-                          ("severity", q.severity), ("host", q.host), ("source_ip", q.source_ip),
-                          ("user_name", q.user), ("assignee", q.assignee)):
-        if value is not None:
-            where.append(f"{column} = ?")  # column names come from the fixed list above
-            params.append(value)
-    if q.since is not None:
-        where.append("last_seen >= ?")
-        params.append(to_micros(q.since))
-    if q.until is not None:
-        where.append("last_seen < ?")
-        params.append(to_micros(q.until))
-    if q.without_host_prefix:
-        where.append("(host IS NULL OR NOT (host >= ? AND host < ?))")
-        params += [q.without_host_prefix, q.without_host_prefix + "\U0010ffff"]
-    if q.scope is not None:  # a tenant's view: the one place alert lists are scoped
-        condition, scoped = alert_condition(q.scope)
-        where.append(condition)
-        params.extend(scoped)
-    return (" WHERE " + " AND ".join(where)) if where else "", params
-
-
 def count(conn: sqlite3.Connection, q: AlertQuery) -> int:
-    where, params = _where(q)
+    where, params = alert_rows.where(q, "?", alert_condition)
     return int(conn.execute(f"SELECT count(*) FROM alerts{where}", params).fetchone()[0])  # noqa: S608
 
 
 def query(conn: sqlite3.Connection, q: AlertQuery) -> list[StoredAlert]:
-    where, params = _where(q)
-    direction = "DESC" if q.descending else "ASC"
-    order = alert_rows.SORT_COLUMNS[q.sort]  # a fixed expression, validated by AlertQuery
-    sql = (f"SELECT {alert_rows.COLUMNS} FROM alerts{where} "  # noqa: S608 - fixed columns and expressions
-           f"ORDER BY {order} {direction}, last_seen DESC, id DESC LIMIT ? OFFSET ?")
-    rows = conn.execute(sql, (*params, q.limit, q.offset)).fetchall()
+    where, params = alert_rows.where(q, "?", alert_condition)
+    rows = conn.execute(alert_rows.page_sql(q, where, "?"), (*params, q.limit, q.offset)).fetchall()
     evidence = _evidence(conn, [row[0] for row in rows]) if q.with_evidence else {}
     return [alert_rows.stored_alert(row, evidence.get(row[0], [])) for row in rows]
 
 
 def _evidence(conn: sqlite3.Connection, ids: list[int]) -> dict[int, list[Evidence]]:
-    found: dict[int, list[Evidence]] = {}
     if not ids:
-        return found
-    for alert_id, ref, raw, time in conn.execute(
-            "SELECT alert_id, ref, raw, time FROM alert_evidence WHERE alert_id IN "
-            "(SELECT value FROM json_each(?)) ORDER BY alert_id, id", (orjson.dumps(ids).decode(),)):
-        found.setdefault(alert_id, []).append(alert_rows.evidence(ref, raw, time))
-    return found
+        return {}
+    return alert_rows.evidence_by_alert(conn.execute(
+        "SELECT alert_id, ref, raw, time FROM alert_evidence WHERE alert_id IN "
+        "(SELECT value FROM json_each(?)) ORDER BY alert_id, id", (orjson.dumps(ids).decode(),)))
 
 
 def status_counts(conn: sqlite3.Connection) -> dict[str, int]:

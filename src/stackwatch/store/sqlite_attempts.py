@@ -254,25 +254,13 @@ def _ranged(scope: AttemptScope) -> tuple[str, list[Any]]:
     minutes at both ends (from ``login_attempts``), as rows of ``attempt_minutes``' shape."""
     extra, params = _filters(scope)
     lo, hi = scope.since, scope.until
-    first, end = attempt_read.whole_minutes(lo, hi)
-    if first is not None and end is not None and first >= end:  # inside one or two minutes
+    terms = attempt_read.ranged_terms(lo, hi, "?")
+    if terms is None:  # inside one or two minutes
         return ("SELECT time / 60000000 AS minute, ip, account, project, outcome, 1 AS n, "  # noqa: S608
                 "hash != '' AS hashed, hash, time AS first, time AS last FROM login_attempts "
                 f"WHERE time >= ? AND time < ?{extra}", [lo, hi, *params])
-    minutes = ["1"]
-    minute_params: list[Any] = []
-    edges: list[str] = []
-    edge_params: list[Any] = []
-    if first is not None:
-        minutes.append("minute >= ?")
-        minute_params.append(first)
-        edges.append("(time >= ? AND time < ?)")
-        edge_params += [lo, first * MINUTE]
-    if end is not None:
-        minutes.append("minute < ?")
-        minute_params.append(end)
-        edges.append("(time >= ? AND time < ?)")
-        edge_params += [end * MINUTE, hi]
+    minutes, minute_params, edges, edge_params = terms
+    minutes.insert(0, "1")
     # every piece of the SQL is a fixed string of this module; values are bound
     sql = ("SELECT minute, ip, account, project, outcome, n, hashed, hash, first, last "  # noqa: S608
            f"FROM attempt_minutes WHERE {' AND '.join(minutes)}{extra}")
@@ -321,13 +309,8 @@ def distinct_hashes(conn: sqlite3.Connection, scope: AttemptScope, accounts: Seq
         return {}
     narrowed = AttemptScope(scope.since, scope.until, tuple(accounts), scope.project)
     extra, params = _filters(narrowed)
-    where, bounds = ["outcome = 'failure'", "hash != ''"], []
-    if scope.since is not None:
-        where.append("time >= ?")
-        bounds.append(scope.since)
-    if scope.until is not None:
-        where.append("time < ?")
-        bounds.append(scope.until)
+    where, bounds = attempt_read.given_terms((("time >= ?", scope.since), ("time < ?", scope.until)))
+    where[:0] = ["outcome = 'failure'", "hash != ''"]
     return dict(conn.execute(
         f"SELECT account, count(DISTINCT hash) FROM login_attempts WHERE {' AND '.join(where)}{extra} "  # noqa: S608
         "GROUP BY account", [*bounds, *params]).fetchall())
@@ -336,20 +319,9 @@ def distinct_hashes(conn: sqlite3.Connection, scope: AttemptScope, accounts: Seq
 def timeline(conn: sqlite3.Connection, scope: AttemptScope, *, ip: str | None, account: str | None,
              limit: int) -> list[tuple[Any, ...]]:
     """The attempts of one address and/or account, oldest first: ``login_attempts`` rows."""
-    where: list[str] = ["1"]
-    params: list[Any] = []
-    if ip is not None:
-        where.append("ip = ?")
-        params.append(ip)
-    if account is not None:
-        where.append("account = ?")
-        params.append(account)
-    if scope.since is not None:
-        where.append("time >= ?")
-        params.append(scope.since)
-    if scope.until is not None:
-        where.append("time < ?")
-        params.append(scope.until)
+    where, params = attempt_read.given_terms((("ip = ?", ip), ("account = ?", account),
+                                              ("time >= ?", scope.since), ("time < ?", scope.until)))
+    where.insert(0, "1")
     extra, more = _filters(scope)
     return conn.execute(
         "SELECT seq, time, ip, account, project, outcome, hash, host, kind, ref, agent FROM login_attempts "  # noqa: S608

@@ -329,10 +329,7 @@ _FROM: Final = " FROM events AS e JOIN sources AS s ON s.id = e.source"
 _EVENTS: Final = " FROM events AS e"
 """Counting needs no join (conditions reach sources through subqueries): with none, a count
 or a histogram over a time range reads the time index alone."""
-FACETS: Final = {"host": "s.host", "service": "s.service", "severity": "e.severity", "kind": "e.kind",
-                 "action": "e.action", "outcome": "e.outcome", "user": "e.init_name",
-                 "source_ip": "e.init_ip", "project": "e.init_project", "request_id": "e.request_id"}
-"""Fields the sidebar counts values of, and the column each one reads."""
+FACETS: Final = search_terms.FACETS
 
 
 def count(conn: sqlite3.Connection, where: Where) -> int:

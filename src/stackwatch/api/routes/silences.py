@@ -107,11 +107,12 @@ def post_silence(
                                                     "duration": "2h", "reason": "pen test"}])],
 ) -> dict[str, Any]:
     """``key`` '' (or absent) mutes every key of the rule; ``duration`` like 30m, 2h, 7d."""
-    values = {name: body.get(name, default) for name, default in
-              (("rule", None), ("key", ""), ("duration", None), ("reason", None))}
-    if not all(isinstance(v, str) for v in values.values()):
+    rule, key, duration, reason = (body.get("rule"), body.get("key", ""), body.get("duration"),
+                                   body.get("reason"))
+    if not (isinstance(rule, str) and isinstance(key, str) and isinstance(duration, str)
+            and isinstance(reason, str)):
         raise HTTPException(400, "rule, duration and reason are required text; key is text")
-    return silence_dict(create_silence(request, principal, **values))
+    return silence_dict(create_silence(request, principal, rule, key, duration, reason))
 
 
 @router.post("/api/v1/silences/{silence_id}/expire", tags=["silences"],

@@ -115,7 +115,7 @@ def set_assignee(conn: psycopg.Connection, alert_id: int, assignee: str | None, 
                        (text(assignee), now, alert_id)).fetchone()
     if row is None:
         return False
-    _history(conn, alert_id, now, actor, row[0], f"assigned to {assignee}" if assignee else "unassigned")
+    _history(conn, alert_id, now, actor, row[0], alert_rows.assign_comment(assignee))
     return True
 
 
@@ -132,57 +132,25 @@ def get(conn: psycopg.Connection, alert_id: int, scope: Any = None) -> StoredAle
     return alert_rows.stored_alert(row, _evidence(conn, [alert_id]).get(alert_id, []), history)
 
 
-def _where(q: AlertQuery) -> tuple[str, list[Any]]:
-    where: list[str] = []
-    params: list[Any] = []
-    for column, value in (("status", q.status), ("category", q.category), ("rule", q.rule),
-                          ("severity", q.severity), ("host", q.host), ("source_ip", q.source_ip),
-                          ("user_name", q.user), ("assignee", q.assignee)):
-        if value is not None:
-            where.append(f"{column} = %s")  # column names from the fixed list above
-            params.append(value)
-    if q.since is not None:
-        where.append("last_seen >= %s")
-        params.append(to_micros(q.since))
-    if q.until is not None:
-        where.append("last_seen < %s")
-        params.append(to_micros(q.until))
-    if q.without_host_prefix:
-        where.append("(host IS NULL OR NOT (host >= %s AND host < %s))")
-        params += [q.without_host_prefix, q.without_host_prefix + "\U0010ffff"]
-    if q.scope is not None:
-        condition, scoped = alert_condition(q.scope)
-        where.append(condition)
-        params.extend(scoped)
-    return (" WHERE " + " AND ".join(where)) if where else "", params
-
-
 def count(conn: psycopg.Connection, q: AlertQuery) -> int:
-    where, params = _where(q)
+    where, params = alert_rows.where(q, "%s", alert_condition)
     row = conn.execute(f"SELECT count(*) FROM alerts{where}".encode(), params).fetchone()  # noqa: S608
     return int(row[0]) if row else 0
 
 
 def query(conn: psycopg.Connection, q: AlertQuery) -> list[StoredAlert]:
-    where, params = _where(q)
-    direction = "DESC" if q.descending else "ASC"
-    order = alert_rows.SORT_COLUMNS[q.sort]
-    sql = (f"SELECT {alert_rows.COLUMNS} FROM alerts{where} "  # noqa: S608 - fixed columns and expressions
-           f"ORDER BY {order} {direction}, last_seen DESC, id DESC LIMIT %s OFFSET %s")
-    rows = conn.execute(sql.encode(), (*params, q.limit, q.offset)).fetchall()
+    where, params = alert_rows.where(q, "%s", alert_condition)
+    rows = conn.execute(alert_rows.page_sql(q, where, "%s").encode(), (*params, q.limit, q.offset)).fetchall()
     evidence = _evidence(conn, [row[0] for row in rows]) if q.with_evidence else {}
     return [alert_rows.stored_alert(row, evidence.get(row[0], [])) for row in rows]
 
 
 def _evidence(conn: psycopg.Connection, ids: list[int]) -> dict[int, list[Evidence]]:
-    found: dict[int, list[Evidence]] = {}
     if not ids:
-        return found
-    for alert_id, ref, raw, time in conn.execute(
-            b"SELECT alert_id, ref, raw, time FROM alert_evidence WHERE alert_id = ANY(%s) "
-            b"ORDER BY alert_id, id", (ids,)):
-        found.setdefault(alert_id, []).append(alert_rows.evidence(ref, raw, time))
-    return found
+        return {}
+    return alert_rows.evidence_by_alert(conn.execute(
+        b"SELECT alert_id, ref, raw, time FROM alert_evidence WHERE alert_id = ANY(%s) "
+        b"ORDER BY alert_id, id", (ids,)))
 
 
 def status_counts(conn: psycopg.Connection) -> dict[str, int]:

@@ -206,22 +206,13 @@ def _ranged(scope: AttemptScope) -> tuple[str, list[Any]]:
     both ends (``login_attempts``), as rows of one shape (``sqlite_attempts._ranged``)."""
     extra, params = _filters(scope)
     lo, hi = scope.since, scope.until
-    first, end = attempt_read.whole_minutes(lo, hi)
     single = ("SELECT time / 60000000 AS minute, ip, account, project, outcome, 1::bigint AS n, "
               "(hash <> '')::int::bigint AS hashed, hash, time AS first, time AS last FROM login_attempts ")
-    if first is not None and end is not None and first >= end:
+    terms = attempt_read.ranged_terms(lo, hi, "%s")
+    if terms is None:
         return single + f"WHERE time >= %s AND time < %s{extra}", [lo, hi, *params]
-    minutes, minute_params, edges, edge_params = ["true"], [], [], []
-    if first is not None:
-        minutes.append("minute >= %s")
-        minute_params.append(first)
-        edges.append("(time >= %s AND time < %s)")
-        edge_params += [lo, first * MINUTE]
-    if end is not None:
-        minutes.append("minute < %s")
-        minute_params.append(end)
-        edges.append("(time >= %s AND time < %s)")
-        edge_params += [end * MINUTE, hi]
+    minutes, minute_params, edges, edge_params = terms
+    minutes.insert(0, "true")
     sql = ("SELECT minute, ip, account, project, outcome, n, hashed, hash, first, last "  # noqa: S608
            f"FROM attempt_minutes WHERE {' AND '.join(minutes)}{extra}")
     all_params: list[Any] = [*minute_params, *params]
@@ -252,13 +243,8 @@ def distinct_hashes(conn: psycopg.Connection, scope: AttemptScope, accounts: Seq
     if not accounts:
         return {}
     extra, params = _filters(AttemptScope(scope.since, scope.until, tuple(accounts), scope.project))
-    where, bounds = ["outcome = 'failure'", "hash <> ''"], []
-    if scope.since is not None:
-        where.append("time >= %s")
-        bounds.append(scope.since)
-    if scope.until is not None:
-        where.append("time < %s")
-        bounds.append(scope.until)
+    where, bounds = attempt_read.given_terms((("time >= %s", scope.since), ("time < %s", scope.until)))
+    where[:0] = ["outcome = 'failure'", "hash <> ''"]
     return {str(a): int(n) for a, n in conn.execute(
         f"SELECT account, count(DISTINCT hash) FROM login_attempts WHERE {' AND '.join(where)}{extra} "  # noqa: S608
         "GROUP BY account".encode(), [*bounds, *params])}
@@ -266,14 +252,9 @@ def distinct_hashes(conn: psycopg.Connection, scope: AttemptScope, accounts: Seq
 
 def timeline(conn: psycopg.Connection, scope: AttemptScope, *, ip: str | None, account: str | None,
              limit: int) -> list[tuple[Any, ...]]:
-    where: list[str] = ["true"]
-    params: list[Any] = []
-    terms = (("ip = %s", ip), ("account = %s", account),
-             ("time >= %s", scope.since), ("time < %s", scope.until))
-    for term, value in terms:
-        if value is not None:
-            where.append(term)
-            params.append(value)
+    where, params = attempt_read.given_terms((("ip = %s", ip), ("account = %s", account),
+                                              ("time >= %s", scope.since), ("time < %s", scope.until)))
+    where.insert(0, "true")
     extra, more = _filters(scope)
     return [tuple(r) for r in conn.execute(
         "SELECT id, time, ip, account, project, outcome, hash, host, kind, ref, agent FROM login_attempts "  # noqa: S608

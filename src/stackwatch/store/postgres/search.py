@@ -29,10 +29,7 @@ _COLUMNS: Final = {"kind": ("kind",), "severity": ("severity",), "action": ("act
                    "outcome": ("outcome",), "project": ("init_project",),
                    "target": ("target_name", "target_id"), "source_ip": ("init_ip",),
                    "user": ("init_name", "init_id"), "request_id": ("request_id",)}
-FACETS: Final = {"host": "s.host", "service": "s.service", "severity": "e.severity", "kind": "e.kind",
-                 "action": "e.action", "outcome": "e.outcome", "user": "e.init_name",
-                 "source_ip": "e.init_ip", "project": "e.init_project", "request_id": "e.request_id"}
-"""Fields the sidebar counts values of, and the column each one reads."""
+FACETS: Final = search_terms.FACETS
 
 
 @dataclass(slots=True)

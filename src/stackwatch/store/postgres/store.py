@@ -22,7 +22,7 @@ import socket
 import threading
 import uuid
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Final, TypeVar
@@ -31,21 +31,15 @@ from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 import msgspec
 import psycopg
 
-from stackwatch.core.alert import Alert
 from stackwatch.core.clock import SystemClock
 from stackwatch.core.errors import StoreError
 from stackwatch.core.event import Event
-from stackwatch.store import alert_changes
+from stackwatch.store import alert_changes, search_terms
 from stackwatch.store.base import (
-    AlertQuery,
     EventQuery,
-    NotFoundError,
     QueryError,
-    Silence,
     SourceStats,
-    Store,
     StoreCounts,
-    StoredAlert,
     StoredEvent,
 )
 from stackwatch.store.chain import GENESIS
@@ -73,6 +67,7 @@ _URL_OPTIONS: Final = ("writer", "schema", "keys")
 
 
 _Read = TypeVar("_Read", bound=Callable[..., Any])
+T = TypeVar("T")
 
 
 def _read(method: _Read) -> _Read:
@@ -114,7 +109,7 @@ def default_writer(keys: str | Path | None = None) -> str:
     return f"{host}:{Path(keys).absolute()}" if keys else host
 
 
-class PostgresStore(Store):
+class PostgresStore(alert_changes.TriageStore):
     """See the module docstring. Options: ``writer`` (this process's log name), ``schema``,
     ``keys`` (a folder with this writer's signing and sealing keys: ``postgres.keys``; without
     it the log is chained but not checkpointed), ``witnesses`` (where this writer's checkpoints
@@ -501,9 +496,7 @@ class PostgresStore(Store):
 
     @_read
     def hit_histogram(self, query: EventQuery, start: datetime, step: timedelta, size: int) -> list[int]:
-        step_us = int(step.total_seconds() * 1_000_000)
-        if step_us <= 0 or not 0 < size <= 10_000:
-            raise QueryError("the histogram needs a positive step and 1..10000 buckets")
+        step_us = search_terms.histogram_step(step, size)
         with self._lock:
             self._check_open()
             return search.histogram(self._conn, self._where(query), to_micros(start), step_us, size)
@@ -511,10 +504,7 @@ class PostgresStore(Store):
     @_read
     def top_values(self, query: EventQuery, fields: Sequence[str], *, sample: int = 10_000,
                    limit: int = 5) -> dict[str, list[tuple[str, int]]]:
-        unknown = [name for name in fields if name not in search.FACETS]
-        if unknown or not 1 <= sample <= 100_000 or not 1 <= limit <= 100:
-            raise QueryError(f"top values: fields from {sorted(search.FACETS)}, sample 1..100000, "
-                             f"limit 1..100 (unknown: {unknown})")
+        search_terms.check_top_values(fields, sample, limit)
         with self._lock:
             self._check_open()
             return search.top_values(self._conn, self._where(query), tuple(fields), sample=sample,
@@ -571,7 +561,14 @@ class PostgresStore(Store):
                 "last_checkpoint": checkpoints[0] if checkpoints else None, "last_verification": None,
                 "witness": {"name": "none", "state": "not configured"}, "checkpoints": checkpoints}
 
-    # -- alerts ------------------------------------------------------------------------------
+    # -- alerts (the methods are TriageStore's) ----------------------------------------------
+
+    alert_sql = alert_changes.AlertSQL(
+        upsert_many=pg_alerts.upsert_many, set_status=pg_alerts.set_status,
+        set_assignee=pg_alerts.set_assignee, get=pg_alerts.get, count=pg_alerts.count,
+        query=pg_alerts.query, create_silence=pg_alerts.create_silence,
+        expire_silence=pg_alerts.expire_silence, delete_silence=pg_alerts.delete_silence,
+        silences=pg_alerts.silences)
 
     def _write(self, work: Any) -> Any:
         try:
@@ -579,53 +576,6 @@ class PostgresStore(Store):
                 return work()
         except psycopg.Error as exc:
             raise StoreError(f"the store refused the change: {_one_line(exc)}") from exc
-
-    def upsert_alerts(self, alerts: Iterable[Alert]) -> list[int]:
-        batch = list(alerts)
-        with self._lock:
-            self._check_writable()
-            now = to_micros(self._clock.now())
-            return self._write(lambda: pg_alerts.upsert_many(self._conn, batch, now))  # type: ignore[no-any-return]
-
-    def set_alert_status(self, alert_id: int, status: str, *, actor: str,
-                         comment: str | None = None) -> StoredAlert:
-        changed = self.set_alerts_status([alert_id], status, actor=actor, comment=comment)
-        if not changed:
-            raise NotFoundError(f"no alert with id {alert_id}")
-        return changed[0]
-
-    def set_alerts_status(self, alert_ids: Sequence[int], status: str, *, actor: str,
-                          comment: str | None = None) -> list[StoredAlert]:
-        alert_changes.check_status(status)
-        with self._lock:
-            self._check_writable()
-            now = to_micros(self._clock.now())
-
-            def change() -> list[int]:
-                return alert_changes.change_statuses(
-                    alert_ids, status, actor=actor, comment=comment,
-                    set_status=lambda alert_id: pg_alerts.set_status(
-                        self._conn, alert_id, status, actor, comment, now),
-                    queue_admin=self._queue_admin, now=self._clock.now)
-
-            return self._changed(self._write(change))
-
-    def set_alert_assignee(self, alert_id: int, assignee: str | None, *, actor: str) -> StoredAlert:
-        with self._lock:
-            self._check_writable()
-            now = to_micros(self._clock.now())
-
-            def change() -> list[int]:
-                return alert_changes.change_assignee(
-                    alert_id, assignee, actor=actor,
-                    set_assignee=lambda: pg_alerts.set_assignee(
-                        self._conn, alert_id, assignee, actor, now),
-                    queue_admin=self._queue_admin, now=self._clock.now)
-
-            changed = self._changed(self._write(change))
-        if not changed:
-            raise NotFoundError(f"no alert with id {alert_id}")
-        return changed[0]
 
     def _queue_admin(self, event: Event) -> None:
         self._conn.execute(b"INSERT INTO admin_outbox (event) VALUES (%s)", (msgspec.json.encode(event),))
@@ -642,75 +592,11 @@ class PostgresStore(Store):
             self._write(queue)
             self._drain_admin()
 
-    def record_admin(self, event: Event) -> int | None:
-        """Put an admin event in the log: this process's, when it writes (else the next writer's)."""
-        with self._lock:
-            self._check_writable()
-            self._write(lambda: self._queue_admin(event))
-            return self._drain_admin()
-
     def _drain_admin(self) -> int | None:
         if self._writer is None:
             return None  # a writer takes the outbox in at its next commit
         stored = self._commit()
         return event_id(self._writer.writer, stored[-1][0]) if stored else None
-
-    def _changed(self, alert_ids: list[int]) -> list[StoredAlert]:
-        if alert_ids:
-            self._drain_admin()
-        found = [pg_alerts.get(self._conn, alert_id) for alert_id in alert_ids]
-        return [a for a in found if a is not None]
-
-    @_read
-    def count_alerts(self, query: AlertQuery | None = None) -> int:
-        with self._lock:
-            self._check_open()
-            return pg_alerts.count(self._conn, query or AlertQuery())
-
-    @_read
-    def get_alert(self, alert_id: int, *, scope: Scope | None = None) -> StoredAlert | None:
-        with self._lock:
-            self._check_open()
-            return pg_alerts.get(self._conn, alert_id, scope)
-
-    @_read
-    def alerts(self, query: AlertQuery | None = None) -> list[StoredAlert]:
-        with self._lock:
-            self._check_open()
-            return pg_alerts.query(self._conn, query or AlertQuery())
-
-    # -- silences ----------------------------------------------------------------------------
-
-    def create_silence(self, rule: str, key: str, *, ends: datetime, actor: str, reason: str) -> Silence:
-        with self._lock:
-            self._check_writable()
-            now = to_micros(self._clock.now())
-            return self._write(lambda: pg_alerts.create_silence(  # type: ignore[no-any-return]
-                self._conn, rule, key, ends=to_micros(ends), actor=actor, reason=reason, now=now))
-
-    def expire_silence(self, silence_id: int, *, actor: str) -> Silence:
-        with self._lock:
-            self._check_writable()
-            now = to_micros(self._clock.now())
-            found = self._write(lambda: pg_alerts.expire_silence(self._conn, silence_id, actor=actor,
-                                                                 now=now))
-        if found is None:
-            raise NotFoundError(f"no silence with id {silence_id}")
-        return found  # type: ignore[no-any-return]
-
-    def delete_silence(self, silence_id: int) -> Silence:
-        with self._lock:
-            self._check_writable()
-            found = self._write(lambda: pg_alerts.delete_silence(self._conn, silence_id))
-        if found is None:
-            raise NotFoundError(f"no silence with id {silence_id}")
-        return found  # type: ignore[no-any-return]
-
-    @_read
-    def silences(self) -> list[Silence]:
-        with self._lock:
-            self._check_open()
-            return pg_alerts.silences(self._conn)
 
     # -- statistics --------------------------------------------------------------------------
 
@@ -745,10 +631,10 @@ class PostgresStore(Store):
 
     def login_attempts(self) -> PGAttemptReader:
         """The keystone login attempts every writer correlated as it appended (``attempts.py``)."""
-        return PGAttemptReader(self._attempts_read)
+        return PGAttemptReader(self._reading)
 
     @_read
-    def _attempts_read(self, work: Callable[[psycopg.Connection], Any]) -> Any:
+    def _reading(self, work: Callable[[psycopg.Connection], T]) -> T:
         with self._lock:
             self._check_open()
             return work(self._conn)
