@@ -15,7 +15,7 @@ import os
 import signal
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 
@@ -64,7 +64,7 @@ def _folder(data: Path | str, command: str) -> Path:
     return Path(data)
 
 
-def _fail(message: str, code: int = 1) -> None:
+def _fail(message: str, code: int = 1) -> NoReturn:
     click.echo(f"error: {one_line(message)}", err=True)
     sys.exit(code)
 
@@ -650,12 +650,12 @@ def replicate_command(
         _fail("give --listen and --secret-file (or --off)", 2)
     try:
         parse_address(listen)
-        read_secret(secret_file)  # type: ignore[arg-type]
+        read_secret(secret_file)
     except StackwatchError as exc:
         _fail(str(exc), 2)
     doc: dict[str, Any] = {
         "listen": listen,
-        "secret_file": str(Path(secret_file).resolve()),  # type: ignore[arg-type]
+        "secret_file": str(Path(secret_file).resolve()),
         "mode": "async" if async_mode else "sync",
         "timeout": timeout,
     }
