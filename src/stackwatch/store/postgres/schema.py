@@ -22,10 +22,10 @@ from psycopg import sql
 from stackwatch.core.errors import StoreError
 from stackwatch.store.postgres import attempts, ingested, partitions, ticks
 
-SCHEMA_VERSION: Final = 3
+SCHEMA_VERSION: Final = 4
 """1: the first; 2: the keystone login attempts (``attempts.TABLES``) and commit ticks
 (``ticks.TABLES``), what ``analyze`` stored (``ingested.TABLES``); 3: the cluster partitions'
-checkpoints (``partitions.TABLE``)."""
+checkpoints (``partitions.TABLE``); 4: their ownership epochs (``partitions.EPOCH``)."""
 _LOCK_KEY: Final = 0x5357_5343  # advisory lock serialising schema creation ('SWSC')
 
 _TABLES: Final = (
@@ -153,7 +153,8 @@ def ensure(conn: psycopg.Connection, schema: str) -> None:
         conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
         use_schema(conn, schema)
         # IF NOT EXISTS: also what upgrades a store of an earlier version
-        for statement in (*_TABLES, *attempts.TABLES, *ticks.TABLES, *ingested.TABLES, partitions.TABLE):
+        for statement in (*_TABLES, *attempts.TABLES, *ticks.TABLES, *ingested.TABLES, partitions.TABLE,
+                          partitions.EPOCH):
             conn.execute(statement.encode())
         conn.execute("INSERT INTO meta VALUES ('format', '2') ON CONFLICT (name) DO NOTHING")
         conn.execute("INSERT INTO meta VALUES ('schema_version', %s) ON CONFLICT (name) "
