@@ -124,9 +124,10 @@ def test_a_report_sent_as_one_syslog_message_alerts_as_the_file_does(tampered, t
         assert serve.stop() == 0, serve.log()
     with open_store(folder / "data", read_only=True) as store:
         alerts = [stored.alert for stored in store.alerts()]
-    assert {a.path for a in alerts} == _tampered_paths(tree)
+    # the tampered files (and their folder when the tampering crossed a second: AIDE's m/c times)
+    assert _tampered_paths(tree) <= {a.path for a in alerts} <= _tampered_paths(tree) | {str(tree / "bin")}
     assert {a.category for a in alerts} == {"integrity.file_changed"}
-    # the same findings as the file form gives through analyze
+    # the same findings as the file form of the same report gives through analyze
     from_file = analyze(host_logs(tmp_path / "logs", "ctl1", {"aide.log": report}), tmp_path / "data")
     assert sorted((a.path, a.severity, a.title) for a in alerts) == sorted(
         (a["path"], a["severity"], a["title"]) for a in from_file.alerts)
