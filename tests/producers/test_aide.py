@@ -9,6 +9,7 @@ admin folder and dpkg.log), so dpkg writes the very log lines it writes on a nod
 from __future__ import annotations
 
 import shutil
+import socket
 import time
 import uuid
 from pathlib import Path
@@ -101,12 +102,13 @@ def test_the_report_aide_sends_to_syslog_reaches_serve(tmp_path: Path) -> None:
     assert {a.category for a in alerts} == {"integrity.file_changed"}
 
 
-@pytest.mark.parametrize("transport", ["--octet-count", "--tcp"])
+@pytest.mark.parametrize("transport", ["--octet-count", "--tcp", "bare-frame"])
 def test_a_report_sent_as_one_syslog_message_alerts_as_the_file_does(tampered, tmp_path: Path,
                                                                    transport: str) -> None:
     """The whole report in one message (``logger "$(aide --check)"``, rsyslog's imfile with
     startmsg.regex): over TCP with octet counting the newlines arrive inside one frame; with LF
-    framing (``--tcp``: non-transparent) they must come escaped, as rsyslog writes them ('#012')."""
+    framing (``--tcp``: non-transparent) they must come escaped, as rsyslog writes them ('#012'); a
+    bare octet-counted frame holds the report as the file does, with no syslog header."""
     report, tree = tampered
     folder = tmp_path / "serve"
     folder.mkdir()
@@ -116,7 +118,12 @@ def test_a_report_sent_as_one_syslog_message_alerts_as_the_file_does(tampered, t
     try:
         argv = ["logger", "--server", "127.0.0.1", "--port", str(port), "--tcp", "--rfc5424", "-t", "aide",
                 "-p", "local1.warning", "--size", "65536"]
-        run([*argv, *(["--octet-count"] if transport == "--octet-count" else []), "--", message])
+        if transport == "bare-frame":
+            body = report.encode()
+            with socket.create_connection(("127.0.0.1", port), timeout=10) as conn:
+                conn.sendall(b"%d %s" % (len(body), body))
+        else:
+            run([*argv, *(["--octet-count"] if transport == "--octet-count" else []), "--", message])
         marker = f"end-of-test-{uuid.uuid4().hex}"
         run([*argv, "--", marker])
         wait_for(lambda: _stored(folder, marker), 30, 0.2)
