@@ -67,7 +67,8 @@ def _in_partition(tmp_path: Path, root: Path) -> set[tuple[str, str]]:
         return {(s.alert.category, s.alert.key) for s in store.alerts() if s.alert.category == CATEGORY}
 
 
-@pytest.mark.parametrize(("failing", "succeeding", "fires"), [("ctl2", "ctl1", False), ("ctl1", "ctl2", True)])
+@pytest.mark.parametrize(("failing", "succeeding", "fires"),
+                         [("ctl2", "ctl1", False), ("ctl1", "ctl2", True)])
 def test_same_second_records_of_two_hosts_decide_a_sequence_alike_in_analyze_and_a_partition(
         tmp_path: Path, failing: str, succeeding: str, fires: bool) -> None:
     root = _logs(tmp_path / "logs", failing, succeeding)
