@@ -1,6 +1,6 @@
 """Records of the same second from two hosts reach a sequence rule in one order in ``analyze``
-and in a cluster partition (pipeline/ties.py): time, then host, then service, whatever order
-the files are named in or the collectors' batches arrive in.
+and in a cluster partition (pipeline/ties.py): time, then host, whatever order the files are
+named in or the collectors' batches arrive in.
 
 Two keystone controllers behind one load balancer write Apache access lines with whole
 seconds: four failed logins from one address on one controller, then in one second a fifth

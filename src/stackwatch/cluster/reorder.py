@@ -12,8 +12,8 @@ record at least as new (bounded out-of-orderness, as a stream processor's waterm
 * the watermark is the oldest clock of the collectors heard from in the last ``QUIET``
   seconds (a collector that went quiet, or died, holds nothing back longer than that);
 * ``release`` gives the held copies at or before the watermark, and those held ``QUIET``
-  seconds already, in event-time order, ties by host and service as ``analyze`` takes them
-  (pipeline/ties.py; stable: one source's records keep their order). The
+  seconds already, in event-time order, ties by host as ``analyze`` takes them
+  (pipeline/ties.py; stable: one host's records keep their order). The
   second bound keeps alerts live when one collector is far behind the others (catching up a
   backlog of old files): the live collectors' records wait a second, not for the backlog.
 

@@ -1,6 +1,6 @@
-"""One order for records of the same time from several sources, in ``analyze`` and in a
-cluster partition alike: time, then host, then service, each source's records in their own
-order (file order, arrival order).
+"""One order for records of the same time from several hosts, in ``analyze`` and in a
+cluster partition alike: time, then host, each host's records in their own order (file order,
+arrival order).
 
 Timestamps tie often: RFC 3164 syslog and Apache's access log count whole seconds, so two
 keystone controllers behind one load balancer log a failed and a successful login of one
@@ -10,6 +10,11 @@ arrival order in a partition (the collector that published first), the same logs
 an alert in one and not in the other. Both now break ties the same way:
 ``in_tie_order`` in ``analyze`` (pipeline/analyze.py) and ``tie_key`` in the partition's
 reorder buffer (cluster/reorder.py).
+
+Not by service within a host: one host's records of one second keep the order they were
+written in (its syslog file, or its one connection to a collector), which is causal: a unit
+stop and the shutdown that explains it, logged by two programs in one second, ordered by
+service name would put the stop first and alert on it.
 """
 
 from __future__ import annotations
@@ -20,8 +25,8 @@ from collections.abc import Iterable, Iterator
 
 from stackwatch.core.event import Event
 
-tie_key = operator.attrgetter("time", "host", "service")
-"""An event's place among records of the same time (a stable sort keeps each source's order)."""
+tie_key = operator.attrgetter("time", "host")
+"""An event's place among records of the same time (a stable sort keeps each host's order)."""
 _time_of = operator.attrgetter("time")
 
 
