@@ -37,3 +37,14 @@ def test_a_batch_that_goes_back_in_time_is_left_as_it_is() -> None:
     batch = [_e(5, "ctl2", 1), _e(5, "ctl1", 1), _e(4, "ctl1", 2)]
     assert _names(list(in_tie_order([batch]))) == ["ctl2-1", "ctl1-1", "ctl1-2"]
     assert list(in_tie_order([[], []])) == []
+
+
+def test_a_long_run_of_one_time_is_not_held_whole() -> None:
+    """Records that all carry one time (unparsed lines stamped with their receive time) pass on
+    batch by batch once the run held is over its bound, not all at the end."""
+    big = "x" * (600 << 10)
+    batches = [[make_event(time=T0, host="h", raw=big, message=str(n))] for n in range(4)]
+    sizes = []
+    for batch in in_tie_order(batches):
+        sizes.append(len(batch))
+    assert sum(sizes) == 4 and max(sizes) <= 2

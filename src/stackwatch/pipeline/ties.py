@@ -22,8 +22,16 @@ from __future__ import annotations
 import operator
 from bisect import bisect_left
 from collections.abc import Iterable, Iterator
+from typing import Final
 
 from stackwatch.core.event import Event
+
+MAX_HELD: Final = 2000
+MAX_HELD_BYTES: Final = 1 << 20
+"""Most records (and raw bytes) of a batch's last run of equal times held for the next batch: a
+file whose records all carry one time (unparsed lines stamped with their receive time, sixty
+lines of 4 MiB) would otherwise be held whole, past analyze's bound on a store batch's bytes.
+A longer run is passed on in parts, each in tie order."""
 
 tie_key = operator.attrgetter("time", "host")
 """An event's place among records of the same time (a stable sort keeps each host's order)."""
@@ -49,6 +57,8 @@ def in_tie_order(batches: Iterable[list[Event]]) -> Iterator[list[Event]]:
         events = sorted(events, key=tie_key)  # only ties move: the times are sorted already
         cut = bisect_left(times, times[-1])
         held = events[cut:]
+        if len(held) > MAX_HELD or sum(len(e.raw) for e in held) > MAX_HELD_BYTES:
+            cut, held = len(events), []
         if cut:
             yield events[:cut]
     if held:
