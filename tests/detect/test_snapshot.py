@@ -122,3 +122,33 @@ def test_a_truncated_snapshot_is_a_clear_error(demo_events: list[Event]) -> None
         engine.process(event)
     with pytest.raises(SnapshotError, match="unreadable"):
         restore(_engine(), capture(engine)[:-20])
+
+
+def test_what_a_new_value_rule_learned_and_when_its_learning_began_travel_in_the_snapshot() -> None:
+    """A standby taking a partition over neither forgets the values seen nor starts learning
+    again: the login-from-a-new-address rule (30 minutes of learning) after a takeover stays
+    quiet for an address learned before it, and fires for a new one once the learning period
+    counted from the first record, not from the takeover, is over."""
+    from datetime import timedelta
+
+    from stackwatch.testing import make_event
+
+    rule = "ef6dd3a1-8240-4167-bc8f-5f9ea1c9456c"  # rules/os/login_from_new_address.yaml
+    t0 = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
+
+    def login(minutes: int, address: str) -> Event:
+        return make_event(time=t0 + timedelta(minutes=minutes), host="cmp2", service="sshd",
+                          action="authenticate", outcome="success",
+                          initiator={"name": "alice", "source_ip": address})
+
+    def fired(engine: Engine) -> set[str]:
+        return {a.details.get("new_value") for a in engine.alerts() if a.rule == rule}
+
+    first = _engine()
+    for event in (login(0, "10.0.0.1"), login(10, "10.0.0.2")):
+        first.process(event)
+    second = _engine()
+    restore(second, capture(first))
+    for event in (login(20, "10.0.0.3"), login(31, "10.0.0.1"), login(32, "10.0.0.2"), login(33, "10.0.0.4")):
+        second.process(event)
+    assert fired(second) == {"10.0.0.4"}  # .3 came while still learning; .1 and .2 were learned before

@@ -31,8 +31,9 @@ WALL_CLOCK = {"logging.silence", "monitor.heartbeat"}  # judged on the wall cloc
 
 def demo_logs(folder: Path) -> Path:
     """The demo's log tree without ``aide.log``: an AIDE report is one multi-line record of a
-    file; sent as one syslog frame it is not split into its findings as the file reader splits
-    it (a limit of the message decoder, not of the cluster), so it is left out of both sides."""
+    file giving several events, and ``Sender`` sends each event's raw text as a frame (the
+    report, then each entry line again), so it is left out of both sides. A report sent whole
+    as one frame gives the file form's events (tests/producers/test_aide.py)."""
     logs = demo_dataset(folder, seed=7)
     for aide in logs.rglob("aide.log"):
         aide.unlink()

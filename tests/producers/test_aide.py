@@ -9,12 +9,24 @@ admin folder and dpkg.log), so dpkg writes the very log lines it writes on a nod
 from __future__ import annotations
 
 import shutil
+import socket
 import time
+import uuid
 from pathlib import Path
 
 import pytest
 
-from tests.producers.hosttools import analyze, host_logs, run, syslog_into_serve, with_dev_log
+from stackwatch.store import open_store
+from tests.producers.hosttools import (
+    _serve_config,
+    _stored,
+    analyze,
+    host_logs,
+    run,
+    syslog_into_serve,
+    with_dev_log,
+)
+from tests.servetools import ServeProcess, free_port, wait_for
 
 PACKAGE = "swprobe"  # a path component of the binary it owns, as nova-api is of /usr/bin/nova-api
 
@@ -88,6 +100,44 @@ def test_the_report_aide_sends_to_syslog_reaches_serve(tmp_path: Path) -> None:
         run(with_dev_log(syslog.socket, syslog.scratch, argv), ok=(1, 2, 3, 4, 5, 6, 7))
     assert {a.path for a in alerts} == _tampered_paths(tree)
     assert {a.category for a in alerts} == {"integrity.file_changed"}
+
+
+@pytest.mark.parametrize("transport", ["--octet-count", "--tcp", "bare-frame"])
+def test_a_report_sent_as_one_syslog_message_alerts_as_the_file_does(tampered, tmp_path: Path,
+                                                                   transport: str) -> None:
+    """The whole report in one message (``logger "$(aide --check)"``, rsyslog's imfile with
+    startmsg.regex): over TCP with octet counting the newlines arrive inside one frame; with LF
+    framing (``--tcp``: non-transparent) they must come escaped, as rsyslog writes them ('#012'); a
+    bare octet-counted frame holds the report as the file does, with no syslog header."""
+    report, tree = tampered
+    folder = tmp_path / "serve"
+    folder.mkdir()
+    port = free_port()
+    message = report if transport == "--octet-count" else report.replace("\n", "#012").replace("\t", "#011")
+    serve = ServeProcess(_serve_config(folder, port)).start()
+    try:
+        argv = ["logger", "--server", "127.0.0.1", "--port", str(port), "--tcp", "--rfc5424", "-t", "aide",
+                "-p", "local1.warning", "--size", "65536"]
+        if transport == "bare-frame":
+            body = report.encode()
+            with socket.create_connection(("127.0.0.1", port), timeout=10) as conn:
+                conn.sendall(b"%d %s" % (len(body), body))
+        else:
+            run([*argv, *(["--octet-count"] if transport == "--octet-count" else []), "--", message])
+        marker = f"end-of-test-{uuid.uuid4().hex}"
+        run([*argv, "--", marker])
+        wait_for(lambda: _stored(folder, marker), 30, 0.2)
+    finally:
+        assert serve.stop() == 0, serve.log()
+    with open_store(folder / "data", read_only=True) as store:
+        alerts = [stored.alert for stored in store.alerts()]
+    # the tampered files (and their folder when the tampering crossed a second: AIDE's m/c times)
+    assert _tampered_paths(tree) <= {a.path for a in alerts} <= _tampered_paths(tree) | {str(tree / "bin")}
+    assert {a.category for a in alerts} == {"integrity.file_changed"}
+    # the same findings as the file form of the same report gives through analyze
+    from_file = analyze(host_logs(tmp_path / "logs", "ctl1", {"aide.log": report}), tmp_path / "data")
+    assert sorted((a.path, a.severity, a.title) for a in alerts) == sorted(
+        (a["path"], a["severity"], a["title"]) for a in from_file.alerts)
 
 
 def _deb(folder: Path, version: str) -> Path:

@@ -385,3 +385,46 @@ def test_a_read_only_store_refuses_a_partition_checkpoint_and_keeps_the_last(sto
     with pytest.raises(StoreError):
         reader.stage_partition_state("p000", {"collectors": {"c1": ["run", 2]}}, b"s2")
     assert reader.partition_state("p000") == ({"collectors": {"c1": ["run", 1]}}, b"s1")
+
+
+def test_a_partition_claimed_by_another_writer_refuses_the_old_writers_commits(
+        store_factory, request: pytest.FixtureRequest) -> None:
+    """Fencing (store/fencing.py): an analyzer cut off from the broker after a standby took its
+    partition over commits nothing more of it: events, alerts and checkpoint are refused."""
+    from stackwatch.store.fencing import PartitionFenced
+
+    shared = "postgresql" in request.node.name
+    old = store_factory(batch_size=1000)
+    assert old.claim_partition("p000") == 1
+    old.append_events([_event(n) for n in range(3)])
+    old.upsert_alerts([_alert("10.0.0.1", count=1)])
+    old.stage_partition_state("p000", {"collectors": {"c1": ["run", 3]}}, b"old-1")
+    old.flush()
+    new = store_factory(batch_size=1000, **({"writer": "standby-writer"} if shared else {}))
+    assert new.claim_partition("p000") == 2
+    assert new.partition_state("p000") == ({"collectors": {"c1": ["run", 3]}}, b"old-1")
+    # the old analyzer, not yet aware, commits its next turn: refused whole, each part
+    with pytest.raises(PartitionFenced):
+        old.upsert_alerts([_alert("10.0.0.1", count=7), _alert("10.0.0.2")])
+    old.append_events([_event(n) for n in range(3, 6)])
+    old.stage_partition_state("p000", {"collectors": {"c1": ["run", 6]}}, b"old-2")
+    with pytest.raises(PartitionFenced):
+        old.flush()
+    with pytest.raises(PartitionFenced):  # and stays refused
+        old.upsert_alerts([_alert("10.0.0.3")])
+    old.close()  # writes nothing of the partition either
+    assert new.partition_state("p000") == ({"collectors": {"c1": ["run", 3]}}, b"old-1")
+    assert new.counts().events == 3
+    assert sorted((s.alert.key, s.alert.count) for s in new.alerts()) == [("10.0.0.1", 1)]
+    # the new owner commits as usual, and a third claim fences it in turn
+    new.append_events([_event(9)])
+    new.stage_partition_state("p000", {"collectors": {"c1": ["run", 4]}}, b"new-1")
+    new.flush()
+    assert new.counts().events == 4
+    assert new.partition_state("p000") == ({"collectors": {"c1": ["run", 4]}}, b"new-1")
+    third = store_factory(batch_size=1000, **({"writer": "third-writer"} if shared else {}))
+    assert third.claim_partition("p000") == 3
+    new.stage_partition_state("p000", {"collectors": {"c1": ["run", 5]}}, b"new-2")
+    with pytest.raises(PartitionFenced):
+        new.flush()
+    assert third.partition_state("p000") == ({"collectors": {"c1": ["run", 4]}}, b"new-1")

@@ -50,6 +50,7 @@ from stackwatch.config.settings import Settings
 from stackwatch.core.event import Event, replace
 from stackwatch.detect.snapshot import SnapshotError, capture, restore
 from stackwatch.pipeline import ingest
+from stackwatch.store.fencing import PartitionFenced
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +89,8 @@ class Partition:
         self.member = member
         self.store: Any = None
         self.engine: Any = None
+        self.epoch: int | None = None  # ownership epoch claimed at open (store/fencing.py)
+        self.channel: Any = None  # the broker channel it is consumed on (closed when fenced)
         self.position: dict[str, list[Any]] = {}  # collector -> [epoch, last seq in the checkpointed state]
         self.stored: dict[str, list[Any]] = {}  # collector -> [epoch, last seq whose events are stored]
         self._state_position: dict[str, list[Any]] = {}  # ``position`` at the last checkpoint
@@ -138,6 +141,8 @@ class Partition:
         # wall-clock rules watch declared sources in one place only: not yet per partition
         settings = dataclasses.replace(self.settings, expected_sources=[])
         self.engine = engine_for(settings, live=False)
+        # a new epoch before the checkpoint is read: a cut-off predecessor commits nothing after it
+        self.epoch = self.store.claim_partition(self.name)
         saved = self.store.partition_state(self.name)
         if saved is not None:
             self.resumed = True
@@ -156,7 +161,8 @@ class Partition:
         cluster = self.settings.cluster
         self._take_buckets(b for b, p in enumerate(partition_map(cluster.buckets, cluster.partitions))
                            if p == self.number)
-        log.info("partition %s: active here (position %s)", self.name, self.position or "start")
+        log.info("partition %s: active here, epoch %d (position %s)", self.name, self.epoch,
+                 self.position or "start")
 
     def _owned_sources(self) -> list[dict[str, str]]:
         """The declared sources (``expected_sources``) this partition watches: those whose
@@ -361,6 +367,7 @@ class Analyzer:
         self._workers: list[asyncio.Task[None]] = []
         self._connection: Any = None
         self._failed: BaseException | None = None
+        self.fenced = 0  # partitions given up because another analyzer claimed them
 
     async def run(self, stop: asyncio.Event) -> None:
         import aio_pika
@@ -429,7 +436,9 @@ class Analyzer:
         await channel.set_qos(prefetch_count=PREFETCH)
         queue = await channel.get_queue(self.topology.queue(number), ensure=False)
         partition = Partition(number, self.settings, self.member)
-        self.subscribed.append(number)
+        partition.channel = channel
+        if number not in self.subscribed:
+            self.subscribed.append(number)
         self._workers.append(asyncio.create_task(self._work(partition), name=f"partition-{number}"))
         await queue.consume(partition.inbox.put, no_ack=False)
 
@@ -493,6 +502,8 @@ class Analyzer:
                 partition.note_lag(batches, home)
         except asyncio.CancelledError:
             raise
+        except PartitionFenced as exc:
+            await self._fenced(partition, exc)
         except BaseException as exc:  # a bug: the process exits (systemd restarts it), nothing acked
             log.exception("partition %s worker failed", partition.name)
             self._failed = exc
@@ -510,6 +521,8 @@ class Analyzer:
             try:
                 changes, committed = await asyncio.to_thread(partition.commit, home, checkpoint)
                 break
+            except PartitionFenced:
+                raise  # taken over: nothing to retry (Analyzer._fenced)
             except Exception as exc:  # keep everything unacknowledged and retry (the store may be back)
                 log.error("partition %s: commit failed, will retry, nothing acknowledged: %s",
                           partition.name, exc)
@@ -528,6 +541,20 @@ class Analyzer:
             if not muted and change.dispatch:
                 self.dispatcher.submit(change.snapshot, change.change, alert_id, status)
 
+    async def _fenced(self, partition: Partition, exc: PartitionFenced) -> None:
+        """Another analyzer took the partition over (a newer ownership epoch) while this one still
+        consumed it: the commit was rolled back whole. Give the partition up (its unacknowledged
+        batches go back to the broker with the channel, for the new owner, which replays them
+        from its checkpoint) and wait as its standby again."""
+        log.error("partition %s: fenced, another analyzer owns it now (%s); giving it up, "
+                  "%d batches unacknowledged", partition.name, exc, len(partition.unacked))
+        self.partitions.pop(partition.number, None)
+        self.fenced += 1
+        with contextlib.suppress(Exception):
+            await partition.channel.close()
+        await asyncio.to_thread(partition.close)
+        if not self._lost.is_set():
+            await self._subscribe(partition.number)
 
     # ------------------------------------------------------------------ operations
 

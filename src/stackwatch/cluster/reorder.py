@@ -17,7 +17,8 @@ record at least as new (bounded out-of-orderness, as a stream processor's waterm
 * the watermark is the oldest clock of the collectors heard from in the last ``QUIET``
   seconds (a collector that went quiet, or died, holds nothing back longer than that);
 * ``release`` gives the held copies at or before the watermark, and those held ``QUIET``
-  seconds already, in event-time order (stable: one source's records keep their order). The
+  seconds already, in event-time order, ties by host as ``analyze`` takes them
+  (pipeline/ties.py; stable: one host's records keep their order). The
   second bound keeps alerts live when one collector is far behind the others (catching up a
   backlog of old files): the live collectors' records wait a second, not for the backlog.
 
@@ -36,6 +37,7 @@ import msgspec
 
 from stackwatch.cluster.wire import MAX_BATCH_BYTES, MAX_BATCH_ITEMS, BatchBuilder, decode_batch, encode_batch
 from stackwatch.core.event import Event
+from stackwatch.pipeline.ties import tie_key
 
 QUIET: Final = 1.0
 """Seconds after its last batch here that a collector stops holding the watermark back."""
@@ -110,7 +112,7 @@ class Reorder:
             if not out:
                 return out
             self.held, self._arrived = keep, arrived
-        out.sort(key=lambda c: c.event.time)
+        out.sort(key=lambda c: tie_key(c.event))  # ties as analyze orders them (pipeline/ties.py)
         return out
 
 

@@ -20,7 +20,7 @@ import re
 from datetime import UTC, datetime
 from typing import Any
 
-from stackwatch.core.event import Event, Target
+from stackwatch.core.event import Event, Target, replace
 from stackwatch.parsers.base import ParseContext, ref_at
 
 _OUTLINE = "AIDE "  # 'AIDE found ...', 'AIDE 0.15.1 found ...', 'AIDE successfully initialized...'
@@ -254,6 +254,26 @@ def _report_chunk_fields(message: str) -> dict[str, Any] | None:
         return {"service": "aide", "kind": "aide", "action": "integrity.check", "attrs": counts,
                 "outcome": "failure" if differs else "success", "severity": "warning" if differs else "info"}
     return None
+
+
+def report_in_message(host: str, time: datetime, message: str, ctx: ParseContext) -> list[Event]:
+    """A whole ``aide --check`` report sent as one syslog message (newlines inside one TCP or
+    octet-counted frame: ``logger "$(aide --check)"``, rsyslog's imfile with ``startmsg.regex``,
+    which escapes them as '#012' by default): the events its file form gives, from ``host``,
+    the syslog header's ``time`` standing in for a report without its start timestamp; [] when
+    the message is not a report. The record's entries get refs of their own below the
+    message's (``<ref>/line:<n>``): a message's ref is a counter whose next value is the next
+    message's, where a file's are line numbers."""
+    text = message.replace("#012", "\n").replace("#011", "\t")
+    lines = text.split("\n")
+    if len(lines) < 2 or not PARSER.sniff(lines[0]):
+        return []
+    own = ParseContext(host=host, origin=ctx.origin, received=ctx.received, last_time=time, service="aide",
+                       ref=f"{ctx.ref}/line:0", live=ctx.live)
+    events = PARSER.parse(lines, own)
+    if not events:
+        return []
+    return [replace(events[0], ref=ctx.ref), *events[1:]]
 
 
 class AideMessageParser:

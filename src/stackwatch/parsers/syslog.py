@@ -25,6 +25,7 @@ import msgspec
 
 from stackwatch.core.event import NO_INITIATOR, NO_TARGET, Event
 from stackwatch.parsers import registry
+from stackwatch.parsers.aide import report_in_message
 from stackwatch.parsers.base import ParseContext
 from stackwatch.parsers.oslo_log import KEYSTONE_PROGRAMS
 
@@ -75,7 +76,10 @@ class SyslogParser:
         return False
 
     def parse(self, lines: list[str], ctx: ParseContext) -> list[Event]:
-        return [parse_syslog_line("\n".join(lines) if len(lines) > 1 else lines[0], ctx)]
+        event = parse_syslog_line("\n".join(lines) if len(lines) > 1 else lines[0], ctx)
+        if event.service == "aide" and event.action is None:  # a whole report in one message?
+            return report_in_message(event.host, event.time, event.message, ctx) or [event]
+        return [event]
 
 
 def parse_syslog_line(line: str, ctx: ParseContext) -> Event:

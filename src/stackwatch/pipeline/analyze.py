@@ -13,6 +13,7 @@ from stackwatch.parsers.base import RecordGate
 from stackwatch.pipeline import ingest
 from stackwatch.pipeline.ingested import stored_before
 from stackwatch.pipeline.reader import InflateLimits, InputFile, ReadProgress, read_event_batches
+from stackwatch.pipeline.ties import in_tie_order
 from stackwatch.pipeline.workers import ReaderPool
 
 STORE_BATCH = 5000
@@ -92,7 +93,7 @@ def _analyze(inputs: list[InputFile], engine: object, store: object | None,
         append = _fresh_only(append, stored_before, result)
     count = 0
     written_at = 0  # progress.read_bytes when the last store batch was written
-    for events in read_event_batches(inputs, progress, inflate, pool, received, gate):
+    for events in in_tie_order(read_event_batches(inputs, progress, inflate, pool, received, gate)):
         if stop is not None and stop.is_set():
             result.interrupted = True
             break

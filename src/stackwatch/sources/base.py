@@ -23,7 +23,7 @@ from typing import Any, ClassVar, NamedTuple
 
 from stackwatch.config.schema import ByteSize, setting
 from stackwatch.core.event import Event, replace
-from stackwatch.parsers.base import MAX_PARSE_BYTES, ParseContext, RecordParser, unparsed_event
+from stackwatch.parsers.base import MAX_PARSE_BYTES, ParseContext, RecordParser, is_multiline, unparsed_event
 from stackwatch.parsers.framing import choose_parser
 from stackwatch.parsers.registry import record_parser, record_parsers
 
@@ -288,6 +288,14 @@ class MessageDecoder:
         text = record.text.rstrip("\r\n")
         lines = [text]
         parser = choose_parser(text, self.preferred, self.parsers) if len(text) <= MAX_PARSE_BYTES else None
+        own_ref = ""
+        if parser is not None and "\n" in text and is_multiline(parser):
+            # A multi-line record in one frame (an AIDE report sent whole, a traceback): its
+            # lines as the file reader hands them, so it gives the file form's events. Events of
+            # the lines below the first get refs below the message's (``<ref>/line:<n>``): a
+            # message's ref is a counter whose next value is the next message's.
+            lines = text.split("\n")
+            own_ref, ctx.ref = ctx.ref, ctx.ref + "/line:0"
         if parser is None:
             events = [
                 unparsed_event(lines, ctx, "no parser recognised the record" if text else "empty record")
@@ -299,6 +307,9 @@ class MessageDecoder:
                 ]
             except Exception as exc:  # a bad record never stops the stream
                 events = [unparsed_event(lines, ctx, f"{parser.name}: {type(exc).__name__}: {exc}"[:300])]
+        if own_ref:
+            events = [replace(e, ref=own_ref) if e.ref == ctx.ref else e for e in events]
+            ctx.ref = own_ref
         if events[0].kind == "unparsed":
             self.unparsed += 1
         if record.original_size:

@@ -132,12 +132,23 @@ class TriageStore(Store):
     def _now(self) -> int:
         return to_micros(self._clock.now())
 
+    def _check_alert_fence(self) -> None:
+        """Inside the alerts' write transaction: raise ``PartitionFenced`` when this store writes
+        for a cluster partition another analyzer has taken over since (alerts are upserted in a
+        transaction of their own, so they are fenced like the partition's events). No-op otherwise."""
+
     def upsert_alerts(self, alerts: Iterable[Alert]) -> list[int]:
         batch = list(alerts)
         with self._lock:
             self._check_writable()
             now = self._now()
-            ids: list[int] = self._write(lambda: self.alert_sql.upsert_many(self._conn, batch, now))
+
+            def upsert() -> list[int]:
+                if batch:
+                    self._check_alert_fence()
+                return self.alert_sql.upsert_many(self._conn, batch, now)  # type: ignore[no-any-return]
+
+            ids: list[int] = self._write(upsert)
             return ids
 
     def set_alert_status(self, alert_id: int, status: str, *, actor: str,

@@ -266,6 +266,13 @@ class Store(ABC):
         """The last committed checkpoint of ``partition``: (position, state), None if none."""
         return None
 
+    def claim_partition(self, partition: str) -> int:
+        """Take ``partition``'s next ownership epoch (an analyzer becoming its active consumer,
+        before it loads the checkpoint) and fence this store's later writes with it: each
+        commit of events, alerts or the checkpoint is refused (``fencing.PartitionFenced``,
+        nothing of it stored) once another store claimed the partition (store/fencing.py)."""
+        raise StoreError(f"the {type(self).__name__} store keeps no cluster partition state")
+
     @abstractmethod
     def get_events(self, seqs: Sequence[int], *, scope: Scope | None = None) -> list[StoredEvent]:
         """The stored events with these seqs, in seq order; unknown seqs (and, with ``scope``,

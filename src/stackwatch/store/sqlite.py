@@ -59,6 +59,7 @@ from stackwatch.store.base import (
     StoredEvent,
 )
 from stackwatch.store.checkpoints import Checkpointer
+from stackwatch.store.fencing import PartitionFenced
 from stackwatch.store.ledger import LedgerState, chain_batch
 from stackwatch.store.permissions import make_private
 from stackwatch.store.rows import (
@@ -181,6 +182,9 @@ class SQLiteStore(alert_changes.TriageStore):
         self._rows: list[tuple[Any, ...]] = []
         # a cluster partition's checkpoint, committed with the next write (stage_partition_state)
         self._partition_pending: tuple[str, dict[str, Any], bytes | None] | None = None
+        # the partition this store writes for and its ownership epoch (claim_partition)
+        self._fence: tuple[str, int] | None = None
+        self._fenced = False  # a write was refused: taken over, nothing more is written
         self._leaves: list[bytes] = []
         self._tail: bytes | None = None
         self._since_index = 0
@@ -432,6 +436,35 @@ class SQLiteStore(alert_changes.TriageStore):
             self._check_open()
             return sqlite_partitions.load(self._conn, partition)
 
+    def claim_partition(self, partition: str) -> int:
+        """Take ``partition``'s next ownership epoch and fence this store's later writes with
+        it (store/fencing.py). Needs no append lock: a cut-off predecessor that still holds it
+        is refused at its next commit, gives the partition up and closes (releasing the lock)."""
+        with self._lock:
+            self._check_writable()
+            try:
+                epoch = sqlite_partitions.claim(self._conn, partition, to_micros(self._clock.now()))
+            except sqlite3.Error as exc:
+                raise StoreError(f"claiming partition {partition} failed: {exc}") from exc
+            self._fence = (partition, epoch)
+            return epoch
+
+    def _check_alert_fence(self) -> None:
+        self._check_fence(self._conn)
+
+    def _check_fence(self, conn: sqlite3.Connection) -> None:
+        """Inside a write transaction that carries the partition's data: PartitionFenced if it
+        was taken over. The buffered rows and checkpoint are dropped then (never to be written)."""
+        if self._fence is None:
+            return
+        if self._fenced:
+            raise PartitionFenced(self._fence[0], self._fence[1], None)
+        try:
+            sqlite_partitions.check(conn, *self._fence)
+        except PartitionFenced:
+            self._fenced = True
+            raise
+
     def _max_seq(self) -> int:
         return int(self._conn.execute("SELECT coalesce(max(seq), 0) FROM events").fetchone()[0])
 
@@ -548,6 +581,8 @@ class SQLiteStore(alert_changes.TriageStore):
         attempts: list[tuple[Any, ...]] = []
         try:
             conn.execute("BEGIN IMMEDIATE")
+            if self._rows or self._partition_pending is not None:
+                self._check_fence(conn)
             outbox, extra = self._outbox() if replicated is None else ([], [])
             rows, staged = self._stage(extra, replicated)
             if rows:
@@ -577,6 +612,9 @@ class SQLiteStore(alert_changes.TriageStore):
             ledger.restore(snap)
             self._next_seq = next_seq
             self._attempts.rollback(attempts)
+            if self._fenced:  # taken over: what was buffered is the successor's to write, not ours
+                self._rows, self._leaves, self._tail = [], [], None
+                self._partition_pending = None
             if isinstance(exc, sqlite3.Error):
                 raise StoreError(f"writing events failed: {exc}") from exc
             raise
@@ -953,7 +991,8 @@ class SQLiteStore(alert_changes.TriageStore):
             if self._closed:
                 return
             try:
-                if self._attempts.ready and self._role == "primary":  # release the attempts held
+                # release the attempts held (not by a fenced writer: its successor holds them)
+                if self._attempts.ready and self._role == "primary" and not self._fenced:
                     self._attempts.finish()
                     self._write_rows()
                 self.flush()

@@ -22,11 +22,12 @@ from psycopg import sql
 from stackwatch.core.errors import StoreError
 from stackwatch.store.postgres import attempts, ingested, partitions, ticks
 
-SCHEMA_VERSION: Final = 4
+SCHEMA_VERSION: Final = 5
 """1: the first; 2: the keystone login attempts (``attempts.TABLES``) and commit ticks
 (``ticks.TABLES``), what ``analyze`` stored (``ingested.TABLES``); 3: the cluster partitions'
 checkpoints (``partitions.TABLE``); 4: the copies each attempt claimed
-(``attempt_refs``: a login stored by two writers counts once)."""
+(``attempt_refs``: a login stored by two writers counts once); 5: the partitions'
+ownership epochs (``partitions.EPOCH``)."""
 _LOCK_KEY: Final = 0x5357_5343  # advisory lock serialising schema creation ('SWSC')
 
 _TABLES: Final = (
@@ -154,7 +155,8 @@ def ensure(conn: psycopg.Connection, schema: str) -> None:
         conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
         use_schema(conn, schema)
         # IF NOT EXISTS: also what upgrades a store of an earlier version
-        for statement in (*_TABLES, *attempts.TABLES, *ticks.TABLES, *ingested.TABLES, partitions.TABLE):
+        for statement in (*_TABLES, *attempts.TABLES, *ticks.TABLES, *ingested.TABLES, partitions.TABLE,
+                          partitions.EPOCH):
             conn.execute(statement.encode())
         conn.execute("INSERT INTO meta VALUES ('format', '2') ON CONFLICT (name) DO NOTHING")
         conn.execute("INSERT INTO meta VALUES ('schema_version', %s) ON CONFLICT (name) "

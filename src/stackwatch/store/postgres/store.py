@@ -44,6 +44,7 @@ from stackwatch.store.base import (
 )
 from stackwatch.store.chain import GENESIS
 from stackwatch.store.checkpoints import Checkpointer
+from stackwatch.store.fencing import PartitionFenced
 from stackwatch.store.integrity import blocks as codec
 from stackwatch.store.integrity.records import record_event
 from stackwatch.store.postgres import alerts as pg_alerts
@@ -144,6 +145,9 @@ class PostgresStore(alert_changes.TriageStore):
         self._writer: LogWriter | None = None
         # a cluster partition's checkpoint, committed with the next write (stage_partition_state)
         self._partition_pending: partitions.Staged | None = None
+        # the partition this store writes for and its ownership epoch (claim_partition)
+        self._fence: tuple[str, int] | None = None
+        self._fenced = False  # a write was refused: taken over, nothing more is written
         # this writer's keystone login attempts, correlated as they are appended (attempts.py);
         # kept across a reconnection (what it holds is not in the database yet)
         self._attempts: PGAttemptFolder | None = None
@@ -329,8 +333,16 @@ class PostgresStore(alert_changes.TriageStore):
     def _commit(self, *, force_checkpoint: bool = False) -> list[Row]:
         assert self._writer is not None
         try:
+            if self._fenced and (self._rows or self._partition_pending is not None):
+                raise PartitionFenced(*self._fence or ("?", 0), None)
             stored = self._writer.write(self._rows, to_micros(self._clock.now()),
-                                        force_checkpoint=force_checkpoint, partition=self._partition_pending)
+                                        force_checkpoint=force_checkpoint, partition=self._partition_pending,
+                                        fence=self._fence)
+        except PartitionFenced:
+            # taken over: what was buffered is the successor's to write (from its checkpoint)
+            self._fenced = True
+            self._rows, self._partition_pending = [], None
+            raise
         except psycopg.Error as exc:
             raise StoreError(f"writing events failed: {_one_line(exc)}") from exc
         # kept until a write committed it: writing it again after a lost commit is harmless
@@ -365,6 +377,19 @@ class PostgresStore(alert_changes.TriageStore):
         with self._lock:
             self._check_open()
             return partitions.load(self._conn, partition)
+
+    def claim_partition(self, partition: str) -> int:
+        """Take ``partition``'s next ownership epoch and fence this store's later writes of its
+        events, alerts and checkpoint with it (store/fencing.py)."""
+        with self._lock:
+            self._check_writable()
+            writer = self._start_writer()
+            try:
+                epoch = partitions.claim(self._conn, writer.writer, partition, to_micros(self._clock.now()))
+            except psycopg.Error as exc:
+                raise StoreError(f"claiming partition {partition} failed: {_one_line(exc)}") from exc
+            self._fence = (partition, epoch)
+            return epoch
 
     def checkpoint(self) -> int | None:
         """Commit what is buffered and make a checkpoint now; its epoch, None without keys."""
@@ -577,6 +602,17 @@ class PostgresStore(alert_changes.TriageStore):
         except psycopg.Error as exc:
             raise StoreError(f"the store refused the change: {_one_line(exc)}") from exc
 
+    def _check_alert_fence(self) -> None:
+        if self._fence is None:
+            return
+        if self._fenced:
+            raise PartitionFenced(*self._fence, None)
+        try:
+            partitions.check(self._conn, *self._fence)
+        except PartitionFenced:
+            self._fenced = True
+            raise
+
     def _queue_admin(self, event: Event) -> None:
         self._conn.execute(b"INSERT INTO admin_outbox (event) VALUES (%s)", (msgspec.json.encode(event),))
 
@@ -675,8 +711,8 @@ class PostgresStore(alert_changes.TriageStore):
     def _release_attempts(self) -> bool:
         """At a clean close: release every attempt held (whether there is anything to write)."""
         folder = self._attempts
-        if folder is None or not folder.ready or self._writer is None:
-            return False
+        if folder is None or not folder.ready or self._writer is None or self._fenced:
+            return False  # a fenced writer's: its successor holds them (from the events)
         folder.finish()
         return True
 

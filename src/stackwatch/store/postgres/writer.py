@@ -69,16 +69,20 @@ class LogWriter:
         self.attempts: PGAttemptFolder | None = None  # the store sets it: written with each batch
 
     def write(self, rows: list[Row], now_us: int, *, force_checkpoint: bool = False,
-              partition: partitions.Staged | None = None) -> list[Row]:
+              partition: partitions.Staged | None = None,
+              fence: tuple[str, int] | None = None) -> list[Row]:
         """Commit ``rows`` (numbered from the ledger's size + 1), queued admin events and a
         cluster partition's checkpoint; the rows as stored. On any error nothing is stored and
-        the ledger is as before."""
+        the ledger is as before. ``fence``: the partition and ownership epoch this writer commits
+        for (store/fencing.py), checked first when there is anything of it to commit."""
         snap = self.ledger.snapshot()
         made = None
         folder = self.attempts if self.attempts is not None and self.attempts.ready else None
         released = folder.released() if folder is not None else []
         try:
             with self.conn.transaction():
+                if fence is not None and (rows or partition is not None):
+                    partitions.check(self.conn, *fence)
                 rows = rows + self._outbox(self.ledger.size + len(rows) + 1)
                 try:
                     with self.conn.transaction():  # a savepoint: a NUL in a column retries clean
