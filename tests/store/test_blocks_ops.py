@@ -275,3 +275,25 @@ def test_a_v2_standby_reconnects_where_it_left_off(tmp_path: Path) -> None:
         assert not errors, errors
         assert store.size == 201
         assert [s.event for s in store.get_events([2, 201])] == [event(0), event(199)]
+
+
+def test_a_v2_store_that_retention_pruned_opens_again_for_writing(sealed: Sealed) -> None:
+    """The open compared the ledger's block count (every Merkle leaf, the expired blocks'
+    included) with the block rows left: after any retention that expired a block, the store
+    refused to open for writing ("the store was altered") and its analyzer could not start."""
+    from stackwatch.store.retention import expire
+    from stackwatch.store.verify import verify_store
+
+    with open_store(sealed.data, background_index=False) as store:
+        assert expire(store, max_size=1).pruned_to > 0
+    with open_store(sealed.data, background_index=False) as store:
+        (seq,) = store.append_events([event(9000)])
+        store.checkpoint()
+    with open_store(sealed.data, read_only=True) as store:
+        assert [s.event for s in store.get_events([seq])] == [event(9000)]
+    report = verify_store(sealed.data, initial_keys=[sealed.k0])
+    assert report.ok(), [str(p) for p in report.problems]
+    with sealed.db() as conn:  # a block row deleted outside retention is still found at the open
+        conn.execute("DELETE FROM blocks WHERE id = (SELECT max(id) FROM blocks)")
+    with pytest.raises(StoreError, match="altered"), open_store(sealed.data, background_index=False) as store:
+        store.append_events([event(9001)])

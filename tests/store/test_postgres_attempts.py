@@ -154,3 +154,25 @@ def test_a_lost_connection_neither_loses_nor_doubles_attempts(database: str,
         store.append_events([_login(i, "oslo_log", t0, name="erin") for i in range(80, 120, 4)])
     with open_store(url, read_only=True) as store:
         assert _same(store).total == 30
+
+
+def test_another_record_under_a_ref_already_stored_is_another_login(database: str,
+                                                                     request: pytest.FixtureRequest) -> None:
+    """A ref names a record only until it is reused: line refs (``ctl1/keystone.log:12``) repeat
+    when the next day's rotated file of the same name is analyzed, counter refs of a stream
+    source when its process restarts. The claims matched copies by (host, ref) alone, so every
+    login of the new file on a line number seen before was taken for the old one and not
+    counted (20 logins, 10 in the report); the embedded store counts them all."""
+    from datetime import timedelta
+
+    url = _schema(database, request)
+    t0 = datetime(2026, 5, 1, 8, 0, tzinfo=UTC)
+    with open_store(url, writer="w1") as store:
+        store.append_events([_login(i, "oslo_log", t0, name="alice") for i in range(10)])
+    with open_store(url, writer="w1") as store:  # the next day: the same file name, new records
+        store.append_events([_login(i, "oslo_log", t0 + timedelta(days=1), name="bob") for i in range(10)])
+    with open_store(url, read_only=True) as store:
+        report = _same(store)
+        assert report.total == 20
+        assert sorted((a.account, a.failures) for a in report.accounts) == [("alice", 10), ("bob", 10)]
+        assert not store.check_login_attempts().problems

@@ -30,8 +30,17 @@ FOLDED_ACTIONS: Final = ("authenticate", "user.not_found")
 AttemptRow = tuple[Any, ...]
 """A ``login_attempts`` row: (seq, time, ip, account, project, outcome, hash, host, kind, ref, agent)."""
 CopyKey = tuple[str, str]
-"""What names one stored copy of a login: (host, ref). A ref is stable and unique within its
-host's origin (``keystone.log:1234``, ``amqp:<exchange>:<message id>``), not across hosts."""
+"""What names one stored copy of a login: (host, ``ref@time``), see ``copy_key``."""
+
+
+def copy_key(host: str, ref: str, time_us: int) -> CopyKey:
+    """The key of one stored copy of a login: its host, its ref and its event time (microseconds).
+    A ref is stable across hosts' writers (``keystone.log:1234``, ``amqp:<exchange>:<message id>``)
+    but not unique for ever: line refs repeat when the next rotated file of the same name is read,
+    counter refs when a stream source restarts. With (host, ref) alone every later login under a
+    reused ref was taken for the first and not counted; the same record carries the same time
+    wherever it is stored, another record under that ref almost never does."""
+    return host, f"{ref}@{time_us}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,7 +124,8 @@ class AttemptCorrelator:
         for event in ready:
             primary = event.attrs.get("duplicate_of") if event.action == "authenticate" else None
             if primary is not None:
-                copies.setdefault(str(primary), []).append((event.host, event.ref))
+                copies.setdefault(str(primary), []).append(copy_key(event.host, event.ref,
+                                                                    to_micros(event.time)))
         for event in ready:
             if event.action != "authenticate" or "duplicate_of" in event.attrs:
                 continue
@@ -124,10 +134,11 @@ class AttemptCorrelator:
             seq = self._primary_seq.pop((event.host, event.ref), None)
             if seq is None:
                 continue  # a second release of one stored record (see above)
-            self._copies[seq] = ((event.host, event.ref), *copies.get(event.ref, ()))
+            when = to_micros(event.time)
+            self._copies[seq] = (copy_key(event.host, event.ref, when), *copies.get(event.ref, ()))
             init = event.initiator
             self._released.append((
-                seq, to_micros(event.time), init.source_ip or UNKNOWN, init.name or init.id or UNKNOWN,
+                seq, when, init.source_ip or UNKNOWN, init.name or init.id or UNKNOWN,
                 init.project or "", event.outcome or "unknown",
                 str(event.attrs.get("partial_password_hash") or ""), event.host, event.kind, event.ref,
                 init.user_agent or ""))
@@ -139,8 +150,9 @@ class AttemptCorrelator:
         return self._released
 
     def copies(self, row: AttemptRow) -> tuple[CopyKey, ...]:
-        """The (host, ref) of every stored copy of the attempt ``row`` (its primary's first)."""
-        return self._copies.get(row[0]) or self._last_copies.get(row[0]) or ((row[7], row[9]),)
+        """The key (``copy_key``) of every stored copy of the attempt ``row`` (its primary's first)."""
+        return (self._copies.get(row[0]) or self._last_copies.get(row[0])
+                or (copy_key(row[7], row[9], row[1]),))
 
     def written(self) -> None:
         """The released attempts are in the transaction (``rollback`` if it fails)."""

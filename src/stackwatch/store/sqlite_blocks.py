@@ -176,8 +176,13 @@ class BlockStore(SQLiteStore):
 
     def _ledger_matches(self) -> bool:
         assert isinstance(self._ledger, BlockLedger)
+        io = SQLiteLedgerIO(self._conn)
+        pruned = io.pruned()
+        # the ledger counts every Merkle leaf; retention deleted the rows of the expired blocks
+        # (its frontier's size), so those count as held: else a pruned store never opens again
+        expired = pruned[1] if pruned is not None else 0
         return (
-            self._ledger.blocks == SQLiteLedgerIO(self._conn).block_count()
+            self._ledger.blocks == io.block_count() + expired
             and self._ledger.size == self._next_seq - 1
         )
 

@@ -12,13 +12,14 @@ transaction that commits them:
   crashed) and the last seq folded (events appended before this table existed are folded by
   their writer at its next append).
 
-* ``attempt_refs``: (host, ref) of every stored copy of every attempt written, and the attempt
-  it names. A login is its copies: when a writer's attempt has a copy some attempt already
-  claimed (another writer stored a copy of the same login -- the same notification consumed
-  by two analyzers, the same log read by two -- or this writer stored the same record twice),
+* ``attempt_refs``: (host, ref) of every stored copy of every attempt written (the ref with the
+  copy's event time, ``ref@micros``: ``attempt_fold.copy_key``), and the attempt it names. A
+  login is its copies: when a writer's attempt has a copy some attempt already claimed
+  (another writer stored a copy of the same login -- the same notification consumed by two
+  analyzers, the same log read by two -- or this writer stored the same record twice),
   it is that login again and is not written, so the sums count it once whatever number of
   writers stored a copy. The first writer to commit the login keeps it (with the fields its
-  copies knew). Copies are matched by their (host, ref): a writer that stored only another
+  copies knew). Copies are matched by their (host, ref, time): a writer that stored only another
   copy of the login (a different line of a different file) cannot be matched, and counts it.
   The claims are inserted in one sorted statement, so two writers committing the same login
   at once wait on one another (the unique index) rather than deadlock, and the second skips it.

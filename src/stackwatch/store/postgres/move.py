@@ -6,7 +6,8 @@ writer name the shared store already has. The new writer gets keys of its own (`
 given folder, k0 returned once), and its log's **first record** is a ``store.migrate`` admin
 event that anchors the folder's last signed checkpoint (its bytes, signature and signer, so an
 auditor checks the signature offline and, with the folder or a backup of it, links the two logs);
-then every record of the folder follows in its order (folder seq s is the new log's seq s + 1),
+then every record of the folder follows in its order (folder seq s is the new log's seq s + 1,
+or s + 1 - P when the folder's retention expired records 1..P: the anchor's ``seq_offset``),
 stored by the writer as any append (blocks, index rows, source statistics, login attempts folded
 as the embedded store folded them), and a checkpoint seals the whole. Alerts (by identity
 ``(rule, key)``, with their triage state, evidence and history), silences and the ingested-files
@@ -143,7 +144,9 @@ def _read_folder(data: Path) -> tuple[dict[str, Any], dict[str, list[tuple[Any, 
                   "size": int(size), "root": cp.root.hex(), "checkpoint": bytes(body).hex(),
                   "signature": bytes(signature).hex(),
                   "public_key": bytes(signer[0]).hex() if signer else "",
-                  "first_seq": int(state[1]) + 1, "seq_offset": 1}
+                  # new seq = folder seq + seq_offset: the anchor is record 1 and the folder's
+                  # first record kept (after its own retention) is record 2
+                  "first_seq": int(state[1]) + 1, "seq_offset": 1 - int(state[1])}
         columns = ", ".join(c if c in _columns(conn, "alerts") else "NULL" for c in ("id", *_ALERT_COLUMNS))
         rows = {
             "alerts": conn.execute(f"SELECT {columns} FROM alerts ORDER BY id").fetchall(),  # noqa: S608
