@@ -44,7 +44,7 @@ from stackwatch.alerts.dispatch import Dispatcher
 from stackwatch.cluster.membership import Beacon
 from stackwatch.cluster.reorder import QUIET, Copy, Reorder, StoredRefs, pack, unpack
 from stackwatch.cluster.routing import bucket_of
-from stackwatch.cluster.topology import Topology, declare, partition_map
+from stackwatch.cluster.topology import Topology, check_member, declare, partition_map
 from stackwatch.cluster.wire import MAX_BATCH_ITEMS, Batch, WireError, decode_batch
 from stackwatch.config.settings import Settings
 from stackwatch.core.event import Event, replace
@@ -105,6 +105,7 @@ class Partition:
         self.committed_batches = 0
         self.unacked: list[Any] = []  # delivered batches committed since the last checkpoint
         self.skipped_batches = 0
+        self.refused_batches = 0  # dead-lettered: undecodable or out of range
         self.reorder = Reorder()
         self.stored_refs = StoredRefs()
         self.duplicates = 0  # records sent again by a collector's successor, recognised and dropped
@@ -176,6 +177,20 @@ class Partition:
         for _, detector in self.engine.detectors():
             if hasattr(detector, "_declared_done"):  # the absence kind declares them once: again
                 detector._declared_done = False
+
+    def out_of_range(self, batch: Batch) -> str | None:
+        """Why this well-formed batch cannot be taken here, or None: a bucket or partition outside
+        the cluster's (a collector configured with other numbers, or forged), or a probe with
+        records. Taken, its bucket would join ``buckets`` (the state and the checkpoint growing
+        with whatever numbers arrive) and its records be detected where they do not belong."""
+        buckets = self.settings.cluster.buckets
+        if not -1 <= batch.bucket < buckets:
+            return f"bucket {batch.bucket} outside 0..{buckets - 1}"
+        if batch.partition not in (-1, self.number):
+            return f"partition {batch.partition} sent to partition {self.number}"
+        if batch.collector == PROBE and batch.items:
+            return f"{len(batch.items)} records under the reserved collector name {PROBE}"
+        return None
 
     def seen(self, collector: str, epoch: str, seq: int) -> bool:
         """Whether that batch is in the checkpointed state already (a redelivery)."""
@@ -335,6 +350,26 @@ async def _gather(inbox: asyncio.Queue[Any], first: Any) -> list[Any]:
     return messages
 
 
+async def _accepted(partition: Partition, messages: list[Any]) -> tuple[list[Any], list[Batch]]:
+    """The messages that are batches this partition can take, and those batches; the others are
+    dead-lettered (rejected without requeue) and counted, each said in the log."""
+    good, batches = [], []
+    for message in messages:
+        try:
+            batch = decode_batch(message.body)
+            why = partition.out_of_range(batch)
+            if why is not None:
+                raise WireError(f"batch {batch.collector}#{batch.seq}: {why}")
+        except WireError as exc:
+            log.error("partition %s: batch refused, dead-lettered: %s", partition.name, exc)
+            partition.refused_batches += 1
+            await message.reject(requeue=False)
+            continue
+        good.append(message)
+        batches.append(batch)
+    return good, batches
+
+
 def _at_or_before(position: dict[str, list[Any]], collector: str, epoch: str, seq: int) -> bool:
     mark = position.get(collector)
     return mark is not None and mark[0] == epoch and seq <= int(mark[1])
@@ -348,6 +383,7 @@ class Analyzer:
         self.settings = settings
         self.topology = Topology(cluster.name, cluster.partitions)
         self.member = cluster.member or f"{settings.hostname}-analyzer"
+        check_member(self.member)
         self.prefer = sorted(set(prefer if prefer is not None else range(cluster.partitions)))
         self.partitions: dict[int, Partition] = {}
         self.dispatcher = _dispatcher(settings)
@@ -467,15 +503,7 @@ class Analyzer:
                     if partition.resumed:
                         log.info("partition %s: taken over from its checkpoint", partition.name)
                 messages = await _gather(partition.inbox, first)
-                good, batches = [], []
-                for message in messages:
-                    try:
-                        batches.append(decode_batch(message.body))
-                    except WireError as exc:
-                        log.error("partition %s: batch refused, dead-lettered: %s", partition.name, exc)
-                        await message.reject(requeue=False)
-                        continue
-                    good.append(message)
+                good, batches = await _accepted(partition, messages)
                 if not good:
                     continue
                 before = partition.duplicates

@@ -35,6 +35,12 @@ _PARTITION_FIGURES: tuple[tuple[str, str, str, str], ...] = (
         "Redelivered batches already committed (skipped).",
         "skipped_batches",
     ),
+    (
+        "stackwatch_analyzer_refused_batches_total",
+        "counter",
+        "Batches dead-lettered: undecodable, or a bucket or partition out of range.",
+        "refused_batches",
+    ),
     ("stackwatch_analyzer_events_in_total", "counter", "Routed event copies detected on.", "events_in"),
     (
         "stackwatch_analyzer_events_stored_total",

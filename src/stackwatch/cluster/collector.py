@@ -45,7 +45,7 @@ from stackwatch.cluster.membership import Beacon
 from stackwatch.cluster.publisher import Publisher
 from stackwatch.cluster.reorder import QUIET
 from stackwatch.cluster.routing import Planner
-from stackwatch.cluster.topology import Topology, partition_map
+from stackwatch.cluster.topology import Topology, check_member, partition_map
 from stackwatch.cluster.wire import MAX_BATCH_BYTES, BatchBuilder, WireError, encode_batch
 from stackwatch.config.settings import Settings
 from stackwatch.core.event import Event
@@ -91,6 +91,7 @@ class Collector:
         cluster = settings.cluster
         self.limits = settings.limits
         self.member = cluster.member or f"{settings.hostname}-collector"
+        check_member(self.member)  # the configured name is checked at load; this is the hostname's
         self.epoch = uuid.uuid4().hex[:12]
         self.topology = Topology(cluster.name, cluster.partitions)
         if rules is None:
