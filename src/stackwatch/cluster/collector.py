@@ -44,6 +44,7 @@ from typing import Any
 from stackwatch.cluster.membership import Beacon
 from stackwatch.cluster.publisher import Publisher
 from stackwatch.cluster.reorder import QUIET
+from stackwatch.cluster.salvage import malformed_events
 from stackwatch.cluster.routing import Planner
 from stackwatch.cluster.topology import Topology, check_member, partition_map
 from stackwatch.cluster.wire import MAX_BATCH_BYTES, BatchBuilder, WireError, encode_batch
@@ -80,6 +81,7 @@ class CollectorStats:
     confirmed_events: int = 0  # events whose every copy is confirmed and source acknowledged
     paused: int = 0  # turns the source queues were left alone: too much unconfirmed
     refused: int = 0  # batches the wire refused (a bug: logged, their events kept as unparsed)
+    malformed: int = 0  # records a source's decoder failed on, published raw (unparsed, flagged)
 
 
 class Collector:
@@ -250,10 +252,17 @@ class Collector:
     def _decode(self, source: Source, records: list[Any]) -> None:
         try:
             events = source.decode(records)
-        except Exception:  # a decoder bug must not stop the collector; the records stay unacknowledged
-            log.exception("source %s failed to decode %d records", source.name, len(records))
+        except Exception as exc:
+            # a decoder bug must not stop the collector, nor lose the records: the source may
+            # have marked some of them taken already (a file's offset, RELP/AMQP acks pending),
+            # so the next checkpoint covers them. They are published raw, and the checkpoint
+            # is committed only once they are confirmed.
+            log.exception("source %s failed to decode %d records; they are kept unparsed (malformed)",
+                          source.name, len(records))
             source.counters.errors += 1
-            return
+            events = malformed_events(records, f"malformed:{source.name}", self.settings.hostname,
+                                      f"decoder failed: {type(exc).__name__}: {exc}", self.stats.malformed + 1)
+            self.stats.malformed += len(events)
         self._cut.tokens[source] = None  # its checkpoint is taken at the cut
         self._route(source, events)
 
@@ -410,6 +419,7 @@ class Collector:
             "stackwatch_collector_publish_retries_total": self.publisher.failures,
             "stackwatch_collector_reconnects_total": self.publisher.reconnects,
             "stackwatch_collector_paused_turns_total": self.stats.paused,
+            "stackwatch_collector_malformed_records_total": self.stats.malformed,
         }
 
 

@@ -30,6 +30,8 @@ _HELP = {
     "stackwatch_collector_publish_retries_total": ("counter", "Batches sent again (not confirmed)."),
     "stackwatch_collector_reconnects_total": ("counter", "Failed attempts to reach the broker."),
     "stackwatch_collector_paused_turns_total": ("counter", "Turns the sources waited: too much unconfirmed."),
+    "stackwatch_collector_malformed_records_total": (
+        "counter", "Records a source's decoder failed on, published raw as unparsed (malformed)."),
 }
 
 
