@@ -44,8 +44,8 @@ from typing import Any
 from stackwatch.cluster.membership import Beacon
 from stackwatch.cluster.publisher import Publisher
 from stackwatch.cluster.reorder import QUIET
-from stackwatch.cluster.salvage import malformed_events
 from stackwatch.cluster.routing import Planner
+from stackwatch.cluster.salvage import malformed_events
 from stackwatch.cluster.topology import Topology, check_member, partition_map
 from stackwatch.cluster.wire import MAX_BATCH_BYTES, BatchBuilder, WireError, encode_batch
 from stackwatch.config.settings import Settings
@@ -260,8 +260,9 @@ class Collector:
             log.exception("source %s failed to decode %d records; they are kept unparsed (malformed)",
                           source.name, len(records))
             source.counters.errors += 1
-            events = malformed_events(records, f"malformed:{source.name}", self.settings.hostname,
-                                      f"decoder failed: {type(exc).__name__}: {exc}", self.stats.malformed + 1)
+            reason = f"decoder failed: {type(exc).__name__}: {exc}"
+            events = malformed_events(records, f"malformed:{source.name}", self.settings.hostname, reason,
+                                      self.stats.malformed + 1)
             self.stats.malformed += len(events)
         self._cut.tokens[source] = None  # its checkpoint is taken at the cut
         self._route(source, events)
