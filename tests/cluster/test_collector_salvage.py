@@ -76,3 +76,49 @@ def test_records_a_decoder_fails_on_are_published_raw_before_the_offset_moves(tm
     assert collector.metrics()["stackwatch_collector_malformed_records_total"] == 1
     assert sorted(markers(homes(), "marker")) == sorted([*(f"marker-{n}" for n in range(6)), "marker-boom"])
     assert not consumer.errors
+
+
+def test_a_batch_the_wire_refuses_is_split_and_an_event_refused_alone_goes_raw(tmp_path: Path) -> None:
+    from datetime import UTC, datetime
+
+    from stackwatch.core.event import Event
+
+    cluster = unique_cluster()
+    log = tmp_path / "app.log"
+    log.touch()
+    now = datetime.now(UTC)
+    blob = "x" * (1 << 20)  # parsed fields far larger than the record: the size estimate misses them
+
+    def event(marker: str, size: int) -> Event:
+        return Event(time=now, received=now, host="node1", service="app", kind="app", message=marker,
+                     attrs={"blob": blob * size}, raw=f"app: {marker}", origin="test", ref=marker)
+
+    events = [event(f"marker-big-{n}", 1) for n in range(20)]  # 20 MiB together: over the wire's 16
+    events.append(event("marker-huge", 17))  # over it alone
+    events.append(Event(time=now, received=now, host="node1", service="app", message="marker-small",
+                        raw="app: marker-small", origin="test", ref="marker-small"))
+    with Consumer(cluster) as consumer:
+        homes = consumer.received.homes
+
+        async def main() -> Collector:
+            collector = _collector(tmp_path, cluster, log)
+            await collector.start()
+            try:
+                collector._route(None, events)
+                await _until(lambda: collector.stats.confirmed_events >= len(events), 60, "the confirms")
+            finally:
+                await collector.stop()
+            return collector
+
+        collector = asyncio.run(main())
+        wait_until(lambda: len(set(markers(homes(), "marker"))) >= len(events), 30, "every event")
+    found = markers(homes(), "marker")
+    assert sorted(found) == sorted(e.message for e in events)  # each exactly once
+    huge = [e for e in homes() if "marker-huge" in e.raw]
+    assert huge[0].kind == "unparsed" and huge[0].attrs["wire_refused"] is True
+    assert "blob" not in huge[0].attrs and huge[0].raw == "app: marker-huge"
+    big = [e for e in homes() if "marker-big" in e.raw]
+    assert all(e.kind == "app" and len(e.attrs["blob"]) == len(blob) for e in big)  # split, not cut
+    assert collector.stats.refused >= 2 and collector.stats.salvaged == 1 and collector.stats.lost == 0
+    assert collector.metrics()["stackwatch_collector_salvaged_events_total"] == 1
+    assert not consumer.errors

@@ -43,3 +43,19 @@ def malformed_events(records: Iterable[Any], origin: str, host: str, reason: str
                          ref=f"{origin}:{n}"))
     return out
 
+
+def wire_refused(event: Event, reason: str) -> Event:
+    """``event`` reduced to its raw text (truncated to MAX_RAW) and where it came from."""
+    raw = event.raw
+    attrs: dict[str, Any] = {"reason": reason[:MAX_REASON], "wire_refused": True, "parsed_kind": event.kind}
+    if len(raw) > MAX_RAW:
+        attrs.update(truncated=True, original_chars=len(raw))
+        raw = raw[:MAX_RAW]
+    return Event(time=event.time, received=event.received, host=event.host[:255],
+                 service=event.service[:255], severity=event.severity, kind="unparsed",
+                 message=(raw or event.message)[:MAX_MESSAGE], attrs=attrs, raw=raw,
+                 origin=event.origin[:255], ref=event.ref[:255])
+
+
+def is_salvaged(event: Event) -> bool:
+    return event.kind == "unparsed" and bool(event.attrs.get("wire_refused"))
