@@ -26,13 +26,15 @@ def settings(folder: Path, *, partitions: int = 1, buckets: int = 4, store: str 
 
 
 @asynccontextmanager
-async def running(config: Settings, **kwargs: Any) -> AsyncIterator[Analyzer]:
-    """The analyzer running (its topology declared first), stopped and the topology deleted after."""
+async def running(config: Settings, *, keep_topology: bool = False, **kwargs: Any) -> AsyncIterator[Analyzer]:
+    """The analyzer running (its topology declared first), stopped and the topology deleted after
+    (``keep_topology``: neither, another analyzer of the cluster runs around this one)."""
     import aio_pika
 
     topology = Topology(config.cluster.name, config.cluster.partitions)
     connection = await aio_pika.connect(AMQP)
-    await declare(connection, topology)
+    if not keep_topology:
+        await declare(connection, topology)
     config = replace(config, listen=replace(config.listen, metrics=None))
     analyzer = Analyzer(config, **kwargs)
     stop = asyncio.Event()
@@ -44,7 +46,8 @@ async def running(config: Settings, **kwargs: Any) -> AsyncIterator[Analyzer]:
         try:
             await asyncio.wait_for(task, 30)
         finally:
-            await delete(connection, topology)
+            if not keep_topology:
+                await delete(connection, topology)
             await connection.close()
 
 

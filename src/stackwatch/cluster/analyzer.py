@@ -41,6 +41,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from stackwatch.alerts.dispatch import Dispatcher
+from stackwatch.cluster.commit_errors import transient
 from stackwatch.cluster.membership import Beacon
 from stackwatch.cluster.reorder import QUIET, Copy, Reorder, StoredRefs, pack, unpack
 from stackwatch.cluster.routing import bucket_of
@@ -73,6 +74,9 @@ GATHER_QUIET seconds (at most GATHER_MAX): a collector's cut publishes its batch
 buckets back to back, each spanning the cut's time; taken in one turn they are merged in time
 order, taken one per turn a later batch's records would reach the engine after newer ones (the
 copies of one keystone login split across turns would not be correlated)."""
+COMMIT_STALL_LIMIT: Final = 300.0
+"""Seconds a partition's commit may keep failing with transient errors (the database away) before
+the analyzer gives the partition up; a permanent error gives it up at once (commit_errors.py)."""
 IDLE_FINISH: Final = 2.0
 """A partition idle this long releases what the correlation stage holds and runs its last tick
 (``Engine.finish``), as ``analyze`` does at the end of its input, and checkpoints."""
@@ -119,6 +123,8 @@ class Partition:
         self.checkpoint_cpu = 0.0  # CPU seconds capturing the detection state (once per commit)
         self.store_cpu = 0.0  # CPU seconds in the store's commit (this thread's share)
         self.checkpoint_bytes = 0  # size of the last checkpoint's detection state
+        self.commit_failures = 0  # failed commit attempts (each retried or given up)
+        self.stalled_since: float | None = None  # time.monotonic() of the first failure of a commit
 
     def open(self) -> None:
         """Open the store, build the engine, load the checkpoint (in a thread: blocking)."""
@@ -397,6 +403,9 @@ class Analyzer:
         self._workers: list[asyncio.Task[None]] = []
         self._connection: Any = None
         self._failed: BaseException | None = None
+        self._channels: dict[int, Any] = {}  # partition -> the channel of its consumer
+        self.given_up: dict[int, str] = {}  # partition -> why this analyzer stopped consuming it
+        self.stall_limit = COMMIT_STALL_LIMIT
 
     async def run(self, stop: asyncio.Event) -> None:
         import aio_pika
@@ -462,6 +471,7 @@ class Analyzer:
 
     async def _subscribe(self, number: int) -> None:
         channel = await self._connection.channel()
+        self._channels[number] = channel
         await channel.set_qos(prefetch_count=PREFETCH)
         queue = await channel.get_queue(self.topology.queue(number), ensure=False)
         partition = Partition(number, self.settings, self.member)
@@ -521,6 +531,8 @@ class Analyzer:
                 partition.note_lag(batches, home)
         except asyncio.CancelledError:
             raise
+        except _GiveUp as exc:
+            await self._give_up(partition, str(exc))
         except BaseException as exc:  # a bug: the process exits (systemd restarts it), nothing acked
             log.exception("partition %s worker failed", partition.name)
             self._failed = exc
@@ -538,11 +550,11 @@ class Analyzer:
             try:
                 changes, committed = await asyncio.to_thread(partition.commit, home, checkpoint)
                 break
-            except Exception as exc:  # keep everything unacknowledged and retry (the store may be back)
-                log.error("partition %s: commit failed, will retry, nothing acknowledged: %s",
-                          partition.name, exc)
+            except Exception as exc:  # nothing acknowledged; retried while the database may come back
+                self._commit_failed(partition, exc)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 10.0)
+        partition.stalled_since = None
         if checkpoint:
             for message in partition.unacked:
                 await message.ack()
@@ -556,6 +568,38 @@ class Analyzer:
             if not muted and change.dispatch:
                 self.dispatcher.submit(change.snapshot, change.change, alert_id, status)
 
+
+    def _commit_failed(self, partition: Partition, exc: Exception) -> None:
+        """A commit failed: return to retry it (a transient error, within ``stall_limit``), or
+        raise ``_GiveUp`` (a permanent error, or the database away too long)."""
+        now = time.monotonic()
+        partition.commit_failures += 1
+        if partition.stalled_since is None:
+            partition.stalled_since = now
+        stalled = now - partition.stalled_since
+        if not transient(exc):
+            raise _GiveUp(f"commit refused: {type(exc).__name__}: {exc}") from exc
+        if stalled >= self.stall_limit:
+            raise _GiveUp(f"commit failing for {stalled:.0f} s: {type(exc).__name__}: {exc}") from exc
+        log.error("partition %s: commit failed, will retry (transient, failing for %.0f s), nothing "
+                  "acknowledged: %s", partition.name, stalled, exc)
+
+    async def _give_up(self, partition: Partition, reason: str) -> None:
+        """Stop consuming the partition: its channel closes, so the broker takes back every batch
+        not acknowledged (none was that is not committed) and hands the partition to a standby.
+        Said in the log, /healthz and /metrics until this analyzer restarts."""
+        number = partition.number
+        log.error("partition %s: given up, a standby takes it over (its batches not committed stay "
+                  "unacknowledged): %s", partition.name, reason)
+        self.given_up[number] = reason
+        self.partitions.pop(number, None)
+        if number in self.subscribed:
+            self.subscribed.remove(number)
+        channel = self._channels.pop(number, None)
+        if channel is not None:
+            with contextlib.suppress(Exception):
+                await channel.close()
+        await asyncio.to_thread(partition.close)
 
     # ------------------------------------------------------------------ operations
 
@@ -589,7 +633,12 @@ class Analyzer:
             log.info("analyzer %s: /metrics on %s:%d", self.member, *self._http.address)
 
     def healthy(self) -> bool:
-        return self._failed is None and self._connection is not None and not self._lost.is_set()
+        return (self._failed is None and self._connection is not None and not self._lost.is_set()
+                and not self.given_up)
+
+
+class _GiveUp(Exception):
+    """A partition's commit cannot succeed (see ``Analyzer._commit_failed``)."""
 
 
 def _dispatcher(settings: Settings) -> Dispatcher:
