@@ -433,10 +433,16 @@ class Analyzer:
             while not stop.is_set():
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), 1.0)
-                if self._failed is not None:
-                    raise self._failed
+                # the lost connection first: a worker acknowledging on its closed channel then
+                # fails too (ChannelInvalidStateError), a consequence, not the cause (and may
+                # fail a moment before the connection's close callbacks run)
+                if self._failed is not None and not self._lost.is_set():
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._lost.wait(), 1.0)
                 if self._lost.is_set():  # the broker went away: exit, the service manager restarts us
                     raise ConnectionError("lost the broker connection; nothing uncommitted was acknowledged")
+                if self._failed is not None:
+                    raise self._failed
         finally:
             for worker in self._workers:
                 worker.cancel()
