@@ -122,3 +122,74 @@ def test_a_batch_the_wire_refuses_is_split_and_an_event_refused_alone_goes_raw(t
     assert collector.stats.refused >= 2 and collector.stats.salvaged == 1 and collector.stats.lost == 0
     assert collector.metrics()["stackwatch_collector_salvaged_events_total"] == 1
     assert not consumer.errors
+
+
+def test_an_acknowledging_source_acknowledges_every_record_of_a_failed_decode(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """AMQP notifications: the decoder fails on the last record, after taking those before it;
+    the records it did not reach are published raw and acknowledged with them, not left
+    unacknowledged (redelivered after every restart; a RELP sender's window stalls on them)."""
+    import uuid
+
+    import aio_pika
+    import orjson
+
+    monkeypatch.setenv("SW_TEST_AMQP_PW", "guest")
+    cluster = unique_cluster()
+    tag = uuid.uuid4().hex[:8]
+    exchange, topic, queue = f"sws-{tag}-keystone", f"sws-{tag}-notifications", f"sws-{tag}-stackwatch"
+    config = collector_config(tmp_path / "c", cluster,
+                              f"  - {{type: amqp, name: bus, url: 'amqp://guest@127.0.0.1:5672/', "
+                              f"password: $env:SW_TEST_AMQP_PW, "
+                              f"exchanges: [{exchange}], topics: [{topic}], queue: {queue}, prefetch: 50}}\n")
+
+    def note(n: int, marker: str) -> bytes:
+        message = {"message_id": f"m-{tag}-{n}", "publisher_id": "identity.ctl1",
+                   "event_type": "identity.project.created", "priority": "INFO",
+                   "payload": {"resource_info": marker}, "timestamp": "2026-01-01 00:00:00.000000"}
+        return orjson.dumps({"oslo.version": "2.0", "oslo.message": orjson.dumps(message).decode()})
+
+    with Consumer(cluster) as consumer:
+        homes = consumer.received.homes
+
+        async def main() -> tuple[Collector, int]:
+            collector = Collector(load_config(config))
+            source = collector.sources[0]
+            decode = source.decode
+            raised: list[int] = []
+
+            def buggy(records: list[Any]) -> list[Any]:
+                for position, record in enumerate(records):
+                    if "marker-boom" in record.text:
+                        decode(records[:position])  # the records before it are taken, then it fails
+                        raised.append(len(records) - position)
+                        raise RuntimeError("a decoder bug")
+                return decode(records)
+
+            source.decode = buggy  # type: ignore[method-assign]
+            await collector.start()
+            connection = await aio_pika.connect("amqp://guest:guest@127.0.0.1:5672/")
+            try:
+                channel = await connection.channel()
+                target = await channel.get_exchange(exchange, ensure=False)
+                bodies = [note(n, f"marker-{n}") for n in range(3)] + [note(3, "marker-boom")]
+                for body in bodies:
+                    await target.publish(aio_pika.Message(body), routing_key=f"{topic}.info")
+                await _until(lambda: raised, 20, "the decoder's failure")
+                await _until(lambda: collector.stats.confirmed_events >= 4, 20, "the records confirmed")
+                await asyncio.sleep(0.5)
+            finally:
+                await collector.stop()
+            declared = await channel.declare_queue(queue, passive=True)
+            left = int(declared.declaration_result.message_count or 0)
+            await channel.queue_delete(queue)
+            for name in (exchange,):
+                await channel.exchange_delete(name)
+            await connection.close()
+            return collector, left
+
+        collector, left = asyncio.run(main())
+    assert left == 0  # every record acknowledged: none redelivered
+    assert collector.stats.malformed >= 1
+    raws = " ".join(e.raw for e in homes())
+    assert "marker-boom" in raws and "marker-2" in raws

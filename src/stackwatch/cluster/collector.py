@@ -262,6 +262,10 @@ class Collector:
             log.exception("source %s failed to decode %d records; they are kept unparsed (malformed)",
                           source.name, len(records))
             source.counters.errors += 1
+            try:
+                source.taken_undecoded(records)
+            except Exception:  # the records still go out raw; at worst they are sent again later
+                log.exception("source %s: marking the records it failed to decode failed", source.name)
             reason = f"decoder failed: {type(exc).__name__}: {exc}"
             events = malformed_events(records, f"malformed:{source.name}", self.settings.hostname, reason,
                                       self.stats.malformed + 1)
