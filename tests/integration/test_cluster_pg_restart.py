@@ -78,5 +78,6 @@ def test_analyzers_wait_out_a_postgresql_restart_and_lose_nothing(tmp_path: Path
     retried = sum(a.log().count("commit failed, will retry") for a in analyzers)
     print(f"{before} stored before the restart, {len(kept)} after; {retried} commits retried")
     assert retried, "the analyzers met the stopped server"
+    assert not any("given up" in a.log() for a in analyzers), "a restart is transient: retried, not given up"
     assert not unused.exists(), "--data replaced the configured store"
     same_records(file_events(log.parent), kept)

@@ -41,10 +41,11 @@ from pathlib import Path
 from typing import Any, Final
 
 from stackwatch.alerts.dispatch import Dispatcher
+from stackwatch.cluster.commit_errors import transient
 from stackwatch.cluster.membership import Beacon
 from stackwatch.cluster.reorder import QUIET, Copy, Reorder, StoredRefs, pack, unpack
 from stackwatch.cluster.routing import bucket_of
-from stackwatch.cluster.topology import Topology, declare, partition_map
+from stackwatch.cluster.topology import Topology, check_member, declare, partition_map
 from stackwatch.cluster.wire import MAX_BATCH_ITEMS, Batch, WireError, decode_batch
 from stackwatch.config.settings import Settings
 from stackwatch.core.event import Event, replace
@@ -74,6 +75,9 @@ GATHER_QUIET seconds (at most GATHER_MAX): a collector's cut publishes its batch
 buckets back to back, each spanning the cut's time; taken in one turn they are merged in time
 order, taken one per turn a later batch's records would reach the engine after newer ones (the
 copies of one keystone login split across turns would not be correlated)."""
+COMMIT_STALL_LIMIT: Final = 300.0
+"""Seconds a partition's commit may keep failing with transient errors (the database away) before
+the analyzer gives the partition up; a permanent error gives it up at once (commit_errors.py)."""
 IDLE_FINISH: Final = 2.0
 """A partition idle this long releases what the correlation stage holds and runs its last tick
 (``Engine.finish``), as ``analyze`` does at the end of its input, and checkpoints."""
@@ -108,6 +112,7 @@ class Partition:
         self.committed_batches = 0
         self.unacked: list[Any] = []  # delivered batches committed since the last checkpoint
         self.skipped_batches = 0
+        self.refused_batches = 0  # dead-lettered: undecodable or out of range
         self.reorder = Reorder()
         self.stored_refs = StoredRefs()
         self.duplicates = 0  # records sent again by a collector's successor, recognised and dropped
@@ -121,6 +126,8 @@ class Partition:
         self.checkpoint_cpu = 0.0  # CPU seconds capturing the detection state (once per commit)
         self.store_cpu = 0.0  # CPU seconds in the store's commit (this thread's share)
         self.checkpoint_bytes = 0  # size of the last checkpoint's detection state
+        self.commit_failures = 0  # failed commit attempts (each retried or given up)
+        self.stalled_since: float | None = None  # time.monotonic() of the first failure of a commit
 
     def open(self) -> None:
         """Open the store, build the engine, load the checkpoint (in a thread: blocking)."""
@@ -182,6 +189,20 @@ class Partition:
         for _, detector in self.engine.detectors():
             if hasattr(detector, "_declared_done"):  # the absence kind declares them once: again
                 detector._declared_done = False
+
+    def out_of_range(self, batch: Batch) -> str | None:
+        """Why this well-formed batch cannot be taken here, or None: a bucket or partition outside
+        the cluster's (a collector configured with other numbers, or forged), or a probe with
+        records. Taken, its bucket would join ``buckets`` (the state and the checkpoint growing
+        with whatever numbers arrive) and its records be detected where they do not belong."""
+        buckets = self.settings.cluster.buckets
+        if not -1 <= batch.bucket < buckets:
+            return f"bucket {batch.bucket} outside 0..{buckets - 1}"
+        if batch.partition not in (-1, self.number):
+            return f"partition {batch.partition} sent to partition {self.number}"
+        if batch.collector == PROBE and batch.items:
+            return f"{len(batch.items)} records under the reserved collector name {PROBE}"
+        return None
 
     def seen(self, collector: str, epoch: str, seq: int) -> bool:
         """Whether that batch is in the checkpointed state already (a redelivery)."""
@@ -341,6 +362,26 @@ async def _gather(inbox: asyncio.Queue[Any], first: Any) -> list[Any]:
     return messages
 
 
+async def _accepted(partition: Partition, messages: list[Any]) -> tuple[list[Any], list[Batch]]:
+    """The messages that are batches this partition can take, and those batches; the others are
+    dead-lettered (rejected without requeue) and counted, each said in the log."""
+    good, batches = [], []
+    for message in messages:
+        try:
+            batch = decode_batch(message.body)
+            why = partition.out_of_range(batch)
+            if why is not None:
+                raise WireError(f"batch {batch.collector}#{batch.seq}: {why}")
+        except WireError as exc:
+            log.error("partition %s: batch refused, dead-lettered: %s", partition.name, exc)
+            partition.refused_batches += 1
+            await message.reject(requeue=False)
+            continue
+        good.append(message)
+        batches.append(batch)
+    return good, batches
+
+
 def _at_or_before(position: dict[str, list[Any]], collector: str, epoch: str, seq: int) -> bool:
     mark = position.get(collector)
     return mark is not None and mark[0] == epoch and seq <= int(mark[1])
@@ -354,6 +395,7 @@ class Analyzer:
         self.settings = settings
         self.topology = Topology(cluster.name, cluster.partitions)
         self.member = cluster.member or f"{settings.hostname}-analyzer"
+        check_member(self.member)
         self.prefer = sorted(set(prefer if prefer is not None else range(cluster.partitions)))
         self.partitions: dict[int, Partition] = {}
         self.dispatcher = _dispatcher(settings)
@@ -368,6 +410,9 @@ class Analyzer:
         self._connection: Any = None
         self._failed: BaseException | None = None
         self.fenced = 0  # partitions given up because another analyzer claimed them
+        self._channels: dict[int, Any] = {}  # partition -> the channel of its consumer
+        self.given_up: dict[int, str] = {}  # partition -> why this analyzer stopped consuming it
+        self.stall_limit = COMMIT_STALL_LIMIT
 
     async def run(self, stop: asyncio.Event) -> None:
         import aio_pika
@@ -395,10 +440,16 @@ class Analyzer:
             while not stop.is_set():
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), 1.0)
-                if self._failed is not None:
-                    raise self._failed
+                # the lost connection first: a worker acknowledging on its closed channel then
+                # fails too (ChannelInvalidStateError), a consequence, not the cause (and may
+                # fail a moment before the connection's close callbacks run)
+                if self._failed is not None and not self._lost.is_set():
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._lost.wait(), 1.0)
                 if self._lost.is_set():  # the broker went away: exit, the service manager restarts us
                     raise ConnectionError("lost the broker connection; nothing uncommitted was acknowledged")
+                if self._failed is not None:
+                    raise self._failed
         finally:
             for worker in self._workers:
                 worker.cancel()
@@ -433,6 +484,7 @@ class Analyzer:
 
     async def _subscribe(self, number: int) -> None:
         channel = await self._connection.channel()
+        self._channels[number] = channel
         await channel.set_qos(prefetch_count=PREFETCH)
         queue = await channel.get_queue(self.topology.queue(number), ensure=False)
         partition = Partition(number, self.settings, self.member)
@@ -476,15 +528,7 @@ class Analyzer:
                     if partition.resumed:
                         log.info("partition %s: taken over from its checkpoint", partition.name)
                 messages = await _gather(partition.inbox, first)
-                good, batches = [], []
-                for message in messages:
-                    try:
-                        batches.append(decode_batch(message.body))
-                    except WireError as exc:
-                        log.error("partition %s: batch refused, dead-lettered: %s", partition.name, exc)
-                        await message.reject(requeue=False)
-                        continue
-                    good.append(message)
+                good, batches = await _accepted(partition, messages)
                 if not good:
                     continue
                 before = partition.duplicates
@@ -504,6 +548,8 @@ class Analyzer:
             raise
         except PartitionFenced as exc:
             await self._fenced(partition, exc)
+        except _GiveUp as exc:
+            await self._give_up(partition, str(exc))
         except BaseException as exc:  # a bug: the process exits (systemd restarts it), nothing acked
             log.exception("partition %s worker failed", partition.name)
             self._failed = exc
@@ -523,11 +569,11 @@ class Analyzer:
                 break
             except PartitionFenced:
                 raise  # taken over: nothing to retry (Analyzer._fenced)
-            except Exception as exc:  # keep everything unacknowledged and retry (the store may be back)
-                log.error("partition %s: commit failed, will retry, nothing acknowledged: %s",
-                          partition.name, exc)
+            except Exception as exc:  # nothing acknowledged; retried while the database may come back
+                self._commit_failed(partition, exc)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 10.0)
+        partition.stalled_since = None
         if checkpoint:
             for message in partition.unacked:
                 await message.ack()
@@ -550,11 +596,44 @@ class Analyzer:
                   "%d batches unacknowledged", partition.name, exc, len(partition.unacked))
         self.partitions.pop(partition.number, None)
         self.fenced += 1
+        self._channels.pop(partition.number, None)
         with contextlib.suppress(Exception):
             await partition.channel.close()
         await asyncio.to_thread(partition.close)
         if not self._lost.is_set():
             await self._subscribe(partition.number)
+
+    def _commit_failed(self, partition: Partition, exc: Exception) -> None:
+        """A commit failed: return to retry it (a transient error, within ``stall_limit``), or
+        raise ``_GiveUp`` (a permanent error, or the database away too long)."""
+        now = time.monotonic()
+        partition.commit_failures += 1
+        if partition.stalled_since is None:
+            partition.stalled_since = now
+        stalled = now - partition.stalled_since
+        if not transient(exc):
+            raise _GiveUp(f"commit refused: {type(exc).__name__}: {exc}") from exc
+        if stalled >= self.stall_limit:
+            raise _GiveUp(f"commit failing for {stalled:.0f} s: {type(exc).__name__}: {exc}") from exc
+        log.error("partition %s: commit failed, will retry (transient, failing for %.0f s), nothing "
+                  "acknowledged: %s", partition.name, stalled, exc)
+
+    async def _give_up(self, partition: Partition, reason: str) -> None:
+        """Stop consuming the partition: its channel closes, so the broker takes back every batch
+        not acknowledged (none was that is not committed) and hands the partition to a standby.
+        Said in the log, /healthz and /metrics until this analyzer restarts."""
+        number = partition.number
+        log.error("partition %s: given up, a standby takes it over (its batches not committed stay "
+                  "unacknowledged): %s", partition.name, reason)
+        self.given_up[number] = reason
+        self.partitions.pop(number, None)
+        if number in self.subscribed:
+            self.subscribed.remove(number)
+        channel = self._channels.pop(number, None)
+        if channel is not None:
+            with contextlib.suppress(Exception):
+                await channel.close()
+        await asyncio.to_thread(partition.close)
 
     # ------------------------------------------------------------------ operations
 
@@ -588,7 +667,12 @@ class Analyzer:
             log.info("analyzer %s: /metrics on %s:%d", self.member, *self._http.address)
 
     def healthy(self) -> bool:
-        return self._failed is None and self._connection is not None and not self._lost.is_set()
+        return (self._failed is None and self._connection is not None and not self._lost.is_set()
+                and not self.given_up)
+
+
+class _GiveUp(Exception):
+    """A partition's commit cannot succeed (see ``Analyzer._commit_failed``)."""
 
 
 def _dispatcher(settings: Settings) -> Dispatcher:

@@ -4,7 +4,9 @@ Per partition: whether this analyzer is its active consumer or waits as a standb
 ready in its queue (read from the broker once per heartbeat), batches and routed copies taken
 in, home copies stored, redeliveries skipped, alert changes, and the lag of the last commit
 (from the publish of its oldest batch, and from the newest event's own time). ``/healthz`` is
-503 once the broker connection is gone or a partition worker failed (the process then exits).
+503 once the broker connection is gone or a partition worker failed (the process then exits),
+and once a partition was given up (its commit refused, or failing past the stall limit: the
+partition went to a standby; ``given_up`` says why, until this analyzer restarts).
 """
 
 from __future__ import annotations
@@ -34,6 +36,12 @@ _PARTITION_FIGURES: tuple[tuple[str, str, str, str], ...] = (
         "counter",
         "Redelivered batches already committed (skipped).",
         "skipped_batches",
+    ),
+    (
+        "stackwatch_analyzer_refused_batches_total",
+        "counter",
+        "Batches dead-lettered: undecodable, or a bucket or partition out of range.",
+        "refused_batches",
     ),
     ("stackwatch_analyzer_events_in_total", "counter", "Routed event copies detected on.", "events_in"),
     (
@@ -86,6 +94,26 @@ def render_analyzer_metrics(analyzer: Analyzer) -> str:
     partitions = sorted(analyzer.partitions.items())
     for name, kind, help_text, attribute in _PARTITION_FIGURES:
         metric(name, kind, help_text, [(per(n), getattr(p, attribute)) for n, p in partitions])
+    metric(
+        "stackwatch_analyzer_commit_failures_total",
+        "counter",
+        "Failed commit attempts of the partition (retried while transient, else the partition given up).",
+        [(per(n), p.commit_failures) for n, p in partitions],
+    )
+    metric(
+        "stackwatch_analyzer_commit_stalled_seconds",
+        "gauge",
+        "How long the partition's current commit has been failing (0: it is not).",
+        [(per(n), round(time.monotonic() - p.stalled_since, 3) if p.stalled_since is not None else 0)
+         for n, p in partitions],
+    )
+    metric(
+        "stackwatch_analyzer_partition_given_up",
+        "gauge",
+        "1 for a partition this analyzer gave up (its commit refused or failing too long): see the log.",
+        [(_labels(member=member, partition=str(n), queue=analyzer.topology.queue(n)), 1)
+         for n in sorted(analyzer.given_up)],
+    )
     metric(
         "stackwatch_analyzer_commit_lag_seconds",
         "gauge",
@@ -159,11 +187,19 @@ class AnalyzerHTTP(CollectorHTTP):
     def health(self) -> tuple[bool, bytes]:
         analyzer = self.analyzer
         healthy = analyzer.healthy()
+        if healthy:
+            status = "ok"
+        elif analyzer.given_up and analyzer._failed is None and not analyzer._lost.is_set():
+            status = "partitions given up"
+        else:
+            status = "broker connection lost"
         return healthy, orjson.dumps(
             {
-                "status": "ok" if healthy else "broker connection lost",
+                "status": status,
                 "role": "analyzer",
                 "active": sorted(analyzer.partitions),
+                # partition number -> why it was given up (the commit's error)
+                "given_up": {str(n): reason[:500] for n, reason in sorted(analyzer.given_up.items())},
                 "uptime": round(time.time() - analyzer.started, 3),
             }
         )

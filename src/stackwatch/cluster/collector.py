@@ -45,8 +45,9 @@ from stackwatch.cluster.membership import Beacon
 from stackwatch.cluster.publisher import Publisher
 from stackwatch.cluster.reorder import QUIET
 from stackwatch.cluster.routing import Planner
-from stackwatch.cluster.topology import Topology, partition_map
-from stackwatch.cluster.wire import MAX_BATCH_BYTES, BatchBuilder, WireError, encode_batch
+from stackwatch.cluster.salvage import is_salvaged, malformed_events, wire_refused
+from stackwatch.cluster.topology import Topology, check_member, partition_map
+from stackwatch.cluster.wire import MAX_BATCH_BYTES, BatchBuilder, Item, WireError, encode_batch
 from stackwatch.config.settings import Settings
 from stackwatch.core.event import Event
 from stackwatch.sources.base import Source, SourceContext
@@ -79,7 +80,10 @@ class CollectorStats:
     idle_batches: int = 0  # of which empty: a watermark for a partition that had no records
     confirmed_events: int = 0  # events whose every copy is confirmed and source acknowledged
     paused: int = 0  # turns the source queues were left alone: too much unconfirmed
-    refused: int = 0  # batches the wire refused (a bug: logged, their events kept as unparsed)
+    refused: int = 0  # batches the wire refused although estimated small enough: split, sent in halves
+    salvaged: int = 0  # events the wire refused even alone: sent as their raw text (unparsed, flagged)
+    lost: int = 0  # events not even salvaged could carry (logged each): should stay 0
+    malformed: int = 0  # records a source's decoder failed on, published raw (unparsed, flagged)
 
 
 class Collector:
@@ -91,6 +95,7 @@ class Collector:
         cluster = settings.cluster
         self.limits = settings.limits
         self.member = cluster.member or f"{settings.hostname}-collector"
+        check_member(self.member)  # the configured name is checked at load; this is the hostname's
         self.epoch = uuid.uuid4().hex[:12]
         self.topology = Topology(cluster.name, cluster.partitions)
         if rules is None:
@@ -249,10 +254,22 @@ class Collector:
     def _decode(self, source: Source, records: list[Any]) -> None:
         try:
             events = source.decode(records)
-        except Exception:  # a decoder bug must not stop the collector; the records stay unacknowledged
-            log.exception("source %s failed to decode %d records", source.name, len(records))
+        except Exception as exc:
+            # a decoder bug must not stop the collector, nor lose the records: the source may
+            # have marked some of them taken already (a file's offset, RELP/AMQP acks pending),
+            # so the next checkpoint covers them. They are published raw, and the checkpoint
+            # is committed only once they are confirmed.
+            log.exception("source %s failed to decode %d records; they are kept unparsed (malformed)",
+                          source.name, len(records))
             source.counters.errors += 1
-            return
+            try:
+                source.taken_undecoded(records)
+            except Exception:  # the records still go out raw; at worst they are sent again later
+                log.exception("source %s: marking the records it failed to decode failed", source.name)
+            reason = f"decoder failed: {type(exc).__name__}: {exc}"
+            events = malformed_events(records, f"malformed:{source.name}", self.settings.hostname, reason,
+                                      self.stats.malformed + 1)
+            self.stats.malformed += len(events)
         self._cut.tokens[source] = None  # its checkpoint is taken at the cut
         self._route(source, events)
 
@@ -305,13 +322,36 @@ class Collector:
             self.stats.idle_batches += 1
         try:
             body = encode_batch(batch)
-        except WireError:  # cannot happen with the builder's limits; never silently drop a batch
-            log.exception("batch %s#%d refused by the wire format", self.member, self._seq)
-            self.stats.refused += 1
-            raise
+        except WireError as exc:  # never a crash (the same records again after the restart), never a loss
+            self._refused(partition, builder, mark, exc)
+            return
         message_id = f"{self.member}:{self.epoch}:{self._seq}"
         task = asyncio.get_running_loop().create_task(self._send(body, partition, message_id, len(builder)))
         self._cut.tasks.append(task)
+
+    def _refused(self, partition: int, builder: BatchBuilder, watermark: float, exc: WireError) -> None:
+        """The wire refused a batch the size estimate let through (parsed fields far larger than
+        the record): its halves are published instead, each under a seq of its own; an event
+        refused alone goes as its raw text (salvage.wire_refused)."""
+        self.stats.refused += 1
+        if len(builder) > 1:
+            log.warning("batch %s#%d refused by the wire format (%s): sent in two halves",
+                        self.member, self._seq, exc)
+            for half in builder.split():
+                self._publish(partition, half, watermark)
+            return
+        item = builder.items[0] if len(builder) else None
+        if item is None or is_salvaged(item.event):  # cannot happen: salvaged events are far below the limit
+            log.error("batch %s#%d refused by the wire format, dropped: %s", self.member, self._seq, exc)
+            self.stats.lost += len(builder)
+            self._unconfirmed -= len(builder)
+            return
+        event = item.event
+        log.error("event %s (host %s, source %s) refused by the wire format (%s): sent as its raw text, "
+                  "unparsed", event.ref, event.host, event.origin, exc)
+        self.stats.salvaged += 1
+        builder.items[0] = Item(wire_refused(event, f"wire format: {exc}"), item.rules, item.home)
+        self._publish(partition, builder, watermark)
 
     async def _send(self, body: bytes, partition: int, message_id: str, copies: int) -> None:
         await self.publisher.publish(body, partition, message_id=message_id)
@@ -409,6 +449,10 @@ class Collector:
             "stackwatch_collector_publish_retries_total": self.publisher.failures,
             "stackwatch_collector_reconnects_total": self.publisher.reconnects,
             "stackwatch_collector_paused_turns_total": self.stats.paused,
+            "stackwatch_collector_malformed_records_total": self.stats.malformed,
+            "stackwatch_collector_refused_batches_total": self.stats.refused,
+            "stackwatch_collector_salvaged_events_total": self.stats.salvaged,
+            "stackwatch_collector_lost_events_total": self.stats.lost,
         }
 
 

@@ -30,6 +30,13 @@ _HELP = {
     "stackwatch_collector_publish_retries_total": ("counter", "Batches sent again (not confirmed)."),
     "stackwatch_collector_reconnects_total": ("counter", "Failed attempts to reach the broker."),
     "stackwatch_collector_paused_turns_total": ("counter", "Turns the sources waited: too much unconfirmed."),
+    "stackwatch_collector_malformed_records_total": (
+        "counter", "Records a source's decoder failed on, published raw as unparsed (malformed)."),
+    "stackwatch_collector_refused_batches_total": (
+        "counter", "Batches the wire format refused (over its size limit): sent again in halves."),
+    "stackwatch_collector_salvaged_events_total": (
+        "counter", "Events the wire format refused alone: sent as their raw text (unparsed, wire_refused)."),
+    "stackwatch_collector_lost_events_total": ("counter", "Events not even their raw text could carry."),
 }
 
 

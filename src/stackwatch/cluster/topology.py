@@ -42,6 +42,21 @@ DELIVERY_LIMIT: Final = 20
 """A batch redelivered this often (an analyzer crashing on it every time) is dead-lettered."""
 MAX_PARTITIONS: Final = 1024
 _NAME_CHARS: Final = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_")
+_MEMBER_CHARS: Final = _NAME_CHARS | {"."}
+MAX_MEMBER: Final = 100
+"""A member name is a batch's collector name, a heartbeat's member, part of a PostgreSQL writer
+name (``<member>-pNNN``) and of message ids: short, and plain enough for all of them."""
+
+
+def check_member(name: str) -> None:
+    """``ValueError`` unless ``name`` can name a cluster member: 1..MAX_MEMBER letters, digits,
+    '-', '_' or '.', starting with a letter or digit. Names starting otherwise are reserved: an
+    analyzer's partition probe is the collector ``~bucket-probe`` (cluster/analyzer.py), whose
+    batches it skips, so a collector named so would have all its records skipped in silence."""
+    if (not name or len(name) > MAX_MEMBER or not set(name) <= _MEMBER_CHARS
+            or not name[0].isascii() or not name[0].isalnum()):
+        raise ValueError(f"member name must be 1..{MAX_MEMBER} letters, digits, '-', '_' or '.', "
+                         f"starting with a letter or digit, got {name!r}")
 
 
 class TopologyError(RuntimeError):

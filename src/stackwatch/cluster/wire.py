@@ -104,6 +104,16 @@ class BatchBuilder:
         return (len(self.items) >= max_items or self.bytes_hint >= max_bytes
                 or len(self.rule_sets) >= MAX_RULE_SETS)
 
+    def split(self) -> tuple[BatchBuilder, BatchBuilder]:
+        """The items in two halves (in order), each with this builder's rule sets: for a batch
+        the wire refused although the size estimate let it through."""
+        half = len(self.items) // 2
+        parts = (BatchBuilder(), BatchBuilder())
+        for part, items in zip(parts, (self.items[:half], self.items[half:]), strict=True):
+            part.items, part.rule_sets, part._index = items, self.rule_sets, self._index
+            part.bytes_hint = self.bytes_hint // 2
+        return parts
+
     def build(self, *, collector: str, seq: int, epoch: str, bucket: int = -1, sent: float,
               partition: int = -1, watermark: float = 0.0) -> Batch:
         return Batch(collector=collector, seq=seq, epoch=epoch, bucket=bucket, sent=sent,

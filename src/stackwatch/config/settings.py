@@ -201,6 +201,10 @@ class ClusterSettings:
             raise ValueError(f"partitions must be 1..{MAX_PARTITIONS}")
         if not 1 <= self.buckets <= 65536:
             raise ValueError("buckets must be 1..65536")
+        if self.member:  # empty: <hostname>-<role>, checked where the role starts
+            from stackwatch.cluster.topology import check_member
+
+            check_member(self.member)
         if urlsplit(self.amqp_url).password:
             raise ValueError("the broker URL must not contain a password: use `password: $env:NAME`")
         from stackwatch.cluster.wire import MAX_BATCH_ITEMS

@@ -209,14 +209,17 @@ class MonitorHTTP:
         try:
             head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), TIMEOUT)
             status, ctype, body = self.answer(head[:MAX_REQUEST])
+            # HEAD: the headers GET would send (its Content-Length included), no body (RFC 9110 9.3.2)
+            send_body = not head.startswith(b"HEAD ")
         except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, TimeoutError, ConnectionError):
             status, ctype, body = 400, "text/plain", b"bad request\n"
+            send_body = True
         try:
             extra = 'WWW-Authenticate: Bearer realm="stackwatch"\r\n' if status == 401 else ""
             writer.write(
                 f"HTTP/1.0 {status} {_REASONS.get(status, 'Error')}\r\nContent-Type: {ctype}\r\n"
                 f"Content-Length: {len(body)}\r\n{extra}Connection: close\r\n\r\n".encode()
-                + body
+                + (body if send_body else b"")
             )
             await writer.drain()
         except ConnectionError:

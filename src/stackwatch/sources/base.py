@@ -199,6 +199,11 @@ class Source(ABC):
     def decode(self, records: list[Record]) -> list[Event]:
         """Events of these records (runs in the worker; never raises for bad input)."""
 
+    def taken_undecoded(self, records: list[Record]) -> None:  # noqa: B027 - optional hook
+        """``decode`` raised on these records (a bug): the runner keeps them raw, so the next
+        ``checkpoint`` must cover them (a source that acknowledges each record: every one of them,
+        not only those ``decode`` got to)."""
+
     def checkpoint(self) -> Any:
         """What ``commit`` needs to acknowledge everything decoded so far."""
         return None

@@ -223,6 +223,13 @@ class RelpSource(ListeningSource):
         self.counters.unparsed = self.decoder.unparsed
         return out
 
+    def taken_undecoded(self, records: list[Record]) -> None:
+        """Those ``decode`` did not reach before it raised become pending too (acknowledged with
+        the raw records' cut), in order: a record is never acknowledged twice nor left unacknowledged."""
+        recent = self._pending[-len(records):] if records else []
+        known = {id(meta) for meta in recent}
+        self._pending.extend(r.meta for r in records if id(r.meta) not in known)
+
     def checkpoint(self) -> list[tuple[Session, int]]:
         pending, self._pending = self._pending, []
         return pending
