@@ -120,6 +120,30 @@ def test_a_declared_source_is_watched_by_the_partition_its_bucket_lands_in_only(
     assert not any("ctl9" in key for key in silent[other]), silent[other]
 
 
+def test_a_partition_reopened_watches_the_sources_of_its_map_not_of_its_checkpoint(
+        tmp_path: Path, demo_events: list[Event]) -> None:
+    """A checkpoint written when the partition received another bucket (an older collector's
+    consistent-hash routing, or fewer partitions) does not keep the partition watching that
+    bucket's declared sources once it reopens: their records go to the map's partition now."""
+    settings = replace(_settings(tmp_path / "data"), expected_sources=[ExpectedSource("ctl9", "keystone")])
+    rules = (*(r.id for r in engine_for(settings, live=False).rules), ORPHANS)
+    home = bucket_of(("ctl9", "keystone"), settings.cluster.buckets)
+    other = (partition_of_bucket(home, settings.cluster.partitions, settings.cluster.buckets) + 1) \
+        % settings.cluster.partitions
+    before = Partition(other, settings, "a")
+    before.open()
+    _run(before, _batches(demo_events[:BATCH], rules, bucket=home))  # an older collector's batch
+    assert home in before.buckets  # watched while such batches arrive
+    before.close()
+    after = Partition(other, settings, "b")
+    after.open()
+    try:
+        assert home not in after.buckets
+        assert not any(d.get("host") == "ctl9" for d in after.engine.ctx.expected_sources)
+    finally:
+        after.close()
+
+
 @pytest.mark.parametrize("partitions", [1, 2, 3])
 def test_copies_of_one_record_routed_to_one_partition_through_several_buckets_count_once(
         demo_events: list[Event], partitions: int) -> None:

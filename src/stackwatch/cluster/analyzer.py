@@ -161,8 +161,10 @@ class Partition:
                 self.position = {k: list(v) for k, v in position.get("collectors", {}).items()}
                 self.stored = {k: list(v) for k, v in position.get("stored", {}).items()}
                 self._state_position = {k: list(v) for k, v in self.position.items()}
-                self.buckets = set(position.get("buckets", []))
-                self.engine.ctx.expected_sources = tuple(self._owned_sources())
+                # not the checkpoint's buckets: those of an older partition count or of the
+                # consistent-hash ring before the partition map would keep this partition watching
+                # declared sources whose records now go elsewhere (false silences, two watchers);
+                # the map's buckets are taken below, an older collector's live batches add theirs
             except SnapshotError as exc:  # said loudly; detection restarts empty, nothing is lost
                 log.error("partition %s: checkpoint not loaded, windows start empty: %s", self.name, exc)
         cluster = self.settings.cluster
