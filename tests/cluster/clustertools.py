@@ -74,6 +74,8 @@ class Received:
     batches: list[tuple[str, str, str, int]] = field(default_factory=list)  # (queue, collector, epoch, seq)
     # (queue, collector, partition, watermark, items, sent) per batch, in arrival order
     shapes: list[tuple[str, str, int, float, int, float]] = field(default_factory=list)
+    # (queue, watermark, the times of its copies) per batch, in arrival order
+    times: list[tuple[str, float, list[float]]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def homes(self, where: Callable[[Event], bool] = lambda e: True) -> list[Event]:
@@ -136,6 +138,8 @@ class Consumer:
                         self.received.batches.append((name, batch.collector, batch.epoch, batch.seq))
                         self.received.shapes.append((name, batch.collector, batch.partition, batch.watermark,
                                                      len(batch.items), batch.sent))
+                        self.received.times.append(
+                            (name, batch.watermark, [e.time.timestamp() for e, _, _ in batch.routed()]))
                         for event, rules, home in batch.routed():
                             self.received.items.append((name, batch.bucket, event, rules, home))
                     await message.ack()

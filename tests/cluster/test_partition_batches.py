@@ -93,3 +93,44 @@ def test_one_batch_per_partition_per_cut_and_watermarks_for_idle_partitions(tmp_
     last_data = max(s[5] for s in data)
     assert all(s[5] <= last_data + QUIET + 0.5 for s in idle), [round(s[5] - last_data, 2) for s in idle]
     assert last_data >= sent_at
+
+
+def test_a_batch_sent_early_because_it_filled_claims_no_time_its_collector_has_not_sent(
+        tmp_path: Path) -> None:
+    """A batch that fills while a read's records are being routed goes out at once; its
+    watermark must not be the newest time of the whole read (records of that read still to come,
+    older than it, would reach the partition after it and be taken as late: other collectors'
+    copies released ahead of them). Checked per partition: no later batch holds a record older
+    than an earlier batch's watermark."""
+    cluster = unique_cluster()
+    port = free_port()
+    start = datetime.now().timestamp() - 120
+    lines = []
+    for n in range(LINES):  # a second every 8 lines: a read spans many seconds
+        stamp = datetime.fromtimestamp(start + n // 8).strftime("%b %d %H:%M:%S").replace(" 0", "  ", 1)
+        lines.append(f"<30>{stamp} node{n % HOSTS} cron[{100 + n}]: job done marker-{n}")
+    source = f"  - {{type: syslog_tcp, name: tcp, listen: '127.0.0.1:{port}'}}\n"
+    config = collector_config(tmp_path / "c", cluster, source, hostname="colla", batch_delay="500ms",
+                              extra=", batch_events: 5")
+    with Consumer(cluster) as consumer:
+        collector = CollectorProcess(config).start()
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+                sock.sendall(("\n".join(lines) + "\n").encode())
+            received = consumer.received
+            wait_until(lambda: len(markers(received.homes(), "marker")) >= LINES, 30, "every home copy")
+            assert collector.stop() == 0, collector.log()
+        finally:
+            collector.kill()
+    assert not consumer.errors
+    with received.lock:
+        batches = list(received.times)
+    early = 0
+    for queue in {q for q, _, _ in batches}:
+        mine = [(mark, times) for q, mark, times in batches if q == queue and times]
+        for k, (mark, _) in enumerate(mine):
+            later = [t for _, times in mine[k + 1:] for t in times]
+            if later:
+                early += 1
+                assert mark <= min(later), (queue, k, mark, min(later))
+    assert early > 4 * 3  # batches did fill and go out ahead of the rest of their read

@@ -282,13 +282,6 @@ class Collector:
         partition_of = self._partition_of
         max_items = self.settings.cluster.batch_events
         copies = 0
-        if source is not None:  # the clock follows the sources' records (not the heartbeat's wall time)
-            now = time.time()
-            newest = min(max(e.time for e in events).timestamp(),
-                         now + float(self.limits.future_tolerance))  # as an analyzer clamps them
-            if newest > self._clock:
-                self._clock = newest
-            self._clock_wall = now
         for event in events:
             routes = route(event)
             if len(routes) > 1:
@@ -302,6 +295,17 @@ class Collector:
                 copies += 1
                 if builder.full(max_items, BATCH_BYTES):
                     self._publish(partition, builders.pop(partition))
+        # the clock follows the sources' records (not the heartbeat's wall time), moved only once
+        # every record of the read is in a builder: a batch that filled above went out with the
+        # clock before this read, as records of the read still to be routed may be older than
+        # its newest (taken as late by the partition, other collectors' copies released first)
+        if source is not None:
+            now = time.time()
+            newest = min(max(e.time for e in events).timestamp(),
+                         now + float(self.limits.future_tolerance))  # as an analyzer clamps them
+            if newest > self._clock:
+                self._clock = newest
+            self._clock_wall = now
         cut.events += len(events)
         self.stats.events += len(events)
         self.stats.copies += copies
