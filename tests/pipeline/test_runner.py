@@ -283,3 +283,61 @@ def test_serve_sweeps_the_cloud_for_owners_deleted_without_a_notification(
         assert stored.alert.details.get("found_by") == "sweep"
     finally:
         api.stop()
+
+
+def test_records_a_decoder_fails_on_are_stored_raw_not_lost_with_the_offset(tmp_path: Path) -> None:
+    """A real file source takes the records (its offset moves), then its decoder raises: the
+    records are stored as unparsed events flagged malformed with the reason, and the lines after
+    them too (before, the next cut's checkpoint moved past them and they were lost)."""
+    log = tmp_path / "app.log"
+    log.write_text("".join(f"app: ok marker-{n}\n" for n in range(3)))
+
+    async def scenario() -> Runner:
+        settings = parse_config(
+            f"hostname: mon\nstate_dir: '{tmp_path / 'state'}'\nrules: {{builtin: true}}\n"
+            "limits: {heartbeat_interval: 0, commit_interval: 100ms}\n"
+            f"sources:\n  - {{type: file, name: app, paths: ['{log}'], start_at: beginning, "
+            "host: node1, service: app, poll_interval: 50ms}\n")
+        runner = Runner(settings, store=open_store(tmp_path / "data"), engine=engine_for(settings, live=True))
+        source = runner.sources[0]
+        decode = source.decode
+        raised: list[int] = []
+
+        def buggy(records: list[Any]) -> list[Any]:
+            events = decode(records)
+            if any("BOOM" in r.text for r in records):
+                raised.append(len(records))
+                raise RuntimeError("a decoder bug")
+            return events
+
+        source.decode = buggy  # type: ignore[method-assign]
+        await runner.start()
+        for _ in range(100):
+            if runner.stored_events >= 3:
+                break
+            await asyncio.sleep(0.05)
+        with log.open("a") as out:
+            out.write("app: BOOM marker-boom\n")
+        for _ in range(100):
+            if raised:
+                break
+            await asyncio.sleep(0.05)
+        with log.open("a") as out:
+            out.write("app: ok marker-3\n")
+        for _ in range(100):
+            if runner.stored_events >= 5:
+                break
+            await asyncio.sleep(0.05)
+        await runner.stop()
+        return runner
+
+    runner = run(scenario())
+    with open_store(tmp_path / "data") as store:
+        stored = [s.event for s in store.search_events(EventQuery(limit=100))]
+    raws = [e.raw for e in stored]
+    assert sum("marker-boom" in r for r in raws) == 1, raws
+    failed = next(e for e in stored if "marker-boom" in e.raw)
+    assert failed.kind == "unparsed" and failed.attrs["malformed"] is True
+    assert "a decoder bug" in failed.attrs["reason"]
+    assert {f"marker-{n}" for n in range(4)} <= {r.rsplit(" ", 1)[-1] for r in raws}
+    assert runner.malformed == 1 and runner.sources[0].counters.errors == 1

@@ -45,7 +45,7 @@ from stackwatch.cluster.membership import Beacon
 from stackwatch.cluster.publisher import Publisher
 from stackwatch.cluster.reorder import QUIET
 from stackwatch.cluster.routing import Planner
-from stackwatch.cluster.salvage import is_salvaged, malformed_events, wire_refused
+from stackwatch.cluster.salvage import MAX_RAW, is_salvaged, wire_refused
 from stackwatch.cluster.topology import Topology, check_member, partition_map
 from stackwatch.cluster.wire import MAX_BATCH_BYTES, BatchBuilder, Item, WireError, encode_batch
 from stackwatch.config.settings import Settings
@@ -53,6 +53,7 @@ from stackwatch.core.event import Event
 from stackwatch.sources.base import Source, SourceContext
 from stackwatch.sources.fair import FairTurns, release_idle
 from stackwatch.sources.registry import create_source
+from stackwatch.sources.undecoded import malformed_events
 
 log = logging.getLogger(__name__)
 
@@ -268,7 +269,7 @@ class Collector:
                 log.exception("source %s: marking the records it failed to decode failed", source.name)
             reason = f"decoder failed: {type(exc).__name__}: {exc}"
             events = malformed_events(records, f"malformed:{source.name}", self.settings.hostname, reason,
-                                      self.stats.malformed + 1)
+                                      self.stats.malformed + 1, MAX_RAW)
             self.stats.malformed += len(events)
         self._cut.tokens[source] = None  # its checkpoint is taken at the cut
         self._route(source, events)

@@ -3,9 +3,8 @@
 Two failures must not lose records nor stop the collector (which would read the same records
 again after its restart, a crash loop on log content):
 
-* a source's ``decode`` raising (a decoder bug): each record of the failed turn becomes an
-  unparsed event with its text as raw, flagged ``malformed``; it is published and the source's
-  checkpoint moves past it only once it is confirmed, like any record;
+* a source's ``decode`` raising (a decoder bug): ``sources/undecoded.py`` (serve keeps them
+  the same way), published and the source's checkpoint moved past them once confirmed;
 * an event the wire format refuses even alone (its parsed fields encode past
   ``wire.MAX_BATCH_BYTES``): it travels as its raw text, truncated to ``MAX_RAW`` characters,
   flagged ``wire_refused`` (and ``truncated`` with the original length when cut).
@@ -13,35 +12,15 @@ again after its restart, a crash loop on log content):
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from datetime import UTC, datetime
 from typing import Any, Final
 
 from stackwatch.cluster.wire import MAX_BATCH_BYTES
 from stackwatch.core.event import Event
+from stackwatch.sources.undecoded import MAX_MESSAGE, MAX_REASON
 
 MAX_RAW: Final = MAX_BATCH_BYTES // 8
 """Characters of raw text kept: at most 4 UTF-8 bytes each, so a salvaged event alone encodes
 to half the wire's limit at worst."""
-MAX_MESSAGE: Final = 4096
-MAX_REASON: Final = 300
-
-
-def malformed_events(records: Iterable[Any], origin: str, host: str, reason: str, first: int) -> list[Event]:
-    """One unparsed event per record a decoder failed on; refs ``<origin>:<n>`` from ``first``
-    (a counter of this collector run: not taken for a stable record identity by an analyzer)."""
-    out = []
-    for n, record in enumerate(records, first):
-        text = record.text if isinstance(record.text, str) else repr(record.text)
-        stamp = datetime.fromtimestamp(record.received, UTC)
-        attrs: dict[str, Any] = {"reason": reason[:MAX_REASON], "malformed": True}
-        if len(text) > MAX_RAW:
-            attrs.update(truncated=True, original_chars=len(text))
-            text = text[:MAX_RAW]
-        out.append(Event(time=stamp, received=stamp, host=record.peer or host, kind="unparsed",
-                         message=text[:MAX_MESSAGE], attrs=attrs, raw=text, origin=origin,
-                         ref=f"{origin}:{n}"))
-    return out
 
 
 def wire_refused(event: Event, reason: str) -> Event:

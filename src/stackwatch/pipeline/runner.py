@@ -42,8 +42,12 @@ from stackwatch.pipeline.selfmon import SelfMonitor
 from stackwatch.sources.base import Source, SourceContext
 from stackwatch.sources.fair import FairTurns, release_idle
 from stackwatch.sources.registry import create_source
+from stackwatch.sources.undecoded import malformed_events
 from stackwatch.store.admin import AUDIT_SPOOL
 from stackwatch.store.base import MAX_LIMIT, Store
+
+MAX_UNDECODED_RAW = 1 << 20
+"""Characters of a record kept when its decoder failed (sources bound what they read anyway)."""
 
 log = logging.getLogger(__name__)
 
@@ -112,6 +116,7 @@ class Runner:
         self.commit_lag = 0.0
         self.last_progress = time.monotonic()
         self.store_errors = 0
+        self.malformed = 0  # records a source's decoder failed on, stored raw (sources/undecoded.py)
         self._batch = _Batch()
         self._future_tolerance = timedelta(seconds=float(self.limits.future_tolerance))
         self._commit_task: asyncio.Task[None] | None = None
@@ -266,10 +271,20 @@ class Runner:
             batch.oldest = oldest
         try:
             events = source.decode(records)
-        except Exception:  # a decoder bug must not stop the monitor; the records stay unacknowledged
-            log.exception("source %s failed to decode %d records", source.name, len(records))
+        except Exception as exc:
+            # a decoder bug must not stop the monitor, nor lose the records: the source may have
+            # moved past them already (a file's offset; RELP/AMQP acknowledgements are marked
+            # pending by taken_undecoded), so they are stored raw, flagged malformed, and the
+            # source's checkpoint covers them only with that commit
+            log.exception("source %s failed to decode %d records; they are kept unparsed (malformed)",
+                          source.name, len(records))
             source.counters.errors += 1
-            return
+            with contextlib.suppress(Exception):  # the records are kept below whatever it says
+                source.taken_undecoded(records)
+            events = malformed_events(records, f"malformed:{source.name}@{int(self.started)}",
+                                      self.settings.hostname, f"decoder failed: {type(exc).__name__}: {exc}",
+                                      self.malformed + 1, MAX_UNDECODED_RAW)
+            self.malformed += len(events)
         batch.tokens[source] = None  # checkpoint taken at the cut
         self._add(source, events)
 
