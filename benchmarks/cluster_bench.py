@@ -38,6 +38,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -95,14 +96,14 @@ class Role:
         self.config.write_text(config)
         self.log = folder / f"{name}.log"
         command = [sys.executable, "-m", "stackwatch", "serve", "--role", role, "-c", str(self.config)]
-        if os.environ.get("SW_BENCH_PROFILE"):  # cProfile each role (written at its graceful stop)
+        if os.environ.get("SW_BENCH_PROFILE"):  # yappi's CPU clock in each role (benchmarks/profile_role.py)
             out = Path(os.environ["SW_BENCH_PROFILE"]) / f"{name}.prof"
-            command[1:1] = ["-m", "cProfile", "-o", str(out)]
+            command[1:3] = ["-m", "benchmarks.profile_role", str(out)]
         if prefer is not None:
             command += ["--prefer", prefer]
         env = {
             **os.environ,
-            "PYTHONPATH": SRC + os.pathsep + os.environ.get("PYTHONPATH", ""),
+            "PYTHONPATH": os.pathsep.join((SRC, str(Path(SRC).parent), os.environ.get("PYTHONPATH", ""))),
             "SW_BENCH_TOKEN": TOKEN,
         }
         with self.log.open("wb") as err:
@@ -302,6 +303,8 @@ def run_cluster(
         broker = _broker_pid()
         broker_start = _cpu(broker) if broker else 0.0
         for role in roles:
+            if os.environ.get("SW_BENCH_PROFILE"):
+                role.proc.send_signal(signal.SIGUSR1)  # the profile starts here (profile_role.py)
             role.cpu_start = _cpu(role.proc.pid)
         senders = []
         parts = _split(stream, collectors, marks, folder, split)

@@ -34,6 +34,29 @@ def test_copies_wait_until_every_sending_collector_is_past_them() -> None:
     assert _seconds(buffer.held) == [40]
 
 
+def test_whole_releases_and_partial_ones_alternate_without_releasing_early() -> None:
+    """The whole held list goes without a per-copy pass once the watermark is past its newest
+    copy; after a partial release (and after a checkpoint's restore) that newest bound still
+    holds back what is newer than the watermark."""
+    buffer = Reorder()
+    buffer.push("a", [_copy(10), _copy(50)], now=100.0)
+    buffer.push("b", [_copy(20)], now=100.0)
+    assert _seconds(buffer.release(now=100.0)) == [10, 20]  # b at 20: a's 50 waits
+    buffer.push("b", [_copy(40)], now=100.1)
+    assert _seconds(buffer.release(now=100.1)) == [40]  # b at 40: 50 still waits
+    buffer.push("b", [_copy(60)], now=100.2)
+    assert _seconds(buffer.release(now=100.2)) == [50]  # a at 50 now holds 60
+    restored = Reorder()
+    restored.restore(buffer.held)
+    restored.push("a", [_copy(59)], now=200.0)
+    restored.push("b", [_copy(59)], now=200.0)
+    assert _seconds(restored.release(now=200.0)) == [59, 59]  # both at 59: the restored 60 waits
+    restored.push("a", [_copy(70)], now=200.1)
+    restored.push("b", [_copy(70)], now=200.1)
+    assert _seconds(restored.release(now=200.1)) == [60, 70, 70]  # everything: one pass
+    assert restored.held == []
+
+
 def test_an_idle_batchs_watermark_releases_at_once_what_waited_for_its_collector() -> None:
     """A collector with no records for this partition still says how far it got (an empty batch
     with its watermark, cluster/collector.py): the other collectors' copies go at once, not after

@@ -22,6 +22,12 @@ ROLES = ("all", "collector", "analyzer")
 
 async def serve_role(settings: object, role: str, prefer: list[int] | None = None) -> None:
     """``--role collector|analyzer``: one part of a cluster (docs/cluster.md)."""
+    from stackwatch.detect.gctune import tune_gc
+
+    # as serve's: a collector allocates per record what parsing and batching drop at once, an
+    # analyzer keeps its partitions' window state for minutes; with CPython's default thresholds
+    # the cyclic GC traversed that state over and over (measured: README, "Cluster roles")
+    tune_gc()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -232,33 +232,13 @@ class Partition:
             # a batch replayed from the checkpoint whose events are stored already: detected
             # again (the state is older than it), neither stored nor delivered again
             replayed = _at_or_before(self.stored, batch.collector, batch.epoch, batch.seq)
-            run = f"@{batch.collector}.{batch.epoch}"
-            copies: list[Copy] = []
-            for event, rules, store in batch.routed():
-                key = StoredRefs.key(event)
-                if key is None:
-                    # a counter of the collector's run (``<origin>:<n>``): two collectors with the
-                    # same sources, or one restarted, count from 1 again; the run makes it unique,
-                    # so the engine does not take another record for a copy of this one
-                    event = replace(event, ref=event.ref + run)
-                elif store and not stored_refs.first_time(key):
-                    # a record a killed collector published and its successor read again (the same
-                    # file offset, RELP digest, AMQP message): stored and detected already
-                    self.duplicates += 1
-                    continue
-                copies.append(Copy(event, rules, not replayed))
-                if store and not replayed:
-                    home.append(event)
-            events = [c.event for c in copies]
-            ingest.clamp(events, tolerance)
-            self.reorder.push(batch.collector,
-                              [c._replace(event=e) for c, e in zip(copies, events, strict=True)],
-                              watermark=batch.watermark)
+            copies, duplicates = _batch_copies(batch, not replayed, stored_refs, home, tolerance)
+            self.duplicates += duplicates
+            self.reorder.push(batch.collector, copies, watermark=batch.watermark)
             self.position[batch.collector] = [batch.epoch, batch.seq]
             if not replayed:
                 self.stored[batch.collector] = [batch.epoch, batch.seq]
             self.finished = False
-        ingest.clamp(home, tolerance)
         self.detect(self.reorder.release())
         return home, skipped
 
@@ -382,6 +362,37 @@ async def _accepted(partition: Partition, messages: list[Any]) -> tuple[list[Any
         good.append(message)
         batches.append(batch)
     return good, batches
+
+
+def _batch_copies(batch: Batch, fresh: bool, stored_refs: StoredRefs, home: list[Event],
+                  tolerance: Any) -> tuple[list[Copy], int]:
+    """A batch's routed copies, clamped (``ingest.clamp_future``), and how many were duplicates;
+    its home copies are appended to ``home`` unless the batch is a replay (not ``fresh``: stored
+    already). One pass per item, run for every copy an analyzer takes (the hot path)."""
+    copies: list[Copy] = []
+    duplicates = 0
+    sets = batch.rule_sets
+    run = f"@{batch.collector}.{batch.epoch}"
+    latest = datetime.now(UTC) + tolerance  # as ingest.clamp: only events past it can be too far ahead
+    for item in batch.items:
+        event = item.event
+        key = StoredRefs.key(event)
+        if key is None:
+            # a counter of the collector's run (``<origin>:<n>``): two collectors with the
+            # same sources, or one restarted, count from 1 again; the run makes it unique,
+            # so the engine does not take another record for a copy of this one
+            event = replace(event, ref=event.ref + run)
+        elif item.home and not stored_refs.first_time(key):
+            # a record a killed collector published and its successor read again (the same
+            # file offset, RELP digest, AMQP message): stored and detected already
+            duplicates += 1
+            continue
+        if event.time > latest:
+            event = ingest.clamp_future(event, tolerance)
+        copies.append(Copy(event, sets[item.rules], fresh))
+        if item.home and fresh:
+            home.append(event)
+    return copies, duplicates
 
 
 def _at_or_before(position: dict[str, list[Any]], collector: str, epoch: str, seq: int) -> bool:

@@ -68,10 +68,10 @@ def render_analyzer_metrics(analyzer: Analyzer) -> str:
 
     member = analyzer.member
     numbers = sorted(set(analyzer.subscribed) | set(analyzer.partitions))
-    names = {n: analyzer.topology.queue(n) for n in numbers}
-
-    def per(n: int) -> str:
-        return _labels(member=member, partition=str(n), queue=names[n])
+    # each partition's labels built once per render, not once per metric (a scrape every 0.1 s,
+    # as the cluster benchmark polls, rendered them about a hundred times each)
+    per = {n: _labels(member=member, partition=str(n), queue=analyzer.topology.queue(n))
+           for n in numbers}.__getitem__
 
     metric(
         "stackwatch_info",

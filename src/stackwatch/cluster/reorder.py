@@ -31,13 +31,13 @@ from __future__ import annotations
 import bisect
 import time
 from collections import OrderedDict
+from operator import attrgetter
 from typing import Any, Final, NamedTuple
 
 import msgspec
 
 from stackwatch.cluster.wire import MAX_BATCH_BYTES, MAX_BATCH_ITEMS, BatchBuilder, decode_batch, encode_batch
 from stackwatch.core.event import Event
-from stackwatch.pipeline.ties import tie_key
 
 QUIET: Final = 1.0
 """Seconds after its last batch here that a collector stops holding the watermark back."""
@@ -63,13 +63,16 @@ class Reorder:
         self.held: list[Copy] = []
         self._arrived: list[float] = []  # monotonic time each held copy came in (non-decreasing)
         self._clocks: dict[str, list[float]] = {}  # collector -> [newest event time, monotonic seen]
+        self._newest_held = float("-inf")  # the newest event time held (or newer): see release
 
     def push(self, collector: str, copies: list[Copy], now: float | None = None,
              watermark: float = 0.0) -> None:
         """A batch's copies (maybe none: an idle batch) and the collector's watermark it carried."""
         if not copies and not watermark:
             return
-        newest = max(c.event.time.timestamp() for c in copies) if copies else 0.0
+        newest = max(c.event.time for c in copies).timestamp() if copies else 0.0
+        if newest > self._newest_held:
+            self._newest_held = newest
         newest = max(newest, watermark)
         seen = time.monotonic() if now is None else now
         clock = self._clocks.get(collector)
@@ -85,6 +88,7 @@ class Reorder:
         """The held copies of a checkpoint (they count as arrived now)."""
         self.held = list(held)
         self._arrived = [time.monotonic()] * len(held)
+        self._newest_held = max(c.event.time for c in held).timestamp() if held else float("-inf")
 
     def watermark(self, now: float | None = None) -> float:
         now = time.monotonic() if now is None else now
@@ -97,8 +101,9 @@ class Reorder:
             return []
         now = time.monotonic() if now is None else now
         mark = float("inf") if everything else self.watermark(now)
-        if mark == float("inf"):
+        if mark >= self._newest_held:  # every held copy is due (one live collector: the usual case)
             out, self.held, self._arrived = self.held, [], []
+            self._newest_held = float("-inf")
         else:
             # held too long: a prefix (copies are held in the order they arrived)
             waited = bisect.bisect_right(self._arrived, now - QUIET)
@@ -112,8 +117,12 @@ class Reorder:
             if not out:
                 return out
             self.held, self._arrived = keep, arrived
-        out.sort(key=lambda c: tie_key(c.event))  # ties as analyze orders them (pipeline/ties.py)
+        out.sort(key=_TIE_ORDER)  # ties as analyze orders them (pipeline/ties.py), a C key
         return out
+
+
+_TIE_ORDER = attrgetter("event.time", "event.host")
+"""``pipeline.ties.tie_key`` of a copy's event (time, then host), as one C-level key."""
 
 
 class StoredRefs:
