@@ -271,7 +271,8 @@ def _copy_shared(conn: psycopg.Connection, rows: dict[str, list[tuple[Any, ...]]
     had = {tuple(r) for r in conn.execute(
         b"SELECT alert_id, time, actor, status, comment FROM alert_history WHERE alert_id = ANY(%s)",
         (sorted(set(alert_ids.values())),))}
-    history = [(alert_ids[int(old)], int(t), text(a) or "", s, text(c)) for old, t, a, s, c in rows["history"]]
+    history = [(alert_ids[int(old)], int(t), text(a) or "", s, text(c))
+               for old, t, a, s, c in rows["history"]]
     with conn.cursor() as cur:
         cur.executemany(b"INSERT INTO alert_history (alert_id, time, actor, status, comment) "
                         b"VALUES (%s, %s, %s, %s, %s)", [h for h in history if h not in had])
