@@ -17,12 +17,16 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+import orjson
+
 from stackwatch.core.errors import StoreError
 from stackwatch.store import sqlite_attempts, sqlite_rollup
 from stackwatch.store.admin import admin_event
 from stackwatch.store.ledger import NODE_LEVEL, leaf_source, reader
 from stackwatch.store.merkle import MerkleAccumulator
+from stackwatch.store.retention_margin import hold_back
 from stackwatch.store.rows import to_micros
+from stackwatch.store.scope import TENANT_HOST_PREFIX
 from stackwatch.store.sqlite import SQLiteStore
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
@@ -94,8 +98,7 @@ def expire(
             held = max(1, size - old)
             keep = int(held * max_size / total) if total > max_size else held  # type: ignore[operator]
             cutoff = size - keep
-        row = conn.execute("SELECT max(size) FROM checkpoints WHERE size <= ?", (cutoff,)).fetchone()
-        target = row[0] or 0
+        target = _held_back(conn, cutoff, old)
         if target <= old:
             return RetentionResult(old + 1, 0, cutoff, None)
         rd = reader(conn)
@@ -157,6 +160,38 @@ def _cutoff(store: SQLiteStore, size: int, old: int, max_age: timedelta | None, 
     return size - keep
 
 
+def _held_back(conn: Any, cutoff: int, old: int) -> int:
+    """The checkpoint size to expire up to: at or below ``cutoff``, and below what the login
+    correlator holds or may still group with a kept record (``retention_margin``)."""
+    meta = dict(conn.execute("SELECT name, value FROM meta WHERE name IN (?, ?)",
+                             (sqlite_attempts._PENDING, sqlite_attempts._UPTO)).fetchall())
+    upto = meta.get(sqlite_attempts._UPTO)
+
+    def checkpoint_at(seq: int) -> int:
+        found = conn.execute("SELECT max(size) FROM checkpoints WHERE size <= ?", (seq,)).fetchone()
+        return int(found[0] or 0)
+
+    return hold_back(cutoff, old=old, held=orjson.loads(meta.get(sqlite_attempts._PENDING) or "[]"),
+                     upto=int(upto) if upto is not None else None, checkpoint_at=checkpoint_at,
+                     straddling=lambda low, high, margin: _straddling(conn, low, high, margin))
+
+
+_LOGIN = ("({e}.action = 'authenticate' OR {e}.action = 'user.not_found') AND {s}.service = 'keystone' "
+          "AND substr({s}.host, 1, ?) != ?")
+
+
+def _straddling(conn: Any, old: int, target: int, margin: int) -> int | None:
+    """``retention_margin.Straddling`` for the folder's log."""
+    login = (len(TENANT_HOST_PREFIX), TENANT_HOST_PREFIX)
+    row = conn.execute(
+        "SELECT min(a.seq) FROM events AS a JOIN sources AS s ON s.id = a.source "  # noqa: S608 - fixed parts
+        f"WHERE a.seq > ? AND a.seq <= ? AND {_LOGIN.format(e='a', s='s')} "
+        "AND EXISTS (SELECT 1 FROM events AS b JOIN sources AS t ON t.id = b.source "
+        f"WHERE b.time BETWEEN a.time - ? AND a.time + ? AND b.seq > ? AND {_LOGIN.format(e='b', s='t')})",
+        (old, target, *login, margin, margin, target, *login)).fetchone()
+    return int(row[0]) if row and row[0] is not None else None
+
+
 @dataclass(frozen=True, slots=True)
 class BlockExpiry:
     """What record format 2 keeps when records 1..``records`` (blocks 1..``blocks``) expire:
@@ -213,8 +248,7 @@ def _expire_blocks(store: Any, *, max_age: timedelta | None, max_size: int | Non
         pruned = io.pruned()
         old = pruned[0] if pruned else 0
         cutoff = _cutoff(store, size, old, max_age, max_size)
-        row = conn.execute("SELECT max(size) FROM checkpoints WHERE size <= ?", (cutoff,)).fetchone()
-        target = row[0] or 0
+        target = _held_back(conn, cutoff, old)
         if target <= old:
             return RetentionResult(old + 1, 0, cutoff, None)
         plan = plan_block_expiry(io, target)
