@@ -1,7 +1,6 @@
 """Retention keeps what a writer's login correlator holds or may still group with a kept record
 (``store/retention_margin.py``), on both backends: a cutoff at the head (a tiny --max-size)
-no longer expires a held login whose attempt is written afterwards, and a login whose copies
-straddle a checkpoint is kept or expired whole (``store attempts`` agrees after retention)."""
+no longer expires a held login whose attempt is written afterwards."""
 
 from __future__ import annotations
 
@@ -16,7 +15,6 @@ import msgspec
 import psycopg
 import pytest
 
-from stackwatch.core.clock import FakeClock
 from stackwatch.store.keys import init_store
 from stackwatch.store.postgres import open_store as open_pg
 from stackwatch.store.postgres.keys import init_writer
@@ -77,24 +75,6 @@ def test_postgres_a_login_held_by_a_live_writer_does_not_expire(pg_url: str, tmp
         assert not shared.check_login_attempts().problems
 
 
-def test_postgres_a_login_straddling_a_checkpoint_expires_whole(pg_url: str, tmp_path: Path) -> None:
-    """Alice's CADF copy is before a checkpoint, her log-line copy after it: a cut there would
-    leave the log line alone, recounted as an attempt of its own (``store attempts`` said so)."""
-    init_writer(pg_url, writer="w", keys=tmp_path / "w")
-    with open_pg(pg_url, writer="w", keys=tmp_path / "w") as store:
-        store.append_events(_filler(20, OLD))
-        store.checkpoint()
-        store.append_events([_at(_login(0, "cadf", T0, name="alice"), OLD)])
-        store.checkpoint()
-        store.append_events([_at(_login(0, "oslo_log", T0), LATER), _at(_login(200, "cadf", T0), LATER)])
-    # record 1 (the keys' admin event) was received now: ten days before the cut's day
-    result = expire_postgres(pg_url, max_age=timedelta(days=1), now=LATER + timedelta(hours=1))["w"]
-    assert result.cutoff == 22 and result.pruned_to == 21
-    assert _pg_orphans(pg_url) == (0, 21)
-    with open_pg(pg_url, read_only=True) as shared:
-        assert not shared.check_login_attempts().problems
-
-
 def _sqlite_orphans(data: Path) -> tuple[int, int]:
     with sqlite3.connect(data / "stackwatch.db") as conn:
         orphans = conn.execute("SELECT count(*) FROM login_attempts WHERE seq NOT IN "
@@ -119,20 +99,3 @@ def test_sqlite_a_held_login_does_not_expire(tmp_path: Path, fmt: int) -> None:
         assert store.check_login_attempts() == []
 
 
-@pytest.mark.parametrize("fmt", [1, 2])
-def test_sqlite_a_login_straddling_a_checkpoint_expires_whole(tmp_path: Path, fmt: int) -> None:
-    data = tmp_path / "data"
-    init_store(data, background_index=False, format=fmt)
-    with open_store(data, background_index=False) as store:
-        store.append_events(_filler(20, OLD))
-        store.checkpoint()
-        store.append_events([_at(_login(0, "cadf", T0, name="alice"), OLD)])
-        store.checkpoint()
-        store.append_events([_at(_login(0, "oslo_log", T0), LATER), _at(_login(200, "cadf", T0), LATER)])
-    # record 1 (the keys' admin event) was received now: ten days before the cut's day
-    with open_store(data, background_index=False, clock=FakeClock(LATER + timedelta(hours=1))) as store:
-        result = expire(store, max_age=timedelta(days=1))
-        assert result.cutoff == 22 and result.pruned_to == 21
-    assert _sqlite_orphans(data) == (0, 21)
-    with open_store(data, background_index=False) as store:
-        assert store.check_login_attempts() == []

@@ -26,7 +26,6 @@ from stackwatch.store.ledger import NODE_LEVEL, leaf_source, reader
 from stackwatch.store.merkle import MerkleAccumulator
 from stackwatch.store.retention_margin import hold_back
 from stackwatch.store.rows import to_micros
-from stackwatch.store.scope import TENANT_HOST_PREFIX
 from stackwatch.store.sqlite import SQLiteStore
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
@@ -162,7 +161,7 @@ def _cutoff(store: SQLiteStore, size: int, old: int, max_age: timedelta | None, 
 
 def _held_back(conn: Any, cutoff: int, old: int) -> int:
     """The checkpoint size to expire up to: at or below ``cutoff``, and below what the login
-    correlator holds or may still group with a kept record (``retention_margin``)."""
+    correlator holds (``retention_margin``)."""
     meta = dict(conn.execute("SELECT name, value FROM meta WHERE name IN (?, ?)",
                              (sqlite_attempts._PENDING, sqlite_attempts._UPTO)).fetchall())
     upto = meta.get(sqlite_attempts._UPTO)
@@ -172,24 +171,7 @@ def _held_back(conn: Any, cutoff: int, old: int) -> int:
         return int(found[0] or 0)
 
     return hold_back(cutoff, old=old, held=orjson.loads(meta.get(sqlite_attempts._PENDING) or "[]"),
-                     upto=int(upto) if upto is not None else None, checkpoint_at=checkpoint_at,
-                     straddling=lambda low, high, margin: _straddling(conn, low, high, margin))
-
-
-_LOGIN = ("({e}.action = 'authenticate' OR {e}.action = 'user.not_found') AND {s}.service = 'keystone' "
-          "AND substr({s}.host, 1, ?) != ?")
-
-
-def _straddling(conn: Any, old: int, target: int, margin: int) -> int | None:
-    """``retention_margin.Straddling`` for the folder's log."""
-    login = (len(TENANT_HOST_PREFIX), TENANT_HOST_PREFIX)
-    row = conn.execute(
-        "SELECT min(a.seq) FROM events AS a JOIN sources AS s ON s.id = a.source "  # noqa: S608 - fixed parts
-        f"WHERE a.seq > ? AND a.seq <= ? AND {_LOGIN.format(e='a', s='s')} "
-        "AND EXISTS (SELECT 1 FROM events AS b JOIN sources AS t ON t.id = b.source "
-        f"WHERE b.time BETWEEN a.time - ? AND a.time + ? AND b.seq > ? AND {_LOGIN.format(e='b', s='t')})",
-        (old, target, *login, margin, margin, target, *login)).fetchone()
-    return int(row[0]) if row and row[0] is not None else None
+                     upto=int(upto) if upto is not None else None, checkpoint_at=checkpoint_at)
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,7 +18,7 @@ chained, checkpointed and sealed like any record.
 is taken from the oldest records of all writers (by ``received``), then expired per writer.
 No checkpoint is made here (the writers' keys are on their hosts): records expire up to a
 checkpoint each writer already made (writers make one every minute and at a clean close).
-What a writer's login correlator holds or may still group with a kept record does not expire
+What a writer's login correlator holds does not expire
 (``retention_margin``).
 """
 
@@ -35,7 +35,6 @@ import psycopg
 from stackwatch.core.clock import SystemClock
 from stackwatch.core.errors import StoreError
 from stackwatch.store.admin import admin_event
-from stackwatch.store.attempt_fold import FOLDED_ACTIONS
 from stackwatch.store.postgres.ids import WRITER_SHIFT
 from stackwatch.store.postgres.ledger_io import PGLedgerIO
 from stackwatch.store.postgres.schema import exists, use_schema
@@ -43,7 +42,6 @@ from stackwatch.store.postgres.store import DEFAULT_SCHEMA, split_url
 from stackwatch.store.retention import RetentionResult, plan_block_expiry, policy_text
 from stackwatch.store.retention_margin import hold_back
 from stackwatch.store.rows import to_micros
-from stackwatch.store.scope import TENANT_HOST_PREFIX
 
 _RETENTION_LOCK: Final = 0x5357_5254  # advisory lock serialising retention runs ('SWRT')
 _ATTEMPT_COLUMNS: Final = "ip, account, project, outcome"
@@ -124,8 +122,7 @@ def _expire_writer(conn: psycopg.Connection, writer: int, name: str, limit: int 
         return int(row[0]) if row and row[0] else 0
 
     target = hold_back(cutoff, old=old, held=orjson.loads(folded[1]) if folded else [],
-                       upto=int(folded[0]) if folded else None, checkpoint_at=checkpoint_at,
-                       straddling=lambda low, high, margin: _straddling(conn, writer, low, high, margin))
+                       upto=int(folded[0]) if folded else None, checkpoint_at=checkpoint_at)
     if target <= old:
         return RetentionResult(old + 1, 0, cutoff, None)
     plan = plan_block_expiry(io, target)
@@ -146,23 +143,6 @@ def _expire_writer(conn: psycopg.Connection, writer: int, name: str, limit: int 
         event = admin_event(actor, "retention.run", "events", details, now=when)
         conn.execute(b"INSERT INTO admin_outbox (event) VALUES (%s)", (msgspec.json.encode(event),))
     return RetentionResult(old + 1, target, cutoff, None)
-
-
-_LOGIN: Final = ("{e}.action = ANY(%s) AND {s}.service = 'keystone' AND left({s}.host, %s) <> %s")
-
-
-def _straddling(conn: psycopg.Connection, writer: int, old: int, target: int, margin: int) -> int | None:
-    """``retention_margin.Straddling`` for one writer's log."""
-    login = (list(FOLDED_ACTIONS), len(TENANT_HOST_PREFIX), TENANT_HOST_PREFIX)
-    row = conn.execute(
-        ("SELECT min(a.seq) FROM events AS a JOIN sources AS s ON s.id = a.source "  # noqa: S608 - fixed parts
-         f"WHERE a.writer = %s AND a.seq > %s AND a.seq <= %s AND {_LOGIN.format(e='a', s='s')} "
-         "AND EXISTS (SELECT 1 FROM events AS b JOIN sources AS t ON t.id = b.source "
-         "WHERE b.time BETWEEN a.time - %s AND a.time + %s AND b.id > %s AND b.id < %s "
-         f"AND {_LOGIN.format(e='b', s='t')})").encode(),
-        (writer, old, target, *login, margin, margin, writer << WRITER_SHIFT | target,
-         (writer + 1) << WRITER_SHIFT, *login)).fetchone()
-    return int(row[0]) if row and row[0] is not None else None
 
 
 def _forget_attempts(conn: psycopg.Connection, writer: int, low: int, high: int) -> None:
