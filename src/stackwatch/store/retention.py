@@ -17,11 +17,14 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+import orjson
+
 from stackwatch.core.errors import StoreError
 from stackwatch.store import sqlite_attempts, sqlite_rollup
 from stackwatch.store.admin import admin_event
 from stackwatch.store.ledger import NODE_LEVEL, leaf_source, reader
 from stackwatch.store.merkle import MerkleAccumulator
+from stackwatch.store.retention_margin import hold_back
 from stackwatch.store.rows import to_micros
 from stackwatch.store.sqlite import SQLiteStore
 
@@ -94,8 +97,7 @@ def expire(
             held = max(1, size - old)
             keep = int(held * max_size / total) if total > max_size else held  # type: ignore[operator]
             cutoff = size - keep
-        row = conn.execute("SELECT max(size) FROM checkpoints WHERE size <= ?", (cutoff,)).fetchone()
-        target = row[0] or 0
+        target = _held_back(conn, cutoff, old)
         if target <= old:
             return RetentionResult(old + 1, 0, cutoff, None)
         rd = reader(conn)
@@ -157,6 +159,21 @@ def _cutoff(store: SQLiteStore, size: int, old: int, max_age: timedelta | None, 
     return size - keep
 
 
+def _held_back(conn: Any, cutoff: int, old: int) -> int:
+    """The checkpoint size to expire up to: at or below ``cutoff``, and below what the login
+    correlator holds (``retention_margin``)."""
+    meta = dict(conn.execute("SELECT name, value FROM meta WHERE name IN (?, ?)",
+                             (sqlite_attempts._PENDING, sqlite_attempts._UPTO)).fetchall())
+    upto = meta.get(sqlite_attempts._UPTO)
+
+    def checkpoint_at(seq: int) -> int:
+        found = conn.execute("SELECT max(size) FROM checkpoints WHERE size <= ?", (seq,)).fetchone()
+        return int(found[0] or 0)
+
+    return hold_back(cutoff, old=old, held=orjson.loads(meta.get(sqlite_attempts._PENDING) or "[]"),
+                     upto=int(upto) if upto is not None else None, checkpoint_at=checkpoint_at)
+
+
 @dataclass(frozen=True, slots=True)
 class BlockExpiry:
     """What record format 2 keeps when records 1..``records`` (blocks 1..``blocks``) expire:
@@ -213,8 +230,7 @@ def _expire_blocks(store: Any, *, max_age: timedelta | None, max_size: int | Non
         pruned = io.pruned()
         old = pruned[0] if pruned else 0
         cutoff = _cutoff(store, size, old, max_age, max_size)
-        row = conn.execute("SELECT max(size) FROM checkpoints WHERE size <= ?", (cutoff,)).fetchone()
-        target = row[0] or 0
+        target = _held_back(conn, cutoff, old)
         if target <= old:
             return RetentionResult(old + 1, 0, cutoff, None)
         plan = plan_block_expiry(io, target)

@@ -75,10 +75,18 @@ def move_to_postgres(data_dir: str | Path, url: str, *, keys: str | Path, writer
     name = writer or own.get("writer") or default_writer(folder)
     schema_name = own.get("schema") or DEFAULT_SCHEMA
     _refuse_known_writer(libpq_url, schema_name, name)
-    with open_store(data, background_index=False) as source:  # the append lock: no analyzer writes
+    # the folder's append lock is held from the seal to the last record copied: an analyzer
+    # appending in between would add records the verified, anchored checkpoint does not cover
+    with open_store(data, background_index=False) as source:
         if source.checkpoint() is None:
             raise StoreError("the folder's store has no keys (stackwatch store init): there is no signed "
                              "history to carry over")
+        return _move_sealed(data, url, libpq_url, schema_name, name, folder, initial_keys, actor)
+
+
+def _move_sealed(data: Path, url: str, libpq_url: str, schema_name: str, name: str, folder: Path,
+                 initial_keys: list[bytes] | None, actor: str) -> MoveResult:
+    """The move, the folder sealed and its append lock held by the caller."""
     before = verify_store(data, initial_keys=initial_keys)
     if not before.ok():
         first = before.first_bad or before.problems[0]
@@ -104,14 +112,19 @@ def move_to_postgres(data_dir: str | Path, url: str, *, keys: str | Path, writer
             target.checkpoint()
         except (StoreError, psycopg.Error) as exc:
             # the records are committed batch by batch: what was stored stays, a verifiable prefix
+            # the keys in ``folder`` sign that incomplete log: a retry needs keys of its own
             raise StoreError(f"{exc}; writer {name!r}'s log in the shared store is incomplete: move the "
-                             "folder again under another --writer name") from exc
+                             "folder again under another --writer name and another --writer-keys folder "
+                             f"({folder} holds the keys of the incomplete log: keep them to verify it); "
+                             "the alerts, silences and files already copied are not copied twice") from exc
     from stackwatch.store.postgres.verify import verify_postgres
 
     after = verify_postgres(url, initial_keys={name: [k0]}, key_dirs={name: folder}).get(name)
     if after is None or not after.ok():
+        # the log and its keys exist either way: k0 is shown once, so the operator gets it here
         raise StoreError(f"the new log of writer {name!r} does not verify: "
-                         f"{after.first_bad if after is not None else 'not found'}")
+                         f"{after.first_bad if after is not None else 'not found'}; its initial key "
+                         f"(k0, shown once, needed to verify it): {format_initial_key(k0)}")
     return MoveResult(name, records, counts[0], counts[1], counts[2], format_initial_key(k0), pub.hex(),
                       anchor, before, after)
 
@@ -209,13 +222,21 @@ def _copy_shared(conn: psycopg.Connection, rows: dict[str, list[tuple[Any, ...]]
                  writer: str) -> tuple[int, int, int]:
     """Silences, alerts (evidence, history) and the ingested-files ledger, in the caller's
     transaction: (alerts, silences, files)."""
+    # by identity, not blindly: a move retried after a failure (or a folder moved twice) copies
+    # these again, and a silence or a history entry the shared store has is not added twice
+    known = {tuple(r[1:]): int(r[0]) for r in conn.execute(
+        b"SELECT id, rule, key, created, created_by, reason, ends FROM silences")}
     silence_ids: dict[int, int] = {}
     for old, *fields in rows["silences"]:
-        found = conn.execute(b"INSERT INTO silences (rule, key, created, created_by, reason, ends, expired, "
-                             b"expired_by) VALUES (%s, %s, %s, %s, %s, %s, %s, %s) RETURNING id",
-                             [text(f) if isinstance(f, str) else f for f in fields]).fetchone()
-        assert found is not None
-        silence_ids[int(old)] = int(found[0])
+        cleaned = [text(f) if isinstance(f, str) else f for f in fields]
+        same = known.get(tuple(cleaned[:6]))
+        if same is None:
+            found = conn.execute(b"INSERT INTO silences (rule, key, created, created_by, reason, ends, "
+                                 b"expired, expired_by) VALUES (%s, %s, %s, %s, %s, %s, %s, %s) RETURNING id",
+                                 cleaned).fetchone()
+            assert found is not None
+            same = known[tuple(cleaned[:6])] = int(found[0])
+        silence_ids[int(old)] = same
     alert_ids: dict[int, int] = {}
     folded: set[int] = set()
     for old, *fields in rows["alerts"]:
@@ -247,11 +268,14 @@ def _copy_shared(conn: psycopg.Connection, rows: dict[str, list[tuple[Any, ...]]
                              (target, text(ref) or "", bytes(raw), time)).rowcount
         if target in room:
             room[target] -= max(added, 0)
+    had = {tuple(r) for r in conn.execute(
+        b"SELECT alert_id, time, actor, status, comment FROM alert_history WHERE alert_id = ANY(%s)",
+        (sorted(set(alert_ids.values())),))}
+    history = [(alert_ids[int(old)], int(t), text(a) or "", s, text(c))
+               for old, t, a, s, c in rows["history"]]
     with conn.cursor() as cur:
         cur.executemany(b"INSERT INTO alert_history (alert_id, time, actor, status, comment) "
-                        b"VALUES (%s, %s, %s, %s, %s)",
-                        [(alert_ids[int(old)], t, text(a) or "", s, text(c))
-                         for old, t, a, s, c in rows["history"]])
+                        b"VALUES (%s, %s, %s, %s, %s)", [h for h in history if h not in had])
         cur.executemany(b"INSERT INTO ingested_files VALUES (%s, %s, %s, %s, %s) ON CONFLICT (writer, path) "
                         b"DO UPDATE SET text_bytes = EXCLUDED.text_bytes, lines = EXCLUDED.lines, "
                         b"digest = EXCLUDED.digest",

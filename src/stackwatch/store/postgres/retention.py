@@ -18,6 +18,8 @@ chained, checkpointed and sealed like any record.
 is taken from the oldest records of all writers (by ``received``), then expired per writer.
 No checkpoint is made here (the writers' keys are on their hosts): records expire up to a
 checkpoint each writer already made (writers make one every minute and at a clean close).
+What a writer's login correlator holds does not expire
+(``retention_margin``).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from datetime import datetime, timedelta
 from typing import Any, Final
 
 import msgspec
+import orjson
 import psycopg
 
 from stackwatch.core.clock import SystemClock
@@ -37,6 +40,7 @@ from stackwatch.store.postgres.ledger_io import PGLedgerIO
 from stackwatch.store.postgres.schema import exists, use_schema
 from stackwatch.store.postgres.store import DEFAULT_SCHEMA, split_url
 from stackwatch.store.retention import RetentionResult, plan_block_expiry, policy_text
+from stackwatch.store.retention_margin import hold_back
 from stackwatch.store.rows import to_micros
 
 _RETENTION_LOCK: Final = 0x5357_5254  # advisory lock serialising retention runs ('SWRT')
@@ -110,9 +114,15 @@ def _expire_writer(conn: psycopg.Connection, writer: int, name: str, limit: int 
         row = conn.execute(b"SELECT min(seq) FROM events WHERE writer = %s AND received >= %s",
                            (writer, limit)).fetchone()
         cutoff = size if row is None or row[0] is None else int(row[0]) - 1
-    row = conn.execute(b"SELECT max(size) FROM checkpoints WHERE writer = %s AND size <= %s",
-                       (writer, cutoff)).fetchone()
-    target = int(row[0]) if row and row[0] else 0
+    folded = conn.execute(b"SELECT upto, pending FROM attempt_state WHERE writer = %s", (writer,)).fetchone()
+
+    def checkpoint_at(seq: int) -> int:
+        row = conn.execute(b"SELECT max(size) FROM checkpoints WHERE writer = %s AND size <= %s",
+                           (writer, seq)).fetchone()
+        return int(row[0]) if row and row[0] else 0
+
+    target = hold_back(cutoff, old=old, held=orjson.loads(folded[1]) if folded else [],
+                       upto=int(folded[0]) if folded else None, checkpoint_at=checkpoint_at)
     if target <= old:
         return RetentionResult(old + 1, 0, cutoff, None)
     plan = plan_block_expiry(io, target)
