@@ -206,8 +206,8 @@ class Engine:
             held = self._held_rules
             if record in held:  # the first copy waits in the correlation stage: it takes them all
                 held[record] = held[record] | fresh
-            else:
-                self._evaluate_only(event, event.time.timestamp(), out, fresh)
+            else:  # the explainers observed the first copy (they see every record once)
+                self._evaluate_only(event, event.time.timestamp(), out, fresh, observe=False)
             return out
         copies[record] = rule_ids
         if len(copies) > MAX_COPIES:
@@ -342,15 +342,20 @@ class Engine:
         else:
             self._evaluate_only(event, ts, out, rule_ids)
 
-    def _evaluate_only(self, event: Event, ts: float, out: list[Alert], rule_ids: frozenset[str]) -> None:
+    def _evaluate_only(self, event: Event, ts: float, out: list[Alert], rule_ids: frozenset[str],
+                       observe: bool = True) -> None:
         """``_evaluate`` restricted to the rules in ``rule_ids`` (explainers observe every event:
-        what explains an alert may be routed for no rule of its own)."""
+        what explains an alert may be routed for no rule of its own). ``observe`` False: a later
+        copy of a record they observed already; shown again, it would put back the older record's
+        time and evidence over a newer explaining record's (same key and linked value), and a
+        firing the newer one explains would not be."""
         entry = self._index.get((event.action, event.service, event.kind, event.outcome))
         if entry is None:
             entry = self._candidates((event.action, event.service, event.kind, event.outcome))
         explainers, runs = entry
-        for explainer in explainers:
-            explainer.observe(event, ts)
+        if observe:
+            for explainer in explainers:
+                explainer.observe(event, ts)
         duplicate = "duplicate_of" in event.attrs
         for slot, counting, test, on_event in runs:
             if slot.rule.id not in rule_ids:
