@@ -147,7 +147,9 @@ class Partition:
         self.store = open_store(url, **options)
         # wall-clock rules watch declared sources in one place only: not yet per partition
         settings = dataclasses.replace(self.settings, expected_sources=[])
-        self.engine = engine_for(settings, live=False)
+        # the rule set is loaded once per process (pipeline/rule_cache.py): a standby taking
+        # over all of a dead analyzer's partitions compiled every rule file once per partition
+        self.engine = engine_for(settings, live=False, shared_rules=True)
         # a new epoch before the checkpoint is read: a cut-off predecessor commits nothing after it
         self.epoch = self.store.claim_partition(self.name)
         saved = self.store.partition_state(self.name)

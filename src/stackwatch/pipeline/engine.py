@@ -27,14 +27,64 @@ log = logging.getLogger(__name__)
 
 
 def engine_for(settings: Settings, *, live: bool, report: TextIO | None = None,
-               orphans: bool = True, overrides: bool = True) -> Engine:
+               orphans: bool = True, overrides: bool = True, shared_rules: bool = False) -> Engine:
     """The engine for ``settings``: the built-in packs (unless ``rules.builtin`` is off) and
     ``rules.paths``, with the web UI's rule switches of the embedded store's folder, the
     maintenance windows and the expected sources. Rule files with problems are reported
     (``report``, else the log) and left out; ``rules.strict`` makes any problem an error.
     ``live``: ``serve``'s engine (see the module's docstring). ``orphans``: run the
     orphaned-resources detector too. ``overrides``: False ignores the web UI's switches (an
-    engine built with no configuration at all)."""
+    engine built with no configuration at all). ``shared_rules``: the rule set loaded once per
+    process (pipeline/rule_cache.py; problems reported at that load only), for a process that
+    builds many engines (an analyzer: one per partition)."""
+    def load() -> RuleSet:
+        return _load_rules(settings, report)
+
+    if shared_rules:
+        from stackwatch.pipeline import rule_cache
+
+        rules = rule_cache.rule_set(settings.rules, load)
+    else:
+        rules = load()
+    # a copy: the shared set is read-only (the web UI's switches differ per store folder)
+    rule_list = list(rules.rules)
+    if not rule_list and settings.rules.paths and not live:  # serve still collects and stores
+        raise RuleError("no usable rule in the given rule paths", str(settings.rules.paths[0]))
+    folder = settings.store.embedded_folder() if overrides else None
+    if folder is not None:  # rules switched on or off from the web UI (rule-state.json by the store)
+        rule_list = apply_overrides(rule_list, RuleState.in_data_dir(folder))
+    expected = [{"host": e.host, "service": e.service} for e in settings.expected_sources]
+    options: dict[str, Any] = {"maintenance": settings.maintenance}
+    if live:
+        from stackwatch.core.clock import SystemClock
+
+        # the monitor's own heartbeat, so an absence rule notices the monitor going quiet
+        expected.append({"host": settings.hostname, "service": "stackwatch"})
+        options["clock"] = SystemClock()
+    options["expected_sources"] = expected
+    if not orphans:
+        engine: Engine = Engine(rule_list, **options)
+    else:
+        # live: the resource ledger is rebuilt from its snapshot, so a restart keeps what it knew
+        detector = OrphanDetector.open(settings.state_dir) if live else None
+        engine = OrphanAwareEngine(rule_list, orphans=detector, **options)
+    if live:  # the spike rules' learned baselines: a restart is not a new learning day
+        from stackwatch.pipeline import baselines
+
+        baselines.load(engine, settings.state_dir)
+    if any(source.type == "tenant_syslog" for source in settings.sources):
+        from stackwatch.pipeline.tenants import TenantPartitionedEngine
+
+        # tenants' instances: an engine per project (pipeline/tenants.py), their alerts the
+        # project's; the tenants' engines share neither windows nor the infrastructure's clock
+        clock = options.get("clock")
+        return TenantPartitionedEngine(engine, lambda: Engine(rule_list, clock=clock))  # type: ignore[return-value]
+    return engine
+
+
+def _load_rules(settings: Settings, report: TextIO | None) -> RuleSet:
+    """Read and compile the rule files of ``settings``, reporting the problems (or raising
+    the first with ``rules.strict``)."""
     rules = builtin_rules() if settings.rules.builtin else RuleSet()
     if settings.rules.paths:
         rules.extend(load_rules([Path(p) for p in settings.rules.paths]))
@@ -46,38 +96,7 @@ def engine_for(settings: Settings, *, live: bool, report: TextIO | None = None,
                 report.write(f"rule not loaded: {error}\n")
             else:
                 log.warning("rule not loaded: %s", error)
-    if not rules.rules and settings.rules.paths and not live:  # serve still collects and stores
-        raise RuleError("no usable rule in the given rule paths", str(settings.rules.paths[0]))
-    folder = settings.store.embedded_folder() if overrides else None
-    if folder is not None:  # rules switched on or off from the web UI (rule-state.json by the store)
-        rules.rules = apply_overrides(rules.rules, RuleState.in_data_dir(folder))
-    expected = [{"host": e.host, "service": e.service} for e in settings.expected_sources]
-    options: dict[str, Any] = {"maintenance": settings.maintenance}
-    if live:
-        from stackwatch.core.clock import SystemClock
-
-        # the monitor's own heartbeat, so an absence rule notices the monitor going quiet
-        expected.append({"host": settings.hostname, "service": "stackwatch"})
-        options["clock"] = SystemClock()
-    options["expected_sources"] = expected
-    if not orphans:
-        engine: Engine = Engine(rules.rules, **options)
-    else:
-        # live: the resource ledger is rebuilt from its snapshot, so a restart keeps what it knew
-        detector = OrphanDetector.open(settings.state_dir) if live else None
-        engine = OrphanAwareEngine(rules.rules, orphans=detector, **options)
-    if live:  # the spike rules' learned baselines: a restart is not a new learning day
-        from stackwatch.pipeline import baselines
-
-        baselines.load(engine, settings.state_dir)
-    if any(source.type == "tenant_syslog" for source in settings.sources):
-        from stackwatch.pipeline.tenants import TenantPartitionedEngine
-
-        # tenants' instances: an engine per project (pipeline/tenants.py), their alerts the
-        # project's; the tenants' engines share neither windows nor the infrastructure's clock
-        clock = options.get("clock")
-        return TenantPartitionedEngine(engine, lambda: Engine(rules.rules, clock=clock))  # type: ignore[return-value]
-    return engine
+    return rules
 
 
 def archive_settings(base: Settings | None = None, *, data: str | None = None,
