@@ -23,10 +23,11 @@ import time
 import uuid
 from pathlib import Path
 
-from stackwatch.cluster.topology import Topology
-from stackwatch.cluster.wire import BatchBuilder, encode_batch
 from tests.cluster.clustertools import AMQP, SRC, AnalyzerProcess, set_topology
 from tests.servetools import wait_for
+
+from stackwatch.cluster.topology import Topology
+from stackwatch.cluster.wire import BatchBuilder, encode_batch
 
 CLK = os.sysconf("SC_CLK_TCK")
 
