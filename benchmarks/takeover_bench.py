@@ -54,7 +54,8 @@ def one_round(src: str, partitions: int, folder: Path) -> tuple[float, float]:
     topology = Topology(cluster, partitions)
     config = folder / f"{cluster}.yaml"
     config.write_text(
-        f"hostname: mon\nstate_dir: '{folder / cluster / 'state'}'\nstore: {{url: '{folder / cluster / 'data'}'}}\n"
+        f"hostname: mon\nstate_dir: '{folder / cluster / 'state'}'\n"
+        f"store: {{url: '{folder / cluster / 'data'}'}}\n"
         f"cluster:\n  name: {cluster}\n  amqp_url: amqp://guest@127.0.0.1:5672/\n"
         f"  password: $env:SW_AMQP_PASSWORD\n  partitions: {partitions}\n"
         "limits: {tick_interval: 1h}\n")

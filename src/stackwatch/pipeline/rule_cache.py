@@ -25,7 +25,6 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
-from pathlib import Path
 from typing import Final
 
 from stackwatch.config.settings import RulesSettings
