@@ -97,6 +97,7 @@ class Partition:
         self.channel: Any = None  # the broker channel it is consumed on (closed when fenced)
         self.position: dict[str, list[Any]] = {}  # collector -> [epoch, last seq in the checkpointed state]
         self.stored: dict[str, list[Any]] = {}  # collector -> [epoch, last seq whose events are stored]
+        self.epochs: dict[str, list[Any]] = {}  # collector -> [its newest run, send time of its newest batch]
         self._state_position: dict[str, list[Any]] = {}  # ``position`` at the last checkpoint
         self.last_checkpoint = 0.0  # time.monotonic() of the last checkpoint (0: never)
         # routing buckets seen here: a declared source is watched where its bucket lands
@@ -161,6 +162,7 @@ class Partition:
                 self.position = {k: list(v) for k, v in position.get("collectors", {}).items()}
                 self.stored = {k: list(v) for k, v in position.get("stored", {}).items()}
                 self._state_position = {k: list(v) for k, v in self.position.items()}
+                self.epochs = {k: list(v) for k, v in position.get("epochs", {}).items()}
                 # not the checkpoint's buckets: those of an older partition count or of the
                 # consistent-hash ring before the partition map would keep this partition watching
                 # declared sources whose records now go elsewhere (false silences, two watchers);
@@ -206,6 +208,25 @@ class Partition:
             return f"{len(batch.items)} records under the reserved collector name {PROBE}"
         return None
 
+    def stale_idle(self, batch: Batch) -> bool:
+        """Whether ``batch`` is an idle batch redelivered from the past: at or before the
+        collector's checkpointed position, or of a run (epoch) older than the newest of that
+        collector heard here. Its watermark is old news, and pushed it would count a collector
+        that died (or restarted) as live for ``reorder.QUIET`` again, holding the others back."""
+        if batch.items:
+            return False
+        if self.seen(batch.collector, batch.epoch, batch.seq):
+            return True
+        newest = self.epochs.get(batch.collector)
+        # runs are told apart by their batches' send times (one collector's own clock)
+        return newest is not None and newest[0] != batch.epoch and batch.sent < newest[1]
+
+    def note_epoch(self, batch: Batch) -> None:
+        """Remember the collector's newest run and the send time of its newest batch here."""
+        newest = self.epochs.get(batch.collector)
+        if newest is None or batch.sent >= newest[1]:
+            self.epochs[batch.collector] = [batch.epoch, batch.sent]
+
     def seen(self, collector: str, epoch: str, seq: int) -> bool:
         """Whether that batch is in the checkpointed state already (a redelivery)."""
         return _at_or_before(self.position, collector, epoch, seq)
@@ -223,6 +244,9 @@ class Partition:
                 self._take_buckets((batch.bucket,))
             if batch.collector == PROBE:
                 continue  # nothing else: no position either
+            if self.stale_idle(batch):
+                continue
+            self.note_epoch(batch)
             if not batch.items:  # an idle batch: the collector's watermark, no records, no position
                 self.reorder.push(batch.collector, [], watermark=batch.watermark)
                 continue
@@ -314,7 +338,7 @@ class Partition:
         if checkpoint:  # the position the state is at: kept as it is by the commits between two
             self._state_position = {k: list(v) for k, v in self.position.items()}
         position = {"collectors": self._state_position, "stored": self.stored,
-                    "buckets": sorted(self.buckets)}
+                    "buckets": sorted(self.buckets), "epochs": self.epochs}
         committed = ingest.commit(self.store, [] if self._appended else events,
                                   [c.snapshot for c in changes], appended=appended,
                                   partition=(self.name, position, state))
