@@ -80,8 +80,8 @@ RESUBSCRIBE_MAX: Final = 600.0
 """Seconds after giving a partition up before subscribing to it again as a standby, doubling at
 each give-up of the same partition up to RESUBSCRIBE_MAX: a batch every analyzer's commit refuses
 would otherwise leave the partition with no consumer once each had given it up, for good; coming
-back, the analyzers take it again once the cause is gone, and the broker dead-letters the batch
-after ``topology.DELIVERY_LIMIT`` deliveries."""
+back, the analyzers take it again once the cause is gone, and a poison batch, delivered again at
+each give-up, is dead-lettered (ISOLATE_AFTER)."""
 ISOLATE_AFTER: Final = 3
 """A batch the broker has delivered this often (``x-delivery-count``) is taken in a turn of its
 own, committed with a checkpoint and acknowledged before the next: a poison batch then fails
