@@ -10,7 +10,7 @@ import itertools
 import socket
 import time
 from collections import Counter
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -34,15 +34,18 @@ HOSTS = 50
 
 
 def _lines() -> bytes:
-    stamp = datetime.now().strftime("%b %d %H:%M:%S").replace(" 0", "  ", 1)  # RFC 3164, local time
+    # RFC 5424, stamped to the microsecond: a collector of whole-second stamps sends no idle
+    # ticks (its watermark cannot pass a second its sources may still deliver records of;
+    # tests/cluster/test_idle_watermark.py)
+    stamp = datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
     out = []
     for n in range(LINES):
         host = f"node{n % HOSTS}"
         if n % 4 == 0:  # failed logins: routed by address and by user as well
-            out.append(f"<38>{stamp} {host} sshd[{100 + n}]: Failed password for user{n % 7} from "
+            out.append(f"<38>1 {stamp} {host} sshd {100 + n} - - Failed password for user{n % 7} from "
                        f"198.51.100.{n % 50} port 22 ssh2 marker-{n}")
         else:
-            out.append(f"<30>{stamp} {host} cron[{100 + n}]: job done marker-{n}")
+            out.append(f"<30>1 {stamp} {host} cron {100 + n} - - job done marker-{n}")
     return ("\n".join(out) + "\n").encode()
 
 

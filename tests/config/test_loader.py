@@ -181,3 +181,11 @@ def test_an_empty_metrics_token_is_refused(monkeypatch: pytest.MonkeyPatch) -> N
     with pytest.raises(ConfigError) as info:
         parse_config("listen:\n  metrics: 127.0.0.1:0\n  metrics_token: $env:SW_TEST_TOKEN\n", "serve.yaml")
     assert "metrics_token ($env:SW_TEST_TOKEN) is empty" in str(info.value)
+
+
+def test_cluster_commit_stall_limit_is_a_checked_duration() -> None:
+    assert parse_config("").cluster.commit_stall_limit == 300.0
+    assert parse_config("cluster:\n  commit_stall_limit: 10m\n").cluster.commit_stall_limit == 600.0
+    for bad in ("0", "500ms", "2d"):
+        with pytest.raises((ConfigError, ConfigErrors), match="commit_stall_limit"):
+            parse_config(f"cluster:\n  commit_stall_limit: {bad}\n")

@@ -213,3 +213,30 @@ def test_oversize_line_is_truncated_and_flagged(tmp_path: Path) -> None:
 
     big, small = run(scenario())
     assert big.attrs["truncated"] is True and len(big.raw) == 1024 and numbers([small]) == [1]
+
+
+def test_delivery_delay_is_a_poll_plus_idle_flush_while_a_record_is_held_open(tmp_path: Path) -> None:
+    """What a collector's idle watermark stays behind (cluster/collector.py idle_watermark): a
+    record may be read a poll period after it was written, and a multi-line record held open is
+    let go ``idle_flush`` after its last line."""
+    log = tmp_path / "nova.log"
+    log.write_text("2026-11-27 10:00:00.001 123 ERROR nova.compute.manager [-] boom\n")
+
+    async def scenario() -> tuple[float, float, float]:
+        source = _source(tmp_path, log)
+        await source.start()
+        before = source.delivery_delay()
+        for _ in range(100):  # the line read: held open, a traceback may follow
+            source.decode(source.queue.take(10_000))
+            if source.delivery_delay() > before:
+                break
+            await asyncio.sleep(0.02)
+        held = source.delivery_delay()
+        await _collect(source, 1)  # idle_flush lets it go
+        after = source.delivery_delay()
+        await source.stop()
+        return before, held, after
+
+    before, held, after = run(scenario())
+    assert (before, after) == (0.05, 0.05)
+    assert abs(held - 0.15) < 1e-9

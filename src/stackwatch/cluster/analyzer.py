@@ -45,7 +45,7 @@ from stackwatch.cluster.commit_errors import transient
 from stackwatch.cluster.membership import Beacon
 from stackwatch.cluster.reorder import QUIET, Copy, Reorder, StoredRefs, pack, unpack
 from stackwatch.cluster.routing import bucket_of
-from stackwatch.cluster.topology import Topology, check_member, declare, partition_map
+from stackwatch.cluster.topology import DELIVERY_LIMIT, Topology, check_member, declare, partition_map
 from stackwatch.cluster.wire import MAX_BATCH_ITEMS, Batch, WireError, decode_batch
 from stackwatch.config.settings import Settings
 from stackwatch.core.event import Event, replace
@@ -75,9 +75,20 @@ GATHER_QUIET seconds (at most GATHER_MAX): a collector's cut publishes its batch
 buckets back to back, each spanning the cut's time; taken in one turn they are merged in time
 order, taken one per turn a later batch's records would reach the engine after newer ones (the
 copies of one keystone login split across turns would not be correlated)."""
-COMMIT_STALL_LIMIT: Final = 300.0
-"""Seconds a partition's commit may keep failing with transient errors (the database away) before
-the analyzer gives the partition up; a permanent error gives it up at once (commit_errors.py)."""
+RESUBSCRIBE_DELAY: Final = 30.0
+RESUBSCRIBE_MAX: Final = 600.0
+"""Seconds after giving a partition up before subscribing to it again as a standby, doubling at
+each give-up of the same partition up to RESUBSCRIBE_MAX: a batch every analyzer's commit refuses
+would otherwise leave the partition with no consumer once each had given it up, for good; coming
+back, the analyzers take it again once the cause is gone, and a poison batch, delivered again at
+each give-up, is dead-lettered (ISOLATE_AFTER)."""
+ISOLATE_AFTER: Final = 3
+"""A batch the broker has delivered this often (``x-delivery-count``) is taken in a turn of its
+own, committed with a checkpoint and acknowledged before the next: a poison batch then fails
+alone and is dead-lettered by the analyzer (``_dead_letter``), and the good batches that shared
+its turns are stored (each return counts a delivery for every batch not acknowledged: left to
+the broker's ``DELIVERY_LIMIT`` they would be dead-lettered with it). The broker's limit still
+catches a batch that kills the analyzer process before it can say anything."""
 IDLE_FINISH: Final = 2.0
 """A partition idle this long releases what the correlation stage holds and runs its last tick
 (``Engine.finish``), as ``analyze`` does at the end of its input, and checkpoints."""
@@ -97,6 +108,7 @@ class Partition:
         self.channel: Any = None  # the broker channel it is consumed on (closed when fenced)
         self.position: dict[str, list[Any]] = {}  # collector -> [epoch, last seq in the checkpointed state]
         self.stored: dict[str, list[Any]] = {}  # collector -> [epoch, last seq whose events are stored]
+        self.epochs: dict[str, list[Any]] = {}  # collector -> [its newest run, send time of its newest batch]
         self._state_position: dict[str, list[Any]] = {}  # ``position`` at the last checkpoint
         self.last_checkpoint = 0.0  # time.monotonic() of the last checkpoint (0: never)
         # routing buckets seen here: a declared source is watched where its bucket lands
@@ -163,6 +175,7 @@ class Partition:
                 self.position = {k: list(v) for k, v in position.get("collectors", {}).items()}
                 self.stored = {k: list(v) for k, v in position.get("stored", {}).items()}
                 self._state_position = {k: list(v) for k, v in self.position.items()}
+                self.epochs = {k: list(v) for k, v in position.get("epochs", {}).items()}
                 # not the checkpoint's buckets: those of an older partition count or of the
                 # consistent-hash ring before the partition map would keep this partition watching
                 # declared sources whose records now go elsewhere (false silences, two watchers);
@@ -208,6 +221,25 @@ class Partition:
             return f"{len(batch.items)} records under the reserved collector name {PROBE}"
         return None
 
+    def stale_idle(self, batch: Batch) -> bool:
+        """Whether ``batch`` is an idle batch redelivered from the past: at or before the
+        collector's checkpointed position, or of a run (epoch) older than the newest of that
+        collector heard here. Its watermark is old news, and pushed it would count a collector
+        that died (or restarted) as live for ``reorder.QUIET`` again, holding the others back."""
+        if batch.items:
+            return False
+        if self.seen(batch.collector, batch.epoch, batch.seq):
+            return True
+        newest = self.epochs.get(batch.collector)
+        # runs are told apart by their batches' send times (one collector's own clock)
+        return newest is not None and newest[0] != batch.epoch and batch.sent < newest[1]
+
+    def note_epoch(self, batch: Batch) -> None:
+        """Remember the collector's newest run and the send time of its newest batch here."""
+        newest = self.epochs.get(batch.collector)
+        if newest is None or batch.sent >= newest[1]:
+            self.epochs[batch.collector] = [batch.epoch, batch.sent]
+
     def seen(self, collector: str, epoch: str, seq: int) -> bool:
         """Whether that batch is in the checkpointed state already (a redelivery)."""
         return _at_or_before(self.position, collector, epoch, seq)
@@ -225,6 +257,9 @@ class Partition:
                 self._take_buckets((batch.bucket,))
             if batch.collector == PROBE:
                 continue  # nothing else: no position either
+            if self.stale_idle(batch):
+                continue
+            self.note_epoch(batch)
             if not batch.items:  # an idle batch: the collector's watermark, no records, no position
                 self.reorder.push(batch.collector, [], watermark=batch.watermark)
                 continue
@@ -296,7 +331,7 @@ class Partition:
         if checkpoint:  # the position the state is at: kept as it is by the commits between two
             self._state_position = {k: list(v) for k, v in self.position.items()}
         position = {"collectors": self._state_position, "stored": self.stored,
-                    "buckets": sorted(self.buckets)}
+                    "buckets": sorted(self.buckets), "epochs": self.epochs}
         committed = ingest.commit(self.store, [] if self._appended else events,
                                   [c.snapshot for c in changes], appended=appended,
                                   partition=(self.name, position, state))
@@ -344,6 +379,23 @@ async def _gather(inbox: asyncio.Queue[Any], first: Any) -> list[Any]:
         except TimeoutError:
             break
     return messages
+
+
+def _deliveries(message: Any) -> int:
+    """How often the broker has delivered this message before (quorum queues count it)."""
+    count = (getattr(message, "headers", None) or {}).get("x-delivery-count", 0)
+    return count if isinstance(count, int) else 0
+
+
+def _turns(messages: list[Any]) -> list[tuple[list[Any], bool]]:
+    """The gathered messages as one turn; or, when one was delivered ISOLATE_AFTER times or more
+    (a poison batch may be among them), as turns of one message each, in their order."""
+    if any(_deliveries(m) >= ISOLATE_AFTER for m in messages):
+        log.warning("batches delivered %d times or more: taken one at a time, each acknowledged "
+                    "once committed (at %d deliveries the broker dead-letters a batch)", ISOLATE_AFTER,
+                    DELIVERY_LIMIT + 1)
+        return [([m], True) for m in messages]
+    return [(messages, False)]
 
 
 async def _accepted(partition: Partition, messages: list[Any]) -> tuple[list[Any], list[Batch]]:
@@ -427,7 +479,11 @@ class Analyzer:
         self.fenced = 0  # partitions given up because another analyzer claimed them
         self._channels: dict[int, Any] = {}  # partition -> the channel of its consumer
         self.given_up: dict[int, str] = {}  # partition -> why this analyzer stopped consuming it
-        self.stall_limit = COMMIT_STALL_LIMIT
+        self.stall_limit = float(cluster.commit_stall_limit)
+        self.resubscribe_delay = RESUBSCRIBE_DELAY
+        self.resubscribe_max = RESUBSCRIBE_MAX
+        self._backoff: dict[int, float] = {}  # partition -> the next back-off after a give-up
+        self.give_ups: dict[int, int] = {}  # partition -> times given up (back-off, then standby again)
 
     async def run(self, stop: asyncio.Event) -> None:
         import aio_pika
@@ -543,22 +599,8 @@ class Analyzer:
                     if partition.resumed:
                         log.info("partition %s: taken over from its checkpoint", partition.name)
                 messages = await _gather(partition.inbox, first)
-                good, batches = await _accepted(partition, messages)
-                if not good:
-                    continue
-                before = partition.duplicates
-                home, skipped = partition.run_batches(batches)
-                partition.skipped_batches += skipped
-                if not home and not partition.changes.pending and not any(b.items for b in batches):
-                    # idle batches and probes only: no records, no position, nothing to commit
-                    for message in good:
-                        await message.ack()
-                    continue
-                if partition.duplicates > before:
-                    log.info("partition %s: %d records sent again by a collector recognised (same ref), "
-                             "not stored or counted twice", partition.name, partition.duplicates - before)
-                await self._commit(partition, home, good)
-                partition.note_lag(batches, home)
+                for turn, alone in _turns(messages):
+                    await self._take(partition, turn, alone)
         except asyncio.CancelledError:
             raise
         except PartitionFenced as exc:
@@ -568,6 +610,42 @@ class Analyzer:
         except BaseException as exc:  # a bug: the process exits (systemd restarts it), nothing acked
             log.exception("partition %s worker failed", partition.name)
             self._failed = exc
+
+    async def _take(self, partition: Partition, messages: list[Any], alone: bool) -> None:
+        """One turn's messages: detect, commit (with a checkpoint, so acknowledged at once, when
+        ``alone``: a batch delivered often, see ISOLATE_AFTER)."""
+        good, batches = await _accepted(partition, messages)
+        if not good:
+            return
+        before = partition.duplicates
+        home, skipped = partition.run_batches(batches)
+        partition.skipped_batches += skipped
+        if not home and not partition.changes.pending and not any(b.items for b in batches):
+            # idle batches and probes only: no records, no position, nothing to commit
+            for message in good:
+                await message.ack()
+            return
+        if partition.duplicates > before:
+            log.info("partition %s: %d records sent again by a collector recognised (same ref), "
+                     "not stored or counted twice", partition.name, partition.duplicates - before)
+        try:
+            await self._commit(partition, home, good, checkpoint=alone)
+        except _GiveUp as exc:
+            if alone and exc.refused and _deliveries(good[0]) >= ISOLATE_AFTER:
+                await self._dead_letter(partition, good[0], exc)
+            raise
+        partition.note_lag(batches, home)
+
+    async def _dead_letter(self, partition: Partition, message: Any, exc: _GiveUp) -> None:
+        """A batch delivered ISOLATE_AFTER times whose commit, alone, the store refused (its
+        predecessors, alone too, committed): a poison batch. Dead-lettered (kept in
+        ``sw.<name>.dead``, counted in ``refused_batches``) before the partition is given up, so
+        the partition's next owner, resuming from the checkpoint, goes on without it."""
+        log.error("partition %s: a batch delivered %d times refused by the store on its own, "
+                  "dead-lettered: %s", partition.name, _deliveries(message), exc)
+        partition.refused_batches += 1
+        with contextlib.suppress(Exception):
+            await message.reject(requeue=False)
 
     async def _commit(self, partition: Partition, home: list[Event], messages: list[Any], *,
                       checkpoint: bool = False) -> None:
@@ -589,6 +667,8 @@ class Analyzer:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 10.0)
         partition.stalled_since = None
+        if self._backoff:
+            self._recovered(partition)
         if checkpoint:
             for message in partition.unacked:
                 await message.ack()
@@ -627,7 +707,7 @@ class Analyzer:
             partition.stalled_since = now
         stalled = now - partition.stalled_since
         if not transient(exc):
-            raise _GiveUp(f"commit refused: {type(exc).__name__}: {exc}") from exc
+            raise _GiveUp(f"commit refused: {type(exc).__name__}: {exc}", refused=True) from exc
         if stalled >= self.stall_limit:
             raise _GiveUp(f"commit failing for {stalled:.0f} s: {type(exc).__name__}: {exc}") from exc
         log.error("partition %s: commit failed, will retry (transient, failing for %.0f s), nothing "
@@ -649,6 +729,27 @@ class Analyzer:
             with contextlib.suppress(Exception):
                 await channel.close()
         await asyncio.to_thread(partition.close)
+        self.give_ups[number] = self.give_ups.get(number, 0) + 1
+        delay = self._backoff.get(number, self.resubscribe_delay)
+        self._backoff[number] = min(delay * 2, self.resubscribe_max)
+        self._workers.append(asyncio.create_task(self._resubscribe_later(number, delay),
+                                                 name=f"resubscribe-{number}"))
+
+    async def _resubscribe_later(self, number: int, delay: float) -> None:
+        """Wait as a standby again after ``delay`` (see RESUBSCRIBE_DELAY); ``given_up`` keeps the
+        reason until then (/healthz 503), ``give_ups`` counts it."""
+        log.warning("partition p%03d: subscribing again as a standby in %.0f s", number, delay)
+        await asyncio.sleep(delay)
+        if self._lost.is_set():
+            return
+        self.given_up.pop(number, None)
+        await self._subscribe(number)
+
+    def _recovered(self, partition: Partition) -> None:
+        """A commit of a partition given up before succeeded: the next give-up backs off afresh."""
+        if self._backoff.pop(partition.number, None) is not None:
+            log.info("partition %s: committing again after %d give-ups", partition.name,
+                     self.give_ups.get(partition.number, 0))
 
     # ------------------------------------------------------------------ operations
 
@@ -687,7 +788,12 @@ class Analyzer:
 
 
 class _GiveUp(Exception):
-    """A partition's commit cannot succeed (see ``Analyzer._commit_failed``)."""
+    """A partition's commit cannot succeed (see ``Analyzer._commit_failed``); ``refused``: the
+    store refused it (a permanent error), not the database away too long."""
+
+    def __init__(self, reason: str, *, refused: bool = False) -> None:
+        super().__init__(reason)
+        self.refused = refused
 
 
 def _dispatcher(settings: Settings) -> Dispatcher:

@@ -6,7 +6,8 @@ in, home copies stored, redeliveries skipped, alert changes, and the lag of the 
 (from the publish of its oldest batch, and from the newest event's own time). ``/healthz`` is
 503 once the broker connection is gone or a partition worker failed (the process then exits),
 and once a partition was given up (its commit refused, or failing past the stall limit: the
-partition went to a standby; ``given_up`` says why, until this analyzer restarts).
+partition went to a standby; ``given_up`` says why, until this analyzer subscribes to it again
+as a standby after a back-off).
 """
 
 from __future__ import annotations
@@ -113,6 +114,13 @@ def render_analyzer_metrics(analyzer: Analyzer) -> str:
         "1 for a partition this analyzer gave up (its commit refused or failing too long): see the log.",
         [(_labels(member=member, partition=str(n), queue=analyzer.topology.queue(n)), 1)
          for n in sorted(analyzer.given_up)],
+    )
+    metric(
+        "stackwatch_analyzer_partition_give_ups_total",
+        "counter",
+        "Times this analyzer gave the partition up (each followed by a back-off, then a standby again).",
+        [(_labels(member=member, partition=str(n), queue=analyzer.topology.queue(n)), count)
+         for n, count in sorted(analyzer.give_ups.items())],
     )
     metric(
         "stackwatch_analyzer_commit_lag_seconds",

@@ -16,9 +16,10 @@ batch that fills up (``batch_events``) is published at once, ahead of its cut.
 Watermarks (cluster/reorder.py): every batch carries the collector's event clock (the newest
 event time it routed). At a cut, each partition that got no batch of it gets an empty one with
 the clock, if the clock moved since that partition last heard it; and while the collector is
-idle (nothing read for a ``batch_delay``) it sends every partition, each ``batch_delay`` for up to
-``reorder.QUIET`` seconds, its clock advanced by the wall time it has been idle. So an analyzer
-knows how far every live collector has got without waiting for its next records.
+idle (nothing read for a ``batch_delay``) it sends the partitions, each ``batch_delay`` for up to
+``reorder.QUIET`` seconds, its clock advanced by the wall time it has been idle less what a
+record may still be on its way (``idle_watermark``). So an analyzer knows how far every live
+collector has got without waiting for its next records.
 
 Backpressure: events routed but not yet confirmed are bounded by ``cluster.max_unconfirmed``;
 past it the collector stops taking records from the source queues, the queues fill and the
@@ -61,6 +62,13 @@ TAKE_LIMIT = 2048
 """Records decoded per turn before the readers get the loop back (as the single-process runner)."""
 BATCH_BYTES = MAX_BATCH_BYTES // 4
 """A builder past this estimate is published (far below the wire's hard limit)."""
+IDLE_MARGIN = 0.25
+"""Seconds a record may spend between its writer and a source that reads as records arrive
+(network, a sender writing its queue in batches: rsyslog's action dequeues), on top of each
+source's own ``delivery_delay``: an idle watermark stays this far behind."""
+COARSE = 1.0
+"""The precision of whole-second stamps (RFC 3164 syslog, Apache's access log): such a record
+may be stamped up to a second before it was written."""
 
 
 @dataclass
@@ -129,6 +137,7 @@ class Collector:
         self._seq = 0
         self._clock = 0.0  # event clock: the newest event time routed from a source (the watermark)
         self._clock_wall = 0.0  # time.time() when an event was last routed from a source
+        self._coarse = False  # a source stamps in whole seconds (sticky: sources do not change)
         self._told: list[float] = [0.0] * cluster.partitions  # the watermark each partition last got
         self._cut_partitions: set[int] = set()  # partitions sent a batch in the open cut
         self._last_sent = time.monotonic()  # the last cut or idle tick
@@ -307,6 +316,8 @@ class Collector:
             if newest > self._clock:
                 self._clock = newest
             self._clock_wall = now
+            if not self._coarse:
+                self._coarse = _whole_seconds(events)
         cut.events += len(events)
         self.stats.events += len(events)
         self.stats.copies += copies
@@ -381,15 +392,26 @@ class Collector:
             self._cut_ready.set()
 
     def _idle_tick(self, now: float) -> None:
-        """Nothing read for a ``batch_delay``: every partition learns the event clock advanced by
-        the wall time since the last record (a live source's next record is stamped about now),
-        so the analyzers release the other collectors' records without waiting ``QUIET`` for this
-        one to fall silent. Only within ``QUIET`` of the last record: after that the analyzers
-        count this collector as quiet anyway."""
-        mark = self._clock + (now - self._clock_wall)
-        for partition in range(len(self._told)):
+        """Nothing read for a ``batch_delay``: the partitions learn the event clock advanced as far
+        as no record still on its way can be older (``idle_watermark``), so the analyzers release
+        the other collectors' records without waiting ``QUIET`` for this one to fall silent. Only
+        within ``QUIET`` of the last record: after that the analyzers count this collector as
+        quiet anyway. Nothing is sent when that is not past what the partitions heard: an idle
+        batch repeating the clock would only keep this collector counted as live, holding the
+        others back longer."""
+        if self.queue_depth():  # records wait in the source queues (paused): their times unknown
+            return
+        mark = self._idle_watermark(now)
+        behind = [p for p, told in enumerate(self._told) if told < mark]
+        if not behind:
+            return
+        for partition in behind:
             self._publish(partition, BatchBuilder(), mark)
         self._close_cut()
+
+    def _idle_watermark(self, now: float) -> float:
+        hold = max((s.delivery_delay() for s in self.sources), default=0.0) + IDLE_MARGIN
+        return idle_watermark(self._clock, self._clock_wall, now, hold + (COARSE if self._coarse else 0.0))
 
     async def _commit_cuts(self) -> None:
         """Acknowledge each cut's sources once all its batches are confirmed, strictly in order."""
@@ -493,6 +515,23 @@ async def serve_collector(settings: Settings, stop: asyncio.Event) -> Collector:
     log.info("stopped: %d events routed, %d acknowledged", collector.stats.events,
              collector.stats.confirmed_events)
     return collector
+
+
+def idle_watermark(clock: float, clock_wall: float, now: float, hold: float) -> float:
+    """How far an idle collector's event clock may be said to be at wall time ``now``: no record
+    still to come is older. ``clock`` is the newest event time routed, ``clock_wall`` the wall
+    time of the last routing; ``hold`` bounds how long a record may take from being stamped to
+    being routed (delivery delay, poll periods, stamp precision). A record stamped ``t`` is routed
+    by ``t + hold`` on the writer's clock, whose offset to ours the last record bounds: it was
+    stamped at most ``clock`` when we read it at ``clock_wall``. So one routed after ``now`` was
+    stamped at least ``clock + (now - clock_wall) - hold``: no clock skew enters. Never below
+    ``clock`` (a watermark does not go back)."""
+    return max(clock, clock + (now - clock_wall) - hold)
+
+
+def _whole_seconds(events: list[Event]) -> bool:
+    """Whether any of these records is stamped in whole seconds (a coarse source)."""
+    return any(not e.time.microsecond for e in events)
 
 
 def _per_partition(routes: list[tuple[int, tuple[str, ...], bool]],

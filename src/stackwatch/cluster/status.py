@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from stackwatch.cluster.membership import BEAT_INTERVAL, listen
-from stackwatch.cluster.topology import Topology
+from stackwatch.cluster.topology import DELIVERY_LIMIT, Topology
 
 
 @dataclass
@@ -46,6 +46,7 @@ class ClusterStatus:
     analyzers: list[dict[str, Any]]
     listened: float
     taken: float = field(default_factory=time.time)
+    dead_letters: int | None = None  # batches in sw.<name>.dead (None: not read)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -61,6 +62,9 @@ class ClusterStatus:
                 out.append(f"partition {p.number}: queue {p.queue} missing")
             elif p.consumers == 0:
                 out.append(f"partition {p.number}: no consumer ({p.depth} batches waiting)")
+        if self.dead_letters:
+            out.append(f"{self.dead_letters} batches dead-lettered in sw.{self.cluster}.dead (refused by an "
+                       f"analyzer, or delivered more than {DELIVERY_LIMIT} times): inspect them")
         return out
 
 
@@ -87,6 +91,22 @@ async def queue_states(connection: Any, topology: Topology) -> list[PartitionSta
         if not channel.is_closed:
             await channel.close()
     return out
+
+
+async def dead_letter_depth(connection: Any, topology: Topology) -> int | None:
+    """Batches waiting in the dead-letter queue (a passive declare), None when it does not exist."""
+    import aiormq
+
+    channel = await connection.channel()
+    try:
+        queue = await channel.declare_queue(topology.dead, passive=True)
+    except aiormq.exceptions.ChannelNotFoundEntity:
+        return None
+    try:
+        return int(queue.declaration_result.message_count or 0)
+    finally:
+        if not channel.is_closed:
+            await channel.close()
 
 
 def combine(
@@ -137,9 +157,12 @@ async def read_status(url: str, topology: Topology, seconds: float = BEAT_INTERV
     try:
         beats = await listen(connection, topology, seconds)
         partitions = await queue_states(connection, topology)
+        dead = await dead_letter_depth(connection, topology)
     finally:
         await connection.close()
-    return combine(topology, partitions, beats, seconds)
+    status = combine(topology, partitions, beats, seconds)
+    status.dead_letters = dead
+    return status
 
 
 def format_seconds(value: float | None, unknown: str = "-") -> str:
@@ -190,6 +213,8 @@ def render_text(status: ClusterStatus) -> str:
             f"{format_seconds(p.commit_lag):>8} {format_seconds(p.event_lag):>9}  "
             f"{','.join(p.standbys) or '-'}"
         )
+    if status.dead_letters is not None:
+        lines += ["", f"dead letters: {status.dead_letters} batches in sw.{status.cluster}.dead"]
     problems = status.problems
     if problems:
         lines += ["", "problems:", *(f"  {p}" for p in problems)]

@@ -192,6 +192,10 @@ class ClusterSettings:
         20000, "events published but not yet confirmed by the broker; past it sources pause"
     )
     reconnect_interval: Seconds = setting(Seconds(2), "wait between broker reconnection attempts")
+    commit_stall_limit: Seconds = setting(
+        Seconds(300), "an analyzer gives a partition up after its commit failed this long with transient "
+        "errors (the database away); 1 s .. 1 day, below RabbitMQ's consumer_timeout"
+    )
 
     def validate(self) -> None:
         from stackwatch.cluster.topology import MAX_PARTITIONS, Topology
@@ -215,6 +219,10 @@ class ClusterSettings:
             raise ValueError(f"batch_events must be 1..{MAX_BATCH_ITEMS} (the wire format's limit)")
         if self.max_unconfirmed < self.batch_events:
             raise ValueError("max_unconfirmed must be at least batch_events")
+        # below a second every database hiccup gives partitions up; past a day a stalled partition
+        # is long gone from the broker anyway (consumer_timeout closes its channel first)
+        if not 1 <= float(self.commit_stall_limit) <= 86400:
+            raise ValueError("commit_stall_limit must be 1s..1d")
 
     def connect_url(self) -> str:
         """The URL with the password filled in (for the connection only; never logged)."""

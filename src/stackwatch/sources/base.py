@@ -211,6 +211,13 @@ class Source(ABC):
     async def commit(self, token: Any) -> None:  # noqa: B027 - optional hook, most sources have nothing to ack
         """Everything up to ``token`` is in the store: acknowledge / save offsets."""
 
+    def delivery_delay(self) -> float:
+        """Longest a record may wait, once written, before this source hands it to the pipeline
+        beyond the network and the sender's own batching (a poll period, a multi-line record held
+        open): a collector's idle watermark stays this far behind the wall clock
+        (cluster/collector.py ``idle_watermark``). Sources that read as records arrive: 0."""
+        return 0.0
+
     def idle(self, now: float) -> list[Event]:
         """Events held back waiting for more input (a multi-line record) that should be let go."""
         return []

@@ -322,6 +322,14 @@ class FileTailSource(Source):
             gen.last_fed = record.received
         return out
 
+    def delivery_delay(self) -> float:
+        """A poll period (inotify wakes the reader sooner, where it works: not on every file
+        system), plus ``idle_flush`` while a multi-line record is held open."""
+        delay = float(self.settings.poll_interval)
+        if any(gen.framer._parser is not None for gen in self._decoding.values()):
+            delay += float(self.settings.idle_flush)
+        return delay
+
     def idle(self, now: float) -> list[Event]:
         out: list[Event] = []
         wait = float(self.settings.idle_flush)
