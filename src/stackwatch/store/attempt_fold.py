@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, ClassVar, Final
 
 from stackwatch.core.event import Event
 from stackwatch.detect.correlate import Correlator
@@ -65,6 +65,11 @@ def is_folded(event: Event) -> bool:
 class AttemptCorrelator:
     """The writer's correlator over the login events it appends, and the attempts it released
     that are not written yet."""
+
+    tracks_copies: ClassVar[bool] = True
+    """Keep every released attempt's copy keys for ``copies`` (a shared store claims them so a
+    login that several writers stored counts once). A backend that never asks (SQLite: one
+    writer per store) sets it False and skips a key, a tuple and two dict operations a login."""
 
     def __init__(self) -> None:
         self.correlator = Correlator()
@@ -118,16 +123,29 @@ class AttemptCorrelator:
         self._take(self.correlator.release(None))
 
     def _take(self, ready: list[Event]) -> None:
-        # a released group's copies come out together: their keys name the attempt too (a
-        # shared store counts a login once whichever copies other writers stored)
-        copies: dict[str, list[CopyKey]] = {}
+        # one pass (this runs for every login stored): most pushes release nothing, and copies
+        # (``duplicate_of``) are rare, so their keys are gathered on the way and joined to their
+        # primaries' after the loop, rather than in a first pass over every released event
+        if not ready:
+            return
+        first = len(self._released)
+        tracks = self.tracks_copies
+        copies: dict[str, list[CopyKey]] | None = None
         for event in ready:
-            primary = event.attrs.get("duplicate_of") if event.action == "authenticate" else None
-            if primary is not None:
-                copies.setdefault(str(primary), []).append(copy_key(event.host, event.ref,
-                                                                    to_micros(event.time)))
-        for event in ready:
-            if event.action != "authenticate" or "duplicate_of" in event.attrs:
+            if event.action != "authenticate":
+                continue
+            attrs = event.attrs
+            if "duplicate_of" in attrs:
+                if not tracks:
+                    continue
+                # a released group's copies come out together: their keys name the attempt too
+                # (a shared store counts a login once whichever copies other writers stored)
+                primary = attrs["duplicate_of"]
+                if primary is not None:
+                    if copies is None:
+                        copies = {}
+                    copies.setdefault(str(primary), []).append(copy_key(event.host, event.ref,
+                                                                        to_micros(event.time)))
                 continue
             # taken, not read: the same record stored twice (one host, one ref) is released
             # twice by the correlator, and must make one attempt, not two minutes' worth
@@ -135,13 +153,19 @@ class AttemptCorrelator:
             if seq is None:
                 continue  # a second release of one stored record (see above)
             when = to_micros(event.time)
-            self._copies[seq] = (copy_key(event.host, event.ref, when), *copies.get(event.ref, ()))
+            if tracks:
+                self._copies[seq] = (copy_key(event.host, event.ref, when),)
             init = event.initiator
             self._released.append((
                 seq, when, init.source_ip or UNKNOWN, init.name or init.id or UNKNOWN,
                 init.project or "", event.outcome or "unknown",
-                str(event.attrs.get("partial_password_hash") or ""), event.host, event.kind, event.ref,
+                str(attrs.get("partial_password_hash") or ""), event.host, event.kind, event.ref,
                 init.user_agent or ""))
+        if copies:  # the primaries' keys first, then their copies' in release order
+            for row in self._released[first:]:
+                more = copies.get(row[9])  # the primary's ref
+                if more:
+                    self._copies[row[0]] += tuple(more)
 
     # -- handing the attempts to the backend's transaction ----------------------------------------
 
@@ -151,12 +175,16 @@ class AttemptCorrelator:
 
     def copies(self, row: AttemptRow) -> tuple[CopyKey, ...]:
         """The key (``copy_key``) of every stored copy of the attempt ``row`` (its primary's first)."""
+        if not self.tracks_copies:
+            raise RuntimeError("this correlator keeps no copy keys (tracks_copies is False)")
         return (self._copies.get(row[0]) or self._last_copies.get(row[0])
                 or (copy_key(row[7], row[9], row[1]),))
 
     def written(self) -> None:
         """The released attempts are in the transaction (``rollback`` if it fails)."""
-        self._last_copies = {r[0]: self._copies.pop(r[0]) for r in self._released if r[0] in self._copies}
+        if self.tracks_copies:
+            self._last_copies = {r[0]: self._copies.pop(r[0]) for r in self._released
+                                 if r[0] in self._copies}
         self._released = []
 
     def rollback(self, released: list[AttemptRow]) -> None:

@@ -193,6 +193,8 @@ class AttemptFolder(AttemptCorrelator):
     """The writer's correlator over the login events it appends (see the module docstring),
     written to this database."""
 
+    tracks_copies = False  # one writer per store: no other writer's copies to claim (attempt_fold)
+
     # -- writing (inside the writer's transaction) -----------------------------------------
 
     def write(self, conn: sqlite3.Connection) -> list[tuple[Any, ...]]:
