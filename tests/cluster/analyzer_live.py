@@ -8,14 +8,27 @@ import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from stackwatch.cluster.analyzer import Analyzer
 from stackwatch.cluster.topology import Topology, declare, delete
+from stackwatch.cluster.wire import BatchBuilder, encode_batch
 from stackwatch.config.settings import ClusterSettings, Settings, StoreSettings
+from stackwatch.core.event import Event
 
 AMQP = "amqp://guest:guest@127.0.0.1:5672/"
+NOW = datetime.now(UTC)
+# a trigger making a PostgreSQL store refuse the events whose request id is refuse-me
+REFUSE = """
+CREATE FUNCTION refuse_marked() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF NEW.request_id = 'refuse-me' THEN RAISE EXCEPTION 'refused by the test'; END IF;
+    RETURN NEW;
+END $$;
+CREATE TRIGGER refuse_marked BEFORE INSERT ON events FOR EACH ROW EXECUTE FUNCTION refuse_marked();
+"""
 
 
 def settings(folder: Path, *, partitions: int = 1, buckets: int = 4, store: str | None = None) -> Settings:
@@ -79,3 +92,21 @@ async def until(check: Callable[[], Any], timeout: float, what: str) -> None:
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         await asyncio.sleep(0.05)
+
+
+def nova_batch(seq: int, request_id: str | None = None, records: int = 3) -> bytes:
+    """A wire batch of ``records`` nova records from collector c1 for partition 0, each carrying
+    ``request_id`` (what a store trigger can refuse, and what ``stored_request_ids`` reads)."""
+    builder = BatchBuilder()
+    for n in range(records):
+        builder.add(Event(time=NOW, received=NOW, host="h1", service="nova", message=f"b{seq} r{n}",
+                          raw=f"b{seq} r{n}", ref=f"test:{seq}:{n}", request_id=request_id), (), True)
+    return encode_batch(builder.build(collector="c1", seq=seq, epoch="e1", partition=0, sent=time.time()))
+
+
+def stored_request_ids(url: str) -> list[str]:
+    """The request ids of every event in the PostgreSQL store at ``url``, sorted."""
+    import psycopg
+
+    with psycopg.connect(url) as conn:
+        return sorted(str(r[0]) for r in conn.execute("SELECT request_id FROM stackwatch.events").fetchall())

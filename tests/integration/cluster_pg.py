@@ -13,7 +13,7 @@ import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -219,3 +219,25 @@ def same_records(sent: list[Event], kept: list[Event]) -> None:
 def tail_source(path: Path) -> str:
     """A collector's ``sources`` entry tailing ``path`` from its beginning."""
     return f"  - {{type: file, name: logs, paths: ['{path}'], start_at: beginning, poll_interval: 20ms}}\n"
+
+
+def sshd_writer(path: Path, stop: threading.Event, lines: int = 6000, rate: float = 1500.0) -> None:
+    """Appends ``lines`` sshd lines at ``rate`` a second (failures from a few addresses, some
+    successes), flushed line by line, until done or ``stop`` is set: a file a collector tails
+    while the test kills or restarts something beneath it."""
+    with path.open("a", encoding="utf-8") as out:
+        started = time.monotonic()
+        for n in range(lines):
+            stamp = datetime.now(UTC).strftime("%b %d %H:%M:%S").replace(" 0", "  ", 1)
+            host = f"cmp{n % 3}"
+            if n % 7 == 0:
+                text = f"Accepted publickey for deploy from 10.0.0.{n % 5} port {30000 + n} ssh2"
+            else:
+                text = f"Failed password for root from 203.0.113.{n % 4} port {30000 + n} ssh2"
+            out.write(f"{stamp} {host} sshd[{1000 + n % 50}]: {text}\n")  # each line unique by its port
+            out.flush()
+            ahead = n / rate - (time.monotonic() - started)
+            if ahead > 0:
+                time.sleep(ahead)
+            if stop.is_set():
+                return

@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from dataclasses import replace
-from datetime import UTC, datetime
 from pathlib import Path
 
 import orjson
@@ -20,39 +18,22 @@ import pytest
 from stackwatch.cluster.analyzer_http import AnalyzerHTTP, render_analyzer_metrics
 from stackwatch.cluster.commit_errors import transient
 from stackwatch.cluster.topology import Topology
-from stackwatch.cluster.wire import BatchBuilder, encode_batch
 from stackwatch.config.schema import Address
 from stackwatch.core.errors import StoreError
-from stackwatch.core.event import Event
 from stackwatch.store import open_store
-from tests.cluster.analyzer_live import depth, publish, running, settings, until
+from tests.cluster.analyzer_live import (
+    REFUSE,
+    depth,
+    nova_batch,
+    publish,
+    running,
+    settings,
+    stored_request_ids,
+    until,
+)
 from tests.pgdb import fresh_database
 
 pytestmark = pytest.mark.integration
-
-NOW = datetime.now(UTC)
-REFUSE = """
-CREATE FUNCTION refuse_marked() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    IF NEW.request_id = 'refuse-me' THEN RAISE EXCEPTION 'refused by the test'; END IF;
-    RETURN NEW;
-END $$;
-CREATE TRIGGER refuse_marked BEFORE INSERT ON events FOR EACH ROW EXECUTE FUNCTION refuse_marked();
-"""
-
-
-def _batch(seq: int, request_id: str | None = None) -> bytes:
-    builder = BatchBuilder()
-    for n in range(3):
-        builder.add(Event(time=NOW, received=NOW, host="h1", service="nova", message=f"b{seq} r{n}",
-                          raw=f"b{seq} r{n}", ref=f"test:{seq}:{n}", request_id=request_id), (), True)
-    return encode_batch(builder.build(collector="c1", seq=seq, epoch="e1", partition=0, sent=time.time()))
-
-
-def _stored(url: str) -> list[str]:
-    with psycopg.connect(url) as conn:
-        return sorted(str(r[0]) for r in conn.execute(
-            "SELECT request_id FROM stackwatch.events ORDER BY id").fetchall())
 
 
 def test_a_refused_commit_gives_the_partition_up_to_a_standby(tmp_path: Path,
@@ -68,10 +49,10 @@ def test_a_refused_commit_gives_the_partition_up_to_a_standby(tmp_path: Path,
 
         async def main() -> None:
             async with running(first) as analyzer:
-                await publish(topology, 0, [_batch(1)])
+                await publish(topology, 0, [nova_batch(1)])
                 await until(lambda: 0 in analyzer.partitions and analyzer.partitions[0].stored_events == 3,
                             20, "the first batch stored")
-                await publish(topology, 0, [_batch(2, "refuse-me")])
+                await publish(topology, 0, [nova_batch(2, "refuse-me")])
                 await until(lambda: 0 in analyzer.given_up, 20, "the partition given up")
                 assert 0 not in analyzer.partitions and "refused by the test" in analyzer.given_up[0]
                 assert not analyzer.healthy()
@@ -96,7 +77,7 @@ def test_a_refused_commit_gives_the_partition_up_to_a_standby(tmp_path: Path,
                     assert standby.healthy()
 
         asyncio.run(main())
-        assert _stored(url) == ["", "", "", "refuse-me", "refuse-me", "refuse-me"]
+        assert stored_request_ids(url) == ["", "", "", "refuse-me", "refuse-me", "refuse-me"]
     assert any("partition p000: given up" in r.getMessage() and "refused by the test" in r.getMessage()
                for r in caplog.records)
 
@@ -111,12 +92,12 @@ def test_a_database_away_past_the_stall_limit_gives_the_partition_up(tmp_path: P
         async def main() -> None:
             async with running(config) as analyzer:
                 analyzer.stall_limit = 3.0
-                await publish(topology, 0, [_batch(1)])
+                await publish(topology, 0, [nova_batch(1)])
                 await until(lambda: 0 in analyzer.partitions and analyzer.partitions[0].stored_events == 3,
                             20, "the first batch stored")
                 partition = analyzer.partitions[0]
                 await asyncio.to_thread(server.stop)
-                await publish(topology, 0, [_batch(2)])
+                await publish(topology, 0, [nova_batch(2)])
                 await until(lambda: partition.commit_failures >= 1, 20, "a failed commit")
                 assert analyzer.healthy() and 0 in analyzer.partitions  # retried while within the limit
                 await until(lambda: 0 in analyzer.given_up, 40, "the partition given up")

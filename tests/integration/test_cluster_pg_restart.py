@@ -20,8 +20,14 @@ from tests.cluster.clustertools import (
     set_topology,
     unique_cluster,
 )
-from tests.integration.cluster_pg import file_events, same_records, stored, stored_count, tail_source
-from tests.integration.test_cluster_resend import _writer
+from tests.integration.cluster_pg import (
+    file_events,
+    same_records,
+    sshd_writer,
+    stored,
+    stored_count,
+    tail_source,
+)
 from tests.pgserver import private_server
 
 pytestmark = pytest.mark.integration
@@ -49,7 +55,7 @@ def test_analyzers_wait_out_a_postgresql_restart_and_lose_nothing(tmp_path: Path
             collector = CollectorProcess(collector_config(tmp_path / "c", cluster, source,
                                                           partitions=PARTITIONS, hostname="coll")).start()
             processes.append(collector)
-            writer = threading.Thread(target=_writer, args=(log, stop), daemon=True)
+            writer = threading.Thread(target=sshd_writer, args=(log, stop), daemon=True)
             writer.start()
             deadline = time.monotonic() + 30
             while stored_count(url) < 500 and time.monotonic() < deadline:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import threading
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -27,6 +26,7 @@ from tests.integration.cluster_pg import (
     compare,
     file_events,
     same_records,
+    sshd_writer,
     stored,
     stored_count,
     tail_source,
@@ -37,30 +37,6 @@ from tests.servetools import wait_for
 pytestmark = pytest.mark.integration
 
 PARTITIONS = 2
-LINES = 6000
-RATE = 1500.0  # lines a second
-
-
-def _writer(path: Path, stop: threading.Event) -> None:
-    """Appends sshd lines (failures from a few addresses, some successes), flushed line by line."""
-    with path.open("a", encoding="utf-8") as out:
-        started = time.monotonic()
-        for n in range(LINES):
-            stamp = datetime.now(UTC).strftime("%b %d %H:%M:%S").replace(" 0", "  ", 1)
-            host = f"cmp{n % 3}"
-            if n % 7 == 0:
-                text = f"Accepted publickey for deploy from 10.0.0.{n % 5} port {30000 + n} ssh2"
-            else:
-                text = f"Failed password for root from 203.0.113.{n % 4} port {30000 + n} ssh2"
-            out.write(f"{stamp} {host} sshd[{1000 + n % 50}]: {text}\n")  # each line unique by its port
-            out.flush()
-            ahead = n / RATE - (time.monotonic() - started)
-            if ahead > 0:
-                time.sleep(ahead)
-            if stop.is_set():
-                return
-
-
 def test_records_a_killed_collector_sends_again_are_stored_and_counted_once(tmp_path: Path) -> None:
     log = tmp_path / "logs" / "auth.log"
     log.parent.mkdir()
@@ -80,7 +56,7 @@ def test_records_a_killed_collector_sends_again_are_stored_and_counted_once(tmp_
                                         hostname="coll", batch_delay="2s", extra=", batch_events: 50")
             collector = CollectorProcess(config_c).start()
             processes.append(collector)
-            writer = threading.Thread(target=_writer, args=(log, stop), daemon=True)
+            writer = threading.Thread(target=sshd_writer, args=(log, stop), daemon=True)
             writer.start()
             kills = 0
             # killed until a resend was seen (a kill between a cut's publish and its offsets'
