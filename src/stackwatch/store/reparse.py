@@ -1,0 +1,125 @@
+"""Re-parse: a record that holds its raw line and a header, not its parse, back to its Event.
+
+Groundwork for the next record format (issue #16, docs/store.md "Next: records without
+their parse"): today a record's bytes hold the raw line *and* its normalized fields (a JSON
+array of 21 values), about 2x the line. A raw-only record would hold the raw bytes of its
+*record* (the lines the framing joined, as one text) and a ``RawHeader``; this module gives
+the Event back from those two, by running the record's parser again as the framing ran it.
+
+The header holds what the store needs without parsing (time for ordering and windows; host,
+service, severity, kind, origin, ref for the narrow row and the index) and what a parser
+reads besides the lines (``ParseContext``): the default host (file layout, syslog peer),
+the default service (file name), the year hint (RFC 3164 stamps have none), the previous
+record's time (``unparsed`` events and year roll-over use it), ``live`` (the receive time
+anchors year-less stamps). Two more are the record's own: which of its events this is (a
+record may give several: an AIDE report, a CADF envelope list) and the size of a line the
+reader or a source cut (``attrs.truncated``).
+
+The header's own event fields override what the parse gives: they are stored anyway, and
+it makes the re-parse independent of anything that only moves the time (year hint, last
+time) where the header says it. tests/store/test_reparse.py proves, over every parser
+vector, the shared corpus, the demo scenario and the benchmark generator, that the record
+bytes of the re-parsed event are the stored ones, byte for byte.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Final, NamedTuple
+
+import msgspec
+
+from stackwatch.core.event import Event
+from stackwatch.parsers.base import MAX_PARSE_BYTES, ParseContext, parse_record, unparsed_event
+from stackwatch.parsers.registry import record_parser
+from stackwatch.store.rows import from_micros, to_micros
+
+FRAMED: Final = "/line:0"
+"""The parse ref's tail of a multi-line record a live source got in one message
+(``sources.base.MessageDecoder``): the event of the first line then keeps the message's ref."""
+NO_PARSER: Final = ""
+"""``RawHeader.parser`` of a record no parser sniffed (kept ``unparsed``)."""
+
+
+class RawHeader(NamedTuple):
+    """What a raw-only record holds besides its raw bytes (times in µs since the epoch)."""
+
+    time: int  # the event's time (the header's: the year hint and last time only move it)
+    received: int
+    host: str  # the event's host and service (its source)
+    service: str
+    severity: str
+    kind: str
+    origin: str
+    ref: str  # the *record's* ref (its first line); events below it get theirs from the parse
+    parser: str  # the record parser's name; NO_PARSER when none sniffed the record
+    index: int = 0  # which of the record's events
+    ctx_host: str = ""  # the parse context's defaults: the file's / peer's host, the file's service
+    ctx_service: str = ""
+    year: int | None = None
+    last_time: int | None = None  # the previous record's time in this stream
+    live: bool = False
+    truncated: int = 0  # the whole size of a record the reader or source cut (0: intact)
+
+
+class ReparseError(ValueError):
+    """The record's parse gives no event ``index`` (the header does not match the raw)."""
+
+
+def context(header: RawHeader) -> ParseContext:
+    """The parse context the framing had when it parsed the record."""
+    last = None if header.last_time is None else from_micros(header.last_time)
+    return ParseContext(host=header.ctx_host, origin=header.origin, received=from_micros(header.received),
+                        year=header.year, last_time=last, service=header.ctx_service, ref=header.ref,
+                        live=header.live)
+
+
+def parse_raw(raw: bytes, header: RawHeader) -> list[Event]:
+    """Every event of the record ``raw``, as its parser gives them (the header not applied)."""
+    text = raw.decode("utf-8", "surrogateescape")
+    lines = text.split("\n")  # the framing joined the record's lines with "\n" (never in a line)
+    ctx = context(header)
+    if header.parser == NO_PARSER:
+        return [unparsed_event(lines, ctx, _no_parser_reason(text, header.live))]
+    return parse_record(record_parser(header.parser), lines, ctx)[0]
+
+
+def reparse(raw: bytes, header: RawHeader) -> Event:
+    """The Event a raw-only record stands for: its record's event ``header.index``, with the
+    header's fields (what the store keeps without the parse) in place."""
+    events = parse_raw(raw, header)
+    if header.index >= len(events):
+        raise ReparseError(f"{header.ref}: the record gives {len(events)} events, not {header.index + 1}")
+    event = events[header.index]
+    if header.ref.endswith(FRAMED) and event.ref == header.ref:
+        event = msgspec.structs.replace(event, ref=header.ref.removesuffix(FRAMED))
+    return apply_header(event, header)
+
+
+def apply_header(event: Event, header: RawHeader) -> Event:
+    attrs = event.attrs
+    if header.truncated:
+        attrs = {**attrs, "truncated": True, "original_bytes": header.truncated}
+    return msgspec.structs.replace(event, time=from_micros(header.time), received=from_micros(header.received),
+                                   host=header.host, service=header.service, severity=header.severity,
+                                   kind=header.kind, origin=header.origin, attrs=attrs)
+
+
+def header_of(event: Event, parser: str, ctx: ParseContext, index: int = 0, truncated: int = 0) -> RawHeader:
+    """The header of ``event``, event ``index`` of a record ``parser`` parsed with ``ctx``
+    (as it was before the parse: ``last_time`` is the previous record's)."""
+    return RawHeader(time=to_micros(event.time), received=to_micros(event.received), host=event.host,
+                     service=event.service, severity=event.severity, kind=event.kind, origin=event.origin,
+                     ref=ctx.ref, parser=parser, index=index, ctx_host=ctx.host, ctx_service=ctx.service,
+                     year=ctx.year, last_time=_micros(ctx.last_time), live=ctx.live, truncated=truncated)
+
+
+def _micros(value: datetime | None) -> int | None:
+    return None if value is None else to_micros(value)
+
+
+def _no_parser_reason(text: str, live: bool) -> str:
+    # framing.Framer.feed_lines and sources.base.MessageDecoder.decode, which say it differently
+    if live:
+        return "no parser recognised the record" if text else "empty record"
+    return "oversize" if len(text) > MAX_PARSE_BYTES else "no parser recognised the record"
