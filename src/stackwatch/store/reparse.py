@@ -28,6 +28,7 @@ from datetime import datetime
 from typing import Final, NamedTuple
 
 import msgspec
+import orjson
 
 from stackwatch.core.event import Event
 from stackwatch.parsers.base import MAX_PARSE_BYTES, ParseContext, parse_record, unparsed_event
@@ -39,6 +40,9 @@ FRAMED: Final = "/line:0"
 (``sources.base.MessageDecoder``): the event of the first line then keeps the message's ref."""
 NO_PARSER: Final = ""
 """``RawHeader.parser`` of a record no parser sniffed (kept ``unparsed``)."""
+AMQP: Final = "amqp"
+"""``RawHeader.parser`` of a message the AMQP notification source decoded (its body: an
+oslo.messaging envelope or a plain notification; sources/amqp_notifications.py)."""
 
 
 class RawHeader(NamedTuple):
@@ -53,17 +57,18 @@ class RawHeader(NamedTuple):
     origin: str
     ref: str  # the *record's* ref (its first line); events below it get theirs from the parse
     parser: str  # the record parser's name; NO_PARSER when none sniffed the record
-    index: int = 0  # which of the record's events
+    nth: int = 0  # which of the record's events (``index`` is a tuple method)
     ctx_host: str = ""  # the parse context's defaults: the file's / peer's host, the file's service
     ctx_service: str = ""
     year: int | None = None
     last_time: int | None = None  # the previous record's time in this stream
     live: bool = False
     truncated: int = 0  # the whole size of a record the reader or source cut (0: intact)
+    clamped: bool = False  # the pipeline moved a future time to ``received`` (attrs.future_time)
 
 
 class ReparseError(ValueError):
-    """The record's parse gives no event ``index`` (the header does not match the raw)."""
+    """The record's parse gives no event ``nth`` (the header does not match the raw)."""
 
 
 def context(header: RawHeader) -> ParseContext:
@@ -81,16 +86,18 @@ def parse_raw(raw: bytes, header: RawHeader) -> list[Event]:
     ctx = context(header)
     if header.parser == NO_PARSER:
         return [unparsed_event(lines, ctx, _no_parser_reason(text, header.live))]
+    if header.parser == AMQP:
+        return _notification(text, ctx, header.truncated)
     return parse_record(record_parser(header.parser), lines, ctx)[0]
 
 
 def reparse(raw: bytes, header: RawHeader) -> Event:
-    """The Event a raw-only record stands for: its record's event ``header.index``, with the
+    """The Event a raw-only record stands for: its record's event ``header.nth``, with the
     header's fields (what the store keeps without the parse) in place."""
     events = parse_raw(raw, header)
-    if header.index >= len(events):
-        raise ReparseError(f"{header.ref}: the record gives {len(events)} events, not {header.index + 1}")
-    event = events[header.index]
+    if header.nth >= len(events):
+        raise ReparseError(f"{header.ref}: the record gives {len(events)} events, not {header.nth + 1}")
+    event = events[header.nth]
     if header.ref.endswith(FRAMED) and event.ref == header.ref:
         event = msgspec.structs.replace(event, ref=header.ref.removesuffix(FRAMED))
     return apply_header(event, header)
@@ -98,24 +105,49 @@ def reparse(raw: bytes, header: RawHeader) -> Event:
 
 def apply_header(event: Event, header: RawHeader) -> Event:
     attrs = event.attrs
+    # in the pipeline's order (the attrs' JSON keeps it): the source flags a cut record, then
+    # ingest's clamp_future moves a future time (the parse gives the claimed time back)
     if header.truncated:
         attrs = {**attrs, "truncated": True, "original_bytes": header.truncated}
-    return msgspec.structs.replace(event, time=from_micros(header.time), received=from_micros(header.received),
-                                   host=header.host, service=header.service, severity=header.severity,
+    if header.clamped:
+        attrs = {**attrs, "future_time": event.time.isoformat()}
+    return msgspec.structs.replace(event, time=from_micros(header.time),
+                                   received=from_micros(header.received), host=header.host,
+                                   service=header.service, severity=header.severity,
                                    kind=header.kind, origin=header.origin, attrs=attrs)
 
 
-def header_of(event: Event, parser: str, ctx: ParseContext, index: int = 0, truncated: int = 0) -> RawHeader:
-    """The header of ``event``, event ``index`` of a record ``parser`` parsed with ``ctx``
+def header_of(event: Event, parser: str, ctx: ParseContext, nth: int = 0, truncated: int = 0,
+              clamped: bool = False) -> RawHeader:
+    """The header of ``event``, event ``nth`` of a record ``parser`` parsed with ``ctx``
     (as it was before the parse: ``last_time`` is the previous record's)."""
     return RawHeader(time=to_micros(event.time), received=to_micros(event.received), host=event.host,
                      service=event.service, severity=event.severity, kind=event.kind, origin=event.origin,
-                     ref=ctx.ref, parser=parser, index=index, ctx_host=ctx.host, ctx_service=ctx.service,
-                     year=ctx.year, last_time=_micros(ctx.last_time), live=ctx.live, truncated=truncated)
+                     ref=ctx.ref, parser=parser, nth=nth, ctx_host=ctx.host, ctx_service=ctx.service,
+                     year=ctx.year, last_time=_micros(ctx.last_time), live=ctx.live, truncated=truncated,
+                     clamped=clamped)
 
 
 def _micros(value: datetime | None) -> int | None:
     return None if value is None else to_micros(value)
+
+
+def _notification(text: str, ctx: ParseContext, truncated: int) -> list[Event]:
+    """What ``AmqpNotificationSource.decode`` gives for one message body (its steps, in order)."""
+    from stackwatch.parsers.notification import decode_envelope, normalize_notification
+
+    try:
+        message = decode_envelope(orjson.loads(text)) if not truncated else None
+    except (orjson.JSONDecodeError, ValueError):
+        message = None
+    if not isinstance(message, dict):
+        reason = "oversize notification" if truncated else "not an oslo.messaging notification"
+        return [unparsed_event([text], ctx, reason)]
+    try:
+        events: list[Event] = normalize_notification(message, text, ctx)
+    except Exception as exc:  # as the source: a bad payload is kept raw
+        return [unparsed_event([text], ctx, f"notification: {type(exc).__name__}: {exc}"[:300])]
+    return events
 
 
 def _no_parser_reason(text: str, live: bool) -> str:

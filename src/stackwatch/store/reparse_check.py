@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
 
 import msgspec
@@ -23,8 +23,8 @@ from stackwatch.parsers.registry import record_parsers
 from stackwatch.pipeline.reader import CutLine, InputFile, discover, open_input, read_line_batches
 from stackwatch.sources.base import MessageDecoder, Record, mark_truncated
 from stackwatch.store.integrity.records import stored_record
-from stackwatch.store.reparse import NO_PARSER, RawHeader, ReparseError, header_of, reparse
-from stackwatch.store.rows import RowBuilder, clean_text
+from stackwatch.store.reparse import AMQP, NO_PARSER, RawHeader, ReparseError, header_of, reparse
+from stackwatch.store.rows import RowBuilder, clean_text, to_micros
 
 
 class Captured(NamedTuple):
@@ -65,7 +65,8 @@ def _recorders(calls: list[_Call]) -> tuple[RecordParser, ...]:
     return tuple(_Recorder(p, calls) for p in record_parsers())  # type: ignore[misc]
 
 
-def _attribute(out: list[Event], calls: list[_Call], ctx: ParseContext, truncated: int = 0) -> Iterator[Captured]:
+def _attribute(out: list[Event], calls: list[_Call], ctx: ParseContext,
+               truncated: int = 0) -> Iterator[Captured]:
     """Pair the framing's output with the parses that gave it (in order; a record no parser
     sniffed gave one ``unparsed`` event no parse call stands for)."""
     pending = iter(calls)
@@ -106,7 +107,8 @@ def capture_input(source: InputFile, received: datetime | None = None) -> Iterat
         for batch in read_line_batches(handle):
             if type(batch) is CutLine:  # as event_batches_of: a cut line is a record of its own
                 yield from _attribute(framer.flush(), calls, ctx)
-                yield from _truncated(_attribute(framer.feed_lines(batch, lineno), calls, ctx, batch.original_bytes))
+                out = framer.feed_lines(batch, lineno)
+                yield from _truncated(_attribute(out, calls, ctx, batch.original_bytes))
             else:
                 yield from _attribute(framer.feed_lines(batch, lineno), calls, ctx)
             lineno += len(batch)
@@ -155,6 +157,37 @@ def _attribute_message(out: list[Event], calls: list[_Call], ctx: ParseContext,
     calls.clear()
     return [Captured(event, call.raw, header_of(event, call.name, call.ctx, index, truncated))
             for index, event in enumerate(out)]
+
+
+def capture_amqp(records: Iterable[Record], host: str = "", service: str = "") -> Iterator[Captured]:
+    """Every event of these message bodies as the AMQP notification source decodes them (its
+    own ``decode``; ``Record.peer`` is the exchange). A message decoded again (same ref) gives none."""
+    import asyncio
+
+    from stackwatch.sources.amqp_notifications import AmqpNotificationSource, AmqpSettings
+    from stackwatch.sources.base import SourceContext
+
+    context = SourceContext(queue_size=16, wake=asyncio.Event(), state_dir="", hostname="")
+    source = AmqpNotificationSource(AmqpSettings(type="amqp", host=host, service=service), context)
+    for record in records:
+        events = source.decode([record])
+        for index, event in enumerate(events):
+            # the parse context's ref is the message's (``<exchange>:<message id>``): its first event's
+            ctx = ParseContext(host=host, origin=event.origin, service=service, received=event.received,
+                               ref=events[0].ref)
+            yield Captured(event, record.text.encode("utf-8", "surrogateescape"),
+                           header_of(event, AMQP, ctx, index, record.original_size))
+
+
+def clamped(items: Iterable[Captured], tolerance: timedelta = timedelta(0)) -> Iterator[Captured]:
+    """``items`` through ``pipeline.ingest.clamp_future`` (their headers flag the clamped ones)."""
+    from stackwatch.pipeline.ingest import clamp_future
+
+    for item in items:
+        event = clamp_future(item.event, tolerance)
+        if event is not item.event:
+            item = Captured(event, item.raw, item.header._replace(time=to_micros(event.time), clamped=True))
+        yield item
 
 
 def _truncated(items: Iterable[Captured]) -> Iterator[Captured]:
