@@ -25,6 +25,7 @@ bytes of the re-parsed event are the stored ones, byte for byte.
 from __future__ import annotations
 
 from datetime import datetime
+from functools import cache
 from typing import Final, NamedTuple
 
 import msgspec
@@ -71,39 +72,46 @@ class ReparseError(ValueError):
     """The record's parse gives no event ``nth`` (the header does not match the raw)."""
 
 
-def context(header: RawHeader) -> ParseContext:
-    """The parse context the framing had when it parsed the record."""
+def context(header: RawHeader, received: datetime | None = None) -> ParseContext:
+    """The parse context the framing had when it parsed the record (``received``: the
+    header's, already converted)."""
     last = None if header.last_time is None else from_micros(header.last_time)
-    return ParseContext(host=header.ctx_host, origin=header.origin, received=from_micros(header.received),
+    received = from_micros(header.received) if received is None else received
+    return ParseContext(host=header.ctx_host, origin=header.origin, received=received,
                         year=header.year, last_time=last, service=header.ctx_service, ref=header.ref,
                         live=header.live)
 
 
-def parse_raw(raw: bytes, header: RawHeader) -> list[Event]:
+def parse_raw(raw: bytes, header: RawHeader, received: datetime | None = None) -> list[Event]:
     """Every event of the record ``raw``, as its parser gives them (the header not applied)."""
     text = raw.decode("utf-8", "surrogateescape")
     lines = text.split("\n")  # the framing joined the record's lines with "\n" (never in a line)
-    ctx = context(header)
+    ctx = context(header, received)
     if header.parser == NO_PARSER:
         return [unparsed_event(lines, ctx, _no_parser_reason(text, header.live))]
     if header.parser == AMQP:
         return _notification(text, ctx, header.truncated)
-    return parse_record(record_parser(header.parser), lines, ctx)[0]
+    return parse_record(_record_parser(header.parser), lines, ctx)[0]
+
+
+_record_parser = cache(record_parser)  # a name -> its parser, without walking the registry each record
 
 
 def reparse(raw: bytes, header: RawHeader) -> Event:
     """The Event a raw-only record stands for: its record's event ``header.nth``, with the
     header's fields (what the store keeps without the parse) in place."""
-    events = parse_raw(raw, header)
+    received = from_micros(header.received)  # once: the context's and the event's
+    events = parse_raw(raw, header, received)
     if header.nth >= len(events):
         raise ReparseError(f"{header.ref}: the record gives {len(events)} events, not {header.nth + 1}")
     event = events[header.nth]
     if header.ref.endswith(FRAMED) and event.ref == header.ref:
         event = msgspec.structs.replace(event, ref=header.ref.removesuffix(FRAMED))
-    return apply_header(event, header)
+    return apply_header(event, header, received)
 
 
-def apply_header(event: Event, header: RawHeader) -> Event:
+def apply_header(event: Event, header: RawHeader, received: datetime | None = None) -> Event:
+    received = from_micros(header.received) if received is None else received
     attrs = event.attrs
     # in the pipeline's order (the attrs' JSON keeps it): the source flags a cut record, then
     # ingest's clamp_future moves a future time (the parse gives the claimed time back)
@@ -111,8 +119,8 @@ def apply_header(event: Event, header: RawHeader) -> Event:
         attrs = {**attrs, "truncated": True, "original_bytes": header.truncated}
     if header.clamped:
         attrs = {**attrs, "future_time": event.time.isoformat()}
-    return msgspec.structs.replace(event, time=from_micros(header.time),
-                                   received=from_micros(header.received), host=header.host,
+    time = received if header.time == header.received else from_micros(header.time)
+    return msgspec.structs.replace(event, time=time, received=received, host=header.host,
                                    service=header.service, severity=header.severity,
                                    kind=header.kind, origin=header.origin, attrs=attrs)
 
