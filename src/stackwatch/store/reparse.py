@@ -7,19 +7,16 @@ array of 21 values), about 2x the line. A raw-only record would hold the raw byt
 the Event back from those two, by running the record's parser again as the framing ran it.
 
 The header holds what the store needs without parsing (time for ordering and windows; host,
-service, severity, kind, origin, ref for the narrow row and the index) and what a parser
-reads besides the lines (``ParseContext``): the default host (file layout, syslog peer),
-the default service (file name), the year hint (RFC 3164 stamps have none), the previous
-record's time (``unparsed`` events and year roll-over use it), ``live`` (the receive time
-anchors year-less stamps). Two more are the record's own: which of its events this is (a
-record may give several: an AIDE report, a CADF envelope list) and the size of a line the
-reader or a source cut (``attrs.truncated``).
-
-The header's own event fields override what the parse gives: they are stored anyway, and
-it makes the re-parse independent of anything that only moves the time (year hint, last
-time) where the header says it. tests/store/test_reparse.py proves, over every parser
-vector, the shared corpus, the demo scenario and the benchmark generator, that the record
-bytes of the re-parsed event are the stored ones, byte for byte.
+service, severity, kind, origin, the record's ref), the parser's name, which of the record's
+events this is (a record may give several: an AIDE report, auditd records), the size of a
+record the reader or a source cut (``attrs.truncated``) and whether ingest clamped a future
+time (``attrs.future_time``). It can also carry what the parser was given besides the lines
+(``ParseContext``: default host and service, RFC 3164's year hint, the previous record's
+time, ``live``), but the header's own event fields override what the parse gives (they are
+stored anyway), and then none of those but ``live`` changes a single record:
+tests/store/test_reparse.py proves it (``reparse_check.lean``) over every parser vector, the
+shared corpus, the demo scenario, the benchmark generator, live messages and AMQP bodies,
+comparing the format 2 record bytes of the re-parsed event with the stored one's.
 """
 
 from __future__ import annotations
