@@ -124,6 +124,33 @@ def test_keystone_cadf_and_nova_notifications_are_normalized(tmp_path: Path, nam
     assert depth == 0  # acknowledged after the commit
 
 
+def test_a_json_body_that_is_no_object_is_kept_raw_as_no_notification(tmp_path: Path, names: Names) -> None:
+    import aio_pika
+
+    bodies = ["[1, 2]", '"text"', "3", "null", '{"oslo.message": "[1]"}', "not json"]
+
+    async def scenario() -> list[Event]:
+        try:
+            async with consuming(tmp_path, names) as source:
+                connection = await aio_pika.connect_robust("amqp://guest:guest@127.0.0.1:5672/")
+                async with connection:
+                    channel = await connection.channel()
+                    for body in bodies:  # straight into our queue, as a misbehaving publisher would
+                        await channel.default_exchange.publish(aio_pika.Message(body.encode()), names.queue)
+                events = await drain(source, len(bodies))
+                await source.commit(source.checkpoint())
+                return events
+        finally:
+            await names.cleanup()
+
+    events = run(scenario())
+    assert sorted(e.raw for e in events) == sorted(bodies)  # none lost, each kept as received
+    assert all(e.kind == "unparsed" for e in events)
+    reasons = {e.raw: e.attrs.get("reason") for e in events}
+    assert reasons["[1, 2]"] == "not an oslo.messaging notification"  # was a TypeError: "malformed"
+    assert reasons['"text"'] == reasons["3"] == reasons["null"] == "not an oslo.messaging notification"
+
+
 def test_unacknowledged_messages_come_back_and_are_not_stored_twice(tmp_path: Path, names: Names) -> None:
     items = [("info", "identity.authenticate", keystone_auth_payload(username=f"user{i}")) for i in range(20)]
 

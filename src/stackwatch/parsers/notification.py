@@ -235,9 +235,12 @@ def normalize_notification(msg: dict[str, Any], raw: str, ctx: ParseContext,
                   **fields)]
 
 
-def decode_envelope(obj: dict[str, Any]) -> dict[str, Any] | None:
+def decode_envelope(obj: Any) -> dict[str, Any] | None:
     """The notification dict inside ``obj``: the v2 envelope's double-encoded message, or
-    ``obj`` itself when it is a plain notification; None when it is neither."""
+    ``obj`` itself when it is a plain notification; None when it is neither (a JSON body
+    that is not an object included: it is not a notification, not a broken one)."""
+    if not isinstance(obj, dict):
+        return None
     inner = obj.get("oslo.message")
     if inner is not None:
         message = orjson.loads(inner) if isinstance(inner, str | bytes) else inner
