@@ -8,7 +8,9 @@ import gzip
 import os
 import shutil
 import signal
+import sqlite3
 import threading
+from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,6 +27,10 @@ from stackwatch.pipeline.reader import InputFile, discover
 from stackwatch.pipeline.workers import EVENT_FIELDS, ReaderPool, pack, unpack
 from stackwatch.scenario import demo_dataset
 from stackwatch.store import open_store
+from stackwatch.store.base import EventQuery
+from stackwatch.store.keys import init_store
+from stackwatch.store.seal import Checkpoint
+from stackwatch.store.sqlite import DB_FILE, INDEX_FILE
 
 RECEIVED = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)  # every run gets the same receive time
 
@@ -35,13 +41,17 @@ class Run:
     alerts: bytes  # the alerts' JSON
     events: list[bytes]  # the stored events' JSON, in seq order
     files: dict[str, tuple[int, int, int, int]]  # input -> events, unattributed, hostless, lines
+    searches: list[tuple[str, int, list[int]]]  # query -> hits counted, the newest 100 hits' seqs
+    integrity: tuple[object, ...]  # the blocks' digests and chain hashes, the checkpoints' sizes and roots
 
 
 def run(paths: list[Path], data: Path, jobs: int, pool: ReaderPool | None = None,
         extra: list[InputFile] = (), **options) -> Run:
     shutil.rmtree(data, ignore_errors=True)
+    shutil.copytree(keyed_store(data.parent), data)  # the same keys: the same checkpoint roots
     inputs = discover([str(p) for p in paths]) + list(extra)
-    store = open_store(str(data))
+    # as the CLI does: with workers, the search index is filled by a process of its own
+    store = open_store(str(data), **({"index_process": True} if jobs > 1 else {}))
     ledger = IngestLedger(data)
     try:
         result = analyze(inputs, engine=build_engine(report=None), store=store, jobs=jobs, pool=pool,
@@ -50,11 +60,55 @@ def run(paths: list[Path], data: Path, jobs: int, pool: ReaderPool | None = None
         last = store.counts().events
         stored = [event for start in range(1, last + 1, 10_000)
                   for event in store.get_events(list(range(start, min(start + 10_000, last + 1))))]
+        searches = search_answers(store, [s.event for s in stored])
     finally:
         ledger.close()
         store.close()
     return Run(result, msgspec.json.encode(result.alerts), [to_json(s.event) for s in stored],
-               {s.name: (s.events, s.unattributed, s.hostless, s.lines) for s in inputs})
+               {s.name: (s.events, s.unattributed, s.hostless, s.lines) for s in inputs}, searches,
+               integrity(data))
+
+
+def keyed_store(folder: Path) -> Path:
+    """A store with signing and sealing keys (so it makes checkpoints), made once per folder
+    and copied for each run."""
+    template = folder / "keyed-template"
+    if not template.exists():
+        init_store(template, background_index=False, local_witness=False)
+    return template
+
+
+def search_answers(store: object, events: list[Event]) -> list[tuple[str, int, list[int]]]:
+    """Searches through each structure of the search index (full text; IP, user and request-id
+    keys): the most frequent values of the stored events, so any corpus has hits."""
+    queries = [EventQuery(text=word) for word in ("failed", "session opened", "authentication")]
+    for field, of in (("source_ip", lambda e: e.initiator.source_ip), ("user", lambda e: e.initiator.name),
+                      ("request_id", lambda e: e.request_id)):
+        common = Counter(value for value in map(of, events) if value).most_common(3)
+        queries += [EventQuery(**{field: value}) for value, _ in common]
+    answers = [(repr(q), store.count_events(q), [s.seq for s in store.search_events(q)])  # type: ignore[attr-defined]
+               for q in queries]
+    assert sum(count for _, count, _ in answers) > 0
+    return answers
+
+
+def integrity(data: Path) -> tuple[object, ...]:
+    """What the closed store's chain and checkpoints say (format 2's blocks), and that its
+    search index covers every record."""
+    conn = sqlite3.connect(f"{(data / DB_FILE).as_uri()}?mode=ro", uri=True)
+    index = sqlite3.connect(f"{(data / INDEX_FILE).as_uri()}?mode=ro", uri=True)
+    try:
+        blocks = conn.execute("SELECT id, first_seq, count, digests, chain FROM blocks "
+                              "ORDER BY id").fetchall()
+        checkpoints = [(cp.size, cp.root) for cp in (Checkpoint.from_bytes(body) for (body,) in
+                       conn.execute("SELECT body FROM checkpoints ORDER BY epoch"))]
+        last = conn.execute("SELECT max(seq) FROM events").fetchone()[0]
+        indexed = index.execute("SELECT value FROM meta WHERE name = 'indexed_seq'").fetchone()[0]
+    finally:
+        conn.close()
+        index.close()
+    assert blocks and checkpoints and indexed == last
+    return blocks, checkpoints, indexed
 
 
 def summary(result: AnalyzeResult) -> tuple[object, ...]:
@@ -103,6 +157,8 @@ def test_alerts_and_stored_events_are_those_of_one_process(source: str, request:
         assert many.alerts == one.alerts, f"--jobs {jobs}: other alerts"
         assert many.events == one.events, f"--jobs {jobs}: other stored events or order"
         assert many.files == one.files
+        assert many.searches == one.searches, f"--jobs {jobs}: other search answers"
+        assert many.integrity == one.integrity, f"--jobs {jobs}: other digests, chain or checkpoints"
         assert summary(many.result) == summary(one.result)
 
 

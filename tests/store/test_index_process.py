@@ -4,6 +4,7 @@ real loses no index entry: the ``indexed_seq`` watermark moves with the entries.
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import signal
 import sqlite3
@@ -153,3 +154,22 @@ def test_the_indexer_finishes_and_exits_when_its_writer_is_killed(fmt: int, tmp_
         if writer.poll() is None:
             writer.kill()
     assert _index_watermark(tmp_path) == (5000, 5000, 5000)
+
+
+def test_close_ends_the_indexer_while_a_later_fork_holds_its_pipe(tmp_path: Path) -> None:
+    """``analyze --jobs N`` forks reader workers after the store started its indexer (a dead
+    worker's replacement): they inherit the pipe's write end, so end of file never comes
+    while they live; the close's stop byte must end the indexer all the same."""
+    store = open_store(tmp_path, index_process=True, index_interval=60)
+    holder = multiprocessing.get_context("fork").Process(target=time.sleep, args=(120,), daemon=True)
+    try:
+        holder.start()  # holds a copy of every fd of this process, the indexer's pipe among them
+        store.append_events(_events(0, 1000))
+        started = time.monotonic()
+        store.close()
+        assert time.monotonic() - started < 20
+        assert store._index_process is not None and store._index_process.returncode == 0
+    finally:
+        holder.kill()
+        holder.join()
+    assert _index_watermark(tmp_path) == (1000, 1000, 1000)

@@ -14,8 +14,11 @@ watermark with the entries it adds, so a killed indexer loses nothing; the write
 catch up themselves (``index_pending``) and its ``close`` waits for this process, then
 indexes whatever is left, and folds the index WAL as with the thread.
 
-Protocol: the child's stdin. Any bytes: "there are new commits"; end of file (the writer
-closed the pipe, or died): index what is committed, checkpoint, exit.
+Protocol: the child's stdin. A newline: "there are new commits"; ``STOP`` (the writer's
+close), end of file, or the writer gone (its parent process changed): index what is
+committed, checkpoint, exit. End of file alone is not enough: a process the writer forks
+later (``analyze``'s reader workers, a replacement of a dead one) inherits the pipe's write
+end, and the pipe stays open while it lives.
 """
 
 from __future__ import annotations
@@ -36,6 +39,9 @@ import stackwatch
 from stackwatch.store.sqlite_index import Indexer, Messages, connect_index
 
 log = logging.getLogger(__name__)
+
+WAKE: Final = b"\n"
+STOP: Final = b"q"
 
 CLOSE_WAIT: Final = 600.0
 """Seconds the writer's close waits for the indexer's last catch-up before killing it (the
@@ -71,7 +77,7 @@ class IndexProcess:
         if self._pipe.closed:
             return
         with contextlib.suppress(BlockingIOError, BrokenPipeError):
-            os.write(self._pipe.fileno(), b"\n")
+            os.write(self._pipe.fileno(), WAKE)
 
     def close(self, wait: float = CLOSE_WAIT) -> int:
         """Ask the indexer to finish (end of file), wait for it; its exit status (negative:
@@ -79,6 +85,9 @@ class IndexProcess:
         if self.returncode is not None:
             return self.returncode
         if not self._pipe.closed:
+            with contextlib.suppress(BrokenPipeError):
+                os.set_blocking(self._pipe.fileno(), True)  # the stop must get through
+                os.write(self._pipe.fileno(), STOP)
             with contextlib.suppress(BrokenPipeError):
                 self._pipe.close()
         try:
@@ -104,14 +113,17 @@ def _messages(record_format: int) -> Messages | None:
 def run(record: Path, index: Path, *, record_format: int, store_id: str, last_seq: int, interval: float,
         timeout: float, wake: int) -> int:
     """The indexer's loop: index and checkpoint after each wake-up (or every ``interval``
-    seconds), until end of file on ``wake``. Exit status 0, or 1 when the last round failed."""
+    seconds), until ``STOP``, end of file on ``wake`` or the writer's death. Exit status 0,
+    or 1 when the last round failed."""
     conn = connect_index(index, record, store_id=store_id,
                          last_seq=last_seq, timeout=timeout)
     indexer = Indexer(conn, background=False, messages=_messages(record_format))
+    writer = os.getppid()
     try:
         while True:
             ready, _, _ = select.select([wake], [], [], interval)
-            done = bool(ready) and not os.read(wake, 1 << 16)  # drain the wake-ups; b"": EOF
+            got = os.read(wake, 1 << 16) if ready else WAKE  # drains the wake-ups
+            done = not got or STOP in got or os.getppid() != writer
             try:
                 indexer.catch_up()
                 indexer.checkpoint()
