@@ -124,6 +124,16 @@ def demo_logs(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
+def mixed(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The benchmarks' mixed corpus (scenario generator), 30k lines."""
+    from stackwatch.scenario import generate
+
+    root = tmp_path_factory.mktemp("mixed") / "corpus"
+    generate(root, seed=7, lines=30_000)
+    return root
+
+
+@pytest.fixture(scope="module")
 def corpus() -> Path:
     path = Path(os.environ.get("STACKWATCH_CORPUS", Path(__file__).parents[3] / "shared" / "corpus"))
     assert path.is_dir(), f"the shared corpus is missing: {path}"
@@ -146,7 +156,7 @@ def test_the_wire_format_carries_every_field_of_an_event() -> None:
     assert back[1].initiator is NO_INITIATOR  # the shared default, not a copy
 
 
-@pytest.mark.parametrize("source", ["demo_logs", "corpus"])
+@pytest.mark.parametrize("source", ["demo_logs", "mixed", "corpus"])
 def test_alerts_and_stored_events_are_those_of_one_process(source: str, request: pytest.FixtureRequest,
                                                            tmp_path: Path) -> None:
     root: Path = request.getfixturevalue(source)
@@ -160,6 +170,39 @@ def test_alerts_and_stored_events_are_those_of_one_process(source: str, request:
         assert many.searches == one.searches, f"--jobs {jobs}: other search answers"
         assert many.integrity == one.integrity, f"--jobs {jobs}: other digests, chain or checkpoints"
         assert summary(many.result) == summary(one.result)
+
+
+def _index_processes() -> list[int]:
+    """This process's children that are search indexer processes (store/index_process.py)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+                command = (entry / "cmdline").read_bytes()
+            except (OSError, IndexError, ValueError):
+                continue
+            if ppid == os.getpid() and b"stackwatch.store.index_process" in command:
+                found.append(int(entry.name))
+    return found
+
+
+def test_the_index_process_killed_mid_run_changes_nothing_stored(mixed: Path, tmp_path: Path) -> None:
+    """SIGKILL of the search indexer process during ``--jobs 2``: the run goes on, its close
+    indexes the rest, and records, chain, checkpoints and search answers are those of one process."""
+    one = run([mixed], tmp_path / "one", jobs=1)
+    killed: list[int] = []
+
+    def kill_it(progress: object) -> None:
+        if not killed:
+            killed.extend(_index_processes())
+            for pid in killed:
+                os.kill(pid, signal.SIGKILL)
+
+    cut = run([mixed], tmp_path / "cut", jobs=2, on_progress=kill_it, progress_every=5000)
+    assert len(killed) == 1
+    assert (cut.alerts, cut.events, cut.searches, cut.integrity) == (one.alerts, one.events, one.searches,
+                                                                      one.integrity)
 
 
 def test_a_second_run_recognises_what_the_workers_stored(demo_logs: Path, tmp_path: Path) -> None:
