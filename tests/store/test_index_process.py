@@ -173,3 +173,19 @@ def test_close_ends_the_indexer_while_a_later_fork_holds_its_pipe(tmp_path: Path
         holder.kill()
         holder.join()
     assert _index_watermark(tmp_path) == (1000, 1000, 1000)
+
+
+def test_an_index_ahead_of_the_writers_open_is_not_taken_for_foreign(tmp_path: Path) -> None:
+    """The writer may index further (a search) before its indexer process has connected: the
+    process checks the index against the record as it is then, and does not rebuild it."""
+    with open_store(tmp_path) as store:
+        store.append_events(_events(0, 500))
+        store_id = store._store_id
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(SRC), os.environ.get("PYTHONPATH", "")])}
+    done = subprocess.run([sys.executable, "-m", "stackwatch.store.index_process",
+                           str(tmp_path / "stackwatch.db"), str(tmp_path / INDEX_FILE), "--format", "2",
+                           "--store-id", store_id, "--last-seq", "0", "--interval", "60", "--timeout", "30"],
+                          input=b"q", capture_output=True, env=env, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+    assert b"rebuilding" not in done.stderr
+    assert _index_watermark(tmp_path) == (500, 500, 500)

@@ -115,8 +115,14 @@ def run(record: Path, index: Path, *, record_format: int, store_id: str, last_se
     """The indexer's loop: index and checkpoint after each wake-up (or every ``interval``
     seconds), until ``STOP``, end of file on ``wake`` or the writer's death. Exit status 0,
     or 1 when the last round failed."""
-    conn = connect_index(index, record, store_id=store_id,
-                         last_seq=last_seq, timeout=timeout)
+    # The record's newest seq now, not only the writer's at its open: a search of the writer
+    # may have indexed further since, and an index ahead of last_seq would be rebuilt as foreign.
+    probe = sqlite3.connect(f"{record.resolve().as_uri()}?mode=ro", uri=True, timeout=timeout)
+    try:
+        last_seq = max(last_seq, probe.execute("SELECT coalesce(max(seq), 0) FROM events").fetchone()[0])
+    finally:
+        probe.close()
+    conn = connect_index(index, record, store_id=store_id, last_seq=last_seq, timeout=timeout)
     indexer = Indexer(conn, background=False, messages=_messages(record_format))
     writer = os.getppid()
     try:
