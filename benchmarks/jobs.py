@@ -8,13 +8,17 @@ per line:
 
 * R: read + parse (``parse``), what the workers take off the parent;
 * D: merge + detection (``detect_jobs1`` - R); S: the store (``analyze_jobs1`` - ``detect_jobs1``);
-* E: what the workers add to R (pickling the events), X: what the parent adds (unpickling them
-  and building the events again): ``workers`` - R and ``parent`` - D (- S).
+* E: what the workers add to R (pickling the events): ``workers`` - R;
+* X: what the parent adds (unpickling them and building the events again): ``detect_jobs2``'s
+  parent - D (measured without the store, so the store's share does not blur it);
+* P: the parent of ``analyze_jobs2`` as measured (X + D + the store's work left in it);
+* I: the search indexer's process (``analyze --jobs N`` fills the index from a process of its
+  own, store/index_process.py; 0 where there is none).
 
-Model, N workers on C cores: the parent is one process doing X + D + S a line, the workers
-share R + E, and everything shares the cores::
+Model, N workers on C cores: the parent is one process doing P a line, the indexer one doing
+I, the workers share R + E, and everything shares the cores::
 
-    time(N) = lines * max(X + D + S, (R + E) / N, (X + D + S + R + E) / C)
+    time(N) = lines * max(P, (R + E) / N, I, (P + I + R + E) / C)
 """
 
 from __future__ import annotations
@@ -34,19 +38,23 @@ def model(stages: dict[str, Any], cores: tuple[int, ...] = (2, 4, 8, 16)) -> dic
     read = us(stages["parse"]["cpu_seconds"])
     detect = us(stages["detect_jobs1"]["cpu_seconds"]) - read
     store = us(stages["analyze_jobs1"]["cpu_seconds"] - stages["detect_jobs1"]["cpu_seconds"])
-    encode = us(stages["analyze_jobs2"]["workers_cpu_seconds"]) - read
-    decode = us(stages["analyze_jobs2"]["cpu_seconds"]) - detect - store
-    costs = {"read_parse": read, "detect": detect, "store": store, "encode": encode, "decode": decode}
+    two = stages["analyze_jobs2"]
+    encode = us(two["workers_cpu_seconds"]) - read
+    decode = us(stages["detect_jobs2"]["cpu_seconds"]) - detect
+    parent = us(two["cpu_seconds"])
+    indexer = us(two.get("indexer_cpu_seconds", 0.0))
+    costs = {"read_parse": read, "detect": detect, "store": store, "encode": encode, "decode": decode,
+             "parent": parent, "store_in_parent": parent - decode - detect, "indexer": indexer}
     one = read + detect + store
-    parent = decode + detect + store
     workers = read + encode
-    predicted = {str(count): round(one / max(parent, workers / count, (parent + workers) / count), 2)
+    predicted = {str(count): round(one / max(parent, workers / count, indexer,
+                                             (parent + indexer + workers) / count), 2)
                  for count in cores}
     no_store = {str(count): round((read + detect) / max(decode + detect, workers / count,
                                                    (decode + detect + workers) / count), 2)
                 for count in cores}
     return {"us_per_line": {k: round(v, 2) for k, v in costs.items()}, "speedup_store": predicted,
-            "speedup_no_store": no_store, "parent_bound_store": round(one / parent, 2),
+            "speedup_no_store": no_store, "parent_bound_store": round(one / max(parent, indexer), 2),
             "parent_bound_no_store": round((read + detect) / (decode + detect), 2)}
 
 
@@ -64,11 +72,13 @@ def markdown(report: dict[str, Any]) -> list[str]:
         return []
     stages, fitted = report["stages"], report["model"]
     rows = ["", f"### analyze --jobs N ({stages['parse']['lines']:,} lines of the mixed corpus)", "",
-            "| stage | seconds | parent CPU-s | workers CPU-s | lines/s |", "|---|---:|---:|---:|---:|"]
+            "| stage | seconds | parent CPU-s | workers CPU-s | indexer CPU-s | lines/s |",
+            "|---|---:|---:|---:|---:|---:|"]
     for name in ("detect_jobs1", "detect_jobs2", "analyze_jobs1", "analyze_jobs2"):
         stage = stages[name]
         rows.append(f"| {name} | {stage['seconds']} | {stage['cpu_seconds']} | "
-                    f"{stage.get('workers_cpu_seconds', 0)} | {stage['lines_per_s']:,} |")
+                    f"{stage.get('workers_cpu_seconds', 0)} | {stage.get('indexer_cpu_seconds', 0)} | "
+                    f"{stage['lines_per_s']:,} |")
     costs = fitted["us_per_line"]
     rows += ["", f"Wall-clock ratio --jobs 2 / --jobs 1: {report['analyze_wall_ratio']} with the store, "
                  f"{report['detect_wall_ratio']} without it.", "",

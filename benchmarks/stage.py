@@ -166,20 +166,29 @@ def stage_jobs(root: Path, data: Path | None, jobs: int) -> tuple[int, int, dict
     warm_parsers()
     tune_gc()  # as `stackwatch analyze` does
     pool = ReaderPool(jobs) if jobs > 1 else None
-    store = open_store(str(data)) if data is not None else None
+    # as the CLI does: with workers, the search index is filled by a process of its own
+    store = open_store(str(data), **({"index_process": True} if pool is not None else {})) \
+        if data is not None else None
     CLOCK.restart()
-    children = res.getrusage(res.RUSAGE_CHILDREN)
+
+    def reaped() -> float:  # CPU of the children reaped so far
+        usage = res.getrusage(res.RUSAGE_CHILDREN)
+        return usage.ru_utime + usage.ru_stime
+
+    children = reaped()
+    indexer_cpu = 0.0
     try:
         result = analyze(inputs, engine=engine, store=store, pool=pool)
     finally:
         if store is not None:
-            store.close()
+            store.close()  # reaps the indexer process, when there is one
+        indexer_cpu = reaped() - children
         if pool is not None:
             pool.close()  # the workers are reaped: their CPU time is in RUSAGE_CHILDREN
-    after = res.getrusage(res.RUSAGE_CHILDREN)
-    workers_cpu = after.ru_utime + after.ru_stime - children.ru_utime - children.ru_stime
+    workers_cpu = reaped() - children - indexer_cpu
     return result.progress.stats.lines, result.progress.stats.records, {
-        "jobs": jobs, "store": data is not None, "workers_cpu_seconds": round(workers_cpu, 4)}
+        "jobs": jobs, "store": data is not None, "workers_cpu_seconds": round(workers_cpu, 4),
+        "indexer_cpu_seconds": round(indexer_cpu, 4)}
 
 
 def stage_cadf_orjson(root: Path) -> tuple[int, int]:

@@ -99,6 +99,9 @@ def test_jobs_section_reports_both_sides_cpu_and_the_model(smoke):
         assert _positive(stages[name]) and stages[name]["lines"] == lines  # every line, any N
     assert stages["analyze_jobs2"]["workers_cpu_seconds"] > 0  # the parsing moved to the workers
     assert stages["analyze_jobs1"]["workers_cpu_seconds"] == 0
+    # with workers the search index is filled by a process of its own, counted apart
+    assert stages["analyze_jobs2"]["indexer_cpu_seconds"] > 0
+    assert stages["analyze_jobs1"]["indexer_cpu_seconds"] == 0
     assert set(jobs["model"]["speedup_store"]) == {"2", "4", "8", "16"}
     assert "### analyze --jobs N" in smoke[1]
 

@@ -8,7 +8,9 @@ import gzip
 import os
 import shutil
 import signal
+import sqlite3
 import threading
+from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,6 +27,10 @@ from stackwatch.pipeline.reader import InputFile, discover
 from stackwatch.pipeline.workers import EVENT_FIELDS, ReaderPool, pack, unpack
 from stackwatch.scenario import demo_dataset
 from stackwatch.store import open_store
+from stackwatch.store.base import EventQuery
+from stackwatch.store.keys import init_store
+from stackwatch.store.seal import Checkpoint
+from stackwatch.store.sqlite import DB_FILE, INDEX_FILE
 
 RECEIVED = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)  # every run gets the same receive time
 
@@ -35,13 +41,17 @@ class Run:
     alerts: bytes  # the alerts' JSON
     events: list[bytes]  # the stored events' JSON, in seq order
     files: dict[str, tuple[int, int, int, int]]  # input -> events, unattributed, hostless, lines
+    searches: list[tuple[str, int, list[int]]]  # query -> hits counted, the newest 100 hits' seqs
+    integrity: tuple[object, ...]  # the blocks' digests and chain hashes, the checkpoints' sizes and roots
 
 
 def run(paths: list[Path], data: Path, jobs: int, pool: ReaderPool | None = None,
         extra: list[InputFile] = (), **options) -> Run:
     shutil.rmtree(data, ignore_errors=True)
+    shutil.copytree(keyed_store(data.parent), data)  # the same keys: the same checkpoint roots
     inputs = discover([str(p) for p in paths]) + list(extra)
-    store = open_store(str(data))
+    # as the CLI does: with workers, the search index is filled by a process of its own
+    store = open_store(str(data), **({"index_process": True} if jobs > 1 else {}))
     ledger = IngestLedger(data)
     try:
         result = analyze(inputs, engine=build_engine(report=None), store=store, jobs=jobs, pool=pool,
@@ -50,11 +60,55 @@ def run(paths: list[Path], data: Path, jobs: int, pool: ReaderPool | None = None
         last = store.counts().events
         stored = [event for start in range(1, last + 1, 10_000)
                   for event in store.get_events(list(range(start, min(start + 10_000, last + 1))))]
+        searches = search_answers(store, [s.event for s in stored])
     finally:
         ledger.close()
         store.close()
     return Run(result, msgspec.json.encode(result.alerts), [to_json(s.event) for s in stored],
-               {s.name: (s.events, s.unattributed, s.hostless, s.lines) for s in inputs})
+               {s.name: (s.events, s.unattributed, s.hostless, s.lines) for s in inputs}, searches,
+               integrity(data))
+
+
+def keyed_store(folder: Path) -> Path:
+    """A store with signing and sealing keys (so it makes checkpoints), made once per folder
+    and copied for each run."""
+    template = folder / "keyed-template"
+    if not template.exists():
+        init_store(template, background_index=False, local_witness=False)
+    return template
+
+
+def search_answers(store: object, events: list[Event]) -> list[tuple[str, int, list[int]]]:
+    """Searches through each structure of the search index (full text; IP, user and request-id
+    keys): the most frequent values of the stored events, so any corpus has hits."""
+    queries = [EventQuery(text=word) for word in ("failed", "session opened", "authentication")]
+    for field, of in (("source_ip", lambda e: e.initiator.source_ip), ("user", lambda e: e.initiator.name),
+                      ("request_id", lambda e: e.request_id)):
+        common = Counter(value for value in map(of, events) if value).most_common(3)
+        queries += [EventQuery(**{field: value}) for value, _ in common]
+    answers = [(repr(q), store.count_events(q), [s.seq for s in store.search_events(q)])  # type: ignore[attr-defined]
+               for q in queries]
+    assert sum(count for _, count, _ in answers) > 0
+    return answers
+
+
+def integrity(data: Path) -> tuple[object, ...]:
+    """What the closed store's chain and checkpoints say (format 2's blocks), and that its
+    search index covers every record."""
+    conn = sqlite3.connect(f"{(data / DB_FILE).as_uri()}?mode=ro", uri=True)
+    index = sqlite3.connect(f"{(data / INDEX_FILE).as_uri()}?mode=ro", uri=True)
+    try:
+        blocks = conn.execute("SELECT id, first_seq, count, digests, chain FROM blocks "
+                              "ORDER BY id").fetchall()
+        checkpoints = [(cp.size, cp.root) for cp in (Checkpoint.from_bytes(body) for (body,) in
+                       conn.execute("SELECT body FROM checkpoints ORDER BY epoch"))]
+        last = conn.execute("SELECT max(seq) FROM events").fetchone()[0]
+        indexed = index.execute("SELECT value FROM meta WHERE name = 'indexed_seq'").fetchone()[0]
+    finally:
+        conn.close()
+        index.close()
+    assert blocks and checkpoints and indexed == last
+    return blocks, checkpoints, indexed
 
 
 def summary(result: AnalyzeResult) -> tuple[object, ...]:
@@ -67,6 +121,16 @@ def summary(result: AnalyzeResult) -> tuple[object, ...]:
 @pytest.fixture(scope="module")
 def demo_logs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return demo_dataset(tmp_path_factory.mktemp("demo") / "logs", seed=7)
+
+
+@pytest.fixture(scope="module")
+def mixed(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The benchmarks' mixed corpus (scenario generator), 30k lines."""
+    from stackwatch.scenario import generate
+
+    root = tmp_path_factory.mktemp("mixed") / "corpus"
+    generate(root, seed=7, lines=30_000)
+    return root
 
 
 @pytest.fixture(scope="module")
@@ -92,7 +156,7 @@ def test_the_wire_format_carries_every_field_of_an_event() -> None:
     assert back[1].initiator is NO_INITIATOR  # the shared default, not a copy
 
 
-@pytest.mark.parametrize("source", ["demo_logs", "corpus"])
+@pytest.mark.parametrize("source", ["demo_logs", "mixed", "corpus"])
 def test_alerts_and_stored_events_are_those_of_one_process(source: str, request: pytest.FixtureRequest,
                                                            tmp_path: Path) -> None:
     root: Path = request.getfixturevalue(source)
@@ -103,7 +167,42 @@ def test_alerts_and_stored_events_are_those_of_one_process(source: str, request:
         assert many.alerts == one.alerts, f"--jobs {jobs}: other alerts"
         assert many.events == one.events, f"--jobs {jobs}: other stored events or order"
         assert many.files == one.files
+        assert many.searches == one.searches, f"--jobs {jobs}: other search answers"
+        assert many.integrity == one.integrity, f"--jobs {jobs}: other digests, chain or checkpoints"
         assert summary(many.result) == summary(one.result)
+
+
+def _index_processes() -> list[int]:
+    """This process's children that are search indexer processes (store/index_process.py)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+                command = (entry / "cmdline").read_bytes()
+            except (OSError, IndexError, ValueError):
+                continue
+            if ppid == os.getpid() and b"stackwatch.store.index_process" in command:
+                found.append(int(entry.name))
+    return found
+
+
+def test_the_index_process_killed_mid_run_changes_nothing_stored(mixed: Path, tmp_path: Path) -> None:
+    """SIGKILL of the search indexer process during ``--jobs 2``: the run goes on, its close
+    indexes the rest, and records, chain, checkpoints and search answers are those of one process."""
+    one = run([mixed], tmp_path / "one", jobs=1)
+    killed: list[int] = []
+
+    def kill_it(progress: object) -> None:
+        if not killed:
+            killed.extend(_index_processes())
+            for pid in killed:
+                os.kill(pid, signal.SIGKILL)
+
+    cut = run([mixed], tmp_path / "cut", jobs=2, on_progress=kill_it, progress_every=5000)
+    assert len(killed) == 1
+    assert (cut.alerts, cut.events, cut.searches, cut.integrity) == (one.alerts, one.events, one.searches,
+                                                                      one.integrity)
 
 
 def test_a_second_run_recognises_what_the_workers_stored(demo_logs: Path, tmp_path: Path) -> None:

@@ -92,10 +92,13 @@ def run_analyze(paths: list[str], *, data: str | None, host: str = "", fmt: str 
 
 def _run(inputs: list[InputFile], engine: object, pool: ReaderPool | None, *, data: str | None, fmt: str,
          store_events: bool, inflate: InflateLimits | None) -> AnalyzeResult:
-    store = open_store(data) if (data and store_events) else None
+    folder = StoreSettings(url=data).embedded_folder() if data else None
+    # With workers this process is what bounds the speed: an embedded store's search index is
+    # then filled by a process of its own (store/index_process.py), on the other core.
+    options = {"index_process": True} if pool is not None and folder is not None else {}
+    store = open_store(data, **options) if (data and store_events) else None
     # what earlier runs read is remembered beside an embedded store, and in a shared store's
     # table (per writer: ``ingest_records``)
-    folder = StoreSettings(url=data).embedded_folder() if data else None
     shared = getattr(store, "ingest_records", None)
     ledger = (None if store is None else IngestLedger(folder) if folder is not None
               else IngestLedger(records=shared()) if shared is not None else None)

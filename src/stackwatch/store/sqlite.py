@@ -60,6 +60,7 @@ from stackwatch.store.base import (
 )
 from stackwatch.store.checkpoints import Checkpointer
 from stackwatch.store.fencing import PartitionFenced
+from stackwatch.store.index_process import IndexProcess
 from stackwatch.store.ledger import LedgerState, chain_batch
 from stackwatch.store.permissions import make_private
 from stackwatch.store.rows import (
@@ -156,7 +157,9 @@ def open_store(data_dir: str | os.PathLike[str], *, format: int | None = None,
 class SQLiteStore(alert_changes.TriageStore):
     """See the module docstring. Options: ``batch_size`` rows per insert transaction;
     ``background_index`` to fill the search index from a thread (else the writer indexes every
-    ``index_every`` rows); ``read_only`` opens without creating, upgrading or writing anything
+    ``index_every`` rows); ``index_process`` to fill it from a process of its own instead
+    (``store/index_process.py``: the index's CPU leaves this process, for ``analyze --jobs N``
+    whose bound this process is); ``read_only`` opens without creating, upgrading or writing anything
     (its searches see what the writer has indexed so far, at most ``index_interval`` seconds old)."""
 
     # False only in unchained.UnchainedBenchmarkStore (a benchmark's chain-off comparison): a
@@ -165,7 +168,8 @@ class SQLiteStore(alert_changes.TriageStore):
 
     def __init__(self, data_dir: str | os.PathLike[str], *, batch_size: int = 20_000,
                  background_index: bool = True, index_every: int = 100_000, index_interval: float = 2.0,
-                 read_only: bool = False, timeout: float = 30.0, clock: Any = None,
+                 index_process: bool = False, read_only: bool = False, timeout: float = 30.0,
+                 clock: Any = None,
                  checkpoint_every: int = 100_000, checkpoint_interval: float = 60.0,
                  witnesses: Sequence[str] | None = None, replication: dict[str, Any] | None = None) -> None:
         self.data_dir = Path(data_dir)
@@ -196,6 +200,7 @@ class SQLiteStore(alert_changes.TriageStore):
         self._attempts = sqlite_attempts.AttemptFolder()
         self._builder = RowBuilder(self._sources, self._allocate_source)
         self._indexer: Indexer | None = None
+        self._index_process: IndexProcess | None = None
         self._names: dict[int, tuple[str, str]] = {}  # source id -> (host, service) as stored
         self._ledger: LedgerState | None = None
         self._checkpointer: Checkpointer | None = None
@@ -236,8 +241,18 @@ class SQLiteStore(alert_changes.TriageStore):
             store_id = self._store_id
             index = connect_index(self.data_dir / INDEX_FILE, self._db, store_id=store_id,
                                   last_seq=self._max_seq(), timeout=timeout)
-            self._indexer = Indexer(index, background=background_index, interval=index_interval,
-                                    messages=self._index_messages)
+            if background_index and index_process:
+                try:
+                    self._index_process = IndexProcess(
+                        self._db, self.data_dir / INDEX_FILE, record_format=self.format,
+                        store_id=store_id, last_seq=self._max_seq(), interval=index_interval,
+                        timeout=timeout)
+                except OSError as exc:  # no process to be had: the thread does it
+                    log.warning("cannot start the search indexer process (%s): indexing in a thread", exc)
+            # With the process, this connection still serves the searches' catch-ups and the
+            # close's last round (the index's write lock keeps the two from overlapping).
+            self._indexer = Indexer(index, background=background_index and self._index_process is None,
+                                    interval=index_interval, messages=self._index_messages)
         self._background = background_index
         self._last_index = time.monotonic()
         self._index_interval = index_interval
@@ -670,7 +685,9 @@ class SQLiteStore(alert_changes.TriageStore):
 
     def _after_commit(self) -> None:
         assert self._indexer is not None
-        if self._background:
+        if self._index_process is not None:
+            self._index_process.poke()
+        elif self._background:
             self._indexer.poke()
         elif (self._since_index >= self._index_every
               or time.monotonic() - self._last_index > self._index_interval):
@@ -1003,6 +1020,8 @@ class SQLiteStore(alert_changes.TriageStore):
                         and not self.replica.wait_sealed(self._checkpointer.last_size)):
                     log.warning("the standby has not stored the last checkpoint (up to record %d): its copy "
                                 "of the newest records is not sealed", self._checkpointer.last_size)
+                if self._index_process is not None:
+                    self._index_process.close()  # its last round; then ours finds little or nothing
                 if self._indexer is not None:
                     self.index_pending()
             finally:
@@ -1013,6 +1032,8 @@ class SQLiteStore(alert_changes.TriageStore):
                 # indexer's connection is not the index's last one and its close cannot fold the
                 # index's WAL back (it stayed beside the index, ~80 bytes a line after analyze).
                 self._reader.close()
+                if self._index_process is not None:
+                    self._index_process.close()  # before ours: the last connection folds the WAL
                 if self._indexer is not None:
                     self._indexer.close()
                 self._conn.close()

@@ -26,16 +26,17 @@ from __future__ import annotations
 import sqlite3
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Final
 
 from stackwatch.core.errors import IntegrityError, StoreError
 from stackwatch.core.event import Event
 from stackwatch.store.base import QueryError, StoredEvent
+from stackwatch.store.block_messages import block_messages
 from stackwatch.store.integrity import blocks as codec
 from stackwatch.store.integrity.io import StoredBlock
 from stackwatch.store.integrity.ledger import BlockLedger
-from stackwatch.store.integrity.records import record_event, record_message, record_row
+from stackwatch.store.integrity.records import record_event, record_row
 from stackwatch.store.integrity.sqlite_io import FORMAT_META, SQLiteLedgerIO, ensure_schema
 from stackwatch.store.narrow import INSERT_NARROW, NarrowEncoder, from_rows, narrow_row
 from stackwatch.store.rows import Row
@@ -49,17 +50,6 @@ MAX_BLOCK_PAYLOAD: Final = 64 * 1024 * 1024
 """A received block claiming a larger payload is refused before it is decompressed."""
 TEXTS_KEPT: Final = 400_000
 """Most messages kept in memory for the indexer (see ``BlockStore._texts``)."""
-def block_messages(conn: sqlite3.Connection, low: int, high: int) -> Iterable[tuple[int, str]]:
-    """(seq, message) of records low+1..high, read from the blocks of the attached record ``ev``."""
-    rows = conn.execute(
-        "SELECT first_seq, data FROM ev.blocks WHERE first_seq <= ? AND first_seq + count > ? ORDER BY id",
-        (high, low),
-    ).fetchall()
-    for first, data in rows:
-        for offset, record in enumerate(codec.records(data)):
-            seq = first + offset
-            if low < seq <= high:
-                yield record_message(record)
 
 
 def _decoded_block(number: int, first: int, data: bytes) -> list[bytes]:
@@ -333,7 +323,7 @@ class BlockStore(SQLiteStore):
     def _committed(self, rows: list[Row]) -> None:
         messages, self._staged_messages = self._staged_messages, []
         self._records, self._messages = [], []
-        if rows:
+        if rows and self._index_process is None:  # the indexer process reads the blocks
             with self._texts_lock:
                 if self._texts_held < TEXTS_KEPT:
                     self._texts.append((rows[0][0], messages))
