@@ -14,6 +14,7 @@ twice, copies of one login across channels.
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -25,6 +26,7 @@ from benchmarks.synthetic import write_cadf
 from stackwatch.core.event import Event
 from stackwatch.pipeline.reader import discover, read_events
 from stackwatch.scenario import demo_dataset, generate
+from stackwatch.store import sqlite_attempts
 from stackwatch.store.attempt_fold import (
     MINUTE,
     MIXED,
@@ -179,3 +181,33 @@ def test_minutes_fold_hashes_and_bounds_as_before(hashes: list[str]) -> None:
     rows.append((9, 1_001 * MINUTE, "ip", "acct", "", "failure", "z", "h", "k", "r9", ""))
     assert fold_minutes(rows) == previous_fold_minutes(rows)
     assert fold_minutes(rows)[0][5] == len(hashes)
+
+
+def test_an_attempt_written_again_replaces_its_row_as_insert_or_replace_did(tmp_path: Path) -> None:
+    """``sqlite_attempts._INSERT`` is an upsert now: a second row of one seq must leave what
+    ``INSERT OR REPLACE`` left, in the table and in each of its indexes (real SQLite)."""
+    previous = ("INSERT OR REPLACE INTO login_attempts (seq, time, ip, account, project, outcome, hash, "
+                "host, kind, ref, agent) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+    first = [(seq, seq * MINUTE, f"ip{seq % 3}", f"a{seq % 2}", "", "failure", "", "h", "cadf", f"r{seq}", "")
+             for seq in range(1, 50)]
+    again = [(seq, seq * MINUTE + 5, "ip9", "b", "p", "success", "x", "h2", "oslo_log", f"s{seq}", "ua")
+             for seq in range(10, 60, 3)]
+    tables = []
+    for name, insert in (("old", previous), ("new", sqlite_attempts._INSERT)):
+        conn = sqlite3.connect(tmp_path / f"{name}.db", isolation_level=None)
+        sqlite_attempts.create(conn)
+        conn.executemany(insert, first)
+        conn.executemany(insert, again)
+        assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+        tables.append([
+            conn.execute("SELECT * FROM login_attempts ORDER BY seq").fetchall(),
+            conn.execute("SELECT ip, time, seq FROM login_attempts INDEXED BY login_attempts_ip "
+                         "WHERE ip > '' ORDER BY ip, time").fetchall(),
+            conn.execute("SELECT account, time, seq FROM login_attempts INDEXED BY login_attempts_account "
+                         "WHERE account > '' ORDER BY account, time").fetchall(),
+            conn.execute("SELECT time, seq FROM login_attempts INDEXED BY login_attempts_time "
+                         "WHERE time > 0 ORDER BY time").fetchall(),
+        ])
+        conn.close()
+    assert tables[0] == tables[1]
+    assert len(tables[1][0]) == 52 and tables[1][0][9][2] == "ip9"  # seq 10 replaced
