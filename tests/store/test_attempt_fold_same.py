@@ -5,8 +5,8 @@ release taken without a second list) and ``fold_minutes`` (indexed, not unpacked
 rewritten for the CADF benchmark's all-logins case (README, "Against the targets"). The
 oracle here is the previous code, kept word for word below: both run over the same streams,
 cut into the same batches, and every released ``login_attempts`` row, the held seqs, the
-last seq folded and the ``attempt_minutes`` rows must be equal. Streams: the demo, a
-generated corpus with every keystone channel (proxy, access line, keystone.log, CADF), the
+last seq folded and the ``attempt_minutes`` rows must be equal. Streams: the demo, the shared
+corpus, a generated corpus with every keystone channel (proxy, access line, keystone.log, CADF), the
 CADF benchmark's envelopes, and a hand-made one with what the fast path must not change:
 tenant hosts, other services, out-of-order times, ``user.not_found`` lines, a record stored
 twice, copies of one login across channels.
@@ -137,6 +137,10 @@ def test_a_generated_corpus_with_every_keystone_channel(tmp_path: Path) -> None:
     events = _read(tmp_path / "logs")
     assert {e.kind for e in events if is_folded(e)} >= {"notification", "oslo_log", "httpd_access"}
     assert _assert_same(events) > 100
+
+
+def test_the_shared_corpus(corpus: Path) -> None:
+    assert _assert_same(_read(corpus)) >= 3
 
 
 def test_the_cadf_benchmark_envelopes(tmp_path: Path) -> None:
