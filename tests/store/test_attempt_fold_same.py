@@ -1,15 +1,15 @@
-"""The writer's login-attempt fold gives what it gave before its per-event work was cut.
+"""The writer's login-attempt fold gives what it gave before its per-row work was cut.
 
-``AttemptCorrelator.push`` (``is_folded`` spelled out in the loop, the correlator's timed
-release taken without a second list) and ``fold_minutes`` (indexed, not unpacked) were
-rewritten for the CADF benchmark's all-logins case (README, "Against the targets"). The
-oracle here is the previous code, kept word for word below: both run over the same streams,
-cut into the same batches, and every released ``login_attempts`` row, the held seqs, the
-last seq folded and the ``attempt_minutes`` rows must be equal. Streams: the demo, the shared
-corpus, a generated corpus with every keystone channel (proxy, access line, keystone.log, CADF), the
-CADF benchmark's envelopes, and a hand-made one with what the fast path must not change:
-tenant hosts, other services, out-of-order times, ``user.not_found`` lines, a record stored
-twice, copies of one login across channels.
+``fold_minutes`` (indexed, not unpacked) was rewritten and the ``login_attempts`` insert made
+an upsert for the CADF benchmark's all-logins case (README, "Against the targets"); an
+attempt to cut ``AttemptCorrelator.push`` the same way measured no gain and was left out, its
+previous code is kept below as the oracle of the fold as a whole. Both run over the same
+streams, cut into the same batches, and every released ``login_attempts`` row, the held seqs,
+the last seq folded and the ``attempt_minutes`` rows must be equal. Streams: the demo, the
+shared corpus, a generated corpus with every keystone channel (proxy, access line,
+keystone.log, CADF notification), the CADF benchmark's envelopes, and a hand-made one with
+what the fold must not change: tenant hosts, other services, out-of-order times,
+``user.not_found`` lines, a record stored twice, copies of one login across channels.
 """
 
 from __future__ import annotations
