@@ -215,3 +215,49 @@ def test_an_attempt_written_again_replaces_its_row_as_insert_or_replace_did(tmp_
         conn.close()
     assert tables[0] == tables[1]
     assert len(tables[1][0]) == 52 and tables[1][0][9][2] == "ip9"  # seq 10 replaced
+
+
+def _tables(conn: sqlite3.Connection) -> tuple[list[Any], list[Any]]:
+    return (conn.execute("SELECT * FROM login_attempts ORDER BY seq").fetchall(),
+            conn.execute("SELECT * FROM attempt_minutes ORDER BY 1, 2, 3, 4, 5").fetchall())
+
+
+@pytest.mark.parametrize("store_format", [2, 1])
+def test_a_store_holds_the_attempts_the_previous_statements_make(
+        tmp_path: Path, corpus: Path, store_format: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """End to end over the CADF envelopes, the demo and the shared corpus: the tables the writer
+    filled at ingest equal a recount of the stored events written with the previous insert
+    (``INSERT OR REPLACE``) and the previous ``fold_minutes``; and ``store attempts`` agrees."""
+    import contextlib
+    import io
+    import shutil
+
+    from stackwatch.cli.analyze import run_analyze
+    from stackwatch.store.sqlite import open_store
+
+    logs = tmp_path / "logs"
+    write_cadf(logs / "cadf" / "ctl1" / "notifications.json", 4_000, seed=7)
+    demo_dataset(logs / "demo", seed=7)
+    shutil.copytree(corpus, logs / "corpus")
+    data = tmp_path / "data"
+    monkeypatch.setenv("STACKWATCH_STORE_FORMAT", str(store_format))
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        run_analyze([str(logs)], data=str(data))
+    store = open_store(str(data))
+    try:
+        assert store.format == store_format
+        assert store.check_login_attempts() == []
+    finally:
+        store.close()
+    conn = sqlite3.connect(data / "stackwatch.db", isolation_level=None)
+    ingested = _tables(conn)
+    assert len(ingested[0]) > 4_000  # the CADF logins and the demo's
+    monkeypatch.setattr(sqlite_attempts, "_INSERT", "INSERT OR REPLACE INTO login_attempts (seq, time, ip, "
+                        "account, project, outcome, hash, host, kind, ref, agent) "
+                        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+    monkeypatch.setattr(sqlite_attempts, "fold_minutes", previous_fold_minutes)
+    conn.execute("BEGIN IMMEDIATE")
+    sqlite_attempts.rebuild(conn)
+    assert _tables(conn) == ingested
+    conn.execute("ROLLBACK")
+    conn.close()
