@@ -35,13 +35,13 @@ import orjson
 from stackwatch import accel
 from stackwatch.core.event import Event
 from stackwatch.pipeline.reader import discover
+from stackwatch.store import reparse_check as rc
 from stackwatch.store.chain import MAGIC, RECORD_HEAD, decode_record_bytes
 from stackwatch.store.integrity import blocks as codec
 from stackwatch.store.integrity.records import record_event
-from stackwatch.store.narrow import NarrowEncoder
 from stackwatch.store.reparse import RawHeader, reparse
 from stackwatch.store.reparse_check import Captured, capture_inputs
-from stackwatch.store.rows import EPOCH, RowBuilder
+from stackwatch.store.rows import EPOCH
 
 BATCH = 1_000
 PAGE = 100
@@ -50,19 +50,7 @@ SCAN = 1_000_000
 
 def today_records(events: Sequence[Event]) -> list[bytes]:
     """Format 2 record bytes, as the writer's encoder makes them (narrow rows and messages too)."""
-    sources: dict[tuple[str, str], int] = {}
-    names: dict[int, tuple[str, str]] = {}
-
-    def source_id(host: str, service: str) -> int:
-        sources[(host, service)] = len(names)
-        names[len(names)] = (host, service)
-        return len(names) - 1
-
-    encoder = NarrowEncoder(sources, names, source_id, RowBuilder(sources, source_id).rows)
-    out: list[bytes] = []
-    for start in range(0, len(events), BATCH):
-        out += encoder.encode(events[start:start + BATCH], start + 1)[1]
-    return out
+    return rc.writer_records(events, BATCH)
 
 
 def raw_records(items: Sequence[Captured]) -> list[bytes]:

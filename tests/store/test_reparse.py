@@ -21,9 +21,7 @@ from benchmarks.synthetic import write_cadf
 from stackwatch.scenario import generate
 from stackwatch.sources.base import Record
 from stackwatch.store import reparse_check as rc
-from stackwatch.store.narrow import NarrowEncoder
 from stackwatch.store.reparse import ReparseError, reparse
-from stackwatch.store.rows import RowBuilder
 from stackwatch.testing import load_parser_vectors
 
 VECTORS = load_parser_vectors()
@@ -77,16 +75,7 @@ def test_the_demo_scenario_reparses_exactly_and_encodes_to_the_same_records(tmp_
 
 
 def _encoded(events: list) -> list[bytes]:
-    sources: dict[tuple[str, str], int] = {}
-    names: dict[int, tuple[str, str]] = {}
-
-    def source_id(host: str, service: str) -> int:
-        sources[(host, service)] = len(names)
-        names[len(names)] = (host, service)
-        return len(names) - 1
-
-    builder = RowBuilder(sources, source_id)
-    return NarrowEncoder(sources, names, source_id, builder.rows).encode(events, 1)[1]
+    return rc.writer_records(events)
 
 
 def test_the_benchmark_generators_cadf_reparses_exactly(tmp_path: Path) -> None:

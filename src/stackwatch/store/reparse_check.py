@@ -9,7 +9,7 @@ each event comes with what a raw-only record would hold: its record's raw bytes 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
@@ -23,6 +23,7 @@ from stackwatch.parsers.registry import record_parsers
 from stackwatch.pipeline.reader import CutLine, InputFile, discover, open_input, read_line_batches
 from stackwatch.sources.base import MessageDecoder, Record, mark_truncated
 from stackwatch.store.integrity.records import stored_record
+from stackwatch.store.narrow import NarrowEncoder
 from stackwatch.store.reparse import AMQP, NO_PARSER, RawHeader, ReparseError, header_of, reparse
 from stackwatch.store.rows import RowBuilder, clean_text, to_micros
 
@@ -253,4 +254,22 @@ def differences(items: Iterable[Captured],
         found = differ(item, lean(item.header) if lean else None)
         if found is not None:
             out.append(found)
+    return out
+
+
+def writer_records(events: Sequence[Event], batch: int = 20_000) -> list[bytes]:
+    """Format 2 record bytes of ``events`` numbered from 1, as the writer's encoder makes them
+    (``narrow.NarrowEncoder``, sources named in order of first sight), ``batch`` at a time."""
+    sources: dict[tuple[str, str], int] = {}
+    names: dict[int, tuple[str, str]] = {}
+
+    def source_id(host: str, service: str) -> int:
+        sources[(host, service)] = len(names)
+        names[len(names)] = (host, service)
+        return len(names) - 1
+
+    encoder = NarrowEncoder(sources, names, source_id, RowBuilder(sources, source_id).rows)
+    out: list[bytes] = []
+    for start in range(0, len(events), batch):
+        out += encoder.encode(events[start:start + batch], start + 1)[1]
     return out
