@@ -14,11 +14,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import Any
 
 import orjson
 
-from stackwatch.store.chain import decode_record_bytes
+from stackwatch.store.chain import record_parts
 from stackwatch.store.integrity import blocks as codec
 from stackwatch.store.integrity.io import LedgerIO
 from stackwatch.store.merkle import MerkleAccumulator
@@ -27,6 +28,15 @@ IndexRow = tuple[Any, ...]
 """A narrow row: seq, time, host, service, severity, kind, action, outcome, init_name, init_id,
 init_project, init_ip, target_id, target_name, request_id."""
 _NORM_OF_ROW = (0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 11, 14, 15, 17)  # normalized-array positions of row[1:]
+_norm_of_row = itemgetter(*_NORM_OF_ROW)
+
+
+def _row_differs(row: IndexRow, norm: Any) -> bool:
+    """Does the narrow row say anything its record's normalized array does not?"""
+    try:
+        return tuple(row[1:15]) != _norm_of_row(norm)  # one C-level comparison, ~1.5 µs less
+    except (IndexError, KeyError, TypeError):  # not a list of 18+ (a forged record): field by field
+        return any(row[i + 1] != norm[j] for i, j in enumerate(_NORM_OF_ROW))
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,8 +55,12 @@ class BlockCheck:
     acc: MerkleAccumulator | None = None
 
 
-def _first_bad_record(first_seq: int, data: bytes, digests: bytes) -> tuple[int | None, str]:
-    """Offset of the first record whose bytes do not match its digest, and why; (None, '') if all do."""
+def _first_bad_record(
+    first_seq: int, data: bytes, digests: bytes
+) -> tuple[int | None, str, list[bytes] | None, list[bytes]]:
+    """Offset of the first record whose bytes do not match its digest, and why; (None, '') if all
+    do. Then, for the index rows' check (so a block is decoded once): the records when the data
+    decoded intact (else None), and the normalized JSON of each record checked."""
     expected = codec.digests_of(digests)
     try:
         found = codec.records(data)
@@ -59,17 +73,22 @@ def _first_bad_record(first_seq: int, data: bytes, digests: bytes) -> tuple[int 
                 found.append(record)
         except codec.BlockError:
             pass
+    normalized: list[bytes] = []
+    keep = normalized.append
     for offset, want in enumerate(expected):
         if offset >= len(found):
-            return offset, f"the block data is damaged ({damaged or 'records missing'}) from this record on"
+            why = f"the block data is damaged ({damaged or 'records missing'}) from this record on"
+            return offset, why, None, normalized
         record = found[offset]
         if codec.record_digest(record) != want:
-            return offset, "the record's bytes do not match the block's digest of it"
-        if decode_record_bytes(record).seq != first_seq + offset:
-            return offset, "the record holds another seq"
+            return offset, "the record's bytes do not match the block's digest of it", None, normalized
+        seq, _, norm, _, _ = record_parts(record)
+        if seq != first_seq + offset:
+            return offset, "the record holds another seq", None, normalized
+        keep(norm)
     if len(found) > len(expected):
-        return len(expected), "the block holds more records than its digests"
-    return None, ""
+        return len(expected), "the block holds more records than its digests", None, normalized
+    return None, "", None if damaged else found, normalized
 
 
 def check_blocks(
@@ -121,7 +140,7 @@ def check_blocks(
                 f"{seq} was due: blocks were moved, deleted or rewritten",
             )
         leaf = codec.block_leaf(number, block.first_seq, block.digests)
-        bad, why = _first_bad_record(block.first_seq, block.data, block.digests)
+        bad, why, intact, normalized = _first_bad_record(block.first_seq, block.data, block.digests)
         if bad is not None:
             return fault("record", number, block.first_seq + bad, f"block {number}, record {bad}: {why}")
         link = codec.chain_link(prev, leaf)
@@ -147,7 +166,9 @@ def check_blocks(
                     "(re-hashed and re-chained)",
                 )
             attested = acc.size
-        for offset, record in enumerate(codec.records(block.data)):
+        if intact is None:  # data whose every record was salvaged: this raises, as it always did
+            intact = codec.records(block.data)
+        for offset, record in enumerate(intact):
             rec_seq = block.first_seq + offset
             if v1 is not None and rec_seq <= v1_end:
                 v1.append(codec.leaf_hash(record))
@@ -171,8 +192,8 @@ def check_blocks(
                 )
             if int(pending[0]) < rec_seq:
                 return fault("index-row", number, int(pending[0]), f"index row {pending[0]} has no record")
-            norm = orjson.loads(decode_record_bytes(record).normalized)
-            if any(pending[i + 1] != norm[j] for i, j in enumerate(_NORM_OF_ROW)):
+            norm = orjson.loads(normalized[offset])
+            if _row_differs(pending, norm):
                 return fault(
                     "index-row",
                     number,
