@@ -12,7 +12,7 @@ import sqlite3
 import threading
 from collections import Counter
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import msgspec
@@ -24,7 +24,7 @@ from stackwatch.pipeline.analyze import AnalyzeResult, analyze
 from stackwatch.pipeline.engine import build_engine
 from stackwatch.pipeline.ingested import IngestLedger
 from stackwatch.pipeline.reader import InputFile, discover
-from stackwatch.pipeline.workers import EVENT_FIELDS, ReaderPool, pack, unpack
+from stackwatch.pipeline.workers import EVENT_FIELDS, ReaderPool, decode, encode, pack, unpack
 from stackwatch.scenario import demo_dataset
 from stackwatch.store import open_store
 from stackwatch.store.base import EventQuery
@@ -154,6 +154,53 @@ def test_the_wire_format_carries_every_field_of_an_event() -> None:
     back = unpack(pack(events))
     assert back == events
     assert back[1].initiator is NO_INITIATOR  # the shared default, not a copy
+
+
+def _event(**fields: object) -> Event:
+    now = datetime(2026, 12, 1, 12, 0, 0, 123456, tzinfo=UTC)
+    return Event(**{"time": now, "received": now, **fields})
+
+
+FULL = dict(host="ctl1", service="keystone", severity="warning", message="m", kind="oslo_log",
+            action="authenticate", outcome="failure", initiator=Initiator(name="admin", source_ip="10.0.0.1"),
+            target=Target(type="user", id="u1"), observer="o", request_id="req-1",
+            attrs={"pid": 3, "ok": True, "load": 0.5, "none": None, "nested": {"a": [1, {"b": "c"}]}},
+            raw="raw line", origin="file:/x", ref="x:1")
+
+
+def test_a_batch_of_json_attrs_in_utc_crosses_as_msgpack() -> None:
+    events = [_event(**FULL), _event()]
+    payload = encode(events)
+    assert isinstance(payload, bytes)
+    back = decode(payload)
+    assert repr(back) == repr(events)  # repr: a tuple for a list or another zone would show
+    assert back[1].initiator is NO_INITIATOR
+
+
+@pytest.mark.parametrize("odd", [
+    {"raw": "caf\udce9 undecodable"},  # msgpack holds UTF-8 only
+    {"time": datetime(2026, 12, 1, 13, 0, tzinfo=timezone(timedelta(hours=1)))},  # would come back in UTC
+    {"received": datetime(2026, 12, 1, 12, 0)},  # naive
+    {"attrs": {"pair": (1, 2)}},  # would come back a list
+    {"attrs": {"deep": {"pair": (1, 2)}}},
+    {"attrs": {"deep": [{"tags": {"a"}}]}},
+    {"attrs": {1: "int key"}},
+    {"attrs": {"deep": {2: "int key"}}},
+    {"attrs": {"big": 2 ** 70}},  # past msgpack's 64 bits
+    {"attrs": {"when": datetime(2026, 12, 1, tzinfo=UTC)}},
+])
+def test_a_batch_msgpack_would_change_crosses_as_pickled_tuples(odd: dict[str, object]) -> None:
+    events = [_event(**FULL), _event(**{**FULL, **odd})]
+    payload = encode(events)
+    assert isinstance(payload, list)
+    assert repr(decode(payload)) == repr(events)
+
+
+def test_a_field_of_another_type_than_declared_crosses_as_the_parser_built_it() -> None:
+    events = [_event(**{**FULL, "host": 5, "initiator": Initiator(name=7)}), _event(**FULL)]  # type: ignore[arg-type]
+    payload = encode(events)
+    assert isinstance(payload, bytes)
+    assert repr(decode(payload)) == repr(events)
 
 
 @pytest.mark.parametrize("source", ["demo_logs", "mixed", "corpus"])

@@ -27,8 +27,10 @@ from __future__ import annotations
 import contextlib
 import gc
 import hashlib
+import itertools
 import multiprocessing as mp
 import multiprocessing.connection
+import operator
 import os
 import pickle
 import queue
@@ -37,7 +39,7 @@ import threading
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
@@ -82,12 +84,89 @@ EVENT_FIELDS = ("time", "received", "host", "service", "severity", "message", "k
 """Event's fields in the order ``pack`` writes them (a test holds it to ``Event``'s own)."""
 
 _astuple = msgspec.structs.astuple
+_ENCODER = msgspec.msgpack.Encoder()
+_DECODER = msgspec.msgpack.Decoder(list[Event])
+_LOOSE = msgspec.msgpack.Decoder()
+
+Wire = bytes | list[tuple[Any, ...]]
+"""A batch of events as a worker sends it: msgpack (``encode``), else ``pack``'s tuples."""
+
+
+def encode(events: list[Event]) -> Wire:
+    """A batch for the parent: msgpack when it gives back exactly these events (msgspec
+    writes and the parent rebuilds the Structs in C: 0.7 + 2.3 µs an event against pickled
+    tuples' 3.5 + 3.6, benchmarks/README "analyze --jobs N"), else ``pack``'s tuples, which
+    pickle keeps exact whatever they hold."""
+    if _msgpack_exact(events):
+        try:
+            return _ENCODER.encode(events)
+        except (UnicodeEncodeError, OverflowError, TypeError, msgspec.EncodeError):
+            pass  # a lone surrogate (undecodable bytes), an int past 64 bits, an odd type
+    return pack(events)
+
+
+def decode(payload: Wire) -> list[Event]:
+    """The events ``encode`` wrote."""
+    if type(payload) is not bytes:
+        return unpack(payload)  # type: ignore[arg-type]
+    try:
+        return _DECODER.decode(payload)
+    except msgspec.ValidationError:
+        # a field holding another type than Event declares (a parser's bug, a plugin's): as
+        # in one process, the event goes on as the parser built it
+        return [_loose_event(fields) for fields in _LOOSE.decode(payload)]
+
+
+def _loose_event(fields: dict[str, Any]) -> Event:
+    initiator, target = fields.get("initiator"), fields.get("target")
+    if initiator is not None:
+        fields["initiator"] = Initiator(**initiator)
+    if target is not None:
+        fields["target"] = Target(**target)
+    return Event(**fields)
+
+
+_JSON_SCALARS = frozenset({str, int, float, bool, type(None)})
+_JSON_TYPES = _JSON_SCALARS | {dict, list}
+_is_container = frozenset({dict, list}).__contains__
+_attrs = operator.attrgetter("attrs")
+_zones = operator.attrgetter("time.tzinfo", "received.tzinfo")
+_ALL_UTC = {(UTC, UTC)}
+_STR = {str}
+
+
+def _msgpack_exact(events: list[Event]) -> bool:
+    """Would msgpack give these events back as they are? Not when a time is not in UTC (it
+    comes back in UTC: equal, but printed otherwise) or attrs hold other than JSON values
+    under str keys (a tuple comes back a list). Checked a batch at a time, in C but for
+    nested attrs."""
+    if set(map(_zones, events)) != _ALL_UTC:
+        return False
+    attrs = list(map(_attrs, events))
+    if not set(map(type, itertools.chain.from_iterable(attrs))) <= _STR:
+        return False
+    values = list(itertools.chain.from_iterable(map(dict.values, attrs)))
+    kinds = list(map(type, values))
+    found = set(kinds)
+    if found <= _JSON_SCALARS:
+        return True
+    nested = itertools.compress(values, map(_is_container, kinds))
+    return found <= _JSON_TYPES and all(map(_json_value, nested))
+
+
+def _json_value(value: Any) -> bool:
+    kind = type(value)
+    if kind in _JSON_SCALARS:
+        return True
+    if kind is dict:
+        return all(type(key) is str for key in value) and all(map(_json_value, value.values()))
+    return kind is list and all(map(_json_value, value))
 
 
 def pack(events: list[Event]) -> list[tuple[Any, ...]]:
-    """Events as plain tuples for pickling: unpickling a msgspec Struct calls back into Python
-    once per object with a dict of its fields; plain tuples and one constructor call per event
-    took half the parent's time per event (measured: benchmarks/README, "analyze --jobs")."""
+    """Events as plain tuples for pickling (the fallback of ``encode``): unpickling a msgspec
+    Struct calls back into Python once per object with a dict of its fields; plain tuples
+    and one constructor call per event took half the parent's time per event."""
     rows = []
     for event in events:
         row = _astuple(event)
@@ -135,7 +214,7 @@ class _Reading:
                                        options.inflate)
 
     def next_message(self) -> tuple[Any, ...]:
-        """("batch", index, events, counters) or, once the file is done, ("end", index,
+        """("batch", index, events (``encode``), counters, count) or, once the file is done, ("end", index,
         counters, lines, text_bytes, digest)."""
         for events in self.batches:
             if self.skip:
@@ -143,7 +222,7 @@ class _Reading:
                     self.skip -= len(events)
                     continue
                 events, self.skip = events[self.skip:], 0
-            return ("batch", self.index, pack(events), _snapshot(self.progress, self.source))
+            return ("batch", self.index, encode(events), _snapshot(self.progress, self.source), len(events))
         source = self.source
         digest = source.fingerprint.digest() if source.fingerprint is not None else None
         return ("end", self.index, _snapshot(self.progress, source), source.lines, source.text_bytes, digest)
@@ -358,7 +437,7 @@ class ReaderPool:
             if kind == "batch":
                 if not entry.done:
                     entry.worker.send(("more", index))
-                yield unpack(message[2])
+                yield decode(message[2])
             else:
                 return
 
@@ -417,7 +496,7 @@ class ReaderPool:
     def _deliver(self, message: tuple[Any, ...]) -> None:
         entry = self.files[message[1]]
         if message[0] == "batch":
-            entry.received += len(message[2])
+            entry.received += message[4]
         else:
             entry.done = True
             entry.worker.files.discard(entry.index)
