@@ -21,25 +21,25 @@ import ipaddress
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Final
 
 from stackwatch.core.event import Event, Initiator, Target
 from stackwatch.parsers.base import ParseContext, RecordHeader, unparsed_event
 from stackwatch.parsers.lazy import HeaderEvent
 
 # Record types named only by number when auditd's table is older than the kernel.
-_TYPE_NUMBERS = {
+_TYPE_NUMBERS: Final = {
     "1300": "SYSCALL", "1302": "PATH", "1306": "SOCKADDR", "1307": "CWD", "1309": "EXECVE",
     "1320": "EOE", "1325": "NETFILTER_CFG", "1327": "PROCTITLE", "1400": "AVC", "1107": "USER_AVC",
 }
 # Records that only describe the main record of an event (never the "main" one themselves).
-_AUX = frozenset({"EXECVE", "PROCTITLE", "PATH", "CWD", "EOE", "SOCKADDR"})
+_AUX: Final = frozenset({"EXECVE", "PROCTITLE", "PATH", "CWD", "EOE", "SOCKADDR"})
 # Fields the kernel/userspace write hex-encoded (unquoted) when the text is unsafe.
-_HEX_FIELDS = frozenset({
+_HEX_FIELDS: Final = frozenset({
     "comm", "exe", "cwd", "name", "path", "proctitle", "cmd", "acct", "data", "key", "ocomm",
     "dir", "file", "watch", "root_dir", "vm", "old-disk", "new-disk", "old-chardev", "new-chardev",
 })
-_TYPE_ACTIONS = {
+_TYPE_ACTIONS: Final = {
     "USER_LOGIN": "authenticate", "USER_AUTH": "authenticate", "USER_START": "session.open",
     "USER_END": "session.close", "SERVICE_START": "service.start", "SERVICE_STOP": "service.stop",
     "SYSTEM_BOOT": "system.boot", "SYSTEM_SHUTDOWN": "system.shutdown", "ADD_USER": "account.created",
@@ -48,19 +48,19 @@ _TYPE_ACTIONS = {
     # audit trail; on nodes that log only through auditd these are the only trace of it
     "DAEMON_START": "service.start", "DAEMON_END": "service.stop", "DAEMON_ABORT": "service.fail",
 }
-_DAEMON_RECORDS = frozenset({"DAEMON_START", "DAEMON_END", "DAEMON_ABORT"})
-_OUTCOMES = {"success": "success", "yes": "success", "1": "success",
+_DAEMON_RECORDS: Final = frozenset({"DAEMON_START", "DAEMON_END", "DAEMON_ABORT"})
+_OUTCOMES: Final = {"success": "success", "yes": "success", "1": "success",
              "failed": "failure", "fail": "failure", "no": "failure", "0": "failure"}
-_UNSET = frozenset({"4294967295", "-1", "unset", "?", ""})
+_UNSET: Final = frozenset({"4294967295", "-1", "unset", "?", ""})
 
-_HEAD_RE = re.compile(r"(?:node=(\S+) )?type=(\S+) (?:msg=)?audit\(([^)]*?):(\d+)\)\s*:?\s?")
-_SPLIT_RE = re.compile(r"(?:^|(?<=\s))(?:node=\S+ )?type=\S+ (?:msg=)?audit\(")
-_KV_RE = re.compile(r"""([A-Za-z_][\w\-\[\]]*)=("[^"]*"?|'[^']*'?|\S*)""")
-_HEX_RE = re.compile(r"(?:[0-9A-F]{2})+")
-_ARG_RE = re.compile(r"a(\d+)(?:\[(\d+)\])?")
-_AVC_RE = re.compile(r"avc:\s+(\w+)\s+\{\s*([^}]*?)\s*\}")
-_ESCAPE_CONTROLS = {c: f"\\x{c:02x}" for c in range(32) if c not in (0, 1, 9, 10)}
-_SEP_LINE = "----"  # ausearch separates events with '----' lines
+_HEAD_RE: Final = re.compile(r"(?:node=(\S+) )?type=(\S+) (?:msg=)?audit\(([^)]*?):(\d+)\)\s*:?\s?")
+_SPLIT_RE: Final = re.compile(r"(?:^|(?<=\s))(?:node=\S+ )?type=\S+ (?:msg=)?audit\(")
+_KV_RE: Final = re.compile(r"""([A-Za-z_][\w\-\[\]]*)=("[^"]*"?|'[^']*'?|\S*)""")
+_HEX_RE: Final = re.compile(r"(?:[0-9A-F]{2})+")
+_ARG_RE: Final = re.compile(r"a(\d+)(?:\[(\d+)\])?")
+_AVC_RE: Final = re.compile(r"avc:\s+(\w+)\s+\{\s*([^}]*?)\s*\}")
+_ESCAPE_CONTROLS: Final = {c: f"\\x{c:02x}" for c in range(32) if c not in (0, 1, 9, 10)}
+_SEP_LINE: Final = "----"  # ausearch separates events with '----' lines
 
 
 @dataclass(slots=True)
@@ -119,7 +119,7 @@ def _put_values(pairs: list[tuple[str, str]], fields: dict[str, str]) -> None:
             fields[key] = raw
 
 
-_USER_BLOCKS: dict[str, dict[str, str]] = {}
+_USER_BLOCKS: Final[dict[str, dict[str, str]]] = {}
 
 
 def _user_block(raw: str) -> dict[str, str]:
@@ -208,10 +208,10 @@ def record_time(stamp: str) -> datetime:
     return second + timedelta(milliseconds=millis_value)
 
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 # Records of one host come many to a second: each second is converted once (bounded cache).
-_SECONDS: dict[str, datetime] = {}
-_MILLIS = tuple(timedelta(milliseconds=n) for n in range(1000))
+_SECONDS: Final[dict[str, datetime]] = {}
+_MILLIS: Final = tuple(timedelta(milliseconds=n) for n in range(1000))
 
 
 def _sockaddr(saddr: str, attrs: dict[str, Any]) -> None:
@@ -401,7 +401,7 @@ def _key(line: str) -> tuple[str, str, int] | None:
     return node, stamp, int(serial)
 
 
-INTERLEAVE_WINDOW = 32
+INTERLEAVE_WINDOW: Final = 32
 """How far apart two serials written in the same millisecond may be and still be framed together."""
 
 
@@ -494,8 +494,8 @@ class AuditdParser:
                            origin=ctx.origin, ref=_ref_at(ctx.ref, offset), record=record)
 
 
-_NO_ACTIONS: frozenset[str] = frozenset()
-_HEADER_REFUSED = frozenset(("AVC", "USER_AVC"))  # their severity depends on their fields
+_NO_ACTIONS: Final[frozenset[str]] = frozenset()
+_HEADER_REFUSED: Final = frozenset(("AVC", "USER_AVC"))  # their severity depends on their fields
 
 RecordHead = tuple[int, str, str, frozenset[str], str, list[str]]
 """(offset of the first record line, stamp, main record type, actions, node, raw lines)."""

@@ -19,11 +19,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any, Final, Protocol
 
 from stackwatch.core.event import Event
 
-MAX_PARSE_BYTES = 64 * 1024
+MAX_PARSE_BYTES: Final = 64 * 1024
 """Records longer than this are not parsed (kept raw as ``unparsed``, reason ``oversize``)."""
 
 

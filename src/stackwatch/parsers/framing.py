@@ -29,7 +29,7 @@ from stackwatch.parsers.base import (
 )
 from stackwatch.parsers.registry import record_parsers
 
-MAX_RECORD_LINES = 5000
+MAX_RECORD_LINES: Final = 5000
 """A record that keeps growing past this is cut (the rest starts new records)."""
 
 

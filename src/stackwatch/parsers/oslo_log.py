@@ -23,7 +23,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 from functools import lru_cache
-from typing import Any, NamedTuple
+from typing import Any, Final, NamedTuple
 
 import msgspec
 import orjson
@@ -36,33 +36,33 @@ from stackwatch.parsers.keystone import keystone_fields
 from stackwatch.parsers.notification import normalize_notification, notification_fields
 
 # k8s log time, [container], pebble's own time, then the oslo line.
-_PEBBLE = re.compile(
+_PEBBLE: Final = re.compile(
     r"\d{4}-\d\d-\d\dT[\d:.]+Z \[(?P<container>[^\]\s]+)\] \d{4}-\d\d-\d\d [\d:.]+ (?=\d{4}-)")
-_INSTANCE = re.compile(r"\[instance: (?P<uuid>[0-9a-fA-F\-]{36})\]")
+_INSTANCE: Final = re.compile(r"\[instance: (?P<uuid>[0-9a-fA-F\-]{36})\]")
 # oslo.service wsgi: '<ip[,ip]> "GET /p HTTP/1.1" status: 200 len: 1893 time: 0.24'
 # The request as split_request would split it when it has the usual three parts (the method
 # is checked against its list after the match); otherwise only `request` (the same text).
 _REQUEST = r'"(?P<request>(?P<method>[A-Z]+) (?P<path>[^" ]*) HTTP/[^" ]*|[^"]*)"'
-_WSGI = re.compile(
+_WSGI: Final = re.compile(
     r'(?P<ip>[^\s"]+) ' + _REQUEST + r' status: (?P<status>\d+)\s+len: (?P<len>\d+)\s+'
     r"time: (?P<time>[\d.]+)")
 # eventlet.wsgi: '<ip[,ip]> - - [30/Sep/2025 02:36:23] "GET /p HTTP/1.1" 404 419 0.02'
-_EVENTLET = re.compile(
+_EVENTLET: Final = re.compile(
     r'(?P<ip>[^\s"]+) \S+ \S+ \[[^\]]*\] ' + _REQUEST + r' (?P<status>\d{3}) (?P<len>\d+|-) '
     r"(?P<time>[\d.]+)")
 # The start of a record of another format: a syslog priority or timestamp, an ISO date, an
 # auditd record, a JSON object, an access-log client address. Such a line after an oslo.log
 # record is a new record (a mixed stream on stdin), never the record's traceback or message body.
-_OTHER_RECORD_START = re.compile(
+_OTHER_RECORD_START: Final = re.compile(
     r'(?:<\d{1,3}>|\d{4}-\d\d-\d\d[T ]\d\d:|[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d '
     r'|type=[A-Z_]+ msg=audit\(|\{"|[\d.:a-fA-F]+ \S+ \S+ \[\d\d/[A-Z][a-z]{2}/\d{4}:)')
-_REQUEST_LINE = re.compile(r"(?P<method>GET|POST|PUT|PATCH|DELETE|HEAD|OPTIONS) (?P<url>(?:https?://|/)\S*)$")
-_METHOD_STARTS = frozenset(("GET ", "POST", "PUT ", "DELE", "PATC", "HEAD", "OPTI"))
-_NOTIFICATION_LOGGER = "oslo.messaging.notification."
+_REQUEST_LINE: Final = re.compile(r"(?P<method>GET|POST|PUT|PATCH|DELETE|HEAD|OPTIONS) (?P<url>(?:https?://|/)\S*)$")
+_METHOD_STARTS: Final = frozenset(("GET ", "POST", "PUT ", "DELE", "PATC", "HEAD", "OPTI"))
+_NOTIFICATION_LOGGER: Final = "oslo.messaging.notification."
 
 # logger prefix -> service, most specific first (for nova, a logger names the binary
 # that runs it; a file name or ctx.service, when known, wins over this guess).
-_LOGGER_SERVICES: tuple[tuple[str, str], ...] = (
+_LOGGER_SERVICES: Final[tuple[tuple[str, str], ...]] = (
     ("nova.compute", "nova-compute"), ("nova.virt", "nova-compute"),
     ("nova.osapi_compute", "nova-api"), ("nova.api", "nova-api"), ("nova.metadata", "nova-api"),
     ("nova.scheduler", "nova-scheduler"), ("nova.conductor", "nova-conductor"),
@@ -77,7 +77,7 @@ _LOGGER_SERVICES: tuple[tuple[str, str], ...] = (
     ("octavia.api", "octavia-api"), ("octavia.controller.worker", "octavia-worker"),
     ("octavia.controller.healthmanager", "octavia-health-manager"),
 )
-PROJECT_SERVICES = {
+PROJECT_SERVICES: Final = {
     "keystone": "keystone", "nova": "nova", "neutron": "neutron-server", "cinder": "cinder",
     "glance": "glance-api", "heat": "heat", "octavia": "octavia", "placement": "placement-api",
     "barbican": "barbican-api", "designate": "designate", "manila": "manila", "ironic": "ironic",
@@ -86,7 +86,7 @@ PROJECT_SERVICES = {
 }
 
 
-KEYSTONE_PROGRAMS = frozenset(("keystone-all", "keystone-wsgi-public", "keystone-wsgi-admin"))
+KEYSTONE_PROGRAMS: Final = frozenset(("keystone-all", "keystone-wsgi-public", "keystone-wsgi-admin"))
 """Names keystone runs under (a syslog tag, a WSGI process group): every one is keystone."""
 
 
@@ -166,8 +166,8 @@ def split_header(line: str) -> Header | None:
     return _new_tuple(Header, (stamp, pid, level, logger, rest))
 
 
-_new_tuple = tuple.__new__
-_LEVELS = frozenset(("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL", "TRACE", "AUDIT"))
+_new_tuple: Final = tuple.__new__
+_LEVELS: Final = frozenset(("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL", "TRACE", "AUDIT"))
 
 
 def _header_of(line: str) -> tuple[Header | None, str, str]:
@@ -179,7 +179,7 @@ def _has_context_block(rest: str) -> bool:
     return rest[:1] == "[" and not rest.startswith("[instance: ")
 
 
-_SECONDS: dict[str, datetime] = {}
+_SECONDS: Final[dict[str, datetime]] = {}
 
 
 def record_time(text: str) -> datetime:
@@ -205,9 +205,9 @@ def _record_time_slow(text: str) -> datetime:
     return base.replace(microsecond=int(fraction[:6].ljust(6, "0")))
 
 
-_IDENTITY_5 = ("user", "project", "domain", "user_domain", "project_domain")
-_IDENTITY_6 = ("user", "project", "domain", "system_scope", "user_domain", "project_domain")
-_NONE_TOKENS = frozenset(("-", "None", ""))
+_IDENTITY_5: Final = ("user", "project", "domain", "user_domain", "project_domain")
+_IDENTITY_6: Final = ("user", "project", "domain", "system_scope", "user_domain", "project_domain")
+_NONE_TOKENS: Final = frozenset(("-", "None", ""))
 
 
 def parse_context(block: str) -> dict[str, str]:
@@ -237,10 +237,10 @@ def parse_context(block: str) -> dict[str, str]:
     return out
 
 
-_NO_IDENTITY = Initiator()
-_CONTEXT_ATTRS = ("global_request_id", "user_domain", "project_domain", "system_scope")
+_NO_IDENTITY: Final = Initiator()
+_CONTEXT_ATTRS: Final = ("global_request_id", "user_domain", "project_domain", "system_scope")
 Identity = tuple[Initiator, tuple[tuple[str, str], ...]]
-_IDENTITIES: dict[str, Identity] = {}
+_IDENTITIES: Final[dict[str, Identity]] = {}
 
 
 def _identity_of(context: dict[str, str]) -> Identity:
@@ -336,7 +336,7 @@ def message_fields(logger: str, message: str) -> dict[str, Any] | None:
     return None
 
 
-_KEYSTONE_MESSAGES: dict[tuple[str, str], dict[str, Any] | None] = {}
+_KEYSTONE_MESSAGES: Final[dict[tuple[str, str], dict[str, Any] | None]] = {}
 
 
 def _shared_message_fields(logger: str, message: str) -> dict[str, Any] | None:
@@ -358,7 +358,7 @@ def _shared_message_fields(logger: str, message: str) -> dict[str, Any] | None:
         return fields
 
 
-_LEVEL_SEVERITIES: dict[str, str] = {}
+_LEVEL_SEVERITIES: Final[dict[str, str]] = {}
 
 
 def _severity(level: str) -> str:
@@ -504,13 +504,13 @@ PARSER = OsloLogParser()
 
 # --- oslo.log through syslog ---------------------------------------------------------
 
-_SYSLOG_BODY = re.compile(
+_SYSLOG_BODY: Final = re.compile(
     r"(?:\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:[.,]\d+)* )?(?:(?P<pid>\d+) )?"
     r"(?P<level>DEBUG|INFO|WARNING|ERROR|CRITICAL|TRACE|AUDIT) (?P<logger>[^\s\[]+) ?(?P<rest>.*)",
     re.DOTALL,
 )
 
-OPENSTACK_PROGRAMS = frozenset((
+OPENSTACK_PROGRAMS: Final = frozenset((
     "keystone", "keystone-all", "keystone-wsgi-public", "keystone-wsgi-admin", "keystone-manage",
     "nova-api", "nova-api-metadata", "nova-compute", "nova-scheduler", "nova-conductor", "nova-novncproxy",
     "nova-spicehtml5proxy", "nova-serialproxy", "nova-consoleauth", "nova-manage",

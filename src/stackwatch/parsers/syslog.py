@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Final
 
 import msgspec
 
@@ -29,29 +29,29 @@ from stackwatch.parsers.aide import report_in_message
 from stackwatch.parsers.base import ParseContext
 from stackwatch.parsers.oslo_log import KEYSTONE_PROGRAMS
 
-MONTHS = {"Jan": 1, "Feb": 2, "Mar": 3, "Apr": 4, "May": 5, "Jun": 6,
+MONTHS: Final = {"Jan": 1, "Feb": 2, "Mar": 3, "Apr": 4, "May": 5, "Jun": 6,
           "Jul": 7, "Aug": 8, "Sep": 9, "Oct": 10, "Nov": 11, "Dec": 12}
-FACILITIES = ("kern", "user", "mail", "daemon", "auth", "syslog", "lpr", "news", "uucp", "cron",
+FACILITIES: Final = ("kern", "user", "mail", "daemon", "auth", "syslog", "lpr", "news", "uucp", "cron",
               "authpriv", "ftp", "ntp", "security", "console", "solaris-cron",
               "local0", "local1", "local2", "local3", "local4", "local5", "local6", "local7")
-SEVERITY_NAMES = ("emergency", "alert", "critical", "error", "warning", "notice", "info", "debug")
+SEVERITY_NAMES: Final = ("emergency", "alert", "critical", "error", "warning", "notice", "info", "debug")
 
-_TS3164 = re.compile(r"([A-Z][a-z]{2}) {1,2}(\d{1,2}) (\d\d):(\d\d):(\d\d)(?:\.(\d{1,6}))? +")
-_TS_YEAR = re.compile(r"(\d{4}) ([A-Z][a-z]{2}) {1,2}(\d{1,2}) (\d\d):(\d\d):(\d\d) +")
+_TS3164: Final = re.compile(r"([A-Z][a-z]{2}) {1,2}(\d{1,2}) (\d\d):(\d\d):(\d\d)(?:\.(\d{1,6}))? +")
+_TS_YEAR: Final = re.compile(r"(\d{4}) ([A-Z][a-z]{2}) {1,2}(\d{1,2}) (\d\d):(\d\d):(\d\d) +")
 # TAG, optional [PID], colon. A second word is allowed because old syslogds wrote
 # 'syslogd 1.4.1: restart.' (loghub's oracle keeps 'syslogd 1.4.1' as the component).
-_TAG = re.compile(r"([^\s\[:]+(?: [^\s\[:]+)?)(?:\[([^\]\s]*)\])?: *")
+_TAG: Final = re.compile(r"([^\s\[:]+(?: [^\s\[:]+)?)(?:\[([^\]\s]*)\])?: *")
 # '2020-03-23 06:47:42.801612-0700  host tag: msg' (macOS / some journal exports): an ISO stamp
 # with a space, always with an offset -- which keeps oslo.log's '2017-05-16 00:00:00.008 25746' out.
-_ISO_SPACE = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:?\d\d) ")
-_NO_STAMP = re.compile(r"(?:[\w.-]+ )?[\w./()-]+\[\d+\]: ")
-_UPTIME = re.compile(r"\[ *(\d+\.\d+)\] ?")
-_SOLARIS_ID = re.compile(r"\[ID (\d+) ([\w.]+)\] ")
-_REPEATED = re.compile(r"message repeated (\d+) times: \[ ?(.*?)\]$")
+_ISO_SPACE: Final = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:?\d\d) ")
+_NO_STAMP: Final = re.compile(r"(?:[\w.-]+ )?[\w./()-]+\[\d+\]: ")
+_UPTIME: Final = re.compile(r"\[ *(\d+\.\d+)\] ?")
+_SOLARIS_ID: Final = re.compile(r"\[ID (\d+) ([\w.]+)\] ")
+_REPEATED: Final = re.compile(r"message repeated (\d+) times: \[ ?(.*?)\]$")
 
-ONE_DAY = timedelta(days=1)
-HALF_YEAR = timedelta(days=183)
-_SHUTDOWN_BOOT = frozenset({"system.boot", "system.shutdown"})
+ONE_DAY: Final = timedelta(days=1)
+HALF_YEAR: Final = timedelta(days=183)
+_SHUTDOWN_BOOT: Final = frozenset({"system.boot", "system.shutdown"})
 
 
 class SyslogParser:
@@ -111,16 +111,18 @@ def parse_syslog_line(line: str, ctx: ParseContext) -> Event:
     return _parse_body(line, pri, None, rest, ctx)
 
 
-_STAMP_LENGTH = 16  # 'Mmm dd HH:MM:SS ': the usual stamp (day space-padded or two digits) and its space
-_SECOND_TAILS = {f":{second:02d} ": timedelta(seconds=second) for second in range(60)}  # a stamp's [12:16]
-_LAST_SECOND = timedelta(seconds=59)
-_MINUTE_TIMES: dict[str, tuple[int, datetime, datetime, datetime, datetime]] = {}
+# 'Mmm dd HH:MM:SS ': the usual stamp (day space-padded or two digits) and its space
+_STAMP_LENGTH: Final = 16
+# a stamp's [12:16]
+_SECOND_TAILS: Final = {f":{second:02d} ": timedelta(seconds=second) for second in range(60)}
+_LAST_SECOND: Final = timedelta(seconds=59)
+_MINUTE_TIMES: Final[dict[str, tuple[int, datetime, datetime, datetime, datetime]]] = {}
 """A stamp's first 12 characters ('Mmm dd HH:MM') -> (year of the previous record, that
 minute's time in that year, the earliest and latest previous times for which infer_time
 keeps that year for every second of the minute, and the earliest receive time for which no
 second of it is in the future)."""
 
-FUTURE_SLACK = ONE_DAY
+FUTURE_SLACK: Final = ONE_DAY
 """How far past its receive time a year-less stamp may be and keep the year that puts it there:
 RFC 3164 stamps are the sender's local time, up to 14 hours ahead of UTC. A later year is never
 chosen (``Jan  1`` received on Dec 6 is this year's, not next year's: it must not move the clock)."""
@@ -280,7 +282,7 @@ def _parse_body(line: str, pri: int | None, time: datetime | None, body: str,
     return _event(line, ctx, pri, time, host, tag, pid, body[start:], {})
 
 
-_HEADERS: dict[str, tuple[str, str, str | None, int]] = {}
+_HEADERS: Final[dict[str, tuple[str, str, str | None, int]]] = {}
 
 
 def _split_header(body: str) -> tuple[str, str, str | None, int]:
@@ -412,10 +414,11 @@ def _event(line: str, ctx: ParseContext, pri: int | None, time: datetime | None,
                     **{key: value for key, value in extra.items() if key not in _KEYWORD_FIELDS}})
 
 
-_KEYWORD_FIELDS = frozenset({"severity", "message", "action", "outcome", "initiator", "target", "attrs"})
+_KEYWORD_FIELDS: Final = frozenset(
+    {"severity", "message", "action", "outcome", "initiator", "target", "attrs"})
 """The message parser fields _event passes by keyword."""
 
-_NAMES: dict[str, tuple[str, str]] = {}
+_NAMES: Final[dict[str, tuple[str, str]]] = {}
 
 
 def _names(tag: str) -> tuple[str, str]:
@@ -449,7 +452,7 @@ def _message_fields(program: str, tag: str, message: str, attrs: dict[str, Any])
         return None
 
 
-_MEMOIZABLE: dict[type, bool] = {}
+_MEMOIZABLE: Final[dict[type, bool]] = {}
 
 
 def _memoizable(parser: Any) -> bool:
@@ -461,7 +464,7 @@ def _memoizable(parser: Any) -> bool:
     return memoizable
 
 
-_REMEMBERED: dict[tuple[Any, str, str], dict[str, Any] | None] = {}
+_REMEMBERED: Final[dict[tuple[Any, str, str], dict[str, Any] | None]] = {}
 
 
 def _remembered_fields(parser: Any, program: str, message: str) -> dict[str, Any] | None:
