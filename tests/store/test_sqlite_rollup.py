@@ -3,12 +3,18 @@ across batches and after retention; and searches over the indexed subsets use th
 
 from __future__ import annotations
 
+import random
+import sqlite3
+from contextlib import closing
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
+
 from stackwatch.store.base import EventQuery
 from stackwatch.store.retention import expire
-from stackwatch.store.sqlite import SQLiteStore
+from stackwatch.store.rows import from_micros
+from stackwatch.store.sqlite import SQLiteStore, open_store
 from stackwatch.testing import make_event
 from tests.store.conftest import LedgerStore, copy_store
 
@@ -71,3 +77,29 @@ def test_a_login_search_uses_the_logins_index(tmp_path: Path) -> None:
             "EXPLAIN QUERY PLAN SELECT seq FROM events INDEXED BY events_logins "
             "WHERE action = 'authenticate' AND action IN ('authenticate', 'user.not_found')"))
         assert "events_logins" in plan
+
+
+_RECOUNT = """SELECT s.host, s.service, min(e.time), max(e.time), count(*), max(e.received)
+              FROM events AS e JOIN sources AS s ON s.id = e.source GROUP BY e.source ORDER BY 1, 2"""
+
+
+@pytest.mark.parametrize("store_format", [1, 2])
+def test_source_statistics_are_what_the_events_hold_across_batches(tmp_path: Path, store_format: int) -> None:
+    # times out of order within and across batches, received times unrelated to them: each
+    # source's first/last seen, count and last received must still be the rows' min/max/count
+    order = random.Random(7)
+    events = [make_event(time=T0 + timedelta(seconds=order.randrange(100_000)), host=f"h{i % 5}",
+                         service=("sshd", "nova")[i % 2], message=f"m {i}",
+                         received=T0 + timedelta(seconds=order.randrange(100_000)))
+              for i in range(1000)]
+    with open_store(tmp_path, format=store_format, background_index=False, batch_size=97) as store:
+        for i in range(0, len(events), 250):
+            store.append_events(events[i:i + 250])
+        store.flush()
+        stats = {(s.host, s.service): (s.first_seen, s.last_seen, s.count, s.last_received)
+                 for s in store.source_stats()}
+    with closing(sqlite3.connect(tmp_path / "stackwatch.db")) as conn:
+        recount = conn.execute(_RECOUNT).fetchall()
+    assert len(recount) == 10
+    assert stats == {(h, s): (from_micros(f), from_micros(last), n, from_micros(r))
+                     for h, s, f, last, n, r in recount}

@@ -92,14 +92,6 @@ _INSERT_UNCHAINED: Final = (f"INSERT INTO events ({', '.join(EVENT_COLUMNS)}) " 
 UNCHAINED_META: Final = "unchained_benchmark"
 """meta row marking a store written by ``unchained.UnchainedBenchmarkStore`` (no chain: unusable)."""
 _SELECT: Final = "SELECT " + ", ".join(f"e.{c}" for c in EVENT_COLUMNS) + ", s.host, s.service"
-# Fold a committed batch into the per-source statistics, in C.
-_SOURCE_STATS: Final = """
-    WITH b AS (SELECT source, min(time) AS f, max(time) AS l, count(*) AS n, max(received) AS r
-               FROM events WHERE seq BETWEEN ? AND ? GROUP BY source)
-    UPDATE sources SET first_seen = min(coalesce(first_seen, b.f), b.f),
-                       last_seen = max(coalesce(last_seen, b.l), b.l), count = count + b.n,
-                       last_received = max(coalesce(last_received, b.r), b.r)
-    FROM b WHERE sources.id = b.source"""
 
 
 FORMATS: Final = (1, 2)
@@ -605,7 +597,7 @@ class SQLiteStore(alert_changes.TriageStore):
                     conn.executemany("INSERT INTO sources (id, host, service) VALUES (?, ?, ?)",
                                      self._new_sources)
                 self._insert(rows, staged)
-                conn.execute(_SOURCE_STATS, (rows[0][0], rows[-1][0]))
+                sqlite_rollup.fold_sources(conn, rows)
                 sqlite_rollup.fold(conn, rows)
             if replicated is None and self._attempts.ready:
                 attempts = self._attempts.write(conn)

@@ -5,6 +5,8 @@
   source), so the overview and sources charts sum a few thousand rollup rows
   instead of counting millions of events. Keyed by minute first: rows arrive in time order,
   so the fold appends at the end of the B-tree, and a time range is one range scan.
+* ``sources``' first/last seen, count and last received (what ``status`` and the sources
+  page show), folded in the same way by ``fold_sources``.
 * Partial indexes on (action, time) and (kind, time) over the two small subsets the pages
   read: login events (the keystone page) and audit events (the activity page). Only matching rows enter them,
   so the append path pays one cheap condition per row, and a row index insert only for the
@@ -42,6 +44,7 @@ SUBSET_INDEXES: Final = {"action": "events_logins", "kind": "events_audit"}
 
 _TIME: Final = EVENT_COLUMNS.index("time")
 _SOURCE: Final = EVENT_COLUMNS.index("source")
+_RECEIVED: Final = EVENT_COLUMNS.index("received")
 _FOLD: Final = """
     INSERT INTO event_counts (minute, source, n) VALUES (?, ?, ?)
     ON CONFLICT (minute, source) DO UPDATE SET n = n + excluded.n"""
@@ -73,6 +76,34 @@ def fold(conn: sqlite3.Connection, rows: Sequence[Sequence[Any]]) -> None:
     1.2 µs."""
     counts = Counter((row[_TIME] // MINUTE, row[_SOURCE]) for row in rows)
     conn.executemany(_FOLD, [(minute, source, n) for (minute, source), n in counts.items()])
+
+
+_SOURCE_STATS: Final = """
+    UPDATE sources SET first_seen = min(coalesce(first_seen, ?1), ?1),
+                       last_seen = max(coalesce(last_seen, ?2), ?2), count = count + ?3,
+                       last_received = max(coalesce(last_received, ?4), ?4)
+    WHERE id = ?5"""
+
+
+def fold_sources(conn: sqlite3.Connection, rows: Sequence[Sequence[Any]]) -> None:
+    """Fold the event rows being written (same transaction) into each source's first/last
+    seen, count and last received. From the rows in hand, as ``fold``: 0.3 µs a row, where
+    reading the batch back with a GROUP BY cost 0.7 (measured, corpus-100000-7's rows)."""
+    stats: dict[int, list[int]] = {}
+    for row in rows:
+        time, received, source = row[_TIME], row[_RECEIVED], row[_SOURCE]
+        seen = stats.get(source)
+        if seen is None:
+            stats[source] = [time, time, 1, received]
+            continue
+        if time < seen[0]:
+            seen[0] = time
+        elif time > seen[1]:
+            seen[1] = time
+        seen[2] += 1
+        if received > seen[3]:
+            seen[3] = received
+    conn.executemany(_SOURCE_STATS, [(*seen, source) for source, seen in stats.items()])
 
 
 def forget(conn: sqlite3.Connection, upto_seq: int) -> None:
