@@ -4,13 +4,14 @@ only that file, and the counters the summary prints are the same."""
 
 from __future__ import annotations
 
+import enum
 import gzip
 import os
 import shutil
 import signal
 import sqlite3
 import threading
-from collections import Counter
+from collections import Counter, defaultdict
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
@@ -201,6 +202,33 @@ def test_a_field_of_another_type_than_declared_crosses_as_the_parser_built_it() 
     payload = encode(events)
     assert isinstance(payload, bytes)
     assert repr(decode(payload)) == repr(events)
+
+
+class _Severity(enum.StrEnum):
+    WARNING = "warning"
+
+
+@pytest.mark.parametrize("odd", [
+    {"message": ("a", "b")},  # a plugin parser's tuple: msgpack gives a list back
+    {"message": {"k": (1, 2)}},
+    {"request_id": {"r"}},
+    {"severity": _Severity.WARNING},  # would come back the plain str
+    {"ref": datetime(2026, 12, 1, 12, 0)},  # naive: would come back aware
+    {"initiator": Initiator(name=("a",))},  # type: ignore[arg-type]
+    {"time": datetime(2026, 12, 1, 12, 0, tzinfo=timezone(timedelta(0), "UTC"))},  # == UTC, but not UTC
+    {"attrs": defaultdict(list, {"a": [1]})},  # would come back a dict
+])
+def test_a_top_level_field_msgpack_would_change_crosses_as_pickled_tuples(odd: dict[str, object]) -> None:
+    events = [_event(**FULL), _event(**{**FULL, **odd})]
+    assert repr(decode(encode(events))) == repr(events)
+
+
+@pytest.mark.parametrize("odd", [{"time": "2026-12-01T12:00:00Z"}, {"received": None}, {"attrs": None},
+                                 {"attrs": ["a"]}])
+def test_a_field_no_event_check_expects_does_not_stop_the_batch(odd: dict[str, object]) -> None:
+    # pickled tuples carried these as the parser built them; the exactness check must not raise
+    events = [_event(**FULL), _event(**{**FULL, **odd})]
+    assert repr(decode(encode(events))) == repr(events)
 
 
 @pytest.mark.parametrize("source", ["demo_logs", "mixed", "corpus"])

@@ -131,21 +131,48 @@ _JSON_TYPES = _JSON_SCALARS | {dict, list}
 _is_container = frozenset({dict, list}).__contains__
 _attrs = operator.attrgetter("attrs")
 _zones = operator.attrgetter("time.tzinfo", "received.tzinfo")
-_ALL_UTC = {(UTC, UTC)}
+_ALWAYS_UTC = itertools.repeat(UTC)
 _STR = {str}
+_DICT = {dict}
+_scalars = operator.attrgetter("host", "service", "severity", "message", "kind", "action", "outcome",
+                               "observer", "request_id", "raw", "origin", "ref")
+_initiator = operator.attrgetter("initiator")
+_target = operator.attrgetter("target")
+_INITIATORS = {Initiator, type(None)}
+_TARGETS = {Target, type(None)}
 
 
 def _msgpack_exact(events: list[Event]) -> bool:
     """Would msgpack give these events back as they are? Not when a time is not in UTC (it
-    comes back in UTC: equal, but printed otherwise) or attrs hold other than JSON values
-    under str keys (a tuple comes back a list). Checked a batch at a time, in C but for
-    nested attrs."""
-    if set(map(_zones, events)) != _ALL_UTC:
+    comes back in UTC: equal, but printed otherwise; a zone equal to UTC but not ``UTC``
+    itself too), a field holds other than a JSON scalar (a tuple, a set, an enum, a
+    datetime come back otherwise; an initiator or target other than its own Struct), or
+    attrs hold other than JSON values under str keys (a tuple comes back a list). Nor when
+    a field holds what this check cannot look into (a str time, None attrs): pickled tuples
+    carry those as they are. Checked a batch at a time, in C but for nested attrs."""
+    try:
+        if not all(map(operator.is_, itertools.chain.from_iterable(map(_zones, events)), _ALWAYS_UTC)):
+            return False
+        if not set(map(type, itertools.chain.from_iterable(map(_scalars, events)))) <= _JSON_SCALARS:
+            return False
+        initiators, targets = list(map(_initiator, events)), list(map(_target, events))
+        if not (set(map(type, initiators)) <= _INITIATORS and set(map(type, targets)) <= _TARGETS):
+            return False
+        # each distinct one once (most events share the defaults)
+        parties = dict(zip(map(id, initiators), initiators, strict=True))
+        parties.update(zip(map(id, targets), targets, strict=True))
+        parties.pop(id(None), None)
+        party_values = itertools.chain.from_iterable(map(_astuple, parties.values()))
+        if not set(map(type, party_values)) <= _JSON_SCALARS:
+            return False
+        attrs = list(map(_attrs, events))
+        if not set(map(type, attrs)) <= _DICT:  # a defaultdict, an OrderedDict would come back a dict
+            return False
+        if not set(map(type, itertools.chain.from_iterable(attrs))) <= _STR:
+            return False
+        values = list(itertools.chain.from_iterable(map(dict.values, attrs)))
+    except (AttributeError, TypeError):
         return False
-    attrs = list(map(_attrs, events))
-    if not set(map(type, itertools.chain.from_iterable(attrs))) <= _STR:
-        return False
-    values = list(itertools.chain.from_iterable(map(dict.values, attrs)))
     kinds = list(map(type, values))
     found = set(kinds)
     if found <= _JSON_SCALARS:
