@@ -4,8 +4,10 @@
 
 tests/test_accel.py runs this once with the compiled hot modules and once with
 STACKWATCH_PURE_PYTHON=1, in separate processes (the switch is read at import), and
-compares: every event read (its canonical JSON), the alerts (JSON), and the events as the
-store gives them back. Digests keep the output small; counts say what was compared.
+compares: every event read (its canonical JSON), the alerts (JSON), the events as the
+store gives them back, and what the store wrote from those events: every record's exact
+bytes, the blocks' digests and chain hashes, the narrow rows.
+Digests keep the output small; counts say what was compared.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+import sqlite3
 import sys
 from datetime import datetime, tzinfo
 from pathlib import Path
@@ -54,11 +57,31 @@ def run(data: Path, folder: Path) -> dict[str, object]:
                   for item in store.get_events(range(first, min(first + 10_000, result.stored + 1)))]
     finally:
         store.close()
+    written = _written(data)
     alerts = [json.dumps(alert_to_dict(alert), sort_keys=True, default=str).encode()
               for alert in result.alerts]
     return {"path": accel.status(), "events": len(events), "events_sha256": _digest(events),
             "alerts": len(alerts), "alerts_sha256": _digest(alerts), "stored": len(stored),
-            "stored_sha256": _digest([msgspec.json.encode(item.event) for item in stored])}
+            "stored_sha256": _digest([msgspec.json.encode(item.event) for item in stored]), **written}
+
+
+def _written(data: Path) -> dict[str, object]:
+    """Digests of what the store wrote: each record's bytes (the blocks' payloads), the blocks'
+    record digests and chain hashes, and the narrow rows of the events table."""
+    from stackwatch.store.integrity import blocks
+
+    conn = sqlite3.connect(f"{(data / 'stackwatch.db').resolve().as_uri()}?mode=ro", uri=True)
+    try:
+        stored = conn.execute("SELECT id, first_seq, count, digests, data, chain FROM blocks "
+                              "ORDER BY id").fetchall()
+        rows = [repr(row).encode("utf-8", "surrogatepass")
+                for row in conn.execute("SELECT * FROM events ORDER BY seq")]
+    finally:
+        conn.close()
+    records = [record for block in stored for record in blocks.records(block[4])]
+    return {"blocks": len(stored), "records": len(records), "records_sha256": _digest(records),
+            "chain_sha256": _digest([repr(block[:4]).encode() + block[5] for block in stored]),
+            "rows": len(rows), "rows_sha256": _digest(rows)}
 
 
 def main() -> None:

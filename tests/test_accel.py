@@ -77,6 +77,7 @@ def test_compiled_and_pure_python_give_identical_events_alerts_and_store(compile
         assert slow[folder].pop("path") == f"pure Python ({accel.ENV}=1)"
         assert fast[folder] == slow[folder], folder
         assert fast[folder]["events"] == fast[folder]["stored"] > 1000
+        assert fast[folder]["records"] == fast[folder]["rows"] == fast[folder]["stored"]
     assert fast[str(folders[1])]["alerts"] > 10  # the demo's attacks were detected, by both
 
 
