@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, Final
 
-from stackwatch.store.rows import EVENT_COLUMNS
+from stackwatch.store.rows import EVENT_COLUMNS, source_stats
 
 MINUTE: Final = 60_000_000  # microseconds
 LOGIN_ACTIONS: Final = ("authenticate", "user.not_found")
@@ -44,7 +44,6 @@ SUBSET_INDEXES: Final = {"action": "events_logins", "kind": "events_audit"}
 
 _TIME: Final = EVENT_COLUMNS.index("time")
 _SOURCE: Final = EVENT_COLUMNS.index("source")
-_RECEIVED: Final = EVENT_COLUMNS.index("received")
 _FOLD: Final = """
     INSERT INTO event_counts (minute, source, n) VALUES (?, ?, ?)
     ON CONFLICT (minute, source) DO UPDATE SET n = n + excluded.n"""
@@ -89,20 +88,7 @@ def fold_sources(conn: sqlite3.Connection, rows: Sequence[Sequence[Any]]) -> Non
     """Fold the event rows being written (same transaction) into each source's first/last
     seen, count and last received. From the rows in hand, as ``fold``: 0.3 µs a row, where
     reading the batch back with a GROUP BY cost 0.7 (measured, corpus-100000-7's rows)."""
-    stats: dict[int, list[int]] = {}
-    for row in rows:
-        time, received, source = row[_TIME], row[_RECEIVED], row[_SOURCE]
-        seen = stats.get(source)
-        if seen is None:
-            stats[source] = [time, time, 1, received]
-            continue
-        if time < seen[0]:
-            seen[0] = time
-        elif time > seen[1]:
-            seen[1] = time
-        seen[2] += 1
-        if received > seen[3]:
-            seen[3] = received
+    stats = source_stats(rows)
     conn.executemany(_SOURCE_STATS, [(*seen, source) for source, seen in stats.items()])
 
 

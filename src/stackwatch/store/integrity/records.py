@@ -8,14 +8,13 @@ with ``record_event``, so a record means the same in the embedded and the shared
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import timedelta
 from typing import Final
 
 import orjson
 
-from stackwatch.core.event import NO_INITIATOR, NO_TARGET, Event, Initiator, Target
+from stackwatch.core.event import Event
 from stackwatch.store.chain import MAGIC, RECORD_HEAD, record_parts
-from stackwatch.store.rows import EPOCH, Row, clean_row
+from stackwatch.store.rows import Row, clean_row, fields_event
 
 NORM_MESSAGE: Final = 18  # index of message in the normalized array (ledger.NORMALIZED_FIELDS)
 
@@ -43,34 +42,7 @@ def record_event(record: bytes) -> tuple[int, Event]:
     """(seq, Event) of a record's bytes: what ``row_event`` makes of ``record_row``'s row, built
     straight from the normalized array (no row tuple in between)."""
     seq, raw, normalized, received, origin = record_parts(record)
-    norm = orjson.loads(normalized)
-    time, ref = norm[0], norm[20]
-    (host, service, severity, kind, action, outcome, i_name, i_id, i_project, i_domain, i_ip, i_agent,
-     t_type, t_id, t_name, observer, request_id, message, attrs) = norm[1:20]
-    initiator = NO_INITIATOR
-    if i_name or i_id or i_project or i_domain or i_ip or i_agent:
-        initiator = Initiator(name=i_name or None, id=i_id or None, project=i_project or None,
-                              domain=i_domain or None, source_ip=i_ip or None, user_agent=i_agent or None)
-    time_dt = EPOCH + timedelta(0, 0, time)
-    received_dt = EPOCH + timedelta(0, 0, received)
-    attrs = orjson.loads(attrs) if attrs != "{}" else {}
-    text = raw.decode("utf-8", "surrogateescape")
-    # Two calls: CPython compiles a call with more than 15 keyword arguments to a dict and
-    # CALL_FUNCTION_EX (~1 µs more than a vectorcall here). Most events have no target and
-    # no observer, and those two fields' defaults are what the row would give them.
-    if observer or t_type or t_id or t_name:
-        return seq, Event(
-            time=time_dt, received=received_dt, host=host, service=service, severity=severity,
-            message=message, kind=kind, action=action or None, outcome=outcome or None,
-            initiator=initiator, target=Target(type=t_type or None, id=t_id or None, name=t_name or None)
-            if t_type or t_id or t_name else NO_TARGET, observer=observer or None,
-            request_id=request_id or None, attrs=attrs, raw=text, origin=origin, ref=ref,
-        )
-    return seq, Event(
-        time=time_dt, received=received_dt, host=host, service=service, severity=severity,
-        message=message, kind=kind, action=action or None, outcome=outcome or None,
-        initiator=initiator, request_id=request_id or None, attrs=attrs, raw=text, origin=origin, ref=ref,
-    )
+    return seq, fields_event(orjson.loads(normalized), received, raw, origin)
 
 
 def record_row(record: bytes) -> tuple[int, Row, str, str]:

@@ -26,7 +26,7 @@ from stackwatch.store.postgres import text as fts
 from stackwatch.store.postgres.attempts import PGAttemptFolder
 from stackwatch.store.postgres.ids import WRITER_SHIFT
 from stackwatch.store.postgres.ledger_io import PGLedgerIO
-from stackwatch.store.rows import Row, clean_row
+from stackwatch.store.rows import Row, clean_row, source_stats
 
 _COPY_EVENTS: Final = (
     "COPY events (id, writer, seq, time, received, source, severity, kind, action, outcome, init_name, "
@@ -126,20 +126,15 @@ class LogWriter:
         self.io.insert_blocks(made)
         base = self.writer << WRITER_SHIFT
         writer = self.writer
-        stats: dict[int, list[int]] = {}
         with self.conn.cursor() as cur, cur.copy(_COPY_EVENTS) as copy:
             write = copy.write_row
             for r in rows:
-                seq, time, received, source = r[0], r[1], r[2], r[3]
-                write((base | seq, writer, seq, time, received, source, r[4], r[5], r[6], r[7], r[8], r[9],
+                seq = r[0]
+                write((base | seq, writer, seq, r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9],
                        r[10], r[11], r[12], r[15], r[16], r[18], fts.vector(r[19])))
-                s = stats.get(source)
-                if s is None:
-                    stats[source] = [time, time, 1, received]
-                else:
-                    s[0], s[1], s[2], s[3] = min(s[0], time), max(s[1], time), s[2] + 1, max(s[3], received)
+        stats = sorted(source_stats(rows).items())
         with self.conn.cursor() as cur:
-            cur.executemany(_STATS, [(writer, source, *s) for source, s in sorted(stats.items())])
+            cur.executemany(_STATS, [(writer, source, *s) for source, s in stats])
         return rows
 
     def _blocks(self, rows: list[Row]) -> tuple[list[Row], list[StoredBlock]]:
