@@ -13,7 +13,7 @@ import base64
 import random
 from collections.abc import Iterator
 
-from stackwatch.scenario import formats as F
+from stackwatch.scenario import formats
 from stackwatch.scenario.bg_openstack import notification
 from stackwatch.scenario.bg_os import UNSET, audit_user, ssh_session
 from stackwatch.scenario.streams import Episode, Line
@@ -66,7 +66,9 @@ def keystone_attempt(
             (
                 t,
                 access,
-                F.apache(t, ip, "POST", "/v3/auth/tokens", 201, rng.randrange(5200, 9800), agent, micros),
+                formats.apache(
+                    t, ip, "POST", "/v3/auth/tokens", 201, rng.randrange(5200, 9800), agent, micros
+                ),
             )
         ]
         if not new:
@@ -74,7 +76,7 @@ def keystone_attempt(
                 (
                     tl,
                     ks,
-                    F.oslo(
+                    formats.oslo(
                         tl,
                         pid,
                         "INFO",
@@ -85,14 +87,14 @@ def keystone_attempt(
                 )
             )
         return ep
-    ep = [(t, access, F.apache(t, ip, "POST", "/v3/auth/tokens", 401, 114, agent, micros))]
+    ep = [(t, access, formats.apache(t, ip, "POST", "/v3/auth/tokens", 401, 114, agent, micros))]
     logger = "keystone.server.flask.application" if new else "keystone.common.wsgi"
     if user_id is None:
         ep.append(
             (
                 tl - 3,
                 ks,
-                F.oslo(
+                formats.oslo(
                     tl - 3,
                     pid,
                     "WARNING" if new else "ERROR",
@@ -111,7 +113,7 @@ def keystone_attempt(
         (
             tl,
             ks,
-            F.oslo(
+            formats.oslo(
                 tl,
                 pid,
                 "WARNING",
@@ -135,7 +137,7 @@ def keystone_attempt(
         "typeURI": "http://schemas.dmtf.org/cloud/audit/1.0/event",
         "eventType": "activity",
         "id": uuid4(rng),
-        "eventTime": F.iso_utc(tn, rng.randrange(1000)),
+        "eventTime": formats.iso_utc(tn, rng.randrange(1000)),
         "action": "authenticate",
         "outcome": "failure",
         "observer": {"id": sc.world.observer_id, "typeURI": "service/security"},
@@ -223,7 +225,7 @@ def ssh_failures(
                     (
                         t + 1900,
                         auth,
-                        F.syslog(
+                        formats.syslog(
                             t + 1900,
                             host,
                             sshd,
@@ -237,26 +239,28 @@ def ssh_failures(
                     (
                         t + 2100,
                         auth,
-                        F.syslog(
+                        formats.syslog(
                             t + 2100, host, sshd, f"Failed password for {name} from {ip} port {port} ssh2"
                         ),
                     )
                 )
                 acct = name
             else:
-                ep.append((t, auth, F.syslog(t, host, sshd, f"Invalid user {name} from {ip} port {port}")))
+                ep.append(
+                    (t, auth, formats.syslog(t, host, sshd, f"Invalid user {name} from {ip} port {port}"))
+                )
                 ep.append(
                     (
                         t + 1900,
                         auth,
-                        F.syslog(t + 1900, host, sshd, "pam_unix(sshd:auth): check pass; user unknown"),
+                        formats.syslog(t + 1900, host, sshd, "pam_unix(sshd:auth): check pass; user unknown"),
                     )
                 )
                 ep.append(
                     (
                         t + 1901,
                         auth,
-                        F.syslog(
+                        formats.syslog(
                             t + 1901,
                             host,
                             sshd,
@@ -269,7 +273,7 @@ def ssh_failures(
                     (
                         t + 2100,
                         auth,
-                        F.syslog(
+                        formats.syslog(
                             t + 2100,
                             host,
                             sshd,
@@ -282,7 +286,7 @@ def ssh_failures(
                 (
                     t + 2400,
                     auth,
-                    F.syslog(
+                    formats.syslog(
                         t + 2400,
                         host,
                         sshd,
@@ -331,12 +335,14 @@ def unusual_sudo(sc: Scene, rng: random.Random, host: str, t: int, user: str, ui
         (
             ts,
             auth,
-            F.syslog(ts, host, "sudo", f"{user:>8} : TTY=pts/0 ; PWD={home} ; USER=root ; COMMAND=/bin/bash"),
+            formats.syslog(
+                ts, host, "sudo", f"{user:>8} : TTY=pts/0 ; PWD={home} ; USER=root ; COMMAND=/bin/bash"
+            ),
         ),
         (
             ts + 3,
             auth,
-            F.syslog(
+            formats.syslog(
                 ts + 3,
                 host,
                 "sudo",
@@ -360,7 +366,9 @@ def unusual_sudo(sc: Scene, rng: random.Random, host: str, t: int, user: str, ui
         (
             ts + 240_000,
             auth,
-            F.syslog(ts + 240_000, host, "sudo", "pam_unix(sudo:session): session closed for user root"),
+            formats.syslog(
+                ts + 240_000, host, "sudo", "pam_unix(sudo:session): session closed for user root"
+            ),
         ),
     ]
     return ep + lines

@@ -8,7 +8,7 @@ from __future__ import annotations
 import base64
 import random
 
-from stackwatch.scenario import formats as F
+from stackwatch.scenario import formats
 from stackwatch.scenario.bg_openstack import Lifecycle, notification
 from stackwatch.scenario.bg_os import UNSET
 from stackwatch.scenario.streams import Episode
@@ -73,12 +73,14 @@ def iptables_flush(
         (t2, s2, "EOE", ""),
     ]
     # rstrip: an EOE record has no body ('type=EOE msg=audit(...):' ends there)
-    return [(tt, path, F.audit(tt, serial, rtype, body).rstrip(" ")) for tt, serial, rtype, body in recs]
+    return [
+        (tt, path, formats.audit(tt, serial, rtype, body).rstrip(" ")) for tt, serial, rtype, body in recs
+    ]
 
 
 def clamav_found(sc: Scene, host: str, t: int, file_path: str, signature: str) -> Episode:
     prog = f"clamd[{sc.pid(host, 'clamd')}]"
-    return [(t, f"{host}/syslog", F.syslog(t, host, prog, f"{file_path}: {signature} FOUND"))]
+    return [(t, f"{host}/syslog", formats.syslog(t, host, prog, f"{file_path}: {signature} FOUND"))]
 
 
 def bridge_down(
@@ -92,25 +94,25 @@ def bridge_down(
         (
             t,
             sysl,
-            F.syslog(
+            formats.syslog(
                 t, host, "ovs-vsctl", f"ovs|00001|vsctl|INFO|Called as ovs-vsctl del-port {bridge} {port}"
             ),
         ),
         (
             t + 3,
             sysl,
-            F.syslog(
+            formats.syslog(
                 t + 3,
                 host,
                 "kernel",
-                f"{F.kernel_stamp(t + 3, sc.world.boot[host])} {bridge}: "
+                f"{formats.kernel_stamp(t + 3, sc.world.boot[host])} {bridge}: "
                 f"port {port_no}({port}) entered disabled state",
             ),
         ),
         (
             t + 5,
             sysl,
-            F.syslog(
+            formats.syslog(
                 t + 5,
                 host,
                 vs,
@@ -120,11 +122,11 @@ def bridge_down(
         (
             t + 7,
             sysl,
-            F.syslog(
+            formats.syslog(
                 t + 7,
                 host,
                 "kernel",
-                f"{F.kernel_stamp(t + 7, sc.world.boot[host])} device {port} left promiscuous mode",
+                f"{formats.kernel_stamp(t + 7, sc.world.boot[host])} device {port} left promiscuous mode",
             ),
         ),
     ]
@@ -153,7 +155,7 @@ def _service_audit(sc: Scene, host: str, t: int, rtype: str, unit: str) -> tuple
         f"pid=1 uid=0 auid={UNSET} ses={UNSET} subj=unconfined msg='unit={unit.removesuffix('.service')} "
         'comm="systemd" exe="/usr/lib/systemd/systemd" hostname=? addr=? terminal=? res=success\''
     )
-    return (t, f"{host}/audit.log", F.audit(t, sc.audit_serial(t, 11), rtype, body))
+    return (t, f"{host}/audit.log", formats.audit(t, sc.audit_serial(t, 11), rtype, body))
 
 
 def service_stop(sc: Scene, rng: random.Random, host: str, t: int, service: str) -> Episode:
@@ -161,20 +163,20 @@ def service_stop(sc: Scene, rng: random.Random, host: str, t: int, service: str)
     sysl = f"{host}/syslog"
     te = t + rng.randrange(800, 4000)
     return [
-        (t, sysl, F.syslog(t, host, "systemd[1]", f"Stopping {unit} - {desc}...")),
+        (t, sysl, formats.syslog(t, host, "systemd[1]", f"Stopping {unit} - {desc}...")),
         (
             t + 40,
             f"{host}/{log}",
-            F.oslo(
+            formats.oslo(
                 t + 40, sc.pid(host, service), "INFO", "oslo_service.service", "-", "Caught SIGTERM, exiting"
             ),
         ),
-        (te, sysl, F.syslog(te, host, "systemd[1]", f"{unit}: Deactivated successfully.")),
-        (te + 1, sysl, F.syslog(te + 1, host, "systemd[1]", f"Stopped {unit} - {desc}.")),
+        (te, sysl, formats.syslog(te, host, "systemd[1]", f"{unit}: Deactivated successfully.")),
+        (te + 1, sysl, formats.syslog(te + 1, host, "systemd[1]", f"Stopped {unit} - {desc}.")),
         (
             te + 2,
             sysl,
-            F.syslog(
+            formats.syslog(
                 te + 2,
                 host,
                 "systemd[1]",
@@ -189,12 +191,12 @@ def service_stop(sc: Scene, rng: random.Random, host: str, t: int, service: str)
 def service_start(sc: Scene, host: str, t: int, service: str) -> Episode:
     unit, desc, log, logger, msg = UNITS[service]
     return [
-        (t, f"{host}/syslog", F.syslog(t, host, "systemd[1]", f"Started {unit} - {desc}.")),
+        (t, f"{host}/syslog", formats.syslog(t, host, "systemd[1]", f"Started {unit} - {desc}.")),
         _service_audit(sc, host, t, "SERVICE_START", unit),
         (
             t + 2500,
             f"{host}/{log}",
-            F.oslo(t + 2500, sc.pid(host, service) + 17, "INFO", logger, "-", msg.strip()),
+            formats.oslo(t + 2500, sc.pid(host, service) + 17, "INFO", logger, "-", msg.strip()),
         ),
     ]
 
@@ -205,8 +207,8 @@ def reboot(sc: Scene, rng: random.Random, host: str, t: int, down_ms: int) -> Ep
     sysl, auth, aud = f"{host}/syslog", f"{host}/auth.log", f"{host}/audit.log"
     logind = f"systemd-logind[{sc.pid(host, 'systemd-logind')}]"
     ep: Episode = [
-        (t, auth, F.syslog(t, host, logind, "The system will reboot now!")),
-        (t + 2, auth, F.syslog(t + 2, host, logind, "System is rebooting.")),
+        (t, auth, formats.syslog(t, host, logind, "The system will reboot now!")),
+        (t + 2, auth, formats.syslog(t + 2, host, logind, "System is rebooting.")),
     ]
     tt = t + 50
     for unit, desc in (
@@ -215,15 +217,15 @@ def reboot(sc: Scene, rng: random.Random, host: str, t: int, down_ms: int) -> Ep
         ("ovs-vswitchd.service", "Open vSwitch Forwarding Unit"),
         ("cron.service", "Regular background program processing daemon"),
     ):
-        ep.append((tt, sysl, F.syslog(tt, host, "systemd[1]", f"Stopping {unit} - {desc}...")))
-        ep.append((tt + 900, sysl, F.syslog(tt + 900, host, "systemd[1]", f"Stopped {unit} - {desc}.")))
+        ep.append((tt, sysl, formats.syslog(tt, host, "systemd[1]", f"Stopping {unit} - {desc}...")))
+        ep.append((tt + 900, sysl, formats.syslog(tt + 900, host, "systemd[1]", f"Stopped {unit} - {desc}.")))
         tt += 30
     tt += 1500
     ep.append(
         (
             tt,
             aud,
-            F.audit(
+            formats.audit(
                 tt,
                 sc.audit_serial(tt, 12),
                 "SYSTEM_SHUTDOWN",
@@ -237,17 +239,17 @@ def reboot(sc: Scene, rng: random.Random, host: str, t: int, down_ms: int) -> Ep
         (
             tt + 200,
             sysl,
-            F.syslog(tt + 200, host, "systemd[1]", "Reached target shutdown.target - System Shutdown."),
+            formats.syslog(tt + 200, host, "systemd[1]", "Reached target shutdown.target - System Shutdown."),
         )
     )
-    ep.append((tt + 300, sysl, F.syslog(tt + 300, host, "systemd[1]", "Shutting down.")))
+    ep.append((tt + 300, sysl, formats.syslog(tt + 300, host, "systemd[1]", "Shutting down.")))
     tb = t + down_ms  # the kernel starts; rsyslog writes the buffered boot messages
-    ep.append((tb, sysl, F.syslog(tb, host, "kernel", f"[    0.000000] {KERNEL_BANNER}")))
+    ep.append((tb, sysl, formats.syslog(tb, host, "kernel", f"[    0.000000] {KERNEL_BANNER}")))
     ep.append(
         (
             tb,
             sysl,
-            F.syslog(
+            formats.syslog(
                 tb,
                 host,
                 "kernel",
@@ -261,7 +263,7 @@ def reboot(sc: Scene, rng: random.Random, host: str, t: int, down_ms: int) -> Ep
         (
             tu,
             sysl,
-            F.syslog(
+            formats.syslog(
                 tu,
                 host,
                 "systemd[1]",
@@ -279,7 +281,7 @@ def reboot(sc: Scene, rng: random.Random, host: str, t: int, down_ms: int) -> Ep
         (
             tu + 1800,
             aud,
-            F.audit(
+            formats.audit(
                 tu + 1800,
                 sc.audit_serial(tu + 1800, 12),
                 "SYSTEM_BOOT",
@@ -296,13 +298,13 @@ def reboot(sc: Scene, rng: random.Random, host: str, t: int, down_ms: int) -> Ep
         ("libvirtd.service", "libvirt legacy monolithic daemon"),
         ("nova-compute.service", "OpenStack Compute"),
     ):
-        ep.append((tt, sysl, F.syslog(tt, host, "systemd[1]", f"Started {unit} - {desc}.")))
+        ep.append((tt, sysl, formats.syslog(tt, host, "systemd[1]", f"Started {unit} - {desc}.")))
         tt += 400
     ep.append(
         (
             tt + 300,
             sysl,
-            F.syslog(
+            formats.syslog(
                 tt + 300,
                 host,
                 "systemd[1]",
@@ -330,7 +332,7 @@ def dpkg_upgrade(t: int, host: str, package: str, old: str, new: str) -> Episode
         (1803, f"status half-configured {pkg} {new}"),
         (4200, f"status installed {pkg} {new}"),
     ]
-    return [(t + d, path, f"{F.dpkg_sec(t + d)} {text}") for d, text in steps]
+    return [(t + d, path, f"{formats.dpkg_sec(t + d)} {text}") for d, text in steps]
 
 
 def _b64(rng: random.Random) -> str:
@@ -341,7 +343,7 @@ def aide_report(
     rng: random.Random, host: str, t: int, changed: list[str], added: list[str], total: int
 ) -> Episode:
     """One ``aide --check`` run (0.18 report), written as a single multi-line record."""
-    stamp = f"{F.iso_sec(t // 1000)} +0000"
+    stamp = f"{formats.iso_sec(t // 1000)} +0000"
     end = t + rng.randrange(60_000, 180_000)
     run = (end - t) // 1000
     lines = [f"Start timestamp: {stamp} (AIDE 0.18.6)"]
@@ -379,14 +381,14 @@ def aide_report(
         "/var/lib/aide/aide.db",
         f"  SHA256    : {_b64(rng)}",
         "",
-        f"End timestamp: {F.iso_sec(end // 1000)} +0000 (run time: {run // 60}m {run % 60}s)",
+        f"End timestamp: {formats.iso_sec(end // 1000)} +0000 (run time: {run // 60}m {run % 60}s)",
     ]
     return [(t, f"{host}/aide.log", "\n".join(lines))]
 
 
 def suricata_alert(rng: random.Random, host: str, t: int, src: str, dst: str) -> Episode:
     rec = {
-        "timestamp": F.iso_utc(t, rng.randrange(1000)),
+        "timestamp": formats.iso_utc(t, rng.randrange(1000)),
         "flow_id": rng.getrandbits(50),
         "in_iface": "eth1",
         "event_type": "alert",
@@ -411,10 +413,10 @@ def suricata_alert(rng: random.Random, host: str, t: int, src: str, dst: str) ->
             "pkts_toclient": 1,
             "bytes_toserver": 206,
             "bytes_toclient": 74,
-            "start": F.iso_utc(t - 3000),
+            "start": formats.iso_utc(t - 3000),
         },
     }
-    return [(t, f"{host}/eve.json", F.compact_json(rec))]
+    return [(t, f"{host}/eve.json", formats.compact_json(rec))]
 
 
 def _identity_cadf(
@@ -432,7 +434,7 @@ def _identity_cadf(
         "typeURI": "http://schemas.dmtf.org/cloud/audit/1.0/event",
         "eventType": "activity",
         "id": uuid4(rng),
-        "eventTime": F.iso_utc(t, rng.randrange(1000)),
+        "eventTime": formats.iso_utc(t, rng.randrange(1000)),
         "action": action,
         "outcome": "success",
         "observer": {"id": sc.world.observer_id, "typeURI": "service/security"},

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import random
 
-from stackwatch.scenario import formats as F
+from stackwatch.scenario import formats
 from stackwatch.scenario.bg_openstack import instance_payload, notification, nova_api_line
 from stackwatch.scenario.streams import Episode, ticks
 from stackwatch.scenario.world import VIP, Project, Scene, hex32, req_id, uuid4
@@ -65,7 +65,7 @@ def leaked_credential(sc: Scene, rng: random.Random, t: int, project: Project) -
     cred = hex32(rng)
     payload = {
         "typeURI": "http://schemas.dmtf.org/cloud/audit/1.0/event", "eventType": "activity", "id": uuid4(rng),
-        "eventTime": F.iso_utc(t, rng.randrange(1000)), "action": "created.application_credential",
+        "eventTime": formats.iso_utc(t, rng.randrange(1000)), "action": "created.application_credential",
         "outcome": "success", "observer": {"id": sc.world.observer_id, "typeURI": "service/security"},
         "initiator": {"id": user, "typeURI": "service/security/account/user",
                       "host": {"address": ATTACKER_IP, "agent": "python-openstackclient/6.6.0"},
@@ -91,7 +91,7 @@ def leaked_credential(sc: Scene, rng: random.Random, t: int, project: Project) -
         refusal = ("HTTP exception thrown: Quota exceeded for instances: Requested 1, but already used "
                    f"{LAUNCHES} of {LAUNCHES} instances")
         ep.append((at, "ctl1/nova-api.log",
-                   F.oslo(at, sc.pid("ctl1", "nova-api"), "INFO", "nova.api.openstack.wsgi",
+                   formats.oslo(at, sc.pid("ctl1", "nova-api"), "INFO", "nova.api.openstack.wsgi",
                           sc.ctx("ctl1", req, user, project.id), refusal)))
         ep.append(nova_api_line(sc, "ctl1", at + 2, req, user, project.id, ATTACKER_IP, "POST",
                                  "/v2.1/servers", 403, 360, rng.uniform(0.1, 0.3)))
@@ -102,7 +102,7 @@ def leaked_credential(sc: Scene, rng: random.Random, t: int, project: Project) -
 def _cadf(sc: Scene, rng: random.Random, t: int, action: str, initiator: dict[str, object],
           target: dict[str, object], **extra: object) -> dict[str, object]:
     return {"typeURI": "http://schemas.dmtf.org/cloud/audit/1.0/event", "eventType": "activity",
-            "id": uuid4(rng), "eventTime": F.iso_utc(t, rng.randrange(1000)), "action": action,
+            "id": uuid4(rng), "eventTime": formats.iso_utc(t, rng.randrange(1000)), "action": action,
             "outcome": "success",
             "observer": {"id": sc.world.observer_id, "typeURI": "service/security"},
             "initiator": initiator, "target": target, **extra}
@@ -142,9 +142,9 @@ def failing_disk(sc: Scene, rng: random.Random, host: str, t: int) -> Episode:
     boot = sc.world.boot[host]
 
     def kernel(at: int, msg: str) -> tuple[int, str, str]:
-        return (at, sysl, F.syslog(at, host, "kernel", f"{F.kernel_stamp(at, boot)} {msg}"))
+        return (at, sysl, formats.syslog(at, host, "kernel", f"{formats.kernel_stamp(at, boot)} {msg}"))
 
-    ep: Episode = [(t, sysl, F.syslog(t, host, smartd, "Device: /dev/sdb [SAT], 8 Currently unreadable "
+    ep: Episode = [(t, sysl, formats.syslog(t, host, smartd, "Device: /dev/sdb [SAT], 8 Currently unreadable "
                                                         "(pending) sectors"))]
     at = t + 240_000
     sector = 1_953_525_160
@@ -158,5 +158,5 @@ def failing_disk(sc: Scene, rng: random.Random, host: str, t: int) -> Episode:
     ep.append(kernel(at + 400, "EXT4-fs error (device sdb1): ext4_find_entry:1455: inode #2: comm "
                                "nova-compute: reading directory lblock 0"))
     failed = "Device: /dev/sdb [SAT], FAILED SMART self-check. BACK UP DATA NOW!"
-    ep.append((at + 300_000, sysl, F.syslog(at + 300_000, host, smartd, failed)))
+    ep.append((at + 300_000, sysl, formats.syslog(at + 300_000, host, smartd, failed)))
     return ep

@@ -11,7 +11,7 @@ import random
 from collections.abc import Iterator
 from typing import Any
 
-from stackwatch.scenario import formats as F
+from stackwatch.scenario import formats
 from stackwatch.scenario.streams import Episode, arrivals, ticks
 from stackwatch.scenario.world import (
     AGENTS,
@@ -82,13 +82,13 @@ def keystone_requests(sc: Scene, host: str, rng: random.Random, count: float) ->
             size = rng.randrange(400, 4000)
             ctx = sc.ctx(host, req, uid, pid_proj)
         micros = rng.randrange(9_000, 240_000)
-        ep: Episode = [(t, access, F.apache(t, ip, method, path, status, size, agent, micros))]
+        ep: Episode = [(t, access, formats.apache(t, ip, method, path, status, size, agent, micros))]
         if old:  # keystone.common.wsgi logs every request at INFO
             ep.append(
                 (
                     t + micros // 3000,
                     ks,
-                    F.oslo(
+                    formats.oslo(
                         t + micros // 3000,
                         pid,
                         "INFO",
@@ -119,7 +119,7 @@ def nova_api_line(
     return (
         t,
         f"{host}/nova-api.log",
-        F.oslo(
+        formats.oslo(
             t,
             sc.pid(host, "nova-api"),
             "INFO",
@@ -240,7 +240,7 @@ def neutron_server(
             ctx = sc.ctx(host, req)
         if level_drop_at is not None and t >= level_drop_at and level == "INFO":
             continue
-        yield [(t, path, F.oslo(t, pid, level, logger, ctx, msg))]
+        yield [(t, path, formats.oslo(t, pid, level, logger, ctx, msg))]
 
 
 def compute_periodic(sc: Scene, host: str, rng: random.Random, count: float) -> Iterator[Episode]:
@@ -264,7 +264,7 @@ def compute_periodic(sc: Scene, host: str, rng: random.Random, count: float) -> 
             )
         ):
             tt = t + i * 90 + rng.randrange(60)
-            ep.append((tt, path, F.oslo(tt, pid, "INFO", "nova.compute.resource_tracker", ctx, msg)))
+            ep.append((tt, path, formats.oslo(tt, pid, "INFO", "nova.compute.resource_tracker", ctx, msg)))
         if rng.random() < 0.08:
             tt = t + 2000
             img = sc.world.image_id
@@ -277,7 +277,11 @@ def compute_periodic(sc: Scene, host: str, rng: random.Random, count: float) -> 
                 )
             ):
                 ep.append(
-                    (tt + i, path, F.oslo(tt + i, pid, "INFO", "nova.virt.libvirt.imagecache", ctx, msg))
+                    (
+                        tt + i,
+                        path,
+                        formats.oslo(tt + i, pid, "INFO", "nova.virt.libvirt.imagecache", ctx, msg),
+                    )
                 )
         yield ep
 
@@ -299,14 +303,14 @@ def notification(
         "event_type": event_type,
         "priority": "INFO",
         "payload": payload,
-        "timestamp": F.notif_ts(t, rng.randrange(1000)),
+        "timestamp": formats.notif_ts(t, rng.randrange(1000)),
     }
     if req is not None:
         msg["_context_request_id"] = req
         msg["_context_user_id"] = user
         msg["_context_project_id"] = project
     msg["_unique_id"] = hex32(rng)
-    return F.envelope(msg)
+    return formats.envelope(msg)
 
 
 def instance_payload(
@@ -337,8 +341,8 @@ def instance_payload(
         "state": state,
         "state_description": "",
         "availability_zone": "nova",
-        "created_at": F.iso_sec(t // 1000) + "+00:00",
-        "launched_at": (F.iso_sec(launched // 1000) + ".000000") if launched else "",
+        "created_at": formats.iso_sec(t // 1000) + "+00:00",
+        "launched_at": (formats.iso_sec(launched // 1000) + ".000000") if launched else "",
         "image_ref_url": f"http://{VIP}:9292/images/" + "{image}",
     }
 
@@ -422,10 +426,16 @@ class Lifecycle:
             "Claim successful",
         )
         for i, msg in enumerate(claims):
-            ep.append((tc + i, cpath, F.oslo(tc + i, cpid, "INFO", "nova.compute.claims", ctx, pre + msg)))
+            ep.append(
+                (tc + i, cpath, formats.oslo(tc + i, cpid, "INFO", "nova.compute.claims", ctx, pre + msg))
+            )
         tc += 400
         ep.append(
-            (tc, cpath, F.oslo(tc, cpid, "INFO", "nova.virt.libvirt.driver", ctx, pre + "Creating image"))
+            (
+                tc,
+                cpath,
+                formats.oslo(tc, cpid, "INFO", "nova.virt.libvirt.driver", ctx, pre + "Creating image"),
+            )
         )
         tap = "tap" + uuid4(rng)[:11]
         port_no = rng.randrange(3, 90)
@@ -434,7 +444,7 @@ class Lifecycle:
             (
                 tv,
                 f"{compute}/syslog",
-                F.syslog(
+                formats.syslog(
                     tv,
                     compute,
                     f"ovs-vswitchd[{sc.pid(compute, 'ovs-vswitchd')}]",
@@ -448,7 +458,7 @@ class Lifecycle:
             (
                 tv,
                 f"{api_host}/nova-api.log",
-                F.oslo(
+                formats.oslo(
                     tv,
                     sc.pid(api_host, "nova-api"),
                     "INFO",
@@ -479,7 +489,7 @@ class Lifecycle:
                 ("nova.compute.manager", ctx, f"Took {spawn + 2.1:.2f} seconds to build instance."),
             )
         ):
-            ep.append((ts + i * 60, cpath, F.oslo(ts + i * 60, cpid, "INFO", logger, c, pre + msg)))
+            ep.append((ts + i * 60, cpath, formats.oslo(ts + i * 60, cpid, "INFO", logger, c, pre + msg)))
         te = ts + 500
         payload = instance_payload(t, inst, name, compute, user, project, flavor, "active", te)
         payload["image_ref_url"] = payload["image_ref_url"].format(image=sc.world.image_id)
@@ -519,7 +529,7 @@ class Lifecycle:
                 (
                     tb,
                     cpath,
-                    F.oslo(
+                    formats.oslo(
                         tb,
                         cpid,
                         "INFO",
@@ -538,7 +548,7 @@ class Lifecycle:
                 "status": "in-use",
                 "availability_zone": "nova",
                 "host": "ctl1@lvm#lvm",
-                "created_at": F.iso_sec(ta // 1000) + "+00:00",
+                "created_at": formats.iso_sec(ta // 1000) + "+00:00",
                 "volume_attachment": [
                     {
                         "id": uuid4(rng),
@@ -637,13 +647,13 @@ class Lifecycle:
                 )
             ):
                 tt = tk + 100 + i * 150
-                ep.append((tt, cpath, F.oslo(tt, cpid, "INFO", logger, c, pre + msg)))
+                ep.append((tt, cpath, formats.oslo(tt, cpid, "INFO", logger, c, pre + msg)))
             tt = tk + 400
             ep.append(
                 (
                     tt,
                     f"{compute}/syslog",
-                    F.syslog(
+                    formats.syslog(
                         tt,
                         compute,
                         f"ovs-vswitchd[{sc.pid(compute, 'ovs-vswitchd')}]",
@@ -736,6 +746,6 @@ def neutron_agents(sc: Scene, host: str, rng: random.Random, count: float) -> It
                 f'{ip},<local> "GET /latest/meta-data/{res} HTTP/1.1" status: 200  len: '
                 f"{rng.randrange(130, 400)} time: {rng.uniform(0.05, 0.4):.7f}"
             )
-            yield [(t, path, F.oslo(t, pid, "INFO", logger, "-", msg))]
+            yield [(t, path, formats.oslo(t, pid, "INFO", logger, "-", msg))]
             continue
-        yield [(t, path, F.oslo(t, pid, "INFO", logger, sc.ctx(host, req), msg))]
+        yield [(t, path, formats.oslo(t, pid, "INFO", logger, sc.ctx(host, req), msg))]

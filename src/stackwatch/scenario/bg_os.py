@@ -11,7 +11,7 @@ from __future__ import annotations
 import random
 from collections.abc import Iterator
 
-from stackwatch.scenario import formats as F
+from stackwatch.scenario import formats
 from stackwatch.scenario.streams import Episode, Line, arrivals, ticks
 from stackwatch.scenario.world import CONTROLLERS, OPS_TEAM, Scene, mac
 
@@ -45,7 +45,9 @@ def hexcmd(text: str) -> str:
 
 
 def audit_user(t: int, serial: int, rtype: str, pid: int, uid: int, auid: int, ses: int, msg: str) -> str:
-    return F.audit(t, serial, rtype, f"pid={pid} uid={uid} auid={auid} ses={ses} subj=unconfined msg='{msg}'")
+    return formats.audit(
+        t, serial, rtype, f"pid={pid} uid={uid} auid={auid} ses={ses} subj=unconfined msg='{msg}'"
+    )
 
 
 def pam_audit(
@@ -117,22 +119,22 @@ def ssh_session(
         else f"Accepted password for {user} from {ip} port {port} ssh2"
     )
     ep: Episode = [
-        (t, auth, F.syslog(t, host, sshd, accepted)),
+        (t, auth, formats.syslog(t, host, sshd, accepted)),
         (
             t + 6,
             auth,
-            F.syslog(
+            formats.syslog(
                 t + 6,
                 host,
                 sshd,
                 f"pam_unix(sshd:session): session opened for user {user}(uid={uid}) by (uid=0)",
             ),
         ),
-        (t + 9, auth, F.syslog(t + 9, host, logind, f"New session {ses} of user {user}.")),
+        (t + 9, auth, formats.syslog(t + 9, host, logind, f"New session {ses} of user {user}.")),
         (
             t + 11,
             sysl,
-            F.syslog(
+            formats.syslog(
                 t + 11, host, "systemd[1]", f"Started session-{ses}.scope - Session {ses} of User {user}."
             ),
         ),
@@ -176,7 +178,7 @@ def ssh_session(
             (
                 tc,
                 auth,
-                F.syslog(
+                formats.syslog(
                     tc, host, "sudo", f"{user:>8} : TTY=pts/0 ; PWD=/home/{user} ; USER=root ; COMMAND={cmd}"
                 ),
             )
@@ -185,7 +187,7 @@ def ssh_session(
             (
                 tc + 3,
                 auth,
-                F.syslog(
+                formats.syslog(
                     tc + 3,
                     host,
                     "sudo",
@@ -211,7 +213,11 @@ def ssh_session(
         )
         te = tc + rng.randrange(200, 4000)
         ep.append(
-            (te, auth, F.syslog(te, host, "sudo", "pam_unix(sudo:session): session closed for user root"))
+            (
+                te,
+                auth,
+                formats.syslog(te, host, "sudo", "pam_unix(sudo:session): session closed for user root"),
+            )
         )
         tc = te + rng.randrange(5_000, 120_000)
     tx = tc + rng.randrange(10_000, 300_000)
@@ -219,20 +225,22 @@ def ssh_session(
         (
             tx,
             auth,
-            F.syslog(tx, host, sshd, f"Received disconnect from {ip} port {port}:11: disconnected by user"),
+            formats.syslog(
+                tx, host, sshd, f"Received disconnect from {ip} port {port}:11: disconnected by user"
+            ),
         ),
-        (tx + 1, auth, F.syslog(tx + 1, host, sshd, f"Disconnected from user {user} {ip} port {port}")),
+        (tx + 1, auth, formats.syslog(tx + 1, host, sshd, f"Disconnected from user {user} {ip} port {port}")),
         (
             tx + 4,
             auth,
-            F.syslog(tx + 4, host, sshd, f"pam_unix(sshd:session): session closed for user {user}"),
+            formats.syslog(tx + 4, host, sshd, f"pam_unix(sshd:session): session closed for user {user}"),
         ),
         (
             tx + 8,
             auth,
-            F.syslog(tx + 8, host, logind, f"Session {ses} logged out. Waiting for processes to exit."),
+            formats.syslog(tx + 8, host, logind, f"Session {ses} logged out. Waiting for processes to exit."),
         ),
-        (tx + 20, auth, F.syslog(tx + 20, host, logind, f"Removed session {ses}.")),
+        (tx + 20, auth, formats.syslog(tx + 20, host, logind, f"Removed session {ses}.")),
     ]
     ep += pam_audit(
         sc, host, tx + 5, salt, pid, uid, ses, user, "/usr/sbin/sshd", ip, "ssh", ("USER_END", "CRED_DISP")
@@ -266,15 +274,15 @@ def cron(sc: Scene, host: str, rng: random.Random, count: float) -> Iterator[Epi
             (
                 t,
                 f"{host}/auth.log",
-                F.syslog(
+                formats.syslog(
                     t, host, prog, "pam_unix(cron:session): session opened for user root(uid=0) by (uid=0)"
                 ),
             ),
-            (t + 2, f"{host}/syslog", F.syslog(t + 2, host, prog, f"(root) CMD ({cmd})")),
+            (t + 2, f"{host}/syslog", formats.syslog(t + 2, host, prog, f"(root) CMD ({cmd})")),
             (
                 tend,
                 f"{host}/auth.log",
-                F.syslog(tend, host, prog, "pam_unix(cron:session): session closed for user root"),
+                formats.syslog(tend, host, prog, "pam_unix(cron:session): session closed for user root"),
             ),
         ]
         ep += pam_audit(
@@ -285,7 +293,7 @@ def cron(sc: Scene, host: str, rng: random.Random, count: float) -> Iterator[Epi
             (
                 tl,
                 f"{host}/audit.log",
-                F.audit(
+                formats.audit(
                     tl,
                     sc.audit_serial(tl, 2),
                     "LOGIN",
@@ -314,16 +322,16 @@ def daemons(sc: Scene, host: str, rng: random.Random, count: float) -> Iterator[
             unit, desc = rng.choice(TIMERS)
             te = t + rng.randrange(200, 5000)
             yield [
-                (t, sysl, F.syslog(t, host, "systemd[1]", f"Starting {unit} - {desc}...")),
-                (te, sysl, F.syslog(te, host, "systemd[1]", f"{unit}: Deactivated successfully.")),
-                (te + 1, sysl, F.syslog(te + 1, host, "systemd[1]", f"Finished {unit} - {desc}.")),
+                (t, sysl, formats.syslog(t, host, "systemd[1]", f"Starting {unit} - {desc}...")),
+                (te, sysl, formats.syslog(te, host, "systemd[1]", f"{unit}: Deactivated successfully.")),
+                (te + 1, sysl, formats.syslog(te + 1, host, "systemd[1]", f"Finished {unit} - {desc}.")),
             ]
         elif r < 0.35:
             yield [
                 (
                     t,
                     sysl,
-                    F.syslog(
+                    formats.syslog(
                         t,
                         host,
                         f"chronyd[{sc.pid(host, 'chronyd')}]",
@@ -337,7 +345,9 @@ def daemons(sc: Scene, host: str, rng: random.Random, count: float) -> Iterator[
                 (
                     t,
                     sysl,
-                    F.syslog(t, host, f"clamd[{sc.pid(host, 'clamd')}]", "SelfCheck: Database status OK."),
+                    formats.syslog(
+                        t, host, f"clamd[{sc.pid(host, 'clamd')}]", "SelfCheck: Database status OK."
+                    ),
                 )
             ]
         elif net and r < 0.85:
@@ -346,11 +356,11 @@ def daemons(sc: Scene, host: str, rng: random.Random, count: float) -> Iterator[
             m = mac(rng)
             prog = f"dnsmasq-dhcp[{sc.pid(host, 'dnsmasq-' + ns[-2:])}]"
             yield [
-                (t, sysl, F.syslog(t, host, prog, f"DHCPREQUEST({ns}) {ip} {m}")),
+                (t, sysl, formats.syslog(t, host, prog, f"DHCPREQUEST({ns}) {ip} {m}")),
                 (
                     t + 1,
                     sysl,
-                    F.syslog(t + 1, host, prog, f"DHCPACK({ns}) {ip} {m} host-{ip.replace('.', '-')}"),
+                    formats.syslog(t + 1, host, prog, f"DHCPACK({ns}) {ip} {m} host-{ip.replace('.', '-')}"),
                 ),
             ]
         else:
@@ -359,7 +369,7 @@ def daemons(sc: Scene, host: str, rng: random.Random, count: float) -> Iterator[
                 (
                     t,
                     sysl,
-                    F.syslog(
+                    formats.syslog(
                         t,
                         host,
                         f"ovs-vswitchd[{sc.pid(host, 'ovs-vswitchd')}]",
@@ -378,7 +388,7 @@ def suricata_eve(sc: Scene, host: str, rng: random.Random, count: float) -> Iter
         dst = rng.choice(("151.101.1.69", "185.125.190.36", "91.189.91.81", "140.82.121.4", "8.8.8.8"))
         kind = rng.choice(("flow", "flow", "dns", "tls"))
         rec: dict[str, object] = {
-            "timestamp": F.iso_utc(t, rng.randrange(1000)),
+            "timestamp": formats.iso_utc(t, rng.randrange(1000)),
             "flow_id": rng.getrandbits(50),
             "in_iface": "eth1",
             "event_type": kind,
@@ -416,12 +426,12 @@ def suricata_eve(sc: Scene, host: str, rng: random.Random, count: float) -> Iter
                     "pkts_toclient": pk + rng.randrange(0, 40),
                     "bytes_toserver": pk * 120,
                     "bytes_toclient": pk * 900,
-                    "start": F.iso_utc(t - rng.randrange(1000, 60000)),
-                    "end": F.iso_utc(t),
+                    "start": formats.iso_utc(t - rng.randrange(1000, 60000)),
+                    "end": formats.iso_utc(t),
                     "age": rng.randrange(1, 60),
                     "state": "closed",
                     "reason": "timeout",
                     "alerted": False,
                 },
             )
-        yield [(t, path, F.compact_json(rec))]
+        yield [(t, path, formats.compact_json(rec))]

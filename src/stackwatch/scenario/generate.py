@@ -21,8 +21,7 @@ from datetime import UTC, datetime, timedelta
 from operator import itemgetter
 from pathlib import Path
 
-from stackwatch.scenario import bg_openstack as O
-from stackwatch.scenario import bg_os as S
+from stackwatch.scenario import bg_openstack, bg_os
 from stackwatch.scenario.manifest import Manifest
 from stackwatch.scenario.plan import Plan, build_plan
 from stackwatch.scenario.streams import Episode, Gate, Line, ordered
@@ -43,16 +42,16 @@ StreamFn = Callable[..., Iterator[Episode]]
 # lines-per-episode figures were measured on generated output; they turn a line budget
 # into an episode count.
 BACKGROUND: tuple[tuple[StreamFn, tuple[str, ...] | None, float, float], ...] = (
-    (O.keystone_requests, CONTROLLERS, 0.22, 1.67),
-    (O.nova_api_reads, CONTROLLERS, 0.10, 1.0),
-    (O.neutron_server, CONTROLLERS, 0.12, 1.0),
-    (O.compute_periodic, COMPUTES, 0.12, 4.17),
-    (O.instances, None, 0.10, 27.5),
-    (O.neutron_agents, NETWORK, 0.08, 1.0),
-    (S.ops_sessions, HOSTS, 0.05, 18.8),
-    (S.cron, HOSTS, 0.08, 9.0),
-    (S.daemons, HOSTS, 0.06, 1.5),
-    (S.suricata_eve, NETWORK, 0.07, 1.0),
+    (bg_openstack.keystone_requests, CONTROLLERS, 0.22, 1.67),
+    (bg_openstack.nova_api_reads, CONTROLLERS, 0.10, 1.0),
+    (bg_openstack.neutron_server, CONTROLLERS, 0.12, 1.0),
+    (bg_openstack.compute_periodic, COMPUTES, 0.12, 4.17),
+    (bg_openstack.instances, None, 0.10, 27.5),
+    (bg_openstack.neutron_agents, NETWORK, 0.08, 1.0),
+    (bg_os.ops_sessions, HOSTS, 0.05, 18.8),
+    (bg_os.cron, HOSTS, 0.08, 9.0),
+    (bg_os.daemons, HOSTS, 0.06, 1.5),
+    (bg_os.suricata_eve, NETWORK, 0.07, 1.0),
 )
 
 
@@ -67,9 +66,9 @@ def _background(sc: Scene, plan: Plan, budget: float) -> list[Iterator[Episode]]
         count = budget * share / per_episode / len(hosts)
         for host in hosts:
             rng = sc.world.stream_rng(name, host)
-            if fn is O.neutron_server:
+            if fn is bg_openstack.neutron_server:
                 streams.append(
-                    O.neutron_server(sc, host, rng, count, level_drop_at=plan.level_drop.get(host))
+                    bg_openstack.neutron_server(sc, host, rng, count, level_drop_at=plan.level_drop.get(host))
                 )
             else:
                 streams.append(fn(sc, host, rng, count))

@@ -14,9 +14,7 @@ import random
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from stackwatch.scenario import attacks_auth as A
-from stackwatch.scenario import attacks_host as H
-from stackwatch.scenario import attacks_usage as U
+from stackwatch.scenario import attacks_auth, attacks_host, attacks_usage
 from stackwatch.scenario.manifest import Incident
 from stackwatch.scenario.streams import Episode, Gate
 from stackwatch.scenario.world import HOST_IP, HOSTS, Scene
@@ -80,24 +78,24 @@ def build_plan(sc: Scene, target_lines: int, attacks: bool) -> Plan:
         return t0 + int(f * dur)
 
     # AIDE runs every so often on ctl1; the first one finds nothing.
-    plan.add_lines([H.aide_report(rng, "ctl1", at(0.25), [], [], 183_211)])
+    plan.add_lines([attacks_host.aide_report(rng, "ctl1", at(0.25), [], [], 183_211)])
     # The CI project creates and deletes 200 instances a day, evenly: busy, and never an alert.
-    plan.add_lines([U.ci_runners(sc, w.stream_rng("ci"), w.projects[3])])
+    plan.add_lines([attacks_usage.ci_runners(sc, w.stream_rng("ci"), w.projects[3])])
     if not attacks:
-        plan.add_lines([H.aide_report(rng, "ctl1", at(0.86), [], [], 183_211)])
+        plan.add_lines([attacks_host.aide_report(rng, "ctl1", at(0.86), [], [], 183_211)])
         return plan
 
     projects = w.projects
     # --- keystone -------------------------------------------------------------------
     victim = projects[0].users[0]
-    times, gen = A.brute_force(sc, rng, at(0.12), "203.0.113.45", victim[0], victim[1], 40, 6_000)
+    times, gen = attacks_auth.brute_force(sc, rng, at(0.12), "203.0.113.45", victim[0], victim[1], 40, 6_000)
     _lazy(
         plan,
         gen,
         times,
         40 * KEYSTONE_LINES_PER_ATTEMPT,
         "auth.bruteforce",
-        A.controller_for("203.0.113.45"),
+        attacks_auth.controller_for("203.0.113.45"),
         "203.0.113.45",
         f"keystone password brute force against {victim[0]} from 203.0.113.45 (changing "
         "partial_password_hash)",
@@ -110,14 +108,14 @@ def build_plan(sc: Scene, target_lines: int, attacks: bool) -> Plan:
     accts: list[tuple[str, str | None]] = [(n, i) for n, i in existing]
     accts += [(n, None) for n in ghosts]
     rng.shuffle(accts)
-    times, gen = A.spraying(sc, rng, at(0.20), "198.51.100.23", accts, 12_000)
+    times, gen = attacks_auth.spraying(sc, rng, at(0.20), "198.51.100.23", accts, 12_000)
     _lazy(
         plan,
         gen,
         times,
         len(accts) * (KEYSTONE_LINES_PER_ATTEMPT + 0.3),
         "auth.spraying",
-        A.controller_for("198.51.100.23"),
+        attacks_auth.controller_for("198.51.100.23"),
         "198.51.100.23",
         f"password spraying: one password against {len(accts)} accounts from 198.51.100.23",
         ["198.51.100.23", "Could not find user: svc_monitor"],
@@ -130,15 +128,15 @@ def build_plan(sc: Scene, target_lines: int, attacks: bool) -> Plan:
     for rnd in range(2):
         for ip in ips:
             eps.append(
-                A.keystone_attempt(
+                attacks_auth.keystone_attempt(
                     sc,
                     rng,
                     t,
                     ip,
                     "admin",
                     w.admin_id,
-                    rng.choice(A.ATTACK_AGENTS),
-                    password_hash=A.pw_hash(rng),
+                    rng.choice(attacks_auth.ATTACK_AGENTS),
+                    password_hash=attacks_auth.pw_hash(rng),
                 )
             )
             t += rng.randrange(20_000, 60_000) if rnd == 0 else rng.randrange(10_000, 40_000)
@@ -156,39 +154,50 @@ def build_plan(sc: Scene, target_lines: int, attacks: bool) -> Plan:
     eps = []
     for _ in range(8):
         eps.append(
-            A.keystone_attempt(
-                sc, rng, t, sa_ip, sa_user[0], sa_user[1], A.ATTACK_AGENTS[0], password_hash=A.pw_hash(rng)
+            attacks_auth.keystone_attempt(
+                sc,
+                rng,
+                t,
+                sa_ip,
+                sa_user[0],
+                sa_user[1],
+                attacks_auth.ATTACK_AGENTS[0],
+                password_hash=attacks_auth.pw_hash(rng),
             )
         )
         t += rng.randrange(3_000, 8_000)
     eps.append(
-        A.keystone_attempt(sc, rng, t, sa_ip, sa_user[0], sa_user[1], A.ATTACK_AGENTS[0], success=True)
+        attacks_auth.keystone_attempt(
+            sc, rng, t, sa_ip, sa_user[0], sa_user[1], attacks_auth.ATTACK_AGENTS[0], success=True
+        )
     )
     plan.add(
         eps,
         "auth.success_after_failures",
-        A.controller_for(sa_ip),
+        attacks_auth.controller_for(sa_ip),
         sa_ip,
         f"8 failed keystone logins for {sa_user[0]} from {sa_ip}, then a token issued (201)",
         [f"{sa_ip} - - ", '"POST /v3/auth/tokens HTTP/1.1" 201'],
     )
 
-    lock_ip = next(f"203.0.113.{i}" for i in range(200, 255) if A.controller_for(f"203.0.113.{i}") == "ctl3")
+    lock_ip = next(
+        f"203.0.113.{i}" for i in range(200, 255) if attacks_auth.controller_for(f"203.0.113.{i}") == "ctl3"
+    )
     lock_user = projects[3].users[1]
     t = at(0.40)
     eps = []
     for i in range(7):
         locked = 5 if i >= 5 else None
         eps.append(
-            A.keystone_attempt(
+            attacks_auth.keystone_attempt(
                 sc,
                 rng,
                 t,
                 lock_ip,
                 lock_user[0],
                 lock_user[1],
-                A.ATTACK_AGENTS[1],
-                password_hash=A.pw_hash(rng),
+                attacks_auth.ATTACK_AGENTS[1],
+                password_hash=attacks_auth.pw_hash(rng),
                 locked_after=locked,
             )
         )
@@ -205,14 +214,14 @@ def build_plan(sc: Scene, target_lines: int, attacks: bool) -> Plan:
     # --- the intrusion on cmp2 ---------------------------------------------------------
     attacker, target = "45.155.205.233", "cmp2"
     plan.add(
-        [H.suricata_alert(rng, "net1", at(0.44) - 2000, attacker, HOST_IP[target])],
+        [attacks_host.suricata_alert(rng, "net1", at(0.44) - 2000, attacker, HOST_IP[target])],
         "ids.alert",
         "net1",
         attacker,
         "Suricata: ET SCAN Potential SSH Scan towards cmp2",
         ['"signature_id":2001219'],
     )
-    times, gen = A.ssh_failures(sc, rng, target, at(0.44), attacker, 60, 4_000)
+    times, gen = attacks_auth.ssh_failures(sc, rng, target, at(0.44), attacker, 60, 4_000)
     _lazy(
         plan,
         gen,
@@ -227,7 +236,7 @@ def build_plan(sc: Scene, target_lines: int, attacks: bool) -> Plan:
     )
     t_login = at(0.52)
     plan.add(
-        [A.ssh_root_login(sc, rng, target, t_login, attacker)],
+        [attacks_auth.ssh_root_login(sc, rng, target, t_login, attacker)],
         "os.login",
         target,
         "root",
@@ -235,7 +244,7 @@ def build_plan(sc: Scene, target_lines: int, attacks: bool) -> Plan:
         [f"Accepted password for root from {attacker}"],
     )
     plan.add(
-        [H.iptables_flush(sc, rng, target, at(0.53), 0, sc.session(t_login, 6))],
+        [attacks_host.iptables_flush(sc, rng, target, at(0.53), 0, sc.session(t_login, 6))],
         "firewall.flush",
         target,
         "filter",
@@ -244,7 +253,7 @@ def build_plan(sc: Scene, target_lines: int, attacks: bool) -> Plan:
     )
     eicar = "/tmp/.ICE-unix/.x/payload.com"  # noqa: S108 - a path in the generated logs, not a file we use
     plan.add(
-        [H.clamav_found(sc, target, at(0.55), eicar, "Win.Test.EICAR_HDB-1")],
+        [attacks_host.clamav_found(sc, target, at(0.55), eicar, "Win.Test.EICAR_HDB-1")],
         "malware.detected",
         target,
         eicar,
@@ -254,7 +263,7 @@ def build_plan(sc: Scene, target_lines: int, attacks: bool) -> Plan:
 
     # --- other hosts ---------------------------------------------------------------------
     plan.add(
-        [A.unusual_sudo(sc, rng, "ctl2", at(0.58), "jenkins", 114, "10.30.5.14")],
+        [attacks_auth.unusual_sudo(sc, rng, "ctl2", at(0.58), "jenkins", 114, "10.30.5.14")],
         "os.privilege",
         "ctl2",
         "jenkins",
@@ -262,7 +271,7 @@ def build_plan(sc: Scene, target_lines: int, attacks: bool) -> Plan:
         ["jenkins : TTY=pts/0 ; PWD=/var/lib/jenkins ; USER=root ; COMMAND=/bin/bash"],
     )
     plan.add(
-        [H.bridge_down(sc, rng, "net1", at(0.62), "br-ex", "eth1", 1)],
+        [attacks_host.bridge_down(sc, rng, "net1", at(0.62), "br-ex", "eth1", 1)],
         "network.bridge_down",
         "net1",
         "br-ex",
@@ -270,7 +279,7 @@ def build_plan(sc: Scene, target_lines: int, attacks: bool) -> Plan:
         ["br-ex: port 1(eth1) entered disabled state", "bridge br-ex: deleted interface eth1 on port 1"],
     )
     plan.add(
-        [H.bridge_down(sc, rng, "net1", at(0.62) + 40_000, "br-int", "int-br-ex", 2)],
+        [attacks_host.bridge_down(sc, rng, "net1", at(0.62) + 40_000, "br-int", "int-br-ex", 2)],
         "network.bridge_down",
         "net1",
         "br-int",
@@ -282,10 +291,10 @@ def build_plan(sc: Scene, target_lines: int, attacks: bool) -> Plan:
         ("cmp1", "nova-compute", 0.66, 420_000),
         ("net1", "neutron-openvswitch-agent", 0.70, 300_000),
     ):
-        unit, _, log = H.UNITS[service][:3]
+        unit, _, log = attacks_host.UNITS[service][:3]
         t_stop, t_start = at(f_stop), at(f_stop) + down
         plan.add(
-            [H.service_stop(sc, rng, host, t_stop, service)],
+            [attacks_host.service_stop(sc, rng, host, t_stop, service)],
             "service.unscheduled_stop",
             host,
             unit,
@@ -293,7 +302,7 @@ def build_plan(sc: Scene, target_lines: int, attacks: bool) -> Plan:
             [f"Stopped {unit}"],
         )
         plan.add(
-            [H.service_start(sc, host, t_start, service)],
+            [attacks_host.service_start(sc, host, t_start, service)],
             "service.unscheduled_start",
             host,
             unit,
@@ -304,7 +313,7 @@ def build_plan(sc: Scene, target_lines: int, attacks: bool) -> Plan:
 
     t_boot = at(0.74)
     plan.add(
-        [H.reboot(sc, rng, "cmp4", t_boot, 100_000)],
+        [attacks_host.reboot(sc, rng, "cmp4", t_boot, 100_000)],
         "os.restart",
         "cmp4",
         "cmp4",
@@ -344,7 +353,7 @@ def build_plan(sc: Scene, target_lines: int, attacks: bool) -> Plan:
         )
     )
 
-    project, eps_orphan = H.orphaned_project(sc, rng, at(0.08), at(0.78), ("cmp2", "cmp1"))
+    project, eps_orphan = attacks_host.orphaned_project(sc, rng, at(0.08), at(0.78), ("cmp2", "cmp1"))
     deleted = [x for x in eps_orphan if '"identity.project.deleted' in x[2]]
     plan.add_lines([eps_orphan])
     plan.incidents.append(
@@ -363,11 +372,13 @@ def build_plan(sc: Scene, target_lines: int, attacks: bool) -> Plan:
     _usage_and_hardware(plan, sc, at(0.80), at(0.60))
 
     t_pkg = at(0.57)
-    plan.add_lines([H.dpkg_upgrade(t_pkg, "ctl1", "nova-api", "3:29.2.0-0ubuntu1", "3:29.2.0-0ubuntu1.1")])
+    plan.add_lines(
+        [attacks_host.dpkg_upgrade(t_pkg, "ctl1", "nova-api", "3:29.2.0-0ubuntu1", "3:29.2.0-0ubuntu1.1")]
+    )
     t_aide = at(0.86)
     plan.add_lines(
         [
-            H.aide_report(
+            attacks_host.aide_report(
                 rng,
                 "ctl1",
                 t_aide,
@@ -406,25 +417,33 @@ def _usage_and_hardware(plan: Plan, sc: Scene, t_leak: int, t_disk: int) -> None
     other incidents stay as they were."""
     rng = sc.world.stream_rng("usage")
     ml = sc.world.projects[2]
-    user, ep = U.leaked_credential(sc, rng, t_leak, ml)
+    user, ep = attacks_usage.leaked_credential(sc, rng, t_leak, ml)
     # its own stream too, so that adding it left the leak's lines as they were
-    new_user = U.created_user(sc, sc.world.stream_rng("usage", "new-user"), t_leak - 15 * 60_000, ml)
+    new_user = attacks_usage.created_user(
+        sc, sc.world.stream_rng("usage", "new-user"), t_leak - 15 * 60_000, ml
+    )
     plan.add(
         [new_user, ep],
         "usage.anomaly",
         "ctl1",
         ml.id,
-        f"a leaked credential of {ml.name} creates a user that logs in and launches {U.NEW_USER_LAUNCHES} "
-        f"servers at once, then mints an application credential and launches {U.LAUNCHES} GPU instances "
-        f"from {U.ATTACKER_IP} until the quota refuses",
-        [U.GPU_FLAVOR[0], "identity.user.created", "identity.application_credential.created",
-         "Quota exceeded for instances", user],
+        f"a leaked credential of {ml.name} creates a user that logs in and launches "
+        f"{attacks_usage.NEW_USER_LAUNCHES} servers at once, then mints an application credential and "
+        f"launches {attacks_usage.LAUNCHES} GPU instances from {attacks_usage.ATTACKER_IP} "
+        "until the quota refuses",
+        [
+            attacks_usage.GPU_FLAVOR[0],
+            "identity.user.created",
+            "identity.application_credential.created",
+            "Quota exceeded for instances",
+            user,
+        ],
     )
     # on top of the target, not out of the background's budget: a budget smaller by these few
     # lines would redraw the background and move the other incidents' alerts by seconds
     plan.lines -= len(new_user)
     plan.add(
-        [U.failing_disk(sc, rng, "cmp3", t_disk)],
+        [attacks_usage.failing_disk(sc, rng, "cmp3", t_disk)],
         "hardware.fault",
         "cmp3",
         "/dev/sdb",
@@ -437,7 +456,7 @@ def _busiest(episodes: list[Episode]) -> str:
     counts: dict[str, int] = {}
     for ep in episodes:
         for _, path, _ in ep:
-            if path == A.NOTIF:  # the bus dump on ctl1 says nothing about the backend
+            if path == attacks_auth.NOTIF:  # the bus dump on ctl1 says nothing about the backend
                 continue
             host = path.split("/", 1)[0]
             counts[host] = counts.get(host, 0) + 1
@@ -461,7 +480,7 @@ def _lazy(
     plan.streams.append(gen)
     plan.lines += lines
     files = (
-        [f"{host}/keystone_access.log", f"{host}/keystone.log", A.NOTIF]
+        [f"{host}/keystone_access.log", f"{host}/keystone.log", attacks_auth.NOTIF]
         if keystone
         else [f"{host}/auth.log", f"{host}/audit.log"]
     )
@@ -486,14 +505,14 @@ def _campaigns(plan: Plan, sc: Scene, rng: random.Random, target_lines: int) -> 
         if i % 3 != 2:
             n = int(CAMPAIGN_LINES / KEYSTONE_LINES_PER_ATTEMPT)
             name, uid = crng.choice(users)
-            times, gen = A.brute_force(sc, crng, t, ip, name, uid, n, 600_000 // n)
+            times, gen = attacks_auth.brute_force(sc, crng, t, ip, name, uid, n, 600_000 // n)
             _lazy(
                 plan,
                 gen,
                 times,
                 n * KEYSTONE_LINES_PER_ATTEMPT,
                 "auth.bruteforce",
-                A.controller_for(ip),
+                attacks_auth.controller_for(ip),
                 ip,
                 f"keystone brute force campaign {i + 1} against {name} from {ip}",
                 [ip],
@@ -502,7 +521,7 @@ def _campaigns(plan: Plan, sc: Scene, rng: random.Random, target_lines: int) -> 
         else:
             n = int(CAMPAIGN_LINES / SSH_LINES_PER_ATTEMPT)
             host = crng.choice(ssh_hosts)
-            times, gen = A.ssh_failures(sc, crng, host, t, ip, n, 600_000 // n)
+            times, gen = attacks_auth.ssh_failures(sc, crng, host, t, ip, n, 600_000 // n)
             _lazy(
                 plan,
                 gen,
