@@ -100,11 +100,6 @@ def _hints(cls: type) -> dict[str, Any]:
     return typing.get_type_hints(cls)
 
 
-def field_help(cls: type) -> dict[str, str]:
-    """Field name -> help text of a settings class (for docs and the sample's meta-test)."""
-    return {f.name: f.metadata.get("help", "") for f in dataclasses.fields(cls)}
-
-
 def build(cls: type[T], data: Any, where: Where, section: str = "") -> T:
     """An instance of settings class ``cls`` from ``data`` (a mapping), or ConfigError."""
     if data is None:

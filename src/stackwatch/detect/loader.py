@@ -63,10 +63,6 @@ class RuleSet:
         _merge(self, other.rules, other.errors)
         self.files.extend(other.files)
 
-    def raise_for_errors(self) -> None:
-        if self.errors:
-            raise self.errors[0]
-
 
 def _merge(target: RuleSet, rules: Iterable[Rule], errors: Iterable[LocatedError]) -> None:
     """Add rules, turning a second use of an id into an error entry."""

@@ -9,7 +9,7 @@ sealed checkpoint. The ledger is the integrity layer's (``integrity.ledger.Block
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Final
 
 import msgspec
@@ -155,7 +155,3 @@ class LogWriter:
         if records:
             made.append(ledger.add(first, *encode(records)))
         return out, made
-
-
-def renumber(rows: Sequence[Row], first: int) -> list[Row]:
-    return [(first + n, *r[1:]) for n, r in enumerate(rows)]
