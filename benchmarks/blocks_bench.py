@@ -34,12 +34,12 @@ from typing import Any
 from benchmarks.store_bench import BATCH, rows_for
 from stackwatch.core.event import Event, Initiator
 from stackwatch.store.base import EventQuery
+from stackwatch.store.benchmark_unchained import UnchainedBlockStore
 from stackwatch.store.integrity import blocks as codec
 from stackwatch.store.keys import init_store
 from stackwatch.store.rows import EVENT_COLUMNS
 from stackwatch.store.sqlite import SQLiteStore
 from stackwatch.store.sqlite_blocks import BlockStore
-from stackwatch.store.unchained import UnchainedBlockStore
 
 CHUNK = 20_000
 T0 = datetime(2026, 1, 1, tzinfo=UTC)

@@ -96,7 +96,7 @@ def run(corpus: Path, lines: int, partitions: int, hosts: int, work: Path, *, gc
         p.open()
     single_store = open_store(str(work / "single"))
     if gc_tune:
-        from stackwatch.detect.gctune import tune_gc
+        from stackwatch.detect.gc_tuning import tune_gc
 
         tune_gc()
 

@@ -10,7 +10,7 @@ Stages: python_read and grep (baselines), read, parse, parse_detect (header even
 records no rule can use: detect/prefilter.py), parse_detect_fullparse (every record parsed in
 full: the prefilter's baseline), parse_detect_store
 (the pipeline over a corpus folder), parse_detect_store_nochain (the same into the store
-without its hash chain: ``store.unchained``, for the chain's cost); cadf_orjson (baseline:
+without its hash chain: ``store.benchmark_unchained``, for the chain's cost); cadf_orjson (baseline:
 the two orjson decodes of an oslo.messaging envelope), cadf_parse, cadf_e2e over a CADF
 envelope file; keys (the keystone rules fed N distinct source addresses); sigma (auditd:
 ours vs SQL over SQLite); floor_event, floor_wide_row, floor_meta_row (the pipeline's fixed
@@ -91,7 +91,7 @@ def warm_parsers() -> None:
 
 
 def stage_parse(root: Path) -> tuple[int, int]:
-    from stackwatch.detect.gctune import tune_gc
+    from stackwatch.detect.gc_tuning import tune_gc
     from stackwatch.pipeline.reader import ReadProgress, discover, read_events
 
     progress = ReadProgress()
@@ -106,7 +106,7 @@ def stage_parse(root: Path) -> tuple[int, int]:
 def stage_detect(root: Path, *, prefilter: bool = True) -> tuple[int, int]:
     """parse + detect (``analyze`` without a store). ``prefilter`` False: every record parsed
     in full (the same-run baseline of the record prefilter, detect/prefilter.py)."""
-    from stackwatch.detect.gctune import tune_gc
+    from stackwatch.detect.gc_tuning import tune_gc
     from stackwatch.pipeline.analyze import analyze
     from stackwatch.pipeline.engine import build_engine
     from stackwatch.pipeline.reader import discover
@@ -124,13 +124,13 @@ def stage_detect_fullparse(root: Path) -> tuple[int, int]:
 
 
 def stage_store(root: Path, data: Path, *, chained: bool = True) -> tuple[int, int]:
-    from stackwatch.detect.gctune import tune_gc
+    from stackwatch.detect.gc_tuning import tune_gc
     from stackwatch.pipeline.analyze import analyze
     from stackwatch.pipeline.engine import build_engine
     from stackwatch.pipeline.reader import discover
     from stackwatch.store import open_store
+    from stackwatch.store.benchmark_unchained import UnchainedBenchmarkStore, UnchainedBlockStore
     from stackwatch.store.sqlite import new_store_format
-    from stackwatch.store.unchained import UnchainedBenchmarkStore, UnchainedBlockStore
 
     shutil.rmtree(data, ignore_errors=True)
     # $STACKWATCH_STORE_FORMAT picks the record format of both (2: the chain off is no digests)
@@ -153,7 +153,7 @@ def stage_jobs(root: Path, data: Path | None, jobs: int) -> tuple[int, int, dict
     Reports this process's CPU and the workers' apart: what bounds the speed-up."""
     import resource as res
 
-    from stackwatch.detect.gctune import tune_gc
+    from stackwatch.detect.gc_tuning import tune_gc
     from stackwatch.pipeline.analyze import analyze
     from stackwatch.pipeline.engine import build_engine
     from stackwatch.pipeline.reader import discover

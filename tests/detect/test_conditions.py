@@ -7,7 +7,7 @@ from detect_helpers import ev
 
 from stackwatch.core.errors import RuleError
 from stackwatch.detect.conditions import compile_condition, required_literal
-from stackwatch.detect.locyaml import load_yaml
+from stackwatch.detect.yaml_locations import load_yaml
 
 EVENT = ev(0, service="sshd", action="authenticate", outcome="failure", host="cmp-3",
            initiator={"name": "Root", "source_ip": "10.1.2.3"},

@@ -8,7 +8,7 @@ import pytest
 from detect_helpers import ev, rule_from_yaml
 
 from stackwatch.detect.engine import Engine
-from stackwatch.detect.gctune import tune_gc
+from stackwatch.detect.gc_tuning import tune_gc
 from stackwatch.detect.state import LAST, CompactState, KeyedState, evidence_of
 
 

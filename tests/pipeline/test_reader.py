@@ -5,7 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from stackwatch.pipeline.reader import ReadProgress, discover, read_events, service_hint
+from stackwatch.parsers.service_hints import service_hint
+from stackwatch.pipeline.reader import ReadProgress, discover, read_events
 
 OSLO = "2017-05-16 00:00:{sec:02d}.008 25746 INFO nova.osapi_compute.wsgi.server [-] line {n}"
 

@@ -9,9 +9,10 @@ from pathlib import Path
 import pytest
 import yaml
 
+from stackwatch.parsers.service_hints import service_hint
 from stackwatch.pipeline.analyze import analyze
 from stackwatch.pipeline.engine import build_engine
-from stackwatch.pipeline.reader import discover, read_events, service_hint
+from stackwatch.pipeline.reader import discover, read_events
 
 RULES = Path(__file__).resolve().parents[2] / "src" / "stackwatch" / "rules"
 

@@ -17,8 +17,8 @@ import zstandard
 from stackwatch.core.event import Event, Initiator
 from stackwatch.store.chain import RECORD_HEAD, canonical_record_bytes, decode_record_bytes
 from stackwatch.store.integrity import blocks as codec
+from stackwatch.store.integrity.block_ledger import BlockLedger
 from stackwatch.store.integrity.blocks import BLOCK_HEAD, BLOCK_MAGIC
-from stackwatch.store.integrity.ledger import BlockLedger
 from stackwatch.store.keys import init_store
 from stackwatch.store.merkle import mth
 from stackwatch.store.seal import Checkpoint, parse_initial_key, public_key_bytes, seal, sign_checkpoint

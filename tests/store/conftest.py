@@ -162,7 +162,8 @@ def copy_store(template: LedgerStore, dest: Path) -> LedgerStore:
 FORMAT_1_MODULES = frozenset((
     "test_ledger_ops", "test_ledger_tamper", "test_tamper_suite", "test_verify_fast", "test_rechain",
     "test_sealed_epochs", "test_witness_default",
-    "test_permissions", "test_sidecars", "test_migrate", "test_sqlite", "test_unchained", "test_status",
+    "test_permissions", "test_sidecars", "test_migrate", "test_sqlite", "test_benchmark_unchained",
+    "test_status",
 ))
 
 

@@ -18,8 +18,8 @@ import zstandard
 from psycopg import sql
 
 from stackwatch.store.integrity import blocks as codec
+from stackwatch.store.integrity.block_ledger import BlockLedger
 from stackwatch.store.integrity.blocks import BLOCK_HEAD, BLOCK_MAGIC
-from stackwatch.store.integrity.ledger import BlockLedger
 from stackwatch.store.merkle import mth
 from stackwatch.store.postgres import open_store
 from stackwatch.store.postgres.keys import init_writer
@@ -220,7 +220,7 @@ class PGAttacker(BlockAttacker):
             prev = cp.hash()
 
     def swap_signing_key(self) -> None:
-        from stackwatch.store.ledger import key_paths
+        from stackwatch.store.record_ledger import key_paths
         from stackwatch.store.seal import generate_signing_key, write_private_key, write_public_key
 
         new = generate_signing_key()

@@ -23,8 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from stackwatch.store.ledger import chain_existing, iter_ledger, key_paths
 from stackwatch.store.merkle import mth
+from stackwatch.store.record_ledger import chain_existing, iter_ledger, key_paths
 from stackwatch.store.seal import (
     Checkpoint,
     generate_signing_key,

@@ -15,8 +15,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from stackwatch.store.chain import GENESIS, chain_hash
-from stackwatch.store.ledger import iter_ledger, key_paths
 from stackwatch.store.merkle import mth
+from stackwatch.store.record_ledger import iter_ledger, key_paths
 from stackwatch.store.seal import Checkpoint, generate_signing_key, load_private_key, read_sealing_key, seal
 from stackwatch.store.verify import verify_store
 from tests.store.conftest import LedgerStore, build_ledger_store, copy_store

@@ -14,7 +14,7 @@ import psycopg
 import pytest
 
 from stackwatch.core.errors import StoreError
-from stackwatch.store.integrity.ledger import BlockLedger
+from stackwatch.store.integrity.block_ledger import BlockLedger
 from stackwatch.store.postgres import open_store
 from stackwatch.store.postgres.keys import init_writer
 from stackwatch.store.postgres.verify import verify_postgres

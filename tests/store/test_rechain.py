@@ -9,7 +9,7 @@ from hashlib import sha256
 from pathlib import Path
 
 from stackwatch.store.chain import GENESIS
-from stackwatch.store.ledger import iter_ledger
+from stackwatch.store.record_ledger import iter_ledger
 from stackwatch.store.sqlite import DB_FILE, SQLiteStore
 from stackwatch.store.verify import verify_store
 from stackwatch.testing import make_event

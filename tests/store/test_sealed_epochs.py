@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from stackwatch.store.ledger import key_paths
+from stackwatch.store.record_ledger import key_paths
 from stackwatch.store.seal import epoch_proof, key_for_epoch, write_sealing_key
 from stackwatch.store.sealed_epochs import (
     MAX_EPOCH,

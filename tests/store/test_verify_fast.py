@@ -1,6 +1,6 @@
 """The fast paths of append and verify: the same bytes, state and verdicts as the reference code.
 
-``ledger.scan_ledger`` (SQLite builds the normalized array) must agree byte for byte with the
+``record_ledger.scan_ledger`` (SQLite builds the normalized array) must agree byte for byte with the
 reference record bytes on real-looking and awkward text, and must give up (None) on anything
 the reference path would report, so that path can name the fault. ``MerkleAccumulator.extend``
 (level by level) must equal appending leaf by leaf, cache nodes included.
@@ -19,8 +19,8 @@ import pytest
 from stackwatch.core.event import Initiator
 from stackwatch.store.chain import GENESIS, verify_chain
 from stackwatch.store.keys import init_store
-from stackwatch.store.ledger import iter_ledger, scan_ledger
 from stackwatch.store.merkle import MerkleAccumulator
+from stackwatch.store.record_ledger import iter_ledger, scan_ledger
 from stackwatch.store.seal import parse_initial_key
 from stackwatch.store.sqlite import SQLiteStore
 from stackwatch.store.verify import verify_store
@@ -139,7 +139,7 @@ def test_batch_extend_equals_leaf_by_leaf(low: int) -> None:
 
 
 def _two_step(events: list, names: dict, sources: dict, first: int, head: bytes):  # type: ignore[no-untyped-def]
-    from stackwatch.store.ledger import chain_batch
+    from stackwatch.store.record_ledger import chain_batch
     from stackwatch.store.rows import RowBuilder
 
     def new(host: str, service: str) -> int:

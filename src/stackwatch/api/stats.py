@@ -19,7 +19,6 @@ from stackwatch.store.base import MAX_LIMIT, EventQuery, SourceStats, Store
 
 SCAN_LIMIT: Final = 100_000
 STEPS: Final = (60, 300, 600, 900, 1800, 3600, 3 * 3600, 6 * 3600, 12 * 3600, 86400)
-DEFAULT_SPAN: Final = timedelta(hours=24)
 STEADY_COUNT: Final = 20
 QUIET_FACTOR: Final = 10.0
 

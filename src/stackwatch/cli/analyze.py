@@ -16,7 +16,7 @@ from stackwatch.config.loader import load_config
 from stackwatch.config.schema import parse_size
 from stackwatch.config.settings import Settings, StoreSettings
 from stackwatch.core.errors import ConfigError
-from stackwatch.detect.gctune import tune_gc
+from stackwatch.detect.gc_tuning import tune_gc
 from stackwatch.pipeline.analyze import AnalyzeResult, analyze
 from stackwatch.pipeline.engine import archive_settings, engine_for
 from stackwatch.pipeline.ingested import IngestLedger
@@ -82,7 +82,7 @@ def run_analyze(paths: list[str], *, data: str | None, host: str = "", fmt: str 
     inputs = discover(paths, host=host)
     engine = engine_for(archive_settings(settings, data=data, rules=rules), live=False, report=sys.stderr,
                         overrides=data is not None)
-    tune_gc()  # see detect/gctune.py: a quarter of detection time went to the cyclic GC
+    tune_gc()  # see detect/gc_tuning.py: a quarter of detection time went to the cyclic GC
     files = sum(source.path is not None for source in inputs)
     # the workers are forked before the store starts its threads (see workers.ReaderPool)
     pool = ReaderPool(min(jobs, files)) if jobs > 1 and files else None

@@ -22,7 +22,7 @@ ROLES = ("all", "collector", "analyzer")
 
 async def serve_role(settings: object, role: str, prefer: list[int] | None = None) -> None:
     """``--role collector|analyzer``: one part of a cluster (docs/cluster.md)."""
-    from stackwatch.detect.gctune import tune_gc
+    from stackwatch.detect.gc_tuning import tune_gc
 
     # as serve's: a collector allocates per record what parsing and batching drop at once, an
     # analyzer keeps its partitions' window state for minutes; with CPython's default thresholds
@@ -46,7 +46,7 @@ async def serve(settings: object) -> None:
     from stackwatch.pipeline.runner import create_runner
 
     runner = create_runner(settings)  # type: ignore[arg-type]
-    from stackwatch.detect.gctune import tune_gc
+    from stackwatch.detect.gc_tuning import tune_gc
 
     tune_gc()  # rules loaded, engine built: long-lived window state need not be traversed by the GC
     stop = asyncio.Event()

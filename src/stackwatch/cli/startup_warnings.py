@@ -4,7 +4,7 @@ could: the web server without TLS, the monitor on a store without signing keys."
 from __future__ import annotations
 
 from stackwatch.config.settings import StoreSettings
-from stackwatch.store.ledger import key_paths
+from stackwatch.store.record_ledger import key_paths
 
 _LOOPBACK = ("127.0.0.1", "::1", "localhost")
 

@@ -23,7 +23,7 @@ from stackwatch.config.settings import (
     ThrottleSettings,
 )
 from stackwatch.core.errors import ConfigError, RuleError
-from stackwatch.detect.locyaml import LocDict, LocList, load_yaml
+from stackwatch.detect.yaml_locations import LocDict, LocList, load_yaml
 
 SECTIONS = {
     "hostname": "this monitor's host name in its own events and alerts (default: the system's)",
@@ -67,7 +67,7 @@ def parse_config(text: str, file: str = "<config>") -> Settings:
     not only the first: each section, and each item of a list, is checked on its own."""
     try:
         data = load_yaml(text, file)
-    except RuleError as exc:  # locyaml reports YAML problems as RuleError
+    except RuleError as exc:  # yaml_locations reports YAML problems as RuleError
         raise ConfigError(exc.reason, exc.path, exc.line, exc.field) from None
     if data is None:
         data = LocDict()

@@ -3,7 +3,7 @@
 Every settings class is a frozen dataclass whose fields say their type, default and help text
 (``setting(default, "help")``): the declaration is the documentation, the validator and the
 sample's checklist at once. ``build(cls, mapping)`` converts a mapping loaded with
-``detect.locyaml`` (which remembers lines) into an instance. Supported field types: str, int,
+``detect.yaml_locations`` (which remembers lines) into an instance. Supported field types: str, int,
 float, bool, ``list[str]``, ``dict[str, str]``, ``Seconds`` (``30s``, ``5m``), ``ByteSize``
 (``64k``, ``8M``), ``Address`` (``host:port``), ``Secret`` (a reference, see ``secrets``),
 nested settings classes, lists of them, ``X | None`` and ``Any`` (kept as given).
@@ -21,8 +21,8 @@ from typing import Any, NamedTuple, TypeVar, Union, get_args, get_origin
 
 from stackwatch.config.secrets import Secret, resolve_secret
 from stackwatch.core.errors import ConfigError, RuleError
-from stackwatch.detect.locyaml import LocDict, LocList
 from stackwatch.detect.model import parse_duration
+from stackwatch.detect.yaml_locations import LocDict, LocList
 
 T = TypeVar("T")
 
@@ -98,11 +98,6 @@ def parse_address(value: Any) -> Address:
 @cache
 def _hints(cls: type) -> dict[str, Any]:
     return typing.get_type_hints(cls)
-
-
-def field_help(cls: type) -> dict[str, str]:
-    """Field name -> help text of a settings class (for docs and the sample's meta-test)."""
-    return {f.name: f.metadata.get("help", "") for f in dataclasses.fields(cls)}
 
 
 def build(cls: type[T], data: Any, where: Where, section: str = "") -> T:

@@ -68,10 +68,6 @@ class Alert(msgspec.Struct, kw_only=True, omit_defaults=True):
     status: str = "open"  # open / acknowledged / resolved
     details: dict[str, object] = msgspec.field(default_factory=dict)
 
-    @property
-    def dedup_key(self) -> tuple[str, str]:
-        return (self.rule, self.key)
-
 
 def alert_to_dict(alert: Alert) -> dict[str, object]:
     """The JSON shape `analyze --format json` prints: every field, times in ISO 8601."""

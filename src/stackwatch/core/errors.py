@@ -32,10 +32,6 @@ class RuleError(LocatedError):
     """A rule file is invalid (unknown field, bad condition, broken vector...)."""
 
 
-class ParseError(StackwatchError):
-    """A record could not be parsed; the framing turns this into an ``unparsed`` event."""
-
-
 class IntegrityError(StackwatchError):
     """The store failed verification."""
 

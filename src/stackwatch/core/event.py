@@ -47,7 +47,7 @@ ref                a stable, human-readable locator of the record within its
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Final
 
 import msgspec
@@ -123,10 +123,6 @@ ACTIONS: Final = {
 event_type (``compute.instance.delete.end``, ``volume.attach.end``)."""
 
 
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
 class Initiator(msgspec.Struct, frozen=True, omit_defaults=True):
     """Who did it."""
 
@@ -174,11 +170,6 @@ class Event(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     def raw_bytes(self) -> bytes:
         """The record exactly as it was read."""
         return self.raw.encode("utf-8", "surrogateescape")
-
-    @property
-    def source_key(self) -> tuple[str, str]:
-        """(host, service): the unit of "a source" for silence and level checks."""
-        return (self.host, self.service)
 
 
 def replace(event: Event, **changes: Any) -> Event:

@@ -9,7 +9,7 @@ Public surface::
     engine.finish()
     engine.alerts()
 
-A long-running process calls ``tune_gc()`` once after building its engine (see gctune.py).
+A long-running process calls ``tune_gc()`` once after building its engine (see gc_tuning.py).
 
 The rule file format is documented in detect/FORMAT.md.
 """
@@ -19,7 +19,7 @@ from __future__ import annotations
 from stackwatch.detect.commands import rules_list, rules_test
 from stackwatch.detect.conditions import compile_condition
 from stackwatch.detect.engine import Engine
-from stackwatch.detect.gctune import tune_gc
+from stackwatch.detect.gc_tuning import tune_gc
 from stackwatch.detect.loader import RuleSet, builtin_rules, load_rules
 from stackwatch.detect.model import Rule
 from stackwatch.detect.schedule import MaintenanceSchedule

@@ -34,7 +34,7 @@ from stackwatch.core.errors import RuleError
 from stackwatch.core.event import Event
 from stackwatch.detect.codegen import And, Leaf, Node, Not, Op, Or, generate, interpret
 from stackwatch.detect.fields import check_path, getter
-from stackwatch.detect.locyaml import LocDict, LocList
+from stackwatch.detect.yaml_locations import LocDict, LocList
 
 try:  # Python's private regex parser gives the literal gate; absent -> no gate
     import re._parser as sre_parse

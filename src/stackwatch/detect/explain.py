@@ -30,9 +30,9 @@ from stackwatch.core.event import Event
 from stackwatch.detect.conditions import Compiled, compile_condition
 from stackwatch.detect.fields import Getter, check_path, getter
 from stackwatch.detect.kinds.base import KeyFunc, key_func
-from stackwatch.detect.locyaml import LocDict
 from stackwatch.detect.model import parse_duration
 from stackwatch.detect.state import KeyedState, evidence_of
+from stackwatch.detect.yaml_locations import LocDict
 
 FIELDS: Final = ("condition", "window", "same", "link", "then")
 LINK_FIELDS: Final = ("field", "to", "match")

@@ -24,7 +24,6 @@ from stackwatch.detect.conditions import Compiled, combine_all, compile_conditio
 from stackwatch.detect.explain import parse_explained_by
 from stackwatch.detect.fields import check_path
 from stackwatch.detect.kinds import MODULES
-from stackwatch.detect.locyaml import LocDict, LocList, load_yaml
 from stackwatch.detect.model import (
     DEFAULT_MAX_KEYS,
     DEFAULT_REALERT,
@@ -34,6 +33,7 @@ from stackwatch.detect.model import (
     parse_duration,
 )
 from stackwatch.detect.render import compile_summary
+from stackwatch.detect.yaml_locations import LocDict, LocList, load_yaml
 
 COMMON_FIELDS: Final = ("id", "title", "category", "severity", "description", "references", "kind",
                         "condition", "group_by", "window", "summary", "entities", "details", "realert",
@@ -62,10 +62,6 @@ class RuleSet:
     def extend(self, other: RuleSet) -> None:
         _merge(self, other.rules, other.errors)
         self.files.extend(other.files)
-
-    def raise_for_errors(self) -> None:
-        if self.errors:
-            raise self.errors[0]
 
 
 def _merge(target: RuleSet, rules: Iterable[Rule], errors: Iterable[LocatedError]) -> None:

@@ -66,16 +66,9 @@ def evidence_of(event: Event) -> Evidence:
     return found
 
 
-def push_evidence(items: list[Evidence], event: Event, cap: int = EVIDENCE_PER_KEY) -> None:
-    """Keep the first ``cap - 1`` records and the latest one (how it started, where it is)."""
-    if len(items) >= cap:
-        items[-1] = evidence_of(event)
-    else:
-        items.append(evidence_of(event))
-
-
 def pushed(items: tuple[Evidence, ...], event: Event, cap: int = EVIDENCE_PER_KEY) -> tuple[Evidence, ...]:
-    """``push_evidence`` for an immutable tuple (records keep tuples: no per-key list)."""
+    """``items`` with ``event``'s evidence added: the first ``cap - 1`` records and the latest one
+    (how it started, where it is). A tuple: records keep tuples, no per-key list."""
     if len(items) >= cap:
         return (*items[:-1], evidence_of(event))
     return (*items, evidence_of(event))

@@ -24,8 +24,8 @@ from stackwatch.core.alert import Alert
 from stackwatch.core.errors import LocatedError, RuleError
 from stackwatch.core.event import Event
 from stackwatch.detect.engine import Engine
-from stackwatch.detect.locyaml import LocDict, LocList
 from stackwatch.detect.model import ENTITY_FIELDS, Rule, parse_duration
+from stackwatch.detect.yaml_locations import LocDict, LocList
 
 CASE_FIELDS: Final = ("name", "lines", "host", "year", "events", "expect", "maintenance",
                       "expected_sources", "advance", "start")

@@ -37,10 +37,6 @@ class HeaderEvent(Event, frozen=True, kw_only=True, omit_defaults=True):
     record: Any = None
 
 
-def is_header(event: Event) -> bool:
-    return isinstance(event, HeaderEvent)
-
-
 def complete(event: Event) -> list[Event]:
     """The full events of ``event``'s record (``[event]`` for an event already complete).
     The record's parser runs now, as the framing would have run it: a parser that raises or

@@ -20,12 +20,10 @@ import gzip
 import heapq
 import logging
 import operator
-import re
 import sys
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from functools import cache
 from itertools import chain, compress, count, islice
 from pathlib import Path
 from typing import Any, BinaryIO, Protocol
@@ -33,6 +31,7 @@ from typing import Any, BinaryIO, Protocol
 from stackwatch.core.event import Event
 from stackwatch.parsers.base import ParseContext, RecordGate
 from stackwatch.parsers.framing import Framer, FramingStats
+from stackwatch.parsers.service_hints import known_services, service_hint
 from stackwatch.sources.base import mark_truncated
 
 log = logging.getLogger(__name__)
@@ -41,55 +40,6 @@ MAX_LINE_BYTES = 4 * 1024 * 1024
 """A longer line keeps its first MAX_LINE_BYTES as its record (flagged ``truncated`` with its
 ``original_bytes``); the rest is read past, counted, not held: one line of gigabytes (a gzip
 bomb without a newline) costs a block of memory, not its size."""
-
-# Names that say nothing about the service: the records in them carry their program.
-_GENERIC_NAMES = frozenset({
-    "syslog", "messages", "auth", "secure", "kern", "daemon", "user", "audit", "cron",
-    "notifications", "eve", "alerts", "debug", "all", "remote", "access",
-})
-_ROTATION = re.compile(r"(\.(gz|log|txt|json|\d+)|[-_.]\d{8}|[-_.]\d{4}-\d{2}-\d{2}.*)$")
-
-
-# Daemons an OpenStack node runs besides OpenStack's own and those the message parsers know.
-_INFRASTRUCTURE = frozenset({
-    "httpd", "apache2", "nginx", "haproxy", "rabbitmq", "rabbitmq-server", "mysql", "mysqld",
-    "mariadb", "memcached", "libvirtd", "ovsdb-server", "ovs-vswitchd", "ovn-controller",
-    "ovn-northd", "suricata", "aide", "clamav", "rkhunter", "ossec", "wazuh", "keepalived",
-    "etcd", "dnsmasq", "chronyd", "ntpd", "rsyslogd", "dpkg", "yum", "dnf",
-})
-
-
-@cache
-def known_services() -> frozenset[str]:
-    """Service names a file name may carry: OpenStack's binaries and projects, the programs
-    the message parsers know, the usual infrastructure daemons."""
-    from stackwatch.parsers.oslo_log import KEYSTONE_PROGRAMS, OPENSTACK_PROGRAMS, PROJECT_SERVICES
-    from stackwatch.parsers.registry import message_parsers
-
-    names = OPENSTACK_PROGRAMS | frozenset(PROJECT_SERVICES) | frozenset(PROJECT_SERVICES.values()) \
-        | frozenset(message_parsers()) | _INFRASTRUCTURE
-    return names - KEYSTONE_PROGRAMS  # all of them are keystone
-
-
-def known_service_in(stem: str) -> str:
-    """The known service a file name's stem names: itself, else the longest run of its
-    ``-``/``_``-separated words that is one (``wsgi-keystone``, ``keystone-ctl2``,
-    ``ctl2-nova-compute``); an unknown stem is returned as it is (the best guess left)."""
-    from stackwatch.parsers.oslo_log import KEYSTONE_PROGRAMS
-
-    if stem in KEYSTONE_PROGRAMS:
-        return "keystone"
-    known = known_services()
-    if stem in known:
-        return stem
-    words = re.split(r"[-_]", stem)
-    for length in range(len(words) - 1, 0, -1):
-        for start in range(len(words) - length + 1):
-            candidate = "-".join(words[start:start + length])
-            if candidate in known:
-                return candidate
-    return stem
-
 
 @dataclass(slots=True)
 class InputFile:
@@ -152,21 +102,6 @@ class ReadProgress:
     def file_bytes(self) -> int:
         """Bytes of the files consumed, as ``total_bytes`` counts them: the share done."""
         return self.read_bytes - self.inflated
-
-
-def service_hint(name: str) -> str:
-    """``nova-compute.log.1.gz`` -> ``nova-compute``; ``syslog`` -> ``''``."""
-    stem = name
-    while True:
-        shorter = _ROTATION.sub("", stem)
-        if shorter == stem:
-            break
-        stem = shorter
-    stem = stem.lower()
-    for suffix in ("_access", "-access", "_error", "-error"):
-        if stem.endswith(suffix) and stem != suffix.strip("_-"):
-            stem = stem[: -len(suffix)]
-    return "" if stem in _GENERIC_NAMES or not stem else known_service_in(stem)
 
 
 def discover(paths: Iterable[str], host: str = "") -> list[InputFile]:

@@ -123,7 +123,6 @@ class Runner:
         self._worker: asyncio.Task[None] | None = None
         self._stopping = False
         self._turns = FairTurns()  # where the next fair turn over the sources starts
-        self._heartbeats = 0
         self._next_sweep = 0.0  # the first sweep runs at the first tick
         self._next_baselines = time.time() + float(self.limits.baselines_interval)
         self._sweep_task: asyncio.Task[None] | None = None
@@ -476,7 +475,6 @@ class Runner:
         draining.unlink(missing_ok=True)
 
     def _heartbeat(self, now: float) -> None:
-        self._heartbeats += 1
         stamp = datetime.fromtimestamp(now, UTC)
         depth = sum(len(s.queue) for s in self.sources)
         event = Event(

@@ -297,7 +297,7 @@ def _work(requests: multiprocessing.connection.Connection, results: multiprocess
     for signum in (signal.SIGINT, signal.SIGTERM):  # the parent decides when to stop
         signal.signal(signum, signal.SIG_IGN)
     _die_with_parent()
-    gc.set_threshold(50_000, 20, 100)  # as detect.gctune: parsing allocates much, cycles rarely
+    gc.set_threshold(50_000, 20, 100)  # as detect.gc_tuning: parsing allocates much, cycles rarely
     sender = _Sender(results)
     files: dict[int, _Reading] = {}
     todo: deque[int] = deque()

@@ -25,7 +25,6 @@ Results are events in the store, as for the orphan actions (``response.<action>`
 
 from __future__ import annotations
 
-import sys
 import time
 from collections.abc import Callable, Iterable
 from typing import Any, Final, TextIO
@@ -404,12 +403,3 @@ def _partial(item: Applied, why: str) -> str:
     if steps or ports:
         return f"partial ({', '.join(steps) or f'{len(ports)} port(s) recorded'}): {why}"
     return why
-
-
-def make_executor(cloud: Any, policy: CountermeasurePolicy, ledger: AppliedLedger | None, *,
-                  store: Any = None, queue: Any = None, out: TextIO | None = sys.stdout,
-                  actor: str = "stackwatch", retries: int = 3, retry_delay: float = 2.0,
-                  own: set[str] | None = None,
-                  sleep: Callable[[float], None] = time.sleep) -> CountermeasureExecutor:
-    return CountermeasureExecutor(cloud, ledger=ledger, policy=policy, own=own, store=store, queue=queue,
-                                  out=out, actor=actor, retries=retries, retry_delay=retry_delay, sleep=sleep)

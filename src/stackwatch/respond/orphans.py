@@ -202,16 +202,6 @@ class OrphanAwareEngine(Engine):
         return super().alerts() + self.orphans.alerts()
 
 
-def attach_to_engine(engine: Engine, detector: OrphanDetector | None = None) -> OrphanAwareEngine:
-    """An OrphanAwareEngine running ``engine``'s rules and options (for code that already
-    built a plain Engine)."""
-    wrapped = OrphanAwareEngine(engine.rules, orphans=detector, clock=engine.clock,
-                                maintenance=engine.maintenance, correlate=engine.correlator is not None,
-                                tick_interval=engine.tick_interval, keep_alerts=engine.keep_alerts,
-                                expected_sources=engine.ctx.expected_sources)
-    return wrapped
-
-
 @dataclass(slots=True)
 class Orphan:
     """An owner (project, user or domain) that is gone and the resources it left behind.

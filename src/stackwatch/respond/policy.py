@@ -240,7 +240,7 @@ def load_policy(path: str | None) -> ResponsePolicy:
     (report only) without a file. Errors carry file:line."""
     if path is None:
         return ResponsePolicy()
-    from stackwatch.detect.locyaml import load_yaml
+    from stackwatch.detect.yaml_locations import load_yaml
 
     try:
         with open(path, encoding="utf-8") as handle:

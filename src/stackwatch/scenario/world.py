@@ -33,7 +33,6 @@ VIP = "10.20.0.10"  # haproxy in front of the API services
 NEW_RELEASE_HOSTS = frozenset({"ctl3"})
 
 OPS_TEAM = {"alice": "10.10.0.21", "bob": "10.10.0.22", "carol": "10.10.0.23"}
-JUMP_HOST = "10.10.0.5"
 SERVICE_USERS = ("nova", "neutron", "cinder", "glance", "placement")
 AGENTS = (
     "python-openstackclient/6.6.0 keystoneauth1/5.6.0 python-requests/2.31.0 CPython/3.12.3",

@@ -23,7 +23,14 @@ from typing import Any, ClassVar, NamedTuple
 
 from stackwatch.config.schema import ByteSize, setting
 from stackwatch.core.event import Event, replace
-from stackwatch.parsers.base import MAX_PARSE_BYTES, ParseContext, RecordParser, is_multiline, unparsed_event
+from stackwatch.parsers.base import (
+    MAX_PARSE_BYTES,
+    ParseContext,
+    RecordParser,
+    is_multiline,
+    parse_record,
+    unparsed_event,
+)
 from stackwatch.parsers.framing import choose_parser
 from stackwatch.parsers.registry import record_parser, record_parsers
 
@@ -312,13 +319,8 @@ class MessageDecoder:
             events = [
                 unparsed_event(lines, ctx, "no parser recognised the record" if text else "empty record")
             ]
-        else:
-            try:
-                events = parser.parse(lines, ctx) or [
-                    unparsed_event(lines, ctx, f"{parser.name}: nothing recognised")
-                ]
-            except Exception as exc:  # a bad record never stops the stream
-                events = [unparsed_event(lines, ctx, f"{parser.name}: {type(exc).__name__}: {exc}"[:300])]
+        else:  # the framing's rule for a record its parser refuses or finds nothing in
+            events, _ = parse_record(parser, lines, ctx)
         if own_ref:
             events = [replace(e, ref=own_ref) if e.ref == ctx.ref else e for e in events]
             ctx.ref = own_ref

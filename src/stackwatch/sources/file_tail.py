@@ -35,7 +35,7 @@ from stackwatch.config.schema import Seconds, setting
 from stackwatch.core.event import Event
 from stackwatch.parsers.base import ParseContext
 from stackwatch.parsers.framing import Framer
-from stackwatch.pipeline.reader import service_hint
+from stackwatch.parsers.service_hints import service_hint
 from stackwatch.sources.base import Record, Source, SourceContext, SourceSettings, mark_truncated
 
 READ_SIZE = 256 * 1024

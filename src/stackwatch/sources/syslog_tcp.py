@@ -112,7 +112,6 @@ class TcpSyslogSource(MessageSource, ListeningSource):
         super().__init__(settings, context)
         transport = "tls" if settings.tls is not None else "tcp"
         self.decoder = MessageDecoder(f"syslog:{transport}/{self.name}", settings.host, settings.service)
-        self.tls_failures = 0
 
     async def _connection(self, connection: Connection) -> None:
         framer = StreamFramer(self.max_bytes)

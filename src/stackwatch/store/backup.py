@@ -41,8 +41,8 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from stackwatch.core.errors import IntegrityError, StoreError
-from stackwatch.store.ledger import key_paths
 from stackwatch.store.permissions import FILE_MODE, make_private
+from stackwatch.store.record_ledger import key_paths
 from stackwatch.store.seal import KeyFileError, Sealer
 from stackwatch.store.sealed_epochs import EPOCH_PROOF_FILE, epoch_proof_doc, epoch_proof_path
 from stackwatch.store.sidecars import SIDECARS, protect_restored, snapshot_sidecars

@@ -5,7 +5,7 @@ Every record gets canonical bytes (``canonical_record_bytes``), whose Merkle lea
 the one hash taken over them; the chain links the leaves:
 ``h_seq = SHA-256(h_{seq-1} || leaf_seq)`` starting from ``GENESIS``. So one encoding and one
 pass over the record's bytes serve both structures (the chain adds a 64-byte hash per record;
-before schema version 4 it hashed the record bytes a second time, see ``ledger.rechain_over_leaves``).
+before schema version 4 it hashed the record bytes a second time, see ``record_ledger.rechain_over_leaves``).
 
 Canonical record bytes (all integers big endian)::
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from stackwatch.store.integrity.io import CheckpointRow, LedgerIO
 from stackwatch.store.integrity.sqlite_io import SQLiteLedgerIO
-from stackwatch.store.ledger import key_paths
+from stackwatch.store.record_ledger import key_paths
 from stackwatch.store.seal import (
     NO_PREV,
     Checkpoint,

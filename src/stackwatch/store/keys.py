@@ -23,8 +23,8 @@ from typing import Any
 
 from stackwatch.core.errors import StoreError
 from stackwatch.store.admin import admin_event
-from stackwatch.store.ledger import key_paths
 from stackwatch.store.permissions import make_private
+from stackwatch.store.record_ledger import key_paths
 from stackwatch.store.seal import (
     Sealer,
     format_initial_key,

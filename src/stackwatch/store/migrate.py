@@ -22,9 +22,9 @@ from typing import Final
 from stackwatch.core.errors import StoreError
 from stackwatch.store.admin import admin_event
 from stackwatch.store.integrity import blocks as codec
-from stackwatch.store.integrity.ledger import BlockLedger
+from stackwatch.store.integrity.block_ledger import BlockLedger
 from stackwatch.store.integrity.sqlite_io import ANCHOR_META, FORMAT_META, SQLiteLedgerIO, ensure_schema
-from stackwatch.store.ledger import iter_ledger
+from stackwatch.store.record_ledger import iter_ledger
 from stackwatch.store.sqlite import DB_FILE, SQLiteStore, stored_format
 from stackwatch.store.verify import VerifyReport, verify_store
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from stackwatch.core.errors import StoreError
 from stackwatch.store import auditor
-from stackwatch.store.ledger import iter_ledger, pruned_size, reader
+from stackwatch.store.record_ledger import iter_ledger, pruned_size, reader
 from stackwatch.store.seal import Checkpoint
 
 

@@ -47,8 +47,8 @@ from stackwatch.core.errors import IntegrityError, StoreError
 from stackwatch.store.checkpoints import last_checkpoint
 from stackwatch.store.integrity.proofs import BlockConsistency, block_consistency, check_block_consistency
 from stackwatch.store.integrity.sqlite_io import SQLiteLedgerIO
-from stackwatch.store.ledger import reader
 from stackwatch.store.merkle import verify_consistency
+from stackwatch.store.record_ledger import reader
 from stackwatch.store.rows import EVENT_COLUMNS
 from stackwatch.store.seal import NO_PREV, Checkpoint, verify_checkpoint_signature
 

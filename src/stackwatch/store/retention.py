@@ -22,8 +22,8 @@ import orjson
 from stackwatch.core.errors import StoreError
 from stackwatch.store import sqlite_attempts, sqlite_rollup
 from stackwatch.store.admin import admin_event
-from stackwatch.store.ledger import NODE_LEVEL, leaf_source, reader
 from stackwatch.store.merkle import MerkleAccumulator
+from stackwatch.store.record_ledger import NODE_LEVEL, leaf_source, reader
 from stackwatch.store.retention_margin import hold_back
 from stackwatch.store.rows import to_micros
 from stackwatch.store.sqlite import SQLiteStore
@@ -191,8 +191,8 @@ class BlockExpiry:
 def plan_block_expiry(io: Any, target: int) -> BlockExpiry:
     """The expiry of one log (any backend's ``LedgerIO``) up to checkpoint size ``target``;
     StoreError, nothing to do, when the blocks do not match that checkpoint."""
+    from stackwatch.store.integrity.block_ledger import NODE_LEVEL as BLOCK_NODE_LEVEL
     from stackwatch.store.integrity.blocks import tree_root
-    from stackwatch.store.integrity.ledger import NODE_LEVEL as BLOCK_NODE_LEVEL
     from stackwatch.store.integrity.proofs import reader as block_reader
     from stackwatch.store.seal import Checkpoint
 

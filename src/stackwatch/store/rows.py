@@ -146,7 +146,7 @@ class RowBuilder:
 
     def chained_rows(self, events: Sequence[Event], first_seq: int, head: bytes,
                      names: dict[int, tuple[str, str]]) -> tuple[list[Row], list[bytes], bytes] | None:
-        """The append hot path in one pass: what ``rows`` then ``ledger.chain_batch`` give
+        """The append hot path in one pass: what ``rows`` then ``record_ledger.chain_batch`` give
         (rows with their chain hash, leaf hashes, new head), without building each row twice.
         None when any event needs the careful path or cleaning (the caller then takes those
         two steps, which handle everything)."""

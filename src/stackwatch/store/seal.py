@@ -55,7 +55,6 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 
 from stackwatch.core.errors import StoreError
 
-CHECKPOINT_HEADER: Final = b"stackwatch-checkpoint v1\n"
 NO_PREV: Final = bytes(32)
 """``prev`` of the epoch-0 checkpoint."""
 RATCHET_LABEL: Final = b"stackwatch-ratchet"

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from stackwatch.core.errors import StoreError
-from stackwatch.store.ledger import key_paths
+from stackwatch.store.record_ledger import key_paths
 from stackwatch.store.seal import (
     KeyFileError,
     epoch_proof,

@@ -61,8 +61,8 @@ from stackwatch.store.base import (
 from stackwatch.store.checkpoints import Checkpointer
 from stackwatch.store.fencing import PartitionFenced
 from stackwatch.store.index_process import IndexProcess
-from stackwatch.store.ledger import LedgerState, chain_batch
 from stackwatch.store.permissions import make_private
+from stackwatch.store.record_ledger import LedgerState, chain_batch
 from stackwatch.store.rows import (
     EVENT_COLUMNS,
     RowBuilder,
@@ -90,7 +90,8 @@ _INSERT: Final = (f"INSERT INTO events ({', '.join(EVENT_COLUMNS)}, chain) "  # 
 _INSERT_UNCHAINED: Final = (f"INSERT INTO events ({', '.join(EVENT_COLUMNS)}) "  # noqa: S608 - fixed columns
                             f"VALUES ({', '.join('?' * len(EVENT_COLUMNS))})")
 UNCHAINED_META: Final = "unchained_benchmark"
-"""meta row marking a store written by ``unchained.UnchainedBenchmarkStore`` (no chain: unusable)."""
+"""meta row marking a store written by ``benchmark_unchained.UnchainedBenchmarkStore`` (no chain:
+unusable)."""
 _SELECT: Final = "SELECT " + ", ".join(f"e.{c}" for c in EVENT_COLUMNS) + ", s.host, s.service"
 
 
@@ -154,7 +155,7 @@ class SQLiteStore(alert_changes.TriageStore):
     whose bound this process is); ``read_only`` opens without creating, upgrading or writing anything
     (its searches see what the writer has indexed so far, at most ``index_interval`` seconds old)."""
 
-    # False only in unchained.UnchainedBenchmarkStore (a benchmark's chain-off comparison): a
+    # False only in benchmark_unchained.UnchainedBenchmarkStore (a benchmark's chain-off comparison): a
     # class attribute, not an option, so no configuration can turn the chain off.
     _chained: bool = True
 

@@ -34,8 +34,8 @@ from stackwatch.core.event import Event
 from stackwatch.store.base import QueryError, StoredEvent
 from stackwatch.store.block_messages import block_messages
 from stackwatch.store.integrity import blocks as codec
+from stackwatch.store.integrity.block_ledger import BlockLedger
 from stackwatch.store.integrity.io import StoredBlock
-from stackwatch.store.integrity.ledger import BlockLedger
 from stackwatch.store.integrity.records import record_event, record_row
 from stackwatch.store.integrity.sqlite_io import FORMAT_META, SQLiteLedgerIO, ensure_schema
 from stackwatch.store.narrow import INSERT_NARROW, NarrowEncoder, from_rows, narrow_row

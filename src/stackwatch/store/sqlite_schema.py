@@ -133,7 +133,7 @@ def _v3_ledger(conn: sqlite3.Connection) -> None:
     """The tamper-evident ledger (see ``ledger``): chain state, Merkle node cache, signed and
     sealed checkpoints, signer history, the boundary of a pruned range, the admin outbox.
     Events stored before this version are chained here, in the migration's transaction."""
-    from stackwatch.store.ledger import chain_existing
+    from stackwatch.store.record_ledger import chain_existing
 
     conn.execute("""CREATE TABLE ledger_state (
         id INTEGER PRIMARY KEY CHECK (id = 1),
@@ -171,7 +171,7 @@ def _v3_ledger(conn: sqlite3.Connection) -> None:
 
 def _v4_chain_over_leaves(conn: sqlite3.Connection) -> None:
     """Chain hashes link Merkle leaf hashes instead of hashing each record a second time."""
-    from stackwatch.store.ledger import rechain_over_leaves
+    from stackwatch.store.record_ledger import rechain_over_leaves
 
     rechain_over_leaves(conn)
 

@@ -31,8 +31,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from stackwatch.store.chain import GENESIS, verify_chain
 from stackwatch.store.integrity.io import LedgerIO
 from stackwatch.store.integrity.verify import IndexRow
-from stackwatch.store.ledger import iter_ledger, key_paths, scan_ledger
 from stackwatch.store.merkle import MerkleAccumulator
+from stackwatch.store.record_ledger import iter_ledger, key_paths, scan_ledger
 from stackwatch.store.seal import (
     Checkpoint,
     SealedCheckpoint,
@@ -477,7 +477,7 @@ def _fast_records(
     acc: MerkleAccumulator | None,
     roots: dict[int, bytes],
 ) -> tuple[bool, MerkleAccumulator | None]:
-    """The sequential check through ``ledger.scan_ledger``: ``(True, advanced accumulator (a
+    """The sequential check through ``record_ledger.scan_ledger``: ``(True, advanced accumulator (a
     copy))`` if every record and root checks out, else ``(False, None)``: then the reference
     path runs and reports exactly what is wrong."""
     if end < first:

@@ -8,7 +8,7 @@ it, the local accumulator stack. Since a chunk starts at a multiple of its size,
 accumulator there holds only levels >= CHUNK_LEVEL, so ``global stack + local stack`` is the
 accumulator at the checkpoint size, and its root is checked against the signed one. Faults are
 those of the sequential path; the first one in seq order wins. A worker first tries
-``ledger.scan_ledger`` (6 columns a row, SQLite builds the normalized array) and only on any
+``record_ledger.scan_ledger`` (6 columns a row, SQLite builds the normalized array) and only on any
 doubt runs the reference check, which names the fault.
 """
 
@@ -24,8 +24,8 @@ from pathlib import Path
 from typing import Final
 
 from stackwatch.store.chain import GENESIS, ChainFault, verify_chain
-from stackwatch.store.ledger import iter_ledger, scan_ledger
 from stackwatch.store.merkle import MerkleAccumulator, node_hash
+from stackwatch.store.record_ledger import iter_ledger, scan_ledger
 
 CHUNK_LEVEL: Final = 14
 CHUNK: Final = 1 << CHUNK_LEVEL

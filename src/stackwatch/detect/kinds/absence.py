@@ -29,9 +29,9 @@ from stackwatch.detect.kinds.base import (
     duration_param,
     to_state_key,
 )
-from stackwatch.detect.locyaml import LocDict, LocList
 from stackwatch.detect.model import Rule
 from stackwatch.detect.state import LAST, StateStats, evidence_of
+from stackwatch.detect.yaml_locations import LocDict, LocList
 
 FIELDS = ("expected", "backoff", "max_backoff")
 DEFAULT_GROUP = SOURCE_GROUP

@@ -11,9 +11,9 @@ from stackwatch.core.alert import Evidence
 from stackwatch.core.errors import RuleError
 from stackwatch.core.event import Event
 from stackwatch.detect.codegen import FunctionSource
-from stackwatch.detect.locyaml import LocDict
 from stackwatch.detect.model import Rule, parse_duration
 from stackwatch.detect.state import CompactState, Key, StateKey, StateStats
+from stackwatch.detect.yaml_locations import LocDict
 
 KeyFunc = Callable[[Event], Key]
 

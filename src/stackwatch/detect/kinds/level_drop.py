@@ -23,9 +23,9 @@ from stackwatch.detect.kinds.base import (
     as_key,
     int_param,
 )
-from stackwatch.detect.locyaml import LocDict
 from stackwatch.detect.model import Rule
 from stackwatch.detect.state import LAST, StateStats, evidence_of, pushed
+from stackwatch.detect.yaml_locations import LocDict
 
 FIELDS = ("min_low", "min_high")
 DEFAULT_GROUP = SOURCE_GROUP

@@ -6,8 +6,8 @@ from typing import Any
 
 from stackwatch.core.event import Event
 from stackwatch.detect.kinds.base import Detector, Firing
-from stackwatch.detect.locyaml import LocDict
 from stackwatch.detect.state import evidence_of
+from stackwatch.detect.yaml_locations import LocDict
 
 FIELDS: tuple[str, ...] = ()
 

@@ -14,9 +14,9 @@ from stackwatch.core.errors import RuleError
 from stackwatch.core.event import Event
 from stackwatch.detect.fields import check_path
 from stackwatch.detect.kinds.base import Detector, Firing, KindContext, duration_param, int_param, key_func
-from stackwatch.detect.locyaml import LocDict
 from stackwatch.detect.model import Rule
 from stackwatch.detect.state import KeyedState, StateStats, evidence_of
+from stackwatch.detect.yaml_locations import LocDict
 
 FIELDS = ("field", "learning", "max_values")
 

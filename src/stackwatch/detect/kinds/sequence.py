@@ -25,9 +25,9 @@ from stackwatch.core.event import Event
 from stackwatch.detect.conditions import Compiled, Predicate, combine_any, compile_condition
 from stackwatch.detect.fields import check_path
 from stackwatch.detect.kinds.base import Detector, Firing, KindContext, as_key, require_window, state_key_func
-from stackwatch.detect.locyaml import LocDict, LocList
 from stackwatch.detect.model import Rule
 from stackwatch.detect.state import LAST, CompactState, StateStats, pushed
+from stackwatch.detect.yaml_locations import LocDict, LocList
 
 FIELDS = ("steps",)
 STEP_FIELDS = ("name", "condition", "count", "group_by")

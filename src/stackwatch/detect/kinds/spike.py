@@ -50,9 +50,9 @@ from stackwatch.detect.kinds.base import (
     require_window,
     state_key_func,
 )
-from stackwatch.detect.locyaml import LocDict
 from stackwatch.detect.model import Rule
 from stackwatch.detect.state import LAST, CompactState, StateStats, pushed
+from stackwatch.detect.yaml_locations import LocDict
 
 FIELDS = ("spike_height", "direction", "min_count", "baseline", "learning", "learning_threshold")
 DIRECTIONS: Final = ("up", "down", "both")

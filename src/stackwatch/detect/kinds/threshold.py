@@ -19,9 +19,9 @@ from stackwatch.detect.kinds.base import (
     require_window,
     state_key_func,
 )
-from stackwatch.detect.locyaml import LocDict
 from stackwatch.detect.model import Rule
 from stackwatch.detect.state import LAST, CompactState, StateStats, evidence_of, pushed
+from stackwatch.detect.yaml_locations import LocDict
 
 FIELDS = ("threshold",)
 

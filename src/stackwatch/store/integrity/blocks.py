@@ -80,7 +80,7 @@ class BlockEncoder:
         self._zstd = zstandard.ZstdCompressor(level=level, write_checksum=False, write_content_size=True)
 
     def encode_unchained(self, records: Sequence[bytes]) -> tuple[bytes, bytes]:
-        """Benchmarks only (``unchained.UnchainedBlockStore``): zeros for digests."""
+        """Benchmarks only (``benchmark_unchained.UnchainedBlockStore``): zeros for digests."""
         return self._zstd.compress(b"".join(records)), bytes(DIGEST_SIZE * len(records))
 
     def encode(self, records: Sequence[bytes]) -> tuple[bytes, bytes]:

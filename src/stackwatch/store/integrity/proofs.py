@@ -17,8 +17,8 @@ from typing import Any
 from stackwatch.core.errors import StoreError
 from stackwatch.store import auditor
 from stackwatch.store.integrity import blocks as codec
+from stackwatch.store.integrity.block_ledger import NODE_LEVEL
 from stackwatch.store.integrity.io import LedgerIO
-from stackwatch.store.integrity.ledger import NODE_LEVEL
 from stackwatch.store.merkle import MerkleReader, verify_consistency
 from stackwatch.store.seal import Checkpoint
 

@@ -16,7 +16,7 @@ from stackwatch.core.event import Event
 from stackwatch.store.chain import MAGIC, RECORD_HEAD, record_parts
 from stackwatch.store.rows import Row, clean_row, fields_event
 
-NORM_MESSAGE: Final = 18  # index of message in the normalized array (ledger.NORMALIZED_FIELDS)
+NORM_MESSAGE: Final = 18  # index of message in the normalized array (record_ledger.NORMALIZED_FIELDS)
 
 
 def record_bytes(row: Row, host: str, service: str) -> bytes:

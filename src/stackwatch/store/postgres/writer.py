@@ -3,13 +3,13 @@
 A batch commits in one transaction: queued admin events (taken with SKIP LOCKED, so two
 writers never take the same), the blocks (record format 2: ``integrity.blocks``), the narrow
 rows by COPY, this writer's source statistics, its ledger state and, when due, a signed and
-sealed checkpoint. The ledger is the integrity layer's (``integrity.ledger.BlockLedger``) over
+sealed checkpoint. The ledger is the integrity layer's (``integrity.block_ledger.BlockLedger``) over
 ``PGLedgerIO``: nothing here hashes or chains on its own.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Final
 
 import msgspec
@@ -18,8 +18,8 @@ import psycopg
 from stackwatch.core.event import Event
 from stackwatch.store.checkpoints import Checkpointer
 from stackwatch.store.integrity import blocks as codec
+from stackwatch.store.integrity.block_ledger import BlockLedger
 from stackwatch.store.integrity.io import StoredBlock
-from stackwatch.store.integrity.ledger import BlockLedger
 from stackwatch.store.integrity.records import stored_record
 from stackwatch.store.postgres import partitions, ticks
 from stackwatch.store.postgres import text as fts
@@ -155,7 +155,3 @@ class LogWriter:
         if records:
             made.append(ledger.add(first, *encode(records)))
         return out, made
-
-
-def renumber(rows: Sequence[Row], first: int) -> list[Row]:
-    return [(first + n, *r[1:]) for n, r in enumerate(rows)]

@@ -24,7 +24,7 @@ import struct
 from collections.abc import Callable, Iterator, Sequence
 from hashlib import sha256
 from pathlib import Path
-from typing import Any, Final
+from typing import Final
 
 import orjson
 
@@ -76,14 +76,6 @@ def key_paths(data_dir: Path) -> tuple[Path, Path, Path]:
     """(signing key, public key, sealing key) in the data folder."""
     keys = Path(data_dir) / KEYS_DIR
     return keys / SIGN_KEY, keys / SIGN_PUB, keys / SEAL_KEY
-
-
-def ledger_record_bytes(row: Sequence[Any]) -> bytes:
-    """Canonical record bytes of a row in LEDGER_SELECT order."""
-    norm = _dumps(row[5:])
-    raw = row[2]
-    o = row[3].encode("utf-8", "surrogatepass")
-    return RECORD_HEAD.pack(MAGIC, row[0], row[1], len(raw), len(norm), len(o)) + raw + norm + o
 
 
 def iter_ledger(

@@ -11,8 +11,8 @@ import pytest
 from stackwatch.core.errors import StoreError
 from stackwatch.store import open_store
 from stackwatch.store.base import EventQuery
+from stackwatch.store.benchmark_unchained import UnchainedBenchmarkStore
 from stackwatch.store.sqlite import DB_FILE, SQLiteStore
-from stackwatch.store.unchained import UnchainedBenchmarkStore
 from stackwatch.store.verify import verify_store
 from stackwatch.testing import make_event
 

@@ -38,10 +38,6 @@ class LocList(list[Any]):
         return lines[index] if index < len(lines) else self.line
 
 
-def line_of(value: Any, default: int = 0) -> int:
-    return getattr(value, "line", default) or default
-
-
 class _LocLoader(yaml.SafeLoader):
     path: str = ""
 
