@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
-import importlib
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
-SINKS: Final = {
+from stackwatch.core.registry import Registry
+
+if TYPE_CHECKING:
+    from stackwatch.alerts.base import Sink, SinkSettings
+
+SINKS: Final[Registry[type[Sink]]] = Registry("sink", {
     "webhook": "stackwatch.alerts.webhook:WebhookSink",
     "smtp": "stackwatch.alerts.smtp:SmtpSink",
     "syslog": "stackwatch.alerts.syslog_forward:SyslogForwardSink",
@@ -13,17 +17,18 @@ SINKS: Final = {
     "alertmanager": "stackwatch.alerts.alertmanager:AlertmanagerSink",
     "chat": "stackwatch.alerts.chat:ChatSink",
     "matrix": "stackwatch.alerts.matrix:MatrixSink",
-}
+})
 
 
-def sink_class(kind: str) -> Any:
-    module_name, _, attribute = SINKS[kind].partition(":")
-    return getattr(importlib.import_module(module_name), attribute)
+def sink_class(kind: str) -> type[Sink]:
+    """The class of sink type ``kind``: a ``KeyError`` when unknown, an ``ImportError``
+    naming it when it cannot load."""
+    return SINKS.load(kind)
 
 
-def settings_class(kind: str) -> Any:
+def settings_class(kind: str) -> type[SinkSettings]:
     return sink_class(kind).Settings
 
 
-def create_sink(settings: Any) -> Any:
+def create_sink(settings: Any) -> Sink:
     return sink_class(settings.type)(settings)

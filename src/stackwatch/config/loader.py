@@ -6,7 +6,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import importlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -211,7 +211,7 @@ def _plugins(data: Any, key: str, file: str, registry_module: str, table: str,
 def _plugin(registry: Any, table: str, key: str, i: int, item: Any, line: int | None, file: str,
             names: set[str]) -> Any:
     """One source or sink entry: it names its ``type``; that type's Settings validates the rest."""
-    types: dict[str, str] = getattr(registry, table)
+    types: Mapping[str, str] = getattr(registry, table)  # a core.registry.Registry
     field = f"{key}[{i}]"
     if not isinstance(item, dict):
         raise ConfigError("expected a mapping with a `type`", file, line, field)
@@ -228,8 +228,8 @@ def _plugin(registry: Any, table: str, key: str, i: int, item: Any, line: int | 
     try:
         settings_cls = registry.settings_class(kind)
     except Exception as exc:  # a plugin that fails to import is reported, not a crash
-        raise ConfigError(
-            f"{key[:-1]} type {kind!r} cannot be loaded: {exc}", file, line, field
+        raise ConfigError(  # the registry's error wraps the import's: name that one, as before
+            f"{key[:-1]} type {kind!r} cannot be loaded: {exc.__cause__ or exc}", file, line, field
         ) from None
     settings = build(settings_cls, item, Where(file, line), field)
     if not settings.name:  # the type is the default name

@@ -1,96 +1,84 @@
-"""The parser registry: one explicit table naming every built-in parser.
+"""The parser registry: three explicit tables naming every built-in parser.
 
-Built-ins register the way a plugin would: by a ``module:attribute`` reference. A parser
-that fails to import is reported (``load_errors``) and skipped; it does not take the
-program down.
+Built-ins register the way a plugin would: ``name -> "module:attribute"`` in a
+``stackwatch.core.registry.Registry``, the name being the parser's own ``name`` (or, for a JSON
+shape, its module's). A parser that fails to import is reported (``load_errors``) and skipped; it
+does not take the program down. The tables are loaded once, by the ``@cache`` functions below
+(framers and sources take their parsers when built); per line only their cached results are read
+(``json_shapes()``'s tuple, ``message_parser_for``'s dict look-up), never the registry itself.
 """
 
 from __future__ import annotations
 
-import importlib
-import logging
 from collections.abc import Callable
 from functools import cache
-from typing import Any
+from typing import Any, Final
 
+from stackwatch.core.registry import Registry
 from stackwatch.parsers.base import MessageParser, RecordParser
-
-log = logging.getLogger(__name__)
-
-# Order matters: the first parser whose ``sniff`` accepts a line starts the record.
-# Cheap, specific sniffers come first; the broad syslog one near the end.
-RECORD_PARSERS: list[str] = [
-    "stackwatch.parsers.json_record:PARSER",  # '{...}': CADF, oslo.messaging, eve.json, wazuh, oslo JSON log
-    "stackwatch.parsers.auditd:PARSER",  # 'type=SYSCALL msg=audit(...)'
-    "stackwatch.parsers.oslo_log:PARSER",  # '2017-05-16 00:00:00.008 25746 INFO nova...'
-    "stackwatch.parsers.httpd_access:PARSER",  # '10.0.0.1 - - [16/May/2017:...] "POST /v3/auth/tokens"'
-    "stackwatch.parsers.uwsgi_request:PARSER",  # '[pid: 1|app: 0|req: 1/1] 10.0.0.1 () {...} [...] POST ...'
-    "stackwatch.parsers.aide:PARSER",  # multi-line 'AIDE found differences...' reports
-    "stackwatch.parsers.rkhunter:PARSER",  # '[12:00:01] Warning: ...' (rkhunter.log)
-    "stackwatch.parsers.clamav:LOG_PARSER",  # clamd LogFile, clamscan output and --log files
-    "stackwatch.parsers.suricata:FAST_PARSER",  # suricata fast.log
-    "stackwatch.parsers.ossec:PARSER",  # OSSEC/Wazuh alerts.log ('** Alert 1234.5: ...')
-    "stackwatch.parsers.pkg:PARSER",  # dpkg.log / dnf.rpm.log / yum.log lines
-    "stackwatch.parsers.syslog:PARSER",  # RFC 3164 / 5424 / rsyslog file formats (carries programs)
-]
-
-# Programs carried inside syslog (and journald) records.
-MESSAGE_PARSERS: list[str] = [
-    "stackwatch.parsers.auth:PARSER",  # sshd, sudo, su, login, systemd-logind, PAM
-    "stackwatch.parsers.systemd:PARSER",  # systemd unit start/stop/fail
-    "stackwatch.parsers.kernel_net:PARSER",  # kernel boot banner, bridge ports, NIC link, NetworkManager
-    "stackwatch.parsers.hardware:PARSER",  # smartd, ipmiseld / ipmievd / ipmitool SEL lines
-    "stackwatch.parsers.ovs:PARSER",  # ovs-vswitchd / ovs-vsctl
-    "stackwatch.parsers.haproxy:MESSAGE_PARSER",  # haproxy's HTTP log (option httplog)
-    "stackwatch.parsers.auditd:MESSAGE_PARSER",  # audispd / audit records forwarded to syslog
-    "stackwatch.parsers.aide:MESSAGE_PARSER",  # AIDE one-line syslog format
-    "stackwatch.parsers.clamav:PARSER",  # clamd / clamscan / freshclam
-    "stackwatch.parsers.rkhunter:MESSAGE_PARSER",
-    "stackwatch.parsers.suricata:MESSAGE_PARSER",  # suricata fast-style alerts via syslog
-    "stackwatch.parsers.ossec:MESSAGE_PARSER",  # ossec/wazuh alerts via syslog
-    "stackwatch.parsers.pkg:MESSAGE_PARSER",  # apt/yum/dnf via syslog
-    "stackwatch.parsers.oslo_log:MESSAGE_PARSER",  # OpenStack services logging through syslog
-]
-
-# Shapes of JSON documents; json_record tries each in turn. Each is a callable
-# ``(obj: dict, raw: str, ctx: ParseContext) -> list[Event] | None``.
-JSON_SHAPES: list[str] = [
-    "stackwatch.parsers.notification:from_json",  # oslo.messaging v2 envelope / plain notification dict
-    "stackwatch.parsers.cadf:from_json",  # a bare CADF event (pycadf shape)
-    "stackwatch.parsers.oslo_log:from_json",  # oslo.log JSONFormatter output
-    "stackwatch.parsers.suricata:from_json",  # eve.json
-    "stackwatch.parsers.ossec:from_json",  # wazuh alerts.json
-]
 
 JsonShape = Callable[..., Any]
 
 load_errors: list[str] = []
+"""What failed to load, one message each (shared by the three tables)."""
 
+# Order matters: the first parser whose ``sniff`` accepts a line starts the record.
+# Cheap, specific sniffers come first; the broad syslog one near the end.
+RECORD_PARSERS: Final[Registry[RecordParser]] = Registry("record parser", {
+    "json": "stackwatch.parsers.json_record:PARSER",  # '{...}': CADF, notifications, eve.json, wazuh, oslo
+    "auditd": "stackwatch.parsers.auditd:PARSER",  # 'type=SYSCALL msg=audit(...)'
+    "oslo_log": "stackwatch.parsers.oslo_log:PARSER",  # '2017-05-16 00:00:00.008 25746 INFO nova...'
+    "httpd_access": "stackwatch.parsers.httpd_access:PARSER",  # '10.0.0.1 - - [16/May/2017:...] "POST ..."'
+    "uwsgi_request": "stackwatch.parsers.uwsgi_request:PARSER",  # '[pid: 1|app: 0|req: 1/1] 10.0.0.1 () ...'
+    "aide": "stackwatch.parsers.aide:PARSER",  # multi-line 'AIDE found differences...' reports
+    "rkhunter": "stackwatch.parsers.rkhunter:PARSER",  # '[12:00:01] Warning: ...' (rkhunter.log)
+    "clamav_log": "stackwatch.parsers.clamav:LOG_PARSER",  # clamd LogFile, clamscan output and --log files
+    "suricata_fast": "stackwatch.parsers.suricata:FAST_PARSER",  # suricata fast.log
+    "ossec": "stackwatch.parsers.ossec:PARSER",  # OSSEC/Wazuh alerts.log ('** Alert 1234.5: ...')
+    "pkg": "stackwatch.parsers.pkg:PARSER",  # dpkg.log / dnf.rpm.log / yum.log lines
+    "syslog": "stackwatch.parsers.syslog:PARSER",  # RFC 3164 / 5424 / rsyslog file formats (carries programs)
+}, load_errors)
 
-def _load(reference: str) -> Any | None:
-    module_name, _, attribute = reference.partition(":")
-    try:
-        return getattr(importlib.import_module(module_name), attribute)
-    except Exception as exc:  # a broken plugin is reported, never fatal
-        message = f"parser {reference} failed to load: {type(exc).__name__}: {exc}"
-        if message not in load_errors:
-            load_errors.append(message)
-            log.warning(message)
-        return None
+# Programs carried inside syslog (and journald) records.
+MESSAGE_PARSERS: Final[Registry[MessageParser]] = Registry("message parser", {
+    "auth": "stackwatch.parsers.auth:PARSER",  # sshd, sudo, su, login, systemd-logind, PAM
+    "systemd": "stackwatch.parsers.systemd:PARSER",  # systemd unit start/stop/fail
+    "kernel_net": "stackwatch.parsers.kernel_net:PARSER",  # kernel banner, bridges, NIC link, NetworkManager
+    "hardware": "stackwatch.parsers.hardware:PARSER",  # smartd, ipmiseld / ipmievd / ipmitool SEL lines
+    "ovs": "stackwatch.parsers.ovs:PARSER",  # ovs-vswitchd / ovs-vsctl
+    "haproxy": "stackwatch.parsers.haproxy:MESSAGE_PARSER",  # haproxy's HTTP log (option httplog)
+    "auditd": "stackwatch.parsers.auditd:MESSAGE_PARSER",  # audispd / audit records forwarded to syslog
+    "aide": "stackwatch.parsers.aide:MESSAGE_PARSER",  # AIDE one-line syslog format
+    "clamav": "stackwatch.parsers.clamav:PARSER",  # clamd / clamscan / freshclam
+    "rkhunter": "stackwatch.parsers.rkhunter:MESSAGE_PARSER",
+    "suricata": "stackwatch.parsers.suricata:MESSAGE_PARSER",  # suricata fast-style alerts via syslog
+    "ossec": "stackwatch.parsers.ossec:MESSAGE_PARSER",  # ossec/wazuh alerts via syslog
+    "pkg": "stackwatch.parsers.pkg:MESSAGE_PARSER",  # apt/yum/dnf via syslog
+    "oslo_log": "stackwatch.parsers.oslo_log:MESSAGE_PARSER",  # OpenStack services logging through syslog
+}, load_errors)
+
+# Shapes of JSON documents; json_record tries each in turn. Each is a callable
+# ``(obj: dict, raw: str, ctx: ParseContext) -> list[Event] | None``.
+JSON_SHAPES: Final[Registry[JsonShape]] = Registry("JSON shape", {
+    "notification": "stackwatch.parsers.notification:from_json",  # oslo.messaging v2 envelope or plain
+    "cadf": "stackwatch.parsers.cadf:from_json",  # a bare CADF event (pycadf shape)
+    "oslo_log": "stackwatch.parsers.oslo_log:from_json",  # oslo.log JSONFormatter output
+    "suricata": "stackwatch.parsers.suricata:from_json",  # eve.json
+    "ossec": "stackwatch.parsers.ossec:from_json",  # wazuh alerts.json
+}, load_errors)
 
 
 @cache
 def record_parsers() -> tuple[RecordParser, ...]:
-    return tuple(p for p in (_load(ref) for ref in RECORD_PARSERS) if p is not None)
+    """Every record parser that loads, in the order they are tried."""
+    return tuple(RECORD_PARSERS.load_all().values())
 
 
 @cache
 def message_parsers() -> dict[str, MessageParser]:
     """program name -> message parser (first registration wins)."""
     table: dict[str, MessageParser] = {}
-    for parser in (_load(ref) for ref in MESSAGE_PARSERS):
-        if parser is None:
-            continue
+    for parser in MESSAGE_PARSERS.load_all().values():
         for program in parser.programs:
             table.setdefault(program, parser)
     return table
@@ -98,14 +86,14 @@ def message_parsers() -> dict[str, MessageParser]:
 
 @cache
 def json_shapes() -> tuple[JsonShape, ...]:
-    return tuple(s for s in (_load(ref) for ref in JSON_SHAPES) if s is not None)
+    """Every JSON shape that loads, in the order json_record tries them."""
+    return tuple(JSON_SHAPES.load_all().values())
 
 
 def record_parser(name: str) -> RecordParser:
-    for parser in record_parsers():
-        if parser.name == name:
-            return parser
-    raise KeyError(f"no record parser named {name!r}")
+    """The record parser named ``name`` (a stored record's, a source's preferred one): a
+    ``KeyError`` when there is none, an ``ImportError`` naming it when it cannot load."""
+    return RECORD_PARSERS.load(name)
 
 
 def message_parser_for(program: str) -> MessageParser | None:

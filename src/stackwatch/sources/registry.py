@@ -4,28 +4,33 @@ a line here; its class carries its ``Settings``."""
 
 from __future__ import annotations
 
-import importlib
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
-SOURCES: Final = {
+from stackwatch.core.registry import Registry
+
+if TYPE_CHECKING:  # the base imports the parsers; the registry itself needs none of it
+    from stackwatch.sources.base import Source, SourceContext, SourceSettings
+
+SOURCES: Final[Registry[type[Source]]] = Registry("source", {
     "syslog_udp": "stackwatch.sources.syslog_udp:UdpSyslogSource",
     "syslog_tcp": "stackwatch.sources.syslog_tcp:TcpSyslogSource",
     "relp": "stackwatch.sources.relp:RelpSource",
     "tenant_syslog": "stackwatch.sources.tenant_syslog:TenantSyslogSource",
     "file": "stackwatch.sources.file_tail:FileTailSource",
     "amqp": "stackwatch.sources.amqp_notifications:AmqpNotificationSource",
-}
+})
 
 
-def source_class(kind: str) -> Any:
-    module_name, _, attribute = SOURCES[kind].partition(":")
-    return getattr(importlib.import_module(module_name), attribute)
+def source_class(kind: str) -> type[Source]:
+    """The class of source type ``kind``: a ``KeyError`` when unknown, an ``ImportError``
+    naming it when it cannot load (e.g. aio-pika missing)."""
+    return SOURCES.load(kind)
 
 
-def settings_class(kind: str) -> Any:
+def settings_class(kind: str) -> type[SourceSettings]:
     return source_class(kind).Settings
 
 
-def create_source(settings: Any, context: Any) -> Any:
+def create_source(settings: Any, context: SourceContext) -> Source:
     """A source instance for one ``sources:`` entry."""
     return source_class(settings.type)(settings, context)

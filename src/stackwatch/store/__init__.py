@@ -4,25 +4,27 @@
   slash convention): the embedded SQLite store in that data folder;
 - ``postgresql://...``: the shared PostgreSQL store (``stackwatch.store.postgres``).
 
-The table below is the registry: a backend is a ``module:function`` reference, imported only
-when used, so a missing optional dependency only matters to those who pick that backend.
+The table below is the registry (``stackwatch.core.registry``): a backend is a ``module:function``
+reference, imported only when used, so a missing optional dependency only matters to those who
+pick that backend.
 """
 
 from __future__ import annotations
 
-import importlib
 import os
+from collections.abc import Callable
 from typing import Any, Final
 
 from stackwatch.core.errors import StoreError
+from stackwatch.core.registry import EntryLoadError, Registry
 from stackwatch.store.base import AlertQuery, EventQuery, Store, StoredAlert, StoredEvent
 
 __all__ = ["BACKENDS", "AlertQuery", "EventQuery", "Store", "StoredAlert", "StoredEvent", "open_store"]
 
-BACKENDS: Final = {
+BACKENDS: Final[Registry[Callable[..., Store]]] = Registry("store backend", {
     "sqlite": "stackwatch.store.sqlite:open_store",
     "postgresql": "stackwatch.store.postgres:open_store",
-}
+})
 
 
 def open_store(url_or_dir: str | os.PathLike[str], **options: Any) -> Store:
@@ -41,13 +43,14 @@ def open_store(url_or_dir: str | os.PathLike[str], **options: Any) -> Store:
         scheme, location = "postgresql", target
     else:
         raise StoreError(f"unknown store {scheme!r} in {target!r}: use a folder, sqlite:// or postgresql://")
-    module_name, _, function = BACKENDS[scheme].partition(":")
     try:
-        module = importlib.import_module(module_name)
-    except ImportError as exc:
-        if exc.name == module_name:
+        opener = BACKENDS.load(scheme)
+    except EntryLoadError as exc:
+        module_name, cause = BACKENDS[scheme].partition(":")[0], exc.__cause__
+        if not isinstance(cause, ImportError):
+            raise StoreError(str(exc)) from exc
+        if cause.name == module_name:
             raise StoreError(f"the {scheme} store backend is not available yet ({module_name})") from exc
-        raise StoreError(f"the {scheme} store backend needs a package that is not installed: {exc}") from exc
-    opener = getattr(module, function)
-    store: Store = opener(location, **options)
-    return store
+        raise StoreError(
+            f"the {scheme} store backend needs a package that is not installed: {cause}") from exc
+    return opener(location, **options)

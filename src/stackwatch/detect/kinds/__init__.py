@@ -1,47 +1,38 @@
-"""Rule kinds: one module each. The table below is the registry the loader and the
-engine use (kind name -> module with ``FIELDS``, ``parse_params`` and a detector)."""
+"""Rule kinds: one module each. ``REGISTRY`` names each kind's detector class; the kind's module
+(the one defining that class) carries ``FIELDS`` and ``parse_params``. A kind is imported when a
+rule asks for it (``DETECTORS[kind]`` / ``MODULES[kind]``, read-only mappings over the registry)."""
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Mapping
 from types import ModuleType
 from typing import Final
 
-from stackwatch.detect.kinds import (
-    absence,
-    cardinality,
-    level_drop,
-    match,
-    new_value,
-    sequence,
-    spike,
-    threshold,
-)
+from stackwatch.core.registry import Registry
 from stackwatch.detect.kinds.base import Detector, Firing, KindContext
 
-MODULES: Final[dict[str, ModuleType]] = {
-    "match": match,
-    "threshold": threshold,
-    "cardinality": cardinality,
-    "sequence": sequence,
-    "new_value": new_value,
-    "absence": absence,
-    "level_drop": level_drop,
-    "spike": spike,
-}
+REGISTRY: Final[Registry[type[Detector]]] = Registry("rule kind", {
+    "match": "stackwatch.detect.kinds.match:MatchDetector",
+    "threshold": "stackwatch.detect.kinds.threshold:ThresholdDetector",
+    "cardinality": "stackwatch.detect.kinds.cardinality:CardinalityDetector",
+    "sequence": "stackwatch.detect.kinds.sequence:SequenceDetector",
+    "new_value": "stackwatch.detect.kinds.new_value:NewValueDetector",
+    "absence": "stackwatch.detect.kinds.absence:AbsenceDetector",
+    "level_drop": "stackwatch.detect.kinds.level_drop:LevelDropDetector",
+    "spike": "stackwatch.detect.kinds.spike:SpikeDetector",
+})
 
-DETECTORS: Final[dict[str, type[Detector]]] = {
-    "match": match.MatchDetector,
-    "threshold": threshold.ThresholdDetector,
-    "cardinality": cardinality.CardinalityDetector,
-    "sequence": sequence.SequenceDetector,
-    "new_value": new_value.NewValueDetector,
-    "absence": absence.AbsenceDetector,
-    "level_drop": level_drop.LevelDropDetector,
-    "spike": spike.SpikeDetector,
-}
+
+def _module_of(detector: type[Detector]) -> ModuleType:
+    return sys.modules[detector.__module__]  # imported: loading the class imported it
+
+
+DETECTORS: Final[Mapping[str, type[Detector]]] = REGISTRY.view()
+MODULES: Final[Mapping[str, ModuleType]] = REGISTRY.view(_module_of)
 
 COUNTING: Final = frozenset({"match", "threshold", "cardinality", "sequence", "new_value", "spike"})
 """Kinds that count security events: they skip events the correlator marked as duplicates.
 absence / level_drop measure a source's traffic, so they see every event."""
 
-__all__ = ["COUNTING", "DETECTORS", "MODULES", "Detector", "Firing", "KindContext"]
+__all__ = ["COUNTING", "DETECTORS", "MODULES", "REGISTRY", "Detector", "Firing", "KindContext"]
