@@ -89,8 +89,9 @@ def parse_time(value: Any) -> datetime | None:
 
 
 def _text(value: Any) -> str | None:
-    """A scalar as text (ids may be ints); None for missing/empty/containers."""
-    if value.__class__ is str:  # nearly every value: skip the checks below
+    """A scalar as text (ids may be ints); None for missing/empty/containers. A str subclass
+    comes back as a plain str (``type`` rather than ``isinstance``)."""
+    if type(value) is str:
         return value or None
     if value is None or value == "" or isinstance(value, dict | list):
         return None
@@ -105,6 +106,129 @@ def _dict(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else _NO_FIELDS
 
 
+def normalize_cadf(payload: dict[str, Any], event_type: str | None = None,
+                   attrs: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Event fields (not time/raw/origin) for one CADF event dict. ``attrs``: a dict the CADF
+    attrs are added to (the notification's own, which keep their place first); a new one if None.
+
+    A CADF event says who (``initiator``) did what (``action``) to what (``target``), as seen
+    by whom (``observer``), with which result (``outcome``, ``reason``). Each part has its
+    reader below. The attrs are added in one fixed order (the event's own, reason, password
+    hash, federation, observer, then the resource's) so stored events keep their layout."""
+    if attrs is None:
+        attrs = {}
+    initiator_fields = _dict(payload.get("initiator"))
+    observer = _dict(payload.get("observer"))
+    _event_attrs(payload, event_type, attrs)
+    # reason, attachments and credential are optional: most events have none of them
+    reason = payload.get("reason")
+    reason_type = _reason(_dict(reason), attrs) if reason else None
+    if attachments := payload.get("attachments"):
+        _password_hash(attachments, attrs)
+    if credential := initiator_fields.get("credential"):
+        _federation(credential, attrs)
+    observer_id = observer.get("id")
+    if observer_id:
+        attrs["observer_id"] = _text(observer_id)
+    target_fields = _dict(payload.get("target"))
+    target_uri = _text(target_fields.get("typeURI"))
+    raw_action = payload.get("action")
+    action, target = _action_and_target(_text(raw_action) or "", event_type, reason_type, target_uri,
+                                        target_fields, payload, attrs)
+    host = _dict(initiator_fields.get("host"))
+    initiator = _initiator(initiator_fields, host)
+    outcome = _text(payload.get("outcome"))
+    observer_uri = _text(observer.get("typeURI"))
+    # the summary names the initiator as CADF does (initiator.id), Initiator.id prefers user_id
+    who = initiator.name or _text(initiator_fields.get("id"))
+    fields: dict[str, Any] = {
+        "service": _service(event_type, raw_action, target_uri, observer_uri),
+        "action": action or None,
+        "outcome": outcome if outcome in _OUTCOMES else (outcome and "unknown"),
+        "initiator": initiator,
+        "target": target,
+        "observer": observer_uri or _text(observer_id),
+        "request_id": _text(initiator_fields.get("request_id")) or _text(payload.get("request_id")),
+        "attrs": attrs,
+        # the address as sent: an odd one (a number, a mapping) is still shown as it came
+        "message": _summary(action, outcome, who, host.get("address"), target, attrs),
+    }
+    if outcome == "failure":
+        fields["severity"] = "warning"
+    return fields
+
+
+def _event_attrs(payload: dict[str, Any], event_type: str | None, attrs: dict[str, Any]) -> None:
+    """The event's own identity: notification event_type, CADF id and eventType, the audited
+    request path (keystonemiddleware) and the keystone resource id, as text."""
+    if event_type:
+        attrs["event_type"] = event_type
+    for key, attr in _ATTR_KEYS:
+        if (value := _text(payload.get(key))) is not None:
+            attrs[attr] = value
+
+
+def _reason(reason: dict[str, Any], attrs: dict[str, Any]) -> str | None:
+    """CADF ``reason``: keystone's PCI-DSS refusals and keystonemiddleware's HTTP status.
+    Returns reasonType (it can turn an authenticate into account.locked / password.expired)."""
+    if (code := _text(reason.get("reasonCode"))) is not None:
+        attrs["reason_code"] = code  # always text: keystone sends 401, keystonemiddleware "200"
+    reason_type = _text(reason.get("reasonType"))
+    if reason_type is not None:
+        attrs["reason_type"] = reason_type
+    return reason_type
+
+
+def _password_hash(attachments: Any, attrs: dict[str, Any]) -> None:
+    """keystone's ``partial_password_hash`` attachment of a refused password (when
+    report_invalid_password_hash is on): a changing hash means guessing, a constant one a
+    stale credential. The last such attachment wins."""
+    for attachment in attachments:
+        if isinstance(attachment, dict) and attachment.get("name") == "partial_password_hash":
+            attrs["partial_password_hash"] = _text(attachment.get("content"))
+
+
+def _federation(credential: Any, attrs: dict[str, Any]) -> None:
+    """A federated login names its identity provider, credential type and mapped groups in
+    initiator.credential; a local login has no identity_provider and adds nothing."""
+    if not isinstance(credential, dict) or not credential.get("identity_provider"):
+        return
+    attrs["identity_provider"] = _text(credential.get("identity_provider"))
+    attrs["credential_type"] = _text(credential.get("type"))
+    if isinstance(credential.get("groups"), list):
+        attrs["groups"] = [str(group) for group in credential["groups"]]
+
+
+def _action_and_target(action: str, event_type: str | None, reason_type: str | None,
+                       target_uri: str | None, target: dict[str, Any], payload: dict[str, Any],
+                       attrs: dict[str, Any]) -> tuple[str, Target]:
+    """The action rules match and its target, for CADF's three kinds of action:
+    keystone's authenticate, keystone CRUD (``<operation>.<resource>``) and
+    keystonemiddleware's API actions (``read/list``, ``create``...: kept as they are)."""
+    target_id = _text(target.get("id"))
+    name = _text(target.get("name"))
+    if action.startswith("authenticate") or event_type == "identity.authenticate":
+        return _authenticate_action(reason_type), Target(target_uri, target_id, name)
+    if "." in action and "/" not in action:
+        return action, _resource_target(action.partition(".")[2], target_uri, target_id, name, payload, attrs)
+    return action, Target(target_uri, target_id, name)
+
+
+def _resource_target(resource: str, target_uri: str | None, target_id: str | None, name: str | None,
+                     payload: dict[str, Any], attrs: dict[str, Any]) -> Target:
+    """A keystone CRUD target: the short resource name (``deleted.project`` -> project) with
+    the typeURI kept in attrs, and the id keystone puts in ``resource_info``. A role
+    assignment has no id of its own: its role/user/project... go to attrs."""
+    if target_uri:
+        attrs["target_type_uri"] = target_uri
+    target_type = resource or _TYPE_URI_NAMES.get(target_uri or "", target_uri)
+    if resource == "role_assignment":
+        for key in _ROLE_ASSIGNMENT_KEYS:
+            if key in payload and payload[key] is not None:
+                attrs[key] = payload[key] if isinstance(payload[key], bool) else str(payload[key])
+    return Target(target_type, attrs.get("resource_info") or target_id, name)
+
+
 def _authenticate_action(reason_type: str | None) -> str:
     if reason_type:
         lowered = reason_type.lower()
@@ -113,6 +237,21 @@ def _authenticate_action(reason_type: str | None) -> str:
         if any(marker in lowered for marker in _EXPIRED_MARKERS):
             return "password.expired"
     return "authenticate"
+
+
+def _initiator(fields: dict[str, Any], host: dict[str, Any]) -> Initiator:
+    """Who acted: keystone's user (username, user_id, project, domain) and the client's
+    host (address, agent)."""
+    initiator_id = _text(fields.get("id"))
+    return Initiator(
+        # keystone names an unknown account 'user_name' (the refused login of no such user)
+        name=_text(fields.get("username")) or _text(fields.get("name")) or _text(fields.get("user_name")),
+        id=_text(fields.get("user_id")) or initiator_id,
+        project=_text(fields.get("project_id")),
+        domain=_text(fields.get("domain_id")) or _text(fields.get("user_domain_id")),
+        source_ip=_text(host.get("address")),
+        user_agent=_text(host.get("agent")),
+    )
 
 
 def _service(event_type: str | None, action: Any, target_uri: str | None, observer_uri: str | None) -> str:
@@ -126,166 +265,16 @@ def _service(event_type: str | None, action: Any, target_uri: str | None, observ
     return "keystone" if observer_uri == "service/security" else ""
 
 
-def normalize_cadf(payload: dict[str, Any], event_type: str | None = None,
-                   attrs: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Event fields (not time/raw/origin) for one CADF event dict. ``attrs``: a dict the CADF
-    attrs are added to (the notification's own, which keep their place first); a new one if None.
-
-    Straight-line on purpose: every keystone notification goes through here, so each field
-    CADF defines is read once, directly (no generic walk, no second pass for the summary).
-    ``_text`` and ``_dict`` are inlined for the values nearly all events carry (a str, None,
-    a dict): about twenty calls less per event; the calls remain for anything else."""
-    get = payload.get
-    initiator = get("initiator")
-    if initiator.__class__ is not dict:
-        initiator = _dict(initiator)
-    iget = initiator.get
-    host = iget("host")
-    if host.__class__ is not dict:
-        host = _dict(host)
-    target = get("target")
-    if target.__class__ is not dict:
-        target = _dict(target)
-    observer = get("observer")
-    if observer.__class__ is not dict:
-        observer = _dict(observer)
-    reason = get("reason")
-    if reason.__class__ is not dict:
-        reason = _dict(reason)
-    raw_action = get("action")
-    action = ((raw_action or None) if raw_action.__class__ is str else _text(raw_action)) or ""
-    outcome = get("outcome")
-    if outcome.__class__ is str:
-        outcome = outcome or None
-    elif outcome is not None:
-        outcome = _text(outcome)
-    reason_type = _text(reason.get("reasonType")) if reason else None
-
-    if attrs is None:
-        attrs = {}
-    if event_type:
-        attrs["event_type"] = event_type
-    for key, attr in _ATTR_KEYS:
-        value = get(key)
-        if value is not None:
-            if value.__class__ is str:
-                if value:
-                    attrs[attr] = value
-            elif (value := _text(value)) is not None:
-                attrs[attr] = value
-    if reason:
-        if (code := _text(reason.get("reasonCode"))) is not None:
-            attrs["reason_code"] = code  # always text: keystone sends 401, keystonemiddleware "200"
-        if reason_type is not None:
-            attrs["reason_type"] = reason_type
-    attachments = get("attachments")
-    if attachments:
-        for attachment in attachments:
-            if isinstance(attachment, dict) and attachment.get("name") == "partial_password_hash":
-                attrs["partial_password_hash"] = _text(attachment.get("content"))
-    credential = iget("credential")
-    if credential is not None and isinstance(credential, dict) and credential.get("identity_provider"):
-        # federated authentication
-        attrs["identity_provider"] = _text(credential.get("identity_provider"))
-        attrs["credential_type"] = _text(credential.get("type"))
-        if isinstance(credential.get("groups"), list):
-            attrs["groups"] = [str(group) for group in credential["groups"]]
-    observer_id = observer.get("id")
-    if observer_id:
-        attrs["observer_id"] = observer_id if observer_id.__class__ is str else _text(observer_id)
-
-    tget = target.get
-    target_uri = tget("typeURI")
-    if target_uri.__class__ is str:
-        target_uri = target_uri or None
-    elif target_uri is not None:
-        target_uri = _text(target_uri)
-    target_type = target_uri
-    target_id = tget("id")
-    if target_id.__class__ is str:
-        target_id = target_id or None
-    elif target_id is not None:
-        target_id = _text(target_id)
-    if action.startswith("authenticate") or event_type == "identity.authenticate":
-        action = _authenticate_action(reason_type) if reason_type else "authenticate"
-    elif "." in action and "/" not in action:  # keystone CRUD: '<operation>.<resource>'
-        resource = action.partition(".")[2]
-        if target_type:
-            attrs["target_type_uri"] = target_type
-        target_type = resource or _TYPE_URI_NAMES.get(target_type or "", target_type)
-        target_id = attrs.get("resource_info") or target_id
-        if resource == "role_assignment":
-            for key in _ROLE_ASSIGNMENT_KEYS:
-                if key in payload and payload[key] is not None:
-                    attrs[key] = payload[key] if isinstance(payload[key], bool) else str(payload[key])
-
-    # The initiator's fields: each read once, as text (inlined _text, see above).
-    name = iget("username")
-    if name.__class__ is not str or not name:
-        # keystone names an unknown account 'user_name' (the refused login of no such user)
-        name = _text(name) or _text(iget("name")) or _text(iget("user_name"))
-    initiator_id = iget("id")
-    if initiator_id.__class__ is str:
-        initiator_id = initiator_id or None
-    elif initiator_id is not None:
-        initiator_id = _text(initiator_id)
-    user_id = iget("user_id")
-    if user_id.__class__ is not str or not user_id:
-        user_id = _text(user_id) or initiator_id
-    project = iget("project_id")
-    if project.__class__ is str:
-        project = project or None
-    elif project is not None:
-        project = _text(project)
-    domain = iget("domain_id")
-    if domain.__class__ is not str or not domain:
-        domain = _text(domain) or _text(iget("user_domain_id"))
-    address = host.get("address")
-    source_ip = (address or None) if address.__class__ is str else _text(address)
-    agent = host.get("agent")
-    if agent.__class__ is str:
-        agent = agent or None
-    elif agent is not None:
-        agent = _text(agent)
-    observer_uri = observer.get("typeURI")
-    if observer_uri.__class__ is str:
-        observer_uri = observer_uri or None
-    elif observer_uri is not None:
-        observer_uri = _text(observer_uri)
-    request_id = iget("request_id")
-    if request_id.__class__ is not str or not request_id:
-        request_id = _text(request_id) or _text(get("request_id"))
-    if (event_type and event_type.startswith("identity.")) or raw_action == "authenticate":
-        service = "keystone"  # _service's first test, without the call
-    else:
-        service = _service(event_type, raw_action, target_uri, observer_uri)
-    fields: dict[str, Any] = {
-        "service": service,
-        "action": action or None,
-        "outcome": outcome if outcome in _OUTCOMES else (outcome and "unknown"),
-        # positional: the field order of Initiator / Target (faster than keywords)
-        "initiator": Initiator(name, user_id, project, domain, source_ip, agent),
-        "target": Target(target_type, target_id, _text(tget("name"))),
-        "observer": observer_uri or _text(observer_id),
-        "request_id": request_id,
-        "attrs": attrs,
-        "message": _summary(action, outcome, name or initiator_id, address, target_type, target_id, attrs),
-    }
-    if outcome == "failure":
-        fields["severity"] = "warning"
-    return fields
-
-
-def _summary(action: str, outcome: str | None, who: str | None, address: Any,
-             target_type: str | None, target_id: str | None, attrs: dict[str, Any]) -> str:
+def _summary(action: str, outcome: str | None, who: str | None, address: Any, target: Target,
+             attrs: dict[str, Any]) -> str:
     """'<action> <outcome> by <who> [from <address>] [path <path> | on <target>] [(<reason>)]'."""
     text = f"{action or '?'} {outcome} by {who or '?'}" if outcome else f"{action or '?'} by {who or '?'}"
     if address:
         text += f" from {address}"
     if "request_path" in attrs:
         text += f" path {attrs['request_path']}"
-    elif target_type or target_id:
-        on = f"{target_type or '?'} {target_id or ''}".strip()
+    elif target.type or target.id:
+        on = f"{target.type or '?'} {target.id or ''}".strip()
         text += f" on {on}" if on else " on"
     if "reason_type" in attrs:
         text += f" ({attrs['reason_type']})"
