@@ -136,22 +136,26 @@ class Sink(Protocol):
 # -- the store ------------------------------------------------------------------------------
 
 
-class EventWriter(Protocol):
-    """The store's writing methods (store/base.Store has them, with the rest)."""
+class EventLog(Protocol):
+    """Where a response action, a decision or a refusal is recorded as an event (respond/)."""
 
     def append_events(self, events: Sequence[Event]) -> list[int]: ...
-
-    def upsert_alerts(self, alerts: Iterable[Alert]) -> list[int]: ...
 
     def flush(self) -> None: ...
 
 
-class AlertLog(EventWriter, Protocol):
-    """The part of the store the response layer (respond/) records its actions and alerts in:
-    the store itself, or serve's queue of writes a worker thread hands to the runner's loop
-    (pipeline/runner._QueuedWrites)."""
+class ResponseStore(EventLog, Protocol):
+    """The part of the store the respond commands use: the store itself, the command line's
+    respond/recorder.SpoolingRecorder, or serve's queue of writes a worker thread hands to the
+    runner's loop (pipeline/runner._QueuedWrites)."""
 
-    def alerts(self, query: AlertQuery | None = None) -> list[StoredAlert]: ...
+    def alerts(self, query: AlertQuery | None = None) -> Sequence[StoredAlert]: ...
+
+
+class SweepStore(ResponseStore, Protocol):
+    """A reconciliation sweep's store: it also folds the orphans it found into alerts."""
+
+    def upsert_alerts(self, alerts: Iterable[Alert]) -> list[int]: ...
 
 
 FileRecord = tuple[int, int, bytes]

@@ -31,6 +31,7 @@ from collections.abc import Callable, Iterable
 from typing import Any, Final, TextIO
 
 from stackwatch.core.event import replace
+from stackwatch.core.types import EventLog
 from stackwatch.respond.actions import ActionResult, Executor, RunReport, VerifyError, _brief, _transient
 from stackwatch.respond.applied import Applied, AppliedLedger
 from stackwatch.respond.countermeasures import (
@@ -407,7 +408,7 @@ def _partial(item: Applied, why: str) -> str:
 
 
 def make_executor(cloud: Any, policy: CountermeasurePolicy, ledger: AppliedLedger | None, *,
-                  store: Any = None, queue: Any = None, out: TextIO | None = sys.stdout,
+                  store: EventLog | None = None, queue: Any = None, out: TextIO | None = sys.stdout,
                   actor: str = "stackwatch", retries: int = 3, retry_delay: float = 2.0,
                   own: set[str] | None = None,
                   sleep: Callable[[float], None] = time.sleep) -> CountermeasureExecutor:

@@ -244,7 +244,7 @@ class Store(ABC):
     """What every backend offers. Use it as a context manager: leaving it flushes and closes.
 
     The optional capabilities are declared here, on every store, with what a store without them
-    does (nothing, None, False), so callers call them rather than probe for them."""
+    does (nothing, None, False), so callers call them rather than probe for them (core/types.py)."""
 
     data_dir: Path | None = None
     """The embedded store's folder (the web process's audit spool, approvals and ledgers sit
@@ -261,6 +261,21 @@ class Store(ABC):
     def ingest_records(self) -> FileRecords | None:
         """Where ``analyze`` remembers the files earlier runs read, when kept in this store (a
         shared store's table, per writer); None: beside the store (pipeline/ingested.py)."""
+        return None
+
+    def integrity_status(self) -> dict[str, Any] | None:
+        """The tamper-evident layer's state for the web UI (api/integrity.py's report keys);
+        None: this store keeps none."""
+        return None
+
+    def inclusion_proof(self, seq: int) -> dict[str, Any] | None:
+        """A proof that event ``seq`` is in the latest checkpoint; None when there is none."""
+        return None
+
+    def event_histogram(self, start: datetime, until: datetime, step: int) -> list[tuple[Any, ...]] | None:
+        """Stored events per (host, service, bucket of ``step`` seconds from ``start``) up to
+        ``until``, as (host, service, index, count) rows; None: the caller counts a scan of
+        ``search_events`` (api/stats.py)."""
         return None
 
     def record_admin(self, event: Event) -> int | None:
