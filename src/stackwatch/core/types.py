@@ -7,8 +7,9 @@ on no other stackwatch package: the few names from elsewhere are for the type ch
 None of them is ``runtime_checkable``: an ``isinstance`` against a Protocol inspects every
 member on each call, which the hot paths cannot afford; what a store may or may not do is
 declared on the store classes instead (``store/base.Store``: ``tick``, ``data_dir``,
-``takes_header_events``, ``ingest_records``, ``record_admin``, each present on every store).
-"""
+``takes_header_events``, ``ingest_records``, ``record_admin``, ``integrity_status``,
+``inclusion_proof``, ``event_histogram``, each present on every store, doing nothing where not
+needed)."""
 
 from __future__ import annotations
 
