@@ -10,7 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from stackwatch.store.base import Store
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,23 +49,13 @@ class IntegrityStatus(Protocol):
 NOT_CONFIGURED = IntegrityReport(configured=False)
 
 
-class NoIntegrity:
-    """The store offers no integrity data."""
-
-    def report(self) -> IntegrityReport:
-        return NOT_CONFIGURED
-
-    def proof(self, seq: int) -> Mapping[str, Any] | None:
-        return None
-
-
 class StoreIntegrity:
-    """Adapts a store that has ``integrity_status()`` (a mapping with the report's keys)
-    and optionally ``inclusion_proof(seq)``."""
+    """Adapts a store's ``integrity_status()`` (a mapping with the report's keys, None when it
+    keeps none) and ``inclusion_proof(seq)``."""
 
-    def __init__(self, store: Any) -> None:
+    def __init__(self, store: Store) -> None:
         self._status = store.integrity_status
-        self._proof = getattr(store, "inclusion_proof", None)
+        self._proof = store.inclusion_proof
 
     def report(self) -> IntegrityReport:
         data = self._status()
@@ -85,17 +78,13 @@ class StoreIntegrity:
         )
 
     def proof(self, seq: int) -> Mapping[str, Any] | None:
-        if self._proof is None:
-            return None
         result = self._proof(seq)
         return _plain(result) if result is not None else None
 
 
-def integrity_for(store: Any) -> IntegrityStatus:
-    """Feature detection: the store's integrity data when it has any."""
-    if callable(getattr(store, "integrity_status", None)):
-        return StoreIntegrity(store)
-    return NoIntegrity()
+def integrity_for(store: Store) -> IntegrityStatus:
+    """The store's integrity data (a store that keeps none reports ``NOT_CONFIGURED``)."""
+    return StoreIntegrity(store)
 
 
 def _plain(value: Any) -> Any:

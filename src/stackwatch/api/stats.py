@@ -78,9 +78,9 @@ def histogram(store: Store, since: datetime, until: datetime, *, max_buckets: in
 
 
 def _counts(store: Store, start: datetime, until: datetime, step: int) -> tuple[list[tuple[Any, ...]], bool]:
-    offered = getattr(store, "event_histogram", None)
-    if callable(offered):
-        return list(offered(start, until, step)), False
+    offered = store.event_histogram(start, until, step)
+    if offered is not None:
+        return list(offered), False
     return _scan_counts(store, start, until, step)
 
 

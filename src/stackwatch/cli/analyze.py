@@ -16,6 +16,7 @@ from stackwatch.config.loader import load_config
 from stackwatch.config.schema import parse_size
 from stackwatch.config.settings import Settings, StoreSettings
 from stackwatch.core.errors import ConfigError
+from stackwatch.core.types import DetectionEngine
 from stackwatch.detect.gc_tuning import tune_gc
 from stackwatch.pipeline.analyze import AnalyzeResult, analyze
 from stackwatch.pipeline.engine import archive_settings, engine_for
@@ -90,8 +91,8 @@ def run_analyze(paths: list[str], *, data: str | None, host: str = "", fmt: str 
         return _run(inputs, engine, pool, data=data, fmt=fmt, store_events=store_events, inflate=inflate)
 
 
-def _run(inputs: list[InputFile], engine: object, pool: ReaderPool | None, *, data: str | None, fmt: str,
-         store_events: bool, inflate: InflateLimits | None) -> AnalyzeResult:
+def _run(inputs: list[InputFile], engine: DetectionEngine, pool: ReaderPool | None, *, data: str | None,
+         fmt: str, store_events: bool, inflate: InflateLimits | None) -> AnalyzeResult:
     folder = StoreSettings(url=data).embedded_folder() if data else None
     # With workers this process is what bounds the speed: an embedded store's search index is
     # then filled by a process of its own (store/index_process.py), on the other core.
@@ -99,9 +100,9 @@ def _run(inputs: list[InputFile], engine: object, pool: ReaderPool | None, *, da
     store = open_store(data, **options) if (data and store_events) else None
     # what earlier runs read is remembered beside an embedded store, and in a shared store's
     # table (per writer: ``ingest_records``)
-    shared = getattr(store, "ingest_records", None)
+    shared = store.ingest_records() if store is not None and folder is None else None
     ledger = (None if store is None else IngestLedger(folder) if folder is not None
-              else IngestLedger(records=shared()) if shared is not None else None)
+              else IngestLedger(records=shared) if shared is not None else None)
     bar = ProgressBar()
     with stop_on_signals() as stop:
         try:

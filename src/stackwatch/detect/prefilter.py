@@ -30,6 +30,7 @@ import string
 from collections.abc import Iterable, Mapping
 from typing import Any, Final
 
+from stackwatch.core.types import DetectionEngine
 from stackwatch.detect.codegen import And, Leaf, Node, Not
 from stackwatch.detect.conditions import match_all
 from stackwatch.detect.correlate import CORRELATED_ACTIONS
@@ -249,7 +250,7 @@ def _leaf_gate(leaf: Leaf, values: dict[str, str]) -> tuple[str, ...] | None:
     return best
 
 
-def prefilter_for(engine: object) -> Prefilter | None:
+def prefilter_for(engine: DetectionEngine) -> Prefilter | None:
     """The prefilter of ``engine`` (detect.engine.Engine, or the orphan-aware one), or None
     for an engine it does not know the inside of (then every record is parsed)."""
     from stackwatch.detect.engine import Engine

@@ -22,6 +22,8 @@ from datetime import UTC, datetime
 from typing import Any, Final, Protocol
 
 from stackwatch.core.event import Event
+from stackwatch.core.types import MessageParser as MessageParser  # the seams (core/types.py), re-exported
+from stackwatch.core.types import RecordParser as RecordParser
 
 MAX_PARSE_BYTES: Final = 64 * 1024
 """Records longer than this are not parsed (kept raw as ``unparsed``, reason ``oversize``)."""
@@ -93,26 +95,6 @@ RecordGate = Callable[[str, str, str | None, frozenset[str], tuple[tuple[str, st
 record's full parse? (detect/prefilter.py)"""
 
 
-class RecordParser(Protocol):
-    """A record format. A parser whose records are always one line (``continues`` can never
-    return True) says so with a class attribute ``multiline = False``: the framing then
-    skips the ``continues`` call on every following line. Without it, True is assumed."""
-
-    name: str  # the format name; also the Event.kind it produces by default
-
-    def sniff(self, line: str) -> bool:
-        """Cheap check: may ``line`` start a record of this format?"""
-        ...
-
-    def continues(self, first: str, line: str) -> bool:
-        """Does ``line`` belong to the record that started with ``first``?"""
-        ...
-
-    def parse(self, lines: list[str], ctx: ParseContext) -> list[Any]:
-        """Turn one record (its lines) into one or more Events."""
-        ...
-
-
 def is_multiline(parser: RecordParser) -> bool:
     """May a record of ``parser`` span lines (see RecordParser)? True unless it says not."""
     return bool(getattr(parser, "multiline", True))
@@ -135,18 +117,3 @@ class HeaderParser(Protocol):
     def header(self, lines: list[str], ctx: ParseContext) -> RecordHeader | None: ...
 
     def header_event(self, lines: list[str], ctx: ParseContext, record: Any, head: RecordHeader) -> Event: ...
-
-
-class MessageParser(Protocol):
-    """A program's messages. One whose ``parse_message`` result depends on its arguments
-    only (no state, no clock) may say so with a class attribute ``memoizable = True``: the
-    syslog parser then parses a message repeated word for word once, and shares the result
-    (which no caller changes)."""
-
-    name: str
-    programs: frozenset[str]  # program names (syslog TAG without pid) this parser handles
-
-    def parse_message(self, program: str, message: str) -> dict[str, Any] | None:
-        """Extra Event fields recognised in ``message`` (action, outcome, initiator,
-        target, severity, attrs...), or None when the message says nothing special."""
-        ...

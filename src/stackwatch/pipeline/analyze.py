@@ -6,15 +6,20 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from stackwatch.core.alert import Alert
 from stackwatch.core.event import Event
+from stackwatch.core.types import DetectionEngine
 from stackwatch.parsers.base import RecordGate
 from stackwatch.pipeline import ingest
 from stackwatch.pipeline.ingested import stored_before
 from stackwatch.pipeline.reader import InflateLimits, InputFile, ReadProgress, read_event_batches
 from stackwatch.pipeline.ties import in_tie_order
 from stackwatch.pipeline.workers import ReaderPool
+
+if TYPE_CHECKING:  # the store package is imported by whoever opens one
+    from stackwatch.store.base import Store
 
 STORE_BATCH = 5000
 
@@ -34,7 +39,7 @@ class AnalyzeResult:
     signal: int = 0  # the signal that stopped it
 
 
-def analyze(inputs: list[InputFile], *, engine: object, store: object | None = None,
+def analyze(inputs: list[InputFile], *, engine: DetectionEngine, store: Store | None = None,
             on_progress: Callable[[ReadProgress], None] | None = None,
             progress_every: int = 20000, inflate: InflateLimits | None = None,
             stop: threading.Event | None = None, stored_before: dict[str, int] | None = None,
@@ -68,6 +73,8 @@ def analyze(inputs: list[InputFile], *, engine: object, store: object | None = N
         pool = ReaderPool(min(jobs, sum(source.path is not None for source in inputs)))
     try:
         gate = None
+        # declared on store/base.Store; getattr as any object with the writing methods will do
+        # (tests/pipeline/test_analyze_loop.py hands in a recorder of calls)
         if prefilter and pool is None and (store is None or getattr(store, "takes_header_events", False)):
             from stackwatch.detect.prefilter import prefilter_for
 
@@ -79,16 +86,16 @@ def analyze(inputs: list[InputFile], *, engine: object, store: object | None = N
             pool.close()
 
 
-def _analyze(inputs: list[InputFile], engine: object, store: object | None,
+def _analyze(inputs: list[InputFile], engine: DetectionEngine, store: Store | None,
              on_progress: Callable[[ReadProgress], None] | None, progress_every: int,
              inflate: InflateLimits | None, stop: threading.Event | None,
              stored_before: dict[str, int] | None, pool: ReaderPool | None,
              received: datetime | None, gate: RecordGate | None) -> AnalyzeResult:
     progress = ReadProgress()
     result = AnalyzeResult(progress)
-    process = engine.process  # type: ignore[attr-defined]
+    process = engine.process
     batch: list[Event] = []
-    append = store.append_events if store is not None else None  # type: ignore[attr-defined]
+    append: Callable[[list[Event]], object] | None = store.append_events if store is not None else None
     if append is not None and stored_before:
         append = _fresh_only(append, stored_before, result)
     count = 0
@@ -123,9 +130,9 @@ def _analyze(inputs: list[InputFile], engine: object, store: object | None,
                     written_at = progress.read_bytes
             if on_progress is not None and count % progress_every == 0:
                 on_progress(progress)
-    engine.finish()  # type: ignore[attr-defined]
-    alerts = sorted(engine.alerts(), key=lambda a: (a.time, a.rule, a.key))  # type: ignore[attr-defined]
-    if append is not None:
+    engine.finish()
+    alerts = sorted(engine.alerts(), key=lambda a: (a.time, a.rule, a.key))
+    if store is not None and append is not None:  # append is None exactly when store is
         if batch:
             append(batch)
             result.stored += len(batch)

@@ -28,6 +28,7 @@ from typing import Any, Final
 import msgspec
 
 from stackwatch.core.atomic import atomic_write
+from stackwatch.core.types import DetectionEngine
 from stackwatch.detect.kinds.spike import SpikeDetector, ordered
 
 log = logging.getLogger(__name__)
@@ -43,11 +44,8 @@ def baselines_path(state_dir: str | os.PathLike[str]) -> Path:
     return Path(state_dir) / BASELINES_FILE
 
 
-def _spikes(engine: Any) -> dict[str, SpikeDetector]:
-    detectors = getattr(engine, "detectors", None)
-    if detectors is None:
-        return {}
-    return {rule.id: det for rule, det in detectors() if isinstance(det, SpikeDetector)}
+def _spikes(engine: DetectionEngine) -> dict[str, SpikeDetector]:
+    return {rule.id: det for rule, det in engine.detectors() if isinstance(det, SpikeDetector)}
 
 
 @contextlib.contextmanager
@@ -64,7 +62,7 @@ def _collector_paused() -> Iterator[None]:
             gc.enable()
 
 
-def snapshot(engine: Any) -> dict[str, Any] | None:
+def snapshot(engine: DetectionEngine) -> dict[str, Any] | None:
     """The engine's spike baselines as a document of plain data, None when the engine has no
     spike rule. Take it on the thread that runs the engine (the event loop): the rows are
     copies, so the document can then be encoded and written by another thread (``write``)
@@ -107,14 +105,14 @@ def _encoded(doc: dict[str, Any]) -> Iterator[bytes]:
     yield b"}}"
 
 
-def save(engine: Any, state_dir: str | os.PathLike[str]) -> int:
+def save(engine: DetectionEngine, state_dir: str | os.PathLike[str]) -> int:
     """``snapshot`` then ``write`` in the calling thread (at stop, and in tools); returns the
     number of keys written. Nothing is written when the engine has no spike rule."""
     doc = snapshot(engine)
     return 0 if doc is None else write(doc, state_dir)
 
 
-def load(engine: Any, state_dir: str | os.PathLike[str], now: float | None = None) -> int:
+def load(engine: DetectionEngine, state_dir: str | os.PathLike[str], now: float | None = None) -> int:
     """Give the engine's spike rules back their baselines; returns the number of keys restored.
     A missing file is a first start (0); a bad one is refused (see the module's docstring).
     ``now``: the restart's time (the wall clock), see SpikeDetector.restore."""

@@ -16,12 +16,15 @@ from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
 from stackwatch.core.alert import Alert
 from stackwatch.core.event import Event, replace
+
+if TYPE_CHECKING:
+    from stackwatch.store.base import Store
 
 MAX_KNOWN = 100_000
 """Alert identities remembered to tell a new alert from an update (least recent forgotten)."""
@@ -104,7 +107,7 @@ class Committed:
     silenced: list[bool]
 
 
-def commit(store: Any, events: Sequence[Event], alerts: Sequence[Alert], *,
+def commit(store: Store, events: Sequence[Event], alerts: Sequence[Alert], *,
            appended: Callable[[], None] | None = None,
            partition: tuple[str, dict[str, Any], bytes | None] | None = None,
            statuses: bool = True) -> Committed:

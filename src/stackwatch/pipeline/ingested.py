@@ -24,9 +24,11 @@ import hashlib
 import sqlite3
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Final, Protocol
+from typing import Final
 
 from stackwatch.core.event import Event
+from stackwatch.core.types import FileRecord as FileRecord  # the seams (core/types.py), re-exported
+from stackwatch.core.types import FileRecords as FileRecords
 from stackwatch.pipeline.reader import InputFile, open_input
 
 INGESTED_FILE: Final = "ingested.db"
@@ -37,20 +39,6 @@ _SCHEMA = """CREATE TABLE IF NOT EXISTS files (
     lines INTEGER NOT NULL,
     digest BLOB NOT NULL     -- SHA-256 of its first text_bytes bytes (decompressed)
 ) WITHOUT ROWID"""
-
-
-FileRecord = tuple[int, int, bytes]
-"""What a run read of a file: (text bytes, lines, SHA-256 of those bytes)."""
-
-
-class FileRecords(Protocol):
-    """Where the records are kept (see the module docstring)."""
-
-    def get(self, path: str) -> FileRecord | None: ...
-
-    def put(self, records: list[tuple[str, int, int, bytes]]) -> None: ...
-
-    def close(self) -> None: ...
 
 
 class FolderRecords:

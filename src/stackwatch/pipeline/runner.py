@@ -27,7 +27,7 @@ import time
 from collections import deque
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from stackwatch.alerts.dispatch import Dispatcher
 from stackwatch.alerts.registry import create_sink
@@ -37,6 +37,7 @@ from stackwatch.config.settings import Settings
 from stackwatch.core.alert import Alert
 from stackwatch.core.errors import StoreError
 from stackwatch.core.event import Event, from_json
+from stackwatch.core.types import DetectionEngine
 from stackwatch.pipeline import baselines, ingest
 from stackwatch.pipeline.selfmon import SelfMonitor
 from stackwatch.sources.base import Source, SourceContext
@@ -45,6 +46,9 @@ from stackwatch.sources.registry import create_source
 from stackwatch.sources.undecoded import malformed_events
 from stackwatch.store.admin import AUDIT_SPOOL
 from stackwatch.store.base import MAX_LIMIT, Store
+
+if TYPE_CHECKING:  # the live engine is built (with its ledger) by pipeline/engine.py
+    from stackwatch.respond.orphans import OrphanDetector
 
 MAX_UNDECODED_RAW = 1 << 20
 """Characters of a record kept when its decoder failed (sources bound what they read anyway)."""
@@ -76,7 +80,7 @@ class Runner:
         settings: Settings,
         *,
         store: Store,
-        engine: Any,
+        engine: DetectionEngine,
         sources: list[Source] | None = None,
         dispatcher: Dispatcher | None = None,
     ) -> None:
@@ -84,6 +88,8 @@ class Runner:
         self.limits = settings.limits
         self.store = store
         self.engine = engine
+        # the resource ledger of respond/orphans.OrphanAwareEngine (saved with the state), once
+        self.orphans: OrphanDetector | None = getattr(engine, "orphans", None)
         self.wake = asyncio.Event()
         context = SourceContext(
             queue_size=self.limits.queue_size,
@@ -164,10 +170,9 @@ class Runner:
         await self.dispatcher.close(max(0.5, deadline - time.monotonic()))
         if self._state_task is not None:  # a periodic write under way finishes first
             await self._state_task
-        orphans = getattr(self.engine, "orphans", None)
-        if orphans is not None:  # the resource ledger survives restarts
+        if self.orphans is not None:  # the resource ledger survives restarts
             with contextlib.suppress(OSError):
-                orphans.save(self.settings.state_dir)
+                self.orphans.save(self.settings.state_dir)
         self._save_baselines()
         await asyncio.to_thread(self.store.close)
 
@@ -200,9 +205,7 @@ class Runner:
         # replayed stamp from months ago arriving before the first heartbeat made the next tick
         # find the heartbeat "silent" since then (test_future_clock, under load). The engine's
         # clock itself still follows the records and the wall-clock ticks, as before.
-        live_from = getattr(self.engine, "live_from", None)
-        if live_from is not None:
-            live_from(datetime.fromtimestamp(time.time(), UTC))
+        self.engine.live_from(datetime.fromtimestamp(time.time(), UTC))
         next_tick = time.time() + tick_every
         next_beat = time.time()
         stall_after = float(limits.stall_after)
@@ -224,9 +227,7 @@ class Runner:
                     self._next_baselines = now + float(self.limits.baselines_interval)
                     self._save_state()
                 self._countermeasures(now)
-                store_tick = getattr(self.store, "tick", None)
-                if store_tick is not None:  # an idle writer still checkpoints and seals on time
-                    store_tick()
+                self.store.tick()  # an idle writer still checkpoints and seals on time
             if beat_every and now >= next_beat:
                 next_beat = now + beat_every
                 self._heartbeat(now)
@@ -324,8 +325,7 @@ class Runner:
         if self._state_task is not None and not self._state_task.done():
             return
         doc = baselines.snapshot(self.engine)
-        orphans = getattr(self.engine, "orphans", None)
-        ledger = orphans.snapshot() if orphans is not None else None
+        ledger = self.orphans.snapshot() if self.orphans is not None else None
         if doc is not None or ledger is not None:
             self._state_task = asyncio.create_task(asyncio.to_thread(self._write_state, doc, ledger),
                                                    name="state-save")
@@ -338,9 +338,9 @@ class Runner:
                 baselines.write(doc, state_dir)
             except OSError as exc:
                 log.error("spike baselines not saved to %s: %s", state_dir, exc)
-        if ledger is not None:
+        if ledger is not None and self.orphans is not None:  # a ledger is only taken from one
             try:
-                self.engine.orphans.write(ledger, state_dir)
+                self.orphans.write(ledger, state_dir)
             except OSError as exc:
                 log.error("orphan ledger not saved to %s: %s", state_dir, exc)
 
@@ -366,7 +366,7 @@ class Runner:
         from stackwatch.respond.openstack import Cloud
         from stackwatch.respond.reconcile import reconcile
 
-        folder = getattr(self.store, "data_dir", None) or self.settings.state_dir
+        folder = self.store.data_dir or self.settings.state_dir
         try:
             queue = ApprovalQueue.open(folder, store=writes)
             report = reconcile(Cloud.connect(policy.cloud), policy, queue=queue, store=writes, alerts=known,
@@ -417,7 +417,7 @@ class Runner:
         from stackwatch.respond.approvals import ApprovalQueue
         from stackwatch.respond.counter_run import countermeasure_pass
 
-        folder = getattr(self.store, "data_dir", None) or self.settings.state_dir
+        folder = self.store.data_dir or self.settings.state_dir
         try:
             cloud = None
             if policy.cloud:
@@ -443,7 +443,7 @@ class Runner:
     def _drain_audit_spool(self) -> None:
         """Audit events the web process could not append itself (this process holds the
         store's append lock) wait in the data folder's spool; take them in, once each."""
-        folder = getattr(self.store, "data_dir", None)  # embedded store only: the spool sits beside it
+        folder = self.store.data_dir  # embedded store only: the spool sits beside it
         if folder is None:
             return
         spool = Path(folder) / AUDIT_SPOOL
@@ -584,7 +584,7 @@ class _QueuedWrites:
     append path: reads go to the store (which serialises them), writes are queued here and taken
     in by the runner's loop, in order, like any other events."""
 
-    def __init__(self, store: Any) -> None:
+    def __init__(self, store: Store) -> None:
         self._store = store
         self.events: deque[Event] = deque()
         self.new_alerts: deque[Alert] = deque()

@@ -12,30 +12,34 @@ used project's is dropped (its open windows start again on its next record).
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from stackwatch.core.alert import Alert
 from stackwatch.core.event import Event
+from stackwatch.core.types import DetectionEngine
 from stackwatch.store.scope import TENANT_ATTR, TENANT_HOST_PREFIX
+
+if TYPE_CHECKING:
+    from stackwatch.detect.engine import EngineStats
 
 MAX_PROJECTS: Final = 1000
 
 
 class TenantPartitionedEngine:
-    def __init__(self, main: Any, make_engine: Callable[[], Any], *,
+    def __init__(self, main: DetectionEngine, make_engine: Callable[[], DetectionEngine], *,
                  max_projects: int = MAX_PROJECTS) -> None:
         self.main = main
         self.make_engine = make_engine
         self.max_projects = max_projects
-        self.engines: OrderedDict[str, Any] = OrderedDict()
+        self.engines: OrderedDict[str, DetectionEngine] = OrderedDict()
         self.dropped = 0
 
     def process(self, event: Event) -> list[Alert]:
         project = event.attrs.get(TENANT_ATTR) if event.attrs else None
         if not project:
-            return self.main.process(event)  # type: ignore[no-any-return]
+            return self.main.process(event)
         return claim(self._engine(str(project)).process(event), str(project))
 
     def tick(self, now: datetime | None = None) -> list[Alert]:
@@ -56,10 +60,22 @@ class TenantPartitionedEngine:
             out += claim(engine.alerts(), project)
         return out
 
+    # the rest of core/types.DetectionEngine is the infrastructure engine's, spelt out for the
+    # type checker (which does not look through __getattr__)
+    def live_from(self, start: datetime) -> None:
+        self.main.live_from(start)
+
+    def detectors(self) -> Sequence[tuple[Any, Any]]:
+        return self.main.detectors()
+
+    @property
+    def stats(self) -> EngineStats:
+        return self.main.stats
+
     def __getattr__(self, name: str) -> Any:
         return getattr(self.main, name)
 
-    def _engine(self, project: str) -> Any:
+    def _engine(self, project: str) -> DetectionEngine:
         engine = self.engines.get(project)
         if engine is None:
             engine = self.engines[project] = self.make_engine()

@@ -29,6 +29,7 @@ from datetime import UTC, datetime
 from typing import Any, Final, TextIO
 
 from stackwatch.core.event import Event, Initiator, Target
+from stackwatch.core.types import EventLog
 from stackwatch.respond.approvals import ApprovalQueue, QueuedAction
 from stackwatch.respond.ledger import Resource
 from stackwatch.respond.openstack import Cloud, not_found_error, still_owned
@@ -98,7 +99,8 @@ def _transient(exc: BaseException) -> bool:
 class Executor:
     """Runs planned (or queued) actions through a Cloud."""
 
-    def __init__(self, cloud: Cloud | None, *, store: Any = None, queue: ApprovalQueue | None = None,
+    def __init__(self, cloud: Cloud | None, *, store: EventLog | None = None,
+                 queue: ApprovalQueue | None = None,
                  retries: int = 3, retry_delay: float = 2.0, sleep: Callable[[float], None] = time.sleep,
                  out: TextIO | None = sys.stdout, actor: str = "stackwatch") -> None:
         self.cloud = cloud

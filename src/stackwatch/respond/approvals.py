@@ -24,6 +24,7 @@ from typing import Any, Final
 
 from stackwatch.core.errors import StackwatchError
 from stackwatch.core.event import Event, Initiator, Target
+from stackwatch.core.types import EventLog
 from stackwatch.respond.policy import PlannedAction
 
 QUEUE_FILE: Final = "respond/actions.sqlite"
@@ -94,7 +95,7 @@ class ApprovalQueue:
     """Planned actions and their approvals. One SQLite file; safe to open from several
     processes (the CLI and the service) thanks to SQLite's locking."""
 
-    def __init__(self, path: str | os.PathLike[str], *, store: Any = None,
+    def __init__(self, path: str | os.PathLike[str], *, store: EventLog | None = None,
                  clock: Any = None) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)

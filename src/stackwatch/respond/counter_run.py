@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, TextIO
 
 from stackwatch.core.alert import Alert
+from stackwatch.core.types import ResponseStore
 from stackwatch.respond.actions import ActionResult, Executor, RunReport
 from stackwatch.respond.applied import AppliedLedger
 from stackwatch.respond.counter_exec import CountermeasureExecutor, is_countermeasure, resolve_instance_side
@@ -33,7 +34,7 @@ class CounterReport:
     restored: list[ActionResult] = field(default_factory=list)
 
 
-def open_alerts(store: Any, policy: CountermeasurePolicy) -> list[Alert]:
+def open_alerts(store: ResponseStore, policy: CountermeasurePolicy) -> list[Alert]:
     """The open alerts of the categories some countermeasure acts on."""
     from stackwatch.store import AlertQuery
 
@@ -42,11 +43,12 @@ def open_alerts(store: Any, policy: CountermeasurePolicy) -> list[Alert]:
     for category in categories:
         stored = store.alerts(AlertQuery(status="open", category=category, limit=ALERT_PAGE,
                                          with_evidence=False))
-        out.extend(getattr(s, "alert", s) for s in stored)
+        out.extend(s.alert for s in stored)
     return out
 
 
-def countermeasure_pass(policy: Any, *, cloud: Any, store: Any, queue: Any, ledger: AppliedLedger | None,
+def countermeasure_pass(policy: Any, *, cloud: Any, store: ResponseStore | None, queue: Any,
+                        ledger: AppliedLedger | None,
                         alerts: list[Alert] | None = None, dry_run: bool = False,
                         out: TextIO | None = sys.stdout, actor: str = "stackwatch",
                         own: set[str] | None = None, run: bool = True) -> CounterReport:

@@ -15,9 +15,10 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, TextIO
+from typing import TextIO
 
 from stackwatch.core.alert import Alert
+from stackwatch.core.types import EventLog, ResponseStore, SweepStore
 from stackwatch.respond.actions import Executor, RunReport
 from stackwatch.respond.approvals import ApprovalQueue
 from stackwatch.respond.openstack import Cloud
@@ -45,7 +46,7 @@ def orphans_from_alerts(alerts: Iterable[Alert]) -> list[Orphan]:
     return out
 
 
-def open_orphan_alerts(store: Any) -> list[Alert]:
+def open_orphan_alerts(store: ResponseStore) -> list[Alert]:
     """The open orphaned-resources alerts of a store that carry an inventory (the detector's and
     the sweep's; the identity rule pack's deletion records have none)."""
     from stackwatch.store import AlertQuery
@@ -54,7 +55,8 @@ def open_orphan_alerts(store: Any) -> list[Alert]:
     return [s.alert for s in store.alerts(query)]
 
 
-def reconcile(cloud: Cloud, policy: ResponsePolicy, *, queue: ApprovalQueue | None = None, store: Any = None,
+def reconcile(cloud: Cloud, policy: ResponsePolicy, *, queue: ApprovalQueue | None = None,
+              store: SweepStore | None = None,
               alerts: Iterable[Alert] = (), sweep: bool = True, dry_run: bool = False,
               out: TextIO | None = sys.stdout, sleep: Callable[[float], None] = time.sleep,
               actor: str = "stackwatch", countermeasures: bool = True) -> ReconcileReport:
@@ -113,7 +115,8 @@ def reconcile(cloud: Cloud, policy: ResponsePolicy, *, queue: ApprovalQueue | No
     return report
 
 
-def run_due(cloud: Cloud | None, policy: ResponsePolicy, queue: ApprovalQueue, *, store: Any = None,
+def run_due(cloud: Cloud | None, policy: ResponsePolicy, queue: ApprovalQueue, *,
+            store: EventLog | None = None,
             out: TextIO | None = sys.stdout, sleep: Callable[[float], None] = time.sleep,
             actor: str = "stackwatch", dry_run: bool = False, countermeasures: bool = True) -> RunReport:
     """Run the queued actions that are approved (or failed before) and due (``countermeasures=False``:

@@ -74,11 +74,4 @@ def record_admin_action(
     The embedded store takes it through its admin outbox: written at once when this process
     is (or can briefly become) the appender, else by the appender at its next commit (None
     is returned then; the action is already durable in the outbox)."""
-    event = admin_event(actor, action, target, details)
-    record = getattr(store, "record_admin", None)
-    if record is not None:
-        seq: int | None = record(event)
-        return seq
-    seqs = store.append_events([event])
-    store.flush()
-    return seqs[0]
+    return store.record_admin(admin_event(actor, action, target, details))

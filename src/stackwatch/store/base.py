@@ -16,6 +16,7 @@ from collections.abc import Iterable, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Final, Self
 
@@ -25,6 +26,7 @@ from stackwatch.core.event import Event
 from stackwatch.store.scope import Scope
 
 if TYPE_CHECKING:
+    from stackwatch.core.types import FileRecords
     from stackwatch.search.query import Node
 
 MAX_LIMIT: Final = 10_000
@@ -239,7 +241,49 @@ class StoreCounts:
 
 
 class Store(ABC):
-    """What every backend offers. Use it as a context manager: leaving it flushes and closes."""
+    """What every backend offers. Use it as a context manager: leaving it flushes and closes.
+
+    The optional capabilities are declared here, on every store, with what a store without them
+    does (nothing, None, False), so callers call them rather than probe for them (core/types.py)."""
+
+    data_dir: Path | None = None
+    """The embedded store's folder (the web process's audit spool, approvals and ledgers sit
+    beside it); None for a shared store."""
+
+    takes_header_events: bool = False
+    """``append_events`` completes the prefilter's header events itself, so ``analyze`` may hand
+    it records left unparsed (pipeline/analyze.py); no backend does yet."""
+
+    def tick(self) -> None:  # noqa: B027 - optional hook
+        """Called on serve's tick (limits.tick_interval): a writer with time-driven work
+        (checkpoints, seals) does it on time even while idle."""
+
+    def ingest_records(self) -> FileRecords | None:
+        """Where ``analyze`` remembers the files earlier runs read, when kept in this store (a
+        shared store's table, per writer); None: beside the store (pipeline/ingested.py)."""
+        return None
+
+    def integrity_status(self) -> dict[str, Any] | None:
+        """The tamper-evident layer's state for the web UI (api/integrity.py's report keys);
+        None: this store keeps none."""
+        return None
+
+    def inclusion_proof(self, seq: int) -> dict[str, Any] | None:
+        """A proof that event ``seq`` is in the latest checkpoint; None when there is none."""
+        return None
+
+    def event_histogram(self, start: datetime, until: datetime, step: int) -> list[tuple[Any, ...]] | None:
+        """Stored events per (host, service, bucket of ``step`` seconds from ``start``) up to
+        ``until``, as (host, service, index, count) rows; None: the caller counts a scan of
+        ``search_events`` (api/stats.py)."""
+        return None
+
+    def record_admin(self, event: Event) -> int | None:
+        """Put an admin action's event in the log (``admin.record_admin_action``); its seq, or
+        None when it is queued for the appender (the embedded store's admin outbox)."""
+        seqs = self.append_events([event])
+        self.flush()
+        return seqs[0]
 
     @abstractmethod
     def append_events(self, events: Sequence[Event]) -> list[int]:

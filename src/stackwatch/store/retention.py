@@ -75,7 +75,7 @@ def expire(
     """Apply a retention policy (by record age on ``received``, or by database size)."""
     if (max_age is None) == (max_size is None):
         raise StoreError("give exactly one of max_age and max_size")
-    if getattr(store, "format", 1) == 2:
+    if store.format == 2:
         return _expire_blocks(store, max_age=max_age, max_size=max_size, actor=actor)
     with store._lock:
         store.checkpoint()  # also takes the append lock; the newest records get sealed first
@@ -216,7 +216,7 @@ def plan_block_expiry(io: Any, target: int) -> BlockExpiry:
     return BlockExpiry(target, blocks, last.chain, frontier.to_bytes(), leaves)
 
 
-def _expire_blocks(store: Any, *, max_age: timedelta | None, max_size: int | None,
+def _expire_blocks(store: SQLiteStore, *, max_age: timedelta | None, max_size: int | None,
                    actor: str) -> RetentionResult:
     """Record format 2: expire whole blocks, up to the newest checkpoint at or below the cutoff
     (a checkpoint always ends at a block): ``plan_block_expiry`` says what is kept."""

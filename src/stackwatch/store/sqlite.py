@@ -165,7 +165,7 @@ class SQLiteStore(alert_changes.TriageStore):
                  clock: Any = None,
                  checkpoint_every: int = 100_000, checkpoint_interval: float = 60.0,
                  witnesses: Sequence[str] | None = None, replication: dict[str, Any] | None = None) -> None:
-        self.data_dir = Path(data_dir)
+        self.data_dir: Path = Path(data_dir)
         self.read_only = read_only
         self.batch_size = max(1, batch_size)
         self._index_every = index_every
