@@ -6,7 +6,8 @@ Where each field is looked up:
 
 - host, service: the small ``sources`` table (an id list, then the (source, time) index);
 - source IP, user (name or id) and request id: the search index's ``event_keys``
-  (``idx``, filled after the fact; see sqlite_index), by exact value or value range;
+  (``idx``, filled after the fact; see sqlite_index), by exact value or value range, packed
+  as the index packs them (index_keys);
 - free text: the full-text index ``events_fts``;
 - kind, severity, action, outcome, project, target: columns of ``events``, checked on the
   rows the other conditions (and the time index) select.
@@ -23,7 +24,7 @@ from datetime import UTC, datetime
 from typing import Any, Final, TypeVar
 
 from stackwatch.search.query import And, Everything, Match, Node, Not, Or, Text, TimeRange
-from stackwatch.store import search_terms
+from stackwatch.store import index_keys, search_terms
 from stackwatch.store.base import EventQuery
 from stackwatch.store.rows import to_micros
 from stackwatch.store.sqlite_index import KEY_GENS, fts_query
@@ -301,6 +302,19 @@ def _values(column: str, node: Match, where: Where) -> str:
     return f"({condition})" if len(terms) > 1 else condition
 
 
+def _key_values(node: Match, where: Where) -> list[str]:
+    """The conditions on ``event_keys.value`` for ``node`` (any one matches), the value packed
+    as the index packs it (store/index_keys.py): the exact value; or a prefix's text range and
+    the BLOB ranges of the packed values whose text it starts."""
+    if not node.prefix:
+        where.params.append(index_keys.pack_key(node.value))
+        return ["value = ?"]
+    ranges = [(node.value, node.value + search_terms.TOP), *index_keys.prefix_ranges(node.value)]
+    for low, high in ranges:
+        where.params.extend((low, high))
+    return ["value >= ? AND value < ?"] * len(ranges)
+
+
 def _match(node: Match, where: Where) -> str:
     name = node.field
     if name in search_terms.SOURCE_COLUMNS:
@@ -310,9 +324,8 @@ def _match(node: Match, where: Where) -> str:
     if name in _KEY_FIELDS and not (node.prefix and not node.value):
         where.uses_index = True
         numbers = ", ".join(str(int(f)) for f in _KEY_FIELDS[name])  # integer constants
-        condition = _values("value", node, where)
-        return (f"e.seq IN (SELECT seq FROM idx.event_keys WHERE gen IN {KEY_GENS} "  # noqa: S608
-                f"AND field IN ({numbers}) AND {condition})")
+        keys = f"SELECT seq FROM idx.event_keys WHERE gen IN {KEY_GENS} AND field IN ({numbers}) AND "  # noqa: S608
+        return "e.seq IN (" + " UNION ALL ".join(keys + c for c in _key_values(node, where)) + ")"
     columns = _EVENT_COLUMNS.get(name) or _KEY_COLUMNS[name]
     return "(" + " OR ".join(_values(f"e.{column}", node, where) for column in columns) + ")"
 
