@@ -81,7 +81,12 @@ def parts(data: Path) -> list[Part]:
     for path in sorted(p for p in data.iterdir() if p.is_file()):
         if path in seen or not _is_sqlite(path):
             continue
-        conn = sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True)
+        # Sizes first: opening a WAL database makes its -wal and -shm if missing. With no WAL
+        # left there is nothing but the file to read, so it is opened immutable (creates none).
+        sides = {suffix: path.with_name(path.name + suffix) for suffix in ("-wal", "-shm", "-journal")}
+        left = {side: side.stat().st_size for side in sides.values() if side.exists()}
+        flag = "" if left else "&immutable=1"
+        conn = sqlite3.connect(f"{path.as_uri()}?mode=ro{flag}", uri=True)
         try:
             for name, size in conn.execute("SELECT name, sum(pgsize) FROM dbstat GROUP BY name"):
                 found.append(Part(path.name, name, COMPONENTS.get(name, "other tables"), int(size)))
@@ -91,11 +96,9 @@ def parts(data: Path) -> list[Part]:
         finally:
             conn.close()
         seen.add(path)
-        for suffix in ("-wal", "-shm", "-journal"):
-            side = path.with_name(path.name + suffix)
-            if side.exists():
-                found.append(Part(side.name, "(file)", "free pages, WAL, shm", side.stat().st_size))
-                seen.add(side)
+        for side, size in left.items():
+            found.append(Part(side.name, "(file)", "free pages, WAL, shm", size))
+        seen.update(sides.values())
     for path in sorted(p for p in data.iterdir() if p.is_file() and p not in seen):
         found.append(Part(path.name, "(file)", "other files", path.stat().st_size))
     return found

@@ -16,7 +16,7 @@ import pytest
 from stackwatch.core.event import Initiator
 from stackwatch.search.query import parse
 from stackwatch.store.base import EventQuery
-from stackwatch.store.index_keys import pack_key, prefix_ranges
+from stackwatch.store.index_keys import SQL_FUNCTION, pack_key, prefix_ranges
 from stackwatch.store.sqlite import INDEX_FILE, SQLiteStore
 from stackwatch.store.sqlite_schema import INDEX_VERSION
 from stackwatch.testing import make_event
@@ -118,3 +118,31 @@ def test_an_index_of_the_previous_version_is_rebuilt_packed(tmp_path: Path) -> N
     assert index.execute("PRAGMA user_version").fetchone()[0] == INDEX_VERSION
     assert index.execute("SELECT count(*) FROM event_keys WHERE typeof(value) = 'blob'").fetchone()[0] == 3
     index.close()
+
+
+def _as_version_2(data: Path) -> None:
+    """Make the index file as version 2 wrote it: the same keys, every value its text."""
+    from stackwatch.store.sqlite import DB_FILE
+    from stackwatch.store.sqlite_index import index_pending
+
+    index = sqlite3.connect(data / INDEX_FILE, isolation_level=None)
+    index.create_function(SQL_FUNCTION, 1, lambda value: value)  # no packing
+    index.execute("DELETE FROM event_keys")
+    index.execute("UPDATE meta SET value = 0 WHERE name = 'indexed_seq'")
+    index.execute("INSERT INTO events_fts (events_fts) VALUES ('delete-all')")
+    index.execute("ATTACH DATABASE ? AS ev", (str(data / DB_FILE),))
+    index_pending(index)
+    index.execute(f"PRAGMA user_version = {INDEX_VERSION - 1}")
+    index.close()
+
+
+@pytest.mark.parametrize("query", ["request_id:req-*", f"request_id:req-{UUID}", "ip:10.2*", "ip:10.20.0.11",
+                                   f"user:{UUID}", "user:0e35*"])
+def test_a_read_only_store_reads_an_older_index_as_text(tmp_path: Path, query: str) -> None:
+    with _open(tmp_path) as store:
+        store.append_events([_event(i, *fields) for i, fields in enumerate(EVENTS)])
+        expected = [stored.seq for stored in store.search_events(EventQuery(match=parse(query), limit=100))]
+    _as_version_2(tmp_path)
+    with SQLiteStore(tmp_path, read_only=True) as reader:
+        assert [s.seq for s in reader.search_events(EventQuery(match=parse(query), limit=100))] == expected
+        assert reader.count_events(EventQuery(match=parse(query))) == len(expected)
