@@ -4,7 +4,6 @@ previous version rebuilt."""
 
 from __future__ import annotations
 
-import ipaddress
 import random
 import sqlite3
 import uuid
@@ -23,16 +22,17 @@ from stackwatch.testing import make_event
 
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
 UUID = "0e35cbdf-6b76-4a1a-8c47-96651c10d51b"
-PACKED = [UUID, "req-" + UUID, UUID.replace("-", ""), "10.20.0.11", "0.0.0.0", "255.255.255.255"]
+PACKED = [UUID, "req-" + UUID, UUID.replace("-", ""), "f" * 32, "0" * 32]
 TEXT = [UUID.upper(), "req-" + UUID.upper(), "REQ-" + UUID, "req-7", UUID + "0", UUID[:-1], "x" + UUID,
-        "010.20.0.11", "10.20.0.256", "10.20.0.11 ", "::1", "alice", "", "1001", "10.20.0", "req-" + UUID[:8]]
+        "10.20.0.11", "::1", "alice", "", "1001", "req-" + UUID[:8], UUID.replace("-", "").upper(), "g" * 32,
+        UUID.replace("-", "_"), UUID + "\n"]
 
 
 @pytest.mark.parametrize("value", PACKED)
 def test_a_canonical_value_is_packed_small(value: str) -> None:
     packed = pack_key(value)
     assert isinstance(packed, bytes)
-    assert len(packed) in (5, 17)
+    assert len(packed) == 17
 
 
 @pytest.mark.parametrize("value", TEXT)
@@ -44,7 +44,6 @@ def test_packing_is_one_to_one() -> None:
     rng = random.Random(7)
     values = PACKED + TEXT + [str(uuid.UUID(int=rng.getrandbits(128))) for _ in range(200)]
     values += ["req-" + v for v in values[-200:]] + [v.replace("-", "") for v in values[-200:]]
-    values += [str(ipaddress.IPv4Address(rng.getrandbits(32))) for _ in range(200)]
     assert len({pack_key(v) for v in values}) == len(set(values))
 
 
@@ -72,7 +71,8 @@ PREFIXES = ["", "1", "10", "10.", "10.2", "10.20.0.1", "10.20.0.11", "2", "25", 
 @pytest.mark.parametrize("prefix", PREFIXES)
 def test_a_prefix_ranges_hold_exactly_the_packed_values_it_starts(prefix: str) -> None:
     values = _sample()
-    assert _starts(prefix, values) == {v for v in values if v.startswith(prefix)}
+    packed = {v for v in values if isinstance(pack_key(v), bytes)}
+    assert _starts(prefix, values) == {v for v in packed if v.startswith(prefix)}
 
 
 def _open(path: Path) -> SQLiteStore:
@@ -116,7 +116,7 @@ def test_an_index_of_the_previous_version_is_rebuilt_packed(tmp_path: Path) -> N
         assert [s.seq for s in store.search_events(EventQuery(request_id="req-" + UUID))] == [1]
     index = sqlite3.connect(tmp_path / INDEX_FILE)
     assert index.execute("PRAGMA user_version").fetchone()[0] == INDEX_VERSION
-    assert index.execute("SELECT count(*) FROM event_keys WHERE typeof(value) = 'blob'").fetchone()[0] == 3
+    assert index.execute("SELECT count(*) FROM event_keys WHERE typeof(value) = 'blob'").fetchone()[0] == 2
     index.close()
 
 

@@ -2,14 +2,18 @@
 shapes is stored as a short BLOB, every other value as its text.
 
 On the benchmark corpus the keys were 61 bytes a line, most of it request ids
-(``req-`` + a UUID, 40 characters), keystone user ids (32 hex digits) and IPv4 addresses.
-Packed, they take 17, 17 and 5 bytes. The encoding is one-to-one and the same for every
-field, so exact matching keeps its meaning: a search value is packed the same way before it
-is compared (``pack_key``), and a value not in a canonical shape (``REQ-...`` in capitals,
-``010.0.0.1``, ``req-7``) stays text on both sides. SQLite orders every TEXT before every
+(``req-`` + a UUID, 40 characters) and keystone user ids (32 hex digits): packed, 17 bytes
+each, and the keys take 41 bytes a line. IPv4 addresses (11 characters) are not packed: it
+saved 3 bytes a line more for twice the indexing CPU of the rest (the Python call per value
+is the cost, ~1 µs; docs/store.md, "The disk bytes, measured").
+
+The encoding is one-to-one and the same for every field, so exact matching keeps its
+meaning: a search value is packed the same way before it is compared (``pack_key``), and a
+value not in a canonical shape (``REQ-...`` or hex in capitals, ``req-7``) stays text on
+both sides. SQLite orders every TEXT before every
 BLOB, so a text range never meets a packed value and the reverse; a prefix search asks both:
 the text range, and the BLOB ranges of the packed values whose text starts with the prefix
-(``prefix_ranges``), which the order-preserving encodings below keep contiguous.
+(``prefix_ranges``), which the order-preserving encoding keeps contiguous.
 """
 
 from __future__ import annotations
@@ -22,20 +26,20 @@ from typing import Final
 UUID: Final = 1  # 8-4-4-4-12 lowercase hex digits
 HEX32: Final = 2  # 32 lowercase hex digits (keystone's ids)
 REQUEST: Final = 3  # "req-" + a UUID (oslo's request ids)
-IPV4: Final = 4  # dotted decimal, no leading zeros
 
 _UUID_TEXT: Final = "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx"
 _HEX_SHAPES: Final = ((UUID, _UUID_TEXT), (HEX32, "x" * 32), (REQUEST, "req-" + _UUID_TEXT))
 """Each hex shape as a template: ``x`` a lowercase hex digit, anything else itself."""
 _HEX: Final = re.compile(r"(?:req-)?[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
                          r"|[0-9a-f]{32}")
-_OCTET: Final = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
-_IPV4: Final = re.compile(rf"(?:{_OCTET}\.){{3}}{_OCTET}")
 _HEX_TAGS: Final = {36: bytes([UUID]), 32: bytes([HEX32]), 40: bytes([REQUEST])}
 _HEXDIGITS: Final = frozenset("0123456789abcdef")
 
 SQL_FUNCTION: Final = "stackwatch_pack_key"
 """The SQL name of ``pack_key`` on the connections that fill the index (``register``)."""
+PACKED_LENGTHS: Final = "(32, 36, 40)"
+"""The only text lengths ``pack_key`` packs: SQL calls it for these alone (a Python call a
+value is its cost), as the SQL list ``length(value) IN PACKED_LENGTHS``."""
 
 
 def pack_key(value: str) -> str | bytes:
@@ -45,8 +49,6 @@ def pack_key(value: str) -> str | bytes:
         size = len(value)
         digits = value[4:] if size == 40 else value
         return _HEX_TAGS[size] + bytes.fromhex(digits.replace("-", ""))
-    if _IPV4.fullmatch(value):
-        return bytes([IPV4, *map(int, value.split("."))])
     return value
 
 
@@ -59,7 +61,7 @@ def prefix_ranges(prefix: str) -> list[tuple[bytes, bytes]]:
     """The ``[low, high)`` BLOB ranges holding exactly the packed values whose text starts
     with ``prefix`` (none when no canonical shape can start so)."""
     ranges = [_hex_range(tag, template, prefix) for tag, template in _HEX_SHAPES]
-    return [r for r in ranges if r is not None] + _ipv4_ranges(prefix)
+    return [r for r in ranges if r is not None]
 
 
 def _hex_range(tag: int, template: str, prefix: str) -> tuple[bytes, bytes] | None:
@@ -76,41 +78,6 @@ def _hex_range(tag: int, template: str, prefix: str) -> tuple[bytes, bytes] | No
     free = 4 * (32 - len(digits))  # bits the prefix leaves open
     start = int("".join(digits) or "0", 16)
     return _span(tag, start << free, (start + 1) << free, 16)
-
-
-def _ipv4_ranges(prefix: str) -> list[tuple[bytes, bytes]]:
-    """Addresses whose dotted text starts with ``prefix``: the whole octets it gives fixed, the
-    octet it cuts short any value whose decimal starts so (``1`` → 1, 10-19, 100-199), the
-    rest free; one range per run of such values."""
-    parts = prefix.split(".")
-    *whole, partial = parts
-    if len(parts) > 4 or not all(_IPV4_OCTET.fullmatch(octet) for octet in whole):
-        return []
-    base = 0
-    for octet in whole:
-        base = base << 8 | int(octet)
-    free = 8 * (4 - len(parts))  # bits of the octets after the cut one
-    values = [v for v in range(256) if str(v).startswith(partial)]
-    ranges = []
-    for first, last in _runs(values):
-        low = ((base << 8) + first) << free
-        high = ((base << 8) + last + 1) << free  # + not |: last + 1 may carry into the octet before
-        ranges.append(_span(IPV4, low, high, 4))
-    return ranges
-
-
-_IPV4_OCTET: Final = re.compile(_OCTET)
-
-
-def _runs(values: list[int]) -> list[tuple[int, int]]:
-    """Sorted integers as (first, last) runs of consecutive ones."""
-    runs: list[tuple[int, int]] = []
-    for value in values:
-        if runs and runs[-1][1] == value - 1:
-            runs[-1] = (runs[-1][0], value)
-        else:
-            runs.append((value, value))
-    return runs
 
 
 def _span(tag: int, low: int, high: int, size: int) -> tuple[bytes, bytes]:

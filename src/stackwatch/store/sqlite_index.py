@@ -42,7 +42,8 @@ CHUNK: Final = 200_000  # most rows indexed per transaction (bounds how long the
 # per field: a quarter less CPU for the same rows.
 _INDEX_KEYS: Final = f"""
     INSERT INTO event_keys (gen, field, value, seq)
-    SELECT gen, field, {index_keys.SQL_FUNCTION}(value), seq FROM (
+    SELECT gen, field, CASE WHEN length(value) IN {index_keys.PACKED_LENGTHS}
+                            THEN {index_keys.SQL_FUNCTION}(value) ELSE value END, seq FROM (
         SELECT e.seq >> {KEY_GEN_BITS} AS gen, f.field AS field,
                CASE f.field WHEN {FIELD_IP} THEN e.init_ip WHEN {FIELD_USER_NAME} THEN e.init_name
                             WHEN {FIELD_USER_ID} THEN e.init_id ELSE e.request_id END AS value, e.seq AS seq
