@@ -25,7 +25,8 @@ UUID = "0e35cbdf-6b76-4a1a-8c47-96651c10d51b"
 PACKED = [UUID, "req-" + UUID, UUID.replace("-", ""), "f" * 32, "0" * 32]
 TEXT = [UUID.upper(), "req-" + UUID.upper(), "REQ-" + UUID, "req-7", UUID + "0", UUID[:-1], "x" + UUID,
         "10.20.0.11", "::1", "alice", "", "1001", "req-" + UUID[:8], UUID.replace("-", "").upper(), "g" * 32,
-        UUID.replace("-", "_"), UUID + "\n"]
+        UUID.replace("-", "_"), UUID + "\n", UUID.replace("-", " "), " " + UUID.replace("-", "")[1:],
+        UUID[:-2] + " a", "req " + UUID, "req-" + UUID.replace("-", "")[:-4] + "abcd"]
 
 
 @pytest.mark.parametrize("value", PACKED)
