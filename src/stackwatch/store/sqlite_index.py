@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Final
 
+from stackwatch.store import index_keys
 from stackwatch.store.permissions import create_private_file
 from stackwatch.store.sqlite_schema import (
     FIELD_IP,
@@ -41,12 +42,15 @@ CHUNK: Final = 200_000  # most rows indexed per transaction (bounds how long the
 # per field: a quarter less CPU for the same rows.
 _INDEX_KEYS: Final = f"""
     INSERT INTO event_keys (gen, field, value, seq)
-    SELECT e.seq >> {KEY_GEN_BITS}, f.field,
-           CASE f.field WHEN {FIELD_IP} THEN e.init_ip WHEN {FIELD_USER_NAME} THEN e.init_name
-                        WHEN {FIELD_USER_ID} THEN e.init_id ELSE e.request_id END AS value, e.seq
-    FROM ev.events AS e CROSS JOIN (SELECT {FIELD_IP} AS field UNION ALL SELECT {FIELD_USER_NAME}
-         UNION ALL SELECT {FIELD_USER_ID} UNION ALL SELECT {FIELD_REQUEST}) AS f
-    WHERE e.seq > ?1 AND e.seq <= ?2 AND value != ''"""  # noqa: S608 - only integer constants are interpolated
+    SELECT gen, field, CASE WHEN length(value) IN {index_keys.PACKED_LENGTHS}
+                            THEN {index_keys.SQL_FUNCTION}(value) ELSE value END, seq FROM (
+        SELECT e.seq >> {KEY_GEN_BITS} AS gen, f.field AS field,
+               CASE f.field WHEN {FIELD_IP} THEN e.init_ip WHEN {FIELD_USER_NAME} THEN e.init_name
+                            WHEN {FIELD_USER_ID} THEN e.init_id ELSE e.request_id END AS value, e.seq AS seq
+        FROM ev.events AS e CROSS JOIN (SELECT {FIELD_IP} AS field UNION ALL SELECT {FIELD_USER_NAME}
+             UNION ALL SELECT {FIELD_USER_ID} UNION ALL SELECT {FIELD_REQUEST}) AS f
+        WHERE e.seq > ?1 AND e.seq <= ?2 AND value != '')"""  # noqa: S608 - integer constants and a fixed name
+# (The packing runs outside the filter: a WHERE naming the packed alias would call it twice.)
 KEY_GENS: Final = f"""(WITH RECURSIVE g(x) AS (SELECT 0 UNION ALL SELECT x + 1 FROM g
     WHERE x < (SELECT value >> {KEY_GEN_BITS} FROM idx.meta WHERE name = 'indexed_seq')) SELECT x FROM g)"""  # noqa: S608 - integer constant
 """Every generation of event_keys that can hold a row: ``gen IN KEY_GENS`` (see sqlite_schema)."""
@@ -67,6 +71,7 @@ def connect_index(index_path: Path, record_path: Path, *, store_id: str, last_se
         conn.execute("PRAGMA synchronous = NORMAL")
         # Room for the newest event_keys generation and the FTS segments being merged.
         conn.execute("PRAGMA cache_size = -65536")  # 64 MB
+        index_keys.register(conn)  # the keys are packed as they are indexed
         _ensure_index(conn, store_id, last_seq)
         # Attached only now: BEGIN IMMEDIATE on a connection write-locks every attached file.
         conn.execute("ATTACH DATABASE ? AS ev", (str(record_path),))

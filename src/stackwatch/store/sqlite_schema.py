@@ -245,8 +245,11 @@ def migrate(conn: sqlite3.Connection, target: int = SCHEMA_VERSION) -> int:
     return found
 
 
-INDEX_VERSION: Final = 2
-"""Version of the derived index file; a mismatch means drop and rebuild, not migrate."""
+INDEX_VERSION: Final = 3
+"""Version of the derived index file; a mismatch means drop and rebuild, not migrate.
+3: ``event_keys`` values packed (store/index_keys.py)."""
+PACKED_KEYS_VERSION: Final = 3
+"""The first index version whose ``event_keys`` values are packed."""
 
 FIELD_IP: Final = 1
 FIELD_USER_NAME: Final = 2
@@ -277,7 +280,9 @@ def create_index_schema(conn: sqlite3.Connection) -> None:
     # 0.5M to 3M events, and kept growing). Led by gen, inserts only touch the newest
     # generation's subtree, which stays the same size (and in cache); a lookup seeks
     # (gen, field, value) once per generation (gen IN (0..max)), a few dozen seeks at most.
+    # A value is its text or, in a canonical shape (UUIDs, IPv4...), a packed BLOB
+    # (store/index_keys.py): no type, so neither is converted to the other.
     conn.execute("""CREATE TABLE event_keys (
-        gen INTEGER NOT NULL, field INTEGER NOT NULL, value TEXT NOT NULL, seq INTEGER NOT NULL,
+        gen INTEGER NOT NULL, field INTEGER NOT NULL, value NOT NULL, seq INTEGER NOT NULL,
         PRIMARY KEY (gen, field, value, seq)) WITHOUT ROWID""")
     conn.execute(f"PRAGMA user_version = {INDEX_VERSION}")

@@ -6,7 +6,8 @@ Where each field is looked up:
 
 - host, service: the small ``sources`` table (an id list, then the (source, time) index);
 - source IP, user (name or id) and request id: the search index's ``event_keys``
-  (``idx``, filled after the fact; see sqlite_index), by exact value or value range;
+  (``idx``, filled after the fact; see sqlite_index), by exact value or value range, packed
+  as the index packs them (index_keys);
 - free text: the full-text index ``events_fts``;
 - kind, severity, action, outcome, project, target: columns of ``events``, checked on the
   rows the other conditions (and the time index) select.
@@ -23,7 +24,7 @@ from datetime import UTC, datetime
 from typing import Any, Final, TypeVar
 
 from stackwatch.search.query import And, Everything, Match, Node, Not, Or, Text, TimeRange
-from stackwatch.store import search_terms
+from stackwatch.store import index_keys, search_terms
 from stackwatch.store.base import EventQuery
 from stackwatch.store.rows import to_micros
 from stackwatch.store.sqlite_index import KEY_GENS, fts_query
@@ -58,6 +59,8 @@ class Where:
     (source, time) indexes, which count fast enough on their own)."""
     held_hits: bool = False
     """The hits are the TEMP table ``hit_set`` (see ``hold_hits``); the conditions are spent."""
+    packed_keys: bool = True
+    """Whether the search index holds key values packed (index_keys), or all as text."""
     estimated: bool = False
     """``hit_set`` holds a sample of the hits, each with the weight of the hits it stands for
     (see ``sample_hits``): counts and histograms sum the weights."""
@@ -83,11 +86,14 @@ class Where:
                 "LIMIT ? OFFSET ?)", [limit, offset], 0)
 
 
-def where_of(query: EventQuery, now: datetime | None = None, held: Mapping[str, str] | None = None) -> Where:
+def where_of(query: EventQuery, now: datetime | None = None, held: Mapping[str, str] | None = None,
+             *, packed_keys: bool = True) -> Where:
     """The WHERE clause of ``query``; relative times in its tree resolve against ``now``
     (default: the wall clock). A full-text query in ``held`` reads its TEMP table of rowids
-    (see ``hold_texts``) instead of running the MATCH again."""
-    where = Where(held=held or {})
+    (see ``hold_texts``) instead of running the MATCH again. ``packed_keys``: whether the
+    attached index packs its key values (version 3 on; a read-only store may hold an older
+    one, which only a read-write open rebuilds)."""
+    where = Where(held=held or {}, packed_keys=packed_keys)
     if query.scope is not None:  # a tenant's view: the one place event reads are scoped
         condition, params = event_condition(query.scope)
         where.conditions.append(condition)
@@ -301,6 +307,21 @@ def _values(column: str, node: Match, where: Where) -> str:
     return f"({condition})" if len(terms) > 1 else condition
 
 
+def _key_values(node: Match, where: Where) -> list[str]:
+    """The conditions on ``event_keys.value`` for ``node`` (any one matches), the value packed
+    as the index packs it (store/index_keys.py): the exact value; or a prefix's text range and
+    the BLOB ranges of the packed values whose text it starts."""
+    if not node.prefix:
+        where.params.append(index_keys.pack_key(node.value) if where.packed_keys else node.value)
+        return ["value = ?"]
+    ranges: list[tuple[str | bytes, str | bytes]] = [(node.value, node.value + search_terms.TOP)]
+    if where.packed_keys:
+        ranges += index_keys.prefix_ranges(node.value)
+    for low, high in ranges:
+        where.params.extend((low, high))
+    return ["value >= ? AND value < ?"] * len(ranges)
+
+
 def _match(node: Match, where: Where) -> str:
     name = node.field
     if name in search_terms.SOURCE_COLUMNS:
@@ -310,9 +331,8 @@ def _match(node: Match, where: Where) -> str:
     if name in _KEY_FIELDS and not (node.prefix and not node.value):
         where.uses_index = True
         numbers = ", ".join(str(int(f)) for f in _KEY_FIELDS[name])  # integer constants
-        condition = _values("value", node, where)
-        return (f"e.seq IN (SELECT seq FROM idx.event_keys WHERE gen IN {KEY_GENS} "  # noqa: S608
-                f"AND field IN ({numbers}) AND {condition})")
+        keys = f"SELECT seq FROM idx.event_keys WHERE gen IN {KEY_GENS} AND field IN ({numbers}) AND "  # noqa: S608
+        return "e.seq IN (" + " UNION ALL ".join(keys + c for c in _key_values(node, where)) + ")"
     columns = _EVENT_COLUMNS.get(name) or _KEY_COLUMNS[name]
     return "(" + " OR ".join(_values(f"e.{column}", node, where) for column in columns) + ")"
 
