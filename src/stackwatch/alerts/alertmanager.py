@@ -65,34 +65,34 @@ def alert_page(dashboard_url: str, note: Notification) -> str:
 
 def postable_alert(note: Notification, settings: AlertmanagerSettings, now: datetime) -> dict[str, Any]:
     """The Alertmanager v2 ``postableAlert`` for one notification."""
-    alert = note.alert
+    alert, fields = note.alert, note.fields()  # fields: times as the JSON document writes them
     labels = {
         **settings.labels,
         "alertname": note.title or "stackwatch alert",
-        "rule": str(alert.get("rule", "")),
-        "alert_key": str(alert.get("key", "")),
+        "rule": alert.rule,
+        "alert_key": alert.key,
         "severity": note.severity,
         "category": note.category,
         "source": "stackwatch",
     }
-    labels.update({name: str(alert[name]) for name in _ALERT_LABELS if alert.get(name)})
+    labels.update({name: str(fields[name]) for name in _ALERT_LABELS if fields.get(name)})
     annotations = {
-        "summary": str(alert.get("summary") or note.title),
+        "summary": alert.summary or note.title,
         "description": note.text(),
-        "count": str(alert.get("count", 1)),
-        "last_seen": str(alert.get("last_seen", "")),
+        "count": str(alert.count),
+        "last_seen": str(fields["last_seen"]),
     }
     if note.alert_id is not None:
         annotations["stackwatch_alert_id"] = str(note.alert_id)
     if note.change == "resolved":
-        details = alert.get("details") or {}
+        details = fields.get("details") or {}
         ends = str(details.get("resolved_at") or now.isoformat())
     else:
         ends = (now + timedelta(seconds=float(settings.firing_ttl))).isoformat()
     posted: dict[str, Any] = {
         "labels": labels,
         "annotations": annotations,
-        "startsAt": str(alert.get("time") or now.isoformat()),
+        "startsAt": str(fields["time"]),
         "endsAt": ends,
     }
     page = alert_page(settings.dashboard_url, note)

@@ -12,7 +12,7 @@ from typing import Any, ClassVar
 import orjson
 
 from stackwatch.config.schema import Seconds, setting
-from stackwatch.core.alert import Alert, alert_to_dict
+from stackwatch.core.alert import Alert, AlertSnapshot, alert_to_dict
 
 SCHEMA_VERSION = 1
 CHANGES = ("new", "update", "resolved")
@@ -40,16 +40,22 @@ class SinkSettings:
 @dataclass(frozen=True, slots=True)
 class Notification:
     """One alert change to deliver: ``new``, ``update`` (still firing) or ``resolved``.
-    ``alert`` is a snapshot (the engine keeps mutating its Alert)."""
+    ``alert`` is a frozen snapshot (the engine keeps mutating its Alert)."""
 
     change: str
-    alert: dict[str, Any]
+    alert: AlertSnapshot
     alert_id: int | None = None
     sent: str = ""
 
     @classmethod
-    def of(cls, change: str, alert: Alert, alert_id: int | None = None) -> Notification:
-        return cls(change, alert_to_dict(alert), alert_id, datetime.now(UTC).isoformat())
+    def of(cls, change: str, alert: Alert | AlertSnapshot, alert_id: int | None = None) -> Notification:
+        return cls(change, AlertSnapshot.of(alert), alert_id, datetime.now(UTC).isoformat())
+
+    def fields(self) -> dict[str, Any]:
+        """The alert as the JSON document carries it: times in ISO 8601, and a field at its
+        default (status open, count 1, no key, no host...) left out, so the renderings that
+        list fields list only these."""
+        return alert_to_dict(self.alert)
 
     def document(self) -> dict[str, Any]:
         return {
@@ -58,7 +64,7 @@ class Notification:
             "change": self.change,
             "id": self.alert_id,
             "sent": self.sent,
-            "alert": self.alert,
+            "alert": self.fields(),
         }
 
     def body(self) -> bytes:
@@ -67,25 +73,25 @@ class Notification:
 
     @property
     def title(self) -> str:
-        return str(self.alert.get("title", ""))
+        return self.alert.title
 
     @property
     def severity(self) -> str:
-        return str(self.alert.get("severity", "medium"))
+        return self.alert.severity
 
     @property
     def category(self) -> str:
-        return str(self.alert.get("category", ""))
+        return self.alert.category
 
     def subject(self) -> str:
         prefix = {"new": "", "update": "still firing: ", "resolved": "resolved: "}.get(self.change, "")
-        host = self.alert.get("host")
+        host = self.alert.host
         return f"[stackwatch {self.severity}] {prefix}{self.title}" + (f" on {host}" if host else "")
 
     def text(self) -> str:
         """A plain-text rendering for e-mail and humans."""
-        alert = self.alert
-        lines = [self.subject(), "", str(alert.get("summary") or alert.get("title", "")), ""]
+        alert, fields = self.alert, self.fields()
+        lines = [self.subject(), "", alert.summary or alert.title, ""]
         for key in (
             "category",
             "severity",
@@ -101,15 +107,14 @@ class Notification:
             "rule",
             "key",
         ):
-            value = alert.get(key)
+            value = fields.get(key)
             if value not in (None, ""):
                 lines.append(f"{key:>10}: {value}")
         if self.alert_id is not None:
             lines.append(f"{'alert id':>10}: {self.alert_id}")
-        evidence = alert.get("evidence") or []
-        if evidence:
+        if alert.evidence:
             lines += ["", "evidence:"]
-            lines += [f"  {item.get('ref', '')}: {str(item.get('raw', ''))[:500]}" for item in evidence]
+            lines += [f"  {item.ref}: {item.raw[:500]}" for item in alert.evidence]
         return "\n".join(lines) + "\n"
 
 

@@ -51,20 +51,21 @@ def _link(flavor: str, url: str, text: str) -> str:
 
 def chat_payload(note: Notification, settings: ChatSettings) -> dict[str, Any]:
     """The JSON body for one notification, in ``settings.flavor``'s dialect."""
-    alert, flavor = note.alert, settings.flavor
+    alert, shown, flavor = note.alert, note.fields(), settings.flavor
     page = alert_page(settings.dashboard_url, note)
     color = RESOLVED_COLOR if note.change == "resolved" else COLORS.get(note.severity, COLORS["medium"])
     fields = [
-        {"title": name, "value": str(alert[name]), "short": True}
-        for name in _FIELDS if alert.get(name) not in (None, "")
+        # as the JSON document has them: a count of 1 goes unsaid
+        {"title": name, "value": str(shown[name]), "short": True}
+        for name in _FIELDS if shown.get(name) not in (None, "")
     ]
     attachment: dict[str, Any] = {
         "fallback": note.subject(),
         "color": color,
         "title": note.title,
-        "text": str(alert.get("summary") or note.title),
+        "text": alert.summary or note.title,
         "fields": fields,
-        "footer": f"stackwatch · rule {alert.get('rule', '')}",
+        "footer": f"stackwatch · rule {alert.rule}",
     }
     if page:
         attachment["title_link"] = page

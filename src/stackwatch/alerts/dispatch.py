@@ -16,7 +16,7 @@ import orjson
 from stackwatch.alerts.base import Notification, Sink
 from stackwatch.alerts.routing import Router
 from stackwatch.alerts.throttle import Throttle
-from stackwatch.core.alert import Alert
+from stackwatch.core.alert import Alert, AlertSnapshot
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +48,7 @@ class Dispatcher:
             self._tasks.append(asyncio.create_task(self._worker(sink), name=f"sink:{name}"))
 
     def submit(
-        self, alert: Alert, change: str, alert_id: int | None = None, status: str = "open"
+        self, alert: Alert | AlertSnapshot, change: str, alert_id: int | None = None, status: str = "open"
     ) -> list[str]:
         """Queue ``change`` (new / update / resolved) of ``alert`` for its routed sinks;
         returns the sinks it was queued for."""
@@ -97,7 +97,7 @@ class Dispatcher:
                 if attempt == settings.retries:
                     counters.failed += 1
                     log.warning(
-                        "sink %s: giving up on alert %s: %s", sink.name, note.alert.get("rule"), error
+                        "sink %s: giving up on alert %s: %s", sink.name, note.alert.rule, error
                     )
                     self._dead(sink.name, note, error)
                     return

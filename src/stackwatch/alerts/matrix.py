@@ -41,7 +41,7 @@ class MatrixSettings(HttpTlsSettings):
 def matrix_message(note: Notification, dashboard_url: str) -> dict[str, Any]:
     """The ``m.room.message`` content for one notification."""
     page = alert_page(dashboard_url, note)
-    summary = str(note.alert.get("summary") or note.title)
+    summary = note.alert.summary or note.title
     subject = html.escape(note.subject())
     heading = f'<a href="{html.escape(page, quote=True)}">{subject}</a>' if page else subject
     return {
@@ -55,7 +55,8 @@ def matrix_message(note: Notification, dashboard_url: str) -> dict[str, Any]:
 def transaction_id(note: Notification) -> str:
     """The same for every attempt to deliver ``note``, different for every other notification."""
     alert = note.alert
-    identity = orjson.dumps([note.change, note.alert_id, note.sent, alert.get("rule"), alert.get("key")])
+    # No key hashes as null, as it always has: the ids of notifications already sent stay the same.
+    identity = orjson.dumps([note.change, note.alert_id, note.sent, alert.rule, alert.key or None])
     return "stackwatch-" + hashlib.sha256(identity).hexdigest()[:32]
 
 

@@ -52,7 +52,7 @@ class SmtpSink(Sink):
         message["Subject"] = note.subject()
         message["Date"] = formatdate(localtime=False)
         message["Message-ID"] = make_msgid(domain="stackwatch")
-        message["X-Stackwatch-Rule"] = str(note.alert.get("rule", ""))
+        message["X-Stackwatch-Rule"] = note.alert.rule
         message["X-Stackwatch-Change"] = note.change
         message.set_content(note.text())
         return message

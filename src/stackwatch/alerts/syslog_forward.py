@@ -76,33 +76,33 @@ def _cef_value(value: object) -> str:
 
 def rfc5424(note: Notification, facility: str = "local4", hostname: str = "", msg: str | None = None) -> str:
     """One RFC 5424 message for ``note`` (MSGID ALERT, SD-ELEMENT stackwatch@32473)."""
-    alert = note.alert
+    alert, fields = note.alert, note.fields()
     pri = FACILITIES[facility] * 8 + SYSLOG_SEVERITY.get(note.severity, 4)
     stamp = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
     host = (hostname or socket.gethostname())[:255] or "-"
     params = {
         "id": note.alert_id,
         "change": note.change,
-        "rule": alert.get("rule"),
+        "rule": alert.rule,
         "category": note.category,
         "severity": note.severity,
-        "status": alert.get("status"),
-        "key": alert.get("key"),
-        "host": alert.get("host"),
-        "source_ip": alert.get("source_ip"),
-        "user": alert.get("user"),
-        "count": alert.get("count"),
+        "status": fields.get("status"),  # as in the JSON: "open" and a count of 1 go unsaid
+        "key": alert.key,
+        "host": alert.host,
+        "source_ip": alert.source_ip,
+        "user": alert.user,
+        "count": fields.get("count"),
     }
     sd = "".join(
         f' {name}="{_sd_escape(str(value))}"' for name, value in params.items() if value not in (None, "")
     )
-    text = msg if msg is not None else str(alert.get("summary") or note.title)
+    text = msg if msg is not None else alert.summary or note.title
     return f"<{pri}>1 {stamp} {host} stackwatch - ALERT [{SD_ID}{sd}] {text}"
 
 
 def cef(note: Notification) -> str:
     """The CEF line for ``note``."""
-    alert = note.alert
+    alert, fields = note.alert, note.fields()
     head = "|".join(
         _cef_header(part)
         for part in (
@@ -110,29 +110,26 @@ def cef(note: Notification) -> str:
             "stackwatch",
             "stackwatch",
             __version__,
-            str(alert.get("rule", "")),
+            alert.rule,
             note.title,
             str(CEF_SEVERITY.get(note.severity, 5)),
         )
     )
     ext: dict[str, Any] = {
         "cat": note.category,
-        "msg": alert.get("summary"),
+        "msg": alert.summary,
         "act": note.change,
-        "src": alert.get("source_ip"),
-        "suser": alert.get("user"),
-        "dhost": alert.get("host"),
-        "cnt": alert.get("count"),
+        "src": alert.source_ip,
+        "suser": alert.user,
+        "dhost": alert.host,
+        "cnt": fields.get("count"),  # as in the JSON: a count of 1 and status "open" go unsaid
         "externalId": note.alert_id,
         "cs1Label": "key",
-        "cs1": alert.get("key"),
+        "cs1": alert.key,
         "cs2Label": "status",
-        "cs2": alert.get("status"),
+        "cs2": fields.get("status"),
+        "rt": int(alert.last_seen.timestamp() * 1000),
     }
-    last = alert.get("last_seen")
-    if isinstance(last, str):
-        with contextlib.suppress(ValueError):
-            ext["rt"] = int(datetime.fromisoformat(last).timestamp() * 1000)
     return (
         head
         + "|"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from datetime import datetime
 from typing import Final
 
@@ -69,6 +70,49 @@ class Alert(msgspec.Struct, kw_only=True, omit_defaults=True):
     details: dict[str, object] = msgspec.field(default_factory=dict)
 
 
-def alert_to_dict(alert: Alert) -> dict[str, object]:
-    """The JSON shape `analyze --format json` prints: every field, times in ISO 8601."""
-    return msgspec.to_builtins(alert)
+class AlertSnapshot(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """An alert as one change left it, for delivery: the engine keeps folding repeats into its
+    live ``Alert`` while a sink may still be sending. Alert's fields in Alert's order, so both
+    render to the same JSON (tests/core/test_alert.py keeps them in step); frozen, with its own
+    evidence (a tuple) and details (a copy)."""
+
+    rule: str
+    title: str
+    category: str
+    severity: str
+    time: datetime
+    last_seen: datetime
+    key: str = ""
+    host: str | None = None
+    summary: str = ""
+    count: int = 1
+    evidence: tuple[Evidence, ...] = ()
+    source_ip: str | None = None
+    user: str | None = None
+    project: str | None = None
+    service: str | None = None
+    bridge: str | None = None
+    path: str | None = None
+    status: str = "open"
+    details: dict[str, object] = msgspec.field(default_factory=dict)
+
+    @classmethod
+    def of(cls, alert: Alert | AlertSnapshot) -> AlertSnapshot:
+        """``alert`` as it stands now (a snapshot is already one)."""
+        if isinstance(alert, AlertSnapshot):
+            return alert
+        fields = msgspec.structs.asdict(alert)
+        fields["evidence"] = tuple(alert.evidence)
+        # Deep: a rule may later change a list or dict nested in details, in place.
+        fields["details"] = copy.deepcopy(alert.details)
+        return cls(**fields)
+
+
+def alert_to_dict(alert: Alert | AlertSnapshot) -> dict[str, object]:
+    """The JSON shape `analyze --format json` prints and sinks send: every field not at its
+    default, times in ISO 8601."""
+    fields: dict[str, object] = msgspec.to_builtins(alert)
+    evidence = fields.get("evidence")
+    if isinstance(evidence, tuple):  # a snapshot's; to_builtins keeps tuples, the JSON shape is a list
+        fields["evidence"] = list(evidence)
+    return fields
