@@ -17,6 +17,7 @@ import pytest
 import stackwatch.alerts
 import stackwatch.sources
 from stackwatch.alerts.base import Sink as SinkBase
+from stackwatch.api.scoped import InfrastructureStore, ScopedStore
 from stackwatch.core import types
 from stackwatch.detect.engine import Engine
 from stackwatch.parsers.registry import message_parsers, record_parsers
@@ -30,6 +31,7 @@ from stackwatch.sources.base import SourceContext, SourceSettings
 from stackwatch.store.base import Store
 from stackwatch.store.postgres.ingested import PGFileRecords
 from stackwatch.store.postgres.store import PostgresStore
+from stackwatch.store.scope import Scope
 from stackwatch.store.sqlite import SQLiteStore
 from stackwatch.store.sqlite_blocks import BlockStore
 
@@ -158,3 +160,32 @@ def test_the_other_writers_fit_their_seams(tmp_path: Path) -> None:
         folder.close()
     methods, _ = members(types.FileRecords)
     assert all(callable(getattr(PGFileRecords, name, None)) for name in methods)
+
+
+def test_the_orphan_detector_fits_what_detect_reads_of_it() -> None:
+    engine = OrphanAwareEngine([])
+    ledger: types.OrphanLedger = engine.orphans
+    assert_fits(ledger, types.OrphanLedger)
+    assert isinstance(engine, types.OrphanAware)
+    assert not isinstance(Engine([]), types.OrphanAware)
+
+
+def test_the_orphan_state_goes_back_into_a_fresh_detector() -> None:
+    first = OrphanAwareEngine([])
+    first.orphans.deletions = 3
+    state = first.orphans.state()
+    second = OrphanAwareEngine([])
+    second.orphans.load_state(state)
+    assert second.orphans.deletions == 3
+    assert second.orphans.state() == state
+
+
+def test_every_store_view_fits_store_reads(tmp_path: Path) -> None:
+    with SQLiteStore(tmp_path / "data") as store:
+        views: list[types.StoreReads] = [store, InfrastructureStore(store),
+                                         ScopedStore(store, Scope(project="p1"))]
+        for view in views:
+            assert_fits(view, types.StoreReads)
+    methods, _ = members(types.StoreReads)
+    for cls in (BlockStore, PostgresStore):
+        assert all(callable(getattr(cls, name, None)) for name in methods), cls

@@ -17,6 +17,10 @@ OSLO = "2017-05-16 00:{minute:02d}:{sec:02d}.{ms:03d} 25746 INFO nova.api [-] {h
 class Recorder:
     """Engine and store in one: every call, in order."""
 
+    # the store's optional capability (store/base.Store), declared as every store declares it:
+    # analyze() then parses every record in full, as it does for the stores we ship
+    takes_header_events = False
+
     def __init__(self) -> None:
         self.calls: list[tuple[str, object]] = []
 

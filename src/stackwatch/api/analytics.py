@@ -33,9 +33,10 @@ from datetime import datetime, timedelta
 from typing import Any, Final
 
 from stackwatch.core.event import Event
+from stackwatch.core.types import StoreReads
 from stackwatch.detect.correlate import Correlator
 from stackwatch.store.attempt_fold import MIXED, AttemptScope
-from stackwatch.store.base import MAX_LIMIT, EventQuery, Store
+from stackwatch.store.base import MAX_LIMIT, EventQuery
 from stackwatch.store.rows import from_micros, to_micros
 
 SPRAY_ACCOUNTS: Final = 5
@@ -142,7 +143,7 @@ def top(counter: Counter[str], n: int) -> list[str]:
 
 
 def rollup_report(
-    store: Store,
+    store: StoreReads,
     *,
     since: datetime | None = None,
     until: datetime | None = None,
@@ -255,7 +256,7 @@ def _report(since: datetime | None, until: datetime | None, total: int, failures
 
 
 def login_events(
-    store: Store, since: datetime | None, until: datetime | None, max_events: int = MAX_EVENTS
+    store: StoreReads, since: datetime | None, until: datetime | None, max_events: int = MAX_EVENTS
 ) -> tuple[list[Event], bool]:
     """The newest keystone login events (and the ``user.not_found`` lines that name the
     account) in the range, at most ``max_events`` of each action, in store order (time, then
@@ -413,7 +414,7 @@ def _bucket_plan(start: datetime | None, end: datetime | None, max_buckets: int
 
 
 def keystone_report(
-    store: Store,
+    store: StoreReads,
     *,
     since: datetime | None = None,
     until: datetime | None = None,

@@ -15,7 +15,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
 from stackwatch.api.audit import AUDIT_SERVICE
-from stackwatch.store.base import MAX_LIMIT, EventQuery, SourceStats, Store
+from stackwatch.core.types import StoreReads
+from stackwatch.store.base import MAX_LIMIT, EventQuery, SourceStats
 
 SCAN_LIMIT: Final = 100_000
 STEPS: Final = (60, 300, 600, 900, 1800, 3600, 3 * 3600, 6 * 3600, 12 * 3600, 86400)
@@ -62,7 +63,7 @@ def pick_step(span: float, max_buckets: int) -> int:
     return next((s for s in STEPS if span / s <= max_buckets), STEPS[-1])
 
 
-def histogram(store: Store, since: datetime, until: datetime, *, max_buckets: int = 48) -> Histogram:
+def histogram(store: StoreReads, since: datetime, until: datetime, *, max_buckets: int = 48) -> Histogram:
     """Events per bucket in [since, until), overall and per source."""
     step = pick_step(max((until - since).total_seconds(), 1.0), max_buckets)
     start = datetime.fromtimestamp(int(since.timestamp()) // step * step, UTC)
@@ -77,7 +78,8 @@ def histogram(store: Store, since: datetime, until: datetime, *, max_buckets: in
     return result
 
 
-def _counts(store: Store, start: datetime, until: datetime, step: int) -> tuple[list[tuple[Any, ...]], bool]:
+def _counts(store: StoreReads, start: datetime, until: datetime,
+            step: int) -> tuple[list[tuple[Any, ...]], bool]:
     offered = store.event_histogram(start, until, step)
     if offered is not None:
         return list(offered), False
@@ -85,7 +87,7 @@ def _counts(store: Store, start: datetime, until: datetime, step: int) -> tuple[
 
 
 def _scan_counts(
-    store: Store, start: datetime, until: datetime, step: int
+    store: StoreReads, start: datetime, until: datetime, step: int
 ) -> tuple[list[tuple[Any, ...]], bool]:
     counts: dict[tuple[str, str, int], int] = defaultdict(int)
     offset = 0

@@ -8,13 +8,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Final
 
 from stackwatch.api.stats import newest_event_time
-from stackwatch.store.base import Store
+from stackwatch.core.types import StoreReads
 
 _RELATIVE: Final = re.compile(r"^(\d+(?:\.\d+)?)\s*(m|h|d|w)$")
 _UNITS: Final = {"m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 
-def store_now(store: Store) -> datetime:
+def store_now(store: StoreReads) -> datetime:
     """The store's "now": its newest event time (an analyzed archive ends in the past), or
     the wall clock for an empty store."""
     return newest_event_time(store.source_stats()) or datetime.now(UTC)

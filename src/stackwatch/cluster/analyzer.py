@@ -8,7 +8,7 @@ once, the others ``STANDBY_DELAY`` later, so analyzers started with different pr
 share the work and each is the standby of the others.
 
 A partition becomes this analyzer's when its first batch arrives (``Partition.open``): its
-store is opened, the engine built from the settings (pipeline/engine.engine_for, the same
+store is opened, the engine built from the settings (pipeline/engine.rule_engine, the same
 factory as analyze and serve), and the last checkpoint loaded — detection state and position
 (the last batch taken from each collector run). Then, per turn, every batch waiting in the
 channel's prefetch window is taken together (pipeline/ingest.py):
@@ -49,8 +49,10 @@ from stackwatch.cluster.topology import DELIVERY_LIMIT, Topology, check_member, 
 from stackwatch.cluster.wire import MAX_BATCH_ITEMS, Batch, WireError, decode_batch
 from stackwatch.config.settings import Settings
 from stackwatch.core.event import Event, replace
+from stackwatch.detect.engine import Engine
 from stackwatch.detect.snapshot import SnapshotError, capture, restore
 from stackwatch.pipeline import ingest
+from stackwatch.store.base import Store
 from stackwatch.store.fencing import PartitionFenced
 
 log = logging.getLogger(__name__)
@@ -102,8 +104,8 @@ class Partition:
         self.name = f"p{number:03d}"
         self.settings = settings
         self.member = member
-        self.store: Any = None
-        self.engine: Any = None
+        self.store: Store | None = None  # opened by ``open`` (in a thread: blocking)
+        self.engine: Engine | None = None  # the engine itself: its state is checkpointed
         self.epoch: int | None = None  # ownership epoch claimed at open (store/fencing.py)
         self.channel: Any = None  # the broker channel it is consumed on (closed when fenced)
         self.position: dict[str, list[Any]] = {}  # collector -> [epoch, last seq in the checkpointed state]
@@ -143,7 +145,7 @@ class Partition:
 
     def open(self) -> None:
         """Open the store, build the engine, load the checkpoint (in a thread: blocking)."""
-        from stackwatch.pipeline.engine import engine_for
+        from stackwatch.pipeline.engine import rule_engine
         from stackwatch.store import open_store
 
         url = self.settings.store.open_url()
@@ -161,7 +163,7 @@ class Partition:
         settings = dataclasses.replace(self.settings, expected_sources=[])
         # the rule set is loaded once per process (pipeline/rule_cache.py): a standby taking
         # over all of a dead analyzer's partitions compiled every rule file once per partition
-        self.engine = engine_for(settings, live=False, shared_rules=True)
+        self.engine = rule_engine(settings, live=False, shared_rules=True)
         # a new epoch before the checkpoint is read: a cut-off predecessor commits nothing after it
         self.epoch = self.store.claim_partition(self.name)
         saved = self.store.partition_state(self.name)
@@ -198,6 +200,7 @@ class Partition:
     def _take_buckets(self, buckets: Any) -> None:
         """Buckets this partition receives (``partition_map``; or an older collector's batch
         of a bucket seen here): watch the declared sources routed there."""
+        assert self.engine is not None  # built by open(), the first thing done with a partition
         self.buckets.update(buckets)
         owned = tuple(self._owned_sources())
         if owned == self.engine.ctx.expected_sources:
@@ -281,6 +284,7 @@ class Partition:
 
     def detect(self, copies: list[Copy]) -> None:
         """Run released copies (oldest first) through the engine, each for its rule ids."""
+        assert self.engine is not None  # built by open()
         process_only = self.engine.process_only
         add = self.changes.add
         rule_sets = self._rule_sets
@@ -300,6 +304,7 @@ class Partition:
         return bool(copies)
 
     def finish(self) -> None:
+        assert self.engine is not None  # built by open()
         self.detect(self.reorder.release(everything=True))
         changed = self.engine.finish()
         if changed:
@@ -308,6 +313,7 @@ class Partition:
 
     def tick(self, now: float) -> bool:
         """The wall clock (absence rules fire while nothing arrives); whether alerts changed."""
+        assert self.engine is not None  # built by open()
         changed = self.engine.tick(datetime.fromtimestamp(now, UTC))
         if changed:
             self.changes.add(changed)
@@ -318,6 +324,7 @@ class Partition:
         """Events, alerts and the stored position in one commit, with the detection state when
         ``checkpoint``; called again with the same events after a failure (the changes taken
         stay taken, events the store holds are not appended twice)."""
+        assert self.engine is not None and self.store is not None  # both made by open()
         if self._committing is None:
             self._committing = self.changes.take()
         changes = self._committing

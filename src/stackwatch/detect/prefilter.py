@@ -30,7 +30,7 @@ import string
 from collections.abc import Iterable, Mapping
 from typing import Any, Final
 
-from stackwatch.core.types import DetectionEngine
+from stackwatch.core.types import DetectionEngine, OrphanAware
 from stackwatch.detect.codegen import And, Leaf, Node, Not
 from stackwatch.detect.conditions import match_all
 from stackwatch.detect.correlate import CORRELATED_ACTIONS
@@ -257,8 +257,7 @@ def prefilter_for(engine: DetectionEngine) -> Prefilter | None:
 
     if not isinstance(engine, Engine):
         return None
-    orphans = getattr(engine, "orphans", None)
-    watched: frozenset[str] = frozenset(getattr(orphans, "_watched", ()) or ())
+    watched = engine.orphans.watched if isinstance(engine, OrphanAware) else frozenset[str]()
     return Prefilter(engine.detectors(), explainer_hints=engine.explainer_hints(),
                      correlated=CORRELATED_ACTIONS if engine.correlator is not None else frozenset(),
                      watched=watched, maintenance=bool(engine.maintenance))

@@ -19,6 +19,7 @@ import pickle
 from typing import Any, Final
 
 from stackwatch.core.errors import StackwatchError
+from stackwatch.core.types import OrphanAware
 from stackwatch.detect.engine import Engine
 from stackwatch.detect.state import CompactState, KeyedState
 
@@ -61,12 +62,8 @@ def capture(engine: Engine) -> bytes:
     held = None
     if correlator is not None:
         held = (correlator.pending, correlator.by_request, correlator.by_ip, correlator.not_found)
-    orphans = getattr(engine, "orphans", None)  # respond/orphans.OrphanAwareEngine: the resource ledger
-    owned = None
-    if orphans is not None:
-        ledger = orphans.ledger
-        owned = (ledger._resources, ledger._domains, ledger._attached, ledger.evicted,
-                 orphans._alerts, orphans.deletions)
+    # respond/orphans.OrphanAwareEngine: the resource ledger
+    owned = engine.orphans.state() if isinstance(engine, OrphanAware) else None
     snapshot = {
         "format": FORMAT,
         "orphans": owned,
@@ -115,13 +112,8 @@ def restore(engine: Engine, blob: bytes) -> None:
     for rule, explainer in _explainers(engine):
         if rule.id in snapshot["explainers"]:
             _load_state(explainer.state, snapshot["explainers"][rule.id])
-    orphans = getattr(engine, "orphans", None)
-    if orphans is not None and snapshot.get("orphans") is not None:
-        resources, domains, attached, evicted, alerts, deletions = snapshot["orphans"]
-        ledger = orphans.ledger
-        ledger._resources, ledger._domains, ledger._attached = resources, domains, attached
-        ledger.evicted = evicted
-        orphans._alerts, orphans.deletions = alerts, deletions
+    if isinstance(engine, OrphanAware) and snapshot.get("orphans") is not None:
+        engine.orphans.load_state(snapshot["orphans"])
     correlator = engine.correlator
     if correlator is not None and snapshot["correlator"] is not None:
         pending, by_request, by_ip, not_found = snapshot["correlator"]

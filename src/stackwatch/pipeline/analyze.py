@@ -73,9 +73,7 @@ def analyze(inputs: list[InputFile], *, engine: DetectionEngine, store: Store | 
         pool = ReaderPool(min(jobs, sum(source.path is not None for source in inputs)))
     try:
         gate = None
-        # declared on store/base.Store; getattr as any object with the writing methods will do
-        # (tests/pipeline/test_analyze_loop.py hands in a recorder of calls)
-        if prefilter and pool is None and (store is None or getattr(store, "takes_header_events", False)):
+        if prefilter and pool is None and (store is None or store.takes_header_events):
             from stackwatch.detect.prefilter import prefilter_for
 
             gate = prefilter_for(engine)

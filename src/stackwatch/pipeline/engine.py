@@ -18,6 +18,7 @@ from typing import Any, TextIO
 
 from stackwatch.config.settings import RulesSettings, Settings, StoreSettings
 from stackwatch.core.errors import RuleError
+from stackwatch.core.types import DetectionEngine
 from stackwatch.detect.engine import Engine
 from stackwatch.detect.loader import RuleSet, builtin_rules, load_rules
 from stackwatch.detect.overrides import RuleState, apply_overrides
@@ -27,11 +28,31 @@ log = logging.getLogger(__name__)
 
 
 def engine_for(settings: Settings, *, live: bool, report: TextIO | None = None,
-               orphans: bool = True, overrides: bool = True, shared_rules: bool = False) -> Engine:
-    """The engine for ``settings``: the built-in packs (unless ``rules.builtin`` is off) and
-    ``rules.paths``, with the web UI's rule switches of the embedded store's folder, the
-    maintenance windows and the expected sources. Rule files with problems are reported
-    (``report``, else the log) and left out; ``rules.strict`` makes any problem an error.
+               orphans: bool = True, overrides: bool = True, shared_rules: bool = False) -> DetectionEngine:
+    """The engine for ``settings``: ``rule_engine``'s, partitioned by tenant when a source
+    receives tenants' instances' logs (``tenant_syslog``: pipeline/tenants.py). The arguments
+    are ``rule_engine``'s."""
+    engine = rule_engine(settings, live=live, report=report, orphans=orphans, overrides=overrides,
+                         shared_rules=shared_rules)
+    if any(source.type == "tenant_syslog" for source in settings.sources):
+        from stackwatch.pipeline.tenants import TenantPartitionedEngine
+
+        # tenants' instances: an engine per project (pipeline/tenants.py), their alerts the
+        # project's; the tenants' engines share neither windows nor the infrastructure's clock.
+        # Its rules are those it kept: the enabled ones, all a project's engine would keep.
+        rule_list, clock = engine.rules, engine.clock
+        return TenantPartitionedEngine(engine, lambda: Engine(rule_list, clock=clock))
+    return engine
+
+
+def rule_engine(settings: Settings, *, live: bool, report: TextIO | None = None,
+                orphans: bool = True, overrides: bool = True, shared_rules: bool = False) -> Engine:
+    """The detection engine itself, for a caller that reaches into it (a partition's analyzer
+    checkpoints its state, runs routed copies: cluster/analyzer.py): the built-in packs (unless
+    ``rules.builtin`` is off) and ``rules.paths``, with the web UI's rule switches of the
+    embedded store's folder, the maintenance windows and the expected sources. Rule files with
+    problems are reported (``report``, else the log) and left out; ``rules.strict`` makes any
+    problem an error.
     ``live``: ``serve``'s engine (see the module's docstring). ``orphans``: run the
     orphaned-resources detector too. ``overrides``: False ignores the web UI's switches (an
     engine built with no configuration at all). ``shared_rules``: the rule set loaded once per
@@ -72,13 +93,6 @@ def engine_for(settings: Settings, *, live: bool, report: TextIO | None = None,
         from stackwatch.pipeline import baselines
 
         baselines.load(engine, settings.state_dir)
-    if any(source.type == "tenant_syslog" for source in settings.sources):
-        from stackwatch.pipeline.tenants import TenantPartitionedEngine
-
-        # tenants' instances: an engine per project (pipeline/tenants.py), their alerts the
-        # project's; the tenants' engines share neither windows nor the infrastructure's clock
-        clock = options.get("clock")
-        return TenantPartitionedEngine(engine, lambda: Engine(rule_list, clock=clock))  # type: ignore[return-value]
     return engine
 
 
@@ -117,6 +131,7 @@ def archive_settings(base: Settings | None = None, *, data: str | None = None,
 def build_engine(extra_rule_paths: list[Path] | None = None, *, strict: bool = False,
                  report: TextIO | None = sys.stderr, orphans: bool = True) -> Engine:
     """The archive engine with no configuration but ``extra_rule_paths`` (benchmarks, tests):
-    ``engine_for`` over the default settings, without the web UI's switches (no store)."""
+    ``rule_engine`` over the default settings (no source: never partitioned by tenant), without
+    the web UI's switches (no store)."""
     settings = Settings(rules=RulesSettings(paths=[str(p) for p in extra_rule_paths or []], strict=strict))
-    return engine_for(settings, live=False, report=report, orphans=orphans, overrides=False)
+    return rule_engine(settings, live=False, report=report, orphans=orphans, overrides=False)

@@ -195,6 +195,15 @@ class Ledger:
         """Write a snapshot atomically (core.atomic: temp file, fsync, rename)."""
         atomic_json_write(path, self._snapshot())
 
+    def state(self) -> tuple[Any, ...]:
+        """What events changed, as live objects for a partition's checkpoint (one pickle with
+        the engine's: detect/snapshot.py), unlike ``snapshot``'s self-contained file."""
+        return (self._resources, self._domains, self._attached, self.evicted)
+
+    def load_state(self, state: tuple[Any, ...]) -> None:
+        """Take back ``state`` (this ledger freshly made, with the same cap)."""
+        self._resources, self._domains, self._attached, self.evicted = state
+
     def _snapshot(self) -> _Snapshot:
         return _Snapshot(SNAPSHOT_VERSION, list(self._resources.values()), dict(self._domains), self.evicted)
 

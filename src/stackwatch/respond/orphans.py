@@ -25,6 +25,7 @@ import msgspec
 from stackwatch.core.alert import Alert, Evidence
 from stackwatch.core.atomic import atomic_write
 from stackwatch.core.event import Event
+from stackwatch.core.types import OrphanAware
 from stackwatch.detect.engine import Engine
 from stackwatch.detect.model import Rule
 from stackwatch.respond.ledger import DEFAULT_CAP, Ledger, Resource
@@ -91,6 +92,22 @@ class OrphanDetector:
         self._alerts: list[Alert] = []
         self.deletions = 0  # owner deletions seen
         self._watched = self.ledger.actions | frozenset(_DELETIONS)
+
+    @property
+    def watched(self) -> frozenset[str]:
+        """The actions whose events it reads (owner deletions are also recognised by their
+        ``event_type``): the prefilter keeps their records parsed (detect/prefilter.py)."""
+        return self._watched
+
+    def state(self) -> tuple[Any, ...]:
+        """What events changed (the ledger's, its alerts, the deletions counted), for a
+        partition's checkpoint (detect/snapshot.py)."""
+        return (*self.ledger.state(), self._alerts, self.deletions)
+
+    def load_state(self, state: tuple[Any, ...]) -> None:
+        """Take back ``state`` (from ``state`` of a detector like this one, freshly made)."""
+        *ledger, self._alerts, self.deletions = state
+        self.ledger.load_state(tuple(ledger))
 
     @classmethod
     def open(cls, data_dir: str | os.PathLike[str], cap: int = DEFAULT_CAP) -> OrphanDetector:
@@ -200,6 +217,9 @@ class OrphanAwareEngine(Engine):
 
     def alerts(self) -> list[Alert]:
         return super().alerts() + self.orphans.alerts()
+
+
+OrphanAware.register(OrphanAwareEngine)  # detect/ finds its ledger through core/types.OrphanAware
 
 
 @dataclass(slots=True)

@@ -8,8 +8,9 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Final
 
+from stackwatch.core.types import StoreReads
 from stackwatch.search.query import Node, parse
-from stackwatch.store.base import EventQuery, Store, StoredEvent
+from stackwatch.store.base import EventQuery, StoredEvent
 
 STEPS: Final = tuple(timedelta(seconds=s) for s in (
     1, 5, 10, 30, 60, 300, 600, 1800, 3600, 3 * 3600, 6 * 3600, 12 * 3600, 86400, 7 * 86400, 30 * 86400))
@@ -61,7 +62,7 @@ def buckets_for(since: datetime, until: datetime) -> tuple[datetime, timedelta, 
     return start, step, size
 
 
-def run_search(store: Store, text: str, *, since: datetime | None = None, until: datetime | None = None,
+def run_search(store: StoreReads, text: str, *, since: datetime | None = None, until: datetime | None = None,
                now: datetime | None = None, limit: int = 50, offset: int = 0, after_seq: int | None = None,
                newest_first: bool = True, count: bool = False, histogram: bool = False,
                fields: bool = False, estimate: bool = False) -> SearchResult:
@@ -80,7 +81,7 @@ def run_search(store: Store, text: str, *, since: datetime | None = None, until:
         return replace(found, estimated=store.counts_estimated(query)) if estimate else found
 
 
-def _run(store: Store, query: EventQuery, tree: Node, moment: datetime, since: datetime | None,
+def _run(store: StoreReads, query: EventQuery, tree: Node, moment: datetime, since: datetime | None,
          until: datetime | None, count: bool, histogram: bool, fields: bool) -> SearchResult:
     events = store.search_events(query)
     total = store.count_events(query) if count else None

@@ -39,18 +39,22 @@ import threading
 from collections.abc import Callable
 from hashlib import sha256
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import msgspec
 
 from stackwatch.core.errors import IntegrityError, StoreError
 from stackwatch.store.checkpoints import last_checkpoint
+from stackwatch.store.integrity.block_ledger import BlockLedger
 from stackwatch.store.integrity.proofs import BlockConsistency, block_consistency, check_block_consistency
 from stackwatch.store.integrity.sqlite_io import SQLiteLedgerIO
 from stackwatch.store.merkle import verify_consistency
 from stackwatch.store.record_ledger import reader
 from stackwatch.store.rows import EVENT_COLUMNS
 from stackwatch.store.seal import NO_PREV, Checkpoint, verify_checkpoint_signature
+
+if TYPE_CHECKING:  # the store imports this module (a primary ships from it)
+    from stackwatch.store.sqlite import SQLiteStore
 
 log = logging.getLogger(__name__)
 
@@ -411,7 +415,7 @@ class Standby:
 
     def __init__(
         self,
-        store: Any,
+        store: SQLiteStore,
         primary: tuple[str, int],
         secret: bytes,
         *,
@@ -498,6 +502,7 @@ class Standby:
             raise IntegrityError(f"checkpoint epoch {cp.epoch} does not follow epoch {expected_epoch - 1}")
         if cp.prev != (previous.checkpoint.hash() if previous else NO_PREV):
             raise IntegrityError(f"checkpoint epoch {cp.epoch} does not link to the previous checkpoint")
+        assert store._ledger is not None  # loaded when the store opened; None only once closed
         if cp.size != store.size or cp.root != store._ledger.root():
             raise IntegrityError(
                 f"checkpoint epoch {cp.epoch} (size {cp.size}) does not match the records "
@@ -521,6 +526,7 @@ class Standby:
                 reason: str | None = f"it starts from size {old_size}, not {previous.checkpoint.size}"
             elif store.format == 2:  # over block leaves: the new tree is the one received here
                 ledger = store._ledger
+                assert isinstance(ledger, BlockLedger)  # a format-2 store's (store/sqlite_blocks.py)
                 reason = check_block_consistency(previous.checkpoint.root, cp.root, BlockConsistency(
                     int(msg["old_blocks"]), ledger.blocks, bytes(msg["old_mth"]), ledger.acc.root(), proof))
             elif not verify_consistency(old_size, cp.size, previous.checkpoint.root, cp.root, proof):

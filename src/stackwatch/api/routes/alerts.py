@@ -15,7 +15,7 @@ from stackwatch.api.audit import audit_event
 from stackwatch.api.auth import Principal, client_ip, reader, responder
 from stackwatch.api.evidence import evidence_fields, search_link
 from stackwatch.api.params import opt, parse_time, store_now
-from stackwatch.api.scoped import store_of
+from stackwatch.api.scoped import operator_store_of, store_of
 from stackwatch.api.serialize import alert_dict
 from stackwatch.core.alert import ALERT_SEVERITIES, CATEGORIES
 from stackwatch.core.event import Event
@@ -148,8 +148,9 @@ def change_alerts(
     and record one audit event per alert changed. A comment alone keeps each status."""
     services = request.app.state.services
     comment = (comment or "").strip()[:MAX_COMMENT] or None
-    store = store_of(request)
-    if ACTIONS[action] is None:
+    store = operator_store_of(request)
+    status = ACTIONS[action]
+    if status is None:
         changed = []
         for alert_id in alert_ids:  # each keeps its own status
             current = store.get_alert(alert_id)
@@ -157,7 +158,7 @@ def change_alerts(
                 changed.append(store.set_alert_status(alert_id, current.alert.status, actor=principal.name,
                                                       comment=comment))
     else:
-        changed = store.set_alerts_status(alert_ids, ACTIONS[action], actor=principal.name, comment=comment)
+        changed = store.set_alerts_status(alert_ids, status, actor=principal.name, comment=comment)
     services.audit.record_all([_audit(request, principal, f"alert.{action}", a, {
         "status": a.alert.status, **({"comment": comment} if comment else {})}) for a in changed])
     return changed
@@ -173,9 +174,10 @@ def assign_alerts(request: Request, principal: Principal, alert_ids: list[int],
     if assignee is not None and len(assignee) > MAX_NAME:
         raise HTTPException(400, f"assignee: at most {MAX_NAME} characters")
     changed = []
+    store = operator_store_of(request)
     for alert_id in alert_ids:
         try:
-            changed.append(store_of(request).set_alert_assignee(alert_id, assignee, actor=principal.name))
+            changed.append(store.set_alert_assignee(alert_id, assignee, actor=principal.name))
         except NotFoundError:
             continue
     services.audit.record_all([_audit(request, principal, "alert.assign", a, {"assignee": assignee})
