@@ -57,8 +57,9 @@ def pack_key(value: str) -> str | bytes:
         packed = bytes.fromhex(digits)
     except ValueError:
         return value
-    # fromhex also takes capitals and skips spaces: only the canonical text renders back equal
-    return _TAGS[size] + packed if packed.hex() == digits else value
+    # fromhex also takes capitals and skips spaces: only the canonical text renders back equal;
+    # dashes past a UUID's four were dropped with them (two texts would share one packing)
+    return _TAGS[size] + packed if len(packed) == 16 and packed.hex() == digits else value
 
 
 def register(conn: sqlite3.Connection) -> None:
