@@ -169,3 +169,13 @@ def test_a_search_tells_apart_values_that_differ_only_in_extra_dashes(
             ["abcdefab-abcd-abcd-abcd-ab-cd-efabcd", "abcdefab-abcd-abcd-abcd-a-bcd-efabcd"])])
         assert [s.seq for s in store.search_events(EventQuery(match=parse(query), limit=100))] == seqs
 
+
+def test_a_read_only_store_finds_keys_after_the_writer_rebuilds_an_older_index(tmp_path: Path) -> None:
+    with _open(tmp_path) as store:
+        store.append_events([_event(i, *fields) for i, fields in enumerate(EVENTS)])
+    _as_version_2(tmp_path)
+    with SQLiteStore(tmp_path, read_only=True) as reader:  # an API process, beside the writer
+        with _open(tmp_path):  # the writer restarts: the index is rebuilt packed
+            pass
+        assert [s.seq for s in reader.search_events(EventQuery(request_id="req-" + UUID))] == [1]
+        assert [s.seq for s in reader.search_events(EventQuery(match=parse(f"user:{UUID}")))] == [2]
