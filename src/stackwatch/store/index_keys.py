@@ -34,7 +34,7 @@ _HEXDIGITS: Final = frozenset("0123456789abcdef")
 
 SQL_FUNCTION: Final = "stackwatch_pack_key"
 """The SQL name of ``pack_key`` on the connections that fill the index (``register``)."""
-PACKED_LENGTHS: Final = "(32, 36, 40)"
+PACKED_LENGTHS: Final = f"({', '.join(str(size) for size in _TAGS)})"
 """The only text lengths ``pack_key`` packs: SQL calls it for these alone (a Python call a
 value is its cost), as the SQL list ``length(value) IN PACKED_LENGTHS``."""
 
