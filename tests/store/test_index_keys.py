@@ -147,3 +147,35 @@ def test_a_read_only_store_reads_an_older_index_as_text(tmp_path: Path, query: s
     with SQLiteStore(tmp_path, read_only=True) as reader:
         assert [s.seq for s in reader.search_events(EventQuery(match=parse(query), limit=100))] == expected
         assert reader.count_events(EventQuery(match=parse(query))) == len(expected)
+
+
+@pytest.mark.parametrize(("value", "other"), [
+    ("abcdefab-abcd-abcd-abcd-ab-cd-efabcd", "abcdefab-abcd-abcd-abcd-a-bcd-efabcd"),
+    ("req-abcdefab-abcd-abcd-abcd-ab-cd-efabcd", "req-abcdefab-abcd-abcd-abcd-abcdefabcd--"),
+])
+def test_a_uuid_shape_with_more_dashes_stays_its_text(value: str, other: str) -> None:
+    # dashes past the four a UUID has would be dropped with them: two values, one packing
+    assert (pack_key(value), pack_key(other)) == (value, other)
+
+
+@pytest.mark.parametrize(("query", "seqs"), [
+    ("user:abcdefab-abcd-abcd-abcd-ab-cd-efabcd", [1]), ("user:abcdefab-abcd-abcd-abcd-a-bcd-efabcd", [2]),
+    ("user:abcdefab-abcd-abcd-abcd-a-*", [2]),
+])
+def test_a_search_tells_apart_values_that_differ_only_in_extra_dashes(
+        tmp_path: Path, query: str, seqs: list[int]) -> None:
+    with _open(tmp_path) as store:
+        store.append_events([_event(i, "req-7", "10.0.0.1", user_id) for i, user_id in enumerate(
+            ["abcdefab-abcd-abcd-abcd-ab-cd-efabcd", "abcdefab-abcd-abcd-abcd-a-bcd-efabcd"])])
+        assert [s.seq for s in store.search_events(EventQuery(match=parse(query), limit=100))] == seqs
+
+
+def test_a_read_only_store_finds_keys_after_the_writer_rebuilds_an_older_index(tmp_path: Path) -> None:
+    with _open(tmp_path) as store:
+        store.append_events([_event(i, *fields) for i, fields in enumerate(EVENTS)])
+    _as_version_2(tmp_path)
+    with SQLiteStore(tmp_path, read_only=True) as reader:  # an API process, beside the writer
+        with _open(tmp_path):  # the writer restarts: the index is rebuilt packed
+            pass
+        assert [s.seq for s in reader.search_events(EventQuery(request_id="req-" + UUID))] == [1]
+        assert [s.seq for s in reader.search_events(EventQuery(match=parse(f"user:{UUID}")))] == [2]

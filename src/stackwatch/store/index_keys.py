@@ -34,7 +34,7 @@ _HEXDIGITS: Final = frozenset("0123456789abcdef")
 
 SQL_FUNCTION: Final = "stackwatch_pack_key"
 """The SQL name of ``pack_key`` on the connections that fill the index (``register``)."""
-PACKED_LENGTHS: Final = "(32, 36, 40)"
+PACKED_LENGTHS: Final = f"({', '.join(str(size) for size in _TAGS)})"
 """The only text lengths ``pack_key`` packs: SQL calls it for these alone (a Python call a
 value is its cost), as the SQL list ``length(value) IN PACKED_LENGTHS``."""
 
@@ -57,8 +57,9 @@ def pack_key(value: str) -> str | bytes:
         packed = bytes.fromhex(digits)
     except ValueError:
         return value
-    # fromhex also takes capitals and skips spaces: only the canonical text renders back equal
-    return _TAGS[size] + packed if packed.hex() == digits else value
+    # fromhex also takes capitals and skips spaces: only the canonical text renders back equal;
+    # dashes past a UUID's four were dropped with them (two texts would share one packing)
+    return _TAGS[size] + packed if len(packed) == 16 and packed.hex() == digits else value
 
 
 def register(conn: sqlite3.Connection) -> None:

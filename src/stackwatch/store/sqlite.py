@@ -29,7 +29,7 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import replace
 from datetime import datetime, timedelta
@@ -73,7 +73,7 @@ from stackwatch.store.rows import (
 )
 from stackwatch.store.scope import Scope
 from stackwatch.store.sqlite_index import Indexer, connect_index, indexed_seq
-from stackwatch.store.sqlite_schema import PACKED_KEYS_VERSION, SCHEMA_VERSION, migrate
+from stackwatch.store.sqlite_schema import SCHEMA_VERSION, migrate
 from stackwatch.store.sqlite_scope import event_condition
 from stackwatch.store.witness import configured as configured_witnesses
 from stackwatch.store.witness import parse_witness
@@ -256,10 +256,6 @@ class SQLiteStore(alert_changes.TriageStore):
         if index_path.exists():
             self._reader.execute("ATTACH DATABASE ? AS idx", (_read_only_uri(index_path),))
         self._has_index = index_path.exists()
-        # Read-write opens rebuild an index of an older version (connect_index, above); a
-        # read-only one reads what is there, its key values as that version wrote them.
-        self._packed_keys = not self._has_index or (
-            self._reader.execute("PRAGMA idx.user_version").fetchone()[0] >= PACKED_KEYS_VERSION)
 
     _index_messages: Any = None
     """Format 2: where the indexer reads messages from (they are not in the events rows)."""
@@ -728,7 +724,7 @@ class SQLiteStore(alert_changes.TriageStore):
         where = self._where(query)
         order = "DESC" if query.newest_first else "ASC"
         if where.estimated:  # a sample stands for the hits: the page is still the real first hits
-            where = self._where_of(query, self._held_texts)
+            where = sqlite_search.where_of(query, query.now, self._held_texts)
             # Many hits: walking the time index from the newest (or oldest) event usually meets
             # a page of them in a few thousand rows, where a key's hits (an IP's 250k seqs)
             # would each be read for their time and sorted. Bounded: past EXACT_STEPS (sparse
@@ -833,7 +829,7 @@ class SQLiteStore(alert_changes.TriageStore):
         histogram and field values are then estimates (``counts_estimated``), the page of
         hits is still exact."""
         with self._lock:
-            where = self._where_of(query)
+            where = sqlite_search.where_of(query, query.now)
             if not where.reads_rows or self._held_texts or self._held_hits:
                 yield  # time, host and service read an index fast, or an outer block holds it
                 return
@@ -856,13 +852,10 @@ class SQLiteStore(alert_changes.TriageStore):
                 sqlite_search.release_hits(self._reader)
                 sqlite_search.release_texts(self._reader, texts)
 
-    def _where_of(self, query: EventQuery, held: Mapping[str, str] | None = None) -> sqlite_search.Where:
-        return sqlite_search.where_of(query, query.now, held, packed_keys=self._packed_keys)
-
     def counts_estimated(self, query: EventQuery) -> bool:
         held = self._held_hits
-        return held is not None and held[1].estimated and held[0] == self._where_of(
-            query, self._held_texts).key()
+        return held is not None and held[1].estimated and held[0] == sqlite_search.where_of(
+            query, query.now, self._held_texts).key()
 
     def _seq_span(self, query: EventQuery) -> tuple[int, int]:
         """The first and last seq of the events in ``query``'s since/until (by the time index:
@@ -882,7 +875,7 @@ class SQLiteStore(alert_changes.TriageStore):
 
     def _where(self, query: EventQuery) -> sqlite_search.Where:
         """The WHERE clause of ``query``, on what ``holding_search`` holds for it, if anything."""
-        where = self._where_of(query, self._held_texts)
+        where = sqlite_search.where_of(query, query.now, self._held_texts)
         if self._held_hits is not None and self._held_hits[0] == where.key():
             return replace(self._held_hits[1], conditions=[], params=[])
         return where

@@ -248,8 +248,6 @@ def migrate(conn: sqlite3.Connection, target: int = SCHEMA_VERSION) -> int:
 INDEX_VERSION: Final = 3
 """Version of the derived index file; a mismatch means drop and rebuild, not migrate.
 3: ``event_keys`` values packed (store/index_keys.py)."""
-PACKED_KEYS_VERSION: Final = 3
-"""The first index version whose ``event_keys`` values are packed."""
 
 FIELD_IP: Final = 1
 FIELD_USER_NAME: Final = 2

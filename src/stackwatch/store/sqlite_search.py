@@ -59,8 +59,6 @@ class Where:
     (source, time) indexes, which count fast enough on their own)."""
     held_hits: bool = False
     """The hits are the TEMP table ``hit_set`` (see ``hold_hits``); the conditions are spent."""
-    packed_keys: bool = True
-    """Whether the search index holds key values packed (index_keys), or all as text."""
     estimated: bool = False
     """``hit_set`` holds a sample of the hits, each with the weight of the hits it stands for
     (see ``sample_hits``): counts and histograms sum the weights."""
@@ -86,14 +84,11 @@ class Where:
                 "LIMIT ? OFFSET ?)", [limit, offset], 0)
 
 
-def where_of(query: EventQuery, now: datetime | None = None, held: Mapping[str, str] | None = None,
-             *, packed_keys: bool = True) -> Where:
+def where_of(query: EventQuery, now: datetime | None = None, held: Mapping[str, str] | None = None) -> Where:
     """The WHERE clause of ``query``; relative times in its tree resolve against ``now``
     (default: the wall clock). A full-text query in ``held`` reads its TEMP table of rowids
-    (see ``hold_texts``) instead of running the MATCH again. ``packed_keys``: whether the
-    attached index packs its key values (version 3 on; a read-only store may hold an older
-    one, which only a read-write open rebuilds)."""
-    where = Where(held=held or {}, packed_keys=packed_keys)
+    (see ``hold_texts``) instead of running the MATCH again."""
+    where = Where(held=held or {})
     if query.scope is not None:  # a tenant's view: the one place event reads are scoped
         condition, params = event_condition(query.scope)
         where.conditions.append(condition)
@@ -308,15 +303,18 @@ def _values(column: str, node: Match, where: Where) -> str:
 
 
 def _key_values(node: Match, where: Where) -> list[str]:
-    """The conditions on ``event_keys.value`` for ``node`` (any one matches), the value packed
-    as the index packs it (store/index_keys.py): the exact value; or a prefix's text range and
-    the BLOB ranges of the packed values whose text it starts."""
+    """The conditions on ``event_keys.value`` for ``node`` (any one matches): the exact value,
+    and packed as the index packs it (store/index_keys.py); or a prefix's text range and the
+    BLOB ranges of the packed values whose text it starts. The text is asked for too because
+    an index of version 2 holds every value as text: a read-only store reads what is there,
+    and a writer beside it may rebuild it packed at any time (a flag read at open goes stale)."""
     if not node.prefix:
-        where.params.append(index_keys.pack_key(node.value) if where.packed_keys else node.value)
-        return ["value = ?"]
+        packed = index_keys.pack_key(node.value)
+        values = [node.value] if isinstance(packed, str) else [packed, node.value]
+        where.params.extend(values)
+        return ["value = ?"] * len(values)
     ranges: list[tuple[str | bytes, str | bytes]] = [(node.value, node.value + search_terms.TOP)]
-    if where.packed_keys:
-        ranges += index_keys.prefix_ranges(node.value)
+    ranges += index_keys.prefix_ranges(node.value)
     for low, high in ranges:
         where.params.extend((low, high))
     return ["value >= ? AND value < ?"] * len(ranges)
