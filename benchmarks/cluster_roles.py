@@ -157,7 +157,7 @@ def run(corpus: Path, lines: int, partitions: int, hosts: int, work: Path, *, gc
         for event in chunk:
             found = single_engine.process(event)
             if found:
-                changes.add(found)
+                changes.add(found, [single_engine.created(alert) for alert in found])
                 single_alerts += len(found)
         spent_detect += time.process_time() - d0
         ingest.commit(single_store, chunk, [c.snapshot for c in changes.take()])

@@ -285,7 +285,7 @@ class Partition:
     def detect(self, copies: list[Copy]) -> None:
         """Run released copies (oldest first) through the engine, each for its rule ids."""
         assert self.engine is not None  # built by open()
-        process_only = self.engine.process_only
+        process_only, created = self.engine.process_only, self.engine.created
         add = self.changes.add
         rule_sets = self._rule_sets
         self.events_in += len(copies)
@@ -294,8 +294,8 @@ class Partition:
             if only is None:
                 only = rule_sets[rules] = frozenset(rules)
             changed = process_only(event, only)
-            if changed:
-                add(changed, dispatch)
+            if changed:  # which it created: the engine's answer holds until its next call
+                add(changed, [created(alert) for alert in changed], dispatch)
 
     def release_due(self) -> bool:
         """Detect on the held copies whose collectors went quiet; whether any were."""
@@ -308,7 +308,7 @@ class Partition:
         self.detect(self.reorder.release(everything=True))
         changed = self.engine.finish()
         if changed:
-            self.changes.add(changed)
+            self.changes.add(changed, [self.engine.created(alert) for alert in changed])
         self.finished = True
 
     def tick(self, now: float) -> bool:
@@ -316,7 +316,7 @@ class Partition:
         assert self.engine is not None  # built by open()
         changed = self.engine.tick(datetime.fromtimestamp(now, UTC))
         if changed:
-            self.changes.add(changed)
+            self.changes.add(changed, [self.engine.created(alert) for alert in changed])
         return bool(changed)
 
     def commit(self, events: list[Event],

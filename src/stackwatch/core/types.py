@@ -76,7 +76,7 @@ class DetectionEngine(Protocol):
     """The detection engine as ``analyze``, ``serve``'s runner and the spike baselines see it:
     detect.engine.Engine, respond/orphans.OrphanAwareEngine, pipeline/tenants'
     TenantPartitionedEngine. Each call returns the alerts it created or changed (the engine
-    keeps mutating them)."""
+    keeps mutating them); ``created`` tells which, for the last call's alerts."""
 
     def process(self, event: Event) -> list[Alert]: ...
 
@@ -89,6 +89,10 @@ class DetectionEngine(Protocol):
         ...
 
     def alerts(self) -> list[Alert]: ...
+
+    def created(self, alert: Alert) -> bool:
+        """Whether the last call created ``alert`` (one it returned), else updated or resolved it."""
+        ...
 
     def live_from(self, start: datetime) -> None:
         """Declared sources count as silent from ``start`` (serve's start), not earlier."""

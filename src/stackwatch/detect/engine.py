@@ -144,7 +144,9 @@ class Engine:
                           tuple[tuple[Explainer, ...], tuple[_Run, ...]]] = {}
         self._open: OrderedDict[tuple[str, str], tuple[Alert, float]] = OrderedDict()
         self._alerts: list[Alert] = []
-        self._listed: set[int] = set()  # ids of the alerts in the current call's output
+        # the alerts in the current call's output: id -> created by this call (else updated or
+        # resolved), for ``created``; cleared at the next call's start only when not empty
+        self._listed: dict[int, bool] = {}
         self._now: float | None = None
         self._next_tick = float("-inf")
         # process_only: the rule ids of routed events the correlation stage holds, by record
@@ -155,7 +157,8 @@ class Engine:
     # ------------------------------------------------------------------ public API
 
     def process(self, event: Event) -> list[Alert]:
-        """Run one event; returns the alerts it created or updated (possibly after a tick)."""
+        """Run one event; returns the alerts it created or updated (possibly after a tick):
+        ``created`` tells which, until the next call."""
         self.stats.events += 1
         ts = event.time.timestamp()
         out: list[Alert] = []
@@ -275,6 +278,12 @@ class Engine:
     def alerts(self) -> list[Alert]:
         """Every alert raised so far, in creation order."""
         return list(self._alerts)
+
+    def created(self, alert: Alert) -> bool:
+        """Whether the last call (``process``, ``process_only``, ``tick``, ``finish``) created
+        ``alert``, one of the alerts it returned: False for an alert it updated or resolved,
+        one this engine created earlier or restored (detect/snapshot.py)."""
+        return self._listed.get(id(alert), False)
 
     def state_stats(self) -> dict[str, dict[str, int]]:
         """Per rule: keys held, keys evicted by the LRU cap, keys expired."""
@@ -446,13 +455,20 @@ class Engine:
         if self.keep_alerts:
             self._alerts.append(alert)
         out.append(alert)
-        self._listed.add(id(alert))
+        self._listed[id(alert)] = True
+
+    def _join_created(self, out: list[Alert], found: list[Alert]) -> None:
+        """Alerts a subclass's own detector created in this call (respond/orphans.py), joined
+        to the call's output as created."""
+        for alert in found:
+            out.append(alert)
+            self._listed[id(alert)] = True
 
     def _once(self, out: list[Alert], alert: Alert) -> None:
         """Add ``alert`` to this call's output unless it is there already (O(1): a call
         that releases many correlated events can update thousands of alerts)."""
         if id(alert) not in self._listed:
-            self._listed.add(id(alert))
+            self._listed[id(alert)] = False
             out.append(alert)
 
 

@@ -3,8 +3,9 @@
 (cluster/analyzer.py):
 
 1. ``clamp`` — an event stamped too far past its receipt is judged at its receive time;
-2. the engine (``process``, or ``process_only`` for a routed copy) — its output sorted into
-   alert changes by ``AlertChanges`` (new, update, resolved), one snapshot per alert per batch;
+2. the engine (``process``, or ``process_only`` for a routed copy) — its output, with the
+   engine's word on which alerts it created, kept as alert changes by ``AlertChanges`` (new,
+   update, resolved), one snapshot per alert per batch;
 3. ``commit`` — events appended, alerts upserted (identity: rule and key), a cluster
    partition's checkpoint staged, then one flush; what a caller acknowledges or dispatches
    comes only after ``commit`` returned.
@@ -12,7 +13,6 @@
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -25,10 +25,6 @@ from stackwatch.core.event import Event, replace
 
 if TYPE_CHECKING:
     from stackwatch.store.base import Store
-
-MAX_KNOWN = 100_000
-"""Alert identities remembered to tell a new alert from an update (least recent forgotten)."""
-
 
 def clamp_future(event: Event, tolerance: timedelta) -> Event:
     """``event`` at its receive time when its own time is more than ``tolerance`` past it (a
@@ -48,51 +44,46 @@ def clamp(events: list[Event], tolerance: timedelta) -> None:
             events[index] = clamp_future(event, tolerance)
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class AlertChange:
-    """One alert as a batch leaves it: the engine's (live) object kept so its id is not
-    reused, the snapshot that is stored and delivered, and what happened to it."""
+    """One alert as a batch leaves it: the snapshot that is stored and delivered, what
+    happened to it, and whether it is delivered."""
 
-    alert: Alert
     snapshot: Alert
     change: str  # new | update | resolved
     dispatch: bool
 
 
 class AlertChanges:
-    """Sorts the engine's output into changes for the next commit. The engine returns the
-    alerts it created or updated; an alert object it has not returned before (for this rule
-    and key) is new."""
+    """The changes for the next commit: one per alert object, the latest snapshot. Whether an
+    alert is new is its producer's word (``DetectionEngine.created`` for the engine's), not
+    guessed here: an engine restored from a snapshot (a cluster takeover) updates alerts it did
+    not create since, and those are updates."""
 
     def __init__(self) -> None:
-        self._known: OrderedDict[tuple[str, str], Alert] = OrderedDict()
-        self.pending: dict[int, AlertChange] = {}  # id(alert) -> its change in this batch
+        # id(alert) -> (the live alert, kept so its id is not reused within the batch; its change)
+        self.pending: dict[int, tuple[Alert, AlertChange]] = {}
 
-    def add(self, alerts: Sequence[Alert], dispatch: bool = True) -> None:
-        known = self._known
+    def add(self, alerts: Sequence[Alert], created: Sequence[bool], dispatch: bool = True) -> None:
+        """``alerts`` as they stand now; ``created[i]``: whether ``alerts[i]`` was created by the
+        call that returned it (else updated, or resolved)."""
         pending = self.pending
-        for alert in alerts:
-            ident = (alert.rule, alert.key)
+        for alert, new in zip(alerts, created, strict=True):
             if alert.status == "resolved":
                 change = "resolved"
-            elif known.get(ident) is not alert:
+            elif new:
                 change = "new"
             else:
-                change = "update"
-            known[ident] = alert
-            known.move_to_end(ident)
-            if len(known) > MAX_KNOWN:
-                known.popitem(last=False)
-            previous = pending.get(id(alert))
-            if previous is not None and previous.change == "new" and change == "update":
-                change = "new"  # created and updated within one batch: still news
+                previous = pending.get(id(alert))
+                # created and updated within one batch: still news
+                change = "new" if previous is not None and previous[1].change == "new" else "update"
             snapshot = msgspec.structs.replace(alert, evidence=list(alert.evidence),
                                                details=dict(alert.details))
-            pending[id(alert)] = AlertChange(alert, snapshot, change, dispatch)
+            pending[id(alert)] = (alert, AlertChange(snapshot, change, dispatch))
 
     def take(self) -> list[AlertChange]:
         """The changes since the last take, in the order they were first seen."""
-        taken = list(self.pending.values())
+        taken = [change for _, change in self.pending.values()]
         self.pending = {}
         return taken
 

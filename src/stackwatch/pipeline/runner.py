@@ -219,7 +219,8 @@ class Runner:
             release_idle(self.sources, now, self._add)
             if now >= next_tick:
                 next_tick = now + tick_every
-                self._alerts(self.engine.tick(datetime.fromtimestamp(now, UTC)))
+                ticked = self.engine.tick(datetime.fromtimestamp(now, UTC))
+                self._alerts(ticked, [self.engine.created(alert) for alert in ticked])
                 self.selfmon.check(now)
                 self._drain_audit_spool()
                 self._sweep_orphans(now)
@@ -293,21 +294,26 @@ class Runner:
             return
         ingest.clamp(events, self._future_tolerance)
         batch = self._batch
-        process = self.engine.process
+        process, created = self.engine.process, self.engine.created
         changed: list[Alert] = []
+        new: list[bool] = []
         for event in events:
-            changed.extend(process(event))
+            out = process(event)
+            if out:  # which it created: the engine's answer holds until its next call
+                changed += out
+                new += map(created, out)
         batch.events.extend(events)
         if source is not None:
             source.counters.events += len(events)
             batch.per_source[source.name] = batch.per_source.get(source.name, 0) + len(events)
             batch.tokens.setdefault(source, None)
         if changed:
-            self._alerts(changed)
+            self._alerts(changed, new)
 
-    def _alerts(self, alerts: list[Alert], dispatch: bool = True) -> None:
-        """Record alert changes for the next commit (delivered after it)."""
-        self._changes.add(alerts, dispatch)
+    def _alerts(self, alerts: list[Alert], created: list[bool], dispatch: bool = True) -> None:
+        """Record alert changes for the next commit (delivered after it); ``created[i]``: whether
+        ``alerts[i]`` is a new alert (else an update, or resolved)."""
+        self._changes.add(alerts, created, dispatch)
 
     def _save_baselines(self) -> None:
         """The spike rules' baselines to state_dir (pipeline/baselines.py), at stop."""
@@ -382,8 +388,9 @@ class Runner:
             if writes.events:
                 taken = [writes.events.popleft() for _ in range(len(writes.events))]
                 self._add(None, taken)
-            if writes.new_alerts:
-                self._alerts([writes.new_alerts.popleft() for _ in range(len(writes.new_alerts))])
+            if writes.new_alerts:  # the sweep's: a new alert object for each orphan it found
+                found = [writes.new_alerts.popleft() for _ in range(len(writes.new_alerts))]
+                self._alerts(found, [True] * len(found))
 
     async def _finish_responses(self) -> None:
         """At shutdown: a running sweep or countermeasure pass may finish (bounded), and what

@@ -107,10 +107,11 @@ class SelfMonitor:
 
     def _emit(self, alert: Alert, immediate: bool) -> None:
         runner = self.runner
+        new = alert.count == 1  # raised once so far: created by this raise (each raise counts)
         if immediate:  # the pipeline may be stuck: deliver now, store with the next commit
-            change = "resolved" if alert.status == "resolved" else ("new" if alert.count == 1 else "update")
+            change = "resolved" if alert.status == "resolved" else ("new" if new else "update")
             runner.dispatcher.submit(alert, change)
-        runner._alerts([alert], dispatch=not immediate)
+        runner._alerts([alert], [new], dispatch=not immediate)
 
     def check(self, now: float) -> None:
         """Called by the worker every tick."""

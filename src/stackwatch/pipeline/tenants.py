@@ -4,8 +4,8 @@ infrastructure's, so one project's records and another's (or the nodes') never s
 window, and every alert they raise is the project's: ``project`` set, the key and host under
 ``tenant/<project>``, which keeps it out of the infrastructure's views and in the project's.
 
-Same interface as the engine it wraps (``process``, ``tick``, ``finish``, ``alerts``; anything
-else is the infrastructure engine's). Bounded: past ``max_projects`` engines the least recently
+Same interface as the engine it wraps (``process``, ``tick``, ``finish``, ``alerts``, ``created``;
+anything else is the infrastructure engine's). Bounded: past ``max_projects`` engines the least recently
 used project's is dropped (its open windows start again on its next record).
 """
 
@@ -59,6 +59,13 @@ class TenantPartitionedEngine:
         for project, engine in self.engines.items():
             out += claim(engine.alerts(), project)
         return out
+
+    def created(self, alert: Alert) -> bool:
+        # asked of the engine that returned it (``claim`` marked a project's): its last call
+        # was this one's (``tick`` and ``finish`` call every engine, ``process`` one)
+        project = alert.details.get(TENANT_ATTR)
+        engine = self.engines.get(project) if isinstance(project, str) else None
+        return (self.main if engine is None else engine).created(alert)
 
     # the rest of core/types.DetectionEngine is the infrastructure engine's, spelt out for the
     # type checker (which does not look through __getattr__)

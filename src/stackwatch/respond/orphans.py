@@ -201,7 +201,7 @@ class OrphanAwareEngine(Engine):
         found = self.orphans.process(event)
         if found:
             self.stats.alerts += len(found)
-            out.extend(found)
+            self._join_created(out, found)  # a new alert per owner deletion
         return out
 
     def process_only(self, event: Event, rule_ids: frozenset[str]) -> list[Alert]:
@@ -212,7 +212,7 @@ class OrphanAwareEngine(Engine):
             found = self.orphans.process(event)
             if found:
                 self.stats.alerts += len(found)
-                out.extend(found)
+                self._join_created(out, found)
         return out
 
     def alerts(self) -> list[Alert]:
