@@ -50,6 +50,11 @@ _VERSION_RE = re.compile(r"AIDE,? (?:version )?(\d[\w.]*)")
 _FLAG_NAMES = ("type", "linkname", "size", "bcount", "perm", "uid", "gid", "atime", "mtime", "ctime",
                "inode", "linkcount", "hashsums", "acl", "xattrs", "selinux", "e2fsattrs", "caps")
 _UNCHANGED = frozenset(" .:=+-")
+# A changed attribute shows its own letter at its own place in the string, or for the size '>'/'<'.
+# The hashsums are 'H' since 0.18 and were 'C' before (0.15-0.17 print 'f   ...    .C... ').
+_CHANGE_LETTERS = tuple(frozenset(letters) for letters in zip(
+    "YlZbpugamcinHAXSEC", "YlZbpugamcinCAXSEC", strict=True))
+_CHANGE_MARKS = frozenset("<>!?")
 _SEVERITY = {"file.added": "notice", "file.removed": "warning", "file.changed": "warning"}
 
 
@@ -68,6 +73,19 @@ def _flag_attributes(flags: str) -> list[str]:
         if char not in _UNCHANGED:
             names.append(_FLAG_NAMES[index])
     return names
+
+
+def _is_change_summary(flags: str) -> bool:
+    """Whether ``flags`` is a summarize_changes string. Outside a report's sections (a piece sent
+    alone to syslog) a line of the database's own attributes has an entry's shape when its hash
+    name is all letters and its base64 value starts with '/' ('TIGER     : /EBIRIPhX...'): one
+    report in a few has one. Its letters are not at their attributes' places."""
+    for index, char in enumerate(flags[1:], 1):
+        if char in _UNCHANGED or char in _CHANGE_MARKS:
+            continue
+        if index >= len(_CHANGE_LETTERS) or char not in _CHANGE_LETTERS[index]:
+            return False
+    return True
 
 
 def _entry_kind(flags: str, section: str) -> str:
@@ -236,8 +254,7 @@ def _report_chunk_fields(message: str) -> dict[str, Any] | None:
     piece escaped by the relay (rsyslog writes them '#012')."""
     text = message.replace("#012", "\n").replace("#011", "\t").strip()
     entry = _ENTRY_RE.fullmatch(text)
-    if entry is not None:
-        flags = entry.group(1) + entry.group(2)
+    if entry is not None and _is_change_summary(flags := entry.group(1) + entry.group(2)):
         kind = _entry_kind(flags, "")
         action = f"file.{kind}"
         return {"service": "aide", "kind": "aide", "action": action, "severity": _SEVERITY[action],
