@@ -26,6 +26,7 @@ from stackwatch.core.event import Event, replace
 if TYPE_CHECKING:
     from stackwatch.store.base import Store
 
+
 def clamp_future(event: Event, tolerance: timedelta) -> Event:
     """``event`` at its receive time when its own time is more than ``tolerance`` past it (a
     wrong clock or a forged stamp must not move detection's clock forward); the claimed time is
